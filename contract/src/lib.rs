@@ -1,0 +1,28 @@
+//! The contracts every part of the leaderboard honours (see `DESIGN.md`).
+//!
+//! Producers (game servers, loadgen) encode [`ScoreEvent`]s with
+//! [`ScoreEvent::to_json`]; ingest decodes Kafka records with [`decode_record`],
+//! which either yields a validated event or a [`Rejection`] whose
+//! [`Rejection::header_value`] is what goes into the dead-letter `error` header.
+//! The api validates path parameters with the same [`BoardId`] and [`PlayerId`]
+//! rules, so the whole system agrees on what a valid name is.
+//!
+//! # Layout
+//! - [`ids`]: validated board and player names.
+//! - [`event`]: the score event, its decoder and encoder.
+//! - [`reject`]: why a record is rejected, as stable machine-readable codes.
+
+pub mod event;
+pub mod ids;
+pub mod reject;
+
+pub use event::{DEFAULT_BOARD, MAX_EVENT_ID_BYTES, MAX_RECORD_BYTES, MAX_SCORE, ScoreEvent, decode_record};
+pub use ids::{BoardId, IdError, MAX_ID_BYTES, PlayerId};
+pub use reject::{Rejection, RejectionCode};
+
+/// Default Kafka topic carrying score events.
+pub const SCORES_TOPIC: &str = "scores";
+/// Default Kafka topic receiving malformed records.
+pub const DEAD_LETTER_TOPIC: &str = "scores.dlq";
+/// Name of the dead-letter record header that carries the rejection reason.
+pub const ERROR_HEADER: &str = "error";

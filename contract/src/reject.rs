@@ -1,0 +1,125 @@
+//! Why a Kafka record is rejected.
+//!
+//! A [`Rejection`] carries a stable [`RejectionCode`] (for dashboards and
+//! alerting) and a human-readable detail. Its [`Rejection::header_value`],
+//! `"<code>: <detail>"`, is the dead-letter `error` header.
+
+use std::fmt;
+
+/// Stable machine-readable reason codes; the string form never changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RejectionCode {
+    /// The record has no value, or an empty one.
+    Empty,
+    /// The value is larger than [`crate::MAX_RECORD_BYTES`].
+    TooLarge,
+    /// The value is not valid UTF-8.
+    NotUtf8,
+    /// The value is not a JSON document (or has duplicate fields).
+    NotJson,
+    /// The JSON document is not an object.
+    NotObject,
+    /// `player` is absent.
+    MissingPlayer,
+    /// `player` is not a string of the player alphabet.
+    InvalidPlayer,
+    /// `score` is absent.
+    MissingScore,
+    /// `score` is not an integer from 0 to 2^53 - 1.
+    InvalidScore,
+    /// `board` is not a string of the board alphabet.
+    InvalidBoard,
+    /// `ts` is not a non-negative integer of milliseconds.
+    InvalidTs,
+    /// `id` is not a string of at most 128 bytes.
+    InvalidId,
+    /// The record key is present and differs from `player`.
+    KeyMismatch,
+}
+
+impl RejectionCode {
+    /// Every code, for metrics pre-registration and documentation.
+    pub const ALL: [Self; 13] = [
+        Self::Empty,
+        Self::TooLarge,
+        Self::NotUtf8,
+        Self::NotJson,
+        Self::NotObject,
+        Self::MissingPlayer,
+        Self::InvalidPlayer,
+        Self::MissingScore,
+        Self::InvalidScore,
+        Self::InvalidBoard,
+        Self::InvalidTs,
+        Self::InvalidId,
+        Self::KeyMismatch,
+    ];
+
+    /// The code's stable string form, e.g. `invalid_score`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Empty => "empty",
+            Self::TooLarge => "too_large",
+            Self::NotUtf8 => "not_utf8",
+            Self::NotJson => "not_json",
+            Self::NotObject => "not_object",
+            Self::MissingPlayer => "missing_player",
+            Self::InvalidPlayer => "invalid_player",
+            Self::MissingScore => "missing_score",
+            Self::InvalidScore => "invalid_score",
+            Self::InvalidBoard => "invalid_board",
+            Self::InvalidTs => "invalid_ts",
+            Self::InvalidId => "invalid_id",
+            Self::KeyMismatch => "key_mismatch",
+        }
+    }
+}
+
+impl fmt::Display for RejectionCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A record that does not satisfy the score-event contract.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {detail}")]
+pub struct Rejection {
+    /// The stable reason code.
+    pub code: RejectionCode,
+    /// What exactly was wrong, for humans.
+    pub detail: String,
+}
+
+impl Rejection {
+    /// A rejection with a code and a detail message.
+    pub fn new(code: RejectionCode, detail: impl Into<String>) -> Self {
+        Self { code, detail: detail.into() }
+    }
+
+    /// The value of the dead-letter `error` header: `"<code>: <detail>"`.
+    pub fn header_value(&self) -> String {
+        self.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_snake_case() {
+        let mut seen = std::collections::HashSet::new();
+        for code in RejectionCode::ALL {
+            let s = code.as_str();
+            assert!(s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit()));
+            assert!(seen.insert(s), "duplicate code {s}");
+        }
+    }
+
+    #[test]
+    fn header_value_has_code_then_detail() {
+        let r = Rejection::new(RejectionCode::InvalidScore, "must be >= 0");
+        assert_eq!(r.header_value(), "invalid_score: must be >= 0");
+    }
+}

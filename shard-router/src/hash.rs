@@ -1,0 +1,218 @@
+//! The `hash:<n>` layout: a player's shard is a stable hash of the player id.
+//!
+//! Writes: players grouped by shard, one pipeline per shard, all shards in
+//! parallel (1 round trip per node). Reads fan out to every shard and merge:
+//! top-N pages take each shard's first `offset + limit` rows (1 round trip);
+//! a standing reads the player's score from its shard, then counts in every
+//! shard (2 round trips); around-lists seek every shard, then count above the
+//! first row (3 round trips).
+
+use leaderboard_contract::{BoardId, PlayerId};
+use redis::Value;
+
+use crate::model::{Entry, Page, ScoreUpdate, ShardStats, Standing, assign_ranks, percentile};
+use crate::single::push_zadd_gt;
+use crate::store::{Store, as_array, as_bytes, as_score, as_u64};
+use crate::{Error, Result, keys, member, scripts};
+
+/// The shard of `player` among `shards`: FNV-1a 64 of the id bytes, stable
+/// across processes, versions and platforms.
+pub fn shard_of(player: &PlayerId, shards: usize) -> usize {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let h = player.as_str().bytes().fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME));
+    (h % shards as u64) as usize
+}
+
+fn shard_keys(board: &BoardId, shards: usize) -> Vec<String> {
+    (0..shards).map(|i| keys::hash_shard(board, shards, i)).collect()
+}
+
+pub(crate) async fn apply(store: &Store, board: &BoardId, shards: usize, updates: &[&ScoreUpdate]) -> Result<()> {
+    let mut groups: Vec<Vec<&ScoreUpdate>> = vec![Vec::new(); shards];
+    for u in updates {
+        groups[shard_of(&u.player, shards)].push(u);
+    }
+    let pipes: Vec<redis::Pipeline> = groups
+        .iter()
+        .enumerate()
+        .filter(|(_, g)| !g.is_empty())
+        .map(|(i, g)| {
+            let mut pipe = redis::pipe();
+            push_zadd_gt(&mut pipe, &keys::hash_shard(board, shards, i), g);
+            pipe
+        })
+        .collect();
+    store.run_all(&pipes).await?;
+    Ok(())
+}
+
+/// Per shard: members strictly above `score`, members equal to it, and all members.
+async fn counts(store: &Store, keys: &[String], score: u64) -> Result<(u64, u64, u64)> {
+    let pipes: Vec<redis::Pipeline> = keys
+        .iter()
+        .map(|k| {
+            let mut p = redis::pipe();
+            p.cmd("ZCOUNT").arg(k).arg(format!("({score}")).arg("+inf");
+            p.cmd("ZCOUNT").arg(k).arg(score).arg(score);
+            p.cmd("ZCARD").arg(k);
+            p
+        })
+        .collect();
+    let mut sums = (0, 0, 0);
+    for replies in store.run_all(&pipes).await? {
+        if let [above, equal, card] = replies.as_slice() {
+            sums.0 += as_u64(above)?;
+            sums.1 += as_u64(equal)?;
+            sums.2 += as_u64(card)?;
+        }
+    }
+    Ok(sums)
+}
+
+async fn score_of(store: &Store, board: &BoardId, shards: usize, player: &PlayerId) -> Result<Option<u64>> {
+    let key = keys::hash_shard(board, shards, shard_of(player, shards));
+    let v: Value = store.query(redis::cmd("ZSCORE").arg(key).arg(member::encode(player))).await?;
+    match v {
+        Value::Nil => Ok(None),
+        v => as_score(&v).map(Some),
+    }
+}
+
+pub(crate) async fn standing(
+    store: &Store,
+    board: &BoardId,
+    shards: usize,
+    player: &PlayerId,
+) -> Result<Option<Standing>> {
+    let Some(score) = score_of(store, board, shards, player).await? else { return Ok(None) };
+    let (above, equal, total) = counts(store, &shard_keys(board, shards), score).await?;
+    Ok(Some(Standing { score, rank: above + 1, total, percentile: percentile(total, above, equal) }))
+}
+
+fn sort_rows(rows: &mut [(PlayerId, u64)]) {
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.as_str().as_bytes().cmp(b.0.as_str().as_bytes())));
+}
+
+fn decode_rows(flat: Value) -> Result<Vec<(PlayerId, u64)>> {
+    let flat = as_array(flat)?;
+    flat.chunks_exact(2)
+        .map(|pair| {
+            let bytes = as_bytes(pair[0].clone())?;
+            let player =
+                member::decode(&bytes).ok_or_else(|| Error::Corrupt("foreign member in a hash shard".into()))?;
+            Ok((player, as_score(&pair[1])?))
+        })
+        .collect()
+}
+
+pub(crate) async fn top(store: &Store, board: &BoardId, shards: usize, offset: u64, limit: u64) -> Result<Page> {
+    let end = offset.saturating_add(limit);
+    let pipes: Vec<redis::Pipeline> = shard_keys(board, shards)
+        .iter()
+        .map(|k| {
+            let mut p = redis::pipe();
+            p.cmd("ZREVRANGE").arg(k).arg(0).arg(end.saturating_sub(1)).arg("WITHSCORES");
+            p.cmd("ZCARD").arg(k);
+            p
+        })
+        .collect();
+    let mut rows = Vec::new();
+    let mut total = 0;
+    for replies in store.run_all(&pipes).await? {
+        let mut replies = replies.into_iter();
+        if end > 0 {
+            rows.extend(decode_rows(replies.next().unwrap_or_default())?);
+        } else {
+            replies.next();
+        }
+        total += replies.next().as_ref().map(as_u64).transpose()?.unwrap_or(0);
+    }
+    sort_rows(&mut rows);
+    // The merged prefix holds the board's first `end` rows, so everyone strictly
+    // above the page's first row is in it.
+    let window: Vec<(PlayerId, u64)> = rows.iter().skip(offset as usize).take(limit as usize).cloned().collect();
+    let above_first = window.first().map_or(0, |(_, s)| rows.iter().take_while(|(_, r)| r > s).count() as u64);
+    Ok(Page { total, entries: assign_ranks(window, offset, above_first) })
+}
+
+pub(crate) async fn around(
+    store: &Store,
+    board: &BoardId,
+    shards: usize,
+    player: &PlayerId,
+    radius: u64,
+) -> Result<Option<Vec<Entry>>> {
+    let Some(score) = score_of(store, board, shards, player).await? else { return Ok(None) };
+    let keys = shard_keys(board, shards);
+    let pipes: Vec<redis::Pipeline> = keys
+        .iter()
+        .map(|k| {
+            let mut p = redis::pipe();
+            p.add_command(scripts::seek(k, player, radius, Some(score)));
+            p
+        })
+        .collect();
+    let mut position = 0;
+    let mut rows = Vec::new();
+    for replies in store.run_all(&pipes).await? {
+        if let Some((pos, shard_rows)) = scripts::parse_seek(replies.into_iter().next().unwrap_or_default())? {
+            position += pos;
+            rows.extend(shard_rows.rows);
+        }
+    }
+    sort_rows(&mut rows);
+    let Some(anchor) = rows.iter().position(|(p, _)| p == player) else {
+        // The player's own shard lost them between the two round trips; impossible under
+        // best-score semantics, so the data was changed behind the router.
+        return Err(Error::Corrupt(format!("player {player} vanished from board {board}")));
+    };
+    let start = anchor.saturating_sub(radius as usize);
+    let end = (anchor + radius as usize + 1).min(rows.len());
+    let window: Vec<(PlayerId, u64)> = rows[start..end].to_vec();
+    let first_position = position - (anchor - start) as u64;
+    let above_first = match window.first() {
+        Some((_, s)) => counts(store, &keys, *s).await?.0,
+        None => 0,
+    };
+    Ok(Some(assign_ranks(window, first_position, above_first)))
+}
+
+pub(crate) async fn shards(store: &Store, board: &BoardId, shards: usize) -> Result<Vec<ShardStats>> {
+    let keys = shard_keys(board, shards);
+    let pipes: Vec<redis::Pipeline> = keys
+        .iter()
+        .map(|k| {
+            let mut p = redis::pipe();
+            p.cmd("ZCARD").arg(k);
+            p
+        })
+        .collect();
+    let replies = store.run_all(&pipes).await?;
+    keys.into_iter()
+        .zip(replies)
+        .enumerate()
+        .map(|(index, (key, r))| {
+            let size = r.first().map(as_u64).transpose()?.unwrap_or(0);
+            Ok(ShardStats { index, key, min_score: None, max_score: None, size })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_of_is_stable_and_spread() {
+        let p = |s: &str| PlayerId::new(s).expect("valid");
+        // Pinned values: changing the hash would strand every stored player.
+        assert_eq!(shard_of(&p("p-000123"), 16), 6);
+        assert_eq!(shard_of(&p("p-000123"), 7), 0);
+        let mut counts = [0usize; 4];
+        for i in 0..4000 {
+            counts[shard_of(&p(&format!("p-{i}")), 4)] += 1;
+        }
+        assert!(counts.iter().all(|&c| c > 800), "{counts:?}");
+    }
+}

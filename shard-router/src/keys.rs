@@ -1,0 +1,49 @@
+//! Redis key names.
+//!
+//! Every key carries a hash tag (`{...}`) naming its board and shard, so in a
+//! Redis Cluster each shard lives in exactly one slot while the shards of one
+//! board spread over the nodes. Board names cannot contain `{`, `}` or `:`, so
+//! tags never collide.
+//!
+//! | key | holds |
+//! |---|---|
+//! | `lb:{<board>}:z` | the `single` layout's sorted set |
+//! | `lb:{<board>:h<n>.<i>}:z` | shard `i` of the `hash:<n>` layout |
+//! | `lb:{<board>:r<gen>.<i>}:z` | shard `i` of generation `gen` of the `range` layout |
+//! | `lb:{<board>}:range` | the `range` layout's metadata (boundaries, generation, rebalance progress) |
+
+use leaderboard_contract::BoardId;
+
+/// The `single` layout's sorted set.
+pub fn single(board: &BoardId) -> String {
+    format!("lb:{{{board}}}:z")
+}
+
+/// Shard `index` of the `hash:<shards>` layout.
+pub fn hash_shard(board: &BoardId, shards: usize, index: usize) -> String {
+    format!("lb:{{{board}:h{shards}.{index}}}:z")
+}
+
+/// Shard `index` of generation `gen` of the `range` layout.
+pub fn range_shard(board: &BoardId, generation: u64, index: usize) -> String {
+    format!("lb:{{{board}:r{generation}.{index}}}:z")
+}
+
+/// The `range` layout's metadata key.
+pub fn range_meta(board: &BoardId) -> String {
+    format!("lb:{{{board}}}:range")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_carry_distinct_hash_tags() {
+        let b = BoardId::new("global").expect("valid");
+        assert_eq!(single(&b), "lb:{global}:z");
+        assert_eq!(hash_shard(&b, 16, 3), "lb:{global:h16.3}:z");
+        assert_eq!(range_shard(&b, 2, 0), "lb:{global:r2.0}:z");
+        assert_eq!(range_meta(&b), "lb:{global}:range");
+    }
+}

@@ -1,0 +1,51 @@
+//! The shard-router: how leaderboards live in Redis sorted sets.
+//!
+//! ingest writes and api reads only through [`Router`], which implements one
+//! interface over three layouts ([`LayoutSpec`]):
+//!
+//! | layout | write batch (round trips) | standing | top-N page | around | memory per player |
+//! |---|---|---|---|---|---|
+//! | `single` | 1 | 1 | 1 | 1 | one sorted-set member |
+//! | `hash:n` | 1 (per node, parallel) | 2 | 1 (fan-out, merge) | 3 | one member |
+//! | `range:b1,..` | 1 + 1 metadata check; +1-2 for players changing shard | 1 (fan-out) | 2 | 2 | one member |
+//!
+//! Memory: every layout stores exactly one sorted-set member per player (the
+//! id complemented plus one byte, see [`member`]) and nothing per player
+//! besides; `range` adds one small metadata key per board. Rank semantics
+//! follow `DESIGN.md`: rank = 1 + players strictly above, ties share a rank,
+//! lists ordered by score descending then player id ascending, across shard
+//! boundaries too. `range` standings use precomputed shard sizes; see
+//! [`range`] for the protocol that keeps moves safe for concurrent readers and
+//! for the rank-error bound.
+//!
+//! [`Oracle`] is the in-memory reference every layout is tested against.
+//!
+//! # Layout
+//! - [`spec`]: layout configuration; [`keys`]: key names and hash tags.
+//! - [`store`]: single Redis or Redis Cluster connections.
+//! - [`router`]: the [`Router`]; [`single`], [`hash`], [`range`]: the layouts.
+//! - [`range_meta`], [`rebalance`]: range generations, adaptive boundaries, online rebalance.
+//! - [`model`]: values read and written; [`oracle`]: the reference model.
+
+mod error;
+pub mod hash;
+pub mod keys;
+pub mod member;
+pub mod model;
+pub mod oracle;
+pub mod range;
+pub mod range_meta;
+pub mod rebalance;
+pub mod router;
+mod scripts;
+pub mod single;
+pub mod spec;
+pub mod store;
+
+pub use error::{Error, Result};
+pub use model::{BoardStats, Entry, Page, ScoreUpdate, ShardStats, Standing};
+pub use oracle::{Oracle, OracleBoard};
+pub use rebalance::{RebalanceOptions, RebalanceOutcome, equal_population};
+pub use router::{Router, RouterOptions};
+pub use spec::LayoutSpec;
+pub use store::{RedisTarget, Store, StoreOptions};

@@ -1,0 +1,147 @@
+//! The values the router reads and writes.
+
+use leaderboard_contract::{BoardId, PlayerId};
+use serde::Serialize;
+
+/// A best-score update: the player's score on the board becomes at least `score`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ScoreUpdate {
+    /// The board.
+    pub board: BoardId,
+    /// The player.
+    pub player: PlayerId,
+    /// The candidate best score.
+    pub score: u64,
+}
+
+/// One row of a list: ranks follow the contract (1 + players strictly above).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    /// 1 + the number of players with a strictly greater score.
+    pub rank: u64,
+    /// The player.
+    pub player: PlayerId,
+    /// The player's best score.
+    pub score: u64,
+}
+
+/// Where one player stands on a board.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Standing {
+    /// The player's best score.
+    pub score: u64,
+    /// 1 + the number of players with a strictly greater score.
+    pub rank: u64,
+    /// Players on the board.
+    pub total: u64,
+    /// Share of players with a strictly lower score, in percent.
+    pub percentile: f64,
+}
+
+/// Computes the contract's percentile: the share of players strictly below, in percent.
+pub fn percentile(total: u64, strictly_above: u64, equal: u64) -> f64 {
+    if total == 0 {
+        return 0.0;
+    }
+    let below = total.saturating_sub(strictly_above).saturating_sub(equal);
+    below as f64 * 100.0 / total as f64
+}
+
+/// A page of a board's list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Page {
+    /// Players on the board when the page was read.
+    pub total: u64,
+    /// The rows, ordered by score descending then player id ascending.
+    pub entries: Vec<Entry>,
+}
+
+/// One shard of a board.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShardStats {
+    /// Shard index (for `range`, 0 holds the lowest scores).
+    pub index: usize,
+    /// The Redis key.
+    pub key: String,
+    /// Lowest score the shard accepts (`range` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_score: Option<u64>,
+    /// Highest score the shard accepts, `None` when unbounded or not a `range` shard.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_score: Option<u64>,
+    /// Members in the shard.
+    pub size: u64,
+}
+
+/// A board's layout and shard sizes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BoardStats {
+    /// `single`, `hash` or `range`.
+    pub strategy: &'static str,
+    /// The layout in configuration syntax, e.g. `hash:16`.
+    pub layout: String,
+    /// Players on the board.
+    pub total: u64,
+    /// The shards.
+    pub shards: Vec<ShardStats>,
+    /// `range` only: the worst rank error the precomputed sizes can cause, as
+    /// measured over the last refresh interval (see the crate docs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rank_error_bound: Option<u64>,
+    /// `range` only: the layout generation (bumped by every rebalance).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generation: Option<u64>,
+    /// `range` only: whether a rebalance is in progress.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rebalancing: Option<bool>,
+}
+
+/// Ranks a run of entries that sit at consecutive global positions.
+///
+/// `first_position` is the 0-based position of the first entry and
+/// `above_first` the number of players strictly above it. An entry whose score
+/// differs from its predecessor's has everyone before it strictly above, so its
+/// rank is its position + 1; equal scores share a rank.
+pub(crate) fn assign_ranks(rows: Vec<(PlayerId, u64)>, first_position: u64, above_first: u64) -> Vec<Entry> {
+    let mut out: Vec<Entry> = Vec::with_capacity(rows.len());
+    for (i, (player, score)) in rows.into_iter().enumerate() {
+        let rank = match out.last() {
+            None => above_first + 1,
+            Some(prev) if prev.score == score => prev.rank,
+            Some(_) => first_position + i as u64 + 1,
+        };
+        out.push(Entry { rank, player, score });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> PlayerId {
+        PlayerId::new(s).expect("valid")
+    }
+
+    #[test]
+    fn ties_share_a_rank() {
+        let rows = vec![(p("a"), 9), (p("b"), 7), (p("c"), 7), (p("d"), 5)];
+        let ranks: Vec<u64> = assign_ranks(rows, 0, 0).iter().map(|e| e.rank).collect();
+        assert_eq!(ranks, [1, 2, 2, 4]);
+    }
+
+    #[test]
+    fn a_page_inside_a_tie_group_keeps_the_group_rank() {
+        // Positions 5.. where 3 players are strictly above the first row's score.
+        let rows = vec![(p("x"), 4), (p("y"), 4), (p("z"), 2)];
+        let ranks: Vec<u64> = assign_ranks(rows, 5, 3).iter().map(|e| e.rank).collect();
+        assert_eq!(ranks, [4, 4, 8]);
+    }
+
+    #[test]
+    fn percentile_counts_strictly_lower() {
+        assert!((percentile(4, 1, 2) - 25.0).abs() < 1e-9);
+        assert!((percentile(1, 0, 1)).abs() < 1e-9);
+        assert!((percentile(0, 0, 0)).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,271 @@
+//! Adaptive boundaries for the `range` layout.
+//!
+//! Fixed score ranges leave most players in the lowest shard. Two tools fix
+//! that:
+//! - [`equal_population`] and [`Router::propose_boundaries`] compute
+//!   boundaries that split the players into shards of equal size (exact
+//!   quantiles read with `ZRANGE` by rank, O(shards * log n)).
+//! - [`Router::rebalance`] moves a live board to new boundaries while ingest
+//!   writes and readers read.
+//!
+//! # The online rebalance
+//! 1. A compare-and-set on the metadata records a *migration* to generation
+//!    `g+1` with the new boundaries. From then on writers write to both
+//!    generations (a writer that started its batch before the change sees it in
+//!    its closing metadata check and re-applies the batch to `g+1`).
+//! 2. The rebalancer `ZSCAN`s every shard of `g` in chunks and applies each chunk
+//!    to `g+1` with the normal write protocol. `ZSCAN` returns every member
+//!    present for the whole scan; anything written during it reaches `g+1`
+//!    through step 1. `ZADD GT` makes copying and dual writes commute, so
+//!    nothing is lost or counted twice.
+//! 3. After each chunk the scan position is saved in the metadata, so an
+//!    interrupted rebalance resumes where it stopped when started again with
+//!    the same boundaries (a different target is refused).
+//! 4. A final compare-and-set makes `g+1` active; readers switch on their next
+//!    request (they check the metadata on every read), then `g`'s keys are
+//!    deleted. Late writers into `g` remove what they wrote there.
+
+use leaderboard_contract::{BoardId, PlayerId};
+use redis::Value;
+
+use crate::range_meta::{self, Generation, Migration, RangeMeta};
+use crate::router::Router;
+use crate::spec::{LayoutSpec, validate_boundaries};
+use crate::store::{as_array, as_bytes, as_score, as_u64};
+use crate::{Error, Result, ScoreUpdate, keys, member, range};
+
+/// Boundaries that split `sorted_scores` (ascending) into `shards` shards of
+/// equal population. Equal scores never straddle a boundary, so heavy ties
+/// yield fewer shards.
+pub fn equal_population(sorted_scores: &[u64], shards: usize) -> Vec<u64> {
+    let n = sorted_scores.len();
+    let quantiles = (1..shards).filter_map(|k| sorted_scores.get(k * n / shards).copied());
+    boundaries_from_quantiles(quantiles)
+}
+
+fn boundaries_from_quantiles(quantiles: impl Iterator<Item = u64>) -> Vec<u64> {
+    let mut out: Vec<u64> = Vec::new();
+    for q in quantiles {
+        if q > 0 && out.last().is_none_or(|&last| q > last) {
+            out.push(q);
+        }
+    }
+    out
+}
+
+/// How a rebalance call ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RebalanceOutcome {
+    /// The board already used these boundaries.
+    Unchanged,
+    /// The board now uses the new generation.
+    Done {
+        /// The generation now active.
+        generation: u64,
+        /// Members copied by this call.
+        copied: u64,
+    },
+    /// Stopped after `max_chunks`; call again to resume.
+    Paused {
+        /// Members copied by this call.
+        copied: u64,
+    },
+}
+
+/// Tuning of a rebalance.
+#[derive(Debug, Clone, Copy)]
+pub struct RebalanceOptions {
+    /// `ZSCAN COUNT` hint: members copied per step.
+    pub chunk: usize,
+    /// Stop after this many chunks (the next call resumes); `None` runs to the end.
+    pub max_chunks: Option<usize>,
+}
+
+impl Default for RebalanceOptions {
+    fn default() -> Self {
+        Self { chunk: 1000, max_chunks: None }
+    }
+}
+
+impl Router {
+    /// Proposes equal-population boundaries for `shards` shards from the board's
+    /// current scores (exact quantiles). Works on `single` and `range` boards.
+    ///
+    /// # Errors
+    /// [`Error::NotRange`] on a `hash` board; [`Error::Redis`] when Redis fails.
+    pub async fn propose_boundaries(&self, board: &BoardId, shards: usize) -> Result<Vec<u64>> {
+        let (keys, cards) = match self.spec() {
+            LayoutSpec::Single => {
+                let key = keys::single(board);
+                let card: u64 = self.store().query(redis::cmd("ZCARD").arg(&key)).await?;
+                (vec![key], vec![card])
+            }
+            LayoutSpec::Range { .. } => {
+                let meta = self.range_boards().reload(self.store(), board).await?;
+                let keys = range::shard_keys(board, &meta.0.active);
+                let cards = range::cards(self.store(), &keys).await?;
+                (keys, cards)
+            }
+            LayoutSpec::Hash { .. } => return Err(Error::NotRange("hash")),
+        };
+        let total: u64 = cards.iter().sum();
+        let mut quantiles = Vec::new();
+        for k in 1..shards as u64 {
+            // Ascending position k*total/shards, found in the shard that holds it.
+            let mut pos = k * total / shards as u64;
+            for (key, &card) in keys.iter().zip(&cards) {
+                if pos < card {
+                    let reply: Vec<Value> =
+                        self.store().query(redis::cmd("ZRANGE").arg(key).arg(pos).arg(pos).arg("WITHSCORES")).await?;
+                    if let Some(score) = reply.get(1) {
+                        quantiles.push(as_score(score)?);
+                    }
+                    break;
+                }
+                pos -= card;
+            }
+        }
+        Ok(boundaries_from_quantiles(quantiles.into_iter()))
+    }
+
+    /// Moves a `range` board to `boundaries` online, or resumes such a move.
+    ///
+    /// # Errors
+    /// [`Error::NotRange`] on other layouts, [`Error::InvalidLayout`] for bad
+    /// boundaries, [`Error::RebalanceConflict`] when a rebalance to other
+    /// boundaries is in progress, [`Error::Redis`] when Redis fails (call
+    /// again to resume).
+    pub async fn rebalance(
+        &self,
+        board: &BoardId,
+        boundaries: Vec<u64>,
+        options: RebalanceOptions,
+    ) -> Result<RebalanceOutcome> {
+        if !matches!(self.spec(), LayoutSpec::Range { .. }) {
+            return Err(Error::NotRange(self.spec().strategy()));
+        }
+        validate_boundaries(&boundaries)?;
+        let store = self.store();
+        let meta_key = keys::range_meta(board);
+        let (mut meta, mut raw) = self.start_migration(board, &boundaries).await?;
+        let Some(mut migration) = meta.migration.clone() else { return Ok(RebalanceOutcome::Unchanged) };
+        let source = meta.active.clone();
+        let mut copied = 0u64;
+        let mut chunks = 0usize;
+        while migration.shard < source.shard_count() {
+            if options.max_chunks.is_some_and(|max| chunks >= max) {
+                return Ok(RebalanceOutcome::Paused { copied });
+            }
+            let key = keys::range_shard(board, source.generation, migration.shard);
+            let reply: Vec<Value> = store
+                .query(redis::cmd("ZSCAN").arg(&key).arg(migration.cursor).arg("COUNT").arg(options.chunk))
+                .await?;
+            let (cursor, members) = parse_scan(reply)?;
+            let updates = decode_members(board, &members)?;
+            let refs: Vec<&ScoreUpdate> = updates.iter().collect();
+            range::copy_into(store, board, &migration.target, &refs).await?;
+            copied += updates.len() as u64;
+            chunks += 1;
+            if cursor == 0 {
+                migration.shard += 1;
+                migration.cursor = 0;
+            } else {
+                migration.cursor = cursor;
+            }
+            let next = RangeMeta { active: source.clone(), migration: Some(migration.clone()) };
+            if !range_meta::compare_and_set(store, &meta_key, &raw, &next).await? {
+                return Err(self.conflict(board).await);
+            }
+            raw = next.to_json();
+            meta = next;
+        }
+        let target = migration.target.clone();
+        let done = RangeMeta { active: target.clone(), migration: None };
+        if !range_meta::compare_and_set(store, &meta_key, &raw, &done).await? {
+            return Err(self.conflict(board).await);
+        }
+        drop(meta);
+        for key in range::shard_keys(board, &source) {
+            let _: i64 = store.query(redis::cmd("UNLINK").arg(key)).await?;
+        }
+        self.range_boards().reload(store, board).await?;
+        Ok(RebalanceOutcome::Done { generation: target.generation, copied })
+    }
+
+    /// Records the migration (or finds the one to resume); returns the metadata
+    /// with `migration` set, or unset when there is nothing to do.
+    async fn start_migration(&self, board: &BoardId, boundaries: &[u64]) -> Result<(RangeMeta, String)> {
+        let store = self.store();
+        let meta_key = keys::range_meta(board);
+        loop {
+            let loaded = self.range_boards().reload(store, board).await?;
+            let (meta, raw) = (loaded.0.clone(), loaded.1.clone());
+            match &meta.migration {
+                Some(m) if m.target.boundaries == boundaries => return Ok((meta, raw)),
+                Some(m) => {
+                    return Err(Error::RebalanceConflict {
+                        board: board.to_string(),
+                        current: format!("{:?}", m.target.boundaries),
+                    });
+                }
+                None if meta.active.boundaries == boundaries => return Ok((meta, raw)),
+                None => {
+                    let target = Generation { generation: meta.active.generation + 1, boundaries: boundaries.to_vec() };
+                    let next = RangeMeta {
+                        active: meta.active.clone(),
+                        migration: Some(Migration { target, shard: 0, cursor: 0 }),
+                    };
+                    if range_meta::compare_and_set(store, &meta_key, &raw, &next).await? {
+                        self.range_boards().reload(store, board).await?;
+                        return Ok((next.clone(), next.to_json()));
+                    }
+                }
+            }
+        }
+    }
+
+    async fn conflict(&self, board: &BoardId) -> Error {
+        let current = match self.range_boards().reload(self.store(), board).await {
+            Ok(m) => m.1.clone(),
+            Err(e) => e.to_string(),
+        };
+        Error::RebalanceConflict { board: board.to_string(), current }
+    }
+}
+
+fn parse_scan(reply: Vec<Value>) -> Result<(u64, Vec<Value>)> {
+    let mut it = reply.into_iter();
+    let cursor = it.next().map(|c| as_u64(&c)).transpose()?.unwrap_or(0);
+    let members = it.next().map(as_array).transpose()?.unwrap_or_default();
+    Ok((cursor, members))
+}
+
+fn decode_members(board: &BoardId, flat: &[Value]) -> Result<Vec<ScoreUpdate>> {
+    flat.chunks_exact(2)
+        .map(|pair| {
+            let bytes = as_bytes(pair[0].clone())?;
+            let player: PlayerId =
+                member::decode(&bytes).ok_or_else(|| Error::Corrupt("foreign member in a range shard".into()))?;
+            Ok(ScoreUpdate { board: board.clone(), player, score: as_score(&pair[1])? })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_population_splits_evenly() {
+        let scores: Vec<u64> = (0..100).collect();
+        assert_eq!(equal_population(&scores, 4), vec![25, 50, 75]);
+        assert_eq!(equal_population(&scores, 1), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn ties_and_zeros_collapse_boundaries() {
+        let scores = [0, 0, 0, 0, 0, 0, 5, 5, 5, 9];
+        assert_eq!(equal_population(&scores, 5), vec![5]);
+        assert_eq!(equal_population(&[], 4), Vec::<u64>::new());
+    }
+}

@@ -1,0 +1,190 @@
+//! [`Router`]: the one interface ingest and api use, whatever the layout.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use leaderboard_contract::{BoardId, PlayerId};
+
+use crate::model::{BoardStats, Entry, Page, ScoreUpdate, Standing};
+use crate::range::RangeBoards;
+use crate::spec::LayoutSpec;
+use crate::store::Store;
+use crate::{Result, hash, single};
+
+/// Tuning of a [`Router`].
+#[derive(Debug, Clone, Copy)]
+pub struct RouterOptions {
+    /// `range` only: how long precomputed shard sizes are used before a reader refreshes them.
+    pub size_refresh: Duration,
+}
+
+impl Default for RouterOptions {
+    fn default() -> Self {
+        Self { size_refresh: Duration::from_secs(1) }
+    }
+}
+
+/// Reads and writes boards through one layout. Cheap to clone; clones share
+/// connections and caches.
+#[derive(Debug, Clone)]
+pub struct Router {
+    store: Store,
+    spec: LayoutSpec,
+    range: Arc<RangeBoards>,
+}
+
+impl Router {
+    /// A router over `store` using `spec`.
+    pub fn new(store: Store, spec: LayoutSpec, options: RouterOptions) -> Self {
+        let initial = match &spec {
+            LayoutSpec::Range { boundaries } => boundaries.clone(),
+            _ => Vec::new(),
+        };
+        Self { store, spec, range: Arc::new(RangeBoards::new(initial, options.size_refresh)) }
+    }
+
+    /// The layout.
+    pub fn spec(&self) -> &LayoutSpec {
+        &self.spec
+    }
+
+    /// The Redis handle.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(crate) fn range_boards(&self) -> &RangeBoards {
+        &self.range
+    }
+
+    /// Applies a batch of best-score updates.
+    ///
+    /// Updates of one player on one board are coalesced to the highest score
+    /// first. Applying a batch any number of times, in any order relative to
+    /// other batches, leaves the same state: every write is a `ZADD GT`.
+    ///
+    /// # Errors
+    /// [`crate::Error::Redis`] when Redis fails; the batch may then be partly
+    /// applied, and applying it again is safe.
+    pub async fn apply(&self, updates: &[ScoreUpdate]) -> Result<()> {
+        let mut best: HashMap<(&BoardId, &PlayerId), &ScoreUpdate> = HashMap::with_capacity(updates.len());
+        for u in updates {
+            best.entry((&u.board, &u.player))
+                .and_modify(|b| {
+                    if u.score > b.score {
+                        *b = u;
+                    }
+                })
+                .or_insert(u);
+        }
+        let mut by_board: HashMap<&BoardId, Vec<&ScoreUpdate>> = HashMap::new();
+        for ((board, _), u) in best {
+            by_board.entry(board).or_default().push(u);
+        }
+        let writes = by_board.into_iter().map(|(board, batch)| async move {
+            match &self.spec {
+                LayoutSpec::Single => single::apply(&self.store, board, &batch).await,
+                LayoutSpec::Hash { shards } => hash::apply(&self.store, board, *shards, &batch).await,
+                LayoutSpec::Range { .. } => self.range.apply(&self.store, board, &batch).await,
+            }
+        });
+        futures::future::try_join_all(writes).await?;
+        Ok(())
+    }
+
+    /// The player's score, rank, the board's total and the player's percentile;
+    /// `None` when the player has no score on the board.
+    ///
+    /// # Errors
+    /// [`crate::Error::Redis`] when Redis fails.
+    pub async fn standing(&self, board: &BoardId, player: &PlayerId) -> Result<Option<Standing>> {
+        match &self.spec {
+            LayoutSpec::Single => single::standing(&self.store, board, player).await,
+            LayoutSpec::Hash { shards } => hash::standing(&self.store, board, *shards, player).await,
+            LayoutSpec::Range { .. } => self.range.standing(&self.store, board, player).await,
+        }
+    }
+
+    /// Rows at positions `offset..offset + limit` (score descending, then player ascending).
+    ///
+    /// # Errors
+    /// [`crate::Error::Redis`] when Redis fails.
+    pub async fn top(&self, board: &BoardId, offset: u64, limit: u64) -> Result<Page> {
+        match &self.spec {
+            LayoutSpec::Single => single::top(&self.store, board, offset, limit).await,
+            LayoutSpec::Hash { shards } => hash::top(&self.store, board, *shards, offset, limit).await,
+            LayoutSpec::Range { .. } => self.range.top(&self.store, board, offset, limit).await,
+        }
+    }
+
+    /// The player's row with up to `radius` rows above and below it; `None`
+    /// when the player has no score on the board.
+    ///
+    /// # Errors
+    /// [`crate::Error::Redis`] when Redis fails.
+    pub async fn around(&self, board: &BoardId, player: &PlayerId, radius: u64) -> Result<Option<Vec<Entry>>> {
+        match &self.spec {
+            LayoutSpec::Single => single::around(&self.store, board, player, radius).await,
+            LayoutSpec::Hash { shards } => hash::around(&self.store, board, *shards, player, radius).await,
+            LayoutSpec::Range { .. } => self.range.around(&self.store, board, player, radius).await,
+        }
+    }
+
+    /// The board's layout, total and per-shard sizes.
+    ///
+    /// # Errors
+    /// [`crate::Error::Redis`] when Redis fails.
+    pub async fn stats(&self, board: &BoardId) -> Result<BoardStats> {
+        let strategy = self.spec.strategy();
+        match &self.spec {
+            LayoutSpec::Single | LayoutSpec::Hash { .. } => {
+                let shards = match &self.spec {
+                    LayoutSpec::Hash { shards } => hash::shards(&self.store, board, *shards).await?,
+                    _ => single::shards(&self.store, board).await?,
+                };
+                Ok(BoardStats {
+                    strategy,
+                    layout: self.spec.to_string(),
+                    total: shards.iter().map(|s| s.size).sum(),
+                    shards,
+                    rank_error_bound: None,
+                    generation: None,
+                    rebalancing: None,
+                })
+            }
+            LayoutSpec::Range { .. } => {
+                let (shards, drift, meta) = self.range.stats(&self.store, board).await?;
+                Ok(BoardStats {
+                    strategy,
+                    layout: LayoutSpec::Range { boundaries: meta.active.boundaries.clone() }.to_string(),
+                    total: shards.iter().map(|s| s.size).sum(),
+                    shards,
+                    rank_error_bound: Some(drift),
+                    generation: Some(meta.active.generation),
+                    rebalancing: Some(meta.migration.is_some()),
+                })
+            }
+        }
+    }
+
+    /// Players on the board.
+    ///
+    /// # Errors
+    /// [`crate::Error::Redis`] when Redis fails.
+    pub async fn total(&self, board: &BoardId) -> Result<u64> {
+        Ok(self.top(board, 0, 0).await?.total)
+    }
+
+    /// `range` only: re-reads the layout metadata and the precomputed shard
+    /// sizes now instead of when they next age out. A no-op for other layouts.
+    ///
+    /// # Errors
+    /// [`crate::Error::Redis`] when Redis fails.
+    pub async fn refresh_sizes(&self, board: &BoardId) -> Result<()> {
+        match &self.spec {
+            LayoutSpec::Range { .. } => self.range.refresh_sizes(&self.store, board).await,
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! The Redis connection a router talks through: one server or a Redis Cluster.
+//!
+//! Callers group commands by hash tag: every [`redis::Pipeline`] handed to
+//! [`Store::run_all`] touches keys of one slot only. The pipelines run
+//! concurrently, so a batch that spans several shards costs one round trip to
+//! each node involved, in parallel, on either kind of deployment.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, FromRedisValue, Pipeline, Value};
+
+use crate::{Error, Result};
+
+/// Where Redis is: one server, or the seed nodes of a cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisTarget {
+    /// A single Redis server, e.g. `redis://127.0.0.1:6379`.
+    Single(String),
+    /// Seed nodes of a Redis Cluster.
+    Cluster(Vec<String>),
+}
+
+impl RedisTarget {
+    /// Parses a comma-separated list of URLs: one URL is a single server,
+    /// several are cluster seed nodes. Prefix with `cluster:` to use a cluster
+    /// through a single seed node.
+    ///
+    /// # Errors
+    /// [`Error::InvalidLayout`] when the list is empty.
+    pub fn parse(urls: &str) -> Result<Self> {
+        let (cluster, list) = match urls.strip_prefix("cluster:") {
+            Some(rest) => (true, rest),
+            None => (false, urls),
+        };
+        let urls: Vec<String> = list.split(',').map(str::trim).filter(|u| !u.is_empty()).map(String::from).collect();
+        match urls.as_slice() {
+            [] => Err(Error::InvalidLayout("no redis url given".into())),
+            [one] if !cluster => Ok(Self::Single(one.clone())),
+            _ => Ok(Self::Cluster(urls)),
+        }
+    }
+}
+
+/// Timeouts for talking to Redis.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreOptions {
+    /// How long to wait for a TCP connection.
+    pub connect_timeout: Duration,
+    /// How long to wait for any reply.
+    pub response_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self { connect_timeout: Duration::from_secs(2), response_timeout: Duration::from_secs(2) }
+    }
+}
+
+/// A cheap-to-clone handle on Redis; clones share the underlying connections.
+#[derive(Clone)]
+pub enum Store {
+    /// One server, through a reconnecting multiplexed connection.
+    Single(ConnectionManager),
+    /// A Redis Cluster.
+    Cluster(ClusterConnection),
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Single(_) => "Store::Single",
+            Self::Cluster(_) => "Store::Cluster",
+        })
+    }
+}
+
+impl Store {
+    /// Connects to `target`.
+    ///
+    /// # Errors
+    /// [`Error::Redis`] when the URL is invalid or no server answers in time.
+    pub async fn connect(target: &RedisTarget, options: StoreOptions) -> Result<Self> {
+        match target {
+            RedisTarget::Single(url) => {
+                let client = redis::Client::open(url.as_str())?;
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(options.connect_timeout))
+                    .set_response_timeout(Some(options.response_timeout))
+                    .set_number_of_retries(1)
+                    .set_max_delay(Duration::from_millis(500));
+                Ok(Self::Single(ConnectionManager::new_with_config(client, config).await?))
+            }
+            RedisTarget::Cluster(urls) => {
+                let client = ClusterClientBuilder::new(urls.iter().map(String::as_str))
+                    .connection_timeout(options.connect_timeout)
+                    .response_timeout(options.response_timeout)
+                    .retries(2)
+                    .build()?;
+                Ok(Self::Cluster(client.get_async_connection().await?))
+            }
+        }
+    }
+
+    /// Whether this is a cluster connection.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Self::Cluster(_))
+    }
+
+    /// Runs one command.
+    ///
+    /// # Errors
+    /// [`Error::Redis`] on a connection or server error.
+    pub async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T> {
+        Ok(match self {
+            Self::Single(con) => cmd.query_async(&mut con.clone()).await?,
+            Self::Cluster(con) => cmd.query_async(&mut con.clone()).await?,
+        })
+    }
+
+    /// Runs one single-slot pipeline and returns the replies of its commands.
+    ///
+    /// # Errors
+    /// [`Error::Redis`] on a connection error or when any command fails.
+    pub async fn run(&self, pipe: &Pipeline) -> Result<Vec<Value>> {
+        Ok(match self {
+            Self::Single(con) => pipe.query_async(&mut con.clone()).await?,
+            Self::Cluster(con) => pipe.query_async(&mut con.clone()).await?,
+        })
+    }
+
+    /// Runs single-slot pipelines concurrently; replies come back in order.
+    ///
+    /// # Errors
+    /// The first error of any pipeline.
+    pub async fn run_all(&self, pipes: &[Pipeline]) -> Result<Vec<Vec<Value>>> {
+        futures::future::try_join_all(pipes.iter().map(|p| self.run(p))).await
+    }
+
+    /// Checks that every node answers `PING`.
+    ///
+    /// # Errors
+    /// [`Error::Redis`] when a node does not answer.
+    pub async fn ping(&self) -> Result<()> {
+        let _: String = self.query(&redis::cmd("PING")).await?;
+        Ok(())
+    }
+}
+
+/// Reads a Redis reply as an unsigned integer (integers and numeric strings).
+pub(crate) fn as_u64(v: &Value) -> Result<u64> {
+    match v {
+        Value::Int(i) => u64::try_from(*i).map_err(|_| Error::Corrupt(format!("negative count {i}"))),
+        _ => Ok(as_score(v)?),
+    }
+}
+
+/// Reads a Redis score reply (a decimal string, or a double on RESP3).
+pub(crate) fn as_score(v: &Value) -> Result<u64> {
+    let f = match v {
+        Value::Double(d) => *d,
+        Value::Int(i) => *i as f64,
+        Value::BulkString(b) => std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .ok_or_else(|| Error::Corrupt(format!("score {:?} is not a number", String::from_utf8_lossy(b))))?,
+        Value::SimpleString(s) => {
+            s.parse::<f64>().map_err(|_| Error::Corrupt(format!("score {s:?} is not a number")))?
+        }
+        other => return Err(Error::Corrupt(format!("expected a score, got {other:?}"))),
+    };
+    if f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f <= leaderboard_contract::MAX_SCORE as f64 {
+        Ok(f as u64)
+    } else {
+        Err(Error::Corrupt(format!("score {f} is not an integer in range")))
+    }
+}
+
+/// Reads an array reply.
+pub(crate) fn as_array(v: Value) -> Result<Vec<Value>> {
+    match v {
+        Value::Array(items) | Value::Set(items) => Ok(items),
+        Value::Nil => Ok(Vec::new()),
+        other => Err(Error::Corrupt(format!("expected an array, got {other:?}"))),
+    }
+}
+
+/// Reads a bulk-string reply as bytes.
+pub(crate) fn as_bytes(v: Value) -> Result<Vec<u8>> {
+    match v {
+        Value::BulkString(b) => Ok(b),
+        Value::SimpleString(s) => Ok(s.into_bytes()),
+        other => Err(Error::Corrupt(format!("expected a string, got {other:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_targets() {
+        assert_eq!(RedisTarget::parse("redis://a:1").unwrap(), RedisTarget::Single("redis://a:1".into()));
+        assert_eq!(
+            RedisTarget::parse("redis://a:1, redis://b:2").unwrap(),
+            RedisTarget::Cluster(vec!["redis://a:1".into(), "redis://b:2".into()])
+        );
+        assert_eq!(
+            RedisTarget::parse("cluster:redis://a:1").unwrap(),
+            RedisTarget::Cluster(vec!["redis://a:1".into()])
+        );
+        assert!(RedisTarget::parse(" , ").is_err());
+    }
+
+    #[test]
+    fn reads_scores() {
+        assert_eq!(as_score(&Value::BulkString(b"4821".to_vec())).unwrap(), 4821);
+        assert_eq!(as_score(&Value::BulkString(b"9007199254740991".to_vec())).unwrap(), (1 << 53) - 1);
+        assert!(as_score(&Value::BulkString(b"1.5".to_vec())).is_err());
+        assert!(as_score(&Value::BulkString(b"-1".to_vec())).is_err());
+        assert!(as_score(&Value::Nil).is_err());
+    }
+}

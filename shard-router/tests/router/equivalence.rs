@@ -1,0 +1,124 @@
+//! Every layout answers exactly like the oracle, on Redis and Redis Cluster.
+
+use futures::future::join_all;
+use shard_router::{LayoutSpec, Oracle, Router};
+
+use crate::helpers::{Workload, assert_matches_oracle, router, unique_board};
+
+const PLAYERS: usize = 60;
+
+async fn check_layout(cluster: bool, spec: &str, seeds: std::ops::Range<u64>) {
+    for seed in seeds {
+        let boards = [unique_board("eq"), unique_board("eq")];
+        let router = router(cluster, spec).await;
+        let workload = Workload::random(seed, &boards, PLAYERS, 1500, 120);
+        for batch in &workload.batches {
+            router.apply(batch).await.expect("apply");
+        }
+        let oracle = workload.oracle();
+        for board in &boards {
+            let context = format!("{spec} cluster={cluster} seed={seed}");
+            assert_matches_oracle(&router, &oracle, board, PLAYERS + 2, &context).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn single_matches_oracle() {
+    check_layout(false, "single", 0..4).await;
+}
+
+#[tokio::test]
+async fn hash_matches_oracle() {
+    check_layout(false, "hash:4", 10..14).await;
+}
+
+#[tokio::test]
+async fn range_matches_oracle() {
+    // Boundaries inside the score range, so players cross them as they improve.
+    check_layout(false, "range:20,45,46,90", 20..24).await;
+}
+
+#[tokio::test]
+async fn cluster_single_matches_oracle() {
+    check_layout(true, "single", 30..32).await;
+}
+
+#[tokio::test]
+async fn cluster_hash_matches_oracle() {
+    check_layout(true, "hash:5", 40..42).await;
+}
+
+#[tokio::test]
+async fn cluster_range_matches_oracle() {
+    check_layout(true, "range:30,60,100", 50..52).await;
+}
+
+#[tokio::test]
+async fn replay_in_any_order_is_idempotent() {
+    for spec in ["single", "hash:3", "range:40,80"] {
+        let board = unique_board("replay");
+        let router = router(false, spec).await;
+        let workload = Workload::random(77, std::slice::from_ref(&board), PLAYERS, 800, 120);
+        for batch in &workload.batches {
+            router.apply(batch).await.expect("apply");
+        }
+        // Replay everything backwards, then concurrently: the state must not move.
+        for batch in workload.batches.iter().rev() {
+            router.apply(batch).await.expect("replay");
+        }
+        join_all(workload.batches.iter().map(|b| router.apply(b)))
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+            .expect("concurrent replay");
+        assert_matches_oracle(&router, &workload.oracle(), &board, PLAYERS, &format!("replay {spec}")).await;
+    }
+}
+
+#[tokio::test]
+async fn empty_board_and_unknown_player() {
+    for spec in ["single", "hash:4", "range:10"] {
+        let board = unique_board("empty");
+        let router = router(false, spec).await;
+        assert_matches_oracle(&router, &Oracle::new(), &board, 2, spec).await;
+        let stats = router.stats(&board).await.expect("stats");
+        assert_eq!(stats.strategy, spec.parse::<LayoutSpec>().expect("spec").strategy());
+    }
+}
+
+#[tokio::test]
+async fn layouts_cost_one_member_per_player() {
+    // Memory: the range layout stores exactly what a plain sorted set stores,
+    // split over keys; it must stay within 1.1x of `single`.
+    let players = 20_000;
+    let mut usage = Vec::new();
+    for spec in ["single", "range:1000,2000,4000,8000,16000"] {
+        let board = unique_board("mem");
+        let router: Router = router(false, spec).await;
+        let updates: Vec<_> = (0..players)
+            .map(|i| shard_router::ScoreUpdate {
+                board: board.clone(),
+                player: crate::helpers::player(i),
+                score: (i as u64 * 7919) % 20_000,
+            })
+            .collect();
+        for chunk in updates.chunks(1000) {
+            router.apply(chunk).await.expect("apply");
+        }
+        let stats = router.stats(&board).await.expect("stats");
+        assert_eq!(stats.total, players as u64);
+        let mut bytes = 0u64;
+        for shard in &stats.shards {
+            let used: Option<u64> = router
+                .store()
+                .query(redis::cmd("MEMORY").arg("USAGE").arg(&shard.key).arg("SAMPLES").arg(0))
+                .await
+                .expect("memory usage");
+            bytes += used.unwrap_or(0);
+        }
+        usage.push(bytes);
+    }
+    let ratio = usage[1] as f64 / usage[0] as f64;
+    assert!(ratio <= 1.1, "range uses {ratio:.3}x the memory of single ({usage:?})");
+}

@@ -1,0 +1,114 @@
+//! Connections to the test Redis servers and random workloads.
+
+use std::collections::HashSet;
+
+use leaderboard_contract::{BoardId, PlayerId};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use shard_router::{LayoutSpec, Oracle, RedisTarget, Router, RouterOptions, ScoreUpdate, Store, StoreOptions};
+
+/// The single Redis of `scripts/infra.sh`, or `LB_REDIS_URL`.
+pub fn redis_url() -> String {
+    std::env::var("LB_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6390".into())
+}
+
+/// The cluster seed nodes of `scripts/infra.sh`, or `LB_REDIS_CLUSTER_URLS`.
+pub fn cluster_urls() -> String {
+    std::env::var("LB_REDIS_CLUSTER_URLS")
+        .unwrap_or_else(|_| "redis://127.0.0.1:7101,redis://127.0.0.1:7102,redis://127.0.0.1:7103".into())
+}
+
+pub async fn store(cluster: bool) -> Store {
+    let target = if cluster {
+        RedisTarget::parse(&format!("cluster:{}", cluster_urls())).expect("cluster urls")
+    } else {
+        RedisTarget::parse(&redis_url()).expect("redis url")
+    };
+    Store::connect(&target, StoreOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach Redis {target:?} ({e}); run scripts/infra.sh up"))
+}
+
+pub async fn router(cluster: bool, spec: &str) -> Router {
+    Router::new(store(cluster).await, spec.parse::<LayoutSpec>().expect("spec"), RouterOptions::default())
+}
+
+/// A board name no other test (or earlier run) uses.
+pub fn unique_board(prefix: &str) -> BoardId {
+    BoardId::new(format!("{prefix}-{:016x}", rand::random::<u64>())).expect("valid board")
+}
+
+pub fn player(i: usize) -> PlayerId {
+    PlayerId::new(format!("p{i}")).expect("valid player")
+}
+
+/// A random workload: few players (so duplicates abound), small score range
+/// (so ties abound), updates in random batches, some batches replayed.
+pub struct Workload {
+    pub batches: Vec<Vec<ScoreUpdate>>,
+}
+
+impl Workload {
+    pub fn random(seed: u64, boards: &[BoardId], players: usize, events: usize, max_score: u64) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut batches = Vec::new();
+        let mut left = events;
+        while left > 0 {
+            let n = rng.random_range(1..=left.min(200));
+            left -= n;
+            let batch: Vec<ScoreUpdate> = (0..n)
+                .map(|_| ScoreUpdate {
+                    board: boards[rng.random_range(0..boards.len())].clone(),
+                    player: player(rng.random_range(0..players)),
+                    score: rng.random_range(0..=max_score),
+                })
+                .collect();
+            batches.push(batch);
+        }
+        // Replays of earlier batches, as at-least-once delivery produces.
+        for _ in 0..batches.len() / 3 {
+            let i = rng.random_range(0..batches.len());
+            batches.push(batches[i].clone());
+        }
+        Self { batches }
+    }
+
+    pub fn oracle(&self) -> Oracle {
+        let mut oracle = Oracle::new();
+        for u in self.batches.iter().flatten() {
+            oracle.apply(u);
+        }
+        oracle
+    }
+}
+
+/// Compares every query of `router` on `board` with the oracle.
+pub async fn assert_matches_oracle(router: &Router, oracle: &Oracle, board: &BoardId, players: usize, context: &str) {
+    router.refresh_sizes(board).await.expect("refresh sizes");
+    let expected = oracle.board(board).cloned().unwrap_or_default();
+    let total = expected.total();
+    assert_eq!(router.total(board).await.expect("total"), total, "{context}: total");
+    assert_eq!(router.stats(board).await.expect("stats").total, total, "{context}: stats total");
+    for i in 0..players {
+        let p = player(i);
+        let got = router.standing(board, &p).await.expect("standing");
+        assert_eq!(got, expected.standing(&p), "{context}: standing of {p}");
+        for radius in [0, 1, 3] {
+            let got = router.around(board, &p, radius).await.expect("around");
+            assert_eq!(got, expected.around(&p, radius), "{context}: around {p} radius {radius}");
+        }
+    }
+    for (offset, limit) in [(0, 100), (0, 1), (0, 3), (2, 5), (total.saturating_sub(2), 10), (total, 5), (total + 3, 2)]
+    {
+        let got = router.top(board, offset, limit).await.expect("top");
+        assert_eq!(got, expected.top(offset, limit), "{context}: top offset {offset} limit {limit}");
+    }
+}
+
+/// Asserts that no list shows a player twice.
+pub fn assert_no_duplicates(entries: &[shard_router::Entry], context: &str) {
+    let mut seen = HashSet::new();
+    for e in entries {
+        assert!(seen.insert(&e.player), "{context}: {} listed twice", e.player);
+    }
+}

@@ -1,0 +1,6 @@
+//! Integration tests of the shard-router against a real Redis and a real
+//! 3-node Redis Cluster (started by `scripts/infra.sh up`).
+
+mod equivalence;
+mod helpers;
+mod rebalance;
