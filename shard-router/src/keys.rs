@@ -10,6 +10,7 @@
 //! | `lb:{<board>}:z` | the `single` layout's sorted set |
 //! | `lb:{<board>:h<n>.<i>}:z` | shard `i` of the `hash:<n>` layout |
 //! | `lb:{<board>:r<gen>.<i>}:z` | shard `i` of generation `gen` of the `range` layout |
+//! | `lb:{<board>:r<gen>.<i>}:moving` | players whose move into that `range` shard is not cleaned up yet |
 //! | `lb:{<board>}:range` | the `range` layout's metadata (boundaries, generation, rebalance progress) |
 
 use leaderboard_contract::BoardId;
@@ -29,6 +30,14 @@ pub fn range_shard(board: &BoardId, generation: u64, index: usize) -> String {
     format!("lb:{{{board}:r{generation}.{index}}}:z")
 }
 
+/// The pending-moves set of a `range` shard key (same hash tag as the shard).
+pub fn pending_moves(shard_key: &str) -> String {
+    match shard_key.strip_suffix(":z") {
+        Some(base) => format!("{base}:moving"),
+        None => format!("{shard_key}:moving"),
+    }
+}
+
 /// The `range` layout's metadata key.
 pub fn range_meta(board: &BoardId) -> String {
     format!("lb:{{{board}}}:range")
@@ -45,5 +54,6 @@ mod tests {
         assert_eq!(hash_shard(&b, 16, 3), "lb:{global:h16.3}:z");
         assert_eq!(range_shard(&b, 2, 0), "lb:{global:r2.0}:z");
         assert_eq!(range_meta(&b), "lb:{global}:range");
+        assert_eq!(pending_moves(&range_shard(&b, 2, 0)), "lb:{global:r2.0}:moving");
     }
 }

@@ -10,7 +10,16 @@
 //! 2. For arrivals only: `ZREM` them from every lower shard, and `ZMSCORE` every
 //!    higher shard to see whether they already have a better score there.
 //! 3. Arrivals found higher up (a stale event) are removed from the shard they
-//!    were just added to.
+//!    were just added to, and every arrival leaves its shard's pending-moves set.
+//!
+//! Step 1 records arrivals in a pending-moves set next to the shard, in the
+//! same script as the write. If steps 2-3 never finish (Redis fails mid-batch,
+//! the writer crashes), the batch is retried or redelivered, and the `ADD`
+//! reports those players as arrivals again because they are still pending, so
+//! the cleanup always completes. A pending entry whose batch is never
+//! redelivered (its player moved higher in the meantime, which cleans every
+//! lower shard) is harmless: it only makes that player's next write in this
+//! shard do the cleanup once more.
 //!
 //! The order is *add, then remove*: a concurrent reader may briefly see a
 //! moving player in two shards, never in none. Lists skip the lower copy, so
@@ -374,7 +383,12 @@ async fn write_generation(
     for (shard, idxs) in by_shard.iter().enumerate() {
         for chunk in idxs.chunks(scripts::ADD_CHUNK) {
             let mut p = redis::pipe();
-            p.add_command(scripts::add(&keys[shard], chunk.iter().map(|&i| (updates[i].score, &updates[i].player))));
+            let pending = keys::pending_moves(&keys[shard]);
+            p.add_command(scripts::add(
+                &keys[shard],
+                &pending,
+                chunk.iter().map(|&i| (updates[i].score, &updates[i].player)),
+            ));
             pipes.push(p);
             chunks.push((shard, chunk));
         }
@@ -385,7 +399,7 @@ async fn write_generation(
             arrivals.push((chunk[j], shard));
         }
     }
-    if arrivals.is_empty() || keys.len() == 1 {
+    if arrivals.is_empty() {
         return Ok(());
     }
     // Step 2: remove arrivals from lower shards; look for better copies in higher ones.
@@ -423,17 +437,28 @@ async fn write_generation(
             }
         }
     }
-    // Step 3: a better copy exists higher up; take back the one just added.
-    let pipes: Vec<redis::Pipeline> = arrivals
-        .iter()
-        .zip(&stale)
-        .filter(|(_, s)| **s)
-        .map(|(&(i, shard), _)| {
-            let mut p = redis::pipe();
-            p.cmd("ZREM").arg(&keys[shard]).arg(member::encode(&updates[i].player)).ignore();
-            p
-        })
-        .collect();
+    // Step 3: where a better copy exists higher up, take back the one just
+    // added; then the move is complete and leaves the pending set.
+    let mut pipes: Vec<redis::Pipeline> = Vec::new();
+    for (shard, key) in keys.iter().enumerate() {
+        let arrived: Vec<(Vec<u8>, bool)> = arrivals
+            .iter()
+            .zip(&stale)
+            .filter(|((_, target), _)| *target == shard)
+            .map(|((i, _), is_stale)| (member::encode(&updates[*i].player), *is_stale))
+            .collect();
+        if arrived.is_empty() {
+            continue;
+        }
+        let mut p = redis::pipe();
+        let stale_here: Vec<&Vec<u8>> = arrived.iter().filter(|(_, s)| *s).map(|(m, _)| m).collect();
+        if !stale_here.is_empty() {
+            p.cmd("ZREM").arg(key).arg(stale_here).ignore();
+        }
+        let all: Vec<&Vec<u8>> = arrived.iter().map(|(m, _)| m).collect();
+        p.cmd("SREM").arg(keys::pending_moves(key)).arg(all).ignore();
+        pipes.push(p);
+    }
     store.run_all(&pipes).await?;
     Ok(())
 }

@@ -186,7 +186,7 @@ impl Router {
         }
         drop(meta);
         for key in range::shard_keys(board, &source) {
-            let _: i64 = store.query(redis::cmd("UNLINK").arg(key)).await?;
+            let _: i64 = store.query(redis::cmd("UNLINK").arg(keys::pending_moves(&key)).arg(&key)).await?;
         }
         self.range_boards().reload(store, board).await?;
         Ok(RebalanceOutcome::Done { generation: target.generation, copied })

@@ -81,18 +81,30 @@ table.insert(rows, 1, pos)
 return rows
 ";
 
-/// `ADD key s1 m1 s2 m2 ...` → `[i, j, ...]`: best-score `ZADD GT` of every
-/// pair, returning the 1-based pair indexes whose member was not in the key
-/// before (new players and players arriving from another shard).
+/// `ADD key pending s1 m1 s2 m2 ...` → `[i, j, ...]`: best-score `ZADD GT` of
+/// every pair, returning the 1-based indexes of pairs whose player must be
+/// cleaned out of other shards: players that were not in the key before
+/// (new, or arriving from another shard), and players still listed in the
+/// `pending` set because an earlier attempt of the same move failed or
+/// crashed before its cleanup finished. Those players are (re-)added to
+/// `pending` atomically with the write; the writer removes them once the
+/// cleanup is done, so a move interrupted at any point is completed by the
+/// redelivered batch.
 const ADD: &str = r"
 local members = {}
 for i = 2, #ARGV, 2 do members[#members + 1] = ARGV[i] end
 local before = redis.call('ZMSCORE', KEYS[1], unpack(members))
+local pending = {}
+if redis.call('SCARD', KEYS[2]) > 0 then pending = redis.call('SMISMEMBER', KEYS[2], unpack(members)) end
 redis.call('ZADD', KEYS[1], 'GT', unpack(ARGV))
-local arrived = {}
+local arrived, moving = {}, {}
 for i = 1, #before do
-  if not before[i] then arrived[#arrived + 1] = i end
+  if (not before[i]) or pending[i] == 1 then
+    arrived[#arrived + 1] = i
+    moving[#moving + 1] = members[i]
+  end
 end
+if #moving > 0 then redis.call('SADD', KEYS[2], unpack(moving)) end
 return arrived
 ";
 
@@ -130,9 +142,11 @@ pub(crate) fn seek(key: &str, player: &PlayerId, radius: u64, score: Option<u64>
 /// thousand values.
 pub(crate) const ADD_CHUNK: usize = 1000;
 
-/// The `ADD` call for one shard with at most [`ADD_CHUNK`] pairs.
-pub(crate) fn add<'a>(key: &str, pairs: impl Iterator<Item = (u64, &'a PlayerId)>) -> Cmd {
-    let mut cmd = eval(ADD, key);
+/// The `ADD` call for one shard with at most [`ADD_CHUNK`] pairs; `pending`
+/// is the shard's pending-moves set (same hash tag, so same slot).
+pub(crate) fn add<'a>(key: &str, pending: &str, pairs: impl Iterator<Item = (u64, &'a PlayerId)>) -> Cmd {
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(ADD).arg(2).arg(key).arg(pending);
     for (score, player) in pairs {
         cmd.arg(score).arg(member::encode(player));
     }

@@ -122,3 +122,34 @@ async fn layouts_cost_one_member_per_player() {
     let ratio = usage[1] as f64 / usage[0] as f64;
     assert!(ratio <= 1.1, "range uses {ratio:.3}x the memory of single ({usage:?})");
 }
+
+/// A move whose cleanup never ran (Redis failed, or the writer crashed, right
+/// after the write into the new shard) is completed when the batch is applied again.
+#[tokio::test]
+async fn an_interrupted_move_completes_on_retry() {
+    for cluster in [false, true] {
+        let board = unique_board("interrupted");
+        let router = router(cluster, "range:100").await;
+        let p = crate::helpers::player(1);
+        let low = shard_router::ScoreUpdate { board: board.clone(), player: p.clone(), score: 10 };
+        router.apply(std::slice::from_ref(&low)).await.expect("apply");
+        // Simulate step 1 of a move to 150 having run, and nothing after it.
+        let (lower, upper) =
+            (shard_router::keys::range_shard(&board, 0, 0), shard_router::keys::range_shard(&board, 0, 1));
+        let member = shard_router::member::encode(&p);
+        let _: i64 = router.store().query(redis::cmd("ZADD").arg(&upper).arg(150).arg(&member)).await.expect("zadd");
+        let pending = shard_router::keys::pending_moves(&upper);
+        let _: i64 = router.store().query(redis::cmd("SADD").arg(&pending).arg(&member)).await.expect("sadd");
+        router.refresh_sizes(&board).await.expect("refresh");
+        assert_eq!(router.stats(&board).await.expect("stats").total, 2, "the player is in two shards before the retry");
+        // The redelivered batch completes the move.
+        let high = shard_router::ScoreUpdate { score: 150, ..low };
+        router.apply(std::slice::from_ref(&high)).await.expect("retry");
+        let mut oracle = Oracle::new();
+        oracle.apply(&high);
+        assert_matches_oracle(&router, &oracle, &board, 2, &format!("interrupted move, cluster={cluster}")).await;
+        let left: u64 = router.store().query(redis::cmd("SCARD").arg(&pending)).await.expect("scard");
+        let in_lower: u64 = router.store().query(redis::cmd("ZCARD").arg(&lower)).await.expect("zcard");
+        assert_eq!((left, in_lower), (0, 0));
+    }
+}

@@ -1,0 +1,158 @@
+//! Configuration of an ingest worker, from flags and environment variables.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+use shard_router::{LayoutSpec, RedisTarget};
+
+/// An ingest worker: consumes score events from Kafka and applies them to Redis.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "ingest", version, about)]
+pub struct Config {
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "LB_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub brokers: String,
+    /// Topic carrying score events.
+    #[arg(long, env = "LB_TOPIC", default_value = leaderboard_contract::SCORES_TOPIC)]
+    pub topic: String,
+    /// Topic receiving malformed records.
+    #[arg(long, env = "LB_DLQ_TOPIC", default_value = leaderboard_contract::DEAD_LETTER_TOPIC)]
+    pub dlq_topic: String,
+    /// Consumer group shared by all ingest workers.
+    #[arg(long, env = "LB_INGEST_GROUP", default_value = "leaderboard-ingest")]
+    pub group: String,
+    /// Redis URL, or comma-separated cluster seed URLs (prefix `cluster:` for a single seed).
+    #[arg(long, env = "LB_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis: String,
+    /// Board layout: `single`, `hash:<shards>` or `range:<b1>,<b2>,...`. Must match the api's.
+    #[arg(long, env = "LB_LAYOUT", default_value = "single")]
+    pub layout: String,
+    /// Most events per Redis write batch.
+    #[arg(long, env = "LB_INGEST_BATCH_SIZE", default_value_t = 5000)]
+    pub batch_size: usize,
+    /// Longest wait for a batch to fill before it is written anyway.
+    #[arg(long, env = "LB_INGEST_LINGER", default_value = "10ms", value_parser = humantime::parse_duration)]
+    pub linger: Duration,
+    /// How long shutdown and partition revocation wait for in-flight batches.
+    #[arg(long, env = "LB_INGEST_DRAIN_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub drain_timeout: Duration,
+    /// Kafka consumer session timeout; must exceed the drain timeout.
+    #[arg(long, env = "LB_INGEST_SESSION_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub session_timeout: Duration,
+    /// Players whose best score is cached to skip non-improving events (0 disables the cache).
+    #[arg(long, env = "LB_INGEST_CACHE_CAPACITY", default_value_t = 2_000_000)]
+    pub cache_capacity: usize,
+    /// First retry delay after a failed Redis or dead-letter write.
+    #[arg(long, env = "LB_INGEST_BACKOFF_MIN", default_value = "50ms", value_parser = humantime::parse_duration)]
+    pub backoff_min: Duration,
+    /// Longest retry delay.
+    #[arg(long, env = "LB_INGEST_BACKOFF_MAX", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub backoff_max: Duration,
+    /// `range` layout: how long precomputed shard sizes are reused.
+    #[arg(long, env = "LB_SIZE_REFRESH", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub size_refresh: Duration,
+    /// Address of the Prometheus `/metrics` and `/healthz` endpoint.
+    #[arg(long, env = "LB_INGEST_METRICS_ADDR", default_value = "127.0.0.1:9101")]
+    pub metrics_addr: SocketAddr,
+    /// Extra librdkafka settings as `key=value`, repeatable (e.g. `security.protocol=SASL_SSL`).
+    /// From the environment: comma-separated.
+    #[arg(long = "kafka-option", env = "LB_KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_key_value)]
+    pub kafka_options: Vec<(String, String)>,
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+        _ => Err(format!("expected key=value, got {s:?}")),
+    }
+}
+
+/// A configuration rule that does not hold.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The layout does not parse.
+    #[error("--layout: {0}")]
+    Layout(#[from] shard_router::Error),
+    /// A cross-field or range rule.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Checks the rules that span fields and returns the parsed layout and Redis target.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the broken rule.
+    pub fn validate(&self) -> Result<(LayoutSpec, RedisTarget), ConfigError> {
+        let layout: LayoutSpec = self.layout.parse()?;
+        let target = RedisTarget::parse(&self.redis)?;
+        if self.batch_size == 0 || self.batch_size > 100_000 {
+            return Err(ConfigError::Invalid("--batch-size must be 1..=100000".into()));
+        }
+        if self.drain_timeout >= self.session_timeout {
+            return Err(ConfigError::Invalid(format!(
+                "--drain-timeout ({}) must be shorter than --session-timeout ({}), or a slow drain \
+                 during a rebalance would get this worker evicted from the group",
+                humantime::format_duration(self.drain_timeout),
+                humantime::format_duration(self.session_timeout)
+            )));
+        }
+        if self.backoff_min.is_zero() || self.backoff_min > self.backoff_max {
+            return Err(ConfigError::Invalid("--backoff-min must be > 0 and <= --backoff-max".into()));
+        }
+        if self.topic == self.dlq_topic {
+            return Err(ConfigError::Invalid("--topic and --dlq-topic must differ".into()));
+        }
+        for (key, _) in &self.kafka_options {
+            if PROTECTED_KAFKA_KEYS.contains(&key.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "--kafka-option {key} is set by ingest itself (it guards at-least-once delivery)"
+                )));
+            }
+        }
+        Ok((layout, target))
+    }
+}
+
+/// librdkafka settings that ingest owns: overriding them would break at-least-once delivery.
+pub const PROTECTED_KAFKA_KEYS: [&str; 4] =
+    ["enable.auto.offset.store", "group.id", "enable.auto.commit", "isolation.level"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Config {
+        Config::try_parse_from(std::iter::once("ingest").chain(args.iter().copied())).expect("parses")
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let (layout, _) = parse(&[]).validate().expect("valid");
+        assert_eq!(layout, LayoutSpec::Single);
+    }
+
+    #[test]
+    fn drain_must_be_shorter_than_session() {
+        let err = parse(&["--drain-timeout", "40s"]).validate().expect_err("invalid");
+        assert!(err.to_string().contains("--drain-timeout"), "{err}");
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        assert!(parse(&["--layout", "hash:0"]).validate().is_err());
+        assert!(parse(&["--batch-size", "0"]).validate().is_err());
+        assert!(parse(&["--dlq-topic", "scores"]).validate().is_err());
+        assert!(parse(&["--kafka-option", "enable.auto.offset.store=true"]).validate().is_err());
+        assert!(Config::try_parse_from(["ingest", "--kafka-option", "novalue"]).is_err());
+        assert!(Config::try_parse_from(["ingest", "--linger", "soon"]).is_err());
+    }
+
+    #[test]
+    fn passes_kafka_options_through() {
+        let c = parse(&["--kafka-option", "security.protocol=SASL_SSL", "--kafka-option", "sasl.mechanism=PLAIN"]);
+        assert_eq!(c.kafka_options[0], ("security.protocol".into(), "SASL_SSL".into()));
+        assert_eq!(c.kafka_options.len(), 2);
+    }
+}

@@ -1,0 +1,167 @@
+//! Crashes, Redis outages and consumer-group rebalances lose nothing.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use leaderboard_contract::BoardId;
+
+use crate::helpers::{
+    Topics, Worker, brokers, config, oracle_of, produce_events, producer, random_events, redis_url, router, unique,
+    wait_for_committed, wait_for_oracle,
+};
+
+/// Starts the real `ingest` binary as a child process.
+fn spawn_ingest(topics: &Topics, layout: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_ingest"))
+        .args(["--brokers", &brokers(), "--topic", &topics.scores, "--dlq-topic", &topics.dlq])
+        .args(["--group", &topics.group, "--redis", &redis_url(), "--layout", layout])
+        .args(["--batch-size", "200", "--linger", "5ms", "--metrics-addr", "127.0.0.1:0"])
+        .args(["--session-timeout", "6s", "--drain-timeout", "3s"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn ingest binary")
+}
+
+#[tokio::test]
+async fn kill_9_mid_stream_loses_nothing() {
+    let topics = Topics::create(3).await;
+    let board = BoardId::new(unique("crash")).expect("board");
+    let events = random_events(21, &board, 2000, 30_000);
+    let (first, second) = events.split_at(events.len() / 2);
+    let producer = producer();
+    produce_events(&producer, &topics.scores, first).await;
+    let router = router(&redis_url(), "hash:3").await;
+    let mut victim = spawn_ingest(&topics, "hash:3");
+    // Wait for progress, then kill without any chance to commit.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while router.total(&board).await.expect("total") == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the first worker made no progress");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    victim.kill().expect("kill -9");
+    victim.wait().expect("reap");
+    produce_events(&producer, &topics.scores, second).await;
+    let mut successor = spawn_ingest(&topics, "hash:3");
+    wait_for_oracle(&router, &oracle_of(&events), &board, Duration::from_secs(90)).await;
+    wait_for_committed(&topics, Duration::from_secs(60)).await;
+    // SIGTERM: the successor drains, commits and exits 0.
+    let pid = successor.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+    let status = successor.wait().expect("wait");
+    assert!(status.success(), "ingest exited with {status} on SIGTERM");
+}
+
+/// A Redis server of this test's own, so stopping it disturbs no other test.
+struct PrivateRedis {
+    port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+        let dir = std::env::temp_dir().join(unique("lb-redis"));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let mut r = Self { port, dir, child: None };
+        r.restart();
+        r
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// (Re)starts the server on the same port and data directory; every
+    /// acknowledged write survives (`appendfsync always`).
+    fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args(["--appendonly", "yes", "--appendfsync", "always"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server on PATH (scripts/infra.sh installs it)");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "private redis did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test]
+async fn redis_outage_recovers_by_itself() {
+    let mut redis = PrivateRedis::start();
+    let topics = Topics::create(2).await;
+    let board = BoardId::new(unique("outage")).expect("board");
+    let events = random_events(31, &board, 1000, 12_000);
+    let (first, second) = events.split_at(events.len() / 2);
+    let producer = producer();
+    produce_events(&producer, &topics.scores, first).await;
+    let worker = Worker::start(config(&topics, &redis.url(), "range:300,600"));
+    let router = router(&redis.url(), "range:300,600").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while router.total(&board).await.unwrap_or(0) == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no progress before the outage");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    redis.kill();
+    produce_events(&producer, &topics.scores, second).await;
+    // The outage lasts a few seconds while events keep arriving.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    redis.restart();
+    wait_for_oracle(&router, &oracle_of(&events), &board, Duration::from_secs(90)).await;
+    wait_for_committed(&topics, Duration::from_secs(60)).await;
+    let report = worker.stop().await;
+    assert!(report.redis_errors > 0, "the worker never saw the outage: {report:?}");
+    assert_eq!(report.dead_lettered, 0, "good events must never be dead-lettered");
+}
+
+#[tokio::test]
+async fn a_worker_joining_and_leaving_loses_nothing() {
+    let topics = Topics::create(4).await;
+    let board = BoardId::new(unique("rebalance")).expect("board");
+    let events = random_events(41, &board, 1500, 24_000);
+    let parts: Vec<&[_]> = events.chunks(events.len() / 3 + 1).collect();
+    let producer = producer();
+    let router = router(&redis_url(), "single").await;
+    let first = Worker::start(config(&topics, &redis_url(), "single"));
+    produce_events(&producer, &topics.scores, parts[0]).await;
+    wait_for_oracle(&router, &oracle_of(parts[0]), &board, Duration::from_secs(60)).await;
+
+    let second = Worker::start(config(&topics, &redis_url(), "single"));
+    produce_events(&producer, &topics.scores, parts[1]).await;
+    wait_for_oracle(&router, &oracle_of(&events[..parts[0].len() + parts[1].len()]), &board, Duration::from_secs(60))
+        .await;
+    let second_report = second.stop().await;
+
+    produce_events(&producer, &topics.scores, parts[2]).await;
+    wait_for_oracle(&router, &oracle_of(&events), &board, Duration::from_secs(90)).await;
+    wait_for_committed(&topics, Duration::from_secs(60)).await;
+    let first_report = first.stop().await;
+    assert!(first_report.revocations >= 1, "the join never rebalanced the group: {first_report:?}");
+    assert!(
+        first_report.consumed + second_report.consumed >= events.len() as u64,
+        "every record reached a worker: {first_report:?} {second_report:?}"
+    );
+}

@@ -1,0 +1,7 @@
+//! Integration tests of ingest against the real broker and Redis
+//! (started by `scripts/infra.sh up`).
+
+mod faults;
+mod helpers;
+mod kafka;
+mod pipeline;

@@ -1,0 +1,107 @@
+//! The pipeline end to end: every layout, and malformed input.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use leaderboard_contract::BoardId;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Headers, Message};
+
+use crate::helpers::{
+    RawRecord, Topics, Worker, brokers, config, oracle_of, produce_events, produce_raw, producer, random_events,
+    redis_url, router, unique, wait_for_committed, wait_for_oracle,
+};
+
+#[tokio::test]
+async fn every_layout_ends_equal_to_the_oracle() {
+    for layout in ["single", "hash:4", "range:200,500,800"] {
+        let topics = Topics::create(4).await;
+        let board = BoardId::new(unique("e2e")).expect("board");
+        let events = random_events(7, &board, 300, 4000);
+        produce_events(&producer(), &topics.scores, &events).await;
+        let worker = Worker::start(config(&topics, &redis_url(), layout));
+        let router = router(&redis_url(), layout).await;
+        wait_for_oracle(&router, &oracle_of(&events), &board, Duration::from_secs(60)).await;
+        wait_for_committed(&topics, Duration::from_secs(60)).await;
+        let report = worker.stop().await;
+        assert_eq!(report.consumed, events.len() as u64, "{layout}: every record consumed once");
+        assert_eq!(report.dead_lettered, 0);
+        assert!(report.applied + report.skipped + report.coalesced >= events.len() as u64 - 1, "{report:?}");
+    }
+}
+
+/// Reads `count` records from the dead-letter topic.
+async fn read_dlq(topic: &str, count: usize) -> Vec<(Option<Vec<u8>>, Option<Vec<u8>>, String, String)> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", unique("dlq-reader"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut out = Vec::new();
+    while out.len() < count {
+        let m = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+            .await
+            .unwrap_or_else(|_| panic!("only {} of {count} dead letters arrived", out.len()))
+            .expect("dlq message");
+        let header = |name: &str| {
+            m.headers()
+                .and_then(|h| h.iter().find(|h| h.key == name).and_then(|h| h.value))
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default()
+        };
+        out.push((m.key().map(<[u8]>::to_vec), m.payload().map(<[u8]>::to_vec), header("error"), header("error.code")));
+    }
+    out
+}
+
+#[tokio::test]
+async fn malformed_records_go_to_the_dlq_with_their_reason() {
+    let topics = Topics::create(2).await;
+    let board = BoardId::new(unique("garbage")).expect("board");
+    let valid = random_events(11, &board, 50, 500);
+    let k = |s: &str| Some(s.as_bytes().to_vec());
+    let big = format!(r#"{{"player":"p1","score":1,"pad":"{}"}}"#, "x".repeat(5000));
+    #[allow(clippy::type_complexity)]
+    let bad: Vec<(Option<Vec<u8>>, Option<Vec<u8>>, &str)> = vec![
+        (k("p1"), k("not json at all"), "not_json"),
+        (k("p1"), k(r#"{"player":"p1","score":"12"}"#), "invalid_score"),
+        (k("p1"), k(r#"{"player":"p1","score":-5}"#), "invalid_score"),
+        (k("p1"), k(r#"{"player":"p1","score":9007199254740993}"#), "invalid_score"),
+        (k("p1"), Some(big.into_bytes()), "too_large"),
+        (k("bad id"), k(r#"{"player":"bad id","score":3}"#), "invalid_player"),
+        (k("p2"), k(r#"{"player":"p1","score":3}"#), "key_mismatch"),
+        (k("p1"), None, "empty"),
+        (k("p1"), Some(vec![b'{', 0xff, b'}']), "not_utf8"),
+        (k("p1"), k("[1,2,3]"), "not_object"),
+        (k("p1"), k(r#"{"score":3}"#), "missing_player"),
+        (k("p1"), k(r#"{"player":"p1","score":1,"board":"no spaces"}"#), "invalid_board"),
+    ];
+    let mut records: Vec<RawRecord> =
+        valid.iter().map(|e| (Some(e.key().to_vec()), Some(e.to_json().into_bytes()))).collect();
+    // Interleave the garbage with the valid stream.
+    for (i, (key, value, _)) in bad.iter().enumerate() {
+        records.insert(i * 37 % records.len(), (key.clone(), value.clone()));
+    }
+    produce_raw(&producer(), &topics.scores, &records).await;
+    let worker = Worker::start(config(&topics, &redis_url(), "single"));
+    let router = router(&redis_url(), "single").await;
+    wait_for_oracle(&router, &oracle_of(&valid), &board, Duration::from_secs(60)).await;
+    let letters = read_dlq(&topics.dlq, bad.len()).await;
+    let report = worker.stop().await;
+    assert_eq!(report.dead_lettered, bad.len() as u64);
+    let mut expected: HashMap<RawRecord, &str> = HashMap::new();
+    for (key, value, code) in &bad {
+        expected.insert((key.clone(), value.clone()), code);
+    }
+    for (key, value, error, code) in letters {
+        let want = expected
+            .remove(&(key.clone(), value.clone()))
+            .unwrap_or_else(|| panic!("unexpected dead letter {value:?}"));
+        assert_eq!(code, want, "reason of {:?}", value.map(|v| String::from_utf8_lossy(&v).into_owned()));
+        assert!(error.starts_with(&format!("{want}: ")), "error header {error:?}");
+    }
+    assert!(expected.is_empty(), "missing dead letters: {expected:?}");
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Runs the whole test suite against real local infrastructure (scripts/infra.sh):
+#   1. scripts/infra.sh up (installs what is missing, starts Redis, the Redis Cluster, the broker)
+#   2. sources $LB_STATE_DIR/env (LB_REDIS_URL, LB_REDIS_CLUSTER_URLS, LB_KAFKA_BROKERS, ...)
+#   3. cargo nextest run (or cargo test when nextest is missing), then the doc tests
+#   4. scripts/infra.sh down, unless the infrastructure was already up before this script
+# Exits non-zero if any test (or the build, or the infrastructure) failed.
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
+cd "$REPO_ROOT"
+
+export LB_STATE_DIR=${LB_STATE_DIR:-$REPO_ROOT/target/infra}
+LOG_DIR=$LB_STATE_DIR/logs
+
+say() { printf '[test] %s\n' "$*" >&2; }
+infra() { bash "$SCRIPT_DIR/infra.sh" "$@"; }
+
+if ! command -v cargo >/dev/null 2>&1 && [[ -x ${HOME:-/nonexistent}/.cargo/bin/cargo ]]; then
+    PATH=$HOME/.cargo/bin:$PATH
+fi
+
+was_up=0
+final_line= # printed last, after `infra down`, so the run's closing line is the test totals
+if infra status >/dev/null 2>&1; then
+    was_up=1
+    say "infrastructure already up: leaving it running afterwards"
+fi
+# shellcheck disable=SC2317 # invoked by the EXIT trap
+cleanup() {
+    if ((was_up == 0)); then infra down || say "infra down failed"; fi
+    if [[ -n $final_line ]]; then echo "$final_line"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+infra up
+# shellcheck source=/dev/null
+source "$LB_STATE_DIR/env"
+mkdir -p "$LOG_DIR"
+
+# Sums "N passed", "N failed", ... over lines; prints "passed failed skipped".
+count() { # file regex-for-lines
+    sed 's/\x1b\[[0-9;]*m//g' "$1" 2>/dev/null | grep -E "$2" | awk '
+        { for (i = 2; i <= NF; i++) {
+              w = $i; gsub(/[;,]/, "", w)
+              if (w == "passed") p += $(i-1)
+              else if (w == "failed") f += $(i-1)
+              else if (w == "skipped" || w == "ignored") s += $(i-1)
+              else if (w == "timed" && $(i+1) ~ /^out/) f += $(i-1)
+          } }
+        END { printf "%d %d %d\n", p, f, s }'
+}
+
+status=0
+tests_log=$LOG_DIR/tests.log
+doc_log=$LOG_DIR/doctests.log
+if cargo nextest --version >/dev/null 2>&1; then
+    say "running: cargo nextest run --workspace --no-fail-fast"
+    cargo nextest run --workspace --no-fail-fast --no-tests=warn 2>&1 |
+        tee "$tests_log" || status=$?
+    say "running: cargo test --workspace --doc (nextest does not run doc tests)"
+    doc_status=0
+    cargo test --workspace --doc 2>&1 | tee "$doc_log" || doc_status=$?
+    if ((doc_status != 0)) && grep -q 'no library targets found' "$doc_log"; then
+        doc_status=0 # a workspace of binaries only has no doc tests
+    fi
+    ((status != 0)) || status=$doc_status
+
+    read -r p1 f1 s1 < <(count "$tests_log" '^ *Summary \[')
+    read -r p2 f2 s2 < <(count "$doc_log" '^test result:')
+    echo
+    echo "==== summary ===="
+    grep -E '^ *Summary \[' "$tests_log" | sed 's/^ *//' || echo "nextest: no summary line (build failure?), see $tests_log"
+    echo "doc tests: $p2 passed, $f2 failed, $s2 ignored"
+    passed=$((p1 + p2)) failed=$((f1 + f2)) skipped=$((s1 + s2))
+else
+    say "cargo-nextest not found; running: cargo test --workspace"
+    cargo test --workspace 2>&1 | tee "$tests_log" || status=$?
+    read -r passed failed skipped < <(count "$tests_log" '^test result:')
+    echo
+    echo "==== summary ===="
+fi
+
+if ((status != 0 && failed == 0)); then
+    echo "FAILED: the test run exited with status $status (build failure or crash?); logs in $LOG_DIR"
+fi
+# Plain closing line: totals over nextest and doc tests (printed again by the EXIT trap).
+final_line="tests: $passed passed, $failed failed, $skipped skipped"
+echo "$final_line"
+exit "$status"
