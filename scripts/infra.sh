@@ -201,16 +201,24 @@ as_root() {
     fi
 }
 
-install_redis() {
-    if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1; then
+# Debian packages the project needs: redis-server (the servers and redis-cli), chromium (the
+# api's browser test), libssl-dev and pkg-config (rdkafka's TLS support is built against OpenSSL).
+DEBIAN_PACKAGES=(redis-server chromium libssl-dev pkg-config)
+
+install_packages() {
+    local missing=() pkg
+    for pkg in "${DEBIAN_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+    done
+    if ((${#missing[@]} == 0)); then
         return 0
     fi
-    log "installing redis-server from apt"
-    command -v apt-get >/dev/null 2>&1 || die "redis-server is missing and apt-get is not available; install Redis >= 7 yourself"
-    if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server; then
+    log "installing from apt: ${missing[*]}"
+    command -v apt-get >/dev/null 2>&1 || die "missing ${missing[*]} and apt-get is not available; install them yourself"
+    if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"; then
         as_root apt-get update
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server ||
-            die "apt-get install redis-server failed"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" ||
+            die "apt-get install ${missing[*]} failed"
     fi
     # The Debian package may start a system redis on 6379; it is not ours and we leave it alone.
     command -v redis-server >/dev/null 2>&1 || die "redis-server still not on PATH after install"
@@ -300,7 +308,7 @@ ensure_broker() {
 }
 
 cmd_install() {
-    install_redis
+    install_packages
     ensure_broker
     log "redis: $(redis-server --version | awk '{print $3}'), broker: $BROKER_KIND ($(broker_bin "$BROKER_KIND"))"
 }
@@ -531,7 +539,7 @@ env_lines() {
 
 cmd_up() {
     local start=$SECONDS
-    install_redis
+    install_packages
     ensure_broker
     start_single_redis
     start_cluster
@@ -589,7 +597,7 @@ main() {
     install) cmd_install ;;
     redis-stop) stop_single_redis ;;
     redis-start)
-        install_redis
+        install_packages
         start_single_redis
         ;;
     env) env_lines ;;

@@ -58,12 +58,19 @@ pub struct Config {
     /// Extra librdkafka settings as `key=value`, repeatable (e.g. `security.protocol=SASL_SSL`).
     /// From the environment: comma-separated.
     #[arg(long = "kafka-option", env = "LB_KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_key_value)]
-    pub kafka_options: Vec<(String, String)>,
+    pub kafka_options: Vec<KafkaOption>,
 }
 
-fn parse_key_value(s: &str) -> Result<(String, String), String> {
+/// One `key=value` librdkafka setting; an empty item (as in `LB_KAFKA_OPTIONS=""`) sets nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaOption(pub Option<(String, String)>);
+
+fn parse_key_value(s: &str) -> Result<KafkaOption, String> {
+    if s.trim().is_empty() {
+        return Ok(KafkaOption(None));
+    }
     match s.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+        Some((k, v)) if !k.trim().is_empty() => Ok(KafkaOption(Some((k.trim().to_string(), v.trim().to_string())))),
         _ => Err(format!("expected key=value, got {s:?}")),
     }
 }
@@ -104,14 +111,21 @@ impl Config {
         if self.topic == self.dlq_topic {
             return Err(ConfigError::Invalid("--topic and --dlq-topic must differ".into()));
         }
-        for (key, _) in &self.kafka_options {
-            if PROTECTED_KAFKA_KEYS.contains(&key.as_str()) {
+        for (key, _) in self.kafka_settings() {
+            if PROTECTED_KAFKA_KEYS.contains(&key) {
                 return Err(ConfigError::Invalid(format!(
                     "--kafka-option {key} is set by ingest itself (it guards at-least-once delivery)"
                 )));
             }
         }
         Ok((layout, target))
+    }
+}
+
+impl Config {
+    /// The extra librdkafka settings, without empty items.
+    pub fn kafka_settings(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.kafka_options.iter().filter_map(|o| o.0.as_ref().map(|(k, v)| (k.as_str(), v.as_str())))
     }
 }
 
@@ -152,7 +166,8 @@ mod tests {
     #[test]
     fn passes_kafka_options_through() {
         let c = parse(&["--kafka-option", "security.protocol=SASL_SSL", "--kafka-option", "sasl.mechanism=PLAIN"]);
-        assert_eq!(c.kafka_options[0], ("security.protocol".into(), "SASL_SSL".into()));
-        assert_eq!(c.kafka_options.len(), 2);
+        let settings: Vec<(&str, &str)> = c.kafka_settings().collect();
+        assert_eq!(settings, [("security.protocol", "SASL_SSL"), ("sasl.mechanism", "PLAIN")]);
+        assert_eq!(parse(&["--kafka-option", ""]).kafka_settings().count(), 0, "empty means none");
     }
 }

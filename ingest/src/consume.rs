@@ -91,7 +91,7 @@ pub fn create_consumer(config: &Config, shared: Arc<Shared>) -> Result<IngestCon
         .set("session.timeout.ms", config.session_timeout.as_millis().to_string())
         .set("statistics.interval.ms", "5000")
         .set("queued.max.messages.kbytes", "65536");
-    for (k, v) in &config.kafka_options {
+    for (k, v) in config.kafka_settings() {
         client.set(k, v);
     }
     let consumer: IngestConsumer =

@@ -107,7 +107,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let consumer = Arc::new(consume::create_consumer(&config, shared.clone()).context("creating the kafka consumer")?);
     let mut producer_config = ClientConfig::new();
     producer_config.set("bootstrap.servers", &config.brokers).set("acks", "all").set("linger.ms", "5");
-    for (k, v) in &config.kafka_options {
+    for (k, v) in config.kafka_settings() {
         producer_config.set(k, v);
     }
     let producer: FutureProducer = producer_config.create().context("creating the dead-letter producer")?;

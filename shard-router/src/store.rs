@@ -86,12 +86,7 @@ impl Store {
         match target {
             RedisTarget::Single(url) => {
                 let client = redis::Client::open(url.as_str())?;
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(options.connect_timeout))
-                    .set_response_timeout(Some(options.response_timeout))
-                    .set_number_of_retries(1)
-                    .set_max_delay(Duration::from_millis(500));
-                Ok(Self::Single(ConnectionManager::new_with_config(client, config).await?))
+                Ok(Self::Single(ConnectionManager::new_with_config(client, manager_config(options)).await?))
             }
             RedisTarget::Cluster(urls) => {
                 let client = ClusterClientBuilder::new(urls.iter().map(String::as_str))
@@ -101,6 +96,22 @@ impl Store {
                     .build()?;
                 Ok(Self::Cluster(client.get_async_connection().await?))
             }
+        }
+    }
+
+    /// Like [`Store::connect`], but a single server is connected on first use,
+    /// so a service can start (and report itself not ready) while Redis is
+    /// down. A cluster still needs a reachable seed node to learn its slots.
+    ///
+    /// # Errors
+    /// [`Error::Redis`] when the URL is invalid or no cluster node answers.
+    pub async fn connect_lazy(target: &RedisTarget, options: StoreOptions) -> Result<Self> {
+        match target {
+            RedisTarget::Single(url) => {
+                let client = redis::Client::open(url.as_str())?;
+                Ok(Self::Single(ConnectionManager::new_lazy_with_config(client, manager_config(options))?))
+            }
+            RedisTarget::Cluster(_) => Self::connect(target, options).await,
         }
     }
 
@@ -147,6 +158,14 @@ impl Store {
         let _: String = self.query(&redis::cmd("PING")).await?;
         Ok(())
     }
+}
+
+fn manager_config(options: StoreOptions) -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(options.connect_timeout))
+        .set_response_timeout(Some(options.response_timeout))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(500))
 }
 
 /// Reads a Redis reply as an unsigned integer (integers and numeric strings).

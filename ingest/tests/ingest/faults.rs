@@ -1,11 +1,10 @@
 //! Crashes, Redis outages and consumer-group rebalances lose nothing.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use leaderboard_contract::BoardId;
+use testkit::PrivateRedis;
 
 use crate::helpers::{
     Topics, Worker, brokers, config, oracle_of, produce_events, producer, random_events, redis_url, router, unique,
@@ -52,61 +51,6 @@ async fn kill_9_mid_stream_loses_nothing() {
     Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
     let status = successor.wait().expect("wait");
     assert!(status.success(), "ingest exited with {status} on SIGTERM");
-}
-
-/// A Redis server of this test's own, so stopping it disturbs no other test.
-struct PrivateRedis {
-    port: u16,
-    dir: PathBuf,
-    child: Option<Child>,
-}
-
-impl PrivateRedis {
-    fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
-        let dir = std::env::temp_dir().join(unique("lb-redis"));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let mut r = Self { port, dir, child: None };
-        r.restart();
-        r
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// (Re)starts the server on the same port and data directory; every
-    /// acknowledged write survives (`appendfsync always`).
-    fn restart(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
-            .args(["--appendonly", "yes", "--appendfsync", "always"])
-            .arg("--dir")
-            .arg(&self.dir)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server on PATH (scripts/infra.sh installs it)");
-        self.child = Some(child);
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "private redis did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 #[tokio::test]

@@ -16,17 +16,7 @@ use shard_router::{LayoutSpec, Oracle, RedisTarget, Router, RouterOptions, Score
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub fn brokers() -> String {
-    std::env::var("LB_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
-}
-
-pub fn redis_url() -> String {
-    std::env::var("LB_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6390".into())
-}
-
-pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{:016x}", rand::random::<u64>())
-}
+pub use testkit::{brokers, redis_url, unique};
 
 /// Creates a topic with `partitions` partitions.
 pub async fn create_topic(name: &str, partitions: i32) {
@@ -212,7 +202,8 @@ pub async fn wait_for_committed(topics: &Topics, timeout: Duration) {
             .expect("probe consumer");
         let wait = Duration::from_secs(10);
         let metadata = probe.fetch_metadata(Some(&topics.scores), wait).expect("metadata");
-        let partitions: Vec<i32> = metadata.topics()[0].partitions().iter().map(rdkafka::metadata::MetadataPartition::id).collect();
+        let partitions: Vec<i32> =
+            metadata.topics()[0].partitions().iter().map(rdkafka::metadata::MetadataPartition::id).collect();
         let deadline = std::time::Instant::now() + timeout;
         loop {
             let mut tpl = TopicPartitionList::new();

@@ -7,16 +7,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use shard_router::{LayoutSpec, Oracle, RedisTarget, Router, RouterOptions, ScoreUpdate, Store, StoreOptions};
 
-/// The single Redis of `scripts/infra.sh`, or `LB_REDIS_URL`.
-pub fn redis_url() -> String {
-    std::env::var("LB_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6390".into())
-}
-
-/// The cluster seed nodes of `scripts/infra.sh`, or `LB_REDIS_CLUSTER_URLS`.
-pub fn cluster_urls() -> String {
-    std::env::var("LB_REDIS_CLUSTER_URLS")
-        .unwrap_or_else(|_| "redis://127.0.0.1:7101,redis://127.0.0.1:7102,redis://127.0.0.1:7103".into())
-}
+use testkit::{cluster_urls, redis_url};
 
 pub async fn store(cluster: bool) -> Store {
     let target = if cluster {
@@ -35,7 +26,7 @@ pub async fn router(cluster: bool, spec: &str) -> Router {
 
 /// A board name no other test (or earlier run) uses.
 pub fn unique_board(prefix: &str) -> BoardId {
-    BoardId::new(format!("{prefix}-{:016x}", rand::random::<u64>())).expect("valid board")
+    BoardId::new(testkit::unique(prefix)).expect("valid board")
 }
 
 pub fn player(i: usize) -> PlayerId {

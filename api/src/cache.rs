@@ -1,0 +1,140 @@
+//! The top-N cache: the first rows of every active board, refreshed in the background.
+//!
+//! Readers load a snapshot through an `ArcSwap` (lock-free) and never wait for
+//! Redis once a board is warm. A background task refreshes every active board
+//! each `top_refresh`; a board nobody read for `board_idle` is dropped. When a
+//! refresh fails, the last snapshot keeps being served, marked stale, with the
+//! time its data was read (`as_of`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use arc_swap::ArcSwapOption;
+use dashmap::DashMap;
+use leaderboard_contract::BoardId;
+use shard_router::Entry;
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::Backend;
+use crate::error::ApiError;
+
+/// Most boards cached at once: requests for further boards go straight to Redis.
+pub const MAX_CACHED_BOARDS: usize = 10_000;
+
+/// The first rows of a board at one moment.
+#[derive(Debug)]
+pub struct TopSnapshot {
+    /// When the data was read.
+    pub as_of: SystemTime,
+    /// Players on the board then.
+    pub total: u64,
+    /// The first rows.
+    pub entries: Vec<Entry>,
+}
+
+/// A snapshot and whether it is stale (its last refresh failed).
+#[derive(Debug, Clone)]
+pub struct Cached {
+    /// The data.
+    pub snapshot: Arc<TopSnapshot>,
+    /// The last refresh failed: this is older than the refresh interval promises.
+    pub stale: bool,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    snapshot: ArcSwapOption<TopSnapshot>,
+    last_read_ms: AtomicU64,
+    failing: AtomicBool,
+}
+
+/// Snapshots of every active board.
+#[derive(Debug)]
+pub struct TopCache {
+    rows: u64,
+    idle: Duration,
+    epoch: Instant,
+    boards: DashMap<BoardId, Arc<Slot>>,
+}
+
+impl TopCache {
+    /// A cache of `rows` rows per board, dropping boards idle for `idle`.
+    pub fn new(rows: u64, idle: Duration) -> Self {
+        Self { rows, idle, epoch: Instant::now(), boards: DashMap::new() }
+    }
+
+    /// Rows cached per board.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// The board's snapshot, reading it from Redis on first use.
+    ///
+    /// # Errors
+    /// 503 when the board is cold and Redis is unavailable.
+    pub async fn get(&self, backend: &Backend, board: &BoardId) -> Result<Cached, ApiError> {
+        if let Some(slot) = self.boards.get(board).map(|s| s.clone()) {
+            slot.last_read_ms.store(self.now_ms(), Ordering::Relaxed);
+            if let Some(snapshot) = slot.snapshot.load_full() {
+                return Ok(Cached { snapshot, stale: slot.failing.load(Ordering::Relaxed) });
+            }
+        }
+        let snapshot = Arc::new(self.read(backend, board).await?);
+        // Unknown boards are not cached, so made-up names cannot fill the cache.
+        if snapshot.total > 0 && self.boards.len() < MAX_CACHED_BOARDS {
+            let slot = self.boards.entry(board.clone()).or_default().clone();
+            slot.last_read_ms.store(self.now_ms(), Ordering::Relaxed);
+            slot.snapshot.store(Some(snapshot.clone()));
+        }
+        Ok(Cached { snapshot, stale: false })
+    }
+
+    async fn read(&self, backend: &Backend, board: &BoardId) -> Result<TopSnapshot, ApiError> {
+        let as_of = SystemTime::now();
+        let rows = self.rows;
+        let page = backend.call(|r| async move { r.top(board, 0, rows).await }).await?;
+        Ok(TopSnapshot { as_of, total: page.total, entries: page.entries })
+    }
+
+    /// Refreshes every active board once; drops idle ones.
+    pub async fn refresh_all(&self, backend: &Backend) {
+        let now = self.now_ms();
+        self.boards.retain(|_, slot| {
+            now.saturating_sub(slot.last_read_ms.load(Ordering::Relaxed)) < self.idle.as_millis() as u64
+        });
+        let boards: Vec<(BoardId, Arc<Slot>)> =
+            self.boards.iter().map(|e| (e.key().clone(), e.value().clone())).collect();
+        let refreshes = boards.iter().map(|(board, slot)| async move {
+            match self.read(backend, board).await {
+                Ok(snapshot) => {
+                    slot.snapshot.store(Some(Arc::new(snapshot)));
+                    slot.failing.store(false, Ordering::Relaxed);
+                }
+                Err(_) => slot.failing.store(true, Ordering::Relaxed),
+            }
+            if let Some(s) = slot.snapshot.load_full() {
+                let age = SystemTime::now().duration_since(s.as_of).unwrap_or_default();
+                metrics::gauge!("api_top_cache_age_seconds", "board" => board.to_string()).set(age.as_secs_f64());
+            }
+        });
+        futures::future::join_all(refreshes).await;
+        metrics::gauge!("api_top_cache_boards").set(self.boards.len() as f64);
+    }
+
+    /// Refreshes every `interval` until `shutdown`.
+    pub async fn run_refresher(self: Arc<Self>, backend: Backend, interval: Duration, shutdown: CancellationToken) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = ticker.tick() => self.refresh_all(&backend).await,
+            }
+        }
+    }
+}

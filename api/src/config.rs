@@ -1,0 +1,115 @@
+//! Configuration of the api, from flags and environment variables.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+use shard_router::{LayoutSpec, RedisTarget};
+
+/// The leaderboard HTTP API.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "api", version, about)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "LB_API_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Redis URL, or comma-separated cluster seed URLs (prefix `cluster:` for a single seed).
+    #[arg(long, env = "LB_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis: String,
+    /// Board layout: `single`, `hash:<shards>` or `range:<b1>,<b2>,...`. Must match ingest's.
+    #[arg(long, env = "LB_LAYOUT", default_value = "single")]
+    pub layout: String,
+    /// How often the top-N cache of each active board is refreshed.
+    #[arg(long, env = "LB_TOP_REFRESH", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub top_refresh: Duration,
+    /// Rows kept in the top-N cache of each board.
+    #[arg(long, env = "LB_TOP_CACHE_ROWS", default_value_t = 100)]
+    pub top_cache_rows: u64,
+    /// A board nobody asked for during this long leaves the cache.
+    #[arg(long, env = "LB_BOARD_IDLE", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub board_idle: Duration,
+    /// `range` layout: how long precomputed shard sizes are reused.
+    #[arg(long, env = "LB_SIZE_REFRESH", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub size_refresh: Duration,
+    /// Longest time a request may take before it is answered 503.
+    #[arg(long, env = "LB_REQUEST_TIMEOUT", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+    /// Longest wait for one Redis reply.
+    #[arg(long, env = "LB_REDIS_TIMEOUT", default_value = "500ms", value_parser = humantime::parse_duration)]
+    pub redis_timeout: Duration,
+    /// Requests served at once; more are shed with 503.
+    #[arg(long, env = "LB_MAX_CONCURRENCY", default_value_t = 1024)]
+    pub max_concurrency: usize,
+    /// Requests per second allowed per client IP (0 = no per-client limit).
+    #[arg(long, env = "LB_RATE_LIMIT", default_value_t = 0)]
+    pub rate_limit_per_second: u64,
+    /// Burst allowed per client IP above the rate.
+    #[arg(long, env = "LB_RATE_LIMIT_BURST", default_value_t = 50)]
+    pub rate_limit_burst: u32,
+    /// Consecutive Redis failures that open the circuit breaker.
+    #[arg(long, env = "LB_BREAKER_FAILURES", default_value_t = 5)]
+    pub breaker_failures: u32,
+    /// How long the breaker stays open before letting a probe through (1 s to 30 s; grows, with jitter, up to 30 s).
+    #[arg(long, env = "LB_BREAKER_OPEN", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub breaker_open: Duration,
+}
+
+/// A configuration rule that does not hold.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The layout or Redis target does not parse.
+    #[error("{0}")]
+    Router(#[from] shard_router::Error),
+    /// A range rule.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Checks the rules and returns the parsed layout and Redis target.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the broken rule.
+    pub fn validate(&self) -> Result<(LayoutSpec, RedisTarget), ConfigError> {
+        let layout = self.layout.parse()?;
+        let target = RedisTarget::parse(&self.redis)?;
+        if !(1..=1000).contains(&self.top_cache_rows) {
+            return Err(ConfigError::Invalid("--top-cache-rows must be 1..=1000".into()));
+        }
+        if self.top_refresh.is_zero() || self.request_timeout.is_zero() || self.breaker_open.is_zero() {
+            return Err(ConfigError::Invalid("durations must be positive".into()));
+        }
+        if !(Duration::from_secs(1)..=Duration::from_secs(30)).contains(&self.breaker_open) {
+            return Err(ConfigError::Invalid("--breaker-open must be 1s..=30s".into()));
+        }
+        if self.max_concurrency == 0 || self.breaker_failures == 0 {
+            return Err(ConfigError::Invalid("--max-concurrency and --breaker-failures must be positive".into()));
+        }
+        Ok((layout, target))
+    }
+
+    /// The defaults, as the binary would see them with no flags or environment.
+    pub fn defaults() -> Self {
+        Self::parse_from(["api"])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_bad_values_do_not() {
+        assert!(Config::defaults().validate().is_ok());
+        let bad = |args: &[&str]| {
+            Config::try_parse_from(std::iter::once("api").chain(args.iter().copied()))
+                .map_or(true, |c| c.validate().is_err())
+        };
+        assert!(bad(&["--layout", "hash:0"]));
+        assert!(bad(&["--top-cache-rows", "0"]));
+        assert!(bad(&["--max-concurrency", "0"]));
+        assert!(bad(&["--top-refresh", "0s"]));
+        assert!(bad(&["--breaker-open", "200ms"]));
+        assert!(bad(&["--addr", "not-an-addr"]));
+    }
+}

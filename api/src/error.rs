@@ -1,0 +1,144 @@
+//! The one error type of the HTTP layer and its JSON rendering.
+//!
+//! Every error leaves as `{"error":{"code","message"}}` with a status that
+//! says whose fault it was. Internal details never reach the client: 5xx
+//! causes are logged here, in `into_response`'s caller-free path, by the
+//! constructor that sees them ([`ApiError::from_router`]).
+
+use std::time::Duration;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A path or query parameter is invalid (400).
+    #[error("{message}")]
+    BadRequest {
+        /// Stable code, e.g. `invalid_board`.
+        code: &'static str,
+        /// What was wrong.
+        message: String,
+    },
+    /// The board or player has no score (404).
+    #[error("{message}")]
+    NotFound {
+        /// `board_not_found` or `player_not_found`.
+        code: &'static str,
+        /// What was not found.
+        message: String,
+    },
+    /// The client exceeded its rate (429).
+    #[error("rate limit exceeded")]
+    RateLimited {
+        /// When to retry.
+        retry_after: Duration,
+    },
+    /// Redis is down or the circuit breaker is open (503).
+    #[error("the leaderboard store is unavailable")]
+    Unavailable {
+        /// When to retry.
+        retry_after: Duration,
+    },
+    /// The service is at its concurrency limit (503).
+    #[error("the service is overloaded")]
+    Overloaded,
+    /// The request took longer than the request timeout (503).
+    #[error("the request timed out")]
+    Timeout,
+    /// Anything else (500); the cause is logged, never sent.
+    #[error("internal error")]
+    Internal,
+}
+
+/// The error body of every non-2xx response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// Code and message of an error.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code.
+    #[schema(example = "invalid_limit")]
+    pub code: String,
+    /// Human-readable explanation.
+    #[schema(example = "limit must be 1..=1000")]
+    pub message: String,
+}
+
+impl ApiError {
+    /// A 400 with a code and message.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::BadRequest { code, message: message.into() }
+    }
+
+    /// Maps a shard-router error: unavailability is a 503, the rest is internal (and logged).
+    pub fn from_router(err: &shard_router::Error) -> Self {
+        if err.is_unavailable() {
+            Self::Unavailable { retry_after: Duration::from_secs(1) }
+        } else {
+            tracing::error!(error = %err, "leaderboard store error");
+            Self::Internal
+        }
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, String, Option<Duration>) {
+        match self {
+            Self::BadRequest { code, message } => (StatusCode::BAD_REQUEST, code, message.clone(), None),
+            Self::NotFound { code, message } => (StatusCode::NOT_FOUND, code, message.clone(), None),
+            Self::RateLimited { retry_after } => {
+                (StatusCode::TOO_MANY_REQUESTS, "rate_limited", self.to_string(), Some(*retry_after))
+            }
+            Self::Unavailable { retry_after } => {
+                (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", self.to_string(), Some(*retry_after))
+            }
+            Self::Overloaded => {
+                (StatusCode::SERVICE_UNAVAILABLE, "overloaded", self.to_string(), Some(Duration::from_secs(1)))
+            }
+            Self::Timeout => {
+                (StatusCode::SERVICE_UNAVAILABLE, "timeout", self.to_string(), Some(Duration::from_secs(1)))
+            }
+            Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal", self.to_string(), None),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message, retry_after) = self.parts();
+        let body = ErrorBody { error: ErrorDetail { code: code.to_string(), message } };
+        let mut response = (status, axum::Json(body)).into_response();
+        if let Some(after) = retry_after {
+            let secs = after.as_secs().max(1);
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_retry_after() {
+        let r = ApiError::Unavailable { retry_after: Duration::from_millis(200) }.into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(ApiError::bad_request("x", "y").into_response().status(), StatusCode::BAD_REQUEST);
+        assert_eq!(ApiError::Internal.into_response().status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let limited = ApiError::RateLimited { retry_after: Duration::from_secs(3) }.into_response();
+        assert_eq!(
+            (limited.status(), &limited.headers()[header::RETRY_AFTER]),
+            (StatusCode::TOO_MANY_REQUESTS, &HeaderValue::from_static("3"))
+        );
+    }
+}

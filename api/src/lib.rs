@@ -1,0 +1,170 @@
+//! api: the leaderboard's HTTP service (axum).
+//!
+//! Routes follow `DESIGN.md`. The first rows of every active board are served
+//! from an in-memory cache refreshed in the background ([`cache`]); ranks,
+//! percentiles, neighbourhoods and deeper pages are read through the
+//! shard-router behind a circuit breaker ([`backend`]). Every answer says how
+//! fresh it is (`as_of`; cached answers also carry `x-data-age-ms`, and
+//! `x-data-stale` while Redis is unreachable).
+//!
+//! Around the routes ([`app`]): per-request timeout, a concurrency limit that
+//! sheds excess load with 503, an optional per-client-IP rate limit (429 with
+//! `Retry-After`), and request metrics labelled by matched route.
+//!
+//! # Layout
+//! - [`config`]: flags and environment; [`run`]: serve until shutdown.
+//! - [`routes`]: handlers; [`extract`]: validated parameters; [`error`]: the JSON error type.
+//! - [`cache`], [`backend`]: the top-N cache and the breaker-wrapped router.
+//! - [`dto`], [`openapi`]: response bodies and their OpenAPI document; [`telemetry`]: metrics and logs.
+
+pub mod backend;
+pub mod cache;
+pub mod clock;
+pub mod config;
+pub mod dto;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+pub mod telemetry;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::BoxError;
+use axum::error_handling::HandleErrorLayer;
+use axum::response::IntoResponse;
+use shard_router::{Router, RouterOptions, Store, StoreOptions};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
+use tower_governor::governor::GovernorConfigBuilder;
+use tower_governor::key_extractor::PeerIpKeyExtractor;
+use tower_governor::{GovernorError, GovernorLayer};
+
+pub use config::Config;
+
+use crate::backend::Backend;
+use crate::cache::TopCache;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Connects to Redis and builds the handler state.
+///
+/// A single Redis server is connected lazily, so the api starts (and reports
+/// not ready) while Redis is down; a cluster needs a reachable seed node.
+///
+/// # Errors
+/// Invalid configuration, or an unreachable cluster.
+pub async fn state(
+    config: &Config,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+) -> anyhow::Result<AppState> {
+    let (layout, target) = config.validate()?;
+    let options = StoreOptions { connect_timeout: config.redis_timeout, response_timeout: config.redis_timeout };
+    let store =
+        Store::connect_lazy(&target, options).await.with_context(|| format!("connecting to redis {}", config.redis))?;
+    let router = Router::new(store, layout, RouterOptions { size_refresh: config.size_refresh });
+    Ok(AppState {
+        backend: Backend::new(router, config.breaker_failures, config.breaker_open),
+        cache: Arc::new(TopCache::new(config.top_cache_rows, config.board_idle)),
+        metrics,
+        probe_timeout: config.redis_timeout,
+    })
+}
+
+async fn handle_middleware_error(err: BoxError) -> ApiError {
+    if err.is::<tower::timeout::error::Elapsed>() {
+        ApiError::Timeout
+    } else if err.is::<tower::load_shed::error::Overloaded>() {
+        ApiError::Overloaded
+    } else {
+        tracing::error!(error = %err, "middleware error");
+        ApiError::Internal
+    }
+}
+
+#[allow(clippy::needless_pass_by_value, reason = "tower_governor hands the error by value")]
+fn rate_limited(err: GovernorError) -> axum::response::Response {
+    match err {
+        GovernorError::TooManyRequests { wait_time, .. } => {
+            ApiError::RateLimited { retry_after: Duration::from_secs(wait_time.max(1)) }.into_response()
+        }
+        GovernorError::UnableToExtractKey | GovernorError::Other { .. } => ApiError::Internal.into_response(),
+    }
+}
+
+/// The application: routes plus timeout, load shedding, rate limiting and metrics.
+pub fn app(state: AppState, config: &Config) -> axum::Router {
+    let resilience = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(handle_middleware_error))
+        .load_shed()
+        .concurrency_limit(config.max_concurrency)
+        .timeout(config.request_timeout);
+    let mut app = routes::routes(state).layer(resilience);
+    if config.rate_limit_per_second > 0 {
+        let governor = GovernorConfigBuilder::default()
+            .period(Duration::from_secs(1) / u32::try_from(config.rate_limit_per_second).unwrap_or(u32::MAX))
+            .burst_size(config.rate_limit_burst.max(1))
+            .key_extractor(PeerIpKeyExtractor)
+            .finish();
+        if let Some(governor) = governor {
+            app = app.layer(GovernorLayer::new(governor).error_handler(rate_limited));
+        }
+    }
+    app.layer(axum::middleware::from_fn(telemetry::track))
+}
+
+/// Serves on `listener` until `shutdown`, then finishes requests in flight.
+///
+/// # Errors
+/// When the listener fails.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    config: Config,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let refresher =
+        tokio::spawn(state.cache.clone().run_refresher(state.backend.clone(), config.top_refresh, shutdown.clone()));
+    let breaker = tokio::spawn(watch_breaker(state.backend.clone(), shutdown.clone()));
+    tracing::info!(addr = %listener.local_addr()?, layout = %state.backend.router().spec(), "api listening");
+    let app = app(state, &config);
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await
+        .context("serving http")?;
+    shutdown.cancel();
+    refresher.await.context("cache refresher")?;
+    breaker.await.context("breaker watcher")?;
+    Ok(())
+}
+
+/// Exports the breaker state as a gauge.
+async fn watch_breaker(backend: Backend, shutdown: CancellationToken) {
+    let mut ticker = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticker.tick() => metrics::gauge!("api_breaker_open").set(if backend.is_closed() { 0.0 } else { 1.0 }),
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

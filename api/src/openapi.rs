@@ -1,0 +1,28 @@
+//! The OpenAPI 3 document, generated from the handlers' annotations.
+
+use std::sync::OnceLock;
+
+use utoipa::OpenApi;
+
+use crate::dto::{AroundResponse, BoardResponse, EntryDto, PlayerResponse, ReadyResponse, ShardDto, TopResponse};
+use crate::error::{ErrorBody, ErrorDetail};
+use crate::routes::{boards, ops};
+
+/// The API description.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Leaderboard API", description = "Top-N, ranks, percentiles and neighbourhoods of sharded leaderboards. \
+        Every answer carries `as_of`, the time of the data it was computed from."),
+    paths(boards::top, boards::player, boards::around, boards::board,
+          ops::healthz, ops::readyz, ops::metrics, ops::openapi, ops::index),
+    components(schemas(TopResponse, PlayerResponse, AroundResponse, BoardResponse, EntryDto, ShardDto,
+                       ReadyResponse, ErrorBody, ErrorDetail)),
+    tags((name = "boards", description = "Leaderboard reads"), (name = "ops", description = "Operations"))
+)]
+pub struct ApiDoc;
+
+/// The document as JSON, built once.
+pub fn document() -> &'static str {
+    static DOC: OnceLock<String> = OnceLock::new();
+    DOC.get_or_init(|| ApiDoc::openapi().to_json().unwrap_or_default())
+}

@@ -1,0 +1,177 @@
+//! The leaderboard routes.
+
+use std::time::SystemTime;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use leaderboard_contract::BoardId;
+
+use crate::clock::rfc3339;
+use crate::dto::{AroundResponse, BoardResponse, EntryDto, PlayerResponse, ShardDto, TopResponse};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiQuery, AroundParams, BoardPath, PageParams, PlayerPath};
+use crate::state::AppState;
+
+/// Milliseconds since the data of a cached answer was read.
+pub const DATA_AGE_HEADER: HeaderName = HeaderName::from_static("x-data-age-ms");
+/// `true` when a cached answer is served because refreshing it failed.
+pub const STALE_HEADER: HeaderName = HeaderName::from_static("x-data-stale");
+
+fn board_not_found(board: &BoardId) -> ApiError {
+    ApiError::NotFound { code: "board_not_found", message: format!("board {board} has no players") }
+}
+
+/// A page of the board, score descending then player id ascending.
+///
+/// Pages inside the first rows come from the in-memory cache (see the
+/// `x-data-age-ms` and `x-data-stale` headers); deeper pages from Redis.
+#[utoipa::path(get, path = "/v1/boards/{board}/top", tag = "boards",
+    params(("board" = String, Path, description = "Board name, 1-64 bytes of [A-Za-z0-9_.-]"), PageParams),
+    responses(
+        (status = 200, description = "The page", body = TopResponse,
+            headers(("x-data-age-ms" = u64, description = "Age of cached data in milliseconds"),
+                    ("x-data-stale" = bool, description = "Present when Redis is unreachable and the last cache is served"))),
+        (status = 400, description = "Invalid board, limit or offset", body = ErrorBody),
+        (status = 404, description = "The board has no players", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+        (status = 503, description = "Redis unavailable and nothing cached", body = ErrorBody)))]
+pub async fn top(
+    State(s): State<AppState>,
+    BoardPath(board): BoardPath,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> Result<Response, ApiError> {
+    let (offset, limit) = params.checked()?;
+    if offset + limit <= s.cache.rows() {
+        let cached = s.cache.get(&s.backend, &board).await?;
+        let snap = &cached.snapshot;
+        if snap.total == 0 {
+            return Err(board_not_found(&board));
+        }
+        let entries = snap.entries.iter().skip(offset as usize).take(limit as usize).map(EntryDto::from).collect();
+        let body = TopResponse { board: board.to_string(), as_of: rfc3339(snap.as_of), total: snap.total, entries };
+        let age = SystemTime::now().duration_since(snap.as_of).unwrap_or_default().as_millis();
+        let mut response = Json(body).into_response();
+        let headers = response.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&age.to_string()) {
+            headers.insert(DATA_AGE_HEADER, v);
+        }
+        if cached.stale {
+            headers.insert(STALE_HEADER, HeaderValue::from_static("true"));
+        }
+        return Ok(response);
+    }
+    let as_of = SystemTime::now();
+    let b = &board;
+    let page = s.backend.call(|r| async move { r.top(b, offset, limit).await }).await?;
+    if page.total == 0 {
+        return Err(board_not_found(&board));
+    }
+    let body = TopResponse {
+        board: board.to_string(),
+        as_of: rfc3339(as_of),
+        total: page.total,
+        entries: page.entries.iter().map(EntryDto::from).collect(),
+    };
+    Ok(Json(body).into_response())
+}
+
+async fn missing(s: &AppState, board: &BoardId, player: &leaderboard_contract::PlayerId) -> ApiError {
+    match s.backend.call(|r| async move { r.total(board).await }).await {
+        Ok(0) => board_not_found(board),
+        Ok(_) => ApiError::NotFound {
+            code: "player_not_found",
+            message: format!("player {player} has no score on board {board}"),
+        },
+        Err(e) => e,
+    }
+}
+
+/// A player's score, rank, the board's total and the player's percentile.
+#[utoipa::path(get, path = "/v1/boards/{board}/players/{player}", tag = "boards",
+    params(("board" = String, Path, description = "Board name"),
+           ("player" = String, Path, description = "Player id, 1-64 bytes of [A-Za-z0-9_.:@-]")),
+    responses(
+        (status = 200, description = "The player's standing", body = PlayerResponse),
+        (status = 400, description = "Invalid board or player", body = ErrorBody),
+        (status = 404, description = "No such board or player", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+        (status = 503, description = "Redis unavailable", body = ErrorBody)))]
+pub async fn player(
+    State(s): State<AppState>,
+    PlayerPath(board, player): PlayerPath,
+) -> Result<Json<PlayerResponse>, ApiError> {
+    let as_of = SystemTime::now();
+    let (b, p) = (&board, &player);
+    let standing = s.backend.call(|r| async move { r.standing(b, p).await }).await?;
+    let Some(st) = standing else { return Err(missing(&s, &board, &player).await) };
+    Ok(Json(PlayerResponse {
+        board: board.to_string(),
+        player: player.to_string(),
+        score: st.score,
+        rank: st.rank,
+        total: st.total,
+        percentile: st.percentile,
+        as_of: rfc3339(as_of),
+    }))
+}
+
+/// The rows just above and below a player.
+#[utoipa::path(get, path = "/v1/boards/{board}/players/{player}/around", tag = "boards",
+    params(("board" = String, Path, description = "Board name"),
+           ("player" = String, Path, description = "Player id"), AroundParams),
+    responses(
+        (status = 200, description = "The player's neighbourhood", body = AroundResponse),
+        (status = 400, description = "Invalid board, player or radius", body = ErrorBody),
+        (status = 404, description = "No such board or player", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+        (status = 503, description = "Redis unavailable", body = ErrorBody)))]
+pub async fn around(
+    State(s): State<AppState>,
+    PlayerPath(board, player): PlayerPath,
+    ApiQuery(params): ApiQuery<AroundParams>,
+) -> Result<Json<AroundResponse>, ApiError> {
+    let radius = params.checked()?;
+    let as_of = SystemTime::now();
+    let (b, p) = (&board, &player);
+    let rows = s.backend.call(|r| async move { r.around(b, p, radius).await }).await?;
+    let Some(rows) = rows else { return Err(missing(&s, &board, &player).await) };
+    Ok(Json(AroundResponse {
+        board: board.to_string(),
+        player: player.to_string(),
+        as_of: rfc3339(as_of),
+        entries: rows.iter().map(EntryDto::from).collect(),
+    }))
+}
+
+/// The board's total, sharding strategy, and each shard's score range and size.
+#[utoipa::path(get, path = "/v1/boards/{board}", tag = "boards",
+    params(("board" = String, Path, description = "Board name")),
+    responses(
+        (status = 200, description = "Board statistics", body = BoardResponse),
+        (status = 400, description = "Invalid board", body = ErrorBody),
+        (status = 404, description = "The board has no players", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+        (status = 503, description = "Redis unavailable", body = ErrorBody)))]
+pub async fn board(State(s): State<AppState>, BoardPath(board): BoardPath) -> Result<Json<BoardResponse>, ApiError> {
+    let as_of = SystemTime::now();
+    let b = &board;
+    let stats = s.backend.call(|r| async move { r.stats(b).await }).await?;
+    if stats.total == 0 {
+        return Err(board_not_found(&board));
+    }
+    Ok(Json(BoardResponse {
+        board: board.to_string(),
+        as_of: rfc3339(as_of),
+        total: stats.total,
+        strategy: stats.strategy.to_string(),
+        layout: stats.layout,
+        shards: stats
+            .shards
+            .iter()
+            .map(|sh| ShardDto { index: sh.index, min_score: sh.min_score, max_score: sh.max_score, size: sh.size })
+            .collect(),
+        rank_error_bound: stats.rank_error_bound,
+    }))
+}

@@ -1,0 +1,25 @@
+//! The HTTP routes and the middleware around them.
+
+pub mod boards;
+pub mod ops;
+
+use axum::Router;
+use axum::routing::get;
+
+use crate::state::AppState;
+
+/// All routes of `DESIGN.md`, without middleware.
+pub fn routes(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/boards/{board}/top", get(boards::top))
+        .route("/v1/boards/{board}/players/{player}", get(boards::player))
+        .route("/v1/boards/{board}/players/{player}/around", get(boards::around))
+        .route("/v1/boards/{board}", get(boards::board))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi))
+        .route("/", get(ops::index))
+        .fallback(ops::not_found)
+        .with_state(state)
+}

@@ -1,0 +1,116 @@
+//! An api on port 0 with a seeded board, and an HTTP client.
+
+use std::time::Duration;
+
+use api::Config;
+use clap::Parser as _;
+use leaderboard_contract::{BoardId, PlayerId};
+use reqwest::StatusCode;
+use shard_router::{LayoutSpec, Oracle, RedisTarget, Router, RouterOptions, ScoreUpdate, Store, StoreOptions};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// A running api.
+pub struct TestApi {
+    pub base: String,
+    pub client: reqwest::Client,
+    shutdown: CancellationToken,
+    handle: JoinHandle<anyhow::Result<()>>,
+}
+
+impl TestApi {
+    /// Starts the api against `redis` with `layout`; `tweak` adjusts the configuration.
+    pub async fn start(redis: &str, layout: &str, tweak: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Config::parse_from(["api", "--redis", redis, "--layout", layout, "--top-refresh", "100ms"]);
+        tweak(&mut config);
+        let metrics = api::telemetry::install_recorder().expect("metrics recorder");
+        let state = api::state(&config, Some(metrics)).await.expect("api state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(api::run(listener, state, config, shutdown.clone()));
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
+        Self { base, client, shutdown, handle }
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(format!("{}{path}", self.base)).send().await.expect("request")
+    }
+
+    /// GET returning status and JSON body.
+    pub async fn json(&self, path: &str) -> (StatusCode, serde_json::Value) {
+        let r = self.get(path).await;
+        let status = r.status();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Stops the server and waits for it: graceful shutdown must finish.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(10), self.handle)
+            .await
+            .expect("graceful shutdown in time")
+            .expect("server task")
+            .expect("server result");
+    }
+}
+
+pub async fn router(redis: &str, layout: &str) -> Router {
+    let store = Store::connect(&RedisTarget::parse(redis).expect("url"), StoreOptions::default()).await.expect("redis");
+    Router::new(store, layout.parse::<LayoutSpec>().expect("layout"), RouterOptions::default())
+}
+
+/// Seeds `players` players with tie-rich scores; returns the oracle.
+pub async fn seed(router: &Router, board: &BoardId, players: usize) -> Oracle {
+    let updates: Vec<ScoreUpdate> = (0..players)
+        .map(|i| ScoreUpdate {
+            board: board.clone(),
+            player: PlayerId::new(format!("p{i:04}")).expect("id"),
+            score: ((i * 7919) % 300) as u64,
+        })
+        .collect();
+    router.apply(&updates).await.expect("seed");
+    router.refresh_sizes(board).await.expect("sizes");
+    let mut oracle = Oracle::new();
+    for u in &updates {
+        oracle.apply(u);
+    }
+    oracle
+}
+
+pub fn board(prefix: &str) -> BoardId {
+    BoardId::new(testkit::unique(prefix)).expect("board")
+}
+
+/// Polls `check` every 50 ms until it holds, or panics with `what` after 20 s.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Entries of a JSON list as `(rank, player, score)`.
+pub fn rows(v: &serde_json::Value) -> Vec<(u64, String, u64)> {
+    v["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            (
+                e["rank"].as_u64().expect("rank"),
+                e["player"].as_str().expect("player").to_string(),
+                e["score"].as_u64().expect("score"),
+            )
+        })
+        .collect()
+}
+
+pub fn oracle_rows(entries: &[shard_router::Entry]) -> Vec<(u64, String, u64)> {
+    entries.iter().map(|e| (e.rank, e.player.to_string(), e.score)).collect()
+}

@@ -1,0 +1,6 @@
+//! Integration tests of the api on port 0 against real Redis servers.
+
+mod browser;
+mod faults;
+mod helpers;
+mod routes;

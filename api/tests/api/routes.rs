@@ -1,0 +1,138 @@
+//! Every route, for every layout, against the oracle; every error path.
+
+use leaderboard_contract::PlayerId;
+use reqwest::StatusCode;
+
+use crate::helpers::{TestApi, board, oracle_rows, router, rows, seed};
+
+#[tokio::test]
+async fn every_route_matches_the_oracle_for_every_layout() {
+    for layout in ["single", "hash:3", "range:100,200"] {
+        let redis = testkit::redis_url();
+        let b = board("api");
+        let oracle = seed(&router(&redis, layout).await, &b, 400).await;
+        let expected = oracle.board(&b).expect("seeded");
+        let api = TestApi::start(&redis, layout, |_| {}).await;
+
+        for (offset, limit) in [(0, 100), (0, 10), (95, 5), (90, 30), (350, 100)] {
+            let (status, body) = api.json(&format!("/v1/boards/{b}/top?offset={offset}&limit={limit}")).await;
+            assert_eq!(status, StatusCode::OK, "{layout} top {offset}/{limit}: {body}");
+            assert_eq!(rows(&body), oracle_rows(&expected.top(offset, limit).entries), "{layout} top {offset}/{limit}");
+            assert_eq!(body["total"], 400);
+            assert!(
+                time::OffsetDateTime::parse(
+                    body["as_of"].as_str().expect("as_of"),
+                    &time::format_description::well_known::Rfc3339
+                )
+                .is_ok()
+            );
+        }
+        let cached = api.get(&format!("/v1/boards/{b}/top")).await;
+        assert!(cached.headers().contains_key("x-data-age-ms"), "cached answers say their age");
+
+        for i in [0, 17, 399] {
+            let p = PlayerId::new(format!("p{i:04}")).expect("id");
+            let want = expected.standing(&p).expect("seeded");
+            let (status, body) = api.json(&format!("/v1/boards/{b}/players/{p}")).await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(
+                (body["score"].as_u64(), body["rank"].as_u64(), body["total"].as_u64()),
+                (Some(want.score), Some(want.rank), Some(400))
+            );
+            assert!((body["percentile"].as_f64().expect("pct") - want.percentile).abs() < 1e-9);
+            let (status, body) = api.json(&format!("/v1/boards/{b}/players/{p}/around?radius=3")).await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(rows(&body), oracle_rows(&expected.around(&p, 3).expect("seeded")), "{layout} around {p}");
+        }
+
+        let (status, body) = api.json(&format!("/v1/boards/{b}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["total"], 400);
+        assert_eq!(body["strategy"], layout.split(':').next().expect("strategy"));
+        let sizes: u64 =
+            body["shards"].as_array().expect("shards").iter().map(|s| s["size"].as_u64().expect("size")).sum();
+        assert_eq!(sizes, 400);
+        api.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn bad_requests_get_json_errors_never_500() {
+    let redis = testkit::redis_url();
+    let b = board("errors");
+    seed(&router(&redis, "single").await, &b, 20).await;
+    let api = TestApi::start(&redis, "single", |_| {}).await;
+    let long = "x".repeat(65);
+    let cases: Vec<(String, StatusCode, &str)> = vec![
+        (format!("/v1/boards/{long}/top"), StatusCode::BAD_REQUEST, "invalid_board"),
+        ("/v1/boards/a%20b/top".into(), StatusCode::BAD_REQUEST, "invalid_board"),
+        ("/v1/boards/a:b/top".into(), StatusCode::BAD_REQUEST, "invalid_board"),
+        (format!("/v1/boards/{b}/top?limit=0"), StatusCode::BAD_REQUEST, "invalid_limit"),
+        (format!("/v1/boards/{b}/top?limit=1001"), StatusCode::BAD_REQUEST, "invalid_limit"),
+        (format!("/v1/boards/{b}/top?limit=abc"), StatusCode::BAD_REQUEST, "invalid_query"),
+        (format!("/v1/boards/{b}/top?offset=-1"), StatusCode::BAD_REQUEST, "invalid_query"),
+        (format!("/v1/boards/{b}/top?offset=10001"), StatusCode::BAD_REQUEST, "invalid_offset"),
+        (format!("/v1/boards/{b}/players/bad%20id"), StatusCode::BAD_REQUEST, "invalid_player"),
+        (format!("/v1/boards/{b}/players/{long}"), StatusCode::BAD_REQUEST, "invalid_player"),
+        (format!("/v1/boards/{b}/players/p0001/around?radius=51"), StatusCode::BAD_REQUEST, "invalid_radius"),
+        (format!("/v1/boards/{b}/players/p0001/around?radius=x"), StatusCode::BAD_REQUEST, "invalid_query"),
+        (format!("/v1/boards/{b}/players/nobody"), StatusCode::NOT_FOUND, "player_not_found"),
+        (format!("/v1/boards/{b}/players/nobody/around"), StatusCode::NOT_FOUND, "player_not_found"),
+        ("/v1/boards/no-such-board/top".into(), StatusCode::NOT_FOUND, "board_not_found"),
+        ("/v1/boards/no-such-board/top?offset=500".into(), StatusCode::NOT_FOUND, "board_not_found"),
+        ("/v1/boards/no-such-board".into(), StatusCode::NOT_FOUND, "board_not_found"),
+        ("/v1/boards/no-such-board/players/p1".into(), StatusCode::NOT_FOUND, "board_not_found"),
+        ("/v2/nothing".into(), StatusCode::NOT_FOUND, "route_not_found"),
+    ];
+    for (path, status, code) in cases {
+        let (got, body) = api.json(&path).await;
+        assert_eq!(got, status, "{path}: {body}");
+        assert_eq!(body["error"]["code"], code, "{path}: {body}");
+        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{path}");
+    }
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn openapi_metrics_health_and_page() {
+    let redis = testkit::redis_url();
+    let b = board("ops");
+    seed(&router(&redis, "single").await, &b, 10).await;
+    let api = TestApi::start(&redis, "single", |_| {}).await;
+    let (status, doc) = api.json("/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+    for path in [
+        "/v1/boards/{board}/top",
+        "/v1/boards/{board}/players/{player}",
+        "/v1/boards/{board}/players/{player}/around",
+        "/v1/boards/{board}",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+        "/",
+    ] {
+        assert!(doc["paths"][path]["get"].is_object(), "{path} missing from the OpenAPI document");
+    }
+    let top_params: Vec<&str> = doc["paths"]["/v1/boards/{board}/top"]["get"]["parameters"]
+        .as_array()
+        .expect("params")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(top_params, ["board", "limit", "offset"]);
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+
+    assert_eq!(api.json(&format!("/v1/boards/{b}/top")).await.0, StatusCode::OK);
+    let metrics = api.get("/metrics").await.text().await.expect("metrics");
+    assert!(metrics.contains(r#"route="/v1/boards/{board}/top""#), "metrics are labelled by matched route");
+    assert!(!metrics.contains(&format!("/v1/boards/{b}/top")), "raw paths never become labels");
+    assert_eq!(api.get("/healthz").await.status(), StatusCode::OK);
+    let (status, ready) = api.json("/readyz").await;
+    assert_eq!((status, ready["ready"].as_bool()), (StatusCode::OK, Some(true)));
+    let page = api.get("/").await;
+    assert!(page.headers()["content-type"].to_str().expect("ct").starts_with("text/html"));
+    assert!(page.text().await.expect("page").contains("Leaderboard"));
+    api.stop().await;
+}
