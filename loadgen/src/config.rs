@@ -1,0 +1,139 @@
+//! Command line of the load generator.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Load generator and end-to-end verifier for the leaderboard.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "loadgen", version, about)]
+pub struct Cli {
+    /// What the simulated world looks like (shared by every command).
+    #[command(flatten)]
+    pub world: World,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The simulated players and where they play.
+#[derive(Debug, Clone, Args)]
+pub struct World {
+    /// Kafka bootstrap servers.
+    #[arg(long, global = true, env = "LB_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub brokers: String,
+    /// Topic carrying score events.
+    #[arg(long, global = true, env = "LB_TOPIC", default_value = leaderboard_contract::SCORES_TOPIC)]
+    pub topic: String,
+    /// Dead-letter topic (created by `topics`).
+    #[arg(long, global = true, env = "LB_DLQ_TOPIC", default_value = leaderboard_contract::DEAD_LETTER_TOPIC)]
+    pub dlq_topic: String,
+    /// Consumer group of the ingest workers (for lag).
+    #[arg(long, global = true, env = "LB_INGEST_GROUP", default_value = "leaderboard-ingest")]
+    pub group: String,
+    /// Redis, for `seed` (same syntax as ingest's `--redis`).
+    #[arg(long, global = true, env = "LB_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis: String,
+    /// Board layout, for `seed` (must match ingest's and the api's).
+    #[arg(long, global = true, env = "LB_LAYOUT", default_value = "single")]
+    pub layout: String,
+    /// The board played on.
+    #[arg(long, global = true, env = "LB_LOADGEN_BOARD", default_value = leaderboard_contract::DEFAULT_BOARD)]
+    pub board: String,
+    /// Number of players.
+    #[arg(long, global = true, env = "LB_LOADGEN_PLAYERS", default_value_t = 10_000_000)]
+    pub players: usize,
+    /// Seed of every random choice: initial scores, activity, results.
+    #[arg(long, global = true, env = "LB_LOADGEN_SEED", default_value_t = 1)]
+    pub seed: u64,
+    /// Zipf exponent of player activity (larger = more skewed).
+    #[arg(long, global = true, env = "LB_LOADGEN_ZIPF", default_value_t = 1.1)]
+    pub zipf: f64,
+    /// Share of games that beat the player's personal best.
+    #[arg(long, global = true, env = "LB_LOADGEN_IMPROVE_SHARE", default_value_t = 0.2)]
+    pub improve_share: f64,
+    /// Extra librdkafka settings as comma-separated `key=value` (e.g. SASL).
+    #[arg(long, global = true, env = "LB_KAFKA_OPTIONS", default_value = "")]
+    pub kafka_options: String,
+}
+
+impl World {
+    /// The extra librdkafka settings.
+    ///
+    /// # Errors
+    /// When an item is not `key=value`.
+    pub fn kafka_settings(&self) -> anyhow::Result<Vec<(String, String)>> {
+        self.kafka_options
+            .split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| match s.split_once('=') {
+                Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+                _ => Err(anyhow::anyhow!("LB_KAFKA_OPTIONS: expected key=value, got {s:?}")),
+            })
+            .collect()
+    }
+}
+
+/// The commands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Creates the score and dead-letter topics (if missing).
+    Topics {
+        /// Partitions of the score topic (bounds useful ingest workers).
+        #[arg(long, default_value_t = 12)]
+        partitions: i32,
+        /// Partitions of the dead-letter topic.
+        #[arg(long, default_value_t = 3)]
+        dlq_partitions: i32,
+    },
+    /// Writes every player's initial best score straight into Redis.
+    Seed {
+        /// Players per write batch.
+        #[arg(long, default_value_t = 5000)]
+        batch: usize,
+    },
+    /// Runs the load and the verification, then prints the report.
+    Run(RunArgs),
+}
+
+/// Options of `run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Base URL of the api.
+    #[arg(long, env = "LB_API_URL", default_value = "http://127.0.0.1:8080")]
+    pub api: String,
+    /// Score events per second.
+    #[arg(long, env = "LB_LOADGEN_RATE", default_value_t = 30_000.0)]
+    pub rate: f64,
+    /// How long to produce.
+    #[arg(long, env = "LB_LOADGEN_DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Produce exactly this many events instead (overrides the duration).
+    #[arg(long)]
+    pub count: Option<u64>,
+    /// HTTP reads per second (0 disables the read load).
+    #[arg(long, env = "LB_LOADGEN_READ_RATE", default_value_t = 1000.0)]
+    pub read_rate: f64,
+    /// Share of reads that fetch the top 100 (the rest look up a player's rank).
+    #[arg(long, default_value_t = 0.5)]
+    pub top_share: f64,
+    /// Most HTTP reads in flight.
+    #[arg(long, default_value_t = 64)]
+    pub read_concurrency: usize,
+    /// Interval between freshness probes (0 disables the probe).
+    #[arg(long, default_value = "250ms", value_parser = humantime::parse_duration)]
+    pub probe_interval: Duration,
+    /// Players whose score and rank are checked against the oracle at the end.
+    #[arg(long, default_value_t = 10_000)]
+    pub verify_sample: usize,
+    /// Longest wait for ingest to catch up (consumer lag 0) before verifying.
+    #[arg(long, default_value = "180s", value_parser = humantime::parse_duration)]
+    pub settle_timeout: Duration,
+    /// Where to write the JSON report.
+    #[arg(long, env = "LB_LOADGEN_REPORT", default_value = "target/loadgen-report.json")]
+    pub report: PathBuf,
+    /// Name of the broker in the report's environment section.
+    #[arg(long, env = "LB_KAFKA_BROKER_KIND", default_value = "kafka")]
+    pub broker_kind: String,
+}

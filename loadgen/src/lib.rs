@@ -1,0 +1,259 @@
+//! loadgen: drives the leaderboard the way the scenario describes and checks the result.
+//!
+//! `run` produces score events at a fixed rate (open loop, coordinated-omission
+//! corrected latency), reads the api at its own fixed rate, measures
+//! produce-to-visible freshness with a probe player, then waits for ingest to
+//! catch up and compares the api with its own oracle. `seed` writes every
+//! player's initial score straight into Redis; `topics` creates the topics.
+//!
+//! # Layout
+//! - [`config`]: the command line; [`population`]: players, scores, the oracle.
+//! - [`pacer`]: open-loop scheduling; [`produce`], [`read`], [`probe`]: the three loads.
+//! - [`lag`]: consumer lag; [`verify`]: the end check; [`report`]: the report.
+//! - [`seed`], [`topics`]: preparation.
+
+pub mod config;
+pub mod lag;
+pub mod pacer;
+pub mod population;
+pub mod probe;
+pub mod produce;
+pub mod read;
+pub mod report;
+pub mod seed;
+pub mod topics;
+pub mod verify;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use leaderboard_contract::{BoardId, PlayerId};
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::FutureProducer;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{RunArgs, World};
+use crate::pacer::Pacer;
+use crate::population::Population;
+use crate::report::{Environment, Freshness, Latency, Reads, Report, Writes};
+
+/// A librdkafka configuration with the brokers and the pass-through settings.
+///
+/// # Errors
+/// When `LB_KAFKA_OPTIONS` is malformed.
+pub fn kafka_config(world: &World) -> anyhow::Result<ClientConfig> {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", &world.brokers);
+    for (k, v) in world.kafka_settings()? {
+        config.set(k, v);
+    }
+    Ok(config)
+}
+
+fn producer(world: &World) -> anyhow::Result<FutureProducer> {
+    let mut config = kafka_config(world)?;
+    config
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("compression.type", "lz4")
+        .set("queue.buffering.max.messages", "500000");
+    config.create().context("creating the producer")
+}
+
+/// Samples the consumer lag every second until `stop`; keeps the maximum.
+fn spawn_lag_monitor(
+    world: &World,
+    current: Arc<AtomicI64>,
+    max: Arc<AtomicI64>,
+    stop: CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let probe = Arc::new(lag::LagProbe::new(world)?);
+    Ok(tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            let p = probe.clone();
+            if let Ok(Ok(lag)) = tokio::task::spawn_blocking(move || p.lag()).await {
+                current.store(lag, Ordering::Relaxed);
+                max.fetch_max(lag, Ordering::Relaxed);
+            }
+        }
+    }))
+}
+
+/// Runs the load, then verifies; returns the report.
+///
+/// # Errors
+/// Bad configuration, an unreachable broker or api, or an api that never
+/// catches up within the settle timeout.
+#[allow(clippy::too_many_lines, reason = "the run's sequence reads best in one place")]
+pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> anyhow::Result<Report> {
+    let board = BoardId::new(world.board.clone()).context("--board")?;
+    anyhow::ensure!(args.rate > 0.0, "--rate must be positive");
+    let population = Population::new(world.seed, world.players, world.zipf, world.improve_share)?;
+    let producer = producer(world)?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.read_concurrency.max(8))
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let stop = shutdown.child_token();
+    let count = args.count.or(Some((args.rate * args.duration.as_secs_f64()).round() as u64));
+    let counters = Arc::new(produce::WriteCounters::default());
+    let (lag_now, lag_max) = (Arc::new(AtomicI64::new(0)), Arc::new(AtomicI64::new(0)));
+    let monitor_stop = shutdown.child_token();
+    let monitor = spawn_lag_monitor(world, lag_now.clone(), lag_max.clone(), monitor_stop.clone())?;
+
+    eprintln!(
+        "loadgen: {} players, {:.0} events/s for {} events, reads {:.0}/s, board {board}",
+        world.players,
+        args.rate,
+        count.unwrap_or(0),
+        args.read_rate
+    );
+    let writes = tokio::spawn(produce::run(
+        producer.clone(),
+        world.topic.clone(),
+        board.clone(),
+        population,
+        Pacer::new(Instant::now(), args.rate, count),
+        counters.clone(),
+        stop.clone(),
+    ));
+    let read_stop = stop.child_token();
+    let reads = (args.read_rate > 0.0).then(|| {
+        let plan = read::ReadPlan {
+            api: args.api.clone(),
+            board: board.to_string(),
+            players: world.players,
+            rate: args.read_rate,
+            top_share: args.top_share,
+            concurrency: args.read_concurrency,
+            seed: world.seed,
+        };
+        tokio::spawn(read::run(client.clone(), plan, read_stop.clone()))
+    });
+    let probe_stop = stop.child_token();
+    let probe_player = PlayerId::new(format!("probe-{}", world.seed)).context("probe id")?;
+    let probe = (!args.probe_interval.is_zero()).then(|| {
+        tokio::spawn(probe::run(
+            producer.clone(),
+            client.clone(),
+            world.topic.clone(),
+            args.api.clone(),
+            board.clone(),
+            probe_player.clone(),
+            args.probe_interval,
+            probe_stop.clone(),
+        ))
+    });
+
+    // Progress, once a second, until the writes finish.
+    let started = Instant::now();
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.tick().await;
+    let mut last_acked = 0;
+    while !writes.is_finished() {
+        tokio::select! {
+            () = shutdown.cancelled() => { stop.cancel(); break; }
+            _ = ticker.tick() => {}
+        }
+        let acked = counters.acked.load(Ordering::Relaxed);
+        eprintln!(
+            "t={:>3.0}s sent={:>9} acked={:>9} rate={:>6}/s errors={} lag={}",
+            started.elapsed().as_secs_f64(),
+            counters.sent.load(Ordering::Relaxed),
+            acked,
+            acked - last_acked,
+            counters.errors.load(Ordering::Relaxed),
+            lag_now.load(Ordering::Relaxed)
+        );
+        last_acked = acked;
+    }
+    let written = writes.await.context("write task")??;
+    read_stop.cancel();
+    probe_stop.cancel();
+    let read_outcome = match reads {
+        Some(r) => Some(r.await.context("read task")??),
+        None => None,
+    };
+    let probe_outcome = match probe {
+        Some(p) => Some(p.await.context("probe task")??),
+        None => None,
+    };
+
+    // Settle: ingest must have committed every record before the check.
+    let load_end = Instant::now();
+    let lag_probe = Arc::new(lag::LagProbe::new(world)?);
+    loop {
+        let p = lag_probe.clone();
+        let lag = tokio::task::spawn_blocking(move || p.lag()).await??;
+        if lag == 0 {
+            break;
+        }
+        anyhow::ensure!(
+            load_end.elapsed() < args.settle_timeout,
+            "consumer lag still {lag} after {:?}",
+            args.settle_timeout
+        );
+        tokio::select! {
+            () = shutdown.cancelled() => anyhow::bail!("interrupted while waiting for ingest to catch up"),
+            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+    }
+    let drain_s = load_end.elapsed().as_secs_f64();
+    monitor_stop.cancel();
+    let _ = monitor.await;
+
+    let extra: Vec<(String, u64)> =
+        probe_outcome.iter().filter(|p| p.last_score > 0).map(|p| (p.player.to_string(), p.last_score)).collect();
+    let best = written.population.best();
+    let expected = verify::Expected::new(best, &extra);
+    let verification =
+        verify::verify(&client, &args.api, board.as_str(), &expected, best, args.verify_sample, world.seed).await?;
+
+    let stats: serde_json::Value =
+        client.get(format!("{}/v1/boards/{board}", args.api)).send().await?.json().await.unwrap_or_default();
+    let secs = written.elapsed.as_secs_f64().max(1e-9);
+    let acked = counters.acked.load(Ordering::Relaxed);
+    let reads_of = |r: &read::RouteStats, elapsed: Duration| Reads {
+        rate: r.latency_us.len() as f64 / elapsed.as_secs_f64().max(1e-9),
+        errors: r.errors,
+        latency: Latency::from_us(&r.latency_us),
+    };
+    let (reads_top, reads_rank) =
+        read_outcome.map_or_else(Default::default, |r| (reads_of(&r.top, r.elapsed), reads_of(&r.rank, r.elapsed)));
+    let freshness = probe_outcome.map_or_else(Freshness::default, |p| {
+        let l = Latency::from_us(&p.freshness_us);
+        Freshness { samples: l.count, timeouts: p.timeouts, p50_ms: l.p50_ms, p99_ms: l.p99_ms, max_ms: l.max_ms }
+    });
+    Ok(Report {
+        writes: Writes {
+            target_rate: args.rate,
+            achieved_rate: acked as f64 / secs,
+            sent: counters.sent.load(Ordering::Relaxed),
+            acked,
+            errors: counters.errors.load(Ordering::Relaxed),
+            ack_latency: Latency::from_us(&written.ack_latency_us),
+        },
+        reads_top,
+        reads_rank,
+        freshness,
+        max_consumer_lag: lag_max.load(Ordering::Relaxed),
+        drain_s,
+        verification,
+        environment: Environment {
+            cores: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            layout: stats["layout"].as_str().unwrap_or("unknown").to_string(),
+            shards: stats["shards"].as_array().map_or(0, |s| s.len() as u64),
+            broker: args.broker_kind.clone(),
+            players: world.players,
+            duration_s: secs,
+        },
+    })
+}

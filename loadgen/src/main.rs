@@ -1,0 +1,42 @@
+//! The `loadgen` binary.
+
+use anyhow::Context as _;
+use clap::Parser;
+use loadgen::config::{Cli, Command};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,loadgen=info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    match &cli.command {
+        Command::Topics { partitions, dlq_partitions } => {
+            loadgen::topics::create(&cli.world, *partitions, *dlq_partitions).await
+        }
+        Command::Seed { batch } => loadgen::seed::seed(&cli.world, *batch).await,
+        Command::Run(args) => {
+            let shutdown = CancellationToken::new();
+            let signal = {
+                let shutdown = shutdown.clone();
+                tokio::spawn(async move {
+                    let _ = tokio::signal::ctrl_c().await;
+                    eprintln!("loadgen: interrupted, stopping the load");
+                    shutdown.cancel();
+                })
+            };
+            let report = loadgen::run(&cli.world, args, shutdown).await?;
+            signal.abort();
+            print!("{}", report.table());
+            if let Some(dir) = args.report.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            }
+            std::fs::write(&args.report, serde_json::to_string_pretty(&report)?)
+                .with_context(|| format!("writing {}", args.report.display()))?;
+            eprintln!("report written to {}", args.report.display());
+            anyhow::ensure!(report.passed(), "the run did not meet its targets (see the report)");
+            Ok(())
+        }
+    }
+}

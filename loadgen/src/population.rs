@@ -1,0 +1,160 @@
+//! The simulated players: who plays, what they score, and the best scores that result.
+//!
+//! - Player `i` is `p-<i, zero-padded to 8 digits>`, so id order is index order.
+//! - Who plays next follows a Zipf law over player indexes (exponent
+//!   configurable): a few players play a lot, most rarely.
+//! - A player's first best score comes from [`Population::initial_score`], a
+//!   deterministic heavy-tailed function of the seed and index, so seeding
+//!   Redis and the oracle agree without storing anything.
+//! - Each game either beats the personal best (probability `improve_share`,
+//!   by a small gain) or lands below it. Bests only go up.
+//!
+//! The population *is* the oracle: `best[i]` is the player's best score, kept
+//! up to date as events are generated.
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, Zipf};
+
+/// Formats the id of player `index`.
+pub fn player_id(index: usize) -> String {
+    format!("p-{index:08}")
+}
+
+/// The validated id of player `index`.
+///
+/// # Panics
+/// Never: `p-` followed by digits is always a valid player id.
+pub fn player(index: usize) -> leaderboard_contract::PlayerId {
+    leaderboard_contract::PlayerId::new(player_id(index)).expect("p-<digits> is a valid player id")
+}
+
+/// Parses an id produced by [`player_id`].
+pub fn player_index(id: &str) -> Option<usize> {
+    id.strip_prefix("p-").filter(|d| d.len() >= 8).and_then(|d| d.parse().ok())
+}
+
+/// The players and their best scores.
+#[derive(Debug)]
+pub struct Population {
+    seed: u64,
+    best: Vec<u64>,
+    zipf: Zipf<f64>,
+    improve_share: f64,
+    rng: SmallRng,
+}
+
+/// One generated game result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Game {
+    /// The player's index.
+    pub player: usize,
+    /// The game's score.
+    pub score: u64,
+    /// Whether it beat the player's best.
+    pub improved: bool,
+}
+
+impl Population {
+    /// `players` players, seeded with their initial scores.
+    ///
+    /// # Errors
+    /// When `zipf_exponent` is not positive or `players` is 0.
+    pub fn new(seed: u64, players: usize, zipf_exponent: f64, improve_share: f64) -> anyhow::Result<Self> {
+        anyhow::ensure!(players > 0, "at least one player");
+        anyhow::ensure!((0.0..=1.0).contains(&improve_share), "improve share must be within 0..=1");
+        let zipf = Zipf::new(players as f64, zipf_exponent).map_err(|e| anyhow::anyhow!("zipf exponent: {e}"))?;
+        let best = (0..players).map(|i| Self::initial_score(seed, i)).collect();
+        Ok(Self { seed, best, zipf, improve_share, rng: SmallRng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15) })
+    }
+
+    /// The deterministic first best score of player `index`: heavy-tailed, mostly
+    /// a few thousand, rarely above a million.
+    pub fn initial_score(seed: u64, index: usize) -> u64 {
+        let mut x = seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        // splitmix64: a fixed, well-mixed function of (seed, index).
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^= x >> 31;
+        let u = (x >> 11) as f64 / (1u64 << 53) as f64; // uniform [0, 1)
+        // Pareto-like tail: 1000 / (1 - u)^0.7, capped.
+        (1000.0 / (1.0 - u).max(1e-9).powf(0.7)).min(5.0e7) as u64
+    }
+
+    /// Number of players.
+    pub fn len(&self) -> usize {
+        self.best.len()
+    }
+
+    /// Whether there are no players (never: construction requires one).
+    pub fn is_empty(&self) -> bool {
+        self.best.is_empty()
+    }
+
+    /// The seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Best scores by player index: the oracle.
+    pub fn best(&self) -> &[u64] {
+        &self.best
+    }
+
+    /// Generates the next game and updates the oracle.
+    pub fn next_game(&mut self) -> Game {
+        let player = (self.zipf.sample(&mut self.rng) as usize).saturating_sub(1).min(self.best.len() - 1);
+        let best = self.best[player];
+        if self.rng.random_bool(self.improve_share) {
+            let gain = 1 + (best / 50).max(1) * self.rng.random_range(1..=5);
+            let score = (best + gain).min(leaderboard_contract::MAX_SCORE);
+            self.best[player] = score;
+            Game { player, score, improved: true }
+        } else {
+            let score = if best == 0 { 0 } else { self.rng.random_range(best / 2..=best) };
+            Game { player, score, improved: false }
+        }
+    }
+
+    /// A uniformly random player index (for rank lookups).
+    pub fn random_player(&mut self) -> usize {
+        self.rng.random_range(0..self.best.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_and_sort_like_indexes() {
+        assert_eq!(player_id(42), "p-00000042");
+        assert_eq!(player_index("p-00000042"), Some(42));
+        assert_eq!(player_index("probe-1"), None);
+        assert!(player_id(9) < player_id(10));
+    }
+
+    #[test]
+    fn bests_only_go_up_and_improve_share_holds() {
+        let mut pop = Population::new(7, 10_000, 1.1, 0.2).expect("population");
+        let before = pop.best().to_vec();
+        let mut improved = 0;
+        for _ in 0..50_000 {
+            let g = pop.next_game();
+            assert!(g.score <= pop.best()[g.player], "a game never exceeds the recorded best");
+            improved += usize::from(g.improved);
+        }
+        assert!(pop.best().iter().zip(&before).all(|(a, b)| a >= b));
+        let share = improved as f64 / 50_000.0;
+        assert!((0.18..0.22).contains(&share), "improve share {share}");
+    }
+
+    #[test]
+    fn activity_is_skewed_and_initial_scores_deterministic() {
+        let mut pop = Population::new(1, 100_000, 1.1, 0.0).expect("population");
+        let hot = (0..20_000).filter(|_| pop.next_game().player < 100).count();
+        assert!(hot > 20_000 / 5, "the top 0.1% of players play far more than 0.1% of games ({hot})");
+        assert_eq!(Population::initial_score(3, 5), Population::initial_score(3, 5));
+        assert!(pop.best().iter().all(|&s| (1000..=50_000_000).contains(&s)));
+    }
+}

@@ -1,0 +1,133 @@
+//! The write load: score events at a fixed rate, with produce-ack latency.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use hdrhistogram::Histogram;
+use leaderboard_contract::{BoardId, ScoreEvent};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::pacer::Pacer;
+use crate::population::Population;
+
+/// Most events sent in one burst before acknowledgements are collected.
+const MAX_BURST: u64 = 2000;
+
+/// Live counters, read by the progress line.
+#[derive(Debug, Default)]
+pub struct WriteCounters {
+    /// Events handed to the producer.
+    pub sent: AtomicU64,
+    /// Events acknowledged by the broker.
+    pub acked: AtomicU64,
+    /// Events that failed.
+    pub errors: AtomicU64,
+}
+
+/// What the write load measured.
+#[derive(Debug)]
+pub struct WriteOutcome {
+    /// The population after the run: the oracle.
+    pub population: Population,
+    /// Produce-ack latency from each event's due time, in microseconds.
+    pub ack_latency_us: Histogram<u64>,
+    /// Time from the first due event to the last acknowledgement.
+    pub elapsed: Duration,
+}
+
+fn wall_ms(at: Instant, base: (Instant, SystemTime)) -> u64 {
+    let wall = base.1 + at.saturating_duration_since(base.0);
+    wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Produces events until the pacer finishes or `stop`, then waits for every acknowledgement.
+///
+/// # Errors
+/// Never for individual failed sends (they are counted); only for a histogram error.
+pub async fn run(
+    producer: FutureProducer,
+    topic: String,
+    board: BoardId,
+    mut population: Population,
+    mut pacer: Pacer,
+    counters: Arc<WriteCounters>,
+    stop: CancellationToken,
+) -> anyhow::Result<WriteOutcome> {
+    let mut latency = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
+    let base = (Instant::now(), SystemTime::now());
+    let first_due = pacer.next_due();
+    let mut inflight = FuturesUnordered::new();
+    while !pacer.finished() && !stop.is_cancelled() {
+        let (first, n) = pacer.take_due(Instant::now(), MAX_BURST);
+        for k in 0..n {
+            let due = pacer.due_time(first + k);
+            let game = population.next_game();
+            let event = ScoreEvent {
+                board: board.clone(),
+                player: crate::population::player(game.player),
+                score: game.score,
+                ts_ms: Some(wall_ms(due, base)),
+                id: None,
+            };
+            let payload = event.to_json();
+            loop {
+                let record = FutureRecord::to(&topic).key(event.key()).payload(&payload);
+                match producer.send_result(record) {
+                    Ok(delivery) => {
+                        inflight.push(async move { (delivery.await, due) });
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                        // The local queue is full: collect acknowledgements, then retry.
+                        if let Some(done) = inflight.next().await {
+                            record_ack(done, &mut latency, &counters);
+                        }
+                    }
+                    Err((e, _)) => {
+                        tracing::warn!(error = %e, "produce failed");
+                        counters.errors.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                }
+            }
+            counters.sent.fetch_add(1, Ordering::Relaxed);
+        }
+        let next = pacer.next_due();
+        loop {
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => break,
+                Some(done) = inflight.next(), if !inflight.is_empty() => record_ack(done, &mut latency, &counters),
+                () = tokio::time::sleep_until(next) => break,
+            }
+        }
+    }
+    while let Some(done) = inflight.next().await {
+        record_ack(done, &mut latency, &counters);
+    }
+    Ok(WriteOutcome { population, ack_latency_us: latency, elapsed: first_due.elapsed() })
+}
+
+type Delivery = Result<rdkafka::producer::future_producer::OwnedDeliveryResult, futures::channel::oneshot::Canceled>;
+
+fn record_ack((result, due): (Delivery, Instant), latency: &mut Histogram<u64>, counters: &WriteCounters) {
+    match result {
+        Ok(Ok(_)) => {
+            counters.acked.fetch_add(1, Ordering::Relaxed);
+            let _ = latency.record(due.elapsed().as_micros().max(1) as u64);
+        }
+        Ok(Err((e, _))) => {
+            tracing::warn!(error = %e, "delivery failed");
+            counters.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(_) => {
+            counters.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}

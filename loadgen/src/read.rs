@@ -1,0 +1,131 @@
+//! The read load: top-100 and rank requests at a fixed rate, latency per route.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::pacer::Pacer;
+use crate::population::player_id;
+
+/// The two read routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `GET /v1/boards/{board}/top`.
+    Top,
+    /// `GET /v1/boards/{board}/players/{player}`.
+    Rank,
+}
+
+/// Latency and errors of one route.
+#[derive(Debug)]
+pub struct RouteStats {
+    /// Latency from each request's due time, in microseconds.
+    pub latency_us: Histogram<u64>,
+    /// Requests that did not get a 2xx.
+    pub errors: u64,
+}
+
+impl RouteStats {
+    fn new() -> anyhow::Result<Self> {
+        Ok(Self { latency_us: Histogram::new_with_bounds(1, 120_000_000, 3)?, errors: 0 })
+    }
+}
+
+/// What the read load measured.
+#[derive(Debug)]
+pub struct ReadOutcome {
+    /// Top-100 requests.
+    pub top: RouteStats,
+    /// Rank requests.
+    pub rank: RouteStats,
+    /// How long the load ran.
+    pub elapsed: Duration,
+}
+
+/// Where and what to read.
+#[derive(Debug, Clone)]
+pub struct ReadPlan {
+    /// Base URL of the api.
+    pub api: String,
+    /// The board.
+    pub board: String,
+    /// Players to pick ranks from.
+    pub players: usize,
+    /// Requests per second.
+    pub rate: f64,
+    /// Share of top-100 requests.
+    pub top_share: f64,
+    /// Most requests in flight.
+    pub concurrency: usize,
+    /// Seed for player choice.
+    pub seed: u64,
+}
+
+/// Issues reads until `stop`. A request waits for a free slot when
+/// `concurrency` are in flight; its latency still counts from its due time.
+///
+/// # Errors
+/// Only for a histogram error.
+pub async fn run(client: reqwest::Client, plan: ReadPlan, stop: CancellationToken) -> anyhow::Result<ReadOutcome> {
+    let mut pacer = Pacer::new(Instant::now(), plan.rate, None);
+    let slots = Arc::new(Semaphore::new(plan.concurrency.max(1)));
+    let (tx, mut rx) = mpsc::channel::<(Route, Duration, bool)>(plan.concurrency.max(1) * 4);
+    let mut rng = SmallRng::seed_from_u64(plan.seed ^ 0x5eed);
+    let started = Instant::now();
+    let collector = tokio::spawn(async move {
+        let (mut top, mut rank) = (RouteStats::new()?, RouteStats::new()?);
+        while let Some((route, latency, ok)) = rx.recv().await {
+            let stats = if route == Route::Top { &mut top } else { &mut rank };
+            let _ = stats.latency_us.record(latency.as_micros().max(1) as u64);
+            stats.errors += u64::from(!ok);
+        }
+        anyhow::Ok((top, rank))
+    });
+    while !stop.is_cancelled() {
+        let (first, n) = pacer.take_due(Instant::now(), 1000);
+        for k in 0..n {
+            let due = pacer.due_time(first + k);
+            let route = if rng.random_bool(plan.top_share) { Route::Top } else { Route::Rank };
+            let url = match route {
+                Route::Top => format!("{}/v1/boards/{}/top?limit=100", plan.api, plan.board),
+                Route::Rank => {
+                    format!(
+                        "{}/v1/boards/{}/players/{}",
+                        plan.api,
+                        plan.board,
+                        player_id(rng.random_range(0..plan.players))
+                    )
+                }
+            };
+            let permit = tokio::select! {
+                () = stop.cancelled() => break,
+                p = slots.clone().acquire_owned() => p?,
+            };
+            let (client, tx) = (client.clone(), tx.clone());
+            tokio::spawn(async move {
+                let ok = match client.get(&url).send().await {
+                    Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                    Err(_) => false,
+                };
+                let _ = tx.send((route, due.elapsed(), ok)).await;
+                drop(permit);
+            });
+        }
+        tokio::select! {
+            () = stop.cancelled() => break,
+            () = tokio::time::sleep_until(pacer.next_due()) => {}
+        }
+    }
+    let elapsed = started.elapsed();
+    // Wait for requests in flight, then close the channel.
+    let _ = slots.acquire_many(plan.concurrency.max(1) as u32).await;
+    drop(tx);
+    let (top, rank) = collector.await??;
+    Ok(ReadOutcome { top, rank, elapsed })
+}

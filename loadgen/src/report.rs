@@ -1,0 +1,239 @@
+//! The report: a table for humans on stdout, JSON for machines.
+
+use std::fmt::Write as _;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::verify::Verification;
+
+/// Latency quantiles in milliseconds.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Latency {
+    /// Samples.
+    pub count: u64,
+    /// Median.
+    pub p50_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// 99.9th percentile.
+    pub p999_ms: f64,
+    /// Maximum.
+    pub max_ms: f64,
+}
+
+impl Latency {
+    /// Quantiles of a histogram recorded in microseconds.
+    pub fn from_us(h: &Histogram<u64>) -> Self {
+        let ms = |v: u64| v as f64 / 1000.0;
+        Self {
+            count: h.len(),
+            p50_ms: ms(h.value_at_quantile(0.5)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            p999_ms: ms(h.value_at_quantile(0.999)),
+            max_ms: ms(h.max()),
+        }
+    }
+}
+
+/// The write side.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Writes {
+    /// Target events per second.
+    pub target_rate: f64,
+    /// Acknowledged events per second over the run.
+    pub achieved_rate: f64,
+    /// Events sent.
+    pub sent: u64,
+    /// Events acknowledged.
+    pub acked: u64,
+    /// Events that failed.
+    pub errors: u64,
+    /// Produce-ack latency from each event's due time (coordinated-omission corrected).
+    pub ack_latency: Latency,
+}
+
+/// One read route.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Reads {
+    /// Requests per second achieved.
+    pub rate: f64,
+    /// Requests without a 2xx answer.
+    pub errors: u64,
+    /// Latency from each request's due time.
+    pub latency: Latency,
+}
+
+/// Produce-to-visible freshness.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Freshness {
+    /// Markers seen.
+    pub samples: u64,
+    /// Markers never seen within 30 s.
+    pub timeouts: u64,
+    /// Median, ms.
+    pub p50_ms: f64,
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+    /// Maximum, ms.
+    pub max_ms: f64,
+}
+
+/// Where the run happened.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Environment {
+    /// CPU cores available.
+    pub cores: usize,
+    /// Board layout as reported by the api.
+    pub layout: String,
+    /// Shards of the board.
+    pub shards: u64,
+    /// The broker.
+    pub broker: String,
+    /// Players simulated.
+    pub players: usize,
+    /// Seconds of load.
+    pub duration_s: f64,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    /// Writes.
+    pub writes: Writes,
+    /// Reads of the top 100.
+    pub reads_top: Reads,
+    /// Reads of a player's rank.
+    pub reads_rank: Reads,
+    /// Freshness probe.
+    pub freshness: Freshness,
+    /// Largest consumer lag seen during the run (records).
+    pub max_consumer_lag: i64,
+    /// Seconds from the end of the load until the lag reached 0.
+    pub drain_s: f64,
+    /// The end check.
+    pub verification: Verification,
+    /// The environment.
+    pub environment: Environment,
+}
+
+impl Report {
+    /// Whether the run met its contract: the target write rate within 2%, no
+    /// produce errors, and no verification mismatch.
+    pub fn passed(&self) -> bool {
+        self.writes.achieved_rate >= self.writes.target_rate * 0.98
+            && self.writes.errors == 0
+            && self.verification.mismatches == 0
+    }
+
+    /// The human-readable table.
+    #[allow(clippy::many_single_char_names, reason = "short local aliases keep the format lines readable")]
+    pub fn table(&self) -> String {
+        let mut t = String::new();
+        let w = &self.writes;
+        let e = &self.environment;
+        let _ = writeln!(
+            t,
+            "leaderboard load report ({} cores, layout {}, {} shards, broker {}, {} players, {:.0}s)",
+            e.cores, e.layout, e.shards, e.broker, e.players, e.duration_s
+        );
+        let _ =
+            writeln!(t, "{:<26}{:>12}{:>12}{:>12}{:>12}{:>12}", "", "rate/s", "p50 ms", "p99 ms", "p999 ms", "errors");
+        let _ = writeln!(
+            t,
+            "{:<26}{:>12.0}{:>12.2}{:>12.2}{:>12.2}{:>12}",
+            format!("writes (target {:.0}/s)", w.target_rate),
+            w.achieved_rate,
+            w.ack_latency.p50_ms,
+            w.ack_latency.p99_ms,
+            w.ack_latency.p999_ms,
+            w.errors
+        );
+        for (name, r) in [("reads: top 100", &self.reads_top), ("reads: player rank", &self.reads_rank)] {
+            let _ = writeln!(
+                t,
+                "{name:<26}{:>12.0}{:>12.2}{:>12.2}{:>12.2}{:>12}",
+                r.rate, r.latency.p50_ms, r.latency.p99_ms, r.latency.p999_ms, r.errors
+            );
+        }
+        let f = &self.freshness;
+        let _ = writeln!(
+            t,
+            "{:<26}{:>12}{:>12.1}{:>12.1}{:>12}{:>12}",
+            "freshness (produce→api)",
+            f.samples,
+            f.p50_ms,
+            f.p99_ms,
+            format!("max {:.0}", f.max_ms),
+            f.timeouts
+        );
+        let _ = writeln!(
+            t,
+            "max consumer lag: {} records; drained {:.1}s after the load stopped",
+            self.max_consumer_lag, self.drain_s
+        );
+        let v = &self.verification;
+        let _ = writeln!(
+            t,
+            "verification: {} sampled players + {} top rows, total {} vs {}: {} mismatches{}",
+            v.sampled,
+            v.top_rows,
+            v.total.0,
+            v.total.1,
+            v.mismatches,
+            if self.passed() { " — PASS" } else { " — FAIL" }
+        );
+        for ex in &v.examples {
+            let _ = writeln!(t, "  mismatch: {ex}");
+        }
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Report {
+        let mut h = Histogram::<u64>::new(3).expect("histogram");
+        for v in [1000, 2000, 3000] {
+            h.record(v).expect("record");
+        }
+        Report {
+            writes: Writes {
+                target_rate: 30_000.0,
+                achieved_rate: 29_990.0,
+                sent: 10,
+                acked: 10,
+                errors: 0,
+                ack_latency: Latency::from_us(&h),
+            },
+            ..Report::default()
+        }
+    }
+
+    #[test]
+    fn latency_is_reported_in_ms() {
+        let r = sample();
+        assert_eq!(r.writes.ack_latency.count, 3);
+        assert!((r.writes.ack_latency.p50_ms - 2.0).abs() < 0.01);
+        assert!((r.writes.ack_latency.max_ms - 3.0).abs() < 0.01);
+    }
+
+    #[test]
+    fn table_and_json_carry_the_figures() {
+        let mut r = sample();
+        assert!(r.passed());
+        let table = r.table();
+        assert!(table.contains("writes (target 30000/s)"));
+        assert!(table.contains("29990"));
+        assert!(table.contains("PASS"));
+        let json = serde_json::to_value(&r).expect("json");
+        assert_eq!(json["writes"]["achieved_rate"], 29_990.0);
+        assert!(json["verification"]["mismatches"].is_u64());
+        r.verification.mismatches = 1;
+        r.verification.examples.push("p-00000001: wrong".into());
+        assert!(!r.passed());
+        assert!(r.table().contains("FAIL") && r.table().contains("mismatch: p-00000001"));
+    }
+}

@@ -1,0 +1,47 @@
+//! Seeding: every player's initial best score, written straight into Redis.
+
+use std::time::Instant;
+
+use anyhow::Context as _;
+use futures::stream::{self, StreamExt, TryStreamExt};
+use leaderboard_contract::BoardId;
+use shard_router::{LayoutSpec, RedisTarget, Router, RouterOptions, ScoreUpdate, Store, StoreOptions};
+
+use crate::config::World;
+use crate::population::Population;
+
+/// Writes the initial score of every player through the shard-router.
+///
+/// # Errors
+/// Invalid layout or board, or Redis failing.
+pub async fn seed(world: &World, batch: usize) -> anyhow::Result<()> {
+    let layout: LayoutSpec = world.layout.parse()?;
+    let board = BoardId::new(world.board.clone()).context("--board")?;
+    let store = Store::connect(&RedisTarget::parse(&world.redis)?, StoreOptions::default()).await.context("redis")?;
+    let router = Router::new(store, layout, RouterOptions::default());
+    let started = Instant::now();
+    let players = world.players;
+    let batches = (0..players).step_by(batch.max(1));
+    stream::iter(batches)
+        .map(|from| {
+            let (router, board) = (&router, &board);
+            async move {
+                let updates: Vec<ScoreUpdate> = (from..(from + batch).min(players))
+                    .map(|i| ScoreUpdate {
+                        board: board.clone(),
+                        player: crate::population::player(i),
+                        score: Population::initial_score(world.seed, i),
+                    })
+                    .collect();
+                router.apply(&updates).await
+            }
+        })
+        .buffer_unordered(4)
+        .try_for_each(|()| async { Ok(()) })
+        .await
+        .context("seeding")?;
+    router.refresh_sizes(&board).await?;
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!("seeded {players} players on board {board} in {secs:.1}s ({:.0} players/s)", players as f64 / secs);
+    Ok(())
+}
