@@ -1,29 +1,55 @@
 //! The shard-router behind a circuit breaker.
 //!
-//! After `breaker_failures` consecutive Redis failures the breaker opens and
+//! When Redis fails persistently (fewer than half of the calls of the last
+//! 5 s succeed, or `breaker_failures` fail in a row) the breaker opens and
 //! calls fail at once with 503 instead of each waiting for a timeout; after
-//! the open period (doubling up to 30 s while failures continue) one call is
-//! let through as a probe, and a success closes the breaker. Only
-//! unavailability counts as failure: a bad request never opens it.
+//! the open period (growing up to 30 s while failures continue) a call is let
+//! through as a probe, and a success closes the breaker. Only unavailability
+//! counts as failure: a bad request never opens it.
 
 use std::future::Future;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use failsafe::FailurePolicy as _;
 use failsafe::backoff::{self, EqualJittered};
-use failsafe::failure_policy::{self, ConsecutiveFailures};
+use failsafe::failure_policy::{self, ConsecutiveFailures, OrElse, SuccessRateOverTimeWindow};
 use failsafe::futures::CircuitBreaker as _;
 use failsafe::{Config as BreakerConfig, StateMachine};
 use shard_router::Router;
 
 use crate::error::ApiError;
 
-type Breaker = StateMachine<ConsecutiveFailures<EqualJittered>, ()>;
+type Policy = OrElse<SuccessRateOverTimeWindow<EqualJittered>, ConsecutiveFailures<EqualJittered>>;
+type Breaker = StateMachine<Policy, ()>;
+
+/// The window over which the breaker measures the success rate.
+const WINDOW: Duration = Duration::from_secs(5);
+/// Below this share of successful calls in the window the breaker opens...
+const REQUIRED_SUCCESS_RATE: f64 = 0.5;
+/// ...provided the window saw at least this many calls.
+const MIN_CALLS: u32 = 20;
 
 /// The router and its breaker; cheap to clone (shared state).
 #[derive(Clone)]
 pub struct Backend {
     router: Router,
     breaker: Breaker,
+    log_gate: Arc<LogGate>,
+}
+
+/// Lets one warning through per second, so an outage logs its cause without flooding.
+#[derive(Debug, Default)]
+struct LogGate {
+    last_second: AtomicU64,
+}
+
+impl LogGate {
+    fn allow(&self) -> bool {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        self.last_second.swap(now, Ordering::Relaxed) != now
+    }
 }
 
 impl std::fmt::Debug for Backend {
@@ -43,14 +69,19 @@ impl failsafe::FailurePredicate<shard_router::Error> for Unavailable {
 }
 
 impl Backend {
-    /// Wraps `router`. The breaker opens after `failures` consecutive
-    /// failures for `open_for` (at least 1 s, failsafe's resolution), growing
-    /// with jitter up to 30 s while probes keep failing.
+    /// Wraps `router`. The breaker opens when, over the last 5 s, fewer than
+    /// half of at least 20 calls succeeded, or after `failures` consecutive
+    /// failures; it stays open for `open_for` (at least 1 s, failsafe's
+    /// resolution), growing with jitter up to 30 s while probes keep failing.
+    /// A stall that fails every call in flight at once is not an outage, so a
+    /// burst of concurrent failures alone does not open it.
     pub fn new(router: Router, failures: u32, open_for: Duration) -> Self {
         let open_for = open_for.clamp(Duration::from_secs(1), Duration::from_secs(30));
         let backoff = backoff::equal_jittered(open_for, Duration::from_secs(30));
-        let policy = failure_policy::consecutive_failures(failures, backoff);
-        Self { router, breaker: BreakerConfig::new().failure_policy(policy).build() }
+        let policy =
+            failure_policy::success_rate_over_time_window(REQUIRED_SUCCESS_RATE, MIN_CALLS, WINDOW, backoff.clone())
+                .or_else(failure_policy::consecutive_failures(failures, backoff));
+        Self { router, breaker: BreakerConfig::new().failure_policy(policy).build(), log_gate: Arc::default() }
     }
 
     /// The router, for calls that must bypass the breaker (readiness probes).
@@ -76,10 +107,16 @@ impl Backend {
             Ok(v) => Ok(v),
             Err(failsafe::Error::Rejected) => {
                 metrics::counter!("api_breaker_rejections_total").increment(1);
+                if self.log_gate.allow() {
+                    tracing::warn!("circuit breaker open: refusing store calls");
+                }
                 Err(ApiError::Unavailable { retry_after: Duration::from_secs(1) })
             }
             Err(failsafe::Error::Inner(e)) => {
                 metrics::counter!("api_redis_errors_total").increment(1);
+                if e.is_unavailable() && self.log_gate.allow() {
+                    tracing::warn!(error = %e, "leaderboard store unavailable");
+                }
                 Err(ApiError::from_router(&e))
             }
         }

@@ -46,8 +46,9 @@ pub struct Config {
     /// Burst allowed per client IP above the rate.
     #[arg(long, env = "LB_RATE_LIMIT_BURST", default_value_t = 50)]
     pub rate_limit_burst: u32,
-    /// Consecutive Redis failures that open the circuit breaker.
-    #[arg(long, env = "LB_BREAKER_FAILURES", default_value_t = 5)]
+    /// Consecutive Redis failures that open the circuit breaker (it also opens when
+    /// fewer than half of the calls of the last 5 s succeed).
+    #[arg(long, env = "LB_BREAKER_FAILURES", default_value_t = 200)]
     pub breaker_failures: u32,
     /// How long the breaker stays open before letting a probe through (1 s to 30 s; grows, with jitter, up to 30 s).
     #[arg(long, env = "LB_BREAKER_OPEN", default_value = "1s", value_parser = humantime::parse_duration)]

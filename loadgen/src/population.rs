@@ -106,7 +106,10 @@ impl Population {
         let player = (self.zipf.sample(&mut self.rng) as usize).saturating_sub(1).min(self.best.len() - 1);
         let best = self.best[player];
         if self.rng.random_bool(self.improve_share) {
-            let gain = 1 + (best / 50).max(1) * self.rng.random_range(1..=5);
+            // An additive gain: a personal best improves by a few hundred points at
+            // most, however often the player plays (a multiplicative one would make
+            // the most active players' scores explode).
+            let gain = self.rng.random_range(1..=250);
             let score = (best + gain).min(leaderboard_contract::MAX_SCORE);
             self.best[player] = score;
             Game { player, score, improved: true }

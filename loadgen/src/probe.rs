@@ -15,6 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 /// Longest wait for one marker before it counts as timed out.
 const MARKER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Interval between polls for a marker: the resolution of the measurement,
+/// kept coarse enough that polling adds little load to the api.
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
 /// What the probe measured.
 #[derive(Debug)]
@@ -81,7 +84,7 @@ pub async fn run(
                 let _ = freshness.record(sent_at.elapsed().as_micros().max(1) as u64);
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tokio::time::sleep(POLL_INTERVAL).await;
         }
     }
     Ok(ProbeOutcome { player, last_score: score, freshness_us: freshness, timeouts })

@@ -37,6 +37,8 @@ pub struct WriteOutcome {
     pub population: Population,
     /// Produce-ack latency from each event's due time, in microseconds.
     pub ack_latency_us: Histogram<u64>,
+    /// Time from the first due event to the last send.
+    pub send_window: Duration,
     /// Time from the first due event to the last acknowledgement.
     pub elapsed: Duration,
 }
@@ -108,10 +110,11 @@ pub async fn run(
             }
         }
     }
+    let send_window = first_due.elapsed();
     while let Some(done) = inflight.next().await {
         record_ack(done, &mut latency, &counters);
     }
-    Ok(WriteOutcome { population, ack_latency_us: latency, elapsed: first_due.elapsed() })
+    Ok(WriteOutcome { population, ack_latency_us: latency, send_window, elapsed: first_due.elapsed() })
 }
 
 type Delivery = Result<rdkafka::producer::future_producer::OwnedDeliveryResult, futures::channel::oneshot::Canceled>;

@@ -1,5 +1,6 @@
 //! The read load: top-100 and rank requests at a fixed rate, latency per route.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,11 +30,26 @@ pub struct RouteStats {
     pub latency_us: Histogram<u64>,
     /// Requests that did not get a 2xx.
     pub errors: u64,
+    /// Errors by kind (`HTTP 503 timeout`, `transport: ...`).
+    pub error_kinds: BTreeMap<String, u64>,
 }
 
 impl RouteStats {
     fn new() -> anyhow::Result<Self> {
-        Ok(Self { latency_us: Histogram::new_with_bounds(1, 120_000_000, 3)?, errors: 0 })
+        Ok(Self { latency_us: Histogram::new_with_bounds(1, 120_000_000, 3)?, errors: 0, error_kinds: BTreeMap::new() })
+    }
+}
+
+/// Performs one request; `None` on success, else what went wrong.
+async fn request(client: &reqwest::Client, url: &str) -> Option<String> {
+    match client.get(url).send().await {
+        Ok(r) if r.status().is_success() => r.bytes().await.err().map(|e| format!("body: {e}")),
+        Ok(r) => {
+            let status = r.status().as_u16();
+            let body: serde_json::Value = r.json().await.unwrap_or_default();
+            Some(format!("HTTP {status} {}", body["error"]["code"].as_str().unwrap_or("")))
+        }
+        Err(e) => Some(format!("transport: {e}")),
     }
 }
 
@@ -75,15 +91,18 @@ pub struct ReadPlan {
 pub async fn run(client: reqwest::Client, plan: ReadPlan, stop: CancellationToken) -> anyhow::Result<ReadOutcome> {
     let mut pacer = Pacer::new(Instant::now(), plan.rate, None);
     let slots = Arc::new(Semaphore::new(plan.concurrency.max(1)));
-    let (tx, mut rx) = mpsc::channel::<(Route, Duration, bool)>(plan.concurrency.max(1) * 4);
+    let (tx, mut rx) = mpsc::channel::<(Route, Duration, Option<String>)>(plan.concurrency.max(1) * 4);
     let mut rng = SmallRng::seed_from_u64(plan.seed ^ 0x5eed);
     let started = Instant::now();
     let collector = tokio::spawn(async move {
         let (mut top, mut rank) = (RouteStats::new()?, RouteStats::new()?);
-        while let Some((route, latency, ok)) = rx.recv().await {
+        while let Some((route, latency, error)) = rx.recv().await {
             let stats = if route == Route::Top { &mut top } else { &mut rank };
             let _ = stats.latency_us.record(latency.as_micros().max(1) as u64);
-            stats.errors += u64::from(!ok);
+            if let Some(kind) = error {
+                stats.errors += 1;
+                *stats.error_kinds.entry(kind).or_default() += 1;
+            }
         }
         anyhow::Ok((top, rank))
     });
@@ -109,11 +128,8 @@ pub async fn run(client: reqwest::Client, plan: ReadPlan, stop: CancellationToke
             };
             let (client, tx) = (client.clone(), tx.clone());
             tokio::spawn(async move {
-                let ok = match client.get(&url).send().await {
-                    Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                    Err(_) => false,
-                };
-                let _ = tx.send((route, due.elapsed(), ok)).await;
+                let error = request(&client, &url).await;
+                let _ = tx.send((route, due.elapsed(), error)).await;
                 drop(permit);
             });
         }

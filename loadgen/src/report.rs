@@ -41,8 +41,10 @@ impl Latency {
 pub struct Writes {
     /// Target events per second.
     pub target_rate: f64,
-    /// Acknowledged events per second over the run.
+    /// Events sent per second over the send window (first due event to last send).
     pub achieved_rate: f64,
+    /// Events acknowledged per second, from the first due event to the last acknowledgement.
+    pub acked_rate: f64,
     /// Events sent.
     pub sent: u64,
     /// Events acknowledged.
@@ -60,6 +62,8 @@ pub struct Reads {
     pub rate: f64,
     /// Requests without a 2xx answer.
     pub errors: u64,
+    /// Errors by kind.
+    pub error_kinds: std::collections::BTreeMap<String, u64>,
     /// Latency from each request's due time.
     pub latency: Latency,
 }
@@ -203,6 +207,7 @@ mod tests {
             writes: Writes {
                 target_rate: 30_000.0,
                 achieved_rate: 29_990.0,
+                acked_rate: 29_900.0,
                 sent: 10,
                 acked: 10,
                 errors: 0,

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# The whole pipeline on loopback, under load, with a report:
+#   1. builds the release binaries (ingest, api, loadgen)
+#   2. starts Redis and the Kafka-protocol broker (scripts/infra.sh up; installs what is missing)
+#   3. creates the topics and seeds a fresh board with every player's initial score
+#   4. starts ingest and the api
+#   5. runs loadgen: 30,000 events/s for 60 s with read load and the freshness probe,
+#      waits for ingest to catch up, verifies the api against its oracle, prints the report
+#   6. stops everything it started, also on Ctrl-C
+#
+# Usage: scripts/demo.sh [options]
+#   --quick              a short, smaller run: 200,000 players, 15 s
+#   --players N          players (default 10,000,000)
+#   --rate R             score events per second (default 30000)
+#   --duration D         load duration, e.g. 60s (default 60s)
+#   --read-rate R        HTTP reads per second (default 1000)
+#   --layout L           single | hash:<n> | range:<b1>,<b2>,... (default single)
+#   --existing           use an existing deployment: start nothing, seed nothing unless --redis is given;
+#                        needs --brokers and --api (and --redis to seed, with the deployment's --layout)
+#   --brokers B --redis URL --api URL   where the existing deployment is
+# Logs: target/demo/<run>/ (ingest.log, api.log, report.json).
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
+cd "$REPO_ROOT"
+
+players=10000000 rate=30000 duration=60s read_rate=1000 layout=single
+existing=0 brokers='' redis='' api=''
+while (($#)); do
+    case $1 in
+        --quick) players=200000 duration=15s ;;
+        --players) players=$2; shift ;;
+        --rate) rate=$2; shift ;;
+        --duration) duration=$2; shift ;;
+        --read-rate) read_rate=$2; shift ;;
+        --layout) layout=$2; shift ;;
+        --existing) existing=1 ;;
+        --brokers) brokers=$2; shift ;;
+        --redis) redis=$2; shift ;;
+        --api) api=$2; shift ;;
+        -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
+        *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+say() { printf '\n[demo] %s\n' "$*" >&2; }
+if ! command -v cargo >/dev/null 2>&1 && [[ -x ${HOME:-/nonexistent}/.cargo/bin/cargo ]]; then
+    PATH=$HOME/.cargo/bin:$PATH
+fi
+
+run_id=$(date +%Y%m%d-%H%M%S)
+out=target/demo/$run_id
+mkdir -p "$out"
+board=demo-$run_id
+started_infra=0
+pids=()
+
+# shellcheck disable=SC2317 # invoked by the EXIT trap
+cleanup() {
+    local status=$?
+    for pid in "${pids[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${pids[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    if ((started_infra)); then
+        bash "$SCRIPT_DIR/infra.sh" down >/dev/null 2>&1 || true
+    fi
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'say "interrupted: stopping everything"; exit 130' INT TERM
+
+say "building release binaries (first build takes several minutes)"
+cargo build --release --locked -p ingest -p api -p loadgen
+bin=target/release
+
+if ((existing)); then
+    [[ -n $brokers && -n $api ]] || { echo "--existing needs --brokers and --api" >&2; exit 2; }
+else
+    if ! bash "$SCRIPT_DIR/infra.sh" status >/dev/null 2>&1; then
+        started_infra=1
+    fi
+    say "starting Redis and the broker"
+    bash "$SCRIPT_DIR/infra.sh" up
+    # shellcheck source=/dev/null
+    source target/infra/env
+    brokers=$LB_KAFKA_BROKERS redis=$LB_REDIS_URL
+    api_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    metrics_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    api=http://127.0.0.1:$api_port
+fi
+
+export LB_KAFKA_BROKERS=$brokers LB_LAYOUT=$layout LB_LOADGEN_BOARD=$board LB_LOADGEN_PLAYERS=$players
+[[ -n $redis ]] && export LB_REDIS_URL=$redis
+
+if ((!existing)); then
+    say "creating topics"
+    "$bin/loadgen" topics --partitions 6
+fi
+if [[ -n $redis ]]; then
+    say "seeding board $board with $players players"
+    "$bin/loadgen" seed
+fi
+
+if ((!existing)); then
+    say "starting ingest and the api (logs in $out)"
+    LB_INGEST_METRICS_ADDR=127.0.0.1:$metrics_port "$bin/ingest" >"$out/ingest.log" 2>&1 &
+    pids+=($!)
+    LB_API_ADDR=127.0.0.1:$api_port "$bin/api" >"$out/api.log" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 1 100); do
+        if python3 -c "import urllib.request,sys; urllib.request.urlopen('$api/readyz', timeout=1)" 2>/dev/null; then break; fi
+        sleep 0.1
+    done
+    say "api at $api (web page: $api/?board=$board), ingest metrics at http://127.0.0.1:$metrics_port/metrics"
+fi
+
+say "running the load: $rate events/s for $duration, $read_rate reads/s"
+started=$(date +%s)
+status=0
+"$bin/loadgen" run --api "$api" --rate "$rate" --duration "$duration" --read-rate "$read_rate" \
+    --report "$out/report.json" || status=$?
+say "report: $out/report.json (load and verification took $(($(date +%s) - started))s)"
+exit "$status"
