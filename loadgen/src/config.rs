@@ -95,6 +95,21 @@ pub enum Command {
     },
     /// Runs the load and the verification, then prints the report.
     Run(RunArgs),
+    /// Produces events as fast as possible (to pre-fill a topic for an ingest benchmark).
+    Fill {
+        /// Events to produce.
+        #[arg(long, default_value_t = 3_000_000)]
+        count: u64,
+    },
+    /// Waits until the ingest group committed everything; prints the drain rate.
+    Drain {
+        /// Records expected in the topic.
+        #[arg(long)]
+        expect: u64,
+        /// Longest wait.
+        #[arg(long, default_value = "600s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
 }
 
 /// Options of `run`.

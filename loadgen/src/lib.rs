@@ -10,8 +10,9 @@
 //! - [`config`]: the command line; [`population`]: players, scores, the oracle.
 //! - [`pacer`]: open-loop scheduling; [`produce`], [`read`], [`probe`]: the three loads.
 //! - [`lag`]: consumer lag; [`verify`]: the end check; [`report`]: the report.
-//! - [`seed`], [`topics`]: preparation.
+//! - [`seed`], [`topics`]: preparation; [`bench`]: ingest throughput (fill a topic, time the drain).
 
+pub mod bench;
 pub mod config;
 pub mod lag;
 pub mod pacer;
@@ -55,7 +56,7 @@ pub fn kafka_config(world: &World) -> anyhow::Result<ClientConfig> {
 
 /// The producer: durable acknowledgements, batching tuned for a steady
 /// stream; `LB_KAFKA_OPTIONS` overrides any of it.
-fn producer(world: &World) -> anyhow::Result<FutureProducer> {
+pub(crate) fn producer(world: &World) -> anyhow::Result<FutureProducer> {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", &world.brokers)

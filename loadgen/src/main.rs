@@ -16,6 +16,8 @@ async fn main() -> anyhow::Result<()> {
             loadgen::topics::create(&cli.world, *partitions, *dlq_partitions).await
         }
         Command::Seed { batch } => loadgen::seed::seed(&cli.world, *batch).await,
+        Command::Fill { count } => loadgen::bench::fill(&cli.world, *count).await,
+        Command::Drain { expect, timeout } => loadgen::bench::drain(&cli.world, *expect, *timeout).await,
         Command::Run(args) => {
             let shutdown = CancellationToken::new();
             let signal = {

@@ -153,12 +153,20 @@ impl Report {
             w.ack_latency.p999_ms,
             w.errors
         );
+        let _ = writeln!(
+            t,
+            "{:<26}{:>12.0}   ({} of {} events acknowledged)",
+            "writes acknowledged", w.acked_rate, w.acked, w.sent
+        );
         for (name, r) in [("reads: top 100", &self.reads_top), ("reads: player rank", &self.reads_rank)] {
             let _ = writeln!(
                 t,
                 "{name:<26}{:>12.0}{:>12.2}{:>12.2}{:>12.2}{:>12}",
                 r.rate, r.latency.p50_ms, r.latency.p99_ms, r.latency.p999_ms, r.errors
             );
+            for (kind, n) in &r.error_kinds {
+                let _ = writeln!(t, "  {n} x {kind}");
+            }
         }
         let f = &self.freshness;
         let _ = writeln!(
@@ -232,6 +240,7 @@ mod tests {
         let table = r.table();
         assert!(table.contains("writes (target 30000/s)"));
         assert!(table.contains("29990"));
+        assert!(table.contains("10 of 10 events acknowledged"));
         assert!(table.contains("PASS"));
         let json = serde_json::to_value(&r).expect("json");
         assert_eq!(json["writes"]["achieved_rate"], 29_990.0);

@@ -94,6 +94,19 @@ fn sort_rows(rows: &mut [(PlayerId, u64)]) {
     rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.as_str().as_bytes().cmp(b.0.as_str().as_bytes())));
 }
 
+/// Merges the first `offset + limit` rows of every shard into the board's rows
+/// at positions `offset..offset + limit`, ranked: the fan-out half of a `hash`
+/// top-N page. Each shard's list must hold its first `offset + limit` rows.
+pub fn merge_pages(shards: Vec<Vec<(PlayerId, u64)>>, offset: u64, limit: u64) -> Vec<Entry> {
+    let mut rows: Vec<(PlayerId, u64)> = shards.into_iter().flatten().collect();
+    sort_rows(&mut rows);
+    // The merged prefix holds the board's first `offset + limit` rows, so
+    // everyone strictly above the page's first row is in it.
+    let window: Vec<(PlayerId, u64)> = rows.iter().skip(offset as usize).take(limit as usize).cloned().collect();
+    let above_first = window.first().map_or(0, |(_, s)| rows.iter().take_while(|(_, r)| r > s).count() as u64);
+    assign_ranks(window, offset, above_first)
+}
+
 fn decode_rows(flat: Value) -> Result<Vec<(PlayerId, u64)>> {
     let flat = as_array(flat)?;
     flat.chunks_exact(2)
@@ -117,23 +130,17 @@ pub(crate) async fn top(store: &Store, board: &BoardId, shards: usize, offset: u
             p
         })
         .collect();
-    let mut rows = Vec::new();
+    let mut pages = Vec::with_capacity(shards);
     let mut total = 0;
     for replies in store.run_all(&pipes).await? {
         let mut replies = replies.into_iter();
+        let first = replies.next().unwrap_or_default();
         if end > 0 {
-            rows.extend(decode_rows(replies.next().unwrap_or_default())?);
-        } else {
-            replies.next();
+            pages.push(decode_rows(first)?);
         }
         total += replies.next().as_ref().map(as_u64).transpose()?.unwrap_or(0);
     }
-    sort_rows(&mut rows);
-    // The merged prefix holds the board's first `end` rows, so everyone strictly
-    // above the page's first row is in it.
-    let window: Vec<(PlayerId, u64)> = rows.iter().skip(offset as usize).take(limit as usize).cloned().collect();
-    let above_first = window.first().map_or(0, |(_, s)| rows.iter().take_while(|(_, r)| r > s).count() as u64);
-    Ok(Page { total, entries: assign_ranks(window, offset, above_first) })
+    Ok(Page { total, entries: merge_pages(pages, offset, limit) })
 }
 
 pub(crate) async fn around(
@@ -202,6 +209,17 @@ pub(crate) async fn shards(store: &Store, board: &BoardId, shards: usize) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merge_pages_orders_ties_by_id_and_ranks_across_shards() {
+        let p = |s: &str| PlayerId::new(s).expect("valid");
+        let shards = vec![vec![(p("b"), 9), (p("d"), 5)], vec![(p("a"), 9), (p("c"), 7)]];
+        let rows: Vec<(String, u64, u64)> =
+            merge_pages(shards.clone(), 0, 3).into_iter().map(|e| (e.player.to_string(), e.score, e.rank)).collect();
+        assert_eq!(rows, [("a".into(), 9, 1), ("b".into(), 9, 1), ("c".into(), 7, 3)]);
+        let page: Vec<u64> = merge_pages(shards, 1, 2).iter().map(|e| e.rank).collect();
+        assert_eq!(page, [1, 3], "a page starting inside a tie keeps the tie's rank");
+    }
 
     #[test]
     fn shard_of_is_stable_and_spread() {

@@ -219,10 +219,7 @@ impl RangeBoards {
         previous: Option<&SizeCache>,
     ) -> Result<SizeCache> {
         let cards = cards(store, &shard_keys(board, generation)).await?;
-        let mut above = vec![0; cards.len()];
-        for i in (0..cards.len().saturating_sub(1)).rev() {
-            above[i] = above[i + 1] + cards[i + 1];
-        }
+        let above = sizes_above(&cards);
         let drift = previous
             .filter(|p| p.generation == generation.generation)
             .map_or(0, |p| above.iter().zip(&p.above).map(|(a, b)| a.abs_diff(*b)).max().unwrap_or(0));
@@ -310,6 +307,13 @@ impl RangeBoards {
         .await
     }
 
+    pub(crate) async fn total(&self, store: &Store, board: &BoardId) -> Result<u64> {
+        self.read(store, board, |meta| async move {
+            Ok(cards(store, &shard_keys(board, &meta.0.active)).await?.iter().sum())
+        })
+        .await
+    }
+
     pub(crate) async fn stats(&self, store: &Store, board: &BoardId) -> Result<(Vec<ShardStats>, u64, RangeMeta)> {
         let meta = self.reload(store, board).await?;
         let generation = &meta.0.active;
@@ -327,6 +331,16 @@ impl RangeBoards {
             .collect();
         Ok((shards, drift, meta.0.clone()))
     }
+}
+
+/// Prefix sums from the top: `above[i]` is the number of members in shards
+/// `i+1..`, the part of a rank contributed by higher shards.
+pub fn sizes_above(cards: &[u64]) -> Vec<u64> {
+    let mut above = vec![0; cards.len()];
+    for i in (0..cards.len().saturating_sub(1)).rev() {
+        above[i] = above[i + 1] + cards[i + 1];
+    }
+    above
 }
 
 /// `ZCARD` of every key, in parallel.
@@ -496,4 +510,16 @@ pub(crate) async fn copy_into(
     updates: &[&ScoreUpdate],
 ) -> Result<()> {
     write_generation(store, board, generation, updates).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_above_are_prefix_sums_from_the_top() {
+        assert_eq!(sizes_above(&[5, 3, 2]), [5, 2, 0]);
+        assert_eq!(sizes_above(&[7]), [0]);
+        assert!(sizes_above(&[]).is_empty());
+    }
 }

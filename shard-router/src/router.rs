@@ -173,7 +173,13 @@ impl Router {
     /// # Errors
     /// [`crate::Error::Redis`] when Redis fails.
     pub async fn total(&self, board: &BoardId) -> Result<u64> {
-        Ok(self.top(board, 0, 0).await?.total)
+        match &self.spec {
+            LayoutSpec::Single => self.store.query(redis::cmd("ZCARD").arg(crate::keys::single(board))).await,
+            LayoutSpec::Hash { shards } => {
+                Ok(hash::shards(&self.store, board, *shards).await?.iter().map(|s| s.size).sum())
+            }
+            LayoutSpec::Range { .. } => self.range.total(&self.store, board).await,
+        }
     }
 
     /// `range` only: re-reads the layout metadata and the precomputed shard

@@ -17,8 +17,10 @@ use crate::{Error, Result};
 
 /// `PAGE key offset limit` → `[above_first, m1, s1, m2, s2, ...]`, or `[-1]` when empty:
 /// rows at positions `offset..offset+limit` of the shard and the number of
-/// members strictly above the first row's score.
+/// members strictly above the first row's score. A `limit` of 0 reads nothing
+/// (`ZREVRANGE 0 -1` would read the whole set).
 const PAGE: &str = r"
+if tonumber(ARGV[2]) <= 0 then return {-1} end
 local rows = redis.call('ZREVRANGE', KEYS[1], ARGV[1], ARGV[1] + ARGV[2] - 1, 'WITHSCORES')
 if #rows == 0 then return {-1} end
 local above = redis.call('ZCOUNT', KEYS[1], '(' .. rows[2], '+inf')

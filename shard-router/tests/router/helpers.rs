@@ -89,8 +89,10 @@ pub async fn assert_matches_oracle(router: &Router, oracle: &Oracle, board: &Boa
             assert_eq!(got, expected.around(&p, radius), "{context}: around {p} radius {radius}");
         }
     }
-    for (offset, limit) in [(0, 100), (0, 1), (0, 3), (2, 5), (total.saturating_sub(2), 10), (total, 5), (total + 3, 2)]
-    {
+    // Limit 0 included: a page of nothing must read nothing (and still say the total).
+    let pages =
+        [(0, 100), (0, 0), (5, 0), (0, 1), (0, 3), (2, 5), (total.saturating_sub(2), 10), (total, 5), (total + 3, 2)];
+    for (offset, limit) in pages {
         let got = router.top(board, offset, limit).await.expect("top");
         assert_eq!(got, expected.top(offset, limit), "{context}: top offset {offset} limit {limit}");
     }
