@@ -40,6 +40,10 @@ pub struct Config {
     /// Kafka consumer session timeout; must exceed the drain timeout.
     #[arg(long, env = "LB_INGEST_SESSION_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub session_timeout: Duration,
+    /// How long consumption may stay blocked by a slow Redis before partitions are
+    /// paused (polling then continues, keeping group membership through long outages).
+    #[arg(long, env = "LB_INGEST_PAUSE_AFTER", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub pause_after: Duration,
     /// Players whose best score is cached to skip non-improving events (0 disables the cache).
     #[arg(long, env = "LB_INGEST_CACHE_CAPACITY", default_value_t = 2_000_000)]
     pub cache_capacity: usize,

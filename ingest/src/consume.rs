@@ -1,14 +1,18 @@
-//! The consume stage: polls Kafka, hands records to the batcher, pauses under backpressure.
+//! The consume stage: polls Kafka, hands records to the batcher, applies backpressure.
 //!
-//! The stage never stops polling, so the worker keeps its group membership
-//! however long Redis is down. When the batcher falls behind (the bounded
-//! channel is full) records wait in a bounded local queue; past its high-water
-//! mark every assigned partition is paused, and resumed below half of it.
-//! Paused partitions deliver nothing, so memory stays bounded.
+//! Backpressure has two levels. When the batcher falls behind (the bounded
+//! channel is full), records wait in a bounded local queue, and once that
+//! queue is full the stage simply stops polling: librdkafka keeps prefetching
+//! up to `queued.max.messages.kbytes`, so a short hiccup costs nothing. If the
+//! stage stays blocked for `pause_after` (Redis down or very slow), it pauses
+//! every assigned partition and goes back to polling, so the worker keeps its
+//! group membership however long the outage lasts; partitions resume when the
+//! queue has drained to half. (Pausing is not the everyday tool because
+//! librdkafka drops prefetched data on pause and must fetch it again.)
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
@@ -109,12 +113,15 @@ pub async fn run(
     tx: mpsc::Sender<Received>,
     shared: Arc<Shared>,
     high_water: usize,
+    pause_after: Duration,
     shutdown: CancellationToken,
 ) {
     let mut queue: VecDeque<Received> = VecDeque::with_capacity(high_water);
     let mut paused = false;
+    let mut blocked_since: Option<Instant> = None;
     let mut epoch = shared.epoch();
     loop {
+        let room = queue.len() < high_water;
         tokio::select! {
             biased;
             () = shutdown.cancelled() => break,
@@ -127,13 +134,15 @@ pub async fn run(
                 }
                 Err(_) => break,
             },
-            message = consumer.recv() => match message {
+            // Polled while there is room, and always while paused (to keep membership).
+            message = consumer.recv(), if room || paused => match message {
                 Ok(m) => {
                     Counters::add(&shared.counters.consumed, 1);
                     queue.push_back((shared.epoch(), OwnedRecord::from_message(&m)));
                 }
                 Err(e) => warn!(error = %e, "kafka consume error"),
             },
+            () = tokio::time::sleep(STALL_CHECK), if !room && !paused => {}
         }
         if shared.epoch() != epoch {
             // Revoked: queued records may belong to another worker now; they were
@@ -142,13 +151,20 @@ pub async fn run(
             queue.retain(|(e, _)| *e == epoch);
             paused = false;
         }
-        if !paused && queue.len() >= high_water {
+        blocked_since = if queue.len() >= high_water { blocked_since.or_else(|| Some(Instant::now())) } else { None };
+        if !paused && blocked_since.is_some_and(|t| t.elapsed() >= pause_after) {
             paused = set_paused(&consumer, true);
+            if paused {
+                Counters::add(&shared.counters.pauses, 1);
+            }
         } else if paused && queue.len() <= high_water / 2 {
             paused = !set_paused(&consumer, false);
         }
     }
 }
+
+/// How often a blocked stage checks whether it has been blocked too long.
+const STALL_CHECK: Duration = Duration::from_millis(250);
 
 /// Pauses or resumes every assigned partition; returns whether it succeeded.
 fn set_paused(consumer: &IngestConsumer, pause: bool) -> bool {

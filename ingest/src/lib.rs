@@ -68,6 +68,8 @@ pub struct Report {
     pub redis_errors: u64,
     /// Partition revocations.
     pub revocations: u64,
+    /// Times consumption was paused because Redis stayed slow or down.
+    pub pauses: u64,
     /// Freshness p50 / p99 / p999 in milliseconds (event `ts` to applied).
     pub freshness_ms: (u64, u64, u64),
 }
@@ -120,6 +122,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         record_tx,
         shared.clone(),
         config.batch_size * 4,
+        config.pause_after,
         shutdown.clone(),
     ));
     let batcher = tokio::spawn(batch::run(record_rx, batch_tx, shared.clone(), config.batch_size, config.linger));
@@ -154,6 +157,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         batches: c.batches.load(Ordering::Relaxed),
         redis_errors: c.redis_errors.load(Ordering::Relaxed),
         revocations: c.revocations.load(Ordering::Relaxed),
+        pauses: c.pauses.load(Ordering::Relaxed),
         freshness_ms: (
             freshness.value_at_quantile(0.5),
             freshness.value_at_quantile(0.99),

@@ -74,6 +74,8 @@ pub struct Counters {
     pub redis_errors: AtomicU64,
     /// Partition revocations seen.
     pub revocations: AtomicU64,
+    /// Times consumption was paused because Redis stayed slow or down.
+    pub pauses: AtomicU64,
 }
 
 impl Counters {

@@ -78,6 +78,7 @@ async fn redis_outage_recovers_by_itself() {
     wait_for_committed(&topics, Duration::from_secs(60)).await;
     let report = worker.stop().await;
     assert!(report.redis_errors > 0, "the worker never saw the outage: {report:?}");
+    assert!(report.pauses > 0, "consumption was never paused during the outage: {report:?}");
     assert_eq!(report.dead_lettered, 0, "good events must never be dead-lettered");
 }
 

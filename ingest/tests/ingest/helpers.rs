@@ -144,6 +144,9 @@ pub fn config(topics: &Topics, redis: &str, layout: &str) -> ingest::Config {
         "10s",
         "--drain-timeout",
         "5s",
+        // Short, so the Redis outage test exercises pausing partitions.
+        "--pause-after",
+        "1s",
         "--kafka-option",
         "heartbeat.interval.ms=500",
     ])
