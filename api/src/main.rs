@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    telemetry::init_tracing();
+    leaderboard_runtime::init_tracing("info");
     let metrics = telemetry::install_recorder().context("installing the metrics recorder")?;
     let state = api::state(&config, Some(metrics)).await?;
     let listener =
@@ -17,7 +17,7 @@ async fn main() -> anyhow::Result<()> {
     let signal = {
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            api::shutdown_signal().await;
+            leaderboard_runtime::shutdown_signal().await;
             tracing::info!("shutdown requested");
             shutdown.cancel();
         })

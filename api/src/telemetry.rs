@@ -10,30 +10,22 @@
 //! | `api_breaker_rejections_total` | counter | calls refused while the breaker was open |
 //! | `api_breaker_open` | gauge | 1 while the circuit breaker is open |
 
-use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 
-/// Installs the process-wide Prometheus recorder (once) and returns its handle.
+/// Installs the process-wide Prometheus recorder with the api's latency buckets.
 ///
 /// # Errors
 /// When another recorder was installed first.
 pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    if let Some(h) = HANDLE.get() {
-        return Ok(h.clone());
-    }
-    let handle = PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Full("api_request_duration_seconds".into()),
-            &[0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0],
-        )?
-        .install_recorder()?;
-    Ok(HANDLE.get_or_init(|| handle).clone())
+    leaderboard_runtime::install_recorder(&[(
+        "api_request_duration_seconds",
+        &[0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0],
+    )])
 }
 
 /// Records every request's count and latency by matched route.
@@ -49,17 +41,4 @@ pub async fn track(request: Request, next: Next) -> Response {
     metrics::histogram!("api_request_duration_seconds", "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());
     response
-}
-
-/// Structured logs to stderr; `RUST_LOG` overrides the default filter and
-/// `LB_LOG_FORMAT=json` switches to JSON lines.
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if std::env::var("LB_LOG_FORMAT").as_deref() == Ok("json") {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
 }

@@ -43,8 +43,10 @@ pub fn equal_boundaries(players: usize, shards: usize) -> Vec<u64> {
 /// # Errors
 /// When Redis is unreachable.
 pub async fn router(redis: &str, spec: LayoutSpec) -> anyhow::Result<Router> {
-    let store =
-        Store::connect(&RedisTarget::parse(redis)?, StoreOptions::default()).await.context("connecting to redis")?;
+    // Bulk loads and `MEMORY USAGE ... SAMPLES 0` (a walk of every member) on
+    // 10 M-player sets take seconds: far beyond a service's reply timeout.
+    let options = StoreOptions { response_timeout: std::time::Duration::from_secs(120), ..StoreOptions::default() };
+    let store = Store::connect(&RedisTarget::parse(redis)?, options).await.context("connecting to redis")?;
     Ok(Router::new(store, spec, RouterOptions::default()))
 }
 

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    telemetry::init_tracing();
+    leaderboard_runtime::init_tracing("info,rdkafka=warn");
     config.validate().context("invalid configuration")?;
     let shutdown = CancellationToken::new();
     let metrics = telemetry::install_recorder().context("installing the metrics recorder")?;
@@ -17,7 +17,7 @@ async fn main() -> anyhow::Result<()> {
     let signal = {
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            ingest::shutdown_signal().await;
+            leaderboard_runtime::shutdown_signal().await;
             tracing::info!("shutdown requested: draining");
             shutdown.cancel();
         })

@@ -15,34 +15,22 @@
 //! | `ingest_paused` | gauge | 1 while consumption is paused for backpressure |
 
 use std::net::SocketAddr;
-use std::sync::OnceLock;
 
 use axum::Router;
 use axum::routing::get;
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// Installs the process-wide Prometheus recorder (once) and returns its handle.
+/// Installs the process-wide Prometheus recorder with ingest's buckets.
 ///
 /// # Errors
 /// When another recorder was installed first.
 pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    if let Some(h) = HANDLE.get() {
-        return Ok(h.clone());
-    }
-    let handle = PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Full("ingest_redis_write_seconds".into()),
-            &[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5],
-        )?
-        .set_buckets_for_metric(
-            Matcher::Full("ingest_batch_events".into()),
-            &[1.0, 10.0, 100.0, 500.0, 1000.0, 2000.0, 5000.0, 10_000.0, 50_000.0],
-        )?
-        .install_recorder()?;
-    Ok(HANDLE.get_or_init(|| handle).clone())
+    leaderboard_runtime::install_recorder(&[
+        ("ingest_redis_write_seconds", &[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
+        ("ingest_batch_events", &[1.0, 10.0, 100.0, 500.0, 1000.0, 2000.0, 5000.0, 10_000.0, 50_000.0]),
+    ])
 }
 
 /// Serves `/metrics` and `/healthz` on `listener` until `shutdown`.
@@ -59,19 +47,6 @@ pub async fn serve_metrics(
         .route("/healthz", get(|| std::future::ready("ok")));
     axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
     Ok(())
-}
-
-/// Structured logs to stderr; `RUST_LOG` overrides the default filter, and
-/// `LB_LOG_FORMAT=json` switches to JSON lines.
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if std::env::var("LB_LOG_FORMAT").as_deref() == Ok("json") {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
 }
 
 /// Binds the metrics listener with a clear error.
