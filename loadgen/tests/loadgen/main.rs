@@ -18,8 +18,8 @@ async fn short_run_meets_its_targets_and_verifies() {
             (testkit::unique("scores"), testkit::unique("dlq"), testkit::unique("group"), testkit::unique("lg"));
         let redis = testkit::redis_url();
         let brokers = testkit::brokers();
-        let world_args = [
-            "loadgen",
+        // The flags loadgen and ingest share: the same topics, group, Redis and layout.
+        let common = [
             "--brokers",
             &brokers,
             "--topic",
@@ -32,35 +32,14 @@ async fn short_run_meets_its_targets_and_verifies() {
             &redis,
             "--layout",
             layout,
-            "--board",
-            &board,
-            "--players",
-            "3000",
-            "--seed",
-            "9",
         ];
+        let world_args = [&["loadgen"][..], &common, &["--board", &board, "--players", "3000", "--seed", "9"]].concat();
         let world = cli(&[&world_args[..], &["topics"]].concat()).world;
         loadgen::topics::create(&world, 3, 1).await.expect("topics");
         loadgen::seed::seed(&world, 500).await.expect("seed");
 
-        let ingest_config = ingest::Config::try_parse_from([
-            "ingest",
-            "--brokers",
-            &brokers,
-            "--topic",
-            &topic,
-            "--dlq-topic",
-            &dlq,
-            "--group",
-            &group,
-            "--redis",
-            &redis,
-            "--layout",
-            layout,
-            "--linger",
-            "5ms",
-        ])
-        .expect("ingest config");
+        let ingest_config = ingest::Config::try_parse_from([&["ingest"][..], &common, &["--linger", "5ms"]].concat())
+            .expect("ingest config");
         let stop = CancellationToken::new();
         let ingest = tokio::spawn(ingest::run(ingest_config, stop.clone()));
         let api_config =
