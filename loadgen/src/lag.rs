@@ -20,7 +20,7 @@ impl LagProbe {
     /// # Errors
     /// When the client cannot be created.
     pub fn new(world: &World) -> anyhow::Result<Self> {
-        let mut config = crate::kafka_config(world)?;
+        let mut config = crate::kafka_config(world, &[])?;
         config.set("group.id", &world.group).set("enable.auto.commit", "false");
         Ok(Self { consumer: config.create().context("lag probe client")?, topic: world.topic.clone() })
     }

@@ -14,7 +14,7 @@ use crate::config::World;
 /// # Errors
 /// When the broker is unreachable or refuses.
 pub async fn create(world: &World, partitions: i32, dlq_partitions: i32) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> = crate::kafka_config(world)?.create().context("admin client")?;
+    let admin: AdminClient<DefaultClientContext> = crate::kafka_config(world, &[])?.create().context("admin client")?;
     let topics = [
         NewTopic::new(&world.topic, partitions, TopicReplication::Fixed(1)),
         NewTopic::new(&world.dlq_topic, dlq_partitions, TopicReplication::Fixed(1)),

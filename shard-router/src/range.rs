@@ -379,8 +379,9 @@ async fn page(store: &Store, keys: &[String], cards: &[u64], offset: u64, limit:
     Ok(out)
 }
 
-/// Writes a batch into one generation with the add-then-remove protocol.
-async fn write_generation(
+/// Writes a batch into one generation with the add-then-remove protocol
+/// (also the rebalancer's copy step).
+pub(crate) async fn write_generation(
     store: &Store,
     board: &BoardId,
     generation: &Generation,
@@ -500,16 +501,6 @@ async fn remove_from_generation(
         .collect();
     store.run_all(&pipes).await?;
     Ok(())
-}
-
-/// Writes a batch into one generation: used by the rebalancer's copy.
-pub(crate) async fn copy_into(
-    store: &Store,
-    board: &BoardId,
-    generation: &Generation,
-    updates: &[&ScoreUpdate],
-) -> Result<()> {
-    write_generation(store, board, generation, updates).await
 }
 
 #[cfg(test)]

@@ -163,7 +163,7 @@ impl Router {
             let (cursor, members) = parse_scan(reply)?;
             let updates = decode_members(board, &members)?;
             let refs: Vec<&ScoreUpdate> = updates.iter().collect();
-            range::copy_into(store, board, &migration.target, &refs).await?;
+            range::write_generation(store, board, &migration.target, &refs).await?;
             copied += updates.len() as u64;
             chunks += 1;
             if cursor == 0 {
