@@ -2,7 +2,7 @@
 # The whole pipeline on loopback, under load, with a report:
 #   1. builds the release binaries (ingest, api, loadgen)
 #   2. starts Redis and the Kafka-protocol broker (scripts/infra.sh up; installs what is missing)
-#   3. creates the topics and seeds a fresh board with every player's initial score
+#   3. creates the topics and seeds fresh boards with every player's initial score
 #   4. starts ingest and the api
 #   5. runs loadgen: 30,000 events/s for 60 s with read load and the freshness probe,
 #      waits for ingest to catch up, verifies the api against its oracle, prints the report
@@ -11,6 +11,7 @@
 # Usage: scripts/demo.sh [options]
 #   --quick              a short, smaller run: 200,000 players, 15 s
 #   --players N          players (default 10,000,000)
+#   --boards K           spread the players over K boards (default 1)
 #   --rate R             score events per second (default 30000)
 #   --duration D         load duration, e.g. 60s (default 60s)
 #   --read-rate R        HTTP reads per second (default 1000)
@@ -25,12 +26,13 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 cd "$REPO_ROOT"
 
-players=10000000 rate=30000 duration=60s read_rate=1000 layout=single
+players=10000000 boards=1 rate=30000 duration=60s read_rate=1000 layout=single
 existing=0 brokers='' redis='' api=''
 while (($#)); do
     case $1 in
         --quick) players=200000 duration=15s ;;
         --players) players=$2; shift ;;
+        --boards) boards=$2; shift ;;
         --rate) rate=$2; shift ;;
         --duration) duration=$2; shift ;;
         --read-rate) read_rate=$2; shift ;;
@@ -39,11 +41,13 @@ while (($#)); do
         --brokers) brokers=$2; shift ;;
         --redis) redis=$2; shift ;;
         --api) api=$2; shift ;;
-        -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
         *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
 done
+
+[[ $boards =~ ^[1-9][0-9]*$ ]] || { echo "--boards needs a positive number, got '$boards'" >&2; exit 2; }
 
 say() { printf '\n[demo] %s\n' "$*" >&2; }
 if ! command -v cargo >/dev/null 2>&1 && [[ -x ${HOME:-/nonexistent}/.cargo/bin/cargo ]]; then
@@ -94,7 +98,8 @@ else
     api=http://127.0.0.1:$api_port
 fi
 
-export LB_KAFKA_BROKERS=$brokers LB_LAYOUT=$layout LB_LOADGEN_BOARD=$board LB_LOADGEN_PLAYERS=$players
+export LB_KAFKA_BROKERS=$brokers LB_LAYOUT=$layout LB_LOADGEN_BOARD=$board LB_LOADGEN_BOARDS=$boards
+export LB_LOADGEN_PLAYERS=$players
 [[ -n $redis ]] && export LB_REDIS_URL=$redis
 
 if ((!existing)); then
@@ -102,7 +107,7 @@ if ((!existing)); then
     "$bin/loadgen" topics --partitions 6
 fi
 if [[ -n $redis ]]; then
-    say "seeding board $board with $players players"
+    say "seeding $players players on $boards board(s) named after $board"
     "$bin/loadgen" seed
 fi
 
@@ -116,7 +121,9 @@ if ((!existing)); then
         if python3 -c "import urllib.request,sys; urllib.request.urlopen('$api/readyz', timeout=1)" 2>/dev/null; then break; fi
         sleep 0.1
     done
-    say "api at $api (web page: $api/?board=$board), ingest metrics at http://127.0.0.1:$metrics_port/metrics"
+    first_board=$board
+    ((boards > 1)) && first_board=$board-1
+    say "api at $api (web page: $api/?board=$first_board), ingest metrics at http://127.0.0.1:$metrics_port/metrics"
 fi
 
 say "running the load: $rate events/s for $duration, $read_rate reads/s"

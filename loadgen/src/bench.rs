@@ -5,8 +5,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use anyhow::Context as _;
-use leaderboard_contract::BoardId;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -21,7 +19,7 @@ use crate::produce::{self, WriteCounters};
 /// # Errors
 /// Bad configuration or an unreachable broker.
 pub async fn fill(world: &World, count: u64) -> anyhow::Result<()> {
-    let board = BoardId::new(world.board.clone()).context("--board")?;
+    let boards = world.board_set()?;
     let population = Population::new(world.seed, world.players, world.zipf, world.improve_share)?;
     let counters = Arc::new(WriteCounters::default());
     let started = Instant::now();
@@ -31,7 +29,7 @@ pub async fn fill(world: &World, count: u64) -> anyhow::Result<()> {
     let outcome = produce::run(
         crate::producer(world)?,
         world.topic.clone(),
-        board,
+        boards,
         population,
         pacer,
         counters.clone(),

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::boards::BoardSet;
+
 /// Load generator and end-to-end verifier for the leaderboard.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "loadgen", version, about)]
@@ -38,10 +40,13 @@ pub struct World {
     /// Board layout, for `seed` (must match ingest's and the api's).
     #[arg(long, global = true, env = "LB_LAYOUT", default_value = "single")]
     pub layout: String,
-    /// The board played on.
+    /// The board played on; with `--boards K` above 1, the prefix of `<board>-1` ... `<board>-K`.
     #[arg(long, global = true, env = "LB_LOADGEN_BOARD", default_value = leaderboard_contract::DEFAULT_BOARD)]
     pub board: String,
-    /// Number of players.
+    /// Number of boards; player `i` plays on board `i mod K`.
+    #[arg(long, global = true, env = "LB_LOADGEN_BOARDS", default_value_t = 1)]
+    pub boards: usize,
+    /// Number of players, spread over the boards.
     #[arg(long, global = true, env = "LB_LOADGEN_PLAYERS", default_value_t = 10_000_000)]
     pub players: usize,
     /// Seed of every random choice: initial scores, activity, results.
@@ -59,6 +64,14 @@ pub struct World {
 }
 
 impl World {
+    /// The boards played on.
+    ///
+    /// # Errors
+    /// See [`BoardSet::new`].
+    pub fn board_set(&self) -> anyhow::Result<BoardSet> {
+        BoardSet::new(&self.board, self.boards, self.players)
+    }
+
     /// The extra librdkafka settings.
     ///
     /// # Errors

@@ -7,12 +7,14 @@
 //! player's initial score straight into Redis; `topics` creates the topics.
 //!
 //! # Layout
-//! - [`config`]: the command line; [`population`]: players, scores, the oracle.
+//! - [`config`]: the command line; [`population`]: players, scores, the oracle;
+//!   [`boards`]: which board each player plays on.
 //! - [`pacer`]: open-loop scheduling; [`produce`], [`read`], [`probe`]: the three loads.
 //! - [`lag`]: consumer lag; [`verify`]: the end check; [`report`]: the report.
 //! - [`seed`], [`topics`]: preparation; [`bench`]: ingest throughput (fill a topic, time the drain).
 
 pub mod bench;
+pub mod boards;
 pub mod config;
 pub mod lag;
 pub mod pacer;
@@ -30,7 +32,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use leaderboard_contract::{BoardId, PlayerId};
+use leaderboard_contract::PlayerId;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::FutureProducer;
 use tokio::time::Instant;
@@ -104,7 +106,7 @@ fn spawn_lag_monitor(
 /// catches up within the settle timeout.
 #[allow(clippy::too_many_lines, reason = "the run's sequence reads best in one place")]
 pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> anyhow::Result<Report> {
-    let board = BoardId::new(world.board.clone()).context("--board")?;
+    let boards = world.board_set()?;
     anyhow::ensure!(args.rate > 0.0, "--rate must be positive");
     let population = Population::new(world.seed, world.players, world.zipf, world.improve_share)?;
     let producer = producer(world)?;
@@ -120,7 +122,7 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
     let monitor = spawn_lag_monitor(world, lag_now.clone(), lag_max.clone(), monitor_stop.clone())?;
 
     eprintln!(
-        "loadgen: {} players, {:.0} events/s for {} events, reads {:.0}/s, board {board}",
+        "loadgen: {} players, {:.0} events/s for {} events, reads {:.0}/s, board {boards}",
         world.players,
         args.rate,
         count.unwrap_or(0),
@@ -129,7 +131,7 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
     let writes = tokio::spawn(produce::run(
         producer.clone(),
         world.topic.clone(),
-        board.clone(),
+        boards.clone(),
         population,
         Pacer::new(Instant::now(), args.rate, count),
         counters.clone(),
@@ -139,7 +141,7 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
     let reads = (args.read_rate > 0.0).then(|| {
         let plan = read::ReadPlan {
             api: args.api.clone(),
-            board: board.to_string(),
+            boards: boards.clone(),
             players: world.players,
             rate: args.read_rate,
             top_share: args.top_share,
@@ -156,7 +158,7 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
             client.clone(),
             world.topic.clone(),
             args.api.clone(),
-            board.clone(),
+            boards.clone(),
             probe_player.clone(),
             args.probe_interval,
             probe_stop.clone(),
@@ -220,15 +222,20 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
     monitor_stop.cancel();
     let _ = monitor.await;
 
-    let extra: Vec<(String, u64)> =
-        probe_outcome.iter().filter(|p| p.last_score > 0).map(|p| (p.player.to_string(), p.last_score)).collect();
     let best = written.population.best();
-    let expected = verify::Expected::new(best, &extra);
+    let probe_scores = probe_outcome.as_ref().map(|p| (p.player.as_str(), p.last_scores.as_slice()));
+    let expected = verify::Expected::for_boards(&boards, best, probe_scores);
     let verification =
-        verify::verify(&client, &args.api, board.as_str(), &expected, best, args.verify_sample, world.seed).await?;
+        verify::verify(&client, &args.api, &boards, &expected, best, args.verify_sample, world.seed).await?;
 
-    let stats: serde_json::Value =
-        client.get(format!("{}/v1/boards/{board}", args.api)).send().await?.json().await.unwrap_or_default();
+    // Every board has the same layout; the first one describes it.
+    let stats: serde_json::Value = client
+        .get(format!("{}/v1/boards/{}", args.api, boards.ids()[0]))
+        .send()
+        .await?
+        .json()
+        .await
+        .unwrap_or_default();
     let secs = written.elapsed.as_secs_f64().max(1e-9);
     let acked = counters.acked.load(Ordering::Relaxed);
     let sent = counters.sent.load(Ordering::Relaxed);
@@ -267,6 +274,7 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
             shards: stats["shards"].as_array().map_or(0, |s| s.len() as u64),
             broker: args.broker_kind.clone(),
             players: world.players,
+            boards: boards.len(),
             duration_s: secs,
         },
     })

@@ -1,17 +1,20 @@
 //! The freshness probe: how long a score takes from produce to visible in the api.
 //!
 //! Every interval the probe publishes the next marker score (1, 2, 3, ...) for
-//! its own player, then polls the api until that score is visible. Marker
-//! scores are tiny, so the probe player sits at the bottom of the board and
-//! never changes anyone else's rank.
+//! its own player, then polls the api until that score is visible. Markers go
+//! to the boards in turn, so every board's path is measured. Marker scores are
+//! tiny, so the probe player sits at the bottom of each board and never
+//! changes anyone else's rank.
 
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use leaderboard_contract::{BoardId, PlayerId, ScoreEvent};
+use leaderboard_contract::{PlayerId, ScoreEvent};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+use crate::boards::BoardSet;
 
 /// Longest wait for one marker before it counts as timed out.
 const MARKER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -24,8 +27,8 @@ const POLL_INTERVAL: Duration = Duration::from_millis(20);
 pub struct ProbeOutcome {
     /// The probe player.
     pub player: PlayerId,
-    /// Its last published score (0 when none was published).
-    pub last_score: u64,
+    /// Its last published score on each board, by board position (0 when none was published).
+    pub last_scores: Vec<u64>,
     /// Produce-to-visible latency, in microseconds.
     pub freshness_us: Histogram<u64>,
     /// Markers that never became visible within the timeout.
@@ -42,27 +45,32 @@ pub async fn run(
     client: reqwest::Client,
     topic: String,
     api: String,
-    board: BoardId,
+    boards: BoardSet,
     player: PlayerId,
     interval: Duration,
     stop: CancellationToken,
 ) -> anyhow::Result<ProbeOutcome> {
     let mut freshness = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
     let mut timeouts = 0;
-    let mut score = 0;
-    let url = format!("{api}/v1/boards/{board}/players/{player}");
+    let mut last_scores = vec![0; boards.len()];
     let mut ticker = tokio::time::interval(interval);
-    loop {
+    for marker in 0_usize.. {
         tokio::select! {
             () = stop.cancelled() => break,
             _ = ticker.tick() => {}
         }
-        score += 1;
+        let position = marker % boards.len();
+        let board = &boards.ids()[position];
+        last_scores[position] += 1;
+        let score = last_scores[position];
+        let url = format!("{api}/v1/boards/{board}/players/{player}");
         let event = ScoreEvent { board: board.clone(), player: player.clone(), score, ts_ms: None, id: None };
         let payload = event.to_json();
         let sent_at = Instant::now();
         let record = FutureRecord::to(&topic).key(event.key()).payload(&payload);
         if producer.send(record, Duration::from_secs(10)).await.is_err() {
+            // Not acknowledged: the next marker on this board reuses the score.
+            last_scores[position] -= 1;
             timeouts += 1;
             continue;
         }
@@ -87,5 +95,5 @@ pub async fn run(
             tokio::time::sleep(POLL_INTERVAL).await;
         }
     }
-    Ok(ProbeOutcome { player, last_score: score, freshness_us: freshness, timeouts })
+    Ok(ProbeOutcome { player, last_scores, freshness_us: freshness, timeouts })
 }

@@ -7,12 +7,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use hdrhistogram::Histogram;
-use leaderboard_contract::{BoardId, ScoreEvent};
+use leaderboard_contract::ScoreEvent;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::boards::BoardSet;
 use crate::pacer::Pacer;
 use crate::population::Population;
 
@@ -55,7 +56,7 @@ fn wall_ms(at: Instant, base: (Instant, SystemTime)) -> u64 {
 pub async fn run(
     producer: FutureProducer,
     topic: String,
-    board: BoardId,
+    boards: BoardSet,
     mut population: Population,
     mut pacer: Pacer,
     counters: Arc<WriteCounters>,
@@ -71,7 +72,7 @@ pub async fn run(
             let due = pacer.due_time(first + k);
             let game = population.next_game();
             let event = ScoreEvent {
-                board: board.clone(),
+                board: boards.of(game.player).clone(),
                 player: crate::population::player(game.player),
                 score: game.score,
                 ts_ms: Some(wall_ms(due, base)),

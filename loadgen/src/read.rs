@@ -1,4 +1,7 @@
 //! The read load: top-100 and rank requests at a fixed rate, latency per route.
+//!
+//! A top-100 read picks a board uniformly; a rank read picks a player
+//! uniformly and asks their board.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,6 +14,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::boards::BoardSet;
 use crate::pacer::Pacer;
 use crate::population::player_id;
 
@@ -69,8 +73,8 @@ pub struct ReadOutcome {
 pub struct ReadPlan {
     /// Base URL of the api.
     pub api: String,
-    /// The board.
-    pub board: String,
+    /// The boards.
+    pub boards: BoardSet,
     /// Players to pick ranks from.
     pub players: usize,
     /// Requests per second.
@@ -112,14 +116,13 @@ pub async fn run(client: reqwest::Client, plan: ReadPlan, stop: CancellationToke
             let due = pacer.due_time(first + k);
             let route = if rng.random_bool(plan.top_share) { Route::Top } else { Route::Rank };
             let url = match route {
-                Route::Top => format!("{}/v1/boards/{}/top?limit=100", plan.api, plan.board),
+                Route::Top => {
+                    let board = &plan.boards.ids()[rng.random_range(0..plan.boards.len())];
+                    format!("{}/v1/boards/{board}/top?limit=100", plan.api)
+                }
                 Route::Rank => {
-                    format!(
-                        "{}/v1/boards/{}/players/{}",
-                        plan.api,
-                        plan.board,
-                        player_id(rng.random_range(0..plan.players))
-                    )
+                    let player = rng.random_range(0..plan.players);
+                    format!("{}/v1/boards/{}/players/{}", plan.api, plan.boards.of(player), player_id(player))
                 }
             };
             let permit = tokio::select! {

@@ -96,6 +96,8 @@ pub struct Environment {
     pub broker: String,
     /// Players simulated.
     pub players: usize,
+    /// Boards the players are spread over.
+    pub boards: usize,
     /// Seconds of load.
     pub duration_s: f64,
 }
@@ -138,8 +140,15 @@ impl Report {
         let e = &self.environment;
         let _ = writeln!(
             t,
-            "leaderboard load report ({} cores, layout {}, {} shards, broker {}, {} players, {:.0}s)",
-            e.cores, e.layout, e.shards, e.broker, e.players, e.duration_s
+            "leaderboard load report ({} cores, layout {}, {} shards, broker {}, {} players on {} board{}, {:.0}s)",
+            e.cores,
+            e.layout,
+            e.shards,
+            e.broker,
+            e.players,
+            e.boards,
+            if e.boards == 1 { "" } else { "s" },
+            e.duration_s
         );
         let _ =
             writeln!(t, "{:<26}{:>12}{:>12}{:>12}{:>12}{:>12}", "", "rate/s", "p50 ms", "p99 ms", "p999 ms", "errors");
@@ -195,6 +204,15 @@ impl Report {
             v.mismatches,
             if self.passed() { " — PASS" } else { " — FAIL" }
         );
+        if v.boards.len() > 1 {
+            for b in &v.boards {
+                let _ = writeln!(
+                    t,
+                    "  {}: {} sampled + {} top rows, total {} vs {}: {} mismatches",
+                    b.board, b.sampled, b.top_rows, b.total.0, b.total.1, b.mismatches
+                );
+            }
+        }
         for ex in &v.examples {
             let _ = writeln!(t, "  mismatch: {ex}");
         }
@@ -205,6 +223,7 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verify::BoardCheck;
 
     fn sample() -> Report {
         let mut h = Histogram::<u64>::new(3).expect("histogram");
@@ -221,6 +240,7 @@ mod tests {
                 errors: 0,
                 ack_latency: Latency::from_us(&h),
             },
+            environment: Environment { players: 1000, boards: 1, ..Environment::default() },
             ..Report::default()
         }
     }
@@ -245,9 +265,20 @@ mod tests {
         let json = serde_json::to_value(&r).expect("json");
         assert_eq!(json["writes"]["achieved_rate"], 29_990.0);
         assert!(json["verification"]["mismatches"].is_u64());
+        assert!(table.contains("1000 players on 1 board,"), "{table}");
+        assert!(!table.contains("  lt-2:"), "one board needs no per-board lines");
         r.verification.mismatches = 1;
-        r.verification.examples.push("p-00000001: wrong".into());
+        r.verification.examples.push("lt-2: p-00000001: wrong".into());
+        r.environment.boards = 2;
+        r.verification.boards = ["lt-1", "lt-2"]
+            .map(|b| BoardCheck { board: b.into(), mismatches: u64::from(b == "lt-2"), ..BoardCheck::default() })
+            .into();
         assert!(!r.passed());
-        assert!(r.table().contains("FAIL") && r.table().contains("mismatch: p-00000001"));
+        let table = r.table();
+        assert!(table.contains("FAIL") && table.contains("mismatch: lt-2: p-00000001"), "{table}");
+        assert!(
+            table.contains("on 2 boards")
+                && table.contains("  lt-2: 0 sampled + 0 top rows, total 0 vs 0: 1 mismatches")
+        );
     }
 }

@@ -1,10 +1,10 @@
-//! Seeding: every player's initial best score, written straight into Redis.
+//! Seeding: every player's initial best score, written straight into Redis,
+//! on the player's board.
 
 use std::time::Instant;
 
 use anyhow::Context as _;
 use futures::stream::{self, StreamExt, TryStreamExt};
-use leaderboard_contract::BoardId;
 use shard_router::{LayoutSpec, RedisTarget, Router, RouterOptions, ScoreUpdate, Store, StoreOptions};
 
 use crate::config::World;
@@ -16,7 +16,7 @@ use crate::population::Population;
 /// Invalid layout or board, or Redis failing.
 pub async fn seed(world: &World, batch: usize) -> anyhow::Result<()> {
     let layout: LayoutSpec = world.layout.parse()?;
-    let board = BoardId::new(world.board.clone()).context("--board")?;
+    let boards = world.board_set()?;
     let store = Store::connect(&RedisTarget::parse(&world.redis)?, StoreOptions::default()).await.context("redis")?;
     let router = Router::new(store, layout, RouterOptions::default());
     let started = Instant::now();
@@ -24,11 +24,11 @@ pub async fn seed(world: &World, batch: usize) -> anyhow::Result<()> {
     let batches = (0..players).step_by(batch.max(1));
     stream::iter(batches)
         .map(|from| {
-            let (router, board) = (&router, &board);
+            let (router, boards) = (&router, &boards);
             async move {
                 let updates: Vec<ScoreUpdate> = (from..(from + batch).min(players))
                     .map(|i| ScoreUpdate {
-                        board: board.clone(),
+                        board: boards.of(i).clone(),
                         player: crate::population::player(i),
                         score: Population::initial_score(world.seed, i),
                     })
@@ -40,8 +40,10 @@ pub async fn seed(world: &World, batch: usize) -> anyhow::Result<()> {
         .try_for_each(|()| async { Ok(()) })
         .await
         .context("seeding")?;
-    router.refresh_sizes(&board).await?;
+    for board in boards.ids() {
+        router.refresh_sizes(board).await?;
+    }
     let secs = started.elapsed().as_secs_f64();
-    eprintln!("seeded {players} players on board {board} in {secs:.1}s ({:.0} players/s)", players as f64 / secs);
+    eprintln!("seeded {players} players on {boards} in {secs:.1}s ({:.0} players/s)", players as f64 / secs);
     Ok(())
 }

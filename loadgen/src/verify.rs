@@ -1,9 +1,10 @@
 //! The end check: the api's answers against loadgen's own oracle.
 //!
-//! Run after ingest caught up (consumer lag 0). Before comparing, it waits
-//! until the api's cached top-100 was read after that moment, and (range
-//! layout) until precomputed shard sizes stopped moving, so the comparison
-//! is exact rather than approximate.
+//! Run after ingest caught up (consumer lag 0). Before comparing a board, it
+//! waits (range layout) until the precomputed shard sizes stopped moving and
+//! until the api's cached top-100 was read after that moment, so the
+//! comparison is exact rather than approximate. Every board's total and top
+//! 100 are compared, and a random sample of players, each on their board.
 
 use std::time::{Duration, SystemTime};
 
@@ -14,9 +15,15 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::boards::BoardSet;
 use crate::population::player_id;
 
-/// The expected board, from the oracle.
+/// Longest wait for one board's answers to settle.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most verification requests in flight.
+const CONCURRENCY: usize = 32;
+
+/// The expected state of one board, from the oracle.
 #[derive(Debug)]
 pub struct Expected {
     sorted: Vec<u64>,
@@ -25,12 +32,12 @@ pub struct Expected {
 }
 
 impl Expected {
-    /// Builds the expectation from every player's best plus extra players (the probe).
-    pub fn new(best: &[u64], extra: &[(String, u64)]) -> Self {
-        let mut sorted: Vec<u64> = best.iter().copied().chain(extra.iter().map(|(_, s)| *s)).collect();
-        sorted.sort_unstable();
+    /// One board: its players as `(index, best score)`, plus extra players (the probe).
+    pub fn new(players: impl IntoIterator<Item = (usize, u64)>, extra: &[(String, u64)]) -> Self {
         // The first 100 players by (score desc, id asc); ids sort like indexes.
-        let mut order: Vec<(u64, usize)> = best.iter().enumerate().map(|(i, &s)| (s, i)).collect();
+        let mut order: Vec<(u64, usize)> = players.into_iter().map(|(i, s)| (s, i)).collect();
+        let mut sorted: Vec<u64> = order.iter().map(|(s, _)| *s).chain(extra.iter().map(|(_, s)| *s)).collect();
+        sorted.sort_unstable();
         let k = order.len().min(101);
         let cmp = |a: &(u64, usize), b: &(u64, usize)| b.0.cmp(&a.0).then(a.1.cmp(&b.1));
         if order.len() > k {
@@ -49,6 +56,20 @@ impl Expected {
         expected
     }
 
+    /// Every board of `boards`, from every player's best score and the probe
+    /// player's last score on each board (0: never published there).
+    pub fn for_boards(boards: &BoardSet, best: &[u64], probe: Option<(&str, &[u64])>) -> Vec<Self> {
+        (0..boards.len())
+            .map(|k| {
+                let extra: Vec<(String, u64)> = probe
+                    .and_then(|(player, scores)| scores.get(k).filter(|&&s| s > 0).map(|&s| (player.to_string(), s)))
+                    .into_iter()
+                    .collect();
+                Self::new(boards.players_on(k, best.len()).map(|i| (i, best[i])), &extra)
+            })
+            .collect()
+    }
+
     /// 1 + players with a strictly greater score.
     pub fn rank(&self, score: u64) -> u64 {
         (self.sorted.len() - self.sorted.partition_point(|&s| s <= score)) as u64 + 1
@@ -60,26 +81,44 @@ impl Expected {
     }
 }
 
-/// The outcome of the comparison.
+/// The comparison of one board.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BoardCheck {
+    /// The board.
+    pub board: String,
+    /// Players on the board, expected and seen.
+    pub total: (u64, u64),
+    /// Top rows compared.
+    pub top_rows: u64,
+    /// Sampled players of this board compared.
+    pub sampled: u64,
+    /// Differences found on this board.
+    pub mismatches: u64,
+}
+
+/// The outcome of the comparison, over every board.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Verification {
     /// Players whose score and rank were compared.
     pub sampled: u64,
     /// Top rows compared.
     pub top_rows: u64,
-    /// Board total expected and seen.
+    /// Players on all boards, expected and seen.
     pub total: (u64, u64),
     /// Differences found (must be 0).
     pub mismatches: u64,
     /// The first few differences, for humans.
     pub examples: Vec<String>,
+    /// Each board's part.
+    pub boards: Vec<BoardCheck>,
 }
 
 impl Verification {
-    fn mismatch(&mut self, what: String) {
+    fn mismatch(&mut self, board: usize, what: &str) {
         self.mismatches += 1;
+        self.boards[board].mismatches += 1;
         if self.examples.len() < 10 {
-            self.examples.push(what);
+            self.examples.push(format!("{}: {what}", self.boards[board].board));
         }
     }
 }
@@ -101,46 +140,35 @@ async fn wait_for(
     url: &str,
     timeout: Duration,
     ready: impl Fn(&serde_json::Value) -> bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<serde_json::Value> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         if let Ok((200, v)) = get_json(client, url).await
             && ready(&v)
         {
-            return Ok(());
+            return Ok(v);
         }
         anyhow::ensure!(tokio::time::Instant::now() < deadline, "timed out waiting for {url}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
-/// Compares the api's top-100 and `sample` random players with the oracle.
-///
-/// # Errors
-/// When the api never settles (its data never catches up with the quiescent moment).
-pub async fn verify(
+/// The board's top 100 once it reflects everything written before `quiescent`
+/// and (range layout) its precomputed shard sizes stopped moving.
+async fn settled_top(
     client: &reqwest::Client,
     api: &str,
     board: &str,
-    expected: &Expected,
-    best: &[u64],
-    sample: usize,
-    seed: u64,
-) -> anyhow::Result<Verification> {
-    let quiescent = SystemTime::now();
-    let top_url = format!("{api}/v1/boards/{board}/top?limit=100");
-    wait_for(client, &top_url, Duration::from_secs(30), |v| as_of(v).is_some_and(|t| t >= quiescent)).await?;
-    // Range layout: ranks use precomputed sizes; wait until they stopped moving.
+    quiescent: SystemTime,
+) -> anyhow::Result<serde_json::Value> {
     let board_url = format!("{api}/v1/boards/{board}");
-    wait_for(client, &board_url, Duration::from_secs(30), |v| v["rank_error_bound"].as_u64().unwrap_or(0) == 0).await?;
+    wait_for(client, &board_url, SETTLE_TIMEOUT, |v| v["rank_error_bound"].as_u64().unwrap_or(0) == 0).await?;
+    let top_url = format!("{api}/v1/boards/{board}/top?limit=100");
+    wait_for(client, &top_url, SETTLE_TIMEOUT, |v| as_of(v).is_some_and(|t| t >= quiescent)).await
+}
 
-    let mut out = Verification::default();
-    let (_, top) = get_json(client, &top_url).await?;
-    out.total = (expected.total(), top["total"].as_u64().unwrap_or(0));
-    if out.total.0 != out.total.1 {
-        out.mismatch(format!("total: expected {}, api says {}", out.total.0, out.total.1));
-    }
-    let seen: Vec<(u64, String, u64)> = top["entries"]
+fn top_rows(top: &serde_json::Value) -> Vec<(u64, String, u64)> {
+    top["entries"]
         .as_array()
         .map(|rows| {
             rows.iter()
@@ -153,35 +181,78 @@ pub async fn verify(
                 })
                 .collect()
         })
-        .unwrap_or_default();
-    out.top_rows = expected.top.len() as u64;
-    for (i, want) in expected.top.iter().enumerate() {
-        if seen.get(i) != Some(want) {
-            out.mismatch(format!("top row {}: expected {want:?}, api has {:?}", i + 1, seen.get(i)));
+        .unwrap_or_default()
+}
+
+/// Compares every board's total and top 100, and `sample` random players
+/// (each on their own board), with the oracle. Differences are listed in
+/// board order, then sample order, so a report reads the same on every run.
+///
+/// # Errors
+/// When the api never settles (its data never catches up with the quiescent moment).
+pub async fn verify(
+    client: &reqwest::Client,
+    api: &str,
+    boards: &BoardSet,
+    expected: &[Expected],
+    best: &[u64],
+    sample: usize,
+    seed: u64,
+) -> anyhow::Result<Verification> {
+    anyhow::ensure!(expected.len() == boards.len(), "one expectation per board");
+    let quiescent = SystemTime::now();
+    let mut out = Verification {
+        boards: boards.ids().iter().map(|b| BoardCheck { board: b.to_string(), ..BoardCheck::default() }).collect(),
+        ..Verification::default()
+    };
+    let tops: Vec<(usize, anyhow::Result<serde_json::Value>)> = stream::iter(boards.ids().iter().enumerate())
+        .map(|(k, board)| async move { (k, settled_top(client, api, board.as_str(), quiescent).await) })
+        .buffered(CONCURRENCY)
+        .collect()
+        .await;
+    for (k, top) in tops {
+        let top = top?;
+        let want = &expected[k];
+        let total = (want.total(), top["total"].as_u64().unwrap_or(0));
+        out.boards[k].total = total;
+        out.total = (out.total.0 + total.0, out.total.1 + total.1);
+        if total.0 != total.1 {
+            out.mismatch(k, &format!("total: expected {}, api says {}", total.0, total.1));
+        }
+        let seen = top_rows(&top);
+        out.boards[k].top_rows = want.top.len() as u64;
+        out.top_rows += want.top.len() as u64;
+        for (i, row) in want.top.iter().enumerate() {
+            if seen.get(i) != Some(row) {
+                out.mismatch(k, &format!("top row {}: expected {row:?}, api has {:?}", i + 1, seen.get(i)));
+            }
         }
     }
+
     let mut rng = SmallRng::seed_from_u64(seed ^ 0x00c0_ffee);
     let picks: Vec<usize> = (0..sample.min(best.len())).map(|_| rng.random_range(0..best.len())).collect();
-    let results: Vec<(usize, anyhow::Result<(u16, serde_json::Value)>)> =
-        stream::iter(picks)
-            .map(|i| async move {
-                (i, get_json(client, &format!("{api}/v1/boards/{board}/players/{}", player_id(i))).await)
-            })
-            .buffer_unordered(32)
-            .collect()
-            .await;
+    let results: Vec<(usize, anyhow::Result<(u16, serde_json::Value)>)> = stream::iter(picks)
+        .map(|i| async move {
+            let url = format!("{api}/v1/boards/{}/players/{}", boards.of(i), player_id(i));
+            (i, get_json(client, &url).await)
+        })
+        .buffered(CONCURRENCY)
+        .collect()
+        .await;
     for (i, result) in results {
+        let k = boards.position_of(i);
         out.sampled += 1;
-        let (score, rank) = (best[i], expected.rank(best[i]));
+        out.boards[k].sampled += 1;
+        let (score, rank) = (best[i], expected[k].rank(best[i]));
         match result {
             Ok((200, v)) if v["score"].as_u64() == Some(score) && v["rank"].as_u64() == Some(rank) => {}
             Ok((status, v)) => {
-                out.mismatch(format!(
-                    "{}: expected score {score} rank {rank}, api answered {status} {v}",
-                    player_id(i)
-                ));
+                out.mismatch(
+                    k,
+                    &format!("{}: expected score {score} rank {rank}, api answered {status} {v}", player_id(i)),
+                );
             }
-            Err(e) => out.mismatch(format!("{}: request failed: {e}", player_id(i))),
+            Err(e) => out.mismatch(k, &format!("{}: request failed: {e}", player_id(i))),
         }
     }
     Ok(out)
@@ -195,7 +266,7 @@ mod tests {
     fn expected_ranks_and_top_follow_the_contract() {
         // Players 0..5 with ties; an extra probe player at the bottom.
         let best = [5, 9, 7, 7, 1];
-        let e = Expected::new(&best, &[("probe-1".into(), 1)]);
+        let e = Expected::new(best.into_iter().enumerate(), &[("probe-1".into(), 1)]);
         assert_eq!(e.total(), 6);
         assert_eq!((e.rank(9), e.rank(7), e.rank(5), e.rank(1)), (1, 2, 4, 5));
         let top: Vec<(u64, &str, u64)> = e.top.iter().map(|(r, p, s)| (*r, p.as_str(), *s)).collect();
@@ -214,11 +285,23 @@ mod tests {
 
     #[test]
     fn top_is_cut_at_100_with_ties_by_id() {
-        let best: Vec<u64> = (0..1000).map(|i| 5000 - (i / 3)).collect();
-        let e = Expected::new(&best, &[]);
+        let e = Expected::new((0..1000).map(|i| (i, 5000 - (i as u64 / 3))), &[]);
         assert_eq!(e.top.len(), 100);
         assert_eq!(e.top[0], (1, "p-00000000".into(), 5000));
         assert_eq!(e.top[99], (100, "p-00000099".into(), 4967));
         assert_eq!(e.top[98].0, 97, "tie of three shares rank 97");
+    }
+
+    #[test]
+    fn each_board_expects_only_its_players_and_its_probe_markers() {
+        let boards = BoardSet::new("b", 2, 5).expect("boards");
+        let best = [10, 20, 30, 40, 50];
+        let e = Expected::for_boards(&boards, &best, Some(("probe-1", &[0, 3])));
+        // Board 1 holds players 0, 2, 4; board 2 holds 1, 3 and the probe (score 3).
+        assert_eq!((e[0].total(), e[1].total()), (3, 3));
+        let players = |x: &Expected| x.top.iter().map(|(_, p, _)| p.clone()).collect::<Vec<_>>();
+        assert_eq!(players(&e[0]), ["p-00000004", "p-00000002", "p-00000000"]);
+        assert_eq!(players(&e[1]), ["p-00000003", "p-00000001", "probe-1"]);
+        assert_eq!((e[0].rank(30), e[1].rank(20)), (2, 2));
     }
 }
