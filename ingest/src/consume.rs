@@ -94,7 +94,13 @@ pub fn create_consumer(config: &Config, shared: Arc<Shared>) -> Result<IngestCon
         .set("enable.partition.eof", "false")
         .set("session.timeout.ms", config.session_timeout.as_millis().to_string())
         .set("statistics.interval.ms", "5000")
-        .set("queued.max.messages.kbytes", "65536");
+        .set("queued.max.messages.kbytes", "65536")
+        // A broker may hold an empty fetch for a fixed share of this wait
+        // before it looks again (nisshi: half of it) instead of answering as
+        // data arrives; 100 ms rather than librdkafka's 500 ms cut the demo's
+        // produce-to-visible p50 from 259 ms to 61 ms. Idle partitions cost a
+        // few more empty fetches per second.
+        .set("fetch.wait.max.ms", "100");
     for (k, v) in config.kafka_settings() {
         client.set(k, v);
     }

@@ -8,9 +8,7 @@ use tokio_util::sync::CancellationToken;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,loadgen=info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    leaderboard_runtime::init_tracing("warn,loadgen=info");
     match &cli.command {
         Command::Topics { partitions, dlq_partitions } => {
             loadgen::topics::create(&cli.world, *partitions, *dlq_partitions).await
@@ -23,7 +21,7 @@ async fn main() -> anyhow::Result<()> {
             let signal = {
                 let shutdown = shutdown.clone();
                 tokio::spawn(async move {
-                    let _ = tokio::signal::ctrl_c().await;
+                    leaderboard_runtime::shutdown_signal().await;
                     eprintln!("loadgen: interrupted, stopping the load");
                     shutdown.cancel();
                 })

@@ -1,4 +1,4 @@
-//! Process plumbing shared by the service binaries (ingest, api): structured
+//! Process plumbing shared by the binaries (ingest, api, loadgen): structured
 //! logs, the process-wide Prometheus recorder, and the SIGINT/SIGTERM signal.
 
 use std::sync::OnceLock;
