@@ -38,6 +38,7 @@ use rdkafka::producer::FutureProducer;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::boards::BoardSet;
 use crate::config::{RunArgs, World};
 use crate::pacer::Pacer;
 use crate::population::Population;
@@ -99,7 +100,42 @@ fn spawn_lag_monitor(
     }))
 }
 
-/// Runs the load, then verifies; returns the report.
+/// The api's description of the first board (every board has the same
+/// layout); `None` when the api does not answer or the board is unknown.
+async fn board_stats(client: &reqwest::Client, api: &str, boards: &BoardSet) -> Option<serde_json::Value> {
+    let response = client.get(format!("{api}/v1/boards/{}", boards.ids()[0])).send().await.ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    response.json().await.ok()
+}
+
+/// Waits until ingest committed every record (consumer lag 0); returns the
+/// seconds it took, or `None` when interrupted first.
+async fn settle(world: &World, args: &RunArgs, shutdown: &CancellationToken) -> anyhow::Result<Option<f64>> {
+    let load_end = Instant::now();
+    let lag_probe = Arc::new(lag::LagProbe::new(world)?);
+    loop {
+        let p = lag_probe.clone();
+        let lag = tokio::task::spawn_blocking(move || p.lag()).await??;
+        if lag == 0 {
+            return Ok(Some(load_end.elapsed().as_secs_f64()));
+        }
+        anyhow::ensure!(
+            load_end.elapsed() < args.settle_timeout,
+            "consumer lag still {lag} after {:?}",
+            args.settle_timeout
+        );
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(None),
+            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+    }
+}
+
+/// Runs the load, then verifies; returns the report. When `shutdown` fires,
+/// the load stops and the report covers what ran, marked interrupted and
+/// unverified.
 ///
 /// # Errors
 /// Bad configuration, an unreachable broker or api, or an api that never
@@ -120,6 +156,9 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
     let (lag_now, lag_max) = (Arc::new(AtomicI64::new(0)), Arc::new(AtomicI64::new(0)));
     let monitor_stop = shutdown.child_token();
     let monitor = spawn_lag_monitor(world, lag_now.clone(), lag_max.clone(), monitor_stop.clone())?;
+    // Asked before the load too, so an interrupted run (whose api may be
+    // stopping as well) still reports the layout.
+    let stats_before = board_stats(&client, &args.api, &boards).await;
 
     eprintln!(
         "loadgen: {} players, {:.0} events/s for {} events, reads {:.0}/s, board {boards}",
@@ -199,43 +238,21 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
         None => None,
     };
 
-    // Settle: ingest must have committed every record before the check.
-    let load_end = Instant::now();
-    let lag_probe = Arc::new(lag::LagProbe::new(world)?);
-    loop {
-        let p = lag_probe.clone();
-        let lag = tokio::task::spawn_blocking(move || p.lag()).await??;
-        if lag == 0 {
-            break;
-        }
-        anyhow::ensure!(
-            load_end.elapsed() < args.settle_timeout,
-            "consumer lag still {lag} after {:?}",
-            args.settle_timeout
-        );
-        tokio::select! {
-            () = shutdown.cancelled() => anyhow::bail!("interrupted while waiting for ingest to catch up"),
-            () = tokio::time::sleep(Duration::from_millis(200)) => {}
-        }
-    }
-    let drain_s = load_end.elapsed().as_secs_f64();
+    // Settle (ingest committed every record), then check; an interrupted run skips both.
+    let drain_s = if shutdown.is_cancelled() { None } else { settle(world, args, &shutdown).await? };
     monitor_stop.cancel();
     let _ = monitor.await;
+    let verification = match drain_s {
+        Some(_) => {
+            let best = written.population.best();
+            let probe_scores = probe_outcome.as_ref().map(|p| (p.player.as_str(), p.last_scores.as_slice()));
+            let expected = verify::Expected::for_boards(&boards, best, probe_scores);
+            verify::verify(&client, &args.api, &boards, &expected, best, args.verify_sample, world.seed).await?
+        }
+        None => verify::Verification::default(),
+    };
 
-    let best = written.population.best();
-    let probe_scores = probe_outcome.as_ref().map(|p| (p.player.as_str(), p.last_scores.as_slice()));
-    let expected = verify::Expected::for_boards(&boards, best, probe_scores);
-    let verification =
-        verify::verify(&client, &args.api, &boards, &expected, best, args.verify_sample, world.seed).await?;
-
-    // Every board has the same layout; the first one describes it.
-    let stats: serde_json::Value = client
-        .get(format!("{}/v1/boards/{}", args.api, boards.ids()[0]))
-        .send()
-        .await?
-        .json()
-        .await
-        .unwrap_or_default();
+    let stats = board_stats(&client, &args.api, &boards).await.or(stats_before).unwrap_or_default();
     let secs = written.elapsed.as_secs_f64().max(1e-9);
     let acked = counters.acked.load(Ordering::Relaxed);
     let sent = counters.sent.load(Ordering::Relaxed);
@@ -266,7 +283,8 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
         reads_rank,
         freshness,
         max_consumer_lag: lag_max.load(Ordering::Relaxed),
-        drain_s,
+        drain_s: drain_s.unwrap_or(0.0),
+        interrupted: drain_s.is_none(),
         verification,
         environment: Environment {
             cores: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),

@@ -35,6 +35,7 @@ async fn main() -> anyhow::Result<()> {
             std::fs::write(&args.report, serde_json::to_string_pretty(&report)?)
                 .with_context(|| format!("writing {}", args.report.display()))?;
             eprintln!("report written to {}", args.report.display());
+            anyhow::ensure!(!report.interrupted, "interrupted: the report covers the load until then, unverified");
             anyhow::ensure!(report.passed(), "the run did not meet its targets (see the report)");
             Ok(())
         }

@@ -117,6 +117,8 @@ pub struct Report {
     pub max_consumer_lag: i64,
     /// Seconds from the end of the load until the lag reached 0.
     pub drain_s: f64,
+    /// Whether the run was stopped early (Ctrl-C, SIGTERM): nothing was verified.
+    pub interrupted: bool,
     /// The end check.
     pub verification: Verification,
     /// The environment.
@@ -124,10 +126,11 @@ pub struct Report {
 }
 
 impl Report {
-    /// Whether the run met its contract: the target write rate within 2%, no
-    /// produce errors, and no verification mismatch.
+    /// Whether the run met its contract: it ran to the end, the target write
+    /// rate within 2%, no produce errors, and no verification mismatch.
     pub fn passed(&self) -> bool {
-        self.writes.achieved_rate >= self.writes.target_rate * 0.98
+        !self.interrupted
+            && self.writes.achieved_rate >= self.writes.target_rate * 0.98
             && self.writes.errors == 0
             && self.verification.mismatches == 0
     }
@@ -188,6 +191,11 @@ impl Report {
             format!("max {:.0}", f.max_ms),
             f.timeouts
         );
+        if self.interrupted {
+            let _ = writeln!(t, "max consumer lag: {} records; not waited for", self.max_consumer_lag);
+            let _ = writeln!(t, "interrupted: the load stopped early and nothing was verified — INCOMPLETE");
+            return t;
+        }
         let _ = writeln!(
             t,
             "max consumer lag: {} records; drained {:.1}s after the load stopped",
@@ -280,5 +288,12 @@ mod tests {
             table.contains("on 2 boards")
                 && table.contains("  lt-2: 0 sampled + 0 top rows, total 0 vs 0: 1 mismatches")
         );
+        r.verification = Verification::default();
+        r.interrupted = true;
+        assert!(!r.passed(), "an interrupted run never passes");
+        let table = r.table();
+        assert!(table.contains("INCOMPLETE") && table.contains("not waited for"), "{table}");
+        assert!(!table.contains("verification:") && !table.contains("drained"), "{table}");
+        assert_eq!(serde_json::to_value(&r).expect("json")["interrupted"], true);
     }
 }

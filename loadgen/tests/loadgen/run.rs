@@ -115,3 +115,49 @@ async fn several_boards_each_verify_against_their_own_oracle() {
     assert_eq!(v.top_rows, 300);
     assert_eq!(v.boards.iter().map(|b| b.sampled).sum::<u64>(), 500);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_run_stops_promptly_and_reports_what_ran() {
+    let (topic, group, board, brokers) =
+        (testkit::unique("scores"), testkit::unique("group"), testkit::unique("lg"), testkit::brokers());
+    let world_args = [
+        "loadgen",
+        "--brokers",
+        &brokers,
+        "--topic",
+        &topic,
+        "--group",
+        &group,
+        "--board",
+        &board,
+        "--players",
+        "1000",
+    ];
+    let world = cli(&[&world_args[..], &["topics"]].concat()).world;
+    loadgen::topics::create(&world, 1, 1).await.expect("topics");
+    // No api and no ingest: an interrupted run must neither read nor wait for them.
+    let run_args = ["run", "--api", "http://127.0.0.1:9", "--rate", "2000", "--duration", "60s", "--read-rate", "0"];
+    let Command::Run(args) = cli(&[&world_args[..], &run_args, &["--probe-interval", "0s"]].concat()).command else {
+        panic!("run command")
+    };
+    let shutdown = CancellationToken::new();
+    // The scenario: the user presses Ctrl-C a second into a one-minute run.
+    let press_ctrl_c = async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        shutdown.cancel();
+    };
+    let (report, ()) = tokio::time::timeout(Duration::from_secs(30), async {
+        tokio::join!(loadgen::run(&world, &args, shutdown.clone()), press_ctrl_c)
+    })
+    .await
+    .expect("stops promptly");
+    let report = report.expect("an interrupted run still reports");
+
+    println!("{}", report.table());
+    assert!(report.interrupted && !report.passed());
+    let w = &report.writes;
+    assert!(w.sent > 0 && w.sent < 120_000, "sent {}", w.sent);
+    assert_eq!((w.acked, w.errors), (w.sent, 0), "every event sent before the stop is acknowledged");
+    assert_eq!(report.verification.sampled, 0, "nothing is verified");
+    assert!(report.table().contains("INCOMPLETE"));
+}
