@@ -2,7 +2,8 @@
 # Runs the whole test suite against real local infrastructure (scripts/infra.sh):
 #   1. scripts/infra.sh up (installs what is missing, starts Redis, the Redis Cluster, the broker)
 #   2. sources $LB_STATE_DIR/env (LB_REDIS_URL, LB_REDIS_CLUSTER_URLS, LB_KAFKA_BROKERS, ...)
-#   3. cargo nextest run (or cargo test when nextest is missing), then the doc tests
+#   3. cargo nextest run (or cargo test when nextest is missing), then the doc tests; with the
+#      `ingest/failpoints` feature, so the fault tests can stop a worker at an exact step
 #   4. scripts/infra.sh down, unless the infrastructure was already up before this script
 # Exits non-zero if any test (or the build, or the infrastructure) failed.
 set -euo pipefail
@@ -54,16 +55,17 @@ count() { # file regex-for-lines
         END { printf "%d %d %d\n", p, f, s }'
 }
 
+features=(--features ingest/failpoints)
 status=0
 tests_log=$LOG_DIR/tests.log
 doc_log=$LOG_DIR/doctests.log
 if cargo nextest --version >/dev/null 2>&1; then
-    say "running: cargo nextest run --workspace --no-fail-fast"
-    cargo nextest run --workspace --no-fail-fast --no-tests=warn 2>&1 |
+    say "running: cargo nextest run --workspace ${features[*]} --no-fail-fast"
+    cargo nextest run --workspace "${features[@]}" --no-fail-fast --no-tests=warn 2>&1 |
         tee "$tests_log" || status=$?
     say "running: cargo test --workspace --doc (nextest does not run doc tests)"
     doc_status=0
-    cargo test --workspace --doc 2>&1 | tee "$doc_log" || doc_status=$?
+    cargo test --workspace "${features[@]}" --doc 2>&1 | tee "$doc_log" || doc_status=$?
     if ((doc_status != 0)) && grep -q 'no library targets found' "$doc_log"; then
         doc_status=0 # a workspace of binaries only has no doc tests
     fi
@@ -78,7 +80,7 @@ if cargo nextest --version >/dev/null 2>&1; then
     passed=$((p1 + p2)) failed=$((f1 + f2)) skipped=$((s1 + s2))
 else
     say "cargo-nextest not found; running: cargo test --workspace"
-    cargo test --workspace 2>&1 | tee "$tests_log" || status=$?
+    cargo test --workspace "${features[@]}" 2>&1 | tee "$tests_log" || status=$?
     read -r passed failed skipped < <(count "$tests_log" '^test result:')
     echo
     echo "==== summary ===="

@@ -120,7 +120,13 @@ pub fn decode_record(key: Option<&[u8]>, value: Option<&[u8]>) -> Result<ScoreEv
     {
         return Err(Rejection::new(
             RejectionCode::KeyMismatch,
-            format!("record key {:?} differs from player {:?}", String::from_utf8_lossy(key), player.as_str()),
+            // Quote a prefix only: the key may be any size (the detail is bounded anyway).
+            format!(
+                "record key {:?} ({} bytes) differs from player {:?}",
+                String::from_utf8_lossy(&key[..key.len().min(64)]),
+                key.len(),
+                player.as_str()
+            ),
         ));
     }
     Ok(ScoreEvent { board, player, score, ts_ms, id })

@@ -18,7 +18,7 @@ pub mod reject;
 
 pub use event::{DEFAULT_BOARD, MAX_EVENT_ID_BYTES, MAX_RECORD_BYTES, MAX_SCORE, ScoreEvent, decode_record};
 pub use ids::{BoardId, IdError, MAX_ID_BYTES, PlayerId};
-pub use reject::{Rejection, RejectionCode};
+pub use reject::{MAX_DETAIL_BYTES, Rejection, RejectionCode};
 
 /// Default Kafka topic carrying score events.
 pub const SCORES_TOPIC: &str = "scores";

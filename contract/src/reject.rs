@@ -1,8 +1,10 @@
 //! Why a Kafka record is rejected.
 //!
 //! A [`Rejection`] carries a stable [`RejectionCode`] (for dashboards and
-//! alerting) and a human-readable detail. Its [`Rejection::header_value`],
-//! `"<code>: <detail>"`, is the dead-letter `error` header.
+//! alerting) and a human-readable detail of at most [`MAX_DETAIL_BYTES`]. Its
+//! [`Rejection::header_value`], `"<code>: <detail>"`, is the dead-letter
+//! `error` header, so the header stays small whatever the record held (a
+//! detail quoting a 200 KB key is cut, never copied whole).
 
 use std::fmt;
 
@@ -35,11 +37,14 @@ pub enum RejectionCode {
     InvalidId,
     /// The record key is present and differs from `player`.
     KeyMismatch,
+    /// A valid event that the store refuses for good (e.g. its board's key
+    /// holds another Redis type): retrying cannot help, so it is set aside.
+    Unwritable,
 }
 
 impl RejectionCode {
     /// Every code, for metrics pre-registration and documentation.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::Empty,
         Self::TooLarge,
         Self::NotUtf8,
@@ -53,6 +58,7 @@ impl RejectionCode {
         Self::InvalidTs,
         Self::InvalidId,
         Self::KeyMismatch,
+        Self::Unwritable,
     ];
 
     /// The code's stable string form, e.g. `invalid_score`.
@@ -71,6 +77,7 @@ impl RejectionCode {
             Self::InvalidTs => "invalid_ts",
             Self::InvalidId => "invalid_id",
             Self::KeyMismatch => "key_mismatch",
+            Self::Unwritable => "unwritable",
         }
     }
 }
@@ -81,26 +88,45 @@ impl fmt::Display for RejectionCode {
     }
 }
 
+/// Longest rejection detail, in bytes (DESIGN.md: dead letters).
+pub const MAX_DETAIL_BYTES: usize = 256;
+
 /// A record that does not satisfy the score-event contract.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {detail}")]
 pub struct Rejection {
     /// The stable reason code.
     pub code: RejectionCode,
-    /// What exactly was wrong, for humans.
+    /// What exactly was wrong, for humans; at most [`MAX_DETAIL_BYTES`].
     pub detail: String,
 }
 
 impl Rejection {
-    /// A rejection with a code and a detail message.
+    /// A rejection with a code and a detail message, cut to
+    /// [`MAX_DETAIL_BYTES`] (on a character boundary, ending in `…`).
     pub fn new(code: RejectionCode, detail: impl Into<String>) -> Self {
-        Self { code, detail: detail.into() }
+        Self { code, detail: bounded(detail.into()) }
     }
 
     /// The value of the dead-letter `error` header: `"<code>: <detail>"`.
     pub fn header_value(&self) -> String {
         self.to_string()
     }
+}
+
+/// Cuts `detail` to at most [`MAX_DETAIL_BYTES`] bytes, marking the cut.
+fn bounded(mut detail: String) -> String {
+    const ELLIPSIS: &str = "…";
+    if detail.len() <= MAX_DETAIL_BYTES {
+        return detail;
+    }
+    let mut end = MAX_DETAIL_BYTES - ELLIPSIS.len();
+    while !detail.is_char_boundary(end) {
+        end -= 1;
+    }
+    detail.truncate(end);
+    detail.push_str(ELLIPSIS);
+    detail
 }
 
 #[cfg(test)]
@@ -121,5 +147,16 @@ mod tests {
     fn header_value_has_code_then_detail() {
         let r = Rejection::new(RejectionCode::InvalidScore, "must be >= 0");
         assert_eq!(r.header_value(), "invalid_score: must be >= 0");
+    }
+
+    #[test]
+    fn details_are_bounded_on_a_char_boundary() {
+        let exact = "x".repeat(MAX_DETAIL_BYTES);
+        assert_eq!(Rejection::new(RejectionCode::NotJson, exact.clone()).detail, exact);
+        for long in ["y".repeat(200_000), "é".repeat(1000), format!("a{}", "€".repeat(500))] {
+            let detail = Rejection::new(RejectionCode::KeyMismatch, long).detail;
+            assert!(detail.len() <= MAX_DETAIL_BYTES, "{} bytes", detail.len());
+            assert!(detail.ends_with('…'));
+        }
     }
 }

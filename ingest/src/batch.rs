@@ -1,37 +1,54 @@
 //! The batch stage: decodes records, drops useless events, coalesces the rest.
 //!
-//! A batch closes when it holds `batch_size` records, when `linger` has passed
-//! since its first record, or when the assignment epoch changes (a revocation:
-//! work from different assignments never shares a batch).
+//! A batch closes when it holds `batch_size` records or when `linger` has
+//! passed since its first record. It may hold records of several partitions
+//! and assignment generations: each partition's [`Span`] says which
+//! generation its records belong to, so only current ones store offsets.
+//! The batch holds the byte-budget permits of its records until it is done.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 use std::time::Duration;
 
-use leaderboard_contract::{BoardId, PlayerId, Rejection, decode_record};
+use leaderboard_contract::{BoardId, PlayerId, decode_record};
 use shard_router::ScoreUpdate;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::time::Instant;
 
-use crate::consume::Received;
+use crate::dead_letter::Reject;
+use crate::partitions::Span;
 use crate::record::OwnedRecord;
-use crate::shared::{Counters, Shared};
+use crate::shared::{Counter, Shared};
+
+/// A record on its way through the pipeline.
+#[derive(Debug)]
+pub struct Received {
+    /// The assignment generation of its partition when it was received.
+    pub generation: u64,
+    /// The record.
+    pub record: OwnedRecord,
+    /// Its share of the byte budget, released when its batch is done.
+    pub permit: OwnedSemaphorePermit,
+}
 
 /// A batch ready to be written.
 #[derive(Debug, Default)]
 pub struct Batch {
-    /// The assignment epoch of every record in the batch.
-    pub epoch: u64,
     /// Records in the batch (valid, skipped and malformed).
     pub records: u64,
     /// Coalesced best-score updates to write.
     pub updates: Vec<ScoreUpdate>,
+    /// The valid records behind `updates`, kept to set aside the few the store may refuse.
+    pub accepted: Vec<OwnedRecord>,
     /// Malformed records and why.
-    pub rejects: Vec<(OwnedRecord, Rejection)>,
-    /// Highest offset per partition.
-    pub offsets: HashMap<i32, i64>,
+    pub rejects: Vec<Reject>,
+    /// Per partition: generation, last offset, record count.
+    pub spans: HashMap<i32, Span>,
     /// Event times (ms) of the valid events, for freshness.
     pub event_times: Vec<u64>,
+    /// The byte budget held by the batch's records.
+    pub permit: Option<OwnedSemaphorePermit>,
 }
 
 /// Builds one batch from decoded records.
@@ -42,29 +59,53 @@ struct Builder {
 }
 
 impl Builder {
-    fn push(&mut self, shared: &Shared, record: OwnedRecord) {
+    fn push(&mut self, shared: &Shared, received: Received) {
+        let Received { generation, record, permit } = received;
+        match &mut self.batch.permit {
+            Some(held) => held.merge(permit),
+            None => self.batch.permit = Some(permit),
+        }
+        self.push_record(shared, generation, record);
+    }
+
+    fn push_record(&mut self, shared: &Shared, generation: u64, record: OwnedRecord) {
         self.batch.records += 1;
-        let offset = self.batch.offsets.entry(record.partition).or_insert(record.offset);
-        *offset = (*offset).max(record.offset);
+        let span = self.batch.spans.entry(record.partition).or_insert(Span {
+            generation,
+            last_offset: record.offset,
+            records: 0,
+        });
+        if span.generation != generation {
+            // The partition was revoked and assigned again in between: the
+            // older records will never store an offset; count the newer ones.
+            if generation > span.generation {
+                *span = Span { generation, last_offset: record.offset, records: 0 };
+            } else {
+                return;
+            }
+        }
+        span.last_offset = span.last_offset.max(record.offset);
+        span.records += 1;
         match decode_record(record.key.as_deref(), record.value.as_deref()) {
-            Err(rejection) => self.batch.rejects.push((record, rejection)),
+            Err(rejection) => self.batch.rejects.push(Reject { record, rejection }),
             Ok(event) => {
                 if let Some(ts) = event.ts_ms {
                     self.batch.event_times.push(ts);
                 }
                 if shared.cache.can_skip(&event.board, &event.player, event.score) {
-                    Counters::add(&shared.counters.skipped, 1);
+                    shared.counters.add(Counter::Skipped, 1);
                     return;
                 }
                 match self.best.entry((event.board, event.player)) {
-                    std::collections::hash_map::Entry::Occupied(mut e) => {
-                        Counters::add(&shared.counters.coalesced, 1);
+                    Entry::Occupied(mut e) => {
+                        shared.counters.add(Counter::Coalesced, 1);
                         *e.get_mut() = (*e.get()).max(event.score);
                     }
-                    std::collections::hash_map::Entry::Vacant(e) => {
+                    Entry::Vacant(e) => {
                         e.insert(event.score);
                     }
                 }
+                self.batch.accepted.push(record);
             }
         }
     }
@@ -84,27 +125,18 @@ pub async fn run(
     batch_size: usize,
     linger: Duration,
 ) {
-    let mut carry: Option<Received> = None;
     loop {
-        let first = match carry.take() {
-            Some(r) => r,
-            None => match rx.recv().await {
-                Some(r) => r,
-                None => return,
-            },
-        };
+        let Some(first) = rx.recv().await else { return };
         let mut builder = Builder::default();
-        builder.batch.epoch = first.0;
-        builder.push(&shared, first.1);
+        builder.push(&shared, first);
         let deadline = Instant::now() + linger;
         let mut closed = false;
         while builder.batch.records < batch_size as u64 {
             tokio::select! {
                 biased;
-                next = rx.recv() => match next {
-                    Some(r) if r.0 == builder.batch.epoch => builder.push(&shared, r.1),
-                    Some(r) => { carry = Some(r); break; }
-                    None => { closed = true; break; }
+                next = rx.recv() => {
+                    let Some(r) = next else { closed = true; break };
+                    builder.push(&shared, r);
                 },
                 () = tokio::time::sleep_until(deadline) => break,
             }
@@ -117,50 +149,73 @@ pub async fn run(
 
 #[cfg(test)]
 mod tests {
+    use tokio::sync::Semaphore;
+
     use super::*;
 
-    fn record(offset: i64, value: &str) -> OwnedRecord {
-        OwnedRecord { partition: 0, offset, key: None, value: Some(value.as_bytes().to_vec()) }
+    fn record(partition: i32, offset: i64, value: &str) -> OwnedRecord {
+        OwnedRecord { partition, offset, timestamp_ms: None, key: None, value: Some(value.as_bytes().to_vec()) }
+    }
+
+    fn shared() -> Shared {
+        Shared::new(100, Duration::from_secs(60))
     }
 
     #[test]
     fn coalesces_skips_and_rejects() {
-        let shared = Shared::new(100);
+        let shared = shared();
         shared.cache.record(&BoardId::new("global").expect("valid"), &PlayerId::new("cached").expect("valid"), 50);
         let mut b = Builder::default();
-        b.push(&shared, record(3, r#"{"player":"a","score":5,"ts":1}"#));
-        b.push(&shared, record(4, r#"{"player":"a","score":9}"#));
-        b.push(&shared, record(5, r#"{"player":"a","score":7}"#));
-        b.push(&shared, record(6, r#"{"player":"cached","score":40}"#));
-        b.push(&shared, record(7, "garbage"));
+        b.push_record(&shared, 1, record(0, 3, r#"{"player":"a","score":5,"ts":1}"#));
+        b.push_record(&shared, 1, record(0, 4, r#"{"player":"a","score":9}"#));
+        b.push_record(&shared, 1, record(0, 5, r#"{"player":"a","score":7}"#));
+        b.push_record(&shared, 1, record(0, 6, r#"{"player":"cached","score":40}"#));
+        b.push_record(&shared, 1, record(0, 7, "garbage"));
         let batch = b.finish();
         assert_eq!(batch.records, 5);
         assert_eq!(batch.updates.len(), 1);
         assert_eq!(batch.updates[0].score, 9);
+        assert_eq!(batch.accepted.len(), 3, "every record behind an update is kept");
         assert_eq!(batch.rejects.len(), 1);
-        assert_eq!(batch.offsets[&0], 7);
+        assert_eq!(batch.spans[&0], Span { generation: 1, last_offset: 7, records: 5 });
         assert_eq!(batch.event_times, [1]);
-        assert_eq!(shared.counters.skipped.load(std::sync::atomic::Ordering::Relaxed), 1);
-        assert_eq!(shared.counters.coalesced.load(std::sync::atomic::Ordering::Relaxed), 2);
+        assert_eq!(shared.counters.get(Counter::Skipped), 1);
+        assert_eq!(shared.counters.get(Counter::Coalesced), 2);
+    }
+
+    #[test]
+    fn spans_follow_the_newest_generation_per_partition() {
+        let shared = shared();
+        let mut b = Builder::default();
+        b.push_record(&shared, 1, record(0, 10, r#"{"player":"a","score":1}"#));
+        b.push_record(&shared, 2, record(0, 4, r#"{"player":"b","score":1}"#));
+        b.push_record(&shared, 1, record(0, 11, r#"{"player":"c","score":1}"#));
+        b.push_record(&shared, 5, record(1, 8, r#"{"player":"d","score":1}"#));
+        let batch = b.finish();
+        assert_eq!(batch.spans[&0], Span { generation: 2, last_offset: 4, records: 1 });
+        assert_eq!(batch.spans[&1], Span { generation: 5, last_offset: 8, records: 1 });
     }
 
     #[tokio::test(start_paused = true)]
-    async fn closes_on_size_linger_and_epoch_change() {
-        let shared = Arc::new(Shared::new(0));
+    async fn closes_on_size_and_linger_and_holds_the_budget() {
+        let shared = Arc::new(shared());
+        let budget = Arc::new(Semaphore::new(1000));
         let (tx, rx) = mpsc::channel(16);
         let (btx, mut brx) = mpsc::channel(16);
         let task = tokio::spawn(run(rx, btx, shared, 2, Duration::from_millis(50)));
-        for (epoch, offset) in [(0, 1), (0, 2), (0, 3), (1, 4)] {
-            tx.send((epoch, record(offset, r#"{"player":"p","score":1}"#))).await.expect("send");
+        for offset in 1..=3 {
+            let permit = budget.clone().try_acquire_many_owned(100).expect("budget");
+            let record = record(0, offset, r#"{"player":"p","score":1}"#);
+            tx.send(Received { generation: 1, record, permit }).await.expect("send");
         }
-        let sizes: Vec<(u64, u64)> = [brx.recv().await.expect("full batch"), brx.recv().await.expect("epoch batch")]
-            .iter()
-            .map(|b| (b.epoch, b.records))
-            .collect();
-        assert_eq!(sizes, [(0, 2), (0, 1)]);
+        let full = brx.recv().await.expect("full batch");
+        assert_eq!(full.records, 2);
+        assert_eq!(budget.available_permits(), 700, "records hold their bytes while batched");
+        drop(full);
+        assert_eq!(budget.available_permits(), 900, "a finished batch releases its bytes");
         // The last record waits for the linger deadline (paused time advances it).
         let last = brx.recv().await.expect("linger batch");
-        assert_eq!((last.epoch, last.records), (1, 1));
+        assert_eq!(last.records, 1);
         drop(tx);
         task.await.expect("batcher ends when input closes");
     }

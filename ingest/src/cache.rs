@@ -4,75 +4,99 @@
 //! `ZADD GT`s. The cache remembers, per board and player, a score that Redis
 //! has *acknowledged*; an event at or below it cannot change anything and is
 //! skipped. Entries are inserted only after a batch's Redis write succeeded,
-//! so a cached value is never ahead of Redis.
+//! so a cached value is never ahead of what Redis acknowledged.
 //!
-//! When in doubt the cache is dropped and events are written (`ZADD GT` is the
-//! truth): on every partition revocation (another worker may now own those
-//! players), after any failed Redis write (Redis may have restarted and lost
-//! data), and when it reaches its capacity (a whole-cache reset keeps memory
-//! bounded without per-entry bookkeeping).
+//! Redis can still lose what it acknowledged (a restart without persistence,
+//! a failover to a replica that lagged, an operator's `FLUSHALL`), and then
+//! the cache would skip exactly the events needed to restore a score. So:
+//! - it is cleared whenever this worker has reason to doubt Redis: a lost
+//!   connection, a reconnect, a failover (`READONLY`), a failed write, and on
+//!   every partition revocation (another worker may now own those players);
+//! - every entry expires after a time to live, which bounds how long a loss
+//!   this worker cannot see keeps a score from being restored;
+//! - it is bounded: `quick_cache` evicts cold entries (S3-FIFO) when it is
+//!   full, instead of the whole cache being dropped at capacity.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::hash::Hash;
+use std::time::Duration;
 
-use dashmap::DashMap;
 use leaderboard_contract::{BoardId, PlayerId};
+use quick_cache::Equivalent;
+use quick_cache::sync::Cache;
+use tokio::time::Instant;
 
-/// A bounded map from (board, player) to an acknowledged best score.
-#[derive(Debug)]
+/// A cached acknowledged best and when it expires.
+#[derive(Debug, Clone, Copy)]
+struct Acked {
+    score: u64,
+    expires: Instant,
+}
+
+/// A lookup key that borrows, so the hot path never clones ids.
+#[derive(Hash)]
+struct KeyRef<'a>(&'a BoardId, &'a PlayerId);
+
+impl Equivalent<(BoardId, PlayerId)> for KeyRef<'_> {
+    fn equivalent(&self, key: &(BoardId, PlayerId)) -> bool {
+        self.0 == &key.0 && self.1 == &key.1
+    }
+}
+
+/// A bounded map from (board, player) to an acknowledged best score, with a time to live.
 pub struct BestScoreCache {
-    capacity: usize,
-    /// Keyed by player alone so lookups borrow instead of cloning; a player is
-    /// on few boards, so a short list per player is the cheapest second level.
-    scores: DashMap<PlayerId, Vec<(BoardId, u64)>>,
-    resets: AtomicU64,
+    /// `None` when caching is disabled (capacity 0).
+    scores: Option<Cache<(BoardId, PlayerId), Acked>>,
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for BestScoreCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BestScoreCache").field("len", &self.len()).field("ttl", &self.ttl).finish_non_exhaustive()
+    }
 }
 
 impl BestScoreCache {
-    /// A cache of at most `capacity` players; 0 disables caching.
-    pub fn new(capacity: usize) -> Self {
-        Self { capacity, scores: DashMap::new(), resets: AtomicU64::new(0) }
+    /// A cache of at most `capacity` (board, player) entries that each live
+    /// `ttl`; a capacity of 0 disables caching.
+    pub fn new(capacity: usize, ttl: Duration) -> Self {
+        Self { scores: (capacity > 0).then(|| Cache::new(capacity)), ttl }
     }
 
     /// Whether an event with `score` cannot improve the player's acknowledged best.
     pub fn can_skip(&self, board: &BoardId, player: &PlayerId, score: u64) -> bool {
-        self.capacity > 0
-            && self.scores.get(player).is_some_and(|boards| boards.iter().any(|(b, best)| b == board && score <= *best))
+        let Some(scores) = &self.scores else { return false };
+        scores.get(&KeyRef(board, player)).is_some_and(|acked| score <= acked.score && Instant::now() < acked.expires)
     }
 
     /// Records a score that Redis acknowledged.
     pub fn record(&self, board: &BoardId, player: &PlayerId, score: u64) {
-        if self.capacity == 0 {
-            return;
-        }
-        if self.scores.len() >= self.capacity {
-            self.clear();
-        }
-        let mut boards = self.scores.entry(player.clone()).or_default();
-        match boards.iter_mut().find(|(b, _)| b == board) {
-            Some((_, best)) => *best = (*best).max(score),
-            None => boards.push((board.clone(), score)),
-        }
+        let Some(scores) = &self.scores else { return };
+        let now = Instant::now();
+        let best = match scores.get(&KeyRef(board, player)) {
+            // A live higher entry stays (a lower ack never lowers the best),
+            // but keeps its expiry: its age is that of the oldest evidence.
+            Some(acked) if acked.expires > now && acked.score >= score => return,
+            _ => score,
+        };
+        scores.insert((board.clone(), player.clone()), Acked { score: best, expires: now + self.ttl });
     }
 
-    /// Forgets everything.
+    /// Forgets everything (Redis may have lost what it acknowledged).
     pub fn clear(&self) {
-        self.scores.clear();
-        self.resets.fetch_add(1, Ordering::Relaxed);
+        if let Some(scores) = &self.scores {
+            scores.clear();
+        }
+        metrics::counter!("ingest_cache_clears_total").increment(1);
     }
 
-    /// Players cached now.
+    /// Entries cached now (expired ones included until evicted).
     pub fn len(&self) -> usize {
-        self.scores.len()
+        self.scores.as_ref().map_or(0, Cache::len)
     }
 
     /// Whether nothing is cached.
     pub fn is_empty(&self) -> bool {
-        self.scores.is_empty()
-    }
-
-    /// How many times the cache was dropped.
-    pub fn resets(&self) -> u64 {
-        self.resets.load(Ordering::Relaxed)
+        self.len() == 0
     }
 }
 
@@ -86,7 +110,7 @@ mod tests {
 
     #[test]
     fn skips_only_non_improving_scores() {
-        let cache = BestScoreCache::new(10);
+        let cache = BestScoreCache::new(10, Duration::from_secs(60));
         let (b, p) = ids("p");
         assert!(!cache.can_skip(&b, &p, 0));
         cache.record(&b, &p, 50);
@@ -95,21 +119,39 @@ mod tests {
         assert!(!cache.can_skip(&b, &p, 51));
         cache.record(&b, &p, 20);
         assert!(cache.can_skip(&b, &p, 50), "a lower ack never lowers the cached best");
+        let other = BoardId::new("other").expect("valid");
+        assert!(!cache.can_skip(&other, &p, 1), "boards are separate");
+        cache.clear();
+        assert!(!cache.can_skip(&b, &p, 1));
     }
 
     #[test]
-    fn capacity_bounds_memory_and_zero_disables() {
-        let cache = BestScoreCache::new(3);
-        for i in 0..10 {
+    fn evicts_instead_of_wiping_and_zero_disables() {
+        let cache = BestScoreCache::new(100, Duration::from_secs(60));
+        for i in 0..1000 {
             let (b, p) = ids(&format!("p{i}"));
             cache.record(&b, &p, 1);
-            assert!(cache.len() <= 3);
+            assert!(cache.len() <= 110, "bounded: {}", cache.len());
         }
-        assert!(cache.resets() >= 3);
-        let off = BestScoreCache::new(0);
-        let (b, p) = ids("p");
+        let (b, p) = ids("p999");
+        assert!(cache.can_skip(&b, &p, 1), "the newest entry survives eviction");
+        let off = BestScoreCache::new(0, Duration::from_secs(60));
         off.record(&b, &p, 5);
         assert!(!off.can_skip(&b, &p, 1));
         assert!(off.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn entries_expire() {
+        let cache = BestScoreCache::new(10, Duration::from_secs(30));
+        let (b, p) = ids("p");
+        cache.record(&b, &p, 50);
+        tokio::time::advance(Duration::from_secs(29)).await;
+        cache.record(&b, &p, 40);
+        assert!(cache.can_skip(&b, &p, 50));
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert!(!cache.can_skip(&b, &p, 10), "an entry older than its ttl proves nothing");
+        cache.record(&b, &p, 40);
+        assert!(cache.can_skip(&b, &p, 40) && !cache.can_skip(&b, &p, 41), "renewed from the new ack");
     }
 }

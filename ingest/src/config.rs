@@ -1,4 +1,18 @@
 //! Configuration of an ingest worker, from flags and environment variables.
+//!
+//! # Memory bound
+//! A worker's resident memory is bounded by the sum of:
+//! - `--max-buffered-bytes` (64 MiB): records between the consumer and the
+//!   end of their batch, each charged its key, value and 128 bytes;
+//! - `--kafka-queue-bytes` (32 MiB): librdkafka's prefetched records;
+//! - `--kafka-fetch-bytes` (16 MiB): one fetch response being received;
+//! - `--dlq-queue-bytes` (32 MiB): dead letters waiting in the producer;
+//! - the best-score cache: `--cache-capacity` entries of about 150 bytes
+//!   (2,000,000 by default: ~300 MB; 0 turns it off);
+//! - the process itself: runtime, TLS, metrics, allocator slack (~50 MB).
+//!
+//! So about 200 MB without the cache, whatever the records' sizes: the fault
+//! tests hold a worker fed 900 KB records under 512 MB.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -44,9 +58,37 @@ pub struct Config {
     /// paused (polling then continues, keeping group membership through long outages).
     #[arg(long, env = "LB_INGEST_PAUSE_AFTER", default_value = "5s", value_parser = humantime::parse_duration)]
     pub pause_after: Duration,
-    /// Players whose best score is cached to skip non-improving events (0 disables the cache).
+    /// (board, player) entries whose best score is cached to skip non-improving events
+    /// (0 disables the cache). Cold entries are evicted when it is full.
     #[arg(long, env = "LB_INGEST_CACHE_CAPACITY", default_value_t = 2_000_000)]
     pub cache_capacity: usize,
+    /// How long a cached best score is trusted: bounds how long a loss of data in Redis
+    /// that this worker cannot see (a failover, a flush) keeps scores from being restored.
+    #[arg(long, env = "LB_INGEST_CACHE_TTL", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub cache_ttl: Duration,
+    /// Bytes of records between the consumer and the end of their batch (the pipeline's budget).
+    #[arg(long, env = "LB_INGEST_MAX_BUFFERED_BYTES", default_value_t = 64 << 20)]
+    pub max_buffered_bytes: usize,
+    /// Bytes of records librdkafka may prefetch (`queued.max.messages.kbytes`).
+    #[arg(long, env = "LB_INGEST_KAFKA_QUEUE_BYTES", default_value_t = 32 << 20)]
+    pub kafka_queue_bytes: usize,
+    /// Largest fetch response (`fetch.max.bytes`); one record larger than this still arrives.
+    #[arg(long, env = "LB_INGEST_KAFKA_FETCH_BYTES", default_value_t = 16 << 20)]
+    pub kafka_fetch_bytes: usize,
+    /// Largest dead letter sent whole; larger ones keep prefixes of key and value.
+    /// Keep it at or below the dead-letter topic's `max.message.bytes`.
+    #[arg(long, env = "LB_DLQ_MAX_BYTES", default_value_t = 1_000_000)]
+    pub dlq_max_bytes: usize,
+    /// Bytes of key and of value a cut dead letter keeps.
+    #[arg(long, env = "LB_DLQ_PREFIX_BYTES", default_value_t = 64 * 1024)]
+    pub dlq_prefix_bytes: usize,
+    /// Bytes of dead letters waiting in the producer (`queue.buffering.max.kbytes`).
+    #[arg(long, env = "LB_DLQ_QUEUE_BYTES", default_value_t = 32 << 20)]
+    pub dlq_queue_bytes: usize,
+    /// A worker with work that made no progress for this long is stalled:
+    /// `/readyz` fails, and `/healthz` too unless a failing dependency explains it.
+    #[arg(long, env = "LB_INGEST_STALL_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub stall_timeout: Duration,
     /// First retry delay after a failed Redis or dead-letter write.
     #[arg(long, env = "LB_INGEST_BACKOFF_MIN", default_value = "50ms", value_parser = humantime::parse_duration)]
     pub backoff_min: Duration,
@@ -112,6 +154,24 @@ impl Config {
         if self.backoff_min.is_zero() || self.backoff_min > self.backoff_max {
             return Err(ConfigError::Invalid("--backoff-min must be > 0 and <= --backoff-max".into()));
         }
+        if !(1 << 20..=1 << 31).contains(&self.max_buffered_bytes) {
+            return Err(ConfigError::Invalid("--max-buffered-bytes must be 1 MiB..=2 GiB".into()));
+        }
+        if self.kafka_queue_bytes < 1 << 20 || self.kafka_fetch_bytes < 1 << 20 || self.dlq_queue_bytes < 1 << 20 {
+            return Err(ConfigError::Invalid(
+                "--kafka-queue-bytes, --kafka-fetch-bytes and --dlq-queue-bytes must be at least 1 MiB".into(),
+            ));
+        }
+        if self.dlq_prefix_bytes * 2 + 64 * 1024 > self.dlq_max_bytes {
+            return Err(ConfigError::Invalid(
+                "--dlq-prefix-bytes must leave room in --dlq-max-bytes for two prefixes and the headers \
+                 (2 x prefix + 64 KiB <= max)"
+                    .into(),
+            ));
+        }
+        if self.stall_timeout <= self.drain_timeout {
+            return Err(ConfigError::Invalid("--stall-timeout must be longer than --drain-timeout".into()));
+        }
         if self.topic == self.dlq_topic {
             return Err(ConfigError::Invalid("--topic and --dlq-topic must differ".into()));
         }
@@ -127,6 +187,16 @@ impl Config {
 }
 
 impl Config {
+    /// Whether the consumer group uses the KIP-848 protocol (`group.protocol=consumer`).
+    pub fn uses_consumer_protocol(&self) -> bool {
+        self.kafka_settings().any(|(k, v)| k == "group.protocol" && v.eq_ignore_ascii_case("consumer"))
+    }
+
+    /// The dead letters' size limits.
+    pub fn dead_letter_limits(&self) -> crate::dead_letter::Limits {
+        crate::dead_letter::Limits { max_record_bytes: self.dlq_max_bytes, prefix_bytes: self.dlq_prefix_bytes }
+    }
+
     /// The extra librdkafka settings, without empty items.
     pub fn kafka_settings(&self) -> impl Iterator<Item = (&str, &str)> {
         self.kafka_options.iter().filter_map(|o| o.0.as_ref().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -163,6 +233,10 @@ mod tests {
         assert!(parse(&["--batch-size", "0"]).validate().is_err());
         assert!(parse(&["--dlq-topic", "scores"]).validate().is_err());
         assert!(parse(&["--kafka-option", "enable.auto.offset.store=true"]).validate().is_err());
+        assert!(parse(&["--dlq-prefix-bytes", "600000"]).validate().is_err());
+        assert!(parse(&["--max-buffered-bytes", "1000"]).validate().is_err());
+        assert!(parse(&["--stall-timeout", "5s"]).validate().is_err());
+        assert!(parse(&["--kafka-option", "group.protocol=consumer"]).uses_consumer_protocol());
         assert!(Config::try_parse_from(["ingest", "--kafka-option", "novalue"]).is_err());
         assert!(Config::try_parse_from(["ingest", "--linger", "soon"]).is_err());
     }

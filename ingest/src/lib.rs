@@ -1,53 +1,66 @@
 //! ingest: Kafka consumer-group workers that apply score events to Redis.
 //!
 //! Every worker of the group runs the same pipeline over the partitions it is
-//! assigned, three tasks joined by bounded channels:
+//! assigned: a poll thread and two tasks joined by channels bounded in count
+//! and, through a byte budget, in bytes:
 //!
 //! ```text
-//! consume ──records──► batch ──batches──► write
-//! (poll, pause)        (decode, cache,    (DLQ, Redis via shard-router,
-//!                       coalesce)           then store offsets)
+//! poll thread ──records──► batch ──batches──► write
+//! (consumer, rebalance,    (decode, cache,    (dead letters, Redis via
+//!  byte budget, pause)      coalesce)           shard-router, then offsets)
 //! ```
 //!
 //! Delivery is at least once with an exact effect: offsets are stored only
 //! after the batch holding them is in Redis (and its malformed records in the
 //! dead-letter topic), and every Redis write is a best-score `ZADD GT`, so a
-//! redelivered event changes nothing. Partition revocation and shutdown drain
-//! in-flight batches (up to the drain timeout) and commit synchronously.
+//! redelivered event changes nothing. A revocation (eager or incremental)
+//! drains the revoked partitions' in-flight records (up to the drain timeout)
+//! and commits synchronously; shutdown drains and commits too.
+//!
+//! Nothing a producer sends can stop the pipeline: a malformed record of any
+//! size becomes a dead letter that fits ([`dead_letter`]); an event the store
+//! refuses for good is set aside as `unwritable`; everything else is retried
+//! by class ([`write`]) and shows in `/readyz` and the metrics while it lasts.
 //!
 //! # Layout
-//! - [`config`]: flags and environment; [`run`]: the pipeline.
-//! - [`consume`], [`batch`], [`write`]: the three stages; [`shared`]: their shared state.
-//! - [`cache`]: the best-score cache; [`backoff`]: retry delays.
-//! - [`telemetry`]: metrics endpoint and logs.
+//! - [`config`]: flags and environment (and the memory bound); [`run`]: the pipeline.
+//! - [`poll`], [`batch`], [`write`]: the three stages; [`partitions`]: owned
+//!   partitions and in-flight records; [`shared`]: state the stages share.
+//! - [`dead_letter`]: the dead-letter format; [`retry`]: backoff by failure class.
+//! - [`cache`]: the best-score cache; [`health`] and [`telemetry`]: `/healthz`, `/readyz`, `/metrics`.
 
-pub mod backoff;
 pub mod batch;
 pub mod cache;
 pub mod config;
-pub mod consume;
+pub mod dead_letter;
+pub mod health;
+pub mod partitions;
+pub mod poll;
 pub mod record;
+pub mod retry;
 pub mod shared;
 pub mod telemetry;
 pub mod write;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use anyhow::Context as _;
+use backon::{BackoffBuilder as _, ExponentialBuilder};
 use hdrhistogram::Histogram;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::producer::FutureProducer;
 use shard_router::{Router, RouterOptions, Store, StoreOptions};
-use tokio::sync::mpsc;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 pub use config::Config;
 
-use crate::backoff::Backoff;
-use crate::shared::Shared;
+use crate::dead_letter::DeadLetters;
+use crate::poll::Poller;
+use crate::retry::Retry;
+use crate::shared::{Counter, Shared};
 
 /// What a worker did, returned when it stops.
 #[derive(Debug, Clone, Default)]
@@ -68,7 +81,7 @@ pub struct Report {
     pub redis_errors: u64,
     /// Partition revocations.
     pub revocations: u64,
-    /// Times consumption was paused because Redis stayed slow or down.
+    /// Times consumption was paused because the pipeline stayed full.
     pub pauses: u64,
     /// Freshness p50 / p99 / p999 in milliseconds (event `ts` to applied).
     pub freshness_ms: (u64, u64, u64),
@@ -80,13 +93,18 @@ async fn connect_store(
     target: &shard_router::RedisTarget,
     shutdown: &CancellationToken,
 ) -> Option<Store> {
-    let mut backoff = Backoff::new(config.backoff_min, config.backoff_max);
+    let mut delays = ExponentialBuilder::default()
+        .with_min_delay(config.backoff_min)
+        .with_max_delay(config.backoff_max)
+        .with_jitter()
+        .without_max_times()
+        .build();
     loop {
         match Store::connect(target, StoreOptions::default()).await {
             Ok(store) => return Some(store),
             Err(e) => {
-                let delay = backoff.next_delay();
-                warn!(error = %e, retry_in = ?delay, "redis unreachable at start-up");
+                let delay = delays.next().unwrap_or(config.backoff_max);
+                warn!(class = e.failure().as_str(), retry_in = ?delay, "redis unreachable at start-up");
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
                     () = shutdown.cancelled() => return None,
@@ -96,68 +114,94 @@ async fn connect_store(
     }
 }
 
-/// Runs one ingest worker until `shutdown`, then drains and commits.
+/// Runs one ingest worker until `shutdown`, then drains and commits. Serves
+/// `/metrics`, `/healthz` and `/readyz` on `listener` meanwhile.
 ///
 /// # Errors
 /// Invalid configuration, a Kafka client that cannot be created, or a
 /// pipeline task that panicked.
-pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<Report> {
+pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<Report> {
     let (layout, target) = config.validate()?;
-    let Some(store) = connect_store(&config, &target, &shutdown).await else { return Ok(Report::default()) };
-    let router = Router::new(store, layout, RouterOptions { size_refresh: config.size_refresh });
-    let shared = Arc::new(Shared::new(config.cache_capacity));
-    let consumer = Arc::new(consume::create_consumer(&config, shared.clone()).context("creating the kafka consumer")?);
+    let metrics = telemetry::install_recorder().context("installing the metrics recorder")?;
+    let shared = Arc::new(Shared::new(config.cache_capacity, config.cache_ttl));
+    let probe_store = Store::connect_lazy(&target, StoreOptions::default()).await.context("redis for /readyz")?;
+    let probe =
+        telemetry::Probe { shared: shared.clone(), store: probe_store, stall_timeout: config.stall_timeout, metrics };
+    let server = tokio::spawn(telemetry::serve(listener, probe, shutdown.clone()));
+    let Some(store) = connect_store(&config, &target, &shutdown).await else {
+        return server.await.context("metrics server")?.map(|()| Report::default());
+    };
+    let router_options = RouterOptions { size_refresh: config.size_refresh };
+    let router = Router::new(store, layout, router_options);
+    let consumer = Arc::new(poll::create_consumer(&config, shared.clone()).context("creating the kafka consumer")?);
     let mut producer_config = ClientConfig::new();
-    producer_config.set("bootstrap.servers", &config.brokers).set("acks", "all").set("linger.ms", "5");
+    producer_config
+        .set("bootstrap.servers", &config.brokers)
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .set("message.max.bytes", (config.dlq_max_bytes + 64 * 1024).to_string())
+        .set("queue.buffering.max.kbytes", (config.dlq_queue_bytes / 1024).to_string());
     for (k, v) in config.kafka_settings() {
         producer_config.set(k, v);
     }
     let producer: FutureProducer = producer_config.create().context("creating the dead-letter producer")?;
     info!(topic = %config.topic, group = %config.group, layout = %router.spec(), "ingest started");
 
+    let budget_bytes = u32::try_from(config.max_buffered_bytes).context("--max-buffered-bytes")?;
     let (record_tx, record_rx) = mpsc::channel(config.batch_size * 2);
     let (batch_tx, batch_rx) = mpsc::channel(2);
-    let consume = tokio::spawn(consume::run(
-        consumer.clone(),
-        record_tx,
-        shared.clone(),
-        config.batch_size * 4,
-        config.pause_after,
-        shutdown.clone(),
-    ));
+    let finished = CancellationToken::new();
+    let poller = Poller {
+        consumer: consumer.clone(),
+        shared: shared.clone(),
+        tx: record_tx,
+        budget: Arc::new(Semaphore::new(budget_bytes as usize)),
+        budget_bytes,
+        pause_after: config.pause_after,
+        shutdown: shutdown.clone(),
+        finished: finished.clone(),
+        runtime: tokio::runtime::Handle::current(),
+    };
+    // Whatever happens below, the poll thread is told to commit and close.
+    let finish_guard = finished.clone().drop_guard();
+    let polled = poller.spawn().context("starting the poll thread")?;
     let batcher = tokio::spawn(batch::run(record_rx, batch_tx, shared.clone(), config.batch_size, config.linger));
     let writer = write::Writer {
         router,
-        producer,
-        consumer: consumer.clone(),
+        target,
+        router_options,
+        dead_letters: DeadLetters::new(
+            producer,
+            config.dlq_topic.clone(),
+            config.topic.clone(),
+            config.dead_letter_limits(),
+        ),
+        consumer,
         shared: shared.clone(),
         topic: config.topic.clone(),
-        dlq_topic: config.dlq_topic.clone(),
-        backoff: Backoff::new(config.backoff_min, config.backoff_max),
-        drain_timeout: config.drain_timeout,
+        retry: Retry::new(config.backoff_min, config.backoff_max, shutdown.clone(), config.drain_timeout),
         freshness: Histogram::new_with_bounds(1, 3_600_000, 3).context("freshness histogram")?,
     };
-    let writer = tokio::spawn(writer.run(batch_rx, shutdown.clone()));
+    let writer = tokio::spawn(writer.run(batch_rx));
 
-    consume.await.context("consume task")?;
     batcher.await.context("batch task")?;
     let freshness = writer.await.context("write task")?;
-    match consumer.commit_consumer_state(CommitMode::Sync) {
-        Ok(()) => info!("final offsets committed"),
-        Err(e) => warn!(error = %e, "final commit: nothing to commit or commit failed"),
-    }
-    consumer.unsubscribe();
+    drop(finish_guard);
+    let _ = polled.await;
+    shutdown.cancel();
+    server.await.context("metrics server task")??;
     let c = &shared.counters;
     let report = Report {
-        consumed: c.consumed.load(Ordering::Relaxed),
-        applied: c.applied.load(Ordering::Relaxed),
-        skipped: c.skipped.load(Ordering::Relaxed),
-        coalesced: c.coalesced.load(Ordering::Relaxed),
-        dead_lettered: c.dead_lettered.load(Ordering::Relaxed),
-        batches: c.batches.load(Ordering::Relaxed),
-        redis_errors: c.redis_errors.load(Ordering::Relaxed),
-        revocations: c.revocations.load(Ordering::Relaxed),
-        pauses: c.pauses.load(Ordering::Relaxed),
+        consumed: c.get(Counter::Consumed),
+        applied: c.get(Counter::Applied),
+        skipped: c.get(Counter::Skipped),
+        coalesced: c.get(Counter::Coalesced),
+        dead_lettered: c.get(Counter::DeadLettered),
+        batches: c.get(Counter::Batches),
+        redis_errors: c.get(Counter::RedisErrors),
+        revocations: c.get(Counter::Revocations),
+        pauses: c.get(Counter::Pauses),
         freshness_ms: (
             freshness.value_at_quantile(0.5),
             freshness.value_at_quantile(0.99),

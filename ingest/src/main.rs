@@ -1,4 +1,4 @@
-//! The `ingest` binary: parses configuration, starts telemetry, runs the worker.
+//! The `ingest` binary: parses configuration, starts logs, runs the worker until SIGINT or SIGTERM.
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -9,11 +9,11 @@ use tokio_util::sync::CancellationToken;
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     leaderboard_runtime::init_tracing("info,rdkafka=warn");
+    // Fail points (the `failpoints` feature, fault tests only) read `FAILPOINTS` here.
+    let _failpoints = fail::FailScenario::setup();
     config.validate().context("invalid configuration")?;
     let shutdown = CancellationToken::new();
-    let metrics = telemetry::install_recorder().context("installing the metrics recorder")?;
     let listener = telemetry::bind_metrics(config.metrics_addr).await?;
-    let server = tokio::spawn(telemetry::serve_metrics(listener, metrics, shutdown.clone()));
     let signal = {
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
@@ -22,10 +22,8 @@ async fn main() -> anyhow::Result<()> {
             shutdown.cancel();
         })
     };
-    let report = ingest::run(config, shutdown.clone()).await;
-    shutdown.cancel();
+    let report = ingest::run(config, listener, shutdown).await;
     signal.abort();
-    server.await.context("metrics server task")??;
     report?;
     Ok(())
 }

@@ -1,140 +1,117 @@
-//! State shared by the pipeline stages and the Kafka rebalance callback.
+//! State shared by the pipeline stages, the rebalance callback and the health endpoints.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::cache::BestScoreCache;
+use crate::health::Health;
+use crate::partitions::Partitions;
 
-/// Records handed to the batcher whose batch has not finished yet.
-#[derive(Debug, Default)]
-pub struct InFlight {
-    count: Mutex<u64>,
-    idle: Condvar,
-}
-
-impl InFlight {
-    /// `n` more records entered the pipeline.
-    pub fn add(&self, n: u64) {
-        if let Ok(mut c) = self.count.lock() {
-            *c += n;
-        }
-    }
-
-    /// `n` records finished (written, or abandoned at shutdown).
-    pub fn done(&self, n: u64) {
-        if let Ok(mut c) = self.count.lock() {
-            *c = c.saturating_sub(n);
-            if *c == 0 {
-                self.idle.notify_all();
-            }
-        }
-    }
-
-    /// Records in flight now.
-    pub fn get(&self) -> u64 {
-        self.count.lock().map_or(0, |c| *c)
-    }
-
-    /// Blocks until nothing is in flight or `timeout` passes; returns whether it drained.
-    /// Called from librdkafka's rebalance callback, which is synchronous.
-    pub fn wait_idle(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let Ok(mut count) = self.count.lock() else { return false };
-        while *count > 0 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            match self.idle.wait_timeout(count, left) {
-                Ok((c, _)) => count = c,
-                Err(_) => return false,
-            }
-        }
-        true
-    }
-}
-
-/// Counters of one worker, reported at exit and exported as metrics.
-#[derive(Debug, Default)]
-pub struct Counters {
+/// What a worker counts; each is reported at exit and exported as a metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter {
     /// Records received from Kafka.
-    pub consumed: AtomicU64,
+    Consumed,
     /// Coalesced events written to Redis.
-    pub applied: AtomicU64,
+    Applied,
     /// Events skipped because the cache proved them useless.
-    pub skipped: AtomicU64,
+    Skipped,
     /// Events merged into a higher score of the same player in the same batch.
-    pub coalesced: AtomicU64,
-    /// Records sent to the dead-letter topic.
-    pub dead_lettered: AtomicU64,
-    /// Batches whose offsets were stored.
-    pub batches: AtomicU64,
+    Coalesced,
+    /// Records sent to the dead-letter topic (also counted per reason).
+    DeadLettered,
+    /// Batches finished.
+    Batches,
     /// Failed Redis write attempts.
-    pub redis_errors: AtomicU64,
+    RedisErrors,
     /// Partition revocations seen.
-    pub revocations: AtomicU64,
-    /// Times consumption was paused because Redis stayed slow or down.
-    pub pauses: AtomicU64,
+    Revocations,
+    /// Times consumption was paused because the pipeline stayed full.
+    Pauses,
+}
+
+impl Counter {
+    const ALL: [Self; 9] = [
+        Self::Consumed,
+        Self::Applied,
+        Self::Skipped,
+        Self::Coalesced,
+        Self::DeadLettered,
+        Self::Batches,
+        Self::RedisErrors,
+        Self::Revocations,
+        Self::Pauses,
+    ];
+
+    /// The Prometheus counter it is exported as.
+    pub const fn metric(self) -> &'static str {
+        match self {
+            Self::Consumed => "ingest_events_consumed_total",
+            Self::Applied => "ingest_events_applied_total",
+            Self::Skipped => "ingest_events_skipped_total",
+            Self::Coalesced => "ingest_events_coalesced_total",
+            Self::DeadLettered => "ingest_dead_letters_total",
+            Self::Batches => "ingest_batches_total",
+            Self::RedisErrors => "ingest_redis_write_errors_total",
+            Self::Revocations => "ingest_revocations_total",
+            Self::Pauses => "ingest_pauses_total",
+        }
+    }
+}
+
+/// The counters of one worker: atomics for the exit report, and handles on
+/// their metrics (taken once, so counting on the hot path is two atomic adds).
+#[derive(Debug)]
+pub struct Counters {
+    values: [AtomicU64; Counter::ALL.len()],
+    metrics: [metrics::Counter; Counter::ALL.len()],
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Counters {
-    /// Adds `n` to a counter.
-    pub fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
+    /// Zeroed counters, their metrics registered with the installed recorder.
+    pub fn new() -> Self {
+        Self { values: Default::default(), metrics: Counter::ALL.map(|c| metrics::counter!(c.metric())) }
+    }
+
+    /// Adds `n` to `counter`, and to its metric.
+    pub fn add(&self, counter: Counter, n: u64) {
+        self.values[counter as usize].fetch_add(n, Ordering::Relaxed);
+        self.metrics[counter as usize].increment(n);
+    }
+
+    /// The value of `counter` now.
+    pub fn get(&self, counter: Counter) -> u64 {
+        self.values[counter as usize].load(Ordering::Relaxed)
     }
 }
 
-/// What every stage and the rebalance callback share.
+/// What every stage, the rebalance callback and the health endpoints share.
 #[derive(Debug)]
 pub struct Shared {
-    /// Records in flight, for draining on revoke.
-    pub in_flight: InFlight,
+    /// Owned partitions and their records in flight.
+    pub partitions: Partitions,
     /// The best-score cache.
     pub cache: BestScoreCache,
     /// Counters.
     pub counters: Counters,
-    /// Bumped on every revocation: work from an older epoch must not store offsets.
-    epoch: AtomicU64,
+    /// Progress and dependency state, for `/healthz` and `/readyz`.
+    pub health: Health,
 }
 
 impl Shared {
-    /// Fresh shared state with a cache of `cache_capacity` players.
-    pub fn new(cache_capacity: usize) -> Self {
+    /// Fresh shared state with a cache of `cache_capacity` entries living `cache_ttl`.
+    pub fn new(cache_capacity: usize, cache_ttl: Duration) -> Self {
         Self {
-            in_flight: InFlight::default(),
-            cache: BestScoreCache::new(cache_capacity),
-            counters: Counters::default(),
-            epoch: AtomicU64::new(0),
+            partitions: Partitions::default(),
+            cache: BestScoreCache::new(cache_capacity, cache_ttl),
+            counters: Counters::new(),
+            health: Health::new(),
         }
-    }
-
-    /// The current assignment epoch.
-    pub fn epoch(&self) -> u64 {
-        self.epoch.load(Ordering::Acquire)
-    }
-
-    /// Starts a new assignment epoch (after a revocation).
-    pub fn bump_epoch(&self) {
-        self.epoch.fetch_add(1, Ordering::AcqRel);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wait_idle_returns_when_drained_or_timed_out() {
-        let f = std::sync::Arc::new(InFlight::default());
-        assert!(f.wait_idle(Duration::ZERO));
-        f.add(2);
-        assert!(!f.wait_idle(Duration::from_millis(10)));
-        let g = f.clone();
-        let t = std::thread::spawn(move || g.wait_idle(Duration::from_secs(10)));
-        f.done(1);
-        f.done(1);
-        assert!(t.join().expect("thread"));
-        assert_eq!(f.get(), 0);
     }
 }

@@ -1,216 +1,237 @@
 //! The write stage: dead letters, then Redis, then offsets, in that order.
 //!
 //! A batch's offsets are stored only after its malformed records are in the
-//! dead-letter topic and its updates are acknowledged by Redis. Failures are
-//! retried with exponential backoff and jitter, for as long as it takes; the
-//! consume stage pauses meanwhile. At shutdown, retries stop after the drain
+//! dead-letter topic and its updates are acknowledged by Redis. Each failure
+//! is classified ([`Failure`]) and handled by its class:
+//!
+//! | class | handling |
+//! |---|---|
+//! | transient (timeouts, `LOADING`, `BUSY`, `TRYAGAIN`, redirects) | retry with backoff and jitter |
+//! | reconnect (connection lost, `READONLY` after a failover) | clear the cache, open a new connection, retry |
+//! | store blocked (`OOM`, `MISCONF`, `NOPERM`, unknown errors) | retry with backoff, `/readyz` false, `ingest_blocked{step}` 1, one log line per change |
+//! | record (`WRONGTYPE`, foreign data) | find the refused updates by bisection, dead-letter their records as `unwritable`, go on |
+//!
+//! Any failed Redis write also clears the best-score cache: Redis may have
+//! lost what it acknowledged. At shutdown, retries stop after the drain
 //! timeout and the unfinished batch is abandoned without storing its offsets,
 //! so its records are redelivered to the next owner.
 
+use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
+use leaderboard_contract::{BoardId, PlayerId, Rejection, RejectionCode, decode_record};
 use rdkafka::consumer::Consumer;
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use shard_router::Router;
+use shard_router::{Failure, RedisTarget, Router, RouterOptions, ScoreUpdate, Store, StoreOptions};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::{info, warn};
 
-use crate::backoff::Backoff;
 use crate::batch::Batch;
-use crate::consume::IngestConsumer;
-use crate::shared::{Counters, Shared};
+use crate::dead_letter::{DeadLetters, Reject};
+use crate::health::Step;
+use crate::poll::IngestConsumer;
+use crate::retry::Retry;
+use crate::shared::{Counter, Shared};
 
 /// Everything the writer needs.
 pub struct Writer {
     /// Leaderboard writes.
     pub router: Router,
+    /// Where Redis is, to reconnect.
+    pub target: RedisTarget,
+    /// The router's options, to rebuild it on a new connection.
+    pub router_options: RouterOptions,
     /// Dead-letter producer.
-    pub producer: FutureProducer,
+    pub dead_letters: DeadLetters,
     /// Where offsets are stored.
     pub consumer: Arc<IngestConsumer>,
     /// Shared state.
     pub shared: Arc<Shared>,
     /// Source topic (for storing offsets).
     pub topic: String,
-    /// Dead-letter topic.
-    pub dlq_topic: String,
-    /// Retry delays.
-    pub backoff: Backoff,
-    /// How long retries continue after shutdown began.
-    pub drain_timeout: Duration,
-    /// Freshness (event time to applied), in milliseconds.
+    /// Backoff, health and the drain deadline.
+    pub retry: Retry,
+    /// Freshness (event time to applied), in milliseconds, for the exit report.
     pub freshness: Histogram<u64>,
 }
 
-/// Whether a step finished or was given up at shutdown.
-enum Outcome {
-    Done,
+/// The step was given up at shutdown.
+struct Abandoned;
+
+/// Why a Redis write did not finish.
+enum ApplyError {
     Abandoned,
+    /// The store refuses these updates for good.
+    Refused(shard_router::Error),
 }
 
 impl Writer {
     /// Writes batches until the input closes or shutdown's drain deadline passes.
-    pub async fn run(mut self, mut rx: mpsc::Receiver<Batch>, shutdown: CancellationToken) -> Histogram<u64> {
-        let mut deadline: Option<Instant> = None;
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Batch>) -> Histogram<u64> {
         while let Some(batch) = rx.recv().await {
-            let records = batch.records;
-            let outcome = self.write(batch, &shutdown, &mut deadline).await;
-            self.shared.in_flight.done(records);
-            if matches!(outcome, Outcome::Abandoned) {
+            if self.write(&batch).await.is_err() {
                 warn!("shutdown: abandoned an unfinished batch; its records will be redelivered");
+                self.shared.partitions.complete(&batch.spans, |_, _| {});
                 while let Some(rest) = rx.recv().await {
-                    self.shared.in_flight.done(rest.records);
+                    self.shared.partitions.complete(&rest.spans, |_, _| {});
                 }
                 break;
             }
+            // Fault tests stop the worker here: in Redis, offsets not yet stored.
+            fail::fail_point!("ingest::after_redis_write");
+            let (consumer, topic) = (&self.consumer, self.topic.as_str());
+            self.shared.partitions.complete(&batch.spans, |partition, offset| {
+                // Stores offset + 1 for the next commit.
+                if let Err(e) = consumer.store_offset(topic, partition, offset) {
+                    warn!(error = %e, partition, "offset not stored");
+                }
+            });
+            self.shared.counters.add(Counter::Batches, 1);
+            self.shared.health.progress();
         }
         self.freshness
     }
 
-    async fn write(&mut self, batch: Batch, shutdown: &CancellationToken, deadline: &mut Option<Instant>) -> Outcome {
+    async fn write(&mut self, batch: &Batch) -> Result<(), Abandoned> {
         metrics::histogram!("ingest_batch_events").record(batch.records as f64);
-        if !batch.rejects.is_empty() {
-            let producer = self.producer.clone();
-            let dlq = self.dlq_topic.clone();
-            let rejects = &batch.rejects;
-            let step = || dead_letter(&producer, &dlq, rejects);
-            if let Outcome::Abandoned =
-                retry(&mut self.backoff, shutdown, deadline, self.drain_timeout, "dead-letter", step).await
-            {
-                return Outcome::Abandoned;
-            }
-            Counters::add(&self.shared.counters.dead_lettered, rejects.len() as u64);
-            for (_, r) in rejects {
-                metrics::counter!("ingest_events_dead_lettered_total", "reason" => r.code.as_str()).increment(1);
-            }
-        }
+        self.dead_letter(&batch.rejects).await?;
         if !batch.updates.is_empty() {
-            let router = self.router.clone();
-            let shared = self.shared.clone();
-            let updates = &batch.updates;
-            let step = || async {
-                let started = Instant::now();
-                let result = router.apply(updates).await;
-                metrics::histogram!("ingest_redis_write_seconds").record(started.elapsed().as_secs_f64());
-                if result.is_err() {
-                    // Redis may have restarted and lost data: the cache may be ahead of it now.
-                    shared.cache.clear();
-                    Counters::add(&shared.counters.redis_errors, 1);
-                    metrics::counter!("ingest_redis_write_errors_total").increment(1);
+            let refused = self.apply_all(&batch.updates).await?;
+            if !refused.is_empty() {
+                self.dead_letter(&unwritable(batch, &refused)).await?;
+            }
+            for (i, u) in batch.updates.iter().enumerate() {
+                if !refused.contains(&i) {
+                    self.shared.cache.record(&u.board, &u.player, u.score);
                 }
-                result
-            };
-            if let Outcome::Abandoned =
-                retry(&mut self.backoff, shutdown, deadline, self.drain_timeout, "redis", step).await
-            {
-                return Outcome::Abandoned;
             }
-            for u in updates {
-                self.shared.cache.record(&u.board, &u.player, u.score);
-            }
-            Counters::add(&self.shared.counters.applied, updates.len() as u64);
+            self.shared.counters.add(Counter::Applied, (batch.updates.len() - refused.len()) as u64);
         }
         self.record_freshness(&batch.event_times);
-        if batch.epoch == self.shared.epoch() {
-            for (&partition, &offset) in &batch.offsets {
-                // Stores offset + 1 for the next commit.
-                if let Err(e) = self.consumer.store_offset(&self.topic, partition, offset) {
-                    debug!(error = %e, partition, "offset not stored (partition no longer assigned)");
+        Ok(())
+    }
+
+    /// Sends `rejects` to the dead-letter topic, retrying what was not acknowledged.
+    async fn dead_letter(&mut self, rejects: &[Reject]) -> Result<(), Abandoned> {
+        if rejects.is_empty() {
+            return Ok(());
+        }
+        let mut sent = vec![false; rejects.len()];
+        while let Err(e) = self.dead_letters.send(rejects, &mut sent).await {
+            // The broker is unreachable or refuses: offsets stay where they are until it accepts.
+            metrics::counter!("ingest_dead_letter_failures_total").increment(e.failed as u64);
+            if !self.retry.wait(&self.shared.health, Step::DeadLetter, Failure::Transient, &e).await {
+                return Err(Abandoned);
+            }
+        }
+        self.retry.succeeded(&self.shared.health, Step::DeadLetter);
+        self.shared.counters.add(Counter::DeadLettered, rejects.len() as u64);
+        for r in rejects {
+            metrics::counter!("ingest_events_dead_lettered_total", "reason" => r.rejection.code.as_str()).increment(1);
+        }
+        Ok(())
+    }
+
+    /// Applies `updates`; returns the indices of the ones the store refuses
+    /// for good, found by bisection (each half is applied again: `ZADD GT`
+    /// makes repeating the accepted ones harmless).
+    async fn apply_all(&mut self, updates: &[ScoreUpdate]) -> Result<HashSet<usize>, Abandoned> {
+        let mut refused = HashSet::new();
+        let mut ranges = Vec::new();
+        ranges.push(0..updates.len());
+        while let Some(range) = ranges.pop() {
+            match self.apply(&updates[range.clone()]).await {
+                Ok(()) => {}
+                Err(ApplyError::Abandoned) => return Err(Abandoned),
+                Err(ApplyError::Refused(e)) if range.len() == 1 => {
+                    warn!(board = %updates[range.start].board, error = %refusal(&e), "the store refuses an update");
+                    refused.insert(range.start);
+                }
+                Err(ApplyError::Refused(_)) => {
+                    let mid = range.start + range.len() / 2;
+                    ranges.push(range.start..mid);
+                    ranges.push(mid..range.end);
                 }
             }
         }
-        Counters::add(&self.shared.counters.batches, 1);
-        Outcome::Done
+        Ok(refused)
+    }
+
+    /// Applies `updates`, retrying every failure but a refusal.
+    async fn apply(&mut self, updates: &[ScoreUpdate]) -> Result<(), ApplyError> {
+        loop {
+            let started = Instant::now();
+            let result = self.router.apply(updates).await;
+            metrics::histogram!("ingest_redis_write_seconds").record(started.elapsed().as_secs_f64());
+            let Err(e) = result else {
+                self.retry.succeeded(&self.shared.health, Step::Redis);
+                return Ok(());
+            };
+            self.shared.counters.add(Counter::RedisErrors, 1);
+            // Redis may have restarted or failed over and lost data: the cache may be ahead of it now.
+            self.shared.cache.clear();
+            let failure = e.failure();
+            match failure {
+                Failure::Record => return Err(ApplyError::Refused(e)),
+                Failure::Reconnect => self.reconnect().await,
+                Failure::Transient | Failure::StoreBlocked => {}
+            }
+            if !self.retry.wait(&self.shared.health, Step::Redis, failure, &refusal(&e)).await {
+                return Err(ApplyError::Abandoned);
+            }
+        }
+    }
+
+    /// Opens a new connection (which finds the current primary); keeps the
+    /// old one, which reconnects by itself, when Redis is not reachable yet.
+    async fn reconnect(&mut self) {
+        match Store::connect(&self.target, StoreOptions::default()).await {
+            Ok(store) => {
+                self.router = Router::new(store, self.router.spec().clone(), self.router_options);
+                info!("redis: reconnected");
+            }
+            Err(e) => info!(error = %refusal(&e), "redis: not reachable yet"),
+        }
     }
 
     fn record_freshness(&mut self, event_times: &[u64]) {
-        if event_times.is_empty() {
-            return;
-        }
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         for &ts in event_times {
             // Clock skew can put producers ahead of us; count that as fresh.
-            let _ = self.freshness.record(now.saturating_sub(ts).max(1));
-        }
-        for (label, q) in [("0.5", 0.5), ("0.99", 0.99), ("0.999", 0.999)] {
-            metrics::gauge!("ingest_freshness_seconds", "quantile" => label)
-                .set(self.freshness.value_at_quantile(q) as f64 / 1000.0);
+            let age = now.saturating_sub(ts).max(1);
+            let _ = self.freshness.record(age);
+            metrics::histogram!("ingest_freshness_seconds").record(age as f64 / 1000.0);
         }
     }
 }
 
-/// Runs `step` until it succeeds, backing off between attempts; gives up only
-/// when shutdown began more than `drain_timeout` ago.
-async fn retry<F, Fut, E>(
-    backoff: &mut Backoff,
-    shutdown: &CancellationToken,
-    deadline: &mut Option<Instant>,
-    drain_timeout: Duration,
-    what: &str,
-    mut step: F,
-) -> Outcome
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), E>>,
-    E: std::fmt::Display,
-{
-    loop {
-        match step().await {
-            Ok(()) => {
-                backoff.reset();
-                return Outcome::Done;
-            }
-            Err(e) => {
-                let delay = backoff.next_delay();
-                warn!(error = %e, attempt = backoff.attempts(), retry_in = ?delay, "{what} write failed");
-                if shutdown.is_cancelled() {
-                    let end = *deadline.get_or_insert_with(|| Instant::now() + drain_timeout);
-                    if Instant::now() + delay >= end {
-                        return Outcome::Abandoned;
-                    }
-                }
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
-                    () = shutdown.cancelled(), if deadline.is_none() => {
-                        deadline.get_or_insert_with(|| Instant::now() + drain_timeout);
-                    }
-                }
-            }
-        }
-    }
+/// The records behind the refused updates, as dead letters.
+fn unwritable(batch: &Batch, refused: &HashSet<usize>) -> Vec<Reject> {
+    let keys: HashSet<(&BoardId, &PlayerId)> =
+        refused.iter().map(|&i| (&batch.updates[i].board, &batch.updates[i].player)).collect();
+    batch
+        .accepted
+        .iter()
+        .filter(|record| {
+            decode_record(record.key.as_deref(), record.value.as_deref())
+                .is_ok_and(|e| keys.contains(&(&e.board, &e.player)))
+        })
+        .map(|record| Reject {
+            record: record.clone(),
+            rejection: Rejection::new(RejectionCode::Unwritable, "the store refuses writes to this board"),
+        })
+        .collect()
 }
 
-/// Sends malformed records to the dead-letter topic and waits for every acknowledgement.
-async fn dead_letter(
-    producer: &FutureProducer,
-    topic: &str,
-    rejects: &[(crate::record::OwnedRecord, leaderboard_contract::Rejection)],
-) -> Result<(), rdkafka::error::KafkaError> {
-    let sends = rejects.iter().map(|(record, rejection)| {
-        let reason = rejection.header_value();
-        let partition = record.partition.to_string();
-        let offset = record.offset.to_string();
-        let headers = OwnedHeaders::new()
-            .insert(Header { key: leaderboard_contract::ERROR_HEADER, value: Some(reason.as_bytes()) })
-            .insert(Header { key: "error.code", value: Some(rejection.code.as_str().as_bytes()) })
-            .insert(Header { key: "source.partition", value: Some(partition.as_bytes()) })
-            .insert(Header { key: "source.offset", value: Some(offset.as_bytes()) });
-        let mut out: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).headers(headers);
-        if let Some(k) = &record.key {
-            out = out.key(k.as_slice());
+/// An error as logs may show it: its class and Redis's error code, never a reply's text.
+fn refusal(e: &shard_router::Error) -> String {
+    match e {
+        shard_router::Error::Redis(r) => {
+            format!("{} ({})", e.failure().as_str(), r.code().unwrap_or_else(|| r.category()))
         }
-        if let Some(v) = &record.value {
-            out = out.payload(v.as_slice());
-        }
-        producer.send(out, Duration::from_secs(10))
-    });
-    for result in futures::future::join_all(sends).await {
-        result.map_err(|(e, _)| e)?;
+        // Other errors' texts may quote stored data: name the class only.
+        other => other.failure().as_str().to_string(),
     }
-    Ok(())
 }

@@ -20,6 +20,9 @@ pub enum Error {
         /// The target boundaries of the rebalance in progress.
         current: String,
     },
+    /// Concurrent metadata changes (a rebalance step) outran this operation; trying again succeeds.
+    #[error("board {0} changed during the operation; try again")]
+    Contended(String),
     /// The operation needs the `range` layout.
     #[error("operation needs the range layout, the board uses {0}")]
     NotRange(&'static str),
@@ -28,27 +31,101 @@ pub enum Error {
 impl Error {
     /// Whether the error is about reaching Redis (worth retrying) rather than about data or configuration.
     pub fn is_unavailable(&self) -> bool {
+        matches!(self.failure(), Failure::Transient | Failure::Reconnect)
+    }
+
+    /// What a writer should do about this error (see [`Failure`]).
+    ///
+    /// Only errors that are provably about the data being written are
+    /// [`Failure::Record`]; anything unknown is [`Failure::StoreBlocked`], so a
+    /// misread error blocks visibly instead of setting valid events aside.
+    pub fn failure(&self) -> Failure {
         match self {
-            Self::Redis(e) => {
-                e.is_io_error()
-                    || e.is_timeout()
-                    || e.is_connection_dropped()
-                    || e.is_connection_refusal()
-                    || e.is_unrecoverable_error()
-                    || matches!(
-                        e.kind(),
-                        redis::ErrorKind::Server(
-                            redis::ServerErrorKind::BusyLoading
-                                | redis::ServerErrorKind::TryAgain
-                                | redis::ServerErrorKind::ClusterDown
-                                | redis::ServerErrorKind::MasterDown
-                        )
-                    )
-            }
-            _ => false,
+            Self::Redis(e) => redis_failure(e),
+            Self::Contended(_) => Failure::Transient,
+            Self::Corrupt(_) => Failure::Record,
+            Self::InvalidLayout(_) | Self::RebalanceConflict { .. } | Self::NotRange(_) => Failure::StoreBlocked,
         }
+    }
+}
+
+/// How a failed write should be handled: the classes of DESIGN.md's "errors classified".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Failure {
+    /// Passes by itself (timeout, `LOADING`, `BUSY`, `TRYAGAIN`, cluster
+    /// redirects and elections): retry with backoff.
+    Transient,
+    /// The connection is lost or points at a node that cannot take writes
+    /// (`READONLY` after a failover): reconnect, forget cached state, retry.
+    Reconnect,
+    /// The whole store refuses writes until an operator acts (`OOM`,
+    /// `MISCONF`, `NOPERM`, failed authentication, anything unrecognised):
+    /// keep retrying, and say so loudly.
+    StoreBlocked,
+    /// This write can never succeed (`WRONGTYPE`, data this crate did not
+    /// write): set the event aside; retrying cannot help.
+    Record,
+}
+
+impl Failure {
+    /// The class's stable name, for metrics and logs.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Transient => "transient",
+            Self::Reconnect => "reconnect",
+            Self::StoreBlocked => "store_blocked",
+            Self::Record => "record",
+        }
+    }
+}
+
+fn redis_failure(e: &redis::RedisError) -> Failure {
+    use redis::{ErrorKind, ServerErrorKind};
+    if e.is_timeout() {
+        return Failure::Transient;
+    }
+    if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_unrecoverable_error() {
+        return Failure::Reconnect;
+    }
+    match e.kind() {
+        ErrorKind::Server(ServerErrorKind::ReadOnly) | ErrorKind::ClusterConnectionNotFound => Failure::Reconnect,
+        ErrorKind::Server(
+            ServerErrorKind::BusyLoading
+            | ServerErrorKind::TryAgain
+            | ServerErrorKind::ClusterDown
+            | ServerErrorKind::MasterDown
+            | ServerErrorKind::Moved
+            | ServerErrorKind::Ask,
+        ) => Failure::Transient,
+        _ => match e.code() {
+            Some("BUSY") => Failure::Transient,
+            Some("WRONGTYPE") => Failure::Record,
+            _ => Failure::StoreBlocked,
+        },
     }
 }
 
 /// The shard-router's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(code: &str) -> Error {
+        Error::Redis(redis::make_extension_error(code.to_string(), Some("detail".into())))
+    }
+
+    #[test]
+    fn classifies_errors() {
+        assert_eq!(server("WRONGTYPE").failure(), Failure::Record);
+        assert_eq!(server("OOM").failure(), Failure::StoreBlocked);
+        assert_eq!(server("MISCONF").failure(), Failure::StoreBlocked);
+        assert_eq!(server("BUSY").failure(), Failure::Transient);
+        assert_eq!(Error::Corrupt("x".into()).failure(), Failure::Record);
+        assert_eq!(Error::Contended("b".into()).failure(), Failure::Transient);
+        let io = Error::Redis(std::io::Error::from(std::io::ErrorKind::ConnectionReset).into());
+        assert_eq!(io.failure(), Failure::Reconnect);
+        assert!(io.is_unavailable());
+    }
+}

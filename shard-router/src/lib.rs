@@ -42,7 +42,7 @@ pub mod single;
 pub mod spec;
 pub mod store;
 
-pub use error::{Error, Result};
+pub use error::{Error, Failure, Result};
 pub use model::{BoardStats, Entry, Page, ScoreUpdate, ShardStats, Standing};
 pub use oracle::{Oracle, OracleBoard};
 pub use rebalance::{RebalanceOptions, RebalanceOutcome, equal_population};

@@ -172,7 +172,7 @@ impl RangeBoards {
             }
             known = fresh;
         }
-        Err(Error::Corrupt(format!("range metadata of board {board} keeps changing")))
+        Err(Error::Contended(board.to_string()))
     }
 
     /// Runs `read` against the active generation, retrying once if a rebalance

@@ -1,5 +1,6 @@
 //! Crashes, Redis outages and consumer-group rebalances lose nothing.
 
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -7,21 +8,30 @@ use leaderboard_contract::BoardId;
 use testkit::PrivateRedis;
 
 use crate::helpers::{
-    Topics, Worker, brokers, config, oracle_of, produce_events, producer, random_events, redis_url, router, unique,
-    wait_for_committed, wait_for_oracle,
+    Topics, Worker, committed, config, oracle_of, produce_events, producer, random_events, redis_url, router, unique,
+    wait_for_committed, wait_for_oracle, worker_args,
 };
 
-/// Starts the real `ingest` binary as a child process.
-fn spawn_ingest(topics: &Topics, layout: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_ingest"))
-        .args(["--brokers", &brokers(), "--topic", &topics.scores, "--dlq-topic", &topics.dlq])
-        .args(["--group", &topics.group, "--redis", &redis_url(), "--layout", layout])
-        .args(["--batch-size", "200", "--linger", "5ms", "--metrics-addr", "127.0.0.1:0"])
-        .args(["--session-timeout", "6s", "--drain-timeout", "3s"])
+/// Starts the real `ingest` binary as a child process, its telemetry on a free port.
+fn spawn_ingest(topics: &Topics, layout: &str, env: &[(&str, &str)]) -> (Child, SocketAddr) {
+    let addr = SocketAddr::from(([127, 0, 0, 1], testkit::free_port()));
+    let child = Command::new(env!("CARGO_BIN_EXE_ingest"))
+        .args(worker_args(topics, &redis_url(), layout))
+        .args(["--metrics-addr", &addr.to_string()])
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .spawn()
-        .expect("spawn ingest binary")
+        .expect("spawn ingest binary");
+    (child, addr)
+}
+
+/// SIGTERM: the worker drains, commits and must exit 0.
+fn terminate(mut child: Child) {
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "ingest exited with {status} on SIGTERM");
 }
 
 #[tokio::test]
@@ -33,7 +43,7 @@ async fn kill_9_mid_stream_loses_nothing() {
     let producer = producer();
     produce_events(&producer, &topics.scores, first).await;
     let router = router(&redis_url(), "hash:3").await;
-    let mut victim = spawn_ingest(&topics, "hash:3");
+    let (mut victim, _) = spawn_ingest(&topics, "hash:3", &[]);
     // Wait for progress, then kill without any chance to commit.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while router.total(&board).await.expect("total") == 0 {
@@ -43,14 +53,37 @@ async fn kill_9_mid_stream_loses_nothing() {
     victim.kill().expect("kill -9");
     victim.wait().expect("reap");
     produce_events(&producer, &topics.scores, second).await;
-    let mut successor = spawn_ingest(&topics, "hash:3");
+    let (successor, _) = spawn_ingest(&topics, "hash:3", &[]);
     wait_for_oracle(&router, &oracle_of(&events), &board, Duration::from_secs(90)).await;
     wait_for_committed(&topics, Duration::from_secs(60)).await;
-    // SIGTERM: the successor drains, commits and exits 0.
-    let pid = successor.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
-    let status = successor.wait().expect("wait");
-    assert!(status.success(), "ingest exited with {status} on SIGTERM");
+    terminate(successor);
+}
+
+/// The kill lands between the Redis write and the offset commit by
+/// construction: the fail point `ingest::after_redis_write` holds the writer
+/// there forever once the first batch is in Redis.
+#[tokio::test]
+#[cfg_attr(not(feature = "failpoints"), ignore = "needs the fail points: run with --features ingest/failpoints")]
+async fn kill_9_between_the_redis_write_and_the_offset_commit_loses_nothing() {
+    let topics = Topics::create(3).await;
+    let board = BoardId::new(unique("between")).expect("board");
+    let events = random_events(23, &board, 1000, 8000);
+    produce_events(&producer(), &topics.scores, &events).await;
+    let router = router(&redis_url(), "single").await;
+    let (mut victim, _) = spawn_ingest(&topics, "single", &[("FAILPOINTS", "ingest::after_redis_write=pause")]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while router.total(&board).await.expect("total") == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the first batch never reached Redis");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    victim.kill().expect("kill -9");
+    victim.wait().expect("reap");
+    assert!(router.total(&board).await.expect("total") > 0, "the batch is in Redis");
+    assert_eq!(committed(&topics).await, [0, 0, 0], "and none of its offsets was committed");
+    let (successor, _) = spawn_ingest(&topics, "single", &[]);
+    wait_for_oracle(&router, &oracle_of(&events), &board, Duration::from_secs(90)).await;
+    wait_for_committed(&topics, Duration::from_secs(60)).await;
+    terminate(successor);
 }
 
 #[tokio::test]

@@ -1,5 +1,7 @@
 //! Topics, producers, workers and an oracle check for the ingest tests.
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use leaderboard_contract::{BoardId, PlayerId, ScoreEvent};
@@ -9,7 +11,8 @@ use rand::{Rng, SeedableRng};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use shard_router::{LayoutSpec, Oracle, RedisTarget, Router, RouterOptions, ScoreUpdate, Store, StoreOptions};
@@ -53,6 +56,8 @@ pub fn producer() -> FutureProducer {
         .set("bootstrap.servers", brokers())
         .set("linger.ms", "5")
         .set("acks", "all")
+        // Room for the hostile records of the fault tests (the broker takes up to ~1 MiB).
+        .set("message.max.bytes", "1048576")
         .create()
         .expect("producer")
 }
@@ -119,9 +124,12 @@ pub async fn router(redis: &str, layout: &str) -> Router {
 
 /// Worker configuration for a test.
 pub fn config(topics: &Topics, redis: &str, layout: &str) -> ingest::Config {
-    use clap::Parser as _;
-    ingest::Config::try_parse_from([
-        "ingest",
+    config_with(topics, redis, layout, &[])
+}
+
+/// The arguments every test worker shares (in-process and child processes).
+pub fn worker_args(topics: &Topics, redis: &str, layout: &str) -> Vec<String> {
+    [
         "--brokers",
         &brokers(),
         "--topic",
@@ -149,21 +157,43 @@ pub fn config(topics: &Topics, redis: &str, layout: &str) -> ingest::Config {
         "1s",
         "--kafka-option",
         "heartbeat.interval.ms=500",
-    ])
+    ]
+    .map(String::from)
+    .into_iter()
+    .collect()
+}
+
+/// Worker configuration with `extra` flags after the shared ones.
+pub fn config_with(topics: &Topics, redis: &str, layout: &str, extra: &[&str]) -> ingest::Config {
+    use clap::Parser as _;
+    let args = worker_args(topics, redis, layout);
+    ingest::Config::try_parse_from(
+        std::iter::once("ingest").chain(args.iter().map(String::as_str)).chain(extra.iter().copied()),
+    )
     .expect("config")
 }
 
-/// An in-process worker.
+/// An in-process worker, its `/metrics`, `/healthz` and `/readyz` on `addr`.
 pub struct Worker {
     pub shutdown: CancellationToken,
     pub handle: JoinHandle<anyhow::Result<ingest::Report>>,
+    pub addr: SocketAddr,
 }
 
 impl Worker {
     pub fn start(config: ingest::Config) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("addr");
+        let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
         let shutdown = CancellationToken::new();
-        let handle = tokio::spawn(ingest::run(config, shutdown.clone()));
-        Self { shutdown, handle }
+        let handle = tokio::spawn(ingest::run(config, listener, shutdown.clone()));
+        Self { shutdown, handle, addr }
+    }
+
+    /// GETs `path` on the worker's telemetry listener: status and body.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.addr, path).await
     }
 
     pub async fn stop(self) -> ingest::Report {
@@ -234,4 +264,95 @@ pub async fn wait_for_committed(topics: &Topics, timeout: Duration) {
     })
     .await
     .expect("probe task");
+}
+
+/// GETs `path` on `addr`: status and body.
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let response = reqwest::get(format!("http://{addr}{path}")).await.expect("telemetry endpoint answers");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("body"))
+}
+
+/// Waits until `check` holds for the status and body of `path`; panics with the last answer after `timeout`.
+pub async fn wait_for_endpoint(addr: SocketAddr, path: &str, timeout: Duration, check: impl Fn(u16, &str) -> bool) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let (status, body) = http_get(addr, path).await;
+        if check(status, &body) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{path} never matched; last answer {status}: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A record read back from a dead-letter topic.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: HashMap<String, String>,
+}
+
+impl DeadLetter {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map_or("", String::as_str)
+    }
+}
+
+/// Reads `count` records from the dead-letter topic (panics if fewer arrive within 60 s of each other).
+pub async fn read_dlq(topic: &str, count: usize) -> Vec<DeadLetter> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", unique("dlq-reader"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut out = Vec::new();
+    while out.len() < count {
+        let m = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
+            .await
+            .unwrap_or_else(|_| panic!("only {} of {count} dead letters arrived", out.len()))
+            .expect("dlq message");
+        let headers = m
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(DeadLetter { key: m.key().map(<[u8]>::to_vec), value: m.payload().map(<[u8]>::to_vec), headers });
+    }
+    out
+}
+
+/// Committed offset per partition of the group (0 where nothing is committed).
+pub async fn committed(topics: &Topics) -> Vec<i64> {
+    let topics = topics.clone();
+    tokio::task::spawn_blocking(move || {
+        let probe: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers())
+            .set("group.id", &topics.group)
+            .create()
+            .expect("probe consumer");
+        let wait = Duration::from_secs(10);
+        let metadata = probe.fetch_metadata(Some(&topics.scores), wait).expect("metadata");
+        let mut tpl = TopicPartitionList::new();
+        for p in metadata.topics()[0].partitions() {
+            tpl.add_partition(&topics.scores, p.id());
+        }
+        let committed = probe.committed_offsets(tpl, wait).expect("committed offsets");
+        committed
+            .elements()
+            .iter()
+            .map(|e| match e.offset() {
+                Offset::Offset(o) => o,
+                _ => 0,
+            })
+            .collect()
+    })
+    .await
+    .expect("probe task")
 }

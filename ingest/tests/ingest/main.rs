@@ -3,5 +3,7 @@
 
 mod faults;
 mod helpers;
+mod hostile;
 mod kafka;
 mod pipeline;
+mod rebalance;

@@ -4,12 +4,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use leaderboard_contract::BoardId;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::{Headers, Message};
 
 use crate::helpers::{
-    RawRecord, Topics, Worker, brokers, config, oracle_of, produce_events, produce_raw, producer, random_events,
+    RawRecord, Topics, Worker, config, oracle_of, produce_events, produce_raw, producer, random_events, read_dlq,
     redis_url, router, unique, wait_for_committed, wait_for_oracle,
 };
 
@@ -29,32 +26,6 @@ async fn every_layout_ends_equal_to_the_oracle() {
         assert_eq!(report.dead_lettered, 0);
         assert!(report.applied + report.skipped + report.coalesced >= events.len() as u64 - 1, "{report:?}");
     }
-}
-
-/// Reads `count` records from the dead-letter topic.
-async fn read_dlq(topic: &str, count: usize) -> Vec<(Option<Vec<u8>>, Option<Vec<u8>>, String, String)> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .set("group.id", unique("dlq-reader"))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
-    let mut out = Vec::new();
-    while out.len() < count {
-        let m = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
-            .await
-            .unwrap_or_else(|_| panic!("only {} of {count} dead letters arrived", out.len()))
-            .expect("dlq message");
-        let header = |name: &str| {
-            m.headers()
-                .and_then(|h| h.iter().find(|h| h.key == name).and_then(|h| h.value))
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-                .unwrap_or_default()
-        };
-        out.push((m.key().map(<[u8]>::to_vec), m.payload().map(<[u8]>::to_vec), header("error"), header("error.code")));
-    }
-    out
 }
 
 #[tokio::test]
@@ -96,12 +67,18 @@ async fn malformed_records_go_to_the_dlq_with_their_reason() {
     for (key, value, code) in &bad {
         expected.insert((key.clone(), value.clone()), code);
     }
-    for (key, value, error, code) in letters {
+    for letter in letters {
         let want = expected
-            .remove(&(key.clone(), value.clone()))
-            .unwrap_or_else(|| panic!("unexpected dead letter {value:?}"));
-        assert_eq!(code, want, "reason of {:?}", value.map(|v| String::from_utf8_lossy(&v).into_owned()));
-        assert!(error.starts_with(&format!("{want}: ")), "error header {error:?}");
+            .remove(&(letter.key.clone(), letter.value.clone()))
+            .unwrap_or_else(|| panic!("unexpected dead letter {letter:?}"));
+        assert_eq!(letter.header("error.code"), want, "reason of {letter:?}");
+        assert!(letter.header("error").starts_with(&format!("{want}: ")), "error header of {letter:?}");
+        assert_eq!(letter.header("original.topic"), topics.scores);
+        assert!(letter.header("original.partition").parse::<i32>().is_ok_and(|p| (0..2).contains(&p)));
+        assert!(letter.header("original.offset").parse::<i64>().is_ok_and(|o| o >= 0));
+        let size = letter.value.as_ref().map_or(0, Vec::len).to_string();
+        assert_eq!(letter.header("original.size"), size, "small records are kept whole");
+        assert_eq!(letter.header("truncated"), "", "small records are kept whole");
     }
     assert!(expected.is_empty(), "missing dead letters: {expected:?}");
 }

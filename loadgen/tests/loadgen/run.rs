@@ -39,7 +39,8 @@ async fn short_run(layout: &str, boards: usize) -> loadgen::report::Report {
     let ingest_config = ingest::Config::try_parse_from([&["ingest"][..], &common, &["--linger", "5ms"]].concat())
         .expect("ingest config");
     let stop = CancellationToken::new();
-    let ingest = tokio::spawn(ingest::run(ingest_config, stop.clone()));
+    let telemetry = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("ingest telemetry listener");
+    let ingest = tokio::spawn(ingest::run(ingest_config, telemetry, stop.clone()));
     let (api_url, api) = start_api(&redis, layout, stop.clone()).await;
 
     let report_path = std::env::temp_dir().join(format!("{board}.json"));

@@ -1,0 +1,191 @@
+//! Which partitions this worker owns, and which of their records are still in the pipeline.
+//!
+//! Every assignment of a partition gets a fresh *generation*. A record carries
+//! the generation it was received under; its offset may be stored only while
+//! its partition still has that generation. A revocation (eager, or the
+//! incremental ones of `cooperative-sticky` and the KIP-848 protocol) touches
+//! only the partitions it names: it waits (bounded) for their in-flight
+//! records to finish, then retires their generation, so records of those
+//! partitions still queued are dropped and redelivered to the next owner,
+//! while the partitions this worker keeps go on untouched.
+//!
+//! The table is shared by the poll thread (assign, admit, revoke: the
+//! rebalance callbacks run there, never on a runtime worker, so waiting on the
+//! condition variable blocks nobody else) and the writer (complete).
+
+use std::collections::HashMap;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+/// One partition's part of a batch: its generation, last offset and record count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// The generation the records were received under.
+    pub generation: u64,
+    /// The highest offset among them.
+    pub last_offset: i64,
+    /// How many records of this partition the batch holds.
+    pub records: u64,
+}
+
+/// An owned partition.
+#[derive(Debug, Clone, Copy)]
+struct Owned {
+    generation: u64,
+    in_flight: u64,
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    next_generation: u64,
+    owned: HashMap<i32, Owned>,
+}
+
+/// The partition table (see the module docs).
+#[derive(Debug, Default)]
+pub struct Partitions {
+    table: Mutex<Table>,
+    drained: Condvar,
+}
+
+impl Partitions {
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        // Every critical section leaves the table consistent, so a panic elsewhere cannot poison its meaning.
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Partitions were assigned: each gets a new generation.
+    pub fn assign(&self, partitions: &[i32]) {
+        let mut table = self.lock();
+        for &p in partitions {
+            table.next_generation += 1;
+            let generation = table.next_generation;
+            table.owned.insert(p, Owned { generation, in_flight: 0 });
+        }
+    }
+
+    /// The current generation of `partition`, if this worker owns it.
+    pub fn generation(&self, partition: i32) -> Option<u64> {
+        self.lock().owned.get(&partition).map(|o| o.generation)
+    }
+
+    /// A record of `partition` received under `generation` enters the
+    /// pipeline; false (and nothing counted) when that generation is over.
+    pub fn admit(&self, partition: i32, generation: u64) -> bool {
+        match self.lock().owned.get_mut(&partition) {
+            Some(o) if o.generation == generation => {
+                o.in_flight += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A batch finished: for each partition whose generation is still
+    /// current, `store` is called with its last offset (under the table's
+    /// lock, so no revocation can slip between the check and the store), and
+    /// its records leave the pipeline. Spans of retired generations only
+    /// leave. An abandoned batch passes a `store` that does nothing.
+    pub fn complete(&self, spans: &HashMap<i32, Span>, mut store: impl FnMut(i32, i64)) {
+        let mut table = self.lock();
+        let mut idle = false;
+        for (&partition, span) in spans {
+            if let Some(o) = table.owned.get_mut(&partition)
+                && o.generation == span.generation
+            {
+                store(partition, span.last_offset);
+                o.in_flight = o.in_flight.saturating_sub(span.records);
+                idle |= o.in_flight == 0;
+            }
+        }
+        drop(table);
+        if idle {
+            self.drained.notify_all();
+        }
+    }
+
+    /// Partitions are being revoked: waits up to `drain` for their in-flight
+    /// records to finish (zero for a lost assignment, whose offsets may no
+    /// longer be committed), then retires them. Returns whether they drained.
+    pub fn revoke(&self, partitions: &[i32], drain: Duration) -> bool {
+        let deadline = Instant::now() + drain;
+        let mut table = self.lock();
+        let busy = |t: &Table| partitions.iter().any(|p| t.owned.get(p).is_some_and(|o| o.in_flight > 0));
+        let mut drained = true;
+        while busy(&table) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                drained = false;
+                break;
+            }
+            table = self.drained.wait_timeout(table, left).unwrap_or_else(PoisonError::into_inner).0;
+        }
+        for p in partitions {
+            table.owned.remove(p);
+        }
+        drained
+    }
+
+    /// Records of owned partitions in the pipeline now.
+    pub fn in_flight(&self) -> u64 {
+        self.lock().owned.values().map(|o| o.in_flight).sum()
+    }
+
+    /// The partitions owned now.
+    pub fn owned(&self) -> Vec<i32> {
+        let mut owned: Vec<i32> = self.lock().owned.keys().copied().collect();
+        owned.sort_unstable();
+        owned
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn span(generation: u64, last_offset: i64, records: u64) -> HashMap<i32, Span> {
+        HashMap::from([(0, Span { generation, last_offset, records })])
+    }
+
+    #[test]
+    fn stores_only_current_generations() {
+        let t = Partitions::default();
+        t.assign(&[0, 1]);
+        let g0 = t.generation(0).expect("owned");
+        assert!(t.admit(0, g0) && t.admit(0, g0));
+        let mut stored = Vec::new();
+        t.complete(&span(g0, 41, 2), |p, o| stored.push((p, o)));
+        assert_eq!(stored, [(0, 41)]);
+        assert_eq!(t.in_flight(), 0);
+
+        // Revoked and assigned again (eager): the old generation stores nothing.
+        assert!(t.admit(0, g0));
+        assert!(!t.revoke(&[0], Duration::ZERO), "one record was still in flight");
+        t.assign(&[0]);
+        let g1 = t.generation(0).expect("owned again");
+        assert_ne!(g0, g1);
+        assert!(!t.admit(0, g0), "records of the old generation are refused");
+        t.complete(&span(g0, 99, 1), |p, o| stored.push((p, o)));
+        assert_eq!(stored.len(), 1, "a retired generation never stores");
+        assert_eq!(t.owned(), [0, 1], "partition 1 was never touched");
+    }
+
+    #[test]
+    fn revoke_waits_for_its_partitions_only() {
+        let t = Arc::new(Partitions::default());
+        t.assign(&[0, 1, 2]);
+        let (g0, g1, g2) = (t.generation(0).expect("0"), t.generation(1).expect("1"), t.generation(2).expect("2"));
+        assert!(t.admit(0, g0) && t.admit(1, g1) && t.admit(2, g2));
+        assert!(!t.revoke(&[2], Duration::ZERO), "partition 2 had a record in flight");
+        let waiter = {
+            let t = t.clone();
+            std::thread::spawn(move || t.revoke(&[0], Duration::from_secs(30)))
+        };
+        t.complete(&span(g0, 7, 1), |_, _| {});
+        assert!(waiter.join().expect("thread"), "drained once partition 0's record completed, whatever 1 holds");
+        assert_eq!(t.owned(), [1]);
+        assert_eq!(t.in_flight(), 1);
+    }
+}
