@@ -100,6 +100,18 @@ impl ConsumerContext for IngestContext {
             Rebalance::Error(e) => warn!(error = %e, "rebalance error"),
         }
     }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        // librdkafka keeps a partition's pause flag across revoke and assign:
+        // a partition paused for backpressure, revoked, then assigned again
+        // would never be fetched. A fresh assignment starts resumed (the poll
+        // thread pauses it again if the pipeline is still full).
+        if let Rebalance::Assign(list) = rebalance
+            && let Err(e) = consumer.resume(list)
+        {
+            warn!(error = %e, "could not resume newly assigned partitions");
+        }
+    }
 }
 
 /// The consumer type ingest uses.

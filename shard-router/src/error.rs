@@ -80,7 +80,7 @@ impl Failure {
 }
 
 fn redis_failure(e: &redis::RedisError) -> Failure {
-    use redis::{ErrorKind, ServerErrorKind};
+    use redis::ErrorKind;
     if e.is_timeout() {
         return Failure::Transient;
     }
@@ -88,20 +88,33 @@ fn redis_failure(e: &redis::RedisError) -> Failure {
         return Failure::Reconnect;
     }
     match e.kind() {
-        ErrorKind::Server(ServerErrorKind::ReadOnly) | ErrorKind::ClusterConnectionNotFound => Failure::Reconnect,
-        ErrorKind::Server(
-            ServerErrorKind::BusyLoading
-            | ServerErrorKind::TryAgain
-            | ServerErrorKind::ClusterDown
-            | ServerErrorKind::MasterDown
-            | ServerErrorKind::Moved
-            | ServerErrorKind::Ask,
-        ) => Failure::Transient,
-        _ => match e.code() {
-            Some("BUSY") => Failure::Transient,
-            Some("WRONGTYPE") => Failure::Record,
-            _ => Failure::StoreBlocked,
-        },
+        ErrorKind::ClusterConnectionNotFound => return Failure::Reconnect,
+        ErrorKind::AuthenticationFailed => return Failure::StoreBlocked,
+        _ => {}
+    }
+    // A pipeline reports every failed command: the batch is a refusal only
+    // if every one of them is; otherwise the most severe other class wins.
+    let codes: Vec<String> = match e.clone().into_server_errors() {
+        Some(errors) => errors.iter().map(|(_, server)| server.code().to_string()).collect(),
+        None => e.code().map(String::from).into_iter().collect(),
+    };
+    let classes = codes.iter().map(|code| code_failure(code));
+    classes.max_by_key(|f| match f {
+        Failure::Record => 0,
+        Failure::Transient => 1,
+        Failure::Reconnect => 2,
+        Failure::StoreBlocked => 3,
+    })
+    .unwrap_or(Failure::StoreBlocked)
+}
+
+/// The class of a Redis error code (the reply's first word).
+fn code_failure(code: &str) -> Failure {
+    match code {
+        "READONLY" => Failure::Reconnect,
+        "LOADING" | "BUSY" | "TRYAGAIN" | "CLUSTERDOWN" | "MASTERDOWN" | "MOVED" | "ASK" => Failure::Transient,
+        "WRONGTYPE" => Failure::Record,
+        _ => Failure::StoreBlocked,
     }
 }
 
@@ -122,6 +135,8 @@ mod tests {
         assert_eq!(server("OOM").failure(), Failure::StoreBlocked);
         assert_eq!(server("MISCONF").failure(), Failure::StoreBlocked);
         assert_eq!(server("BUSY").failure(), Failure::Transient);
+        assert_eq!(server("READONLY").failure(), Failure::Reconnect);
+        assert_eq!(server("LOADING").failure(), Failure::Transient);
         assert_eq!(Error::Corrupt("x".into()).failure(), Failure::Record);
         assert_eq!(Error::Contended("b".into()).failure(), Failure::Transient);
         let io = Error::Redis(std::io::Error::from(std::io::ErrorKind::ConnectionReset).into());

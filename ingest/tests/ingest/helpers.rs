@@ -182,6 +182,10 @@ pub struct Worker {
 
 impl Worker {
     pub fn start(config: ingest::Config) -> Self {
+        // Logs of in-process workers when RUST_LOG is set (e.g. RUST_LOG=ingest=debug).
+        if std::env::var_os("RUST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).try_init();
+        }
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("addr");
@@ -213,12 +217,26 @@ pub async fn wait_for_oracle(router: &Router, oracle: &Oracle, board: &BoardId, 
         if matches!(&got, Ok(page) if *page == want) {
             return;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "board {board} never matched the oracle: expected {} players, last read {:?}",
-            expected.total(),
-            got.map(|p| (p.total, p.entries.len()))
-        );
+        if tokio::time::Instant::now() >= deadline {
+            let wrong: Vec<String> = match &got {
+                Ok(page) => {
+                    let scores: HashMap<&str, u64> =
+                        page.entries.iter().map(|e| (e.player.as_str(), e.score)).collect();
+                    want.entries
+                        .iter()
+                        .filter(|e| scores.get(e.player.as_str()) != Some(&e.score))
+                        .take(5)
+                        .map(|e| format!("{} wants {} has {:?}", e.player, e.score, scores.get(e.player.as_str())))
+                        .collect()
+                }
+                Err(e) => vec![e.to_string()],
+            };
+            panic!(
+                "board {board} never matched the oracle: expected {} players, last read {:?}; first differences: {wrong:?}",
+                expected.total(),
+                got.map(|p| (p.total, p.entries.len()))
+            );
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

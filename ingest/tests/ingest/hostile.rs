@@ -96,7 +96,7 @@ async fn huge_and_hostile_records_never_stop_the_worker_and_memory_stays_bounded
                 assert_eq!(letter.value.as_deref(), Some(&just_under[..64 * 1024]), "a 64 KiB prefix");
             }
             "too_large" => {
-                assert_eq!(size, 900_000);
+                assert!((899_000..=900_000).contains(&size), "{size}");
                 assert_eq!(letter.value.as_ref().map(Vec::len), Some(size), "a record that fits is kept whole");
                 seen_huge += 1;
             }
