@@ -3,12 +3,15 @@
 # fast `ingest` drains it into Redis (consumer lag from the first commit to 0).
 #
 # Usage: scripts/bench-ingest.sh [--events N] [--players N] [--partitions N] [--layout L] [--workers N]
-#   defaults: 3,000,000 events from 1,000,000 players, 6 partitions, layout single, 1 worker
+#                                [--ingest PATH]
+#   defaults: 3,000,000 events from 1,000,000 players, 6 partitions, layout single, 1 worker,
+#   the ingest binary of this checkout (--ingest runs another build, e.g. an older commit's:
+#   scripts/bench-ingest-compare.sh does that side by side)
 set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$SCRIPT_DIR/.."
 
-events=3000000 players=1000000 partitions=6 layout=single workers=1
+events=3000000 players=1000000 partitions=6 layout=single workers=1 ingest_bin=target/release/ingest
 while (($#)); do
     case $1 in
         --events) events=$2; shift ;;
@@ -16,6 +19,7 @@ while (($#)); do
         --partitions) partitions=$2; shift ;;
         --layout) layout=$2; shift ;;
         --workers) workers=$2; shift ;;
+        --ingest) ingest_bin=$2; shift ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -41,7 +45,7 @@ target/release/loadgen topics --partitions "$partitions" --dlq-partitions 1
 target/release/loadgen fill --count "$events"
 echo "ingest: $workers worker(s), layout $layout, $partitions partitions, $players players"
 for i in $(seq 1 "$workers"); do
-    LB_INGEST_METRICS_ADDR=127.0.0.1:0 target/release/ingest >"target/bench/$run/ingest-$i.log" 2>&1 &
+    LB_INGEST_METRICS_ADDR=127.0.0.1:0 "$ingest_bin" >"target/bench/$run/ingest-$i.log" 2>&1 &
     pids+=($!)
 done
 target/release/loadgen drain --expect "$events"

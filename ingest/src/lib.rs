@@ -140,6 +140,9 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         .set("acks", "all")
         .set("enable.idempotence", "true")
         .set("linger.ms", "5")
+        // A letter that cannot be delivered fails within this, so the retry loop (and
+        // `/readyz`) sees a broken dead-letter topic, instead of librdkafka's 5 minutes.
+        .set("message.timeout.ms", "30000")
         .set("message.max.bytes", (config.dlq_max_bytes + 64 * 1024).to_string())
         .set("queue.buffering.max.kbytes", (config.dlq_queue_bytes / 1024).to_string());
     for (k, v) in config.kafka_settings() {
