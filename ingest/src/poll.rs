@@ -79,7 +79,10 @@ impl ConsumerContext for IngestContext {
                 let drain = if lost { Duration::ZERO } else { self.drain_timeout };
                 let drained = self.shared.partitions.revoke(&partitions, drain);
                 if !drained && !lost {
-                    warn!(?partitions, "revocation: in-flight records did not finish in time; they will be redelivered");
+                    warn!(
+                        ?partitions,
+                        "revocation: in-flight records did not finish in time; they will be redelivered"
+                    );
                 }
                 if !lost {
                     match consumer.commit_consumer_state(CommitMode::Sync) {

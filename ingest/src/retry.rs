@@ -46,7 +46,13 @@ impl Retry {
     /// `step` failed with `failure`: records it in `health`, then waits before
     /// the next attempt. Returns false when the attempt should be abandoned
     /// (shutdown began and its drain deadline passes before the next attempt).
-    pub async fn wait(&mut self, health: &Health, step: Step, failure: Failure, error: &(dyn std::fmt::Display + Sync)) -> bool {
+    pub async fn wait(
+        &mut self,
+        health: &Health,
+        step: Step,
+        failure: Failure,
+        error: &(dyn std::fmt::Display + Sync),
+    ) -> bool {
         self.attempts += 1;
         metrics::counter!("ingest_write_failures_total", "step" => step.as_str(), "class" => failure.as_str())
             .increment(1);

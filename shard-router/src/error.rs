@@ -99,13 +99,14 @@ fn redis_failure(e: &redis::RedisError) -> Failure {
         None => e.code().map(String::from).into_iter().collect(),
     };
     let classes = codes.iter().map(|code| code_failure(code));
-    classes.max_by_key(|f| match f {
-        Failure::Record => 0,
-        Failure::Transient => 1,
-        Failure::Reconnect => 2,
-        Failure::StoreBlocked => 3,
-    })
-    .unwrap_or(Failure::StoreBlocked)
+    classes
+        .max_by_key(|f| match f {
+            Failure::Record => 0,
+            Failure::Transient => 1,
+            Failure::Reconnect => 2,
+            Failure::StoreBlocked => 3,
+        })
+        .unwrap_or(Failure::StoreBlocked)
 }
 
 /// The class of a Redis error code (the reply's first word).

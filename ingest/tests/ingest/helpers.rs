@@ -184,7 +184,8 @@ impl Worker {
     pub fn start(config: ingest::Config) -> Self {
         // Logs of in-process workers when RUST_LOG is set (e.g. RUST_LOG=ingest=debug).
         if std::env::var_os("RUST_LOG").is_some() {
-            let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).try_init();
+            let _ =
+                tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).try_init();
         }
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("nonblocking");

@@ -81,6 +81,5 @@ async fn eager_rebalances_with_records_queued_lose_nothing() {
 
 #[tokio::test]
 async fn cooperative_rebalances_with_records_queued_lose_nothing() {
-    join_and_leave_with_records_queued(&["--kafka-option", "partition.assignment.strategy=cooperative-sticky"])
-        .await;
+    join_and_leave_with_records_queued(&["--kafka-option", "partition.assignment.strategy=cooperative-sticky"]).await;
 }
