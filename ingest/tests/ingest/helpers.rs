@@ -166,7 +166,12 @@ pub fn worker_args(topics: &Topics, redis: &str, layout: &str) -> Vec<String> {
 /// Worker configuration with `extra` flags after the shared ones.
 pub fn config_with(topics: &Topics, redis: &str, layout: &str, extra: &[&str]) -> ingest::Config {
     use clap::Parser as _;
-    let args = worker_args(topics, redis, layout);
+    let mut args = worker_args(topics, redis, layout);
+    if extra.contains(&"group.protocol=consumer") {
+        // KIP-848 groups get their heartbeat interval from the broker; librdkafka refuses the classic setting.
+        let at = args.iter().position(|a| a == "heartbeat.interval.ms=500").expect("heartbeat option");
+        args.drain(at - 1..=at);
+    }
     ingest::Config::try_parse_from(
         std::iter::once("ingest").chain(args.iter().map(String::as_str)).chain(extra.iter().copied()),
     )

@@ -83,3 +83,11 @@ async fn eager_rebalances_with_records_queued_lose_nothing() {
 async fn cooperative_rebalances_with_records_queued_lose_nothing() {
     join_and_leave_with_records_queued(&["--kafka-option", "partition.assignment.strategy=cooperative-sticky"]).await;
 }
+
+/// Runs against a broker that implements KIP-848 (Apache Kafka 4.0 and later, as in the compose
+/// stack): `LB_KAFKA_BROKERS=... cargo nextest run -p ingest --run-ignored only -E 'test(kip_848)'`.
+#[tokio::test]
+#[ignore = "the local broker (nisshi 0.8.1) does not implement ConsumerGroupHeartbeat (KIP-848)"]
+async fn kip_848_rebalances_with_records_queued_lose_nothing() {
+    join_and_leave_with_records_queued(&["--kafka-option", "group.protocol=consumer"]).await;
+}
