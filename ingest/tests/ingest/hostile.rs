@@ -182,3 +182,41 @@ async fn events_the_store_refuses_for_good_are_set_aside() {
     let report = worker.stop().await;
     assert_eq!(report.dead_lettered, bad.len() as u64, "every record of the poisoned board, once");
 }
+
+/// DESIGN.md: a record that cannot be dead-lettered is an operational failure: offsets stop
+/// before it, the metrics and `/readyz` say so, and it is never skipped (the next worker, whose
+/// dead-letter topic works, sets it aside).
+#[tokio::test]
+async fn a_record_that_cannot_be_dead_lettered_holds_offsets_and_shows() {
+    let mut topics = Topics::create(1).await;
+    let working_dlq = std::mem::replace(&mut topics.dlq, "no such topic: not/a/valid name".to_string());
+    let board = BoardId::new(unique("dlqdown")).expect("board");
+    let events = random_events(91, &board, 200, 2000);
+    let (first, second) = events.split_at(1000);
+    let mut records = raw(first);
+    let malformed_offset = records.len() as i64;
+    records.push((Some(b"p1".to_vec()), Some(b"not json".to_vec())));
+    records.extend(raw(second));
+    produce_raw(&producer(), &topics.scores, &records).await;
+    // Undeliverable letters fail fast, so the test need not wait the default 30 s.
+    let fast = ["--kafka-option", "message.timeout.ms=2000"];
+    let worker = Worker::start(crate::helpers::config_with(&topics, &redis_url(), "single", &fast));
+    wait_for_endpoint(worker.addr, "/readyz", Duration::from_secs(60), |status, body| {
+        status == 503 && body.contains(r#""step":"dead_letter""#)
+    })
+    .await;
+    let (_, metrics) = worker.get("/metrics").await;
+    assert!(metrics.contains(r#"ingest_blocked{step="dead_letter"} 1"#), "{metrics}");
+    assert!(committed(&topics).await[0] <= malformed_offset, "no offset passes the record not set aside");
+    worker.stop().await;
+    assert!(committed(&topics).await[0] <= malformed_offset, "not even at shutdown");
+
+    topics.dlq = working_dlq;
+    let successor = Worker::start(crate::helpers::config_with(&topics, &redis_url(), "single", &fast));
+    let router = router(&redis_url(), "single").await;
+    wait_for_oracle(&router, &oracle_of(&events), &board, Duration::from_secs(90)).await;
+    wait_for_committed(&topics, Duration::from_secs(60)).await;
+    let letters = read_dlq(&topics.dlq, 1).await;
+    assert_eq!(letters[0].header("original.offset"), malformed_offset.to_string());
+    successor.stop().await;
+}
