@@ -39,8 +39,13 @@ pub struct Batch {
     pub records: u64,
     /// Coalesced best-score updates to write.
     pub updates: Vec<ScoreUpdate>,
-    /// The valid records behind `updates`, kept to set aside the few the store may refuse.
+    /// The valid records, kept to set aside the few the store may refuse, and
+    /// to write the skipped ones after all if the cache turns out stale.
     pub accepted: Vec<OwnedRecord>,
+    /// Indices in `accepted` of the events the cache skipped.
+    pub skipped: Vec<usize>,
+    /// The cache epoch the skips were decided under.
+    pub cache_epoch: u64,
     /// Malformed records and why.
     pub rejects: Vec<Reject>,
     /// Per partition: generation, last offset, record count.
@@ -51,11 +56,49 @@ pub struct Batch {
     pub permit: Option<OwnedSemaphorePermit>,
 }
 
+/// Best score per (board, player): one update per player however many events.
+#[derive(Debug, Default)]
+pub struct Coalescer {
+    best: HashMap<(BoardId, PlayerId), u64>,
+}
+
+impl Coalescer {
+    /// Adds an event; returns whether it merged into an earlier one of the same player.
+    pub fn push(&mut self, board: BoardId, player: PlayerId, score: u64) -> bool {
+        match self.best.entry((board, player)) {
+            Entry::Occupied(mut e) => {
+                *e.get_mut() = (*e.get()).max(score);
+                true
+            }
+            Entry::Vacant(e) => {
+                e.insert(score);
+                false
+            }
+        }
+    }
+
+    /// The updates, one per player.
+    pub fn finish(self) -> Vec<ScoreUpdate> {
+        self.best.into_iter().map(|((board, player), score)| ScoreUpdate { board, player, score }).collect()
+    }
+
+    /// The coalesced updates of the valid events among `records`.
+    pub fn of<'a>(records: impl IntoIterator<Item = &'a OwnedRecord>) -> Vec<ScoreUpdate> {
+        let mut c = Self::default();
+        for r in records {
+            if let Ok(e) = decode_record(r.key.as_deref(), r.value.as_deref()) {
+                c.push(e.board, e.player, e.score);
+            }
+        }
+        c.finish()
+    }
+}
+
 /// Builds one batch from decoded records.
 #[derive(Debug, Default)]
 struct Builder {
     batch: Batch,
-    best: HashMap<(BoardId, PlayerId), u64>,
+    best: Coalescer,
 }
 
 impl Builder {
@@ -94,16 +137,12 @@ impl Builder {
                 }
                 if shared.cache.can_skip(&event.board, &event.player, event.score) {
                     shared.counters.add(Counter::Skipped, 1);
+                    self.batch.skipped.push(self.batch.accepted.len());
+                    self.batch.accepted.push(record);
                     return;
                 }
-                match self.best.entry((event.board, event.player)) {
-                    Entry::Occupied(mut e) => {
-                        shared.counters.add(Counter::Coalesced, 1);
-                        *e.get_mut() = (*e.get()).max(event.score);
-                    }
-                    Entry::Vacant(e) => {
-                        e.insert(event.score);
-                    }
+                if self.best.push(event.board, event.player, event.score) {
+                    shared.counters.add(Counter::Coalesced, 1);
                 }
                 self.batch.accepted.push(record);
             }
@@ -111,8 +150,7 @@ impl Builder {
     }
 
     fn finish(mut self) -> Batch {
-        self.batch.updates =
-            self.best.into_iter().map(|((board, player), score)| ScoreUpdate { board, player, score }).collect();
+        self.batch.updates = self.best.finish();
         self.batch
     }
 }
@@ -128,6 +166,8 @@ pub async fn run(
     loop {
         let Some(first) = rx.recv().await else { return };
         let mut builder = Builder::default();
+        // Read before any skip is decided: a clear after this makes the skips suspect.
+        builder.batch.cache_epoch = shared.cache.epoch();
         builder.push(&shared, first);
         let deadline = Instant::now() + linger;
         let mut closed = false;
@@ -175,7 +215,8 @@ mod tests {
         assert_eq!(batch.records, 5);
         assert_eq!(batch.updates.len(), 1);
         assert_eq!(batch.updates[0].score, 9);
-        assert_eq!(batch.accepted.len(), 3, "every record behind an update is kept");
+        assert_eq!(batch.accepted.len(), 4, "every valid record is kept");
+        assert_eq!(batch.skipped, [3], "and the skipped one is known");
         assert_eq!(batch.rejects.len(), 1);
         assert_eq!(batch.spans[&0], Span { generation: 1, last_offset: 7, records: 5 });
         assert_eq!(batch.event_times, [1]);

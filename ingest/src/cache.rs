@@ -18,6 +18,7 @@
 //!   full, instead of the whole cache being dropped at capacity.
 
 use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use leaderboard_contract::{BoardId, PlayerId};
@@ -47,6 +48,9 @@ pub struct BestScoreCache {
     /// `None` when caching is disabled (capacity 0).
     scores: Option<Cache<(BoardId, PlayerId), Acked>>,
     ttl: Duration,
+    /// Bumped by every [`BestScoreCache::clear`]: a skip decided under an older
+    /// epoch may rest on a score Redis lost, so its event must be written after all.
+    epoch: AtomicU64,
 }
 
 impl std::fmt::Debug for BestScoreCache {
@@ -59,7 +63,7 @@ impl BestScoreCache {
     /// A cache of at most `capacity` (board, player) entries that each live
     /// `ttl`; a capacity of 0 disables caching.
     pub fn new(capacity: usize, ttl: Duration) -> Self {
-        Self { scores: (capacity > 0).then(|| Cache::new(capacity)), ttl }
+        Self { scores: (capacity > 0).then(|| Cache::new(capacity)), ttl, epoch: AtomicU64::new(0) }
     }
 
     /// Whether an event with `score` cannot improve the player's acknowledged best.
@@ -81,12 +85,19 @@ impl BestScoreCache {
         scores.insert((board.clone(), player.clone()), Acked { score: best, expires: now + self.ttl });
     }
 
-    /// Forgets everything (Redis may have lost what it acknowledged).
+    /// Forgets everything (Redis may have lost what it acknowledged), and
+    /// starts a new epoch.
     pub fn clear(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
         if let Some(scores) = &self.scores {
             scores.clear();
         }
         metrics::counter!("ingest_cache_clears_total").increment(1);
+    }
+
+    /// The current epoch (see [`BestScoreCache::clear`]).
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
     }
 
     /// Entries cached now (expired ones included until evicted).
@@ -121,8 +132,10 @@ mod tests {
         assert!(cache.can_skip(&b, &p, 50), "a lower ack never lowers the cached best");
         let other = BoardId::new("other").expect("valid");
         assert!(!cache.can_skip(&other, &p, 1), "boards are separate");
+        let epoch = cache.epoch();
         cache.clear();
         assert!(!cache.can_skip(&b, &p, 1));
+        assert_ne!(cache.epoch(), epoch, "a clear starts a new epoch");
     }
 
     #[test]

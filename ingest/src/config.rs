@@ -5,7 +5,9 @@
 //! - `--max-buffered-bytes` (64 MiB): records between the consumer and the
 //!   end of their batch, each charged its key, value and 128 bytes;
 //! - `--kafka-queue-bytes` (32 MiB): librdkafka's prefetched records;
-//! - `--kafka-fetch-bytes` (16 MiB): one fetch response being received;
+//! - `--kafka-fetch-bytes` (16 MiB): one fetch response being received (a
+//!   single record batch larger than that still arrives whole, so the topic's
+//!   `max.message.bytes`, 1 MiB by default, is the floor);
 //! - `--dlq-queue-bytes` (32 MiB): dead letters waiting in the producer;
 //! - the best-score cache: `--cache-capacity` entries of about 150 bytes
 //!   (2,000,000 by default: ~300 MB; 0 turns it off);
@@ -85,6 +87,14 @@ pub struct Config {
     /// Bytes of dead letters waiting in the producer (`queue.buffering.max.kbytes`).
     #[arg(long, env = "LB_DLQ_QUEUE_BYTES", default_value_t = 32 << 20)]
     pub dlq_queue_bytes: usize,
+    /// Replicas that must acknowledge a batch (`WAIT`) before its offsets are stored: `all`
+    /// (every replica connected to the primary at that moment, 0 without replicas), or a
+    /// number (always that many: writes block, visibly, while fewer are connected).
+    #[arg(long, env = "LB_INGEST_WAIT_REPLICAS", default_value = "all")]
+    pub wait_replicas: WaitReplicas,
+    /// Longest `WAIT` for the replicas; a batch not acknowledged in time is written and waited for again.
+    #[arg(long, env = "LB_INGEST_WAIT_TIMEOUT", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub wait_timeout: Duration,
     /// A worker with work that made no progress for this long is stalled:
     /// `/readyz` fails, and `/healthz` too unless a failing dependency explains it.
     #[arg(long, env = "LB_INGEST_STALL_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
@@ -118,6 +128,26 @@ fn parse_key_value(s: &str) -> Result<KafkaOption, String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok(KafkaOption(Some((k.trim().to_string(), v.trim().to_string())))),
         _ => Err(format!("expected key=value, got {s:?}")),
+    }
+}
+
+/// How many replicas must acknowledge a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitReplicas {
+    /// Every replica connected to the primary at the time of the write.
+    All,
+    /// Exactly this many.
+    Count(u32),
+}
+
+impl std::str::FromStr for WaitReplicas {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("all") {
+            return Ok(Self::All);
+        }
+        s.parse().map(Self::Count).map_err(|_| format!("expected `all` or a number of replicas, got {s:?}"))
     }
 }
 
@@ -237,6 +267,9 @@ mod tests {
         assert!(parse(&["--max-buffered-bytes", "1000"]).validate().is_err());
         assert!(parse(&["--stall-timeout", "5s"]).validate().is_err());
         assert!(parse(&["--kafka-option", "group.protocol=consumer"]).uses_consumer_protocol());
+        assert_eq!(parse(&["--wait-replicas", "2"]).wait_replicas, WaitReplicas::Count(2));
+        assert_eq!(parse(&[]).wait_replicas, WaitReplicas::All);
+        assert!(Config::try_parse_from(["ingest", "--wait-replicas", "many"]).is_err());
         assert!(Config::try_parse_from(["ingest", "--kafka-option", "novalue"]).is_err());
         assert!(Config::try_parse_from(["ingest", "--linger", "soon"]).is_err());
     }

@@ -30,6 +30,8 @@ pub enum Step {
     DeadLetter,
     /// Writing to Redis.
     Redis,
+    /// Waiting for Redis replicas to acknowledge a batch (`WAIT`).
+    Replicas,
 }
 
 impl Step {
@@ -38,6 +40,7 @@ impl Step {
         match self {
             Self::DeadLetter => "dead_letter",
             Self::Redis => "redis",
+            Self::Replicas => "replicas",
         }
     }
 }

@@ -26,7 +26,8 @@
 //! - [`config`]: flags and environment (and the memory bound); [`run`]: the pipeline.
 //! - [`poll`], [`batch`], [`write`]: the three stages; [`partitions`]: owned
 //!   partitions and in-flight records; [`shared`]: state the stages share.
-//! - [`dead_letter`]: the dead-letter format; [`retry`]: backoff by failure class.
+//! - [`dead_letter`]: the dead-letter format; [`retry`]: backoff by failure class;
+//!   [`replicas`]: how many Redis replicas must confirm a batch (`WAIT`).
 //! - [`cache`]: the best-score cache; [`health`] and [`telemetry`]: `/healthz`, `/readyz`, `/metrics`.
 
 pub mod batch;
@@ -37,6 +38,7 @@ pub mod health;
 pub mod partitions;
 pub mod poll;
 pub mod record;
+pub mod replicas;
 pub mod retry;
 pub mod shared;
 pub mod telemetry;
@@ -125,8 +127,12 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     let metrics = telemetry::install_recorder().context("installing the metrics recorder")?;
     let shared = Arc::new(Shared::new(config.cache_capacity, config.cache_ttl));
     let probe_store = Store::connect_lazy(&target, StoreOptions::default()).await.context("redis for /readyz")?;
-    let probe =
-        telemetry::Probe { shared: shared.clone(), store: probe_store, stall_timeout: config.stall_timeout, metrics };
+    let probe = telemetry::Probe {
+        shared: shared.clone(),
+        store: probe_store.clone(),
+        stall_timeout: config.stall_timeout,
+        metrics,
+    };
     let server = tokio::spawn(telemetry::serve(listener, probe, shutdown.clone()));
     let Some(store) = connect_store(&config, &target, &shutdown).await else {
         return server.await.context("metrics server")?.map(|()| Report::default());
@@ -137,8 +143,6 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     let mut producer_config = ClientConfig::new();
     producer_config
         .set("bootstrap.servers", &config.brokers)
-        .set("acks", "all")
-        .set("enable.idempotence", "true")
         .set("linger.ms", "5")
         // A letter that cannot be delivered fails within this, so the retry loop (and
         // `/readyz`) sees a broken dead-letter topic, instead of librdkafka's 5 minutes.
@@ -148,8 +152,17 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     for (k, v) in config.kafka_settings() {
         producer_config.set(k, v);
     }
+    // Set last, so no shared option weakens them: a dead letter's offsets are stored only after
+    // it is acknowledged by every in-sync replica, and retries never duplicate it.
+    producer_config.set("acks", "all").set("enable.idempotence", "true");
     let producer: FutureProducer = producer_config.create().context("creating the dead-letter producer")?;
-    info!(topic = %config.topic, group = %config.group, layout = %router.spec(), "ingest started");
+    info!(
+        topic = %config.topic,
+        group = %config.group,
+        layout = %router.spec(),
+        wait_replicas = ?config.wait_replicas,
+        "ingest started"
+    );
 
     let budget_bytes = u32::try_from(config.max_buffered_bytes).context("--max-buffered-bytes")?;
     let (record_tx, record_rx) = mpsc::channel(config.batch_size * 2);
@@ -184,6 +197,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         shared: shared.clone(),
         topic: config.topic.clone(),
         retry: Retry::new(config.backoff_min, config.backoff_max, shutdown.clone(), config.drain_timeout),
+        replicas: replicas::ReplicaAck::new(config.wait_replicas, config.wait_timeout, probe_store.clone()),
         freshness: Histogram::new_with_bounds(1, 3_600_000, 3).context("freshness histogram")?,
     };
     let writer = tokio::spawn(writer.run(batch_rx));

@@ -138,8 +138,10 @@ pub fn create_consumer(config: &Config, shared: Arc<Shared>) -> Result<IngestCon
         .set("statistics.interval.ms", "1000")
         // Memory: librdkafka's own share of the documented bound (see `crate::config`).
         .set("queued.max.messages.kbytes", (config.kafka_queue_bytes / 1024).to_string())
+        // A record batch larger than this still arrives whole (up to the topic's
+        // `max.message.bytes`): `receive.message.max.bytes` stays at librdkafka's 100 MB, as
+        // a response above it would be refetched forever and wedge the partition.
         .set("fetch.max.bytes", config.kafka_fetch_bytes.to_string())
-        .set("receive.message.max.bytes", (config.kafka_fetch_bytes + 64 * 1024).to_string())
         // A broker may hold an empty fetch for a fixed share of this wait
         // before it looks again (nisshi: half of it) instead of answering as
         // data arrives; 100 ms rather than librdkafka's 500 ms cut the demo's

@@ -28,10 +28,12 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::batch::Batch;
+use crate::batch::{Batch, Coalescer};
 use crate::dead_letter::{DeadLetters, Reject};
 use crate::health::Step;
 use crate::poll::IngestConsumer;
+use crate::record::OwnedRecord;
+use crate::replicas::ReplicaAck;
 use crate::retry::Retry;
 use crate::shared::{Counter, Shared};
 
@@ -53,8 +55,18 @@ pub struct Writer {
     pub topic: String,
     /// Backoff, health and the drain deadline.
     pub retry: Retry,
+    /// Replicas that must acknowledge each write before offsets are stored.
+    pub replicas: ReplicaAck,
     /// Freshness (event time to applied), in milliseconds, for the exit report.
     pub freshness: Histogram<u64>,
+}
+
+/// Fewer replicas than required acknowledged a write in time.
+#[derive(Debug, thiserror::Error)]
+#[error("{acked} of {required} replicas acknowledged the write in time")]
+struct Unreplicated {
+    acked: u32,
+    required: u32,
 }
 
 /// The step was given up at shutdown.
@@ -97,19 +109,33 @@ impl Writer {
     async fn write(&mut self, batch: &Batch) -> Result<(), Abandoned> {
         metrics::histogram!("ingest_batch_events").record(batch.records as f64);
         self.dead_letter(&batch.rejects).await?;
-        if !batch.updates.is_empty() {
-            let refused = self.apply_all(&batch.updates).await?;
-            if !refused.is_empty() {
-                self.dead_letter(&unwritable(batch, &refused)).await?;
-            }
-            for (i, u) in batch.updates.iter().enumerate() {
-                if !refused.contains(&i) {
-                    self.shared.cache.record(&u.board, &u.player, u.score);
-                }
-            }
-            self.shared.counters.add(Counter::Applied, (batch.updates.len() - refused.len()) as u64);
+        self.write_updates(&batch.accepted, &batch.updates).await?;
+        if !batch.skipped.is_empty() && self.shared.cache.epoch() != batch.cache_epoch {
+            // The cache was cleared (Redis may have lost data) after these skips were
+            // decided: they may rest on a lost score, so write those events after all.
+            metrics::counter!("ingest_skips_rewritten_total").increment(batch.skipped.len() as u64);
+            let skipped = Coalescer::of(batch.skipped.iter().map(|&i| &batch.accepted[i]));
+            self.write_updates(&batch.accepted, &skipped).await?;
         }
         self.record_freshness(&batch.event_times);
+        Ok(())
+    }
+
+    /// Applies `updates`; sets aside the records (among `accepted`) behind the refused ones.
+    async fn write_updates(&mut self, accepted: &[OwnedRecord], updates: &[ScoreUpdate]) -> Result<(), Abandoned> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let refused = self.apply_all(updates).await?;
+        if !refused.is_empty() {
+            self.dead_letter(&unwritable(accepted, updates, &refused)).await?;
+        }
+        for (i, u) in updates.iter().enumerate() {
+            if !refused.contains(&i) {
+                self.shared.cache.record(&u.board, &u.player, u.score);
+            }
+        }
+        self.shared.counters.add(Counter::Applied, (updates.len() - refused.len()) as u64);
         Ok(())
     }
 
@@ -159,7 +185,11 @@ impl Writer {
         Ok(refused)
     }
 
-    /// Applies `updates`, retrying every failure but a refusal.
+    /// Applies `updates` (and waits for the replicas), retrying every failure but a refusal.
+    ///
+    /// When the replicas do not acknowledge in time, the whole write is
+    /// repeated before waiting again: had the primary failed over meanwhile,
+    /// `WAIT` on the new one would confirm nothing about the lost writes.
     async fn apply(&mut self, updates: &[ScoreUpdate]) -> Result<(), ApplyError> {
         loop {
             let started = Instant::now();
@@ -167,7 +197,19 @@ impl Writer {
             metrics::histogram!("ingest_redis_write_seconds").record(started.elapsed().as_secs_f64());
             let Err(e) = result else {
                 self.retry.succeeded(&self.shared.health, Step::Redis);
-                return Ok(());
+                match self.replicated().await {
+                    Ok(()) => return Ok(()),
+                    Err(unreplicated) => {
+                        if !self
+                            .retry
+                            .wait(&self.shared.health, Step::Replicas, Failure::Transient, &unreplicated)
+                            .await
+                        {
+                            return Err(ApplyError::Abandoned);
+                        }
+                        continue;
+                    }
+                }
             };
             self.shared.counters.add(Counter::RedisErrors, 1);
             // Redis may have restarted or failed over and lost data: the cache may be ahead of it now.
@@ -181,6 +223,24 @@ impl Writer {
             if !self.retry.wait(&self.shared.health, Step::Redis, failure, &refusal(&e)).await {
                 return Err(ApplyError::Abandoned);
             }
+        }
+    }
+
+    /// Waits for the required replicas to acknowledge this connection's writes.
+    async fn replicated(&mut self) -> Result<(), Unreplicated> {
+        let required = self.replicas.required().await.map_err(|_| Unreplicated { acked: 0, required: 1 })?;
+        if required == 0 {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let acked = self.router.store().wait_for_replicas(required, self.replicas.timeout).await.unwrap_or(0);
+        tracing::debug!(required, acked, "replicas");
+        metrics::histogram!("ingest_replica_wait_seconds").record(started.elapsed().as_secs_f64());
+        if acked >= required {
+            self.retry.succeeded(&self.shared.health, Step::Replicas);
+            Ok(())
+        } else {
+            Err(Unreplicated { acked, required })
         }
     }
 
@@ -207,12 +267,11 @@ impl Writer {
     }
 }
 
-/// The records behind the refused updates, as dead letters.
-fn unwritable(batch: &Batch, refused: &HashSet<usize>) -> Vec<Reject> {
+/// The records among `accepted` behind the refused `updates`, as dead letters.
+fn unwritable(accepted: &[OwnedRecord], updates: &[ScoreUpdate], refused: &HashSet<usize>) -> Vec<Reject> {
     let keys: HashSet<(&BoardId, &PlayerId)> =
-        refused.iter().map(|&i| (&batch.updates[i].board, &batch.updates[i].player)).collect();
-    batch
-        .accepted
+        refused.iter().map(|&i| (&updates[i].board, &updates[i].player)).collect();
+    accepted
         .iter()
         .filter(|record| {
             decode_record(record.key.as_deref(), record.value.as_deref())
@@ -225,13 +284,10 @@ fn unwritable(batch: &Batch, refused: &HashSet<usize>) -> Vec<Reject> {
         .collect()
 }
 
-/// An error as logs may show it: its class and Redis's error code, never a reply's text.
+/// An error as logs may show it: its class and Redis's error codes, never a reply's text.
 fn refusal(e: &shard_router::Error) -> String {
-    match e {
-        shard_router::Error::Redis(r) => {
-            format!("{} ({})", e.failure().as_str(), r.code().unwrap_or_else(|| r.category()))
-        }
-        // Other errors' texts may quote stored data: name the class only.
-        other => other.failure().as_str().to_string(),
+    match e.codes().as_slice() {
+        [] => e.failure().as_str().to_string(),
+        codes => format!("{} ({})", e.failure().as_str(), codes.join(", ")),
     }
 }

@@ -34,6 +34,17 @@ impl Error {
         matches!(self.failure(), Failure::Transient | Failure::Reconnect)
     }
 
+    /// The Redis error codes (`OOM`, `WRONGTYPE`, ...) of a server error, one
+    /// per failed command of a pipeline; empty for other errors. Safe to log,
+    /// unlike the reply's text.
+    pub fn codes(&self) -> Vec<String> {
+        let Self::Redis(e) = self else { return Vec::new() };
+        match e.clone().into_server_errors() {
+            Some(errors) => errors.iter().map(|(_, server)| server.code().to_string()).collect(),
+            None => e.code().map(String::from).into_iter().collect(),
+        }
+    }
+
     /// What a writer should do about this error (see [`Failure`]).
     ///
     /// Only errors that are provably about the data being written are
@@ -41,10 +52,13 @@ impl Error {
     /// misread error blocks visibly instead of setting valid events aside.
     pub fn failure(&self) -> Failure {
         match self {
-            Self::Redis(e) => redis_failure(e),
+            Self::Redis(e) => redis_failure(e, &self.codes()),
             Self::Contended(_) => Failure::Transient,
-            Self::Corrupt(_) => Failure::Record,
-            Self::InvalidLayout(_) | Self::RebalanceConflict { .. } | Self::NotRange(_) => Failure::StoreBlocked,
+            // Unreadable metadata or replies are not proof that one event is bad
+            // (another version may have written them): block, never set aside.
+            Self::Corrupt(_) | Self::InvalidLayout(_) | Self::RebalanceConflict { .. } | Self::NotRange(_) => {
+                Failure::StoreBlocked
+            }
         }
     }
 }
@@ -79,27 +93,26 @@ impl Failure {
     }
 }
 
-fn redis_failure(e: &redis::RedisError) -> Failure {
+fn redis_failure(e: &redis::RedisError, codes: &[String]) -> Failure {
     use redis::ErrorKind;
+    match e.kind() {
+        ErrorKind::AuthenticationFailed => return Failure::StoreBlocked,
+        ErrorKind::ClusterConnectionNotFound
+        | ErrorKind::MasterNameNotFoundBySentinel
+        | ErrorKind::NoValidReplicasFoundBySentinel => return Failure::Reconnect,
+        _ => {}
+    }
     if e.is_timeout() {
         return Failure::Transient;
     }
     if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_unrecoverable_error() {
         return Failure::Reconnect;
     }
-    match e.kind() {
-        ErrorKind::ClusterConnectionNotFound => return Failure::Reconnect,
-        ErrorKind::AuthenticationFailed => return Failure::StoreBlocked,
-        _ => {}
-    }
     // A pipeline reports every failed command: the batch is a refusal only
     // if every one of them is; otherwise the most severe other class wins.
-    let codes: Vec<String> = match e.clone().into_server_errors() {
-        Some(errors) => errors.iter().map(|(_, server)| server.code().to_string()).collect(),
-        None => e.code().map(String::from).into_iter().collect(),
-    };
-    let classes = codes.iter().map(|code| code_failure(code));
-    classes
+    codes
+        .iter()
+        .map(|code| code_failure(code))
         .max_by_key(|f| match f {
             Failure::Record => 0,
             Failure::Transient => 1,
@@ -138,7 +151,8 @@ mod tests {
         assert_eq!(server("BUSY").failure(), Failure::Transient);
         assert_eq!(server("READONLY").failure(), Failure::Reconnect);
         assert_eq!(server("LOADING").failure(), Failure::Transient);
-        assert_eq!(Error::Corrupt("x".into()).failure(), Failure::Record);
+        assert_eq!(Error::Corrupt("x".into()).failure(), Failure::StoreBlocked);
+        assert_eq!(server("WRONGTYPE").codes(), ["WRONGTYPE"]);
         assert_eq!(Error::Contended("b".into()).failure(), Failure::Transient);
         let io = Error::Redis(std::io::Error::from(std::io::ErrorKind::ConnectionReset).into());
         assert_eq!(io.failure(), Failure::Reconnect);

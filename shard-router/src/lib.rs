@@ -22,7 +22,7 @@
 //!
 //! # Layout
 //! - [`spec`]: layout configuration; [`keys`]: key names and hash tags.
-//! - [`store`]: single Redis or Redis Cluster connections.
+//! - [`store`]: single Redis, Redis Cluster or Sentinel-managed connections; [`sentinel`]: following a failover.
 //! - [`router`]: the [`Router`]; [`single`], [`hash`], [`range`]: the layouts.
 //! - [`range_meta`], [`rebalance`]: range generations, adaptive boundaries, online rebalance.
 //! - [`model`]: values read and written; [`oracle`]: the reference model.
@@ -38,6 +38,7 @@ pub mod range_meta;
 pub mod rebalance;
 pub mod router;
 mod scripts;
+pub mod sentinel;
 pub mod single;
 pub mod spec;
 pub mod store;

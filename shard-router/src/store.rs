@@ -12,25 +12,32 @@ use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, FromRedisValue, Pipeline, Value};
 
+use crate::sentinel::{SentinelConnection, SentinelTarget};
 use crate::{Error, Result};
 
-/// Where Redis is: one server, or the seed nodes of a cluster.
+/// Where Redis is: one server, the seed nodes of a cluster, or the Sentinels of a primary.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RedisTarget {
     /// A single Redis server, e.g. `redis://127.0.0.1:6379`.
     Single(String),
     /// Seed nodes of a Redis Cluster.
     Cluster(Vec<String>),
+    /// A primary with replicas under Sentinel, e.g. `redis+sentinel://127.0.0.1:26379,127.0.0.1:26380/lb`.
+    Sentinel(SentinelTarget),
 }
 
 impl RedisTarget {
     /// Parses a comma-separated list of URLs: one URL is a single server,
     /// several are cluster seed nodes. Prefix with `cluster:` to use a cluster
-    /// through a single seed node.
+    /// through a single seed node. `redis+sentinel://h1:p1,h2:p2/service` names
+    /// the Sentinels of a primary ([`SentinelTarget`]).
     ///
     /// # Errors
-    /// [`Error::InvalidLayout`] when the list is empty.
+    /// [`Error::InvalidLayout`] when the list is empty or a Sentinel URL is incomplete.
     pub fn parse(urls: &str) -> Result<Self> {
+        if let Some(sentinel) = SentinelTarget::parse(urls.trim()) {
+            return sentinel.map(Self::Sentinel);
+        }
         let (cluster, list) = match urls.strip_prefix("cluster:") {
             Some(rest) => (true, rest),
             None => (false, urls),
@@ -66,6 +73,8 @@ pub enum Store {
     Single(ConnectionManager),
     /// A Redis Cluster.
     Cluster(ClusterConnection),
+    /// The primary the Sentinels name, followed across failovers.
+    Sentinel(SentinelConnection),
 }
 
 impl std::fmt::Debug for Store {
@@ -73,6 +82,7 @@ impl std::fmt::Debug for Store {
         f.write_str(match self {
             Self::Single(_) => "Store::Single",
             Self::Cluster(_) => "Store::Cluster",
+            Self::Sentinel(_) => "Store::Sentinel",
         })
     }
 }
@@ -96,6 +106,7 @@ impl Store {
                     .build()?;
                 Ok(Self::Cluster(client.get_async_connection().await?))
             }
+            RedisTarget::Sentinel(target) => Ok(Self::Sentinel(SentinelConnection::connect(target, options).await?)),
         }
     }
 
@@ -111,7 +122,7 @@ impl Store {
                 let client = redis::Client::open(url.as_str())?;
                 Ok(Self::Single(ConnectionManager::new_lazy_with_config(client, manager_config(options))?))
             }
-            RedisTarget::Cluster(_) => Self::connect(target, options).await,
+            RedisTarget::Cluster(_) | RedisTarget::Sentinel(_) => Self::connect(target, options).await,
         }
     }
 
@@ -128,6 +139,14 @@ impl Store {
         Ok(match self {
             Self::Single(con) => cmd.query_async(&mut con.clone()).await?,
             Self::Cluster(con) => cmd.query_async(&mut con.clone()).await?,
+            Self::Sentinel(s) => {
+                let primary = s.current();
+                let result = cmd.query_async(&mut primary.connection.clone()).await.map_err(Error::from);
+                if let Err(e) = &result {
+                    s.failed(&primary, e).await;
+                }
+                result?
+            }
         })
     }
 
@@ -139,6 +158,14 @@ impl Store {
         Ok(match self {
             Self::Single(con) => pipe.query_async(&mut con.clone()).await?,
             Self::Cluster(con) => pipe.query_async(&mut con.clone()).await?,
+            Self::Sentinel(s) => {
+                let primary = s.current();
+                let result = pipe.query_async(&mut primary.connection.clone()).await.map_err(Error::from);
+                if let Err(e) = &result {
+                    s.failed(&primary, e).await;
+                }
+                result?
+            }
         })
     }
 
@@ -148,6 +175,17 @@ impl Store {
     /// The first error of any pipeline.
     pub async fn run_all(&self, pipes: &[Pipeline]) -> Result<Vec<Vec<Value>>> {
         futures::future::try_join_all(pipes.iter().map(|p| self.run(p))).await
+    }
+
+    /// Waits until `replicas` replicas acknowledged every write this handle
+    /// made before (`WAIT`; on a cluster, on every primary, the fewest
+    /// counts), or `timeout` passes; returns how many did.
+    ///
+    /// # Errors
+    /// [`Error::Redis`] when a node does not answer.
+    pub async fn wait_for_replicas(&self, replicas: u32, timeout: Duration) -> Result<u32> {
+        let millis = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.query(redis::cmd("WAIT").arg(replicas).arg(millis)).await
     }
 
     /// Checks that every node answers `PING`.
@@ -160,7 +198,7 @@ impl Store {
     }
 }
 
-fn manager_config(options: StoreOptions) -> ConnectionManagerConfig {
+pub(crate) fn manager_config(options: StoreOptions) -> ConnectionManagerConfig {
     ConnectionManagerConfig::new()
         .set_connection_timeout(Some(options.connect_timeout))
         .set_response_timeout(Some(options.response_timeout))

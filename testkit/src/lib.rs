@@ -100,3 +100,178 @@ impl Drop for PrivateRedis {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A primary with two replicas and three Sentinels of one test's own (the
+/// Sentinel mode of the same `redis-server`), so killing the primary disturbs
+/// no other test. Sentinels judge a node down after 1 s, so a failover takes a
+/// few seconds. Nodes persist every write (`appendfsync always`).
+pub struct PrivateSentinel {
+    /// The service name the Sentinels monitor.
+    pub service: String,
+    dir: PathBuf,
+    /// Data nodes by port; `None` once killed.
+    nodes: Vec<(u16, Option<Child>)>,
+    sentinels: Vec<(u16, Child)>,
+}
+
+impl PrivateSentinel {
+    /// Starts the primary, its replicas and the Sentinels, and waits until
+    /// every Sentinel sees both replicas.
+    pub fn start() -> Self {
+        let dir = std::env::temp_dir().join(unique("lb-sentinel"));
+        std::fs::create_dir_all(&dir).expect("private sentinel dir");
+        let service = unique("lb");
+        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let mut nodes = Vec::new();
+        for (i, &port) in ports.iter().enumerate() {
+            let node_dir = dir.join(format!("node-{port}"));
+            std::fs::create_dir_all(&node_dir).expect("node dir");
+            let mut cmd = Command::new("redis-server");
+            cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+                .args(["--appendonly", "yes", "--appendfsync", "always"])
+                .arg("--dir")
+                .arg(&node_dir);
+            if i > 0 {
+                cmd.args(["--replicaof", "127.0.0.1", &ports[0].to_string()]);
+            }
+            let child = cmd.stdout(Stdio::null()).spawn().expect("redis-server on PATH");
+            wait_for_port(port);
+            nodes.push((port, Some(child)));
+        }
+        let mut sentinels = Vec::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let conf = dir.join(format!("sentinel-{port}.conf"));
+            std::fs::write(
+                &conf,
+                format!(
+                    "port {port}\nbind 127.0.0.1\nsentinel monitor {service} 127.0.0.1 {} 2\n\
+                     sentinel down-after-milliseconds {service} 1000\nsentinel failover-timeout {service} 10000\n\
+                     sentinel parallel-syncs {service} 1\n",
+                    ports[0]
+                ),
+            )
+            .expect("sentinel config");
+            let child = Command::new("redis-server")
+                .arg(&conf)
+                .arg("--sentinel")
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("redis-server --sentinel");
+            wait_for_port(port);
+            sentinels.push((port, child));
+        }
+        let s = Self { service, dir, nodes, sentinels };
+        s.wait_until_sentinels_see_replicas(2);
+        s.wait_until_replicas_online(ports[0], 2);
+        s
+    }
+
+    /// Waits until the primary on `port` streams to `count` replicas (state `online`: synced).
+    pub fn wait_until_replicas_online(&self, port: u16, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let info = redis_cli(port, &["INFO", "replication"]);
+            if info.lines().filter(|l| l.starts_with("slave") && l.contains("state=online")).count() >= count {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the primary never had {count} replicas online: {info}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The target URL: `redis+sentinel://<sentinels>/<service>`.
+    pub fn url(&self) -> String {
+        let hosts: Vec<String> = self.sentinels.iter().map(|(p, _)| format!("127.0.0.1:{p}")).collect();
+        format!("redis+sentinel://{}/{}", hosts.join(","), self.service)
+    }
+
+    /// The port of the node the Sentinels call primary now.
+    pub fn primary_port(&self) -> u16 {
+        let (port, _) = &self.sentinels[0];
+        let out = redis_cli(*port, &["SENTINEL", "get-master-addr-by-name", &self.service]);
+        out.lines().nth(1).and_then(|p| p.trim().parse().ok()).expect("sentinel knows the primary")
+    }
+
+    /// The ports of the data nodes still running.
+    pub fn node_ports(&self) -> Vec<u16> {
+        self.nodes.iter().filter(|(_, c)| c.is_some()).map(|(p, _)| *p).collect()
+    }
+
+    /// Kills the data node on `port` (SIGKILL).
+    pub fn kill_node(&mut self, port: u16) {
+        if let Some((_, child)) = self.nodes.iter_mut().find(|(p, _)| *p == port)
+            && let Some(mut c) = child.take()
+        {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Restarts a killed data node; it rejoins as a replica of the current primary.
+    pub fn restart_node(&mut self, port: u16) {
+        let primary = self.primary_port();
+        let node_dir = self.dir.join(format!("node-{port}"));
+        let slot = self.nodes.iter_mut().find(|(p, _)| *p == port).expect("a node of this deployment");
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args(["--appendonly", "yes", "--appendfsync", "always"])
+            .arg("--dir")
+            .arg(&node_dir)
+            .args(["--replicaof", "127.0.0.1", &primary.to_string()])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server");
+        slot.1 = Some(child);
+        wait_for_port(port);
+    }
+
+    /// Waits until every Sentinel reports `count` replicas (up or down, as Sentinel lists them).
+    fn wait_until_sentinels_see_replicas(&self, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for (port, _) in &self.sentinels {
+            loop {
+                let out = redis_cli(*port, &["SENTINEL", "replicas", &self.service]);
+                if out.lines().filter(|l| l.trim() == "name").count() >= count {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "sentinel {port} never saw {count} replicas: {out}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+impl Drop for PrivateSentinel {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.sentinels {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for (_, child) in &mut self.nodes {
+            if let Some(c) = child.as_mut() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on port {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs `redis-cli -p port args...` and returns its output.
+fn redis_cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli on PATH (scripts/infra.sh installs it)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -194,7 +194,7 @@ async fn a_record_that_cannot_be_dead_lettered_holds_offsets_and_shows() {
     let events = random_events(91, &board, 200, 2000);
     let (first, second) = events.split_at(1000);
     let mut records = raw(first);
-    let malformed_offset = records.len() as i64;
+    let malformed_offset = i64::try_from(records.len()).expect("offset");
     records.push((Some(b"p1".to_vec()), Some(b"not json".to_vec())));
     records.extend(raw(second));
     produce_raw(&producer(), &topics.scores, &records).await;
