@@ -3,6 +3,10 @@
 #   - one single-node Redis            (LB_REDIS_PORT, default 6390)
 #   - one 3-node Redis Cluster         (LB_CLUSTER_PORTS, default "7101 7102 7103";
 #                                       cluster bus on each port + 10000)
+#   - a primary with two replicas under three Sentinels
+#                                      (LB_SENTINEL_DATA_PORTS, default "6391 6392 6393", the first
+#                                       the primary; LB_SENTINEL_PORTS, default "26391 26392 26393";
+#                                       service "lb"): LB_REDIS_SENTINEL_URL in the env file
 #   - one Kafka-compatible broker      (LB_KAFKA_PORT, default 9092): nisshi, or tansu as fallback
 # Everything binds to 127.0.0.1 and lives under LB_STATE_DIR (data, pid files, logs).
 #
@@ -21,6 +25,7 @@
 #   LB_STATE_DIR      <repo>/target/infra
 #   LB_REDIS_PORT     6390
 #   LB_CLUSTER_PORTS  "7101 7102 7103"
+#   LB_SENTINEL_DATA_PORTS "6391 6392 6393"   LB_SENTINEL_PORTS "26391 26392 26393"
 #   LB_KAFKA_PORT     9092
 #   LB_BROKER         auto | nisshi | tansu
 #   LB_STOP_TIMEOUT   10   (seconds between SIGTERM and SIGKILL)
@@ -45,6 +50,8 @@ LB_TOOLS_DIR=${LB_TOOLS_DIR:-$HOME/.local/leaderboard-tools}
 LB_STATE_DIR=${LB_STATE_DIR:-$REPO_ROOT/target/infra}
 LB_REDIS_PORT=${LB_REDIS_PORT:-6390}
 LB_CLUSTER_PORTS=${LB_CLUSTER_PORTS:-7101 7102 7103}
+LB_SENTINEL_DATA_PORTS=${LB_SENTINEL_DATA_PORTS:-6391 6392 6393}
+LB_SENTINEL_PORTS=${LB_SENTINEL_PORTS:-26391 26392 26393}
 LB_KAFKA_PORT=${LB_KAFKA_PORT:-9092}
 LB_BROKER=${LB_BROKER:-auto}
 LB_STOP_TIMEOUT=${LB_STOP_TIMEOUT:-10}
@@ -57,6 +64,9 @@ readonly TANSU_VERSION=0.6.0
 readonly CLUSTER_ID=leaderboard
 
 read -r -a CLUSTER_PORTS <<<"${LB_CLUSTER_PORTS//,/ }"
+read -r -a SENTINEL_DATA_PORTS <<<"${LB_SENTINEL_DATA_PORTS//,/ }"
+read -r -a SENTINEL_PORTS <<<"${LB_SENTINEL_PORTS//,/ }"
+readonly SENTINEL_SERVICE=lb
 
 for port in "$LB_REDIS_PORT" "$LB_KAFKA_PORT" "${CLUSTER_PORTS[@]}"; do
     if ! [[ $port =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then die "invalid port: '$port'"; fi
@@ -423,6 +433,50 @@ cluster_stop_args() {
 }
 
 # ---------------------------------------------------------------------------
+# primary, replicas and Sentinels
+
+start_sentinel_group() {
+    local primary=${SENTINEL_DATA_PORTS[0]} port conf i
+    start_redis "sentinel-data-$primary" "$primary" "$LB_STATE_DIR/sentinel/$primary"
+    for port in "${SENTINEL_DATA_PORTS[@]:1}"; do
+        start_redis "sentinel-data-$port" "$port" "$LB_STATE_DIR/sentinel/$port" --replicaof "$HOST" "$primary"
+    done
+    for port in "${SENTINEL_PORTS[@]}"; do
+        if redis_up "sentinel-$port" "$port"; then
+            log "sentinel-$port already running"
+            continue
+        fi
+        claim_port "sentinel-$port" "$port"
+        mkdir -p "$LB_STATE_DIR/sentinel" "$RUN_DIR" "$LOG_DIR"
+        # Sentinel rewrites its configuration file: one writable file per Sentinel.
+        conf=$LB_STATE_DIR/sentinel/sentinel-$port.conf
+        printf '%s\n' "port $port" "bind $HOST" "daemonize yes" \
+            "pidfile $(redis_pidfile "sentinel-$port")" "logfile $LOG_DIR/sentinel-$port.log" \
+            "sentinel monitor $SENTINEL_SERVICE $HOST $primary 2" \
+            "sentinel down-after-milliseconds $SENTINEL_SERVICE 2000" \
+            "sentinel failover-timeout $SENTINEL_SERVICE 10000" >"$conf"
+        (
+            close_extra_fds
+            exec redis-server "$conf" --sentinel
+        ) || die "sentinel-$port failed to start (log: $LOG_DIR/sentinel-$port.log)"
+        for ((i = 0; i < 100; i++)); do
+            redis_up "sentinel-$port" "$port" && break
+            sleep 0.1
+        done
+        redis_up "sentinel-$port" "$port" || die "sentinel-$port did not answer PING within 10s"
+        log "sentinel-$port up, monitoring $SENTINEL_SERVICE"
+    done
+}
+
+sentinel_stop_args() {
+    local port
+    for port in "${SENTINEL_PORTS[@]}"; do printf '%s\n' "sentinel-$port" "$(redis_pidfile "sentinel-$port")" "$port"; done
+    for port in "${SENTINEL_DATA_PORTS[@]}"; do
+        printf '%s\n' "sentinel-data-$port" "$(redis_pidfile "sentinel-data-$port")" "$port"
+    done
+}
+
+# ---------------------------------------------------------------------------
 # broker
 
 # Raw Kafka ApiVersions v0 request; succeeds if the broker answers with error_code 0.
@@ -533,6 +587,12 @@ env_lines() {
         IFS=,
         echo "${urls[*]}"
     )"
+    local sentinels=()
+    for port in "${SENTINEL_PORTS[@]}"; do sentinels+=("$HOST:$port"); done
+    printf 'export LB_REDIS_SENTINEL_URL=redis+sentinel://%s/%s\n' "$(
+        IFS=,
+        echo "${sentinels[*]}"
+    )" "$SENTINEL_SERVICE"
     printf 'export LB_KAFKA_BROKERS=%s:%s\n' "$HOST" "$LB_KAFKA_PORT"
     printf 'export LB_KAFKA_BROKER_KIND=%s\n' "$(current_broker_kind)"
 }
@@ -543,6 +603,7 @@ cmd_up() {
     ensure_broker
     start_single_redis
     start_cluster
+    start_sentinel_group
     start_broker
     env_lines >"$ENV_FILE.tmp"
     mv "$ENV_FILE.tmp" "$ENV_FILE"
@@ -555,10 +616,11 @@ cmd_down() {
     mapfile -t args < <(
         printf '%s\n' broker "$BROKER_PIDFILE" "$LB_KAFKA_PORT"
         cluster_stop_args
+        sentinel_stop_args
         redis_stop_args
     )
     stop_components "${args[@]}"
-    rm -rf "$BROKER_DIR" "$LB_STATE_DIR/cluster" "$LB_STATE_DIR/redis" "$RUN_DIR" "$ENV_FILE"
+    rm -rf "$BROKER_DIR" "$LB_STATE_DIR/cluster" "$LB_STATE_DIR/sentinel" "$LB_STATE_DIR/redis" "$RUN_DIR" "$ENV_FILE"
     log "down (logs kept in $LOG_DIR)"
 }
 
@@ -578,6 +640,16 @@ cmd_status() {
     done
     if cluster_formed; then state=ok; else state=down all=1; fi
     status_line cluster "$state" "" "${CLUSTER_PORTS[0]}" "(cluster_state on all nodes)"
+    for port in "${SENTINEL_DATA_PORTS[@]}"; do
+        pid=$(read_pid "$(redis_pidfile "sentinel-data-$port")")
+        if redis_up "sentinel-data-$port" "$port"; then state=up; else state=down all=1; fi
+        status_line "sentinel-data-$port" "$state" "$pid" "$port"
+    done
+    for port in "${SENTINEL_PORTS[@]}"; do
+        pid=$(read_pid "$(redis_pidfile "sentinel-$port")")
+        if redis_up "sentinel-$port" "$port"; then state=up; else state=down all=1; fi
+        status_line "sentinel-$port" "$state" "$pid" "$port"
+    done
     pid=$(read_pid "$BROKER_PIDFILE")
     if broker_up; then state=up; else state=down all=1; fi
     status_line "broker" "$state" "$pid" "$LB_KAFKA_PORT" "($(current_broker_kind))"

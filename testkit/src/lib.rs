@@ -24,6 +24,12 @@ pub fn cluster_urls() -> String {
         .unwrap_or_else(|_| "redis://127.0.0.1:7101,redis://127.0.0.1:7102,redis://127.0.0.1:7103".into())
 }
 
+/// The Sentinel-managed primary of `scripts/infra.sh` (`LB_REDIS_SENTINEL_URL`).
+pub fn sentinel_url() -> String {
+    std::env::var("LB_REDIS_SENTINEL_URL")
+        .unwrap_or_else(|_| "redis+sentinel://127.0.0.1:26391,127.0.0.1:26392,127.0.0.1:26393/lb".into())
+}
+
 /// The Kafka-protocol broker (`LB_KAFKA_BROKERS`).
 pub fn brokers() -> String {
     std::env::var("LB_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())

@@ -28,6 +28,24 @@ async fn every_layout_ends_equal_to_the_oracle() {
     }
 }
 
+/// The primary with replicas of `scripts/infra.sh`, found through its Sentinels: every batch
+/// is confirmed by both replicas (`WAIT`) before its offsets are stored.
+#[tokio::test]
+async fn a_sentinel_managed_primary_ends_equal_to_the_oracle() {
+    let url = testkit::sentinel_url();
+    let topics = Topics::create(3).await;
+    let board = BoardId::new(unique("sentinel")).expect("board");
+    let events = random_events(8, &board, 300, 4000);
+    produce_events(&producer(), &topics.scores, &events).await;
+    let worker = Worker::start(config(&topics, &url, "hash:2"));
+    let router = router(&url, "hash:2").await;
+    wait_for_oracle(&router, &oracle_of(&events), &board, Duration::from_secs(60)).await;
+    wait_for_committed(&topics, Duration::from_secs(60)).await;
+    let (_, metrics) = worker.get("/metrics").await;
+    assert!(metrics.contains("ingest_replica_wait_seconds_count"), "batches waited for the replicas: {metrics}");
+    worker.stop().await;
+}
+
 #[tokio::test]
 async fn malformed_records_go_to_the_dlq_with_their_reason() {
     let topics = Topics::create(2).await;
