@@ -27,7 +27,8 @@ for round in $(seq 1 "$rounds"); do
         bin=target/release/ingest
         [[ $side == before ]] && bin=$tree/target/release/ingest
         echo "== round $round: $side ($([[ $side == before ]] && echo "$sha" || git rev-parse --short HEAD))"
-        out=$(bash "$SCRIPT_DIR/bench-ingest.sh" --ingest "$bin" "$@" 2>&1 | tee /dev/stderr)
+        out=$(bash "$SCRIPT_DIR/bench-ingest.sh" --ingest "$bin" "$@" 2>&1)
+        grep -E '^(filled|ingest:|drained)' <<<"$out"
         rate=$(grep -oE '[0-9]+ events/s' <<<"$out" | tail -1 | grep -oE '^[0-9]+')
         rates[$side]+="$rate "
     done

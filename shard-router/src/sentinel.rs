@@ -80,10 +80,10 @@ impl SentinelTarget {
 }
 
 /// The current primary: its address and a connection to it.
-pub(crate) struct Primary {
+struct Primary {
     addr: String,
     /// The connection; clones share it.
-    pub(crate) connection: ConnectionManager,
+    connection: ConnectionManager,
 }
 
 struct Shared {
@@ -119,15 +119,25 @@ impl SentinelConnection {
         Ok(Self { shared: Arc::new(shared) })
     }
 
-    /// The current primary (hand it back to [`Self::failed`] if a command on it fails).
-    pub(crate) fn current(&self) -> Arc<Primary> {
-        self.shared.primary.load_full()
+    /// Runs `op` on the current primary; if it fails in a way a failover
+    /// explains, asks the Sentinels again before returning the error.
+    pub(crate) async fn run<T, F, Fut>(&self, op: F) -> Result<T>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let primary = self.shared.primary.load_full();
+        let result = op(primary.connection.clone()).await.map_err(Error::from);
+        if let Err(e) = &result {
+            self.failed(&primary, e).await;
+        }
+        result
     }
 
-    /// A command on the connection from [`Self::current`] failed with `error`:
+    /// A command on `used` failed with `error`:
     /// if a failover explains it, asks the Sentinels for the primary again and
     /// switches to it (once, however many commands failed together).
-    pub(crate) async fn failed(&self, used: &Arc<Primary>, error: &Error) {
+    async fn failed(&self, used: &Arc<Primary>, error: &Error) {
         if error.failure() != Failure::Reconnect {
             return;
         }

@@ -139,14 +139,7 @@ impl Store {
         Ok(match self {
             Self::Single(con) => cmd.query_async(&mut con.clone()).await?,
             Self::Cluster(con) => cmd.query_async(&mut con.clone()).await?,
-            Self::Sentinel(s) => {
-                let primary = s.current();
-                let result = cmd.query_async(&mut primary.connection.clone()).await.map_err(Error::from);
-                if let Err(e) = &result {
-                    s.failed(&primary, e).await;
-                }
-                result?
-            }
+            Self::Sentinel(s) => s.run(|mut con| async move { cmd.query_async(&mut con).await }).await?,
         })
     }
 
@@ -158,14 +151,7 @@ impl Store {
         Ok(match self {
             Self::Single(con) => pipe.query_async(&mut con.clone()).await?,
             Self::Cluster(con) => pipe.query_async(&mut con.clone()).await?,
-            Self::Sentinel(s) => {
-                let primary = s.current();
-                let result = pipe.query_async(&mut primary.connection.clone()).await.map_err(Error::from);
-                if let Err(e) = &result {
-                    s.failed(&primary, e).await;
-                }
-                result?
-            }
+            Self::Sentinel(s) => s.run(|mut con| async move { pipe.query_async(&mut con).await }).await?,
         })
     }
 

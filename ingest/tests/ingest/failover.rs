@@ -7,17 +7,9 @@ use testkit::PrivateSentinel;
 use tokio::time::Instant;
 
 use crate::helpers::{
-    Topics, Worker, config, oracle_of, produce_events, producer, random_events, router, unique, wait_for_committed,
-    wait_for_oracle,
+    Topics, Worker, config, counter, oracle_of, produce_events, producer, random_events, router, unique,
+    wait_for_committed, wait_for_oracle,
 };
-
-/// The value of an unlabelled counter in a Prometheus text page (0 when absent).
-fn counter(page: &str, name: &str) -> f64 {
-    page.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
-}
 
 /// `kill -9` of the Sentinel-managed primary while events stream in: a
 /// replica is promoted, the worker finds it by itself, and every event whose

@@ -1,19 +1,19 @@
 //! Crashes, Redis outages and consumer-group rebalances lose nothing.
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use leaderboard_contract::BoardId;
 use testkit::PrivateRedis;
 
 use crate::helpers::{
-    Topics, Worker, committed, config, oracle_of, produce_events, producer, random_events, redis_url, router, unique,
-    wait_for_committed, wait_for_oracle, worker_args,
+    ChildProcess, Topics, Worker, committed, config, oracle_of, produce_events, producer, random_events, redis_url,
+    router, unique, wait_for_committed, wait_for_oracle, worker_args,
 };
 
 /// Starts the real `ingest` binary as a child process, its telemetry on a free port.
-fn spawn_ingest(topics: &Topics, layout: &str, env: &[(&str, &str)]) -> (Child, SocketAddr) {
+fn spawn_ingest(topics: &Topics, layout: &str, env: &[(&str, &str)]) -> (ChildProcess, SocketAddr) {
     let addr = SocketAddr::from(([127, 0, 0, 1], testkit::free_port()));
     let child = Command::new(env!("CARGO_BIN_EXE_ingest"))
         .args(worker_args(topics, &redis_url(), layout))
@@ -23,11 +23,11 @@ fn spawn_ingest(topics: &Topics, layout: &str, env: &[(&str, &str)]) -> (Child, 
         .stdout(Stdio::null())
         .spawn()
         .expect("spawn ingest binary");
-    (child, addr)
+    (ChildProcess(child), addr)
 }
 
 /// SIGTERM: the worker drains, commits and must exit 0.
-fn terminate(mut child: Child) {
+fn terminate(mut child: ChildProcess) {
     let pid = child.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
     let status = child.wait().expect("wait");

@@ -250,44 +250,15 @@ pub async fn wait_for_oracle(router: &Router, oracle: &Oracle, board: &BoardId, 
 /// Waits until the group has committed every partition of the topic up to its
 /// end: every record was consumed, applied and committed.
 pub async fn wait_for_committed(topics: &Topics, timeout: Duration) {
-    let topics = topics.clone();
-    tokio::task::spawn_blocking(move || {
-        let probe: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", brokers())
-            .set("group.id", &topics.group)
-            .create()
-            .expect("probe consumer");
-        let wait = Duration::from_secs(10);
-        let metadata = probe.fetch_metadata(Some(&topics.scores), wait).expect("metadata");
-        let partitions: Vec<i32> =
-            metadata.topics()[0].partitions().iter().map(rdkafka::metadata::MetadataPartition::id).collect();
-        let deadline = std::time::Instant::now() + timeout;
-        loop {
-            let mut tpl = TopicPartitionList::new();
-            for &p in &partitions {
-                tpl.add_partition(&topics.scores, p);
-            }
-            let committed = probe.committed_offsets(tpl, wait).expect("committed offsets");
-            let behind: Vec<(i32, i64, i64)> = partitions
-                .iter()
-                .filter_map(|&p| {
-                    let high = probe.fetch_watermarks(&topics.scores, p, wait).expect("watermarks").1;
-                    let at = match committed.find_partition(&topics.scores, p).map(|e| e.offset()) {
-                        Some(Offset::Offset(o)) => o,
-                        _ => 0,
-                    };
-                    (at != high).then_some((p, at, high))
-                })
-                .collect();
-            if behind.is_empty() {
-                return;
-            }
-            assert!(std::time::Instant::now() < deadline, "group never committed to the end: {behind:?}");
-            std::thread::sleep(Duration::from_millis(200));
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let (at, ends) = (committed(topics).await, partition_ends(topics).await);
+        if at == ends {
+            return;
         }
-    })
-    .await
-    .expect("probe task");
+        assert!(tokio::time::Instant::now() < deadline, "group never committed to the end: {at:?} of {ends:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// GETs `path` on `addr`: status and body.
@@ -352,22 +323,30 @@ pub async fn read_dlq(topic: &str, count: usize) -> Vec<DeadLetter> {
     out
 }
 
+/// A consumer of the test's group that reads offsets, and the topic's partitions.
+fn probe(topics: &Topics) -> (BaseConsumer, Vec<i32>) {
+    let probe: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", &topics.group)
+        .create()
+        .expect("probe consumer");
+    let metadata = probe.fetch_metadata(Some(&topics.scores), PROBE_WAIT).expect("metadata");
+    let partitions = metadata.topics()[0].partitions().iter().map(rdkafka::metadata::MetadataPartition::id).collect();
+    (probe, partitions)
+}
+
+const PROBE_WAIT: Duration = Duration::from_secs(10);
+
 /// Committed offset per partition of the group (0 where nothing is committed).
 pub async fn committed(topics: &Topics) -> Vec<i64> {
     let topics = topics.clone();
     tokio::task::spawn_blocking(move || {
-        let probe: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", brokers())
-            .set("group.id", &topics.group)
-            .create()
-            .expect("probe consumer");
-        let wait = Duration::from_secs(10);
-        let metadata = probe.fetch_metadata(Some(&topics.scores), wait).expect("metadata");
+        let (probe, partitions) = probe(&topics);
         let mut tpl = TopicPartitionList::new();
-        for p in metadata.topics()[0].partitions() {
-            tpl.add_partition(&topics.scores, p.id());
+        for p in partitions {
+            tpl.add_partition(&topics.scores, p);
         }
-        let committed = probe.committed_offsets(tpl, wait).expect("committed offsets");
+        let committed = probe.committed_offsets(tpl, PROBE_WAIT).expect("committed offsets");
         committed
             .elements()
             .iter()
@@ -379,4 +358,60 @@ pub async fn committed(topics: &Topics) -> Vec<i64> {
     })
     .await
     .expect("probe task")
+}
+
+/// The end (high watermark) of every partition of the topic, in partition order.
+pub async fn partition_ends(topics: &Topics) -> Vec<i64> {
+    let topics = topics.clone();
+    tokio::task::spawn_blocking(move || {
+        let (probe, partitions) = probe(&topics);
+        partitions
+            .iter()
+            .map(|&p| probe.fetch_watermarks(&topics.scores, p, PROBE_WAIT).expect("watermarks").1)
+            .collect()
+    })
+    .await
+    .expect("probe task")
+}
+
+/// A child process that is killed when dropped, so a failing test leaves no worker running.
+pub struct ChildProcess(pub std::process::Child);
+
+impl std::ops::Deref for ChildProcess {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ChildProcess {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The value of an unlabelled counter in a Prometheus text page (0 when absent).
+pub fn counter(page: &str, name: &str) -> f64 {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Runs one Redis command (e.g. `CONFIG SET maxmemory 1`) on the server at `url`.
+pub async fn redis_cmd(url: &str, args: &[&str]) {
+    let client = redis::Client::open(url).expect("url");
+    let mut con = client.get_multiplexed_async_connection().await.expect("connect");
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    let _: redis::Value = cmd.query_async(&mut con).await.expect("redis command");
 }

@@ -6,23 +6,9 @@ use leaderboard_contract::BoardId;
 use testkit::PrivateRedis;
 
 use crate::helpers::{
-    Topics, Worker, config_with, oracle_of, produce_events, producer, random_events, router, unique,
-    wait_for_committed, wait_for_oracle,
+    Topics, Worker, config_with, counter, oracle_of, produce_events, producer, random_events, redis_cmd, router,
+    unique, wait_for_committed, wait_for_oracle,
 };
-
-/// The value of an unlabelled counter in a Prometheus text page (0 when absent).
-fn counter(page: &str, name: &str) -> f64 {
-    page.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
-async fn redis_client_pause(url: &str, args: &[&str]) {
-    let client = redis::Client::open(url).expect("url");
-    let mut con = client.get_multiplexed_async_connection().await.expect("connect");
-    let _: redis::Value = redis::cmd("CLIENT").arg(args).query_async(&mut con).await.expect("CLIENT PAUSE/UNPAUSE");
-}
 
 /// A second worker joins while the first one's pipeline is full (Redis
 /// refuses to answer writes, so nothing can drain), then leaves again. With
@@ -43,7 +29,7 @@ async fn join_and_leave_with_records_queued(extra: &[&str]) {
     wait_for_oracle(&router, &oracle_of(warmup), &board, Duration::from_secs(60)).await;
 
     // From here on, writes wait: records pile up in the first worker.
-    redis_client_pause(&redis.url(), &["PAUSE", "120000", "WRITE"]).await;
+    redis_cmd(&redis.url(), &["CLIENT", "PAUSE", "120000", "WRITE"]).await;
     produce_events(&producer, &topics.scores, queued).await;
     let consumed = |page: &str| counter(page, "ingest_events_consumed_total");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -59,7 +45,7 @@ async fn join_and_leave_with_records_queued(extra: &[&str]) {
         assert!(tokio::time::Instant::now() < deadline, "the join never revoked a partition");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    redis_client_pause(&redis.url(), &["UNPAUSE"]).await;
+    redis_cmd(&redis.url(), &["CLIENT", "UNPAUSE"]).await;
     produce_events(&producer, &topics.scores, joined).await;
     let so_far = events.len() - left.len();
     wait_for_oracle(&router, &oracle_of(&events[..so_far]), &board, Duration::from_secs(90)).await;
