@@ -116,30 +116,8 @@ async fn connect_store(
     }
 }
 
-/// Runs one ingest worker until `shutdown`, then drains and commits. Serves
-/// `/metrics`, `/healthz` and `/readyz` on `listener` meanwhile.
-///
-/// # Errors
-/// Invalid configuration, a Kafka client that cannot be created, or a
-/// pipeline task that panicked.
-pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<Report> {
-    let (layout, target) = config.validate()?;
-    let metrics = telemetry::install_recorder().context("installing the metrics recorder")?;
-    let shared = Arc::new(Shared::new(config.cache_capacity, config.cache_ttl));
-    let probe_store = Store::connect_lazy(&target, StoreOptions::default()).await.context("redis for /readyz")?;
-    let probe = telemetry::Probe {
-        shared: shared.clone(),
-        store: probe_store.clone(),
-        stall_timeout: config.stall_timeout,
-        metrics,
-    };
-    let server = tokio::spawn(telemetry::serve(listener, probe, shutdown.clone()));
-    let Some(store) = connect_store(&config, &target, &shutdown).await else {
-        return server.await.context("metrics server")?.map(|()| Report::default());
-    };
-    let router_options = RouterOptions { size_refresh: config.size_refresh };
-    let router = Router::new(store, layout, router_options);
-    let consumer = Arc::new(poll::create_consumer(&config, shared.clone()).context("creating the kafka consumer")?);
+/// The dead-letter producer: bounded queue, failures within 30 s, `acks=all` and idempotence.
+fn dead_letter_producer(config: &Config) -> anyhow::Result<FutureProducer> {
     let mut producer_config = ClientConfig::new();
     producer_config
         .set("bootstrap.servers", &config.brokers)
@@ -155,7 +133,39 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     // Set last, so no shared option weakens them: a dead letter's offsets are stored only after
     // it is acknowledged by every in-sync replica, and retries never duplicate it.
     producer_config.set("acks", "all").set("enable.idempotence", "true");
-    let producer: FutureProducer = producer_config.create().context("creating the dead-letter producer")?;
+    producer_config.create().context("creating the dead-letter producer")
+}
+
+/// Runs one ingest worker until `shutdown`, then drains and commits. Serves
+/// `/metrics`, `/healthz` and `/readyz` on `listener` meanwhile.
+///
+/// # Errors
+/// Invalid configuration, a Kafka client that cannot be created, or a
+/// pipeline task that panicked.
+pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<Report> {
+    let (layout, target) = config.validate()?;
+    let metrics = telemetry::install_recorder().context("installing the metrics recorder")?;
+    let shared = Arc::new(Shared::new(config.cache_capacity, config.cache_ttl));
+    // Served from the start: while Redis does not answer yet, `/readyz` says so.
+    let probe_slot = Arc::new(std::sync::OnceLock::new());
+    let probe = telemetry::Probe {
+        shared: shared.clone(),
+        store: probe_slot.clone(),
+        stall_timeout: config.stall_timeout,
+        metrics,
+    };
+    let server = tokio::spawn(telemetry::serve(listener, probe, shutdown.clone()));
+    // Two connections: the writer's, and one that never writes (`PING`, counting replicas).
+    let (Some(store), Some(probe_store)) =
+        (connect_store(&config, &target, &shutdown).await, connect_store(&config, &target, &shutdown).await)
+    else {
+        return server.await.context("metrics server")?.map(|()| Report::default());
+    };
+    let _ = probe_slot.set(probe_store.clone());
+    let router_options = RouterOptions { size_refresh: config.size_refresh };
+    let router = Router::new(store, layout, router_options);
+    let consumer = Arc::new(poll::create_consumer(&config, shared.clone()).context("creating the kafka consumer")?);
+    let producer = dead_letter_producer(&config)?;
     info!(
         topic = %config.topic,
         group = %config.group,

@@ -28,7 +28,7 @@
 //! `PING`, no broker is reachable, a step is blocked, or the worker is
 //! stalled. Both answer a JSON body with the state (see [`crate::health`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -62,8 +62,8 @@ pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
 pub struct Probe {
     /// The worker's shared state.
     pub shared: Arc<Shared>,
-    /// A connection used only for `PING`.
-    pub store: Store,
+    /// A connection used only for `PING`, once Redis has answered at start-up.
+    pub store: Arc<OnceLock<Store>>,
     /// When a worker with work counts as stalled.
     pub stall_timeout: Duration,
     /// The metrics recorder.
@@ -90,7 +90,10 @@ async fn healthz(State(probe): State<Probe>) -> Response {
 }
 
 async fn readyz(State(probe): State<Probe>) -> Response {
-    let redis_up = matches!(tokio::time::timeout(PING_TIMEOUT, probe.store.ping()).await, Ok(Ok(())));
+    let redis_up = match probe.store.get() {
+        Some(store) => matches!(tokio::time::timeout(PING_TIMEOUT, store.ping()).await, Ok(Ok(()))),
+        None => false,
+    };
     let state = probe.shared.health.status();
     let ready = redis_up && state.is_ready(probe.stall_timeout);
     let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };

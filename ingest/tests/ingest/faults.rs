@@ -143,3 +143,26 @@ async fn a_worker_joining_and_leaving_loses_nothing() {
         "every record reached a worker: {first_report:?} {second_report:?}"
     );
 }
+
+/// Redis down when the worker starts: it serves `/readyz` (503, Redis not up) while it waits,
+/// then connects by itself and applies everything.
+#[tokio::test]
+async fn a_worker_started_before_redis_waits_and_says_so() {
+    let mut redis = PrivateRedis::start();
+    redis.kill();
+    let topics = Topics::create(2).await;
+    let board = BoardId::new(unique("late-redis")).expect("board");
+    let events = random_events(33, &board, 300, 3000);
+    produce_events(&producer(), &topics.scores, &events).await;
+    let worker = Worker::start(config(&topics, &redis.url(), "single"));
+    crate::helpers::wait_for_endpoint(worker.addr, "/readyz", Duration::from_secs(30), |status, body| {
+        status == 503 && body.contains(r#""redis_up":false"#)
+    })
+    .await;
+    redis.restart();
+    let router = router(&redis.url(), "single").await;
+    wait_for_oracle(&router, &oracle_of(&events), &board, Duration::from_secs(60)).await;
+    wait_for_committed(&topics, Duration::from_secs(60)).await;
+    crate::helpers::wait_for_endpoint(worker.addr, "/readyz", Duration::from_secs(30), |status, _| status == 200).await;
+    worker.stop().await;
+}
