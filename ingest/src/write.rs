@@ -230,6 +230,8 @@ impl Writer {
     async fn replicated(&mut self) -> Result<(), Unreplicated> {
         let required = self.replicas.required().await.map_err(|_| Unreplicated { acked: 0, required: 1 })?;
         if required == 0 {
+            // No replica to wait for (any more): whatever blocked this step is over.
+            self.retry.succeeded(&self.shared.health, Step::Replicas);
             return Ok(());
         }
         let started = Instant::now();

@@ -70,6 +70,7 @@ async fn killing_the_sentinel_primary_under_load_loses_nothing() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+    crate::helpers::wait_for_endpoint(worker.addr, "/readyz", Duration::from_secs(30), |status, _| status == 200).await;
     let report = worker.stop().await;
     assert!(report.redis_errors > 0, "the worker saw the failover: {report:?}");
     assert_eq!(report.dead_lettered, 0);

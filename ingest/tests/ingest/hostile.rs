@@ -222,3 +222,28 @@ async fn a_record_that_cannot_be_dead_lettered_holds_offsets_and_shows() {
     assert_eq!(letters[0].header("original.offset"), malformed_offset.to_string());
     successor.stop().await;
 }
+
+/// Redis loses data without the worker seeing any error (an operator's `FLUSHALL`): once the
+/// best-score cache's time to live has passed, events below the lost scores are written again.
+#[tokio::test]
+async fn a_loss_the_worker_cannot_see_is_repaired_after_the_cache_ttl() {
+    let redis = PrivateRedis::start();
+    let topics = Topics::create(2).await;
+    let board = BoardId::new(unique("flushed")).expect("board");
+    let player = |i: usize| leaderboard_contract::PlayerId::new(format!("p{i}")).expect("player");
+    let event =
+        |i: usize, score: u64| ScoreEvent { board: board.clone(), player: player(i), score, ts_ms: None, id: None };
+    let high: Vec<ScoreEvent> = (0..200).map(|i| event(i, 1000)).collect();
+    let low: Vec<ScoreEvent> = (0..200).map(|i| event(i, 10)).collect();
+    let ttl = Duration::from_secs(2);
+    let worker = Worker::start(crate::helpers::config_with(&topics, &redis.url(), "single", &["--cache-ttl", "2s"]));
+    let router = router(&redis.url(), "single").await;
+    produce_events(&producer(), &topics.scores, &high).await;
+    wait_for_oracle(&router, &oracle_of(&high), &board, Duration::from_secs(60)).await;
+    redis_cmd(&redis.url(), &["FLUSHALL"]).await;
+    // The contract under test is the time to live itself: nothing but its passing can help.
+    tokio::time::sleep(ttl + Duration::from_millis(500)).await;
+    produce_events(&producer(), &topics.scores, &low).await;
+    wait_for_oracle(&router, &oracle_of(&low), &board, Duration::from_secs(60)).await;
+    worker.stop().await;
+}
