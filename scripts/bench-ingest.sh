@@ -3,15 +3,17 @@
 # fast `ingest` drains it into Redis (consumer lag from the first commit to 0).
 #
 # Usage: scripts/bench-ingest.sh [--events N] [--players N] [--partitions N] [--layout L] [--workers N]
-#                                [--ingest PATH]
+#                                [--ingest PATH] [--redis URL]
 #   defaults: 3,000,000 events from 1,000,000 players, 6 partitions, layout single, 1 worker,
 #   the ingest binary of this checkout (--ingest runs another build, e.g. an older commit's:
-#   scripts/bench-ingest-compare.sh does that side by side)
+#   scripts/bench-ingest-compare.sh does that side by side); --redis another target than the
+#   single Redis of scripts/infra.sh, e.g. "$LB_REDIS_SENTINEL_URL" (ingest's own LB_INGEST_* settings,
+#   such as LB_INGEST_WAIT_REPLICAS, pass through from the environment)
 set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$SCRIPT_DIR/.."
 
-events=3000000 players=1000000 partitions=6 layout=single workers=1 ingest_bin=target/release/ingest
+events=3000000 players=1000000 partitions=6 layout=single workers=1 ingest_bin=target/release/ingest redis=
 while (($#)); do
     case $1 in
         --events) events=$2; shift ;;
@@ -20,6 +22,7 @@ while (($#)); do
         --layout) layout=$2; shift ;;
         --workers) workers=$2; shift ;;
         --ingest) ingest_bin=$2; shift ;;
+        --redis) redis=$2; shift ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -29,6 +32,7 @@ cargo build --release --locked -q -p ingest -p loadgen
 bash "$SCRIPT_DIR/infra.sh" up >/dev/null
 # shellcheck source=/dev/null
 source target/infra/env
+if [[ -n $redis ]]; then export LB_REDIS_URL=$redis; fi
 run=bench-$(date +%Y%m%d-%H%M%S)
 export LB_TOPIC=$run LB_DLQ_TOPIC=$run.dlq LB_INGEST_GROUP=$run LB_LAYOUT=$layout
 export LB_LOADGEN_BOARD=$run LB_LOADGEN_PLAYERS=$players
