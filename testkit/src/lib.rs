@@ -281,3 +281,125 @@ fn redis_cli(port: u16, args: &[&str]) -> String {
         .expect("redis-cli on PATH (scripts/infra.sh installs it)");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// A Redis Cluster of one test's own: three primaries, each with one replica, nodes judged
+/// failed after 1 s (`cluster-node-timeout 1000`), so killing a primary disturbs no other test
+/// and its replica takes over within a few seconds.
+pub struct PrivateCluster {
+    dir: PathBuf,
+    nodes: Vec<(u16, Option<Child>)>,
+}
+
+impl PrivateCluster {
+    /// Starts six nodes and forms the cluster (`redis-cli --cluster create --cluster-replicas 1`).
+    pub fn start() -> Self {
+        let dir = std::env::temp_dir().join(unique("lb-cluster"));
+        std::fs::create_dir_all(&dir).expect("private cluster dir");
+        let mut nodes = Vec::new();
+        for _ in 0..6 {
+            let port = free_port();
+            let node_dir = dir.join(port.to_string());
+            std::fs::create_dir_all(&node_dir).expect("node dir");
+            let child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+                .args(["--appendonly", "yes", "--appendfsync", "always"])
+                .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"])
+                .args(["--cluster-replica-validity-factor", "0"])
+                .arg("--dir")
+                .arg(&node_dir)
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("redis-server on PATH");
+            nodes.push((port, Some(child)));
+        }
+        for (port, _) in &nodes {
+            wait_for_port(*port);
+        }
+        let addrs: Vec<String> = nodes.iter().map(|(p, _)| format!("127.0.0.1:{p}")).collect();
+        let out = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addrs)
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .output()
+            .expect("redis-cli --cluster create");
+        assert!(out.status.success(), "cluster create: {}", String::from_utf8_lossy(&out.stdout));
+        let c = Self { dir, nodes };
+        c.wait_until_ok();
+        c
+    }
+
+    /// Seed URLs of every node, for `RedisTarget::parse`.
+    pub fn url(&self) -> String {
+        self.nodes.iter().map(|(p, _)| format!("redis://127.0.0.1:{p}")).collect::<Vec<_>>().join(",")
+    }
+
+    /// Ports of the nodes that are primaries now.
+    pub fn primaries(&self) -> Vec<u16> {
+        self.nodes
+            .iter()
+            .filter(|(_, c)| c.is_some())
+            .filter(|(p, _)| redis_cli(*p, &["ROLE"]).lines().next().is_some_and(|l| l.trim() == "master"))
+            .map(|(p, _)| *p)
+            .collect()
+    }
+
+    /// Kills the node on `port` (SIGKILL).
+    pub fn kill_node(&mut self, port: u16) {
+        if let Some((_, child)) = self.nodes.iter_mut().find(|(p, _)| *p == port)
+            && let Some(mut c) = child.take()
+        {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The primary that holds `key` (it exists there).
+    pub fn owner_of(&self, key: &str) -> Option<u16> {
+        self.primaries().into_iter().find(|p| redis_cli(*p, &["EXISTS", key]).trim() == "1")
+    }
+
+    /// Waits until the running nodes report `cluster_state:ok` again after `dead` failed (its
+    /// replica promoted: three primaries, none of them `dead`).
+    pub fn wait_until_ok_without(&self, dead: u16) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let running: Vec<u16> = self.nodes.iter().filter(|(_, c)| c.is_some()).map(|(p, _)| *p).collect();
+            let ok = running.iter().all(|p| redis_cli(*p, &["CLUSTER", "INFO"]).contains("cluster_state:ok"));
+            let primaries = self.primaries();
+            if ok && primaries.len() == 3 && !primaries.contains(&dead) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "no replica took over from {dead}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until every running node reports `cluster_state:ok` and each primary streams to a synced replica.
+    pub fn wait_until_ok(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let running: Vec<u16> = self.nodes.iter().filter(|(_, c)| c.is_some()).map(|(p, _)| *p).collect();
+            let ok = running.iter().all(|p| redis_cli(*p, &["CLUSTER", "INFO"]).contains("cluster_state:ok"));
+            let synced = self.primaries().iter().all(|p| {
+                redis_cli(*p, &["INFO", "replication"]).lines().any(|l| l.starts_with("slave0") && l.contains("online"))
+            });
+            if ok && synced {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the private cluster never became ok");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.nodes {
+            if let Some(c) = child.as_mut() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -111,3 +111,40 @@ async fn a_replica_killed_and_restarted_stops_nothing() {
     }
     worker.stop().await;
 }
+
+/// `kill -9` of a Redis Cluster primary while events stream in: its replica takes over, the
+/// worker follows the new slot map by itself, and nothing is lost.
+#[tokio::test]
+async fn killing_a_cluster_primary_under_load_loses_nothing() {
+    let mut cluster = testkit::PrivateCluster::start();
+    let topics = Topics::create(3).await;
+    let board = BoardId::new(unique("cluster-failover")).expect("board");
+    let events = random_events(121, &board, 3000, 40_000);
+    let (first, second) = events.split_at(16_000);
+    let producer = producer();
+    let worker = Worker::start(config(&topics, &cluster.url(), "hash:6"));
+    let router = router(&cluster.url(), "hash:6").await;
+    produce_events(&producer, &topics.scores, first).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while router.total(&board).await.unwrap_or(0) == 0 {
+        assert!(Instant::now() < deadline, "no progress before the failover");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let streaming = {
+        let (producer, topic, second) = (producer.clone(), topics.scores.clone(), second.to_vec());
+        tokio::spawn(async move { produce_events(&producer, &topic, &second).await })
+    };
+    // The primary holding one of the board's shards.
+    let victim = cluster.owner_of(&shard_router::keys::hash_shard(&board, 6, 0)).expect("a shard in the cluster");
+    cluster.kill_node(victim);
+    let killed = Instant::now();
+    cluster.wait_until_ok_without(victim);
+    eprintln!("cluster failover: a replica took over {:?} after the kill", killed.elapsed());
+    streaming.await.expect("producer task");
+    wait_for_oracle(&router, &oracle_of(&events), &board, Duration::from_secs(120)).await;
+    wait_for_committed(&topics, Duration::from_secs(60)).await;
+    let report = worker.stop().await;
+    // The cluster client may absorb the failover in its own retries: no error need reach ingest.
+    eprintln!("cluster failover: {} failed write attempts reached the worker", report.redis_errors);
+    assert_eq!(report.dead_lettered, 0);
+}
