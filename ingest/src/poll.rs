@@ -217,10 +217,11 @@ impl Poller {
                 if paused {
                     paused = !set_paused(&consumer, false);
                 }
-                if shared.partitions.in_flight() == 0 {
-                    shared.health.progress(); // nothing to do is not a stall
+                // Nothing polled and nothing in flight: nothing to do is not a stall. (Asked
+                // only when the poll came back empty, not on every record.)
+                if !intake.poll(&mut pending, POLL_WAIT) && shared.partitions.in_flight() == 0 {
+                    shared.health.progress();
                 }
-                intake.poll(&mut pending, POLL_WAIT);
                 continue;
             }
             let since = *blocked_since.get_or_insert_with(Instant::now);
@@ -252,9 +253,8 @@ impl Poller {
         drop(tx);
         drop(pending);
         while !finished.is_cancelled() {
-            if let Some(Ok(_)) = consumer.poll(POLL_WAIT) {
-                // Not admitted, so never stored: redelivered to the next owner.
-            }
+            // A record polled now is not admitted, so never stored: redelivered to the next owner.
+            let _ = consumer.poll(POLL_WAIT);
         }
         match consumer.commit_consumer_state(CommitMode::Sync) {
             Ok(()) => info!("final offsets committed"),

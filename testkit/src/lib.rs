@@ -70,15 +70,7 @@ impl PrivateRedis {
 
     /// (Re)starts the server on the same port and data directory.
     pub fn restart(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
-            .args(["--appendonly", "yes", "--appendfsync", "always"])
-            .arg("--dir")
-            .arg(&self.dir)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server on PATH (scripts/infra.sh installs it)");
-        self.child = Some(child);
+        self.child = Some(spawn_node(self.port, &self.dir, &[]));
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(Instant::now() < deadline, "private redis did not start");
@@ -115,8 +107,7 @@ pub struct PrivateSentinel {
     /// The service name the Sentinels monitor.
     pub service: String,
     dir: PathBuf,
-    /// Data nodes by port; `None` once killed.
-    nodes: Vec<(u16, Option<Child>)>,
+    nodes: Nodes,
     sentinels: Vec<(u16, Child)>,
 }
 
@@ -128,21 +119,14 @@ impl PrivateSentinel {
         std::fs::create_dir_all(&dir).expect("private sentinel dir");
         let service = unique("lb");
         let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        let mut nodes = Vec::new();
+        let mut nodes = Nodes::default();
         for (i, &port) in ports.iter().enumerate() {
             let node_dir = dir.join(format!("node-{port}"));
             std::fs::create_dir_all(&node_dir).expect("node dir");
-            let mut cmd = Command::new("redis-server");
-            cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
-                .args(["--appendonly", "yes", "--appendfsync", "always"])
-                .arg("--dir")
-                .arg(&node_dir);
-            if i > 0 {
-                cmd.args(["--replicaof", "127.0.0.1", &ports[0].to_string()]);
-            }
-            let child = cmd.stdout(Stdio::null()).spawn().expect("redis-server on PATH");
+            let primary = ports[0].to_string();
+            let replica_of: &[&str] = if i > 0 { &["--replicaof", "127.0.0.1", &primary] } else { &[] };
+            nodes.0.push((port, Some(spawn_node(port, &node_dir, replica_of))));
             wait_for_port(port);
-            nodes.push((port, Some(child)));
         }
         let mut sentinels = Vec::new();
         for _ in 0..3 {
@@ -201,34 +185,20 @@ impl PrivateSentinel {
 
     /// The ports of the data nodes still running.
     pub fn node_ports(&self) -> Vec<u16> {
-        self.nodes.iter().filter(|(_, c)| c.is_some()).map(|(p, _)| *p).collect()
+        self.nodes.running()
     }
 
     /// Kills the data node on `port` (SIGKILL).
     pub fn kill_node(&mut self, port: u16) {
-        if let Some((_, child)) = self.nodes.iter_mut().find(|(p, _)| *p == port)
-            && let Some(mut c) = child.take()
-        {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.nodes.kill(port);
     }
 
     /// Restarts a killed data node; it rejoins as a replica of the current primary.
     pub fn restart_node(&mut self, port: u16) {
         let primary = self.primary_port();
         let node_dir = self.dir.join(format!("node-{port}"));
-        let slot = self.nodes.iter_mut().find(|(p, _)| *p == port).expect("a node of this deployment");
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
-            .args(["--appendonly", "yes", "--appendfsync", "always"])
-            .arg("--dir")
-            .arg(&node_dir)
-            .args(["--replicaof", "127.0.0.1", &primary.to_string()])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server");
-        slot.1 = Some(child);
+        let slot = self.nodes.0.iter_mut().find(|(p, _)| *p == port).expect("a node of this deployment");
+        slot.1 = Some(spawn_node(port, &node_dir, &["--replicaof", "127.0.0.1", &primary.to_string()]));
         wait_for_port(port);
     }
 
@@ -254,14 +224,48 @@ impl Drop for PrivateSentinel {
             let _ = child.kill();
             let _ = child.wait();
         }
-        for (_, child) in &mut self.nodes {
-            if let Some(c) = child.as_mut() {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
-        }
+        self.nodes.kill_all();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Data nodes of a private deployment by port; `None` once killed.
+#[derive(Default)]
+struct Nodes(Vec<(u16, Option<Child>)>);
+
+impl Nodes {
+    fn running(&self) -> Vec<u16> {
+        self.0.iter().filter(|(_, c)| c.is_some()).map(|(p, _)| *p).collect()
+    }
+
+    /// Kills the node on `port` (SIGKILL).
+    fn kill(&mut self, port: u16) {
+        if let Some((_, child)) = self.0.iter_mut().find(|(p, _)| *p == port)
+            && let Some(mut c) = child.take()
+        {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn kill_all(&mut self) {
+        for port in self.running() {
+            self.kill(port);
+        }
+    }
+}
+
+/// Starts a `redis-server` on `port` with its data in `dir`, persisting every write, plus `extra` arguments.
+fn spawn_node(port: u16, dir: &std::path::Path, extra: &[&str]) -> Child {
+    Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+        .args(["--appendonly", "yes", "--appendfsync", "always"])
+        .arg("--dir")
+        .arg(dir)
+        .args(extra)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server on PATH (scripts/infra.sh installs it)")
 }
 
 fn wait_for_port(port: u16) {
@@ -287,7 +291,7 @@ fn redis_cli(port: u16, args: &[&str]) -> String {
 /// and its replica takes over within a few seconds.
 pub struct PrivateCluster {
     dir: PathBuf,
-    nodes: Vec<(u16, Option<Child>)>,
+    nodes: Nodes,
 }
 
 impl PrivateCluster {
@@ -295,27 +299,20 @@ impl PrivateCluster {
     pub fn start() -> Self {
         let dir = std::env::temp_dir().join(unique("lb-cluster"));
         std::fs::create_dir_all(&dir).expect("private cluster dir");
-        let mut nodes = Vec::new();
+        let mut nodes = Nodes::default();
         for _ in 0..6 {
             let port = free_port();
             let node_dir = dir.join(port.to_string());
             std::fs::create_dir_all(&node_dir).expect("node dir");
-            let child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
-                .args(["--appendonly", "yes", "--appendfsync", "always"])
-                .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"])
-                .args(["--cluster-replica-validity-factor", "0"])
-                .arg("--dir")
-                .arg(&node_dir)
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("redis-server on PATH");
-            nodes.push((port, Some(child)));
+            let cluster = ["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"];
+            let child =
+                spawn_node(port, &node_dir, &[&cluster[..], &["--cluster-replica-validity-factor", "0"]].concat());
+            nodes.0.push((port, Some(child)));
         }
-        for (port, _) in &nodes {
-            wait_for_port(*port);
+        for port in nodes.running() {
+            wait_for_port(port);
         }
-        let addrs: Vec<String> = nodes.iter().map(|(p, _)| format!("127.0.0.1:{p}")).collect();
+        let addrs: Vec<String> = nodes.running().iter().map(|p| format!("127.0.0.1:{p}")).collect();
         let out = Command::new("redis-cli")
             .args(["--cluster", "create"])
             .args(&addrs)
@@ -330,27 +327,21 @@ impl PrivateCluster {
 
     /// Seed URLs of every node, for `RedisTarget::parse`.
     pub fn url(&self) -> String {
-        self.nodes.iter().map(|(p, _)| format!("redis://127.0.0.1:{p}")).collect::<Vec<_>>().join(",")
+        self.nodes.0.iter().map(|(p, _)| format!("redis://127.0.0.1:{p}")).collect::<Vec<_>>().join(",")
     }
 
     /// Ports of the nodes that are primaries now.
     pub fn primaries(&self) -> Vec<u16> {
         self.nodes
-            .iter()
-            .filter(|(_, c)| c.is_some())
-            .filter(|(p, _)| redis_cli(*p, &["ROLE"]).lines().next().is_some_and(|l| l.trim() == "master"))
-            .map(|(p, _)| *p)
+            .running()
+            .into_iter()
+            .filter(|p| redis_cli(*p, &["ROLE"]).lines().next().is_some_and(|l| l.trim() == "master"))
             .collect()
     }
 
     /// Kills the node on `port` (SIGKILL).
     pub fn kill_node(&mut self, port: u16) {
-        if let Some((_, child)) = self.nodes.iter_mut().find(|(p, _)| *p == port)
-            && let Some(mut c) = child.take()
-        {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.nodes.kill(port);
     }
 
     /// The primary that holds `key` (it exists there).
@@ -363,7 +354,7 @@ impl PrivateCluster {
     pub fn wait_until_ok_without(&self, dead: u16) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let running: Vec<u16> = self.nodes.iter().filter(|(_, c)| c.is_some()).map(|(p, _)| *p).collect();
+            let running = self.nodes.running();
             let ok = running.iter().all(|p| redis_cli(*p, &["CLUSTER", "INFO"]).contains("cluster_state:ok"));
             let primaries = self.primaries();
             if ok && primaries.len() == 3 && !primaries.contains(&dead) {
@@ -378,7 +369,7 @@ impl PrivateCluster {
     pub fn wait_until_ok(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let running: Vec<u16> = self.nodes.iter().filter(|(_, c)| c.is_some()).map(|(p, _)| *p).collect();
+            let running = self.nodes.running();
             let ok = running.iter().all(|p| redis_cli(*p, &["CLUSTER", "INFO"]).contains("cluster_state:ok"));
             let synced = self.primaries().iter().all(|p| {
                 redis_cli(*p, &["INFO", "replication"]).lines().any(|l| l.starts_with("slave0") && l.contains("online"))
@@ -394,12 +385,7 @@ impl PrivateCluster {
 
 impl Drop for PrivateCluster {
     fn drop(&mut self) {
-        for (_, child) in &mut self.nodes {
-            if let Some(c) = child.as_mut() {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
-        }
+        self.nodes.kill_all();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

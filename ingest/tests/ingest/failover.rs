@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use leaderboard_contract::BoardId;
+use leaderboard_contract::{BoardId, ScoreEvent};
 use testkit::PrivateSentinel;
 use tokio::time::Instant;
 
@@ -10,6 +10,26 @@ use crate::helpers::{
     Topics, Worker, config, counter, oracle_of, produce_events, producer, random_events, router, unique,
     wait_for_committed, wait_for_oracle,
 };
+
+/// Produces `first`, waits until the worker has written some of it, then streams `second`
+/// in the background (the failover happens while it runs).
+async fn first_then_streaming(
+    topics: &Topics,
+    router: &shard_router::Router,
+    board: &BoardId,
+    first: &[ScoreEvent],
+    second: &[ScoreEvent],
+) -> tokio::task::JoinHandle<()> {
+    let producer = producer();
+    produce_events(&producer, &topics.scores, first).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while router.total(board).await.unwrap_or(0) == 0 {
+        assert!(Instant::now() < deadline, "no progress before the failover");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (topic, second) = (topics.scores.clone(), second.to_vec());
+    tokio::spawn(async move { produce_events(&producer, &topic, &second).await })
+}
 
 /// `kill -9` of the Sentinel-managed primary while events stream in: a
 /// replica is promoted, the worker finds it by itself, and every event whose
@@ -22,21 +42,9 @@ async fn killing_the_sentinel_primary_under_load_loses_nothing() {
     let board = BoardId::new(unique("failover")).expect("board");
     let events = random_events(101, &board, 3000, 40_000);
     let (first, second) = events.split_at(16_000);
-    let producer = producer();
     let worker = Worker::start(config(&topics, &redis.url(), "single"));
     let router = router(&redis.url(), "single").await;
-    produce_events(&producer, &topics.scores, first).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while router.total(&board).await.unwrap_or(0) == 0 {
-        assert!(Instant::now() < deadline, "no progress before the failover");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-
-    // The rest streams in while the primary dies.
-    let streaming = {
-        let (producer, topic, second) = (producer.clone(), topics.scores.clone(), second.to_vec());
-        tokio::spawn(async move { produce_events(&producer, &topic, &second).await })
-    };
+    let streaming = first_then_streaming(&topics, &router, &board, first, second).await;
     let old = redis.primary_port();
     let batches_at_kill = counter(&worker.get("/metrics").await.1, "ingest_batches_total");
     redis.kill_node(old);
@@ -121,19 +129,9 @@ async fn killing_a_cluster_primary_under_load_loses_nothing() {
     let board = BoardId::new(unique("cluster-failover")).expect("board");
     let events = random_events(121, &board, 3000, 40_000);
     let (first, second) = events.split_at(16_000);
-    let producer = producer();
     let worker = Worker::start(config(&topics, &cluster.url(), "hash:6"));
     let router = router(&cluster.url(), "hash:6").await;
-    produce_events(&producer, &topics.scores, first).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while router.total(&board).await.unwrap_or(0) == 0 {
-        assert!(Instant::now() < deadline, "no progress before the failover");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let streaming = {
-        let (producer, topic, second) = (producer.clone(), topics.scores.clone(), second.to_vec());
-        tokio::spawn(async move { produce_events(&producer, &topic, &second).await })
-    };
+    let streaming = first_then_streaming(&topics, &router, &board, first, second).await;
     // The primary holding one of the board's shards.
     let victim = cluster.owner_of(&shard_router::keys::hash_shard(&board, 6, 0)).expect("a shard in the cluster");
     cluster.kill_node(victim);
