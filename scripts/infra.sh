@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Local infrastructure for the leaderboard tests, without Docker:
 #   - one single-node Redis            (LB_REDIS_PORT, default 6390)
-#   - one 3-node Redis Cluster         (LB_CLUSTER_PORTS, default "7101 7102 7103";
+#   - one Redis Cluster of three primaries, each with one replica
+#                                      (LB_CLUSTER_PORTS, default "7101 7102 7103 7104 7105 7106",
+#                                       LB_CLUSTER_REPLICAS replicas per primary, default 1;
 #                                       cluster bus on each port + 10000)
 #   - a primary with two replicas under three Sentinels
 #                                      (LB_SENTINEL_DATA_PORTS, default "6391 6392 6393", the first
@@ -24,7 +26,7 @@
 #   LB_TOOLS_DIR      $HOME/.local/leaderboard-tools  (broker binary; outside the clone, reused)
 #   LB_STATE_DIR      <repo>/target/infra
 #   LB_REDIS_PORT     6390
-#   LB_CLUSTER_PORTS  "7101 7102 7103"
+#   LB_CLUSTER_PORTS  "7101 7102 7103 7104 7105 7106"   LB_CLUSTER_REPLICAS 1
 #   LB_SENTINEL_DATA_PORTS "6391 6392 6393"   LB_SENTINEL_PORTS "26391 26392 26393"
 #   LB_KAFKA_PORT     9092
 #   LB_BROKER         auto | nisshi | tansu
@@ -49,7 +51,8 @@ fi
 LB_TOOLS_DIR=${LB_TOOLS_DIR:-$HOME/.local/leaderboard-tools}
 LB_STATE_DIR=${LB_STATE_DIR:-$REPO_ROOT/target/infra}
 LB_REDIS_PORT=${LB_REDIS_PORT:-6390}
-LB_CLUSTER_PORTS=${LB_CLUSTER_PORTS:-7101 7102 7103}
+LB_CLUSTER_PORTS=${LB_CLUSTER_PORTS:-7101 7102 7103 7104 7105 7106}
+LB_CLUSTER_REPLICAS=${LB_CLUSTER_REPLICAS:-1}
 LB_SENTINEL_DATA_PORTS=${LB_SENTINEL_DATA_PORTS:-6391 6392 6393}
 LB_SENTINEL_PORTS=${LB_SENTINEL_PORTS:-26391 26392 26393}
 LB_KAFKA_PORT=${LB_KAFKA_PORT:-9092}
@@ -71,7 +74,8 @@ readonly SENTINEL_SERVICE=lb
 for port in "$LB_REDIS_PORT" "$LB_KAFKA_PORT" "${CLUSTER_PORTS[@]}"; do
     if ! [[ $port =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then die "invalid port: '$port'"; fi
 done
-((${#CLUSTER_PORTS[@]} >= 3)) || die "LB_CLUSTER_PORTS needs at least 3 ports (got '${LB_CLUSTER_PORTS}')"
+((${#CLUSTER_PORTS[@]} >= 3 * (1 + LB_CLUSTER_REPLICAS))) ||
+    die "LB_CLUSTER_PORTS needs at least $((3 * (1 + LB_CLUSTER_REPLICAS))) ports for three primaries with $LB_CLUSTER_REPLICAS replica(s) each (got '${LB_CLUSTER_PORTS}')"
 case $LB_BROKER in auto | nisshi | tansu) ;; *) die "LB_BROKER must be auto, nisshi or tansu (got '$LB_BROKER')" ;; esac
 
 # cargo may not be on PATH in a non-login shell.
@@ -379,12 +383,19 @@ cluster_info_field() { # port field
     redis_cli "$1" cluster info 2>/dev/null | tr -d '\r' | sed -n "s/^$2://p"
 }
 
-cluster_formed() { # 0 if every node reports ok, all slots and all nodes
+replication_field() { # port field
+    redis_cli "$1" info replication 2>/dev/null | tr -d '\r' | sed -n "s/^$2://p"
+}
+
+cluster_formed() { # 0 if every node reports ok, all slots and all nodes, and every replica is in sync
     local port n=${#CLUSTER_PORTS[@]}
     for port in "${CLUSTER_PORTS[@]}"; do
         [[ $(cluster_info_field "$port" cluster_state) == ok ]] || return 1
         [[ $(cluster_info_field "$port" cluster_slots_assigned) == 16384 ]] || return 1
         [[ $(cluster_info_field "$port" cluster_known_nodes) == "$n" ]] || return 1
+        if [[ $(replication_field "$port" role) == slave ]]; then
+            [[ $(replication_field "$port" master_link_status) == up ]] || return 1
+        fi
     done
 }
 
@@ -409,7 +420,7 @@ start_cluster() {
         fi
     done
     log "creating cluster: ${addrs[*]}"
-    redis-cli --cluster create "${addrs[@]}" --cluster-replicas 0 --cluster-yes \
+    redis-cli --cluster create "${addrs[@]}" --cluster-replicas "$LB_CLUSTER_REPLICAS" --cluster-yes \
         >"$LOG_DIR/cluster-create.log" 2>&1 || {
         tail_log "$LOG_DIR/cluster-create.log"
         die "redis-cli --cluster create failed (log: $LOG_DIR/cluster-create.log)"

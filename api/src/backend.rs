@@ -17,9 +17,10 @@ use failsafe::backoff::{self, EqualJittered};
 use failsafe::failure_policy::{self, ConsecutiveFailures, OrElse, SuccessRateOverTimeWindow};
 use failsafe::futures::CircuitBreaker as _;
 use failsafe::{Config as BreakerConfig, StateMachine};
-use shard_router::Router;
+use shard_router::{Failure, Router};
 
 use crate::error::ApiError;
+use crate::freshness::Freshness;
 
 type Policy = OrElse<SuccessRateOverTimeWindow<EqualJittered>, ConsecutiveFailures<EqualJittered>>;
 type Breaker = StateMachine<Policy, ()>;
@@ -35,6 +36,7 @@ const MIN_CALLS: u32 = 20;
 #[derive(Clone)]
 pub struct Backend {
     router: Router,
+    freshness: Arc<Freshness>,
     breaker: Breaker,
     log_gate: Arc<LogGate>,
 }
@@ -58,6 +60,15 @@ impl std::fmt::Debug for Backend {
     }
 }
 
+/// A value read from Redis and its date: every event with an earlier Kafka timestamp is reflected in it.
+#[derive(Debug, Clone)]
+pub struct Dated<T> {
+    /// What was read.
+    pub value: T,
+    /// Its date (`as_of`).
+    pub as_of: SystemTime,
+}
+
 /// Failures that should open the breaker: Redis unreachable or timing out.
 #[derive(Clone, Copy)]
 struct Unavailable;
@@ -76,12 +87,19 @@ impl Backend {
     /// A stall that fails every call in flight at once is not an outage, so a
     /// burst of concurrent failures alone does not open it.
     pub fn new(router: Router, failures: u32, open_for: Duration) -> Self {
+        let freshness = Arc::new(Freshness::new(router.store().clone(), Duration::from_secs(1)));
+        Self::with_freshness(router, freshness, failures, open_for)
+    }
+
+    /// Like [`Backend::new`], dating answers with `freshness`.
+    pub fn with_freshness(router: Router, freshness: Arc<Freshness>, failures: u32, open_for: Duration) -> Self {
         let open_for = open_for.clamp(Duration::from_secs(1), Duration::from_secs(30));
         let backoff = backoff::equal_jittered(open_for, Duration::from_secs(30));
         let policy =
             failure_policy::success_rate_over_time_window(REQUIRED_SUCCESS_RATE, MIN_CALLS, WINDOW, backoff.clone())
                 .or_else(failure_policy::consecutive_failures(failures, backoff));
-        Self { router, breaker: BreakerConfig::new().failure_policy(policy).build(), log_gate: Arc::default() }
+        let breaker = BreakerConfig::new().failure_policy(policy).build();
+        Self { router, freshness, breaker, log_gate: Arc::default() }
     }
 
     /// The router, for calls that must bypass the breaker (readiness probes).
@@ -89,21 +107,50 @@ impl Backend {
         &self.router
     }
 
+    /// What dates the answers.
+    pub fn freshness(&self) -> &Arc<Freshness> {
+        &self.freshness
+    }
+
+    /// Runs a read through the breaker and dates it (see [`crate::freshness`]).
+    ///
+    /// # Errors
+    /// As [`Backend::call`].
+    pub async fn read<T, F, Fut>(&self, call: F) -> Result<Dated<T>, ApiError>
+    where
+        F: Fn(Router) -> Fut,
+        Fut: Future<Output = shard_router::Result<T>>,
+    {
+        let stamp = self.freshness.before_read().await;
+        let value = self.call(call).await?;
+        Ok(Dated { value, as_of: self.freshness.after_read(stamp).await })
+    }
+
     /// Whether the breaker lets calls through now.
     pub fn is_closed(&self) -> bool {
         self.breaker.is_call_permitted()
     }
 
-    /// Runs `call` through the breaker.
+    /// Runs `call` through the breaker. Reads are idempotent, so a call that
+    /// failed because its connection was dropped (a Sentinel reconfiguring a
+    /// replica closes its clients; a failover) runs once more at once, on the
+    /// connection the failure made the store open or switch to.
     ///
     /// # Errors
     /// 503 when the breaker is open or Redis is unavailable; 500 for other store errors.
     pub async fn call<T, F, Fut>(&self, call: F) -> Result<T, ApiError>
     where
-        F: FnOnce(Router) -> Fut,
+        F: Fn(Router) -> Fut,
         Fut: Future<Output = shard_router::Result<T>>,
     {
-        match self.breaker.call_with(Unavailable, call(self.router.clone())).await {
+        let mut result = self.breaker.call_with(Unavailable, call(self.router.clone())).await;
+        if let Err(failsafe::Error::Inner(e)) = &result
+            && e.failure() == Failure::Reconnect
+        {
+            metrics::counter!("api_redis_retries_total").increment(1);
+            result = self.breaker.call_with(Unavailable, call(self.router.clone())).await;
+        }
+        match result {
             Ok(v) => Ok(v),
             Err(failsafe::Error::Rejected) => {
                 metrics::counter!("api_breaker_rejections_total").increment(1);

@@ -3,8 +3,8 @@
 //! Readers load a snapshot through an `ArcSwap` (lock-free) and never wait for
 //! Redis once a board is warm. A background task refreshes every active board
 //! each `top_refresh`; a board nobody read for `board_idle` is dropped. When a
-//! refresh fails, the last snapshot keeps being served, marked stale, with the
-//! time its data was read (`as_of`).
+//! refresh fails, the last snapshot keeps being served, marked stale, with
+//! its own date (`as_of`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,7 +25,7 @@ pub const MAX_CACHED_BOARDS: usize = 10_000;
 /// The first rows of a board at one moment.
 #[derive(Debug)]
 pub struct TopSnapshot {
-    /// When the data was read.
+    /// The data's date (see [`crate::freshness`]).
     pub as_of: SystemTime,
     /// Players on the board then.
     pub total: u64,
@@ -95,10 +95,9 @@ impl TopCache {
     }
 
     async fn read(&self, backend: &Backend, board: &BoardId) -> Result<TopSnapshot, ApiError> {
-        let as_of = SystemTime::now();
         let rows = self.rows;
-        let page = backend.call(|r| async move { r.top(board, 0, rows).await }).await?;
-        Ok(TopSnapshot { as_of, total: page.total, entries: page.entries })
+        let page = backend.read(|r| async move { r.top(board, 0, rows).await }).await?;
+        Ok(TopSnapshot { as_of: page.as_of, total: page.value.total, entries: page.value.entries })
     }
 
     /// Refreshes every active board once; drops idle ones.

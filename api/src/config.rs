@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use shard_router::{LayoutSpec, RedisTarget};
+use shard_router::{LayoutSpec, ReadFrom, RedisTarget};
 
 /// The leaderboard HTTP API.
 #[derive(Debug, Clone, Parser)]
@@ -19,6 +19,13 @@ pub struct Config {
     /// Board layout: `single`, `hash:<shards>` or `range:<b1>,<b2>,...`. Must match ingest's.
     #[arg(long, env = "LB_LAYOUT", default_value = "single")]
     pub layout: String,
+    /// Where reads go: `primary`, `replica` (replicas only), or `prefer-replica` (a replica,
+    /// the primary while none answers). Needs a `redis+sentinel://` URL or a cluster to reach replicas.
+    #[arg(long, env = "LB_READ_FROM", default_value = "prefer-replica")]
+    pub read_from: ReadFrom,
+    /// How often the watermark that dates answers (`as_of`) is read.
+    #[arg(long, env = "LB_WATERMARK_REFRESH", default_value = "100ms", value_parser = humantime::parse_duration)]
+    pub watermark_refresh: Duration,
     /// How often the top-N cache of each active board is refreshed.
     #[arg(long, env = "LB_TOP_REFRESH", default_value = "1s", value_parser = humantime::parse_duration)]
     pub top_refresh: Duration,
@@ -77,7 +84,11 @@ impl Config {
         if !(1..=1000).contains(&self.top_cache_rows) {
             return Err(ConfigError::Invalid("--top-cache-rows must be 1..=1000".into()));
         }
-        if self.top_refresh.is_zero() || self.request_timeout.is_zero() || self.breaker_open.is_zero() {
+        if self.top_refresh.is_zero()
+            || self.request_timeout.is_zero()
+            || self.breaker_open.is_zero()
+            || self.watermark_refresh.is_zero()
+        {
             return Err(ConfigError::Invalid("durations must be positive".into()));
         }
         if !(Duration::from_secs(1)..=Duration::from_secs(30)).contains(&self.breaker_open) {

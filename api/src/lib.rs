@@ -17,6 +17,8 @@
 //! - [`cache`], [`backend`]: the top-N cache and the breaker-wrapped router.
 //! - [`dto`], [`openapi`]: response bodies and their OpenAPI document; [`telemetry`]: metrics and logs.
 
+#![recursion_limit = "256"] // the dated, breaker-wrapped router futures nest deeper than the default allows
+
 pub mod backend;
 pub mod cache;
 pub mod clock;
@@ -24,6 +26,7 @@ pub mod config;
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod freshness;
 pub mod openapi;
 pub mod routes;
 pub mod state;
@@ -50,6 +53,7 @@ pub use config::Config;
 use crate::backend::Backend;
 use crate::cache::TopCache;
 use crate::error::ApiError;
+use crate::freshness::Freshness;
 use crate::state::AppState;
 
 /// Connects to Redis and builds the handler state.
@@ -65,11 +69,13 @@ pub async fn state(
 ) -> anyhow::Result<AppState> {
     let (layout, target) = config.validate()?;
     let options = StoreOptions { connect_timeout: config.redis_timeout, response_timeout: config.redis_timeout };
-    let store =
-        Store::connect_lazy(&target, options).await.with_context(|| format!("connecting to redis {}", config.redis))?;
+    let store = Store::connect_reader(&target, config.read_from, options)
+        .await
+        .with_context(|| format!("connecting to redis (reads from {})", config.read_from))?;
+    let freshness = Arc::new(Freshness::new(store.clone(), config.redis_timeout));
     let router = Router::new(store, layout, RouterOptions { size_refresh: config.size_refresh });
     Ok(AppState {
-        backend: Backend::new(router, config.breaker_failures, config.breaker_open),
+        backend: Backend::with_freshness(router, freshness, config.breaker_failures, config.breaker_open),
         cache: Arc::new(TopCache::new(config.top_cache_rows, config.board_idle)),
         metrics,
         probe_timeout: config.redis_timeout,
@@ -128,6 +134,18 @@ pub async fn run(
     config: Config,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let freshness = state.backend.freshness().clone();
+    // The first claim is read before serving, so answers are dated from the start.
+    if let Err(e) = freshness.refresh().await {
+        tracing::warn!(
+            class = e.failure().as_str(),
+            "watermark not readable at start-up; answers dated 1970 until it is"
+        );
+    }
+    let watermark = {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { freshness.run(config.watermark_refresh, shutdown).await })
+    };
     let refresher =
         tokio::spawn(state.cache.clone().run_refresher(state.backend.clone(), config.top_refresh, shutdown.clone()));
     let breaker = tokio::spawn(watch_breaker(state.backend.clone(), shutdown.clone()));
@@ -139,6 +157,7 @@ pub async fn run(
         .context("serving http")?;
     shutdown.cancel();
     refresher.await.context("cache refresher")?;
+    watermark.await.context("watermark reader")?;
     breaker.await.context("breaker watcher")?;
     Ok(())
 }

@@ -95,6 +95,9 @@ pub struct Config {
     /// Longest `WAIT` for the replicas; a batch not acknowledged in time is written and waited for again.
     #[arg(long, env = "LB_INGEST_WAIT_TIMEOUT", default_value = "1s", value_parser = humantime::parse_duration)]
     pub wait_timeout: Duration,
+    /// How often the worker publishes what it has applied (the watermark behind the api's `as_of`).
+    #[arg(long, env = "LB_WATERMARK_INTERVAL", default_value = "100ms", value_parser = humantime::parse_duration)]
+    pub watermark_interval: Duration,
     /// A worker with work that made no progress for this long is stalled:
     /// `/readyz` fails, and `/healthz` too unless a failing dependency explains it.
     #[arg(long, env = "LB_INGEST_STALL_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
@@ -180,6 +183,9 @@ impl Config {
                 humantime::format_duration(self.drain_timeout),
                 humantime::format_duration(self.session_timeout)
             )));
+        }
+        if !(Duration::from_millis(10)..=Duration::from_secs(10)).contains(&self.watermark_interval) {
+            return Err(ConfigError::Invalid("--watermark-interval must be 10ms..=10s".into()));
         }
         if self.backoff_min.is_zero() || self.backoff_min > self.backoff_max {
             return Err(ConfigError::Invalid("--backoff-min must be > 0 and <= --backoff-max".into()));

@@ -42,6 +42,7 @@ pub mod replicas;
 pub mod retry;
 pub mod shared;
 pub mod telemetry;
+pub mod watermark;
 pub mod write;
 
 use std::sync::Arc;
@@ -155,10 +156,13 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         metrics,
     };
     let server = tokio::spawn(telemetry::serve(listener, probe, shutdown.clone()));
-    // Two connections: the writer's, and one that never writes (`PING`, counting replicas).
-    let (Some(store), Some(probe_store)) =
-        (connect_store(&config, &target, &shutdown).await, connect_store(&config, &target, &shutdown).await)
-    else {
+    // Three connections: the writer's, one that never writes (`PING`, counting replicas),
+    // and the watermark publisher's.
+    let (Some(store), Some(probe_store), Some(watermark_store)) = (
+        connect_store(&config, &target, &shutdown).await,
+        connect_store(&config, &target, &shutdown).await,
+        connect_store(&config, &target, &shutdown).await,
+    ) else {
         return server.await.context("metrics server")?.map(|()| Report::default());
     };
     let _ = probe_slot.set(probe_store.clone());
@@ -203,7 +207,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
             config.topic.clone(),
             config.dead_letter_limits(),
         ),
-        consumer,
+        consumer: consumer.clone(),
         shared: shared.clone(),
         topic: config.topic.clone(),
         retry: Retry::new(config.backoff_min, config.backoff_max, shutdown.clone(), config.drain_timeout),
@@ -211,15 +215,35 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         freshness: Histogram::new_with_bounds(1, 3_600_000, 3).context("freshness histogram")?,
     };
     let writer = tokio::spawn(writer.run(batch_rx));
+    let published = finished.child_token();
+    let publisher = tokio::spawn(
+        watermark::Publisher {
+            consumer: consumer.clone(),
+            shared: shared.clone(),
+            store: watermark_store,
+            topic: config.topic.clone(),
+            interval: config.watermark_interval,
+        }
+        .run(published.clone()),
+    );
 
     batcher.await.context("batch task")?;
     let freshness = writer.await.context("write task")?;
+    published.cancel();
+    publisher.await.context("watermark task")?;
     drop(finish_guard);
     let _ = polled.await;
     shutdown.cancel();
     server.await.context("metrics server task")??;
+    let report = report(&shared, &freshness);
+    info!(?report, "ingest stopped");
+    Ok(report)
+}
+
+/// The exit report: the counters and the freshness quantiles.
+fn report(shared: &Shared, freshness: &Histogram<u64>) -> Report {
     let c = &shared.counters;
-    let report = Report {
+    Report {
         consumed: c.get(Counter::Consumed),
         applied: c.get(Counter::Applied),
         skipped: c.get(Counter::Skipped),
@@ -234,7 +258,5 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
             freshness.value_at_quantile(0.99),
             freshness.value_at_quantile(0.999),
         ),
-    };
-    info!(?report, "ingest stopped");
-    Ok(report)
+    }
 }

@@ -279,7 +279,7 @@ impl Intake<'_> {
             Some(Ok(message)) => {
                 self.shared.counters.add(Counter::Consumed, 1);
                 let record = OwnedRecord::from_message(&message);
-                if let Some(generation) = self.shared.partitions.generation(record.partition) {
+                if let Some(generation) = self.shared.partitions.polled(record.partition, record.offset) {
                     pending.push_back((generation, record));
                 }
                 true
@@ -308,7 +308,8 @@ impl Intake<'_> {
             };
             let Ok(permit) = self.budget.clone().try_acquire_many_owned(self.charge(front)) else { return Ok(()) };
             let Some((generation, record)) = pending.pop_front() else { return Ok(()) };
-            if self.shared.partitions.admit(record.partition, generation) {
+            let timestamp_ms = record.timestamp_ms.unwrap_or(0);
+            if self.shared.partitions.admit(record.partition, generation, record.offset, timestamp_ms) {
                 slot.send(Received { generation, record, permit });
             }
         }

@@ -26,6 +26,9 @@ pub enum Error {
     /// The operation needs the `range` layout.
     #[error("operation needs the range layout, the board uses {0}")]
     NotRange(&'static str),
+    /// The connection settings contradict each other (a read policy the deployment cannot honour).
+    #[error("invalid configuration: {0}")]
+    Config(String),
 }
 
 impl Error {
@@ -56,9 +59,11 @@ impl Error {
             Self::Contended(_) => Failure::Transient,
             // Unreadable metadata or replies are not proof that one event is bad
             // (another version may have written them): block, never set aside.
-            Self::Corrupt(_) | Self::InvalidLayout(_) | Self::RebalanceConflict { .. } | Self::NotRange(_) => {
-                Failure::StoreBlocked
-            }
+            Self::Corrupt(_)
+            | Self::InvalidLayout(_)
+            | Self::Config(_)
+            | Self::RebalanceConflict { .. }
+            | Self::NotRange(_) => Failure::StoreBlocked,
         }
     }
 }

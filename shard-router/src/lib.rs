@@ -22,7 +22,8 @@
 //!
 //! # Layout
 //! - [`spec`]: layout configuration; [`keys`]: key names and hash tags.
-//! - [`store`]: single Redis, Redis Cluster or Sentinel-managed connections; [`sentinel`]: following a failover.
+//! - [`store`]: single Redis, Redis Cluster or Sentinel-managed connections; [`sentinel`]: following a failover;
+//!   [`read_from`]: reads from the primary or its replicas; [`watermark`]: what ingest has applied, stored beside the data.
 //! - [`router`]: the [`Router`]; [`single`], [`hash`], [`range`]: the layouts.
 //! - [`range_meta`], [`rebalance`]: range generations, adaptive boundaries, online rebalance.
 //! - [`model`]: values read and written; [`oracle`]: the reference model.
@@ -35,6 +36,7 @@ pub mod model;
 pub mod oracle;
 pub mod range;
 pub mod range_meta;
+pub mod read_from;
 pub mod rebalance;
 pub mod router;
 mod scripts;
@@ -42,10 +44,12 @@ pub mod sentinel;
 pub mod single;
 pub mod spec;
 pub mod store;
+pub mod watermark;
 
 pub use error::{Error, Failure, Result};
 pub use model::{BoardStats, Entry, Page, ScoreUpdate, ShardStats, Standing};
 pub use oracle::{Oracle, OracleBoard};
+pub use read_from::ReadFrom;
 pub use rebalance::{RebalanceOptions, RebalanceOutcome, equal_population};
 pub use router::{Router, RouterOptions};
 pub use spec::LayoutSpec;

@@ -1,7 +1,8 @@
 //! Server-side scripts, one sorted set each, so they are valid on a Redis Cluster.
 //!
 //! Each script reads one key atomically and returns everything a read needs
-//! from that shard in one round trip. They are sent with `EVAL` (Redis caches
+//! from that shard in one round trip. They are sent with `EVAL` (`EVAL_RO`
+//! for the reads, so replicas serve them; Redis 7.0 or later) (Redis caches
 //! the compiled script by digest), so a Redis restart that empties the script
 //! cache costs nothing and needs no `NOSCRIPT` handling.
 //!
@@ -110,29 +111,31 @@ if #moving > 0 then redis.call('SADD', KEYS[2], unpack(moving)) end
 return arrived
 ";
 
-fn eval(script: &str, key: &str) -> Cmd {
-    let mut cmd = redis::cmd("EVAL");
+/// A read-only script call: `EVAL_RO` (Redis 7.0+) runs on replicas, and
+/// the cluster client routes it to them when reads may use replicas.
+fn eval_ro(script: &str, key: &str) -> Cmd {
+    let mut cmd = redis::cmd("EVAL_RO");
     cmd.arg(script).arg(1).arg(key);
     cmd
 }
 
 /// The `PAGE` call for one shard.
 pub(crate) fn page(key: &str, offset: u64, limit: u64) -> Cmd {
-    let mut cmd = eval(PAGE, key);
+    let mut cmd = eval_ro(PAGE, key);
     cmd.arg(offset).arg(limit);
     cmd
 }
 
 /// The `LOCATE` call for one shard.
 pub(crate) fn locate(key: &str, player: &PlayerId) -> Cmd {
-    let mut cmd = eval(LOCATE, key);
+    let mut cmd = eval_ro(LOCATE, key);
     cmd.arg(member::encode(player));
     cmd
 }
 
 /// The `SEEK` call for one shard; `score` is the anchor's score when known.
 pub(crate) fn seek(key: &str, player: &PlayerId, radius: u64, score: Option<u64>) -> Cmd {
-    let mut cmd = eval(SEEK, key);
+    let mut cmd = eval_ro(SEEK, key);
     cmd.arg(member::encode(player)).arg(radius);
     if let Some(s) = score {
         cmd.arg(s);

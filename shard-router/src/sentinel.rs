@@ -1,7 +1,8 @@
 //! A primary found through Redis Sentinel, followed across failovers.
 //!
-//! The connection asks the Sentinels for the primary of a service and talks to
-//! it through a reconnecting [`ConnectionManager`]. Sentinel does not tell
+//! The connection asks the Sentinels for the primary of a service (or, for
+//! reads, one of its replicas: [`Role`]) and talks to it through a
+//! reconnecting [`ConnectionManager`]. Sentinel does not tell
 //! live connections about a `+switch-master`, and a manager reconnects to the
 //! address it was given; so whenever a command fails in a way a failover
 //! explains (the connection is lost or refused, or the node answers
@@ -9,8 +10,13 @@
 //! again and, if they name another primary, switches to it. The failed
 //! command still fails: callers retry as they would after any connection
 //! error, and the retry reaches the new primary.
+//!
+//! A replica-role connection whose replica dies asks for another replica, or
+//! (with `fallback`) for the primary while none answers; it goes back to a
+//! replica when [`SentinelConnection::return_to_replica`] finds one.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 use redis::aio::ConnectionManager;
@@ -79,22 +85,39 @@ impl SentinelTarget {
     }
 }
 
-/// The current primary: its address and a connection to it.
-struct Primary {
+/// Which node of the group a connection talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The primary (writers, and readers with the `primary` policy).
+    Primary,
+    /// A replica; with `fallback`, the primary while no replica answers.
+    Replica {
+        /// Whether the primary may serve while no replica is available.
+        fallback: bool,
+    },
+}
+
+/// The node in use: its address and a connection to it.
+struct Node {
     addr: String,
     /// The connection; clones share it.
     connection: ConnectionManager,
+    /// A replica-role connection serving from the primary because no replica was available.
+    fallback: bool,
 }
 
 struct Shared {
     sentinel: Mutex<Sentinel>,
     target: SentinelTarget,
-    node: SentinelNodeConnectionInfo,
+    node_info: SentinelNodeConnectionInfo,
     options: StoreOptions,
-    primary: ArcSwap<Primary>,
+    role: Role,
+    node: ArcSwap<Node>,
+    /// Bumped at every switch of node: data read under one epoch came from one node.
+    epoch: AtomicU64,
 }
 
-/// A cheap-to-clone connection to the primary the Sentinels name (see the module docs).
+/// A cheap-to-clone connection to the node of a Sentinel group its [`Role`] asks for (see the module docs).
 #[derive(Clone)]
 pub struct SentinelConnection {
     shared: Arc<Shared>,
@@ -106,75 +129,140 @@ impl SentinelConnection {
     /// # Errors
     /// [`Error::Redis`] when no Sentinel answers, none knows the service, or the primary cannot be reached.
     pub async fn connect(target: &SentinelTarget, options: StoreOptions) -> Result<Self> {
-        let node = target.node_info()?;
+        Self::connect_as(target, Role::Primary, options).await
+    }
+
+    /// Asks the Sentinels for a node of `role` and connects to it.
+    ///
+    /// # Errors
+    /// [`Error::Redis`] when no Sentinel answers, or no node of the role can be reached.
+    pub async fn connect_as(target: &SentinelTarget, role: Role, options: StoreOptions) -> Result<Self> {
+        let node_info = target.node_info()?;
         let mut sentinel = Sentinel::build(target.sentinels.clone())?;
-        let primary = discover(&mut sentinel, target, &node, options).await?;
+        let node = discover(&mut sentinel, target, &node_info, options, role).await?;
         let shared = Shared {
             sentinel: Mutex::new(sentinel),
             target: target.clone(),
-            node,
+            node_info,
             options,
-            primary: ArcSwap::from_pointee(primary),
+            role,
+            node: ArcSwap::from_pointee(node),
+            epoch: AtomicU64::new(0),
         };
         Ok(Self { shared: Arc::new(shared) })
     }
 
-    /// Runs `op` on the current primary; if it fails in a way a failover
+    /// Runs `op` on the current node; if it fails in a way a failover
     /// explains, asks the Sentinels again before returning the error.
     pub(crate) async fn run<T, F, Fut>(&self, op: F) -> Result<T>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
-        let primary = self.shared.primary.load_full();
-        let result = op(primary.connection.clone()).await.map_err(Error::from);
+        let node = self.shared.node.load_full();
+        let result = op(node.connection.clone()).await.map_err(Error::from);
         if let Err(e) = &result {
-            self.failed(&primary, e).await;
+            self.failed(&node, e).await;
         }
         result
     }
 
-    /// A command on `used` failed with `error`:
-    /// if a failover explains it, asks the Sentinels for the primary again and
-    /// switches to it (once, however many commands failed together).
-    async fn failed(&self, used: &Arc<Primary>, error: &Error) {
+    /// A command on `used` failed with `error`: if a failover or a lost
+    /// replica explains it, asks the Sentinels for a node again and switches
+    /// to it (once, however many commands failed together).
+    async fn failed(&self, used: &Arc<Node>, error: &Error) {
         if error.failure() != Failure::Reconnect {
             return;
         }
         let mut sentinel = self.shared.sentinel.lock().await;
-        let current = self.shared.primary.load();
+        let current = self.shared.node.load();
         if !Arc::ptr_eq(&current, used) {
             return; // another caller switched already
         }
-        match discover(&mut sentinel, &self.shared.target, &self.shared.node, self.shared.options).await {
-            Ok(primary) if primary.addr != current.addr => {
-                tracing::warn!(service = %self.shared.target.service, "redis: the Sentinels name a new primary; switching");
-                self.shared.primary.store(Arc::new(primary));
+        let shared = &self.shared;
+        match discover(&mut sentinel, &shared.target, &shared.node_info, shared.options, shared.role).await {
+            Ok(node) if node.addr != current.addr => {
+                tracing::warn!(service = %shared.target.service, fallback = node.fallback, "redis: switching to the node the Sentinels name");
+                self.switch(node);
             }
-            // Same primary (it was only a hiccup): its manager reconnects by itself.
+            // Same node (it was only a hiccup): its manager reconnects by itself.
             Ok(_) => {}
             Err(e) => tracing::debug!(class = e.failure().as_str(), "redis: Sentinels not answering yet"),
         }
     }
 
-    /// The address of the primary in use (for tests and logs).
-    pub fn primary_addr(&self) -> String {
-        self.shared.primary.load().addr.clone()
+    fn switch(&self, node: Node) {
+        self.shared.node.store(Arc::new(node));
+        self.shared.epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// A replica-role connection serving from the primary (no replica was
+    /// available) goes back to a replica if one answers now; otherwise
+    /// nothing happens. Returns whether it switched.
+    pub async fn return_to_replica(&self) -> bool {
+        if !self.shared.node.load().fallback {
+            return false;
+        }
+        let Ok(mut sentinel) = self.shared.sentinel.try_lock() else { return false };
+        let shared = &self.shared;
+        let replica = Role::Replica { fallback: false };
+        match discover(&mut sentinel, &shared.target, &shared.node_info, shared.options, replica).await {
+            Ok(node) if self.shared.node.load().fallback => {
+                tracing::info!(service = %shared.target.service, "redis: a replica answers again; reads go back to it");
+                self.switch(node);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Bumped whenever the connection switches node (see [`crate::Store::epoch`]).
+    pub fn epoch(&self) -> u64 {
+        self.shared.epoch.load(Ordering::Acquire)
+    }
+
+    /// The address of the node in use (for tests and logs).
+    pub fn node_addr(&self) -> String {
+        self.shared.node.load().addr.clone()
     }
 }
 
 async fn discover(
     sentinel: &mut Sentinel,
     target: &SentinelTarget,
-    node: &SentinelNodeConnectionInfo,
+    node_info: &SentinelNodeConnectionInfo,
     options: StoreOptions,
-) -> Result<Primary> {
-    let client = tokio::time::timeout(options.connect_timeout, sentinel.async_master_for(&target.service, Some(node)))
-        .await
-        .map_err(|_| Error::Redis(std::io::Error::from(std::io::ErrorKind::TimedOut).into()))??;
+    role: Role,
+) -> Result<Node> {
+    let (client, fallback) = match role {
+        Role::Primary => (ask(sentinel, target, node_info, options, false).await?, false),
+        Role::Replica { fallback } => match ask(sentinel, target, node_info, options, true).await {
+            Ok(client) => (client, false),
+            Err(e) if !fallback => return Err(e),
+            Err(_) => (ask(sentinel, target, node_info, options, false).await?, true),
+        },
+    };
     let addr = client.get_connection_info().addr().to_string();
     let connection = ConnectionManager::new_with_config(client, manager_config(options)).await?;
-    Ok(Primary { addr, connection })
+    Ok(Node { addr, connection, fallback })
+}
+
+/// Asks the Sentinels for the primary, or a random replica that answers as one.
+async fn ask(
+    sentinel: &mut Sentinel,
+    target: &SentinelTarget,
+    node_info: &SentinelNodeConnectionInfo,
+    options: StoreOptions,
+    replica: bool,
+) -> Result<redis::Client> {
+    let service = target.service.as_str();
+    let found = if replica {
+        tokio::time::timeout(options.connect_timeout, sentinel.async_replica_for(service, Some(node_info))).await
+    } else {
+        tokio::time::timeout(options.connect_timeout, sentinel.async_master_for(service, Some(node_info))).await
+    };
+    let found = found.map_err(|_| Error::Redis(std::io::Error::from(std::io::ErrorKind::TimedOut).into()))?;
+    Ok(found?)
 }
 
 #[cfg(test)]

@@ -12,7 +12,8 @@ use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, FromRedisValue, Pipeline, Value};
 
-use crate::sentinel::{SentinelConnection, SentinelTarget};
+use crate::read_from::ReadFrom;
+use crate::sentinel::{Role, SentinelConnection, SentinelTarget};
 use crate::{Error, Result};
 
 /// Where Redis is: one server, the seed nodes of a cluster, or the Sentinels of a primary.
@@ -99,11 +100,7 @@ impl Store {
                 Ok(Self::Single(ConnectionManager::new_with_config(client, manager_config(options)).await?))
             }
             RedisTarget::Cluster(urls) => {
-                let client = ClusterClientBuilder::new(urls.iter().map(String::as_str))
-                    .connection_timeout(options.connect_timeout)
-                    .response_timeout(options.response_timeout)
-                    .retries(2)
-                    .build()?;
+                let client = cluster_builder(urls, options).build()?;
                 Ok(Self::Cluster(client.get_async_connection().await?))
             }
             RedisTarget::Sentinel(target) => Ok(Self::Sentinel(SentinelConnection::connect(target, options).await?)),
@@ -123,6 +120,52 @@ impl Store {
                 Ok(Self::Single(ConnectionManager::new_lazy_with_config(client, manager_config(options))?))
             }
             RedisTarget::Cluster(_) | RedisTarget::Sentinel(_) => Self::connect(target, options).await,
+        }
+    }
+
+    /// A connection for reads under `policy` ([`ReadFrom`]); single servers
+    /// are connected on first use, as with [`Store::connect_lazy`].
+    ///
+    /// # Errors
+    /// [`Error::Config`] for `replica` on a single URL (it has no replicas);
+    /// [`Error::Redis`] as for [`Store::connect`].
+    pub async fn connect_reader(target: &RedisTarget, policy: ReadFrom, options: StoreOptions) -> Result<Self> {
+        match (target, policy) {
+            (_, ReadFrom::Primary) | (RedisTarget::Single(_), ReadFrom::PreferReplica) => {
+                Self::connect_lazy(target, options).await
+            }
+            (RedisTarget::Single(_), ReadFrom::Replica) => Err(Error::Config(
+                "reading from replicas needs them named: a redis+sentinel:// URL or a cluster".into(),
+            )),
+            (RedisTarget::Cluster(urls), _) => {
+                let client =
+                    cluster_builder(urls, options).read_routing_strategy(crate::read_from::StickyReplica).build()?;
+                Ok(Self::Cluster(client.get_async_connection().await?))
+            }
+            (RedisTarget::Sentinel(target), policy) => {
+                let role = Role::Replica { fallback: policy == ReadFrom::PreferReplica };
+                Ok(Self::Sentinel(SentinelConnection::connect_as(target, role, options).await?))
+            }
+        }
+    }
+
+    /// Changes whenever this handle starts talking to another node (a
+    /// Sentinel connection switching after a failover or a lost replica), so
+    /// a reader can tell whether two reads came from the same node. Always 0
+    /// for single servers and clusters (the cluster client routes per command).
+    pub fn epoch(&self) -> u64 {
+        match self {
+            Self::Sentinel(s) => s.epoch(),
+            Self::Single(_) | Self::Cluster(_) => 0,
+        }
+    }
+
+    /// Upkeep for a reader: a Sentinel replica reader serving from the
+    /// primary goes back to a replica if one answers now. Returns whether it switched.
+    pub async fn return_to_replica(&self) -> bool {
+        match self {
+            Self::Sentinel(s) => s.return_to_replica().await,
+            Self::Single(_) | Self::Cluster(_) => false,
         }
     }
 
@@ -182,6 +225,13 @@ impl Store {
         let _: String = self.query(&redis::cmd("PING")).await?;
         Ok(())
     }
+}
+
+fn cluster_builder(urls: &[String], options: StoreOptions) -> ClusterClientBuilder {
+    ClusterClientBuilder::new(urls.iter().map(String::as_str))
+        .connection_timeout(options.connect_timeout)
+        .response_timeout(options.response_timeout)
+        .retries(2)
 }
 
 pub(crate) fn manager_config(options: StoreOptions) -> ConnectionManagerConfig {

@@ -277,6 +277,15 @@ fn wait_for_port(port: u16) {
 }
 
 /// Runs `redis-cli -p port args...` and returns its output.
+/// How many times the Redis node on `port` ran `command` (lowercase, as `INFO commandstats` names it).
+pub fn command_calls(port: u16, command: &str) -> u64 {
+    let prefix = format!("cmdstat_{command}:calls=");
+    redis_cli(port, &["INFO", "commandstats"])
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix).and_then(|rest| rest.split(',').next()).and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
+
 fn redis_cli(port: u16, args: &[&str]) -> String {
     let out = Command::new("redis-cli")
         .args(["-p", &port.to_string()])

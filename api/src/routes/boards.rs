@@ -8,6 +8,7 @@ use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use leaderboard_contract::BoardId;
 
+use crate::backend::Dated;
 use crate::clock::rfc3339;
 use crate::dto::{AroundResponse, BoardResponse, EntryDto, PlayerResponse, ShardDto, TopResponse};
 use crate::error::{ApiError, ErrorBody};
@@ -62,9 +63,8 @@ pub async fn top(
         }
         return Ok(response);
     }
-    let as_of = SystemTime::now();
     let b = &board;
-    let page = s.backend.call(|r| async move { r.top(b, offset, limit).await }).await?;
+    let Dated { value: page, as_of } = s.backend.read(|r| async move { r.top(b, offset, limit).await }).await?;
     if page.total == 0 {
         return Err(board_not_found(&board));
     }
@@ -102,9 +102,8 @@ pub async fn player(
     State(s): State<AppState>,
     PlayerPath(board, player): PlayerPath,
 ) -> Result<Json<PlayerResponse>, ApiError> {
-    let as_of = SystemTime::now();
     let (b, p) = (&board, &player);
-    let standing = s.backend.call(|r| async move { r.standing(b, p).await }).await?;
+    let Dated { value: standing, as_of } = s.backend.read(|r| async move { r.standing(b, p).await }).await?;
     let Some(st) = standing else { return Err(missing(&s, &board, &player).await) };
     Ok(Json(PlayerResponse {
         board: board.to_string(),
@@ -133,9 +132,8 @@ pub async fn around(
     ApiQuery(params): ApiQuery<AroundParams>,
 ) -> Result<Json<AroundResponse>, ApiError> {
     let radius = params.checked()?;
-    let as_of = SystemTime::now();
     let (b, p) = (&board, &player);
-    let rows = s.backend.call(|r| async move { r.around(b, p, radius).await }).await?;
+    let Dated { value: rows, as_of } = s.backend.read(|r| async move { r.around(b, p, radius).await }).await?;
     let Some(rows) = rows else { return Err(missing(&s, &board, &player).await) };
     Ok(Json(AroundResponse {
         board: board.to_string(),
@@ -155,9 +153,8 @@ pub async fn around(
         (status = 429, description = "Rate limited", body = ErrorBody),
         (status = 503, description = "Redis unavailable", body = ErrorBody)))]
 pub async fn board(State(s): State<AppState>, BoardPath(board): BoardPath) -> Result<Json<BoardResponse>, ApiError> {
-    let as_of = SystemTime::now();
     let b = &board;
-    let stats = s.backend.call(|r| async move { r.stats(b).await }).await?;
+    let Dated { value: stats, as_of } = s.backend.read(|r| async move { r.stats(b).await }).await?;
     if stats.total == 0 {
         return Err(board_not_found(&board));
     }

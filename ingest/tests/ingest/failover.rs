@@ -13,7 +13,7 @@ use crate::helpers::{
 
 /// Produces `first`, waits until the worker has written some of it, then streams `second`
 /// in the background (the failover happens while it runs).
-async fn first_then_streaming(
+pub(crate) async fn first_then_streaming(
     topics: &Topics,
     router: &shard_router::Router,
     board: &BoardId,

@@ -8,3 +8,4 @@ mod hostile;
 mod kafka;
 mod pipeline;
 mod rebalance;
+mod replica_reads;

@@ -1,0 +1,183 @@
+//! The freshness watermark: what ingest promises has been applied, stored next to the data.
+//!
+//! Ingest claims, per Kafka partition, a time `T` such that every record of
+//! the partition with a timestamp earlier than `T` is applied (DESIGN.md's
+//! `as_of`). It writes the claims into a hash, field `<topic>:<partition>`,
+//! value `T` in milliseconds, **after** the writes they cover were
+//! acknowledged; the api dates every answer with the smallest claim.
+//!
+//! The hash lives in Redis itself, beside the data, so a replica's copy of it
+//! is exactly as old as that replica's copy of the data: reading the
+//! watermark through the connection the data is read through dates an answer
+//! from a lagging replica by the replica's state, with no clock comparison.
+//! On a Redis Cluster each primary has its own copy (a key whose hash tag
+//! falls in one of that primary's slots), because replication is per node:
+//! the answer's date is the smallest claim over every node.
+//!
+//! A claim stays true once made (what was applied stays applied, short of a
+//! Redis data loss), so claims may be written by any worker in any order;
+//! stale fields of partitions that no longer exist hold the minimum back and
+//! must be removed by an operator (`HDEL`).
+
+use std::collections::BTreeMap;
+
+use redis::{Pipeline, Value};
+
+use crate::store::{Store, as_array, as_bytes};
+use crate::{Error, Result};
+
+/// The hash's key on a single server or a Sentinel group.
+pub const KEY: &str = "lb:watermark";
+
+/// Cluster hash slots.
+const SLOTS: u16 = 16_384;
+
+/// One partition's claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// `<topic>:<partition>`.
+    pub field: String,
+    /// Every record of the partition with a timestamp earlier than this (ms since the epoch) is applied.
+    pub applied_before_ms: i64,
+}
+
+/// The keys the watermark is kept under: one, or one per cluster primary.
+///
+/// # Errors
+/// [`Error::Redis`] when the cluster's slot map cannot be read.
+pub async fn keys(store: &Store) -> Result<Vec<String>> {
+    if !store.is_cluster() {
+        return Ok(vec![KEY.to_string()]);
+    }
+    let slots: Value = store.query(redis::cmd("CLUSTER").arg("SLOTS")).await?;
+    let ranges = primary_ranges(slots)?;
+    ranges.values().map(|owned| key_in(owned)).collect()
+}
+
+/// The slot ranges each primary serves, by primary address.
+fn primary_ranges(reply: Value) -> Result<BTreeMap<String, Vec<(u16, u16)>>> {
+    let mut by_primary: BTreeMap<String, Vec<(u16, u16)>> = BTreeMap::new();
+    for range in as_array(reply)? {
+        let mut fields = as_array(range)?.into_iter();
+        let (Some(Value::Int(start)), Some(Value::Int(end)), Some(primary)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            return Err(Error::Corrupt("CLUSTER SLOTS entry without a range and a primary".into()));
+        };
+        let mut node = as_array(primary)?.into_iter();
+        let host = String::from_utf8_lossy(&as_bytes(node.next().unwrap_or(Value::Nil))?).into_owned();
+        let Some(Value::Int(port)) = node.next() else {
+            return Err(Error::Corrupt("CLUSTER SLOTS primary without a port".into()));
+        };
+        let (Ok(start), Ok(end)) = (u16::try_from(start), u16::try_from(end)) else {
+            return Err(Error::Corrupt("CLUSTER SLOTS range out of bounds".into()));
+        };
+        by_primary.entry(format!("{host}:{port}")).or_default().push((start, end));
+    }
+    Ok(by_primary)
+}
+
+/// The first key `lb:watermark:{n}` whose slot one of `owned` covers.
+fn key_in(owned: &[(u16, u16)]) -> Result<String> {
+    // A primary may own a single slot: 2^20 candidates miss it with probability e^-64.
+    (0..1_u32 << 20)
+        .map(|n| format!("{KEY}:{{{n}}}"))
+        .find(|key| {
+            let slot = slot_of(key);
+            owned.iter().any(|&(start, end)| (start..=end).contains(&slot))
+        })
+        .ok_or_else(|| Error::Corrupt("no watermark key falls in a primary's slots".into()))
+}
+
+/// A key's cluster slot: CRC16 (XMODEM) of its hash tag, modulo 16384.
+fn slot_of(key: &str) -> u16 {
+    let bytes = key.as_bytes();
+    let tagged = key
+        .find('{')
+        .and_then(|open| key[open + 1..].find('}').map(|len| &bytes[open + 1..open + 1 + len]))
+        .filter(|tag| !tag.is_empty())
+        .unwrap_or(bytes);
+    crc16::State::<crc16::XMODEM>::calculate(tagged) % SLOTS
+}
+
+/// Writes `claims` to every copy of the watermark. Call only after the
+/// writes the claims cover were acknowledged.
+///
+/// # Errors
+/// [`Error::Redis`] when a node fails.
+pub async fn publish(store: &Store, claims: &[Claim]) -> Result<()> {
+    if claims.is_empty() {
+        return Ok(());
+    }
+    let pipes: Vec<Pipeline> = keys(store)
+        .await?
+        .iter()
+        .map(|key| {
+            let mut pipe = redis::pipe();
+            let cmd = pipe.cmd("HSET").arg(key);
+            for claim in claims {
+                cmd.arg(&claim.field).arg(claim.applied_before_ms);
+            }
+            pipe.ignore();
+            pipe
+        })
+        .collect();
+    store.run_all(&pipes).await?;
+    Ok(())
+}
+
+/// The smallest claim over every copy, read through `store` (so through the
+/// replicas its read policy routes to); `None` while some copy holds no claim.
+///
+/// # Errors
+/// [`Error::Redis`] when a node fails; [`Error::Corrupt`] for a claim that is not a number.
+pub async fn read(store: &Store) -> Result<Option<i64>> {
+    let pipes: Vec<Pipeline> = keys(store)
+        .await?
+        .iter()
+        .map(|key| {
+            let mut pipe = redis::pipe();
+            pipe.cmd("HVALS").arg(key);
+            pipe
+        })
+        .collect();
+    let mut smallest: Option<i64> = None;
+    for replies in store.run_all(&pipes).await? {
+        let values = as_array(replies.into_iter().next().unwrap_or(Value::Nil))?;
+        if values.is_empty() {
+            return Ok(None);
+        }
+        for value in values {
+            let text = as_bytes(value)?;
+            let ms = std::str::from_utf8(&text)
+                .ok()
+                .and_then(|t| t.parse::<i64>().ok())
+                .ok_or_else(|| Error::Corrupt("a watermark claim is not a number".into()))?;
+            smallest = Some(smallest.map_or(ms, |s| s.min(ms)));
+        }
+    }
+    Ok(smallest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_follow_the_cluster_spec() {
+        // Values from the Redis Cluster specification's examples and `CLUSTER KEYSLOT`.
+        assert_eq!(slot_of("123456789"), 12_739);
+        assert_eq!(slot_of("{user1000}.following"), slot_of("{user1000}.followers"));
+        assert_eq!(slot_of("foo{}{bar}"), slot_of("foo{}{bar}"), "an empty tag hashes the whole key");
+        assert_eq!(slot_of("foo{{bar}}zap"), slot_of("{bar"));
+    }
+
+    #[test]
+    fn finds_a_key_in_every_range() {
+        for owned in [vec![(0, 5460)], vec![(5461, 10922)], vec![(10923, 16383)], vec![(42, 42)]] {
+            let key = key_in(&owned).expect("a key");
+            let slot = slot_of(&key);
+            assert!(owned.iter().any(|&(a, b)| (a..=b).contains(&slot)), "{key} in {owned:?}");
+        }
+    }
+}
