@@ -23,6 +23,9 @@ pub struct Config {
     /// the primary while none answers). Needs a `redis+sentinel://` URL or a cluster to reach replicas.
     #[arg(long, env = "LB_READ_FROM", default_value = "prefer-replica")]
     pub read_from: ReadFrom,
+    /// The Kafka topic ingest applies: its watermark dates every answer (`as_of`).
+    #[arg(long, env = "LB_TOPIC", default_value = leaderboard_contract::SCORES_TOPIC)]
+    pub topic: String,
     /// How often the watermark that dates answers (`as_of`) is read.
     #[arg(long, env = "LB_WATERMARK_REFRESH", default_value = "100ms", value_parser = humantime::parse_duration)]
     pub watermark_refresh: Duration,

@@ -24,6 +24,8 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug)]
 pub struct Freshness {
     store: Store,
+    /// The source topic whose watermark dates the answers.
+    topic: String,
     /// Milliseconds since the epoch; 0 when no claim was published.
     applied_before_ms: AtomicI64,
     epoch: AtomicU64,
@@ -46,9 +48,10 @@ impl Stamp {
 }
 
 impl Freshness {
-    /// Dates answers read through `store`; nothing is read until [`Freshness::refresh`].
-    pub fn new(store: Store, timeout: Duration) -> Self {
-        Self { store, applied_before_ms: AtomicI64::new(0), epoch: AtomicU64::new(u64::MAX), timeout }
+    /// Dates answers read through `store` by the watermark of `topic`;
+    /// nothing is read until [`Freshness::refresh`].
+    pub fn new(store: Store, topic: String, timeout: Duration) -> Self {
+        Self { store, topic, applied_before_ms: AtomicI64::new(0), epoch: AtomicU64::new(u64::MAX), timeout }
     }
 
     /// Reads the claim again (and lets a Sentinel replica reader that fell
@@ -63,7 +66,7 @@ impl Freshness {
 
     async fn read(&self) -> shard_router::Result<Stamp> {
         let epoch = self.store.epoch();
-        let claim = tokio::time::timeout(self.timeout, watermark::read(&self.store))
+        let claim = tokio::time::timeout(self.timeout, watermark::read(&self.store, &self.topic))
             .await
             .map_err(|_| shard_router::Error::Redis(std::io::Error::from(std::io::ErrorKind::TimedOut).into()))??;
         let applied_before_ms = claim.unwrap_or(0).max(0);

@@ -72,7 +72,7 @@ pub async fn state(
     let store = Store::connect_reader(&target, config.read_from, options)
         .await
         .with_context(|| format!("connecting to redis (reads from {})", config.read_from))?;
-    let freshness = Arc::new(Freshness::new(store.clone(), config.redis_timeout));
+    let freshness = Arc::new(Freshness::new(store.clone(), config.topic.clone(), config.redis_timeout));
     let router = Router::new(store, layout, RouterOptions { size_refresh: config.size_refresh });
     Ok(AppState {
         backend: Backend::with_freshness(router, freshness, config.breaker_failures, config.breaker_open),

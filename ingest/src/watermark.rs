@@ -13,7 +13,7 @@
 //! round publishes nothing: the claims already in Redis stay true, only older.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::Offset;
 use rdkafka::consumer::Consumer;
@@ -26,8 +26,11 @@ use crate::partitions::LogEnd;
 use crate::poll::IngestConsumer;
 use crate::shared::Shared;
 
-/// Longest wait for the broker to say where one partition ends.
+/// Longest wait for the broker to say where one partition ends, or how many partitions the topic has.
 pub const END_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long the topic's partition count is trusted before it is asked again.
+const PARTITION_COUNT_TTL: Duration = Duration::from_secs(10);
 
 /// The publisher's inputs.
 pub struct Publisher {
@@ -47,6 +50,7 @@ pub struct Publisher {
 impl Publisher {
     /// Publishes every `interval` until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
+        let mut partition_count: Option<(u32, Instant)> = None;
         let mut ticker = tokio::time::interval(self.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -54,37 +58,53 @@ impl Publisher {
                 () = shutdown.cancelled() => return,
                 _ = ticker.tick() => {}
             }
-            if let Err(e) = self.publish_once().await {
+            if let Err(e) = self.publish_once(&mut partition_count).await {
                 metrics::counter!("ingest_watermark_failures_total").increment(1);
                 debug!(error = %e, "watermark not published this round");
             }
         }
     }
 
-    async fn publish_once(&self) -> anyhow::Result<()> {
+    async fn publish_once(&self, partition_count: &mut Option<(u32, Instant)>) -> anyhow::Result<()> {
         let owned = self.shared.partitions.owned();
         if owned.is_empty() {
             return Ok(());
         }
+        let known = partition_count.filter(|(_, at)| at.elapsed() < PARTITION_COUNT_TTL).map(|(n, _)| n);
         let (consumer, topic) = (self.consumer.clone(), self.topic.clone());
-        let ends = tokio::task::spawn_blocking(move || log_ends(&consumer, &topic, &owned)).await??;
+        let (count, ends) = tokio::task::spawn_blocking(move || -> anyhow::Result<(u32, Vec<LogEnd>)> {
+            let count = match known {
+                Some(n) => n,
+                None => count_partitions(&consumer, &topic)?,
+            };
+            Ok((count, log_ends(&consumer, &topic, &owned)?))
+        })
+        .await??;
+        if known.is_none() {
+            *partition_count = Some((count, Instant::now()));
+        }
         let claims: Vec<Claim> = self
             .shared
             .partitions
             .claims(&ends)
             .into_iter()
-            .map(|(partition, applied_before_ms)| Claim {
-                field: format!("{}:{partition}", self.topic),
-                applied_before_ms,
-            })
+            .map(|(partition, applied_before_ms)| Claim { partition, applied_before_ms })
             .collect();
-        watermark::publish(&self.store, &claims).await?;
+        watermark::publish(&self.store, &self.topic, count, &claims).await?;
         if let Some(oldest) = claims.iter().map(|c| c.applied_before_ms).min() {
             let behind_ms = now_ms().saturating_sub(oldest).max(0);
             metrics::gauge!("ingest_watermark_delay_seconds").set(behind_ms as f64 / 1000.0);
         }
         Ok(())
     }
+}
+
+/// How many partitions the topic has (blocking).
+fn count_partitions(consumer: &IngestConsumer, topic: &str) -> anyhow::Result<u32> {
+    let metadata = consumer.fetch_metadata(Some(topic), END_TIMEOUT)?;
+    let partitions = metadata.topics().iter().find(|t| t.name() == topic).map_or(0, |t| t.partitions().len());
+    anyhow::ensure!(partitions > 0, "topic {topic} has no partitions in the broker's metadata");
+    Ok(u32::try_from(partitions)?)
 }
 
 /// Where each partition's log ends and where the consumer stands (blocking).

@@ -2,9 +2,11 @@
 //!
 //! Ingest claims, per Kafka partition, a time `T` such that every record of
 //! the partition with a timestamp earlier than `T` is applied (DESIGN.md's
-//! `as_of`). It writes the claims into a hash, field `<topic>:<partition>`,
-//! value `T` in milliseconds, **after** the writes they cover were
-//! acknowledged; the api dates every answer with the smallest claim.
+//! `as_of`). It writes the claims into one hash per source topic
+//! (`lb:watermark:<topic>`): field `<partition>`, value `T` in milliseconds,
+//! plus the field `partitions` (how many the topic has), **after** the writes
+//! they cover were acknowledged. The api dates every answer with the smallest
+//! claim, and claims nothing while any partition has none.
 //!
 //! The hash lives in Redis itself, beside the data, so a replica's copy of it
 //! is exactly as old as that replica's copy of the data: reading the
@@ -15,9 +17,9 @@
 //! the answer's date is the smallest claim over every node.
 //!
 //! A claim stays true once made (what was applied stays applied, short of a
-//! Redis data loss), so claims may be written by any worker in any order;
-//! stale fields of partitions that no longer exist hold the minimum back and
-//! must be removed by an operator (`HDEL`).
+//! Redis data loss), so claims may be written by any worker in any order.
+//! Only partitions below `partitions` count, so a topic that shrank (deleted
+//! and created again) leaves no stale claim holding the minimum back.
 
 use std::collections::BTreeMap;
 
@@ -26,8 +28,11 @@ use redis::{Pipeline, Value};
 use crate::store::{Store, as_array, as_bytes};
 use crate::{Error, Result};
 
-/// The hash's key on a single server or a Sentinel group.
-pub const KEY: &str = "lb:watermark";
+/// The prefix of the hashes' keys.
+pub const KEY_PREFIX: &str = "lb:watermark";
+
+/// The field holding the topic's partition count.
+const PARTITIONS_FIELD: &str = "partitions";
 
 /// Cluster hash slots.
 const SLOTS: u16 = 16_384;
@@ -35,23 +40,24 @@ const SLOTS: u16 = 16_384;
 /// One partition's claim.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {
-    /// `<topic>:<partition>`.
-    pub field: String,
+    /// The partition.
+    pub partition: i32,
     /// Every record of the partition with a timestamp earlier than this (ms since the epoch) is applied.
     pub applied_before_ms: i64,
 }
 
-/// The keys the watermark is kept under: one, or one per cluster primary.
+/// The keys `topic`'s watermark is kept under: one, or one per cluster primary.
 ///
 /// # Errors
 /// [`Error::Redis`] when the cluster's slot map cannot be read.
-pub async fn keys(store: &Store) -> Result<Vec<String>> {
+pub async fn keys(store: &Store, topic: &str) -> Result<Vec<String>> {
+    let base = format!("{KEY_PREFIX}:{topic}");
     if !store.is_cluster() {
-        return Ok(vec![KEY.to_string()]);
+        return Ok(vec![base]);
     }
     let slots: Value = store.query(redis::cmd("CLUSTER").arg("SLOTS")).await?;
     let ranges = primary_ranges(slots)?;
-    ranges.values().map(|owned| key_in(owned)).collect()
+    ranges.values().map(|owned| key_in(&base, owned)).collect()
 }
 
 /// The slot ranges each primary serves, by primary address.
@@ -77,11 +83,11 @@ fn primary_ranges(reply: Value) -> Result<BTreeMap<String, Vec<(u16, u16)>>> {
     Ok(by_primary)
 }
 
-/// The first key `lb:watermark:{n}` whose slot one of `owned` covers.
-fn key_in(owned: &[(u16, u16)]) -> Result<String> {
+/// The first key `<base>:{n}` whose slot one of `owned` covers.
+fn key_in(base: &str, owned: &[(u16, u16)]) -> Result<String> {
     // A primary may own a single slot: 2^20 candidates miss it with probability e^-64.
     (0..1_u32 << 20)
-        .map(|n| format!("{KEY}:{{{n}}}"))
+        .map(|n| format!("{base}:{{{n}}}"))
         .find(|key| {
             let slot = slot_of(key);
             owned.iter().any(|&(start, end)| (start..=end).contains(&slot))
@@ -100,23 +106,24 @@ fn slot_of(key: &str) -> u16 {
     crc16::State::<crc16::XMODEM>::calculate(tagged) % SLOTS
 }
 
-/// Writes `claims` to every copy of the watermark. Call only after the
-/// writes the claims cover were acknowledged.
+/// Writes `claims` about `topic`, which has `partitions` partitions, to
+/// every copy of its watermark. Call only after the writes the claims cover
+/// were acknowledged.
 ///
 /// # Errors
 /// [`Error::Redis`] when a node fails.
-pub async fn publish(store: &Store, claims: &[Claim]) -> Result<()> {
+pub async fn publish(store: &Store, topic: &str, partitions: u32, claims: &[Claim]) -> Result<()> {
     if claims.is_empty() {
         return Ok(());
     }
-    let pipes: Vec<Pipeline> = keys(store)
+    let pipes: Vec<Pipeline> = keys(store, topic)
         .await?
         .iter()
         .map(|key| {
             let mut pipe = redis::pipe();
-            let cmd = pipe.cmd("HSET").arg(key);
+            let cmd = pipe.cmd("HSET").arg(key).arg(PARTITIONS_FIELD).arg(partitions);
             for claim in claims {
-                cmd.arg(&claim.field).arg(claim.applied_before_ms);
+                cmd.arg(claim.partition).arg(claim.applied_before_ms);
             }
             pipe.ignore();
             pipe
@@ -126,35 +133,62 @@ pub async fn publish(store: &Store, claims: &[Claim]) -> Result<()> {
     Ok(())
 }
 
-/// The smallest claim over every copy, read through `store` (so through the
-/// replicas its read policy routes to); `None` while some copy holds no claim.
+/// The smallest claim about `topic` over every copy, read through `store`
+/// (so through the replicas its read policy routes to); `None` while some
+/// copy lacks a claim for one of the topic's partitions.
 ///
 /// # Errors
-/// [`Error::Redis`] when a node fails; [`Error::Corrupt`] for a claim that is not a number.
-pub async fn read(store: &Store) -> Result<Option<i64>> {
-    let pipes: Vec<Pipeline> = keys(store)
+/// [`Error::Redis`] when a node fails; [`Error::Corrupt`] for a field that is not a number.
+pub async fn read(store: &Store, topic: &str) -> Result<Option<i64>> {
+    let pipes: Vec<Pipeline> = keys(store, topic)
         .await?
         .iter()
         .map(|key| {
             let mut pipe = redis::pipe();
-            pipe.cmd("HVALS").arg(key);
+            pipe.cmd("HGETALL").arg(key);
             pipe
         })
         .collect();
     let mut smallest: Option<i64> = None;
     for replies in store.run_all(&pipes).await? {
-        let values = as_array(replies.into_iter().next().unwrap_or(Value::Nil))?;
-        if values.is_empty() {
-            return Ok(None);
+        let Some(copy) = smallest_claim(replies.into_iter().next().unwrap_or(Value::Nil))? else { return Ok(None) };
+        smallest = Some(smallest.map_or(copy, |s| s.min(copy)));
+    }
+    Ok(smallest)
+}
+
+/// The smallest claim of one copy (an `HGETALL` reply), if every partition has one.
+fn smallest_claim(reply: Value) -> Result<Option<i64>> {
+    let number = |v: Value| -> Result<i64> {
+        let bytes = as_bytes(v)?;
+        std::str::from_utf8(&bytes)
+            .ok()
+            .and_then(|t| t.parse::<i64>().ok())
+            .ok_or_else(|| Error::Corrupt("a watermark field is not a number".into()))
+    };
+    let mut partitions: Option<i64> = None;
+    let mut claims: BTreeMap<i64, i64> = BTreeMap::new();
+    let fields = match reply {
+        Value::Map(pairs) => pairs,
+        other => {
+            let mut flat = as_array(other)?.into_iter();
+            std::iter::from_fn(|| Some((flat.next()?, flat.next()?))).collect()
         }
-        for value in values {
-            let text = as_bytes(value)?;
-            let ms = std::str::from_utf8(&text)
-                .ok()
-                .and_then(|t| t.parse::<i64>().ok())
-                .ok_or_else(|| Error::Corrupt("a watermark claim is not a number".into()))?;
-            smallest = Some(smallest.map_or(ms, |s| s.min(ms)));
+    };
+    for (field, value) in fields {
+        let field = as_bytes(field)?;
+        if field == PARTITIONS_FIELD.as_bytes() {
+            partitions = Some(number(value)?);
+        } else {
+            let partition = number(Value::BulkString(field))?;
+            claims.insert(partition, number(value)?);
         }
+    }
+    let Some(partitions) = partitions else { return Ok(None) };
+    let mut smallest: Option<i64> = None;
+    for partition in 0..partitions {
+        let Some(&claim) = claims.get(&partition) else { return Ok(None) };
+        smallest = Some(smallest.map_or(claim, |s| s.min(claim)));
     }
     Ok(smallest)
 }
@@ -175,9 +209,33 @@ mod tests {
     #[test]
     fn finds_a_key_in_every_range() {
         for owned in [vec![(0, 5460)], vec![(5461, 10922)], vec![(10923, 16383)], vec![(42, 42)]] {
-            let key = key_in(&owned).expect("a key");
+            let key = key_in("lb:watermark:scores", &owned).expect("a key");
             let slot = slot_of(&key);
             assert!(owned.iter().any(|&(a, b)| (a..=b).contains(&slot)), "{key} in {owned:?}");
         }
+    }
+
+    #[test]
+    fn a_copy_claims_only_when_every_partition_has_a_claim() {
+        let reply = |fields: &[(&str, &str)]| {
+            Value::Array(
+                fields
+                    .iter()
+                    .flat_map(|(f, v)| {
+                        [Value::BulkString(f.as_bytes().to_vec()), Value::BulkString(v.as_bytes().to_vec())]
+                    })
+                    .collect(),
+            )
+        };
+        assert_eq!(smallest_claim(reply(&[("partitions", "2"), ("0", "50"), ("1", "40")])).unwrap(), Some(40));
+        assert_eq!(smallest_claim(reply(&[("partitions", "2"), ("0", "50")])).unwrap(), None, "partition 1 unclaimed");
+        assert_eq!(
+            smallest_claim(reply(&[("partitions", "1"), ("0", "50"), ("7", "1")])).unwrap(),
+            Some(50),
+            "a partition the topic no longer has does not count"
+        );
+        assert_eq!(smallest_claim(reply(&[("0", "50")])).unwrap(), None, "partition count unknown");
+        assert_eq!(smallest_claim(Value::Array(vec![])).unwrap(), None);
+        assert!(smallest_claim(reply(&[("partitions", "x")])).is_err());
     }
 }

@@ -89,7 +89,7 @@ async fn api_reads_from_replicas_through_a_sentinel_failover() {
     let (first, second) = events.split_at(16_000);
     let worker = Worker::start(config(&topics, &redis.url(), "single"));
     let router = router(&redis.url(), "single").await;
-    let api = Api::start(&redis.url(), &["--read-from", "prefer-replica"]).await;
+    let api = Api::start(&redis.url(), &["--read-from", "prefer-replica", "--topic", &topics.scores]).await;
     let primary = redis.primary_port();
     let replicas: Vec<u16> = redis.node_ports().into_iter().filter(|&p| p != primary).collect();
     let replica_reads_before: u64 = replicas.iter().map(|&p| command_calls(p, "eval_ro")).sum();

@@ -17,10 +17,16 @@ fn cli(args: &[&str]) -> Cli {
     Cli::try_parse_from(args).expect("cli")
 }
 
-/// Starts the api on port 0 over `redis` with `layout`; returns its base URL.
-async fn start_api(redis: &str, layout: &str, stop: CancellationToken) -> (String, tokio::task::JoinHandle<()>) {
-    let config = api::Config::try_parse_from(["api", "--redis", redis, "--layout", layout, "--top-refresh", "200ms"])
-        .expect("api config");
+/// Starts the api on port 0 over `redis` with `layout`, dating answers by the
+/// watermark of `topic`; returns its base URL.
+async fn start_api(
+    redis: &str,
+    layout: &str,
+    topic: &str,
+    stop: CancellationToken,
+) -> (String, tokio::task::JoinHandle<()>) {
+    let args = ["api", "--redis", redis, "--layout", layout, "--topic", topic, "--top-refresh", "200ms"];
+    let config = api::Config::try_parse_from(args).expect("api config");
     let state = api::state(&config, None).await.expect("api state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));

@@ -41,7 +41,7 @@ async fn short_run(layout: &str, boards: usize) -> loadgen::report::Report {
     let stop = CancellationToken::new();
     let telemetry = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("ingest telemetry listener");
     let ingest = tokio::spawn(ingest::run(ingest_config, telemetry, stop.clone()));
-    let (api_url, api) = start_api(&redis, layout, stop.clone()).await;
+    let (api_url, api) = start_api(&redis, layout, &topic, stop.clone()).await;
 
     let report_path = std::env::temp_dir().join(format!("{board}.json"));
     let run_args = [

@@ -4,7 +4,7 @@
 use leaderboard_contract::{BoardId, PlayerId};
 use loadgen::population::{Population, player};
 use loadgen::verify::{Expected, verify};
-use shard_router::{RedisTarget, Router, RouterOptions, ScoreUpdate, Store, StoreOptions};
+use shard_router::{RedisTarget, Router, RouterOptions, ScoreUpdate, Store, StoreOptions, watermark};
 use tokio_util::sync::CancellationToken;
 
 use crate::{cli, start_api};
@@ -31,7 +31,10 @@ async fn verifier_passes_a_faithful_api_and_names_each_difference() {
     .world;
     loadgen::seed::seed(&world, 100).await.expect("seed");
     let stop = CancellationToken::new();
-    let (api, api_task) = start_api(&redis, layout, stop.clone()).await;
+    // No ingest here: the test plays its part and claims, every 50 ms, that everything is applied.
+    let topic = testkit::unique("vf-topic");
+    let claims = claim_everything_applied(&redis, &topic, stop.clone()).await;
+    let (api, api_task) = start_api(&redis, layout, &topic, stop.clone()).await;
     let client = reqwest::Client::new();
 
     // Seeded and untouched: the oracle is every player's initial score.
@@ -58,6 +61,7 @@ async fn verifier_passes_a_faithful_api_and_names_each_difference() {
     let dirty = verify(&client, &api, &boards, &expected, &best, 200, seed).await.expect("verify");
     stop.cancel();
     api_task.await.expect("api task");
+    claims.await.expect("claims task");
 
     let (first, second): (&BoardId, &BoardId) = (&boards.ids()[0], &boards.ids()[1]);
     assert_eq!(dirty.total, (500, 501));
@@ -68,4 +72,20 @@ async fn verifier_passes_a_faithful_api_and_names_each_difference() {
     assert!(examples.contains(&format!("{first}: total: expected 250, api says 251")), "{examples}");
     assert!(examples.contains(&format!("{second}: top row 1: expected")), "{examples}");
     assert!(examples.contains("\"p-00000001\""), "player 1 is named: {examples}");
+}
+
+/// Publishes "every record of `topic` is applied" with the current time every 50 ms until `stop`.
+async fn claim_everything_applied(redis: &str, topic: &str, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+    let store =
+        Store::connect(&RedisTarget::parse(redis).expect("target"), StoreOptions::default()).await.expect("redis");
+    let topic = topic.to_string();
+    tokio::spawn(async move {
+        while !stop.is_cancelled() {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock");
+            let claim =
+                watermark::Claim { partition: 0, applied_before_ms: i64::try_from(now.as_millis()).expect("ms") };
+            watermark::publish(&store, &topic, 1, &[claim]).await.expect("publish");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
 }

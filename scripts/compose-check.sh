@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Validates docker-compose.yml without a Docker engine (scripts/compose/README.md): interpolation,
+# anchors, the Compose Specification's schema, and cross-references. Installs its Python tools
+# (jsonschema, PyYAML from PyPI) into a virtualenv under target/ on first use.
+set -Eeuo pipefail
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV=$REPO_ROOT/target/compose-check-venv
+if [[ ! -x $VENV/bin/python ]] || ! "$VENV/bin/python" -c 'import jsonschema, yaml' 2>/dev/null; then
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check 'jsonschema>=4,<5' 'PyYAML>=6,<7'
+fi
+exec "$VENV/bin/python" "$REPO_ROOT/scripts/compose/check.py" "${1:-$REPO_ROOT/docker-compose.yml}"
