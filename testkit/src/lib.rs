@@ -286,6 +286,16 @@ pub fn command_calls(port: u16, command: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Whether the Redis node on `port` is a replica now.
+pub fn is_replica(port: u16) -> bool {
+    redis_cli(port, &["INFO", "replication"]).lines().any(|l| l.trim() == "role:slave")
+}
+
+/// The ports of `urls` (comma-separated `redis://host:port` URLs, as in `LB_REDIS_CLUSTER_URLS`).
+pub fn ports_of(urls: &str) -> Vec<u16> {
+    urls.split(',').filter_map(|u| u.trim().rsplit(':').next()?.trim_end_matches('/').parse().ok()).collect()
+}
+
 fn redis_cli(port: u16, args: &[&str]) -> String {
     let out = Command::new("redis-cli")
         .args(["-p", &port.to_string()])

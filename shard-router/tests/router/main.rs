@@ -4,3 +4,4 @@
 mod equivalence;
 mod helpers;
 mod rebalance;
+mod replicas;
