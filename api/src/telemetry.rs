@@ -7,6 +7,8 @@
 //! | `api_top_cache_age_seconds{board}` | gauge | age of the cached top-N data |
 //! | `api_top_cache_boards` | gauge | boards in the cache |
 //! | `api_redis_errors_total` | counter | failed Redis calls |
+//! | `api_redis_retries_total` | counter | reads run again at once because their connection dropped |
+//! | `api_watermark_age_seconds` | gauge | age of the watermark dating answers (`as_of`), as the read node holds it |
 //! | `api_breaker_rejections_total` | counter | calls refused while the breaker was open |
 //! | `api_breaker_open` | gauge | 1 while the circuit breaker is open |
 

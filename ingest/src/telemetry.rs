@@ -22,6 +22,8 @@
 //! | `ingest_consumer_lag{partition}` | gauge | records behind the partition end (librdkafka statistics) |
 //! | `ingest_freshness_seconds` | histogram | event `ts` to applied |
 //! | `ingest_paused` | gauge | 1 while consumption is paused for backpressure |
+//! | `ingest_watermark_delay_seconds` | gauge | now minus the oldest claim this worker published (its part of `as_of`) |
+//! | `ingest_watermark_failures_total` | counter | watermark rounds not published (broker or Redis did not answer) |
 //!
 //! `/healthz` answers 503 when the worker is stalled and no failing
 //! dependency explains it; `/readyz` answers 503 while Redis does not answer
