@@ -26,6 +26,9 @@ pub enum Error {
     /// The operation needs the `range` layout.
     #[error("operation needs the range layout, the board uses {0}")]
     NotRange(&'static str),
+    /// An operation that needs an existing board found none.
+    #[error("board {0} does not exist")]
+    UnknownBoard(String),
     /// The connection settings contradict each other (a read policy the deployment cannot honour).
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -62,6 +65,7 @@ impl Error {
             Self::Corrupt(_)
             | Self::InvalidLayout(_)
             | Self::Config(_)
+            | Self::UnknownBoard(_)
             | Self::RebalanceConflict { .. }
             | Self::NotRange(_) => Failure::StoreBlocked,
         }

@@ -2,7 +2,8 @@
 //!
 //! Writes: players grouped by shard, one pipeline per shard, all shards in
 //! parallel (1 round trip per node). Reads fan out to every shard and merge:
-//! top-N pages take each shard's first `offset + limit` rows (1 round trip);
+//! top-N pages take each shard's share of the first `offset + limit` rows,
+//! asking again only shards that may hold more (usually 1 round trip, see [`top`]);
 //! a standing reads the player's score from its shard, then counts in every
 //! shard (2 round trips); around-lists seek every shard, then count above the
 //! first row (3 round trips).
@@ -10,7 +11,7 @@
 use leaderboard_contract::{BoardId, PlayerId};
 use redis::Value;
 
-use crate::model::{Entry, Page, ScoreUpdate, ShardStats, Standing, assign_ranks, percentile};
+use crate::model::{Entry, Page, ScoreUpdate, ShardStats, Standing, assign_ranks, board_order, percentile};
 use crate::single::push_zadd_gt;
 use crate::store::{Store, as_array, as_bytes, as_score, as_u64};
 use crate::{Error, Result, keys, member, scripts};
@@ -91,7 +92,7 @@ pub(crate) async fn standing(
 }
 
 fn sort_rows(rows: &mut [(PlayerId, u64)]) {
-    rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.as_str().as_bytes().cmp(b.0.as_str().as_bytes())));
+    rows.sort_by(|a, b| board_order(a.1, &a.0, b.1, &b.0));
 }
 
 /// Merges the first `offset + limit` rows of every shard into the board's rows
@@ -119,28 +120,76 @@ fn decode_rows(flat: Value) -> Result<Vec<(PlayerId, u64)>> {
         .collect()
 }
 
+/// Rows asked of each shard in the first round: its expected share of the
+/// page's `end` rows plus two standard deviations (the share is about
+/// Poisson) plus one, so a second round is rarely needed.
+fn first_round_rows(end: u64, shards: u64) -> u64 {
+    let mean = end.div_ceil(shards);
+    (mean + 2 * mean.isqrt() + 2).min(end)
+}
+
+/// A top-N page of a `hash` board: the rows at positions `offset..offset + limit`.
+///
+/// The board's first `end = offset + limit` rows are spread over the shards
+/// by the hash, about `end / shards` each. The first round asks every shard
+/// for that share plus some slack ([`first_round_rows`]); a shard is asked
+/// for more (twice as many, at most `end`) only while its last row so far
+/// would still be inside the first `end` rows of the merge, i.e. while rows
+/// it has not sent could be. So a page reads about
+/// `end + shards * (2 * sqrt(end / shards) + 2)` rows, not `shards * end`;
+/// never more than `shards * end`, reached only when the best players all
+/// hash to one shard.
 pub(crate) async fn top(store: &Store, board: &BoardId, shards: usize, offset: u64, limit: u64) -> Result<Page> {
     let end = offset.saturating_add(limit);
-    let pipes: Vec<redis::Pipeline> = shard_keys(board, shards)
-        .iter()
-        .map(|k| {
-            let mut p = redis::pipe();
-            p.cmd("ZREVRANGE").arg(k).arg(0).arg(end.saturating_sub(1)).arg("WITHSCORES");
-            p.cmd("ZCARD").arg(k);
-            p
-        })
-        .collect();
-    let mut pages = Vec::with_capacity(shards);
-    let mut total = 0;
-    for replies in store.run_all(&pipes).await? {
-        let mut replies = replies.into_iter();
-        let first = replies.next().unwrap_or_default();
-        if end > 0 {
-            pages.push(decode_rows(first)?);
+    let keys = shard_keys(board, shards);
+    let share = first_round_rows(end, shards as u64);
+    let mut wanted = vec![share; shards];
+    let mut fetched: Vec<Vec<(PlayerId, u64)>> = vec![Vec::new(); shards];
+    let mut exhausted = vec![end == 0; shards];
+    let mut total = None;
+    loop {
+        let asked: Vec<usize> =
+            (0..shards).filter(|&i| !exhausted[i] && (fetched[i].len() as u64) < wanted[i]).collect();
+        let pipes: Vec<redis::Pipeline> = asked
+            .iter()
+            .map(|&i| {
+                let mut p = redis::pipe();
+                let from = fetched[i].len() as u64;
+                p.cmd("ZREVRANGE").arg(&keys[i]).arg(from).arg(wanted[i] - 1).arg("WITHSCORES");
+                p
+            })
+            .collect();
+        let counting = async {
+            match total {
+                Some(t) => Ok(t),
+                None => Ok::<u64, Error>(crate::range::cards(store, &keys).await?.iter().sum()),
+            }
+        };
+        let (replies, counted) = futures::future::try_join(store.run_all(&pipes), counting).await?;
+        total = Some(counted);
+        for (&i, replies) in asked.iter().zip(replies) {
+            let rows = decode_rows(replies.into_iter().next().unwrap_or_default())?;
+            let asked_for = wanted[i] - fetched[i].len() as u64;
+            exhausted[i] = (rows.len() as u64) < asked_for;
+            fetched[i].extend(rows);
         }
-        total += replies.next().as_ref().map(as_u64).transpose()?.unwrap_or(0);
+        let mut merged: Vec<&(PlayerId, u64)> = fetched.iter().flatten().collect();
+        merged.sort_by(|a, b| board_order(a.1, &a.0, b.1, &b.0));
+        let cutoff = usize::try_from(end).ok().and_then(|e| e.checked_sub(1)).and_then(|e| merged.get(e)).copied();
+        let mut more = false;
+        for i in 0..shards {
+            let Some(last) = fetched[i].last() else { continue };
+            let could_hold_more = cutoff.is_none_or(|c| board_order(last.1, &last.0, c.1, &c.0).is_lt());
+            if !exhausted[i] && (fetched[i].len() as u64) < end && could_hold_more {
+                wanted[i] = wanted[i].saturating_mul(2).min(end);
+                more = true;
+            }
+        }
+        if !more {
+            break;
+        }
     }
-    Ok(Page { total, entries: merge_pages(pages, offset, limit) })
+    Ok(Page { total: total.unwrap_or(0), entries: merge_pages(fetched, offset, limit) })
 }
 
 pub(crate) async fn around(

@@ -115,6 +115,12 @@ pub(crate) fn assign_ranks(rows: Vec<(PlayerId, u64)>, first_position: u64, abov
     out
 }
 
+/// Board order (DESIGN.md): score descending, then player id ascending, byte-wise.
+/// The one comparator every list, merge and the oracle use.
+pub fn board_order(a_score: u64, a_player: &PlayerId, b_score: u64, b_player: &PlayerId) -> std::cmp::Ordering {
+    b_score.cmp(&a_score).then_with(|| a_player.as_str().as_bytes().cmp(b_player.as_str().as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

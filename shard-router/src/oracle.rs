@@ -59,7 +59,7 @@ impl OracleBoard {
     fn sorted(&self) -> &[(u64, PlayerId)] {
         self.sorted.get_or_init(|| {
             let mut v: Vec<(u64, PlayerId)> = self.best.iter().map(|(p, &s)| (s, p.clone())).collect();
-            v.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.as_str().as_bytes().cmp(b.1.as_str().as_bytes())));
+            v.sort_by(|a, b| crate::model::board_order(a.0, &a.1, b.0, &b.1));
             v
         })
     }

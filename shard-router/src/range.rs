@@ -55,7 +55,6 @@
 //! not know about, so no write is lost to a rebalance that started mid-batch.
 //! Reads fetch the metadata alongside their data and retry once if it changed.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -64,7 +63,7 @@ use leaderboard_contract::{BoardId, PlayerId};
 use redis::Value;
 
 use crate::model::{Entry, Page, ScoreUpdate, ShardStats, Standing, assign_ranks, percentile};
-use crate::range_meta::{self, Generation, RangeMeta};
+use crate::range_meta::{self, Generation, LoadedMeta, RangeMeta};
 use crate::store::{Store, as_u64};
 use crate::{Error, Result, keys, member, scripts};
 
@@ -85,12 +84,17 @@ struct SizeCache {
 
 #[derive(Debug)]
 struct BoardState {
-    meta: RwLock<Arc<(RangeMeta, String)>>,
+    meta: RwLock<Arc<LoadedMeta>>,
     sizes: RwLock<Option<SizeCache>>,
-    refreshing: AtomicBool,
+    /// Held by the one reader refreshing the sizes. A reader dropped
+    /// mid-refresh (a request timeout, a client hanging up) drops the guard
+    /// with it, so the next reader refreshes: no flag can be left set.
+    refresh: tokio::sync::Mutex<()>,
 }
 
-/// Per-process state of every `range` board: cached metadata and sizes.
+/// Per-process state of every `range` board that exists: cached metadata and
+/// sizes. A board enters only once its metadata exists in Redis (a writer
+/// created it), so reading made-up board names grows nothing, here or in Redis.
 #[derive(Debug)]
 pub(crate) struct RangeBoards {
     initial: Vec<u64>,
@@ -116,57 +120,78 @@ impl RangeBoards {
         Self { initial, size_refresh, boards: DashMap::new() }
     }
 
-    async fn state(&self, store: &Store, board: &BoardId) -> Result<Arc<BoardState>> {
-        if let Some(s) = self.boards.get(board) {
-            return Ok(s.clone());
-        }
-        let loaded = range_meta::load(store, &keys::range_meta(board), &self.initial).await?;
+    fn cache(&self, board: &BoardId, loaded: LoadedMeta) -> Arc<BoardState> {
         let state = Arc::new(BoardState {
             meta: RwLock::new(Arc::new(loaded)),
             sizes: RwLock::new(None),
-            refreshing: AtomicBool::new(false),
+            refresh: tokio::sync::Mutex::new(()),
         });
-        Ok(self.boards.entry(board.clone()).or_insert(state).clone())
+        self.boards.entry(board.clone()).or_insert(state).clone()
     }
 
-    /// The cached metadata of a board (loading it on first use).
-    pub(crate) async fn meta(&self, store: &Store, board: &BoardId) -> Result<Arc<(RangeMeta, String)>> {
-        let state = self.state(store, board).await?;
-        let meta = state.meta.read().map_err(|_| Error::Corrupt("poisoned metadata lock".into()))?.clone();
-        Ok(meta)
+    /// The state of an existing board; `None` (and nothing cached) when it does not exist.
+    async fn existing(&self, store: &Store, board: &BoardId) -> Result<Option<Arc<BoardState>>> {
+        if let Some(s) = self.boards.get(board) {
+            return Ok(Some(s.clone()));
+        }
+        let loaded = range_meta::load(store, &keys::range_meta(board)).await?;
+        Ok(loaded.map(|l| self.cache(board, l)))
     }
 
-    /// Re-reads a board's metadata from Redis and caches it.
-    pub(crate) async fn reload(&self, store: &Store, board: &BoardId) -> Result<Arc<(RangeMeta, String)>> {
-        let state = self.state(store, board).await?;
-        let fresh = Arc::new(range_meta::load(store, &keys::range_meta(board), &self.initial).await?);
+    /// The state of a board a writer writes to, creating its metadata when absent.
+    async fn created(&self, store: &Store, board: &BoardId) -> Result<Arc<BoardState>> {
+        if let Some(s) = self.boards.get(board) {
+            return Ok(s.clone());
+        }
+        let loaded = range_meta::load_or_create(store, &keys::range_meta(board), &self.initial).await?;
+        Ok(self.cache(board, loaded))
+    }
+
+    fn cached_meta(state: &BoardState) -> Result<Arc<LoadedMeta>> {
+        Ok(state.meta.read().map_err(|_| Error::Corrupt("poisoned metadata lock".into()))?.clone())
+    }
+
+    /// Re-reads a board's metadata from Redis and caches it; `None` when the board does not exist.
+    pub(crate) async fn reload(&self, store: &Store, board: &BoardId) -> Result<Option<Arc<LoadedMeta>>> {
+        let Some(fresh) = range_meta::load(store, &keys::range_meta(board)).await? else {
+            self.boards.remove(board);
+            return Ok(None);
+        };
+        let fresh = Arc::new(fresh);
+        let state = self.cache(board, (*fresh).clone());
         if let Ok(mut guard) = state.meta.write() {
             *guard = fresh.clone();
         }
-        Ok(fresh)
+        Ok(Some(fresh))
+    }
+
+    /// Like [`RangeBoards::reload`], for operations that need the board to exist.
+    pub(crate) async fn reload_existing(&self, store: &Store, board: &BoardId) -> Result<Arc<LoadedMeta>> {
+        self.reload(store, board).await?.ok_or_else(|| Error::UnknownBoard(board.to_string()))
     }
 
     pub(crate) async fn apply(&self, store: &Store, board: &BoardId, updates: &[&ScoreUpdate]) -> Result<()> {
-        let mut known = self.meta(store, board).await?;
+        let mut known = Self::cached_meta(&*self.created(store, board).await?)?;
         let mut written: Vec<u64> = Vec::new();
-        for generation in known.0.write_generations() {
+        for generation in known.meta.write_generations() {
             write_generation(store, board, generation, updates).await?;
             written.push(generation.generation);
         }
         for _ in 0..MAX_META_RETRIES {
-            let fresh = self.reload(store, board).await?;
-            if fresh.1 == known.1 {
+            let fresh = self.reload_existing(store, board).await?;
+            // Only a change of generations matters; the rebalance's scan position does not.
+            if fresh.meta.write_set() == known.meta.write_set() {
                 return Ok(());
             }
-            for generation in fresh.0.write_generations() {
+            for generation in fresh.meta.write_generations() {
                 if !written.contains(&generation.generation) {
                     write_generation(store, board, generation, updates).await?;
                     written.push(generation.generation);
                 }
             }
             // Generations retired while this batch ran: take back what we wrote there.
-            for generation in known.0.write_generations() {
-                if !fresh.0.write_generations().any(|g| g.generation == generation.generation) {
+            for generation in known.meta.write_generations() {
+                if !fresh.meta.write_generations().any(|g| g.generation == generation.generation) {
                     remove_from_generation(store, board, generation, updates).await?;
                 }
             }
@@ -176,38 +201,53 @@ impl RangeBoards {
     }
 
     /// Runs `read` against the active generation, retrying once if a rebalance
-    /// switched generations while it ran.
-    async fn read<T, F, Fut>(&self, store: &Store, board: &BoardId, read: F) -> Result<T>
+    /// switched generations while it ran; `missing` when the board does not exist.
+    async fn read<T, F, Fut>(&self, store: &Store, board: &BoardId, missing: T, read: F) -> Result<T>
     where
-        F: Fn(Arc<(RangeMeta, String)>) -> Fut,
+        F: Fn(Arc<LoadedMeta>) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
-        let meta = self.meta(store, board).await?;
-        let check = async {
-            let raw: Option<String> = store.query(redis::cmd("GET").arg(keys::range_meta(board))).await?;
-            Ok::<_, Error>(raw)
-        };
-        let (value, raw) = futures::future::try_join(read(meta.clone()), check).await?;
-        if raw.as_deref() == Some(meta.1.as_str()) {
-            return Ok(value);
+        let Some(state) = self.existing(store, board).await? else { return Ok(missing) };
+        let meta = Self::cached_meta(&state)?;
+        let check = async { range_meta::load(store, &keys::range_meta(board)).await };
+        let (value, now) = futures::future::try_join(read(meta.clone()), check).await?;
+        match now {
+            Some(now) if now.meta.active.generation == meta.meta.active.generation => Ok(value),
+            // Switched generations (or the board was deleted) meanwhile: read again.
+            _ => match self.reload(store, board).await? {
+                Some(fresh) => read(fresh).await,
+                None => Ok(missing),
+            },
         }
-        let fresh = self.reload(store, board).await?;
-        read(fresh).await
     }
 
-    async fn sizes(&self, store: &Store, board: &BoardId, generation: &Generation) -> Result<SizeCache> {
-        let state = self.state(store, board).await?;
-        let cached = state.sizes.read().ok().and_then(|g| g.clone());
+    /// The board's sizes for `generation`: the cached ones while younger than
+    /// `size_refresh`; once older, one reader refreshes them (single flight)
+    /// while the others keep answering with the old ones.
+    async fn sizes(
+        &self,
+        store: &Store,
+        board: &BoardId,
+        state: &BoardState,
+        generation: &Generation,
+    ) -> Result<SizeCache> {
+        let cached = state.sizes.read().ok().and_then(|g| g.clone()).filter(|c| c.generation == generation.generation);
         if let Some(c) = &cached {
-            let fresh = c.read_at.elapsed() < self.size_refresh;
-            if c.generation == generation.generation && (fresh || state.refreshing.load(Ordering::Acquire)) {
+            if c.read_at.elapsed() < self.size_refresh {
                 return Ok(c.clone());
             }
+            return match state.refresh.try_lock() {
+                Ok(_refreshing) => self.refresh_sizes_of(store, board, generation, state, Some(c)).await,
+                Err(_) => Ok(c.clone()), // another reader is refreshing them
+            };
         }
-        state.refreshing.store(true, Ordering::Release);
-        let result = self.refresh_sizes_of(store, board, generation, &state, cached.as_ref()).await;
-        state.refreshing.store(false, Ordering::Release);
-        result
+        // No sizes for this generation: wait for a refresh in flight rather than start a second one.
+        let _refreshing = state.refresh.lock().await;
+        let cached = state.sizes.read().ok().and_then(|g| g.clone());
+        match cached {
+            Some(c) if c.generation == generation.generation && c.read_at.elapsed() < self.size_refresh => Ok(c),
+            previous => self.refresh_sizes_of(store, board, generation, state, previous.as_ref()).await,
+        }
     }
 
     async fn refresh_sizes_of(
@@ -236,19 +276,20 @@ impl RangeBoards {
         Ok(cache)
     }
 
-    /// Forces a refresh of a board's precomputed sizes.
+    /// Forces a refresh of a board's precomputed sizes (nothing for a board that does not exist).
     pub(crate) async fn refresh_sizes(&self, store: &Store, board: &BoardId) -> Result<()> {
-        let meta = self.reload(store, board).await?;
-        let state = self.state(store, board).await?;
+        let Some(meta) = self.reload(store, board).await? else { return Ok(()) };
+        let Some(state) = self.existing(store, board).await? else { return Ok(()) };
+        let _refreshing = state.refresh.lock().await;
         let previous = state.sizes.read().ok().and_then(|g| g.clone());
-        self.refresh_sizes_of(store, board, &meta.0.active, &state, previous.as_ref()).await?;
+        self.refresh_sizes_of(store, board, &meta.meta.active, &state, previous.as_ref()).await?;
         Ok(())
     }
 
     pub(crate) async fn standing(&self, store: &Store, board: &BoardId, player: &PlayerId) -> Result<Option<Standing>> {
         let found = self
-            .read(store, board, |meta| async move {
-                let generation = meta.0.active.clone();
+            .read(store, board, None, |meta| async move {
+                let generation = meta.meta.active.clone();
                 let pipes = single_cmd_pipes(shard_keys(board, &generation).iter().map(|k| scripts::locate(k, player)));
                 let replies = store.run_all(&pipes).await?;
                 // The highest shard holding the player has their best score.
@@ -262,16 +303,17 @@ impl RangeBoards {
                 Ok(best.map(|b| (generation, b)))
             })
             .await?;
-        let Some((generation, (shard, (best, _, above_in_shard, equal)))) = found else { return Ok(None) };
-        let sizes = self.sizes(store, board, &generation).await?;
-        let rank = 1 + sizes.above.get(shard).copied().unwrap_or(0) + above_in_shard;
-        let total = sizes.total.max(rank - 1 + equal);
-        Ok(Some(Standing { score: best, rank, total, percentile: percentile(total, rank - 1, equal) }))
+        let Some((generation, (shard, found))) = found else { return Ok(None) };
+        let Some(state) = self.existing(store, board).await? else { return Ok(None) };
+        let sizes = self.sizes(store, board, &state, &generation).await?;
+        let rank = 1 + sizes.above.get(shard).copied().unwrap_or(0) + found.above;
+        let total = sizes.total.max(rank - 1 + found.equal);
+        Ok(Some(Standing { score: found.score, rank, total, percentile: percentile(total, rank - 1, found.equal) }))
     }
 
     pub(crate) async fn top(&self, store: &Store, board: &BoardId, offset: u64, limit: u64) -> Result<Page> {
-        self.read(store, board, |meta| async move {
-            let keys = shard_keys(board, &meta.0.active);
+        self.read(store, board, Page { total: 0, entries: Vec::new() }, |meta| async move {
+            let keys = shard_keys(board, &meta.meta.active);
             let cards = cards(store, &keys).await?;
             let entries = page(store, &keys, &cards, offset, limit).await?;
             Ok(Page { total: cards.iter().sum(), entries })
@@ -286,16 +328,16 @@ impl RangeBoards {
         player: &PlayerId,
         radius: u64,
     ) -> Result<Option<Vec<Entry>>> {
-        self.read(store, board, |meta| async move {
-            let keys = shard_keys(board, &meta.0.active);
+        self.read(store, board, None, |meta| async move {
+            let keys = shard_keys(board, &meta.meta.active);
             let pipes = single_cmd_pipes(keys.iter().map(|k| scripts::locate(k, player)));
             let mut cards = Vec::with_capacity(keys.len());
             let mut found = None;
             for (index, r) in store.run_all(&pipes).await?.into_iter().enumerate() {
                 let located = scripts::parse_locate(r.into_iter().next().unwrap_or_default())?;
                 cards.push(located.card);
-                if let Some((_, pos, _, _)) = located.found {
-                    found = Some((index, pos));
+                if let Some(f) = located.found {
+                    found = Some((index, f.position));
                 }
             }
             let Some((shard, pos)) = found else { return Ok(None) };
@@ -308,18 +350,20 @@ impl RangeBoards {
     }
 
     pub(crate) async fn total(&self, store: &Store, board: &BoardId) -> Result<u64> {
-        self.read(store, board, |meta| async move {
-            Ok(cards(store, &shard_keys(board, &meta.0.active)).await?.iter().sum())
+        self.read(store, board, 0, |meta| async move {
+            Ok(cards(store, &shard_keys(board, &meta.meta.active)).await?.iter().sum())
         })
         .await
     }
 
-    pub(crate) async fn stats(&self, store: &Store, board: &BoardId) -> Result<(Vec<ShardStats>, u64, RangeMeta)> {
-        let meta = self.reload(store, board).await?;
-        let generation = &meta.0.active;
+    /// The board's shards, rank-error bound and metadata; `None` when the board does not exist.
+    pub(crate) async fn stats(&self, store: &Store, board: &BoardId) -> Result<Option<RangeStats>> {
+        let Some(meta) = self.reload(store, board).await? else { return Ok(None) };
+        let Some(state) = self.existing(store, board).await? else { return Ok(None) };
+        let generation = &meta.meta.active;
         let keys = shard_keys(board, generation);
         let cards = cards(store, &keys).await?;
-        let drift = self.sizes(store, board, generation).await?.drift;
+        let rank_error_bound = self.sizes(store, board, &state, generation).await?.drift;
         let shards = keys
             .into_iter()
             .zip(cards)
@@ -329,8 +373,16 @@ impl RangeBoards {
                 ShardStats { index, key, min_score: Some(min), max_score: max, size }
             })
             .collect();
-        Ok((shards, drift, meta.0.clone()))
+        Ok(Some(RangeStats { shards, rank_error_bound, meta: meta.meta.clone() }))
     }
+}
+
+/// What [`RangeBoards::stats`] reports about a board.
+#[derive(Debug, Clone)]
+pub(crate) struct RangeStats {
+    pub shards: Vec<ShardStats>,
+    pub rank_error_bound: u64,
+    pub meta: RangeMeta,
 }
 
 /// Prefix sums from the top: `above[i]` is the number of members in shards
@@ -512,5 +564,107 @@ mod tests {
         assert_eq!(sizes_above(&[5, 3, 2]), [5, 2, 0]);
         assert_eq!(sizes_above(&[7]), [0]);
         assert!(sizes_above(&[]).is_empty());
+    }
+
+    /// A private Redis, a range board of three shards with `players` players, its state and active generation.
+    async fn board_with(
+        redis: &testkit::PrivateRedis,
+        boards: &RangeBoards,
+        players: u64,
+    ) -> (Store, BoardId, Arc<BoardState>, Generation) {
+        let store =
+            Store::connect(&crate::RedisTarget::parse(&redis.url()).expect("url"), crate::StoreOptions::default())
+                .await
+                .expect("private redis");
+        let board = BoardId::new("sizes").expect("board");
+        let updates: Vec<ScoreUpdate> = (0..players)
+            .map(|i| ScoreUpdate {
+                board: board.clone(),
+                player: PlayerId::new(format!("p{i}")).expect("id"),
+                score: i,
+            })
+            .collect();
+        boards.apply(&store, &board, &updates.iter().collect::<Vec<_>>()).await.expect("apply");
+        let state = boards.existing(&store, &board).await.expect("load").expect("the board exists");
+        let generation = RangeBoards::cached_meta(&state).expect("meta").meta.active.clone();
+        (store, board, state, generation)
+    }
+
+    fn zcard_calls(redis: &testkit::PrivateRedis) -> u64 {
+        let port = redis.url().rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+        testkit::command_calls(port, "zcard")
+    }
+
+    /// The bug: a refresh cancelled mid-flight left a flag set, and sizes never
+    /// refreshed again. The refresh here is cancelled while Redis holds it
+    /// (`CLIENT PAUSE`), by construction; afterwards the next read refreshes.
+    #[tokio::test]
+    async fn a_refresh_cancelled_midway_leaves_nothing_behind() {
+        let redis = testkit::PrivateRedis::start();
+        let boards = RangeBoards::new(vec![10, 20], Duration::from_millis(1));
+        let (store, board, state, generation) = board_with(&redis, &boards, 15).await;
+        let first = boards.sizes(&store, &board, &state, &generation).await.expect("sizes");
+        assert_eq!(first.total, 15);
+        let more: Vec<ScoreUpdate> = (15..25)
+            .map(|i| ScoreUpdate {
+                board: board.clone(),
+                player: PlayerId::new(format!("p{i}")).expect("id"),
+                score: i,
+            })
+            .collect();
+        boards.apply(&store, &board, &more.iter().collect::<Vec<_>>()).await.expect("apply");
+        tokio::time::sleep(Duration::from_millis(5)).await; // the sizes age past size_refresh
+
+        let pauser =
+            Store::connect(&crate::RedisTarget::parse(&redis.url()).expect("url"), crate::StoreOptions::default())
+                .await
+                .expect("second connection");
+        let _: String = pauser.query(redis::cmd("CLIENT").arg("PAUSE").arg(1500).arg("ALL")).await.expect("pause");
+        let cancelled =
+            tokio::time::timeout(Duration::from_millis(200), boards.sizes(&store, &board, &state, &generation)).await;
+        assert!(cancelled.is_err(), "the refresh was held by the pause and cancelled");
+
+        // Once Redis answers again, a read refreshes (it waits out the rest of the pause).
+        let after = boards.sizes(&store, &board, &state, &generation).await.expect("sizes");
+        assert_eq!(after.total, 25, "sizes refreshed after the cancelled refresh");
+        assert!(after.read_at > first.read_at);
+    }
+
+    /// Many readers finding stale sizes at once start one refresh, not one each.
+    #[tokio::test]
+    async fn stale_sizes_are_refreshed_once_for_many_readers() {
+        let redis = testkit::PrivateRedis::start();
+        let boards = RangeBoards::new(vec![10, 20], Duration::from_millis(1));
+        let (store, board, state, generation) = board_with(&redis, &boards, 30).await;
+        boards.sizes(&store, &board, &state, &generation).await.expect("sizes");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let before = zcard_calls(&redis);
+        let readers = (0..32).map(|_| boards.sizes(&store, &board, &state, &generation));
+        let all = futures::future::try_join_all(readers).await.expect("sizes");
+        assert!(all.iter().all(|s| s.total == 30));
+        assert_eq!(zcard_calls(&redis) - before, generation.shard_count() as u64, "one refresh: one ZCARD per shard");
+    }
+
+    /// Reading a board that does not exist creates nothing, in Redis or in this cache.
+    #[tokio::test]
+    async fn reading_unknown_boards_creates_nothing() {
+        let redis = testkit::PrivateRedis::start();
+        let boards = RangeBoards::new(vec![10, 20], Duration::from_secs(1));
+        let store =
+            Store::connect(&crate::RedisTarget::parse(&redis.url()).expect("url"), crate::StoreOptions::default())
+                .await
+                .expect("private redis");
+        let player = PlayerId::new("nobody").expect("id");
+        for i in 0..500 {
+            let board = BoardId::new(format!("unknown-{i}")).expect("board");
+            assert_eq!(boards.standing(&store, &board, &player).await.expect("standing"), None);
+            assert_eq!(boards.top(&store, &board, 0, 10).await.expect("top").total, 0);
+            assert_eq!(boards.around(&store, &board, &player, 3).await.expect("around"), None);
+            assert_eq!(boards.total(&store, &board).await.expect("total"), 0);
+            assert!(boards.stats(&store, &board).await.expect("stats").is_none());
+        }
+        let keys: u64 = store.query(&redis::cmd("DBSIZE")).await.expect("dbsize");
+        assert_eq!(keys, 0, "no key was created");
+        assert!(boards.boards.is_empty(), "no board was cached");
     }
 }

@@ -47,6 +47,15 @@ pub struct Migration {
     pub cursor: u64,
 }
 
+/// A generation a rebalance replaced: its keys are deleted once no read can still be using them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retired {
+    /// The replaced generation.
+    pub generation: Generation,
+    /// When it stopped being active, in milliseconds since the Unix epoch.
+    pub retired_at_ms: u64,
+}
+
 /// The metadata of one board.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RangeMeta {
@@ -55,6 +64,9 @@ pub struct RangeMeta {
     /// A rebalance in progress, if any; writers write to both generations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub migration: Option<Migration>,
+    /// Replaced generations whose keys are not deleted yet (reads may still be on them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<Retired>,
 }
 
 impl RangeMeta {
@@ -63,11 +75,18 @@ impl RangeMeta {
         std::iter::once(&self.active).chain(self.migration.as_ref().map(|m| &m.target))
     }
 
+    /// The numbers of the generations a writer must write to: two metadata
+    /// values with the same numbers need the same writes, whatever the
+    /// rebalance's scan position.
+    pub fn write_set(&self) -> Vec<u64> {
+        self.write_generations().map(|g| g.generation).collect()
+    }
+
     pub(crate) fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
 
-    fn from_json(raw: &str) -> Result<Self> {
+    pub(crate) fn from_json(raw: &str) -> Result<Self> {
         serde_json::from_str(raw).map_err(|e| Error::Corrupt(format!("range metadata {raw:?}: {e}")))
     }
 }
@@ -79,17 +98,40 @@ if cur == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) return 1 end
 return 0
 ";
 
-/// Reads the board's metadata, creating it from `initial` boundaries when absent.
-pub(crate) async fn load(store: &Store, key: &str, initial: &[u64]) -> Result<(RangeMeta, String)> {
-    let raw: Option<String> = store.query(redis::cmd("GET").arg(key)).await?;
-    if let Some(raw) = raw {
-        return Ok((RangeMeta::from_json(&raw)?, raw));
+/// A board's metadata as read: parsed, and the exact stored text (compare-and-set needs it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedMeta {
+    /// The metadata.
+    pub meta: RangeMeta,
+    /// The stored JSON it was parsed from.
+    pub raw: String,
+}
+
+impl LoadedMeta {
+    fn parse(raw: String) -> Result<Self> {
+        Ok(Self { meta: RangeMeta::from_json(&raw)?, raw })
     }
-    let fresh = RangeMeta { active: Generation { generation: 0, boundaries: initial.to_vec() }, migration: None };
-    let _: Option<String> = store.query(redis::cmd("SET").arg(key).arg(fresh.to_json()).arg("NX")).await?;
+}
+
+/// Reads the board's metadata; `None` when the board has none (it does not exist).
+pub(crate) async fn load(store: &Store, key: &str) -> Result<Option<LoadedMeta>> {
     let raw: Option<String> = store.query(redis::cmd("GET").arg(key)).await?;
-    let raw = raw.ok_or_else(|| Error::Corrupt(format!("{key} vanished right after creation")))?;
-    Ok((RangeMeta::from_json(&raw)?, raw))
+    raw.map(LoadedMeta::parse).transpose()
+}
+
+/// Reads the board's metadata, creating it from `initial` boundaries when
+/// absent (writers only: a read never creates a board).
+pub(crate) async fn load_or_create(store: &Store, key: &str, initial: &[u64]) -> Result<LoadedMeta> {
+    if let Some(loaded) = load(store, key).await? {
+        return Ok(loaded);
+    }
+    let fresh = RangeMeta {
+        active: Generation { generation: 0, boundaries: initial.to_vec() },
+        migration: None,
+        retired: Vec::new(),
+    };
+    let _: Option<String> = store.query(redis::cmd("SET").arg(key).arg(fresh.to_json()).arg("NX")).await?;
+    load(store, key).await?.ok_or_else(|| Error::Corrupt(format!("{key} vanished right after creation")))
 }
 
 /// Replaces the metadata if it is still `expected_raw`; returns whether it did.
@@ -116,15 +158,27 @@ mod tests {
 
     #[test]
     fn meta_round_trips_json() {
-        let m = RangeMeta {
+        let mut m = RangeMeta {
             active: Generation { generation: 1, boundaries: vec![5] },
             migration: Some(Migration {
                 target: Generation { generation: 2, boundaries: vec![3, 9] },
                 shard: 1,
                 cursor: 77,
             }),
+            retired: vec![Retired { generation: Generation { generation: 0, boundaries: vec![] }, retired_at_ms: 9 }],
         };
         assert_eq!(RangeMeta::from_json(&m.to_json()).expect("valid"), m);
         assert_eq!(m.write_generations().count(), 2);
+        // The rebalancer moving on changes the JSON, not what writers must do.
+        let before = m.write_set();
+        if let Some(migration) = m.migration.as_mut() {
+            migration.cursor = 4242;
+            migration.shard = 2;
+        }
+        assert_eq!(m.write_set(), before);
+        assert_eq!(before, [1, 2]);
+        // Metadata written before `retired` existed still reads.
+        let old = r#"{"active":{"generation":3,"boundaries":[10]}}"#;
+        assert!(RangeMeta::from_json(old).expect("old form").retired.is_empty());
     }
 }

@@ -21,14 +21,19 @@
 //! 3. After each chunk the scan position is saved in the metadata, so an
 //!    interrupted rebalance resumes where it stopped when started again with
 //!    the same boundaries (a different target is refused).
-//! 4. A final compare-and-set makes `g+1` active; readers switch on their next
-//!    request (they check the metadata on every read), then `g`'s keys are
-//!    deleted. Late writers into `g` remove what they wrote there.
+//! 4. A final compare-and-set makes `g+1` active and records `g` as retired;
+//!    readers switch on their next request (they check the metadata on every
+//!    read). `g`'s keys are deleted only after a grace period
+//!    ([`RebalanceOptions::grace`]) longer than any read, so a read that made
+//!    its first round trip on `g` makes its second one on intact data too.
+//!    Late writers into `g` remove what they wrote there.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use leaderboard_contract::{BoardId, PlayerId};
 use redis::Value;
 
-use crate::range_meta::{self, Generation, Migration, RangeMeta};
+use crate::range_meta::{self, Generation, Migration, RangeMeta, Retired};
 use crate::router::Router;
 use crate::spec::{LayoutSpec, validate_boundaries};
 use crate::store::{as_array, as_bytes, as_score, as_u64};
@@ -79,12 +84,20 @@ pub struct RebalanceOptions {
     pub chunk: usize,
     /// Stop after this many chunks (the next call resumes); `None` runs to the end.
     pub max_chunks: Option<usize>,
+    /// How long the replaced generation's keys are kept after the switch, so
+    /// reads that started on it finish on it. Must exceed the longest read
+    /// (the api's `--request-timeout`, 1 s by default).
+    pub grace: Duration,
 }
 
 impl Default for RebalanceOptions {
     fn default() -> Self {
-        Self { chunk: 1000, max_chunks: None }
+        Self { chunk: 1000, max_chunks: None, grace: Duration::from_secs(10) }
     }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl Router {
@@ -101,8 +114,8 @@ impl Router {
                 (vec![key], vec![card])
             }
             LayoutSpec::Range { .. } => {
-                let meta = self.range_boards().reload(self.store(), board).await?;
-                let keys = range::shard_keys(board, &meta.0.active);
+                let meta = self.range_boards().reload_existing(self.store(), board).await?;
+                let keys = range::shard_keys(board, &meta.meta.active);
                 let cards = range::cards(self.store(), &keys).await?;
                 (keys, cards)
             }
@@ -172,7 +185,8 @@ impl Router {
             } else {
                 migration.cursor = cursor;
             }
-            let next = RangeMeta { active: source.clone(), migration: Some(migration.clone()) };
+            let next =
+                RangeMeta { active: source.clone(), migration: Some(migration.clone()), retired: meta.retired.clone() };
             if !range_meta::compare_and_set(store, &meta_key, &raw, &next).await? {
                 return Err(self.conflict(board).await);
             }
@@ -180,16 +194,43 @@ impl Router {
             meta = next;
         }
         let target = migration.target.clone();
-        let done = RangeMeta { active: target.clone(), migration: None };
+        let mut retired = meta.retired.clone();
+        retired.push(Retired { generation: source, retired_at_ms: now_ms() });
+        let done = RangeMeta { active: target.clone(), migration: None, retired };
         if !range_meta::compare_and_set(store, &meta_key, &raw, &done).await? {
             return Err(self.conflict(board).await);
         }
-        drop(meta);
-        for key in range::shard_keys(board, &source) {
-            let _: i64 = store.query(redis::cmd("UNLINK").arg(keys::pending_moves(&key)).arg(&key)).await?;
-        }
         self.range_boards().reload(store, board).await?;
+        self.delete_retired(board, options.grace).await?;
         Ok(RebalanceOutcome::Done { generation: target.generation, copied })
+    }
+
+    /// Deletes the keys of the board's replaced generations once `grace` has
+    /// passed since each was replaced (waiting for the rest of it), and drops
+    /// them from the metadata. Rebalances call it; after a rebalancer died
+    /// during its grace period, the next rebalance (or this call) finishes the job.
+    ///
+    /// # Errors
+    /// [`Error::Redis`] when Redis fails; [`Error::UnknownBoard`] when the board has no metadata.
+    pub async fn delete_retired(&self, board: &BoardId, grace: Duration) -> Result<()> {
+        let store = self.store();
+        let meta_key = keys::range_meta(board);
+        loop {
+            let loaded = self.range_boards().reload_existing(store, board).await?;
+            let Some(oldest) = loaded.meta.retired.first().cloned() else { return Ok(()) };
+            let due = oldest.retired_at_ms.saturating_add(u64::try_from(grace.as_millis()).unwrap_or(u64::MAX));
+            let wait = due.saturating_sub(now_ms());
+            if wait > 0 {
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+            }
+            for key in range::shard_keys(board, &oldest.generation) {
+                let _: i64 = store.query(redis::cmd("UNLINK").arg(keys::pending_moves(&key)).arg(&key)).await?;
+            }
+            let mut next = loaded.meta.clone();
+            next.retired.retain(|r| r.generation.generation != oldest.generation.generation);
+            // A lost race only means someone else changed the metadata: read it again.
+            range_meta::compare_and_set(store, &meta_key, &loaded.raw, &next).await?;
+        }
     }
 
     /// Records the migration (or finds the one to resume); returns the metadata
@@ -198,8 +239,8 @@ impl Router {
         let store = self.store();
         let meta_key = keys::range_meta(board);
         loop {
-            let loaded = self.range_boards().reload(store, board).await?;
-            let (meta, raw) = (loaded.0.clone(), loaded.1.clone());
+            let loaded = self.range_boards().reload_existing(store, board).await?;
+            let (meta, raw) = (loaded.meta.clone(), loaded.raw.clone());
             match &meta.migration {
                 Some(m) if m.target.boundaries == boundaries => return Ok((meta, raw)),
                 Some(m) => {
@@ -210,10 +251,14 @@ impl Router {
                 }
                 None if meta.active.boundaries == boundaries => return Ok((meta, raw)),
                 None => {
-                    let target = Generation { generation: meta.active.generation + 1, boundaries: boundaries.to_vec() };
+                    // The newest generation ever used, retired ones included, is never reused.
+                    let newest =
+                        meta.retired.iter().map(|r| r.generation.generation).fold(meta.active.generation, u64::max);
+                    let target = Generation { generation: newest + 1, boundaries: boundaries.to_vec() };
                     let next = RangeMeta {
                         active: meta.active.clone(),
                         migration: Some(Migration { target, shard: 0, cursor: 0 }),
+                        retired: meta.retired.clone(),
                     };
                     if range_meta::compare_and_set(store, &meta_key, &raw, &next).await? {
                         self.range_boards().reload(store, board).await?;
@@ -225,8 +270,8 @@ impl Router {
     }
 
     async fn conflict(&self, board: &BoardId) -> Error {
-        let current = match self.range_boards().reload(self.store(), board).await {
-            Ok(m) => m.1.clone(),
+        let current = match self.range_boards().reload_existing(self.store(), board).await {
+            Ok(m) => m.raw.clone(),
             Err(e) => e.to_string(),
         };
         Error::RebalanceConflict { board: board.to_string(), current }

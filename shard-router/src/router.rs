@@ -153,18 +153,27 @@ impl Router {
                     rebalancing: None,
                 })
             }
-            LayoutSpec::Range { .. } => {
-                let (shards, drift, meta) = self.range.stats(&self.store, board).await?;
-                Ok(BoardStats {
+            LayoutSpec::Range { boundaries } => match self.range.stats(&self.store, board).await? {
+                Some(stats) => Ok(BoardStats {
                     strategy,
-                    layout: LayoutSpec::Range { boundaries: meta.active.boundaries.clone() }.to_string(),
-                    total: shards.iter().map(|s| s.size).sum(),
-                    shards,
-                    rank_error_bound: Some(drift),
-                    generation: Some(meta.active.generation),
-                    rebalancing: Some(meta.migration.is_some()),
-                })
-            }
+                    layout: LayoutSpec::Range { boundaries: stats.meta.active.boundaries.clone() }.to_string(),
+                    total: stats.shards.iter().map(|s| s.size).sum(),
+                    shards: stats.shards,
+                    rank_error_bound: Some(stats.rank_error_bound),
+                    generation: Some(stats.meta.active.generation),
+                    rebalancing: Some(stats.meta.migration.is_some()),
+                }),
+                // No such board: nothing to report, and nothing created.
+                None => Ok(BoardStats {
+                    strategy,
+                    layout: LayoutSpec::Range { boundaries: boundaries.clone() }.to_string(),
+                    total: 0,
+                    shards: Vec::new(),
+                    rank_error_bound: None,
+                    generation: None,
+                    rebalancing: None,
+                }),
+            },
         }
     }
 

@@ -218,8 +218,21 @@ pub(crate) fn parse_seek(v: Value) -> Result<Option<(u64, Rows)>> {
 pub(crate) struct Located {
     /// Members of the shard.
     pub card: u64,
-    /// `(score, position, above, equal)` when the player is in the shard.
-    pub found: Option<(u64, u64, u64, u64)>,
+    /// Where the player stands in the shard, when it holds them.
+    pub found: Option<InShard>,
+}
+
+/// A player's place inside one shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InShard {
+    /// Their score there.
+    pub score: u64,
+    /// Members sorting before them (score descending, id ascending).
+    pub position: u64,
+    /// Members with a strictly better score.
+    pub above: u64,
+    /// Members with the same score, themselves included.
+    pub equal: u64,
 }
 
 /// Decodes a `LOCATE` reply.
@@ -227,7 +240,9 @@ pub(crate) fn parse_locate(v: Value) -> Result<Located> {
     let items = as_array(v)?;
     let card = items.first().map(as_u64).transpose()?.unwrap_or(0);
     let found = match items.as_slice() {
-        [_, s, pos, above, equal] => Some((as_score(s)?, as_u64(pos)?, as_u64(above)?, as_u64(equal)?)),
+        [_, s, pos, above, equal] => {
+            Some(InShard { score: as_score(s)?, position: as_u64(pos)?, above: as_u64(above)?, equal: as_u64(equal)? })
+        }
         [_] => None,
         other => return Err(Error::Corrupt(format!("unexpected LOCATE reply {other:?}"))),
     };

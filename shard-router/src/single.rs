@@ -29,11 +29,11 @@ pub(crate) async fn apply(store: &Store, board: &BoardId, updates: &[&ScoreUpdat
 
 pub(crate) async fn standing(store: &Store, board: &BoardId, player: &PlayerId) -> Result<Option<Standing>> {
     let located = scripts::parse_locate(store.query(&scripts::locate(&keys::single(board), player)).await?)?;
-    Ok(located.found.map(|(score, _, above, equal)| Standing {
-        score,
-        rank: above + 1,
+    Ok(located.found.map(|f| Standing {
+        score: f.score,
+        rank: f.above + 1,
         total: located.card,
-        percentile: percentile(located.card, above, equal),
+        percentile: percentile(located.card, f.above, f.equal),
     }))
 }
 

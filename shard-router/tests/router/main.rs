@@ -1,6 +1,7 @@
 //! Integration tests of the shard-router against a real Redis and a real
 //! 3-node Redis Cluster (started by `scripts/infra.sh up`).
 
+mod bounds;
 mod equivalence;
 mod helpers;
 mod rebalance;

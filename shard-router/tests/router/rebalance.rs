@@ -2,11 +2,13 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use leaderboard_contract::PlayerId;
-use shard_router::{Error, Oracle, RebalanceOptions, RebalanceOutcome, ScoreUpdate};
+use shard_router::{Error, Oracle, RebalanceOptions, RebalanceOutcome, Router, RouterOptions, ScoreUpdate};
+use tokio::time::Instant;
 
-use crate::helpers::{Workload, assert_matches_oracle, assert_no_duplicates, router, unique_board};
+use crate::helpers::{Workload, assert_matches_oracle, assert_no_duplicates, router, store, unique_board};
 
 #[tokio::test]
 async fn proposed_boundaries_split_players_evenly() {
@@ -40,7 +42,7 @@ async fn interrupted_rebalance_resumes_and_refuses_other_targets() {
             router.apply(batch).await.expect("apply");
         }
         let target = vec![20, 60, 120];
-        let options = RebalanceOptions { chunk: 20, max_chunks: Some(2) };
+        let options = RebalanceOptions { chunk: 20, max_chunks: Some(2), ..RebalanceOptions::default() };
         let first = router.rebalance(&board, target.clone(), options).await.expect("first step");
         assert!(matches!(first, RebalanceOutcome::Paused { .. }), "{first:?}");
         assert!(router.stats(&board).await.expect("stats").rebalancing.expect("range"));
@@ -119,6 +121,8 @@ async fn writers_rebalance_and_readers_in_parallel() {
                 while !stop.load(Ordering::Relaxed) {
                     let page = router.top(&board, 0, 100).await.expect("top");
                     assert_no_duplicates(&page.entries, "top during rebalance");
+                    // A read that began on the old generation finishes on it: never a short page.
+                    assert_eq!(page.entries.len() as u64, page.total.min(100), "page length during rebalance");
                     assert!(
                         page.entries.windows(2).all(|w| w[0].score > w[1].score
                             || (w[0].score == w[1].score && w[0].player.as_str() < w[1].player.as_str())),
@@ -157,7 +161,7 @@ async fn writers_rebalance_and_readers_in_parallel() {
             let (router, board) = (router.clone(), board.clone());
             tokio::spawn(async move {
                 router
-                    .rebalance(&board, boundaries, RebalanceOptions { chunk: 25, max_chunks: None })
+                    .rebalance(&board, boundaries, RebalanceOptions { chunk: 25, max_chunks: None, grace: GRACE })
                     .await
                     .expect("rebalance")
             })
@@ -178,4 +182,47 @@ async fn writers_rebalance_and_readers_in_parallel() {
             assert_eq!(router.standing(&board, &f.player).await.expect("standing"), expected.standing(&f.player));
         }
     }
+}
+
+/// Reads in these tests take milliseconds; the grace only has to outlast them.
+const GRACE: Duration = Duration::from_millis(500);
+
+/// The replaced generation's keys outlive the switch by the grace period, so
+/// a read whose first round trip was on them finds them for its second.
+#[tokio::test]
+async fn replaced_generation_outlives_the_switch_by_the_grace() {
+    let store = store(false).await;
+    let router = Router::new(store.clone(), "range:100".parse().expect("layout"), RouterOptions::default());
+    let board = unique_board("grace");
+    let updates: Vec<ScoreUpdate> = (0..50u64)
+        .map(|i| ScoreUpdate {
+            board: board.clone(),
+            player: PlayerId::new(format!("g{i}")).expect("id"),
+            score: i * 5,
+        })
+        .collect();
+    router.apply(&updates).await.expect("apply");
+    let old_key = shard_router::keys::range_shard(&board, 0, 0);
+    let grace = Duration::from_secs(2);
+    let rebalancer = {
+        let (router, board) = (router.clone(), board.clone());
+        tokio::spawn(async move {
+            let options = RebalanceOptions { chunk: 10, max_chunks: None, grace };
+            router.rebalance(&board, vec![60, 120], options).await.expect("rebalance")
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while router.stats(&board).await.expect("stats").generation != Some(1) {
+        assert!(Instant::now() < deadline, "the rebalance never switched");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let switched = Instant::now();
+    let exists: bool = store.query(redis::cmd("EXISTS").arg(&old_key)).await.expect("exists");
+    assert!(exists, "the old generation was deleted at the switch");
+    assert!(matches!(rebalancer.await.expect("rebalancer"), RebalanceOutcome::Done { generation: 1, .. }));
+    assert!(switched.elapsed() >= Duration::from_millis(1900), "deleted before the grace ran out");
+    let exists: bool = store.query(redis::cmd("EXISTS").arg(&old_key)).await.expect("exists");
+    assert!(!exists, "the old generation is deleted after the grace");
+    let meta: String = store.query(redis::cmd("GET").arg(shard_router::keys::range_meta(&board))).await.expect("meta");
+    assert!(!meta.contains("retired"), "the metadata forgets the deleted generation: {meta}");
 }
