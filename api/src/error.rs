@@ -31,6 +31,15 @@ pub enum ApiError {
         /// What was not found.
         message: String,
     },
+    /// The request conflicts with how the data is stored (409), e.g. the
+    /// board's recorded layout is not the one this api is configured with.
+    #[error("{message}")]
+    Conflict {
+        /// `layout_mismatch`.
+        code: &'static str,
+        /// What conflicts, naming both sides.
+        message: String,
+    },
     /// The client exceeded its rate (429).
     #[error("rate limit exceeded")]
     RateLimited {
@@ -80,6 +89,10 @@ impl ApiError {
 
     /// Maps a shard-router error: unavailability is a 503, the rest is internal (and logged).
     pub fn from_router(err: &shard_router::Error) -> Self {
+        if let shard_router::Error::LayoutMismatch { .. } = err {
+            tracing::error!(error = %err, "layout mismatch: fix LB_LAYOUT or migrate the board");
+            return Self::Conflict { code: "layout_mismatch", message: err.to_string() };
+        }
         if err.is_unavailable() {
             Self::Unavailable { retry_after: Duration::from_secs(1) }
         } else {
@@ -92,6 +105,7 @@ impl ApiError {
         match self {
             Self::BadRequest { code, message } => (StatusCode::BAD_REQUEST, code, message.clone(), None),
             Self::NotFound { code, message } => (StatusCode::NOT_FOUND, code, message.clone(), None),
+            Self::Conflict { code, message } => (StatusCode::CONFLICT, code, message.clone(), None),
             Self::RateLimited { retry_after } => {
                 (StatusCode::TOO_MANY_REQUESTS, "rate_limited", self.to_string(), Some(*retry_after))
             }

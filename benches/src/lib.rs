@@ -96,12 +96,7 @@ pub fn game_batches(board: &BoardId, players: usize, batches: usize, size: usize
 /// # Errors
 /// When Redis fails.
 pub async fn delete_board(router: &Router, board: &BoardId) -> anyhow::Result<()> {
-    let stats = router.stats(board).await?;
-    for shard in &stats.shards {
-        let _: i64 = router.store().query(redis::cmd("UNLINK").arg(&shard.key)).await?;
-    }
-    let meta = shard_router::keys::range_meta(board);
-    let _: i64 = router.store().query(redis::cmd("UNLINK").arg(meta)).await?;
+    router.delete_board(board).await?;
     Ok(())
 }
 

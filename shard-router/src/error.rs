@@ -26,6 +26,16 @@ pub enum Error {
     /// The operation needs the `range` layout.
     #[error("operation needs the range layout, the board uses {0}")]
     NotRange(&'static str),
+    /// The board is stored with another layout than this process is configured with.
+    #[error("board {board} is stored with layout {recorded}, but this process is configured with {configured}")]
+    LayoutMismatch {
+        /// The board.
+        board: String,
+        /// The layout recorded with the board.
+        recorded: String,
+        /// The layout this process uses.
+        configured: String,
+    },
     /// An operation that needs an existing board found none.
     #[error("board {0} does not exist")]
     UnknownBoard(String),
@@ -66,6 +76,7 @@ impl Error {
             | Self::InvalidLayout(_)
             | Self::Config(_)
             | Self::UnknownBoard(_)
+            | Self::LayoutMismatch { .. }
             | Self::RebalanceConflict { .. }
             | Self::NotRange(_) => Failure::StoreBlocked,
         }

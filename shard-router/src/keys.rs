@@ -12,6 +12,8 @@
 //! | `lb:{<board>:r<gen>.<i>}:z` | shard `i` of generation `gen` of the `range` layout |
 //! | `lb:{<board>:r<gen>.<i>}:moving` | players whose move into that `range` shard is not cleaned up yet |
 //! | `lb:{<board>}:range` | the `range` layout's metadata (boundaries, generation, rebalance progress) |
+//! | `lb:{<board>}:layout` | the layout the board is stored with ([`crate::board_record`]) |
+//! | `lb:boards` | the names of every board with a recorded layout |
 
 use leaderboard_contract::BoardId;
 
@@ -43,6 +45,11 @@ pub fn range_meta(board: &BoardId) -> String {
     format!("lb:{{{board}}}:range")
 }
 
+/// The board's recorded layout.
+pub fn layout(board: &BoardId) -> String {
+    format!("lb:{{{board}}}:layout")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,6 +61,7 @@ mod tests {
         assert_eq!(hash_shard(&b, 16, 3), "lb:{global:h16.3}:z");
         assert_eq!(range_shard(&b, 2, 0), "lb:{global:r2.0}:z");
         assert_eq!(range_meta(&b), "lb:{global}:range");
+        assert_eq!(layout(&b), "lb:{global}:layout");
         assert_eq!(pending_moves(&range_shard(&b, 2, 0)), "lb:{global:r2.0}:moving");
     }
 }

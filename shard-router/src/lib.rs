@@ -21,13 +21,14 @@
 //! [`Oracle`] is the in-memory reference every layout is tested against.
 //!
 //! # Layout
-//! - [`spec`]: layout configuration; [`keys`]: key names and hash tags.
+//! - [`spec`]: layout configuration; [`keys`]: key names and hash tags; [`board_record`]: the layout each board is stored with.
 //! - [`store`]: single Redis, Redis Cluster or Sentinel-managed connections; [`sentinel`]: following a failover;
 //!   [`read_from`]: reads from the primary or its replicas; [`watermark`]: what ingest has applied, stored beside the data.
 //! - [`router`]: the [`Router`]; [`single`], [`hash`], [`range`]: the layouts.
 //! - [`range_meta`], [`rebalance`]: range generations, adaptive boundaries, online rebalance.
 //! - [`model`]: values read and written; [`oracle`]: the reference model.
 
+pub mod board_record;
 mod error;
 pub mod hash;
 pub mod keys;

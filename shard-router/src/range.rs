@@ -120,6 +120,11 @@ impl RangeBoards {
         Self { initial, size_refresh, boards: DashMap::new() }
     }
 
+    /// Forgets a board's cached state.
+    pub(crate) fn forget(&self, board: &BoardId) {
+        self.boards.remove(board);
+    }
+
     fn cache(&self, board: &BoardId, loaded: LoadedMeta) -> Arc<BoardState> {
         let state = Arc::new(BoardState {
             meta: RwLock::new(Arc::new(loaded)),

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use leaderboard_contract::{BoardId, PlayerId};
 
+use crate::board_record::Verified;
 use crate::model::{BoardStats, Entry, Page, ScoreUpdate, Standing};
 use crate::range::RangeBoards;
 use crate::spec::LayoutSpec;
@@ -32,6 +33,7 @@ pub struct Router {
     store: Store,
     spec: LayoutSpec,
     range: Arc<RangeBoards>,
+    verified: Arc<Verified>,
 }
 
 impl Router {
@@ -41,7 +43,8 @@ impl Router {
             LayoutSpec::Range { boundaries } => boundaries.clone(),
             _ => Vec::new(),
         };
-        Self { store, spec, range: Arc::new(RangeBoards::new(initial, options.size_refresh)) }
+        let range = Arc::new(RangeBoards::new(initial, options.size_refresh));
+        Self { store, spec, range, verified: Arc::default() }
     }
 
     /// The layout.
@@ -58,6 +61,18 @@ impl Router {
         &self.range
     }
 
+    /// Fails with [`crate::Error::LayoutMismatch`] when `board` is stored with
+    /// another layout; a write records the layout of a new board.
+    async fn check(&self, board: &BoardId, write: bool) -> Result<()> {
+        self.verified.check(&self.store, &self.spec, board, write).await
+    }
+
+    /// Forgets what this router verified about `board` (after its record changed).
+    pub fn forget(&self, board: &BoardId) {
+        self.verified.forget(board);
+        self.range.forget(board);
+    }
+
     /// Applies a batch of best-score updates.
     ///
     /// Updates of one player on one board are coalesced to the highest score
@@ -66,7 +81,8 @@ impl Router {
     ///
     /// # Errors
     /// [`crate::Error::Redis`] when Redis fails; the batch may then be partly
-    /// applied, and applying it again is safe.
+    /// applied, and applying it again is safe. [`crate::Error::LayoutMismatch`]
+    /// when a board is stored with another layout (nothing of it is written).
     pub async fn apply(&self, updates: &[ScoreUpdate]) -> Result<()> {
         let mut best: HashMap<(&BoardId, &PlayerId), &ScoreUpdate> = HashMap::with_capacity(updates.len());
         for u in updates {
@@ -83,6 +99,7 @@ impl Router {
             by_board.entry(board).or_default().push(u);
         }
         let writes = by_board.into_iter().map(|(board, batch)| async move {
+            self.check(board, true).await?;
             match &self.spec {
                 LayoutSpec::Single => single::apply(&self.store, board, &batch).await,
                 LayoutSpec::Hash { shards } => hash::apply(&self.store, board, *shards, &batch).await,
@@ -99,6 +116,7 @@ impl Router {
     /// # Errors
     /// [`crate::Error::Redis`] when Redis fails.
     pub async fn standing(&self, board: &BoardId, player: &PlayerId) -> Result<Option<Standing>> {
+        self.check(board, false).await?;
         match &self.spec {
             LayoutSpec::Single => single::standing(&self.store, board, player).await,
             LayoutSpec::Hash { shards } => hash::standing(&self.store, board, *shards, player).await,
@@ -111,6 +129,7 @@ impl Router {
     /// # Errors
     /// [`crate::Error::Redis`] when Redis fails.
     pub async fn top(&self, board: &BoardId, offset: u64, limit: u64) -> Result<Page> {
+        self.check(board, false).await?;
         match &self.spec {
             LayoutSpec::Single => single::top(&self.store, board, offset, limit).await,
             LayoutSpec::Hash { shards } => hash::top(&self.store, board, *shards, offset, limit).await,
@@ -124,6 +143,7 @@ impl Router {
     /// # Errors
     /// [`crate::Error::Redis`] when Redis fails.
     pub async fn around(&self, board: &BoardId, player: &PlayerId, radius: u64) -> Result<Option<Vec<Entry>>> {
+        self.check(board, false).await?;
         match &self.spec {
             LayoutSpec::Single => single::around(&self.store, board, player, radius).await,
             LayoutSpec::Hash { shards } => hash::around(&self.store, board, *shards, player, radius).await,
@@ -136,6 +156,7 @@ impl Router {
     /// # Errors
     /// [`crate::Error::Redis`] when Redis fails.
     pub async fn stats(&self, board: &BoardId) -> Result<BoardStats> {
+        self.check(board, false).await?;
         let strategy = self.spec.strategy();
         match &self.spec {
             LayoutSpec::Single | LayoutSpec::Hash { .. } => {
@@ -177,11 +198,56 @@ impl Router {
         }
     }
 
+    /// Deletes the board: every key of its layout (for `range`, every
+    /// generation, retired and in the making, and the metadata), its layout
+    /// record and its name in `lb:boards`. Deleting a board that does not
+    /// exist does nothing.
+    ///
+    /// # Errors
+    /// [`crate::Error::LayoutMismatch`] when the board is stored with another
+    /// layout (nothing is deleted); [`crate::Error::Redis`] when Redis fails.
+    pub async fn delete_board(&self, board: &BoardId) -> Result<()> {
+        self.check(board, false).await?;
+        let mut doomed = vec![crate::keys::layout(board)];
+        match &self.spec {
+            LayoutSpec::Single => doomed.push(crate::keys::single(board)),
+            LayoutSpec::Hash { shards } => {
+                doomed.extend((0..*shards).map(|i| crate::keys::hash_shard(board, *shards, i)));
+            }
+            LayoutSpec::Range { .. } => {
+                if let Some(loaded) = self.range.reload(&self.store, board).await? {
+                    let meta = &loaded.meta;
+                    let generations = meta.write_generations().chain(meta.retired.iter().map(|r| &r.generation));
+                    for key in generations.flat_map(|g| crate::range::shard_keys(board, g)) {
+                        doomed.push(crate::keys::pending_moves(&key));
+                        doomed.push(key);
+                    }
+                }
+                doomed.push(crate::keys::range_meta(board));
+            }
+        }
+        // One command per key: on a cluster the keys live in different slots.
+        let pipes: Vec<redis::Pipeline> = doomed
+            .iter()
+            .map(|key| {
+                let mut pipe = redis::pipe();
+                pipe.cmd("UNLINK").arg(key).ignore();
+                pipe
+            })
+            .collect();
+        self.store.run_all(&pipes).await?;
+        let _: i64 =
+            self.store.query(redis::cmd("SREM").arg(crate::board_record::BOARDS_KEY).arg(board.as_str())).await?;
+        self.forget(board);
+        Ok(())
+    }
+
     /// Players on the board.
     ///
     /// # Errors
     /// [`crate::Error::Redis`] when Redis fails.
     pub async fn total(&self, board: &BoardId) -> Result<u64> {
+        self.check(board, false).await?;
         match &self.spec {
             LayoutSpec::Single => self.store.query(redis::cmd("ZCARD").arg(crate::keys::single(board))).await,
             LayoutSpec::Hash { shards } => {

@@ -36,6 +36,7 @@ fn board_not_found(board: &BoardId) -> ApiError {
                     ("x-data-stale" = bool, description = "Present when Redis is unreachable and the last cache is served"))),
         (status = 400, description = "Invalid board, limit or offset", body = ErrorBody),
         (status = 404, description = "The board has no players", body = ErrorBody),
+        (status = 409, description = "The board is stored with another layout than this api's (`layout_mismatch`)", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody),
         (status = 503, description = "Redis unavailable and nothing cached", body = ErrorBody)))]
 pub async fn top(
@@ -96,6 +97,7 @@ async fn missing(s: &AppState, board: &BoardId, player: &leaderboard_contract::P
         (status = 200, description = "The player's standing", body = PlayerResponse),
         (status = 400, description = "Invalid board or player", body = ErrorBody),
         (status = 404, description = "No such board or player", body = ErrorBody),
+        (status = 409, description = "The board is stored with another layout than this api's (`layout_mismatch`)", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody),
         (status = 503, description = "Redis unavailable", body = ErrorBody)))]
 pub async fn player(
@@ -124,6 +126,7 @@ pub async fn player(
         (status = 200, description = "The player's neighbourhood", body = AroundResponse),
         (status = 400, description = "Invalid board, player or radius", body = ErrorBody),
         (status = 404, description = "No such board or player", body = ErrorBody),
+        (status = 409, description = "The board is stored with another layout than this api's (`layout_mismatch`)", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody),
         (status = 503, description = "Redis unavailable", body = ErrorBody)))]
 pub async fn around(
@@ -150,6 +153,7 @@ pub async fn around(
         (status = 200, description = "Board statistics", body = BoardResponse),
         (status = 400, description = "Invalid board", body = ErrorBody),
         (status = 404, description = "The board has no players", body = ErrorBody),
+        (status = 409, description = "The board is stored with another layout than this api's (`layout_mismatch`)", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody),
         (status = 503, description = "Redis unavailable", body = ErrorBody)))]
 pub async fn board(State(s): State<AppState>, BoardPath(board): BoardPath) -> Result<Json<BoardResponse>, ApiError> {

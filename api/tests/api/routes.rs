@@ -136,3 +136,21 @@ async fn openapi_metrics_health_and_page() {
     assert!(page.text().await.expect("page").contains("Leaderboard"));
     api.stop().await;
 }
+
+/// An api configured with another layout than the board was written with
+/// answers 409 `layout_mismatch`, naming both layouts, instead of reading other keys.
+#[tokio::test]
+async fn a_board_of_another_layout_is_a_conflict_naming_both() {
+    let redis = testkit::redis_url();
+    let b = board("mismatch");
+    seed(&router(&redis, "single").await, &b, 20).await;
+    let api = TestApi::start(&redis, "hash:4", |_| {}).await;
+    for path in [format!("/v1/boards/{b}/top"), format!("/v1/boards/{b}/players/p-1"), format!("/v1/boards/{b}")] {
+        let (status, body) = api.json(&path).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "layout_mismatch");
+        let message = body["error"]["message"].as_str().expect("message");
+        assert!(message.contains("single") && message.contains("hash:4"), "{message}");
+    }
+    api.stop().await;
+}

@@ -47,7 +47,9 @@ async fn a_hash_page_reads_about_its_own_length() {
         router.apply(chunk).await.expect("apply");
     }
     let mut oracle = Oracle::new();
-    updates.iter().for_each(|u| oracle.apply(u));
+    for u in &updates {
+        oracle.apply(u);
+    }
 
     let before = output_bytes(&router).await;
     let page = router.top(&board, 0, 100).await.expect("top");
@@ -77,7 +79,9 @@ async fn a_skewed_hash_board_still_pages_exactly() {
         .collect();
     router.apply(&updates).await.expect("apply");
     let mut oracle = Oracle::new();
-    updates.iter().for_each(|u| oracle.apply(u));
+    for u in &updates {
+        oracle.apply(u);
+    }
     for (offset, limit) in [(0, 100), (50, 200), (150, 100), (400, 1000)] {
         let page = router.top(&board, offset, limit).await.expect("top");
         check_page(&oracle, &board, &page, offset, limit);

@@ -5,4 +5,5 @@ mod bounds;
 mod equivalence;
 mod helpers;
 mod rebalance;
+mod records;
 mod replicas;
