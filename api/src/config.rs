@@ -13,12 +13,9 @@ pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "LB_API_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
-    /// Redis URL, or comma-separated cluster seed URLs (prefix `cluster:` for a single seed).
-    #[arg(long, env = "LB_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    pub redis: String,
-    /// Board layout: `single`, `hash:<shards>` or `range:<b1>,<b2>,...`. Must match ingest's.
-    #[arg(long, env = "LB_LAYOUT", default_value = "single")]
-    pub layout: String,
+    /// Redis, the layout of boards, and the size refresh of `range` boards.
+    #[command(flatten)]
+    pub store: leaderboard_runtime::StoreArgs,
     /// Where reads go: `primary`, `replica` (replicas only), or `prefer-replica` (a replica,
     /// the primary while none answers). Needs a `redis+sentinel://` URL or a cluster to reach replicas.
     #[arg(long, env = "LB_READ_FROM", default_value = "prefer-replica")]
@@ -38,9 +35,6 @@ pub struct Config {
     /// A board nobody asked for during this long leaves the cache.
     #[arg(long, env = "LB_BOARD_IDLE", default_value = "10m", value_parser = humantime::parse_duration)]
     pub board_idle: Duration,
-    /// `range` layout: how long precomputed shard sizes are reused.
-    #[arg(long, env = "LB_SIZE_REFRESH", default_value = "1s", value_parser = humantime::parse_duration)]
-    pub size_refresh: Duration,
     /// Longest time a request may take before it is answered 503.
     #[arg(long, env = "LB_REQUEST_TIMEOUT", default_value = "1s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
@@ -82,8 +76,8 @@ impl Config {
     /// # Errors
     /// [`ConfigError`] naming the broken rule.
     pub fn validate(&self) -> Result<(LayoutSpec, RedisTarget), ConfigError> {
-        let layout = self.layout.parse()?;
-        let target = RedisTarget::parse(&self.redis)?;
+        let layout = self.store.layout()?;
+        let target = self.store.target()?;
         if !(1..=1000).contains(&self.top_cache_rows) {
             return Err(ConfigError::Invalid("--top-cache-rows must be 1..=1000".into()));
         }

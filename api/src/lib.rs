@@ -40,7 +40,7 @@ use anyhow::Context as _;
 use axum::BoxError;
 use axum::error_handling::HandleErrorLayer;
 use axum::response::IntoResponse;
-use shard_router::{Router, RouterOptions, Store, StoreOptions};
+use shard_router::{Router, Store, StoreOptions};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
@@ -73,7 +73,7 @@ pub async fn state(
         .await
         .with_context(|| format!("connecting to redis (reads from {})", config.read_from))?;
     let freshness = Arc::new(Freshness::new(store.clone(), config.topic.clone(), config.redis_timeout));
-    let router = Router::new(store, layout, RouterOptions { size_refresh: config.size_refresh });
+    let router = Router::new(store, layout, config.store.router_options());
     Ok(AppState {
         backend: Backend::with_freshness(router, freshness, config.breaker_failures, config.breaker_open),
         cache: Arc::new(TopCache::new(config.top_cache_rows, config.board_idle)),

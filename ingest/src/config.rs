@@ -38,12 +38,9 @@ pub struct Config {
     /// Consumer group shared by all ingest workers.
     #[arg(long, env = "LB_INGEST_GROUP", default_value = "leaderboard-ingest")]
     pub group: String,
-    /// Redis URL, or comma-separated cluster seed URLs (prefix `cluster:` for a single seed).
-    #[arg(long, env = "LB_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    pub redis: String,
-    /// Board layout: `single`, `hash:<shards>` or `range:<b1>,<b2>,...`. Must match the api's.
-    #[arg(long, env = "LB_LAYOUT", default_value = "single")]
-    pub layout: String,
+    /// Redis, the layout of boards, and the size refresh of `range` boards.
+    #[command(flatten)]
+    pub store: leaderboard_runtime::StoreArgs,
     /// Most events per Redis write batch.
     #[arg(long, env = "LB_INGEST_BATCH_SIZE", default_value_t = 5000)]
     pub batch_size: usize,
@@ -108,9 +105,6 @@ pub struct Config {
     /// Longest retry delay.
     #[arg(long, env = "LB_INGEST_BACKOFF_MAX", default_value = "5s", value_parser = humantime::parse_duration)]
     pub backoff_max: Duration,
-    /// `range` layout: how long precomputed shard sizes are reused.
-    #[arg(long, env = "LB_SIZE_REFRESH", default_value = "1s", value_parser = humantime::parse_duration)]
-    pub size_refresh: Duration,
     /// Address of the Prometheus `/metrics` and `/healthz` endpoint.
     #[arg(long, env = "LB_INGEST_METRICS_ADDR", default_value = "127.0.0.1:9101")]
     pub metrics_addr: SocketAddr,
@@ -171,8 +165,8 @@ impl Config {
     /// # Errors
     /// [`ConfigError`] naming the broken rule.
     pub fn validate(&self) -> Result<(LayoutSpec, RedisTarget), ConfigError> {
-        let layout: LayoutSpec = self.layout.parse()?;
-        let target = RedisTarget::parse(&self.redis)?;
+        let layout: LayoutSpec = self.store.layout()?;
+        let target = self.store.target()?;
         if self.batch_size == 0 || self.batch_size > 100_000 {
             return Err(ConfigError::Invalid("--batch-size must be 1..=100000".into()));
         }

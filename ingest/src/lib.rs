@@ -52,7 +52,7 @@ use backon::{BackoffBuilder as _, ExponentialBuilder};
 use hdrhistogram::Histogram;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::FutureProducer;
-use shard_router::{Router, RouterOptions, Store, StoreOptions};
+use shard_router::{Router, Store, StoreOptions};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -166,7 +166,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         return server.await.context("metrics server")?.map(|()| Report::default());
     };
     let _ = probe_slot.set(probe_store.clone());
-    let router_options = RouterOptions { size_refresh: config.size_refresh };
+    let router_options = config.store.router_options();
     let router = Router::new(store, layout, router_options);
     let consumer = Arc::new(poll::create_consumer(&config, shared.clone()).context("creating the kafka consumer")?);
     let producer = dead_letter_producer(&config)?;

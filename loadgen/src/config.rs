@@ -34,12 +34,9 @@ pub struct World {
     /// Consumer group of the ingest workers (for lag).
     #[arg(long, global = true, env = "LB_INGEST_GROUP", default_value = "leaderboard-ingest")]
     pub group: String,
-    /// Redis, for `seed` (same syntax as ingest's `--redis`).
-    #[arg(long, global = true, env = "LB_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    pub redis: String,
-    /// Board layout, for `seed` (must match ingest's and the api's).
-    #[arg(long, global = true, env = "LB_LAYOUT", default_value = "single")]
-    pub layout: String,
+    /// Redis and the layout, for `seed` (the same options as ingest's and the api's).
+    #[command(flatten)]
+    pub store: leaderboard_runtime::StoreArgs,
     /// The board played on; with `--boards K` above 1, the prefix of `<board>-1` ... `<board>-K`.
     #[arg(long, global = true, env = "LB_LOADGEN_BOARD", default_value = leaderboard_contract::DEFAULT_BOARD)]
     pub board: String,

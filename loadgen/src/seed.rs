@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use futures::stream::{self, StreamExt, TryStreamExt};
-use shard_router::{LayoutSpec, RedisTarget, Router, RouterOptions, ScoreUpdate, Store, StoreOptions};
+use shard_router::{LayoutSpec, Router, RouterOptions, ScoreUpdate, Store, StoreOptions};
 
 use crate::config::World;
 use crate::population::Population;
@@ -15,9 +15,9 @@ use crate::population::Population;
 /// # Errors
 /// Invalid layout or board, or Redis failing.
 pub async fn seed(world: &World, batch: usize) -> anyhow::Result<()> {
-    let layout: LayoutSpec = world.layout.parse()?;
+    let layout: LayoutSpec = world.store.layout()?;
     let boards = world.board_set()?;
-    let store = Store::connect(&RedisTarget::parse(&world.redis)?, StoreOptions::default()).await.context("redis")?;
+    let store = Store::connect(&world.store.target()?, StoreOptions::default()).await.context("redis")?;
     let router = Router::new(store, layout, RouterOptions::default());
     let started = Instant::now();
     let players = world.players;

@@ -1,7 +1,51 @@
-//! Process plumbing shared by the binaries (ingest, api, loadgen): structured
-//! logs, the process-wide Prometheus recorder, and the SIGINT/SIGTERM signal.
+//! Process plumbing shared by the binaries (ingest, api, loadgen, lb-admin):
+//! structured logs, the process-wide Prometheus recorder, the SIGINT/SIGTERM
+//! signal, and the store options every binary takes ([`StoreArgs`]).
 
 use std::sync::OnceLock;
+use std::time::Duration;
+
+use shard_router::{LayoutSpec, RedisTarget, RouterOptions};
+
+/// Where the leaderboards live and how new boards are laid out: the options
+/// every binary shares, flattened into each one's command line.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreArgs {
+    /// Redis: a URL (`rediss://` for TLS), comma-separated cluster seed URLs (`cluster:` prefix
+    /// for a single seed), or the Sentinels of a primary, `redis+sentinel://s1:26379,s2:26379/<service>`.
+    #[arg(long, global = true, env = "LB_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis: String,
+    /// Layout of boards: `single`, `hash:<shards>` or `range:<b1>,<b2>,...`. Each board records the
+    /// layout it was created with; a process configured with another one gets an error naming both.
+    #[arg(long, global = true, env = "LB_LAYOUT", default_value = "single")]
+    pub layout: String,
+    /// `range` layout: how long precomputed shard sizes are reused before a reader refreshes them.
+    #[arg(long, global = true, env = "LB_SIZE_REFRESH", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub size_refresh: Duration,
+}
+
+impl StoreArgs {
+    /// The parsed Redis target.
+    ///
+    /// # Errors
+    /// When the URL list is empty or a Sentinel URL is incomplete.
+    pub fn target(&self) -> Result<RedisTarget, shard_router::Error> {
+        RedisTarget::parse(&self.redis)
+    }
+
+    /// The parsed layout.
+    ///
+    /// # Errors
+    /// When the layout does not parse.
+    pub fn layout(&self) -> Result<LayoutSpec, shard_router::Error> {
+        self.layout.parse()
+    }
+
+    /// The router's tuning.
+    pub fn router_options(&self) -> RouterOptions {
+        RouterOptions { size_refresh: self.size_refresh }
+    }
+}
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 

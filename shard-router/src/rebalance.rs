@@ -269,6 +269,45 @@ impl Router {
         }
     }
 
+    /// The board's range metadata: active generation, rebalance in progress
+    /// (target and scan position), generations waiting for deletion.
+    ///
+    /// # Errors
+    /// [`Error::NotRange`] on other layouts; [`Error::UnknownBoard`] when the
+    /// board does not exist; [`Error::Redis`] when Redis fails.
+    pub async fn range_meta(&self, board: &BoardId) -> Result<RangeMeta> {
+        if !matches!(self.spec(), LayoutSpec::Range { .. }) {
+            return Err(Error::NotRange(self.spec().strategy()));
+        }
+        Ok(self.range_boards().reload_existing(self.store(), board).await?.meta.clone())
+    }
+
+    /// Abandons the rebalance in progress on the board, if any: writers stop
+    /// writing to the target generation (a writer that was writing there takes
+    /// its writes back), and the target's keys are deleted after `grace` (this
+    /// call waits for it). Returns whether a rebalance was abandoned.
+    ///
+    /// # Errors
+    /// As [`Router::range_meta`]; [`Error::RebalanceConflict`] when the metadata
+    /// changed meanwhile (the rebalancer finished or moved on): call again.
+    pub async fn abort_rebalance(&self, board: &BoardId, grace: Duration) -> Result<bool> {
+        if !matches!(self.spec(), LayoutSpec::Range { .. }) {
+            return Err(Error::NotRange(self.spec().strategy()));
+        }
+        let store = self.store();
+        let loaded = self.range_boards().reload_existing(store, board).await?;
+        let Some(migration) = loaded.meta.migration.clone() else { return Ok(false) };
+        let mut next = loaded.meta.clone();
+        next.migration = None;
+        next.retired.push(Retired { generation: migration.target, retired_at_ms: now_ms() });
+        if !range_meta::compare_and_set(store, &keys::range_meta(board), &loaded.raw, &next).await? {
+            return Err(self.conflict(board).await);
+        }
+        self.range_boards().reload(store, board).await?;
+        self.delete_retired(board, grace).await?;
+        Ok(true)
+    }
+
     async fn conflict(&self, board: &BoardId) -> Error {
         let current = match self.range_boards().reload_existing(self.store(), board).await {
             Ok(m) => m.raw.clone(),

@@ -1,0 +1,101 @@
+//! `lb-admin` against the real Redis of `scripts/infra.sh`: every command, in text and JSON.
+
+use clap::Parser as _;
+use leaderboard_contract::{BoardId, PlayerId};
+use shard_router::{
+    RebalanceOptions, RebalanceOutcome, RedisTarget, Router, RouterOptions, ScoreUpdate, Store, StoreOptions,
+};
+
+async fn admin(args: &[&str]) -> anyhow::Result<String> {
+    let redis = testkit::redis_url();
+    let cli = admin::Cli::try_parse_from(["lb-admin", "--redis", &redis].iter().chain(args)).expect("command line");
+    let mut out = Vec::new();
+    admin::run(cli, &mut out).await?;
+    Ok(String::from_utf8(out).expect("utf-8"))
+}
+
+async fn json(args: &[&str]) -> serde_json::Value {
+    let text = admin(&[args, &["--json"]].concat()).await.expect("command");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// A board on `layout` with 1,000 players, most of them in the lowest shard.
+async fn skewed_board(layout: &str) -> (Router, BoardId) {
+    let store = Store::connect(&RedisTarget::parse(&testkit::redis_url()).expect("url"), StoreOptions::default())
+        .await
+        .expect("redis");
+    let router = Router::new(store, layout.parse().expect("layout"), RouterOptions::default());
+    let board = BoardId::new(testkit::unique("admin")).expect("board");
+    let updates: Vec<ScoreUpdate> = (0..1000u64)
+        .map(|i| ScoreUpdate { board: board.clone(), player: PlayerId::new(format!("p{i}")).expect("id"), score: i })
+        .collect();
+    router.apply(&updates).await.expect("apply");
+    (router, board)
+}
+
+fn sizes(board: &serde_json::Value) -> Vec<u64> {
+    board["shards"].as_array().expect("shards").iter().map(|s| s["size"].as_u64().expect("size")).collect()
+}
+
+#[tokio::test]
+async fn lists_proposes_and_rebalances_a_range_board() {
+    let (_, board) = skewed_board("range:5000").await;
+    let name = board.as_str();
+    let listed = json(&["boards"]).await;
+    let line = listed.as_array().expect("boards").iter().find(|b| b["board"] == name).expect("listed").clone();
+    assert_eq!(line["layout"], "range:5000");
+    assert_eq!(line["total"], 1000);
+    assert_eq!(sizes(&line), [1000, 0]);
+    assert!(admin(&["boards"]).await.expect("text").contains(&format!("{name}  range:5000  1000 players")));
+
+    let proposed = json(&["propose", name, "--shards", "4"]).await;
+    assert_eq!(proposed["boundaries"], serde_json::json!([250, 500, 750]));
+    let skip = json(&["rebalance", name, "--shards", "2", "--only-if-skewed", "3"]).await;
+    assert!(skip["result"].as_str().expect("result").starts_with("not skewed"), "{skip}");
+
+    let done = json(&["rebalance", name, "--shards", "4", "--grace", "50ms", "--chunk", "100"]).await;
+    assert!(done["result"].as_str().expect("result").contains("250,500,750"), "{done}");
+    let listed = json(&["boards"]).await;
+    let line = listed.as_array().expect("boards").iter().find(|b| b["board"] == name).expect("listed").clone();
+    assert_eq!(sizes(&line), [250, 250, 250, 250]);
+    assert_eq!(line["layout"], "range:250,500,750");
+}
+
+#[tokio::test]
+async fn resumes_and_aborts_an_interrupted_rebalance() {
+    let (router, board) = skewed_board("range:5000").await;
+    let name = board.as_str();
+    let paused = RebalanceOptions { chunk: 50, max_chunks: Some(2), ..RebalanceOptions::default() };
+    assert!(matches!(
+        router.rebalance(&board, vec![100, 600], paused).await.expect("start"),
+        RebalanceOutcome::Paused { .. }
+    ));
+    let watched = tokio::spawn({
+        let name = name.to_string();
+        async move { admin(&["watch", &name]).await }
+    });
+    let resumed = json(&["resume", name, "--grace", "50ms"]).await;
+    assert!(resumed["result"].as_str().expect("result").contains("100,600"), "{resumed}");
+    assert!(watched.await.expect("watch task").expect("watch").contains("no rebalance in progress"));
+
+    assert!(matches!(
+        router.rebalance(&board, vec![300], paused).await.expect("start"),
+        RebalanceOutcome::Paused { .. }
+    ));
+    let aborted = json(&["abort", name, "--grace", "50ms"]).await;
+    assert_eq!(aborted["result"], "rebalance abandoned; its generation deleted");
+    let meta = router.range_meta(&board).await.expect("meta");
+    assert!(meta.migration.is_none() && meta.retired.is_empty(), "{meta:?}");
+    assert_eq!(meta.active.boundaries, [100, 600]);
+    assert_eq!(router.total(&board).await.expect("total"), 1000, "nothing lost");
+    assert!(json(&["abort", name]).await["result"] == "no rebalance in progress");
+}
+
+#[tokio::test]
+async fn refuses_what_a_layout_cannot_do() {
+    let (_, board) = skewed_board("hash:4").await;
+    let error = admin(&["rebalance", board.as_str(), "--shards", "2"]).await.expect_err("hash boards do not rebalance");
+    assert!(error.to_string().contains("uses layout hash:4, not range"), "{error}");
+    let error = admin(&["propose", "no-such-board", "--shards", "2"]).await.expect_err("unknown board");
+    assert!(error.to_string().contains("no recorded layout"), "{error}");
+}
