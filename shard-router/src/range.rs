@@ -35,7 +35,10 @@
 //! shard that holds the player returns its score and the count above it inside
 //! the shard. Rank = 1 + the precomputed sizes of all higher shards + that
 //! count. Sizes are prefix sums of `ZCARD`s cached for `size_refresh`
-//! (default 1 s) and refreshed by the first reader that finds them old.
+//! (default 1 s). Once older, one reader refreshes them (single flight,
+//! holding a lock guard that a cancelled reader drops) while the others
+//! answer with the previous sizes. Reads never create a board: a board
+//! without metadata answers empty and leaves nothing behind.
 //! Pages and around-lists read live sizes in their first round trip and the
 //! rows in a second, so lists are exact.
 //!
@@ -53,7 +56,10 @@
 //! fills a new generation while writers write to both; every write batch ends
 //! by re-reading the metadata, and re-applies itself to any generation it did
 //! not know about, so no write is lost to a rebalance that started mid-batch.
-//! Reads fetch the metadata alongside their data and retry once if it changed.
+//! Reads fetch the metadata alongside their data and retry once if the active
+//! generation changed. A replaced generation is deleted only after a grace
+//! period ([`crate::RebalanceOptions::grace`]), so a read's second round trip
+//! on it still finds it.
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
