@@ -5,22 +5,35 @@
 //! each `top_refresh`; a board nobody read for `board_idle` is dropped. When a
 //! refresh fails, the last snapshot keeps being served, marked stale, with
 //! its own date (`as_of`).
+//!
+//! A snapshot keeps its full page (offset 0, all cached rows) as ready JSON
+//! bytes and a tag of their content, so the common request costs no
+//! serialisation and a client holding the same page gets `304 Not Modified`.
+//! Refreshes of many boards run at most [`REFRESH_CONCURRENCY`] at a time, so
+//! boards expiring together do not stampede Redis.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwapOption;
+use axum::body::Bytes;
 use dashmap::DashMap;
+use futures::StreamExt as _;
 use leaderboard_contract::BoardId;
 use shard_router::Entry;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::Backend;
+use crate::clock::rfc3339;
+use crate::dto::{EntryDto, TopResponse};
 use crate::error::ApiError;
 
 /// Most boards cached at once: requests for further boards go straight to Redis.
 pub const MAX_CACHED_BOARDS: usize = 10_000;
+
+/// Most board refreshes in flight at once.
+pub const REFRESH_CONCURRENCY: usize = 16;
 
 /// The first rows of a board at one moment.
 #[derive(Debug)]
@@ -31,6 +44,31 @@ pub struct TopSnapshot {
     pub total: u64,
     /// The first rows.
     pub entries: Vec<Entry>,
+    /// The full cached page (offset 0, every cached row) as the JSON body of `/top`.
+    pub page: Bytes,
+    /// A hash of `page`: equal pages, on any api instance, have equal tags.
+    pub tag: u64,
+}
+
+impl TopSnapshot {
+    fn new(board: &BoardId, as_of: SystemTime, total: u64, entries: Vec<Entry>) -> Self {
+        let body = TopResponse {
+            board: board.to_string(),
+            as_of: rfc3339(as_of),
+            total,
+            entries: entries.iter().map(EntryDto::from).collect(),
+        };
+        let page = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+        // FNV-1a: stable across processes and versions, unlike the std hasher's seeds.
+        let tag =
+            page.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        Self { as_of, total, entries, page, tag }
+    }
+
+    /// The entity tag of the rows at `offset..offset + limit` of this snapshot.
+    pub fn etag(&self, offset: u64, limit: u64) -> String {
+        format!("\"{:016x}-{offset}-{limit}\"", self.tag)
+    }
 }
 
 /// A snapshot and whether it is stale (its last refresh failed).
@@ -54,14 +92,20 @@ struct Slot {
 pub struct TopCache {
     rows: u64,
     idle: Duration,
+    refresh: Duration,
     epoch: Instant,
     boards: DashMap<BoardId, Arc<Slot>>,
 }
 
 impl TopCache {
-    /// A cache of `rows` rows per board, dropping boards idle for `idle`.
-    pub fn new(rows: u64, idle: Duration) -> Self {
-        Self { rows, idle, epoch: Instant::now(), boards: DashMap::new() }
+    /// A cache of `rows` rows per board, refreshed every `refresh`, dropping boards idle for `idle`.
+    pub fn new(rows: u64, refresh: Duration, idle: Duration) -> Self {
+        Self { rows, idle, refresh, epoch: Instant::now(), boards: DashMap::new() }
+    }
+
+    /// How long a client or CDN may reuse a cached page: the refresh interval.
+    pub fn max_age(&self) -> Duration {
+        self.refresh
     }
 
     /// Rows cached per board.
@@ -97,7 +141,7 @@ impl TopCache {
     async fn read(&self, backend: &Backend, board: &BoardId) -> Result<TopSnapshot, ApiError> {
         let rows = self.rows;
         let page = backend.read(|r| async move { r.top(board, 0, rows).await }).await?;
-        Ok(TopSnapshot { as_of: page.as_of, total: page.value.total, entries: page.value.entries })
+        Ok(TopSnapshot::new(board, page.as_of, page.value.total, page.value.entries))
     }
 
     /// Refreshes every active board once; drops idle ones.
@@ -108,20 +152,21 @@ impl TopCache {
         });
         let boards: Vec<(BoardId, Arc<Slot>)> =
             self.boards.iter().map(|e| (e.key().clone(), e.value().clone())).collect();
-        let refreshes = boards.iter().map(|(board, slot)| async move {
-            match self.read(backend, board).await {
-                Ok(snapshot) => {
-                    slot.snapshot.store(Some(Arc::new(snapshot)));
-                    slot.failing.store(false, Ordering::Relaxed);
+        let refreshes =
+            futures::stream::iter(boards.iter()).for_each_concurrent(REFRESH_CONCURRENCY, |(board, slot)| async move {
+                match self.read(backend, board).await {
+                    Ok(snapshot) => {
+                        slot.snapshot.store(Some(Arc::new(snapshot)));
+                        slot.failing.store(false, Ordering::Relaxed);
+                    }
+                    Err(_) => slot.failing.store(true, Ordering::Relaxed),
                 }
-                Err(_) => slot.failing.store(true, Ordering::Relaxed),
-            }
-            if let Some(s) = slot.snapshot.load_full() {
-                let age = SystemTime::now().duration_since(s.as_of).unwrap_or_default();
-                metrics::gauge!("api_top_cache_age_seconds", "board" => board.to_string()).set(age.as_secs_f64());
-            }
-        });
-        futures::future::join_all(refreshes).await;
+                if let Some(s) = slot.snapshot.load_full() {
+                    let age = SystemTime::now().duration_since(s.as_of).unwrap_or_default();
+                    metrics::gauge!("api_top_cache_age_seconds", "board" => board.to_string()).set(age.as_secs_f64());
+                }
+            });
+        refreshes.await;
         metrics::gauge!("api_top_cache_boards").set(self.boards.len() as f64);
     }
 

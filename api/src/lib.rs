@@ -22,6 +22,7 @@
 pub mod backend;
 pub mod cache;
 pub mod clock;
+pub mod coalesce;
 pub mod config;
 pub mod dto;
 pub mod error;
@@ -76,7 +77,8 @@ pub async fn state(
     let router = Router::new(store, layout, config.store.router_options());
     Ok(AppState {
         backend: Backend::with_freshness(router, freshness, config.breaker_failures, config.breaker_open),
-        cache: Arc::new(TopCache::new(config.top_cache_rows, config.board_idle)),
+        cache: Arc::new(TopCache::new(config.top_cache_rows, config.top_refresh, config.board_idle)),
+        lookups: Arc::default(),
         metrics,
         probe_timeout: config.redis_timeout,
     })

@@ -5,8 +5,16 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::backend::Backend;
+use leaderboard_contract::{BoardId, PlayerId};
+use shard_router::Standing;
+
+use crate::backend::{Backend, Dated};
 use crate::cache::TopCache;
+use crate::coalesce::Coalescer;
+use crate::error::ApiError;
+
+/// Player lookups in flight, shared by identical concurrent requests.
+pub type Lookups = Coalescer<(BoardId, PlayerId), Result<Dated<Option<Standing>>, ApiError>>;
 
 /// Handler state: cheap to clone.
 #[derive(Debug, Clone)]
@@ -15,6 +23,8 @@ pub struct AppState {
     pub backend: Backend,
     /// The top-N cache.
     pub cache: Arc<TopCache>,
+    /// Player lookups in flight (single flight).
+    pub lookups: Arc<Lookups>,
     /// The Prometheus recorder, when installed (the binary installs it; tests may not).
     pub metrics: Option<PrometheusHandle>,
     /// How long a readiness probe waits for Redis.

@@ -266,7 +266,15 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
         read_outcome.map_or_else(Default::default, |r| (reads_of(&r.top, r.elapsed), reads_of(&r.rank, r.elapsed)));
     let freshness = probe_outcome.map_or_else(Freshness::default, |p| {
         let l = Latency::from_us(&p.freshness_us);
-        Freshness { samples: l.count, timeouts: p.timeouts, p50_ms: l.p50_ms, p99_ms: l.p99_ms, max_ms: l.max_ms }
+        Freshness {
+            samples: l.count,
+            timeouts: p.timeouts,
+            as_of_violations: p.as_of_violations,
+            violation_examples: p.violation_examples,
+            p50_ms: l.p50_ms,
+            p99_ms: l.p99_ms,
+            max_ms: l.max_ms,
+        }
     });
     Ok(Report {
         writes: Writes {

@@ -5,8 +5,14 @@
 //! to the boards in turn, so every board's path is measured. Marker scores are
 //! tiny, so the probe player sits at the bottom of each board and never
 //! changes anyone else's rank.
+//!
+//! It also checks the api's freshness promise (DESIGN.md): every event whose
+//! Kafka timestamp is earlier than an answer's `as_of` is reflected in that
+//! answer. Each marker carries an explicit record timestamp; an answer dated
+//! after it that does not show the marker yet is a violation, counted and
+//! reported (a run with any fails).
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
 use leaderboard_contract::{PlayerId, ScoreEvent};
@@ -33,6 +39,19 @@ pub struct ProbeOutcome {
     pub freshness_us: Histogram<u64>,
     /// Markers that never became visible within the timeout.
     pub timeouts: u64,
+    /// Answers dated after a marker's timestamp that did not show it (must be 0).
+    pub as_of_violations: u64,
+    /// A few of them, described.
+    pub violation_examples: Vec<String>,
+}
+
+/// Most violations described in the report.
+const MAX_EXAMPLES: usize = 5;
+
+/// Milliseconds since the Unix epoch of an RFC 3339 time.
+fn millis_of(rfc3339: &str) -> Option<i64> {
+    let t = time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
 /// Publishes markers every `interval` until `stop`.
@@ -52,6 +71,7 @@ pub async fn run(
 ) -> anyhow::Result<ProbeOutcome> {
     let mut freshness = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
     let mut timeouts = 0;
+    let (mut as_of_violations, mut violation_examples) = (0, Vec::new());
     let mut last_scores = vec![0; boards.len()];
     let mut ticker = tokio::time::interval(interval);
     for marker in 0_usize.. {
@@ -67,7 +87,10 @@ pub async fn run(
         let event = ScoreEvent { board: board.clone(), player: player.clone(), score, ts_ms: None, id: None };
         let payload = event.to_json();
         let sent_at = Instant::now();
-        let record = FutureRecord::to(&topic).key(event.key()).payload(&payload);
+        let timestamp_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let record = FutureRecord::to(&topic).key(event.key()).payload(&payload).timestamp(timestamp_ms);
         if producer.send(record, Duration::from_secs(10)).await.is_err() {
             // Not acknowledged: the next marker on this board reuses the score.
             last_scores[position] -= 1;
@@ -79,15 +102,22 @@ pub async fn run(
                 timeouts += 1;
                 break;
             }
-            let visible = match client.get(&url).send().await {
-                Ok(r) if r.status().is_success() => r
-                    .json::<serde_json::Value>()
-                    .await
-                    .ok()
-                    .and_then(|v| v["score"].as_u64())
-                    .is_some_and(|s| s >= score),
-                _ => false,
+            let answer = match client.get(&url).send().await {
+                Ok(r) if r.status().is_success() => r.json::<serde_json::Value>().await.ok(),
+                _ => None,
             };
+            let seen = answer.as_ref().and_then(|v| v["score"].as_u64()).unwrap_or(0);
+            let visible = seen >= score;
+            let dated = answer.as_ref().and_then(|v| v["as_of"].as_str()).and_then(millis_of);
+            if !visible && dated.is_some_and(|as_of| as_of > timestamp_ms) {
+                as_of_violations += 1;
+                if violation_examples.len() < MAX_EXAMPLES {
+                    violation_examples.push(format!(
+                        "{board}: marker {score} stamped {timestamp_ms} ms, answer dated {} ms shows {seen}",
+                        dated.unwrap_or_default()
+                    ));
+                }
+            }
             if visible {
                 let _ = freshness.record(sent_at.elapsed().as_micros().max(1) as u64);
                 break;
@@ -95,5 +125,5 @@ pub async fn run(
             tokio::time::sleep(POLL_INTERVAL).await;
         }
     }
-    Ok(ProbeOutcome { player, last_scores, freshness_us: freshness, timeouts })
+    Ok(ProbeOutcome { player, last_scores, freshness_us: freshness, timeouts, as_of_violations, violation_examples })
 }

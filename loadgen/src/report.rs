@@ -75,6 +75,10 @@ pub struct Freshness {
     pub samples: u64,
     /// Markers never seen within 30 s.
     pub timeouts: u64,
+    /// Answers dated (`as_of`) after a marker's timestamp that did not show it: broken promises, must be 0.
+    pub as_of_violations: u64,
+    /// A few of them, described.
+    pub violation_examples: Vec<String>,
     /// Median, ms.
     pub p50_ms: f64,
     /// 99th percentile, ms.
@@ -127,12 +131,14 @@ pub struct Report {
 
 impl Report {
     /// Whether the run met its contract: it ran to the end, the target write
-    /// rate within 2%, no produce errors, and no verification mismatch.
+    /// rate within 2%, no produce errors, no verification mismatch, and no
+    /// answer dated after an event it did not reflect.
     pub fn passed(&self) -> bool {
         !self.interrupted
             && self.writes.achieved_rate >= self.writes.target_rate * 0.98
             && self.writes.errors == 0
             && self.verification.mismatches == 0
+            && self.freshness.as_of_violations == 0
     }
 
     /// The human-readable table.
@@ -191,6 +197,10 @@ impl Report {
             format!("max {:.0}", f.max_ms),
             f.timeouts
         );
+        let _ = writeln!(t, "as_of promise: {} violations over {} markers", f.as_of_violations, f.samples);
+        for ex in &f.violation_examples {
+            let _ = writeln!(t, "  violation: {ex}");
+        }
         if self.interrupted {
             let _ = writeln!(t, "max consumer lag: {} records; not waited for", self.max_consumer_lag);
             let _ = writeln!(t, "interrupted: the load stopped early and nothing was verified — INCOMPLETE");

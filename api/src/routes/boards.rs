@@ -4,7 +4,7 @@ use std::time::SystemTime;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use leaderboard_contract::BoardId;
 
@@ -33,7 +33,10 @@ fn board_not_found(board: &BoardId) -> ApiError {
     responses(
         (status = 200, description = "The page", body = TopResponse,
             headers(("x-data-age-ms" = u64, description = "Age of cached data in milliseconds"),
+                    ("etag" = String, description = "Tag of the cached page (first rows only); send it back in If-None-Match"),
+                    ("cache-control" = String, description = "public, max-age = the cache refresh interval (first rows only)"),
                     ("x-data-stale" = bool, description = "Present when Redis is unreachable and the last cache is served"))),
+        (status = 304, description = "Not modified: the page still has the tag sent in If-None-Match"),
         (status = 400, description = "Invalid board, limit or offset", body = ErrorBody),
         (status = 404, description = "The board has no players", body = ErrorBody),
         (status = 409, description = "The board is stored with another layout than this api's (`layout_mismatch`)", body = ErrorBody),
@@ -43,6 +46,7 @@ pub async fn top(
     State(s): State<AppState>,
     BoardPath(board): BoardPath,
     ApiQuery(params): ApiQuery<PageParams>,
+    request_headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (offset, limit) = params.checked()?;
     if offset + limit <= s.cache.rows() {
@@ -51,11 +55,31 @@ pub async fn top(
         if snap.total == 0 {
             return Err(board_not_found(&board));
         }
-        let entries = snap.entries.iter().skip(offset as usize).take(limit as usize).map(EntryDto::from).collect();
-        let body = TopResponse { board: board.to_string(), as_of: rfc3339(snap.as_of), total: snap.total, entries };
+        let etag = snap.etag(offset, limit);
+        let unchanged = request_headers
+            .get_all(header::IF_NONE_MATCH)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim() == etag || t.trim() == "*");
+        let mut response = if unchanged {
+            StatusCode::NOT_MODIFIED.into_response()
+        } else if offset == 0 && limit == s.cache.rows() {
+            ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], snap.page.clone()).into_response()
+        } else {
+            let entries = snap.entries.iter().skip(offset as usize).take(limit as usize).map(EntryDto::from).collect();
+            Json(TopResponse { board: board.to_string(), as_of: rfc3339(snap.as_of), total: snap.total, entries })
+                .into_response()
+        };
         let age = SystemTime::now().duration_since(snap.as_of).unwrap_or_default().as_millis();
-        let mut response = Json(body).into_response();
         let headers = response.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&etag) {
+            headers.insert(header::ETAG, v);
+        }
+        let max_age = format!("public, max-age={}", s.cache.max_age().as_secs().max(1));
+        if let Ok(v) = HeaderValue::from_str(&max_age) {
+            headers.insert(header::CACHE_CONTROL, v);
+        }
         if let Ok(v) = HeaderValue::from_str(&age.to_string()) {
             headers.insert(DATA_AGE_HEADER, v);
         }
@@ -105,7 +129,8 @@ pub async fn player(
     PlayerPath(board, player): PlayerPath,
 ) -> Result<Json<PlayerResponse>, ApiError> {
     let (b, p) = (&board, &player);
-    let Dated { value: standing, as_of } = s.backend.read(|r| async move { r.standing(b, p).await }).await?;
+    let read = || async { s.backend.read(|r| async move { r.standing(b, p).await }).await };
+    let Dated { value: standing, as_of } = s.lookups.run((board.clone(), player.clone()), read).await?;
     let Some(st) = standing else { return Err(missing(&s, &board, &player).await) };
     Ok(Json(PlayerResponse {
         board: board.to_string(),

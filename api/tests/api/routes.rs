@@ -154,3 +154,51 @@ async fn a_board_of_another_layout_is_a_conflict_naming_both() {
     }
     api.stop().await;
 }
+
+/// The cached first rows carry an `ETag` and `Cache-Control: max-age`; the same tag sent back
+/// gets `304 Not Modified` with no body, a changed board gets a new tag.
+#[tokio::test]
+async fn cached_pages_are_tagged_and_revalidated() {
+    let redis = testkit::redis_url();
+    let b = board("etag");
+    let writer = router(&redis, "single").await;
+    seed(&writer, &b, 50).await;
+    let api = TestApi::start(&redis, "single", |_| {}).await;
+    let url = format!("{}/v1/boards/{b}/top", api.base);
+
+    let first = api.client.get(&url).send().await.expect("top");
+    assert_eq!(first.status(), StatusCode::OK);
+    let tag = first.headers()["etag"].to_str().expect("etag").to_string();
+    assert_eq!(first.headers()["cache-control"], "public, max-age=1");
+    let body: serde_json::Value = first.json().await.expect("json");
+    assert_eq!(body["total"], 50);
+
+    let again = api.client.get(&url).header("if-none-match", &tag).send().await.expect("revalidate");
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(again.headers()["etag"].to_str().expect("etag"), tag);
+    assert!(again.bytes().await.expect("body").is_empty(), "a 304 has no body");
+
+    let slice = api.get(&format!("/v1/boards/{b}/top?limit=10")).await;
+    assert_ne!(slice.headers()["etag"].to_str().expect("etag"), tag, "another page, another tag");
+
+    let newcomer = shard_router::ScoreUpdate {
+        board: b.clone(),
+        player: PlayerId::new("newcomer").expect("id"),
+        score: u64::MAX >> 12,
+    };
+    writer.apply(&[newcomer]).await.expect("apply");
+    let mut changed = None;
+    for _ in 0..100 {
+        let r = api.client.get(&url).header("if-none-match", &tag).send().await.expect("revalidate");
+        if r.status() == StatusCode::OK {
+            changed = Some(r);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let changed = changed.expect("the page changed once the cache refreshed");
+    assert_ne!(changed.headers()["etag"].to_str().expect("etag"), tag);
+    let body: serde_json::Value = changed.json().await.expect("json");
+    assert_eq!(body["entries"][0]["player"], "newcomer");
+    api.stop().await;
+}
