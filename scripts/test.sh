@@ -4,7 +4,8 @@
 #   2. sources $LB_STATE_DIR/env (LB_REDIS_URL, LB_REDIS_CLUSTER_URLS, LB_KAFKA_BROKERS, ...)
 #   3. cargo nextest run (or cargo test when nextest is missing), then the doc tests; with the
 #      `ingest/failpoints` feature, so the fault tests can stop a worker at an exact step
-#   4. scripts/compose-check.sh: docker-compose.yml against the Compose Specification (one check)
+#   4. scripts/compose-check.sh: docker-compose.yml against the Compose Specification (one check),
+#      and scripts/rules-check.sh: the Prometheus config and alert rules with their promtool tests (one)
 #   5. scripts/infra.sh down, unless the infrastructure was already up before this script
 # Exits non-zero if any test (or the build, or the infrastructure) failed.
 set -euo pipefail
@@ -89,6 +90,12 @@ fi
 
 say "running: scripts/compose-check.sh (docker-compose.yml as docker compose config would check it)"
 if bash "$SCRIPT_DIR/compose-check.sh"; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1)) status=1
+fi
+say "running: scripts/rules-check.sh (promtool check and test of the alert rules)"
+if bash "$SCRIPT_DIR/rules-check.sh"; then
     passed=$((passed + 1))
 else
     failed=$((failed + 1)) status=1
