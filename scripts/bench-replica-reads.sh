@@ -24,46 +24,24 @@ while (($#)); do
     shift
 done
 
-command -v wrk >/dev/null 2>&1 || {
-    echo "installing wrk from apt" >&2
-    if [[ $(id -u) -eq 0 ]]; then apt-get install -y wrk >/dev/null; else sudo apt-get install -y wrk >/dev/null; fi
-}
-cargo build --release --locked -q -p ingest -p api -p loadgen
-bash "$SCRIPT_DIR/infra.sh" up >/dev/null
-# shellcheck source=/dev/null
-source target/infra/env
-run=replicabench-$(date +%Y%m%d-%H%M%S)
-out=target/bench/$run
-mkdir -p "$out"
-export LB_REDIS_URL=$LB_REDIS_SENTINEL_URL
-export LB_TOPIC=$run LB_DLQ_TOPIC=$run.dlq LB_INGEST_GROUP=$run LB_LAYOUT=single
-export LB_LOADGEN_BOARD=$run LB_LOADGEN_PLAYERS=$players
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-pids=()
-# shellcheck disable=SC2317 # invoked by the EXIT trap
-stop_all() {
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-}
-trap stop_all EXIT
-
+# shellcheck source=lib/bench.sh
+source "$SCRIPT_DIR/lib/bench.sh"
+ensure_wrk
+bench_setup replicabench -p ingest -p api -p loadgen
+export LB_REDIS_URL=$LB_REDIS_SENTINEL_URL LB_LAYOUT=single LB_LOADGEN_PLAYERS=$players
 target/release/loadgen topics --partitions 6 --dlq-partitions 1
 target/release/loadgen seed
-LB_INGEST_METRICS_ADDR=127.0.0.1:0 target/release/ingest >"$out/ingest.log" 2>&1 &
-pids+=($!)
+start_ingest
 declare -A api
 for policy in primary replica; do
     port=$(free_port)
     api[$policy]=http://127.0.0.1:$port
-    LB_API_ADDR=127.0.0.1:$port LB_READ_FROM=$policy target/release/api >"$out/api-$policy.log" 2>&1 &
-    pids+=($!)
-    for _ in $(seq 1 100); do curl -sf "${api[$policy]}/readyz" >/dev/null && break; sleep 0.1; done
+    start_api "$port" LB_READ_FROM=$policy
 done
 # Writes for the whole benchmark, through the primary (loadgen's own reads off: wrk is the reader).
 seconds=$(((rounds * 2 * ${duration%s}) + 30))
-target/release/loadgen run --api "${api[primary]}" --rate "$rate" --duration "${seconds}s" --read-rate 0 \
-    --probe-interval 0 --verify-sample 1000 --report "$out/loadgen.json" >"$out/loadgen.log" 2>&1 &
-pids+=($!)
+bench_background target/release/loadgen run --api "${api[primary]}" --rate "$rate" --duration "${seconds}s" \
+    --read-rate 0 --probe-interval 0 --verify-sample 1000 --report "$out/loadgen.json" >"$out/loadgen.log" 2>&1
 sleep 10
 export REPORT_LUA=$SCRIPT_DIR/wrk/report.lua PLAYERS=$players BOARD=$run
 echo "== rank of a random player: $players players, ingest writing $rate events/s through the primary"

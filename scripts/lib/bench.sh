@@ -1,0 +1,62 @@
+# shellcheck shell=bash
+# Shared by the benchmark scripts (sourced, after `cd` to the repository root and with SCRIPT_DIR
+# set): the release build, the local infrastructure, a run of one's own, free ports, services
+# started in the background and stopped on exit.
+
+# bench_setup PREFIX CARGO_ARGS...: builds the release binaries, starts scripts/infra.sh, loads its
+# environment, and sets `run` (PREFIX-<time>, also the topic, dead-letter topic, consumer group and
+# board of this run) and `out` (target/bench/<run>, for logs and reports).
+bench_setup() {
+    local prefix=$1
+    shift
+    cargo build --release --locked -q "$@"
+    bash "$SCRIPT_DIR/infra.sh" up >/dev/null
+    # shellcheck source=/dev/null
+    source target/infra/env
+    run=$prefix-$(date +%Y%m%d-%H%M%S)
+    out=target/bench/$run
+    mkdir -p "$out"
+    export LB_TOPIC=$run LB_DLQ_TOPIC=$run.dlq LB_INGEST_GROUP=$run LB_LOADGEN_BOARD=$run
+    bench_pids=()
+    trap bench_stop EXIT
+}
+
+# bench_stop: stops every service started by start_api / start_ingest / bench_background.
+bench_stop() {
+    local pid
+    for pid in "${bench_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${bench_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+
+# free_port: a free TCP port on loopback.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# start_ingest [VAR=value...]: one ingest worker in the background, logging to $out.
+start_ingest() {
+    env LB_INGEST_METRICS_ADDR=127.0.0.1:0 "$@" target/release/ingest >"$out/ingest-${#bench_pids[@]}.log" 2>&1 &
+    bench_pids+=($!)
+}
+
+# start_api PORT [VAR=value...]: the api on PORT in the background, waiting until it is ready.
+start_api() {
+    local port=$1
+    shift
+    env LB_API_ADDR="127.0.0.1:$port" "$@" target/release/api >"$out/api-$port.log" 2>&1 &
+    bench_pids+=($!)
+    for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && return 0; sleep 0.1; done
+    echo "the api on port $port did not become ready (log: $out/api-$port.log)" >&2
+    return 1
+}
+
+# bench_background COMMAND...: any other process, stopped on exit like the services.
+bench_background() {
+    "$@" &
+    bench_pids+=($!)
+}
+
+# ensure_wrk: wrk from apt when missing.
+ensure_wrk() {
+    command -v wrk >/dev/null 2>&1 && return 0
+    echo "installing wrk from apt" >&2
+    if [[ $(id -u) -eq 0 ]]; then apt-get install -y wrk >/dev/null; else sudo apt-get install -y wrk >/dev/null; fi
+}
