@@ -1,11 +1,15 @@
 //! api: the leaderboard's HTTP service (axum).
 //!
 //! Routes follow `DESIGN.md`. The first rows of every active board are served
-//! from an in-memory cache refreshed in the background ([`cache`]); ranks,
-//! percentiles, neighbourhoods and deeper pages are read through the
-//! shard-router behind a circuit breaker ([`backend`]). Every answer says how
-//! fresh it is (`as_of`; cached answers also carry `x-data-age-ms`, and
-//! `x-data-stale` while Redis is unreachable).
+//! from an in-memory cache refreshed in the background ([`cache`]), as ready
+//! JSON bytes with an `ETag` (`304` on `If-None-Match`) and
+//! `Cache-Control: max-age` of the refresh interval; ranks, percentiles,
+//! neighbourhoods and deeper pages are read through the shard-router behind a
+//! circuit breaker ([`backend`]), identical concurrent player lookups sharing
+//! one read ([`coalesce`]). Every answer is dated (`as_of`) by the watermark
+//! ingest publishes, as the node it was read from holds it ([`freshness`]);
+//! cached answers also carry `x-data-age-ms`, and `x-data-stale` while Redis is
+//! unreachable.
 //!
 //! Around the routes ([`app`]): per-request timeout, a concurrency limit that
 //! sheds excess load with 503, an optional per-client-IP rate limit (429 with
@@ -14,7 +18,8 @@
 //! # Layout
 //! - [`config`]: flags and environment; [`run`]: serve until shutdown.
 //! - [`routes`]: handlers; [`extract`]: validated parameters; [`error`]: the JSON error type.
-//! - [`cache`], [`backend`]: the top-N cache and the breaker-wrapped router.
+//! - [`cache`], [`backend`]: the top-N cache and the breaker-wrapped router; [`coalesce`]: single flight.
+//! - [`freshness`]: the watermark that dates answers.
 //! - [`dto`], [`openapi`]: response bodies and their OpenAPI document; [`telemetry`]: metrics and logs.
 
 #![recursion_limit = "256"] // the dated, breaker-wrapped router futures nest deeper than the default allows

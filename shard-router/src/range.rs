@@ -31,25 +31,26 @@
 //! is never lost.
 //!
 //! # Reads
-//! A standing runs `LOCATE` on every shard in parallel (1 round trip): the
-//! shard that holds the player returns its score and the count above it inside
-//! the shard. Rank = 1 + the precomputed sizes of all higher shards + that
-//! count. Sizes are prefix sums of `ZCARD`s cached for `size_refresh`
-//! (default 1 s). Once older, one reader refreshes them (single flight,
-//! holding a lock guard that a cancelled reader drops) while the others
-//! answer with the previous sizes. Reads never create a board: a board
-//! without metadata answers empty and leaves nothing behind.
+//! A standing runs `LOCATE` on every shard in parallel (1 round trip): every
+//! shard returns its size, and the one that holds the player its score and the
+//! count above it inside the shard. The rank is one plus the sizes of all
+//! higher shards plus that count, the total the sum of the sizes: all from the same round trip,
+//! so rank, total and percentile describe one moment (DESIGN.md's one
+//! snapshot). Finding the player's shard needs every shard anyway (the score
+//! is not known before), so the sizes come for free. Reads never create a
+//! board: a board without metadata answers empty and leaves nothing behind.
 //! Pages and around-lists read live sizes in their first round trip and the
 //! rows in a second, so lists are exact.
 //!
 //! # Rank-error bound
-//! A standing's rank can be off by at most the net number of players that
-//! entered or left the shards above the player's shard since the sizes were
-//! read, plus the players of in-flight batches (transient duplicates). With a
-//! write rate of `w` new arrivals per second into higher shards, that is at
-//! most `w * size_refresh + batch size`. [`crate::BoardStats::rank_error_bound`]
-//! reports the largest change of any prefix sum between the last two refreshes,
-//! the measured form of `w * size_refresh`.
+//! A standing is exact but for the players of in-flight batches (a player
+//! moving up is briefly in two shards). The board statistics also keep shard
+//! sizes cached for `size_refresh` (default 1 s; once older, one reader
+//! refreshes them, single flight, holding a lock guard that a cancelled reader
+//! drops, while the others use the previous ones) and report as
+//! [`crate::BoardStats::rank_error_bound`] the largest change of any prefix sum
+//! between the last two refreshes: how much the board moved in `size_refresh`,
+//! which loadgen's verifier waits to reach 0 before comparing.
 //!
 //! # Generations
 //! Shard keys carry a generation number. A rebalance ([`crate::rebalance`])
@@ -83,7 +84,6 @@ struct SizeCache {
     generation: u64,
     /// `above[i]` = members in shards `i+1..`.
     above: Vec<u64>,
-    total: u64,
     read_at: Instant,
     drift: u64,
 }
@@ -274,13 +274,7 @@ impl RangeBoards {
         let drift = previous
             .filter(|p| p.generation == generation.generation)
             .map_or(0, |p| above.iter().zip(&p.above).map(|(a, b)| a.abs_diff(*b)).max().unwrap_or(0));
-        let cache = SizeCache {
-            generation: generation.generation,
-            above,
-            total: cards.iter().sum(),
-            read_at: Instant::now(),
-            drift,
-        };
+        let cache = SizeCache { generation: generation.generation, above, read_at: Instant::now(), drift };
         if let Ok(mut g) = state.sizes.write() {
             *g = Some(cache.clone());
         }
@@ -297,29 +291,30 @@ impl RangeBoards {
         Ok(())
     }
 
+    /// A player's standing, from one round trip: every shard reports its
+    /// size and, the one holding the player, their place in it. Rank, total and
+    /// percentile therefore come from the same reading (one snapshot), never
+    /// from sizes cached at another moment.
     pub(crate) async fn standing(&self, store: &Store, board: &BoardId, player: &PlayerId) -> Result<Option<Standing>> {
-        let found = self
-            .read(store, board, None, |meta| async move {
-                let generation = meta.meta.active.clone();
-                let pipes = single_cmd_pipes(shard_keys(board, &generation).iter().map(|k| scripts::locate(k, player)));
-                let replies = store.run_all(&pipes).await?;
-                // The highest shard holding the player has their best score.
-                let mut best = None;
-                for (index, r) in replies.into_iter().enumerate() {
-                    let located = scripts::parse_locate(r.into_iter().next().unwrap_or_default())?;
-                    if let Some(f) = located.found {
-                        best = Some((index, f));
-                    }
+        self.read(store, board, None, |meta| async move {
+            let keys = shard_keys(board, &meta.meta.active);
+            let pipes = single_cmd_pipes(keys.iter().map(|k| scripts::locate(k, player)));
+            let mut cards = Vec::with_capacity(keys.len());
+            // The highest shard holding the player has their best score.
+            let mut best = None;
+            for (index, r) in store.run_all(&pipes).await?.into_iter().enumerate() {
+                let located = scripts::parse_locate(r.into_iter().next().unwrap_or_default())?;
+                cards.push(located.card);
+                if let Some(f) = located.found {
+                    best = Some((index, f));
                 }
-                Ok(best.map(|b| (generation, b)))
-            })
-            .await?;
-        let Some((generation, (shard, found))) = found else { return Ok(None) };
-        let Some(state) = self.existing(store, board).await? else { return Ok(None) };
-        let sizes = self.sizes(store, board, &state, &generation).await?;
-        let rank = 1 + sizes.above.get(shard).copied().unwrap_or(0) + found.above;
-        let total = sizes.total.max(rank - 1 + found.equal);
-        Ok(Some(Standing { score: found.score, rank, total, percentile: percentile(total, rank - 1, found.equal) }))
+            }
+            let Some((shard, found)) = best else { return Ok(None) };
+            let rank = 1 + cards[shard + 1..].iter().sum::<u64>() + found.above;
+            let total = cards.iter().sum::<u64>().max(rank - 1 + found.equal);
+            Ok(Some(Standing { score: found.score, rank, total, percentile: percentile(total, rank - 1, found.equal) }))
+        })
+        .await
     }
 
     pub(crate) async fn top(&self, store: &Store, board: &BoardId, offset: u64, limit: u64) -> Result<Page> {
@@ -615,7 +610,7 @@ mod tests {
         let boards = RangeBoards::new(vec![10, 20], Duration::from_millis(1));
         let (store, board, state, generation) = board_with(&redis, &boards, 15).await;
         let first = boards.sizes(&store, &board, &state, &generation).await.expect("sizes");
-        assert_eq!(first.total, 15);
+        assert_eq!(first.above, [5, 0, 0], "scores 0..15 over boundaries 10 and 20");
         let more: Vec<ScoreUpdate> = (15..25)
             .map(|i| ScoreUpdate {
                 board: board.clone(),
@@ -637,7 +632,7 @@ mod tests {
 
         // Once Redis answers again, a read refreshes (it waits out the rest of the pause).
         let after = boards.sizes(&store, &board, &state, &generation).await.expect("sizes");
-        assert_eq!(after.total, 25, "sizes refreshed after the cancelled refresh");
+        assert_eq!(after.above, [15, 5, 0], "sizes refreshed after the cancelled refresh");
         assert!(after.read_at > first.read_at);
     }
 
@@ -652,7 +647,7 @@ mod tests {
         let before = zcard_calls(&redis);
         let readers = (0..32).map(|_| boards.sizes(&store, &board, &state, &generation));
         let all = futures::future::try_join_all(readers).await.expect("sizes");
-        assert!(all.iter().all(|s| s.total == 30));
+        assert!(all.iter().all(|s| s.above == [20, 10, 0]));
         assert_eq!(zcard_calls(&redis) - before, generation.shard_count() as u64, "one refresh: one ZCARD per shard");
     }
 

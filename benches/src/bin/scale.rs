@@ -58,31 +58,47 @@ fn available_memory() -> anyhow::Result<u64> {
     Ok(kb * 1024)
 }
 
-/// `used_memory` summed over the cluster's primaries.
-async fn primaries_memory(router: &Router) -> anyhow::Result<u64> {
+/// The cluster's primaries, as URLs.
+async fn primaries(router: &Router) -> anyhow::Result<Vec<String>> {
     let slots: redis::Value = router.store().query(redis::cmd("CLUSTER").arg("SLOTS")).await?;
     let redis::Value::Array(ranges) = slots else { anyhow::bail!("unexpected CLUSTER SLOTS reply") };
     let mut ports = std::collections::BTreeSet::new();
     for range in ranges {
         if let redis::Value::Array(fields) = range
             && let Some(redis::Value::Array(primary)) = fields.get(2)
-            && let (Some(redis::Value::BulkString(host)), Some(redis::Value::Int(port))) = (primary.first(), primary.get(1))
+            && let (Some(redis::Value::BulkString(host)), Some(redis::Value::Int(port))) =
+                (primary.first(), primary.get(1))
         {
             ports.insert(format!("redis://{}:{port}", String::from_utf8_lossy(host)));
         }
     }
+    Ok(ports.into_iter().collect())
+}
+
+/// A field of `INFO memory`, summed over the cluster's primaries.
+async fn memory_field(router: &Router, field: &str) -> anyhow::Result<u64> {
     let mut total = 0;
-    for url in ports {
+    for url in primaries(router).await? {
         let client = redis::Client::open(url.as_str())?;
         let mut con = client.get_multiplexed_async_connection().await?;
         let info: String = redis::cmd("INFO").arg("memory").query_async(&mut con).await?;
         total += info
             .lines()
-            .find_map(|l| l.strip_prefix("used_memory:"))
+            .find_map(|l| l.strip_prefix(&format!("{field}:")))
             .and_then(|v| v.trim().parse::<u64>().ok())
-            .context("used_memory")?;
+            .with_context(|| format!("{field} in INFO memory"))?;
     }
     Ok(total)
+}
+
+/// Waits until the primaries have freed what the rebalance deleted (`UNLINK`
+/// frees in a background thread, which would otherwise share the cores with
+/// the reads being measured).
+async fn wait_until_freed(router: &Router) -> anyhow::Result<()> {
+    while memory_field(router, "lazyfree_pending_objects").await? > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    Ok(())
 }
 
 fn ms(h: &hdrhistogram::Histogram<u64>) -> String {
@@ -125,11 +141,11 @@ async fn main() -> anyhow::Result<()> {
     let spec = LayoutSpec::Range { boundaries: equal_boundaries(args.players, args.start_shards) };
     let router = router(&seeds, spec).await?;
     let board = BoardId::new(format!("scale-{}", rand::random::<u32>()))?;
-    let before = primaries_memory(&router).await?;
+    let before = memory_field(&router, "used_memory").await?;
     let started = Instant::now();
     load(&router, &board, args.players).await?;
     let load_s = started.elapsed().as_secs_f64();
-    let after = primaries_memory(&router).await?;
+    let after = memory_field(&router, "used_memory").await?;
     let per_player = after.saturating_sub(before) as f64 / args.players as f64;
     println!("players: {}", args.players);
     println!("load: {load_s:.0} s ({:.0} players/s)", args.players as f64 / load_s);
@@ -141,12 +157,12 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let options = RebalanceOptions { chunk: 5000, max_chunks: None, grace: std::time::Duration::from_secs(1) };
     router.rebalance(&board, target, options).await?;
+    let rebalance_s = started.elapsed().as_secs_f64();
     println!(
         "rebalance {} -> {} shards: {:.0} s (copy, switch, 1 s grace, delete)",
-        args.start_shards,
-        args.shards,
-        started.elapsed().as_secs_f64()
+        args.start_shards, args.shards, rebalance_s
     );
+    wait_until_freed(&router).await?;
     let (rank, top) = reads(&router, &board, args.players, args.ops).await?;
     println!("{} shards: rank p50/p99 {rank} ms, top-100 p50/p99 {top} ms", args.shards);
     router.delete_board(&board).await?;

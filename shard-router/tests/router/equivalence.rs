@@ -3,7 +3,7 @@
 use futures::future::join_all;
 use shard_router::{LayoutSpec, Oracle, Router};
 
-use crate::helpers::{Workload, assert_matches_oracle, router, unique_board};
+use crate::helpers::{Workload, assert_matches_oracle, player, router, unique_board};
 
 const PLAYERS: usize = 60;
 
@@ -152,4 +152,26 @@ async fn an_interrupted_move_completes_on_retry() {
         let in_lower: u64 = router.store().query(redis::cmd("ZCARD").arg(&lower)).await.expect("zcard");
         assert_eq!((left, in_lower), (0, 0));
     }
+}
+
+/// One answer, one snapshot: right after 200 players join, a `range` standing's rank, total
+/// and percentile all count them (sizes cached a moment earlier said the board had one player).
+#[tokio::test]
+async fn a_range_standing_is_one_snapshot() {
+    let store = crate::helpers::store(false).await;
+    let options = shard_router::RouterOptions { size_refresh: std::time::Duration::from_secs(3600) };
+    let router = shard_router::Router::new(store, "range:100".parse().expect("layout"), options);
+    let board = unique_board("snapshot");
+    let first = player(0);
+    let update = |i: usize, score: u64| shard_router::ScoreUpdate { board: board.clone(), player: player(i), score };
+    router.apply(&[update(0, 50)]).await.expect("apply");
+    assert_eq!(router.standing(&board, &first).await.expect("standing").expect("present").total, 1);
+    assert_eq!(router.stats(&board).await.expect("stats").total, 1, "sizes cached now, for an hour");
+
+    let newcomers: Vec<_> = (1..=200).map(|i| update(i, if i % 2 == 0 { 10 } else { 500 })).collect();
+    router.apply(&newcomers).await.expect("apply");
+    let standing = router.standing(&board, &first).await.expect("standing").expect("present");
+    assert_eq!(standing.total, 201, "the total counts everyone the rank counts");
+    assert_eq!(standing.rank, 101, "100 players above, in the higher shard");
+    assert!((standing.percentile - 100.0 * 100.0 / 201.0).abs() < 1e-9, "{}", standing.percentile);
 }
