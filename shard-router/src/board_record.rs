@@ -76,7 +76,9 @@ impl Verified {
         let found: Option<String> = if write {
             let previous: Option<String> =
                 store.query(redis::cmd("SET").arg(keys::layout(board)).arg(&mine).arg("NX").arg("GET")).await?;
-            if previous.is_none() {
+            if previous.as_deref().is_none_or(|theirs| theirs == mine) {
+                // Listed by every writer that verifies the board (once per process), so a writer
+                // that died between recording and listing leaves no board unlisted for long.
                 let _: i64 = store.query(redis::cmd("SADD").arg(BOARDS_KEY).arg(board.as_str())).await?;
             }
             previous

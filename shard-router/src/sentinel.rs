@@ -115,7 +115,13 @@ struct Shared {
     node: ArcSwap<Node>,
     /// Bumped at every switch of node: data read under one epoch came from one node.
     epoch: AtomicU64,
+    /// When a fallback connection last asked for a replica (ms since `created`).
+    last_return_attempt_ms: AtomicU64,
+    created: std::time::Instant,
 }
+
+/// How often a connection serving from the primary asks the Sentinels whether a replica is back.
+const RETURN_ATTEMPT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A cheap-to-clone connection to the node of a Sentinel group its [`Role`] asks for (see the module docs).
 #[derive(Clone)]
@@ -148,6 +154,8 @@ impl SentinelConnection {
             role,
             node: ArcSwap::from_pointee(node),
             epoch: AtomicU64::new(0),
+            last_return_attempt_ms: AtomicU64::new(0),
+            created: std::time::Instant::now(),
         };
         Ok(Self { shared: Arc::new(shared) })
     }
@@ -198,11 +206,20 @@ impl SentinelConnection {
 
     /// A replica-role connection serving from the primary (no replica was
     /// available) goes back to a replica if one answers now; otherwise
-    /// nothing happens. Returns whether it switched.
+    /// nothing happens. Asks the Sentinels at most once a second. Returns
+    /// whether it switched.
     pub async fn return_to_replica(&self) -> bool {
         if !self.shared.node.load().fallback {
             return false;
         }
+        // At most one attempt per RETURN_ATTEMPT_EVERY: each one asks every Sentinel and replica.
+        let now_ms = u64::try_from(self.shared.created.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let last = self.shared.last_return_attempt_ms.load(Ordering::Acquire);
+        let every = u64::try_from(RETURN_ATTEMPT_EVERY.as_millis()).unwrap_or(u64::MAX);
+        if last != 0 && now_ms.saturating_sub(last) < every {
+            return false;
+        }
+        self.shared.last_return_attempt_ms.store(now_ms.max(1), Ordering::Release);
         let Ok(mut sentinel) = self.shared.sentinel.try_lock() else { return false };
         let shared = &self.shared;
         let replica = Role::Replica { fallback: false };
