@@ -298,17 +298,7 @@ impl RangeBoards {
     pub(crate) async fn standing(&self, store: &Store, board: &BoardId, player: &PlayerId) -> Result<Option<Standing>> {
         self.read(store, board, None, |meta| async move {
             let keys = shard_keys(board, &meta.meta.active);
-            let pipes = single_cmd_pipes(keys.iter().map(|k| scripts::locate(k, player)));
-            let mut cards = Vec::with_capacity(keys.len());
-            // The highest shard holding the player has their best score.
-            let mut best = None;
-            for (index, r) in store.run_all(&pipes).await?.into_iter().enumerate() {
-                let located = scripts::parse_locate(r.into_iter().next().unwrap_or_default())?;
-                cards.push(located.card);
-                if let Some(f) = located.found {
-                    best = Some((index, f));
-                }
-            }
+            let (cards, best) = locate_everywhere(store, &keys, player).await?;
             let Some((shard, found)) = best else { return Ok(None) };
             let rank = 1 + cards[shard + 1..].iter().sum::<u64>() + found.above;
             let total = cards.iter().sum::<u64>().max(rank - 1 + found.equal);
@@ -336,18 +326,9 @@ impl RangeBoards {
     ) -> Result<Option<Vec<Entry>>> {
         self.read(store, board, None, |meta| async move {
             let keys = shard_keys(board, &meta.meta.active);
-            let pipes = single_cmd_pipes(keys.iter().map(|k| scripts::locate(k, player)));
-            let mut cards = Vec::with_capacity(keys.len());
-            let mut found = None;
-            for (index, r) in store.run_all(&pipes).await?.into_iter().enumerate() {
-                let located = scripts::parse_locate(r.into_iter().next().unwrap_or_default())?;
-                cards.push(located.card);
-                if let Some(f) = located.found {
-                    found = Some((index, f.position));
-                }
-            }
-            let Some((shard, pos)) = found else { return Ok(None) };
-            let position = cards[shard + 1..].iter().sum::<u64>() + pos;
+            let (cards, best) = locate_everywhere(store, &keys, player).await?;
+            let Some((shard, found)) = best else { return Ok(None) };
+            let position = cards[shard + 1..].iter().sum::<u64>() + found.position;
             let start = position.saturating_sub(radius);
             let end = position + radius + 1;
             Ok(Some(page(store, &keys, &cards, start, end - start).await?))
@@ -399,6 +380,26 @@ pub fn sizes_above(cards: &[u64]) -> Vec<u64> {
         above[i] = above[i + 1] + cards[i + 1];
     }
     above
+}
+
+/// `LOCATE` on every shard in one round trip: each shard's size, and the
+/// highest shard holding the player (their best score) with their place in it.
+async fn locate_everywhere(
+    store: &Store,
+    keys: &[String],
+    player: &PlayerId,
+) -> Result<(Vec<u64>, Option<(usize, scripts::InShard)>)> {
+    let pipes = single_cmd_pipes(keys.iter().map(|k| scripts::locate(k, player)));
+    let mut cards = Vec::with_capacity(keys.len());
+    let mut best = None;
+    for (index, reply) in store.run_all(&pipes).await?.into_iter().enumerate() {
+        let located = scripts::parse_locate(reply.into_iter().next().unwrap_or_default())?;
+        cards.push(located.card);
+        if let Some(found) = located.found {
+            best = Some((index, found));
+        }
+    }
+    Ok((cards, best))
 }
 
 /// `ZCARD` of every key, in parallel.
