@@ -95,6 +95,11 @@ pub struct Config {
     /// How often the worker publishes what it has applied (the watermark behind the api's `as_of`).
     #[arg(long, env = "LB_WATERMARK_INTERVAL", default_value = "100ms", value_parser = humantime::parse_duration)]
     pub watermark_interval: Duration,
+    /// How late a record may reach the broker after its timestamp (producer batching, retries,
+    /// clock skew). Claims are this much older than what the worker has seen, so a record that
+    /// arrives later than this may be missing from answers dated after its timestamp.
+    #[arg(long, env = "LB_WATERMARK_LATENESS", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub watermark_lateness: Duration,
     /// A worker with work that made no progress for this long is stalled:
     /// `/readyz` fails, and `/healthz` too unless a failing dependency explains it.
     #[arg(long, env = "LB_INGEST_STALL_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
@@ -180,6 +185,9 @@ impl Config {
         }
         if !(Duration::from_millis(10)..=Duration::from_secs(10)).contains(&self.watermark_interval) {
             return Err(ConfigError::Invalid("--watermark-interval must be 10ms..=10s".into()));
+        }
+        if self.watermark_lateness > Duration::from_secs(3600) {
+            return Err(ConfigError::Invalid("--watermark-lateness must be at most 1h".into()));
         }
         if self.backoff_min.is_zero() || self.backoff_min > self.backoff_max {
             return Err(ConfigError::Invalid("--backoff-min must be > 0 and <= --backoff-max".into()));

@@ -223,6 +223,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
             store: watermark_store,
             topic: config.topic.clone(),
             interval: config.watermark_interval,
+            lateness: config.watermark_lateness,
         }
         .run(published.clone()),
     );

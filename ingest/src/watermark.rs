@@ -1,8 +1,10 @@
 //! Publishing what this worker has applied: the watermark behind every `as_of`.
 //!
 //! Every `--watermark-interval`, the worker asks the broker where each of its
-//! partitions' logs ends, asks the partition table what it can promise
-//! ([`crate::partitions::Partitions::claims`]), and writes the claims into
+//! partitions' logs ends, asks the partition table what it has seen
+//! ([`crate::partitions::Partitions::claims`]), moves that back by
+//! `--watermark-lateness` (a record stamped at `T` may reach the broker a little
+//! after `T`: producer batching, retries, clock skew), and writes the claims into
 //! Redis beside the data ([`shard_router::watermark`]). A claim is computed
 //! from records whose writes were already acknowledged (and replicated, per
 //! `--wait-replicas`), and written after them, so any node holding the claim
@@ -45,6 +47,8 @@ pub struct Publisher {
     pub topic: String,
     /// How often to publish.
     pub interval: Duration,
+    /// How late a record may reach the broker after its timestamp: claims are this much older.
+    pub lateness: Duration,
 }
 
 impl Publisher {
@@ -70,6 +74,7 @@ impl Publisher {
         if owned.is_empty() {
             return Ok(());
         }
+        let lateness_ms = i64::try_from(self.lateness.as_millis()).unwrap_or(i64::MAX);
         let known = partition_count.filter(|(_, at)| at.elapsed() < PARTITION_COUNT_TTL).map(|(n, _)| n);
         let (consumer, topic) = (self.consumer.clone(), self.topic.clone());
         let (count, ends) = tokio::task::spawn_blocking(move || -> anyhow::Result<(u32, Vec<LogEnd>)> {
@@ -88,7 +93,7 @@ impl Publisher {
             .partitions
             .claims(&ends)
             .into_iter()
-            .map(|(partition, applied_before_ms)| Claim { partition, applied_before_ms })
+            .map(|(partition, seen_before_ms)| Claim { partition, applied_before_ms: seen_before_ms - lateness_ms })
             .collect();
         watermark::publish(&self.store, &self.topic, count, &claims).await?;
         if let Some(oldest) = claims.iter().map(|c| c.applied_before_ms).min() {
