@@ -47,9 +47,9 @@ RUN --mount=type=cache,id=leaderboard-cargo-registry,target=/usr/local/cargo/reg
     --mount=type=cache,id=leaderboard-cargo-git,target=/usr/local/cargo/git,sharing=locked \
     --mount=type=cache,id=leaderboard-target,target=/app/target,sharing=locked \
     set -eux; \
-    cargo build --release --locked -p ingest -p api -p loadgen; \
+    cargo build --release --locked -p ingest -p api -p loadgen -p admin; \
     mkdir -p /out; \
-    cp target/release/ingest target/release/api target/release/loadgen /out/
+    cp target/release/ingest target/release/api target/release/loadgen target/release/lb-admin /out/
 
 # ---------------------------------------------------------------------------------------------
 # Runtime stage
@@ -76,7 +76,7 @@ RUN groupadd --system --gid 10001 leaderboard \
     && mkdir -p /reports \
     && chown leaderboard:leaderboard /reports
 
-COPY --from=builder /out/ingest /out/api /out/loadgen /usr/local/bin/
+COPY --from=builder /out/ingest /out/api /out/loadgen /out/lb-admin /usr/local/bin/
 
 # lb-http PORT [PATH]: GET http://127.0.0.1:PORT/PATH (default /healthz) with bash's /dev/tcp,
 # print the response body, exit 0 iff the status is 2xx. For the health checks, and by hand:
