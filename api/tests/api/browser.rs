@@ -31,7 +31,15 @@ async fn page_shows_rows_and_a_lookup() {
     let redis = testkit::redis_url();
     let b = board("page");
     let oracle = seed(&router(&redis, "range:100,200").await, &b, 150).await;
-    let api = TestApi::start(&redis, "range:100,200", |_| {}).await;
+    // The test plays ingest's part: everything stamped before now is applied.
+    let topic = testkit::unique("page-topic");
+    let now_ms =
+        i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis())
+            .expect("ms");
+    let claim = shard_router::watermark::Claim { partition: 0, applied_before_ms: now_ms };
+    let store = router(&redis, "single").await.store().clone();
+    shard_router::watermark::publish(&store, &topic, 1, &[claim]).await.expect("publish");
+    let api = TestApi::start(&redis, "range:100,200", |c| c.topic = topic.clone()).await;
     let player = leaderboard_contract::PlayerId::new("p0042").expect("id");
     let want = oracle.board(&b).expect("seeded").standing(&player).expect("seeded");
     let url = format!("{}/?board={b}&player={player}", api.base);
@@ -41,5 +49,9 @@ async fn page_shows_rows_and_a_lookup() {
     let rank = format!(r#"<dd id="lookup-rank">{}</dd>"#, want.rank);
     assert!(dom.contains(&rank), "lookup shows rank {}: {dom}", want.rank);
     assert!(dom.contains("150 players"), "freshness line with the total");
+    assert!(dom.contains("Every score event stamped before"), "the watermark, in words: {dom}");
+    let points =
+        dom.split(r#"id="freshness-line" points=""#).nth(1).and_then(|rest| rest.split('"').next()).unwrap_or("");
+    assert!(points.contains(','), "the freshness chart has points: {points:?}");
     api.stop().await;
 }
