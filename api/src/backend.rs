@@ -80,20 +80,13 @@ impl failsafe::FailurePredicate<shard_router::Error> for Unavailable {
 }
 
 impl Backend {
-    /// Wraps `router`, dating answers by the watermark of the default topic. The breaker opens when, over the last 5 s, fewer than
+    /// Wraps `router`, dating answers with `freshness`. The breaker opens when, over the last 5 s, fewer than
     /// half of at least 20 calls succeeded, or after `failures` consecutive
     /// failures; it stays open for `open_for` (at least 1 s, failsafe's
     /// resolution), growing with jitter up to 30 s while probes keep failing.
     /// A stall that fails every call in flight at once is not an outage, so a
     /// burst of concurrent failures alone does not open it.
-    pub fn new(router: Router, failures: u32, open_for: Duration) -> Self {
-        let topic = leaderboard_contract::SCORES_TOPIC.to_string();
-        let freshness = Arc::new(Freshness::new(router.store().clone(), topic, Duration::from_secs(1)));
-        Self::with_freshness(router, freshness, failures, open_for)
-    }
-
-    /// Like [`Backend::new`], dating answers with `freshness`.
-    pub fn with_freshness(router: Router, freshness: Arc<Freshness>, failures: u32, open_for: Duration) -> Self {
+    pub fn new(router: Router, freshness: Arc<Freshness>, failures: u32, open_for: Duration) -> Self {
         let open_for = open_for.clamp(Duration::from_secs(1), Duration::from_secs(30));
         let backoff = backoff::equal_jittered(open_for, Duration::from_secs(30));
         let policy =

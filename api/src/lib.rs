@@ -81,7 +81,7 @@ pub async fn state(
     let freshness = Arc::new(Freshness::new(store.clone(), config.topic.clone(), config.redis_timeout));
     let router = Router::new(store, layout, config.store.router_options());
     Ok(AppState {
-        backend: Backend::with_freshness(router, freshness, config.breaker_failures, config.breaker_open),
+        backend: Backend::new(router, freshness, config.breaker_failures, config.breaker_open),
         cache: Arc::new(TopCache::new(config.top_cache_rows, config.top_refresh, config.board_idle)),
         lookups: Arc::default(),
         metrics,

@@ -87,6 +87,7 @@ impl Partitions {
     }
 
     /// The current generation of `partition`, if this worker owns it.
+    #[cfg(test)]
     pub fn generation(&self, partition: i32) -> Option<u64> {
         self.lock().owned.get(&partition).map(|o| o.generation)
     }

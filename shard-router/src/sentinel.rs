@@ -237,11 +237,6 @@ impl SentinelConnection {
     pub fn epoch(&self) -> u64 {
         self.shared.epoch.load(Ordering::Acquire)
     }
-
-    /// The address of the node in use (for tests and logs).
-    pub fn node_addr(&self) -> String {
-        self.shared.node.load().addr.clone()
-    }
 }
 
 async fn discover(
