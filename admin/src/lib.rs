@@ -2,35 +2,34 @@
 //!
 //! | command | what it does |
 //! |---|---|
-//! | `boards` | every board: recorded layout, total, each shard's score range and size, rebalance state |
-//! | `propose <board> --shards N` | equal-population boundaries for a `range` (or `single`) board |
+//! | `boards` | every board: recorded layout, total, each shard's score range and size, rebalance or migration state |
+//! | `propose <board> --shards N` | equal-population boundaries from the board's current scores (any layout) |
 //! | `rebalance <board> (--boundaries a,b,.. \| --shards N)` | moves a `range` board to new boundaries online, with a progress bar; resumes the same rebalance if one was interrupted; `--only-if-skewed R` does nothing unless the largest shard holds more than `R` times the mean |
-//! | `watch <board>` | follows a rebalance another process runs, until it ends |
-//! | `resume <board>` | finishes the interrupted rebalance, to the boundaries it was started with |
-//! | `abort <board>` | abandons the rebalance in progress; its half-built generation is deleted after the grace period |
+//! | `migrate <board> --to <layout> [--shards N]` | moves a board to another layout (`single`, `hash:N`, `range:a,b,..`; `--to range --shards N` picks equal-population boundaries) online, with a progress bar |
+//! | `watch <board>` | follows a rebalance or migration another process runs, until it ends |
+//! | `resume <board>` | finishes the interrupted rebalance or migration, to the target it was started with |
+//! | `abort <board>` | abandons the rebalance or migration in progress; its half-built target is deleted after the grace period |
 //!
-//! Every command reads the layout each board was created with from Redis
+//! Every command reads the layout each board is recorded with from Redis
 //! (`shard_router::board_record`), so it needs only `--redis`. `--json` prints
 //! one JSON document instead of text (no progress bar), for scripts.
 //!
-//! Not built: migrating a board between layouts (`single` ⇄ `hash:N` ⇄ `range`), and a
-//! policy that rebalances by itself; `rebalance --only-if-skewed` run from a scheduler is
-//! the supported way to rebalance on a threshold.
+//! Not built: a policy that rebalances by itself; `rebalance --only-if-skewed` run from a
+//! scheduler is the supported way to rebalance on a threshold.
+
+mod progress;
 
 use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
 use leaderboard_contract::BoardId;
 use serde::Serialize;
-use shard_router::{
-    BoardStats, LayoutSpec, RebalanceOptions, RebalanceOutcome, Router, RouterOptions, Store, StoreOptions,
-    board_record,
-};
+use shard_router::board_record::{self, RecordedLayout};
+use shard_router::{BoardStats, LayoutSpec, Router, RouterOptions, Store, StoreOptions};
 
-/// Operate leaderboards: list boards, propose boundaries, drive and follow range rebalances.
+/// Operate leaderboards: list boards, propose boundaries, drive and follow rebalances and layout migrations.
 #[derive(Debug, Parser)]
 #[command(name = "lb-admin", version, about)]
 pub struct Cli {
@@ -75,12 +74,26 @@ pub enum Command {
         #[command(flatten)]
         tuning: Tuning,
     },
-    /// Follows a rebalance another process runs, until it ends.
+    /// Moves a board to another layout online (or resumes the same move).
+    Migrate {
+        /// The board.
+        board: String,
+        /// The target layout: `single`, `hash:N`, `range:a,b,..` (or `range` with `--shards`).
+        #[arg(long)]
+        to: String,
+        /// For a `range` target: equal-population boundaries for this many shards.
+        #[arg(long)]
+        shards: Option<usize>,
+        /// Chunk size and grace period.
+        #[command(flatten)]
+        tuning: Tuning,
+    },
+    /// Follows a rebalance or migration another process runs, until it ends.
     Watch {
         /// The board.
         board: String,
     },
-    /// Finishes an interrupted rebalance, to the boundaries it was started with.
+    /// Finishes an interrupted rebalance or migration, to the target it was started with.
     Resume {
         /// The board.
         board: String,
@@ -88,7 +101,7 @@ pub enum Command {
         #[command(flatten)]
         tuning: Tuning,
     },
-    /// Abandons the rebalance in progress.
+    /// Abandons the rebalance or migration in progress.
     Abort {
         /// The board.
         board: String,
@@ -166,29 +179,56 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
                 Some(n) => router.propose_boundaries(&board, n).await?,
                 None => boundaries,
             };
-            let outcome = drive(&router, &board, boundaries, &tuning, cli.json).await?;
+            let outcome = progress::rebalance(&router, &board, boundaries, &tuning, cli.json).await?;
+            report(out, cli.json, &board, &outcome)?;
+        }
+        Command::Migrate { board, to, shards, tuning } => {
+            let board = board_id(&board)?;
+            let router = router_for(&store, &board).await?;
+            let to: LayoutSpec = match (to.as_str(), shards) {
+                ("range", Some(n)) => LayoutSpec::Range { boundaries: router.propose_boundaries(&board, n).await? },
+                (_, Some(_)) => bail!("--shards goes with --to range"),
+                (spec, None) => spec.parse()?,
+            };
+            let outcome = progress::migrate(&router, &board, &to, &tuning, cli.json).await?;
             report(out, cli.json, &board, &outcome)?;
         }
         Command::Resume { board, tuning } => {
             let board = board_id(&board)?;
-            let router = range_router(&store, &board).await?;
-            let Some(migration) = router.range_meta(&board).await?.migration else {
-                bail!("board {board} has no rebalance in progress");
+            let (router, record) = router_and_record(&store, &board).await?;
+            let outcome = if let Some(migration) = record.migration {
+                let to = match migration.to {
+                    // The target's boundaries are in its metadata already: these are not used.
+                    RecordedLayout::Range => LayoutSpec::Range { boundaries: Vec::new() },
+                    other => other.to_string().parse()?,
+                };
+                progress::migrate(&router, &board, &to, &tuning, cli.json).await?
+            } else if record.layout == RecordedLayout::Range
+                && let Some(migration) = router.range_meta(&board).await?.migration
+            {
+                progress::rebalance(&router, &board, migration.target.boundaries, &tuning, cli.json).await?
+            } else {
+                bail!("board {board} has no rebalance or migration in progress");
             };
-            let outcome = drive(&router, &board, migration.target.boundaries, &tuning, cli.json).await?;
             report(out, cli.json, &board, &outcome)?;
         }
         Command::Watch { board } => {
             let board = board_id(&board)?;
-            let router = range_router(&store, &board).await?;
-            watch(&router, &board, cli.json).await?;
-            report(out, cli.json, &board, "no rebalance in progress")?;
+            let router = router_for(&store, &board).await?;
+            progress::watch(&router, &board, cli.json).await?;
+            report(out, cli.json, &board, "no rebalance or migration in progress")?;
         }
         Command::Abort { board, grace } => {
             let board = board_id(&board)?;
-            let router = range_router(&store, &board).await?;
-            let aborted = router.abort_rebalance(&board, grace).await?;
-            let what = if aborted { "rebalance abandoned; its generation deleted" } else { "no rebalance in progress" };
+            let (router, record) = router_and_record(&store, &board).await?;
+            let what = if record.migration.is_some() {
+                router.abort_layout_migration(&board, grace).await?;
+                "migration abandoned; its target deleted"
+            } else if record.layout == RecordedLayout::Range && router.abort_rebalance(&board, grace).await? {
+                "rebalance abandoned; its generation deleted"
+            } else {
+                "no rebalance or migration in progress"
+            };
             report(out, cli.json, &board, what)?;
         }
     }
@@ -199,27 +239,31 @@ fn board_id(name: &str) -> anyhow::Result<BoardId> {
     BoardId::new(name.to_string()).map_err(|e| anyhow::anyhow!("invalid board name {name:?}: {e}"))
 }
 
-fn join(values: &[u64]) -> String {
+pub(crate) fn join(values: &[u64]) -> String {
     values.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
 }
 
-/// A router for `board` with the layout it is recorded with.
-async fn router_for(store: &Store, board: &BoardId) -> anyhow::Result<Router> {
-    let recorded = board_record::recorded(store, board).await?.with_context(|| {
+/// A router for `board` with the layout it is recorded with, and the record.
+async fn router_and_record(store: &Store, board: &BoardId) -> anyhow::Result<(Router, board_record::BoardRecord)> {
+    let record = board_record::recorded(store, board).await?.with_context(|| {
         format!("board {board} has no recorded layout (it does not exist, or predates layout records)")
     })?;
-    let spec: LayoutSpec = match recorded.as_str() {
+    let spec: LayoutSpec = match record.layout {
         // A range board's boundaries are in its metadata; these only matter for new boards.
-        "range" => LayoutSpec::Range { boundaries: Vec::new() },
-        other => other.parse()?,
+        RecordedLayout::Range => LayoutSpec::Range { boundaries: Vec::new() },
+        other => other.to_string().parse()?,
     };
-    Ok(Router::new(store.clone(), spec, RouterOptions::default()))
+    Ok((Router::new(store.clone(), spec, RouterOptions::default()), record))
+}
+
+async fn router_for(store: &Store, board: &BoardId) -> anyhow::Result<Router> {
+    Ok(router_and_record(store, board).await?.0)
 }
 
 async fn range_router(store: &Store, board: &BoardId) -> anyhow::Result<Router> {
     let router = router_for(store, board).await?;
     if !matches!(router.spec(), LayoutSpec::Range { .. }) {
-        bail!("board {board} uses layout {}, not range: only range boards rebalance", router.spec());
+        bail!("board {board} uses layout {}, not range: only range boards rebalance (see `migrate`)", router.spec());
     }
     Ok(router)
 }
@@ -232,8 +276,12 @@ async fn describe(store: &Store, board: &BoardId) -> anyhow::Result<BoardLine> {
 
 fn print_board(out: &mut impl Write, line: &BoardLine) -> std::io::Result<()> {
     let Some(stats) = &line.stats else { return writeln!(out, "{}  {}", line.board, line.layout) };
-    let rebalancing = if stats.rebalancing == Some(true) { "  (rebalancing)" } else { "" };
-    writeln!(out, "{}  {}  {} players{rebalancing}", line.board, line.layout, stats.total)?;
+    let state = match (&stats.migrating_to, stats.rebalancing) {
+        (Some(to), _) => format!("  (migrating to {to})"),
+        (None, Some(true)) => "  (rebalancing)".into(),
+        _ => String::new(),
+    };
+    writeln!(out, "{}  {}  {} players{state}", line.board, line.layout, stats.total)?;
     for shard in &stats.shards {
         let range = match (shard.min_score, shard.max_score) {
             (Some(min), Some(max)) => format!("{min}..={max}"),
@@ -257,61 +305,5 @@ fn report(out: &mut impl Write, json: bool, board: &BoardId, what: &str) -> std:
         writeln!(out, "{}", serde_json::json!({ "board": board.as_str(), "result": what }))
     } else {
         writeln!(out, "{board}: {what}")
-    }
-}
-
-/// Runs (or resumes) the rebalance in steps, showing how many members were copied.
-async fn drive(
-    router: &Router,
-    board: &BoardId,
-    boundaries: Vec<u64>,
-    tuning: &Tuning,
-    quiet: bool,
-) -> anyhow::Result<String> {
-    let total = router.stats(board).await?.total;
-    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(total) };
-    bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} players copied ({eta} left)")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar.set_message(format!("{board} -> {}", join(&boundaries)));
-    let options = RebalanceOptions { chunk: tuning.chunk, max_chunks: Some(20), grace: tuning.grace };
-    loop {
-        match router.rebalance(board, boundaries.clone(), options).await? {
-            RebalanceOutcome::Paused { copied } => bar.inc(copied),
-            RebalanceOutcome::Done { generation, copied } => {
-                bar.inc(copied);
-                bar.finish_and_clear();
-                return Ok(format!("now on generation {generation}, boundaries {}", join(&boundaries)));
-            }
-            RebalanceOutcome::Unchanged => {
-                bar.finish_and_clear();
-                return Ok(format!("already on boundaries {}", join(&boundaries)));
-            }
-        }
-        // The last steps of a resumed rebalance may pause with nothing copied: keep going.
-        if bar.position() >= bar.length().unwrap_or(u64::MAX) {
-            bar.set_length(bar.position() + 1);
-        }
-    }
-}
-
-/// Polls the board's metadata until no rebalance is in progress.
-async fn watch(router: &Router, board: &BoardId, quiet: bool) -> anyhow::Result<()> {
-    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
-    bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] shard {pos}/{len}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    loop {
-        let meta = router.range_meta(board).await?;
-        let Some(migration) = meta.migration else {
-            bar.finish_and_clear();
-            return Ok(());
-        };
-        bar.set_length(meta.active.shard_count() as u64);
-        bar.set_position(migration.shard as u64);
-        bar.set_message(format!("{board} -> {}", join(&migration.target.boundaries)));
-        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }

@@ -102,6 +102,10 @@ pub struct BoardResponse {
     /// `range` only: worst rank error from precomputed sizes over the last refresh interval.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rank_error_bound: Option<u64>,
+    /// The layout the board is being migrated to (`lb-admin migrate`), while that runs;
+    /// answers come from `layout` until the migration ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub migrating_to: Option<String>,
 }
 
 /// `GET /readyz`.

@@ -1,22 +1,41 @@
-//! Which layout each board is stored with, and the list of boards.
+//! Which layout each board is stored with, its layout migration, and the list of boards.
 //!
-//! `lb:{<board>}:layout` holds the layout a board was created with: `single`,
-//! `hash:<n>`, or `range` (a range board's boundaries live in its metadata and
-//! move with rebalances). The first write to a board records it (`SET NX`)
-//! and adds the board to `lb:boards`. A router configured with another layout
-//! gets [`Error::LayoutMismatch`] naming both, on reads and writes alike,
-//! before it touches any key of its own layout: it can neither read the wrong
-//! keys nor write a second copy of the board beside the first.
+//! `lb:{<board>}:layout` holds the board's [`BoardRecord`]: the layout it is
+//! read from (`single`, `hash:<n>` or `range`; a range board's boundaries live
+//! in its metadata and move with rebalances), a migration to another layout in
+//! progress, the layout it was last migrated from, and replaced layouts whose
+//! keys are not deleted yet. A record with nothing but a layout is stored as
+//! the bare layout name, as records were before migrations existed.
+//!
+//! The first write to a board records the writer's layout (`SET NX`) and adds
+//! the board to `lb:boards`. A router accepts a board whose record names its
+//! configured layout as the current one, as the target of the migration in
+//! progress, or as the one the board was migrated from (so processes can be
+//! reconfigured at any time around a migration), and then follows the record:
+//! it reads where the record says and writes to every layout the record lists
+//! ([`BoardRecord::write_set`]). Any other board fails with
+//! [`Error::LayoutMismatch`] naming both, on reads and writes alike, before a
+//! key of another layout is touched: a misconfigured process can neither read
+//! the wrong keys nor write a second copy of the board beside the first.
 //!
 //! Boards written before layouts were recorded have no record: they are read
 //! with the configured layout, and their next write records it. Reading a
-//! board that has no record creates nothing.
+//! board that has no record creates nothing, in Redis or in memory.
 //!
-//! A router remembers the boards it verified (at most [`MAX_VERIFIED`], then
-//! it starts over), so the check costs one round trip per board per process.
+//! A router keeps each record it read for [`RECORD_TTL`] (at most
+//! [`MAX_CACHED`] boards, then it starts over). Writers re-read it after every
+//! batch (see [`crate::migrate`]), so only readers use a record that old; a
+//! replaced layout is therefore kept, and written, for a grace period longer
+//! than `RECORD_TTL` plus the longest read.
 
-use dashmap::DashSet;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
 use leaderboard_contract::BoardId;
+use serde::{Deserialize, Serialize};
 
 use crate::spec::LayoutSpec;
 use crate::store::Store;
@@ -25,24 +44,196 @@ use crate::{Error, Result, keys};
 /// The set of every board's name.
 pub const BOARDS_KEY: &str = "lb:boards";
 
-/// Most boards a router remembers as verified.
-pub const MAX_VERIFIED: usize = 100_000;
+/// Most boards a router keeps records of.
+pub const MAX_CACHED: usize = 100_000;
+
+/// How long a router reads with a record before reading it again.
+pub const RECORD_TTL: Duration = Duration::from_secs(1);
 
 /// The recorded form of a layout: what decides the keys a board lives in.
-pub fn recorded_form(spec: &LayoutSpec) -> String {
-    match spec {
-        LayoutSpec::Single => "single".into(),
-        LayoutSpec::Hash { shards } => format!("hash:{shards}"),
-        LayoutSpec::Range { .. } => "range".into(),
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum RecordedLayout {
+    /// `single`.
+    Single,
+    /// `hash:<shards>`.
+    Hash {
+        /// Shard count.
+        shards: usize,
+    },
+    /// `range` (boundaries in the board's range metadata).
+    Range,
+}
+
+impl RecordedLayout {
+    /// The strategy name used in stats and metrics: `single`, `hash` or `range`.
+    pub fn strategy(self) -> &'static str {
+        match self {
+            Self::Single => "single",
+            Self::Hash { .. } => "hash",
+            Self::Range => "range",
+        }
+    }
+
+    /// The recorded form of a configured layout.
+    pub fn of(spec: &LayoutSpec) -> Self {
+        match spec {
+            LayoutSpec::Single => Self::Single,
+            LayoutSpec::Hash { shards } => Self::Hash { shards: *shards },
+            LayoutSpec::Range { .. } => Self::Range,
+        }
     }
 }
 
-/// The layout recorded for `board`, if any.
+impl fmt::Display for RecordedLayout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Single => f.write_str("single"),
+            Self::Hash { shards } => write!(f, "hash:{shards}"),
+            Self::Range => f.write_str("range"),
+        }
+    }
+}
+
+impl FromStr for RecordedLayout {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        if s == "range" {
+            return Ok(Self::Range);
+        }
+        match s.parse::<LayoutSpec>()? {
+            LayoutSpec::Range { .. } => Err(Error::InvalidLayout(format!("a recorded range layout is `range`, got {s:?}"))),
+            spec => Ok(Self::of(&spec)),
+        }
+    }
+}
+
+impl TryFrom<String> for RecordedLayout {
+    type Error = Error;
+
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
+impl From<RecordedLayout> for String {
+    fn from(layout: RecordedLayout) -> Self {
+        layout.to_string()
+    }
+}
+
+/// A migration of a board to another layout, in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayoutMigration {
+    /// The layout being filled.
+    pub to: RecordedLayout,
+    /// The source key the copy is at (keys below it are copied).
+    pub key: usize,
+    /// The `ZSCAN` cursor inside that key.
+    pub cursor: u64,
+}
+
+/// A layout the board no longer reads, kept (and written) until no read can still be using it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetiredLayout {
+    /// The layout.
+    pub layout: RecordedLayout,
+    /// When it stopped being read, in milliseconds since the Unix epoch.
+    pub retired_at_ms: u64,
+    /// Its keys are being deleted: writers no longer write it (the entry goes once they are gone).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleting: bool,
+}
+
+/// What `lb:{<board>}:layout` holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoardRecord {
+    /// The layout the board is read from.
+    pub layout: RecordedLayout,
+    /// A migration to another layout in progress; writers write to both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration: Option<LayoutMigration>,
+    /// The layout the board was last migrated from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<RecordedLayout>,
+    /// Replaced or abandoned layouts whose keys are not deleted yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<RetiredLayout>,
+}
+
+impl BoardRecord {
+    /// A record with nothing but a layout.
+    pub fn plain(layout: RecordedLayout) -> Self {
+        Self { layout, migration: None, previous: None, retired: Vec::new() }
+    }
+
+    /// Parses a stored record: a bare layout name or the JSON form.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] for anything else.
+    pub fn parse(raw: &str) -> Result<Self> {
+        let parsed = if raw.starts_with('{') {
+            serde_json::from_str(raw).map_err(|e| e.to_string())
+        } else {
+            raw.parse().map(Self::plain).map_err(|e| e.to_string())
+        };
+        parsed.map_err(|e| Error::Corrupt(format!("layout record {raw:?}: {e}")))
+    }
+
+    /// The stored form: the bare layout name when there is nothing else to say.
+    pub fn to_stored(&self) -> String {
+        if self.migration.is_none() && self.previous.is_none() && self.retired.is_empty() {
+            self.layout.to_string()
+        } else {
+            serde_json::to_string(self).unwrap_or_default()
+        }
+    }
+
+    /// Every layout a write must reach: the current one, the migration's
+    /// target, and retired layouts not yet being deleted (readers may still be on them).
+    pub fn write_set(&self) -> Vec<RecordedLayout> {
+        let mut set = vec![self.layout];
+        let retired = self.retired.iter().filter(|r| !r.deleting).map(|r| r.layout);
+        let others = self.migration.iter().map(|m| m.to).chain(retired);
+        for layout in others {
+            if !set.contains(&layout) {
+                set.push(layout);
+            }
+        }
+        set
+    }
+
+    /// Whether a process configured with `configured` may use the board.
+    pub fn accepts(&self, configured: RecordedLayout) -> bool {
+        self.layout == configured
+            || self.migration.as_ref().is_some_and(|m| m.to == configured)
+            || self.previous == Some(configured)
+    }
+}
+
+/// The board's record, if any.
 ///
 /// # Errors
-/// [`Error::Redis`] when Redis fails.
-pub async fn recorded(store: &Store, board: &BoardId) -> Result<Option<String>> {
-    store.query(redis::cmd("GET").arg(keys::layout(board))).await
+/// [`Error::Redis`] when Redis fails; [`Error::Corrupt`] for an unreadable record.
+pub async fn recorded(store: &Store, board: &BoardId) -> Result<Option<BoardRecord>> {
+    Ok(load(store, board).await?.map(|(record, _)| record))
+}
+
+/// The board's record and its exact stored text (compare-and-set needs it).
+pub(crate) async fn load(store: &Store, board: &BoardId) -> Result<Option<(BoardRecord, String)>> {
+    let raw: Option<String> = store.query(redis::cmd("GET").arg(keys::layout(board))).await?;
+    raw.map(|raw| Ok((BoardRecord::parse(&raw)?, raw))).transpose()
+}
+
+/// Replaces the record if it is still `expected_raw`; returns whether it did.
+pub(crate) async fn compare_and_set(
+    store: &Store,
+    board: &BoardId,
+    expected_raw: &str,
+    next: &BoardRecord,
+) -> Result<bool> {
+    crate::range_meta::compare_and_set_raw(store, &keys::layout(board), expected_raw, &next.to_stored()).await
 }
 
 /// Every board with a recorded layout, sorted by name.
@@ -59,48 +250,87 @@ pub async fn boards(store: &Store) -> Result<Vec<BoardId>> {
     Ok(boards)
 }
 
-/// The boards one router has checked against their records.
-#[derive(Debug, Default)]
-pub(crate) struct Verified {
-    boards: DashSet<BoardId>,
+#[derive(Debug)]
+struct Cached {
+    record: Arc<BoardRecord>,
+    read_at: Instant,
 }
 
-impl Verified {
-    /// Checks `board` against its record before a read (`write: false`) or a
-    /// write (`write: true`, which records the layout of a new board).
-    pub(crate) async fn check(&self, store: &Store, spec: &LayoutSpec, board: &BoardId, write: bool) -> Result<()> {
-        if self.boards.contains(board) {
-            return Ok(());
+/// The records one router has read, checked against its configured layout.
+#[derive(Debug)]
+pub(crate) struct Records {
+    configured: RecordedLayout,
+    boards: DashMap<BoardId, Cached>,
+}
+
+impl Records {
+    pub(crate) fn new(configured: RecordedLayout) -> Self {
+        Self { configured, boards: DashMap::new() }
+    }
+
+    /// The record a read follows: the cached one while younger than
+    /// [`RECORD_TTL`], else read again. `None` (and nothing cached) when the
+    /// board has no record.
+    pub(crate) async fn for_read(&self, store: &Store, board: &BoardId) -> Result<Option<Arc<BoardRecord>>> {
+        if let Some(cached) = self.fresh(board) {
+            return Ok(Some(cached));
         }
-        let mine = recorded_form(spec);
-        let found: Option<String> = if write {
-            let previous: Option<String> =
-                store.query(redis::cmd("SET").arg(keys::layout(board)).arg(&mine).arg("NX").arg("GET")).await?;
-            if previous.as_deref().is_none_or(|theirs| theirs == mine) {
-                // Listed by every writer that verifies the board (once per process), so a writer
-                // that died between recording and listing leaves no board unlisted for long.
-                let _: i64 = store.query(redis::cmd("SADD").arg(BOARDS_KEY).arg(board.as_str())).await?;
-            }
-            previous
-        } else {
-            let found = recorded(store, board).await?;
-            if found.is_none() {
-                return Ok(()); // not created yet (or from before records): nothing to remember
-            }
-            found
-        };
-        match found {
-            Some(theirs) if theirs != mine => {
-                Err(Error::LayoutMismatch { board: board.to_string(), recorded: theirs, configured: mine })
-            }
-            _ => {
-                if self.boards.len() >= MAX_VERIFIED {
-                    self.boards.clear();
-                }
-                self.boards.insert(board.clone());
-                Ok(())
+        match load(store, board).await? {
+            Some((record, _)) => self.keep(board, record).map(Some),
+            None => {
+                self.boards.remove(board);
+                Ok(None)
             }
         }
+    }
+
+    /// The record a write starts from: the cached one while young, else
+    /// [`Records::reload_for_write`].
+    pub(crate) async fn for_write(&self, store: &Store, board: &BoardId) -> Result<Arc<BoardRecord>> {
+        match self.fresh(board) {
+            Some(cached) => Ok(cached),
+            None => self.reload_for_write(store, board).await,
+        }
+    }
+
+    /// Reads the record now, recording the configured layout for a new board
+    /// (`SET NX GET`) and listing it in `lb:boards`.
+    pub(crate) async fn reload_for_write(&self, store: &Store, board: &BoardId) -> Result<Arc<BoardRecord>> {
+        let mine = BoardRecord::plain(self.configured);
+        let previous: Option<String> =
+            store.query(redis::cmd("SET").arg(keys::layout(board)).arg(mine.to_stored()).arg("NX").arg("GET")).await?;
+        let record = previous.as_deref().map(BoardRecord::parse).transpose()?.unwrap_or(mine);
+        let known = self.boards.contains_key(board);
+        let record = self.keep(board, record)?;
+        if !known {
+            // Listed by every writer the first time it meets the board, so a writer that
+            // died between recording and listing leaves no board unlisted for long.
+            let _: i64 = store.query(redis::cmd("SADD").arg(BOARDS_KEY).arg(board.as_str())).await?;
+        }
+        Ok(record)
+    }
+
+    fn fresh(&self, board: &BoardId) -> Option<Arc<BoardRecord>> {
+        let cached = self.boards.get(board)?;
+        (cached.read_at.elapsed() < RECORD_TTL).then(|| cached.record.clone())
+    }
+
+    /// Checks `record` against the configured layout and caches it.
+    fn keep(&self, board: &BoardId, record: BoardRecord) -> Result<Arc<BoardRecord>> {
+        if !record.accepts(self.configured) {
+            self.boards.remove(board);
+            return Err(Error::LayoutMismatch {
+                board: board.to_string(),
+                recorded: record.layout.to_string(),
+                configured: self.configured.to_string(),
+            });
+        }
+        if self.boards.len() >= MAX_CACHED {
+            self.boards.clear();
+        }
+        let record = Arc::new(record);
+        self.boards.insert(board.clone(), Cached { record: record.clone(), read_at: Instant::now() });
+        Ok(record)
     }
 
     /// Forgets `board` (its record changed: a migration, a deletion).
@@ -113,11 +343,57 @@ impl Verified {
 mod tests {
     use super::*;
 
+    fn layout(s: &str) -> RecordedLayout {
+        s.parse().expect("layout")
+    }
+
     #[test]
     fn records_what_decides_the_keys() {
-        assert_eq!(recorded_form(&"single".parse().expect("spec")), "single");
-        assert_eq!(recorded_form(&"hash:16".parse().expect("spec")), "hash:16");
-        assert_eq!(recorded_form(&"range:10,20".parse().expect("spec")), "range");
-        assert_eq!(recorded_form(&"range:5".parse().expect("spec")), "range", "boundaries move; the layout does not");
+        assert_eq!(RecordedLayout::of(&"single".parse().expect("spec")).to_string(), "single");
+        assert_eq!(RecordedLayout::of(&"hash:16".parse().expect("spec")).to_string(), "hash:16");
+        assert_eq!(RecordedLayout::of(&"range:10,20".parse().expect("spec")).to_string(), "range");
+        assert_eq!(RecordedLayout::of(&"range:5".parse().expect("spec")), RecordedLayout::Range, "boundaries move");
+        assert!("range:5".parse::<RecordedLayout>().is_err());
+        assert!("tree".parse::<RecordedLayout>().is_err());
+    }
+
+    #[test]
+    fn plain_records_stay_bare_names_and_others_round_trip() {
+        let plain = BoardRecord::plain(layout("hash:4"));
+        assert_eq!(plain.to_stored(), "hash:4");
+        assert_eq!(BoardRecord::parse("hash:4").expect("bare"), plain);
+        let moving = BoardRecord {
+            layout: layout("single"),
+            migration: Some(LayoutMigration { to: layout("range"), key: 0, cursor: 12 }),
+            previous: Some(layout("hash:4")),
+            retired: vec![RetiredLayout { layout: layout("hash:4"), retired_at_ms: 7, deleting: false }],
+        };
+        assert_eq!(BoardRecord::parse(&moving.to_stored()).expect("json"), moving);
+        assert!(BoardRecord::parse("{nonsense").is_err());
+        assert!(BoardRecord::parse("hash:0").is_err());
+    }
+
+    #[test]
+    fn writes_reach_every_listed_layout_once_and_configs_around_a_migration_are_accepted() {
+        let record = BoardRecord {
+            layout: layout("hash:8"),
+            migration: None,
+            previous: Some(layout("single")),
+            retired: vec![RetiredLayout { layout: layout("single"), retired_at_ms: 1, deleting: false }],
+        };
+        assert_eq!(record.write_set(), [layout("hash:8"), layout("single")]);
+        let deleting = BoardRecord {
+            retired: vec![RetiredLayout { layout: layout("single"), retired_at_ms: 1, deleting: true }],
+            ..record.clone()
+        };
+        assert_eq!(deleting.write_set(), [layout("hash:8")], "keys being deleted get no more writes");
+        assert!(record.accepts(layout("hash:8")) && record.accepts(layout("single")));
+        assert!(!record.accepts(layout("range")) && !record.accepts(layout("hash:4")));
+        let migrating = BoardRecord {
+            migration: Some(LayoutMigration { to: layout("range"), key: 3, cursor: 0 }),
+            ..BoardRecord::plain(layout("single"))
+        };
+        assert_eq!(migrating.write_set(), [layout("single"), layout("range")]);
+        assert!(migrating.accepts(layout("range")) && !migrating.accepts(layout("hash:8")));
     }
 }

@@ -36,6 +36,14 @@ pub enum Error {
         /// The layout this process uses.
         configured: String,
     },
+    /// Another layout operation (a rebalance, a layout migration) is in progress on the board.
+    #[error("board {board} is busy: {what}")]
+    Busy {
+        /// The board.
+        board: String,
+        /// The operation in progress.
+        what: String,
+    },
     /// An operation that needs an existing board found none.
     #[error("board {0} does not exist")]
     UnknownBoard(String),
@@ -78,6 +86,7 @@ impl Error {
             | Self::UnknownBoard(_)
             | Self::LayoutMismatch { .. }
             | Self::RebalanceConflict { .. }
+            | Self::Busy { .. }
             | Self::NotRange(_) => Failure::StoreBlocked,
         }
     }

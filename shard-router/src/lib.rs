@@ -26,6 +26,7 @@
 //!   [`read_from`]: reads from the primary or its replicas; [`watermark`]: what ingest has applied, stored beside the data.
 //! - [`router`]: the [`Router`]; [`single`], [`hash`], [`range`]: the layouts.
 //! - [`range_meta`], [`rebalance`]: range generations, adaptive boundaries, online rebalance.
+//! - [`migrate`]: moving a live board between layouts.
 //! - [`model`]: values read and written; [`oracle`]: the reference model.
 
 pub mod board_record;
@@ -33,6 +34,7 @@ mod error;
 pub mod hash;
 pub mod keys;
 pub mod member;
+pub mod migrate;
 pub mod model;
 pub mod oracle;
 pub mod range;
@@ -48,6 +50,7 @@ pub mod store;
 pub mod watermark;
 
 pub use error::{Error, Failure, Result};
+pub use migrate::MigrationOutcome;
 pub use model::{BoardStats, Entry, Page, ScoreUpdate, ShardStats, Standing};
 pub use oracle::{Oracle, OracleBoard};
 pub use read_from::ReadFrom;

@@ -94,6 +94,9 @@ pub struct BoardStats {
     /// `range` only: whether a rebalance is in progress.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rebalancing: Option<bool>,
+    /// The layout the board is being migrated to, while a migration runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub migrating_to: Option<String>,
 }
 
 /// Ranks a run of entries that sit at consecutive global positions.

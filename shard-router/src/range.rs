@@ -181,15 +181,40 @@ impl RangeBoards {
         self.reload(store, board).await?.ok_or_else(|| Error::UnknownBoard(board.to_string()))
     }
 
-    pub(crate) async fn apply(&self, store: &Store, board: &BoardId, updates: &[&ScoreUpdate]) -> Result<()> {
-        let mut known = Self::cached_meta(&*self.created(store, board).await?)?;
+    /// Writes a batch to every generation the metadata lists. `create`: the
+    /// board is new when it has no metadata (`range` is its current layout);
+    /// otherwise (`range` is the target or the remains of a layout migration)
+    /// a board without metadata has no `range` keys to write, and none are made.
+    pub(crate) async fn apply(
+        &self,
+        store: &Store,
+        board: &BoardId,
+        updates: &[&ScoreUpdate],
+        create: bool,
+    ) -> Result<()> {
+        let state = if create {
+            self.created(store, board).await?
+        } else {
+            match self.existing(store, board).await? {
+                Some(state) => state,
+                None => return Ok(()),
+            }
+        };
+        let mut known = Self::cached_meta(&state)?;
         let mut written: Vec<u64> = Vec::new();
         for generation in known.meta.write_generations() {
             write_generation(store, board, generation, updates).await?;
             written.push(generation.generation);
         }
         for _ in 0..MAX_META_RETRIES {
-            let fresh = self.reload_existing(store, board).await?;
+            let Some(fresh) = self.reload(store, board).await? else {
+                // The layout was deleted while this batch ran (its metadata goes first):
+                // what the batch wrote is stray; generations are never reused, so deleting them is safe.
+                for generation in known.meta.write_generations() {
+                    delete_generation(store, board, generation).await?;
+                }
+                return Ok(());
+            };
             // Only a change of generations matters; the rebalance's scan position does not.
             if fresh.meta.write_set() == known.meta.write_set() {
                 return Ok(());
@@ -413,29 +438,93 @@ pub(crate) async fn cards(store: &Store, keys: &[String]) -> Result<Vec<u64>> {
 }
 
 /// Rows at global positions `offset..offset + limit`, given each shard's size.
+/// Most extra round trips a page makes to make up for rows that moved (see [`page`]).
+const MAX_TOP_UPS: usize = 4;
+
+/// Where a page's reading stands inside one shard.
+#[derive(Debug, Clone, Copy)]
+struct ShardSlice {
+    /// The shard.
+    index: usize,
+    /// Rows of all higher shards (by the sizes read first): the shard's first global position.
+    shard_start: u64,
+    /// First row read, inside the shard.
+    local_offset: u64,
+    /// Rows asked for.
+    limit: u64,
+}
+
+/// Rows at global positions `offset..offset + limit`, given the shard sizes
+/// `cards` read just before.
+///
+/// Players moving up while the page is read (in two shards for the length of
+/// a batch, or arrived after the sizes were read) would leave it short: the
+/// lower copy of a player is skipped, and positions shift. A short page reads
+/// on below its last row, in its shard and then in lower ones, until it has
+/// `min(limit, total - offset)` rows or the board ends (at most
+/// [`MAX_TOP_UPS`] more round trips), so every page has its full length.
 async fn page(store: &Store, keys: &[String], cards: &[u64], offset: u64, limit: u64) -> Result<Vec<Entry>> {
     let end = offset.saturating_add(limit);
-    let mut pieces = Vec::new();
+    let wanted = limit.min(cards.iter().sum::<u64>().saturating_sub(offset)) as usize;
+    let mut slices = Vec::new();
     let mut start = 0u64;
     for index in (0..keys.len()).rev() {
         let card = cards[index];
         let (lo, hi) = (offset.max(start), end.min(start + card));
         if lo < hi {
-            pieces.push((index, start, lo - start, hi - lo));
+            slices.push(ShardSlice { index, shard_start: start, local_offset: lo - start, limit: hi - lo });
         }
         start += card;
     }
-    let pipes = single_cmd_pipes(pieces.iter().map(|&(i, _, off, lim)| scripts::page(&keys[i], off, lim)));
-    let replies = store.run_all(&pipes).await?;
-    let mut out: Vec<Entry> = Vec::new();
+    let mut out: Vec<Entry> = Vec::with_capacity(wanted);
     let mut seen = std::collections::HashSet::new();
-    for (&(_, shard_start, local_offset, _), reply) in pieces.iter().zip(replies) {
-        let rows = scripts::parse_page(reply.into_iter().next().unwrap_or_default())?;
-        let ranked = assign_ranks(rows.rows, shard_start + local_offset, shard_start + rows.above_first);
-        // A player moving up is briefly in two shards; the higher copy is listed first.
-        out.extend(ranked.into_iter().filter(|e| seen.insert(e.player.clone())));
+    let mut last = read_slices(store, keys, &slices, &mut out, &mut seen).await?;
+    for _ in 0..MAX_TOP_UPS {
+        let short = wanted.saturating_sub(out.len()) as u64;
+        let Some((slice, got)) = last else { break };
+        if short == 0 {
+            break;
+        }
+        let next = if got < slice.limit {
+            // The shard ended: go on at the top of the next lower one.
+            match slice.index.checked_sub(1) {
+                Some(index) => ShardSlice {
+                    index,
+                    shard_start: slice.shard_start + slice.local_offset + got,
+                    local_offset: 0,
+                    limit: short,
+                },
+                None => break,
+            }
+        } else {
+            ShardSlice { local_offset: slice.local_offset + slice.limit, limit: short, ..slice }
+        };
+        last = read_slices(store, keys, &[next], &mut out, &mut seen).await?;
     }
+    out.truncate(limit as usize);
     Ok(out)
+}
+
+/// Reads `slices` in one round trip, appending rows not `seen` yet (a player
+/// moving up is briefly in two shards; the higher copy is listed first).
+/// Returns the last slice and how many rows it had.
+async fn read_slices(
+    store: &Store,
+    keys: &[String],
+    slices: &[ShardSlice],
+    out: &mut Vec<Entry>,
+    seen: &mut std::collections::HashSet<PlayerId>,
+) -> Result<Option<(ShardSlice, u64)>> {
+    let pipes = single_cmd_pipes(slices.iter().map(|s| scripts::page(&keys[s.index], s.local_offset, s.limit)));
+    let mut last = None;
+    for (slice, reply) in slices.iter().zip(store.run_all(&pipes).await?) {
+        let rows = scripts::parse_page(reply.into_iter().next().unwrap_or_default())?;
+        let got = rows.rows.len() as u64;
+        let ranked = assign_ranks(rows.rows, slice.shard_start + slice.local_offset, slice.shard_start + rows.above_first);
+        out.extend(ranked.into_iter().filter(|e| seen.insert(e.player.clone())));
+        last = Some((*slice, got));
+    }
+    Ok(last)
 }
 
 /// Writes a batch into one generation with the add-then-remove protocol
@@ -537,6 +626,17 @@ pub(crate) async fn write_generation(
     Ok(())
 }
 
+/// Deletes every key of one generation (its shards and their pending-moves sets).
+pub(crate) async fn delete_generation(store: &Store, board: &BoardId, generation: &Generation) -> Result<()> {
+    let pipes = single_cmd_pipes(shard_keys(board, generation).into_iter().map(|key| {
+        let mut cmd = redis::cmd("UNLINK");
+        cmd.arg(keys::pending_moves(&key)).arg(&key);
+        cmd
+    }));
+    store.run_all(&pipes).await?;
+    Ok(())
+}
+
 /// Removes the batch's players from every shard of a retired generation.
 async fn remove_from_generation(
     store: &Store,
@@ -591,7 +691,7 @@ mod tests {
                 score: i,
             })
             .collect();
-        boards.apply(&store, &board, &updates.iter().collect::<Vec<_>>()).await.expect("apply");
+        boards.apply(&store, &board, &updates.iter().collect::<Vec<_>>(), true).await.expect("apply");
         let state = boards.existing(&store, &board).await.expect("load").expect("the board exists");
         let generation = RangeBoards::cached_meta(&state).expect("meta").meta.active.clone();
         (store, board, state, generation)
@@ -619,7 +719,7 @@ mod tests {
                 score: i,
             })
             .collect();
-        boards.apply(&store, &board, &more.iter().collect::<Vec<_>>()).await.expect("apply");
+        boards.apply(&store, &board, &more.iter().collect::<Vec<_>>(), true).await.expect("apply");
         tokio::time::sleep(Duration::from_millis(5)).await; // the sizes age past size_refresh
 
         let pauser =

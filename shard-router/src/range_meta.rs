@@ -136,8 +136,13 @@ pub(crate) async fn load_or_create(store: &Store, key: &str, initial: &[u64]) ->
 
 /// Replaces the metadata if it is still `expected_raw`; returns whether it did.
 pub(crate) async fn compare_and_set(store: &Store, key: &str, expected_raw: &str, next: &RangeMeta) -> Result<bool> {
+    compare_and_set_raw(store, key, expected_raw, &next.to_json()).await
+}
+
+/// Replaces the string at `key` by `next` if it is still `expected`; returns whether it did.
+pub(crate) async fn compare_and_set_raw(store: &Store, key: &str, expected: &str, next: &str) -> Result<bool> {
     let mut cmd = redis::cmd("EVAL");
-    cmd.arg(CAS).arg(1).arg(key).arg(expected_raw).arg(next.to_json());
+    cmd.arg(CAS).arg(1).arg(key).arg(expected).arg(next);
     let swapped: i64 = store.query(&cmd).await?;
     Ok(swapped == 1)
 }

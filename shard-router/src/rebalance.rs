@@ -96,16 +96,16 @@ impl Default for RebalanceOptions {
     }
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl Router {
     /// Proposes equal-population boundaries for `shards` shards from the board's
-    /// current scores (exact quantiles). Works on `single` and `range` boards.
+    /// current scores (exact quantiles), for a rebalance or a migration to `range`.
     ///
     /// # Errors
-    /// [`Error::NotRange`] on a `hash` board; [`Error::Redis`] when Redis fails.
+    /// [`Error::UnknownBoard`] for a `range` board that does not exist; [`Error::Redis`] when Redis fails.
     pub async fn propose_boundaries(&self, board: &BoardId, shards: usize) -> Result<Vec<u64>> {
         let (keys, cards) = match self.spec() {
             LayoutSpec::Single => {
@@ -119,7 +119,16 @@ impl Router {
                 let cards = range::cards(self.store(), &keys).await?;
                 (keys, cards)
             }
-            LayoutSpec::Hash { .. } => return Err(Error::NotRange("hash")),
+            LayoutSpec::Hash { shards: n } => {
+                let keys: Vec<String> = (0..*n).map(|i| keys::hash_shard(board, *n, i)).collect();
+                let cards = range::cards(self.store(), &keys).await?;
+                let total: u64 = cards.iter().sum();
+                let mut quantiles = Vec::new();
+                for k in 1..shards as u64 {
+                    quantiles.push(self.score_at(&keys, k * total / shards as u64).await?);
+                }
+                return Ok(boundaries_from_quantiles(quantiles.into_iter()));
+            }
         };
         let total: u64 = cards.iter().sum();
         let mut quantiles = Vec::new();
@@ -139,6 +148,34 @@ impl Router {
             }
         }
         Ok(boundaries_from_quantiles(quantiles.into_iter()))
+    }
+
+    /// The score at ascending position `pos` over several sorted sets: the
+    /// smallest score with more than `pos` members at or below it, found by
+    /// bisecting the score range (one parallel `ZCOUNT` round per step, at most 54 steps).
+    async fn score_at(&self, keys: &[String], pos: u64) -> Result<u64> {
+        let (mut lo, mut hi) = (0u64, leaderboard_contract::MAX_SCORE);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let pipes: Vec<redis::Pipeline> = keys
+                .iter()
+                .map(|key| {
+                    let mut pipe = redis::pipe();
+                    pipe.cmd("ZCOUNT").arg(key).arg("-inf").arg(mid);
+                    pipe
+                })
+                .collect();
+            let mut at_or_below = 0u64;
+            for reply in self.store().run_all(&pipes).await? {
+                at_or_below += reply.first().map(as_u64).transpose()?.unwrap_or(0);
+            }
+            if at_or_below > pos {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        Ok(lo)
     }
 
     /// Moves a `range` board to `boundaries` online, or resumes such a move.
@@ -238,6 +275,12 @@ impl Router {
     async fn start_migration(&self, board: &BoardId, boundaries: &[u64]) -> Result<(RangeMeta, String)> {
         let store = self.store();
         let meta_key = keys::range_meta(board);
+        if let Some(record) = crate::board_record::recorded(store, board).await? {
+            if record.layout != crate::board_record::RecordedLayout::Range || record.migration.is_some() {
+                let what = format!("its layout is {} (record {})", record.layout, record.to_stored());
+                return Err(Error::Busy { board: board.to_string(), what });
+            }
+        }
         loop {
             let loaded = self.range_boards().reload_existing(store, board).await?;
             let (meta, raw) = (loaded.meta.clone(), loaded.raw.clone());
@@ -317,14 +360,14 @@ impl Router {
     }
 }
 
-fn parse_scan(reply: Vec<Value>) -> Result<(u64, Vec<Value>)> {
+pub(crate) fn parse_scan(reply: Vec<Value>) -> Result<(u64, Vec<Value>)> {
     let mut it = reply.into_iter();
     let cursor = it.next().map(|c| as_u64(&c)).transpose()?.unwrap_or(0);
     let members = it.next().map(as_array).transpose()?.unwrap_or_default();
     Ok((cursor, members))
 }
 
-fn decode_members(board: &BoardId, flat: &[Value]) -> Result<Vec<ScoreUpdate>> {
+pub(crate) fn decode_members(board: &BoardId, flat: &[Value]) -> Result<Vec<ScoreUpdate>> {
     flat.chunks_exact(2)
         .map(|pair| {
             let bytes = as_bytes(pair[0].clone())?;

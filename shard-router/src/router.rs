@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use leaderboard_contract::{BoardId, PlayerId};
 
-use crate::board_record::Verified;
-use crate::model::{BoardStats, Entry, Page, ScoreUpdate, Standing};
+use crate::board_record::{BoardRecord, RecordedLayout, Records};
+use crate::model::{BoardStats, Entry, Page, ScoreUpdate, ShardStats, Standing};
 use crate::range::RangeBoards;
 use crate::spec::LayoutSpec;
 use crate::store::Store;
@@ -26,15 +26,23 @@ impl Default for RouterOptions {
     }
 }
 
-/// Reads and writes boards through one layout. Cheap to clone; clones share
-/// connections and caches.
+/// Reads and writes boards. Cheap to clone; clones share connections and caches.
+///
+/// A router is configured with a layout, which new boards get; an existing
+/// board is read and written as its record says ([`crate::board_record`]),
+/// following a layout migration, and refused when the record names a layout
+/// unrelated to the configured one.
 #[derive(Debug, Clone)]
 pub struct Router {
     store: Store,
     spec: LayoutSpec,
     range: Arc<RangeBoards>,
-    verified: Arc<Verified>,
+    records: Arc<Records>,
 }
+
+/// How many times a write re-reads the board's record before giving up: each
+/// re-read follows a migration step, which takes far longer than a batch.
+const MAX_RECORD_RETRIES: usize = 8;
 
 impl Router {
     /// A router over `store` using `spec`.
@@ -44,10 +52,11 @@ impl Router {
             _ => Vec::new(),
         };
         let range = Arc::new(RangeBoards::new(initial, options.size_refresh));
-        Self { store, spec, range, verified: Arc::default() }
+        let records = Arc::new(Records::new(RecordedLayout::of(&spec)));
+        Self { store, spec, range, records }
     }
 
-    /// The layout.
+    /// The configured layout (the one new boards get).
     pub fn spec(&self) -> &LayoutSpec {
         &self.spec
     }
@@ -61,15 +70,30 @@ impl Router {
         &self.range
     }
 
-    /// Fails with [`crate::Error::LayoutMismatch`] when `board` is stored with
-    /// another layout; a write records the layout of a new board.
-    async fn check(&self, board: &BoardId, write: bool) -> Result<()> {
-        self.verified.check(&self.store, &self.spec, board, write).await
+    /// The board's record for a read; `None` when the board has none.
+    ///
+    /// # Errors
+    /// [`crate::Error::LayoutMismatch`] when the record names an unrelated layout.
+    async fn record(&self, board: &BoardId) -> Result<Option<Arc<BoardRecord>>> {
+        self.records.for_read(&self.store, board).await
     }
 
-    /// Forgets what this router verified about `board` (after its record changed).
+    /// The layout a read of `board` uses: the recorded one, else the configured one.
+    async fn read_layout(&self, board: &BoardId) -> Result<RecordedLayout> {
+        let layout = match self.record(board).await? {
+            Some(record) => record.layout,
+            None => RecordedLayout::of(&self.spec),
+        };
+        if layout != RecordedLayout::Range {
+            // A range layout migrated away: its cached metadata must not outlive it.
+            self.range.forget(board);
+        }
+        Ok(layout)
+    }
+
+    /// Forgets what this router knows about `board` (after its record changed).
     pub fn forget(&self, board: &BoardId) {
-        self.verified.forget(board);
+        self.records.forget(board);
         self.range.forget(board);
     }
 
@@ -98,16 +122,61 @@ impl Router {
         for ((board, _), u) in best {
             by_board.entry(board).or_default().push(u);
         }
-        let writes = by_board.into_iter().map(|(board, batch)| async move {
-            self.check(board, true).await?;
-            match &self.spec {
-                LayoutSpec::Single => single::apply(&self.store, board, &batch).await,
-                LayoutSpec::Hash { shards } => hash::apply(&self.store, board, *shards, &batch).await,
-                LayoutSpec::Range { .. } => self.range.apply(&self.store, board, &batch).await,
-            }
-        });
+        let writes = by_board.into_iter().map(|(board, batch)| self.apply_board(board, batch));
         futures::future::try_join_all(writes).await?;
         Ok(())
+    }
+
+    /// Writes one board's batch to every layout its record lists, then reads
+    /// the record again: a migration that started meanwhile (a new target)
+    /// gets the batch too, so the copy, which starts after the record
+    /// changed, and this batch together miss nothing.
+    async fn apply_board(&self, board: &BoardId, batch: Vec<&ScoreUpdate>) -> Result<()> {
+        let mut record = self.records.for_write(&self.store, board).await?;
+        let mut written: Vec<RecordedLayout> = Vec::new();
+        for _ in 0..MAX_RECORD_RETRIES {
+            for layout in record.write_set() {
+                if !written.contains(&layout) {
+                    let result = self.write_layout(board, layout, record.layout == layout, &batch).await;
+                    if result.is_err() {
+                        self.records.forget(board); // the failure may come from a stale record
+                    }
+                    result?;
+                    written.push(layout);
+                }
+            }
+            let fresh = self.records.reload_for_write(&self.store, board).await?;
+            let wanted = fresh.write_set();
+            if wanted.iter().all(|layout| written.contains(layout)) {
+                if !wanted.contains(&RecordedLayout::Range) {
+                    self.range.forget(board);
+                }
+                for stray in written.iter().filter(|layout| !wanted.contains(layout)) {
+                    // The layout was deleted while this batch ran. What the batch left there is a copy
+                    // of data the current layout holds too, so merging it later is harmless.
+                    tracing::warn!(%board, layout = %stray, "a write reached a layout deleted meanwhile");
+                }
+                return Ok(());
+            }
+            record = fresh;
+        }
+        Err(crate::Error::Contended(board.to_string()))
+    }
+
+    /// Writes a batch of one board into one layout; `current`: it is the
+    /// layout the board is read from (a `range` board without metadata is then new).
+    pub(crate) async fn write_layout(
+        &self,
+        board: &BoardId,
+        layout: RecordedLayout,
+        current: bool,
+        batch: &[&ScoreUpdate],
+    ) -> Result<()> {
+        match layout {
+            RecordedLayout::Single => single::apply(&self.store, board, batch).await,
+            RecordedLayout::Hash { shards } => hash::apply(&self.store, board, shards, batch).await,
+            RecordedLayout::Range => self.range.apply(&self.store, board, batch, current).await,
+        }
     }
 
     /// The player's score, rank, the board's total and the player's percentile;
@@ -116,11 +185,10 @@ impl Router {
     /// # Errors
     /// [`crate::Error::Redis`] when Redis fails.
     pub async fn standing(&self, board: &BoardId, player: &PlayerId) -> Result<Option<Standing>> {
-        self.check(board, false).await?;
-        match &self.spec {
-            LayoutSpec::Single => single::standing(&self.store, board, player).await,
-            LayoutSpec::Hash { shards } => hash::standing(&self.store, board, *shards, player).await,
-            LayoutSpec::Range { .. } => self.range.standing(&self.store, board, player).await,
+        match self.read_layout(board).await? {
+            RecordedLayout::Single => single::standing(&self.store, board, player).await,
+            RecordedLayout::Hash { shards } => hash::standing(&self.store, board, shards, player).await,
+            RecordedLayout::Range => self.range.standing(&self.store, board, player).await,
         }
     }
 
@@ -129,11 +197,10 @@ impl Router {
     /// # Errors
     /// [`crate::Error::Redis`] when Redis fails.
     pub async fn top(&self, board: &BoardId, offset: u64, limit: u64) -> Result<Page> {
-        self.check(board, false).await?;
-        match &self.spec {
-            LayoutSpec::Single => single::top(&self.store, board, offset, limit).await,
-            LayoutSpec::Hash { shards } => hash::top(&self.store, board, *shards, offset, limit).await,
-            LayoutSpec::Range { .. } => self.range.top(&self.store, board, offset, limit).await,
+        match self.read_layout(board).await? {
+            RecordedLayout::Single => single::top(&self.store, board, offset, limit).await,
+            RecordedLayout::Hash { shards } => hash::top(&self.store, board, shards, offset, limit).await,
+            RecordedLayout::Range => self.range.top(&self.store, board, offset, limit).await,
         }
     }
 
@@ -143,11 +210,10 @@ impl Router {
     /// # Errors
     /// [`crate::Error::Redis`] when Redis fails.
     pub async fn around(&self, board: &BoardId, player: &PlayerId, radius: u64) -> Result<Option<Vec<Entry>>> {
-        self.check(board, false).await?;
-        match &self.spec {
-            LayoutSpec::Single => single::around(&self.store, board, player, radius).await,
-            LayoutSpec::Hash { shards } => hash::around(&self.store, board, *shards, player, radius).await,
-            LayoutSpec::Range { .. } => self.range.around(&self.store, board, player, radius).await,
+        match self.read_layout(board).await? {
+            RecordedLayout::Single => single::around(&self.store, board, player, radius).await,
+            RecordedLayout::Hash { shards } => hash::around(&self.store, board, shards, player, radius).await,
+            RecordedLayout::Range => self.range.around(&self.store, board, player, radius).await,
         }
     }
 
@@ -156,86 +222,58 @@ impl Router {
     /// # Errors
     /// [`crate::Error::Redis`] when Redis fails.
     pub async fn stats(&self, board: &BoardId) -> Result<BoardStats> {
-        self.check(board, false).await?;
-        let strategy = self.spec.strategy();
-        match &self.spec {
-            LayoutSpec::Single | LayoutSpec::Hash { .. } => {
-                let shards = match &self.spec {
-                    LayoutSpec::Hash { shards } => hash::shards(&self.store, board, *shards).await?,
-                    _ => single::shards(&self.store, board).await?,
-                };
-                Ok(BoardStats {
-                    strategy,
-                    layout: self.spec.to_string(),
-                    total: shards.iter().map(|s| s.size).sum(),
-                    shards,
-                    rank_error_bound: None,
-                    generation: None,
-                    rebalancing: None,
-                })
+        let record = self.record(board).await?;
+        let migrating_to = record.as_ref().and_then(|r| r.migration.as_ref()).map(|m| m.to.to_string());
+        let record_layout = record.as_ref().map_or_else(|| RecordedLayout::of(&self.spec), |r| r.layout);
+        let plain = |layout: String, shards: Vec<ShardStats>| BoardStats {
+            strategy: record_layout.strategy(),
+            layout,
+            total: shards.iter().map(|s| s.size).sum(),
+            shards,
+            rank_error_bound: None,
+            generation: None,
+            rebalancing: None,
+            migrating_to: migrating_to.clone(),
+        };
+        match record_layout {
+            RecordedLayout::Single => Ok(plain(record_layout.to_string(), single::shards(&self.store, board).await?)),
+            RecordedLayout::Hash { shards } => {
+                Ok(plain(record_layout.to_string(), hash::shards(&self.store, board, shards).await?))
             }
-            LayoutSpec::Range { boundaries } => match self.range.stats(&self.store, board).await? {
+            RecordedLayout::Range => match self.range.stats(&self.store, board).await? {
                 Some(stats) => Ok(BoardStats {
-                    strategy,
+                    strategy: "range",
                     layout: LayoutSpec::Range { boundaries: stats.meta.active.boundaries.clone() }.to_string(),
                     total: stats.shards.iter().map(|s| s.size).sum(),
                     shards: stats.shards,
                     rank_error_bound: Some(stats.rank_error_bound),
                     generation: Some(stats.meta.active.generation),
                     rebalancing: Some(stats.meta.migration.is_some()),
+                    migrating_to,
                 }),
                 // No such board: nothing to report, and nothing created.
-                None => Ok(BoardStats {
-                    strategy,
-                    layout: LayoutSpec::Range { boundaries: boundaries.clone() }.to_string(),
-                    total: 0,
-                    shards: Vec::new(),
-                    rank_error_bound: None,
-                    generation: None,
-                    rebalancing: None,
-                }),
+                None => Ok(plain(self.spec.to_string(), Vec::new())),
             },
         }
     }
 
-    /// Deletes the board: every key of its layout (for `range`, every
-    /// generation, retired and in the making, and the metadata), its layout
-    /// record and its name in `lb:boards`. Deleting a board that does not
-    /// exist does nothing.
+    /// Deletes the board: every key of every layout its record lists (for
+    /// `range`, every generation, retired and in the making, and the
+    /// metadata), its record and its name in `lb:boards`. Deleting a board
+    /// that does not exist does nothing.
     ///
     /// # Errors
-    /// [`crate::Error::LayoutMismatch`] when the board is stored with another
-    /// layout (nothing is deleted); [`crate::Error::Redis`] when Redis fails.
+    /// [`crate::Error::LayoutMismatch`] when the board is stored with an
+    /// unrelated layout (nothing is deleted); [`crate::Error::Redis`] when Redis fails.
     pub async fn delete_board(&self, board: &BoardId) -> Result<()> {
-        self.check(board, false).await?;
-        let mut doomed = vec![crate::keys::layout(board)];
-        match &self.spec {
-            LayoutSpec::Single => doomed.push(crate::keys::single(board)),
-            LayoutSpec::Hash { shards } => {
-                doomed.extend((0..*shards).map(|i| crate::keys::hash_shard(board, *shards, i)));
-            }
-            LayoutSpec::Range { .. } => {
-                if let Some(loaded) = self.range.reload(&self.store, board).await? {
-                    let meta = &loaded.meta;
-                    let generations = meta.write_generations().chain(meta.retired.iter().map(|r| &r.generation));
-                    for key in generations.flat_map(|g| crate::range::shard_keys(board, g)) {
-                        doomed.push(crate::keys::pending_moves(&key));
-                        doomed.push(key);
-                    }
-                }
-                doomed.push(crate::keys::range_meta(board));
-            }
+        let layouts = match self.record(board).await? {
+            Some(record) => record.write_set(),
+            None => vec![RecordedLayout::of(&self.spec)],
+        };
+        for layout in layouts {
+            self.delete_layout(board, layout).await?;
         }
-        // One command per key: on a cluster the keys live in different slots.
-        let pipes: Vec<redis::Pipeline> = doomed
-            .iter()
-            .map(|key| {
-                let mut pipe = redis::pipe();
-                pipe.cmd("UNLINK").arg(key).ignore();
-                pipe
-            })
-            .collect();
-        self.store.run_all(&pipes).await?;
+        let _: i64 = self.store.query(redis::cmd("UNLINK").arg(crate::keys::layout(board))).await?;
         let _: i64 =
             self.store.query(redis::cmd("SREM").arg(crate::board_record::BOARDS_KEY).arg(board.as_str())).await?;
         self.forget(board);
@@ -247,13 +285,12 @@ impl Router {
     /// # Errors
     /// [`crate::Error::Redis`] when Redis fails.
     pub async fn total(&self, board: &BoardId) -> Result<u64> {
-        self.check(board, false).await?;
-        match &self.spec {
-            LayoutSpec::Single => self.store.query(redis::cmd("ZCARD").arg(crate::keys::single(board))).await,
-            LayoutSpec::Hash { shards } => {
-                Ok(hash::shards(&self.store, board, *shards).await?.iter().map(|s| s.size).sum())
+        match self.read_layout(board).await? {
+            RecordedLayout::Single => self.store.query(redis::cmd("ZCARD").arg(crate::keys::single(board))).await,
+            RecordedLayout::Hash { shards } => {
+                Ok(hash::shards(&self.store, board, shards).await?.iter().map(|s| s.size).sum())
             }
-            LayoutSpec::Range { .. } => self.range.total(&self.store, board).await,
+            RecordedLayout::Range => self.range.total(&self.store, board).await,
         }
     }
 
@@ -263,8 +300,8 @@ impl Router {
     /// # Errors
     /// [`crate::Error::Redis`] when Redis fails.
     pub async fn refresh_sizes(&self, board: &BoardId) -> Result<()> {
-        match &self.spec {
-            LayoutSpec::Range { .. } => self.range.refresh_sizes(&self.store, board).await,
+        match self.read_layout(board).await? {
+            RecordedLayout::Range => self.range.refresh_sizes(&self.store, board).await,
             _ => Ok(()),
         }
     }

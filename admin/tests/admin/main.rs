@@ -76,7 +76,7 @@ async fn resumes_and_aborts_an_interrupted_rebalance() {
     });
     let resumed = json(&["resume", name, "--grace", "50ms"]).await;
     assert!(resumed["result"].as_str().expect("result").contains("100,600"), "{resumed}");
-    assert!(watched.await.expect("watch task").expect("watch").contains("no rebalance in progress"));
+    assert!(watched.await.expect("watch task").expect("watch").contains("no rebalance or migration in progress"));
 
     assert!(matches!(
         router.rebalance(&board, vec![300], paused).await.expect("start"),
@@ -88,7 +88,7 @@ async fn resumes_and_aborts_an_interrupted_rebalance() {
     assert!(meta.migration.is_none() && meta.retired.is_empty(), "{meta:?}");
     assert_eq!(meta.active.boundaries, [100, 600]);
     assert_eq!(router.total(&board).await.expect("total"), 1000, "nothing lost");
-    assert!(json(&["abort", name]).await["result"] == "no rebalance in progress");
+    assert!(json(&["abort", name]).await["result"] == "no rebalance or migration in progress");
 }
 
 #[tokio::test]
@@ -98,4 +98,42 @@ async fn refuses_what_a_layout_cannot_do() {
     assert!(error.to_string().contains("uses layout hash:4, not range"), "{error}");
     let error = admin(&["propose", "no-such-board", "--shards", "2"]).await.expect_err("unknown board");
     assert!(error.to_string().contains("no recorded layout"), "{error}");
+}
+
+/// A board moves hash -> range (equal-population boundaries) -> single with
+/// `migrate`; an interrupted migration is resumed and another one abandoned.
+#[tokio::test]
+async fn migrates_resumes_and_aborts_layout_migrations() {
+    let (router, board) = skewed_board("hash:4").await;
+    let name = board.as_str();
+    let done = json(&["migrate", name, "--to", "range", "--shards", "4", "--grace", "1100ms", "--chunk", "100"]).await;
+    assert!(done["result"].as_str().expect("result").contains("now on layout range:250,500,750"), "{done}");
+    let listed = json(&["boards"]).await;
+    let line = listed.as_array().expect("boards").iter().find(|b| b["board"] == name).expect("listed").clone();
+    assert_eq!((line["layout"].as_str(), sizes(&line)), (Some("range:250,500,750"), vec![250, 250, 250, 250]));
+
+    // Interrupted (as a killed process leaves it), then resumed by the command line.
+    let paused = RebalanceOptions { chunk: 50, max_chunks: Some(2), grace: std::time::Duration::from_millis(1100) };
+    let single = "single".parse().expect("spec");
+    assert!(matches!(
+        router.migrate_layout(&board, &single, paused).await.expect("start"),
+        shard_router::MigrationOutcome::Paused { .. }
+    ));
+    assert!(admin(&["boards"]).await.expect("text").contains(&format!("{name}  range:250,500,750  1000 players  (migrating to single)")));
+    let error = admin(&["migrate", name, "--to", "hash:8"]).await.expect_err("busy");
+    assert!(error.to_string().contains("a migration to single is in progress"), "{error}");
+    let resumed = json(&["resume", name, "--grace", "1100ms"]).await;
+    assert!(resumed["result"].as_str().expect("result").contains("now on layout single"), "{resumed}");
+
+    // Started, then abandoned: the board stays single, the half-built target goes.
+    assert!(matches!(
+        router.migrate_layout(&board, &"hash:8".parse().expect("spec"), paused).await.expect("start"),
+        shard_router::MigrationOutcome::Paused { .. }
+    ));
+    let aborted = json(&["abort", name, "--grace", "1100ms"]).await;
+    assert_eq!(aborted["result"], "migration abandoned; its target deleted");
+    let listed = json(&["boards"]).await;
+    let line = listed.as_array().expect("boards").iter().find(|b| b["board"] == name).expect("listed").clone();
+    assert_eq!((line["layout"].as_str(), line["total"].as_u64()), (Some("single"), Some(1000)));
+    assert!(line.get("migrating_to").is_none(), "{line}");
 }

@@ -199,5 +199,6 @@ pub async fn board(State(s): State<AppState>, BoardPath(board): BoardPath) -> Re
             .map(|sh| ShardDto { index: sh.index, min_score: sh.min_score, max_score: sh.max_score, size: sh.size })
             .collect(),
         rank_error_bound: stats.rank_error_bound,
+        migrating_to: stats.migrating_to,
     }))
 }

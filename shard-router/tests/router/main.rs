@@ -4,6 +4,7 @@
 mod bounds;
 mod equivalence;
 mod helpers;
+mod migrate;
 mod rebalance;
 mod records;
 mod replicas;

@@ -109,7 +109,9 @@ async fn writers_rebalance_and_readers_in_parallel() {
         }
         let expected = oracle.board(&board).expect("board").clone();
         let initial = before.board(&board).expect("board").clone();
-        let max_batch = writers_data.iter().flat_map(|w| &w.batches).map(Vec::len).max().unwrap_or(0) as u64;
+        // A player moving up counts twice while its batch is in flight: each writer has at most one batch in flight.
+        let max_batch = writers_data.len() as u64
+            * writers_data.iter().flat_map(|w| &w.batches).map(Vec::len).max().unwrap_or(0) as u64;
 
         let stop = Arc::new(AtomicBool::new(false));
         let mut readers = Vec::new();
