@@ -93,10 +93,9 @@ pub(crate) async fn migrate(
     drive(total, quiet, format!("{board} -> {to}"), || async {
         Ok(match router.migrate_layout(board, to, options).await? {
             MigrationOutcome::Paused { copied } => Step { copied, finished: None },
-            MigrationOutcome::Done { copied } => Step {
-                copied,
-                finished: Some(format!("now on layout {to}; the previous layout's keys are deleted")),
-            },
+            MigrationOutcome::Done { copied } => {
+                Step { copied, finished: Some(format!("now on layout {to}; the previous layout's keys are deleted")) }
+            }
             MigrationOutcome::Unchanged => Step { copied: 0, finished: Some(format!("already on layout {to}")) },
         })
     })

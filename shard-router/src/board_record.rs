@@ -103,7 +103,9 @@ impl FromStr for RecordedLayout {
             return Ok(Self::Range);
         }
         match s.parse::<LayoutSpec>()? {
-            LayoutSpec::Range { .. } => Err(Error::InvalidLayout(format!("a recorded range layout is `range`, got {s:?}"))),
+            LayoutSpec::Range { .. } => {
+                Err(Error::InvalidLayout(format!("a recorded range layout is `range`, got {s:?}")))
+            }
             spec => Ok(Self::of(&spec)),
         }
     }
@@ -275,13 +277,11 @@ impl Records {
         if let Some(cached) = self.fresh(board) {
             return Ok(Some(cached));
         }
-        match load(store, board).await? {
-            Some((record, _)) => self.keep(board, record).map(Some),
-            None => {
-                self.boards.remove(board);
-                Ok(None)
-            }
+        if let Some((record, _)) = load(store, board).await? {
+            return self.keep(board, record).map(Some);
         }
+        self.boards.remove(board);
+        Ok(None)
     }
 
     /// The record a write starts from: the cached one while young, else

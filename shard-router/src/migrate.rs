@@ -91,7 +91,11 @@ impl Router {
             let reply: Vec<Value> = self
                 .store()
                 .query(
-                    redis::cmd("ZSCAN").arg(&sources[migration.key]).arg(migration.cursor).arg("COUNT").arg(options.chunk),
+                    redis::cmd("ZSCAN")
+                        .arg(&sources[migration.key])
+                        .arg(migration.cursor)
+                        .arg("COUNT")
+                        .arg(options.chunk),
                 )
                 .await?;
             let (cursor, members) = parse_scan(reply)?;
@@ -194,7 +198,12 @@ impl Router {
     /// The sorted sets holding `board` in `layout` (for `range`, the active
     /// generation's shards). Unless `while_rebalancing`, a range board in the
     /// middle of a rebalance is refused with [`Error::Busy`]: its shards are moving.
-    async fn layout_keys(&self, board: &BoardId, layout: RecordedLayout, while_rebalancing: bool) -> Result<Vec<String>> {
+    async fn layout_keys(
+        &self,
+        board: &BoardId,
+        layout: RecordedLayout,
+        while_rebalancing: bool,
+    ) -> Result<Vec<String>> {
         Ok(match layout {
             RecordedLayout::Single => vec![keys::single(board)],
             RecordedLayout::Hash { shards } => (0..shards).map(|i| keys::hash_shard(board, shards, i)).collect(),
@@ -241,7 +250,10 @@ impl Router {
                             migration: None,
                             retired: Vec::new(),
                         };
-                        let _: () = self.store().query(redis::cmd("SET").arg(keys::range_meta(board)).arg(fresh.to_json())).await?;
+                        let _: () = self
+                            .store()
+                            .query(redis::cmd("SET").arg(keys::range_meta(board)).arg(fresh.to_json()))
+                            .await?;
                         self.range_boards().forget(board);
                     }
                     let next = BoardRecord {

@@ -520,7 +520,8 @@ async fn read_slices(
     for (slice, reply) in slices.iter().zip(store.run_all(&pipes).await?) {
         let rows = scripts::parse_page(reply.into_iter().next().unwrap_or_default())?;
         let got = rows.rows.len() as u64;
-        let ranked = assign_ranks(rows.rows, slice.shard_start + slice.local_offset, slice.shard_start + rows.above_first);
+        let ranked =
+            assign_ranks(rows.rows, slice.shard_start + slice.local_offset, slice.shard_start + rows.above_first);
         out.extend(ranked.into_iter().filter(|e| seen.insert(e.player.clone())));
         last = Some((*slice, got));
     }

@@ -275,11 +275,11 @@ impl Router {
     async fn start_migration(&self, board: &BoardId, boundaries: &[u64]) -> Result<(RangeMeta, String)> {
         let store = self.store();
         let meta_key = keys::range_meta(board);
-        if let Some(record) = crate::board_record::recorded(store, board).await? {
-            if record.layout != crate::board_record::RecordedLayout::Range || record.migration.is_some() {
-                let what = format!("its layout is {} (record {})", record.layout, record.to_stored());
-                return Err(Error::Busy { board: board.to_string(), what });
-            }
+        if let Some(record) = crate::board_record::recorded(store, board).await?
+            && (record.layout != crate::board_record::RecordedLayout::Range || record.migration.is_some())
+        {
+            let what = format!("its layout is {} (record {})", record.layout, record.to_stored());
+            return Err(Error::Busy { board: board.to_string(), what });
         }
         loop {
             let loaded = self.range_boards().reload_existing(store, board).await?;

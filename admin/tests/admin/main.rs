@@ -119,7 +119,12 @@ async fn migrates_resumes_and_aborts_layout_migrations() {
         router.migrate_layout(&board, &single, paused).await.expect("start"),
         shard_router::MigrationOutcome::Paused { .. }
     ));
-    assert!(admin(&["boards"]).await.expect("text").contains(&format!("{name}  range:250,500,750  1000 players  (migrating to single)")));
+    assert!(
+        admin(&["boards"])
+            .await
+            .expect("text")
+            .contains(&format!("{name}  range:250,500,750  1000 players  (migrating to single)"))
+    );
     let error = admin(&["migrate", name, "--to", "hash:8"]).await.expect_err("busy");
     assert!(error.to_string().contains("a migration to single is in progress"), "{error}");
     let resumed = json(&["resume", name, "--grace", "1100ms"]).await;

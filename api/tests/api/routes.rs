@@ -202,3 +202,38 @@ async fn cached_pages_are_tagged_and_revalidated() {
     assert_eq!(body["entries"][0]["player"], "newcomer");
     api.stop().await;
 }
+
+/// 10,000 made-up board names, on every route, on the `range` layout (the one
+/// with per-board state): Redis gets no key (`DBSIZE` 0) and the api keeps
+/// nothing per board: no cached page, no new metric series.
+#[tokio::test]
+async fn unknown_boards_leave_redis_and_the_api_unchanged() {
+    let redis = testkit::PrivateRedis::start();
+    let api = TestApi::start(&redis.url(), "range:100,200", |c| {
+        c.rate_limit_per_second = 1_000_000;
+        c.rate_limit_burst = 1_000_000;
+    })
+    .await;
+    let series = |text: &str| text.lines().filter(|l| !l.starts_with('#')).count();
+    api.get("/metrics").await; // the scrape's own series exist from here on
+    let mut after_first = 0;
+    for i in 0..10_000 {
+        let b = format!("ghost-{i}");
+        assert_eq!(api.get(&format!("/v1/boards/{b}/top")).await.status(), StatusCode::NOT_FOUND);
+        if i % 10 == 0 {
+            assert_eq!(api.get(&format!("/v1/boards/{b}/players/p-1")).await.status(), StatusCode::NOT_FOUND);
+            assert_eq!(api.get(&format!("/v1/boards/{b}/players/p-1/around")).await.status(), StatusCode::NOT_FOUND);
+            assert_eq!(api.get(&format!("/v1/boards/{b}")).await.status(), StatusCode::NOT_FOUND);
+        }
+        if i == 999 {
+            after_first = series(&api.get("/metrics").await.text().await.expect("metrics"));
+        }
+    }
+    let metrics = api.get("/metrics").await.text().await.expect("metrics");
+    assert_eq!(series(&metrics), after_first, "9,000 more unknown boards added metric series");
+    assert!(metrics.lines().any(|l| l == "api_top_cache_boards 0"), "unknown boards were cached");
+    let store = router(&redis.url(), "range:100,200").await;
+    let keys: u64 = store.store().query(&redis::cmd("DBSIZE")).await.expect("dbsize");
+    assert_eq!(keys, 0, "reads created keys");
+    api.stop().await;
+}

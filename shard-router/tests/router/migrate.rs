@@ -64,22 +64,31 @@ async fn migrations_under_concurrent_writes_equal_the_oracle() {
                 .collect();
             source.apply(&fixed).await.expect("fixed");
             let mut oracle = Oracle::new();
-            fixed.iter().for_each(|u| oracle.apply(u));
+            for u in &fixed {
+                oracle.apply(u);
+            }
             let work: Vec<Workload> = (0..2)
                 .map(|w| Workload::random(seed as u64 * 10 + w, std::slice::from_ref(&board), 400, 4000, 500))
                 .collect();
-            work.iter().flat_map(|w| w.batches.iter().flatten()).for_each(|u| oracle.apply(u));
+            for u in work.iter().flat_map(|w| w.batches.iter().flatten()) {
+                oracle.apply(u);
+            }
 
             let stop = Arc::new(AtomicBool::new(false));
             let reader = {
-                let (router, board, stop, fixed) = (router(cluster, from).await, board.clone(), stop.clone(), fixed.clone());
+                let (router, board, stop, fixed) =
+                    (router(cluster, from).await, board.clone(), stop.clone(), fixed.clone());
                 let context = context.clone();
                 tokio::spawn(async move {
                     let mut reads = 0usize;
                     while !stop.load(Ordering::Relaxed) {
                         let page = router.top(&board, 0, 100).await.expect("top");
                         assert_no_duplicates(&page.entries, "top during migration");
-                        assert_eq!(page.entries.len() as u64, page.total.min(100), "{context}: page length during migration");
+                        assert_eq!(
+                            page.entries.len() as u64,
+                            page.total.min(100),
+                            "{context}: page length during migration"
+                        );
                         assert!(
                             page.entries.windows(2).all(|w| w[0].score > w[1].score
                                 || (w[0].score == w[1].score && w[0].player.as_str() < w[1].player.as_str())),

@@ -34,7 +34,10 @@ async fn a_router_with_another_layout_fails_naming_both() {
     let single = private_router(&redis, "single").await;
     let board = BoardId::new("recorded").expect("board");
     single.apply(&[update(&board, "a", 5), update(&board, "b", 7)]).await.expect("apply");
-    assert_eq!(board_record::recorded(single.store(), &board).await.expect("record").map(|r| r.to_stored()).as_deref(), Some("single"));
+    assert_eq!(
+        board_record::recorded(single.store(), &board).await.expect("record").map(|r| r.to_stored()).as_deref(),
+        Some("single")
+    );
     assert_eq!(board_record::boards(single.store()).await.expect("boards"), std::slice::from_ref(&board));
     let keys = dbsize(&single).await;
 
