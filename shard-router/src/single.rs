@@ -27,8 +27,14 @@ pub(crate) async fn apply(store: &Store, board: &BoardId, updates: &[&ScoreUpdat
     Ok(())
 }
 
+/// The one Redis command a standing on a `single` board sends (an `EVAL_RO`
+/// of the `LOCATE` script), for benchmarks that replay it with `redis-benchmark`.
+pub fn standing_command(board: &BoardId, player: &PlayerId) -> redis::Cmd {
+    scripts::locate(&keys::single(board), player)
+}
+
 pub(crate) async fn standing(store: &Store, board: &BoardId, player: &PlayerId) -> Result<Option<Standing>> {
-    let located = scripts::parse_locate(store.query(&scripts::locate(&keys::single(board), player)).await?)?;
+    let located = scripts::parse_locate(store.query(&standing_command(board, player)).await?)?;
     Ok(located.found.map(|f| Standing {
         score: f.score,
         rank: f.above + 1,
