@@ -5,6 +5,8 @@
 //!
 //! `rank-command <board> <player>` → `EVAL_RO $'...' 1 $'lb:{board}:z' $'\x8f...'`
 
+use std::fmt::Write as _;
+
 use anyhow::Context as _;
 use leaderboard_contract::{BoardId, PlayerId};
 use redis::Arg;
@@ -13,9 +15,14 @@ fn quote(bytes: &[u8]) -> String {
     let mut out = String::from("$'");
     for &b in bytes {
         match b {
-            b'\'' | b'\\' => out.push_str(&format!("\\{}", b as char)),
+            b'\'' | b'\\' => {
+                out.push('\\');
+                out.push(b as char);
+            }
             0x20..=0x7e => out.push(b as char),
-            _ => out.push_str(&format!("\\x{b:02x}")),
+            _ => {
+                let _ = write!(out, "\\x{b:02x}");
+            }
         }
     }
     out.push('\'');
@@ -38,4 +45,14 @@ fn main() -> anyhow::Result<()> {
         .collect();
     println!("{}", words.join(" "));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quote;
+
+    #[test]
+    fn quotes_binary_and_special_bytes_for_bash() {
+        assert_eq!(quote(b"a'b\\c\n\xff"), r"$'a\'b\\c\x0a\xff'");
+    }
 }
