@@ -165,6 +165,7 @@ impl Router {
 
     /// Writes a batch of one board into one layout; `current`: it is the
     /// layout the board is read from (a `range` board without metadata is then new).
+    /// An empty batch (a migration's `ZSCAN` chunk may be empty) writes nothing.
     pub(crate) async fn write_layout(
         &self,
         board: &BoardId,
@@ -172,6 +173,9 @@ impl Router {
         current: bool,
         batch: &[&ScoreUpdate],
     ) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
         match layout {
             RecordedLayout::Single => single::apply(&self.store, board, batch).await,
             RecordedLayout::Hash { shards } => hash::apply(&self.store, board, shards, batch).await,

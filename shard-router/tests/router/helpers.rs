@@ -33,6 +33,32 @@ pub fn player(i: usize) -> PlayerId {
     PlayerId::new(format!("p{i}")).expect("valid player")
 }
 
+/// 20 players whose scores (0, 25, ..., 475) are set once and never updated:
+/// always present, so readers can look for them while everything else moves.
+pub fn fixed_players(board: &BoardId) -> Vec<ScoreUpdate> {
+    (0..20u64)
+        .map(|i| ScoreUpdate {
+            board: board.clone(),
+            player: PlayerId::new(format!("fixed{i}")).expect("id"),
+            score: i * 25,
+        })
+        .collect()
+}
+
+/// Asserts that a first page read while writers and a layout operation run
+/// is whole: `min(100, total)` rows, in contract order, no player twice.
+pub fn assert_whole_page(page: &shard_router::Page, context: &str) {
+    assert_no_duplicates(&page.entries, context);
+    assert_eq!(page.entries.len() as u64, page.total.min(100), "{context}: page length");
+    assert!(
+        page.entries
+            .windows(2)
+            .all(|w| w[0].score > w[1].score
+                || (w[0].score == w[1].score && w[0].player.as_str() < w[1].player.as_str())),
+        "{context}: order"
+    );
+}
+
 /// A random workload: few players (so duplicates abound), small score range
 /// (so ties abound), updates in random batches, some batches replayed.
 pub struct Workload {

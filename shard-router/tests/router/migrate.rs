@@ -9,7 +9,7 @@ use leaderboard_contract::{BoardId, PlayerId};
 use shard_router::board_record::{self, RecordedLayout};
 use shard_router::{Error, MigrationOutcome, Oracle, RebalanceOptions, Router, ScoreUpdate};
 
-use crate::helpers::{Workload, assert_matches_oracle, assert_no_duplicates, router, unique_board};
+use crate::helpers::{Workload, assert_matches_oracle, assert_whole_page, fixed_players, router, unique_board};
 
 /// Reads in these tests take milliseconds; the grace only has to outlast them
 /// (and the records readers keep for a second).
@@ -55,13 +55,7 @@ async fn migrations_under_concurrent_writes_equal_the_oracle() {
             let context = format!("{from} -> {to}, cluster={cluster}");
             let board = unique_board("migrate");
             let source = router(cluster, from).await;
-            let fixed: Vec<ScoreUpdate> = (0..20u64)
-                .map(|i| ScoreUpdate {
-                    board: board.clone(),
-                    player: PlayerId::new(format!("fixed{i}")).expect("id"),
-                    score: i * 25,
-                })
-                .collect();
+            let fixed = fixed_players(&board);
             source.apply(&fixed).await.expect("fixed");
             let mut oracle = Oracle::new();
             for u in &fixed {
@@ -83,17 +77,7 @@ async fn migrations_under_concurrent_writes_equal_the_oracle() {
                     let mut reads = 0usize;
                     while !stop.load(Ordering::Relaxed) {
                         let page = router.top(&board, 0, 100).await.expect("top");
-                        assert_no_duplicates(&page.entries, "top during migration");
-                        assert_eq!(
-                            page.entries.len() as u64,
-                            page.total.min(100),
-                            "{context}: page length during migration"
-                        );
-                        assert!(
-                            page.entries.windows(2).all(|w| w[0].score > w[1].score
-                                || (w[0].score == w[1].score && w[0].player.as_str() < w[1].player.as_str())),
-                            "order during migration"
-                        );
+                        assert_whole_page(&page, &format!("{context}: top during migration"));
                         let f = &fixed[reads % fixed.len()].player;
                         assert!(router.standing(&board, f).await.expect("standing").is_some(), "{f} vanished");
                         reads += 1;
@@ -220,5 +204,22 @@ async fn migrations_resume_refuse_other_work_and_abort_cleanly() {
         assert_matches_oracle(&router, &oracle, &board, 300, &format!("after resume, cluster={cluster}")).await;
         let unchanged = router.migrate_layout(&board, &to_single, options(20, None)).await.expect("again");
         assert_eq!(unchanged, MigrationOutcome::Unchanged);
+    }
+}
+
+/// A source key with nothing in it (an empty `range` shard; `ZSCAN` may also
+/// return an empty chunk mid-scan) copies nothing, and the copy goes on.
+#[tokio::test]
+async fn empty_source_keys_copy_nothing_and_the_migration_goes_on() {
+    for cluster in [false, true] {
+        let board = unique_board("empty-shards");
+        let router = router(cluster, "range:100,200").await;
+        let low: Vec<ScoreUpdate> = (0..5u64)
+            .map(|i| ScoreUpdate { board: board.clone(), player: crate::helpers::player(i as usize), score: i })
+            .collect();
+        router.apply(&low).await.expect("apply");
+        let done = router.migrate_layout(&board, &"single".parse().expect("spec"), options(10, None)).await;
+        assert_eq!(done.expect("migrate"), MigrationOutcome::Done { copied: 5 }, "cluster={cluster}");
+        assert_eq!(router.total(&board).await.expect("total"), 5);
     }
 }

@@ -8,7 +8,10 @@ use leaderboard_contract::PlayerId;
 use shard_router::{Error, Oracle, RebalanceOptions, RebalanceOutcome, Router, RouterOptions, ScoreUpdate};
 use tokio::time::Instant;
 
-use crate::helpers::{Workload, assert_matches_oracle, assert_no_duplicates, router, store, unique_board};
+use crate::helpers::{
+    Workload, assert_matches_oracle, assert_no_duplicates, assert_whole_page, fixed_players, router, store,
+    unique_board,
+};
 
 #[tokio::test]
 async fn proposed_boundaries_split_players_evenly() {
@@ -86,14 +89,7 @@ async fn writers_rebalance_and_readers_in_parallel() {
     for cluster in [false, true] {
         let board = unique_board("concurrent");
         let router = router(cluster, "range:100,200").await;
-        // Fixed players: scores set once, never updated.
-        let fixed: Vec<ScoreUpdate> = (0..20u64)
-            .map(|i| ScoreUpdate {
-                board: board.clone(),
-                player: PlayerId::new(format!("fixed{i}")).expect("id"),
-                score: i * 25,
-            })
-            .collect();
+        let fixed = fixed_players(&board);
         router.apply(&fixed).await.expect("fixed");
         let writers_data: Vec<Workload> =
             (0..2).map(|w| Workload::random(100 + w, std::slice::from_ref(&board), 400, 6000, 500)).collect();
@@ -122,14 +118,8 @@ async fn writers_rebalance_and_readers_in_parallel() {
                 let mut reads = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     let page = router.top(&board, 0, 100).await.expect("top");
-                    assert_no_duplicates(&page.entries, "top during rebalance");
                     // A read that began on the old generation finishes on it: never a short page.
-                    assert_eq!(page.entries.len() as u64, page.total.min(100), "page length during rebalance");
-                    assert!(
-                        page.entries.windows(2).all(|w| w[0].score > w[1].score
-                            || (w[0].score == w[1].score && w[0].player.as_str() < w[1].player.as_str())),
-                        "order"
-                    );
+                    assert_whole_page(&page, "top during rebalance");
                     let f = &fixed[(reads as usize + r) % fixed.len()].player;
                     if let Some(around) = router.around(&board, f, 5).await.expect("around") {
                         assert_no_duplicates(&around, "around during rebalance");
