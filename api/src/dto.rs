@@ -118,3 +118,40 @@ pub struct ReadyResponse {
     /// The circuit breaker lets calls through.
     pub breaker_closed: bool,
 }
+
+/// `POST /v1/boards/{board}/players:lookup` body.
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LookupRequest {
+    /// 1 to 100 player ids (repeats are answered once).
+    #[schema(min_items = 1, max_items = 100, example = json!(["p-000123", "p-000456"]))]
+    pub players: Vec<String>,
+}
+
+/// One found player of a lookup.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LookupEntryDto {
+    /// The player.
+    pub player: String,
+    /// Best score.
+    pub score: u64,
+    /// Rank on the board.
+    pub rank: u64,
+    /// Place inside the list (equal scores share a place, as on the board).
+    pub list_rank: u64,
+}
+
+/// `POST /v1/boards/{board}/players:lookup`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LookupResponse {
+    /// The board.
+    pub board: String,
+    /// RFC 3339 time of the data.
+    pub as_of: String,
+    /// Players on the board.
+    pub total: u64,
+    /// The players found, in board order.
+    pub entries: Vec<LookupEntryDto>,
+    /// The players asked for without a score on the board, in the order asked.
+    pub missing: Vec<String>,
+}

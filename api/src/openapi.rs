@@ -4,18 +4,22 @@ use std::sync::OnceLock;
 
 use utoipa::OpenApi;
 
-use crate::dto::{AroundResponse, BoardResponse, EntryDto, PlayerResponse, ReadyResponse, ShardDto, TopResponse};
+use crate::dto::{
+    AroundResponse, BoardResponse, EntryDto, LookupEntryDto, LookupRequest, LookupResponse, PlayerResponse,
+    ReadyResponse, ShardDto, TopResponse,
+};
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{boards, ops};
+use crate::routes::{boards, lookup, ops};
 
 /// The API description.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Leaderboard API", description = "Top-N, ranks, percentiles and neighbourhoods of sharded leaderboards. \
         Every answer carries `as_of`, the time of the data it was computed from."),
-    paths(boards::top, boards::player, boards::around, boards::board,
+    paths(boards::top, boards::player, boards::around, lookup::lookup, boards::board,
           ops::healthz, ops::readyz, ops::metrics, ops::openapi, ops::index),
     components(schemas(TopResponse, PlayerResponse, AroundResponse, BoardResponse, EntryDto, ShardDto,
+                       LookupRequest, LookupResponse, LookupEntryDto,
                        ReadyResponse, ErrorBody, ErrorDetail)),
     tags((name = "boards", description = "Leaderboard reads"), (name = "ops", description = "Operations"))
 )]

@@ -24,7 +24,7 @@
 //! - [`spec`]: layout configuration; [`keys`]: key names and hash tags; [`board_record`]: the layout each board is stored with.
 //! - [`store`]: single Redis, Redis Cluster or Sentinel-managed connections; [`sentinel`]: following a failover;
 //!   [`read_from`]: reads from the primary or its replicas; [`watermark`]: what ingest has applied, stored beside the data.
-//! - [`router`]: the [`Router`]; [`single`], [`hash`], [`range`]: the layouts.
+//! - [`router`]: the [`Router`]; [`single`], [`hash`], [`range`]: the layouts; [`lookup`]: standings of a list of players.
 //! - [`range_meta`], [`rebalance`]: range generations, adaptive boundaries, online rebalance.
 //! - [`migrate`]: moving a live board between layouts.
 //! - [`model`]: values read and written; [`oracle`]: the reference model.
@@ -33,6 +33,7 @@ pub mod board_record;
 mod error;
 pub mod hash;
 pub mod keys;
+pub mod lookup;
 pub mod member;
 pub mod migrate;
 pub mod model;
@@ -50,6 +51,7 @@ pub mod store;
 pub mod watermark;
 
 pub use error::{Error, Failure, Result};
+pub use lookup::{Listed, Lookup, MAX_LOOKUP};
 pub use migrate::MigrationOutcome;
 pub use model::{BoardStats, Entry, Page, ScoreUpdate, ShardStats, Standing};
 pub use oracle::{Oracle, OracleBoard};

@@ -102,6 +102,31 @@ impl OracleBoard {
         })
     }
 
+    /// The standings of `players` (repeats once), as [`crate::Router::lookup`]
+    /// answers: found players in board order, each with its rank and its
+    /// place in the list (1 + listed players with a strictly greater score),
+    /// and the missing ones in the order asked.
+    pub fn lookup(&self, players: &[PlayerId]) -> crate::Lookup {
+        let mut asked: Vec<&PlayerId> = Vec::new();
+        for p in players {
+            if !asked.contains(&p) {
+                asked.push(p);
+            }
+        }
+        let scores: Vec<u64> = asked.iter().filter_map(|p| self.score(p)).collect();
+        let mut entries: Vec<crate::Listed> = asked
+            .iter()
+            .filter_map(|p| {
+                let st = self.standing(p)?;
+                let list_rank = 1 + scores.iter().filter(|&&s| s > st.score).count() as u64;
+                Some(crate::Listed { player: (*p).clone(), score: st.score, rank: st.rank, list_rank })
+            })
+            .collect();
+        entries.sort_by(|a, b| crate::model::board_order(a.score, &a.player, b.score, &b.player));
+        let missing = asked.iter().filter(|p| self.score(p).is_none()).map(|p| (*p).clone()).collect();
+        crate::Lookup { total: self.total(), entries, missing }
+    }
+
     /// Rows at positions `offset..offset + limit`.
     pub fn top(&self, offset: u64, limit: u64) -> Page {
         let sorted = self.sorted();

@@ -361,6 +361,39 @@ impl RangeBoards {
         .await
     }
 
+    /// Standings of some players (at least one): `LOOKUP` on every shard at
+    /// once; a player's copy in the highest shard is theirs (a player moving
+    /// up is briefly in two), ranked with the sizes of the same round trip.
+    pub(crate) async fn lookup(
+        &self,
+        store: &Store,
+        board: &BoardId,
+        players: &[&PlayerId],
+    ) -> Result<crate::lookup::Answer> {
+        self.read(store, board, (0, vec![None; players.len()]), |meta| async move {
+            let keys = shard_keys(board, &meta.meta.active);
+            let pipes = single_cmd_pipes(keys.iter().map(|k| scripts::lookup(k, players.iter().copied())));
+            let looked = store
+                .run_all(&pipes)
+                .await?
+                .into_iter()
+                .map(|reply| scripts::parse_lookup(reply.into_iter().next().unwrap_or_default()))
+                .collect::<Result<Vec<_>>>()?;
+            let cards: Vec<u64> = looked.iter().map(|l| l.card).collect();
+            let above_shard = sizes_above(&cards);
+            let found = (0..players.len())
+                .map(|i| {
+                    (0..looked.len()).rev().find_map(|shard| {
+                        let (score, above) = looked[shard].found.get(i).copied().flatten()?;
+                        Some(crate::lookup::Found { score, rank: 1 + above_shard[shard] + above })
+                    })
+                })
+                .collect();
+            Ok((cards.iter().sum(), found))
+        })
+        .await
+    }
+
     pub(crate) async fn total(&self, store: &Store, board: &BoardId) -> Result<u64> {
         self.read(store, board, 0, |meta| async move {
             Ok(cards(store, &shard_keys(board, &meta.meta.active)).await?.iter().sum())

@@ -79,7 +79,7 @@ impl Router {
     }
 
     /// The layout a read of `board` uses: the recorded one, else the configured one.
-    async fn read_layout(&self, board: &BoardId) -> Result<RecordedLayout> {
+    pub(crate) async fn read_layout(&self, board: &BoardId) -> Result<RecordedLayout> {
         let layout = match self.record(board).await? {
             Some(record) => record.layout,
             None => RecordedLayout::of(&self.spec),

@@ -40,6 +40,32 @@ local equal = redis.call('ZCOUNT', KEYS[1], s, s)
 return {card, s, pos, above, equal}
 ";
 
+/// `LOOKUP key m1 m2 ...` → `[card, s1, above1, s2, above2, ...]`: for each
+/// member its score (nil when absent) and the members of the key strictly
+/// above that score (0 when absent).
+const LOOKUP: &str = r"
+local out = {redis.call('ZCARD', KEYS[1])}
+local scores = redis.call('ZMSCORE', KEYS[1], unpack(ARGV))
+for i = 1, #ARGV do
+  local s = scores[i]
+  if s then
+    out[#out + 1] = s
+    out[#out + 1] = redis.call('ZCOUNT', KEYS[1], '(' .. s, '+inf')
+  else
+    out[#out + 1] = false
+    out[#out + 1] = 0
+  end
+end
+return out
+";
+
+/// `COUNT_ABOVE key s1 s2 ...` → `[c1, c2, ...]`: members strictly above each score.
+const COUNT_ABOVE: &str = r"
+local out = {}
+for i = 1, #ARGV do out[i] = redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[i], '+inf') end
+return out
+";
+
 /// `SEEK key member radius [score]` → `[position, above_first, m1, s1, ...]`, or `[-1]`
 /// when no score is given and the member is absent.
 ///
@@ -124,6 +150,49 @@ pub(crate) fn page(key: &str, offset: u64, limit: u64) -> Cmd {
     let mut cmd = eval_ro(PAGE, key);
     cmd.arg(offset).arg(limit);
     cmd
+}
+
+/// The `LOOKUP` call for some players on one key (at least one player).
+pub(crate) fn lookup<'a>(key: &str, players: impl Iterator<Item = &'a PlayerId>) -> Cmd {
+    let mut cmd = eval_ro(LOOKUP, key);
+    for p in players {
+        cmd.arg(member::encode(p));
+    }
+    cmd
+}
+
+/// The `COUNT_ABOVE` call for some scores on one key.
+pub(crate) fn count_above(key: &str, scores: impl Iterator<Item = u64>) -> Cmd {
+    let mut cmd = eval_ro(COUNT_ABOVE, key);
+    for s in scores {
+        cmd.arg(s);
+    }
+    cmd
+}
+
+/// A `LOOKUP` reply: the key's size, and per member asked its score and the
+/// members strictly above it, when the key holds it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Looked {
+    /// Members of the key.
+    pub card: u64,
+    /// Per member asked, in order: `(score, above)` when present.
+    pub found: Vec<Option<(u64, u64)>>,
+}
+
+pub(crate) fn parse_lookup(v: Value) -> Result<Looked> {
+    let items = as_array(v)?;
+    let card = items.first().map(as_u64).transpose()?.unwrap_or(0);
+    let found = items
+        .get(1..)
+        .unwrap_or_default()
+        .chunks_exact(2)
+        .map(|pair| match &pair[0] {
+            Value::Nil => Ok(None),
+            score => Ok(Some((as_score(score)?, as_u64(&pair[1])?))),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Looked { card, found })
 }
 
 /// The `LOCATE` call for one shard.

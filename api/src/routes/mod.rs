@@ -1,10 +1,12 @@
 //! The HTTP routes and the middleware around them.
 
 pub mod boards;
+pub mod lookup;
 pub mod ops;
 
 use axum::Router;
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
 
 use crate::state::AppState;
 
@@ -14,6 +16,10 @@ pub fn routes(state: AppState) -> Router {
         .route("/v1/boards/{board}/top", get(boards::top))
         .route("/v1/boards/{board}/players/{player}", get(boards::player))
         .route("/v1/boards/{board}/players/{player}/around", get(boards::around))
+        .route(
+            "/v1/boards/{board}/players:lookup",
+            post(lookup::lookup).layer(DefaultBodyLimit::max(lookup::MAX_BODY_BYTES)),
+        )
         .route("/v1/boards/{board}", get(boards::board))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

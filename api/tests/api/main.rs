@@ -3,4 +3,5 @@
 mod browser;
 mod faults;
 mod helpers;
+mod lookup;
 mod routes;

@@ -122,6 +122,8 @@ async fn openapi_metrics_health_and_page() {
         .filter_map(|p| p["name"].as_str())
         .collect();
     assert_eq!(top_params, ["board", "limit", "offset"]);
+    assert!(doc["paths"]["/v1/boards/{board}/players:lookup"]["post"].is_object(), "the lookup route is documented");
+    assert_eq!(doc["components"]["schemas"]["LookupRequest"]["properties"]["players"]["maxItems"], 100);
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
 
     assert_eq!(api.json(&format!("/v1/boards/{b}/top")).await.0, StatusCode::OK);

@@ -4,6 +4,7 @@
 mod bounds;
 mod equivalence;
 mod helpers;
+mod lookup;
 mod migrate;
 mod rebalance;
 mod records;

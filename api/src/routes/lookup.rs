@@ -1,0 +1,89 @@
+//! `POST /v1/boards/{board}/players:lookup`: a list of players (friends, a clan) in one call.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request, State};
+use leaderboard_contract::PlayerId;
+use shard_router::MAX_LOOKUP;
+
+use crate::backend::Dated;
+use crate::clock::rfc3339;
+use crate::dto::{LookupEntryDto, LookupRequest, LookupResponse};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::BoardPath;
+use crate::state::AppState;
+
+/// Largest request body: 100 ids of 64 bytes, quoted and separated, with room to spare.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The body, validated: 1 to [`MAX_LOOKUP`] valid player ids. Rejections are 400 JSON.
+#[derive(Debug)]
+pub struct LookupBody(pub Vec<PlayerId>);
+
+impl<S: Send + Sync> FromRequest<S> for LookupBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let Json(body) = Json::<LookupRequest>::from_request(req, state).await.map_err(|e| body_error(&e))?;
+        if body.players.is_empty() || body.players.len() > MAX_LOOKUP {
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                format!("players must hold 1 to {MAX_LOOKUP} ids, got {}", body.players.len()),
+            ));
+        }
+        let players = body
+            .players
+            .into_iter()
+            .map(|p| PlayerId::new(p).map_err(|e| ApiError::bad_request("invalid_player", format!("player {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self(players))
+    }
+}
+
+fn body_error(e: &JsonRejection) -> ApiError {
+    let code = match e {
+        JsonRejection::MissingJsonContentType(_) => "invalid_content_type",
+        JsonRejection::BytesRejection(_) => "body_too_large",
+        _ => "invalid_body",
+    };
+    ApiError::bad_request(code, e.body_text())
+}
+
+/// The standings of up to 100 players, ranked on the board and inside the list.
+#[utoipa::path(post, path = "/v1/boards/{board}/players:lookup", tag = "boards",
+    params(("board" = String, Path, description = "Board name, 1-64 bytes of [A-Za-z0-9_.-]")),
+    request_body(content = LookupRequest, description = "1 to 100 player ids; at most 16 KiB"),
+    responses(
+        (status = 200, description = "The players found, in board order, and the ones missing", body = LookupResponse),
+        (status = 400, description = "Invalid board, body or player id", body = ErrorBody),
+        (status = 404, description = "The board has no players", body = ErrorBody),
+        (status = 409, description = "The board is stored with another layout than this api's (`layout_mismatch`)", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+        (status = 503, description = "Redis unavailable", body = ErrorBody)))]
+pub async fn lookup(
+    State(s): State<AppState>,
+    BoardPath(board): BoardPath,
+    LookupBody(players): LookupBody,
+) -> Result<Json<LookupResponse>, ApiError> {
+    let (b, p) = (&board, &players);
+    let Dated { value: found, as_of } = s.backend.read(|r| async move { r.lookup(b, p).await }).await?;
+    if found.total == 0 {
+        return Err(ApiError::NotFound { code: "board_not_found", message: format!("board {board} has no players") });
+    }
+    Ok(Json(LookupResponse {
+        board: board.to_string(),
+        as_of: rfc3339(as_of),
+        total: found.total,
+        entries: found
+            .entries
+            .into_iter()
+            .map(|l| LookupEntryDto {
+                player: l.player.to_string(),
+                score: l.score,
+                rank: l.rank,
+                list_rank: l.list_rank,
+            })
+            .collect(),
+        missing: found.missing.iter().map(ToString::to_string).collect(),
+    }))
+}
