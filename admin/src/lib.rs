@@ -9,6 +9,11 @@
 //! | `watch <board>` | follows a rebalance or migration another process runs, until it ends |
 //! | `resume <board>` | finishes the interrupted rebalance or migration, to the target it was started with |
 //! | `abort <board>` | abandons the rebalance or migration in progress; its half-built target is deleted after the grace period |
+//! | `delete <board>` | removes a board: every key of every layout it uses, and its record |
+//! | `audit [--count N]` | the newest entries of the audit log, newest first |
+//!
+//! Commands that change something (`rebalance`, `migrate`, `resume`, `abort`, `delete`) are
+//! written to the audit log (`lb:audit`, shared with the api's admin routes) as `cli:$USER`.
 //!
 //! Every command reads the layout each board is recorded with from Redis
 //! (`shard_router::board_record`), so it needs only `--redis`. `--json` prints
@@ -26,6 +31,7 @@ use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use leaderboard_contract::BoardId;
 use serde::Serialize;
+use shard_router::audit::{self, AuditEntry};
 use shard_router::board_record::{self, RecordedLayout};
 use shard_router::{BoardStats, LayoutSpec, Router, RouterOptions, Store, StoreOptions};
 
@@ -101,6 +107,17 @@ pub enum Command {
         #[command(flatten)]
         tuning: Tuning,
     },
+    /// Removes a board: every key of every layout it uses, and its record.
+    Delete {
+        /// The board.
+        board: String,
+    },
+    /// The newest entries of the audit log (admin actions from the api and this tool).
+    Audit {
+        /// How many entries.
+        #[arg(long, default_value_t = 50)]
+        count: usize,
+    },
     /// Abandons the rebalance or migration in progress.
     Abort {
         /// The board.
@@ -140,13 +157,62 @@ struct BoardLine {
 pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
     let target = shard_router::RedisTarget::parse(&cli.redis)?;
     let store = Store::connect(&target, StoreOptions::default()).await.context("connecting to redis")?;
-    match cli.command {
+    let audited = cli.command.audited();
+    let result = execute(&store, cli.command, cli.json, out).await;
+    if let Some((action, board)) = audited {
+        let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+        let entry = AuditEntry {
+            who: format!("cli:{user}"),
+            action: action.into(),
+            target: board,
+            result: if result.is_ok() { "ok".into() } else { "error".into() },
+        };
+        audit::record(&store, &entry).await.context("writing the audit log")?;
+    }
+    result
+}
+
+impl Command {
+    /// The audit log's action and board for commands that change something.
+    fn audited(&self) -> Option<(&'static str, String)> {
+        match self {
+            Self::Rebalance { board, .. } => Some(("rebalance", board.clone())),
+            Self::Migrate { board, .. } => Some(("migrate", board.clone())),
+            Self::Resume { board, .. } => Some(("resume", board.clone())),
+            Self::Abort { board, .. } => Some(("abort", board.clone())),
+            Self::Delete { board } => Some(("delete_board", board.clone())),
+            Self::Boards | Self::Propose { .. } | Self::Watch { .. } | Self::Audit { .. } => None,
+        }
+    }
+}
+
+async fn execute(store: &Store, command: Command, json: bool, out: &mut impl Write) -> anyhow::Result<()> {
+    let cli_json = json;
+    let store = store.clone();
+    match command {
+        Command::Delete { board } => {
+            let board = board_id(&board)?;
+            let (router, _) = router_and_record(&store, &board).await?;
+            router.delete_board(&board).await?;
+            report(out, cli_json, &board, "deleted: every key of every layout, and its record")?;
+        }
+        Command::Audit { count } => {
+            let entries = audit::recent(&store, count).await?;
+            if cli_json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&entries)?)?;
+            } else {
+                for r in &entries {
+                    let e = &r.entry;
+                    writeln!(out, "{}  {}  {}  {}  {}", r.id, e.who, e.action, e.target, e.result)?;
+                }
+            }
+        }
         Command::Boards => {
             let mut lines = Vec::new();
             for board in board_record::boards(&store).await? {
-                lines.push(describe(&store, &board).await?);
+                lines.extend(describe(&store, &board).await?);
             }
-            if cli.json {
+            if cli_json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&lines)?)?;
             } else {
                 for line in &lines {
@@ -158,12 +224,21 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
             let board = board_id(&board)?;
             let router = router_for(&store, &board).await?;
             let boundaries = router.propose_boundaries(&board, shards).await?;
-            if cli.json {
+            if cli_json {
                 writeln!(out, "{}", serde_json::json!({ "board": board.as_str(), "boundaries": boundaries }))?;
             } else {
                 writeln!(out, "{}", join(&boundaries))?;
             }
         }
+        other => layout_work(&store, other, cli_json, out).await?,
+    }
+    Ok(())
+}
+
+/// Rebalances and migrations: drive, resume, follow, abandon.
+async fn layout_work(store: &Store, command: Command, cli_json: bool, out: &mut impl Write) -> anyhow::Result<()> {
+    let store = store.clone();
+    match command {
         Command::Rebalance { board, boundaries, shards, only_if_skewed, tuning } => {
             let board = board_id(&board)?;
             let router = range_router(&store, &board).await?;
@@ -171,7 +246,7 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
                 let stats = router.stats(&board).await?;
                 let skew = skew(&stats);
                 if skew <= ratio {
-                    report(out, cli.json, &board, &format!("not skewed: largest shard {skew:.2}x the mean"))?;
+                    report(out, cli_json, &board, &format!("not skewed: largest shard {skew:.2}x the mean"))?;
                     return Ok(());
                 }
             }
@@ -179,8 +254,8 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
                 Some(n) => router.propose_boundaries(&board, n).await?,
                 None => boundaries,
             };
-            let outcome = progress::rebalance(&router, &board, boundaries, &tuning, cli.json).await?;
-            report(out, cli.json, &board, &outcome)?;
+            let outcome = progress::rebalance(&router, &board, boundaries, &tuning, cli_json).await?;
+            report(out, cli_json, &board, &outcome)?;
         }
         Command::Migrate { board, to, shards, tuning } => {
             let board = board_id(&board)?;
@@ -190,8 +265,8 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
                 (_, Some(_)) => bail!("--shards goes with --to range"),
                 (spec, None) => spec.parse()?,
             };
-            let outcome = progress::migrate(&router, &board, &to, &tuning, cli.json).await?;
-            report(out, cli.json, &board, &outcome)?;
+            let outcome = progress::migrate(&router, &board, &to, &tuning, cli_json).await?;
+            report(out, cli_json, &board, &outcome)?;
         }
         Command::Resume { board, tuning } => {
             let board = board_id(&board)?;
@@ -202,21 +277,21 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
                     RecordedLayout::Range => LayoutSpec::Range { boundaries: Vec::new() },
                     other => other.to_string().parse()?,
                 };
-                progress::migrate(&router, &board, &to, &tuning, cli.json).await?
+                progress::migrate(&router, &board, &to, &tuning, cli_json).await?
             } else if record.layout == RecordedLayout::Range
                 && let Some(migration) = router.range_meta(&board).await?.migration
             {
-                progress::rebalance(&router, &board, migration.target.boundaries, &tuning, cli.json).await?
+                progress::rebalance(&router, &board, migration.target.boundaries, &tuning, cli_json).await?
             } else {
                 bail!("board {board} has no rebalance or migration in progress");
             };
-            report(out, cli.json, &board, &outcome)?;
+            report(out, cli_json, &board, &outcome)?;
         }
         Command::Watch { board } => {
             let board = board_id(&board)?;
             let router = router_for(&store, &board).await?;
-            progress::watch(&router, &board, cli.json).await?;
-            report(out, cli.json, &board, "no rebalance or migration in progress")?;
+            progress::watch(&router, &board, cli_json).await?;
+            report(out, cli_json, &board, "no rebalance or migration in progress")?;
         }
         Command::Abort { board, grace } => {
             let board = board_id(&board)?;
@@ -229,7 +304,10 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
             } else {
                 "no rebalance or migration in progress"
             };
-            report(out, cli.json, &board, what)?;
+            report(out, cli_json, &board, what)?;
+        }
+        Command::Boards | Command::Propose { .. } | Command::Delete { .. } | Command::Audit { .. } => {
+            bail!("not a layout command")
         }
     }
     Ok(())
@@ -245,15 +323,9 @@ pub(crate) fn join(values: &[u64]) -> String {
 
 /// A router for `board` with the layout it is recorded with, and the record.
 async fn router_and_record(store: &Store, board: &BoardId) -> anyhow::Result<(Router, board_record::BoardRecord)> {
-    let record = board_record::recorded(store, board).await?.with_context(|| {
+    Router::for_board(store, board, RouterOptions::default()).await?.with_context(|| {
         format!("board {board} has no recorded layout (it does not exist, or predates layout records)")
-    })?;
-    let spec: LayoutSpec = match record.layout {
-        // A range board's boundaries are in its metadata; these only matter for new boards.
-        RecordedLayout::Range => LayoutSpec::Range { boundaries: Vec::new() },
-        other => other.to_string().parse()?,
-    };
-    Ok((Router::new(store.clone(), spec, RouterOptions::default()), record))
+    })
 }
 
 async fn router_for(store: &Store, board: &BoardId) -> anyhow::Result<Router> {
@@ -268,10 +340,11 @@ async fn range_router(store: &Store, board: &BoardId) -> anyhow::Result<Router> 
     Ok(router)
 }
 
-async fn describe(store: &Store, board: &BoardId) -> anyhow::Result<BoardLine> {
-    let router = router_for(store, board).await?;
+/// The board's line; `None` when it was deleted after the list of boards was read.
+async fn describe(store: &Store, board: &BoardId) -> anyhow::Result<Option<BoardLine>> {
+    let Some((router, _)) = Router::for_board(store, board, RouterOptions::default()).await? else { return Ok(None) };
     let stats = router.stats(board).await?;
-    Ok(BoardLine { board: board.to_string(), layout: stats.layout.clone(), stats: Some(stats) })
+    Ok(Some(BoardLine { board: board.to_string(), layout: stats.layout.clone(), stats: Some(stats) }))
 }
 
 fn print_board(out: &mut impl Write, line: &BoardLine) -> std::io::Result<()> {

@@ -106,6 +106,11 @@ impl Backend {
         &self.freshness
     }
 
+    /// Forgets what the router cached about `board` (it was deleted).
+    pub fn forget(&self, board: &leaderboard_contract::BoardId) {
+        self.router.forget(board);
+    }
+
     /// Runs a read through the breaker and dates it (see [`crate::freshness`]).
     ///
     /// # Errors

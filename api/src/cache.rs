@@ -108,6 +108,11 @@ impl TopCache {
         self.refresh
     }
 
+    /// Drops a board's cached page (it was deleted).
+    pub fn forget(&self, board: &BoardId) {
+        self.boards.remove(board);
+    }
+
     /// Rows cached per board.
     pub fn rows(&self) -> u64 {
         self.rows

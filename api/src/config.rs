@@ -38,6 +38,11 @@ pub struct Config {
     /// Longest time a request may take before it is answered 503.
     #[arg(long, env = "LB_REQUEST_TIMEOUT", default_value = "1s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
+    /// Bearer tokens of the admin routes (`/v1/admin/`), comma-separated, each
+    /// `name:sha256-hex-of-the-token:scope+scope` (e.g. `ops:9f86d0...:admin`). Only hashes are
+    /// configured; several may be valid at once (rotation). None: every admin request gets 401.
+    #[arg(long = "admin-token", env = "LB_ADMIN_TOKENS", value_delimiter = ',')]
+    pub admin_tokens: Vec<String>,
     /// Longest wait for one Redis reply.
     #[arg(long, env = "LB_REDIS_TIMEOUT", default_value = "500ms", value_parser = humantime::parse_duration)]
     pub redis_timeout: Duration,

@@ -40,6 +40,15 @@ pub enum ApiError {
         /// What conflicts, naming both sides.
         message: String,
     },
+    /// An admin route without a valid bearer token (401, with `WWW-Authenticate: Bearer`).
+    #[error("a valid bearer token is required")]
+    Unauthorized,
+    /// A valid token without the scope the route needs (403).
+    #[error("the token lacks the {scope} scope")]
+    Forbidden {
+        /// The scope the route needs.
+        scope: &'static str,
+    },
     /// The client exceeded its rate (429).
     #[error("rate limit exceeded")]
     RateLimited {
@@ -106,6 +115,8 @@ impl ApiError {
             Self::BadRequest { code, message } => (StatusCode::BAD_REQUEST, code, message.clone(), None),
             Self::NotFound { code, message } => (StatusCode::NOT_FOUND, code, message.clone(), None),
             Self::Conflict { code, message } => (StatusCode::CONFLICT, code, message.clone(), None),
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", self.to_string(), None),
+            Self::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden", self.to_string(), None),
             Self::RateLimited { retry_after } => {
                 (StatusCode::TOO_MANY_REQUESTS, "rate_limited", self.to_string(), Some(*retry_after))
             }
@@ -128,6 +139,9 @@ impl IntoResponse for ApiError {
         let (status, code, message, retry_after) = self.parts();
         let body = ErrorBody { error: ErrorDetail { code: code.to_string(), message } };
         let mut response = (status, axum::Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         if let Some(after) = retry_after {
             let secs = after.as_secs().max(1);
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {

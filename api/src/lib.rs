@@ -24,6 +24,7 @@
 
 #![recursion_limit = "256"] // the dated, breaker-wrapped router futures nest deeper than the default allows
 
+pub mod admin;
 pub mod backend;
 pub mod cache;
 pub mod clock;
@@ -80,12 +81,26 @@ pub async fn state(
         .with_context(|| format!("connecting to redis (reads from {})", config.read_from))?;
     let freshness = Arc::new(Freshness::new(store.clone(), config.topic.clone(), config.redis_timeout));
     let router = Router::new(store, layout, config.store.router_options());
+    let admin = if config.admin_tokens.is_empty() {
+        None
+    } else {
+        let tokens = config
+            .admin_tokens
+            .iter()
+            .map(|spec| admin::Token::parse(spec))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow::anyhow!("--admin-token: {e}"))?;
+        let primary =
+            Store::connect(&target, options).await.context("connecting to the redis primary (admin routes)")?;
+        Some(Arc::new(admin::Admin::new(tokens, primary)))
+    };
     Ok(AppState {
         backend: Backend::new(router, freshness, config.breaker_failures, config.breaker_open),
         cache: Arc::new(TopCache::new(config.top_cache_rows, config.top_refresh, config.board_idle)),
         lookups: Arc::default(),
         metrics,
         probe_timeout: config.redis_timeout,
+        admin,
     })
 }
 

@@ -17,13 +17,30 @@ use crate::routes::{boards, lookup, ops};
     info(title = "Leaderboard API", description = "Top-N, ranks, percentiles and neighbourhoods of sharded leaderboards. \
         Every answer carries `as_of`, the time of the data it was computed from."),
     paths(boards::top, boards::player, boards::around, lookup::lookup, boards::board,
+          crate::admin::list_boards, crate::admin::delete_board,
           ops::healthz, ops::readyz, ops::metrics, ops::openapi, ops::index),
     components(schemas(TopResponse, PlayerResponse, AroundResponse, BoardResponse, EntryDto, ShardDto,
-                       LookupRequest, LookupResponse, LookupEntryDto,
+                       LookupRequest, LookupResponse, LookupEntryDto, crate::admin::AdminBoards, crate::admin::AdminBoard,
                        ReadyResponse, ErrorBody, ErrorDetail)),
-    tags((name = "boards", description = "Leaderboard reads"), (name = "ops", description = "Operations"))
+    tags((name = "boards", description = "Leaderboard reads"), (name = "ops", description = "Operations"),
+         (name = "admin", description = "Board administration: bearer token with the admin scope")),
+    modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
+
+/// Declares the `bearer` security scheme the admin routes use.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
 
 /// The document as JSON, built once.
 pub fn document() -> &'static str {

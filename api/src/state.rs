@@ -29,4 +29,6 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// How long a readiness probe waits for Redis.
     pub probe_timeout: Duration,
+    /// The admin routes' tokens and primary connection; `None` when no token is configured.
+    pub admin: Option<Arc<crate::admin::Admin>>,
 }

@@ -4,6 +4,11 @@
 //! `LB_BENCH_PLAYERS` sets the board size (default 1,000,000; the comparison
 //! report also runs 10,000,000). Set `LB_BENCH_CLUSTER=0` to skip the cluster.
 
+// The router's futures nested in criterion's async closures are deep enough that
+// `cargo clippy --workspace --all-targets` (rustc 1.95) overflows the default type
+// query depth of 128 while laying them out ("queries overflow the depth limit").
+#![recursion_limit = "256"]
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use leaderboard_benches::{delete_board, game_batches, layouts, load, router};
 use leaderboard_contract::BoardId;

@@ -29,6 +29,7 @@
 //! - [`migrate`]: moving a live board between layouts.
 //! - [`model`]: values read and written; [`oracle`]: the reference model.
 
+pub mod audit;
 pub mod board_record;
 mod error;
 pub mod hash;

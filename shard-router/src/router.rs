@@ -56,6 +56,26 @@ impl Router {
         Self { store, spec, range, records }
     }
 
+    /// A router for an existing board, configured with the layout the board
+    /// is recorded with, and the record: what operators' tools use to act on
+    /// any board. `None` when the board has no record.
+    ///
+    /// # Errors
+    /// [`crate::Error::Redis`] when Redis fails; [`crate::Error::Corrupt`] for an unreadable record.
+    pub async fn for_board(
+        store: &Store,
+        board: &BoardId,
+        options: RouterOptions,
+    ) -> Result<Option<(Self, BoardRecord)>> {
+        let Some(record) = crate::board_record::recorded(store, board).await? else { return Ok(None) };
+        let spec = match record.layout {
+            // A range board's boundaries are in its metadata; these only matter for new boards.
+            RecordedLayout::Range => LayoutSpec::Range { boundaries: Vec::new() },
+            other => other.to_string().parse()?,
+        };
+        Ok(Some((Self::new(store.clone(), spec, options), record)))
+    }
+
     /// The configured layout (the one new boards get).
     pub fn spec(&self) -> &LayoutSpec {
         &self.spec

@@ -142,3 +142,41 @@ async fn migrates_resumes_and_aborts_layout_migrations() {
     assert_eq!((line["layout"].as_str(), line["total"].as_u64()), (Some("single"), Some(1000)));
     assert!(line.get("migrating_to").is_none(), "{line}");
 }
+
+/// `delete` removes the board; changes made from the command line are in the audit log.
+#[tokio::test]
+async fn deletes_boards_and_audits_what_it_changes() {
+    let (router, board) = skewed_board("single").await;
+    let name = board.as_str();
+    let deleted = json(&["delete", name]).await;
+    assert!(deleted["result"].as_str().expect("result").starts_with("deleted"), "{deleted}");
+    assert_eq!(router.total(&board).await.expect("total"), 0);
+    let error = admin(&["delete", name]).await.expect_err("gone");
+    assert!(error.to_string().contains("no recorded layout"), "{error}");
+    let log = json(&["audit", "--count", "1000"]).await;
+    let mine: Vec<(&str, &str)> = log
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["target"] == name)
+        .map(|e| (e["action"].as_str().expect("action"), e["result"].as_str().expect("result")))
+        .collect();
+    assert_eq!(mine, [("delete_board", "error"), ("delete_board", "ok")], "newest first");
+    assert!(log[0]["who"].as_str().expect("who").starts_with("cli:"));
+}
+
+/// A board deleted while `boards` runs (listed in `lb:boards`, its record already gone: the state
+/// a deletion passes through) is skipped, not an error that hides every other board.
+#[tokio::test]
+async fn boards_skips_a_board_deleted_meanwhile() {
+    let (router, board) = skewed_board("single").await;
+    let ghost = testkit::unique("deleted-meanwhile");
+    let store = router.store();
+    let _: i64 =
+        store.query(redis::cmd("SADD").arg(shard_router::board_record::BOARDS_KEY).arg(&ghost)).await.expect("sadd");
+    let listed = json(&["boards"]).await;
+    let _: i64 =
+        store.query(redis::cmd("SREM").arg(shard_router::board_record::BOARDS_KEY).arg(&ghost)).await.expect("srem");
+    let names: Vec<&str> = listed.as_array().expect("boards").iter().filter_map(|b| b["board"].as_str()).collect();
+    assert!(names.contains(&board.as_str()) && !names.contains(&ghost.as_str()), "{names:?}");
+}

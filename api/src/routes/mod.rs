@@ -6,7 +6,7 @@ pub mod ops;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 use crate::state::AppState;
 
@@ -21,6 +21,8 @@ pub fn routes(state: AppState) -> Router {
             post(lookup::lookup).layer(DefaultBodyLimit::max(lookup::MAX_BODY_BYTES)),
         )
         .route("/v1/boards/{board}", get(boards::board))
+        .route("/v1/admin/boards", get(crate::admin::list_boards))
+        .route("/v1/admin/boards/{board}", delete(crate::admin::delete_board))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

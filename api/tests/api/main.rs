@@ -1,5 +1,6 @@
 //! Integration tests of the api on port 0 against real Redis servers.
 
+mod admin;
 mod browser;
 mod faults;
 mod helpers;

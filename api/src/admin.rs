@@ -1,0 +1,258 @@
+//! The admin routes (`/v1/admin/`): bearer tokens, scopes, and the audit log.
+//!
+//! Tokens are configured as SHA-256 hashes with a name and scopes
+//! (`--admin-token name:hex:scope+scope`), never in clear. A request's token is
+//! hashed and compared with every configured hash in constant time (no early
+//! exit, so timing tells nothing about which hash is close). No or an unknown
+//! token: 401 with `WWW-Authenticate: Bearer`; a token without the `admin`
+//! scope: 403. Every admin request, refused ones included, is written to the
+//! audit log ([`shard_router::audit`]) with the token's name, never the token.
+//!
+//! Admin writes go to the primary through their own connection: the read path
+//! may be reading from replicas.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use leaderboard_contract::BoardId;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use shard_router::audit::{self, AuditEntry};
+use shard_router::{Router, RouterOptions, Store, board_record};
+use subtle::ConstantTimeEq;
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::BoardPath;
+use crate::state::AppState;
+
+/// The scope the admin routes need.
+pub const ADMIN_SCOPE: &str = "admin";
+
+/// Most boards `GET /v1/admin/boards` lists (in name order).
+pub const MAX_LISTED_BOARDS: usize = 1000;
+
+/// One configured token.
+#[derive(Clone)]
+pub struct Token {
+    name: String,
+    digest: [u8; 32],
+    scopes: Vec<String>,
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Token").field("name", &self.name).field("scopes", &self.scopes).finish_non_exhaustive()
+    }
+}
+
+impl Token {
+    /// Parses `name:sha256-hex:scope+scope`.
+    ///
+    /// # Errors
+    /// A message naming what is wrong (never echoing the hash).
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let mut parts = spec.splitn(3, ':');
+        let (Some(name), Some(hash), Some(scopes)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err("an admin token is name:sha256-hex:scopes".into());
+        };
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+            return Err(format!("admin token name {name:?} must be [A-Za-z0-9_.-]+"));
+        }
+        let digest: [u8; 32] = hex::decode(hash)
+            .ok()
+            .and_then(|bytes| bytes.try_into().ok())
+            .ok_or_else(|| format!("admin token {name}: the hash must be 64 hex digits (SHA-256)"))?;
+        let scopes: Vec<String> = scopes.split('+').filter(|s| !s.is_empty()).map(String::from).collect();
+        if scopes.is_empty() {
+            return Err(format!("admin token {name}: no scope"));
+        }
+        Ok(Self { name: name.to_string(), digest, scopes })
+    }
+}
+
+/// The admin side of the api: tokens and a connection to the primary.
+#[derive(Debug)]
+pub struct Admin {
+    tokens: Vec<Token>,
+    store: Store,
+}
+
+impl Admin {
+    /// Admin routes over `store` (a primary connection) accepting `tokens`.
+    pub fn new(tokens: Vec<Token>, store: Store) -> Self {
+        Self { tokens, store }
+    }
+
+    /// The name of the token presented, if it is one of ours (constant time over all of them).
+    fn identify(&self, headers: &HeaderMap) -> Option<&Token> {
+        let presented = headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")?.trim();
+        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        let mut found = None;
+        for token in &self.tokens {
+            if bool::from(token.digest.ct_eq(&digest)) {
+                found = Some(token);
+            }
+        }
+        found
+    }
+
+    /// Checks the request's token for the admin scope, auditing a refusal.
+    async fn authorize(&self, headers: &HeaderMap, action: &str, target: &str) -> Result<String, ApiError> {
+        let refused = match self.identify(headers) {
+            None => ("anonymous".to_string(), ApiError::Unauthorized),
+            Some(t) if !t.scopes.iter().any(|s| s == ADMIN_SCOPE) => {
+                (t.name.clone(), ApiError::Forbidden { scope: ADMIN_SCOPE })
+            }
+            Some(t) => return Ok(t.name.clone()),
+        };
+        let (who, error) = refused;
+        self.audit(&who, action, target, &status_code(&error)).await;
+        Err(error)
+    }
+
+    /// Writes one audit entry; a failure to write is logged (the action's own result stands).
+    async fn audit(&self, who: &str, action: &str, target: &str, result: &str) {
+        let entry = AuditEntry { who: who.into(), action: action.into(), target: target.into(), result: result.into() };
+        tracing::info!(target: "audit", who, action, target, result, "admin action");
+        if let Err(e) = audit::record(&self.store, &entry).await {
+            tracing::error!(error = %e, action, "could not write the audit log");
+        }
+    }
+}
+
+fn status_code(e: &ApiError) -> String {
+    use axum::response::IntoResponse as _;
+    e.clone().into_response().status().as_u16().to_string()
+}
+
+fn admin(s: &AppState) -> Result<&Arc<Admin>, ApiError> {
+    s.admin.as_ref().ok_or(ApiError::Unauthorized)
+}
+
+/// One board as the admin listing shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminBoard {
+    /// The board.
+    pub board: String,
+    /// Its recorded layout (`range` boards: with their current boundaries).
+    pub layout: String,
+    /// The layout it is being migrated to, while that runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub migrating_to: Option<String>,
+    /// Players on the board.
+    pub total: u64,
+}
+
+/// `GET /v1/admin/boards`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminBoards {
+    /// Boards in name order (at most 1,000).
+    pub boards: Vec<AdminBoard>,
+    /// Whether more boards exist than listed.
+    pub truncated: bool,
+}
+
+fn failed(e: &shard_router::Error) -> ApiError {
+    ApiError::from_router(e)
+}
+
+/// Every board with its layout and total.
+#[utoipa::path(get, path = "/v1/admin/boards", tag = "admin", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The boards", body = AdminBoards),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "The token lacks the admin scope", body = ErrorBody),
+        (status = 503, description = "Redis unavailable", body = ErrorBody)))]
+pub async fn list_boards(State(s): State<AppState>, headers: HeaderMap) -> Result<Json<AdminBoards>, ApiError> {
+    let admin = admin(&s)?;
+    let who = admin.authorize(&headers, "list_boards", "").await?;
+    let result = async {
+        let names = board_record::boards(&admin.store).await.map_err(|e| failed(&e))?;
+        let truncated = names.len() > MAX_LISTED_BOARDS;
+        let mut boards = Vec::new();
+        for board in names.into_iter().take(MAX_LISTED_BOARDS) {
+            let Some((router, _)) =
+                Router::for_board(&admin.store, &board, RouterOptions::default()).await.map_err(|e| failed(&e))?
+            else {
+                continue; // deleted meanwhile
+            };
+            let stats = router.stats(&board).await.map_err(|e| failed(&e))?;
+            boards.push(AdminBoard {
+                board: board.to_string(),
+                layout: stats.layout,
+                migrating_to: stats.migrating_to,
+                total: stats.total,
+            });
+        }
+        Ok(AdminBoards { boards, truncated })
+    }
+    .await;
+    admin.audit(&who, "list_boards", "", result.as_ref().map_or_else(status_code, |_| "ok".into()).as_str()).await;
+    result.map(Json)
+}
+
+/// Removes a board: every key of every layout it uses, and its record.
+#[utoipa::path(delete, path = "/v1/admin/boards/{board}", tag = "admin", security(("bearer" = [])),
+    params(("board" = String, Path, description = "Board name")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "The token lacks the admin scope", body = ErrorBody),
+        (status = 404, description = "No such board", body = ErrorBody),
+        (status = 503, description = "Redis unavailable", body = ErrorBody)))]
+pub async fn delete_board(
+    State(s): State<AppState>,
+    BoardPath(board): BoardPath,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let admin = admin(&s)?;
+    let who = admin.authorize(&headers, "delete_board", board.as_str()).await?;
+    let result = delete(admin, &board).await;
+    if result.is_ok() {
+        s.cache.forget(&board);
+        s.backend.forget(&board);
+    }
+    admin
+        .audit(
+            &who,
+            "delete_board",
+            board.as_str(),
+            result.as_ref().map_or_else(status_code, |()| "ok".into()).as_str(),
+        )
+        .await;
+    result.map(|()| StatusCode::NO_CONTENT)
+}
+
+async fn delete(admin: &Admin, board: &BoardId) -> Result<(), ApiError> {
+    let Some((router, _)) =
+        Router::for_board(&admin.store, board, RouterOptions::default()).await.map_err(|e| failed(&e))?
+    else {
+        return Err(ApiError::NotFound { code: "board_not_found", message: format!("board {board} does not exist") });
+    };
+    router.delete_board(board).await.map_err(|e| failed(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_specs_parse_and_errors_never_echo_the_hash() {
+        let hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        let token = Token::parse(&format!("ops:{hash}:admin+metrics")).expect("valid");
+        assert_eq!(
+            (token.name.as_str(), token.scopes.as_slice()),
+            ("ops", &["admin".to_string(), "metrics".into()][..])
+        );
+        assert!(!format!("{token:?}").contains(hash), "Debug hides the hash");
+        for bad in
+            ["ops", &format!("ops:{hash}"), &format!("ops:{hash}:"), "ops:abcd:admin", &format!("o ps:{hash}:admin")]
+        {
+            let error = Token::parse(bad).expect_err(bad);
+            assert!(!error.contains(hash), "{error}");
+        }
+    }
+}
