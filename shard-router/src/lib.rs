@@ -3,11 +3,15 @@
 //! ingest writes and api reads only through [`Router`], which implements one
 //! interface over three layouts ([`LayoutSpec`]):
 //!
-//! | layout | write batch (round trips) | standing | top-N page | around | memory per player |
-//! |---|---|---|---|---|---|
-//! | `single` | 1 | 1 | 1 | 1 | one sorted-set member |
-//! | `hash:n` | 1 (per node, parallel) | 2 | 1 (fan-out, merge) | 3 | one member |
-//! | `range:b1,..` | 1 + 1 metadata check; +1-2 for players changing shard | 1 (fan-out) | 2 | 2 | one member |
+//! | layout | write batch (round trips) | standing | top-N page | around | lookup of ≤ 100 | memory per player |
+//! |---|---|---|---|---|---|---|
+//! | `single` | 1 | 1 | 1 | 1 | 1 | one sorted-set member |
+//! | `hash:n` | 1 (per node, parallel) | 2 | 1 (fan-out, merge) | 3 | 2 | one member |
+//! | `range:b1,..` | 1 + 1 metadata check; +1-2 for players changing shard | 1 (fan-out) | 2 | 2 | 1 | one member |
+//!
+//! Every write batch also ends by re-reading the board's record (one `SET NX
+//! GET`), so a layout migration that starts mid-batch receives the batch
+//! ([`migrate`]).
 //!
 //! Memory: every layout stores exactly one sorted-set member per player (the
 //! id complemented plus one byte, see [`member`]) and nothing per player

@@ -20,7 +20,7 @@ pub const DATA_AGE_HEADER: HeaderName = HeaderName::from_static("x-data-age-ms")
 /// `true` when a cached answer is served because refreshing it failed.
 pub const STALE_HEADER: HeaderName = HeaderName::from_static("x-data-stale");
 
-fn board_not_found(board: &BoardId) -> ApiError {
+pub(crate) fn board_not_found(board: &BoardId) -> ApiError {
     ApiError::NotFound { code: "board_not_found", message: format!("board {board} has no players") }
 }
 

@@ -68,7 +68,7 @@ pub async fn lookup(
     let (b, p) = (&board, &players);
     let Dated { value: found, as_of } = s.backend.read(|r| async move { r.lookup(b, p).await }).await?;
     if found.total == 0 {
-        return Err(ApiError::NotFound { code: "board_not_found", message: format!("board {board} has no players") });
+        return Err(super::boards::board_not_found(&board));
     }
     Ok(Json(LookupResponse {
         board: board.to_string(),
