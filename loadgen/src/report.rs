@@ -214,8 +214,9 @@ impl Report {
         let v = &self.verification;
         let _ = writeln!(
             t,
-            "verification: {} sampled players + {} top rows, total {} vs {}: {} mismatches{}",
+            "verification: {} sampled players (+ {} again in lookup lists) + {} top rows, total {} vs {}: {} mismatches{}",
             v.sampled,
+            v.looked_up,
             v.top_rows,
             v.total.0,
             v.total.1,

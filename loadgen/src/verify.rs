@@ -103,6 +103,8 @@ pub struct Verification {
     pub sampled: u64,
     /// Top rows compared.
     pub top_rows: u64,
+    /// Sampled players compared a second time through the lookup route, in lists of up to 100.
+    pub looked_up: u64,
     /// Players on all boards, expected and seen.
     pub total: (u64, u64),
     /// Differences found (must be 0).
@@ -123,8 +125,15 @@ impl Verification {
     }
 }
 
-async fn get_json(client: &reqwest::Client, url: &str) -> anyhow::Result<(u16, serde_json::Value)> {
-    let r = client.get(url).send().await?;
+/// An answer's status and JSON body (`null` when the body is not JSON).
+type Reply = anyhow::Result<(u16, serde_json::Value)>;
+
+async fn get_json(client: &reqwest::Client, url: &str) -> Reply {
+    reply(client.get(url)).await
+}
+
+async fn reply(request: reqwest::RequestBuilder) -> Reply {
+    let r = request.send().await?;
     let status = r.status().as_u16();
     Ok((status, r.json().await.unwrap_or(serde_json::Value::Null)))
 }
@@ -231,7 +240,7 @@ pub async fn verify(
 
     let mut rng = SmallRng::seed_from_u64(seed ^ 0x00c0_ffee);
     let picks: Vec<usize> = (0..sample.min(best.len())).map(|_| rng.random_range(0..best.len())).collect();
-    let results: Vec<(usize, anyhow::Result<(u16, serde_json::Value)>)> = stream::iter(picks)
+    let results: Vec<(usize, Reply)> = stream::iter(picks.clone())
         .map(|i| async move {
             let url = format!("{api}/v1/boards/{}/players/{}", boards.of(i), player_id(i));
             (i, get_json(client, &url).await)
@@ -239,6 +248,7 @@ pub async fn verify(
         .buffered(CONCURRENCY)
         .collect()
         .await;
+    lookups(client, api, boards, expected, best, &picks, &mut out).await;
     for (i, result) in results {
         let k = boards.position_of(i);
         out.sampled += 1;
@@ -256,6 +266,70 @@ pub async fn verify(
         }
     }
     Ok(out)
+}
+
+/// The sampled players again, through `POST /v1/boards/{board}/players:lookup` in
+/// lists of up to 100 per board: each listed player's score, rank and place in
+/// the list (1 + listed players with a strictly greater score) against the oracle.
+async fn lookups(
+    client: &reqwest::Client,
+    api: &str,
+    boards: &BoardSet,
+    expected: &[Expected],
+    best: &[u64],
+    picks: &[usize],
+    out: &mut Verification,
+) {
+    let mut per_board: Vec<Vec<usize>> = vec![Vec::new(); boards.len()];
+    for &i in picks {
+        let list = &mut per_board[boards.position_of(i)];
+        if !list.contains(&i) {
+            list.push(i);
+        }
+    }
+    let lists: Vec<(usize, &[usize])> =
+        per_board.iter().enumerate().flat_map(|(k, players)| players.chunks(100).map(move |c| (k, c))).collect();
+    let replies: Vec<(usize, &[usize], Reply)> = stream::iter(lists)
+        .map(|(k, list)| async move {
+            let url = format!("{api}/v1/boards/{}/players:lookup", boards.ids()[k]);
+            let body = serde_json::json!({ "players": list.iter().map(|&i| player_id(i)).collect::<Vec<_>>() });
+            (k, list, reply(client.post(&url).json(&body)).await)
+        })
+        .buffered(CONCURRENCY)
+        .collect()
+        .await;
+    for (k, list, reply) in replies {
+        out.looked_up += list.len() as u64;
+        let v = match reply {
+            Ok((200, v)) => v,
+            Ok((status, v)) => {
+                out.mismatch(k, &format!("lookup of {} players: {status} {v}", list.len()));
+                continue;
+            }
+            Err(e) => {
+                out.mismatch(k, &format!("lookup of {} players failed: {e}", list.len()));
+                continue;
+            }
+        };
+        let entries = v["entries"].as_array().cloned().unwrap_or_default();
+        if entries.len() != list.len() {
+            out.mismatch(k, &format!("lookup listed {} of {} players: {v}", entries.len(), list.len()));
+        }
+        for &i in list {
+            let score = best[i];
+            let want = (score, expected[k].rank(score), 1 + list.iter().filter(|&&j| best[j] > score).count() as u64);
+            let got = entries.iter().find(|e| e["player"].as_str() == Some(player_id(i).as_str())).map(|e| {
+                let n = |f: &str| e[f].as_u64().unwrap_or(0);
+                (n("score"), n("rank"), n("list_rank"))
+            });
+            if got != Some(want) {
+                out.mismatch(
+                    k,
+                    &format!("lookup {}: expected (score, rank, list_rank) {want:?}, api {got:?}", player_id(i)),
+                );
+            }
+        }
+    }
 }
 
 #[cfg(test)]

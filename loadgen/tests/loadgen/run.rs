@@ -80,6 +80,8 @@ fn assert_clean(report: &loadgen::report::Report, layout: &str) {
     let v = &report.verification;
     assert_eq!(v.mismatches, 0, "{layout}: {:?}", v.examples);
     assert_eq!(v.sampled, 500);
+    // The distinct sampled players, checked again through the lookup route in lists.
+    assert!((1..=500).contains(&v.looked_up), "{layout}: {} looked up", v.looked_up);
     assert_eq!(report.writes.sent, 9000);
     assert_eq!(report.writes.acked, 9000);
     assert!(report.passed(), "{layout}: achieved {:.0}/s", report.writes.achieved_rate);
