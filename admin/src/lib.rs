@@ -186,18 +186,16 @@ impl Command {
     }
 }
 
-async fn execute(store: &Store, command: Command, json: bool, out: &mut impl Write) -> anyhow::Result<()> {
-    let cli_json = json;
-    let store = store.clone();
+async fn execute(store: &Store, command: Command, cli_json: bool, out: &mut impl Write) -> anyhow::Result<()> {
     match command {
         Command::Delete { board } => {
             let board = board_id(&board)?;
-            let (router, _) = router_and_record(&store, &board).await?;
+            let (router, _) = router_and_record(store, &board).await?;
             router.delete_board(&board).await?;
             report(out, cli_json, &board, "deleted: every key of every layout, and its record")?;
         }
         Command::Audit { count } => {
-            let entries = audit::recent(&store, count).await?;
+            let entries = audit::recent(store, count).await?;
             if cli_json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&entries)?)?;
             } else {
@@ -209,8 +207,8 @@ async fn execute(store: &Store, command: Command, json: bool, out: &mut impl Wri
         }
         Command::Boards => {
             let mut lines = Vec::new();
-            for board in board_record::boards(&store).await? {
-                lines.extend(describe(&store, &board).await?);
+            for board in board_record::boards(store).await? {
+                lines.extend(describe(store, &board).await?);
             }
             if cli_json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&lines)?)?;
@@ -222,7 +220,7 @@ async fn execute(store: &Store, command: Command, json: bool, out: &mut impl Wri
         }
         Command::Propose { board, shards } => {
             let board = board_id(&board)?;
-            let router = router_for(&store, &board).await?;
+            let router = router_for(store, &board).await?;
             let boundaries = router.propose_boundaries(&board, shards).await?;
             if cli_json {
                 writeln!(out, "{}", serde_json::json!({ "board": board.as_str(), "boundaries": boundaries }))?;
@@ -230,18 +228,17 @@ async fn execute(store: &Store, command: Command, json: bool, out: &mut impl Wri
                 writeln!(out, "{}", join(&boundaries))?;
             }
         }
-        other => layout_work(&store, other, cli_json, out).await?,
+        other => layout_work(store, other, cli_json, out).await?,
     }
     Ok(())
 }
 
 /// Rebalances and migrations: drive, resume, follow, abandon.
 async fn layout_work(store: &Store, command: Command, cli_json: bool, out: &mut impl Write) -> anyhow::Result<()> {
-    let store = store.clone();
     match command {
         Command::Rebalance { board, boundaries, shards, only_if_skewed, tuning } => {
             let board = board_id(&board)?;
-            let router = range_router(&store, &board).await?;
+            let router = range_router(store, &board).await?;
             if let Some(ratio) = only_if_skewed {
                 let stats = router.stats(&board).await?;
                 let skew = skew(&stats);
@@ -259,7 +256,7 @@ async fn layout_work(store: &Store, command: Command, cli_json: bool, out: &mut 
         }
         Command::Migrate { board, to, shards, tuning } => {
             let board = board_id(&board)?;
-            let router = router_for(&store, &board).await?;
+            let router = router_for(store, &board).await?;
             let to: LayoutSpec = match (to.as_str(), shards) {
                 ("range", Some(n)) => LayoutSpec::Range { boundaries: router.propose_boundaries(&board, n).await? },
                 (_, Some(_)) => bail!("--shards goes with --to range"),
@@ -270,7 +267,7 @@ async fn layout_work(store: &Store, command: Command, cli_json: bool, out: &mut 
         }
         Command::Resume { board, tuning } => {
             let board = board_id(&board)?;
-            let (router, record) = router_and_record(&store, &board).await?;
+            let (router, record) = router_and_record(store, &board).await?;
             let outcome = if let Some(migration) = record.migration {
                 let to = match migration.to {
                     // The target's boundaries are in its metadata already: these are not used.
@@ -289,13 +286,13 @@ async fn layout_work(store: &Store, command: Command, cli_json: bool, out: &mut 
         }
         Command::Watch { board } => {
             let board = board_id(&board)?;
-            let router = router_for(&store, &board).await?;
+            let router = router_for(store, &board).await?;
             progress::watch(&router, &board, cli_json).await?;
             report(out, cli_json, &board, "no rebalance or migration in progress")?;
         }
         Command::Abort { board, grace } => {
             let board = board_id(&board)?;
-            let (router, record) = router_and_record(&store, &board).await?;
+            let (router, record) = router_and_record(store, &board).await?;
             let what = if record.migration.is_some() {
                 router.abort_layout_migration(&board, grace).await?;
                 "migration abandoned; its target deleted"

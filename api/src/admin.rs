@@ -124,8 +124,7 @@ impl Admin {
 }
 
 fn status_code(e: &ApiError) -> String {
-    use axum::response::IntoResponse as _;
-    e.clone().into_response().status().as_u16().to_string()
+    e.status().as_u16().to_string()
 }
 
 fn admin(s: &AppState) -> Result<&Arc<Admin>, ApiError> {

@@ -110,6 +110,11 @@ impl ApiError {
         }
     }
 
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        self.parts().0
+    }
+
     fn parts(&self) -> (StatusCode, &'static str, String, Option<Duration>) {
         match self {
             Self::BadRequest { code, message } => (StatusCode::BAD_REQUEST, code, message.clone(), None),
