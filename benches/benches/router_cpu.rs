@@ -7,8 +7,9 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use leaderboard_benches::{SEED, equal_boundaries};
 use leaderboard_contract::{PlayerId, decode_record};
 use loadgen::population::{Population, player};
+use shard_router::model::Row;
 use shard_router::range_meta::Generation;
-use shard_router::{equal_population, hash, member, range};
+use shard_router::{Ties, equal_population, hash, member, range};
 
 fn routing(c: &mut Criterion) {
     let players: Vec<PlayerId> = (0..5000).map(player).collect();
@@ -33,11 +34,11 @@ fn routing(c: &mut Criterion) {
 fn merging(c: &mut Criterion) {
     let mut group = c.benchmark_group("merge a fan-out top-100");
     for shards in [4usize, 16] {
-        let pages: Vec<Vec<(PlayerId, u64)>> = (0..shards)
-            .map(|s| (0..100).map(|i| (player(s * 1000 + i), 1_000_000 - (i as u64 * 7 + s as u64))).collect())
+        let pages: Vec<Vec<Row>> = (0..shards)
+            .map(|s| (0..100).map(|i| Row::new(player(s * 1000 + i), 1_000_000 - (i as u64 * 7 + s as u64))).collect())
             .collect();
         group.bench_with_input(BenchmarkId::new("hash", shards), &pages, |b, pages| {
-            b.iter(|| hash::merge_pages(black_box(pages.clone()), 0, 100));
+            b.iter(|| hash::merge_pages(black_box(pages.clone()), 0, 100, Ties::Shared));
         });
     }
     group.finish();

@@ -40,11 +40,13 @@ pub enum RejectionCode {
     /// A valid event that the store refuses for good (e.g. its board's key
     /// holds another Redis type): retrying cannot help, so it is set aside.
     Unwritable,
+    /// The score is outside the board's `min_score..=max_score` (its rules).
+    OutOfBounds,
 }
 
 impl RejectionCode {
     /// Every code, for metrics pre-registration and documentation.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 15] = [
         Self::Empty,
         Self::TooLarge,
         Self::NotUtf8,
@@ -59,6 +61,7 @@ impl RejectionCode {
         Self::InvalidId,
         Self::KeyMismatch,
         Self::Unwritable,
+        Self::OutOfBounds,
     ];
 
     /// The code's stable string form, e.g. `invalid_score`.
@@ -78,6 +81,7 @@ impl RejectionCode {
             Self::InvalidId => "invalid_id",
             Self::KeyMismatch => "key_mismatch",
             Self::Unwritable => "unwritable",
+            Self::OutOfBounds => "out_of_bounds",
         }
     }
 }

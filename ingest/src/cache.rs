@@ -26,10 +26,12 @@ use quick_cache::Equivalent;
 use quick_cache::sync::Cache;
 use tokio::time::Instant;
 
-/// A cached acknowledged best and when it expires.
+/// A cached acknowledged best (a ranking key and the time it was reached,
+/// see `shard_router::rules`) and when it expires.
 #[derive(Debug, Clone, Copy)]
 struct Acked {
-    score: u64,
+    key: u64,
+    time_ms: u64,
     expires: Instant,
 }
 
@@ -66,23 +68,30 @@ impl BestScoreCache {
         Self { scores: (capacity > 0).then(|| Cache::new(capacity)), ttl, epoch: AtomicU64::new(0) }
     }
 
-    /// Whether an event with `score` cannot improve the player's acknowledged best.
-    pub fn can_skip(&self, board: &BoardId, player: &PlayerId, score: u64) -> bool {
+    /// Whether an event with ranking key `key` reached at `time_ms` cannot
+    /// improve the player's acknowledged best: a lower key, or an equal one
+    /// (on `earliest` boards, an equal one reached no earlier).
+    pub fn can_skip(&self, board: &BoardId, player: &PlayerId, key: u64, time_ms: u64, earliest: bool) -> bool {
         let Some(scores) = &self.scores else { return false };
-        scores.get(&KeyRef(board, player)).is_some_and(|acked| score <= acked.score && Instant::now() < acked.expires)
+        scores.get(&KeyRef(board, player)).is_some_and(|acked| {
+            Instant::now() < acked.expires
+                && (key < acked.key || (key == acked.key && (!earliest || time_ms >= acked.time_ms)))
+        })
     }
 
-    /// Records a score that Redis acknowledged.
-    pub fn record(&self, board: &BoardId, player: &PlayerId, score: u64) {
+    /// Records a best (ranking key and time) that Redis acknowledged.
+    pub fn record(&self, board: &BoardId, player: &PlayerId, key: u64, time_ms: u64) {
         let Some(scores) = &self.scores else { return };
         let now = Instant::now();
-        let best = match scores.get(&KeyRef(board, player)) {
-            // A live higher entry stays (a lower ack never lowers the best),
+        if let Some(acked) = scores.get(&KeyRef(board, player)) {
+            // A live better entry stays (a worse ack never lowers the best),
             // but keeps its expiry: its age is that of the oldest evidence.
-            Some(acked) if acked.expires > now && acked.score >= score => return,
-            _ => score,
-        };
-        scores.insert((board.clone(), player.clone()), Acked { score: best, expires: now + self.ttl });
+            let at_least_as_good = acked.key > key || (acked.key == key && acked.time_ms <= time_ms);
+            if acked.expires > now && at_least_as_good {
+                return;
+            }
+        }
+        scores.insert((board.clone(), player.clone()), Acked { key, time_ms, expires: now + self.ttl });
     }
 
     /// Forgets everything (Redis may have lost what it acknowledged), and
@@ -123,18 +132,18 @@ mod tests {
     fn skips_only_non_improving_scores() {
         let cache = BestScoreCache::new(10, Duration::from_secs(60));
         let (b, p) = ids("p");
-        assert!(!cache.can_skip(&b, &p, 0));
-        cache.record(&b, &p, 50);
-        assert!(cache.can_skip(&b, &p, 50));
-        assert!(cache.can_skip(&b, &p, 10));
-        assert!(!cache.can_skip(&b, &p, 51));
-        cache.record(&b, &p, 20);
-        assert!(cache.can_skip(&b, &p, 50), "a lower ack never lowers the cached best");
+        assert!(!cache.can_skip(&b, &p, 0, 0, false));
+        cache.record(&b, &p, 50, 0);
+        assert!(cache.can_skip(&b, &p, 50, 0, false));
+        assert!(cache.can_skip(&b, &p, 10, 0, false));
+        assert!(!cache.can_skip(&b, &p, 51, 0, false));
+        cache.record(&b, &p, 20, 0);
+        assert!(cache.can_skip(&b, &p, 50, 0, false), "a lower ack never lowers the cached best");
         let other = BoardId::new("other").expect("valid");
-        assert!(!cache.can_skip(&other, &p, 1), "boards are separate");
+        assert!(!cache.can_skip(&other, &p, 1, 0, false), "boards are separate");
         let epoch = cache.epoch();
         cache.clear();
-        assert!(!cache.can_skip(&b, &p, 1));
+        assert!(!cache.can_skip(&b, &p, 1, 0, false));
         assert_ne!(cache.epoch(), epoch, "a clear starts a new epoch");
     }
 
@@ -143,14 +152,14 @@ mod tests {
         let cache = BestScoreCache::new(100, Duration::from_secs(60));
         for i in 0..1000 {
             let (b, p) = ids(&format!("p{i}"));
-            cache.record(&b, &p, 1);
+            cache.record(&b, &p, 1, 0);
             assert!(cache.len() <= 110, "bounded: {}", cache.len());
         }
         let (b, p) = ids("p999");
-        assert!(cache.can_skip(&b, &p, 1), "the newest entry survives eviction");
+        assert!(cache.can_skip(&b, &p, 1, 0, false), "the newest entry survives eviction");
         let off = BestScoreCache::new(0, Duration::from_secs(60));
-        off.record(&b, &p, 5);
-        assert!(!off.can_skip(&b, &p, 1));
+        off.record(&b, &p, 5, 0);
+        assert!(!off.can_skip(&b, &p, 1, 0, false));
         assert!(off.is_empty());
     }
 
@@ -158,13 +167,28 @@ mod tests {
     async fn entries_expire() {
         let cache = BestScoreCache::new(10, Duration::from_secs(30));
         let (b, p) = ids("p");
-        cache.record(&b, &p, 50);
+        cache.record(&b, &p, 50, 0);
         tokio::time::advance(Duration::from_secs(29)).await;
-        cache.record(&b, &p, 40);
-        assert!(cache.can_skip(&b, &p, 50));
+        cache.record(&b, &p, 40, 0);
+        assert!(cache.can_skip(&b, &p, 50, 0, false));
         tokio::time::advance(Duration::from_secs(2)).await;
-        assert!(!cache.can_skip(&b, &p, 10), "an entry older than its ttl proves nothing");
-        cache.record(&b, &p, 40);
-        assert!(cache.can_skip(&b, &p, 40) && !cache.can_skip(&b, &p, 41), "renewed from the new ack");
+        assert!(!cache.can_skip(&b, &p, 10, 0, false), "an entry older than its ttl proves nothing");
+        cache.record(&b, &p, 40, 0);
+        assert!(
+            cache.can_skip(&b, &p, 40, 0, false) && !cache.can_skip(&b, &p, 41, 0, false),
+            "renewed from the new ack"
+        );
+    }
+
+    #[test]
+    fn on_earliest_boards_an_equal_key_reached_earlier_is_not_skipped() {
+        let cache = BestScoreCache::new(10, Duration::from_secs(60));
+        let (b, p) = ids("p");
+        cache.record(&b, &p, 50, 1_000);
+        assert!(cache.can_skip(&b, &p, 50, 1_000, true) && cache.can_skip(&b, &p, 50, 2_000, true));
+        assert!(!cache.can_skip(&b, &p, 50, 999, true), "an earlier time improves the standing");
+        assert!(cache.can_skip(&b, &p, 50, 999, false), "shared ties ignore times");
+        cache.record(&b, &p, 50, 999);
+        assert!(cache.can_skip(&b, &p, 50, 999, true), "the earlier ack replaces the later");
     }
 }

@@ -6,8 +6,9 @@
 //!
 //! ```text
 //! poll thread ──records──► batch ──batches──► write
-//! (consumer, rebalance,    (decode, cache,    (dead letters, Redis via
-//!  byte budget, pause)      coalesce)           shard-router, then offsets)
+//! (consumer, rebalance,    (decode,           (board rules: bounds, cache, coalesce;
+//!  byte budget, pause)      reject)            dead letters, Redis via shard-router,
+//!                                              then offsets)
 //! ```
 //!
 //! Delivery is at least once with an exact effect: offsets are stored only
@@ -24,7 +25,8 @@
 //!
 //! # Layout
 //! - [`config`]: flags and environment (and the memory bound); [`run`]: the pipeline.
-//! - [`poll`], [`batch`], [`write`]: the three stages; [`partitions`]: owned
+//! - [`poll`], [`batch`], [`write`]: the three stages; [`prepare`]: each board's rules
+//!   applied to a batch (bounds, skips, coalescing); [`partitions`]: owned
 //!   partitions and in-flight records; [`shared`]: state the stages share.
 //! - [`dead_letter`]: the dead-letter format; [`retry`]: backoff by failure class;
 //!   [`replicas`]: how many Redis replicas must confirm a batch (`WAIT`).
@@ -37,6 +39,7 @@ pub mod dead_letter;
 pub mod health;
 pub mod partitions;
 pub mod poll;
+pub mod prepare;
 pub mod record;
 pub mod replicas;
 pub mod retry;
@@ -196,7 +199,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     // Whatever happens below, the poll thread is told to commit and close.
     let finish_guard = finished.clone().drop_guard();
     let polled = poller.spawn().context("starting the poll thread")?;
-    let batcher = tokio::spawn(batch::run(record_rx, batch_tx, shared.clone(), config.batch_size, config.linger));
+    let batcher = tokio::spawn(batch::run(record_rx, batch_tx, config.batch_size, config.linger));
     let writer = write::Writer {
         router,
         target,

@@ -21,18 +21,18 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
-use leaderboard_contract::{BoardId, PlayerId, Rejection, RejectionCode, decode_record};
+use leaderboard_contract::{BoardId, PlayerId, Rejection, RejectionCode};
 use rdkafka::consumer::Consumer;
 use shard_router::{Failure, RedisTarget, Router, RouterOptions, ScoreUpdate, Store, StoreOptions};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::batch::{Batch, Coalescer};
+use crate::batch::Batch;
 use crate::dead_letter::{DeadLetters, Reject};
 use crate::health::Step;
 use crate::poll::IngestConsumer;
-use crate::record::OwnedRecord;
+use crate::prepare::{BoardRules, coalesce, prepare};
 use crate::replicas::ReplicaAck;
 use crate::retry::Retry;
 use crate::shared::{Counter, Shared};
@@ -108,31 +108,61 @@ impl Writer {
 
     async fn write(&mut self, batch: &Batch) -> Result<(), Abandoned> {
         metrics::histogram!("ingest_batch_events").record(batch.records as f64);
+        let rules = self.board_rules(batch).await?;
+        let prepared = prepare(batch, &rules, &self.shared);
         self.dead_letter(&batch.rejects).await?;
-        self.write_updates(&batch.accepted, &batch.updates).await?;
-        if !batch.skipped.is_empty() && self.shared.cache.epoch() != batch.cache_epoch {
+        self.dead_letter(&prepared.out_of_bounds).await?;
+        self.write_updates(batch, &prepared.updates, &rules).await?;
+        if !prepared.skipped.is_empty() && self.shared.cache.epoch() != prepared.cache_epoch {
             // The cache was cleared (Redis may have lost data) after these skips were
             // decided: they may rest on a lost score, so write those events after all.
-            metrics::counter!("ingest_skips_rewritten_total").increment(batch.skipped.len() as u64);
-            let skipped = Coalescer::of(batch.skipped.iter().map(|&i| &batch.accepted[i]));
-            self.write_updates(&batch.accepted, &skipped).await?;
+            metrics::counter!("ingest_skips_rewritten_total").increment(prepared.skipped.len() as u64);
+            let skipped = coalesce(prepared.skipped.iter().map(|&i| &batch.events[i]), &rules);
+            self.write_updates(batch, &skipped, &rules).await?;
         }
         self.record_freshness(&batch.event_times);
         Ok(())
     }
 
-    /// Applies `updates`; sets aside the records (among `accepted`) behind the refused ones.
-    async fn write_updates(&mut self, accepted: &[OwnedRecord], updates: &[ScoreUpdate]) -> Result<(), Abandoned> {
+    /// The rules of every board in `batch`, retrying Redis failures by class
+    /// (a board stored with another layout blocks here, as its write would).
+    async fn board_rules(&mut self, batch: &Batch) -> Result<BoardRules, Abandoned> {
+        let boards: Vec<&BoardId> = batch.events.iter().map(|e| &e.board).collect::<HashSet<_>>().into_iter().collect();
+        loop {
+            let lookups = boards.iter().map(|b| self.router.rules(b));
+            let e = match futures::future::try_join_all(lookups).await {
+                Ok(rules) => return Ok(boards.iter().map(|b| (*b).clone()).zip(rules).collect()),
+                Err(e) => e,
+            };
+            self.shared.counters.add(Counter::RedisErrors, 1);
+            let failure = e.failure();
+            if failure == Failure::Reconnect {
+                self.reconnect().await;
+            }
+            if !self.retry.wait(&self.shared.health, Step::Redis, failure, &refusal(&e)).await {
+                return Err(Abandoned);
+            }
+        }
+    }
+
+    /// Applies `updates`; sets aside the records (among the batch's) behind the refused ones.
+    async fn write_updates(
+        &mut self,
+        batch: &Batch,
+        updates: &[ScoreUpdate],
+        rules: &BoardRules,
+    ) -> Result<(), Abandoned> {
         if updates.is_empty() {
             return Ok(());
         }
         let refused = self.apply_all(updates).await?;
         if !refused.is_empty() {
-            self.dead_letter(&unwritable(accepted, updates, &refused)).await?;
+            self.dead_letter(&unwritable(batch, updates, &refused)).await?;
         }
         for (i, u) in updates.iter().enumerate() {
             if !refused.contains(&i) {
-                self.shared.cache.record(&u.board, &u.player, u.score);
+                let key = rules.get(&u.board).copied().unwrap_or_default().key(u.score);
+                self.shared.cache.record(&u.board, &u.player, key, u.time_ms);
             }
         }
         self.shared.counters.add(Counter::Applied, (updates.len() - refused.len()) as u64);
@@ -269,18 +299,16 @@ impl Writer {
     }
 }
 
-/// The records among `accepted` behind the refused `updates`, as dead letters.
-fn unwritable(accepted: &[OwnedRecord], updates: &[ScoreUpdate], refused: &HashSet<usize>) -> Vec<Reject> {
+/// The records of `batch` behind the refused `updates`, as dead letters.
+fn unwritable(batch: &Batch, updates: &[ScoreUpdate], refused: &HashSet<usize>) -> Vec<Reject> {
     let keys: HashSet<(&BoardId, &PlayerId)> =
         refused.iter().map(|&i| (&updates[i].board, &updates[i].player)).collect();
-    accepted
+    batch
+        .events
         .iter()
-        .filter(|record| {
-            decode_record(record.key.as_deref(), record.value.as_deref())
-                .is_ok_and(|e| keys.contains(&(&e.board, &e.player)))
-        })
-        .map(|record| Reject {
-            record: record.clone(),
+        .filter(|e| keys.contains(&(&e.board, &e.player)))
+        .map(|e| Reject {
+            record: batch.accepted[e.record].clone(),
             rejection: Rejection::new(RejectionCode::Unwritable, "the store refuses writes to this board"),
         })
         .collect()

@@ -31,6 +31,8 @@ pub async fn seed(world: &World, batch: usize) -> anyhow::Result<()> {
                         board: boards.of(i).clone(),
                         player: crate::population::player(i),
                         score: Population::initial_score(world.seed, i),
+                        // Seeded scores were reached before the run: at the epoch.
+                        time_ms: 0,
                     })
                     .collect();
                 router.apply(&updates).await

@@ -37,6 +37,7 @@ use dashmap::DashMap;
 use leaderboard_contract::BoardId;
 use serde::{Deserialize, Serialize};
 
+use crate::rules::Rules;
 use crate::spec::LayoutSpec;
 use crate::store::Store;
 use crate::{Error, Result, keys};
@@ -162,12 +163,15 @@ pub struct BoardRecord {
     /// Replaced or abandoned layouts whose keys are not deleted yet.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retired: Vec<RetiredLayout>,
+    /// The board's rules ([`crate::rules`]).
+    #[serde(default, skip_serializing_if = "Rules::is_default")]
+    pub rules: Rules,
 }
 
 impl BoardRecord {
     /// A record with nothing but a layout.
     pub fn plain(layout: RecordedLayout) -> Self {
-        Self { layout, migration: None, previous: None, retired: Vec::new() }
+        Self { layout, migration: None, previous: None, retired: Vec::new(), rules: Rules::default() }
     }
 
     /// Parses a stored record: a bare layout name or the JSON form.
@@ -185,7 +189,7 @@ impl BoardRecord {
 
     /// The stored form: the bare layout name when there is nothing else to say.
     pub fn to_stored(&self) -> String {
-        if self.migration.is_none() && self.previous.is_none() && self.retired.is_empty() {
+        if self.migration.is_none() && self.previous.is_none() && self.retired.is_empty() && self.rules.is_default() {
             self.layout.to_string()
         } else {
             serde_json::to_string(self).unwrap_or_default()
@@ -236,6 +240,45 @@ pub(crate) async fn compare_and_set(
     next: &BoardRecord,
 ) -> Result<bool> {
     crate::range_meta::compare_and_set_raw(store, &keys::layout(board), expected_raw, &next.to_stored()).await
+}
+
+/// Sets `board`'s rules. A board without a record is created with `layout`
+/// and the rules (listed in `lb:boards`); an existing board keeps its layout
+/// and may change its bounds, but not its order or ties ([`crate::rules`]).
+/// Returns the record now stored.
+///
+/// # Errors
+/// [`Error::InvalidRules`] for bounds that cannot hold; [`Error::RulesFixed`]
+/// when order or ties differ from the board's; [`Error::Contended`] when the
+/// record kept changing; [`Error::Redis`] when Redis fails.
+pub async fn set_rules(store: &Store, board: &BoardId, layout: RecordedLayout, rules: Rules) -> Result<BoardRecord> {
+    rules.validate()?;
+    for _ in 0..8 {
+        match load(store, board).await? {
+            None => {
+                let record = BoardRecord { rules, ..BoardRecord::plain(layout) };
+                let created: Option<String> =
+                    store.query(redis::cmd("SET").arg(keys::layout(board)).arg(record.to_stored()).arg("NX")).await?;
+                if created.is_some() {
+                    let _: i64 = store.query(redis::cmd("SADD").arg(BOARDS_KEY).arg(board.as_str())).await?;
+                    return Ok(record);
+                }
+            }
+            Some((record, raw)) => {
+                if !record.rules.same_storage(&rules) {
+                    return Err(Error::RulesFixed {
+                        board: board.to_string(),
+                        recorded: format!("order {} and ties {}", record.rules.order, record.rules.ties),
+                    });
+                }
+                let next = BoardRecord { rules, ..record };
+                if compare_and_set(store, board, &raw, &next).await? {
+                    return Ok(next);
+                }
+            }
+        }
+    }
+    Err(Error::Contended(board.to_string()))
 }
 
 /// Every board with a recorded layout, sorted by name.
@@ -367,7 +410,10 @@ mod tests {
             migration: Some(LayoutMigration { to: layout("range"), key: 0, cursor: 12 }),
             previous: Some(layout("hash:4")),
             retired: vec![RetiredLayout { layout: layout("hash:4"), retired_at_ms: 7, deleting: false }],
+            rules: Rules::default(),
         };
+        let ruled = BoardRecord { rules: Rules { min_score: 3, ..Rules::default() }, ..plain.clone() };
+        assert_eq!(BoardRecord::parse(&ruled.to_stored()).expect("json"), ruled, "rules make the record JSON");
         assert_eq!(BoardRecord::parse(&moving.to_stored()).expect("json"), moving);
         assert!(BoardRecord::parse("{nonsense").is_err());
         assert!(BoardRecord::parse("hash:0").is_err());
@@ -380,6 +426,7 @@ mod tests {
             migration: None,
             previous: Some(layout("single")),
             retired: vec![RetiredLayout { layout: layout("single"), retired_at_ms: 1, deleting: false }],
+            rules: Rules::default(),
         };
         assert_eq!(record.write_set(), [layout("hash:8"), layout("single")]);
         let deleting = BoardRecord {

@@ -47,6 +47,17 @@ pub enum Error {
     /// An operation that needs an existing board found none.
     #[error("board {0} does not exist")]
     UnknownBoard(String),
+    /// The board's order and ties are fixed when it is created ([`crate::rules`]).
+    #[error("board {board} is stored with {recorded}; order and ties cannot change once a board exists")]
+    RulesFixed {
+        /// The board.
+        board: String,
+        /// Its recorded order and ties.
+        recorded: String,
+    },
+    /// Rules that cannot hold.
+    #[error(transparent)]
+    InvalidRules(#[from] crate::rules::InvalidRules),
     /// The connection settings contradict each other (a read policy the deployment cannot honour).
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -87,6 +98,8 @@ impl Error {
             | Self::LayoutMismatch { .. }
             | Self::RebalanceConflict { .. }
             | Self::Busy { .. }
+            | Self::RulesFixed { .. }
+            | Self::InvalidRules(_)
             | Self::NotRange(_) => Failure::StoreBlocked,
         }
     }

@@ -9,12 +9,12 @@
 //! first row (3 round trips).
 
 use leaderboard_contract::{BoardId, PlayerId};
-use redis::Value;
 
-use crate::model::{Entry, Page, ScoreUpdate, ShardStats, Standing, assign_ranks, board_order, percentile};
-use crate::single::push_zadd_gt;
-use crate::store::{Store, as_array, as_bytes, as_score, as_u64};
-use crate::{Error, Result, keys, member, scripts};
+use crate::model::{Entry, Page, Row, ScoreUpdate, ShardStats, Standing, assign_ranks};
+use crate::rules::Ties;
+use crate::single::push_writes;
+use crate::store::{Store, as_array, as_u64};
+use crate::{Error, Result, keys, scripts};
 
 /// The shard of `player` among `shards`: FNV-1a 64 of the id bytes, stable
 /// across processes, versions and platforms.
@@ -29,7 +29,13 @@ fn shard_keys(board: &BoardId, shards: usize) -> Vec<String> {
     (0..shards).map(|i| keys::hash_shard(board, shards, i)).collect()
 }
 
-pub(crate) async fn apply(store: &Store, board: &BoardId, shards: usize, updates: &[&ScoreUpdate]) -> Result<()> {
+pub(crate) async fn apply(
+    store: &Store,
+    board: &BoardId,
+    shards: usize,
+    updates: &[&ScoreUpdate],
+    ties: Ties,
+) -> Result<()> {
     let mut groups: Vec<Vec<&ScoreUpdate>> = vec![Vec::new(); shards];
     for u in updates {
         groups[shard_of(&u.player, shards)].push(u);
@@ -40,7 +46,7 @@ pub(crate) async fn apply(store: &Store, board: &BoardId, shards: usize, updates
         .filter(|(_, g)| !g.is_empty())
         .map(|(i, g)| {
             let mut pipe = redis::pipe();
-            push_zadd_gt(&mut pipe, &keys::hash_shard(board, shards, i), g);
+            push_writes(&mut pipe, &keys::hash_shard(board, shards, i), g, ties);
             pipe
         })
         .collect();
@@ -48,36 +54,57 @@ pub(crate) async fn apply(store: &Store, board: &BoardId, shards: usize, updates
     Ok(())
 }
 
-/// Per shard: members strictly above `score`, members equal to it, and all members.
-async fn counts(store: &Store, keys: &[String], score: u64) -> Result<(u64, u64, u64)> {
+/// Summed over every shard: players ahead of the anchor `(score, member)`
+/// (a better score; on `earliest` boards, sorting before the member), players
+/// with an equal score, and all players.
+async fn counts(store: &Store, keys: &[String], score: u64, member: &[u8], ties: Ties) -> Result<(u64, u64, u64)> {
     let pipes: Vec<redis::Pipeline> = keys
         .iter()
         .map(|k| {
             let mut p = redis::pipe();
-            p.cmd("ZCOUNT").arg(k).arg(format!("({score}")).arg("+inf");
-            p.cmd("ZCOUNT").arg(k).arg(score).arg(score);
+            match ties {
+                Ties::Shared => {
+                    p.cmd("ZCOUNT").arg(k).arg(format!("({score}")).arg("+inf");
+                    p.cmd("ZCOUNT").arg(k).arg(score).arg(score);
+                }
+                Ties::Earliest => {
+                    p.add_command(scripts::before(k, std::iter::once((score, member))));
+                }
+            }
             p.cmd("ZCARD").arg(k);
             p
         })
         .collect();
     let mut sums = (0, 0, 0);
     for replies in store.run_all(&pipes).await? {
-        if let [above, equal, card] = replies.as_slice() {
-            sums.0 += as_u64(above)?;
-            sums.1 += as_u64(equal)?;
-            sums.2 += as_u64(card)?;
+        match replies.as_slice() {
+            [above, equal, card] => {
+                sums.0 += as_u64(above)?;
+                sums.1 += as_u64(equal)?;
+                sums.2 += as_u64(card)?;
+            }
+            [before, card] => {
+                sums.0 += scripts::parse_before(before.clone())?.first().copied().unwrap_or(0);
+                sums.1 += 1;
+                sums.2 += as_u64(card)?;
+            }
+            other => return Err(Error::Corrupt(format!("unexpected count replies {other:?}"))),
         }
     }
     Ok(sums)
 }
 
-async fn score_of(store: &Store, board: &BoardId, shards: usize, player: &PlayerId) -> Result<Option<u64>> {
+/// The player's place in their own shard: score and member.
+async fn locate_own(
+    store: &Store,
+    board: &BoardId,
+    shards: usize,
+    player: &PlayerId,
+    ties: Ties,
+) -> Result<Option<scripts::InShard>> {
     let key = keys::hash_shard(board, shards, shard_of(player, shards));
-    let v: Value = store.query(redis::cmd("ZSCORE").arg(key).arg(member::encode(player))).await?;
-    match v {
-        Value::Nil => Ok(None),
-        v => as_score(&v).map(Some),
-    }
+    let index = keys::index_for(&key, ties);
+    Ok(scripts::parse_locate(store.query(&scripts::locate(&key, index.as_deref(), player)).await?)?.found)
 }
 
 pub(crate) async fn standing(
@@ -85,39 +112,25 @@ pub(crate) async fn standing(
     board: &BoardId,
     shards: usize,
     player: &PlayerId,
+    ties: Ties,
 ) -> Result<Option<Standing>> {
-    let Some(score) = score_of(store, board, shards, player).await? else { return Ok(None) };
-    let (above, equal, total) = counts(store, &shard_keys(board, shards), score).await?;
-    Ok(Some(Standing { score, rank: above + 1, total, percentile: percentile(total, above, equal) }))
-}
-
-fn sort_rows(rows: &mut [(PlayerId, u64)]) {
-    rows.sort_by(|a, b| board_order(a.1, &a.0, b.1, &b.0));
+    let Some(own) = locate_own(store, board, shards, player, ties).await? else { return Ok(None) };
+    let (ahead, equal, total) = counts(store, &shard_keys(board, shards), own.score, &own.member, ties).await?;
+    Ok(Some(Standing::ranked(own.score, ahead, equal, total, ties)))
 }
 
 /// Merges the first `offset + limit` rows of every shard into the board's rows
 /// at positions `offset..offset + limit`, ranked: the fan-out half of a `hash`
 /// top-N page. Each shard's list must hold its first `offset + limit` rows.
-pub fn merge_pages(shards: Vec<Vec<(PlayerId, u64)>>, offset: u64, limit: u64) -> Vec<Entry> {
-    let mut rows: Vec<(PlayerId, u64)> = shards.into_iter().flatten().collect();
-    sort_rows(&mut rows);
+pub fn merge_pages(shards: Vec<Vec<Row>>, offset: u64, limit: u64, ties: Ties) -> Vec<Entry> {
+    let mut rows: Vec<Row> = shards.into_iter().flatten().collect();
+    rows.sort_by(Row::order);
     // The merged prefix holds the board's first `offset + limit` rows, so
     // everyone strictly above the page's first row is in it.
-    let window: Vec<(PlayerId, u64)> = rows.iter().skip(offset as usize).take(limit as usize).cloned().collect();
-    let above_first = window.first().map_or(0, |(_, s)| rows.iter().take_while(|(_, r)| r > s).count() as u64);
-    assign_ranks(window, offset, above_first)
-}
-
-fn decode_rows(flat: Value) -> Result<Vec<(PlayerId, u64)>> {
-    let flat = as_array(flat)?;
-    flat.chunks_exact(2)
-        .map(|pair| {
-            let bytes = as_bytes(pair[0].clone())?;
-            let player =
-                member::decode(&bytes).ok_or_else(|| Error::Corrupt("foreign member in a hash shard".into()))?;
-            Ok((player, as_score(&pair[1])?))
-        })
-        .collect()
+    let window: Vec<Row> = rows.iter().skip(offset as usize).take(limit as usize).cloned().collect();
+    let above_first =
+        window.first().map_or(0, |first| rows.iter().take_while(|r| r.score > first.score).count() as u64);
+    assign_ranks(window, offset, above_first, ties)
 }
 
 /// Rows asked of each shard in the first round: its expected share of the
@@ -139,12 +152,19 @@ fn first_round_rows(end: u64, shards: u64) -> u64 {
 /// `end + shards * (2 * sqrt(end / shards) + 2)` rows, not `shards * end`;
 /// never more than `shards * end`, reached only when the best players all
 /// hash to one shard.
-pub(crate) async fn top(store: &Store, board: &BoardId, shards: usize, offset: u64, limit: u64) -> Result<Page> {
+pub(crate) async fn top(
+    store: &Store,
+    board: &BoardId,
+    shards: usize,
+    offset: u64,
+    limit: u64,
+    ties: Ties,
+) -> Result<Page> {
     let end = offset.saturating_add(limit);
     let keys = shard_keys(board, shards);
     let share = first_round_rows(end, shards as u64);
     let mut wanted = vec![share; shards];
-    let mut fetched: Vec<Vec<(PlayerId, u64)>> = vec![Vec::new(); shards];
+    let mut fetched: Vec<Vec<Row>> = vec![Vec::new(); shards];
     let mut exhausted = vec![end == 0; shards];
     let mut total = None;
     loop {
@@ -168,18 +188,18 @@ pub(crate) async fn top(store: &Store, board: &BoardId, shards: usize, offset: u
         let (replies, counted) = futures::future::try_join(store.run_all(&pipes), counting).await?;
         total = Some(counted);
         for (&i, replies) in asked.iter().zip(replies) {
-            let rows = decode_rows(replies.into_iter().next().unwrap_or_default())?;
+            let rows = scripts::decode_rows(&as_array(replies.into_iter().next().unwrap_or_default())?)?;
             let asked_for = wanted[i] - fetched[i].len() as u64;
             exhausted[i] = (rows.len() as u64) < asked_for;
             fetched[i].extend(rows);
         }
-        let mut merged: Vec<&(PlayerId, u64)> = fetched.iter().flatten().collect();
-        merged.sort_by(|a, b| board_order(a.1, &a.0, b.1, &b.0));
+        let mut merged: Vec<&Row> = fetched.iter().flatten().collect();
+        merged.sort_by(|a, b| Row::order(a, b));
         let cutoff = usize::try_from(end).ok().and_then(|e| e.checked_sub(1)).and_then(|e| merged.get(e)).copied();
         let mut more = false;
         for i in 0..shards {
             let Some(last) = fetched[i].last() else { continue };
-            let could_hold_more = cutoff.is_none_or(|c| board_order(last.1, &last.0, c.1, &c.0).is_lt());
+            let could_hold_more = cutoff.is_none_or(|c| Row::order(last, c).is_lt());
             if !exhausted[i] && (fetched[i].len() as u64) < end && could_hold_more {
                 wanted[i] = wanted[i].saturating_mul(2).min(end);
                 more = true;
@@ -189,7 +209,7 @@ pub(crate) async fn top(store: &Store, board: &BoardId, shards: usize, offset: u
             break;
         }
     }
-    Ok(Page { total: total.unwrap_or(0), entries: merge_pages(fetched, offset, limit) })
+    Ok(Page { total: total.unwrap_or(0), entries: merge_pages(fetched, offset, limit, ties) })
 }
 
 pub(crate) async fn around(
@@ -198,14 +218,15 @@ pub(crate) async fn around(
     shards: usize,
     player: &PlayerId,
     radius: u64,
+    ties: Ties,
 ) -> Result<Option<Vec<Entry>>> {
-    let Some(score) = score_of(store, board, shards, player).await? else { return Ok(None) };
+    let Some(own) = locate_own(store, board, shards, player, ties).await? else { return Ok(None) };
     let keys = shard_keys(board, shards);
     let pipes: Vec<redis::Pipeline> = keys
         .iter()
         .map(|k| {
             let mut p = redis::pipe();
-            p.add_command(scripts::seek(k, player, radius, Some(score)));
+            p.add_command(scripts::seek(k, None, scripts::Anchor::At(own.score, &own.member), radius));
             p
         })
         .collect();
@@ -217,21 +238,22 @@ pub(crate) async fn around(
             rows.extend(shard_rows.rows);
         }
     }
-    sort_rows(&mut rows);
-    let Some(anchor) = rows.iter().position(|(p, _)| p == player) else {
+    rows.sort_by(Row::order);
+    let Some(anchor) = rows.iter().position(|r| &r.player == player) else {
         // The player's own shard lost them between the two round trips; impossible under
         // best-score semantics, so the data was changed behind the router.
         return Err(Error::Corrupt(format!("player {player} vanished from board {board}")));
     };
     let start = anchor.saturating_sub(radius as usize);
     let end = (anchor + radius as usize + 1).min(rows.len());
-    let window: Vec<(PlayerId, u64)> = rows[start..end].to_vec();
+    let window: Vec<Row> = rows[start..end].to_vec();
     let first_position = position - (anchor - start) as u64;
-    let above_first = match window.first() {
-        Some((_, s)) => counts(store, &keys, *s).await?.0,
-        None => 0,
+    let above_first = match (window.first(), ties) {
+        (Some(first), Ties::Shared) => counts(store, &keys, first.score, &[], ties).await?.0,
+        // Ranks are positions: nothing more to count.
+        _ => first_position,
     };
-    Ok(Some(assign_ranks(window, first_position, above_first)))
+    Ok(Some(assign_ranks(window, first_position, above_first, ties)))
 }
 
 pub(crate) async fn shards(store: &Store, board: &BoardId, shards: usize) -> Result<Vec<ShardStats>> {
@@ -262,11 +284,14 @@ mod tests {
     #[test]
     fn merge_pages_orders_ties_by_id_and_ranks_across_shards() {
         let p = |s: &str| PlayerId::new(s).expect("valid");
-        let shards = vec![vec![(p("b"), 9), (p("d"), 5)], vec![(p("a"), 9), (p("c"), 7)]];
-        let rows: Vec<(String, u64, u64)> =
-            merge_pages(shards.clone(), 0, 3).into_iter().map(|e| (e.player.to_string(), e.score, e.rank)).collect();
+        let r = |s: &str, score: u64| Row::new(p(s), score);
+        let shards = vec![vec![r("b", 9), r("d", 5)], vec![r("a", 9), r("c", 7)]];
+        let rows: Vec<(String, u64, u64)> = merge_pages(shards.clone(), 0, 3, Ties::Shared)
+            .into_iter()
+            .map(|e| (e.player.to_string(), e.score, e.rank))
+            .collect();
         assert_eq!(rows, [("a".into(), 9, 1), ("b".into(), 9, 1), ("c".into(), 7, 3)]);
-        let page: Vec<u64> = merge_pages(shards, 1, 2).iter().map(|e| e.rank).collect();
+        let page: Vec<u64> = merge_pages(shards, 1, 2, Ties::Shared).iter().map(|e| e.rank).collect();
         assert_eq!(page, [1, 3], "a page starting inside a tie keeps the tie's rank");
     }
 

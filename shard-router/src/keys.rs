@@ -11,6 +11,7 @@
 //! | `lb:{<board>:h<n>.<i>}:z` | shard `i` of the `hash:<n>` layout |
 //! | `lb:{<board>:r<gen>.<i>}:z` | shard `i` of generation `gen` of the `range` layout |
 //! | `lb:{<board>:r<gen>.<i>}:moving` | players whose move into that `range` shard is not cleaned up yet |
+//! | `lb:{<tag>}:t` | beside each sorted set of a `ties: earliest` board: the time prefix of each player's member |
 //! | `lb:{<board>}:range` | the `range` layout's metadata (boundaries, generation, rebalance progress) |
 //! | `lb:{<board>}:layout` | the layout the board is stored with ([`crate::board_record`]) |
 //! | `lb:boards` | the names of every board with a recorded layout |
@@ -40,6 +41,28 @@ pub fn pending_moves(shard_key: &str) -> String {
     }
 }
 
+/// The player index of a shard key on a `ties: earliest` board (same hash
+/// tag as the shard): plain member → time prefix ([`crate::member`]).
+pub fn player_index(shard_key: &str) -> String {
+    match shard_key.strip_suffix(":z") {
+        Some(base) => format!("{base}:t"),
+        None => format!("{shard_key}:t"),
+    }
+}
+
+/// `UNLINK` of a shard's sorted set and every key beside it (its pending
+/// moves and its player index, whichever exist): the one way a shard is deleted.
+pub(crate) fn unlink_shard(shard_key: &str) -> redis::Cmd {
+    let mut cmd = redis::cmd("UNLINK");
+    cmd.arg(pending_moves(shard_key)).arg(player_index(shard_key)).arg(shard_key);
+    cmd
+}
+
+/// The player index a shard key has under `ties`: `Some` on `earliest` boards only.
+pub(crate) fn index_for(shard_key: &str, ties: crate::rules::Ties) -> Option<String> {
+    (ties == crate::rules::Ties::Earliest).then(|| player_index(shard_key))
+}
+
 /// The `range` layout's metadata key.
 pub fn range_meta(board: &BoardId) -> String {
     format!("lb:{{{board}}}:range")
@@ -63,5 +86,6 @@ mod tests {
         assert_eq!(range_meta(&b), "lb:{global}:range");
         assert_eq!(layout(&b), "lb:{global}:layout");
         assert_eq!(pending_moves(&range_shard(&b, 2, 0)), "lb:{global:r2.0}:moving");
+        assert_eq!(player_index(&hash_shard(&b, 4, 1)), "lb:{global:h4.1}:t");
     }
 }

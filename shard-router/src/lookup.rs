@@ -18,8 +18,9 @@ use redis::Value;
 use crate::board_record::RecordedLayout;
 use crate::model::board_order;
 use crate::router::Router;
+use crate::rules::Ties;
 use crate::store::{Store, as_array, as_u64};
-use crate::{Result, hash, keys, scripts};
+use crate::{Result, hash, keys, member, scripts};
 
 /// Most players one lookup may ask for (DESIGN.md: 1 to 100).
 pub const MAX_LOOKUP: usize = 100;
@@ -51,8 +52,19 @@ pub struct Lookup {
 /// A player's score and board rank, as a layout found it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Found {
+    /// Their ranking key.
     pub score: u64,
     pub rank: u64,
+    /// When they reached it (`earliest` boards; 0 elsewhere).
+    pub time_ms: u64,
+}
+
+impl Found {
+    /// A player found in a shard with `above_shard` players in the shards ranked above it.
+    pub(crate) fn new(found: &scripts::LookedUp, above_shard: u64) -> Self {
+        let time_ms = member::decode_any(&found.member).and_then(|d| d.time_ms).unwrap_or(0);
+        Self { score: found.score, rank: 1 + above_shard + found.before, time_ms }
+    }
 }
 
 /// What a layout answers: the board's total and, per player asked, what it found.
@@ -71,48 +83,53 @@ impl Router {
             return Ok(Lookup { total: self.total(board).await?, ..Lookup::default() });
         }
         let store = self.store();
-        let (total, found) = match self.read_layout(board).await? {
-            RecordedLayout::Single => single(store, board, &unique).await?,
-            RecordedLayout::Hash { shards } => sharded(store, board, shards, &unique).await?,
-            RecordedLayout::Range => self.range_boards().lookup(store, board, &unique).await?,
+        let (layout, rules) = self.read_layout(board).await?;
+        let ties = rules.ties;
+        let (total, found) = match layout {
+            RecordedLayout::Single => single(store, board, &unique, ties).await?,
+            RecordedLayout::Hash { shards } => sharded(store, board, shards, &unique, ties).await?,
+            RecordedLayout::Range => self.range_boards().lookup(store, board, &unique, ties).await?,
         };
-        Ok(assemble(total, &unique, found))
+        let mut answer = assemble(total, &unique, found, ties);
+        for e in &mut answer.entries {
+            e.score = rules.score(e.score);
+        }
+        Ok(answer)
     }
 }
 
 /// Orders the found players, gives list ranks, and lists the missing ones.
-fn assemble(total: u64, players: &[&PlayerId], found: Vec<Option<Found>>) -> Lookup {
-    let mut entries = Vec::new();
+fn assemble(total: u64, players: &[&PlayerId], found: Vec<Option<Found>>, ties: Ties) -> Lookup {
+    let mut rows = Vec::new();
     let mut missing = Vec::new();
     for (player, found) in players.iter().zip(found) {
         match found {
-            Some(Found { score, rank }) => {
-                entries.push(Listed { player: (*player).clone(), score, rank, list_rank: 0 });
-            }
+            Some(f) => rows.push(((*player).clone(), f)),
             None => missing.push((*player).clone()),
         }
     }
-    entries.sort_by(|a, b| board_order(a.score, &a.player, b.score, &b.player));
-    for i in 0..entries.len() {
-        // Equal scores share a place, as they share a rank on the board.
-        entries[i].list_rank =
-            if i > 0 && entries[i - 1].score == entries[i].score { entries[i - 1].list_rank } else { i as u64 + 1 };
+    rows.sort_by(|(a, fa), (b, fb)| board_order(fa.score, fa.time_ms, a, fb.score, fb.time_ms, b));
+    let mut entries: Vec<Listed> = Vec::with_capacity(rows.len());
+    for (i, (player, f)) in rows.into_iter().enumerate() {
+        // Equal scores share a place, as they share a rank on the board (not on `earliest` boards).
+        let list_rank = match entries.last() {
+            Some(prev) if ties == Ties::Shared && prev.score == f.score => prev.list_rank,
+            _ => i as u64 + 1,
+        };
+        entries.push(Listed { player, score: f.score, rank: f.rank, list_rank });
     }
     Lookup { total, entries, missing }
 }
 
-/// Turns `LOOKUP` findings (score, members above it in the key) into ranks in a one-key board.
-fn ranked(found: Vec<Option<(u64, u64)>>) -> Vec<Option<Found>> {
-    found.into_iter().map(|f| f.map(|(score, above)| Found { score, rank: above + 1 })).collect()
-}
-
-async fn single(store: &Store, board: &BoardId, players: &[&PlayerId]) -> Result<Answer> {
-    let reply = store.query(&scripts::lookup(&keys::single(board), players.iter().copied())).await?;
+async fn single(store: &Store, board: &BoardId, players: &[&PlayerId], ties: Ties) -> Result<Answer> {
+    let key = keys::single(board);
+    let index = keys::index_for(&key, ties);
+    let reply = store.query(&scripts::lookup(&key, index.as_deref(), players.iter().copied())).await?;
     let looked = scripts::parse_lookup(reply)?;
-    Ok((looked.card, ranked(looked.found)))
+    Ok((looked.card, looked.found.into_iter().map(|f| f.map(|f| Found::new(&f, 0))).collect()))
 }
 
-async fn sharded(store: &Store, board: &BoardId, shards: usize, players: &[&PlayerId]) -> Result<Answer> {
+async fn sharded(store: &Store, board: &BoardId, shards: usize, players: &[&PlayerId], ties: Ties) -> Result<Answer> {
     let keys: Vec<String> = (0..shards).map(|i| keys::hash_shard(board, shards, i)).collect();
     let mut mine: Vec<Vec<usize>> = vec![Vec::new(); shards];
     for (i, p) in players.iter().enumerate() {
@@ -127,13 +144,14 @@ async fn sharded(store: &Store, board: &BoardId, shards: usize, players: &[&Play
             if own.is_empty() {
                 pipe.cmd("ZCARD").arg(key);
             } else {
-                pipe.add_command(scripts::lookup(key, own.iter().map(|&i| players[i])));
+                let index = keys::index_for(key, ties);
+                pipe.add_command(scripts::lookup(key, index.as_deref(), own.iter().map(|&i| players[i])));
             }
             pipe
         })
         .collect();
     let mut total = 0;
-    let mut own_found: Vec<Option<(usize, u64, u64)>> = vec![None; players.len()];
+    let mut own_found: Vec<Option<(usize, scripts::LookedUp)>> = vec![None; players.len()];
     for ((shard, own), reply) in mine.iter().enumerate().zip(store.run_all(&pipes).await?) {
         let reply = reply.into_iter().next().unwrap_or(Value::Nil);
         if own.is_empty() {
@@ -143,32 +161,36 @@ async fn sharded(store: &Store, board: &BoardId, shards: usize, players: &[&Play
         let looked = scripts::parse_lookup(reply)?;
         total += looked.card;
         for (&i, f) in own.iter().zip(looked.found) {
-            own_found[i] = f.map(|(score, above)| (shard, score, above));
+            own_found[i] = f.map(|f| (shard, f));
         }
     }
-    // Step 2: in every other shard, the members above each found score.
+    // Step 2: in every other shard, the members ahead of each found player.
     let mut asked: Vec<(usize, Vec<usize>)> = Vec::new();
     let mut pipes = Vec::new();
     for (shard, key) in keys.iter().enumerate() {
         let players_here: Vec<usize> =
-            (0..players.len()).filter(|&i| own_found[i].is_some_and(|(own, _, _)| own != shard)).collect();
+            (0..players.len()).filter(|&i| own_found[i].as_ref().is_some_and(|(own, _)| *own != shard)).collect();
         if players_here.is_empty() {
             continue;
         }
-        let scores = players_here.iter().filter_map(|&i| own_found[i].map(|(_, score, _)| score));
+        let anchors = players_here.iter().filter_map(|&i| {
+            let (_, f) = own_found[i].as_ref()?;
+            // Shared ties count better scores only: an empty member.
+            Some((f.score, if ties == Ties::Earliest { f.member.as_slice() } else { &[][..] }))
+        });
         let mut pipe = redis::pipe();
-        pipe.add_command(scripts::count_above(key, scores));
+        pipe.add_command(scripts::before(key, anchors));
         pipes.push(pipe);
         asked.push((shard, players_here));
     }
-    let mut above: Vec<u64> = own_found.iter().map(|f| f.map_or(0, |(_, _, a)| a)).collect();
+    let mut ahead: Vec<u64> = vec![0; players.len()];
     for ((_, players_here), reply) in asked.iter().zip(store.run_all(&pipes).await?) {
         let counts = as_array(reply.into_iter().next().unwrap_or(Value::Nil))?;
         for (&i, count) in players_here.iter().zip(&counts) {
-            above[i] += as_u64(count)?;
+            ahead[i] += as_u64(count)?;
         }
     }
-    let found = own_found.iter().zip(above).map(|(f, a)| f.map(|(_, score, _)| Found { score, rank: a + 1 })).collect();
+    let found = own_found.into_iter().zip(ahead).map(|(f, a)| f.map(|(_, f)| Found::new(&f, a))).collect();
     Ok((total, found))
 }
 
@@ -184,17 +206,23 @@ mod tests {
     fn list_ranks_share_places_on_ties_and_missing_keep_their_order() {
         let (ann, bob, cid, dee, eve) = (p("ann"), p("bob"), p("cid"), p("dee"), p("eve"));
         let found = vec![
-            Some(Found { score: 5, rank: 9 }),
+            Some(Found { score: 5, rank: 9, time_ms: 0 }),
             None,
-            Some(Found { score: 9, rank: 1 }),
-            Some(Found { score: 5, rank: 9 }),
+            Some(Found { score: 9, rank: 1, time_ms: 0 }),
+            Some(Found { score: 5, rank: 9, time_ms: 0 }),
             None,
         ];
-        let lookup = assemble(40, &[&cid, &eve, &ann, &bob, &dee], found);
+        let lookup = assemble(40, &[&cid, &eve, &ann, &bob, &dee], found.clone(), Ties::Shared);
         let listed: Vec<(&str, u64, u64)> =
             lookup.entries.iter().map(|l| (l.player.as_str(), l.rank, l.list_rank)).collect();
         assert_eq!(listed, [("ann", 1, 1), ("bob", 9, 2), ("cid", 9, 2)]);
-        assert_eq!(lookup.missing, [eve, dee]);
+        assert_eq!(lookup.missing, [eve.clone(), dee.clone()]);
         assert_eq!(lookup.total, 40);
+        // On an `earliest` board the list follows the times, and places are positions.
+        let timed: Vec<Option<Found>> =
+            found.into_iter().zip([30, 0, 1, 20, 0]).map(|(f, time_ms)| f.map(|f| Found { time_ms, ..f })).collect();
+        let lookup = assemble(40, &[&cid, &eve, &ann, &bob, &dee], timed, Ties::Earliest);
+        let listed: Vec<(&str, u64)> = lookup.entries.iter().map(|l| (l.player.as_str(), l.list_rank)).collect();
+        assert_eq!(listed, [("ann", 1), ("bob", 2), ("cid", 3)]);
     }
 }

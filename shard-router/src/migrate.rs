@@ -101,7 +101,7 @@ impl Router {
             let (cursor, members) = parse_scan(reply)?;
             let updates = decode_members(board, &members)?;
             let refs: Vec<&ScoreUpdate> = updates.iter().collect();
-            self.write_layout(board, target, false, &refs).await?;
+            self.write_layout(board, target, false, &refs, &record.rules).await?;
             copied += updates.len() as u64;
             chunks += 1;
             if cursor == 0 {
@@ -116,7 +116,7 @@ impl Router {
         }
         let mut retired = record.retired.clone();
         retired.push(RetiredLayout { layout: record.layout, retired_at_ms: now_ms(), deleting: false });
-        let done = BoardRecord { layout: target, migration: None, previous: Some(record.layout), retired };
+        let done = BoardRecord { layout: target, migration: None, previous: Some(record.layout), retired, ..record };
         self.replace_record(board, &raw, &done).await?;
         self.forget(board);
         self.delete_retired_layouts(board, options.grace).await?;
@@ -188,7 +188,7 @@ impl Router {
             }
             other => {
                 for key in self.layout_keys(board, other, true).await? {
-                    let _: i64 = store.query(redis::cmd("UNLINK").arg(key)).await?;
+                    let _: i64 = store.query(&keys::unlink_shard(&key)).await?;
                 }
             }
         }

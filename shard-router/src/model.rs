@@ -3,6 +3,8 @@
 use leaderboard_contract::{BoardId, PlayerId};
 use serde::Serialize;
 
+use crate::rules::Ties;
+
 /// A best-score update: the player's score on the board becomes at least `score`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ScoreUpdate {
@@ -12,6 +14,9 @@ pub struct ScoreUpdate {
     pub player: PlayerId,
     /// The candidate best score.
     pub score: u64,
+    /// When the player reached it, in milliseconds since the Unix epoch (the
+    /// event's `ts`, else its Kafka timestamp): breaks ties on `ties: earliest` boards.
+    pub time_ms: u64,
 }
 
 /// One row of a list: ranks follow the contract (1 + players strictly above).
@@ -36,6 +41,16 @@ pub struct Standing {
     pub total: u64,
     /// Share of players with a strictly lower score, in percent.
     pub percentile: f64,
+}
+
+impl Standing {
+    /// A standing from the players `ahead` of the player (a strictly better
+    /// score; on `earliest` boards every player sorting before them) and
+    /// those sharing their score (themselves included; 1 on `earliest` boards).
+    pub(crate) fn ranked(score: u64, ahead: u64, equal: u64, total: u64, ties: Ties) -> Self {
+        let equal = if ties == Ties::Earliest { 1 } else { equal };
+        Self { score, rank: ahead + 1, total, percentile: percentile(total, ahead, equal) }
+    }
 }
 
 /// Computes the contract's percentile: the share of players strictly below, in percent.
@@ -76,6 +91,8 @@ pub struct ShardStats {
 /// A board's layout and shard sizes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BoardStats {
+    /// The board's rules.
+    pub rules: crate::rules::Rules,
     /// `single`, `hash` or `range`.
     pub strategy: &'static str,
     /// The layout in configuration syntax, e.g. `hash:16`.
@@ -104,11 +121,13 @@ pub struct BoardStats {
 /// `first_position` is the 0-based position of the first entry and
 /// `above_first` the number of players strictly above it. An entry whose score
 /// differs from its predecessor's has everyone before it strictly above, so its
-/// rank is its position + 1; equal scores share a rank.
-pub(crate) fn assign_ranks(rows: Vec<(PlayerId, u64)>, first_position: u64, above_first: u64) -> Vec<Entry> {
+/// rank is its position + 1; equal scores share a rank, unless `ties` is
+/// `earliest`, where every rank is the position + 1.
+pub(crate) fn assign_ranks(rows: Vec<Row>, first_position: u64, above_first: u64, ties: Ties) -> Vec<Entry> {
     let mut out: Vec<Entry> = Vec::with_capacity(rows.len());
-    for (i, (player, score)) in rows.into_iter().enumerate() {
+    for (i, Row { player, score, .. }) in rows.into_iter().enumerate() {
         let rank = match out.last() {
+            _ if ties == Ties::Earliest => first_position + i as u64 + 1,
             None => above_first + 1,
             Some(prev) if prev.score == score => prev.rank,
             Some(_) => first_position + i as u64 + 1,
@@ -118,10 +137,56 @@ pub(crate) fn assign_ranks(rows: Vec<(PlayerId, u64)>, first_position: u64, abov
     out
 }
 
-/// Board order (DESIGN.md): score descending, then player id ascending, byte-wise.
-/// The one comparator every list, merge and the oracle use.
-pub fn board_order(a_score: u64, a_player: &PlayerId, b_score: u64, b_player: &PlayerId) -> std::cmp::Ordering {
-    b_score.cmp(&a_score).then_with(|| a_player.as_str().as_bytes().cmp(b_player.as_str().as_bytes()))
+/// One row of a list as a shard holds it: the ranking key (see
+/// [`crate::rules`]) and, on `ties: earliest` boards, the time the player reached it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// The player.
+    pub player: PlayerId,
+    /// The ranking key (the score on `desc` boards).
+    pub score: u64,
+    /// When the player reached it (`earliest` boards; 0 elsewhere, so it never decides).
+    pub time_ms: u64,
+}
+
+impl Row {
+    /// A row of a `shared` board.
+    pub fn new(player: PlayerId, score: u64) -> Self {
+        Self { player, score, time_ms: 0 }
+    }
+
+    /// Decodes a shard's `member, score` reply pair.
+    pub(crate) fn decode(member: &redis::Value, score: &redis::Value) -> crate::Result<Self> {
+        let bytes = crate::store::as_bytes(member.clone())?;
+        let decoded = crate::member::decode_any(&bytes).ok_or_else(|| {
+            crate::Error::Corrupt(format!("member {:?} was not written by the router", String::from_utf8_lossy(&bytes)))
+        })?;
+        let score = crate::store::as_score(score)?;
+        Ok(Self { player: decoded.player, score, time_ms: decoded.time_ms.unwrap_or(0) })
+    }
+
+    /// Board order: see [`board_order`].
+    pub fn order(a: &Self, b: &Self) -> std::cmp::Ordering {
+        board_order(a.score, a.time_ms, &a.player, b.score, b.time_ms, &b.player)
+    }
+}
+
+/// Board order (DESIGN.md): ranking key descending (better first), then the
+/// time the score was reached ascending (it is 0 on `shared` boards), then
+/// player id ascending, byte-wise. The one comparator every list, merge and
+/// the oracle use.
+pub fn board_order(
+    a_score: u64,
+    a_time: u64,
+    a_player: &PlayerId,
+    b_score: u64,
+    b_time: u64,
+    b_player: &PlayerId,
+) -> std::cmp::Ordering {
+    b_score
+        .cmp(&a_score)
+        .then(a_time.cmp(&b_time))
+        .then_with(|| a_player.as_str().as_bytes().cmp(b_player.as_str().as_bytes()))
 }
 
 #[cfg(test)]
@@ -134,16 +199,16 @@ mod tests {
 
     #[test]
     fn ties_share_a_rank() {
-        let rows = vec![(p("a"), 9), (p("b"), 7), (p("c"), 7), (p("d"), 5)];
-        let ranks: Vec<u64> = assign_ranks(rows, 0, 0).iter().map(|e| e.rank).collect();
+        let rows = vec![Row::new(p("a"), 9), Row::new(p("b"), 7), Row::new(p("c"), 7), Row::new(p("d"), 5)];
+        let ranks: Vec<u64> = assign_ranks(rows, 0, 0, Ties::Shared).iter().map(|e| e.rank).collect();
         assert_eq!(ranks, [1, 2, 2, 4]);
     }
 
     #[test]
     fn a_page_inside_a_tie_group_keeps_the_group_rank() {
         // Positions 5.. where 3 players are strictly above the first row's score.
-        let rows = vec![(p("x"), 4), (p("y"), 4), (p("z"), 2)];
-        let ranks: Vec<u64> = assign_ranks(rows, 5, 3).iter().map(|e| e.rank).collect();
+        let rows = vec![Row::new(p("x"), 4), Row::new(p("y"), 4), Row::new(p("z"), 2)];
+        let ranks: Vec<u64> = assign_ranks(rows, 5, 3, Ties::Shared).iter().map(|e| e.rank).collect();
         assert_eq!(ranks, [4, 4, 8]);
     }
 

@@ -69,8 +69,9 @@ use dashmap::DashMap;
 use leaderboard_contract::{BoardId, PlayerId};
 use redis::Value;
 
-use crate::model::{Entry, Page, ScoreUpdate, ShardStats, Standing, assign_ranks, percentile};
+use crate::model::{Entry, Page, ScoreUpdate, ShardStats, Standing, assign_ranks};
 use crate::range_meta::{self, Generation, LoadedMeta, RangeMeta};
+use crate::rules::Ties;
 use crate::store::{Store, as_u64};
 use crate::{Error, Result, keys, member, scripts};
 
@@ -191,6 +192,7 @@ impl RangeBoards {
         board: &BoardId,
         updates: &[&ScoreUpdate],
         create: bool,
+        ties: Ties,
     ) -> Result<()> {
         let state = if create {
             self.created(store, board).await?
@@ -203,7 +205,7 @@ impl RangeBoards {
         let mut known = Self::cached_meta(&state)?;
         let mut written: Vec<u64> = Vec::new();
         for generation in known.meta.write_generations() {
-            write_generation(store, board, generation, updates).await?;
+            write_generation(store, board, generation, updates, ties).await?;
             written.push(generation.generation);
         }
         for _ in 0..MAX_META_RETRIES {
@@ -221,14 +223,14 @@ impl RangeBoards {
             }
             for generation in fresh.meta.write_generations() {
                 if !written.contains(&generation.generation) {
-                    write_generation(store, board, generation, updates).await?;
+                    write_generation(store, board, generation, updates, ties).await?;
                     written.push(generation.generation);
                 }
             }
             // Generations retired while this batch ran: take back what we wrote there.
             for generation in known.meta.write_generations() {
                 if !fresh.meta.write_generations().any(|g| g.generation == generation.generation) {
-                    remove_from_generation(store, board, generation, updates).await?;
+                    remove_from_generation(store, board, generation, updates, ties).await?;
                 }
             }
             known = fresh;
@@ -320,23 +322,37 @@ impl RangeBoards {
     /// size and, the one holding the player, their place in it. Rank, total and
     /// percentile therefore come from the same reading (one snapshot), never
     /// from sizes cached at another moment.
-    pub(crate) async fn standing(&self, store: &Store, board: &BoardId, player: &PlayerId) -> Result<Option<Standing>> {
+    pub(crate) async fn standing(
+        &self,
+        store: &Store,
+        board: &BoardId,
+        player: &PlayerId,
+        ties: Ties,
+    ) -> Result<Option<Standing>> {
         self.read(store, board, None, |meta| async move {
             let keys = shard_keys(board, &meta.meta.active);
-            let (cards, best) = locate_everywhere(store, &keys, player).await?;
+            let (cards, best) = locate_everywhere(store, &keys, player, ties).await?;
             let Some((shard, found)) = best else { return Ok(None) };
-            let rank = 1 + cards[shard + 1..].iter().sum::<u64>() + found.above;
-            let total = cards.iter().sum::<u64>().max(rank - 1 + found.equal);
-            Ok(Some(Standing { score: found.score, rank, total, percentile: percentile(total, rank - 1, found.equal) }))
+            let ahead = cards[shard + 1..].iter().sum::<u64>() + found.ahead(ties);
+            let equal = if ties == Ties::Earliest { 1 } else { found.equal };
+            let total = cards.iter().sum::<u64>().max(ahead + equal);
+            Ok(Some(Standing::ranked(found.score, ahead, equal, total, ties)))
         })
         .await
     }
 
-    pub(crate) async fn top(&self, store: &Store, board: &BoardId, offset: u64, limit: u64) -> Result<Page> {
+    pub(crate) async fn top(
+        &self,
+        store: &Store,
+        board: &BoardId,
+        offset: u64,
+        limit: u64,
+        ties: Ties,
+    ) -> Result<Page> {
         self.read(store, board, Page { total: 0, entries: Vec::new() }, |meta| async move {
             let keys = shard_keys(board, &meta.meta.active);
             let cards = cards(store, &keys).await?;
-            let entries = page(store, &keys, &cards, offset, limit).await?;
+            let entries = page(store, &keys, &cards, offset, limit, ties).await?;
             Ok(Page { total: cards.iter().sum(), entries })
         })
         .await
@@ -348,15 +364,16 @@ impl RangeBoards {
         board: &BoardId,
         player: &PlayerId,
         radius: u64,
+        ties: Ties,
     ) -> Result<Option<Vec<Entry>>> {
         self.read(store, board, None, |meta| async move {
             let keys = shard_keys(board, &meta.meta.active);
-            let (cards, best) = locate_everywhere(store, &keys, player).await?;
+            let (cards, best) = locate_everywhere(store, &keys, player, ties).await?;
             let Some((shard, found)) = best else { return Ok(None) };
             let position = cards[shard + 1..].iter().sum::<u64>() + found.position;
             let start = position.saturating_sub(radius);
             let end = position + radius + 1;
-            Ok(Some(page(store, &keys, &cards, start, end - start).await?))
+            Ok(Some(page(store, &keys, &cards, start, end - start, ties).await?))
         })
         .await
     }
@@ -369,10 +386,14 @@ impl RangeBoards {
         store: &Store,
         board: &BoardId,
         players: &[&PlayerId],
+        ties: Ties,
     ) -> Result<crate::lookup::Answer> {
         self.read(store, board, (0, vec![None; players.len()]), |meta| async move {
             let keys = shard_keys(board, &meta.meta.active);
-            let pipes = single_cmd_pipes(keys.iter().map(|k| scripts::lookup(k, players.iter().copied())));
+            let pipes = single_cmd_pipes(keys.iter().map(|k| {
+                let index = keys::index_for(k, ties);
+                scripts::lookup(k, index.as_deref(), players.iter().copied())
+            }));
             let looked = store
                 .run_all(&pipes)
                 .await?
@@ -384,8 +405,8 @@ impl RangeBoards {
             let found = (0..players.len())
                 .map(|i| {
                     (0..looked.len()).rev().find_map(|shard| {
-                        let (score, above) = looked[shard].found.get(i).copied().flatten()?;
-                        Some(crate::lookup::Found { score, rank: 1 + above_shard[shard] + above })
+                        let found = looked[shard].found.get(i)?.as_ref()?;
+                        Some(crate::lookup::Found::new(found, above_shard[shard]))
                     })
                 })
                 .collect();
@@ -446,8 +467,12 @@ async fn locate_everywhere(
     store: &Store,
     keys: &[String],
     player: &PlayerId,
+    ties: Ties,
 ) -> Result<(Vec<u64>, Option<(usize, scripts::InShard)>)> {
-    let pipes = single_cmd_pipes(keys.iter().map(|k| scripts::locate(k, player)));
+    let pipes = single_cmd_pipes(keys.iter().map(|k| {
+        let index = keys::index_for(k, ties);
+        scripts::locate(k, index.as_deref(), player)
+    }));
     let mut cards = Vec::with_capacity(keys.len());
     let mut best = None;
     for (index, reply) in store.run_all(&pipes).await?.into_iter().enumerate() {
@@ -496,7 +521,14 @@ struct ShardSlice {
 /// on below its last row, in its shard and then in lower ones, until it has
 /// `min(limit, total - offset)` rows or the board ends (at most
 /// [`MAX_TOP_UPS`] more round trips), so every page has its full length.
-async fn page(store: &Store, keys: &[String], cards: &[u64], offset: u64, limit: u64) -> Result<Vec<Entry>> {
+async fn page(
+    store: &Store,
+    keys: &[String],
+    cards: &[u64],
+    offset: u64,
+    limit: u64,
+    ties: Ties,
+) -> Result<Vec<Entry>> {
     let end = offset.saturating_add(limit);
     let wanted = limit.min(cards.iter().sum::<u64>().saturating_sub(offset)) as usize;
     let mut slices = Vec::new();
@@ -511,7 +543,7 @@ async fn page(store: &Store, keys: &[String], cards: &[u64], offset: u64, limit:
     }
     let mut out: Vec<Entry> = Vec::with_capacity(wanted);
     let mut seen = std::collections::HashSet::new();
-    let mut last = read_slices(store, keys, &slices, &mut out, &mut seen).await?;
+    let mut last = read_slices(store, keys, &slices, &mut out, &mut seen, ties).await?;
     for _ in 0..MAX_TOP_UPS {
         let short = wanted.saturating_sub(out.len()) as u64;
         let Some((slice, got)) = last else { break };
@@ -532,7 +564,7 @@ async fn page(store: &Store, keys: &[String], cards: &[u64], offset: u64, limit:
         } else {
             ShardSlice { local_offset: slice.local_offset + slice.limit, limit: short, ..slice }
         };
-        last = read_slices(store, keys, &[next], &mut out, &mut seen).await?;
+        last = read_slices(store, keys, &[next], &mut out, &mut seen, ties).await?;
     }
     out.truncate(limit as usize);
     Ok(out)
@@ -547,14 +579,15 @@ async fn read_slices(
     slices: &[ShardSlice],
     out: &mut Vec<Entry>,
     seen: &mut std::collections::HashSet<PlayerId>,
+    ties: Ties,
 ) -> Result<Option<(ShardSlice, u64)>> {
     let pipes = single_cmd_pipes(slices.iter().map(|s| scripts::page(&keys[s.index], s.local_offset, s.limit)));
     let mut last = None;
     for (slice, reply) in slices.iter().zip(store.run_all(&pipes).await?) {
         let rows = scripts::parse_page(reply.into_iter().next().unwrap_or_default())?;
         let got = rows.rows.len() as u64;
-        let ranked =
-            assign_ranks(rows.rows, slice.shard_start + slice.local_offset, slice.shard_start + rows.above_first);
+        let first = slice.shard_start + slice.local_offset;
+        let ranked = assign_ranks(rows.rows, first, slice.shard_start + rows.above_first, ties);
         out.extend(ranked.into_iter().filter(|e| seen.insert(e.player.clone())));
         last = Some((*slice, got));
     }
@@ -568,6 +601,7 @@ pub(crate) async fn write_generation(
     board: &BoardId,
     generation: &Generation,
     updates: &[&ScoreUpdate],
+    ties: Ties,
 ) -> Result<()> {
     let keys = shard_keys(board, generation);
     let mut by_shard: Vec<Vec<usize>> = vec![Vec::new(); keys.len()];
@@ -581,11 +615,19 @@ pub(crate) async fn write_generation(
         for chunk in idxs.chunks(scripts::ADD_CHUNK) {
             let mut p = redis::pipe();
             let pending = keys::pending_moves(&keys[shard]);
-            p.add_command(scripts::add(
-                &keys[shard],
-                &pending,
-                chunk.iter().map(|&i| (updates[i].score, &updates[i].player)),
-            ));
+            match keys::index_for(&keys[shard], ties) {
+                None => p.add_command(scripts::add(
+                    &keys[shard],
+                    &pending,
+                    chunk.iter().map(|&i| (updates[i].score, &updates[i].player)),
+                )),
+                Some(index) => p.add_command(scripts::timed_add(
+                    &keys[shard],
+                    &index,
+                    Some(&pending),
+                    chunk.iter().map(|&i| (updates[i].score, updates[i].time_ms, &updates[i].player)),
+                )),
+            };
             pipes.push(p);
             chunks.push((shard, chunk));
         }
@@ -609,15 +651,16 @@ pub(crate) async fn write_generation(
             continue;
         }
         let mut p = redis::pipe();
+        let index = keys::index_for(key, ties);
         for chunk in from_above.chunks(scripts::ADD_CHUNK) {
-            let cmd = p.cmd("ZREM").arg(key);
-            for (i, _) in chunk {
-                cmd.arg(member::encode(&updates[*i].player));
-            }
-            p.ignore();
+            push_remove(&mut p, key, index.as_deref(), chunk.iter().map(|(i, _)| &updates[*i].player));
         }
         for chunk in from_below.chunks(scripts::ADD_CHUNK) {
-            let cmd = p.cmd("ZMSCORE").arg(key);
+            // Presence is all that matters: any copy in a higher shard has a better score.
+            let cmd = match &index {
+                None => p.cmd("ZMSCORE").arg(key),
+                Some(index) => p.cmd("HMGET").arg(index),
+            };
             for &a in chunk {
                 cmd.arg(member::encode(&updates[arrivals[a].0].player));
             }
@@ -638,21 +681,21 @@ pub(crate) async fn write_generation(
     // added; then the move is complete and leaves the pending set.
     let mut pipes: Vec<redis::Pipeline> = Vec::new();
     for (shard, key) in keys.iter().enumerate() {
-        let arrived: Vec<(Vec<u8>, bool)> = arrivals
+        let arrived: Vec<(&PlayerId, bool)> = arrivals
             .iter()
             .zip(&stale)
             .filter(|((_, target), _)| *target == shard)
-            .map(|((i, _), is_stale)| (member::encode(&updates[*i].player), *is_stale))
+            .map(|((i, _), is_stale)| (&updates[*i].player, *is_stale))
             .collect();
         if arrived.is_empty() {
             continue;
         }
         let mut p = redis::pipe();
-        let stale_here: Vec<&Vec<u8>> = arrived.iter().filter(|(_, s)| *s).map(|(m, _)| m).collect();
+        let stale_here: Vec<&PlayerId> = arrived.iter().filter(|(_, s)| *s).map(|(m, _)| *m).collect();
         if !stale_here.is_empty() {
-            p.cmd("ZREM").arg(key).arg(stale_here).ignore();
+            push_remove(&mut p, key, keys::index_for(key, ties).as_deref(), stale_here.into_iter());
         }
-        let all: Vec<&Vec<u8>> = arrived.iter().map(|(m, _)| m).collect();
+        let all: Vec<Vec<u8>> = arrived.iter().map(|(m, _)| member::encode(m)).collect();
         p.cmd("SREM").arg(keys::pending_moves(key)).arg(all).ignore();
         pipes.push(p);
     }
@@ -660,13 +703,31 @@ pub(crate) async fn write_generation(
     Ok(())
 }
 
+/// Adds the removal of `players` from the shard `key` to `pipe` (with their
+/// index entries on `earliest` boards, whose members carry a time).
+fn push_remove<'a>(
+    pipe: &mut redis::Pipeline,
+    key: &str,
+    index: Option<&str>,
+    players: impl Iterator<Item = &'a PlayerId>,
+) {
+    match index {
+        None => {
+            let cmd = pipe.cmd("ZREM").arg(key);
+            for p in players {
+                cmd.arg(member::encode(p));
+            }
+        }
+        Some(index) => {
+            pipe.add_command(scripts::timed_remove(key, index, players));
+        }
+    }
+    pipe.ignore();
+}
+
 /// Deletes every key of one generation (its shards and their pending-moves sets).
 pub(crate) async fn delete_generation(store: &Store, board: &BoardId, generation: &Generation) -> Result<()> {
-    let pipes = single_cmd_pipes(shard_keys(board, generation).into_iter().map(|key| {
-        let mut cmd = redis::cmd("UNLINK");
-        cmd.arg(keys::pending_moves(&key)).arg(&key);
-        cmd
-    }));
+    let pipes = single_cmd_pipes(shard_keys(board, generation).iter().map(|key| keys::unlink_shard(key)));
     store.run_all(&pipes).await?;
     Ok(())
 }
@@ -677,17 +738,15 @@ async fn remove_from_generation(
     board: &BoardId,
     generation: &Generation,
     updates: &[&ScoreUpdate],
+    ties: Ties,
 ) -> Result<()> {
     let pipes: Vec<redis::Pipeline> = shard_keys(board, generation)
         .iter()
         .map(|k| {
             let mut p = redis::pipe();
+            let index = keys::index_for(k, ties);
             for chunk in updates.chunks(scripts::ADD_CHUNK) {
-                let cmd = p.cmd("ZREM").arg(k);
-                for u in chunk {
-                    cmd.arg(member::encode(&u.player));
-                }
-                p.ignore();
+                push_remove(&mut p, k, index.as_deref(), chunk.iter().map(|u| &u.player));
             }
             p
         })
@@ -723,9 +782,10 @@ mod tests {
                 board: board.clone(),
                 player: PlayerId::new(format!("p{i}")).expect("id"),
                 score: i,
+                time_ms: 0,
             })
             .collect();
-        boards.apply(&store, &board, &updates.iter().collect::<Vec<_>>(), true).await.expect("apply");
+        boards.apply(&store, &board, &updates.iter().collect::<Vec<_>>(), true, Ties::Shared).await.expect("apply");
         let state = boards.existing(&store, &board).await.expect("load").expect("the board exists");
         let generation = RangeBoards::cached_meta(&state).expect("meta").meta.active.clone();
         (store, board, state, generation)
@@ -751,9 +811,10 @@ mod tests {
                 board: board.clone(),
                 player: PlayerId::new(format!("p{i}")).expect("id"),
                 score: i,
+                time_ms: 0,
             })
             .collect();
-        boards.apply(&store, &board, &more.iter().collect::<Vec<_>>(), true).await.expect("apply");
+        boards.apply(&store, &board, &more.iter().collect::<Vec<_>>(), true, Ties::Shared).await.expect("apply");
         tokio::time::sleep(Duration::from_millis(5)).await; // the sizes age past size_refresh
 
         let pauser =
@@ -798,9 +859,9 @@ mod tests {
         let player = PlayerId::new("nobody").expect("id");
         for i in 0..500 {
             let board = BoardId::new(format!("unknown-{i}")).expect("board");
-            assert_eq!(boards.standing(&store, &board, &player).await.expect("standing"), None);
-            assert_eq!(boards.top(&store, &board, 0, 10).await.expect("top").total, 0);
-            assert_eq!(boards.around(&store, &board, &player, 3).await.expect("around"), None);
+            assert_eq!(boards.standing(&store, &board, &player, Ties::Shared).await.expect("standing"), None);
+            assert_eq!(boards.top(&store, &board, 0, 10, Ties::Shared).await.expect("top").total, 0);
+            assert_eq!(boards.around(&store, &board, &player, 3, Ties::Shared).await.expect("around"), None);
             assert_eq!(boards.total(&store, &board).await.expect("total"), 0);
             assert!(boards.stats(&store, &board).await.expect("stats").is_none());
         }

@@ -30,7 +30,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use leaderboard_contract::{BoardId, PlayerId};
+use leaderboard_contract::BoardId;
 use redis::Value;
 
 use crate::range_meta::{self, Generation, Migration, RangeMeta, Retired};
@@ -200,6 +200,7 @@ impl Router {
         let (mut meta, mut raw) = self.start_migration(board, &boundaries).await?;
         let Some(mut migration) = meta.migration.clone() else { return Ok(RebalanceOutcome::Unchanged) };
         let source = meta.active.clone();
+        let ties = self.rules(board).await?.ties;
         let mut copied = 0u64;
         let mut chunks = 0usize;
         while migration.shard < source.shard_count() {
@@ -213,7 +214,7 @@ impl Router {
             let (cursor, members) = parse_scan(reply)?;
             let updates = decode_members(board, &members)?;
             let refs: Vec<&ScoreUpdate> = updates.iter().collect();
-            range::write_generation(store, board, &migration.target, &refs).await?;
+            range::write_generation(store, board, &migration.target, &refs, ties).await?;
             copied += updates.len() as u64;
             chunks += 1;
             if cursor == 0 {
@@ -261,7 +262,7 @@ impl Router {
                 tokio::time::sleep(Duration::from_millis(wait)).await;
             }
             for key in range::shard_keys(board, &oldest.generation) {
-                let _: i64 = store.query(redis::cmd("UNLINK").arg(keys::pending_moves(&key)).arg(&key)).await?;
+                let _: i64 = store.query(&keys::unlink_shard(&key)).await?;
             }
             let mut next = loaded.meta.clone();
             next.retired.retain(|r| r.generation.generation != oldest.generation.generation);
@@ -371,9 +372,14 @@ pub(crate) fn decode_members(board: &BoardId, flat: &[Value]) -> Result<Vec<Scor
     flat.chunks_exact(2)
         .map(|pair| {
             let bytes = as_bytes(pair[0].clone())?;
-            let player: PlayerId =
-                member::decode(&bytes).ok_or_else(|| Error::Corrupt("foreign member in a range shard".into()))?;
-            Ok(ScoreUpdate { board: board.clone(), player, score: as_score(&pair[1])? })
+            let decoded =
+                member::decode_any(&bytes).ok_or_else(|| Error::Corrupt("foreign member in a shard".into()))?;
+            Ok(ScoreUpdate {
+                board: board.clone(),
+                player: decoded.player,
+                score: as_score(&pair[1])?,
+                time_ms: decoded.time_ms.unwrap_or(0),
+            })
         })
         .collect()
 }

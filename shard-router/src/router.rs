@@ -9,6 +9,7 @@ use leaderboard_contract::{BoardId, PlayerId};
 use crate::board_record::{BoardRecord, RecordedLayout, Records};
 use crate::model::{BoardStats, Entry, Page, ScoreUpdate, ShardStats, Standing};
 use crate::range::RangeBoards;
+use crate::rules::{Order, Rules};
 use crate::spec::LayoutSpec;
 use crate::store::Store;
 use crate::{Result, hash, single};
@@ -98,17 +99,27 @@ impl Router {
         self.records.for_read(&self.store, board).await
     }
 
-    /// The layout a read of `board` uses: the recorded one, else the configured one.
-    pub(crate) async fn read_layout(&self, board: &BoardId) -> Result<RecordedLayout> {
-        let layout = match self.record(board).await? {
-            Some(record) => record.layout,
-            None => RecordedLayout::of(&self.spec),
+    /// The layout and rules a read of `board` uses: the recorded ones, else
+    /// the configured layout and the default rules.
+    pub(crate) async fn read_layout(&self, board: &BoardId) -> Result<(RecordedLayout, Rules)> {
+        let (layout, rules) = match self.record(board).await? {
+            Some(record) => (record.layout, record.rules),
+            None => (RecordedLayout::of(&self.spec), Rules::default()),
         };
         if layout != RecordedLayout::Range {
             // A range layout migrated away: its cached metadata must not outlive it.
             self.range.forget(board);
         }
-        Ok(layout)
+        Ok((layout, rules))
+    }
+
+    /// The board's rules (the defaults for a board without a record), as
+    /// this router last read them (at most [`crate::board_record::RECORD_TTL`] ago).
+    ///
+    /// # Errors
+    /// [`crate::Error::Redis`] when Redis fails; [`crate::Error::LayoutMismatch`] as reads.
+    pub async fn rules(&self, board: &BoardId) -> Result<Rules> {
+        Ok(self.record(board).await?.map(|r| r.rules).unwrap_or_default())
     }
 
     /// Forgets what this router knows about `board` (after its record changed).
@@ -117,30 +128,23 @@ impl Router {
         self.range.forget(board);
     }
 
-    /// Applies a batch of best-score updates.
+    /// Applies a batch of best-score updates, each under its board's rules.
     ///
-    /// Updates of one player on one board are coalesced to the highest score
+    /// Updates of one player on one board are coalesced to the best one
     /// first. Applying a batch any number of times, in any order relative to
-    /// other batches, leaves the same state: every write is a `ZADD GT`.
+    /// other batches, leaves the same state: every write keeps the better of
+    /// the stored and the new (`ZADD GT`, or its `earliest` form). Bounds are
+    /// the caller's to enforce ([`Rules::accepts`]): ingest dead-letters what
+    /// they refuse.
     ///
     /// # Errors
     /// [`crate::Error::Redis`] when Redis fails; the batch may then be partly
     /// applied, and applying it again is safe. [`crate::Error::LayoutMismatch`]
     /// when a board is stored with another layout (nothing of it is written).
     pub async fn apply(&self, updates: &[ScoreUpdate]) -> Result<()> {
-        let mut best: HashMap<(&BoardId, &PlayerId), &ScoreUpdate> = HashMap::with_capacity(updates.len());
-        for u in updates {
-            best.entry((&u.board, &u.player))
-                .and_modify(|b| {
-                    if u.score > b.score {
-                        *b = u;
-                    }
-                })
-                .or_insert(u);
-        }
         let mut by_board: HashMap<&BoardId, Vec<&ScoreUpdate>> = HashMap::new();
-        for ((board, _), u) in best {
-            by_board.entry(board).or_default().push(u);
+        for u in updates {
+            by_board.entry(&u.board).or_default().push(u);
         }
         let writes = by_board.into_iter().map(|(board, batch)| self.apply_board(board, batch));
         futures::future::try_join_all(writes).await?;
@@ -153,11 +157,20 @@ impl Router {
     /// changed, and this batch together miss nothing.
     async fn apply_board(&self, board: &BoardId, batch: Vec<&ScoreUpdate>) -> Result<()> {
         let mut record = self.records.for_write(&self.store, board).await?;
+        let rules = record.rules;
+        let best = best_per_player(&rules, batch);
+        let converted: Vec<ScoreUpdate>;
+        let batch: Vec<&ScoreUpdate> = if rules.order == Order::Desc {
+            best
+        } else {
+            converted = best.iter().map(|u| ScoreUpdate { score: rules.key(u.score), ..(*u).clone() }).collect();
+            converted.iter().collect()
+        };
         let mut written: Vec<RecordedLayout> = Vec::new();
         for _ in 0..MAX_RECORD_RETRIES {
             for layout in record.write_set() {
                 if !written.contains(&layout) {
-                    let result = self.write_layout(board, layout, record.layout == layout, &batch).await;
+                    let result = self.write_layout(board, layout, record.layout == layout, &batch, &rules).await;
                     if result.is_err() {
                         self.records.forget(board); // the failure may come from a stale record
                     }
@@ -166,6 +179,13 @@ impl Router {
                 }
             }
             let fresh = self.records.reload_for_write(&self.store, board).await?;
+            if !fresh.rules.same_storage(&rules) {
+                // The board was deleted and created again with other rules while this batch
+                // ran: what it wrote is in the old form. Write it again under the new rules.
+                tracing::warn!(%board, "a write crossed a change of the board's rules; retrying");
+                self.forget(board);
+                return Err(crate::Error::Contended(board.to_string()));
+            }
             let wanted = fresh.write_set();
             if wanted.iter().all(|layout| written.contains(layout)) {
                 if !wanted.contains(&RecordedLayout::Range) {
@@ -192,14 +212,16 @@ impl Router {
         layout: RecordedLayout,
         current: bool,
         batch: &[&ScoreUpdate],
+        rules: &Rules,
     ) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
+        let ties = rules.ties;
         match layout {
-            RecordedLayout::Single => single::apply(&self.store, board, batch).await,
-            RecordedLayout::Hash { shards } => hash::apply(&self.store, board, shards, batch).await,
-            RecordedLayout::Range => self.range.apply(&self.store, board, batch, current).await,
+            RecordedLayout::Single => single::apply(&self.store, board, batch, ties).await,
+            RecordedLayout::Hash { shards } => hash::apply(&self.store, board, shards, batch, ties).await,
+            RecordedLayout::Range => self.range.apply(&self.store, board, batch, current, ties).await,
         }
     }
 
@@ -209,11 +231,14 @@ impl Router {
     /// # Errors
     /// [`crate::Error::Redis`] when Redis fails.
     pub async fn standing(&self, board: &BoardId, player: &PlayerId) -> Result<Option<Standing>> {
-        match self.read_layout(board).await? {
-            RecordedLayout::Single => single::standing(&self.store, board, player).await,
-            RecordedLayout::Hash { shards } => hash::standing(&self.store, board, shards, player).await,
-            RecordedLayout::Range => self.range.standing(&self.store, board, player).await,
-        }
+        let (layout, rules) = self.read_layout(board).await?;
+        let ties = rules.ties;
+        let standing = match layout {
+            RecordedLayout::Single => single::standing(&self.store, board, player, ties).await,
+            RecordedLayout::Hash { shards } => hash::standing(&self.store, board, shards, player, ties).await,
+            RecordedLayout::Range => self.range.standing(&self.store, board, player, ties).await,
+        }?;
+        Ok(standing.map(|s| Standing { score: rules.score(s.score), ..s }))
     }
 
     /// Rows at positions `offset..offset + limit` (score descending, then player ascending).
@@ -221,11 +246,15 @@ impl Router {
     /// # Errors
     /// [`crate::Error::Redis`] when Redis fails.
     pub async fn top(&self, board: &BoardId, offset: u64, limit: u64) -> Result<Page> {
-        match self.read_layout(board).await? {
-            RecordedLayout::Single => single::top(&self.store, board, offset, limit).await,
-            RecordedLayout::Hash { shards } => hash::top(&self.store, board, shards, offset, limit).await,
-            RecordedLayout::Range => self.range.top(&self.store, board, offset, limit).await,
-        }
+        let (layout, rules) = self.read_layout(board).await?;
+        let ties = rules.ties;
+        let mut page = match layout {
+            RecordedLayout::Single => single::top(&self.store, board, offset, limit, ties).await,
+            RecordedLayout::Hash { shards } => hash::top(&self.store, board, shards, offset, limit, ties).await,
+            RecordedLayout::Range => self.range.top(&self.store, board, offset, limit, ties).await,
+        }?;
+        present(&rules, &mut page.entries);
+        Ok(page)
     }
 
     /// The player's row with up to `radius` rows above and below it; `None`
@@ -234,11 +263,17 @@ impl Router {
     /// # Errors
     /// [`crate::Error::Redis`] when Redis fails.
     pub async fn around(&self, board: &BoardId, player: &PlayerId, radius: u64) -> Result<Option<Vec<Entry>>> {
-        match self.read_layout(board).await? {
-            RecordedLayout::Single => single::around(&self.store, board, player, radius).await,
-            RecordedLayout::Hash { shards } => hash::around(&self.store, board, shards, player, radius).await,
-            RecordedLayout::Range => self.range.around(&self.store, board, player, radius).await,
+        let (layout, rules) = self.read_layout(board).await?;
+        let ties = rules.ties;
+        let mut rows = match layout {
+            RecordedLayout::Single => single::around(&self.store, board, player, radius, ties).await,
+            RecordedLayout::Hash { shards } => hash::around(&self.store, board, shards, player, radius, ties).await,
+            RecordedLayout::Range => self.range.around(&self.store, board, player, radius, ties).await,
+        }?;
+        if let Some(rows) = &mut rows {
+            present(&rules, rows);
         }
+        Ok(rows)
     }
 
     /// The board's layout, total and per-shard sizes.
@@ -249,7 +284,9 @@ impl Router {
         let record = self.record(board).await?;
         let migrating_to = record.as_ref().and_then(|r| r.migration.as_ref()).map(|m| m.to.to_string());
         let record_layout = record.as_ref().map_or_else(|| RecordedLayout::of(&self.spec), |r| r.layout);
+        let rules = record.as_ref().map(|r| r.rules).unwrap_or_default();
         let plain = |layout: String, shards: Vec<ShardStats>| BoardStats {
+            rules,
             strategy: record_layout.strategy(),
             layout,
             total: shards.iter().map(|s| s.size).sum(),
@@ -266,10 +303,11 @@ impl Router {
             }
             RecordedLayout::Range => match self.range.stats(&self.store, board).await? {
                 Some(stats) => Ok(BoardStats {
+                    rules,
                     strategy: "range",
                     layout: LayoutSpec::Range { boundaries: stats.meta.active.boundaries.clone() }.to_string(),
                     total: stats.shards.iter().map(|s| s.size).sum(),
-                    shards: stats.shards,
+                    shards: stats.shards.into_iter().map(|s| score_range(&rules, s)).collect(),
                     rank_error_bound: Some(stats.rank_error_bound),
                     generation: Some(stats.meta.active.generation),
                     rebalancing: Some(stats.meta.migration.is_some()),
@@ -309,7 +347,7 @@ impl Router {
     /// # Errors
     /// [`crate::Error::Redis`] when Redis fails.
     pub async fn total(&self, board: &BoardId) -> Result<u64> {
-        match self.read_layout(board).await? {
+        match self.read_layout(board).await?.0 {
             RecordedLayout::Single => self.store.query(redis::cmd("ZCARD").arg(crate::keys::single(board))).await,
             RecordedLayout::Hash { shards } => {
                 Ok(hash::shards(&self.store, board, shards).await?.iter().map(|s| s.size).sum())
@@ -324,9 +362,43 @@ impl Router {
     /// # Errors
     /// [`crate::Error::Redis`] when Redis fails.
     pub async fn refresh_sizes(&self, board: &BoardId) -> Result<()> {
-        match self.read_layout(board).await? {
+        match self.read_layout(board).await?.0 {
             RecordedLayout::Range => self.range.refresh_sizes(&self.store, board).await,
             _ => Ok(()),
         }
     }
+}
+
+/// The best update of each player in `batch` under `rules` (a better ranking
+/// key, or on `earliest` boards an equal one reached earlier).
+fn best_per_player<'a>(rules: &Rules, batch: Vec<&'a ScoreUpdate>) -> Vec<&'a ScoreUpdate> {
+    let mut best: HashMap<&PlayerId, &ScoreUpdate> = HashMap::with_capacity(batch.len());
+    for u in batch {
+        best.entry(&u.player)
+            .and_modify(|b| {
+                if rules.improves(rules.key(u.score), u.time_ms, rules.key(b.score), b.time_ms) {
+                    *b = u;
+                }
+            })
+            .or_insert(u);
+    }
+    best.into_values().collect()
+}
+
+/// Turns the ranking keys of `entries` back into scores.
+fn present(rules: &Rules, entries: &mut [Entry]) {
+    for e in entries {
+        e.score = rules.score(e.score);
+    }
+}
+
+/// A `range` shard's key range as the scores it holds (reversed on `asc` boards).
+fn score_range(rules: &Rules, shard: ShardStats) -> ShardStats {
+    if rules.order == Order::Desc {
+        return shard;
+    }
+    let (Some(min_key), max_key) = (shard.min_score, shard.max_score) else { return shard };
+    let min_score = max_key.map_or(0, |k| rules.score(k));
+    let max_score = (min_key > 0).then(|| rules.score(min_key));
+    ShardStats { min_score: Some(min_score), max_score, ..shard }
 }

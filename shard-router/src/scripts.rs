@@ -13,8 +13,45 @@ use leaderboard_contract::PlayerId;
 use redis::{Cmd, Value};
 
 use crate::member;
+use crate::model::Row;
 use crate::store::{as_array, as_bytes, as_score, as_u64};
 use crate::{Error, Result};
+
+/// Lua helpers every script that compares or finds members starts with:
+/// `greater(a, b)` compares bytes; `find(idx, m0)` is the member of plain
+/// member `m0`: `m0` itself on boards without a player index (`idx` nil),
+/// else its time prefix from the index followed by `m0`, or nil when absent.
+macro_rules! prelude {
+    () => {
+        r"
+local function greater(a, b)
+  local n = math.min(#a, #b)
+  for i = 1, n do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x > y end
+  end
+  return #a > #b
+end
+local function find(idx, m0)
+  if idx == nil then return m0 end
+  local pre = redis.call('HGET', idx, m0)
+  if not pre then return nil end
+  return pre .. m0
+end
+local function before(key, s, m)
+  local n = redis.call('ZCOUNT', key, '(' .. s, '+inf')
+  if m == '' then return n end
+  local lo, hi = 0, redis.call('ZCOUNT', key, s, s)
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    local e = redis.call('ZREVRANGE', key, n + mid, n + mid)[1]
+    if greater(e, m) then lo = mid + 1 else hi = mid end
+  end
+  return n + lo
+end
+"
+    };
+}
 
 /// `PAGE key offset limit` → `[above_first, m1, s1, m2, s2, ...]`, or `[-1]` when empty:
 /// rows at positions `offset..offset+limit` of the shard and the number of
@@ -29,76 +66,86 @@ table.insert(rows, 1, above)
 return rows
 ";
 
-/// `LOCATE key member` → `[card]` when absent, else `[card, score, position, above, equal]`.
-const LOCATE: &str = r"
+/// `LOCATE key [index] m0` → `[card]` when absent, else `[card, score, position, above, equal, member]`.
+const LOCATE: &str = concat!(
+    prelude!(),
+    r"
 local card = redis.call('ZCARD', KEYS[1])
-local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
+local m = find(KEYS[2], ARGV[1])
+if not m then return {card} end
+local s = redis.call('ZSCORE', KEYS[1], m)
 if not s then return {card} end
-local pos = redis.call('ZREVRANK', KEYS[1], ARGV[1])
+local pos = redis.call('ZREVRANK', KEYS[1], m)
 local above = redis.call('ZCOUNT', KEYS[1], '(' .. s, '+inf')
 local equal = redis.call('ZCOUNT', KEYS[1], s, s)
-return {card, s, pos, above, equal}
-";
+return {card, s, pos, above, equal, m}
+"
+);
 
-/// `LOOKUP key m1 m2 ...` → `[card, s1, above1, s2, above2, ...]`: for each
-/// member its score (nil when absent) and the members of the key strictly
-/// above that score (0 when absent).
-const LOOKUP: &str = r"
+/// `LOOKUP key [index] m0 ...` → `[card, s1, before1, member1, ...]`: for
+/// each player their score (false when absent), the members of the key
+/// ahead of them (strictly better score; on boards with an index, every
+/// member sorting before theirs) and their member.
+const LOOKUP: &str = concat!(
+    prelude!(),
+    r"
 local out = {redis.call('ZCARD', KEYS[1])}
-local scores = redis.call('ZMSCORE', KEYS[1], unpack(ARGV))
 for i = 1, #ARGV do
-  local s = scores[i]
+  local m = find(KEYS[2], ARGV[i])
+  local s = m and redis.call('ZSCORE', KEYS[1], m)
   if s then
     out[#out + 1] = s
-    out[#out + 1] = redis.call('ZCOUNT', KEYS[1], '(' .. s, '+inf')
+    if KEYS[2] then
+      out[#out + 1] = redis.call('ZREVRANK', KEYS[1], m)
+    else
+      out[#out + 1] = redis.call('ZCOUNT', KEYS[1], '(' .. s, '+inf')
+    end
+    out[#out + 1] = m
   else
     out[#out + 1] = false
     out[#out + 1] = 0
+    out[#out + 1] = false
   end
 end
 return out
-";
+"
+);
 
-/// `COUNT_ABOVE key s1 s2 ...` → `[c1, c2, ...]`: members strictly above each score.
-const COUNT_ABOVE: &str = r"
+/// `BEFORE key s1 m1 s2 m2 ...` → `[c1, c2, ...]`: members of the key ahead
+/// of each anchor: with a score better than `s`, and, when `m` is not empty
+/// (`ties: earliest`), with score `s` and a member sorting before `m` (binary
+/// search over ranks, O(log(group) * log(n))).
+const BEFORE: &str = concat!(
+    prelude!(),
+    r"
 local out = {}
-for i = 1, #ARGV do out[i] = redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[i], '+inf') end
+for i = 1, #ARGV, 2 do out[#out + 1] = before(KEYS[1], ARGV[i], ARGV[i + 1]) end
 return out
-";
+"
+);
 
-/// `SEEK key member radius [score]` → `[position, above_first, m1, s1, ...]`, or `[-1]`
+/// `SEEK key [index] member radius [score]` → `[position, above_first, m1, s1, ...]`, or `[-1]`
 /// when no score is given and the member is absent.
 ///
+/// With a score, `member` is the anchor's whole member; without, it is the
+/// plain member of a player of this shard, found through the index if any.
 /// `position` is the number of the shard's members that sort before the
 /// anchor `(score, member)`, whether or not the member is in this shard; the
-/// rows are positions `position-radius ..= position+radius`. For an absent
-/// member the position inside its tie group is found by binary search over
-/// ranks, O(log(group) * log(n)).
-const SEEK: &str = r"
-local function greater(a, b)
-  local n = math.min(#a, #b)
-  for i = 1, n do
-    local x, y = string.byte(a, i), string.byte(b, i)
-    if x ~= y then return x > y end
-  end
-  return #a > #b
-end
+/// rows are positions `position-radius ..= position+radius`.
+const SEEK: &str = concat!(
+    prelude!(),
+    r"
 local key, m, r = KEYS[1], ARGV[1], tonumber(ARGV[2])
 local s = ARGV[3]
 if s == nil or s == '' then
+  m = find(KEYS[2], m)
+  if not m then return {-1} end
   s = redis.call('ZSCORE', key, m)
   if not s then return {-1} end
 end
 local pos = redis.call('ZREVRANK', key, m)
 if (not pos) or tonumber(redis.call('ZSCORE', key, m)) ~= tonumber(s) then
-  local first = redis.call('ZCOUNT', key, '(' .. s, '+inf')
-  local lo, hi = 0, redis.call('ZCOUNT', key, s, s)
-  while lo < hi do
-    local mid = math.floor((lo + hi) / 2)
-    local e = redis.call('ZREVRANGE', key, first + mid, first + mid)[1]
-    if greater(e, m) then lo = mid + 1 else hi = mid end
-  end
-  pos = first + lo
+  pos = before(key, s, m)
 end
 local from = pos - r
 if from < 0 then from = 0 end
@@ -108,7 +155,8 @@ if #rows > 0 then above = redis.call('ZCOUNT', key, '(' .. rows[2], '+inf') end
 table.insert(rows, 1, above)
 table.insert(rows, 1, pos)
 return rows
-";
+"
+);
 
 /// `ADD key pending s1 m1 s2 m2 ...` → `[i, j, ...]`: best-score `ZADD GT` of
 /// every pair, returning the 1-based indexes of pairs whose player must be
@@ -137,6 +185,50 @@ if #moving > 0 then redis.call('SADD', KEYS[2], unpack(moving)) end
 return arrived
 ";
 
+/// `TIMED_ADD key index [pending] s1 prefix1 m1 ...` → `[i, j, ...]`: the
+/// `ties: earliest` form of a best-score write. A player's member is
+/// replaced (member and index entry together) when the new score is better,
+/// or equal with an earlier time (a greater prefix). With a pending-moves
+/// set (`range`), returns the arrivals as `ADD` does; else nothing.
+const TIMED_ADD: &str = concat!(
+    prelude!(),
+    r"
+local z, idx, pend = KEYS[1], KEYS[2], KEYS[3]
+local pending = pend and redis.call('SCARD', pend) > 0
+local arrived, moving, n = {}, {}, 0
+for i = 1, #ARGV, 3 do
+  n = n + 1
+  local s, pre, m0 = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2]
+  local old = redis.call('HGET', idx, m0)
+  local olds = old and redis.call('ZSCORE', z, old .. m0)
+  if olds then olds = tonumber(olds) end
+  if (not olds) or s > olds or (s == olds and greater(pre, old)) then
+    if olds then redis.call('ZREM', z, old .. m0) end
+    redis.call('ZADD', z, ARGV[i], pre .. m0)
+    redis.call('HSET', idx, m0, pre)
+  end
+  if pend and ((not olds) or (pending and redis.call('SISMEMBER', pend, m0) == 1)) then
+    arrived[#arrived + 1] = n
+    moving[#moving + 1] = m0
+  end
+end
+if #moving > 0 then redis.call('SADD', pend, unpack(moving)) end
+return arrived
+"
+);
+
+/// `TIMED_REMOVE key index m0 ...`: removes players (member and index entry) from a shard.
+const TIMED_REMOVE: &str = r"
+for i = 1, #ARGV do
+  local pre = redis.call('HGET', KEYS[2], ARGV[i])
+  if pre then
+    redis.call('ZREM', KEYS[1], pre .. ARGV[i])
+    redis.call('HDEL', KEYS[2], ARGV[i])
+  end
+end
+return 0
+";
+
 /// A read-only script call: `EVAL_RO` (Redis 7.0+) runs on replicas, and
 /// the cluster client routes it to them when reads may use replicas.
 fn eval_ro(script: &str, key: &str) -> Cmd {
@@ -152,32 +244,88 @@ pub(crate) fn page(key: &str, offset: u64, limit: u64) -> Cmd {
     cmd
 }
 
-/// The `LOOKUP` call for some players on one key (at least one player).
-pub(crate) fn lookup<'a>(key: &str, players: impl Iterator<Item = &'a PlayerId>) -> Cmd {
-    let mut cmd = eval_ro(LOOKUP, key);
+/// A read-only script call on one shard and, when given, its player index
+/// (`ties: earliest` boards) as the second key.
+fn eval_ro_indexed(script: &str, key: &str, index: Option<&str>) -> Cmd {
+    let mut cmd = redis::cmd("EVAL_RO");
+    cmd.arg(script).arg(1 + usize::from(index.is_some())).arg(key);
+    if let Some(i) = index {
+        cmd.arg(i);
+    }
+    cmd
+}
+
+/// The `LOOKUP` call for some players on one shard (at least one player).
+pub(crate) fn lookup<'a>(key: &str, index: Option<&str>, players: impl Iterator<Item = &'a PlayerId>) -> Cmd {
+    let mut cmd = eval_ro_indexed(LOOKUP, key, index);
     for p in players {
         cmd.arg(member::encode(p));
     }
     cmd
 }
 
-/// The `COUNT_ABOVE` call for some scores on one key.
-pub(crate) fn count_above(key: &str, scores: impl Iterator<Item = u64>) -> Cmd {
-    let mut cmd = eval_ro(COUNT_ABOVE, key);
-    for s in scores {
-        cmd.arg(s);
+/// The `BEFORE` call: members of one shard ahead of each anchor `(score,
+/// member)`; an empty member counts strictly better scores only.
+pub(crate) fn before<'a>(key: &str, anchors: impl Iterator<Item = (u64, &'a [u8])>) -> Cmd {
+    let mut cmd = eval_ro(BEFORE, key);
+    for (score, m) in anchors {
+        cmd.arg(score).arg(m);
     }
     cmd
 }
 
-/// A `LOOKUP` reply: the key's size, and per member asked its score and the
-/// members strictly above it, when the key holds it.
+/// Decodes a `BEFORE` reply.
+pub(crate) fn parse_before(v: Value) -> Result<Vec<u64>> {
+    as_array(v)?.iter().map(as_u64).collect()
+}
+
+/// The `TIMED_ADD` call for one shard with at most [`ADD_CHUNK`] updates.
+pub(crate) fn timed_add<'a>(
+    key: &str,
+    index: &str,
+    pending: Option<&str>,
+    updates: impl Iterator<Item = (u64, u64, &'a PlayerId)>,
+) -> Cmd {
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(TIMED_ADD).arg(2 + usize::from(pending.is_some())).arg(key).arg(index);
+    if let Some(p) = pending {
+        cmd.arg(p);
+    }
+    for (score, time_ms, player) in updates {
+        cmd.arg(score).arg(&member::time_prefix(time_ms)[..]).arg(member::encode(player));
+    }
+    cmd
+}
+
+/// The `TIMED_REMOVE` call for some players of one shard.
+pub(crate) fn timed_remove<'a>(key: &str, index: &str, players: impl Iterator<Item = &'a PlayerId>) -> Cmd {
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(TIMED_REMOVE).arg(2).arg(key).arg(index);
+    for p in players {
+        cmd.arg(member::encode(p));
+    }
+    cmd
+}
+
+/// One player found by `LOOKUP` in one shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LookedUp {
+    /// Their ranking key.
+    pub score: u64,
+    /// Members of the shard ahead of them.
+    pub before: u64,
+    /// Their member (with its time prefix on `earliest` boards).
+    pub member: Vec<u8>,
+}
+
+/// A `LOOKUP` reply: the key's size, and per player asked where they stand
+/// in the key, when it holds them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Looked {
     /// Members of the key.
     pub card: u64,
-    /// Per member asked, in order: `(score, above)` when present.
-    pub found: Vec<Option<(u64, u64)>>,
+    /// Per player asked, in order.
+    pub found: Vec<Option<LookedUp>>,
 }
 
 pub(crate) fn parse_lookup(v: Value) -> Result<Looked> {
@@ -186,30 +334,49 @@ pub(crate) fn parse_lookup(v: Value) -> Result<Looked> {
     let found = items
         .get(1..)
         .unwrap_or_default()
-        .chunks_exact(2)
-        .map(|pair| match &pair[0] {
+        .chunks_exact(3)
+        .map(|triple| match &triple[0] {
             Value::Nil => Ok(None),
-            score => Ok(Some((as_score(score)?, as_u64(&pair[1])?))),
+            score => Ok(Some(LookedUp {
+                score: as_score(score)?,
+                before: as_u64(&triple[1])?,
+                member: as_bytes(triple[2].clone())?,
+            })),
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(Looked { card, found })
 }
 
-/// The `LOCATE` call for one shard.
-pub(crate) fn locate(key: &str, player: &PlayerId) -> Cmd {
-    let mut cmd = eval_ro(LOCATE, key);
+/// The `LOCATE` call for one shard and its player index, if any.
+pub(crate) fn locate(key: &str, index: Option<&str>, player: &PlayerId) -> Cmd {
+    let mut cmd = eval_ro_indexed(LOCATE, key, index);
     cmd.arg(member::encode(player));
     cmd
 }
 
-/// The `SEEK` call for one shard; `score` is the anchor's score when known.
-pub(crate) fn seek(key: &str, player: &PlayerId, radius: u64, score: Option<u64>) -> Cmd {
-    let mut cmd = eval_ro(SEEK, key);
-    cmd.arg(member::encode(player)).arg(radius);
-    if let Some(s) = score {
-        cmd.arg(s);
+/// Where a `SEEK` is anchored.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Anchor<'a> {
+    /// A player of this shard, found through its index if it has one.
+    Player(&'a PlayerId),
+    /// A `(score, member)` that need not be in this shard.
+    At(u64, &'a [u8]),
+}
+
+/// The `SEEK` call for one shard.
+pub(crate) fn seek(key: &str, index: Option<&str>, anchor: Anchor<'_>, radius: u64) -> Cmd {
+    match anchor {
+        Anchor::Player(player) => {
+            let mut cmd = eval_ro_indexed(SEEK, key, index);
+            cmd.arg(member::encode(player)).arg(radius);
+            cmd
+        }
+        Anchor::At(score, m) => {
+            let mut cmd = eval_ro(SEEK, key);
+            cmd.arg(m).arg(radius).arg(score);
+            cmd
+        }
     }
-    cmd
 }
 
 /// Most score/member pairs per `ADD` call: Lua's `unpack` is limited to a few
@@ -237,21 +404,18 @@ pub(crate) fn parse_add(v: Value) -> Result<Vec<usize>> {
 pub(crate) struct Rows {
     /// Members strictly above the first row's score, in this shard.
     pub above_first: u64,
-    /// Rows in contract order.
-    pub rows: Vec<(PlayerId, u64)>,
+    /// Rows in board order.
+    pub rows: Vec<Row>,
+}
+
+/// Decodes flat `member, score` pairs into rows.
+pub(crate) fn decode_rows(flat: &[Value]) -> Result<Vec<Row>> {
+    flat.chunks_exact(2).map(|pair| Row::decode(&pair[0], &pair[1])).collect()
 }
 
 fn parse_rows(above: u64, flat: impl Iterator<Item = Value>) -> Result<Rows> {
     let flat: Vec<Value> = flat.collect();
-    let mut rows = Vec::with_capacity(flat.len() / 2);
-    for pair in flat.chunks_exact(2) {
-        let bytes = as_bytes(pair[0].clone())?;
-        let player = member::decode(&bytes).ok_or_else(|| {
-            Error::Corrupt(format!("member {:?} was not written by the router", String::from_utf8_lossy(&bytes)))
-        })?;
-        rows.push((player, as_score(&pair[1])?));
-    }
-    Ok(Rows { above_first: above, rows })
+    Ok(Rows { above_first: above, rows: decode_rows(&flat)? })
 }
 
 fn int(v: &Value) -> Result<i64> {
@@ -283,7 +447,7 @@ pub(crate) fn parse_seek(v: Value) -> Result<Option<(u64, Rows)>> {
 }
 
 /// A decoded `LOCATE` reply.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Located {
     /// Members of the shard.
     pub card: u64,
@@ -292,7 +456,7 @@ pub(crate) struct Located {
 }
 
 /// A player's place inside one shard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct InShard {
     /// Their score there.
     pub score: u64,
@@ -302,6 +466,19 @@ pub(crate) struct InShard {
     pub above: u64,
     /// Members with the same score, themselves included.
     pub equal: u64,
+    /// Their member.
+    pub member: Vec<u8>,
+}
+
+impl InShard {
+    /// Members of the shard ahead of the player: with a better score, or
+    /// on `earliest` boards sorting before them.
+    pub fn ahead(&self, ties: crate::rules::Ties) -> u64 {
+        match ties {
+            crate::rules::Ties::Shared => self.above,
+            crate::rules::Ties::Earliest => self.position,
+        }
+    }
 }
 
 /// Decodes a `LOCATE` reply.
@@ -309,9 +486,13 @@ pub(crate) fn parse_locate(v: Value) -> Result<Located> {
     let items = as_array(v)?;
     let card = items.first().map(as_u64).transpose()?.unwrap_or(0);
     let found = match items.as_slice() {
-        [_, s, pos, above, equal] => {
-            Some(InShard { score: as_score(s)?, position: as_u64(pos)?, above: as_u64(above)?, equal: as_u64(equal)? })
-        }
+        [_, s, pos, above, equal, m] => Some(InShard {
+            score: as_score(s)?,
+            position: as_u64(pos)?,
+            above: as_u64(above)?,
+            equal: as_u64(equal)?,
+            member: as_bytes(m.clone())?,
+        }),
         [_] => None,
         other => return Err(Error::Corrupt(format!("unexpected LOCATE reply {other:?}"))),
     };

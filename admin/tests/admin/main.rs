@@ -27,7 +27,12 @@ async fn skewed_board(layout: &str) -> (Router, BoardId) {
     let router = Router::new(store, layout.parse().expect("layout"), RouterOptions::default());
     let board = BoardId::new(testkit::unique("admin")).expect("board");
     let updates: Vec<ScoreUpdate> = (0..1000u64)
-        .map(|i| ScoreUpdate { board: board.clone(), player: PlayerId::new(format!("p{i}")).expect("id"), score: i })
+        .map(|i| ScoreUpdate {
+            board: board.clone(),
+            player: PlayerId::new(format!("p{i}")).expect("id"),
+            score: i,
+            time_ms: 0,
+        })
         .collect();
     router.apply(&updates).await.expect("apply");
     (router, board)

@@ -67,6 +67,7 @@ pub async fn seed(router: &Router, board: &BoardId, players: usize) -> Oracle {
             board: board.clone(),
             player: PlayerId::new(format!("p{i:04}")).expect("id"),
             score: ((i * 7919) % 300) as u64,
+            time_ms: 0,
         })
         .collect();
     router.apply(&updates).await.expect("seed");

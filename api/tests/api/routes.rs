@@ -187,6 +187,7 @@ async fn cached_pages_are_tagged_and_revalidated() {
         board: b.clone(),
         player: PlayerId::new("newcomer").expect("id"),
         score: u64::MAX >> 12,
+        time_ms: 0,
     };
     writer.apply(&[newcomer]).await.expect("apply");
     let mut changed = None;

@@ -112,7 +112,7 @@ pub fn random_events(seed: u64, board: &BoardId, players: usize, events: usize) 
 pub fn oracle_of(events: &[ScoreEvent]) -> Oracle {
     let mut o = Oracle::new();
     for e in events {
-        o.apply(&ScoreUpdate { board: e.board.clone(), player: e.player.clone(), score: e.score });
+        o.apply(&ScoreUpdate { board: e.board.clone(), player: e.player.clone(), score: e.score, time_ms: 0 });
     }
     o
 }

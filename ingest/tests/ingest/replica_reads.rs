@@ -163,6 +163,7 @@ async fn reads_fall_back_to_the_primary_and_return_to_a_replica() {
             board: board.clone(),
             player: leaderboard_contract::PlayerId::new(format!("p{i}")).expect("player"),
             score: i * 10,
+            time_ms: 0,
         })
         .collect();
     writer.apply(&updates).await.expect("apply");

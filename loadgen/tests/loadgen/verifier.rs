@@ -53,8 +53,13 @@ async fn verifier_passes_a_faithful_api_and_names_each_difference() {
     let top_score = best.iter().max().copied().expect("players");
     router
         .apply(&[
-            ScoreUpdate { board: boards.ids()[0].clone(), player: PlayerId::new("stranger").expect("id"), score: 1 },
-            ScoreUpdate { board: boards.of(1).clone(), player: player(1), score: top_score + 1 },
+            ScoreUpdate {
+                board: boards.ids()[0].clone(),
+                player: PlayerId::new("stranger").expect("id"),
+                score: 1,
+                time_ms: 0,
+            },
+            ScoreUpdate { board: boards.of(1).clone(), player: player(1), score: top_score + 1, time_ms: 0 },
         ])
         .await
         .expect("apply");

@@ -101,6 +101,7 @@ async fn layouts_cost_one_member_per_player() {
                 board: board.clone(),
                 player: crate::helpers::player(i),
                 score: (i as u64 * 7919) % 20_000,
+                time_ms: 0,
             })
             .collect();
         for chunk in updates.chunks(1000) {
@@ -131,7 +132,7 @@ async fn an_interrupted_move_completes_on_retry() {
         let board = unique_board("interrupted");
         let router = router(cluster, "range:100").await;
         let p = crate::helpers::player(1);
-        let low = shard_router::ScoreUpdate { board: board.clone(), player: p.clone(), score: 10 };
+        let low = shard_router::ScoreUpdate { board: board.clone(), player: p.clone(), score: 10, time_ms: 0 };
         router.apply(std::slice::from_ref(&low)).await.expect("apply");
         // Simulate step 1 of a move to 150 having run, and nothing after it.
         let (lower, upper) =
@@ -163,7 +164,8 @@ async fn a_range_standing_is_one_snapshot() {
     let router = shard_router::Router::new(store, "range:100".parse().expect("layout"), options);
     let board = unique_board("snapshot");
     let first = player(0);
-    let update = |i: usize, score: u64| shard_router::ScoreUpdate { board: board.clone(), player: player(i), score };
+    let update =
+        |i: usize, score: u64| shard_router::ScoreUpdate { board: board.clone(), player: player(i), score, time_ms: 0 };
     router.apply(&[update(0, 50)]).await.expect("apply");
     assert_eq!(router.standing(&board, &first).await.expect("standing").expect("present").total, 1);
     assert_eq!(router.stats(&board).await.expect("stats").total, 1, "sizes cached now, for an hour");

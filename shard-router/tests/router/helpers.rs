@@ -41,6 +41,7 @@ pub fn fixed_players(board: &BoardId) -> Vec<ScoreUpdate> {
             board: board.clone(),
             player: PlayerId::new(format!("fixed{i}")).expect("id"),
             score: i * 25,
+            time_ms: 0,
         })
         .collect()
 }
@@ -67,6 +68,20 @@ pub struct Workload {
 
 impl Workload {
     pub fn random(seed: u64, boards: &[BoardId], players: usize, events: usize, max_score: u64) -> Self {
+        Self::random_in(seed, boards, players, events, 0..=max_score, 0)
+    }
+
+    /// Like [`Workload::random`], with scores in `scores` and event times in
+    /// `0..times` (0: every time 0), so equal scores are reached at equal and
+    /// at different times, in any order.
+    pub fn random_in(
+        seed: u64,
+        boards: &[BoardId],
+        players: usize,
+        events: usize,
+        scores: std::ops::RangeInclusive<u64>,
+        times: u64,
+    ) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut batches = Vec::new();
         let mut left = events;
@@ -77,7 +92,8 @@ impl Workload {
                 .map(|_| ScoreUpdate {
                     board: boards[rng.random_range(0..boards.len())].clone(),
                     player: player(rng.random_range(0..players)),
-                    score: rng.random_range(0..=max_score),
+                    score: rng.random_range(scores.clone()),
+                    time_ms: if times == 0 { 0 } else { rng.random_range(0..times) },
                 })
                 .collect();
             batches.push(batch);
@@ -91,7 +107,15 @@ impl Workload {
     }
 
     pub fn oracle(&self) -> Oracle {
+        self.oracle_with(&[])
+    }
+
+    /// The oracle of boards with these rules (others have the defaults).
+    pub fn oracle_with(&self, rules: &[(BoardId, shard_router::Rules)]) -> Oracle {
         let mut oracle = Oracle::new();
+        for (board, r) in rules {
+            oracle.set_rules(board, *r);
+        }
         for u in self.batches.iter().flatten() {
             oracle.apply(u);
         }

@@ -9,3 +9,4 @@ mod migrate;
 mod rebalance;
 mod records;
 mod replicas;
+mod rules;

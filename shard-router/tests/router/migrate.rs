@@ -141,12 +141,14 @@ async fn a_batch_that_read_the_record_before_the_migration_reaches_the_target() 
     for cluster in [false, true] {
         let board = unique_board("straddle");
         let writer = router(cluster, "single").await;
-        let first = [ScoreUpdate { board: board.clone(), player: PlayerId::new("early").expect("id"), score: 10 }];
+        let first =
+            [ScoreUpdate { board: board.clone(), player: PlayerId::new("early").expect("id"), score: 10, time_ms: 0 }];
         writer.apply(&first).await.expect("first batch"); // caches the record: no migration
         let admin = router(cluster, "single").await;
         let paused = admin.migrate_layout(&board, &"hash:4".parse().expect("spec"), options(10, Some(0))).await;
         assert_eq!(paused.expect("start"), MigrationOutcome::Paused { copied: 0 });
-        let late = [ScoreUpdate { board: board.clone(), player: PlayerId::new("late").expect("id"), score: 20 }];
+        let late =
+            [ScoreUpdate { board: board.clone(), player: PlayerId::new("late").expect("id"), score: 20, time_ms: 0 }];
         writer.apply(&late).await.expect("batch straddling the start");
 
         let late_player = PlayerId::new("late").expect("id");
@@ -215,7 +217,12 @@ async fn empty_source_keys_copy_nothing_and_the_migration_goes_on() {
         let board = unique_board("empty-shards");
         let router = router(cluster, "range:100,200").await;
         let low: Vec<ScoreUpdate> = (0..5u64)
-            .map(|i| ScoreUpdate { board: board.clone(), player: crate::helpers::player(i as usize), score: i })
+            .map(|i| ScoreUpdate {
+                board: board.clone(),
+                player: crate::helpers::player(i as usize),
+                score: i,
+                time_ms: 0,
+            })
             .collect();
         router.apply(&low).await.expect("apply");
         let done = router.migrate_layout(&board, &"single".parse().expect("spec"), options(10, None)).await;

@@ -19,7 +19,12 @@ async fn proposed_boundaries_split_players_evenly() {
     let router = router(false, "range:1000000").await;
     // A skewed distribution: most players have low scores.
     let updates: Vec<ScoreUpdate> = (0..4000u64)
-        .map(|i| ScoreUpdate { board: board.clone(), player: crate::helpers::player(i as usize), score: i * i / 1000 })
+        .map(|i| ScoreUpdate {
+            board: board.clone(),
+            player: crate::helpers::player(i as usize),
+            score: i * i / 1000,
+            time_ms: 0,
+        })
         .collect();
     router.apply(&updates).await.expect("apply");
     let boundaries = router.propose_boundaries(&board, 4).await.expect("propose");
@@ -191,6 +196,7 @@ async fn replaced_generation_outlives_the_switch_by_the_grace() {
             board: board.clone(),
             player: PlayerId::new(format!("g{i}")).expect("id"),
             score: i * 5,
+            time_ms: 0,
         })
         .collect();
     router.apply(&updates).await.expect("apply");

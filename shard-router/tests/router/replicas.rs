@@ -27,8 +27,9 @@ fn replica_reads() -> u64 {
 async fn cluster_replicas_serve_reads() {
     let writer = Router::new(store(true).await, "hash:6".parse().expect("layout"), RouterOptions::default());
     let board = unique_board("replica-read");
-    let updates: Vec<ScoreUpdate> =
-        (0..200).map(|i| ScoreUpdate { board: board.clone(), player: player(i), score: (i as u64) * 7 }).collect();
+    let updates: Vec<ScoreUpdate> = (0..200)
+        .map(|i| ScoreUpdate { board: board.clone(), player: player(i), score: (i as u64) * 7, time_ms: 0 })
+        .collect();
     writer.apply(&updates).await.expect("apply");
     let confirmed = writer.store().wait_for_replicas(1, Duration::from_secs(5)).await.expect("wait");
     assert_eq!(confirmed, 1, "every primary's replica confirmed the writes");

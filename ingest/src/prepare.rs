@@ -1,0 +1,141 @@
+//! A batch under its boards' rules: bounds, the best-score cache, coalescing.
+//!
+//! The write stage reads the rules of every board in a batch (the router keeps
+//! each board's record for at most a second), then, event by event:
+//! 1. a score outside the board's `min_score..=max_score` becomes a dead
+//!    letter (`out_of_bounds`), so it is never applied nor silently dropped;
+//! 2. an event that cannot improve the player's acknowledged best (by the
+//!    board's order and, on `earliest` boards, time) is skipped ([`crate::cache`]);
+//! 3. the rest are coalesced to one update per player: the best one by the
+//!    board's rules.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use leaderboard_contract::{BoardId, PlayerId, Rejection, RejectionCode};
+use shard_router::{Rules, ScoreUpdate};
+
+use crate::batch::{Batch, Event};
+use crate::dead_letter::Reject;
+use crate::shared::{Counter, Shared};
+
+/// The rules of the boards of one batch.
+pub type BoardRules = HashMap<BoardId, Rules>;
+
+/// What the write stage does with a batch.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    /// One best update per player.
+    pub updates: Vec<ScoreUpdate>,
+    /// Indices in [`Batch::events`] of the events the cache skipped.
+    pub skipped: Vec<usize>,
+    /// The cache epoch the skips were decided under: a clear after it makes them suspect.
+    pub cache_epoch: u64,
+    /// Events out of their board's bounds, as dead letters.
+    pub out_of_bounds: Vec<Reject>,
+}
+
+/// Applies `rules` to `batch` (see the module docs).
+pub fn prepare(batch: &Batch, rules: &BoardRules, shared: &Shared) -> Prepared {
+    let mut prepared = Prepared { cache_epoch: shared.cache.epoch(), ..Prepared::default() };
+    let mut kept = Vec::with_capacity(batch.events.len());
+    for (i, e) in batch.events.iter().enumerate() {
+        let r = rules.get(&e.board).copied().unwrap_or_default();
+        if !r.accepts(e.score) {
+            let detail = format!("score {} is outside {}..={} on board {}", e.score, r.min_score, r.max_score, e.board);
+            let rejection = Rejection::new(RejectionCode::OutOfBounds, detail);
+            prepared.out_of_bounds.push(Reject { record: batch.accepted[e.record].clone(), rejection });
+        } else if shared.cache.can_skip(&e.board, &e.player, r.key(e.score), e.time_ms, r.earliest()) {
+            shared.counters.add(Counter::Skipped, 1);
+            prepared.skipped.push(i);
+        } else {
+            kept.push(e);
+        }
+    }
+    let before = kept.len();
+    prepared.updates = coalesce(kept, rules);
+    shared.counters.add(Counter::Coalesced, (before - prepared.updates.len()) as u64);
+    prepared
+}
+
+/// One update per (board, player): the best of their events by the board's rules.
+pub fn coalesce<'a>(events: impl IntoIterator<Item = &'a Event>, rules: &BoardRules) -> Vec<ScoreUpdate> {
+    let mut best: HashMap<(&BoardId, &PlayerId), &Event> = HashMap::new();
+    for e in events {
+        match best.entry((&e.board, &e.player)) {
+            Entry::Occupied(mut held) => {
+                let r = rules.get(&e.board).copied().unwrap_or_default();
+                let b = held.get();
+                if r.improves(r.key(e.score), e.time_ms, r.key(b.score), b.time_ms) {
+                    held.insert(e);
+                }
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(e);
+            }
+        }
+    }
+    best.into_values()
+        .map(|e| ScoreUpdate { board: e.board.clone(), player: e.player.clone(), score: e.score, time_ms: e.time_ms })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use shard_router::{Order, Ties};
+
+    use super::*;
+    use crate::record::OwnedRecord;
+
+    fn event(board: &str, player: &str, score: u64, time_ms: u64, record: usize) -> Event {
+        Event {
+            board: BoardId::new(board).expect("board"),
+            player: PlayerId::new(player).expect("player"),
+            score,
+            time_ms,
+            record,
+        }
+    }
+
+    fn batch(events: Vec<Event>) -> Batch {
+        let accepted = (0..events.len())
+            .zip(0i64..)
+            .map(|(_, offset)| OwnedRecord { partition: 0, offset, timestamp_ms: None, key: None, value: None })
+            .collect();
+        Batch { events, accepted, ..Batch::default() }
+    }
+
+    #[test]
+    fn bounds_skips_and_coalescing_follow_each_boards_rules() {
+        let shared = Shared::new(100, Duration::from_secs(60));
+        let (up, down) = (BoardId::new("up").expect("board"), BoardId::new("down").expect("board"));
+        let rules: BoardRules = [
+            (up.clone(), Rules { min_score: 1, max_score: 100, ..Rules::default() }),
+            (down.clone(), Rules { order: Order::Asc, ties: Ties::Earliest, ..Rules::default() }),
+        ]
+        .into();
+        shared.cache.record(&up, &PlayerId::new("cached").expect("player"), 50, 0);
+        let b = batch(vec![
+            event("up", "a", 5, 10, 0),
+            event("up", "a", 9, 20, 1),
+            event("up", "a", 500, 30, 2), // out of bounds: never the best
+            event("up", "cached", 40, 0, 3),
+            event("down", "t", 70, 5, 4),
+            event("down", "t", 60, 9, 5),
+            event("down", "t", 60, 3, 6), // lower is better, and then earlier
+            event("other", "x", 1, 0, 7), // no rules: the defaults
+        ]);
+        let prepared = prepare(&b, &rules, &shared);
+        let mut updates: Vec<(String, String, u64, u64)> =
+            prepared.updates.iter().map(|u| (u.board.to_string(), u.player.to_string(), u.score, u.time_ms)).collect();
+        updates.sort();
+        let own = |b: &str, p: &str, s: u64, t: u64| (b.to_string(), p.to_string(), s, t);
+        assert_eq!(updates, [own("down", "t", 60, 3), own("other", "x", 1, 0), own("up", "a", 9, 20)]);
+        assert_eq!(prepared.skipped, [3]);
+        let dead: Vec<(i64, &str)> =
+            prepared.out_of_bounds.iter().map(|r| (r.record.offset, r.rejection.code.as_str())).collect();
+        assert_eq!(dead, [(2, "out_of_bounds")]);
+    }
+}
