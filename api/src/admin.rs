@@ -14,16 +14,18 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use leaderboard_contract::BoardId;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use shard_router::audit::{self, AuditEntry};
-use shard_router::{Router, RouterOptions, Store, board_record};
+use shard_router::board_record::RecordedLayout;
+use shard_router::{Router, RouterOptions, Rules, Store, board_record};
 use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
+use crate::dto::{RulesDto, RulesRequest};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::BoardPath;
 use crate::state::AppState;
@@ -143,6 +145,8 @@ pub struct AdminBoard {
     pub migrating_to: Option<String>,
     /// Players on the board.
     pub total: u64,
+    /// The board's rules.
+    pub rules: RulesDto,
 }
 
 /// `GET /v1/admin/boards`.
@@ -184,6 +188,7 @@ pub async fn list_boards(State(s): State<AppState>, headers: HeaderMap) -> Resul
                 layout: stats.layout,
                 migrating_to: stats.migrating_to,
                 total: stats.total,
+                rules: stats.rules.into(),
             });
         }
         Ok(AdminBoards { boards, truncated })
@@ -223,6 +228,87 @@ pub async fn delete_board(
         )
         .await;
     result.map(|()| StatusCode::NO_CONTENT)
+}
+
+/// Largest `PUT /v1/admin/boards/{board}` body.
+pub const MAX_RULES_BODY_BYTES: usize = 4 * 1024;
+
+/// The body of `PUT /v1/admin/boards/{board}`, validated. Rejections are 400 JSON.
+#[derive(Debug)]
+pub struct RulesBody(pub Rules);
+
+impl<S: Send + Sync> FromRequest<S> for RulesBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let Json(body) =
+            Json::<RulesRequest>::from_request(req, state).await.map_err(|e| crate::routes::lookup::body_error(&e))?;
+        if body.reset.as_ref().is_some_and(|r| !r.is_null()) {
+            return Err(ApiError::bad_request(
+                "seasons_unavailable",
+                "reset must be null: seasons are not available in this version",
+            ));
+        }
+        let rules = body.rules();
+        rules.validate().map_err(|e| ApiError::bad_request("invalid_rules", e.to_string()))?;
+        Ok(Self(rules))
+    }
+}
+
+/// Sets a board's rules, creating the board (with this api's layout) when it does not exist.
+///
+/// Order and ties are fixed once a board exists (they decide how it is
+/// stored): changing them answers 409 `rules_fixed`. Bounds may change at any
+/// time; ingest applies them within a second.
+#[utoipa::path(put, path = "/v1/admin/boards/{board}", tag = "admin", security(("bearer" = [])),
+    params(("board" = String, Path, description = "Board name")),
+    request_body(content = RulesRequest, description = "The board's rules; absent fields take their defaults; at most 4 KiB"),
+    responses(
+        (status = 200, description = "The board with its rules now", body = AdminBoard),
+        (status = 400, description = "Invalid body or bounds", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "The token lacks the admin scope", body = ErrorBody),
+        (status = 409, description = "Order or ties differ from the existing board's (`rules_fixed`)", body = ErrorBody),
+        (status = 503, description = "Redis unavailable", body = ErrorBody)))]
+pub async fn put_rules(
+    State(s): State<AppState>,
+    BoardPath(board): BoardPath,
+    headers: HeaderMap,
+    RulesBody(rules): RulesBody,
+) -> Result<Json<AdminBoard>, ApiError> {
+    let admin = admin(&s)?;
+    let who = admin.authorize(&headers, "set_rules", board.as_str()).await?;
+    let layout = RecordedLayout::of(s.backend.router().spec());
+    let result = async {
+        let record = board_record::set_rules(&admin.store, &board, layout, rules).await.map_err(|e| match e {
+            shard_router::Error::RulesFixed { .. } => {
+                ApiError::Conflict { code: "rules_fixed", message: e.to_string() }
+            }
+            other => failed(&other),
+        })?;
+        s.cache.forget(&board);
+        s.backend.forget(&board);
+        let Some((router, _)) =
+            Router::for_board(&admin.store, &board, RouterOptions::default()).await.map_err(|e| failed(&e))?
+        else {
+            return Err(ApiError::Conflict {
+                code: "board_deleted",
+                message: format!("board {board} was deleted meanwhile"),
+            });
+        };
+        let stats = router.stats(&board).await.map_err(|e| failed(&e))?;
+        Ok(AdminBoard {
+            board: board.to_string(),
+            layout: stats.layout,
+            migrating_to: stats.migrating_to,
+            total: stats.total,
+            rules: record.rules.into(),
+        })
+    }
+    .await;
+    let outcome = result.as_ref().map_or_else(status_code, |_| format!("ok: {rules}"));
+    admin.audit(&who, "set_rules", board.as_str(), &outcome).await;
+    result.map(Json)
 }
 
 async fn delete(admin: &Admin, board: &BoardId) -> Result<(), ApiError> {

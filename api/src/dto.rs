@@ -1,6 +1,6 @@
 //! Response bodies, as documented in `DESIGN.md` and the OpenAPI document.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// One row of a list.
@@ -106,6 +106,8 @@ pub struct BoardResponse {
     /// answers come from `layout` until the migration ends.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub migrating_to: Option<String>,
+    /// The board's rules.
+    pub rules: RulesDto,
 }
 
 /// `GET /readyz`.
@@ -154,4 +156,107 @@ pub struct LookupResponse {
     pub entries: Vec<LookupEntryDto>,
     /// The players asked for without a score on the board, in the order asked.
     pub missing: Vec<String>,
+}
+
+/// Which scores are better on a board.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderDto {
+    /// Higher is better.
+    Desc,
+    /// Lower is better (time trials).
+    Asc,
+}
+
+/// How equal scores rank.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TiesDto {
+    /// Equal scores share a rank (1, 2, 2, 4).
+    Shared,
+    /// Whoever reached the score first is ahead (1, 2, 3, 4).
+    Earliest,
+}
+
+/// A board's rules (DESIGN.md "Board rules").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct RulesDto {
+    /// `desc` (higher is better) or `asc`.
+    pub order: OrderDto,
+    /// `shared` or `earliest`.
+    pub ties: TiesDto,
+    /// Lowest accepted score.
+    pub min_score: u64,
+    /// Highest accepted score.
+    pub max_score: u64,
+    /// The season schedule: `null` (seasons are not available yet).
+    #[schema(value_type = Option<Object>)]
+    pub reset: Option<serde_json::Value>,
+}
+
+impl From<shard_router::Rules> for RulesDto {
+    fn from(r: shard_router::Rules) -> Self {
+        Self {
+            order: match r.order {
+                shard_router::Order::Desc => OrderDto::Desc,
+                shard_router::Order::Asc => OrderDto::Asc,
+            },
+            ties: match r.ties {
+                shard_router::Ties::Shared => TiesDto::Shared,
+                shard_router::Ties::Earliest => TiesDto::Earliest,
+            },
+            min_score: r.min_score,
+            max_score: r.max_score,
+            reset: None,
+        }
+    }
+}
+
+/// `PUT /v1/admin/boards/{board}`: the board's rules, whole; absent fields take their defaults.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RulesRequest {
+    /// `desc` (default) or `asc`.
+    #[serde(default)]
+    pub order: Option<OrderDto>,
+    /// `shared` (default) or `earliest`.
+    #[serde(default)]
+    pub ties: Option<TiesDto>,
+    /// Lowest accepted score (default 0).
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 9_007_199_254_740_991_u64)]
+    pub min_score: Option<u64>,
+    /// Highest accepted score (default 2^53 - 1).
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 9_007_199_254_740_991_u64)]
+    pub max_score: Option<u64>,
+    /// Must be `null` or absent: seasons are not available yet.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub reset: Option<serde_json::Value>,
+    /// Closed seasons kept; accepted for a board without a reset, where it has no effect.
+    #[serde(default)]
+    pub keep_seasons: Option<u32>,
+    /// Grace for late events; accepted for a board without a reset, where it has no effect.
+    #[serde(default)]
+    pub late_grace: Option<String>,
+}
+
+impl RulesRequest {
+    /// The rules asked for, defaults filled in.
+    pub fn rules(&self) -> shard_router::Rules {
+        let d = shard_router::Rules::default();
+        shard_router::Rules {
+            order: match self.order {
+                Some(OrderDto::Asc) => shard_router::Order::Asc,
+                Some(OrderDto::Desc) | None => shard_router::Order::Desc,
+            },
+            ties: match self.ties {
+                Some(TiesDto::Earliest) => shard_router::Ties::Earliest,
+                Some(TiesDto::Shared) | None => shard_router::Ties::Shared,
+            },
+            min_score: self.min_score.unwrap_or(d.min_score),
+            max_score: self.max_score.unwrap_or(d.max_score),
+        }
+    }
 }

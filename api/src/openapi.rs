@@ -17,10 +17,10 @@ use crate::routes::{boards, lookup, ops};
     info(title = "Leaderboard API", description = "Top-N, ranks, percentiles and neighbourhoods of sharded leaderboards. \
         Every answer carries `as_of`, the time of the data it was computed from."),
     paths(boards::top, boards::player, boards::around, lookup::lookup, boards::board,
-          crate::admin::list_boards, crate::admin::delete_board,
+          crate::admin::list_boards, crate::admin::delete_board, crate::admin::put_rules,
           ops::healthz, ops::readyz, ops::metrics, ops::openapi, ops::index),
     components(schemas(TopResponse, PlayerResponse, AroundResponse, BoardResponse, EntryDto, ShardDto,
-                       LookupRequest, LookupResponse, LookupEntryDto, crate::admin::AdminBoards, crate::admin::AdminBoard,
+                       LookupRequest, LookupResponse, LookupEntryDto, crate::admin::AdminBoards, crate::admin::AdminBoard, crate::dto::RulesDto, crate::dto::RulesRequest, crate::dto::OrderDto, crate::dto::TiesDto,
                        ReadyResponse, ErrorBody, ErrorDetail)),
     tags((name = "boards", description = "Leaderboard reads"), (name = "ops", description = "Operations"),
          (name = "admin", description = "Board administration: bearer token with the admin scope")),

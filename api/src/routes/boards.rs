@@ -200,5 +200,6 @@ pub async fn board(State(s): State<AppState>, BoardPath(board): BoardPath) -> Re
             .collect(),
         rank_error_bound: stats.rank_error_bound,
         migrating_to: stats.migrating_to,
+        rules: stats.rules.into(),
     }))
 }

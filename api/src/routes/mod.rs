@@ -22,7 +22,12 @@ pub fn routes(state: AppState) -> Router {
         )
         .route("/v1/boards/{board}", get(boards::board))
         .route("/v1/admin/boards", get(crate::admin::list_boards))
-        .route("/v1/admin/boards/{board}", delete(crate::admin::delete_board))
+        .route(
+            "/v1/admin/boards/{board}",
+            delete(crate::admin::delete_board)
+                .put(crate::admin::put_rules)
+                .layer(DefaultBodyLimit::max(crate::admin::MAX_RULES_BODY_BYTES)),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
