@@ -94,3 +94,123 @@ async fn tokens_scopes_deletion_and_the_audit_log() {
     }
     api.stop().await;
 }
+
+async fn put(api: &TestApi, board: &str, token: Option<&str>, body: &str) -> (StatusCode, serde_json::Value) {
+    let mut request = api
+        .client
+        .put(format!("{}/v1/admin/boards/{board}", api.base))
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// `PUT /v1/admin/boards/{board}`: refused without the scope, creates a board
+/// with its rules, which the read routes then follow (an `asc`, `earliest`
+/// board ranks the lowest, first-reached score first), changes bounds, refuses
+/// to change order or ties, and every call is in the audit log.
+#[tokio::test]
+async fn rules_are_set_applied_fixed_and_audited() {
+    let redis = testkit::redis_url();
+    let b = board("rules");
+    let ops = testkit::unique("rules-ops");
+    let viewer = testkit::unique("rules-viewer");
+    let api = TestApi::start(&redis, "hash:3", |c| {
+        c.admin_tokens = vec![format!("{ops}:{}:admin", hash("ops")), format!("{viewer}:{}:read", hash("viewer"))];
+    })
+    .await;
+    let trial = r#"{"order":"asc","ties":"earliest","min_score":1,"max_score":600000}"#;
+    assert_eq!(put(&api, b.as_str(), None, trial).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(put(&api, b.as_str(), Some("viewer"), trial).await.0, StatusCode::FORBIDDEN);
+    let writer = router(&redis, "hash:3").await;
+    assert!(
+        shard_router::board_record::recorded(writer.store(), &b).await.expect("record").is_none(),
+        "refused: nothing made"
+    );
+
+    let (status, created) = put(&api, b.as_str(), Some("ops"), trial).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    assert_eq!(created["layout"], "hash:3");
+    assert_eq!(created["rules"]["order"], "asc");
+    assert_eq!(created["rules"]["ties"], "earliest");
+    assert_eq!(created["rules"]["reset"], serde_json::Value::Null);
+
+    // Lap times: lower is better, and a tie goes to whoever set it first.
+    let lap = |p: &str, score: u64, time_ms: u64| shard_router::ScoreUpdate {
+        board: b.clone(),
+        player: leaderboard_contract::PlayerId::new(p).expect("player"),
+        score,
+        time_ms,
+    };
+    writer
+        .apply(&[lap("slow", 90_000, 1), lap("late", 61_000, 50), lap("first", 61_000, 20), lap("best", 59_500, 99)])
+        .await
+        .expect("apply");
+    let (status, top) = api.json(&format!("/v1/boards/{b}/top?limit=10")).await;
+    assert_eq!(status, StatusCode::OK);
+    let order: Vec<(String, u64)> = top["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| (e["player"].as_str().expect("player").to_string(), e["rank"].as_u64().expect("rank")))
+        .collect();
+    let expected: Vec<(String, u64)> =
+        [("best", 1), ("first", 2), ("late", 3), ("slow", 4)].iter().map(|(p, r)| (p.to_string(), *r)).collect();
+    assert_eq!(order, expected);
+    let (_, standing) = api.json(&format!("/v1/boards/{b}/players/late")).await;
+    assert_eq!((standing["rank"].as_u64(), standing["score"].as_u64()), (Some(3), Some(61_000)));
+    let (_, stats) = api.json(&format!("/v1/boards/{b}")).await;
+    assert_eq!(stats["rules"]["ties"], "earliest", "the board route shows the rules");
+
+    let (status, narrowed) =
+        put(&api, b.as_str(), Some("ops"), r#"{"order":"asc","ties":"earliest","max_score":100000}"#).await;
+    assert_eq!(status, StatusCode::OK, "{narrowed}");
+    assert_eq!(
+        (narrowed["rules"]["min_score"].as_u64(), narrowed["rules"]["max_score"].as_u64()),
+        (Some(0), Some(100_000))
+    );
+    let stored = shard_router::board_record::recorded(writer.store(), &b).await.expect("record").expect("exists");
+    assert_eq!(stored.rules.max_score, 100_000, "stored; writers see it within a second");
+    let (status, fixed) = put(&api, b.as_str(), Some("ops"), r#"{"order":"desc","ties":"earliest"}"#).await;
+    assert_eq!((status, fixed["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("rules_fixed")));
+    for (bad, code) in [
+        (r#"{"min_score":5,"max_score":4}"#, "invalid_rules"),
+        (r#"{"max_score":9007199254740992}"#, "invalid_rules"),
+        (r#"{"order":"sideways"}"#, "invalid_body"),
+        (r#"{"colour":"red"}"#, "invalid_body"),
+        (r#"{"reset":{"every":"day"}}"#, "seasons_unavailable"),
+        ("not json", "invalid_body"),
+    ] {
+        let (status, body) = put(&api, b.as_str(), Some("ops"), bad).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some(code)), "{bad}: {body}");
+    }
+    let (status, _) = put(&api, b.as_str(), Some("ops"), &format!("{{\"late_grace\":\"{}\"}}", "x".repeat(5000))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "bodies over 4 KiB are refused");
+    let (status, listed) = api_list(&api, "ops").await;
+    assert_eq!(status, StatusCode::OK);
+    let line = listed["boards"].as_array().expect("boards").iter().find(|l| l["board"] == b.as_str()).cloned();
+    assert_eq!(line.expect("listed")["rules"]["max_score"], 100_000, "the listing shows each board's rules");
+
+    let entries = audit::recent(writer.store(), 1000).await.expect("audit");
+    let mine: Vec<(String, String)> = entries
+        .iter()
+        .filter(|r| (r.entry.who == ops || r.entry.who == viewer) && r.entry.action == "set_rules")
+        .map(|r| (r.entry.who.clone(), r.entry.result.clone()))
+        .rev()
+        .collect();
+    assert_eq!(mine.len(), 4, "refused, created, narrowed, fixed (bad bodies never reach the handler): {mine:?}");
+    assert_eq!(mine[0], (viewer.clone(), "403".to_string()));
+    assert!(mine[1].1.starts_with("ok: order=asc ties=earliest"), "{mine:?}");
+    assert_eq!(mine[3], (ops.clone(), "409".to_string()));
+    api.stop().await;
+}
+
+async fn api_list(api: &TestApi, token: &str) -> (StatusCode, serde_json::Value) {
+    let response = call(api, reqwest::Method::GET, "/v1/admin/boards", Some(token)).await;
+    let status = response.status();
+    (status, response.json().await.expect("json"))
+}

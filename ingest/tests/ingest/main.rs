@@ -9,3 +9,4 @@ mod kafka;
 mod pipeline;
 mod rebalance;
 mod replica_reads;
+mod rules;
