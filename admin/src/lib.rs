@@ -9,10 +9,11 @@
 //! | `watch <board>` | follows a rebalance or migration another process runs, until it ends |
 //! | `resume <board>` | finishes the interrupted rebalance or migration, to the target it was started with |
 //! | `abort <board>` | abandons the rebalance or migration in progress; its half-built target is deleted after the grace period |
+//! | `rules <board> [--order asc\|desc] [--ties shared\|earliest] [--min-score N] [--max-score N] [--layout L]` | shows a board's rules, or changes the ones given (bounds at any time; order and ties only when creating the board, with `--layout`) |
 //! | `delete <board>` | removes a board: every key of every layout it uses, and its record |
 //! | `audit [--count N]` | the newest entries of the audit log, newest first |
 //!
-//! Commands that change something (`rebalance`, `migrate`, `resume`, `abort`, `delete`) are
+//! Commands that change something (`rebalance`, `migrate`, `resume`, `abort`, `rules` with a change, `delete`) are
 //! written to the audit log (`lb:audit`, shared with the api's admin routes) as `cli:$USER`.
 //!
 //! Every command reads the layout each board is recorded with from Redis
@@ -33,7 +34,7 @@ use leaderboard_contract::BoardId;
 use serde::Serialize;
 use shard_router::audit::{self, AuditEntry};
 use shard_router::board_record::{self, RecordedLayout};
-use shard_router::{BoardStats, LayoutSpec, Router, RouterOptions, Store, StoreOptions};
+use shard_router::{BoardStats, LayoutSpec, Order, Router, RouterOptions, Rules, Store, StoreOptions, Ties};
 
 /// Operate leaderboards: list boards, propose boundaries, drive and follow rebalances and layout migrations.
 #[derive(Debug, Parser)]
@@ -106,6 +107,26 @@ pub enum Command {
         /// Chunk size and grace period.
         #[command(flatten)]
         tuning: Tuning,
+    },
+    /// Shows a board's rules, or changes the ones given (creating the board with `--layout`).
+    Rules {
+        /// The board.
+        board: String,
+        /// `desc` (higher is better) or `asc` (lower is better); only when creating the board.
+        #[arg(long, value_parser = ["desc", "asc"])]
+        order: Option<String>,
+        /// `shared` (equal scores share a rank) or `earliest`; only when creating the board.
+        #[arg(long, value_parser = ["shared", "earliest"])]
+        ties: Option<String>,
+        /// Lowest accepted score (events below go to the dead letters as `out_of_bounds`).
+        #[arg(long)]
+        min_score: Option<u64>,
+        /// Highest accepted score.
+        #[arg(long)]
+        max_score: Option<u64>,
+        /// The layout of a board this creates (`single`, `hash:N`, `range:a,b,..`).
+        #[arg(long)]
+        layout: Option<String>,
     },
     /// Removes a board: every key of every layout it uses, and its record.
     Delete {
@@ -181,7 +202,12 @@ impl Command {
             Self::Resume { board, .. } => Some(("resume", board.clone())),
             Self::Abort { board, .. } => Some(("abort", board.clone())),
             Self::Delete { board } => Some(("delete_board", board.clone())),
-            Self::Boards | Self::Propose { .. } | Self::Watch { .. } | Self::Audit { .. } => None,
+            Self::Rules { board, order, ties, min_score, max_score, .. }
+                if order.is_some() || ties.is_some() || min_score.is_some() || max_score.is_some() =>
+            {
+                Some(("set_rules", board.clone()))
+            }
+            Self::Rules { .. } | Self::Boards | Self::Propose { .. } | Self::Watch { .. } | Self::Audit { .. } => None,
         }
     }
 }
@@ -226,6 +252,43 @@ async fn execute(store: &Store, command: Command, cli_json: bool, out: &mut impl
                 writeln!(out, "{}", serde_json::json!({ "board": board.as_str(), "boundaries": boundaries }))?;
             } else {
                 writeln!(out, "{}", join(&boundaries))?;
+            }
+        }
+        Command::Rules { board, order, ties, min_score, max_score, layout } => {
+            let board = board_id(&board)?;
+            let record = board_record::recorded(store, &board).await?;
+            let current = record.as_ref().map(|r| r.rules).unwrap_or_default();
+            let changes = order.is_some() || ties.is_some() || min_score.is_some() || max_score.is_some();
+            let rules = if changes {
+                let layout = match (&record, layout) {
+                    (Some(r), _) => r.layout,
+                    (None, Some(spec)) => RecordedLayout::of(&spec.parse::<LayoutSpec>()?),
+                    (None, None) => bail!("board {board} does not exist: give --layout to create it"),
+                };
+                let wanted = Rules {
+                    order: match order.as_deref() {
+                        Some("asc") => Order::Asc,
+                        Some(_) => Order::Desc,
+                        None => current.order,
+                    },
+                    ties: match ties.as_deref() {
+                        Some("earliest") => Ties::Earliest,
+                        Some(_) => Ties::Shared,
+                        None => current.ties,
+                    },
+                    min_score: min_score.unwrap_or(current.min_score),
+                    max_score: max_score.unwrap_or(current.max_score),
+                };
+                board_record::set_rules(store, &board, layout, wanted).await?.rules
+            } else if record.is_some() {
+                current
+            } else {
+                bail!("board {board} does not exist (it has the default rules until created)");
+            };
+            if cli_json {
+                writeln!(out, "{}", serde_json::json!({ "board": board.as_str(), "rules": rules }))?;
+            } else {
+                writeln!(out, "{board}  {rules}")?;
             }
         }
         other => layout_work(store, other, cli_json, out).await?,
@@ -303,7 +366,11 @@ async fn layout_work(store: &Store, command: Command, cli_json: bool, out: &mut 
             };
             report(out, cli_json, &board, what)?;
         }
-        Command::Boards | Command::Propose { .. } | Command::Delete { .. } | Command::Audit { .. } => {
+        Command::Boards
+        | Command::Propose { .. }
+        | Command::Delete { .. }
+        | Command::Audit { .. }
+        | Command::Rules { .. } => {
             bail!("not a layout command")
         }
     }
@@ -351,7 +418,7 @@ fn print_board(out: &mut impl Write, line: &BoardLine) -> std::io::Result<()> {
         (None, Some(true)) => "  (rebalancing)".into(),
         _ => String::new(),
     };
-    writeln!(out, "{}  {}  {} players{state}", line.board, line.layout, stats.total)?;
+    writeln!(out, "{}  {}  {} players{state}  {}", line.board, line.layout, stats.total, stats.rules)?;
     for shard in &stats.shards {
         let range = match (shard.min_score, shard.max_score) {
             (Some(min), Some(max)) => format!("{min}..={max}"),

@@ -185,3 +185,39 @@ async fn boards_skips_a_board_deleted_meanwhile() {
     let names: Vec<&str> = listed.as_array().expect("boards").iter().filter_map(|b| b["board"].as_str()).collect();
     assert!(names.contains(&board.as_str()) && !names.contains(&ghost.as_str()), "{names:?}");
 }
+
+/// `rules`: creates a board with its rules, shows them, narrows the bounds,
+/// refuses to change order or ties, and audits the changes.
+#[tokio::test]
+async fn rules_create_show_change_and_refuse() {
+    let board = testkit::unique("cli-rules");
+    let name = board.as_str();
+    let missing = admin(&["rules", name, "--ties", "earliest"]).await.expect_err("needs a layout");
+    assert!(missing.to_string().contains("--layout"), "{missing}");
+    let created = json(&["rules", name, "--order", "asc", "--ties", "earliest", "--layout", "hash:3"]).await;
+    assert_eq!(created["rules"]["order"], "asc");
+    assert_eq!(created["rules"]["ties"], "earliest");
+    let narrowed = json(&["rules", name, "--max-score", "5000"]).await;
+    assert_eq!(
+        (narrowed["rules"]["ties"].as_str(), narrowed["rules"]["max_score"].as_u64()),
+        (Some("earliest"), Some(5000))
+    );
+    let shown = admin(&["rules", name]).await.expect("show");
+    assert_eq!(shown.trim(), format!("{name}  order=asc ties=earliest scores 0..=5000"));
+    let fixed = admin(&["rules", name, "--order", "desc"]).await.expect_err("fixed");
+    assert!(fixed.to_string().contains("cannot change"), "{fixed}");
+    let listed = admin(&["boards"]).await.expect("boards");
+    assert!(
+        listed.lines().any(|l| l.starts_with(name) && l.contains("hash:3") && l.contains("ties=earliest")),
+        "{listed}"
+    );
+    let log = json(&["audit", "--count", "1000"]).await;
+    let mine: Vec<&str> = log
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["target"] == name && e["action"] == "set_rules")
+        .map(|e| e["result"].as_str().expect("result"))
+        .collect();
+    assert_eq!(mine, ["error", "ok", "ok", "error"], "newest first: refused change, bounds, creation, missing layout");
+}
