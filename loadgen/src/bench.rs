@@ -28,8 +28,7 @@ pub async fn fill(world: &World, count: u64) -> anyhow::Result<()> {
     let pacer = Pacer::new(started, 1e12, Some(count));
     let outcome = produce::run(
         crate::producer(world)?,
-        world.topic.clone(),
-        boards,
+        produce::Target { topic: world.topic.clone(), boards, scoring: world.scoring() },
         population,
         pacer,
         counters.clone(),

@@ -58,6 +58,13 @@ pub struct World {
     /// Extra librdkafka settings as comma-separated `key=value` (e.g. SASL).
     #[arg(long, global = true, env = "LB_KAFKA_OPTIONS", default_value = "")]
     pub kafka_options: String,
+    /// The boards' order: `desc` (higher is better) or `asc` (lower is better;
+    /// events carry lap times). `seed` creates the boards with it.
+    #[arg(long, global = true, env = "LB_LOADGEN_ORDER", default_value = "desc", value_parser = ["desc", "asc"])]
+    pub order: String,
+    /// The boards' tie rule: `shared` or `earliest` (first to reach a score is ahead).
+    #[arg(long, global = true, env = "LB_LOADGEN_TIES", default_value = "shared", value_parser = ["shared", "earliest"])]
+    pub ties: String,
 }
 
 impl World {
@@ -67,6 +74,20 @@ impl World {
     /// See [`BoardSet::new`].
     pub fn board_set(&self) -> anyhow::Result<BoardSet> {
         BoardSet::new(&self.board, self.boards, self.players)
+    }
+
+    /// The boards' rules (default bounds).
+    pub fn rules(&self) -> shard_router::Rules {
+        shard_router::Rules {
+            order: if self.order == "asc" { shard_router::Order::Asc } else { shard_router::Order::Desc },
+            ties: if self.ties == "earliest" { shard_router::Ties::Earliest } else { shard_router::Ties::Shared },
+            ..shard_router::Rules::default()
+        }
+    }
+
+    /// How keys become event scores under [`World::rules`].
+    pub fn scoring(&self) -> crate::population::Scoring {
+        crate::population::Scoring { order: self.rules().order }
     }
 
     /// The extra librdkafka settings.

@@ -144,7 +144,9 @@ async fn settle(world: &World, args: &RunArgs, shutdown: &CancellationToken) -> 
 pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> anyhow::Result<Report> {
     let boards = world.board_set()?;
     anyhow::ensure!(args.rate > 0.0, "--rate must be positive");
-    let population = Population::new(world.seed, world.players, world.zipf, world.improve_share)?;
+    let rules = world.rules();
+    let population =
+        Population::with_times(world.seed, world.players, world.zipf, world.improve_share, rules.earliest())?;
     let producer = producer(world)?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.read_concurrency.max(8))
@@ -169,8 +171,7 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
     );
     let writes = tokio::spawn(produce::run(
         producer.clone(),
-        world.topic.clone(),
-        boards.clone(),
+        produce::Target { topic: world.topic.clone(), boards: boards.clone(), scoring: world.scoring() },
         population,
         Pacer::new(Instant::now(), args.rate, count),
         counters.clone(),
@@ -200,6 +201,7 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
             boards.clone(),
             probe_player.clone(),
             args.probe_interval,
+            world.scoring(),
             probe_stop.clone(),
         ))
     });
@@ -244,10 +246,14 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
     let _ = monitor.await;
     let verification = match drain_s {
         Some(_) => {
-            let best = written.population.best();
+            let players = verify::Players {
+                best: written.population.best(),
+                reached: written.population.reached(),
+                scoring: world.scoring(),
+            };
             let probe_scores = probe_outcome.as_ref().map(|p| (p.player.as_str(), p.last_scores.as_slice()));
-            let expected = verify::Expected::for_boards(&boards, best, probe_scores);
-            verify::verify(&client, &args.api, &boards, &expected, best, args.verify_sample, world.seed).await?
+            let expected = verify::Expected::for_boards(&boards, &players, rules.ties, probe_scores);
+            verify::verify(&client, &args.api, &boards, &expected, &players, args.verify_sample, world.seed).await?
         }
         None => verify::Verification::default(),
     };

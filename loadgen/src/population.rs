@@ -11,6 +11,11 @@
 //!
 //! The population *is* the oracle: `best[i]` is the player's best score, kept
 //! up to date as events are generated.
+//!
+//! Board rules: the population works in ranking keys (higher is better);
+//! [`Scoring`] turns a key into the score an event carries (on an `asc` board
+//! a lap time, lower is better). On `earliest` boards it also keeps when each
+//! player reached their best (the `ts` of that event; 0 for seeded scores).
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -34,11 +39,39 @@ pub fn player_index(id: &str) -> Option<usize> {
     id.strip_prefix("p-").filter(|d| d.len() >= 8).and_then(|d| d.parse().ok())
 }
 
+/// How a run's ranking keys become event scores under the boards' order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scoring {
+    /// The boards' order.
+    pub order: shard_router::Order,
+}
+
+impl Scoring {
+    /// On `asc` boards an event's score is this minus the player's key: lap
+    /// times far above any key a run reaches, and lower for better players.
+    pub const ASC_BASE: u64 = 1_000_000_000_000;
+
+    /// The score an event carries for ranking key `key`.
+    pub fn score(self, key: u64) -> u64 {
+        match self.order {
+            shard_router::Order::Desc => key,
+            shard_router::Order::Asc => Self::ASC_BASE.saturating_sub(key),
+        }
+    }
+
+    /// The ranking key of a score (the inverse of [`Scoring::score`]).
+    pub fn key(self, score: u64) -> u64 {
+        self.score(score)
+    }
+}
+
 /// The players and their best scores.
 #[derive(Debug)]
 pub struct Population {
     seed: u64,
     best: Vec<u64>,
+    /// `earliest` boards: when each player reached their best.
+    reached: Option<Vec<u64>>,
     zipf: Zipf<f64>,
     improve_share: f64,
     rng: SmallRng,
@@ -61,11 +94,28 @@ impl Population {
     /// # Errors
     /// When `zipf_exponent` is not positive or `players` is 0.
     pub fn new(seed: u64, players: usize, zipf_exponent: f64, improve_share: f64) -> anyhow::Result<Self> {
+        Self::with_times(seed, players, zipf_exponent, improve_share, false)
+    }
+
+    /// Like [`Population::new`]; with `times`, it also keeps when each player
+    /// reached their best (8 bytes per player), for `earliest` boards.
+    ///
+    /// # Errors
+    /// As [`Population::new`].
+    pub fn with_times(
+        seed: u64,
+        players: usize,
+        zipf_exponent: f64,
+        improve_share: f64,
+        times: bool,
+    ) -> anyhow::Result<Self> {
         anyhow::ensure!(players > 0, "at least one player");
         anyhow::ensure!((0.0..=1.0).contains(&improve_share), "improve share must be within 0..=1");
         let zipf = Zipf::new(players as f64, zipf_exponent).map_err(|e| anyhow::anyhow!("zipf exponent: {e}"))?;
         let best = (0..players).map(|i| Self::initial_score(seed, i)).collect();
-        Ok(Self { seed, best, zipf, improve_share, rng: SmallRng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15) })
+        let reached = times.then(|| vec![0; players]);
+        let rng = SmallRng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15);
+        Ok(Self { seed, best, reached, zipf, improve_share, rng })
     }
 
     /// The deterministic first best score of player `index`: heavy-tailed, mostly
@@ -99,6 +149,18 @@ impl Population {
     /// Best scores by player index: the oracle.
     pub fn best(&self) -> &[u64] {
         &self.best
+    }
+
+    /// When each player reached their best (`earliest` runs only).
+    pub fn reached(&self) -> Option<&[u64]> {
+        self.reached.as_deref()
+    }
+
+    /// Records that an improving game of `player` was stamped `ts_ms`.
+    pub fn record_reached(&mut self, player: usize, ts_ms: u64) {
+        if let Some(reached) = &mut self.reached {
+            reached[player] = ts_ms;
+        }
     }
 
     /// Generates the next game and updates the oracle.

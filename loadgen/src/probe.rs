@@ -33,7 +33,7 @@ const POLL_INTERVAL: Duration = Duration::from_millis(20);
 pub struct ProbeOutcome {
     /// The probe player.
     pub player: PlayerId,
-    /// Its last published score on each board, by board position (0 when none was published).
+    /// Its last published ranking key on each board, by board position (0 when none was published).
     pub last_scores: Vec<u64>,
     /// Produce-to-visible latency, in microseconds.
     pub freshness_us: Histogram<u64>,
@@ -67,6 +67,7 @@ pub async fn run(
     boards: BoardSet,
     player: PlayerId,
     interval: Duration,
+    scoring: crate::population::Scoring,
     stop: CancellationToken,
 ) -> anyhow::Result<ProbeOutcome> {
     let mut freshness = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
@@ -82,7 +83,8 @@ pub async fn run(
         let position = marker % boards.len();
         let board = &boards.ids()[position];
         last_scores[position] += 1;
-        let score = last_scores[position];
+        let key = last_scores[position];
+        let score = scoring.score(key);
         let url = format!("{api}/v1/boards/{board}/players/{player}");
         let event = ScoreEvent { board: board.clone(), player: player.clone(), score, ts_ms: None, id: None };
         let payload = event.to_json();
@@ -106,14 +108,14 @@ pub async fn run(
                 Ok(r) if r.status().is_success() => r.json::<serde_json::Value>().await.ok(),
                 _ => None,
             };
-            let seen = answer.as_ref().and_then(|v| v["score"].as_u64()).unwrap_or(0);
-            let visible = seen >= score;
+            let seen = answer.as_ref().and_then(|v| v["score"].as_u64());
+            let visible = seen.is_some_and(|s| scoring.key(s) >= key);
             let dated = answer.as_ref().and_then(|v| v["as_of"].as_str()).and_then(millis_of);
             if !visible && dated.is_some_and(|as_of| as_of > timestamp_ms) {
                 as_of_violations += 1;
                 if violation_examples.len() < MAX_EXAMPLES {
                     violation_examples.push(format!(
-                        "{board}: marker {score} stamped {timestamp_ms} ms, answer dated {} ms shows {seen}",
+                        "{board}: marker {score} stamped {timestamp_ms} ms, answer dated {} ms shows {seen:?}",
                         dated.unwrap_or_default()
                     ));
                 }

@@ -49,14 +49,24 @@ fn wall_ms(at: Instant, base: (Instant, SystemTime)) -> u64 {
     wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Where events go and how their scores read.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The topic.
+    pub topic: String,
+    /// The boards, each player on one.
+    pub boards: BoardSet,
+    /// Ranking keys to event scores, by the boards' order.
+    pub scoring: crate::population::Scoring,
+}
+
 /// Produces events until the pacer finishes or `stop`, then waits for every acknowledgement.
 ///
 /// # Errors
 /// Never for individual failed sends (they are counted); only for a histogram error.
 pub async fn run(
     producer: FutureProducer,
-    topic: String,
-    boards: BoardSet,
+    target: Target,
     mut population: Population,
     mut pacer: Pacer,
     counters: Arc<WriteCounters>,
@@ -64,6 +74,7 @@ pub async fn run(
 ) -> anyhow::Result<WriteOutcome> {
     let mut latency = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
     let base = (Instant::now(), SystemTime::now());
+    let Target { topic, boards, scoring } = target;
     let first_due = pacer.next_due();
     let mut inflight = FuturesUnordered::new();
     while !pacer.finished() && !stop.is_cancelled() {
@@ -71,11 +82,15 @@ pub async fn run(
         for k in 0..n {
             let due = pacer.due_time(first + k);
             let game = population.next_game();
+            let ts_ms = wall_ms(due, base);
+            if game.improved {
+                population.record_reached(game.player, ts_ms);
+            }
             let event = ScoreEvent {
                 board: boards.of(game.player).clone(),
                 player: crate::population::player(game.player),
-                score: game.score,
-                ts_ms: Some(wall_ms(due, base)),
+                score: scoring.score(game.score),
+                ts_ms: Some(ts_ms),
                 id: None,
             };
             let payload = event.to_json();

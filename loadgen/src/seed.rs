@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use futures::stream::{self, StreamExt, TryStreamExt};
+use shard_router::board_record::{self, RecordedLayout};
 use shard_router::{LayoutSpec, Router, RouterOptions, ScoreUpdate, Store, StoreOptions};
 
 use crate::config::World;
@@ -18,6 +19,14 @@ pub async fn seed(world: &World, batch: usize) -> anyhow::Result<()> {
     let layout: LayoutSpec = world.store.layout()?;
     let boards = world.board_set()?;
     let store = Store::connect(&world.store.target()?, StoreOptions::default()).await.context("redis")?;
+    // The rules first: order and ties are fixed when a board is created.
+    let rules = world.rules();
+    for board in boards.ids() {
+        board_record::set_rules(&store, board, RecordedLayout::of(&layout), rules)
+            .await
+            .with_context(|| format!("setting the rules of board {board}"))?;
+    }
+    let scoring = world.scoring();
     let router = Router::new(store, layout, RouterOptions::default());
     let started = Instant::now();
     let players = world.players;
@@ -30,7 +39,7 @@ pub async fn seed(world: &World, batch: usize) -> anyhow::Result<()> {
                     .map(|i| ScoreUpdate {
                         board: boards.of(i).clone(),
                         player: crate::population::player(i),
-                        score: Population::initial_score(world.seed, i),
+                        score: scoring.score(Population::initial_score(world.seed, i)),
                         // Seeded scores were reached before the run: at the epoch.
                         time_ms: 0,
                     })

@@ -15,64 +15,135 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use std::cmp::Reverse;
+
+use shard_router::Ties;
+
 use crate::boards::BoardSet;
-use crate::population::player_id;
+use crate::population::{Scoring, player_id};
 
 /// Longest wait for one board's answers to settle.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most verification requests in flight.
 const CONCURRENCY: usize = 32;
 
+/// The players as the oracle knows them at the end of a run.
+#[derive(Debug, Clone, Copy)]
+pub struct Players<'a> {
+    /// Each player's best, as a ranking key (higher is better).
+    pub best: &'a [u64],
+    /// `earliest` boards: when each player reached their best.
+    pub reached: Option<&'a [u64]>,
+    /// How keys become the scores the api shows.
+    pub scoring: Scoring,
+}
+
+impl Players<'_> {
+    /// When player `i` reached their best (0 when times are not kept).
+    fn time(&self, i: usize) -> u64 {
+        self.reached.map_or(0, |r| r[i])
+    }
+
+    /// Where player `i` sorts on an `earliest` board: key descending, time, then id (index).
+    fn place(&self, i: usize) -> Place {
+        (Reverse(self.best[i]), self.time(i), i)
+    }
+}
+
+/// A player's place in board order on an `earliest` board: (key descending, time, index).
+type Place = (Reverse<u64>, u64, usize);
+
+/// The probe player's index in [`Place`]s: its id (`probe-...`) sorts after every `p-...`.
+const PROBE_INDEX: usize = usize::MAX;
+
 /// The expected state of one board, from the oracle.
 #[derive(Debug)]
 pub struct Expected {
+    ties: Ties,
+    /// Every ranking key, ascending: players strictly ahead on `shared` boards.
     sorted: Vec<u64>,
-    /// `(rank, player, score)` of the first 100 rows.
+    /// `earliest` boards only: every player's place, in board order.
+    places: Vec<Place>,
+    /// `(rank, player, score)` of the first 100 rows, scores as the api shows them.
     pub top: Vec<(u64, String, u64)>,
 }
 
 impl Expected {
-    /// One board: its players as `(index, best score)`, plus extra players (the probe).
-    pub fn new(players: impl IntoIterator<Item = (usize, u64)>, extra: &[(String, u64)]) -> Self {
-        // The first 100 players by (score desc, id asc); ids sort like indexes.
-        let mut order: Vec<(u64, usize)> = players.into_iter().map(|(i, s)| (s, i)).collect();
-        let mut sorted: Vec<u64> = order.iter().map(|(s, _)| *s).chain(extra.iter().map(|(_, s)| *s)).collect();
-        sorted.sort_unstable();
-        let k = order.len().min(101);
-        let cmp = |a: &(u64, usize), b: &(u64, usize)| b.0.cmp(&a.0).then(a.1.cmp(&b.1));
-        if order.len() > k {
-            order.select_nth_unstable_by(k, cmp);
-            order.truncate(k);
-        }
-        let mut rows: Vec<(u64, String)> = order
+    /// One board: its players as `(index, key, time)`, plus extra players (the
+    /// probe, with its key), ranked by `ties`; scores shown through `scoring`.
+    pub fn new(
+        players: impl IntoIterator<Item = (usize, u64, u64)>,
+        extra: &[(String, u64)],
+        ties: Ties,
+        scoring: Scoring,
+    ) -> Self {
+        let earliest = ties == Ties::Earliest;
+        let mut places: Vec<Place> = players
             .into_iter()
-            .map(|(s, i)| (s, player_id(i)))
-            .chain(extra.iter().map(|(p, s)| (*s, p.clone())))
+            .map(|(i, key, time)| (Reverse(key), if earliest { time } else { 0 }, i))
+            .chain(extra.iter().map(|(_, key)| (Reverse(*key), u64::MAX, PROBE_INDEX)))
             .collect();
-        rows.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-        rows.truncate(100);
-        let mut expected = Self { sorted, top: Vec::new() };
-        expected.top = rows.into_iter().map(|(s, p)| (expected.rank(s), p, s)).collect();
+        let mut sorted: Vec<u64> = places.iter().map(|p| p.0.0).collect();
+        sorted.sort_unstable();
+        // Board order: key descending, then (earliest) time, then id; ids sort like indexes.
+        let k = places.len().min(101);
+        if places.len() > k {
+            places.select_nth_unstable(k);
+        }
+        let mut first: Vec<Place> = places[..k].to_vec();
+        first.sort_unstable();
+        let name = |i: usize| {
+            if i == PROBE_INDEX { extra.first().map(|(p, _)| p.clone()).unwrap_or_default() } else { player_id(i) }
+        };
+        let mut expected = Self { ties, sorted, places: Vec::new(), top: Vec::new() };
+        expected.top = first
+            .iter()
+            .take(100)
+            .enumerate()
+            .map(|(pos, &(Reverse(key), _, i))| {
+                let rank = if earliest { pos as u64 + 1 } else { expected.rank(key) };
+                (rank, name(i), scoring.score(key))
+            })
+            .collect();
+        if earliest {
+            places.sort_unstable();
+            expected.places = places;
+        }
         expected
     }
 
-    /// Every board of `boards`, from every player's best score and the probe
-    /// player's last score on each board (0: never published there).
-    pub fn for_boards(boards: &BoardSet, best: &[u64], probe: Option<(&str, &[u64])>) -> Vec<Self> {
+    /// Every board of `boards`, from every player's best and the probe
+    /// player's last key on each board (0: never published there).
+    pub fn for_boards(
+        boards: &BoardSet,
+        players: &Players<'_>,
+        ties: Ties,
+        probe: Option<(&str, &[u64])>,
+    ) -> Vec<Self> {
         (0..boards.len())
             .map(|k| {
                 let extra: Vec<(String, u64)> = probe
-                    .and_then(|(player, scores)| scores.get(k).filter(|&&s| s > 0).map(|&s| (player.to_string(), s)))
+                    .and_then(|(player, keys)| keys.get(k).filter(|&&s| s > 0).map(|&s| (player.to_string(), s)))
                     .into_iter()
                     .collect();
-                Self::new(boards.players_on(k, best.len()).map(|i| (i, best[i])), &extra)
+                let on_board = boards.players_on(k, players.best.len()).map(|i| (i, players.best[i], players.time(i)));
+                Self::new(on_board, &extra, ties, players.scoring)
             })
             .collect()
     }
 
-    /// 1 + players with a strictly greater score.
-    pub fn rank(&self, score: u64) -> u64 {
-        (self.sorted.len() - self.sorted.partition_point(|&s| s <= score)) as u64 + 1
+    /// 1 + players with a strictly better key.
+    pub fn rank(&self, key: u64) -> u64 {
+        (self.sorted.len() - self.sorted.partition_point(|&s| s <= key)) as u64 + 1
+    }
+
+    /// The rank of player `i`: [`Expected::rank`] on `shared` boards, the
+    /// position in board order + 1 on `earliest` boards.
+    fn rank_of(&self, players: &Players<'_>, i: usize) -> u64 {
+        match self.ties {
+            Ties::Shared => self.rank(players.best[i]),
+            Ties::Earliest => self.places.partition_point(|p| *p < players.place(i)) as u64 + 1,
+        }
     }
 
     /// Players on the board.
@@ -204,10 +275,11 @@ pub async fn verify(
     api: &str,
     boards: &BoardSet,
     expected: &[Expected],
-    best: &[u64],
+    players: &Players<'_>,
     sample: usize,
     seed: u64,
 ) -> anyhow::Result<Verification> {
+    let best = players.best;
     anyhow::ensure!(expected.len() == boards.len(), "one expectation per board");
     let quiescent = SystemTime::now();
     let mut out = Verification {
@@ -248,12 +320,12 @@ pub async fn verify(
         .buffered(CONCURRENCY)
         .collect()
         .await;
-    lookups(client, api, boards, expected, best, &picks, &mut out).await;
+    lookups(client, api, boards, expected, players, &picks, &mut out).await;
     for (i, result) in results {
         let k = boards.position_of(i);
         out.sampled += 1;
         out.boards[k].sampled += 1;
-        let (score, rank) = (best[i], expected[k].rank(best[i]));
+        let (score, rank) = (players.scoring.score(best[i]), expected[k].rank_of(players, i));
         match result {
             Ok((200, v)) if v["score"].as_u64() == Some(score) && v["rank"].as_u64() == Some(rank) => {}
             Ok((status, v)) => {
@@ -270,13 +342,14 @@ pub async fn verify(
 
 /// The sampled players again, through `POST /v1/boards/{board}/players:lookup` in
 /// lists of up to 100 per board: each listed player's score, rank and place in
-/// the list (1 + listed players with a strictly greater score) against the oracle.
+/// the list (1 + listed players with a strictly better score; on `earliest`
+/// boards, 1 + listed players ahead in board order) against the oracle.
 async fn lookups(
     client: &reqwest::Client,
     api: &str,
     boards: &BoardSet,
     expected: &[Expected],
-    best: &[u64],
+    players: &Players<'_>,
     picks: &[usize],
     out: &mut Verification,
 ) {
@@ -316,8 +389,12 @@ async fn lookups(
             out.mismatch(k, &format!("lookup listed {} of {} players: {v}", entries.len(), list.len()));
         }
         for &i in list {
-            let score = best[i];
-            let want = (score, expected[k].rank(score), 1 + list.iter().filter(|&&j| best[j] > score).count() as u64);
+            let ahead_in_list = match expected[k].ties {
+                Ties::Shared => list.iter().filter(|&&j| players.best[j] > players.best[i]).count(),
+                Ties::Earliest => list.iter().filter(|&&j| players.place(j) < players.place(i)).count(),
+            };
+            let want =
+                (players.scoring.score(players.best[i]), expected[k].rank_of(players, i), 1 + ahead_in_list as u64);
             let got = entries.iter().find(|e| e["player"].as_str() == Some(player_id(i).as_str())).map(|e| {
                 let n = |f: &str| e[f].as_u64().unwrap_or(0);
                 (n("score"), n("rank"), n("list_rank"))
@@ -334,13 +411,44 @@ async fn lookups(
 
 #[cfg(test)]
 mod tests {
+    use shard_router::Order;
+
     use super::*;
+
+    const DESC: Scoring = Scoring { order: Order::Desc };
+
+    #[test]
+    fn earliest_ranks_are_places_and_asc_scores_are_lap_times() {
+        // Keys 9, 7, 7, 7 reached at times 5, 3, 3, 1: ties go to the earliest, then the lower id.
+        let best = [9, 7, 7, 7];
+        let reached = [5, 3, 3, 1];
+        let asc = Scoring { order: Order::Asc };
+        let players = Players { best: &best, reached: Some(&reached), scoring: asc };
+        let e = Expected::new((0..4).map(|i| (i, best[i], reached[i])), &[], Ties::Earliest, asc);
+        let top: Vec<(u64, &str, u64)> = e.top.iter().map(|(r, p, s)| (*r, p.as_str(), *s)).collect();
+        let lap = |key: u64| Scoring::ASC_BASE - key;
+        assert_eq!(
+            top,
+            [
+                (1, "p-00000000", lap(9)),
+                (2, "p-00000003", lap(7)),
+                (3, "p-00000001", lap(7)),
+                (4, "p-00000002", lap(7))
+            ]
+        );
+        assert_eq!((0..4).map(|i| e.rank_of(&players, i)).collect::<Vec<_>>(), [1, 3, 4, 2]);
+    }
 
     #[test]
     fn expected_ranks_and_top_follow_the_contract() {
         // Players 0..5 with ties; an extra probe player at the bottom.
         let best = [5, 9, 7, 7, 1];
-        let e = Expected::new(best.into_iter().enumerate(), &[("probe-1".into(), 1)]);
+        let e = Expected::new(
+            best.into_iter().enumerate().map(|(i, s)| (i, s, 0)),
+            &[("probe-1".into(), 1)],
+            Ties::Shared,
+            DESC,
+        );
         assert_eq!(e.total(), 6);
         assert_eq!((e.rank(9), e.rank(7), e.rank(5), e.rank(1)), (1, 2, 4, 5));
         let top: Vec<(u64, &str, u64)> = e.top.iter().map(|(r, p, s)| (*r, p.as_str(), *s)).collect();
@@ -359,7 +467,7 @@ mod tests {
 
     #[test]
     fn top_is_cut_at_100_with_ties_by_id() {
-        let e = Expected::new((0..1000).map(|i| (i, 5000 - (i as u64 / 3))), &[]);
+        let e = Expected::new((0..1000).map(|i| (i, 5000 - (i as u64 / 3), 0)), &[], Ties::Shared, DESC);
         assert_eq!(e.top.len(), 100);
         assert_eq!(e.top[0], (1, "p-00000000".into(), 5000));
         assert_eq!(e.top[99], (100, "p-00000099".into(), 4967));
@@ -370,7 +478,8 @@ mod tests {
     fn each_board_expects_only_its_players_and_its_probe_markers() {
         let boards = BoardSet::new("b", 2, 5).expect("boards");
         let best = [10, 20, 30, 40, 50];
-        let e = Expected::for_boards(&boards, &best, Some(("probe-1", &[0, 3])));
+        let players = Players { best: &best, reached: None, scoring: DESC };
+        let e = Expected::for_boards(&boards, &players, Ties::Shared, Some(("probe-1", &[0, 3])));
         // Board 1 holds players 0, 2, 4; board 2 holds 1, 3 and the probe (score 3).
         assert_eq!((e[0].total(), e[1].total()), (3, 3));
         let players = |x: &Expected| x.top.iter().map(|(_, p, _)| p.clone()).collect::<Vec<_>>();

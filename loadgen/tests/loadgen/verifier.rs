@@ -3,8 +3,8 @@
 
 use leaderboard_contract::{BoardId, PlayerId};
 use loadgen::population::{Population, player};
-use loadgen::verify::{Expected, verify};
-use shard_router::{RedisTarget, Router, RouterOptions, ScoreUpdate, Store, StoreOptions, watermark};
+use loadgen::verify::{Expected, Players, verify};
+use shard_router::{RedisTarget, Router, RouterOptions, ScoreUpdate, Store, StoreOptions, Ties, watermark};
 use tokio_util::sync::CancellationToken;
 
 use crate::{cli, start_api};
@@ -40,8 +40,9 @@ async fn verifier_passes_a_faithful_api_and_names_each_difference() {
     // Seeded and untouched: the oracle is every player's initial score.
     let boards = world.board_set().expect("boards");
     let best: Vec<u64> = (0..500).map(|i| Population::initial_score(seed, i)).collect();
-    let expected = Expected::for_boards(&boards, &best, None);
-    let clean = verify(&client, &api, &boards, &expected, &best, 200, seed).await.expect("verify");
+    let players = Players { best: &best, reached: None, scoring: world.scoring() };
+    let expected = Expected::for_boards(&boards, &players, Ties::Shared, None);
+    let clean = verify(&client, &api, &boards, &expected, &players, 200, seed).await.expect("verify");
     assert_eq!(clean.mismatches, 0, "{:?}", clean.examples);
     assert_eq!((clean.sampled, clean.top_rows, clean.total), (200, 200, (500, 500)));
 
@@ -63,7 +64,7 @@ async fn verifier_passes_a_faithful_api_and_names_each_difference() {
         ])
         .await
         .expect("apply");
-    let dirty = verify(&client, &api, &boards, &expected, &best, 200, seed).await.expect("verify");
+    let dirty = verify(&client, &api, &boards, &expected, &players, 200, seed).await.expect("verify");
     stop.cancel();
     api_task.await.expect("api task");
     claims.await.expect("claims task");
@@ -93,4 +94,75 @@ async fn claim_everything_applied(redis: &str, topic: &str, stop: CancellationTo
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     })
+}
+
+/// An `asc`, `earliest` run: `seed` creates the boards with those rules and
+/// lap times, the verifier agrees with a faithful api, and a lap reached later
+/// than the oracle's (same time on the clock, a later moment) is named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verifier_follows_asc_and_earliest_boards() {
+    let (redis, layout, board, seed) = (testkit::redis_url(), "range:1000,5000", testkit::unique("vfr"), 4);
+    let world = cli(&[
+        "loadgen",
+        "--redis",
+        &redis,
+        "--layout",
+        layout,
+        "--board",
+        &board,
+        "--players",
+        "400",
+        "--seed",
+        "4",
+        "--order",
+        "asc",
+        "--ties",
+        "earliest",
+        "seed",
+    ])
+    .world;
+    loadgen::seed::seed(&world, 100).await.expect("seed");
+    let stop = CancellationToken::new();
+    let topic = testkit::unique("vfr-topic");
+    let claims = claim_everything_applied(&redis, &topic, stop.clone()).await;
+    let (api, api_task) = start_api(&redis, layout, &topic, stop.clone()).await;
+    let client = reqwest::Client::new();
+    let boards = world.board_set().expect("boards");
+    let response = client.get(format!("{api}/v1/boards/{board}")).send().await.expect("stats");
+    let stats: serde_json::Value = response.json().await.expect("json");
+    assert_eq!((stats["rules"]["order"].as_str(), stats["rules"]["ties"].as_str()), (Some("asc"), Some("earliest")));
+
+    let mut best: Vec<u64> = (0..400).map(|i| Population::initial_score(seed, i)).collect();
+    let mut reached = vec![0u64; 400];
+    let scoring = world.scoring();
+    // Player 7 improves to player 3's key at t=500, then player 9 reaches the same key at t=100.
+    let store =
+        Store::connect(&RedisTarget::parse(&redis).expect("target"), StoreOptions::default()).await.expect("redis");
+    let router = Router::new(store, layout.parse().expect("layout"), RouterOptions::default());
+    let key = best[3].max(best[7]).max(best[9]) + 1;
+    for (i, time_ms) in [(7, 500), (9, 100)] {
+        let lap = ScoreUpdate { board: boards.of(i).clone(), player: player(i), score: scoring.score(key), time_ms };
+        router.apply(std::slice::from_ref(&lap)).await.expect("apply");
+        best[i] = key;
+        reached[i] = time_ms;
+    }
+    let players = Players { best: &best, reached: Some(&reached), scoring };
+    let expected = Expected::for_boards(&boards, &players, Ties::Earliest, None);
+    let clean = verify(&client, &api, &boards, &expected, &players, 400, seed).await.expect("verify");
+    assert_eq!(clean.mismatches, 0, "{:?}", clean.examples);
+
+    // The oracle believes player 7 got there first: the verifier must disagree.
+    reached[7] = 50;
+    let players = Players { best: &best, reached: Some(&reached), scoring };
+    let expected = Expected::for_boards(&boards, &players, Ties::Earliest, None);
+    let dirty = verify(&client, &api, &boards, &expected, &players, 400, seed).await.expect("verify");
+    stop.cancel();
+    api_task.await.expect("api task");
+    claims.await.expect("claims task");
+    assert!(dirty.mismatches >= 1, "a wrong order of arrival is seen");
+    assert!(
+        dirty.examples.iter().any(|e| e.contains("p-00000007") || e.contains("p-00000009")),
+        "{:?}",
+        dirty.examples
+    );
 }
