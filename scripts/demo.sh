@@ -16,6 +16,8 @@
 #   --duration D         load duration, e.g. 60s (default 60s)
 #   --read-rate R        HTTP reads per second (default 1000)
 #   --layout L           single | hash:<n> | range:<b1>,<b2>,... (default single)
+#   --order O            desc | asc: the boards' order (asc: lower is better, events carry lap times)
+#   --ties T             shared | earliest: the boards' tie rule (earliest: first to reach a score is ahead)
 #   --existing           use an existing deployment: start nothing, seed nothing unless --redis is given;
 #                        needs --brokers and --api (and --redis to seed, with the deployment's --layout)
 #   --brokers B --redis URL --api URL   where the existing deployment is
@@ -26,7 +28,7 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 cd "$REPO_ROOT"
 
-players=10000000 boards=1 rate=30000 duration=60s read_rate=1000 layout=single
+players=10000000 boards=1 rate=30000 duration=60s read_rate=1000 layout=single order=desc ties=shared
 existing=0 brokers='' redis='' api=''
 while (($#)); do
     case $1 in
@@ -37,17 +39,21 @@ while (($#)); do
         --duration) duration=$2; shift ;;
         --read-rate) read_rate=$2; shift ;;
         --layout) layout=$2; shift ;;
+        --order) order=$2; shift ;;
+        --ties) ties=$2; shift ;;
         --existing) existing=1 ;;
         --brokers) brokers=$2; shift ;;
         --redis) redis=$2; shift ;;
         --api) api=$2; shift ;;
-        -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
         *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
 done
 
 [[ $boards =~ ^[1-9][0-9]*$ ]] || { echo "--boards needs a positive number, got '$boards'" >&2; exit 2; }
+[[ $order == desc || $order == asc ]] || { echo "--order is desc or asc, got '$order'" >&2; exit 2; }
+[[ $ties == shared || $ties == earliest ]] || { echo "--ties is shared or earliest, got '$ties'" >&2; exit 2; }
 
 say() { printf '\n[demo] %s\n' "$*" >&2; }
 if ! command -v cargo >/dev/null 2>&1 && [[ -x ${HOME:-/nonexistent}/.cargo/bin/cargo ]]; then
@@ -99,6 +105,7 @@ else
 fi
 
 export LB_KAFKA_BROKERS=$brokers LB_LAYOUT=$layout LB_LOADGEN_BOARD=$board LB_LOADGEN_BOARDS=$boards
+export LB_LOADGEN_ORDER=$order LB_LOADGEN_TIES=$ties
 export LB_LOADGEN_PLAYERS=$players
 [[ -n $redis ]] && export LB_REDIS_URL=$redis
 

@@ -304,6 +304,11 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
             cores: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
             layout: stats["layout"].as_str().unwrap_or("unknown").to_string(),
             shards: stats["shards"].as_array().map_or(0, |s| s.len() as u64),
+            rules: format!(
+                "order {}, ties {}",
+                stats["rules"]["order"].as_str().unwrap_or("unknown"),
+                stats["rules"]["ties"].as_str().unwrap_or("unknown")
+            ),
             broker: args.broker_kind.clone(),
             players: world.players,
             boards: boards.len(),

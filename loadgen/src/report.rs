@@ -96,6 +96,8 @@ pub struct Environment {
     pub layout: String,
     /// Shards of the board.
     pub shards: u64,
+    /// The board's rules as the api reports them, e.g. `order asc, ties earliest`.
+    pub rules: String,
     /// The broker.
     pub broker: String,
     /// Players simulated.
@@ -149,10 +151,11 @@ impl Report {
         let e = &self.environment;
         let _ = writeln!(
             t,
-            "leaderboard load report ({} cores, layout {}, {} shards, broker {}, {} players on {} board{}, {:.0}s)",
+            "leaderboard load report ({} cores, layout {}, {} shards, {}, broker {}, {} players on {} board{}, {:.0}s)",
             e.cores,
             e.layout,
             e.shards,
+            e.rules,
             e.broker,
             e.players,
             e.boards,
