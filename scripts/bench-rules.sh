@@ -8,12 +8,12 @@
 #
 # Usage: scripts/bench-rules.sh [--players N] [--events N] [--rounds N] [--layout L]
 #                               [--duration 20s] [--connections 32]
-#   defaults: 1,000,000 players, 1,000,000 events, 2 rounds, layout single, 20s, 32 connections
+#   defaults: 1,000,000 players, 3,000,000 events, 2 rounds, layout single, 20s, 32 connections
 set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$SCRIPT_DIR/.."
 
-players=1000000 events=1000000 rounds=2 layout=single duration=20s connections=32
+players=1000000 events=3000000 rounds=2 layout=single duration=20s connections=32
 while (($#)); do
     case $1 in
         --players) players=$2; shift ;;
@@ -81,8 +81,9 @@ for round in $(seq 1 "$rounds"); do
     for ties in shared earliest; do
         echo "== rank of a random player, ties $ties, round $round ($connections connections, $duration)"
         result=$(BOARD=$run-$ties wrk -t2 -c"$connections" -d"$duration" -s "$SCRIPT_DIR/wrk/rank.lua" "$api")
-        echo "$result" | grep -E 'Requests/sec|p50|p99|Non-2xx' || true
-        p99s[$ties]+="$(grep -oE 'p99[^0-9]*[0-9.]+ ?[mu]?s' <<<"$result" | head -1 | grep -oE '[0-9.]+ ?[mu]?s$') "
+        echo "$result" | grep -E 'Requests/sec|^requests|latency ms|Non-2xx' || true
+        # report.lua's line: "latency ms: p50 A  p99 B  p999 C  max D".
+        p99s[$ties]+="$(sed -nE 's/^latency ms: .*p99 ([0-9.]+).*/\1/p' <<<"$result") "
     done
 done
 
@@ -92,4 +93,4 @@ printf '  memory per player:  shared %.1f B, earliest %.1f B (%.2fx)\n' \
     "$(bc -l <<<"${bytes[shared]} / $players")" "$(bc -l <<<"${bytes[earliest]} / $players")" \
     "$(bc -l <<<"${bytes[earliest]} / ${bytes[shared]}")"
 echo "  drain rate (events/s):  shared ${drains[shared]}| earliest ${drains[earliest]}"
-echo "  rank p99:               shared ${p99s[shared]}| earliest ${p99s[earliest]}"
+echo "  rank p99 (ms):           shared ${p99s[shared]}| earliest ${p99s[earliest]}"

@@ -15,7 +15,11 @@
 //!
 //! Memory: every layout stores exactly one sorted-set member per player (the
 //! id complemented plus one byte, see [`member`]) and nothing per player
-//! besides; `range` adds one small metadata key per board. Rank semantics
+//! besides; `range` adds one small metadata key per board. Boards with
+//! `ties: earliest` ([`rules`]) add 8 bytes to each member and one entry per
+//! player in a per-shard index (about 1.8x the memory of a `shared` board;
+//! `docs/rules.md`). Each board's rules (order, ties, bounds) are in its record;
+//! the layouts store ranking keys, so the tables above hold for every rule. Rank semantics
 //! follow `DESIGN.md`: rank = 1 + players strictly above, ties share a rank,
 //! lists ordered by score descending then player id ascending, across shard
 //! boundaries too. `range` standings use precomputed shard sizes; see
@@ -31,6 +35,7 @@
 //! - [`router`]: the [`Router`]; [`single`], [`hash`], [`range`]: the layouts; [`lookup`]: standings of a list of players.
 //! - [`range_meta`], [`rebalance`]: range generations, adaptive boundaries, online rebalance.
 //! - [`migrate`]: moving a live board between layouts.
+//! - [`rules`]: board rules (order, ties, bounds) and how Redis holds them.
 //! - [`model`]: values read and written; [`oracle`]: the reference model.
 
 pub mod audit;

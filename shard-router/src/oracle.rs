@@ -153,8 +153,10 @@ impl OracleBoard {
         let (ahead, equal) = match self.rules.ties {
             Ties::Earliest => (self.position(player)? as u64, 1),
             Ties::Shared => {
-                let equal = self.best.values().filter(|b| b.score == score).count() as u64;
-                (self.strictly_above(score), equal)
+                let not_behind =
+                    self.sorted().partition_point(|(_, b)| self.cmp_scores(b.score, score) != Ordering::Greater);
+                let above = self.strictly_above(score);
+                (above, not_behind as u64 - above)
             }
         };
         Some(Standing {

@@ -53,5 +53,7 @@ async fn page_shows_rows_and_a_lookup() {
     let points =
         dom.split(r#"id="freshness-line" points=""#).nth(1).and_then(|rest| rest.split('"').next()).unwrap_or("");
     assert!(points.contains(','), "the freshness chart has points: {points:?}");
+    assert!(dom.contains("<dd>equal scores share a rank</dd>"), "the board's rules are shown: {dom}");
+    assert!(dom.contains("<dd>higher score (descending)</dd>"), "the board's order is shown");
     api.stop().await;
 }
