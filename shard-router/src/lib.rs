@@ -35,7 +35,7 @@
 //! - [`router`]: the [`Router`]; [`single`], [`hash`], [`range`]: the layouts; [`lookup`]: standings of a list of players.
 //! - [`range_meta`], [`rebalance`]: range generations, adaptive boundaries, online rebalance.
 //! - [`migrate`]: moving a live board between layouts.
-//! - [`rules`]: board rules (order, ties, bounds) and how Redis holds them.
+//! - [`rules`]: board rules (order, ties, bounds) and how Redis holds them; [`season`]: season arithmetic.
 //! - [`model`]: values read and written; [`oracle`]: the reference model.
 
 pub mod audit;
@@ -55,6 +55,7 @@ pub mod rebalance;
 pub mod router;
 pub mod rules;
 mod scripts;
+pub mod season;
 pub mod sentinel;
 pub mod single;
 pub mod spec;
