@@ -260,9 +260,9 @@ async fn execute(store: &Store, command: Command, cli_json: bool, out: &mut impl
             let current = record.as_ref().map(|r| r.rules).unwrap_or_default();
             let changes = order.is_some() || ties.is_some() || min_score.is_some() || max_score.is_some();
             let rules = if changes {
-                let layout = match (&record, layout) {
-                    (Some(r), _) => r.layout,
-                    (None, Some(spec)) => RecordedLayout::of(&spec.parse::<LayoutSpec>()?),
+                let router = match (&record, layout) {
+                    (Some(_), _) => router_for(store, &board).await?,
+                    (None, Some(spec)) => Router::new(store.clone(), spec.parse()?, RouterOptions::default()),
                     (None, None) => bail!("board {board} does not exist: give --layout to create it"),
                 };
                 let wanted = Rules {
@@ -279,7 +279,7 @@ async fn execute(store: &Store, command: Command, cli_json: bool, out: &mut impl
                     min_score: min_score.unwrap_or(current.min_score),
                     max_score: max_score.unwrap_or(current.max_score),
                 };
-                board_record::set_rules(store, &board, layout, wanted).await?.rules
+                router.set_rules(&board, wanted).await?.rules
             } else if record.is_some() {
                 current
             } else {

@@ -14,13 +14,14 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{FromRequest, Request, State};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use leaderboard_contract::BoardId;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use shard_router::audit::{self, AuditEntry};
-use shard_router::board_record::RecordedLayout;
 use shard_router::{Router, RouterOptions, Rules, Store, board_record};
 use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
@@ -177,19 +178,8 @@ pub async fn list_boards(State(s): State<AppState>, headers: HeaderMap) -> Resul
         let truncated = names.len() > MAX_LISTED_BOARDS;
         let mut boards = Vec::new();
         for board in names.into_iter().take(MAX_LISTED_BOARDS) {
-            let Some((router, _)) =
-                Router::for_board(&admin.store, &board, RouterOptions::default()).await.map_err(|e| failed(&e))?
-            else {
-                continue; // deleted meanwhile
-            };
-            let stats = router.stats(&board).await.map_err(|e| failed(&e))?;
-            boards.push(AdminBoard {
-                board: board.to_string(),
-                layout: stats.layout,
-                migrating_to: stats.migrating_to,
-                total: stats.total,
-                rules: stats.rules.into(),
-            });
+            // A board deleted meanwhile is left out.
+            boards.extend(describe(admin, &board).await?);
         }
         Ok(AdminBoards { boards, truncated })
     }
@@ -233,26 +223,28 @@ pub async fn delete_board(
 /// Largest `PUT /v1/admin/boards/{board}` body.
 pub const MAX_RULES_BODY_BYTES: usize = 4 * 1024;
 
-/// The body of `PUT /v1/admin/boards/{board}`, validated. Rejections are 400 JSON.
-#[derive(Debug)]
-pub struct RulesBody(pub Rules);
-
-impl<S: Send + Sync> FromRequest<S> for RulesBody {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let Json(body) =
-            Json::<RulesRequest>::from_request(req, state).await.map_err(|e| crate::routes::lookup::body_error(&e))?;
-        if body.reset.as_ref().is_some_and(|r| !r.is_null()) {
-            return Err(ApiError::bad_request(
-                "seasons_unavailable",
-                "reset must be null: seasons are not available in this version",
-            ));
-        }
-        let rules = body.rules();
-        rules.validate().map_err(|e| ApiError::bad_request("invalid_rules", e.to_string()))?;
-        Ok(Self(rules))
+/// The body of `PUT /v1/admin/boards/{board}`, validated (after the token:
+/// an unauthenticated request learns nothing about bodies). Rejections are 400 JSON.
+fn parse_rules(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Rules, ApiError> {
+    let body = body.map_err(|e| ApiError::bad_request("body_too_large", e.body_text()))?;
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
+    if !json {
+        return Err(ApiError::bad_request("invalid_content_type", "expected Content-Type: application/json"));
     }
+    let request: RulesRequest =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
+    if request.reset.as_ref().is_some_and(|r| !r.is_null()) {
+        return Err(ApiError::bad_request(
+            "seasons_unavailable",
+            "reset must be null: seasons are not available in this version",
+        ));
+    }
+    let rules = request.rules();
+    rules.validate().map_err(|e| ApiError::bad_request("invalid_rules", e.to_string()))?;
+    Ok(rules)
 }
 
 /// Sets a board's rules, creating the board (with this api's layout) when it does not exist.
@@ -274,13 +266,20 @@ pub async fn put_rules(
     State(s): State<AppState>,
     BoardPath(board): BoardPath,
     headers: HeaderMap,
-    RulesBody(rules): RulesBody,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<AdminBoard>, ApiError> {
     let admin = admin(&s)?;
     let who = admin.authorize(&headers, "set_rules", board.as_str()).await?;
-    let layout = RecordedLayout::of(s.backend.router().spec());
+    let rules = match parse_rules(&headers, body) {
+        Ok(rules) => rules,
+        Err(e) => {
+            admin.audit(&who, "set_rules", board.as_str(), &status_code(&e)).await;
+            return Err(e);
+        }
+    };
+    let writer = Router::new(admin.store.clone(), s.backend.router().spec().clone(), RouterOptions::default());
     let result = async {
-        let record = board_record::set_rules(&admin.store, &board, layout, rules).await.map_err(|e| match e {
+        let record = writer.set_rules(&board, rules).await.map_err(|e| match e {
             shard_router::Error::RulesFixed { .. } => {
                 ApiError::Conflict { code: "rules_fixed", message: e.to_string() }
             }
@@ -288,27 +287,33 @@ pub async fn put_rules(
         })?;
         s.cache.forget(&board);
         s.backend.forget(&board);
-        let Some((router, _)) =
-            Router::for_board(&admin.store, &board, RouterOptions::default()).await.map_err(|e| failed(&e))?
-        else {
-            return Err(ApiError::Conflict {
-                code: "board_deleted",
-                message: format!("board {board} was deleted meanwhile"),
-            });
-        };
-        let stats = router.stats(&board).await.map_err(|e| failed(&e))?;
-        Ok(AdminBoard {
-            board: board.to_string(),
-            layout: stats.layout,
-            migrating_to: stats.migrating_to,
-            total: stats.total,
-            rules: record.rules.into(),
+        let described = describe(admin, &board).await?;
+        described.map(|line| AdminBoard { rules: record.rules.into(), ..line }).ok_or_else(|| ApiError::Conflict {
+            code: "board_deleted",
+            message: format!("board {board} was deleted meanwhile"),
         })
     }
     .await;
     let outcome = result.as_ref().map_or_else(status_code, |_| format!("ok: {rules}"));
     admin.audit(&who, "set_rules", board.as_str(), &outcome).await;
     result.map(Json)
+}
+
+/// A board as the admin routes show it; `None` when it has no record (deleted).
+async fn describe(admin: &Admin, board: &BoardId) -> Result<Option<AdminBoard>, ApiError> {
+    let Some((router, _)) =
+        Router::for_board(&admin.store, board, RouterOptions::default()).await.map_err(|e| failed(&e))?
+    else {
+        return Ok(None);
+    };
+    let stats = router.stats(board).await.map_err(|e| failed(&e))?;
+    Ok(Some(AdminBoard {
+        board: board.to_string(),
+        layout: stats.layout,
+        migrating_to: stats.migrating_to,
+        total: stats.total,
+        rules: stats.rules.into(),
+    }))
 }
 
 async fn delete(admin: &Admin, board: &BoardId) -> Result<(), ApiError> {

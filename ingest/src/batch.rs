@@ -110,7 +110,11 @@ impl Builder {
                 if let Some(ts) = event.ts_ms {
                     self.batch.event_times.push(ts);
                 }
-                let kafka_time = record.timestamp_ms.and_then(|t| u64::try_from(t).ok());
+                // A timestamp beyond 2^53 - 1 ms (a producer stamping nanoseconds) is not a time.
+                let kafka_time = record
+                    .timestamp_ms
+                    .and_then(|t| u64::try_from(t).ok())
+                    .filter(|&t| t <= leaderboard_contract::MAX_SCORE);
                 let time_ms = event.ts_ms.or(kafka_time).unwrap_or_else(now_ms);
                 self.batch.events.push(Event {
                     board: event.board,
@@ -181,6 +185,16 @@ mod tests {
         assert_eq!(batch.rejects.len(), 1);
         assert_eq!(batch.spans[&0], Span { generation: 1, last_offset: 7, records: 3 });
         assert_eq!(batch.event_times, [1]);
+    }
+
+    #[test]
+    fn a_timestamp_beyond_milliseconds_falls_back_to_the_read_time() {
+        let mut b = Builder::default();
+        let mut nanos = record(0, 1, r#"{"player":"a","score":5}"#);
+        nanos.timestamp_ms = Some(1_763_800_000_000_000_000); // a producer stamping nanoseconds
+        b.push_record(1, nanos);
+        let time = b.finish().events[0].time_ms;
+        assert!((1_763_800_000_000..=leaderboard_contract::MAX_SCORE).contains(&time), "{time}");
     }
 
     #[test]

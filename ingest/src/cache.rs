@@ -24,14 +24,17 @@ use std::time::Duration;
 use leaderboard_contract::{BoardId, PlayerId};
 use quick_cache::Equivalent;
 use quick_cache::sync::Cache;
+use shard_router::{Order, Rules};
 use tokio::time::Instant;
 
 /// A cached acknowledged best (a ranking key and the time it was reached,
-/// see `shard_router::rules`) and when it expires.
+/// see `shard_router::rules`), the board order the key is in, and when it expires.
 #[derive(Debug, Clone, Copy)]
 struct Acked {
     key: u64,
     time_ms: u64,
+    /// A key means nothing under the other order (a board deleted and created again).
+    order: Order,
     expires: Instant,
 }
 
@@ -69,29 +72,30 @@ impl BestScoreCache {
     }
 
     /// Whether an event with ranking key `key` reached at `time_ms` cannot
-    /// improve the player's acknowledged best: a lower key, or an equal one
-    /// (on `earliest` boards, an equal one reached no earlier).
-    pub fn can_skip(&self, board: &BoardId, player: &PlayerId, key: u64, time_ms: u64, earliest: bool) -> bool {
+    /// improve the player's acknowledged best under `rules`: a lower key, or an
+    /// equal one (on `earliest` boards, an equal one reached no earlier).
+    pub fn can_skip(&self, board: &BoardId, player: &PlayerId, key: u64, time_ms: u64, rules: &Rules) -> bool {
         let Some(scores) = &self.scores else { return false };
         scores.get(&KeyRef(board, player)).is_some_and(|acked| {
             Instant::now() < acked.expires
-                && (key < acked.key || (key == acked.key && (!earliest || time_ms >= acked.time_ms)))
+                && acked.order == rules.order
+                && (key < acked.key || (key == acked.key && (!rules.earliest() || time_ms >= acked.time_ms)))
         })
     }
 
-    /// Records a best (ranking key and time) that Redis acknowledged.
-    pub fn record(&self, board: &BoardId, player: &PlayerId, key: u64, time_ms: u64) {
+    /// Records a best (ranking key under `order`, and time) that Redis acknowledged.
+    pub fn record(&self, board: &BoardId, player: &PlayerId, key: u64, time_ms: u64, order: Order) {
         let Some(scores) = &self.scores else { return };
         let now = Instant::now();
         if let Some(acked) = scores.get(&KeyRef(board, player)) {
             // A live better entry stays (a worse ack never lowers the best),
             // but keeps its expiry: its age is that of the oldest evidence.
             let at_least_as_good = acked.key > key || (acked.key == key && acked.time_ms <= time_ms);
-            if acked.expires > now && at_least_as_good {
+            if acked.expires > now && acked.order == order && at_least_as_good {
                 return;
             }
         }
-        scores.insert((board.clone(), player.clone()), Acked { key, time_ms, expires: now + self.ttl });
+        scores.insert((board.clone(), player.clone()), Acked { key, time_ms, order, expires: now + self.ttl });
     }
 
     /// Forgets everything (Redis may have lost what it acknowledged), and
@@ -122,7 +126,13 @@ impl BestScoreCache {
 
 #[cfg(test)]
 mod tests {
+    use shard_router::Ties;
+
     use super::*;
+
+    const SHARED: Rules =
+        Rules { order: Order::Desc, ties: Ties::Shared, min_score: 0, max_score: leaderboard_contract::MAX_SCORE };
+    const EARLIEST: Rules = Rules { ties: Ties::Earliest, ..SHARED };
 
     fn ids(p: &str) -> (BoardId, PlayerId) {
         (BoardId::new("b").expect("valid"), PlayerId::new(p).expect("valid"))
@@ -132,18 +142,18 @@ mod tests {
     fn skips_only_non_improving_scores() {
         let cache = BestScoreCache::new(10, Duration::from_secs(60));
         let (b, p) = ids("p");
-        assert!(!cache.can_skip(&b, &p, 0, 0, false));
-        cache.record(&b, &p, 50, 0);
-        assert!(cache.can_skip(&b, &p, 50, 0, false));
-        assert!(cache.can_skip(&b, &p, 10, 0, false));
-        assert!(!cache.can_skip(&b, &p, 51, 0, false));
-        cache.record(&b, &p, 20, 0);
-        assert!(cache.can_skip(&b, &p, 50, 0, false), "a lower ack never lowers the cached best");
+        assert!(!cache.can_skip(&b, &p, 0, 0, &SHARED));
+        cache.record(&b, &p, 50, 0, Order::Desc);
+        assert!(cache.can_skip(&b, &p, 50, 0, &SHARED));
+        assert!(cache.can_skip(&b, &p, 10, 0, &SHARED));
+        assert!(!cache.can_skip(&b, &p, 51, 0, &SHARED));
+        cache.record(&b, &p, 20, 0, Order::Desc);
+        assert!(cache.can_skip(&b, &p, 50, 0, &SHARED), "a lower ack never lowers the cached best");
         let other = BoardId::new("other").expect("valid");
-        assert!(!cache.can_skip(&other, &p, 1, 0, false), "boards are separate");
+        assert!(!cache.can_skip(&other, &p, 1, 0, &SHARED), "boards are separate");
         let epoch = cache.epoch();
         cache.clear();
-        assert!(!cache.can_skip(&b, &p, 1, 0, false));
+        assert!(!cache.can_skip(&b, &p, 1, 0, &SHARED));
         assert_ne!(cache.epoch(), epoch, "a clear starts a new epoch");
     }
 
@@ -152,14 +162,14 @@ mod tests {
         let cache = BestScoreCache::new(100, Duration::from_secs(60));
         for i in 0..1000 {
             let (b, p) = ids(&format!("p{i}"));
-            cache.record(&b, &p, 1, 0);
+            cache.record(&b, &p, 1, 0, Order::Desc);
             assert!(cache.len() <= 110, "bounded: {}", cache.len());
         }
         let (b, p) = ids("p999");
-        assert!(cache.can_skip(&b, &p, 1, 0, false), "the newest entry survives eviction");
+        assert!(cache.can_skip(&b, &p, 1, 0, &SHARED), "the newest entry survives eviction");
         let off = BestScoreCache::new(0, Duration::from_secs(60));
-        off.record(&b, &p, 5, 0);
-        assert!(!off.can_skip(&b, &p, 1, 0, false));
+        off.record(&b, &p, 5, 0, Order::Desc);
+        assert!(!off.can_skip(&b, &p, 1, 0, &SHARED));
         assert!(off.is_empty());
     }
 
@@ -167,15 +177,15 @@ mod tests {
     async fn entries_expire() {
         let cache = BestScoreCache::new(10, Duration::from_secs(30));
         let (b, p) = ids("p");
-        cache.record(&b, &p, 50, 0);
+        cache.record(&b, &p, 50, 0, Order::Desc);
         tokio::time::advance(Duration::from_secs(29)).await;
-        cache.record(&b, &p, 40, 0);
-        assert!(cache.can_skip(&b, &p, 50, 0, false));
+        cache.record(&b, &p, 40, 0, Order::Desc);
+        assert!(cache.can_skip(&b, &p, 50, 0, &SHARED));
         tokio::time::advance(Duration::from_secs(2)).await;
-        assert!(!cache.can_skip(&b, &p, 10, 0, false), "an entry older than its ttl proves nothing");
-        cache.record(&b, &p, 40, 0);
+        assert!(!cache.can_skip(&b, &p, 10, 0, &SHARED), "an entry older than its ttl proves nothing");
+        cache.record(&b, &p, 40, 0, Order::Desc);
         assert!(
-            cache.can_skip(&b, &p, 40, 0, false) && !cache.can_skip(&b, &p, 41, 0, false),
+            cache.can_skip(&b, &p, 40, 0, &SHARED) && !cache.can_skip(&b, &p, 41, 0, &SHARED),
             "renewed from the new ack"
         );
     }
@@ -184,11 +194,23 @@ mod tests {
     fn on_earliest_boards_an_equal_key_reached_earlier_is_not_skipped() {
         let cache = BestScoreCache::new(10, Duration::from_secs(60));
         let (b, p) = ids("p");
-        cache.record(&b, &p, 50, 1_000);
-        assert!(cache.can_skip(&b, &p, 50, 1_000, true) && cache.can_skip(&b, &p, 50, 2_000, true));
-        assert!(!cache.can_skip(&b, &p, 50, 999, true), "an earlier time improves the standing");
-        assert!(cache.can_skip(&b, &p, 50, 999, false), "shared ties ignore times");
-        cache.record(&b, &p, 50, 999);
-        assert!(cache.can_skip(&b, &p, 50, 999, true), "the earlier ack replaces the later");
+        cache.record(&b, &p, 50, 1_000, Order::Desc);
+        assert!(cache.can_skip(&b, &p, 50, 1_000, &EARLIEST) && cache.can_skip(&b, &p, 50, 2_000, &EARLIEST));
+        assert!(!cache.can_skip(&b, &p, 50, 999, &EARLIEST), "an earlier time improves the standing");
+        assert!(cache.can_skip(&b, &p, 50, 999, &SHARED), "shared ties ignore times");
+        cache.record(&b, &p, 50, 999, Order::Desc);
+        assert!(cache.can_skip(&b, &p, 50, 999, &EARLIEST), "the earlier ack replaces the later");
+    }
+
+    #[test]
+    fn a_key_of_the_other_order_proves_nothing() {
+        // The board was deleted and created again as `asc`: the old `desc` key must not skip anything.
+        let cache = BestScoreCache::new(10, Duration::from_secs(60));
+        let (b, p) = ids("p");
+        cache.record(&b, &p, 1_000_000, 0, Order::Desc);
+        let asc = Rules { order: Order::Asc, ..SHARED };
+        assert!(!cache.can_skip(&b, &p, 10, 0, &asc));
+        cache.record(&b, &p, 10, 0, Order::Asc);
+        assert!(cache.can_skip(&b, &p, 10, 0, &asc), "replaced by the new order's ack");
     }
 }

@@ -27,6 +27,8 @@ pub type BoardRules = HashMap<BoardId, Rules>;
 pub struct Prepared {
     /// One best update per player.
     pub updates: Vec<ScoreUpdate>,
+    /// Indices in [`Batch::events`] of the events behind `updates`.
+    pub kept: Vec<usize>,
     /// Indices in [`Batch::events`] of the events the cache skipped.
     pub skipped: Vec<usize>,
     /// The cache epoch the skips were decided under: a clear after it makes them suspect.
@@ -38,23 +40,23 @@ pub struct Prepared {
 /// Applies `rules` to `batch` (see the module docs).
 pub fn prepare(batch: &Batch, rules: &BoardRules, shared: &Shared) -> Prepared {
     let mut prepared = Prepared { cache_epoch: shared.cache.epoch(), ..Prepared::default() };
-    let mut kept = Vec::with_capacity(batch.events.len());
+    let mut kept: Vec<usize> = Vec::with_capacity(batch.events.len());
     for (i, e) in batch.events.iter().enumerate() {
         let r = rules.get(&e.board).copied().unwrap_or_default();
         if !r.accepts(e.score) {
             let detail = format!("score {} is outside {}..={} on board {}", e.score, r.min_score, r.max_score, e.board);
             let rejection = Rejection::new(RejectionCode::OutOfBounds, detail);
             prepared.out_of_bounds.push(Reject { record: batch.accepted[e.record].clone(), rejection });
-        } else if shared.cache.can_skip(&e.board, &e.player, r.key(e.score), e.time_ms, r.earliest()) {
+        } else if shared.cache.can_skip(&e.board, &e.player, r.key(e.score), e.time_ms, &r) {
             shared.counters.add(Counter::Skipped, 1);
             prepared.skipped.push(i);
         } else {
-            kept.push(e);
+            kept.push(i);
         }
     }
-    let before = kept.len();
-    prepared.updates = coalesce(kept, rules);
-    shared.counters.add(Counter::Coalesced, (before - prepared.updates.len()) as u64);
+    prepared.updates = coalesce(kept.iter().map(|&i| &batch.events[i]), rules);
+    shared.counters.add(Counter::Coalesced, (kept.len() - prepared.updates.len()) as u64);
+    prepared.kept = kept;
     prepared
 }
 
@@ -116,7 +118,7 @@ mod tests {
             (down.clone(), Rules { order: Order::Asc, ties: Ties::Earliest, ..Rules::default() }),
         ]
         .into();
-        shared.cache.record(&up, &PlayerId::new("cached").expect("player"), 50, 0);
+        shared.cache.record(&up, &PlayerId::new("cached").expect("player"), 50, 0, Order::Desc);
         let b = batch(vec![
             event("up", "a", 5, 10, 0),
             event("up", "a", 9, 20, 1),
@@ -134,6 +136,7 @@ mod tests {
         let own = |b: &str, p: &str, s: u64, t: u64| (b.to_string(), p.to_string(), s, t);
         assert_eq!(updates, [own("down", "t", 60, 3), own("other", "x", 1, 0), own("up", "a", 9, 20)]);
         assert_eq!(prepared.skipped, [3]);
+        assert_eq!(prepared.kept, [0, 1, 4, 5, 6, 7], "out of bounds and skipped events are not behind an update");
         let dead: Vec<(i64, &str)> =
             prepared.out_of_bounds.iter().map(|r| (r.record.offset, r.rejection.code.as_str())).collect();
         assert_eq!(dead, [(2, "out_of_bounds")]);

@@ -77,6 +77,16 @@ enum ApplyError {
     Abandoned,
     /// The store refuses these updates for good.
     Refused(shard_router::Error),
+    /// A board's order or ties are not those the batch was prepared under.
+    RulesChanged,
+}
+
+/// How a batch's updates ended.
+enum Written {
+    /// Applied (refused ones set aside).
+    Done,
+    /// A board's order or ties changed: prepare the batch again.
+    RulesChanged,
 }
 
 impl Writer {
@@ -108,17 +118,30 @@ impl Writer {
 
     async fn write(&mut self, batch: &Batch) -> Result<(), Abandoned> {
         metrics::histogram!("ingest_batch_events").record(batch.records as f64);
-        let rules = self.board_rules(batch).await?;
-        let prepared = prepare(batch, &rules, &self.shared);
         self.dead_letter(&batch.rejects).await?;
+        // Prepared under the rules the router then writes with; a board created or
+        // re-created with other order or ties meanwhile makes the router refuse, and the
+        // batch is prepared again, so no event is coalesced or skipped by the wrong order.
+        let (rules, prepared) = loop {
+            let rules = self.board_rules(batch).await?;
+            let prepared = prepare(batch, &rules, &self.shared);
+            if let Written::Done = self.write_updates(batch, &prepared.kept, &prepared.updates, &rules).await? {
+                break (rules, prepared);
+            }
+        };
         self.dead_letter(&prepared.out_of_bounds).await?;
-        self.write_updates(batch, &prepared.updates, &rules).await?;
         if !prepared.skipped.is_empty() && self.shared.cache.epoch() != prepared.cache_epoch {
             // The cache was cleared (Redis may have lost data) after these skips were
             // decided: they may rest on a lost score, so write those events after all.
             metrics::counter!("ingest_skips_rewritten_total").increment(prepared.skipped.len() as u64);
-            let skipped = coalesce(prepared.skipped.iter().map(|&i| &batch.events[i]), &rules);
-            self.write_updates(batch, &skipped, &rules).await?;
+            let mut rules = rules;
+            loop {
+                let skipped = coalesce(prepared.skipped.iter().map(|&i| &batch.events[i]), &rules);
+                if let Written::Done = self.write_updates(batch, &prepared.skipped, &skipped, &rules).await? {
+                    break;
+                }
+                rules = self.board_rules(batch).await?;
+            }
         }
         self.record_freshness(&batch.event_times);
         Ok(())
@@ -145,28 +168,30 @@ impl Writer {
         }
     }
 
-    /// Applies `updates`; sets aside the records (among the batch's) behind the refused ones.
+    /// Applies `updates` (made from the batch's events at `sources`) under
+    /// `rules`; sets aside the records behind the refused ones.
     async fn write_updates(
         &mut self,
         batch: &Batch,
+        sources: &[usize],
         updates: &[ScoreUpdate],
         rules: &BoardRules,
-    ) -> Result<(), Abandoned> {
+    ) -> Result<Written, Abandoned> {
         if updates.is_empty() {
-            return Ok(());
+            return Ok(Written::Done);
         }
-        let refused = self.apply_all(updates).await?;
+        let Some(refused) = self.apply_all(updates, rules).await? else { return Ok(Written::RulesChanged) };
         if !refused.is_empty() {
-            self.dead_letter(&unwritable(batch, updates, &refused)).await?;
+            self.dead_letter(&unwritable(batch, sources, updates, &refused)).await?;
         }
         for (i, u) in updates.iter().enumerate() {
             if !refused.contains(&i) {
-                let key = rules.get(&u.board).copied().unwrap_or_default().key(u.score);
-                self.shared.cache.record(&u.board, &u.player, key, u.time_ms);
+                let r = rules.get(&u.board).copied().unwrap_or_default();
+                self.shared.cache.record(&u.board, &u.player, r.key(u.score), u.time_ms, r.order);
             }
         }
         self.shared.counters.add(Counter::Applied, (updates.len() - refused.len()) as u64);
-        Ok(())
+        Ok(Written::Done)
     }
 
     /// Sends `rejects` to the dead-letter topic, retrying what was not acknowledged.
@@ -191,16 +216,22 @@ impl Writer {
     }
 
     /// Applies `updates`; returns the indices of the ones the store refuses
-    /// for good, found by bisection (each half is applied again: `ZADD GT`
-    /// makes repeating the accepted ones harmless).
-    async fn apply_all(&mut self, updates: &[ScoreUpdate]) -> Result<HashSet<usize>, Abandoned> {
+    /// for good, found by bisection (each half is applied again: best-score
+    /// writes make repeating the accepted ones harmless); `None` when a
+    /// board's order or ties are not those of `rules`.
+    async fn apply_all(
+        &mut self,
+        updates: &[ScoreUpdate],
+        rules: &BoardRules,
+    ) -> Result<Option<HashSet<usize>>, Abandoned> {
         let mut refused = HashSet::new();
         let mut ranges = Vec::new();
         ranges.push(0..updates.len());
         while let Some(range) = ranges.pop() {
-            match self.apply(&updates[range.clone()]).await {
+            match self.apply(&updates[range.clone()], rules).await {
                 Ok(()) => {}
                 Err(ApplyError::Abandoned) => return Err(Abandoned),
+                Err(ApplyError::RulesChanged) => return Ok(None),
                 Err(ApplyError::Refused(e)) if range.len() == 1 => {
                     warn!(board = %updates[range.start].board, error = %refusal(&e), "the store refuses an update");
                     refused.insert(range.start);
@@ -212,7 +243,7 @@ impl Writer {
                 }
             }
         }
-        Ok(refused)
+        Ok(Some(refused))
     }
 
     /// Applies `updates` (and waits for the replicas), retrying every failure but a refusal.
@@ -220,10 +251,10 @@ impl Writer {
     /// When the replicas do not acknowledge in time, the whole write is
     /// repeated before waiting again: had the primary failed over meanwhile,
     /// `WAIT` on the new one would confirm nothing about the lost writes.
-    async fn apply(&mut self, updates: &[ScoreUpdate]) -> Result<(), ApplyError> {
+    async fn apply(&mut self, updates: &[ScoreUpdate], rules: &BoardRules) -> Result<(), ApplyError> {
         loop {
             let started = Instant::now();
-            let result = self.router.apply(updates).await;
+            let result = self.router.apply_expecting(updates, rules).await;
             metrics::histogram!("ingest_redis_write_seconds").record(started.elapsed().as_secs_f64());
             let Err(e) = result else {
                 self.retry.succeeded(&self.shared.health, Step::Redis);
@@ -241,6 +272,10 @@ impl Writer {
                     }
                 }
             };
+            if let shard_router::Error::RulesChanged(board) = &e {
+                info!(%board, "the board's order or ties changed; preparing the batch again");
+                return Err(ApplyError::RulesChanged);
+            }
             self.shared.counters.add(Counter::RedisErrors, 1);
             // Redis may have restarted or failed over and lost data: the cache may be ahead of it now.
             self.shared.cache.clear();
@@ -299,13 +334,13 @@ impl Writer {
     }
 }
 
-/// The records of `batch` behind the refused `updates`, as dead letters.
-fn unwritable(batch: &Batch, updates: &[ScoreUpdate], refused: &HashSet<usize>) -> Vec<Reject> {
+/// The records behind the refused `updates` (made from the events at `sources`), as dead letters.
+fn unwritable(batch: &Batch, sources: &[usize], updates: &[ScoreUpdate], refused: &HashSet<usize>) -> Vec<Reject> {
     let keys: HashSet<(&BoardId, &PlayerId)> =
         refused.iter().map(|&i| (&updates[i].board, &updates[i].player)).collect();
-    batch
-        .events
+    sources
         .iter()
+        .map(|&i| &batch.events[i])
         .filter(|e| keys.contains(&(&e.board, &e.player)))
         .map(|e| Reject {
             record: batch.accepted[e.record].clone(),

@@ -5,7 +5,6 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use futures::stream::{self, StreamExt, TryStreamExt};
-use shard_router::board_record::{self, RecordedLayout};
 use shard_router::{LayoutSpec, Router, RouterOptions, ScoreUpdate, Store, StoreOptions};
 
 use crate::config::World;
@@ -19,15 +18,13 @@ pub async fn seed(world: &World, batch: usize) -> anyhow::Result<()> {
     let layout: LayoutSpec = world.store.layout()?;
     let boards = world.board_set()?;
     let store = Store::connect(&world.store.target()?, StoreOptions::default()).await.context("redis")?;
+    let router = Router::new(store, layout, RouterOptions::default());
     // The rules first: order and ties are fixed when a board is created.
     let rules = world.rules();
     for board in boards.ids() {
-        board_record::set_rules(&store, board, RecordedLayout::of(&layout), rules)
-            .await
-            .with_context(|| format!("setting the rules of board {board}"))?;
+        router.set_rules(board, rules).await.with_context(|| format!("setting the rules of board {board}"))?;
     }
     let scoring = world.scoring();
-    let router = Router::new(store, layout, RouterOptions::default());
     let started = Instant::now();
     let players = world.players;
     let batches = (0..players).step_by(batch.max(1));

@@ -252,6 +252,16 @@ pub(crate) async fn compare_and_set(
 /// when order or ties differ from the board's; [`Error::Contended`] when the
 /// record kept changing; [`Error::Redis`] when Redis fails.
 pub async fn set_rules(store: &Store, board: &BoardId, layout: RecordedLayout, rules: Rules) -> Result<BoardRecord> {
+    Ok(set_rules_reporting(store, board, layout, rules).await?.0)
+}
+
+/// [`set_rules`], also saying whether it created the board.
+pub(crate) async fn set_rules_reporting(
+    store: &Store,
+    board: &BoardId,
+    layout: RecordedLayout,
+    rules: Rules,
+) -> Result<(BoardRecord, bool)> {
     rules.validate()?;
     for _ in 0..8 {
         match load(store, board).await? {
@@ -261,7 +271,7 @@ pub async fn set_rules(store: &Store, board: &BoardId, layout: RecordedLayout, r
                     store.query(redis::cmd("SET").arg(keys::layout(board)).arg(record.to_stored()).arg("NX")).await?;
                 if created.is_some() {
                     let _: i64 = store.query(redis::cmd("SADD").arg(BOARDS_KEY).arg(board.as_str())).await?;
-                    return Ok(record);
+                    return Ok((record, true));
                 }
             }
             Some((record, raw)) => {
@@ -273,7 +283,7 @@ pub async fn set_rules(store: &Store, board: &BoardId, layout: RecordedLayout, r
                 }
                 let next = BoardRecord { rules, ..record };
                 if compare_and_set(store, board, &raw, &next).await? {
-                    return Ok(next);
+                    return Ok((next, false));
                 }
             }
         }

@@ -55,6 +55,10 @@ pub enum Error {
         /// Its recorded order and ties.
         recorded: String,
     },
+    /// The board's order or ties are not the ones the caller prepared the batch
+    /// under (the board was created or re-created meanwhile): prepare it again.
+    #[error("board {0} changed its order or ties; prepare the batch again")]
+    RulesChanged(String),
     /// Rules that cannot hold.
     #[error(transparent)]
     InvalidRules(#[from] crate::rules::InvalidRules),
@@ -88,7 +92,7 @@ impl Error {
     pub fn failure(&self) -> Failure {
         match self {
             Self::Redis(e) => redis_failure(e, &self.codes()),
-            Self::Contended(_) => Failure::Transient,
+            Self::Contended(_) | Self::RulesChanged(_) => Failure::Transient,
             // Unreadable metadata or replies are not proof that one event is bad
             // (another version may have written them): block, never set aside.
             Self::Corrupt(_)

@@ -20,8 +20,9 @@
 //! player in a per-shard index (about 1.8x the memory of a `shared` board;
 //! `docs/rules.md`). Each board's rules (order, ties, bounds) are in its record;
 //! the layouts store ranking keys, so the tables above hold for every rule. Rank semantics
-//! follow `DESIGN.md`: rank = 1 + players strictly above, ties share a rank,
-//! lists ordered by score descending then player id ascending, across shard
+//! follow `DESIGN.md`: rank = 1 + players strictly above, ties share a rank
+//! (on `earliest` boards ranks are positions), lists ordered by ranking key
+//! descending (then time, on `earliest` boards) then player id ascending, across shard
 //! boundaries too. `range` standings use precomputed shard sizes; see
 //! [`range`] for the protocol that keeps moves safe for concurrent readers and
 //! for the rank-error bound.

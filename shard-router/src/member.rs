@@ -29,9 +29,11 @@ pub fn encode(player: &PlayerId) -> Vec<u8> {
     out
 }
 
-/// The prefix of an `earliest` board's member: the complement of `time_ms`, big-endian.
+/// The prefix of an `earliest` board's member: the complement of `time_ms`,
+/// big-endian. Times are capped at 2^53 - 1, so the prefix always starts
+/// with `0xFF` and [`decode_any`] can tell it apart.
 pub fn time_prefix(time_ms: u64) -> [u8; 8] {
-    (!time_ms).to_be_bytes()
+    (!time_ms.min(leaderboard_contract::MAX_SCORE)).to_be_bytes()
 }
 
 /// A member with its time prefix: what `earliest` boards store.
@@ -115,6 +117,8 @@ mod tests {
         assert_eq!(decoded, Decoded { player: p("b"), time_ms: Some(1_763_800_000_000) });
         assert_eq!(decode_any(&encode(&p("b"))).expect("plain").time_ms, None);
         assert_eq!(decode_any(&encode_timed(&p("z"), (1 << 53) - 1)).expect("max").time_ms, Some((1 << 53) - 1));
+        let nanos = 1_763_800_000_000_000_000; // a producer stamping nanoseconds
+        assert_eq!(decode_any(&encode_timed(&p("z"), nanos)).expect("capped").time_ms, Some((1 << 53) - 1));
     }
 
     #[test]

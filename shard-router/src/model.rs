@@ -74,7 +74,8 @@ pub struct Page {
 /// One shard of a board.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ShardStats {
-    /// Shard index (for `range`, 0 holds the lowest scores).
+    /// Shard index (for `range`, 0 holds the lowest ranking keys: the worst scores,
+    /// so the highest ones on `asc` boards).
     pub index: usize,
     /// The Redis key.
     pub key: String,

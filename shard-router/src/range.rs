@@ -150,6 +150,11 @@ impl RangeBoards {
         Ok(loaded.map(|l| self.cache(board, l)))
     }
 
+    /// Creates a board's metadata with the configured boundaries when it has none.
+    pub(crate) async fn create(&self, store: &Store, board: &BoardId) -> Result<()> {
+        self.created(store, board).await.map(|_| ())
+    }
+
     /// The state of a board a writer writes to, creating its metadata when absent.
     async fn created(&self, store: &Store, board: &BoardId) -> Result<Arc<BoardState>> {
         if let Some(s) = self.boards.get(board) {

@@ -113,6 +113,22 @@ impl Router {
         Ok((layout, rules))
     }
 
+    /// Sets `board`'s rules ([`crate::board_record::set_rules`]). A board this
+    /// creates gets the configured layout, and a `range` board its metadata
+    /// with the configured boundaries (ranking keys) right away.
+    ///
+    /// # Errors
+    /// As [`crate::board_record::set_rules`].
+    pub async fn set_rules(&self, board: &BoardId, rules: Rules) -> Result<BoardRecord> {
+        let layout = RecordedLayout::of(&self.spec);
+        let (record, created) = crate::board_record::set_rules_reporting(&self.store, board, layout, rules).await?;
+        if created && matches!(self.spec, LayoutSpec::Range { .. }) {
+            self.range.create(&self.store, board).await?;
+        }
+        self.forget(board);
+        Ok(record)
+    }
+
     /// The board's rules (the defaults for a board without a record), as
     /// this router last read them (at most [`crate::board_record::RECORD_TTL`] ago).
     ///
@@ -142,11 +158,22 @@ impl Router {
     /// applied, and applying it again is safe. [`crate::Error::LayoutMismatch`]
     /// when a board is stored with another layout (nothing of it is written).
     pub async fn apply(&self, updates: &[ScoreUpdate]) -> Result<()> {
+        self.apply_expecting(updates, &HashMap::new()).await
+    }
+
+    /// [`Router::apply`] for a caller that prepared the batch under `expected`
+    /// rules (ingest coalesces and skips by them): a board whose recorded order
+    /// or ties differ fails with [`crate::Error::RulesChanged`] before anything
+    /// of it is written, so the caller can prepare the batch again.
+    ///
+    /// # Errors
+    /// As [`Router::apply`], and [`crate::Error::RulesChanged`].
+    pub async fn apply_expecting(&self, updates: &[ScoreUpdate], expected: &HashMap<BoardId, Rules>) -> Result<()> {
         let mut by_board: HashMap<&BoardId, Vec<&ScoreUpdate>> = HashMap::new();
         for u in updates {
             by_board.entry(&u.board).or_default().push(u);
         }
-        let writes = by_board.into_iter().map(|(board, batch)| self.apply_board(board, batch));
+        let writes = by_board.into_iter().map(|(board, batch)| self.apply_board(board, batch, expected.get(board)));
         futures::future::try_join_all(writes).await?;
         Ok(())
     }
@@ -155,9 +182,12 @@ impl Router {
     /// the record again: a migration that started meanwhile (a new target)
     /// gets the batch too, so the copy, which starts after the record
     /// changed, and this batch together miss nothing.
-    async fn apply_board(&self, board: &BoardId, batch: Vec<&ScoreUpdate>) -> Result<()> {
+    async fn apply_board(&self, board: &BoardId, batch: Vec<&ScoreUpdate>, expected: Option<&Rules>) -> Result<()> {
         let mut record = self.records.for_write(&self.store, board).await?;
         let rules = record.rules;
+        if expected.is_some_and(|e| !e.same_storage(&rules)) {
+            return Err(crate::Error::RulesChanged(board.to_string()));
+        }
         let best = best_per_player(&rules, batch);
         let converted: Vec<ScoreUpdate>;
         let batch: Vec<&ScoreUpdate> = if rules.order == Order::Desc {
@@ -181,10 +211,10 @@ impl Router {
             let fresh = self.records.reload_for_write(&self.store, board).await?;
             if !fresh.rules.same_storage(&rules) {
                 // The board was deleted and created again with other rules while this batch
-                // ran: what it wrote is in the old form. Write it again under the new rules.
-                tracing::warn!(%board, "a write crossed a change of the board's rules; retrying");
+                // ran: what it wrote is in the old form. The caller prepares it again.
+                tracing::warn!(%board, "a write crossed a change of the board's order or ties; retrying");
                 self.forget(board);
-                return Err(crate::Error::Contended(board.to_string()));
+                return Err(crate::Error::RulesChanged(board.to_string()));
             }
             let wanted = fresh.write_set();
             if wanted.iter().all(|layout| written.contains(layout)) {

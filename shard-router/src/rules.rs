@@ -51,8 +51,10 @@ pub enum Ties {
 }
 
 /// A board's rules.
+///
+/// Unknown fields are ignored when read (a record written by a newer version
+/// stays readable); the admin API refuses them in requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Rules {
     /// Higher or lower is better.
     #[serde(default)]
@@ -183,11 +185,12 @@ mod tests {
     }
 
     #[test]
-    fn defaults_fill_missing_fields_and_unknown_fields_are_refused() {
+    fn defaults_fill_missing_fields_and_bad_values_are_refused() {
         let parsed: Rules = serde_json::from_str(r#"{"ties":"earliest"}"#).expect("json");
         assert_eq!(parsed, Rules { ties: Ties::Earliest, ..Rules::default() });
         assert!(serde_json::from_str::<Rules>(r#"{"order":"up"}"#).is_err());
-        assert!(serde_json::from_str::<Rules>(r#"{"colour":"red"}"#).is_err());
+        let newer: Rules = serde_json::from_str(r#"{"order":"asc","reset":null}"#).expect("newer record");
+        assert_eq!(newer.order, Order::Asc, "fields of a newer version are ignored");
         assert!(Rules { min_score: 5, max_score: 4, ..Rules::default() }.validate().is_err());
         assert!(Rules { max_score: MAX_SCORE + 1, ..Rules::default() }.validate().is_err());
         assert!(Rules { min_score: 4, max_score: 4, ..Rules::default() }.validate().is_ok());

@@ -211,6 +211,10 @@ async fn rules_create_show_change_and_refuse() {
         listed.lines().any(|l| l.starts_with(name) && l.contains("hash:3") && l.contains("ties=earliest")),
         "{listed}"
     );
+    let ranged = testkit::unique("cli-rules-range");
+    admin(&["rules", &ranged, "--min-score", "1", "--layout", "range:500,900"]).await.expect("range board");
+    let listed = admin(&["boards"]).await.expect("boards");
+    assert!(listed.lines().any(|l| l.starts_with(&ranged) && l.contains("range:500,900")), "boundaries kept: {listed}");
     let log = json(&["audit", "--count", "1000"]).await;
     let mine: Vec<&str> = log
         .as_array()

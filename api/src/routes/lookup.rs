@@ -40,8 +40,7 @@ impl<S: Send + Sync> FromRequest<S> for LookupBody {
     }
 }
 
-/// A JSON body's rejection as a 400 JSON error.
-pub(crate) fn body_error(e: &JsonRejection) -> ApiError {
+fn body_error(e: &JsonRejection) -> ApiError {
     let code = match e {
         JsonRejection::MissingJsonContentType(_) => "invalid_content_type",
         JsonRejection::BytesRejection(_) => "body_too_large",

@@ -92,14 +92,25 @@ pub async fn produce_events(producer: &FutureProducer, topic: &str, events: &[Sc
 /// A random stream: each player plays several games; events of a player are
 /// shuffled (reordered), some are duplicated.
 pub fn random_events(seed: u64, board: &BoardId, players: usize, events: usize) -> Vec<ScoreEvent> {
-    let mut rng = StdRng::seed_from_u64(seed);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as u64;
+    random_events_at(seed, board, players, events, |_| now)
+}
+
+/// Like [`random_events`], each event stamped `ts(rng)`.
+pub fn random_events_at(
+    seed: u64,
+    board: &BoardId,
+    players: usize,
+    events: usize,
+    mut ts: impl FnMut(&mut StdRng) -> u64,
+) -> Vec<ScoreEvent> {
+    let mut rng = StdRng::seed_from_u64(seed);
     let mut out: Vec<ScoreEvent> = (0..events)
         .map(|i| ScoreEvent {
             board: board.clone(),
             player: PlayerId::new(format!("p{}", rng.random_range(0..players))).expect("id"),
             score: rng.random_range(0..1000),
-            ts_ms: Some(now),
+            ts_ms: Some(ts(&mut rng)),
             id: Some(format!("e{i}")),
         })
         .collect();

@@ -3,35 +3,20 @@
 
 use std::time::Duration;
 
-use leaderboard_contract::{BoardId, PlayerId, ScoreEvent};
-use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+use leaderboard_contract::{BoardId, ScoreEvent};
+use rand::Rng;
 use shard_router::board_record::{self, RecordedLayout};
 use shard_router::{Oracle, Order, Rules, ScoreUpdate, Ties};
 
 use crate::helpers::{
-    Topics, Worker, config, produce_events, producer, read_dlq, redis_url, router, unique, wait_for_committed,
-    wait_for_oracle,
+    Topics, Worker, config, produce_events, producer, random_events_at, read_dlq, redis_url, router, unique,
+    wait_for_committed, wait_for_oracle,
 };
 
 /// Lap times of 0..1000 reached at 40 distinct times, shuffled and partly
 /// duplicated: ties on scores and on times abound, and some laps are out of bounds.
 fn laps(seed: u64, board: &BoardId, players: usize, events: usize) -> Vec<ScoreEvent> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut out: Vec<ScoreEvent> = (0..events)
-        .map(|i| ScoreEvent {
-            board: board.clone(),
-            player: PlayerId::new(format!("p{}", rng.random_range(0..players))).expect("id"),
-            score: rng.random_range(0..1000),
-            ts_ms: Some(1_763_800_000_000 + rng.random_range(0..40)),
-            id: Some(format!("e{i}")),
-        })
-        .collect();
-    out.shuffle(&mut rng);
-    let dups: Vec<ScoreEvent> = out.iter().take(events / 10).cloned().collect();
-    out.extend(dups);
-    out
+    random_events_at(seed, board, players, events, |rng| 1_763_800_000_000 + rng.random_range(0..40))
 }
 
 fn oracle(board: &BoardId, rules: Rules, events: &[ScoreEvent]) -> Oracle {

@@ -12,24 +12,7 @@ use crate::{cli, start_api};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verifier_passes_a_faithful_api_and_names_each_difference() {
     let (redis, layout, board, seed) = (testkit::redis_url(), "hash:4", testkit::unique("vf"), 3);
-    let world = cli(&[
-        "loadgen",
-        "--redis",
-        &redis,
-        "--layout",
-        layout,
-        "--board",
-        &board,
-        "--boards",
-        "2",
-        "--players",
-        "500",
-        "--seed",
-        "3",
-        "seed",
-    ])
-    .world;
-    loadgen::seed::seed(&world, 100).await.expect("seed");
+    let world = seeded(&redis, layout, &board, &["--boards", "2", "--players", "500", "--seed", "3"]).await;
     let stop = CancellationToken::new();
     // No ingest here: the test plays its part and claims, every 50 ms, that everything is applied.
     let topic = testkit::unique("vf-topic");
@@ -102,26 +85,8 @@ async fn claim_everything_applied(redis: &str, topic: &str, stop: CancellationTo
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verifier_follows_asc_and_earliest_boards() {
     let (redis, layout, board, seed) = (testkit::redis_url(), "range:1000,5000", testkit::unique("vfr"), 4);
-    let world = cli(&[
-        "loadgen",
-        "--redis",
-        &redis,
-        "--layout",
-        layout,
-        "--board",
-        &board,
-        "--players",
-        "400",
-        "--seed",
-        "4",
-        "--order",
-        "asc",
-        "--ties",
-        "earliest",
-        "seed",
-    ])
-    .world;
-    loadgen::seed::seed(&world, 100).await.expect("seed");
+    let options = ["--players", "400", "--seed", "4", "--order", "asc", "--ties", "earliest"];
+    let world = seeded(&redis, layout, &board, &options).await;
     let stop = CancellationToken::new();
     let topic = testkit::unique("vfr-topic");
     let claims = claim_everything_applied(&redis, &topic, stop.clone()).await;
@@ -165,4 +130,14 @@ async fn verifier_follows_asc_and_earliest_boards() {
         "{:?}",
         dirty.examples
     );
+}
+
+/// `loadgen seed` of fresh boards named after `board` on `layout`, with more `options`.
+async fn seeded(redis: &str, layout: &str, board: &str, options: &[&str]) -> loadgen::config::World {
+    let mut args = vec!["loadgen", "--redis", redis, "--layout", layout, "--board", board];
+    args.extend_from_slice(options);
+    args.push("seed");
+    let world = cli(&args).world;
+    loadgen::seed::seed(&world, 100).await.expect("seed");
+    world
 }

@@ -132,6 +132,26 @@ async fn extreme_scores_and_times_stay_exact() {
     }
 }
 
+/// A writer that prepared a batch under other order or ties (the board was
+/// created meanwhile) is refused before anything is written, so it can
+/// prepare the batch again; a `range` board created with rules has its metadata at once.
+#[tokio::test]
+async fn writes_prepared_under_other_rules_are_refused_and_range_boards_start_whole() {
+    let router = router(false, "range:100,200").await;
+    let board = unique_board("expect");
+    let asc = Rules { order: Order::Asc, ..Rules::default() };
+    router.set_rules(&board, asc).await.expect("create");
+    assert_eq!(router.stats(&board).await.expect("stats").shards.len(), 3, "the metadata exists before any write");
+    let update = ScoreUpdate { board: board.clone(), player: player(1), score: 5, time_ms: 0 };
+    let prepared_as_desc = std::collections::HashMap::from([(board.clone(), Rules::default())]);
+    let err = router.apply_expecting(std::slice::from_ref(&update), &prepared_as_desc).await.expect_err("refused");
+    assert!(matches!(err, Error::RulesChanged(_)), "{err}");
+    assert_eq!(router.total(&board).await.expect("total"), 0, "nothing written");
+    let prepared_as_asc = std::collections::HashMap::from([(board.clone(), asc)]);
+    router.apply_expecting(std::slice::from_ref(&update), &prepared_as_asc).await.expect("same rules");
+    assert_eq!(router.standing(&board, &player(1)).await.expect("standing").expect("present").score, 5);
+}
+
 /// Order and ties are fixed once a board exists; bounds may change; bad bounds are refused.
 #[tokio::test]
 async fn order_and_ties_are_fixed_and_bounds_change() {
