@@ -55,6 +55,10 @@ pub struct Config {
     /// Burst allowed per client IP above the rate.
     #[arg(long, env = "LB_RATE_LIMIT_BURST", default_value_t = 50)]
     pub rate_limit_burst: u32,
+    /// Load balancers and proxies whose `X-Forwarded-For` names the client (addresses or
+    /// CIDR blocks, comma-separated); from any other peer the header is ignored.
+    #[arg(long, env = "LB_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
     /// Consecutive Redis failures that open the circuit breaker (it also opens when
     /// fewer than half of the calls of the last 5 s succeed).
     #[arg(long, env = "LB_BREAKER_FAILURES", default_value_t = 200)]

@@ -12,8 +12,9 @@
 //! unreachable.
 //!
 //! Around the routes ([`app`]): per-request timeout, a concurrency limit that
-//! sheds excess load with 503, an optional per-client-IP rate limit (429 with
-//! `Retry-After`), and request metrics labelled by matched route.
+//! sheds excess load with 503, an optional per-client rate limit (429 with
+//! `Retry-After`; clients told apart behind trusted proxies, idle ones
+//! forgotten: [`client_ip`]), and request metrics labelled by matched route.
 //!
 //! # Layout
 //! - [`config`]: flags and environment; [`run`]: serve until shutdown.
@@ -27,6 +28,7 @@
 pub mod admin;
 pub mod backend;
 pub mod cache;
+pub mod client_ip;
 pub mod clock;
 pub mod coalesce;
 pub mod config;
@@ -52,7 +54,6 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 use tower_governor::governor::GovernorConfigBuilder;
-use tower_governor::key_extractor::PeerIpKeyExtractor;
 use tower_governor::{GovernorError, GovernorLayer};
 
 pub use config::Config;
@@ -125,25 +126,33 @@ fn rate_limited(err: GovernorError) -> axum::response::Response {
     }
 }
 
-/// The application: routes plus timeout, load shedding, rate limiting and metrics.
-pub fn app(state: AppState, config: &Config) -> axum::Router {
+/// The application: routes plus timeout, load shedding, rate limiting and
+/// metrics; and the per-client limiter, when there is one, for [`client_ip::prune`].
+///
+/// # Errors
+/// A `--trusted-proxies` entry that is not an address or CIDR block.
+pub fn app(state: AppState, config: &Config) -> anyhow::Result<(axum::Router, Option<client_ip::Limiter>)> {
     let resilience = ServiceBuilder::new()
         .layer(HandleErrorLayer::new(handle_middleware_error))
         .load_shed()
         .concurrency_limit(config.max_concurrency)
         .timeout(config.request_timeout);
     let mut app = routes::routes(state).layer(resilience);
+    let mut limiter = None;
     if config.rate_limit_per_second > 0 {
+        let clients =
+            client_ip::ClientIp::new(client_ip::parse_proxies(&config.trusted_proxies).map_err(anyhow::Error::msg)?);
         let governor = GovernorConfigBuilder::default()
             .period(Duration::from_secs(1) / u32::try_from(config.rate_limit_per_second).unwrap_or(u32::MAX))
             .burst_size(config.rate_limit_burst.max(1))
-            .key_extractor(PeerIpKeyExtractor)
+            .key_extractor(clients)
             .finish();
         if let Some(governor) = governor {
+            limiter = Some(governor.limiter().clone());
             app = app.layer(GovernorLayer::new(governor).error_handler(rate_limited));
         }
     }
-    app.layer(axum::middleware::from_fn(telemetry::track))
+    Ok((app.layer(axum::middleware::from_fn(telemetry::track)), limiter))
 }
 
 /// Serves on `listener` until `shutdown`, then finishes requests in flight.
@@ -172,12 +181,16 @@ pub async fn run(
         tokio::spawn(state.cache.clone().run_refresher(state.backend.clone(), config.top_refresh, shutdown.clone()));
     let breaker = tokio::spawn(watch_breaker(state.backend.clone(), shutdown.clone()));
     tracing::info!(addr = %listener.local_addr()?, layout = %state.backend.router().spec(), "api listening");
-    let app = app(state, &config);
+    let (app, limiter) = app(state, &config)?;
+    let pruner = limiter.map(|l| tokio::spawn(client_ip::prune(l, shutdown.clone())));
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await
         .context("serving http")?;
     shutdown.cancel();
+    if let Some(pruner) = pruner {
+        pruner.await.context("rate limiter pruner")?;
+    }
     refresher.await.context("cache refresher")?;
     watermark.await.context("watermark reader")?;
     breaker.await.context("breaker watcher")?;

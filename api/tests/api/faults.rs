@@ -128,3 +128,42 @@ async fn per_client_rate_limit_answers_429_with_retry_after() {
     assert!(statuses[3..].contains(&429), "then the client is limited: {statuses:?}");
     api.stop().await;
 }
+
+/// Behind a trusted load balancer every request comes from its address: the
+/// limit follows the client `X-Forwarded-For` names, and only for proxies in
+/// `--trusted-proxies`; from anyone else the header changes nothing.
+#[tokio::test]
+async fn the_rate_limit_tells_clients_apart_behind_trusted_proxies_only() {
+    let redis = testkit::redis_url();
+    let b = board("proxied");
+    seed(&router(&redis, "single").await, &b, 10).await;
+    let limited = |trusted: bool| {
+        move |c: &mut api::Config| {
+            c.rate_limit_per_second = 1;
+            c.rate_limit_burst = 2;
+            if trusted {
+                c.trusted_proxies = vec!["127.0.0.0/8".into()];
+            }
+        }
+    };
+    let status = |api: &TestApi, client: &str| {
+        let request =
+            api.client.get(format!("{}/v1/boards/{b}/top", api.base)).header("x-forwarded-for", client.to_string());
+        async move { request.send().await.expect("request").status().as_u16() }
+    };
+    let behind_lb = TestApi::start(&redis, "single", limited(true)).await;
+    let mut seen = Vec::new();
+    for client in ["198.51.100.1", "198.51.100.1", "198.51.100.1", "198.51.100.2", "6.6.6.6, 198.51.100.3"] {
+        seen.push(status(&behind_lb, client).await);
+    }
+    assert_eq!(seen, [200, 200, 429, 200, 200], "one bucket per forwarded client; a forged left part is ignored");
+    behind_lb.stop().await;
+
+    let exposed = TestApi::start(&redis, "single", limited(false)).await;
+    let mut seen = Vec::new();
+    for client in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
+        seen.push(status(&exposed, client).await);
+    }
+    assert_eq!(seen, [200, 200, 429], "an untrusted peer cannot pick its bucket with the header");
+    exposed.stop().await;
+}
