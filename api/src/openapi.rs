@@ -24,9 +24,72 @@ use crate::routes::{boards, lookup, ops};
                        ReadyResponse, ErrorBody, ErrorDetail)),
     tags((name = "boards", description = "Leaderboard reads"), (name = "ops", description = "Operations"),
          (name = "admin", description = "Board administration: bearer token with the admin scope")),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &Constraints)
 )]
 pub struct ApiDoc;
+
+/// States in the document every constraint the extractors enforce, so a
+/// generated client never sends what the api refuses: board and player
+/// alphabets and lengths, and the ranges of `limit`, `offset` and `radius`.
+struct Constraints;
+
+impl utoipa::Modify for Constraints {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::{ArrayItems, Schema};
+        // The lookup body's ids: each a player id.
+        let players =
+            openapi.components.as_mut().and_then(|c| c.schemas.get_mut("LookupRequest")).and_then(|s| match s {
+                RefOr::T(Schema::Object(object)) => object.properties.get_mut("players"),
+                _ => None,
+            });
+        if let (Some(RefOr::T(Schema::Array(array))), Some(id)) = (players, constrained("player")) {
+            array.items = ArrayItems::RefOrSchema(Box::new(RefOr::T(id)));
+        }
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete];
+            for operation in operations.into_iter().flatten() {
+                for parameter in operation.parameters.iter_mut().flatten() {
+                    let RefOr::T(parameter) = parameter else { continue };
+                    if let Some(schema) = constrained(&parameter.name) {
+                        parameter.schema = Some(RefOr::T(schema));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The schema of a parameter the extractors check, by name.
+fn constrained(name: &str) -> Option<utoipa::openapi::schema::Schema> {
+    use leaderboard_contract::{BoardId, MAX_ID_BYTES, PlayerId};
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+
+    use crate::extract::bounds;
+    let id = |allowed: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(format!("^[{allowed}]+$")))
+            .min_length(Some(1))
+            .max_length(Some(MAX_ID_BYTES))
+    };
+    let integer = |min: u64, max: u64| {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Int64)))
+            .minimum(Some(min))
+            .maximum(Some(max))
+    };
+    let schema = match name {
+        "board" => id(BoardId::ALLOWED),
+        "player" => id(PlayerId::ALLOWED),
+        "limit" => integer(1, bounds::MAX_LIMIT),
+        "offset" => integer(0, bounds::MAX_OFFSET),
+        "radius" => integer(0, bounds::MAX_RADIUS),
+        _ => return None,
+    };
+    Some(schema.build().into())
+}
 
 /// Declares the `bearer` security scheme the admin routes use.
 struct BearerAuth;

@@ -240,3 +240,73 @@ async fn unknown_boards_leave_redis_and_the_api_unchanged() {
     assert_eq!(keys, 0, "reads created keys");
     api.stop().await;
 }
+
+/// The OpenAPI document states every constraint the api enforces, and the
+/// api agrees with it at each edge: a value the document allows is never a
+/// 400, and one just outside it always is (issue: generated clients sent
+/// requests the api refused).
+#[tokio::test]
+async fn the_document_states_the_constraints_the_api_enforces() {
+    let redis = testkit::redis_url();
+    let b = board("constraints");
+    seed(&router(&redis, "single").await, &b, 10).await;
+    let api = TestApi::start(&redis, "single", |_| {}).await;
+    let (_, doc) = api.json("/openapi.json").await;
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("item") {
+            for p in operation["parameters"].as_array().into_iter().flatten() {
+                let (name, schema) = (p["name"].as_str().expect("name"), &p["schema"]);
+                let context = format!("{method} {path} {name}");
+                match name {
+                    "board" | "player" => {
+                        assert_eq!(
+                            (schema["minLength"].as_u64(), schema["maxLength"].as_u64()),
+                            (Some(1), Some(64)),
+                            "{context}"
+                        );
+                        assert!(
+                            schema["pattern"].as_str().is_some_and(|p| p.starts_with("^[A-Za-z0-9_.")),
+                            "{context}"
+                        );
+                    }
+                    "limit" | "offset" | "radius" => {
+                        assert!(schema["minimum"].is_u64() && schema["maximum"].is_u64(), "{context}: {schema}");
+                    }
+                    other => panic!("{context}: parameter {other} has no stated constraint"),
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 12, "every route's parameters were checked ({checked})");
+    let ids = &doc["components"]["schemas"]["LookupRequest"]["properties"]["players"];
+    assert_eq!(
+        (ids["minItems"].as_u64(), ids["maxItems"].as_u64(), ids["items"]["maxLength"].as_u64()),
+        (Some(1), Some(100), Some(64))
+    );
+    let status = |path: String| {
+        let api = &api;
+        async move { api.get(&path).await.status().as_u16() }
+    };
+    let top = format!("/v1/boards/{b}/top");
+    for (query, want_400) in [
+        ("limit=1", false),
+        ("limit=1000", false),
+        ("limit=0", true),
+        ("limit=1001", true),
+        ("offset=10000", false),
+        ("offset=10001", true),
+    ] {
+        assert_eq!(status(format!("{top}?{query}")).await == 400, want_400, "{query}");
+    }
+    let around = format!("/v1/boards/{b}/players/p0001/around");
+    assert_ne!(status(format!("{around}?radius=50")).await, 400);
+    assert_eq!(status(format!("{around}?radius=51")).await, 400);
+    let longest = "b".repeat(64);
+    assert_eq!(status(format!("/v1/boards/{longest}/top")).await, 404, "64 bytes: allowed, unknown");
+    assert_eq!(status(format!("/v1/boards/{longest}b/top")).await, 400, "65 bytes");
+    assert_eq!(status(format!("/v1/boards/{b}/players/a@b:c.d_e-f")).await, 404, "the player alphabet");
+    assert_eq!(status(format!("/v1/boards/{b}/players/a%2Bb")).await, 400, "outside it");
+    api.stop().await;
+}
