@@ -15,6 +15,7 @@
 pub mod event;
 pub mod ids;
 pub mod reject;
+pub mod signature;
 
 pub use event::{DEFAULT_BOARD, MAX_EVENT_ID_BYTES, MAX_RECORD_BYTES, MAX_SCORE, ScoreEvent, decode_record};
 pub use ids::{BoardId, IdError, MAX_ID_BYTES, PlayerId};

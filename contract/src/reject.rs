@@ -42,11 +42,15 @@ pub enum RejectionCode {
     Unwritable,
     /// The score is outside the board's `min_score..=max_score` (its rules).
     OutOfBounds,
+    /// Signing is required and the record carries no `lb-key-id`/`lb-signature` headers.
+    Unsigned,
+    /// The record's signature does not verify, or its key id is unknown.
+    BadSignature,
 }
 
 impl RejectionCode {
     /// Every code, for metrics pre-registration and documentation.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 17] = [
         Self::Empty,
         Self::TooLarge,
         Self::NotUtf8,
@@ -62,6 +66,8 @@ impl RejectionCode {
         Self::KeyMismatch,
         Self::Unwritable,
         Self::OutOfBounds,
+        Self::Unsigned,
+        Self::BadSignature,
     ];
 
     /// The code's stable string form, e.g. `invalid_score`.
@@ -82,6 +88,8 @@ impl RejectionCode {
             Self::KeyMismatch => "key_mismatch",
             Self::Unwritable => "unwritable",
             Self::OutOfBounds => "out_of_bounds",
+            Self::Unsigned => "unsigned",
+            Self::BadSignature => "bad_signature",
         }
     }
 }

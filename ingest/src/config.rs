@@ -65,6 +65,15 @@ pub struct Config {
     /// that this worker cannot see (a failover, a flush) keeps scores from being restored.
     #[arg(long, env = "LB_INGEST_CACHE_TTL", default_value = "5m", value_parser = humantime::parse_duration)]
     pub cache_ttl: Duration,
+    /// Producer keys whose signatures ingest accepts, as `key-id:hex-secret`, comma-separated
+    /// (several at once, to rotate). With keys, a record that carries signature headers must
+    /// verify (else dead letter `bad_signature`); see `--require-signatures`.
+    #[arg(long, env = "LB_PRODUCER_KEYS", value_delimiter = ',', hide_env_values = true,
+          value_parser = leaderboard_contract::signature::ProducerKey::parse)]
+    pub producer_keys: Vec<leaderboard_contract::signature::ProducerKey>,
+    /// Refuse records without signature headers (dead letter `unsigned`); needs `--producer-keys`.
+    #[arg(long, env = "LB_REQUIRE_SIGNATURES")]
+    pub require_signatures: bool,
     /// Bytes of records between the consumer and the end of their batch (the pipeline's budget).
     #[arg(long, env = "LB_INGEST_MAX_BUFFERED_BYTES", default_value_t = 64 << 20)]
     pub max_buffered_bytes: usize,
@@ -175,6 +184,8 @@ impl Config {
         if self.batch_size == 0 || self.batch_size > 100_000 {
             return Err(ConfigError::Invalid("--batch-size must be 1..=100000".into()));
         }
+        leaderboard_contract::signature::Verifier::new(self.producer_keys.clone(), self.require_signatures)
+            .map_err(ConfigError::Invalid)?;
         if self.drain_timeout >= self.session_timeout {
             return Err(ConfigError::Invalid(format!(
                 "--drain-timeout ({}) must be shorter than --session-timeout ({}), or a slow drain \

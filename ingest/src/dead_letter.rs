@@ -191,7 +191,17 @@ mod tests {
 
     fn reject(key: Option<Vec<u8>>, value: Option<Vec<u8>>) -> Reject {
         let rejection = decode_record(key.as_deref(), value.as_deref()).expect_err("malformed");
-        Reject { record: OwnedRecord { partition: 3, offset: 42, timestamp_ms: None, key, value }, rejection }
+        Reject {
+            record: OwnedRecord {
+                partition: 3,
+                offset: 42,
+                timestamp_ms: None,
+                key,
+                value,
+                signature: crate::record::Signature::default(),
+            },
+            rejection,
+        }
     }
 
     fn header<'a>(l: &'a Letter<'_>, name: &str) -> Option<&'a str> {

@@ -53,6 +53,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use backon::{BackoffBuilder as _, ExponentialBuilder};
 use hdrhistogram::Histogram;
+use leaderboard_contract::signature::Verifier;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::FutureProducer;
 use shard_router::{Router, Store, StoreOptions};
@@ -199,7 +200,9 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     // Whatever happens below, the poll thread is told to commit and close.
     let finish_guard = finished.clone().drop_guard();
     let polled = poller.spawn().context("starting the poll thread")?;
-    let batcher = tokio::spawn(batch::run(record_rx, batch_tx, config.batch_size, config.linger));
+    let verifier =
+        Arc::new(Verifier::new(config.producer_keys.clone(), config.require_signatures).map_err(anyhow::Error::msg)?);
+    let batcher = tokio::spawn(batch::run(record_rx, batch_tx, verifier, config.batch_size, config.linger));
     let writer = write::Writer {
         router,
         target,

@@ -104,7 +104,14 @@ mod tests {
     fn batch(events: Vec<Event>) -> Batch {
         let accepted = (0..events.len())
             .zip(0i64..)
-            .map(|(_, offset)| OwnedRecord { partition: 0, offset, timestamp_ms: None, key: None, value: None })
+            .map(|(_, offset)| OwnedRecord {
+                partition: 0,
+                offset,
+                timestamp_ms: None,
+                key: None,
+                value: None,
+                signature: crate::record::Signature::default(),
+            })
             .collect();
         Batch { events, accepted, ..Batch::default() }
     }

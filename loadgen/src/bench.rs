@@ -28,7 +28,12 @@ pub async fn fill(world: &World, count: u64) -> anyhow::Result<()> {
     let pacer = Pacer::new(started, 1e12, Some(count));
     let outcome = produce::run(
         crate::producer(world)?,
-        produce::Target { topic: world.topic.clone(), boards, scoring: world.scoring() },
+        produce::Target {
+            topic: world.topic.clone(),
+            boards,
+            scoring: world.scoring(),
+            signer: world.sign_key.clone(),
+        },
         population,
         pacer,
         counters.clone(),

@@ -62,6 +62,11 @@ pub struct World {
     /// events carry lap times). `seed` creates the boards with it.
     #[arg(long, global = true, env = "LB_LOADGEN_ORDER", default_value = "desc", value_parser = ["desc", "asc"])]
     pub order: String,
+    /// Sign every event with this producer key (`key-id:hex-secret`, as ingest's
+    /// `--producer-keys`): the `lb-key-id` and `lb-signature` headers.
+    #[arg(long, global = true, env = "LB_LOADGEN_SIGN_KEY", hide_env_values = true,
+          value_parser = leaderboard_contract::signature::ProducerKey::parse)]
+    pub sign_key: Option<leaderboard_contract::signature::ProducerKey>,
     /// The boards' tie rule: `shared` or `earliest` (first to reach a score is ahead).
     #[arg(long, global = true, env = "LB_LOADGEN_TIES", default_value = "shared", value_parser = ["shared", "earliest"])]
     pub ties: String,

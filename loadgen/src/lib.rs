@@ -171,7 +171,12 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
     );
     let writes = tokio::spawn(produce::run(
         producer.clone(),
-        produce::Target { topic: world.topic.clone(), boards: boards.clone(), scoring: world.scoring() },
+        produce::Target {
+            topic: world.topic.clone(),
+            boards: boards.clone(),
+            scoring: world.scoring(),
+            signer: world.sign_key.clone(),
+        },
         population,
         Pacer::new(Instant::now(), args.rate, count),
         counters.clone(),
@@ -202,6 +207,7 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
             probe_player.clone(),
             args.probe_interval,
             world.scoring(),
+            world.sign_key.clone(),
             probe_stop.clone(),
         ))
     });

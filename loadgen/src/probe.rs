@@ -68,6 +68,7 @@ pub async fn run(
     player: PlayerId,
     interval: Duration,
     scoring: crate::population::Scoring,
+    signer: Option<leaderboard_contract::signature::ProducerKey>,
     stop: CancellationToken,
 ) -> anyhow::Result<ProbeOutcome> {
     let mut freshness = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
@@ -92,7 +93,10 @@ pub async fn run(
         let timestamp_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        let record = FutureRecord::to(&topic).key(event.key()).payload(&payload).timestamp(timestamp_ms);
+        let mut record = FutureRecord::to(&topic).key(event.key()).payload(&payload).timestamp(timestamp_ms);
+        if let Some(signer) = &signer {
+            record = record.headers(crate::produce::signature_headers(signer, event.key(), payload.as_bytes()));
+        }
         if producer.send(record, Duration::from_secs(10)).await.is_err() {
             // Not acknowledged: the next marker on this board reuses the score.
             last_scores[position] -= 1;

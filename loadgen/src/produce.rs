@@ -8,7 +8,9 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use hdrhistogram::Histogram;
 use leaderboard_contract::ScoreEvent;
+use leaderboard_contract::signature::{KEY_ID_HEADER, ProducerKey, SIGNATURE_HEADER};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -58,6 +60,16 @@ pub struct Target {
     pub boards: BoardSet,
     /// Ranking keys to event scores, by the boards' order.
     pub scoring: crate::population::Scoring,
+    /// Signs every event when set.
+    pub signer: Option<ProducerKey>,
+}
+
+/// The signature headers of a record (`leaderboard_contract::signature`).
+pub fn signature_headers(signer: &ProducerKey, key: &[u8], value: &[u8]) -> OwnedHeaders {
+    let signature = signer.sign(key, value);
+    OwnedHeaders::new()
+        .insert(Header { key: KEY_ID_HEADER, value: Some(signer.id()) })
+        .insert(Header { key: SIGNATURE_HEADER, value: Some(&signature) })
 }
 
 /// Produces events until the pacer finishes or `stop`, then waits for every acknowledgement.
@@ -74,7 +86,7 @@ pub async fn run(
 ) -> anyhow::Result<WriteOutcome> {
     let mut latency = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
     let base = (Instant::now(), SystemTime::now());
-    let Target { topic, boards, scoring } = target;
+    let Target { topic, boards, scoring, signer } = target;
     let first_due = pacer.next_due();
     let mut inflight = FuturesUnordered::new();
     while !pacer.finished() && !stop.is_cancelled() {
@@ -94,8 +106,12 @@ pub async fn run(
                 id: None,
             };
             let payload = event.to_json();
+            let headers = signer.as_ref().map(|s| signature_headers(s, event.key(), payload.as_bytes()));
             loop {
-                let record = FutureRecord::to(&topic).key(event.key()).payload(&payload);
+                let mut record = FutureRecord::to(&topic).key(event.key()).payload(&payload);
+                if let Some(headers) = &headers {
+                    record = record.headers(headers.clone());
+                }
                 match producer.send_result(record) {
                     Ok(delivery) => {
                         inflight.push(async move { (delivery.await, due) });

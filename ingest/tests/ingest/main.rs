@@ -10,3 +10,4 @@ mod pipeline;
 mod rebalance;
 mod replica_reads;
 mod rules;
+mod signed;

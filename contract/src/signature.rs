@@ -1,0 +1,222 @@
+//! Signed events (DESIGN.md "Signed events"): who may set a score.
+//!
+//! A game server signs each record with a key of its own: the record carries
+//! the key's id in the header `lb-key-id` and, in `lb-signature`, the
+//! lowercase hex of HMAC-SHA256 with that key over the record key bytes, one
+//! `0x00` byte, then the value bytes. Ingest holds the keys ([`Verifier`]),
+//! several at once so a producer can rotate (a new key id, then the old one
+//! removed). The `0x00` separator keeps `("ab", "c")` and `("a", "bc")` apart.
+//!
+//! Comparison is constant time (`hmac`'s `verify_slice`). Secrets never appear
+//! in `Debug` output or errors; a key is configured as `id:hex-secret`.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::{Rejection, RejectionCode};
+
+/// The header naming the signing key.
+pub const KEY_ID_HEADER: &str = "lb-key-id";
+/// The header carrying the signature (64 lowercase hex digits).
+pub const SIGNATURE_HEADER: &str = "lb-signature";
+/// Longest key id.
+pub const MAX_KEY_ID_BYTES: usize = 64;
+/// Shortest secret accepted (bytes): HMAC-SHA256 keys shorter than this are guessable.
+pub const MIN_SECRET_BYTES: usize = 16;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// One producer key: an id and its secret.
+#[derive(Clone)]
+pub struct ProducerKey {
+    id: String,
+    secret: Vec<u8>,
+}
+
+impl fmt::Debug for ProducerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProducerKey").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+impl ProducerKey {
+    /// Parses `id:hex-secret` (id: 1 to 64 bytes of `[A-Za-z0-9_.-]`; secret: at least 16 bytes, hex).
+    ///
+    /// # Errors
+    /// A message naming what is wrong, never echoing the secret.
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let Some((id, hex_secret)) = spec.split_once(':') else {
+            return Err("a producer key is id:hex-secret".into());
+        };
+        let id_ok = !id.is_empty()
+            && id.len() <= MAX_KEY_ID_BYTES
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+        if !id_ok {
+            return Err(format!("producer key id {id:?} must be 1 to {MAX_KEY_ID_BYTES} bytes of [A-Za-z0-9_.-]"));
+        }
+        let secret = hex::decode(hex_secret).map_err(|_| format!("producer key {id}: the secret must be hex"))?;
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(format!("producer key {id}: the secret must be at least {MIN_SECRET_BYTES} bytes"));
+        }
+        Ok(Self { id: id.to_string(), secret })
+    }
+
+    /// The key's id (the `lb-key-id` header).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn mac(&self, key: &[u8], value: &[u8]) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(&self.secret).unwrap_or_else(|_| unreachable!("HMAC takes any key"));
+        mac.update(key);
+        mac.update(&[0]);
+        mac.update(value);
+        mac
+    }
+
+    /// The `lb-signature` of a record with this key and value.
+    pub fn sign(&self, key: &[u8], value: &[u8]) -> String {
+        hex::encode(self.mac(key, value).finalize().into_bytes())
+    }
+}
+
+/// The keys ingest accepts, and whether every record must be signed.
+#[derive(Debug, Clone, Default)]
+pub struct Verifier {
+    keys: HashMap<String, ProducerKey>,
+    required: bool,
+}
+
+impl Verifier {
+    /// Accepts records signed with any of `keys`; with `required`, refuses unsigned ones.
+    ///
+    /// # Errors
+    /// Signing required without a key, or two keys with one id.
+    pub fn new(keys: Vec<ProducerKey>, required: bool) -> Result<Self, String> {
+        if required && keys.is_empty() {
+            return Err("signatures are required but no producer key is configured".into());
+        }
+        let mut by_id = HashMap::with_capacity(keys.len());
+        for key in keys {
+            let id = key.id.clone();
+            if by_id.insert(id.clone(), key).is_some() {
+                return Err(format!("producer key id {id} is configured twice"));
+            }
+        }
+        Ok(Self { keys: by_id, required })
+    }
+
+    /// Whether any key is configured (otherwise every record passes).
+    pub fn is_active(&self) -> bool {
+        !self.keys.is_empty()
+    }
+
+    /// Checks a record's signature headers (`None`: absent). Records with no
+    /// headers pass unless signing is required; a record with headers must
+    /// verify whenever keys are configured.
+    ///
+    /// # Errors
+    /// [`RejectionCode::Unsigned`] or [`RejectionCode::BadSignature`], with the reason.
+    pub fn check(
+        &self,
+        key_id: Option<&[u8]>,
+        signature: Option<&[u8]>,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<(), Rejection> {
+        if self.keys.is_empty() {
+            return Ok(());
+        }
+        let bad = |why: &str| Err(Rejection::new(RejectionCode::BadSignature, why));
+        let (key_id, signature) = match (key_id, signature) {
+            (None, None) if self.required => {
+                return Err(Rejection::new(RejectionCode::Unsigned, "no lb-key-id and lb-signature headers"));
+            }
+            (None, None) => return Ok(()),
+            (Some(id), Some(sig)) => (id, sig),
+            _ => return bad("lb-key-id and lb-signature come together"),
+        };
+        let Some(producer) = std::str::from_utf8(key_id).ok().and_then(|id| self.keys.get(id)) else {
+            return bad("unknown lb-key-id");
+        };
+        let Some(signature) = (signature.len() == 64).then(|| hex::decode(signature).ok()).flatten() else {
+            return bad("lb-signature must be 64 hex digits");
+        };
+        producer.mac(key, value).verify_slice(&signature).or_else(|_| bad("the signature does not verify"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "000102030405060708090a0b0c0d0e0f";
+
+    fn key(id: &str) -> ProducerKey {
+        ProducerKey::parse(&format!("{id}:{SECRET}")).expect("key")
+    }
+
+    #[test]
+    fn signatures_verify_and_anything_else_is_refused_with_its_code() {
+        let (old, new) = (key("gs-1"), ProducerKey::parse("gs-2:ffeeddccbbaa99887766554433221100").expect("key"));
+        let verifier = Verifier::new(vec![old.clone(), new.clone()], true).expect("verifier");
+        let (k, v) = (b"p-1".as_slice(), br#"{"player":"p-1","score":5}"#.as_slice());
+        for signer in [&old, &new] {
+            let sig = signer.sign(k, v);
+            assert_eq!(sig.len(), 64);
+            assert!(
+                verifier.check(Some(signer.id().as_bytes()), Some(sig.as_bytes()), k, v).is_ok(),
+                "rotation: both keys"
+            );
+        }
+        let sig = old.sign(k, v);
+        let code = |r: Result<(), Rejection>| r.expect_err("refused").code;
+        assert_eq!(code(verifier.check(None, None, k, v)), RejectionCode::Unsigned);
+        assert_eq!(
+            code(verifier.check(Some(b"gs-1"), Some(sig.as_bytes()), k, b"{\"player\":\"p-1\",\"score\":9}")),
+            RejectionCode::BadSignature
+        );
+        assert_eq!(
+            code(verifier.check(Some(b"gs-2"), Some(sig.as_bytes()), k, v)),
+            RejectionCode::BadSignature,
+            "another key's"
+        );
+        assert_eq!(code(verifier.check(Some(b"gs-9"), Some(sig.as_bytes()), k, v)), RejectionCode::BadSignature);
+        assert_eq!(code(verifier.check(Some(b"gs-1"), None, k, v)), RejectionCode::BadSignature);
+        assert_eq!(code(verifier.check(Some(b"gs-1"), Some(b"zz"), k, v)), RejectionCode::BadSignature);
+        // The separator: moving a byte from key to value changes the signature.
+        assert_eq!(
+            code(verifier.check(Some(b"gs-1"), Some(sig.as_bytes()), b"p-", b"1{\"player\":\"p-1\",\"score\":5}")),
+            RejectionCode::BadSignature
+        );
+        let optional = Verifier::new(vec![old.clone()], false).expect("verifier");
+        assert!(optional.check(None, None, k, v).is_ok(), "unsigned records pass when not required");
+        assert_eq!(
+            code(optional.check(Some(b"gs-1"), Some(&[b'0'; 64]), k, v)),
+            RejectionCode::BadSignature,
+            "a bad one never does"
+        );
+        assert!(Verifier::default().check(Some(b"x"), Some(b"y"), k, v).is_ok(), "no keys: signing is off");
+    }
+
+    #[test]
+    fn keys_parse_strictly_and_never_show_their_secret() {
+        let k = key("gs-1");
+        assert!(!format!("{k:?}").contains(SECRET));
+        for bad in [
+            "gs-1",
+            "gs-1:zz",
+            "gs-1:0001",
+            ":000102030405060708090a0b0c0d0e0f",
+            "g s:000102030405060708090a0b0c0d0e0f",
+        ] {
+            let e = ProducerKey::parse(bad).expect_err(bad);
+            assert!(!e.contains(SECRET), "{e}");
+        }
+        assert!(Verifier::new(Vec::new(), true).is_err());
+        assert!(Verifier::new(vec![key("a"), key("a")], false).is_err());
+    }
+}
