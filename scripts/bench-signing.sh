@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Ingest drain rate with signing required against without, side by side in one run: runs
+# scripts/bench-ingest.sh alternately without signatures and with every event signed by loadgen
+# (LB_LOADGEN_SIGN_KEY) and ingest requiring signatures (LB_PRODUCER_KEYS, LB_REQUIRE_SIGNATURES),
+# ROUNDS times each, same binaries, same events.
+#
+# Usage: scripts/bench-signing.sh [ROUNDS] [bench-ingest.sh options...]
+#   e.g. scripts/bench-signing.sh 2 --events 3000000
+set -euo pipefail
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cd "$SCRIPT_DIR/.."
+rounds=${1:-2}
+shift $(($# >= 1 ? 1 : 0))
+# A key for this run only: 32 random bytes, never written anywhere but this process's environment.
+key="bench-$(date +%s):$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+declare -A rates=([unsigned]="" [signed]="")
+for round in $(seq 1 "$rounds"); do
+    for side in unsigned signed; do
+        echo "== round $round: $side"
+        if [[ $side == signed ]]; then
+            out=$(LB_LOADGEN_SIGN_KEY=$key LB_PRODUCER_KEYS=$key LB_REQUIRE_SIGNATURES=true \
+                bash "$SCRIPT_DIR/bench-ingest.sh" "$@" 2>&1)
+        else
+            out=$(env -u LB_LOADGEN_SIGN_KEY -u LB_PRODUCER_KEYS -u LB_REQUIRE_SIGNATURES \
+                bash "$SCRIPT_DIR/bench-ingest.sh" "$@" 2>&1)
+        fi
+        grep -E '^(filled|ingest:|drained)' <<<"$out"
+        rate=$(grep -oE '[0-9]+ events/s' <<<"$out" | tail -1 | grep -oE '^[0-9]+')
+        rates[$side]+="$rate "
+    done
+done
+echo
+echo "drain rate (events/s), $rounds round(s) each, interleaved:"
+echo "  without signatures:   ${rates[unsigned]}"
+echo "  signatures required:  ${rates[signed]}"
