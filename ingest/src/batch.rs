@@ -9,10 +9,8 @@
 //! the write stage, which reads the rules ([`crate::prepare`]).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use leaderboard_contract::signature::Verifier;
 use leaderboard_contract::{BoardId, PlayerId, decode_record};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::time::Instant;
@@ -76,8 +74,6 @@ fn now_ms() -> u64 {
 #[derive(Debug, Default)]
 struct Builder {
     batch: Batch,
-    /// Checks signatures before anything else is read.
-    verifier: Arc<Verifier>,
 }
 
 impl Builder {
@@ -108,14 +104,8 @@ impl Builder {
         }
         span.last_offset = span.last_offset.max(record.offset);
         span.records += 1;
-        let signature = &record.signature;
-        let signed = self.verifier.check(
-            signature.key_id.as_deref(),
-            signature.signature.as_deref(),
-            record.key.as_deref().unwrap_or_default(),
-            record.value.as_deref().unwrap_or_default(),
-        );
-        if let Err(rejection) = signed {
+        // Signatures are checked on the poll thread; a refused one is never decoded.
+        if let Some(rejection) = record.refused_signature.clone() {
             self.batch.rejects.push(Reject { record, rejection });
             return;
         }
@@ -149,16 +139,10 @@ impl Builder {
 }
 
 /// Turns records into batches until the input closes; flushes what is left.
-pub async fn run(
-    mut rx: mpsc::Receiver<Received>,
-    tx: mpsc::Sender<Batch>,
-    verifier: Arc<Verifier>,
-    batch_size: usize,
-    linger: Duration,
-) {
+pub async fn run(mut rx: mpsc::Receiver<Received>, tx: mpsc::Sender<Batch>, batch_size: usize, linger: Duration) {
     loop {
         let Some(first) = rx.recv().await else { return };
-        let mut builder = Builder { verifier: verifier.clone(), ..Builder::default() };
+        let mut builder = Builder::default();
         builder.push(first);
         let deadline = Instant::now() + linger;
         let mut closed = false;
@@ -180,10 +164,12 @@ pub async fn run(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use leaderboard_contract::{Rejection, RejectionCode};
     use tokio::sync::Semaphore;
 
     use super::*;
-    use crate::record::Signature;
 
     fn record(partition: i32, offset: i64, value: &str) -> OwnedRecord {
         OwnedRecord {
@@ -192,7 +178,7 @@ mod tests {
             timestamp_ms: None,
             key: None,
             value: Some(value.as_bytes().to_vec()),
-            signature: Signature::default(),
+            refused_signature: None,
         }
     }
 
@@ -215,25 +201,17 @@ mod tests {
     }
 
     #[test]
-    fn signatures_are_checked_before_anything_else() {
-        let key =
-            leaderboard_contract::signature::ProducerKey::parse("gs-1:000102030405060708090a0b0c0d0e0f").expect("key");
-        let verifier = Verifier::new(vec![key.clone()], true).expect("verifier");
-        let mut b = Builder { verifier: Arc::new(verifier), ..Builder::default() };
-        let value = r#"{"player":"a","score":5}"#;
-        let mut signed = record(0, 1, value);
-        signed.signature =
-            Signature { key_id: Some(b"gs-1".to_vec()), signature: Some(key.sign(b"", value.as_bytes()).into_bytes()) };
+    fn a_refused_signature_is_a_dead_letter_and_never_decoded() {
+        let mut b = Builder::default();
+        b.push_record(1, record(0, 1, r#"{"player":"a","score":5}"#));
         let mut forged = record(0, 2, r#"{"player":"a","score":9999}"#);
-        forged.signature = signed.signature.clone();
-        b.push_record(1, signed);
+        forged.refused_signature = Some(Rejection::new(RejectionCode::BadSignature, "the signature does not verify"));
         b.push_record(1, forged);
-        b.push_record(1, record(0, 3, value));
         let batch = b.finish();
         assert_eq!(batch.events.len(), 1, "only the signed event");
         let codes: Vec<&str> = batch.rejects.iter().map(|r| r.rejection.code.as_str()).collect();
-        assert_eq!(codes, ["bad_signature", "unsigned"]);
-        assert_eq!(batch.spans[&0].records, 3, "every record still moves the offsets");
+        assert_eq!(codes, ["bad_signature"]);
+        assert_eq!(batch.spans[&0].records, 2, "every record still moves the offsets");
     }
 
     #[test]
@@ -263,7 +241,7 @@ mod tests {
         let budget = Arc::new(Semaphore::new(1000));
         let (tx, rx) = mpsc::channel(16);
         let (btx, mut brx) = mpsc::channel(16);
-        let task = tokio::spawn(run(rx, btx, Arc::default(), 2, Duration::from_millis(50)));
+        let task = tokio::spawn(run(rx, btx, 2, Duration::from_millis(50)));
         for offset in 1..=3 {
             let permit = budget.clone().try_acquire_many_owned(100).expect("budget");
             let record = record(0, offset, r#"{"player":"p","score":1}"#);

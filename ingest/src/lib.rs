@@ -196,13 +196,14 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         shutdown: shutdown.clone(),
         finished: finished.clone(),
         runtime: tokio::runtime::Handle::current(),
+        verifier: Arc::new(
+            Verifier::new(config.producer_keys.clone(), config.require_signatures).map_err(anyhow::Error::msg)?,
+        ),
     };
     // Whatever happens below, the poll thread is told to commit and close.
     let finish_guard = finished.clone().drop_guard();
     let polled = poller.spawn().context("starting the poll thread")?;
-    let verifier =
-        Arc::new(Verifier::new(config.producer_keys.clone(), config.require_signatures).map_err(anyhow::Error::msg)?);
-    let batcher = tokio::spawn(batch::run(record_rx, batch_tx, verifier, config.batch_size, config.linger));
+    let batcher = tokio::spawn(batch::run(record_rx, batch_tx, config.batch_size, config.linger));
     let writer = write::Writer {
         router,
         target,

@@ -186,6 +186,8 @@ pub struct Poller {
     pub finished: CancellationToken,
     /// The runtime whose semaphore and channel the thread waits on.
     pub runtime: Handle,
+    /// Checks each record's signature (on this thread, beside the batch task).
+    pub verifier: Arc<leaderboard_contract::signature::Verifier>,
 }
 
 impl Poller {
@@ -203,8 +205,10 @@ impl Poller {
     }
 
     fn run(self) {
-        let Self { consumer, shared, tx, budget, budget_bytes, pause_after, shutdown, finished, runtime } = self;
-        let intake = Intake { consumer: &consumer, shared: &shared, budget: &budget, budget_bytes };
+        let Self { consumer, shared, tx, budget, budget_bytes, pause_after, shutdown, finished, runtime, verifier } =
+            self;
+        let intake =
+            Intake { consumer: &consumer, shared: &shared, budget: &budget, budget_bytes, verifier: &verifier };
         let mut pending: VecDeque<(u64, OwnedRecord)> = VecDeque::new();
         let mut paused = false;
         let mut blocked_since: Option<Instant> = None;
@@ -270,6 +274,7 @@ struct Intake<'a> {
     shared: &'a Shared,
     budget: &'a Arc<Semaphore>,
     budget_bytes: u32,
+    verifier: &'a leaderboard_contract::signature::Verifier,
 }
 
 impl Intake<'_> {
@@ -278,7 +283,7 @@ impl Intake<'_> {
         match self.consumer.poll(wait) {
             Some(Ok(message)) => {
                 self.shared.counters.add(Counter::Consumed, 1);
-                let record = OwnedRecord::from_message(&message);
+                let record = OwnedRecord::from_message(&message, self.verifier);
                 if let Some(generation) = self.shared.partitions.polled(record.partition, record.offset) {
                     pending.push_back((generation, record));
                 }

@@ -110,7 +110,7 @@ mod tests {
                 timestamp_ms: None,
                 key: None,
                 value: None,
-                signature: crate::record::Signature::default(),
+                refused_signature: None,
             })
             .collect();
         Batch { events, accepted, ..Batch::default() }

@@ -1,10 +1,8 @@
 //! A Kafka record detached from the consumer, so it can cross task boundaries.
 
-use leaderboard_contract::signature::{KEY_ID_HEADER, SIGNATURE_HEADER};
+use leaderboard_contract::Rejection;
+use leaderboard_contract::signature::{KEY_ID_HEADER, SIGNATURE_HEADER, Verifier};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
-
-/// Longest signature header value kept (longer ones are cut, and then do not verify).
-pub const MAX_SIGNATURE_HEADER_BYTES: usize = 128;
 
 /// Bytes charged per record on top of its key and value (the struct, the
 /// allocations' headers), so the byte budget also bounds the record count.
@@ -23,51 +21,41 @@ pub struct OwnedRecord {
     pub key: Option<Vec<u8>>,
     /// The record value, if any.
     pub value: Option<Vec<u8>>,
-    /// The `lb-key-id` and `lb-signature` headers, when present (cut at
-    /// [`MAX_SIGNATURE_HEADER_BYTES`]; other headers are not kept).
-    pub signature: Signature,
+    /// Why its signature headers are refused (`leaderboard_contract::signature`),
+    /// checked on the poll thread while the message is still borrowed, so no
+    /// header is copied; `None` when they verify or signing is off.
+    pub refused_signature: Option<Rejection>,
 }
 
-/// A record's signature headers (`leaderboard_contract::signature`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Signature {
-    /// `lb-key-id`.
-    pub key_id: Option<Vec<u8>>,
-    /// `lb-signature`.
-    pub signature: Option<Vec<u8>>,
-}
-
-impl Signature {
-    fn of(message: &BorrowedMessage<'_>) -> Self {
-        let mut found = Self::default();
-        let Some(headers) = message.headers() else { return found };
+/// Checks `message`'s `lb-key-id` and `lb-signature` headers with `verifier`.
+fn check_signature(message: &BorrowedMessage<'_>, verifier: &Verifier) -> Option<Rejection> {
+    if !verifier.is_active() {
+        return None;
+    }
+    let (mut key_id, mut signature) = (None, None);
+    if let Some(headers) = message.headers() {
         for header in headers.iter() {
-            let slot = match header.key {
-                KEY_ID_HEADER => &mut found.key_id,
-                SIGNATURE_HEADER => &mut found.signature,
-                _ => continue,
-            };
-            let value = header.value.unwrap_or_default();
-            *slot = Some(value[..value.len().min(MAX_SIGNATURE_HEADER_BYTES)].to_vec());
+            match header.key {
+                KEY_ID_HEADER => key_id = Some(header.value.unwrap_or_default()),
+                SIGNATURE_HEADER => signature = Some(header.value.unwrap_or_default()),
+                _ => {}
+            }
         }
-        found
     }
-
-    fn len(&self) -> usize {
-        self.key_id.as_ref().map_or(0, Vec::len) + self.signature.as_ref().map_or(0, Vec::len)
-    }
+    let (key, value) = (message.key().unwrap_or_default(), message.payload().unwrap_or_default());
+    verifier.check(key_id, signature, key, value).err()
 }
 
 impl OwnedRecord {
-    /// Copies what ingest needs out of a borrowed message.
-    pub fn from_message(message: &BorrowedMessage<'_>) -> Self {
+    /// Copies what ingest needs out of a borrowed message, checking its signature.
+    pub fn from_message(message: &BorrowedMessage<'_>, verifier: &Verifier) -> Self {
         Self {
             partition: message.partition(),
             offset: message.offset(),
             timestamp_ms: message.timestamp().to_millis(),
             key: message.key().map(<[u8]>::to_vec),
             value: message.payload().map(<[u8]>::to_vec),
-            signature: Signature::of(message),
+            refused_signature: check_signature(message, verifier),
         }
     }
 
@@ -78,6 +66,6 @@ impl OwnedRecord {
 
     /// The memory this record is charged against the byte budget.
     pub fn charge(&self) -> usize {
-        self.key.as_ref().map_or(0, Vec::len) + self.value_len() + self.signature.len() + RECORD_OVERHEAD_BYTES
+        self.key.as_ref().map_or(0, Vec::len) + self.value_len() + RECORD_OVERHEAD_BYTES
     }
 }
