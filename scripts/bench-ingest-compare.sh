@@ -8,6 +8,8 @@
 set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$SCRIPT_DIR/.."
+# shellcheck source=lib/bench.sh
+source "$SCRIPT_DIR/lib/bench.sh"
 rev=${1:?usage: scripts/bench-ingest-compare.sh REV [ROUNDS] [bench-ingest.sh options...]}
 rounds=${2:-2}
 shift $(($# >= 2 ? 2 : 1))
@@ -29,7 +31,7 @@ for round in $(seq 1 "$rounds"); do
         echo "== round $round: $side ($([[ $side == before ]] && echo "$sha" || git rev-parse --short HEAD))"
         out=$(bash "$SCRIPT_DIR/bench-ingest.sh" --ingest "$bin" "$@" 2>&1)
         grep -E '^(filled|ingest:|drained)' <<<"$out"
-        rate=$(grep -oE '[0-9]+ events/s' <<<"$out" | tail -1 | grep -oE '^[0-9]+')
+        rate=$(drain_rate "$out")
         rates[$side]+="$rate "
     done
 done

@@ -66,7 +66,7 @@ for round in $(seq 1 "$rounds"); do
         result=$(target/release/loadgen drain --expect "$events" 2>&1 | grep -E 'drained' | tail -1)
         kill -TERM "$pid"
         wait "$pid" || true
-        rate=$(grep -oE '[0-9]+ events/s' <<<"$result" | grep -oE '^[0-9]+')
+        rate=$(drain_rate "$result")
         drains[$ties]+="$rate "
         echo "drain   $ties round $round: $result"
     done

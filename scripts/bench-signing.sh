@@ -9,6 +9,8 @@
 set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$SCRIPT_DIR/.."
+# shellcheck source=lib/bench.sh
+source "$SCRIPT_DIR/lib/bench.sh"
 rounds=${1:-2}
 shift $(($# >= 1 ? 1 : 0))
 # A key for this run only: 32 random bytes, never written anywhere but this process's environment.
@@ -25,7 +27,7 @@ for round in $(seq 1 "$rounds"); do
                 bash "$SCRIPT_DIR/bench-ingest.sh" "$@" 2>&1)
         fi
         grep -E '^(filled|ingest:|drained)' <<<"$out"
-        rate=$(grep -oE '[0-9]+ events/s' <<<"$out" | tail -1 | grep -oE '^[0-9]+')
+        rate=$(drain_rate "$out")
         rates[$side]+="$rate "
     done
 done

@@ -48,16 +48,23 @@ pub fn prepare(batch: &Batch, rules: &BoardRules, shared: &Shared) -> Prepared {
             let rejection = Rejection::new(RejectionCode::OutOfBounds, detail);
             prepared.out_of_bounds.push(Reject { record: batch.accepted[e.record].clone(), rejection });
         } else if shared.cache.can_skip(&e.board, &e.player, r.key(e.score), e.time_ms, &r) {
-            shared.counters.add(Counter::Skipped, 1);
             prepared.skipped.push(i);
         } else {
             kept.push(i);
         }
     }
     prepared.updates = coalesce(kept.iter().map(|&i| &batch.events[i]), rules);
-    shared.counters.add(Counter::Coalesced, (kept.len() - prepared.updates.len()) as u64);
     prepared.kept = kept;
     prepared
+}
+
+impl Prepared {
+    /// Counts what preparing did, once per batch (a batch prepared again after
+    /// a change of rules is counted as it was finally written).
+    pub fn count(&self, shared: &Shared) {
+        shared.counters.add(Counter::Skipped, self.skipped.len() as u64);
+        shared.counters.add(Counter::Coalesced, (self.kept.len() - self.updates.len()) as u64);
+    }
 }
 
 /// One update per (board, player): the best of their events by the board's rules.

@@ -129,6 +129,7 @@ impl Writer {
                 break (rules, prepared);
             }
         };
+        prepared.count(&self.shared);
         self.dead_letter(&prepared.out_of_bounds).await?;
         if !prepared.skipped.is_empty() && self.shared.cache.epoch() != prepared.cache_epoch {
             // The cache was cleared (Redis may have lost data) after these skips were

@@ -60,3 +60,6 @@ ensure_wrk() {
     echo "installing wrk from apt" >&2
     if [[ $(id -u) -eq 0 ]]; then apt-get install -y wrk >/dev/null; else sudo apt-get install -y wrk >/dev/null; fi
 }
+
+# drain_rate OUTPUT: the events/s of the last "drained ..." line of loadgen drain in OUTPUT.
+drain_rate() { grep -oE '[0-9]+ events/s' <<<"$1" | tail -1 | grep -oE '^[0-9]+'; }

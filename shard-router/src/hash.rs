@@ -56,7 +56,8 @@ pub(crate) async fn apply(
 
 /// Summed over every shard: players ahead of the anchor `(score, member)`
 /// (a better score; on `earliest` boards, sorting before the member), players
-/// with an equal score, and all players.
+/// with an equal score (`shared` boards only: 0 on `earliest` ones, where
+/// [`Standing::ranked`] counts the player alone), and all players.
 async fn counts(store: &Store, keys: &[String], score: u64, member: &[u8], ties: Ties) -> Result<(u64, u64, u64)> {
     let pipes: Vec<redis::Pipeline> = keys
         .iter()
@@ -85,7 +86,6 @@ async fn counts(store: &Store, keys: &[String], score: u64, member: &[u8], ties:
             }
             [before, card] => {
                 sums.0 += scripts::parse_before(before.clone())?.first().copied().unwrap_or(0);
-                sums.1 += 1;
                 sums.2 += as_u64(card)?;
             }
             other => return Err(Error::Corrupt(format!("unexpected count replies {other:?}"))),
