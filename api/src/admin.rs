@@ -236,13 +236,7 @@ fn parse_rules(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Resu
     }
     let request: RulesRequest =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
-    if request.reset.as_ref().is_some_and(|r| !r.is_null()) {
-        return Err(ApiError::bad_request(
-            "seasons_unavailable",
-            "reset must be null: seasons are not available in this version",
-        ));
-    }
-    let rules = request.rules();
+    let rules = request.rules().map_err(|e| ApiError::bad_request("invalid_rules", e))?;
     rules.validate().map_err(|e| ApiError::bad_request("invalid_rules", e.to_string()))?;
     Ok(rules)
 }
@@ -250,8 +244,10 @@ fn parse_rules(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Resu
 /// Sets a board's rules, creating the board (with this api's layout) when it does not exist.
 ///
 /// Order and ties are fixed once a board exists (they decide how it is
-/// stored): changing them answers 409 `rules_fixed`. Bounds may change at any
-/// time; ingest applies them within a second.
+/// stored): changing them answers 409 `rules_fixed`. A reset schedule may be
+/// added to a board without one (its seasons start with the current one), and
+/// is then fixed (409 `reset_fixed`). Bounds, `keep_seasons` and `late_grace`
+/// may change at any time; ingest applies them within a second.
 #[utoipa::path(put, path = "/v1/admin/boards/{board}", tag = "admin", security(("bearer" = [])),
     params(("board" = String, Path, description = "Board name")),
     request_body(content = RulesRequest, description = "The board's rules; absent fields take their defaults; at most 4 KiB"),
@@ -260,7 +256,7 @@ fn parse_rules(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Resu
         (status = 400, description = "Invalid body or bounds", body = ErrorBody),
         (status = 401, description = "No valid bearer token", body = ErrorBody),
         (status = 403, description = "The token lacks the admin scope", body = ErrorBody),
-        (status = 409, description = "Order or ties differ from the existing board's (`rules_fixed`)", body = ErrorBody),
+        (status = 409, description = "Order or ties differ from the existing board's (`rules_fixed`), or its reset schedule (`reset_fixed`)", body = ErrorBody),
         (status = 503, description = "Redis unavailable", body = ErrorBody)))]
 pub async fn put_rules(
     State(s): State<AppState>,
@@ -282,6 +278,9 @@ pub async fn put_rules(
         let record = writer.set_rules(&board, rules).await.map_err(|e| match e {
             shard_router::Error::RulesFixed { .. } => {
                 ApiError::Conflict { code: "rules_fixed", message: e.to_string() }
+            }
+            shard_router::Error::ResetFixed { .. } => {
+                ApiError::Conflict { code: "reset_fixed", message: e.to_string() }
             }
             other => failed(&other),
         })?;

@@ -189,9 +189,48 @@ pub struct RulesDto {
     pub min_score: u64,
     /// Highest accepted score.
     pub max_score: u64,
-    /// The season schedule: `null` (seasons are not available yet).
-    #[schema(value_type = Option<Object>)]
-    pub reset: Option<serde_json::Value>,
+    /// The season schedule; `null`: all-time only.
+    pub reset: Option<ResetDto>,
+    /// Closed seasons kept.
+    pub keep_seasons: u32,
+    /// How long after its end a season still takes late events (`10s`).
+    pub late_grace: String,
+}
+
+/// A reset schedule (DESIGN.md "Seasons").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetDto {
+    /// `day`, `week` or `month`.
+    #[schema(pattern = "^(day|week|month)$")]
+    pub every: String,
+    /// The fixed offset the reset happens at, `+HH:MM` or `-HH:MM` within ±14:00 (default `+00:00`).
+    #[serde(default)]
+    #[schema(pattern = "^[+-][0-9]{2}:[0-9]{2}$")]
+    pub utc_offset: Option<String>,
+    /// The day weekly seasons start: `mon` (default) ... `sun`.
+    #[serde(default)]
+    #[schema(pattern = "^(mon|tue|wed|thu|fri|sat|sun)$")]
+    pub weekday: Option<String>,
+}
+
+impl ResetDto {
+    /// The schedule, validated.
+    ///
+    /// # Errors
+    /// What is wrong with it, for a 400.
+    pub fn reset(&self) -> Result<shard_router::season::Reset, String> {
+        serde_json::from_value(serde_json::to_value(self).map_err(|e| e.to_string())?)
+            .map_err(|e| format!("reset: {e}"))
+    }
+}
+
+impl From<shard_router::season::Reset> for ResetDto {
+    fn from(r: shard_router::season::Reset) -> Self {
+        let v = serde_json::to_value(r).unwrap_or_default();
+        let text = |field: &str| v.get(field).and_then(|x| x.as_str()).map(str::to_string);
+        Self { every: text("every").unwrap_or_default(), utc_offset: text("utc_offset"), weekday: text("weekday") }
+    }
 }
 
 impl From<shard_router::Rules> for RulesDto {
@@ -207,7 +246,9 @@ impl From<shard_router::Rules> for RulesDto {
             },
             min_score: r.min_score,
             max_score: r.max_score,
-            reset: None,
+            reset: r.reset.map(ResetDto::from),
+            keep_seasons: r.keep_seasons,
+            late_grace: humantime::format_duration(r.late_grace).to_string(),
         }
     }
 }
@@ -230,23 +271,31 @@ pub struct RulesRequest {
     #[serde(default)]
     #[schema(minimum = 0, maximum = 9_007_199_254_740_991_u64)]
     pub max_score: Option<u64>,
-    /// Must be `null` or absent: seasons are not available yet.
+    /// The season schedule (default `null`: all-time only). Once set it cannot change.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub reset: Option<serde_json::Value>,
-    /// Closed seasons kept; accepted for a board without a reset, where it has no effect.
+    pub reset: Option<ResetDto>,
+    /// Closed seasons kept, 1 to 1000 (default 12).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000)]
     pub keep_seasons: Option<u32>,
-    /// Grace for late events; accepted for a board without a reset, where it has no effect.
+    /// Grace for late events, at most `1d` (default `10s`).
     #[serde(default)]
     pub late_grace: Option<String>,
 }
 
 impl RulesRequest {
     /// The rules asked for, defaults filled in.
-    pub fn rules(&self) -> shard_router::Rules {
+    ///
+    /// # Errors
+    /// What cannot be parsed (a schedule or a duration), for a 400.
+    pub fn rules(&self) -> Result<shard_router::Rules, String> {
         let d = shard_router::Rules::default();
-        shard_router::Rules {
+        let late_grace = match &self.late_grace {
+            Some(text) => humantime::parse_duration(text)
+                .map_err(|e| format!("late_grace must be a duration like 10s or 5m, got {text:?}: {e}"))?,
+            None => d.late_grace,
+        };
+        Ok(shard_router::Rules {
             order: match self.order {
                 Some(OrderDto::Asc) => shard_router::Order::Asc,
                 Some(OrderDto::Desc) | None => shard_router::Order::Desc,
@@ -257,6 +306,9 @@ impl RulesRequest {
             },
             min_score: self.min_score.unwrap_or(d.min_score),
             max_score: self.max_score.unwrap_or(d.max_score),
-        }
+            reset: self.reset.as_ref().map(ResetDto::reset).transpose()?,
+            keep_seasons: self.keep_seasons.unwrap_or(d.keep_seasons),
+            late_grace,
+        })
     }
 }

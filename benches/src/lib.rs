@@ -68,7 +68,7 @@ pub async fn load(router: &Router, board: &BoardId, players: usize) -> anyhow::R
             router.apply(&batch).await
         })
         .buffer_unordered(4)
-        .try_for_each(|()| async { Ok(()) })
+        .try_for_each(|_closed| async { Ok(()) })
         .await?;
     router.refresh_sizes(board).await?;
     Ok(())

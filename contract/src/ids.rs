@@ -135,6 +135,45 @@ id_type!(
     is_board_byte
 );
 
+/// What separates a board's name from a season id in the name its season is
+/// stored under (`<board>@<season>`): a byte no client's board name contains,
+/// so a season never collides with a board.
+pub const SEASON_SEPARATOR: char = '@';
+
+impl BoardId {
+    /// The name season `season` of this board is stored under: `<board>@<season>`.
+    /// Season ids come from the season arithmetic (`YYYY-MM-DD`, `YYYY-MM`).
+    #[must_use]
+    pub fn season(&self, season: &str) -> Self {
+        Self(format!("{}{SEASON_SEPARATOR}{season}", self.0))
+    }
+
+    /// For a season's name, the board's name and the season id.
+    pub fn season_parts(&self) -> Option<(&str, &str)> {
+        self.0.split_once(SEASON_SEPARATOR)
+    }
+
+    /// Whether this names a season of a board rather than a board.
+    pub fn is_season(&self) -> bool {
+        self.0.contains(SEASON_SEPARATOR)
+    }
+
+    /// Parses a name as stored: a board's, or a season's (`<board>@<season>`,
+    /// both parts of the board alphabet).
+    ///
+    /// # Errors
+    /// [`IdError`] when either part is not a valid board name.
+    pub fn stored(name: &str) -> Result<Self, IdError> {
+        match name.split_once(SEASON_SEPARATOR) {
+            None => Self::new(name),
+            Some((board, season)) => {
+                Self::check(season)?;
+                Ok(Self::new(board)?.season(season))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +200,19 @@ mod tests {
             assert!(BoardId::new(bad).is_err(), "{bad:?}");
         }
         assert_eq!(BoardId::new("x".repeat(65)), Err(IdError::TooLong(65)));
+    }
+
+    #[test]
+    fn seasons_have_names_no_board_can_take() {
+        let board = BoardId::new("weekly").expect("board");
+        let season = board.season("2026-11-23");
+        assert_eq!(season.as_str(), "weekly@2026-11-23");
+        assert!(season.is_season() && !board.is_season());
+        assert_eq!(season.season_parts(), Some(("weekly", "2026-11-23")));
+        assert!(BoardId::new(season.as_str()).is_err(), "a client cannot name a season");
+        assert_eq!(BoardId::stored(season.as_str()), Ok(season));
+        assert!(BoardId::stored("a@b@c").is_err());
+        assert!(BoardId::stored("@x").is_err());
     }
 
     #[test]

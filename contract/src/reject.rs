@@ -46,11 +46,15 @@ pub enum RejectionCode {
     Unsigned,
     /// The record's signature does not verify, or its key id is unknown.
     BadSignature,
+    /// The event's season closed (its end plus the board's `late_grace` has
+    /// passed): it is not in that season's frozen standings, and still counts
+    /// for the all-time board.
+    SeasonClosed,
 }
 
 impl RejectionCode {
     /// Every code, for metrics pre-registration and documentation.
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 18] = [
         Self::Empty,
         Self::TooLarge,
         Self::NotUtf8,
@@ -68,6 +72,7 @@ impl RejectionCode {
         Self::OutOfBounds,
         Self::Unsigned,
         Self::BadSignature,
+        Self::SeasonClosed,
     ];
 
     /// The code's stable string form, e.g. `invalid_score`.
@@ -90,6 +95,7 @@ impl RejectionCode {
             Self::OutOfBounds => "out_of_bounds",
             Self::Unsigned => "unsigned",
             Self::BadSignature => "bad_signature",
+            Self::SeasonClosed => "season_closed",
         }
     }
 }

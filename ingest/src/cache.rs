@@ -130,8 +130,15 @@ mod tests {
 
     use super::*;
 
-    const SHARED: Rules =
-        Rules { order: Order::Desc, ties: Ties::Shared, min_score: 0, max_score: leaderboard_contract::MAX_SCORE };
+    const SHARED: Rules = Rules {
+        order: Order::Desc,
+        ties: Ties::Shared,
+        min_score: 0,
+        max_score: leaderboard_contract::MAX_SCORE,
+        reset: None,
+        keep_seasons: 12,
+        late_grace: std::time::Duration::from_secs(10),
+    };
     const EARLIEST: Rules = Rules { ties: Ties::Earliest, ..SHARED };
 
     fn ids(p: &str) -> (BoardId, PlayerId) {

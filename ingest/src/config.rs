@@ -101,6 +101,9 @@ pub struct Config {
     /// Longest `WAIT` for the replicas; a batch not acknowledged in time is written and waited for again.
     #[arg(long, env = "LB_INGEST_WAIT_TIMEOUT", default_value = "1s", value_parser = humantime::parse_duration)]
     pub wait_timeout: Duration,
+    /// How often the worker checks every board with a reset for seasons to close.
+    #[arg(long, env = "LB_SEASON_CHECK", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub season_check: Duration,
     /// How often the worker publishes what it has applied (the watermark behind the api's `as_of`).
     #[arg(long, env = "LB_WATERMARK_INTERVAL", default_value = "100ms", value_parser = humantime::parse_duration)]
     pub watermark_interval: Duration,
@@ -193,6 +196,9 @@ impl Config {
                 humantime::format_duration(self.drain_timeout),
                 humantime::format_duration(self.session_timeout)
             )));
+        }
+        if !(Duration::from_millis(10)..=Duration::from_secs(60)).contains(&self.season_check) {
+            return Err(ConfigError::Invalid("--season-check must be 10ms..=60s".into()));
         }
         if !(Duration::from_millis(10)..=Duration::from_secs(10)).contains(&self.watermark_interval) {
             return Err(ConfigError::Invalid("--watermark-interval must be 10ms..=10s".into()));

@@ -43,6 +43,7 @@ pub mod prepare;
 pub mod record;
 pub mod replicas;
 pub mod retry;
+pub mod seasons;
 pub mod shared;
 pub mod telemetry;
 pub mod watermark;
@@ -171,6 +172,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     };
     let _ = probe_slot.set(probe_store.clone());
     let router_options = config.store.router_options();
+    let writer_layout = layout.clone();
     let router = Router::new(store, layout, router_options);
     let consumer = Arc::new(poll::create_consumer(&config, shared.clone()).context("creating the kafka consumer")?);
     let producer = dead_letter_producer(&config)?;
@@ -220,8 +222,18 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         retry: Retry::new(config.backoff_min, config.backoff_max, shutdown.clone(), config.drain_timeout),
         replicas: replicas::ReplicaAck::new(config.wait_replicas, config.wait_timeout, probe_store.clone()),
         freshness: Histogram::new_with_bounds(1, 3_600_000, 3).context("freshness histogram")?,
+        clock: config.store.clock,
+        opened: std::collections::HashSet::new(),
     };
     let writer = tokio::spawn(writer.run(batch_rx));
+    let closer = tokio::spawn(
+        seasons::Closer {
+            router: Router::new(watermark_store.clone(), writer_layout, router_options),
+            clock: config.store.clock,
+            interval: config.season_check,
+        }
+        .run(finished.child_token()),
+    );
     let published = finished.child_token();
     let publisher = tokio::spawn(
         watermark::Publisher {
@@ -239,6 +251,8 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     let freshness = writer.await.context("write task")?;
     published.cancel();
     publisher.await.context("watermark task")?;
+    closer.abort();
+    let _ = closer.await;
     drop(finish_guard);
     let _ = polled.await;
     shutdown.cancel();

@@ -1,18 +1,27 @@
-//! A batch under its boards' rules: bounds, the best-score cache, coalescing.
+//! A batch under its boards' rules: bounds, seasons, the best-score cache, coalescing.
 //!
 //! The write stage reads the rules of every board in a batch (the router keeps
 //! each board's record for at most a second), then, event by event:
 //! 1. a score outside the board's `min_score..=max_score` becomes a dead
 //!    letter (`out_of_bounds`), so it is never applied nor silently dropped;
-//! 2. an event that cannot improve the player's acknowledged best (by the
+//! 2. on a board with a reset, the event also targets its season (by event
+//!    time): a copy of it names the season (`<board>@<id>`). A season whose
+//!    end plus `late_grace` has passed by this worker's clock takes no copy:
+//!    the event becomes a `season_closed` dead letter and counts for
+//!    all-time only. A season that has not started a minute from now is
+//!    refused the same way (`invalid_ts`), so no producer's clock can make
+//!    ingest open seasons without bound;
+//! 3. an event that cannot improve the player's acknowledged best (by the
 //!    board's order and, on `earliest` boards, time) is skipped ([`crate::cache`]);
-//! 3. the rest are coalesced to one update per player: the best one by the
-//!    board's rules.
+//! 4. the rest are coalesced to one update per (board or season, player): the
+//!    best one by the board's rules.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
 use leaderboard_contract::{BoardId, PlayerId, Rejection, RejectionCode};
+use shard_router::season::Season;
+use shard_router::seasons::{past_grace, season_of};
 use shard_router::{Rules, ScoreUpdate};
 
 use crate::batch::{Batch, Event};
@@ -22,43 +31,88 @@ use crate::shared::{Counter, Shared};
 /// The rules of the boards of one batch.
 pub type BoardRules = HashMap<BoardId, Rules>;
 
+/// How far ahead of this worker's clock a season may start and still take events.
+pub const FUTURE_TOLERANCE_MS: i64 = 60_000;
+
+/// A season a batch writes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeasonTarget {
+    /// The board.
+    pub board: BoardId,
+    /// The season.
+    pub season: Season,
+}
+
 /// What the write stage does with a batch.
 #[derive(Debug, Default)]
 pub struct Prepared {
-    /// One best update per player.
+    /// One best update per (board or season, player).
     pub updates: Vec<ScoreUpdate>,
-    /// Indices in [`Batch::events`] of the events behind `updates`.
+    /// Indices of the events behind `updates` ([`Prepared::event`]).
     pub kept: Vec<usize>,
-    /// Indices in [`Batch::events`] of the events the cache skipped.
+    /// Indices of the events the cache skipped.
     pub skipped: Vec<usize>,
     /// The cache epoch the skips were decided under: a clear after it makes them suspect.
     pub cache_epoch: u64,
-    /// Events out of their board's bounds, as dead letters.
-    pub out_of_bounds: Vec<Reject>,
+    /// Events out of their board's bounds, or out of their season, as dead letters.
+    pub refused: Vec<Reject>,
+    /// The season copies of events (indices from `batch.events.len()` on).
+    pub seasonal: Vec<Event>,
+    /// The seasons the batch writes to, each once.
+    pub seasons: Vec<SeasonTarget>,
 }
 
-/// Applies `rules` to `batch` (see the module docs).
-pub fn prepare(batch: &Batch, rules: &BoardRules, shared: &Shared) -> Prepared {
+/// Applies `rules` to `batch` at `now_ms` by this worker's season clock (see
+/// the module docs); adds the rules of the seasons it writes to `rules`.
+pub fn prepare(batch: &Batch, rules: &mut BoardRules, shared: &Shared, now_ms: i64) -> Prepared {
     let mut prepared = Prepared { cache_epoch: shared.cache.epoch(), ..Prepared::default() };
-    let mut kept: Vec<usize> = Vec::with_capacity(batch.events.len());
+    let mut valid: Vec<usize> = Vec::with_capacity(batch.events.len());
     for (i, e) in batch.events.iter().enumerate() {
         let r = rules.get(&e.board).copied().unwrap_or_default();
         if !r.accepts(e.score) {
             let detail = format!("score {} is outside {}..={} on board {}", e.score, r.min_score, r.max_score, e.board);
-            let rejection = Rejection::new(RejectionCode::OutOfBounds, detail);
-            prepared.out_of_bounds.push(Reject { record: batch.accepted[e.record].clone(), rejection });
-        } else if shared.cache.can_skip(&e.board, &e.player, r.key(e.score), e.time_ms, &r) {
-            prepared.skipped.push(i);
+            prepared.refuse(batch, e, RejectionCode::OutOfBounds, detail);
+            continue;
+        }
+        valid.push(i);
+        let Some(season) = season_of(&r, e.time_ms) else { continue };
+        if past_grace(&r, &season, now_ms) {
+            let detail = format!("season {} of board {} is closed; the event counts for all-time", season.id, e.board);
+            prepared.refuse(batch, e, RejectionCode::SeasonClosed, detail);
+        } else if season.start_ms > now_ms.saturating_add(FUTURE_TOLERANCE_MS) {
+            let detail = format!("season {} of board {} has not started; the event counts for all-time", season.id, e.board);
+            prepared.refuse(batch, e, RejectionCode::InvalidTs, detail);
         } else {
-            kept.push(i);
+            let name = e.board.season(&season.id);
+            if !rules.contains_key(&name) {
+                rules.insert(name.clone(), r.for_season());
+                prepared.seasons.push(SeasonTarget { board: e.board.clone(), season });
+            }
+            valid.push(batch.events.len() + prepared.seasonal.len());
+            prepared.seasonal.push(Event { board: name, ..e.clone() });
         }
     }
-    prepared.updates = coalesce(kept.iter().map(|&i| &batch.events[i]), rules);
+    let (skipped, kept): (Vec<usize>, Vec<usize>) = valid.into_iter().partition(|&i| {
+        let e = prepared.event(batch, i);
+        let r = rules.get(&e.board).copied().unwrap_or_default();
+        shared.cache.can_skip(&e.board, &e.player, r.key(e.score), e.time_ms, &r)
+    });
+    prepared.skipped = skipped;
+    prepared.updates = coalesce(kept.iter().map(|&i| prepared.event(batch, i)), rules);
     prepared.kept = kept;
     prepared
 }
 
 impl Prepared {
+    /// Event `i`: one of the batch's, or a season copy.
+    pub fn event<'a>(&'a self, batch: &'a Batch, i: usize) -> &'a Event {
+        batch.events.get(i).unwrap_or_else(|| &self.seasonal[i - batch.events.len()])
+    }
+
+    fn refuse(&mut self, batch: &Batch, e: &Event, code: RejectionCode, detail: String) {
+        self.refused.push(Reject { record: batch.accepted[e.record].clone(), rejection: Rejection::new(code, detail) });
+    }
+
     /// Counts what preparing did, once per batch (a batch prepared again after
     /// a change of rules is counted as it was finally written).
     pub fn count(&self, shared: &Shared) {
@@ -143,7 +197,8 @@ mod tests {
             event("down", "t", 60, 3, 6), // lower is better, and then earlier
             event("other", "x", 1, 0, 7), // no rules: the defaults
         ]);
-        let prepared = prepare(&b, &rules, &shared);
+        let mut rules = rules;
+        let prepared = prepare(&b, &mut rules, &shared, 0);
         let mut updates: Vec<(String, String, u64, u64)> =
             prepared.updates.iter().map(|u| (u.board.to_string(), u.player.to_string(), u.score, u.time_ms)).collect();
         updates.sort();
@@ -152,7 +207,7 @@ mod tests {
         assert_eq!(prepared.skipped, [3]);
         assert_eq!(prepared.kept, [0, 1, 4, 5, 6, 7], "out of bounds and skipped events are not behind an update");
         let dead: Vec<(i64, &str)> =
-            prepared.out_of_bounds.iter().map(|r| (r.record.offset, r.rejection.code.as_str())).collect();
+            prepared.refused.iter().map(|r| (r.record.offset, r.rejection.code.as_str())).collect();
         assert_eq!(dead, [(2, "out_of_bounds")]);
     }
 }

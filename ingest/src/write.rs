@@ -23,7 +23,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use hdrhistogram::Histogram;
 use leaderboard_contract::{BoardId, PlayerId, Rejection, RejectionCode};
 use rdkafka::consumer::Consumer;
-use shard_router::{Failure, RedisTarget, Router, RouterOptions, ScoreUpdate, Store, StoreOptions};
+use shard_router::{Clock, Closed, Failure, RedisTarget, Router, RouterOptions, ScoreUpdate, Store, StoreOptions};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -32,7 +32,7 @@ use crate::batch::Batch;
 use crate::dead_letter::{DeadLetters, Reject};
 use crate::health::Step;
 use crate::poll::IngestConsumer;
-use crate::prepare::{BoardRules, coalesce, prepare};
+use crate::prepare::{BoardRules, Prepared, SeasonTarget, coalesce, prepare};
 use crate::replicas::ReplicaAck;
 use crate::retry::Retry;
 use crate::shared::{Counter, Shared};
@@ -59,7 +59,14 @@ pub struct Writer {
     pub replicas: ReplicaAck,
     /// Freshness (event time to applied), in milliseconds, for the exit report.
     pub freshness: Histogram<u64>,
+    /// The clock seasons are decided by.
+    pub clock: Clock,
+    /// Seasons this writer opened (or found open), so each is opened once.
+    pub opened: HashSet<BoardId>,
 }
+
+/// Most seasons a writer remembers having opened before it starts over.
+const MAX_OPENED: usize = 10_000;
 
 /// Fewer replicas than required acknowledged a write in time.
 #[derive(Debug, thiserror::Error)]
@@ -123,28 +130,65 @@ impl Writer {
         // re-created with other order or ties meanwhile makes the router refuse, and the
         // batch is prepared again, so no event is coalesced or skipped by the wrong order.
         let (rules, prepared) = loop {
-            let rules = self.board_rules(batch).await?;
-            let prepared = prepare(batch, &rules, &self.shared);
-            if let Written::Done = self.write_updates(batch, &prepared.kept, &prepared.updates, &rules).await? {
+            let mut rules = self.board_rules(batch).await?;
+            let prepared = prepare(batch, &mut rules, &self.shared, self.clock.now_ms());
+            self.open_seasons(&prepared.seasons, &rules).await?;
+            let written = self.write_updates(batch, &prepared, &prepared.kept, &prepared.updates, &rules).await?;
+            if let Written::Done = written {
                 break (rules, prepared);
             }
         };
         prepared.count(&self.shared);
-        self.dead_letter(&prepared.out_of_bounds).await?;
+        self.dead_letter(&prepared.refused).await?;
         if !prepared.skipped.is_empty() && self.shared.cache.epoch() != prepared.cache_epoch {
             // The cache was cleared (Redis may have lost data) after these skips were
             // decided: they may rest on a lost score, so write those events after all.
             metrics::counter!("ingest_skips_rewritten_total").increment(prepared.skipped.len() as u64);
             let mut rules = rules;
             loop {
-                let skipped = coalesce(prepared.skipped.iter().map(|&i| &batch.events[i]), &rules);
-                if let Written::Done = self.write_updates(batch, &prepared.skipped, &skipped, &rules).await? {
+                let skipped = coalesce(prepared.skipped.iter().map(|&i| prepared.event(batch, i)), &rules);
+                if let Written::Done = self.write_updates(batch, &prepared, &prepared.skipped, &skipped, &rules).await? {
                     break;
                 }
                 rules = self.board_rules(batch).await?;
+                for target in &prepared.seasons {
+                    let season_rules = rules.get(&target.board).copied().unwrap_or_default().for_season();
+                    rules.insert(target.board.season(&target.season.id), season_rules);
+                }
             }
         }
         self.record_freshness(&batch.event_times);
+        Ok(())
+    }
+
+    /// Opens the seasons a batch writes to that this writer has not opened
+    /// yet, retrying Redis failures by class.
+    async fn open_seasons(&mut self, seasons: &[SeasonTarget], rules: &BoardRules) -> Result<(), Abandoned> {
+        for target in seasons {
+            let name = target.board.season(&target.season.id);
+            if self.opened.contains(&name) {
+                continue;
+            }
+            let board_rules = rules.get(&target.board).copied().unwrap_or_default();
+            loop {
+                let e = match self.router.open_season(&target.board, &board_rules, &target.season).await {
+                    Ok(_) => break,
+                    Err(e) => e,
+                };
+                self.shared.counters.add(Counter::RedisErrors, 1);
+                let failure = e.failure();
+                if failure == Failure::Reconnect {
+                    self.reconnect().await;
+                }
+                if !self.retry.wait(&self.shared.health, Step::Redis, failure, &refusal(&e)).await {
+                    return Err(Abandoned);
+                }
+            }
+            if self.opened.len() >= MAX_OPENED {
+                self.opened.clear();
+            }
+            self.opened.insert(name);
+        }
         Ok(())
     }
 
@@ -169,11 +213,13 @@ impl Writer {
         }
     }
 
-    /// Applies `updates` (made from the batch's events at `sources`) under
-    /// `rules`; sets aside the records behind the refused ones.
+    /// Applies `updates` (made from the events at `sources`) under `rules`;
+    /// sets aside the records behind the ones the store refuses, and
+    /// dead-letters those a closed season's fence refused.
     async fn write_updates(
         &mut self,
         batch: &Batch,
+        prepared: &Prepared,
         sources: &[usize],
         updates: &[ScoreUpdate],
         rules: &BoardRules,
@@ -181,17 +227,26 @@ impl Writer {
         if updates.is_empty() {
             return Ok(Written::Done);
         }
-        let Some(refused) = self.apply_all(updates, rules).await? else { return Ok(Written::RulesChanged) };
-        if !refused.is_empty() {
-            self.dead_letter(&unwritable(batch, sources, updates, &refused)).await?;
-        }
-        for (i, u) in updates.iter().enumerate() {
-            if !refused.contains(&i) {
-                let r = rules.get(&u.board).copied().unwrap_or_default();
-                self.shared.cache.record(&u.board, &u.player, r.key(u.score), u.time_ms, r.order);
+        let Some(outcome) = self.apply_all(updates, rules).await? else { return Ok(Written::RulesChanged) };
+        let refused: HashSet<(&BoardId, &PlayerId)> =
+            outcome.refused.iter().map(|&i| (&updates[i].board, &updates[i].player)).collect();
+        let closed: HashSet<(&BoardId, &PlayerId)> = outcome.closed.iter().map(|c| (&c.board, &c.player)).collect();
+        let unwritable = (RejectionCode::Unwritable, "the store refuses writes to this board");
+        let late = (RejectionCode::SeasonClosed, "the season closed before this event was written; it counts for all-time");
+        for (keys, (code, detail)) in [(&refused, unwritable), (&closed, late)] {
+            if !keys.is_empty() {
+                self.dead_letter(&set_aside(batch, prepared, sources, keys, code, detail)).await?;
             }
         }
-        self.shared.counters.add(Counter::Applied, (updates.len() - refused.len()) as u64);
+        let mut applied = 0u64;
+        for u in updates {
+            if !refused.contains(&(&u.board, &u.player)) && !closed.contains(&(&u.board, &u.player)) {
+                let r = rules.get(&u.board).copied().unwrap_or_default();
+                self.shared.cache.record(&u.board, &u.player, r.key(u.score), u.time_ms, r.order);
+                applied += 1;
+            }
+        }
+        self.shared.counters.add(Counter::Applied, applied);
         Ok(Written::Done)
     }
 
@@ -218,24 +273,21 @@ impl Writer {
 
     /// Applies `updates`; returns the indices of the ones the store refuses
     /// for good, found by bisection (each half is applied again: best-score
-    /// writes make repeating the accepted ones harmless); `None` when a
-    /// board's order or ties are not those of `rules`.
-    async fn apply_all(
-        &mut self,
-        updates: &[ScoreUpdate],
-        rules: &BoardRules,
-    ) -> Result<Option<HashSet<usize>>, Abandoned> {
-        let mut refused = HashSet::new();
+    /// writes make repeating the accepted ones harmless), and the ones a
+    /// closed season's fence refused; `None` when a board's order or ties are
+    /// not those of `rules`.
+    async fn apply_all(&mut self, updates: &[ScoreUpdate], rules: &BoardRules) -> Result<Option<Outcome>, Abandoned> {
+        let mut outcome = Outcome::default();
         let mut ranges = Vec::new();
         ranges.push(0..updates.len());
         while let Some(range) = ranges.pop() {
             match self.apply(&updates[range.clone()], rules).await {
-                Ok(()) => {}
+                Ok(closed) => outcome.closed.extend(closed),
                 Err(ApplyError::Abandoned) => return Err(Abandoned),
                 Err(ApplyError::RulesChanged) => return Ok(None),
                 Err(ApplyError::Refused(e)) if range.len() == 1 => {
                     warn!(board = %updates[range.start].board, error = %refusal(&e), "the store refuses an update");
-                    refused.insert(range.start);
+                    outcome.refused.insert(range.start);
                 }
                 Err(ApplyError::Refused(_)) => {
                     let mid = range.start + range.len() / 2;
@@ -244,34 +296,38 @@ impl Writer {
                 }
             }
         }
-        Ok(Some(refused))
+        Ok(Some(outcome))
     }
 
-    /// Applies `updates` (and waits for the replicas), retrying every failure but a refusal.
+    /// Applies `updates` (and waits for the replicas), retrying every failure
+    /// but a refusal; returns the updates a closed season's fence refused.
     ///
     /// When the replicas do not acknowledge in time, the whole write is
     /// repeated before waiting again: had the primary failed over meanwhile,
     /// `WAIT` on the new one would confirm nothing about the lost writes.
-    async fn apply(&mut self, updates: &[ScoreUpdate], rules: &BoardRules) -> Result<(), ApplyError> {
+    async fn apply(&mut self, updates: &[ScoreUpdate], rules: &BoardRules) -> Result<Vec<Closed>, ApplyError> {
         loop {
             let started = Instant::now();
             let result = self.router.apply_expecting(updates, rules).await;
             metrics::histogram!("ingest_redis_write_seconds").record(started.elapsed().as_secs_f64());
-            let Err(e) = result else {
-                self.retry.succeeded(&self.shared.health, Step::Redis);
-                match self.replicated().await {
-                    Ok(()) => return Ok(()),
-                    Err(unreplicated) => {
-                        if !self
-                            .retry
-                            .wait(&self.shared.health, Step::Replicas, Failure::Transient, &unreplicated)
-                            .await
-                        {
-                            return Err(ApplyError::Abandoned);
+            let e = match result {
+                Ok(closed) => {
+                    self.retry.succeeded(&self.shared.health, Step::Redis);
+                    match self.replicated().await {
+                        Ok(()) => return Ok(closed),
+                        Err(unreplicated) => {
+                            if !self
+                                .retry
+                                .wait(&self.shared.health, Step::Replicas, Failure::Transient, &unreplicated)
+                                .await
+                            {
+                                return Err(ApplyError::Abandoned);
+                            }
+                            continue;
                         }
-                        continue;
                     }
                 }
+                Err(e) => e,
             };
             if let shard_router::Error::RulesChanged(board) = &e {
                 info!(%board, "the board's order or ties changed; preparing the batch again");
@@ -335,18 +391,29 @@ impl Writer {
     }
 }
 
-/// The records behind the refused `updates` (made from the events at `sources`), as dead letters.
-fn unwritable(batch: &Batch, sources: &[usize], updates: &[ScoreUpdate], refused: &HashSet<usize>) -> Vec<Reject> {
-    let keys: HashSet<(&BoardId, &PlayerId)> =
-        refused.iter().map(|&i| (&updates[i].board, &updates[i].player)).collect();
+/// What applying a batch's updates left out.
+#[derive(Debug, Default)]
+struct Outcome {
+    /// Indices of the updates the store refuses for good.
+    refused: HashSet<usize>,
+    /// Updates a closed season's fence refused.
+    closed: Vec<Closed>,
+}
+
+/// The records behind the events at `sources` whose (board, player) is in `keys`, as dead letters.
+fn set_aside(
+    batch: &Batch,
+    prepared: &Prepared,
+    sources: &[usize],
+    keys: &HashSet<(&BoardId, &PlayerId)>,
+    code: RejectionCode,
+    detail: &str,
+) -> Vec<Reject> {
     sources
         .iter()
-        .map(|&i| &batch.events[i])
+        .map(|&i| prepared.event(batch, i))
         .filter(|e| keys.contains(&(&e.board, &e.player)))
-        .map(|e| Reject {
-            record: batch.accepted[e.record].clone(),
-            rejection: Rejection::new(RejectionCode::Unwritable, "the store refuses writes to this board"),
-        })
+        .map(|e| Reject { record: batch.accepted[e.record].clone(), rejection: Rejection::new(code, detail) })
         .collect()
 }
 

@@ -45,7 +45,7 @@ pub async fn seed(world: &World, batch: usize) -> anyhow::Result<()> {
             }
         })
         .buffer_unordered(4)
-        .try_for_each(|()| async { Ok(()) })
+        .try_for_each(|_closed| async { Ok(()) })
         .await
         .context("seeding")?;
     for board in boards.ids() {

@@ -1,6 +1,6 @@
 //! Process plumbing shared by the binaries (ingest, api, loadgen, lb-admin):
 //! structured logs, the process-wide Prometheus recorder, the SIGINT/SIGTERM
-//! signal, and the store options every binary takes ([`StoreArgs`]).
+//! signal, and the store options every binary takes ([`StoreArgs`], with the season clock).
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -22,6 +22,10 @@ pub struct StoreArgs {
     /// `range` layout: how long precomputed shard sizes are reused before a reader refreshes them.
     #[arg(long, global = true, env = "LB_SIZE_REFRESH", default_value = "1s", value_parser = humantime::parse_duration)]
     pub size_refresh: Duration,
+    /// The clock seasons are decided by: `system`; for tests and demos `offset:<ms>` (skewed) or
+    /// `sim:<anchor_ms>:<start_ms>:<speed>` (simulated, shared by every process of a run).
+    #[arg(long, global = true, env = "LB_CLOCK", default_value = "system")]
+    pub clock: shard_router::Clock,
 }
 
 impl StoreArgs {

@@ -270,7 +270,7 @@ pub(crate) async fn set_rules_reporting(
                 let created: Option<String> =
                     store.query(redis::cmd("SET").arg(keys::layout(board)).arg(record.to_stored()).arg("NX")).await?;
                 if created.is_some() {
-                    let _: i64 = store.query(redis::cmd("SADD").arg(BOARDS_KEY).arg(board.as_str())).await?;
+                    list(store, board, &rules).await?;
                     return Ok((record, true));
                 }
             }
@@ -281,14 +281,31 @@ pub(crate) async fn set_rules_reporting(
                         recorded: format!("order {} and ties {}", record.rules.order, record.rules.ties),
                     });
                 }
+                if let Some(recorded) = record.rules.reset.filter(|r| rules.reset != Some(*r)) {
+                    return Err(Error::ResetFixed { board: board.to_string(), recorded: recorded.to_string() });
+                }
                 let next = BoardRecord { rules, ..record };
                 if compare_and_set(store, board, &raw, &next).await? {
+                    list(store, board, &rules).await?;
                     return Ok((next, false));
                 }
             }
         }
     }
     Err(Error::Contended(board.to_string()))
+}
+
+/// Lists a board in `lb:boards` and, with a reset schedule, in
+/// [`keys::SEASONAL_BOARDS`] (seasons are listed by their board's registry, not here).
+async fn list(store: &Store, board: &BoardId, rules: &Rules) -> Result<()> {
+    if board.is_season() {
+        return Ok(());
+    }
+    let _: i64 = store.query(redis::cmd("SADD").arg(BOARDS_KEY).arg(board.as_str())).await?;
+    if rules.reset.is_some() {
+        let _: i64 = store.query(redis::cmd("SADD").arg(keys::SEASONAL_BOARDS).arg(board.as_str())).await?;
+    }
+    Ok(())
 }
 
 /// Every board with a recorded layout, sorted by name.
@@ -347,8 +364,17 @@ impl Records {
     }
 
     /// Reads the record now, recording the configured layout for a new board
-    /// (`SET NX GET`) and listing it in `lb:boards`.
+    /// (`SET NX GET`) and listing it in `lb:boards`. A season is never created
+    /// here ([`crate::seasons`] creates it with its board's layout):
+    /// [`Error::NoSeason`] when it has no record (it was removed, or never opened).
     pub(crate) async fn reload_for_write(&self, store: &Store, board: &BoardId) -> Result<Arc<BoardRecord>> {
+        if board.is_season() {
+            let Some((record, _)) = load(store, board).await? else {
+                self.boards.remove(board);
+                return Err(Error::NoSeason(board.to_string()));
+            };
+            return self.keep(board, record);
+        }
         let mine = BoardRecord::plain(self.configured);
         let previous: Option<String> =
             store.query(redis::cmd("SET").arg(keys::layout(board)).arg(mine.to_stored()).arg("NX").arg("GET")).await?;
@@ -370,7 +396,8 @@ impl Records {
 
     /// Checks `record` against the configured layout and caches it.
     fn keep(&self, board: &BoardId, record: BoardRecord) -> Result<Arc<BoardRecord>> {
-        if !record.accepts(self.configured) {
+        // A season keeps the layout its board had when it opened, whatever routers are configured with since.
+        if !board.is_season() && !record.accepts(self.configured) {
             self.boards.remove(board);
             return Err(Error::LayoutMismatch {
                 board: board.to_string(),

@@ -59,6 +59,21 @@ pub enum Error {
     /// under (the board was created or re-created meanwhile): prepare it again.
     #[error("board {0} changed its order or ties; prepare the batch again")]
     RulesChanged(String),
+    /// A season keeps the layout it was created with: it is not rebalanced nor
+    /// migrated (a closed one is frozen, and an open one lives at most a month).
+    #[error("{0} is a season; seasons keep the layout they were created with")]
+    SeasonLayout(String),
+    /// A write to a season that has no storage (removed by retention, or never opened).
+    #[error("season {0} does not exist")]
+    NoSeason(String),
+    /// A board's reset schedule is fixed once set: season ids and boundaries depend on it.
+    #[error("board {board} resets {recorded}; a reset schedule cannot change once set")]
+    ResetFixed {
+        /// The board.
+        board: String,
+        /// Its recorded schedule.
+        recorded: String,
+    },
     /// Rules that cannot hold.
     #[error(transparent)]
     InvalidRules(#[from] crate::rules::InvalidRules),
@@ -103,6 +118,9 @@ impl Error {
             | Self::RebalanceConflict { .. }
             | Self::Busy { .. }
             | Self::RulesFixed { .. }
+            | Self::ResetFixed { .. }
+            | Self::SeasonLayout(_)
+            | Self::NoSeason(_)
             | Self::InvalidRules(_)
             | Self::NotRange(_) => Failure::StoreBlocked,
         }

@@ -12,7 +12,7 @@ use leaderboard_contract::{BoardId, PlayerId};
 
 use crate::model::{Entry, Page, Row, ScoreUpdate, ShardStats, Standing, assign_ranks};
 use crate::rules::Ties;
-use crate::single::push_writes;
+use crate::single::{push_writes, refused_chunks};
 use crate::store::{Store, as_array, as_u64};
 use crate::{Error, Result, keys, scripts};
 
@@ -29,29 +29,37 @@ fn shard_keys(board: &BoardId, shards: usize) -> Vec<String> {
     (0..shards).map(|i| keys::hash_shard(board, shards, i)).collect()
 }
 
+/// Writes `updates`; returns the indexes of those a closed season's fence refused.
 pub(crate) async fn apply(
     store: &Store,
     board: &BoardId,
     shards: usize,
     updates: &[&ScoreUpdate],
     ties: Ties,
-) -> Result<()> {
-    let mut groups: Vec<Vec<&ScoreUpdate>> = vec![Vec::new(); shards];
-    for u in updates {
-        groups[shard_of(&u.player, shards)].push(u);
+) -> Result<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = vec![Vec::new(); shards];
+    for (i, u) in updates.iter().enumerate() {
+        groups[shard_of(&u.player, shards)].push(i);
     }
+    let groups: Vec<Vec<usize>> = groups.into_iter().filter(|g| !g.is_empty()).collect();
     let pipes: Vec<redis::Pipeline> = groups
         .iter()
-        .enumerate()
-        .filter(|(_, g)| !g.is_empty())
-        .map(|(i, g)| {
+        .map(|g| {
+            let shard = shard_of(&updates[g[0]].player, shards);
+            let key = keys::hash_shard(board, shards, shard);
+            let fence = keys::fence_for(board, &key);
+            let writes: Vec<&ScoreUpdate> = g.iter().map(|&i| updates[i]).collect();
             let mut pipe = redis::pipe();
-            push_writes(&mut pipe, &keys::hash_shard(board, shards, i), g, ties);
+            push_writes(&mut pipe, &key, fence.as_deref(), &writes, ties);
             pipe
         })
         .collect();
-    store.run_all(&pipes).await?;
-    Ok(())
+    let replies = store.run_all(&pipes).await?;
+    Ok(groups
+        .iter()
+        .zip(&replies)
+        .flat_map(|(g, r)| refused_chunks(r, g.len()).into_iter().map(|j| g[j]))
+        .collect())
 }
 
 /// Summed over every shard: players ahead of the anchor `(score, member)`

@@ -12,6 +12,9 @@
 //! | `lb:{<board>:r<gen>.<i>}:z` | shard `i` of generation `gen` of the `range` layout |
 //! | `lb:{<board>:r<gen>.<i>}:moving` | players whose move into that `range` shard is not cleaned up yet |
 //! | `lb:{<tag>}:t` | beside each sorted set of a `ties: earliest` board: the time prefix of each player's member |
+//! | `lb:{<tag>}:closed` | beside each sorted set of a closed season (`<board>@<id>`): the fence its writes check |
+//! | `lb:{<board>}:seasons` | a board's seasons and their state ([`crate::seasons`]) |
+//! | `lb:seasonal` | the names of the boards with a reset schedule |
 //! | `lb:{<board>}:range` | the `range` layout's metadata (boundaries, generation, rebalance progress) |
 //! | `lb:{<board>}:layout` | the layout the board is stored with ([`crate::board_record`]) |
 //! | `lb:boards` | the names of every board with a recorded layout |
@@ -50,13 +53,36 @@ pub fn player_index(shard_key: &str) -> String {
     }
 }
 
+/// The closed marker of a shard key of a season (same hash tag as the shard):
+/// once it exists, the shard's write scripts refuse every write ([`crate::seasons`]).
+pub fn closed_marker(shard_key: &str) -> String {
+    match shard_key.strip_suffix(":z") {
+        Some(base) => format!("{base}:closed"),
+        None => format!("{shard_key}:closed"),
+    }
+}
+
 /// `UNLINK` of a shard's sorted set and every key beside it (its pending
-/// moves and its player index, whichever exist): the one way a shard is deleted.
+/// moves, its player index and its closed marker, whichever exist): the one
+/// way a shard is deleted.
 pub(crate) fn unlink_shard(shard_key: &str) -> redis::Cmd {
     let mut cmd = redis::cmd("UNLINK");
-    cmd.arg(pending_moves(shard_key)).arg(player_index(shard_key)).arg(shard_key);
+    cmd.arg(pending_moves(shard_key)).arg(player_index(shard_key)).arg(closed_marker(shard_key)).arg(shard_key);
     cmd
 }
+
+/// The closed marker `shard_key` is written behind: `Some` for the shards of a season.
+pub(crate) fn fence_for(board: &BoardId, shard_key: &str) -> Option<String> {
+    board.is_season().then(|| closed_marker(shard_key))
+}
+
+/// The seasons of a board: a hash of season id → [`crate::seasons::SeasonEntry`].
+pub fn seasons(board: &BoardId) -> String {
+    format!("lb:{{{board}}}:seasons")
+}
+
+/// The set of the boards that have a reset schedule (what closers look at).
+pub const SEASONAL_BOARDS: &str = "lb:seasonal";
 
 /// The player index a shard key has under `ties`: `Some` on `earliest` boards only.
 pub(crate) fn index_for(shard_key: &str, ties: crate::rules::Ties) -> Option<String> {

@@ -41,6 +41,7 @@
 
 pub mod audit;
 pub mod board_record;
+pub mod clock;
 mod error;
 pub mod hash;
 pub mod keys;
@@ -57,6 +58,7 @@ pub mod router;
 pub mod rules;
 mod scripts;
 pub mod season;
+pub mod seasons;
 pub mod sentinel;
 pub mod single;
 pub mod spec;
@@ -68,9 +70,10 @@ pub use lookup::{Listed, Lookup, MAX_LOOKUP};
 pub use migrate::MigrationOutcome;
 pub use model::{BoardStats, Entry, Page, ScoreUpdate, ShardStats, Standing};
 pub use oracle::{Oracle, OracleBoard};
+pub use clock::Clock;
 pub use read_from::ReadFrom;
 pub use rebalance::{RebalanceOptions, RebalanceOutcome, equal_population};
-pub use router::{Router, RouterOptions};
+pub use router::{Closed, Router, RouterOptions};
 pub use rules::{Order, Rules, Ties};
 pub use spec::LayoutSpec;
 pub use store::{RedisTarget, Store, StoreOptions};

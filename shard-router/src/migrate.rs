@@ -78,6 +78,9 @@ impl Router {
         to: &LayoutSpec,
         options: RebalanceOptions,
     ) -> Result<MigrationOutcome> {
+        if board.is_season() {
+            return Err(crate::Error::SeasonLayout(board.to_string()));
+        }
         let target = RecordedLayout::of(to);
         let (mut record, mut raw) = self.start_layout_migration(board, to, options.grace).await?;
         let Some(mut migration) = record.migration.clone() else { return Ok(MigrationOutcome::Unchanged) };
@@ -198,7 +201,7 @@ impl Router {
     /// The sorted sets holding `board` in `layout` (for `range`, the active
     /// generation's shards). Unless `while_rebalancing`, a range board in the
     /// middle of a rebalance is refused with [`Error::Busy`]: its shards are moving.
-    async fn layout_keys(
+    pub(crate) async fn layout_keys(
         &self,
         board: &BoardId,
         layout: RecordedLayout,

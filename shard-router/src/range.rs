@@ -198,19 +198,21 @@ impl RangeBoards {
         updates: &[&ScoreUpdate],
         create: bool,
         ties: Ties,
-    ) -> Result<()> {
+    ) -> Result<Vec<usize>> {
         let state = if create {
             self.created(store, board).await?
         } else {
             match self.existing(store, board).await? {
                 Some(state) => state,
-                None => return Ok(()),
+                None => return Ok(Vec::new()),
             }
         };
         let mut known = Self::cached_meta(&state)?;
         let mut written: Vec<u64> = Vec::new();
+        // Seasons are never rebalanced (one generation), so the fence refuses an update everywhere or nowhere.
+        let mut refused: Vec<usize> = Vec::new();
         for generation in known.meta.write_generations() {
-            write_generation(store, board, generation, updates, ties).await?;
+            refused.extend(write_generation(store, board, generation, updates, ties).await?);
             written.push(generation.generation);
         }
         for _ in 0..MAX_META_RETRIES {
@@ -220,15 +222,17 @@ impl RangeBoards {
                 for generation in known.meta.write_generations() {
                     delete_generation(store, board, generation).await?;
                 }
-                return Ok(());
+                return Ok(refused);
             };
             // Only a change of generations matters; the rebalance's scan position does not.
             if fresh.meta.write_set() == known.meta.write_set() {
-                return Ok(());
+                refused.sort_unstable();
+                refused.dedup();
+                return Ok(refused);
             }
             for generation in fresh.meta.write_generations() {
                 if !written.contains(&generation.generation) {
-                    write_generation(store, board, generation, updates, ties).await?;
+                    refused.extend(write_generation(store, board, generation, updates, ties).await?);
                     written.push(generation.generation);
                 }
             }
@@ -600,14 +604,15 @@ async fn read_slices(
 }
 
 /// Writes a batch into one generation with the add-then-remove protocol
-/// (also the rebalancer's copy step).
+/// (also the rebalancer's copy step); returns the indexes of the updates a
+/// closed season's fence refused.
 pub(crate) async fn write_generation(
     store: &Store,
     board: &BoardId,
     generation: &Generation,
     updates: &[&ScoreUpdate],
     ties: Ties,
-) -> Result<()> {
+) -> Result<Vec<usize>> {
     let keys = shard_keys(board, generation);
     let mut by_shard: Vec<Vec<usize>> = vec![Vec::new(); keys.len()];
     for (i, u) in updates.iter().enumerate() {
@@ -620,16 +625,19 @@ pub(crate) async fn write_generation(
         for chunk in idxs.chunks(scripts::ADD_CHUNK) {
             let mut p = redis::pipe();
             let pending = keys::pending_moves(&keys[shard]);
+            let fence = keys::fence_for(board, &keys[shard]);
             match keys::index_for(&keys[shard], ties) {
                 None => p.add_command(scripts::add(
                     &keys[shard],
                     &pending,
+                    fence.as_deref(),
                     chunk.iter().map(|&i| (updates[i].score, &updates[i].player)),
                 )),
                 Some(index) => p.add_command(scripts::timed_add(
                     &keys[shard],
                     &index,
                     Some(&pending),
+                    fence.as_deref(),
                     chunk.iter().map(|&i| (updates[i].score, updates[i].time_ms, &updates[i].player)),
                 )),
             };
@@ -638,13 +646,19 @@ pub(crate) async fn write_generation(
         }
     }
     let mut arrivals: Vec<(usize, usize)> = Vec::new(); // (update index, target shard)
+    let mut refused: Vec<usize> = Vec::new();
     for (&(shard, chunk), reply) in chunks.iter().zip(store.run_all(&pipes).await?) {
-        for j in scripts::parse_add(reply.into_iter().next().unwrap_or_default())? {
+        let reply = reply.into_iter().next().unwrap_or_default();
+        if scripts::refused_by_fence(&reply) {
+            refused.extend_from_slice(chunk);
+            continue;
+        }
+        for j in scripts::parse_add(reply)? {
             arrivals.push((chunk[j], shard));
         }
     }
     if arrivals.is_empty() {
-        return Ok(());
+        return Ok(refused);
     }
     // Step 2: remove arrivals from lower shards; look for better copies in higher ones.
     let mut pipes = Vec::new();
@@ -705,7 +719,7 @@ pub(crate) async fn write_generation(
         pipes.push(p);
     }
     store.run_all(&pipes).await?;
-    Ok(())
+    Ok(refused)
 }
 
 /// Adds the removal of `players` from the shard `key` to `pipe` (with their

@@ -194,6 +194,9 @@ impl Router {
         if !matches!(self.spec(), LayoutSpec::Range { .. }) {
             return Err(Error::NotRange(self.spec().strategy()));
         }
+        if board.is_season() {
+            return Err(Error::SeasonLayout(board.to_string()));
+        }
         validate_boundaries(&boundaries)?;
         let store = self.store();
         let meta_key = keys::range_meta(board);
@@ -214,7 +217,9 @@ impl Router {
             let (cursor, members) = parse_scan(reply)?;
             let updates = decode_members(board, &members)?;
             let refs: Vec<&ScoreUpdate> = updates.iter().collect();
-            range::write_generation(store, board, &migration.target, &refs, ties).await?;
+            if !range::write_generation(store, board, &migration.target, &refs, ties).await?.is_empty() {
+                return Err(crate::Error::SeasonLayout(board.to_string()));
+            }
             copied += updates.len() as u64;
             chunks += 1;
             if cursor == 0 {

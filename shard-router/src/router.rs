@@ -14,6 +14,16 @@ use crate::spec::LayoutSpec;
 use crate::store::Store;
 use crate::{Result, hash, single};
 
+/// An update a closed season's fence refused: nothing of it was written
+/// (ingest dead-letters its events as `season_closed`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Closed {
+    /// The season (`<board>@<id>`).
+    pub board: BoardId,
+    /// The player.
+    pub player: PlayerId,
+}
+
 /// Tuning of a [`Router`].
 #[derive(Debug, Clone, Copy)]
 pub struct RouterOptions {
@@ -157,7 +167,7 @@ impl Router {
     /// [`crate::Error::Redis`] when Redis fails; the batch may then be partly
     /// applied, and applying it again is safe. [`crate::Error::LayoutMismatch`]
     /// when a board is stored with another layout (nothing of it is written).
-    pub async fn apply(&self, updates: &[ScoreUpdate]) -> Result<()> {
+    pub async fn apply(&self, updates: &[ScoreUpdate]) -> Result<Vec<Closed>> {
         self.apply_expecting(updates, &HashMap::new()).await
     }
 
@@ -168,22 +178,39 @@ impl Router {
     ///
     /// # Errors
     /// As [`Router::apply`], and [`crate::Error::RulesChanged`].
-    pub async fn apply_expecting(&self, updates: &[ScoreUpdate], expected: &HashMap<BoardId, Rules>) -> Result<()> {
+    pub async fn apply_expecting(
+        &self,
+        updates: &[ScoreUpdate],
+        expected: &HashMap<BoardId, Rules>,
+    ) -> Result<Vec<Closed>> {
         let mut by_board: HashMap<&BoardId, Vec<&ScoreUpdate>> = HashMap::new();
         for u in updates {
             by_board.entry(&u.board).or_default().push(u);
         }
         let writes = by_board.into_iter().map(|(board, batch)| self.apply_board(board, batch, expected.get(board)));
-        futures::future::try_join_all(writes).await?;
-        Ok(())
+        Ok(futures::future::try_join_all(writes).await?.into_iter().flatten().collect())
     }
 
     /// Writes one board's batch to every layout its record lists, then reads
     /// the record again: a migration that started meanwhile (a new target)
     /// gets the batch too, so the copy, which starts after the record
     /// changed, and this batch together miss nothing.
-    async fn apply_board(&self, board: &BoardId, batch: Vec<&ScoreUpdate>, expected: Option<&Rules>) -> Result<()> {
-        let mut record = self.records.for_write(&self.store, board).await?;
+    ///
+    /// A season's updates its fence refused (it closed, or was removed) are
+    /// returned; nothing of them was written.
+    async fn apply_board(
+        &self,
+        board: &BoardId,
+        batch: Vec<&ScoreUpdate>,
+        expected: Option<&Rules>,
+    ) -> Result<Vec<Closed>> {
+        let closed = |updates: &[&ScoreUpdate], indexes: &[usize]| -> Vec<Closed> {
+            indexes.iter().map(|&i| Closed { board: board.clone(), player: updates[i].player.clone() }).collect()
+        };
+        let mut record = match self.records.for_write(&self.store, board).await {
+            Err(crate::Error::NoSeason(_)) => return Ok(closed(&batch, &(0..batch.len()).collect::<Vec<_>>())),
+            other => other?,
+        };
         let rules = record.rules;
         if expected.is_some_and(|e| !e.same_storage(&rules)) {
             return Err(crate::Error::RulesChanged(board.to_string()));
@@ -197,6 +224,8 @@ impl Router {
             converted.iter().collect()
         };
         let mut written: Vec<RecordedLayout> = Vec::new();
+        // Seasons have one layout (never migrated), so their fence refuses an update everywhere or nowhere.
+        let mut refused: Vec<usize> = Vec::new();
         for _ in 0..MAX_RECORD_RETRIES {
             for layout in record.write_set() {
                 if !written.contains(&layout) {
@@ -204,11 +233,21 @@ impl Router {
                     if result.is_err() {
                         self.records.forget(board); // the failure may come from a stale record
                     }
-                    result?;
+                    refused.extend(result?);
                     written.push(layout);
                 }
             }
-            let fresh = self.records.reload_for_write(&self.store, board).await?;
+            let fresh = match self.records.reload_for_write(&self.store, board).await {
+                Err(crate::Error::NoSeason(_)) => {
+                    // Removed by retention while this batch ran (or just before, by a record
+                    // cached meanwhile): take back what the batch wrote, so nothing is left behind.
+                    for layout in &written {
+                        self.delete_layout(board, *layout).await?;
+                    }
+                    return Ok(closed(&batch, &(0..batch.len()).collect::<Vec<_>>()));
+                }
+                other => other?,
+            };
             if !fresh.rules.same_storage(&rules) {
                 // The board was deleted and created again with other rules while this batch
                 // ran: what it wrote is in the old form. The caller prepares it again.
@@ -226,7 +265,9 @@ impl Router {
                     // of data the current layout holds too, so merging it later is harmless.
                     tracing::warn!(%board, layout = %stray, "a write reached a layout deleted meanwhile");
                 }
-                return Ok(());
+                refused.sort_unstable();
+                refused.dedup();
+                return Ok(closed(&batch, &refused));
             }
             record = fresh;
         }
@@ -236,6 +277,7 @@ impl Router {
     /// Writes a batch of one board into one layout; `current`: it is the
     /// layout the board is read from (a `range` board without metadata is then new).
     /// An empty batch (a migration's `ZSCAN` chunk may be empty) writes nothing.
+    /// Returns the indexes in `batch` a closed season's fence refused.
     pub(crate) async fn write_layout(
         &self,
         board: &BoardId,
@@ -243,9 +285,9 @@ impl Router {
         current: bool,
         batch: &[&ScoreUpdate],
         rules: &Rules,
-    ) -> Result<()> {
+    ) -> Result<Vec<usize>> {
         if batch.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let ties = rules.ties;
         match layout {
@@ -349,15 +391,23 @@ impl Router {
         }
     }
 
-    /// Deletes the board: every key of every layout its record lists (for
-    /// `range`, every generation, retired and in the making, and the
-    /// metadata), its record and its name in `lb:boards`. Deleting a board
-    /// that does not exist does nothing.
+    /// Deletes the board and its seasons: every key of every layout its
+    /// record lists (for `range`, every generation, retired and in the making,
+    /// and the metadata), its record and its name in `lb:boards`. Deleting a
+    /// board that does not exist does nothing.
     ///
     /// # Errors
     /// [`crate::Error::LayoutMismatch`] when the board is stored with an
     /// unrelated layout (nothing is deleted); [`crate::Error::Redis`] when Redis fails.
     pub async fn delete_board(&self, board: &BoardId) -> Result<()> {
+        if !board.is_season() {
+            self.delete_seasons(board).await?;
+        }
+        self.delete_storage(board).await
+    }
+
+    /// [`Router::delete_board`] without the seasons (what deleting one season does).
+    pub(crate) async fn delete_storage(&self, board: &BoardId) -> Result<()> {
         let layouts = match self.record(board).await? {
             Some(record) => record.write_set(),
             None => vec![RecordedLayout::of(&self.spec)],

@@ -24,9 +24,18 @@
 //! after the change reaches the writers (at most [`crate::board_record::RECORD_TTL`]).
 
 use std::fmt;
+use std::time::Duration;
 
 use leaderboard_contract::MAX_SCORE;
 use serde::{Deserialize, Serialize};
+
+use crate::season::Reset;
+
+/// Most closed seasons a board keeps.
+pub const MAX_KEEP_SEASONS: u32 = 1000;
+/// Longest `late_grace`: one day, the shortest season, so at most the current
+/// season and the one before it take events.
+pub const MAX_LATE_GRACE: Duration = Duration::from_secs(86_400);
 
 /// What "better" means on a board.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -68,15 +77,57 @@ pub struct Rules {
     /// Highest accepted score.
     #[serde(default = "max_score")]
     pub max_score: u64,
+    /// The season schedule (DESIGN.md "Seasons"); `None`: all-time only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset: Option<Reset>,
+    /// Closed seasons kept; older ones are deleted.
+    #[serde(default = "keep_seasons")]
+    pub keep_seasons: u32,
+    /// How long after its end a season still takes late events (`10s`, `5m`).
+    #[serde(default = "late_grace", with = "duration_text")]
+    pub late_grace: Duration,
 }
 
 const fn max_score() -> u64 {
     MAX_SCORE
 }
 
+const fn keep_seasons() -> u32 {
+    12
+}
+
+const fn late_grace() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// A duration as `humantime` writes it (`10s`, `1h 30m`).
+mod duration_text {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text)
+            .map_err(|e| serde::de::Error::custom(format!("a duration like 10s or 5m, got {text:?}: {e}")))
+    }
+}
+
 impl Default for Rules {
     fn default() -> Self {
-        Self { order: Order::Desc, ties: Ties::Shared, min_score: 0, max_score: MAX_SCORE }
+        Self {
+            order: Order::Desc,
+            ties: Ties::Shared,
+            min_score: 0,
+            max_score: MAX_SCORE,
+            reset: None,
+            keep_seasons: keep_seasons(),
+            late_grace: late_grace(),
+        }
     }
 }
 
@@ -91,18 +142,37 @@ pub enum InvalidRules {
         /// The given maximum.
         max: u64,
     },
+    /// `keep_seasons` outside `1..=MAX_KEEP_SEASONS`.
+    #[error("keep_seasons must be 1 to {MAX_KEEP_SEASONS}, got {0}")]
+    KeepSeasons(u32),
+    /// `late_grace` longer than [`MAX_LATE_GRACE`].
+    #[error("late_grace must be at most 1 day, got {0:?}")]
+    LateGrace(Duration),
 }
 
 impl Rules {
-    /// Checks the bounds.
+    /// Checks the bounds and the season settings.
     ///
     /// # Errors
-    /// [`InvalidRules::Bounds`] when they cannot hold.
+    /// [`InvalidRules`] naming what cannot hold.
     pub fn validate(&self) -> Result<(), InvalidRules> {
         if self.min_score > self.max_score || self.max_score > MAX_SCORE {
             return Err(InvalidRules::Bounds { min: self.min_score, max: self.max_score });
         }
+        if !(1..=MAX_KEEP_SEASONS).contains(&self.keep_seasons) {
+            return Err(InvalidRules::KeepSeasons(self.keep_seasons));
+        }
+        if self.late_grace > MAX_LATE_GRACE {
+            return Err(InvalidRules::LateGrace(self.late_grace));
+        }
         Ok(())
+    }
+
+    /// The rules a season of a board with these rules is stored under: the
+    /// same order and ties, no bounds (the board's are checked before an
+    /// event reaches a season) and no schedule of its own.
+    pub fn for_season(&self) -> Self {
+        Self { order: self.order, ties: self.ties, ..Self::default() }
     }
 
     /// Whether these are the defaults (a record with default rules stays a bare layout name).
@@ -164,7 +234,16 @@ impl fmt::Display for Ties {
 
 impl fmt::Display for Rules {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "order={} ties={} scores {}..={}", self.order, self.ties, self.min_score, self.max_score)
+        write!(f, "order={} ties={} scores {}..={}", self.order, self.ties, self.min_score, self.max_score)?;
+        match &self.reset {
+            Some(reset) => write!(
+                f,
+                " reset {reset} keep_seasons={} late_grace={}",
+                self.keep_seasons,
+                humantime::format_duration(self.late_grace)
+            ),
+            None => Ok(()),
+        }
     }
 }
 
@@ -189,11 +268,27 @@ mod tests {
         let parsed: Rules = serde_json::from_str(r#"{"ties":"earliest"}"#).expect("json");
         assert_eq!(parsed, Rules { ties: Ties::Earliest, ..Rules::default() });
         assert!(serde_json::from_str::<Rules>(r#"{"order":"up"}"#).is_err());
-        let newer: Rules = serde_json::from_str(r#"{"order":"asc","reset":null}"#).expect("newer record");
+        let newer: Rules = serde_json::from_str(r#"{"order":"asc","reset":null,"tiebreak":1}"#).expect("newer record");
         assert_eq!(newer.order, Order::Asc, "fields of a newer version are ignored");
         assert!(Rules { min_score: 5, max_score: 4, ..Rules::default() }.validate().is_err());
         assert!(Rules { max_score: MAX_SCORE + 1, ..Rules::default() }.validate().is_err());
         assert!(Rules { min_score: 4, max_score: 4, ..Rules::default() }.validate().is_ok());
+        assert!(Rules { keep_seasons: 0, ..Rules::default() }.validate().is_err());
+        assert!(Rules { late_grace: MAX_LATE_GRACE * 2, ..Rules::default() }.validate().is_err());
+    }
+
+    #[test]
+    fn season_settings_round_trip_and_seasons_keep_the_storage_rules() {
+        let text = r#"{"order":"asc","reset":{"every":"week","utc_offset":"+09:00","weekday":"tue"},"keep_seasons":3,"late_grace":"1m 30s","min_score":5}"#;
+        let rules: Rules = serde_json::from_str(text).expect("json");
+        assert_eq!(rules.late_grace, Duration::from_secs(90));
+        assert_eq!(rules.keep_seasons, 3);
+        let again: Rules = serde_json::from_str(&serde_json::to_string(&rules).expect("json")).expect("json");
+        assert_eq!(again, rules);
+        assert!(serde_json::from_str::<Rules>(r#"{"late_grace":"soon"}"#).is_err());
+        let season = rules.for_season();
+        assert!(season.same_storage(&rules) && season.reset.is_none() && season.min_score == 0);
+        assert_eq!(Rules::default().late_grace, Duration::from_secs(10));
     }
 
     #[test]

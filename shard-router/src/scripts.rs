@@ -53,6 +53,42 @@ end
     };
 }
 
+/// The season fence every write script starts with: when the last key is a
+/// closed marker (its name ends in `:closed`, [`crate::keys::closed_marker`]),
+/// the script writes nothing and answers `-1` if the marker exists, and the
+/// rest of the script never sees that key. The marker shares the shard's hash
+/// tag, so the check and the write are one atomic step on one node.
+macro_rules! fence {
+    () => {
+        r"
+do
+  local last = KEYS[#KEYS]
+  if string.sub(last, -7) == ':closed' then
+    if redis.call('EXISTS', last) == 1 then return -1 end
+    KEYS[#KEYS] = nil
+  end
+end
+"
+    };
+}
+
+/// The reply of a fenced write script whose season was closed.
+const CLOSED: i64 = -1;
+
+/// Whether a write script's reply says its season's fence was up (nothing written).
+pub(crate) fn refused_by_fence(v: &Value) -> bool {
+    matches!(v, Value::Int(CLOSED))
+}
+
+/// `FENCED_ZADD key [marker] s1 m1 ...`: `ZADD key GT` behind the season fence.
+const FENCED_ZADD: &str = concat!(
+    fence!(),
+    r"
+redis.call('ZADD', KEYS[1], 'GT', unpack(ARGV))
+return 0
+"
+);
+
 /// `PAGE key offset limit` → `[above_first, m1, s1, m2, s2, ...]`, or `[-1]` when empty:
 /// rows at positions `offset..offset+limit` of the shard and the number of
 /// members strictly above the first row's score. A `limit` of 0 reads nothing
@@ -167,7 +203,9 @@ return rows
 /// `pending` atomically with the write; the writer removes them once the
 /// cleanup is done, so a move interrupted at any point is completed by the
 /// redelivered batch.
-const ADD: &str = r"
+const ADD: &str = concat!(
+    fence!(),
+    r"
 local members = {}
 for i = 2, #ARGV, 2 do members[#members + 1] = ARGV[i] end
 local before = redis.call('ZMSCORE', KEYS[1], unpack(members))
@@ -183,7 +221,8 @@ for i = 1, #before do
 end
 if #moving > 0 then redis.call('SADD', KEYS[2], unpack(moving)) end
 return arrived
-";
+"
+);
 
 /// `TIMED_ADD key index [pending] s1 prefix1 m1 ...` → `[i, j, ...]`: the
 /// `ties: earliest` form of a best-score write. A player's member is
@@ -191,6 +230,7 @@ return arrived
 /// or equal with an earlier time (a greater prefix). With a pending-moves
 /// set (`range`), returns the arrivals as `ADD` does; else nothing.
 const TIMED_ADD: &str = concat!(
+    fence!(),
     prelude!(),
     r"
 local z, idx, pend = KEYS[1], KEYS[2], KEYS[3]
@@ -284,12 +324,17 @@ pub(crate) fn timed_add<'a>(
     key: &str,
     index: &str,
     pending: Option<&str>,
+    fence: Option<&str>,
     updates: impl Iterator<Item = (u64, u64, &'a PlayerId)>,
 ) -> Cmd {
     let mut cmd = redis::cmd("EVAL");
-    cmd.arg(TIMED_ADD).arg(2 + usize::from(pending.is_some())).arg(key).arg(index);
+    let keys = 2 + usize::from(pending.is_some()) + usize::from(fence.is_some());
+    cmd.arg(TIMED_ADD).arg(keys).arg(key).arg(index);
     if let Some(p) = pending {
         cmd.arg(p);
+    }
+    if let Some(f) = fence {
+        cmd.arg(f);
     }
     for (score, time_ms, player) in updates {
         cmd.arg(score).arg(&member::time_prefix(time_ms)[..]).arg(member::encode(player));
@@ -385,9 +430,27 @@ pub(crate) const ADD_CHUNK: usize = 1000;
 
 /// The `ADD` call for one shard with at most [`ADD_CHUNK`] pairs; `pending`
 /// is the shard's pending-moves set (same hash tag, so same slot).
-pub(crate) fn add<'a>(key: &str, pending: &str, pairs: impl Iterator<Item = (u64, &'a PlayerId)>) -> Cmd {
+pub(crate) fn add<'a>(
+    key: &str,
+    pending: &str,
+    fence: Option<&str>,
+    pairs: impl Iterator<Item = (u64, &'a PlayerId)>,
+) -> Cmd {
     let mut cmd = redis::cmd("EVAL");
-    cmd.arg(ADD).arg(2).arg(key).arg(pending);
+    cmd.arg(ADD).arg(2 + usize::from(fence.is_some())).arg(key).arg(pending);
+    if let Some(f) = fence {
+        cmd.arg(f);
+    }
+    for (score, player) in pairs {
+        cmd.arg(score).arg(member::encode(player));
+    }
+    cmd
+}
+
+/// The `FENCED_ZADD` call: a season's best-score write behind its fence.
+pub(crate) fn fenced_zadd<'a>(key: &str, fence: &str, pairs: impl Iterator<Item = (u64, &'a PlayerId)>) -> Cmd {
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(FENCED_ZADD).arg(2).arg(key).arg(fence);
     for (score, player) in pairs {
         cmd.arg(score).arg(member::encode(player));
     }

@@ -13,34 +13,65 @@ use crate::{Result, keys, member, scripts};
 
 /// Adds the best-score writes of `updates` into the shard `key` to `pipe`:
 /// `ZADD key GT s1 m1 ...` per chunk, or `TIMED_ADD` on `earliest` boards.
-pub(crate) fn push_writes(pipe: &mut redis::Pipeline, key: &str, updates: &[&ScoreUpdate], ties: Ties) {
+/// A season's shard (`fence` given) is written behind its closed marker
+/// (`FENCED_ZADD`, or `TIMED_ADD` with the marker) and each chunk's reply is
+/// kept: [`refused_chunks`] reads which the fence refused. Other replies are ignored.
+pub(crate) fn push_writes(
+    pipe: &mut redis::Pipeline,
+    key: &str,
+    fence: Option<&str>,
+    updates: &[&ScoreUpdate],
+    ties: Ties,
+) {
     let index = keys::index_for(key, ties);
     for chunk in updates.chunks(scripts::ADD_CHUNK) {
-        match &index {
-            None => {
+        match (&index, fence) {
+            (None, None) => {
                 let cmd = pipe.cmd("ZADD").arg(key).arg("GT");
                 for u in chunk {
                     cmd.arg(u.score).arg(member::encode(&u.player));
                 }
             }
-            Some(index) => {
+            (None, Some(fence)) => {
+                pipe.add_command(scripts::fenced_zadd(key, fence, chunk.iter().map(|u| (u.score, &u.player))));
+            }
+            (Some(index), _) => {
                 pipe.add_command(scripts::timed_add(
                     key,
                     index,
                     None,
+                    fence,
                     chunk.iter().map(|u| (u.score, u.time_ms, &u.player)),
                 ));
             }
         }
-        pipe.ignore();
+        if fence.is_none() {
+            pipe.ignore();
+        }
     }
 }
 
-pub(crate) async fn apply(store: &Store, board: &BoardId, updates: &[&ScoreUpdate], ties: Ties) -> Result<()> {
+/// The indexes in `updates` whose chunk [`push_writes`] wrote behind a fence
+/// that was up (`replies`: the pipeline's replies, one per chunk).
+pub(crate) fn refused_chunks(replies: &[redis::Value], updates: usize) -> Vec<usize> {
+    let mut refused = Vec::new();
+    for (i, reply) in replies.iter().enumerate() {
+        if scripts::refused_by_fence(reply) {
+            let start = i * scripts::ADD_CHUNK;
+            refused.extend(start..(start + scripts::ADD_CHUNK).min(updates));
+        }
+    }
+    refused
+}
+
+/// Writes `updates`; returns the indexes of those a closed season's fence refused.
+pub(crate) async fn apply(store: &Store, board: &BoardId, updates: &[&ScoreUpdate], ties: Ties) -> Result<Vec<usize>> {
+    let key = keys::single(board);
+    let fence = keys::fence_for(board, &key);
     let mut pipe = redis::pipe();
-    push_writes(&mut pipe, &keys::single(board), updates, ties);
-    store.run(&pipe).await?;
-    Ok(())
+    push_writes(&mut pipe, &key, fence.as_deref(), updates, ties);
+    let replies = store.run(&pipe).await?;
+    Ok(refused_chunks(&replies, updates.len()))
 }
 
 /// The one Redis command a standing on a `single` board with shared ties

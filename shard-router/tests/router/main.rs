@@ -10,3 +10,4 @@ mod rebalance;
 mod records;
 mod replicas;
 mod rules;
+mod seasons;

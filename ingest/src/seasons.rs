@@ -1,0 +1,70 @@
+//! Closing seasons on time: every worker checks every board with a reset
+//! once per `--season-check` and closes the seasons whose end plus
+//! `late_grace` has passed by its clock ([`shard_router::seasons`]: the fence
+//! in Redis makes closing exactly-once whichever worker gets there first),
+//! then deletes those beyond `keep_seasons`.
+
+use std::time::Duration;
+
+use shard_router::seasons::seasonal_boards;
+use shard_router::{Clock, Router};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+/// The closing task of one worker.
+#[derive(Debug)]
+pub struct Closer {
+    /// Its own router (a connection the writer does not wait on).
+    pub router: Router,
+    /// The clock seasons are decided by.
+    pub clock: Clock,
+    /// How often every seasonal board is checked.
+    pub interval: Duration,
+}
+
+impl Closer {
+    /// Checks every `interval` until `stop`.
+    pub async fn run(self, stop: CancellationToken) {
+        let mut tick = tokio::time::interval(self.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing = false;
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            match self.pass().await {
+                Ok(()) if failing => {
+                    failing = false;
+                    info!("seasons: closing works again");
+                }
+                Ok(()) => {}
+                Err(e) => {
+                    metrics::counter!("ingest_season_close_errors_total").increment(1);
+                    if !failing {
+                        // One line per change, not one per second while Redis is away.
+                        warn!(failure = e.failure().as_str(), "seasons: a closing pass failed; retrying");
+                        failing = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// One pass over every seasonal board.
+    async fn pass(&self) -> Result<(), shard_router::Error> {
+        for board in seasonal_boards(self.router.store()).await? {
+            let rules = self.router.rules(&board).await?;
+            if rules.reset.is_none() {
+                continue;
+            }
+            let report = self.router.close_due(&board, &rules, self.clock.now_ms()).await?;
+            metrics::counter!("ingest_seasons_closed_total").increment(report.closed.len() as u64);
+            metrics::counter!("ingest_seasons_removed_total").increment(report.removed.len() as u64);
+            for id in &report.removed {
+                info!(%board, season = id, "season removed (beyond keep_seasons)");
+            }
+        }
+        Ok(())
+    }
+}
