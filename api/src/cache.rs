@@ -52,8 +52,10 @@ pub struct TopSnapshot {
 
 impl TopSnapshot {
     fn new(board: &BoardId, as_of: SystemTime, total: u64, entries: Vec<Entry>) -> Self {
+        let (name, season) = crate::season::names(board);
         let body = TopResponse {
-            board: board.to_string(),
+            board: name,
+            season,
             as_of: rfc3339(as_of),
             total,
             entries: entries.iter().map(EntryDto::from).collect(),
@@ -110,7 +112,7 @@ impl TopCache {
 
     /// Drops a board's cached page (it was deleted).
     pub fn forget(&self, board: &BoardId) {
-        self.boards.remove(board);
+        self.boards.retain(|cached, _| cached != board && cached.season_parts().is_none_or(|(b, _)| b != board.as_str()));
     }
 
     /// Rows cached per board.
@@ -145,8 +147,9 @@ impl TopCache {
 
     async fn read(&self, backend: &Backend, board: &BoardId) -> Result<TopSnapshot, ApiError> {
         let rows = self.rows;
+        let frozen = crate::season::frozen_at(backend, board).await?;
         let page = backend.read(|r| async move { r.top(board, 0, rows).await }).await?;
-        Ok(TopSnapshot::new(board, page.as_of, page.value.total, page.value.entries))
+        Ok(TopSnapshot::new(board, frozen.unwrap_or(page.as_of), page.value.total, page.value.entries))
     }
 
     /// Refreshes every active board once; drops idle ones.

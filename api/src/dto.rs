@@ -28,6 +28,9 @@ impl From<&shard_router::Entry> for EntryDto {
 pub struct TopResponse {
     /// The board.
     pub board: String,
+    /// The season the answer is about (`YYYY-MM-DD` or `YYYY-MM`); absent for all-time answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub season: Option<String>,
     /// RFC 3339 time of the data the answer was computed from.
     #[schema(example = "2026-11-22T10:00:00.123Z")]
     pub as_of: String,
@@ -42,6 +45,9 @@ pub struct TopResponse {
 pub struct PlayerResponse {
     /// The board.
     pub board: String,
+    /// The season the answer is about (`YYYY-MM-DD` or `YYYY-MM`); absent for all-time answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub season: Option<String>,
     /// The player.
     pub player: String,
     /// Best score.
@@ -61,6 +67,9 @@ pub struct PlayerResponse {
 pub struct AroundResponse {
     /// The board.
     pub board: String,
+    /// The season the answer is about (`YYYY-MM-DD` or `YYYY-MM`); absent for all-time answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub season: Option<String>,
     /// The player at the centre.
     pub player: String,
     /// RFC 3339 time of the data.
@@ -89,6 +98,9 @@ pub struct ShardDto {
 pub struct BoardResponse {
     /// The board.
     pub board: String,
+    /// The season the answer is about (`YYYY-MM-DD` or `YYYY-MM`); absent for all-time answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub season: Option<String>,
     /// RFC 3339 time of the data.
     pub as_of: String,
     /// Players on the board.
@@ -148,6 +160,9 @@ pub struct LookupEntryDto {
 pub struct LookupResponse {
     /// The board.
     pub board: String,
+    /// The season the answer is about (`YYYY-MM-DD` or `YYYY-MM`); absent for all-time answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub season: Option<String>,
     /// RFC 3339 time of the data.
     pub as_of: String,
     /// Players on the board.
@@ -311,4 +326,37 @@ impl RulesRequest {
             late_grace,
         })
     }
+}
+
+/// One season of a board.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SeasonDto {
+    /// `YYYY-MM-DD` (day and week seasons) or `YYYY-MM` (month seasons).
+    pub id: String,
+    /// RFC 3339 time of its first millisecond.
+    pub start: String,
+    /// RFC 3339 time it ends (the next reset).
+    pub end: String,
+    /// `open`, or `closed` (frozen: its answers never change, their `as_of` is `end`).
+    #[schema(pattern = "^(open|closed)$")]
+    pub state: String,
+    /// Players in the season.
+    pub total: u64,
+}
+
+/// `GET /v1/boards/{board}/seasons`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SeasonsResponse {
+    /// The board.
+    pub board: String,
+    /// RFC 3339 time of the data.
+    pub as_of: String,
+    /// The board's reset schedule.
+    pub reset: ResetDto,
+    /// RFC 3339 time of the next reset (when the current season ends).
+    pub next_reset: String,
+    /// Seasons, newest first: the current one, then those kept (at most 100).
+    pub seasons: Vec<SeasonDto>,
+    /// Whether more seasons are kept than listed.
+    pub truncated: bool,
 }

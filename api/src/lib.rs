@@ -38,6 +38,7 @@ pub mod extract;
 pub mod freshness;
 pub mod openapi;
 pub mod routes;
+pub mod season;
 pub mod state;
 pub mod telemetry;
 
@@ -102,6 +103,7 @@ pub async fn state(
         metrics,
         probe_timeout: config.redis_timeout,
         admin,
+        clock: config.store.clock,
     })
 }
 

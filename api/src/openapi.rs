@@ -9,18 +9,19 @@ use crate::dto::{
     ReadyResponse, ShardDto, TopResponse,
 };
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{boards, lookup, ops};
+use crate::routes::{boards, lookup, ops, seasons};
 
 /// The API description.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Leaderboard API", description = "Top-N, ranks, percentiles and neighbourhoods of sharded leaderboards. \
         Every answer carries `as_of`, the time of the data it was computed from."),
-    paths(boards::top, boards::player, boards::around, lookup::lookup, boards::board,
+    paths(boards::top, boards::player, boards::around, lookup::lookup, boards::board, seasons::seasons,
           crate::admin::list_boards, crate::admin::delete_board, crate::admin::put_rules,
           ops::healthz, ops::readyz, ops::metrics, ops::openapi, ops::index),
     components(schemas(TopResponse, PlayerResponse, AroundResponse, BoardResponse, EntryDto, ShardDto,
                        LookupRequest, LookupResponse, LookupEntryDto, crate::admin::AdminBoards, crate::admin::AdminBoard, crate::dto::RulesDto, crate::dto::RulesRequest, crate::dto::OrderDto, crate::dto::TiesDto,
+                       crate::dto::ResetDto, crate::dto::SeasonDto, crate::dto::SeasonsResponse,
                        ReadyResponse, ErrorBody, ErrorDetail)),
     tags((name = "boards", description = "Leaderboard reads"), (name = "ops", description = "Operations"),
          (name = "admin", description = "Board administration: bearer token with the admin scope")),

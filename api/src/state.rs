@@ -31,4 +31,6 @@ pub struct AppState {
     pub probe_timeout: Duration,
     /// The admin routes' tokens and primary connection; `None` when no token is configured.
     pub admin: Option<Arc<crate::admin::Admin>>,
+    /// The clock seasons are decided by (which season is `current`).
+    pub clock: shard_router::Clock,
 }

@@ -49,6 +49,7 @@ pub mod telemetry;
 pub mod watermark;
 pub mod write;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -223,36 +224,15 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         replicas: replicas::ReplicaAck::new(config.wait_replicas, config.wait_timeout, probe_store.clone()),
         freshness: Histogram::new_with_bounds(1, 3_600_000, 3).context("freshness histogram")?,
         clock: config.store.clock,
-        opened: std::collections::HashSet::new(),
+        opened: HashSet::new(),
+        closed: HashSet::new(),
     };
     let writer = tokio::spawn(writer.run(batch_rx));
-    let closer = tokio::spawn(
-        seasons::Closer {
-            router: Router::new(watermark_store.clone(), writer_layout, router_options),
-            clock: config.store.clock,
-            interval: config.season_check,
-        }
-        .run(finished.child_token()),
-    );
-    let published = finished.child_token();
-    let publisher = tokio::spawn(
-        watermark::Publisher {
-            consumer: consumer.clone(),
-            shared: shared.clone(),
-            store: watermark_store,
-            topic: config.topic.clone(),
-            interval: config.watermark_interval,
-            lateness: config.watermark_lateness,
-        }
-        .run(published.clone()),
-    );
+    let background = Background::start(&config, &consumer, &shared, watermark_store, writer_layout, &finished);
 
     batcher.await.context("batch task")?;
     let freshness = writer.await.context("write task")?;
-    published.cancel();
-    publisher.await.context("watermark task")?;
-    closer.abort();
-    let _ = closer.await;
+    background.stop().await?;
     drop(finish_guard);
     let _ = polled.await;
     shutdown.cancel();
@@ -260,6 +240,52 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     let report = report(&shared, &freshness);
     info!(?report, "ingest stopped");
     Ok(report)
+}
+
+/// The tasks beside the pipeline: the watermark publisher and the season closer.
+struct Background {
+    published: CancellationToken,
+    publisher: tokio::task::JoinHandle<()>,
+    closer: tokio::task::JoinHandle<()>,
+}
+
+impl Background {
+    fn start(
+        config: &Config,
+        consumer: &Arc<poll::IngestConsumer>,
+        shared: &Arc<Shared>,
+        store: Store,
+        layout: shard_router::LayoutSpec,
+        finished: &CancellationToken,
+    ) -> Self {
+        let published = finished.child_token();
+        let publisher = watermark::Publisher {
+            consumer: consumer.clone(),
+            shared: shared.clone(),
+            store: store.clone(),
+            topic: config.topic.clone(),
+            interval: config.watermark_interval,
+            lateness: config.watermark_lateness,
+        };
+        let closer = seasons::Closer {
+            router: Router::new(store, layout, config.store.router_options()),
+            clock: config.store.clock,
+            interval: config.season_check,
+        };
+        Self {
+            publisher: tokio::spawn(publisher.run(published.clone())),
+            closer: tokio::spawn(closer.run(finished.child_token())),
+            published,
+        }
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        self.published.cancel();
+        self.publisher.await.context("watermark task")?;
+        self.closer.abort(); // each closing step is safe to interrupt
+        let _ = self.closer.await;
+        Ok(())
+    }
 }
 
 /// The exit report: the counters and the freshness quantiles.

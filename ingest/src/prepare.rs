@@ -6,9 +6,9 @@
 //!    letter (`out_of_bounds`), so it is never applied nor silently dropped;
 //! 2. on a board with a reset, the event also targets its season (by event
 //!    time): a copy of it names the season (`<board>@<id>`). A season whose
-//!    end plus `late_grace` has passed by this worker's clock takes no copy:
-//!    the event becomes a `season_closed` dead letter and counts for
-//!    all-time only. A season that has not started a minute from now is
+//!    end plus `late_grace` has passed by this worker's clock, or whose fence
+//!    this worker met, takes no copy: the event becomes a `season_closed`
+//!    dead letter and counts for all-time only. A season that has not started a minute from now is
 //!    refused the same way (`invalid_ts`), so no producer's clock can make
 //!    ingest open seasons without bound;
 //! 3. an event that cannot improve the player's acknowledged best (by the
@@ -16,7 +16,8 @@
 //! 4. the rest are coalesced to one update per (board or season, player): the
 //!    best one by the board's rules.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher;
 use std::collections::hash_map::Entry;
 
 use leaderboard_contract::{BoardId, PlayerId, Rejection, RejectionCode};
@@ -62,9 +63,16 @@ pub struct Prepared {
     pub seasons: Vec<SeasonTarget>,
 }
 
-/// Applies `rules` to `batch` at `now_ms` by this worker's season clock (see
-/// the module docs); adds the rules of the seasons it writes to `rules`.
-pub fn prepare(batch: &Batch, rules: &mut BoardRules, shared: &Shared, now_ms: i64) -> Prepared {
+/// Applies `rules` to `batch` at `now_ms` by this worker's season clock,
+/// `closed` the seasons whose fence this worker met (see the module docs);
+/// adds the rules of the seasons it writes to `rules`.
+pub fn prepare<S: BuildHasher>(
+    batch: &Batch,
+    rules: &mut BoardRules,
+    shared: &Shared,
+    now_ms: i64,
+    closed: &HashSet<BoardId, S>,
+) -> Prepared {
     let mut prepared = Prepared { cache_epoch: shared.cache.epoch(), ..Prepared::default() };
     let mut valid: Vec<usize> = Vec::with_capacity(batch.events.len());
     for (i, e) in batch.events.iter().enumerate() {
@@ -76,14 +84,14 @@ pub fn prepare(batch: &Batch, rules: &mut BoardRules, shared: &Shared, now_ms: i
         }
         valid.push(i);
         let Some(season) = season_of(&r, e.time_ms) else { continue };
-        if past_grace(&r, &season, now_ms) {
+        let name = e.board.season(&season.id);
+        if past_grace(&r, &season, now_ms) || closed.contains(&name) {
             let detail = format!("season {} of board {} is closed; the event counts for all-time", season.id, e.board);
             prepared.refuse(batch, e, RejectionCode::SeasonClosed, detail);
         } else if season.start_ms > now_ms.saturating_add(FUTURE_TOLERANCE_MS) {
             let detail = format!("season {} of board {} has not started; the event counts for all-time", season.id, e.board);
             prepared.refuse(batch, e, RejectionCode::InvalidTs, detail);
         } else {
-            let name = e.board.season(&season.id);
             if !rules.contains_key(&name) {
                 rules.insert(name.clone(), r.for_season());
                 prepared.seasons.push(SeasonTarget { board: e.board.clone(), season });
@@ -198,7 +206,7 @@ mod tests {
             event("other", "x", 1, 0, 7), // no rules: the defaults
         ]);
         let mut rules = rules;
-        let prepared = prepare(&b, &mut rules, &shared, 0);
+        let prepared = prepare(&b, &mut rules, &shared, 0, &HashSet::new());
         let mut updates: Vec<(String, String, u64, u64)> =
             prepared.updates.iter().map(|u| (u.board.to_string(), u.player.to_string(), u.score, u.time_ms)).collect();
         updates.sort();

@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use leaderboard_contract::BoardId;
+use shard_router::board_record;
 use shard_router::seasons::seasonal_boards;
 use shard_router::{Clock, Router};
 use tokio_util::sync::CancellationToken;
@@ -51,19 +53,30 @@ impl Closer {
         }
     }
 
-    /// One pass over every seasonal board.
+    /// One pass over every seasonal board; a board that fails does not stop
+    /// the others (the pass reports the last failure).
     async fn pass(&self) -> Result<(), shard_router::Error> {
+        let mut failed = None;
         for board in seasonal_boards(self.router.store()).await? {
-            let rules = self.router.rules(&board).await?;
-            if rules.reset.is_none() {
-                continue;
+            if let Err(e) = self.close(&board).await {
+                failed = Some(e);
             }
-            let report = self.router.close_due(&board, &rules, self.clock.now_ms()).await?;
-            metrics::counter!("ingest_seasons_closed_total").increment(report.closed.len() as u64);
-            metrics::counter!("ingest_seasons_removed_total").increment(report.removed.len() as u64);
-            for id in &report.removed {
-                info!(%board, season = id, "season removed (beyond keep_seasons)");
-            }
+        }
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// Closes what is due on one board, by the rules in its record (whatever
+    /// layout this worker is configured with: seasons keep their own).
+    async fn close(&self, board: &BoardId) -> Result<(), shard_router::Error> {
+        let Some(record) = board_record::recorded(self.router.store(), board).await? else { return Ok(()) };
+        if record.rules.reset.is_none() {
+            return Ok(());
+        }
+        let report = self.router.close_due(board, &record.rules, self.clock.now_ms()).await?;
+        metrics::counter!("ingest_seasons_closed_total").increment(report.closed.len() as u64);
+        metrics::counter!("ingest_seasons_removed_total").increment(report.removed.len() as u64);
+        for id in &report.removed {
+            info!(%board, season = id, "season removed (beyond keep_seasons)");
         }
         Ok(())
     }

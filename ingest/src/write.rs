@@ -63,10 +63,16 @@ pub struct Writer {
     pub clock: Clock,
     /// Seasons this writer opened (or found open), so each is opened once.
     pub opened: HashSet<BoardId>,
+    /// Seasons whose fence this writer met: their later events are dead letters at once.
+    pub closed: HashSet<BoardId>,
 }
 
-/// Most seasons a writer remembers having opened before it starts over.
+/// Most seasons a writer remembers having opened (or found closed) before it starts over.
 const MAX_OPENED: usize = 10_000;
+
+/// The dead letter of an event its season's fence refused.
+const LATE: (RejectionCode, &str) =
+    (RejectionCode::SeasonClosed, "the season closed before this event was written; it counts for all-time");
 
 /// Fewer replicas than required acknowledged a write in time.
 #[derive(Debug, thiserror::Error)]
@@ -131,7 +137,7 @@ impl Writer {
         // batch is prepared again, so no event is coalesced or skipped by the wrong order.
         let (rules, prepared) = loop {
             let mut rules = self.board_rules(batch).await?;
-            let prepared = prepare(batch, &mut rules, &self.shared, self.clock.now_ms());
+            let prepared = prepare(batch, &mut rules, &self.shared, self.clock.now_ms(), &self.closed);
             self.open_seasons(&prepared.seasons, &rules).await?;
             let written = self.write_updates(batch, &prepared, &prepared.kept, &prepared.updates, &rules).await?;
             if let Written::Done = written {
@@ -140,14 +146,23 @@ impl Writer {
         };
         prepared.count(&self.shared);
         self.dead_letter(&prepared.refused).await?;
-        if !prepared.skipped.is_empty() && self.shared.cache.epoch() != prepared.cache_epoch {
+        // Events of a season found closed that the cache skipped are not in it either.
+        let (late, skipped): (Vec<usize>, Vec<usize>) =
+            prepared.skipped.iter().partition(|&&i| self.closed.contains(&prepared.event(batch, i).board));
+        if !late.is_empty() {
+            let seasons: HashSet<(&BoardId, &PlayerId)> =
+                late.iter().map(|&i| prepared.event(batch, i)).map(|e| (&e.board, &e.player)).collect();
+            let (code, detail) = LATE;
+            self.dead_letter(&set_aside(batch, &prepared, &late, &seasons, code, detail)).await?;
+        }
+        if !skipped.is_empty() && self.shared.cache.epoch() != prepared.cache_epoch {
             // The cache was cleared (Redis may have lost data) after these skips were
             // decided: they may rest on a lost score, so write those events after all.
-            metrics::counter!("ingest_skips_rewritten_total").increment(prepared.skipped.len() as u64);
+            metrics::counter!("ingest_skips_rewritten_total").increment(skipped.len() as u64);
             let mut rules = rules;
             loop {
-                let skipped = coalesce(prepared.skipped.iter().map(|&i| prepared.event(batch, i)), &rules);
-                if let Written::Done = self.write_updates(batch, &prepared, &prepared.skipped, &skipped, &rules).await? {
+                let updates = coalesce(skipped.iter().map(|&i| prepared.event(batch, i)), &rules);
+                if let Written::Done = self.write_updates(batch, &prepared, &skipped, &updates, &rules).await? {
                     break;
                 }
                 rules = self.board_rules(batch).await?;
@@ -171,10 +186,7 @@ impl Writer {
             }
             let board_rules = rules.get(&target.board).copied().unwrap_or_default();
             loop {
-                let e = match self.router.open_season(&target.board, &board_rules, &target.season).await {
-                    Ok(_) => break,
-                    Err(e) => e,
-                };
+                let Err(e) = self.router.open_season(&target.board, &board_rules, &target.season).await else { break };
                 self.shared.counters.add(Counter::RedisErrors, 1);
                 let failure = e.failure();
                 if failure == Failure::Reconnect {
@@ -232,10 +244,18 @@ impl Writer {
             outcome.refused.iter().map(|&i| (&updates[i].board, &updates[i].player)).collect();
         let closed: HashSet<(&BoardId, &PlayerId)> = outcome.closed.iter().map(|c| (&c.board, &c.player)).collect();
         let unwritable = (RejectionCode::Unwritable, "the store refuses writes to this board");
-        let late = (RejectionCode::SeasonClosed, "the season closed before this event was written; it counts for all-time");
-        for (keys, (code, detail)) in [(&refused, unwritable), (&closed, late)] {
+        for (keys, (code, detail)) in [(&refused, unwritable), (&closed, LATE)] {
             if !keys.is_empty() {
                 self.dead_letter(&set_aside(batch, prepared, sources, keys, code, detail)).await?;
+            }
+        }
+        for c in &outcome.closed {
+            if !self.closed.contains(&c.board) {
+                if self.closed.len() >= MAX_OPENED {
+                    self.closed.clear();
+                }
+                info!(season = %c.board, "a season's fence refused a write: it is closed");
+                self.closed.insert(c.board.clone());
             }
         }
         let mut applied = 0u64;

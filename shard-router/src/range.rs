@@ -603,22 +603,27 @@ async fn read_slices(
     Ok(last)
 }
 
-/// Writes a batch into one generation with the add-then-remove protocol
-/// (also the rebalancer's copy step); returns the indexes of the updates a
-/// closed season's fence refused.
-pub(crate) async fn write_generation(
+/// What step 1 of [`write_generation`] learned.
+struct Added {
+    /// `(update index, target shard)` of the players new to their target shard.
+    arrivals: Vec<(usize, usize)>,
+    /// Indexes of the updates a closed season's fence refused.
+    refused: Vec<usize>,
+}
+
+/// Step 1 of [`write_generation`]: adds every update to its shard, learning who arrived.
+async fn add_step(
     store: &Store,
     board: &BoardId,
     generation: &Generation,
+    keys: &[String],
     updates: &[&ScoreUpdate],
     ties: Ties,
-) -> Result<Vec<usize>> {
-    let keys = shard_keys(board, generation);
+) -> Result<Added> {
     let mut by_shard: Vec<Vec<usize>> = vec![Vec::new(); keys.len()];
     for (i, u) in updates.iter().enumerate() {
         by_shard[generation.shard_of(u.score)].push(i);
     }
-    // Step 1: add, learning who arrived.
     let mut chunks = Vec::new();
     let mut pipes = Vec::new();
     for (shard, idxs) in by_shard.iter().enumerate() {
@@ -645,18 +650,32 @@ pub(crate) async fn write_generation(
             chunks.push((shard, chunk));
         }
     }
-    let mut arrivals: Vec<(usize, usize)> = Vec::new(); // (update index, target shard)
-    let mut refused: Vec<usize> = Vec::new();
+    let mut added = Added { arrivals: Vec::new(), refused: Vec::new() };
     for (&(shard, chunk), reply) in chunks.iter().zip(store.run_all(&pipes).await?) {
         let reply = reply.into_iter().next().unwrap_or_default();
         if scripts::refused_by_fence(&reply) {
-            refused.extend_from_slice(chunk);
+            added.refused.extend_from_slice(chunk);
             continue;
         }
         for j in scripts::parse_add(reply)? {
-            arrivals.push((chunk[j], shard));
+            added.arrivals.push((chunk[j], shard));
         }
     }
+    Ok(added)
+}
+
+/// Writes a batch into one generation with the add-then-remove protocol
+/// (also the rebalancer's copy step); returns the indexes of the updates a
+/// closed season's fence refused.
+pub(crate) async fn write_generation(
+    store: &Store,
+    board: &BoardId,
+    generation: &Generation,
+    updates: &[&ScoreUpdate],
+    ties: Ties,
+) -> Result<Vec<usize>> {
+    let keys = shard_keys(board, generation);
+    let Added { arrivals, refused } = add_step(store, board, generation, &keys, updates, ties).await?;
     if arrivals.is_empty() {
         return Ok(refused);
     }

@@ -171,6 +171,7 @@ impl Rules {
     /// The rules a season of a board with these rules is stored under: the
     /// same order and ties, no bounds (the board's are checked before an
     /// event reaches a season) and no schedule of its own.
+    #[must_use]
     pub fn for_season(&self) -> Self {
         Self { order: self.order, ties: self.ties, ..Self::default() }
     }

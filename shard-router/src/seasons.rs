@@ -173,7 +173,7 @@ impl Router {
                 Ok(SeasonEntry { id, ..entry })
             })
             .collect::<Result<Vec<_>>>()?;
-        entries.sort_by(|a, b| b.start_ms.cmp(&a.start_ms));
+        entries.sort_by_key(|e| std::cmp::Reverse(e.start_ms));
         Ok(entries)
     }
 
@@ -236,6 +236,23 @@ impl Router {
         let _: i64 = self.store().query(redis::cmd("UNLINK").arg(keys::seasons(board))).await?;
         let _: i64 = self.store().query(redis::cmd("SREM").arg(keys::SEASONAL_BOARDS).arg(board.as_str())).await?;
         Ok(())
+    }
+
+    /// The entry of the season stored as `stored` (`<board>@<id>`); `None`
+    /// for a board, or a season never opened.
+    ///
+    /// # Errors
+    /// [`Error::Redis`] when Redis fails; [`Error::Corrupt`] for an unreadable entry.
+    pub async fn stored_season(&self, stored: &BoardId) -> Result<Option<SeasonEntry>> {
+        let Some((board, id)) = stored.season_parts() else { return Ok(None) };
+        let board = BoardId::new(board).map_err(|e| Error::Corrupt(format!("season {stored}: {e}")))?;
+        let raw: Option<String> = self.store().query(redis::cmd("HGET").arg(keys::seasons(&board)).arg(id)).await?;
+        raw.map(|json| {
+            serde_json::from_str::<SeasonEntry>(&json)
+                .map(|e| SeasonEntry { id: id.to_string(), ..e })
+                .map_err(|e| Error::Corrupt(format!("season {stored}: {e}")))
+        })
+        .transpose()
     }
 
     /// The entry of `season` of `board`, when it was ever opened.

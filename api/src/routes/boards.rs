@@ -13,6 +13,7 @@ use crate::clock::rfc3339;
 use crate::dto::{AroundResponse, BoardResponse, EntryDto, PlayerResponse, ShardDto, TopResponse};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiQuery, AroundParams, BoardPath, PageParams, PlayerPath};
+use crate::season::{SeasonParams, frozen_at, resolve};
 use crate::state::AppState;
 
 /// Milliseconds since the data of a cached answer was read.
@@ -20,8 +21,13 @@ pub const DATA_AGE_HEADER: HeaderName = HeaderName::from_static("x-data-age-ms")
 /// `true` when a cached answer is served because refreshing it failed.
 pub const STALE_HEADER: HeaderName = HeaderName::from_static("x-data-stale");
 
-pub(crate) fn board_not_found(board: &BoardId) -> ApiError {
-    ApiError::NotFound { code: "board_not_found", message: format!("board {board} has no players") }
+/// 404 for a board (or a season, by its stored name) without players.
+pub(crate) fn board_not_found(stored: &BoardId) -> ApiError {
+    let message = match crate::season::names(stored) {
+        (board, Some(season)) => format!("season {season} of board {board} has no players"),
+        (board, None) => format!("board {board} has no players"),
+    };
+    ApiError::NotFound { code: "board_not_found", message }
 }
 
 /// A page of the board, score descending then player id ascending.
@@ -29,7 +35,7 @@ pub(crate) fn board_not_found(board: &BoardId) -> ApiError {
 /// Pages inside the first rows come from the in-memory cache (see the
 /// `x-data-age-ms` and `x-data-stale` headers); deeper pages from Redis.
 #[utoipa::path(get, path = "/v1/boards/{board}/top", tag = "boards",
-    params(("board" = String, Path, description = "Board name, 1-64 bytes of [A-Za-z0-9_.-]"), PageParams),
+    params(("board" = String, Path, description = "Board name, 1-64 bytes of [A-Za-z0-9_.-]"), PageParams, SeasonParams),
     responses(
         (status = 200, description = "The page", body = TopResponse,
             headers(("x-data-age-ms" = u64, description = "Age of cached data in milliseconds"),
@@ -37,7 +43,7 @@ pub(crate) fn board_not_found(board: &BoardId) -> ApiError {
                     ("cache-control" = String, description = "public, max-age = the cache refresh interval (first rows only)"),
                     ("x-data-stale" = bool, description = "Present when Redis is unreachable and the last cache is served"))),
         (status = 304, description = "Not modified: the page still has the tag sent in If-None-Match"),
-        (status = 400, description = "Invalid board, limit or offset", body = ErrorBody),
+        (status = 400, description = "Invalid board, limit, offset or season", body = ErrorBody),
         (status = 404, description = "The board has no players", body = ErrorBody),
         (status = 409, description = "The board is stored with another layout than this api's (`layout_mismatch`)", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody),
@@ -46,9 +52,12 @@ pub async fn top(
     State(s): State<AppState>,
     BoardPath(board): BoardPath,
     ApiQuery(params): ApiQuery<PageParams>,
+    ApiQuery(season): ApiQuery<SeasonParams>,
     request_headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (offset, limit) = params.checked()?;
+    let target = resolve(&s, board, &season).await?;
+    let board = target.stored.clone();
     if offset + limit <= s.cache.rows() {
         let cached = s.cache.get(&s.backend, &board).await?;
         let snap = &cached.snapshot;
@@ -68,8 +77,14 @@ pub async fn top(
             ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], snap.page.clone()).into_response()
         } else {
             let entries = snap.entries.iter().skip(offset as usize).take(limit as usize).map(EntryDto::from).collect();
-            Json(TopResponse { board: board.to_string(), as_of: rfc3339(snap.as_of), total: snap.total, entries })
-                .into_response()
+            Json(TopResponse {
+                board: target.board.to_string(),
+                season: target.season_id(),
+                as_of: rfc3339(snap.as_of),
+                total: snap.total,
+                entries,
+            })
+            .into_response()
         };
         let age = SystemTime::now().duration_since(snap.as_of).unwrap_or_default().as_millis();
         let headers = response.headers_mut();
@@ -89,13 +104,15 @@ pub async fn top(
         return Ok(response);
     }
     let b = &board;
+    let frozen = frozen_at(&s.backend, b).await?;
     let Dated { value: page, as_of } = s.backend.read(|r| async move { r.top(b, offset, limit).await }).await?;
     if page.total == 0 {
         return Err(board_not_found(&board));
     }
     let body = TopResponse {
-        board: board.to_string(),
-        as_of: rfc3339(as_of),
+        board: target.board.to_string(),
+        season: target.season_id(),
+        as_of: rfc3339(frozen.unwrap_or(as_of)),
         total: page.total,
         entries: page.entries.iter().map(EntryDto::from).collect(),
     };
@@ -107,7 +124,10 @@ async fn missing(s: &AppState, board: &BoardId, player: &leaderboard_contract::P
         Ok(0) => board_not_found(board),
         Ok(_) => ApiError::NotFound {
             code: "player_not_found",
-            message: format!("player {player} has no score on board {board}"),
+            message: match crate::season::names(board) {
+                (b, Some(season)) => format!("player {player} has no score in season {season} of board {b}"),
+                (b, None) => format!("player {player} has no score on board {b}"),
+            },
         },
         Err(e) => e,
     }
@@ -116,10 +136,10 @@ async fn missing(s: &AppState, board: &BoardId, player: &leaderboard_contract::P
 /// A player's score, rank, the board's total and the player's percentile.
 #[utoipa::path(get, path = "/v1/boards/{board}/players/{player}", tag = "boards",
     params(("board" = String, Path, description = "Board name"),
-           ("player" = String, Path, description = "Player id, 1-64 bytes of [A-Za-z0-9_.:@-]")),
+           ("player" = String, Path, description = "Player id, 1-64 bytes of [A-Za-z0-9_.:@-]"), SeasonParams),
     responses(
         (status = 200, description = "The player's standing", body = PlayerResponse),
-        (status = 400, description = "Invalid board or player", body = ErrorBody),
+        (status = 400, description = "Invalid board, player or season", body = ErrorBody),
         (status = 404, description = "No such board or player", body = ErrorBody),
         (status = 409, description = "The board is stored with another layout than this api's (`layout_mismatch`)", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody),
@@ -127,13 +147,20 @@ async fn missing(s: &AppState, board: &BoardId, player: &leaderboard_contract::P
 pub async fn player(
     State(s): State<AppState>,
     PlayerPath(board, player): PlayerPath,
+    ApiQuery(season): ApiQuery<SeasonParams>,
 ) -> Result<Json<PlayerResponse>, ApiError> {
-    let (b, p) = (&board, &player);
-    let read = || async { s.backend.read(|r| async move { r.standing(b, p).await }).await };
-    let Dated { value: standing, as_of } = s.lookups.run((board.clone(), player.clone()), read).await?;
-    let Some(st) = standing else { return Err(missing(&s, &board, &player).await) };
+    let target = resolve(&s, board, &season).await?;
+    let (b, p) = (&target.stored, &player);
+    let read = || async {
+        let frozen = frozen_at(&s.backend, b).await?;
+        let dated = s.backend.read(|r| async move { r.standing(b, p).await }).await?;
+        Ok(Dated { as_of: frozen.unwrap_or(dated.as_of), ..dated })
+    };
+    let Dated { value: standing, as_of } = s.lookups.run((b.clone(), player.clone()), read).await?;
+    let Some(st) = standing else { return Err(missing(&s, b, &player).await) };
     Ok(Json(PlayerResponse {
-        board: board.to_string(),
+        board: target.board.to_string(),
+        season: target.season_id(),
         player: player.to_string(),
         score: st.score,
         rank: st.rank,
@@ -146,10 +173,10 @@ pub async fn player(
 /// The rows just above and below a player.
 #[utoipa::path(get, path = "/v1/boards/{board}/players/{player}/around", tag = "boards",
     params(("board" = String, Path, description = "Board name"),
-           ("player" = String, Path, description = "Player id"), AroundParams),
+           ("player" = String, Path, description = "Player id"), AroundParams, SeasonParams),
     responses(
         (status = 200, description = "The player's neighbourhood", body = AroundResponse),
-        (status = 400, description = "Invalid board, player or radius", body = ErrorBody),
+        (status = 400, description = "Invalid board, player, radius or season", body = ErrorBody),
         (status = 404, description = "No such board or player", body = ErrorBody),
         (status = 409, description = "The board is stored with another layout than this api's (`layout_mismatch`)", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody),
@@ -158,38 +185,56 @@ pub async fn around(
     State(s): State<AppState>,
     PlayerPath(board, player): PlayerPath,
     ApiQuery(params): ApiQuery<AroundParams>,
+    ApiQuery(season): ApiQuery<SeasonParams>,
 ) -> Result<Json<AroundResponse>, ApiError> {
     let radius = params.checked()?;
-    let (b, p) = (&board, &player);
+    let target = resolve(&s, board, &season).await?;
+    let (b, p) = (&target.stored, &player);
+    let frozen = frozen_at(&s.backend, b).await?;
     let Dated { value: rows, as_of } = s.backend.read(|r| async move { r.around(b, p, radius).await }).await?;
-    let Some(rows) = rows else { return Err(missing(&s, &board, &player).await) };
+    let Some(rows) = rows else { return Err(missing(&s, b, &player).await) };
     Ok(Json(AroundResponse {
-        board: board.to_string(),
+        board: target.board.to_string(),
+        season: target.season_id(),
         player: player.to_string(),
-        as_of: rfc3339(as_of),
+        as_of: rfc3339(frozen.unwrap_or(as_of)),
         entries: rows.iter().map(EntryDto::from).collect(),
     }))
 }
 
 /// The board's total, sharding strategy, and each shard's score range and size.
 #[utoipa::path(get, path = "/v1/boards/{board}", tag = "boards",
-    params(("board" = String, Path, description = "Board name")),
+    params(("board" = String, Path, description = "Board name"), SeasonParams),
     responses(
         (status = 200, description = "Board statistics", body = BoardResponse),
-        (status = 400, description = "Invalid board", body = ErrorBody),
+        (status = 400, description = "Invalid board or season", body = ErrorBody),
         (status = 404, description = "The board has no players", body = ErrorBody),
         (status = 409, description = "The board is stored with another layout than this api's (`layout_mismatch`)", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody),
         (status = 503, description = "Redis unavailable", body = ErrorBody)))]
-pub async fn board(State(s): State<AppState>, BoardPath(board): BoardPath) -> Result<Json<BoardResponse>, ApiError> {
-    let b = &board;
+pub async fn board(
+    State(s): State<AppState>,
+    BoardPath(board): BoardPath,
+    ApiQuery(season): ApiQuery<SeasonParams>,
+) -> Result<Json<BoardResponse>, ApiError> {
+    let target = resolve(&s, board, &season).await?;
+    let b = &target.stored;
+    let frozen = frozen_at(&s.backend, b).await?;
     let Dated { value: stats, as_of } = s.backend.read(|r| async move { r.stats(b).await }).await?;
     if stats.total == 0 {
-        return Err(board_not_found(&board));
+        return Err(board_not_found(b));
     }
+    // A season's answer shows its board's rules (the season stores the same order and ties).
+    let rules = if target.season.is_some() {
+        let parent = &target.board;
+        s.backend.call(|r| async move { r.rules(parent).await }).await?
+    } else {
+        stats.rules
+    };
     Ok(Json(BoardResponse {
-        board: board.to_string(),
-        as_of: rfc3339(as_of),
+        board: target.board.to_string(),
+        season: target.season_id(),
+        as_of: rfc3339(frozen.unwrap_or(as_of)),
         total: stats.total,
         strategy: stats.strategy.to_string(),
         layout: stats.layout,
@@ -200,6 +245,6 @@ pub async fn board(State(s): State<AppState>, BoardPath(board): BoardPath) -> Re
             .collect(),
         rank_error_bound: stats.rank_error_bound,
         migrating_to: stats.migrating_to,
-        rules: stats.rules.into(),
+        rules: rules.into(),
     }))
 }

@@ -10,7 +10,8 @@ use crate::backend::Dated;
 use crate::clock::rfc3339;
 use crate::dto::{LookupEntryDto, LookupRequest, LookupResponse};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::BoardPath;
+use crate::extract::{ApiQuery, BoardPath};
+use crate::season::{SeasonParams, frozen_at, resolve};
 use crate::state::AppState;
 
 /// Largest request body: 100 ids of 64 bytes, quoted and separated, with room to spare.
@@ -51,11 +52,11 @@ fn body_error(e: &JsonRejection) -> ApiError {
 
 /// The standings of up to 100 players, ranked on the board and inside the list.
 #[utoipa::path(post, path = "/v1/boards/{board}/players:lookup", tag = "boards",
-    params(("board" = String, Path, description = "Board name, 1-64 bytes of [A-Za-z0-9_.-]")),
+    params(("board" = String, Path, description = "Board name, 1-64 bytes of [A-Za-z0-9_.-]"), SeasonParams),
     request_body(content = LookupRequest, description = "1 to 100 player ids; at most 16 KiB"),
     responses(
         (status = 200, description = "The players found, in board order, and the ones missing", body = LookupResponse),
-        (status = 400, description = "Invalid board, body or player id", body = ErrorBody),
+        (status = 400, description = "Invalid board, body, player id or season", body = ErrorBody),
         (status = 404, description = "The board has no players", body = ErrorBody),
         (status = 409, description = "The board is stored with another layout than this api's (`layout_mismatch`)", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody),
@@ -63,16 +64,20 @@ fn body_error(e: &JsonRejection) -> ApiError {
 pub async fn lookup(
     State(s): State<AppState>,
     BoardPath(board): BoardPath,
+    ApiQuery(season): ApiQuery<SeasonParams>,
     LookupBody(players): LookupBody,
 ) -> Result<Json<LookupResponse>, ApiError> {
-    let (b, p) = (&board, &players);
+    let target = resolve(&s, board, &season).await?;
+    let (b, p) = (&target.stored, &players);
+    let frozen = frozen_at(&s.backend, b).await?;
     let Dated { value: found, as_of } = s.backend.read(|r| async move { r.lookup(b, p).await }).await?;
     if found.total == 0 {
-        return Err(super::boards::board_not_found(&board));
+        return Err(super::boards::board_not_found(b));
     }
     Ok(Json(LookupResponse {
-        board: board.to_string(),
-        as_of: rfc3339(as_of),
+        board: target.board.to_string(),
+        season: target.season_id(),
+        as_of: rfc3339(frozen.unwrap_or(as_of)),
         total: found.total,
         entries: found
             .entries

@@ -3,6 +3,7 @@
 pub mod boards;
 pub mod lookup;
 pub mod ops;
+pub mod seasons;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -20,6 +21,7 @@ pub fn routes(state: AppState) -> Router {
             "/v1/boards/{board}/players:lookup",
             post(lookup::lookup).layer(DefaultBodyLimit::max(lookup::MAX_BODY_BYTES)),
         )
+        .route("/v1/boards/{board}/seasons", get(seasons::seasons))
         .route("/v1/boards/{board}", get(boards::board))
         .route("/v1/admin/boards", get(crate::admin::list_boards))
         .route(

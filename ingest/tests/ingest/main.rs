@@ -11,3 +11,4 @@ mod rebalance;
 mod replica_reads;
 mod rules;
 mod signed;
+mod seasons;

@@ -1,0 +1,84 @@
+//! `GET /v1/boards/{board}/seasons`: a board's seasons and its next reset.
+
+use axum::Json;
+use axum::extract::State;
+use futures::{StreamExt as _, TryStreamExt as _};
+
+use crate::backend::Dated;
+use crate::clock::rfc3339;
+use crate::dto::{ResetDto, SeasonDto, SeasonsResponse};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::BoardPath;
+use crate::season::time_of;
+use crate::state::AppState;
+
+/// Most seasons one answer lists (a board keeps up to 1,000).
+pub const MAX_LISTED_SEASONS: usize = 100;
+
+/// Season totals read at once.
+const TOTALS_CONCURRENCY: usize = 8;
+
+/// The board's seasons, newest first: the current one (also before its first
+/// event), then the kept ones; with the next reset time.
+#[utoipa::path(get, path = "/v1/boards/{board}/seasons", tag = "boards",
+    params(("board" = String, Path, description = "Board name, 1-64 bytes of [A-Za-z0-9_.-]")),
+    responses(
+        (status = 200, description = "The seasons", body = SeasonsResponse),
+        (status = 400, description = "Invalid board", body = ErrorBody),
+        (status = 404, description = "The board has no reset schedule (`no_seasons`)", body = ErrorBody),
+        (status = 409, description = "The board is stored with another layout than this api's (`layout_mismatch`)", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+        (status = 503, description = "Redis unavailable", body = ErrorBody)))]
+pub async fn seasons(State(s): State<AppState>, BoardPath(board): BoardPath) -> Result<Json<SeasonsResponse>, ApiError> {
+    let b = &board;
+    let rules = s.backend.call(|r| async move { r.rules(b).await }).await?;
+    let Some(reset) = rules.reset else {
+        return Err(ApiError::NotFound {
+            code: "no_seasons",
+            message: format!("board {board} has no reset schedule, so no seasons"),
+        });
+    };
+    let invalid = |e: shard_router::season::SeasonError| ApiError::bad_request("invalid_season", e.to_string());
+    let current = reset.season_at(s.clock.now_ms()).map_err(invalid)?;
+    let Dated { value: mut entries, as_of } = s.backend.read(|r| async move { r.seasons(b).await }).await?;
+    if !entries.iter().any(|e| e.id == current.id) {
+        entries.push(shard_router::seasons::SeasonEntry {
+            id: current.id.clone(),
+            start_ms: current.start_ms,
+            end_ms: current.end_ms,
+            closed_at_ms: None,
+        });
+    }
+    entries.sort_by_key(|e| std::cmp::Reverse(e.start_ms));
+    let truncated = entries.len() > MAX_LISTED_SEASONS;
+    entries.truncate(MAX_LISTED_SEASONS);
+    let seasons: Vec<SeasonDto> = futures::stream::iter(entries)
+        .map(|entry| {
+            let s = &s;
+            let stored = board.season(&entry.id);
+            async move {
+                let total = s.backend.call(|r| {
+                    let stored = stored.clone();
+                    async move { r.total(&stored).await }
+                });
+                Ok::<_, ApiError>(SeasonDto {
+                    start: rfc3339(time_of(entry.start_ms)),
+                    end: rfc3339(time_of(entry.end_ms)),
+                    state: if entry.closed() { "closed" } else { "open" }.to_string(),
+                    total: total.await?,
+                    id: entry.id,
+                })
+            }
+        })
+        .buffered(TOTALS_CONCURRENCY)
+        .try_collect()
+        .await?;
+    Ok(Json(SeasonsResponse {
+        board: board.to_string(),
+        as_of: rfc3339(as_of),
+        reset: ResetDto::from(reset),
+        next_reset: rfc3339(time_of(current.end_ms)),
+        seasons,
+        truncated,
+    }))
+}

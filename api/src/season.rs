@@ -1,0 +1,106 @@
+//! `?season=` on every read route: which stored board an answer reads, and
+//! how a closed season's answers are dated.
+//!
+//! A board with a reset answers for its `current` season by default;
+//! `previous`, a season id, or `all` (all-time) may be asked for. A board
+//! without one knows `all` only. The current season is decided by this api's
+//! season clock (`--clock`), as ingest decides where events go.
+//!
+//! A closed season is frozen: an answer whose data was read after the season
+//! was seen closed (its entry is read first) is dated by the season's end,
+//! since every event of the season that will ever count is in it. Other
+//! answers are dated by the watermark, like any board's.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use leaderboard_contract::BoardId;
+use serde::Deserialize;
+use shard_router::season::Season;
+
+use crate::backend::Backend;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// `?season=` of the read routes.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SeasonParams {
+    /// `current` (the default on boards with a reset), `previous`, `all` (all-time; the default,
+    /// and the only value, on boards without a reset), or a season id (`YYYY-MM-DD`, `YYYY-MM`).
+    #[param(pattern = "^(current|previous|all|[0-9]{4}-[0-9]{2}(-[0-9]{2})?)$")]
+    pub season: Option<String>,
+}
+
+/// What a read is about.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The board the client named.
+    pub board: BoardId,
+    /// Where the answer is read from: the board, or `<board>@<id>`.
+    pub stored: BoardId,
+    /// The season, for season answers.
+    pub season: Option<Season>,
+}
+
+impl Target {
+    /// The season id for the response, if any.
+    pub fn season_id(&self) -> Option<String> {
+        self.season.as_ref().map(|s| s.id.clone())
+    }
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("invalid_season", message)
+}
+
+/// Resolves `?season=` for `board` (reads the board's rules, kept by the
+/// router for a second).
+///
+/// # Errors
+/// 400 `invalid_season` for a value the board has no season for; Redis errors as every read.
+pub async fn resolve(s: &AppState, board: BoardId, params: &SeasonParams) -> Result<Target, ApiError> {
+    let b = &board;
+    let rules = s.backend.call(|r| async move { r.rules(b).await }).await?;
+    let asked = params.season.as_deref();
+    let Some(reset) = rules.reset else {
+        return match asked {
+            None | Some("all") => Ok(Target { stored: board.clone(), board, season: None }),
+            Some(other) => Err(invalid(format!("board {board} has no seasons (no reset schedule); got season={other}"))),
+        };
+    };
+    let now = s.clock.now_ms();
+    let current = || reset.season_at(now).map_err(|e| invalid(e.to_string()));
+    let season = match asked {
+        Some("all") => return Ok(Target { stored: board.clone(), board, season: None }),
+        None | Some("current") => current()?,
+        Some("previous") => reset.previous(&current()?).map_err(|e| invalid(e.to_string()))?,
+        Some(id) => reset.parse_id(id).map_err(|e| invalid(e.to_string()))?,
+    };
+    Ok(Target { stored: board.season(&season.id), board, season: Some(season) })
+}
+
+/// The end of the season stored as `stored` when it is closed now, read
+/// *before* the answer's data (see the module docs); `None` for boards and open seasons.
+///
+/// # Errors
+/// Redis errors as every read.
+pub async fn frozen_at(backend: &Backend, stored: &BoardId) -> Result<Option<SystemTime>, ApiError> {
+    if !stored.is_season() {
+        return Ok(None);
+    }
+    let entry = backend.call(|r| async move { r.stored_season(stored).await }).await?;
+    Ok(entry.filter(shard_router::seasons::SeasonEntry::closed).map(|e| time_of(e.end_ms)))
+}
+
+/// A time in milliseconds since the epoch (clamped at the epoch).
+pub fn time_of(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+/// The client's board name and the season id of a stored name.
+pub fn names(stored: &BoardId) -> (String, Option<String>) {
+    match stored.season_parts() {
+        Some((board, season)) => (board.to_string(), Some(season.to_string())),
+        None => (stored.to_string(), None),
+    }
+}

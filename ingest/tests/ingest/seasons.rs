@@ -1,0 +1,130 @@
+//! Seasons end to end through Kafka: events go to the season of their time
+//! and to all-time; closed, removed and far-future seasons take none; a
+//! worker whose clock is behind meets the fence another worker put up.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use leaderboard_contract::{BoardId, ScoreEvent};
+use rand::Rng;
+use shard_router::board_record::{self, RecordedLayout};
+use shard_router::clock::system_ms;
+use shard_router::season::{Every, Reset};
+use shard_router::{Oracle, Router, Rules, ScoreUpdate};
+
+use crate::helpers::{
+    Topics, Worker, config_with, produce_events, producer, random_events_at, read_dlq, redis_url, router, unique,
+    wait_for_committed, wait_for_oracle,
+};
+
+/// 2026-11-23T00:00:00Z: day seasons start here and every 86,400,000 ms after.
+const DAY0: u64 = 1_795_392_000_000;
+const DAY: u64 = 86_400_000;
+const HOUR: u64 = 3_600_000;
+
+/// Events of `players` players at times in `from..to`.
+fn events_in(seed: u64, board: &BoardId, from: u64, to: u64) -> Vec<ScoreEvent> {
+    random_events_at(seed, board, 40, 400, |rng| rng.random_range(from..to))
+}
+
+fn oracle(board: &BoardId, events: &[&ScoreEvent]) -> Oracle {
+    let mut o = Oracle::new();
+    for e in events {
+        let time_ms = e.ts_ms.expect("time");
+        o.apply(&ScoreUpdate { board: board.clone(), player: e.player.clone(), score: e.score, time_ms });
+    }
+    o
+}
+
+/// A `--clock` that reads `at` now (and runs on from there).
+fn clock_at(at: u64) -> String {
+    format!("offset:{}", i64::try_from(at).expect("time") - system_ms())
+}
+
+fn codes(dead: &[crate::helpers::DeadLetter]) -> HashMap<String, usize> {
+    let mut out = HashMap::new();
+    for d in dead {
+        *out.entry(d.header("error.code").to_string()).or_default() += 1;
+    }
+    out
+}
+
+async fn seasons_of(router: &Router, board: &BoardId) -> Vec<(String, bool)> {
+    router.seasons(board).await.expect("seasons").into_iter().map(|e| (e.id.clone(), e.closed())).collect()
+}
+
+#[tokio::test]
+async fn events_land_in_their_season_and_a_closed_season_stays_frozen() {
+    for layout in ["single", "hash:3", "range:500"] {
+        let topics = Topics::create(3).await;
+        let board = BoardId::new(unique("daily")).expect("board");
+        let reset = Reset { every: Every::Day, utc_offset: time::UtcOffset::UTC, weekday: time::Weekday::Monday };
+        let rules = Rules { reset: Some(reset), late_grace: Duration::from_secs(3600), ..Rules::default() };
+        let reader = router(&redis_url(), layout).await;
+        board_record::set_rules(reader.store(), &board, RecordedLayout::of(reader.spec()), rules).await.expect("rules");
+        let (d1, d2) = (DAY0 + DAY, DAY0 + 2 * DAY);
+        // The worker's clock reads 10 minutes into day 2: day 1 is in its grace (1 h), day 0 is closed.
+        let behind = clock_at(d2 + 10 * 60_000);
+        let day1 = events_in(1, &board, d1, d2); // straddling: up to the last millisecond of day 1
+        let day2 = events_in(2, &board, d2, d2 + 5 * 60_000); // from the first millisecond of day 2
+        let day0 = events_in(3, &board, DAY0, d1); // closed: all-time only
+        let future = events_in(4, &board, d2 + 2 * DAY, d2 + 3 * DAY); // not started: all-time only
+        let mut stream: Vec<ScoreEvent> = [&day1, &day2, &day0, &future].into_iter().flatten().cloned().collect();
+        let edges = [(d2 - 1, "edge-late"), (d2, "edge-early")];
+        for (ts, player) in edges {
+            let mut e = day1[0].clone();
+            e.player = leaderboard_contract::PlayerId::new(player).expect("player");
+            e.ts_ms = Some(ts);
+            stream.push(e);
+        }
+        produce_events(&producer(), &topics.scores, &stream).await;
+        let worker = Worker::start(config_with(&topics, &redis_url(), layout, &["--clock", &behind]));
+
+        let all: Vec<&ScoreEvent> = stream.iter().collect();
+        let in_day = |from: u64, to: u64| -> Vec<&ScoreEvent> {
+            stream.iter().filter(|e| (from..to).contains(&e.ts_ms.expect("time"))).collect()
+        };
+        let (s1, s2) = (board.season("2026-11-24"), board.season("2026-11-25"));
+        let wait = Duration::from_secs(60);
+        wait_for_oracle(&reader, &oracle(&board, &all), &board, wait).await;
+        wait_for_oracle(&reader, &oracle(&s1, &in_day(d1, d2)), &s1, wait).await;
+        wait_for_oracle(&reader, &oracle(&s2, &in_day(d2, d2 + DAY)), &s2, wait).await;
+        assert!(reader.standing(&s1, &"edge-late".parse().expect("id")).await.expect("read").is_some(), "{layout}");
+        assert!(reader.standing(&s2, &"edge-early".parse().expect("id")).await.expect("read").is_some(), "{layout}");
+        let refused = read_dlq(&topics.dlq, day0.len() + future.len()).await;
+        let want: HashMap<String, usize> =
+            [("season_closed".to_string(), day0.len()), ("invalid_ts".to_string(), future.len())].into();
+        assert_eq!(codes(&refused), want, "{layout}: closed and future seasons refuse, all-time takes them");
+        assert_eq!(
+            seasons_of(&reader, &board).await,
+            [("2026-11-25".to_string(), false), ("2026-11-24".to_string(), false)],
+            "{layout}: only the seasons written to exist"
+        );
+
+        // A second worker (another group, nothing to consume) whose clock is past day 1's grace closes it.
+        let idle = Topics::create(1).await;
+        let ahead = clock_at(d2 + HOUR + 5_000);
+        let closer = Worker::start(config_with(&idle, &redis_url(), layout, &["--clock", &ahead]));
+        let deadline = tokio::time::Instant::now() + wait;
+        while seasons_of(&reader, &board).await[1] != ("2026-11-24".to_string(), true) {
+            assert!(tokio::time::Instant::now() < deadline, "{layout}: day 1 never closed");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // The first worker's clock says day 1 still takes events: the fence refuses them.
+        let late = events_in(5, &board, d1, d2);
+        produce_events(&producer(), &topics.scores, &late).await;
+        let mut with_late = all.clone();
+        with_late.extend(late.iter());
+        wait_for_oracle(&reader, &oracle(&board, &with_late), &board, wait).await;
+        wait_for_committed(&topics, wait).await;
+        let dead = read_dlq(&topics.dlq, day0.len() + future.len() + late.len()).await;
+        assert_eq!(
+            codes(&dead).get("season_closed").copied(),
+            Some(day0.len() + late.len()),
+            "{layout}: every late event is a dead letter"
+        );
+        wait_for_oracle(&reader, &oracle(&s1, &in_day(d1, d2)), &s1, Duration::ZERO).await;
+        closer.stop().await;
+        worker.stop().await;
+    }
+}
