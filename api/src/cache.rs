@@ -112,7 +112,8 @@ impl TopCache {
 
     /// Drops a board's cached page (it was deleted).
     pub fn forget(&self, board: &BoardId) {
-        self.boards.retain(|cached, _| cached != board && cached.season_parts().is_none_or(|(b, _)| b != board.as_str()));
+        self.boards
+            .retain(|cached, _| cached != board && cached.season_parts().is_none_or(|(b, _)| b != board.as_str()));
     }
 
     /// Rows cached per board.

@@ -220,11 +220,11 @@ pub struct ResetDto {
     #[schema(pattern = "^(day|week|month)$")]
     pub every: String,
     /// The fixed offset the reset happens at, `+HH:MM` or `-HH:MM` within ±14:00 (default `+00:00`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(pattern = "^[+-][0-9]{2}:[0-9]{2}$")]
     pub utc_offset: Option<String>,
     /// The day weekly seasons start: `mon` (default) ... `sun`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(pattern = "^(mon|tue|wed|thu|fri|sat|sun)$")]
     pub weekday: Option<String>,
 }

@@ -87,6 +87,10 @@ fn constrained(name: &str) -> Option<utoipa::openapi::schema::Schema> {
         "limit" => integer(1, bounds::MAX_LIMIT),
         "offset" => integer(0, bounds::MAX_OFFSET),
         "radius" => integer(0, bounds::MAX_RADIUS),
+        "season" => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(crate::season::SEASON_PATTERN))
+            .max_length(Some(10)),
         _ => return None,
     };
     Some(schema.build().into())

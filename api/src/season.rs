@@ -21,13 +21,15 @@ use crate::backend::Backend;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// What `season` may be (a valid id still has to name a season of the board).
+pub const SEASON_PATTERN: &str = "^(current|previous|all|[0-9]{4}-[0-9]{2}(-[0-9]{2})?)$";
+
 /// `?season=` of the read routes.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SeasonParams {
     /// `current` (the default on boards with a reset), `previous`, `all` (all-time; the default,
     /// and the only value, on boards without a reset), or a season id (`YYYY-MM-DD`, `YYYY-MM`).
-    #[param(pattern = "^(current|previous|all|[0-9]{4}-[0-9]{2}(-[0-9]{2})?)$")]
     pub season: Option<String>,
 }
 
@@ -65,7 +67,9 @@ pub async fn resolve(s: &AppState, board: BoardId, params: &SeasonParams) -> Res
     let Some(reset) = rules.reset else {
         return match asked {
             None | Some("all") => Ok(Target { stored: board.clone(), board, season: None }),
-            Some(other) => Err(invalid(format!("board {board} has no seasons (no reset schedule); got season={other}"))),
+            Some(other) => {
+                Err(invalid(format!("board {board} has no seasons (no reset schedule); got season={other}")))
+            }
         };
     };
     let now = s.clock.now_ms();

@@ -16,9 +16,9 @@
 //! 4. the rest are coalesced to one update per (board or season, player): the
 //!    best one by the board's rules.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
-use std::collections::hash_map::Entry;
 
 use leaderboard_contract::{BoardId, PlayerId, Rejection, RejectionCode};
 use shard_router::season::Season;
@@ -89,7 +89,8 @@ pub fn prepare<S: BuildHasher>(
             let detail = format!("season {} of board {} is closed; the event counts for all-time", season.id, e.board);
             prepared.refuse(batch, e, RejectionCode::SeasonClosed, detail);
         } else if season.start_ms > now_ms.saturating_add(FUTURE_TOLERANCE_MS) {
-            let detail = format!("season {} of board {} has not started; the event counts for all-time", season.id, e.board);
+            let detail =
+                format!("season {} of board {} has not started; the event counts for all-time", season.id, e.board);
             prepared.refuse(batch, e, RejectionCode::InvalidTs, detail);
         } else {
             if !rules.contains_key(&name) {

@@ -2,7 +2,7 @@
 //! structured logs, the process-wide Prometheus recorder, the SIGINT/SIGTERM
 //! signal, and the store options every binary takes ([`StoreArgs`], with the season clock).
 
-use std::sync::OnceLock;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use shard_router::{LayoutSpec, RedisTarget, RouterOptions};
@@ -72,8 +72,10 @@ pub fn init_tracing(default_filter: &str) {
 /// # Errors
 /// When another recorder was installed first, or a bucket list is empty.
 pub fn install_recorder(buckets: &[(&str, &[f64])]) -> anyhow::Result<PrometheusHandle> {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    if let Some(h) = HANDLE.get() {
+    // A lock, not a check-then-set: two callers at once (tests in one process) must not both install.
+    static HANDLE: Mutex<Option<PrometheusHandle>> = Mutex::new(None);
+    let mut slot = HANDLE.lock().map_err(|_| anyhow::anyhow!("the recorder lock is poisoned"))?;
+    if let Some(h) = slot.as_ref() {
         return Ok(h.clone());
     }
     let mut builder = PrometheusBuilder::new();
@@ -81,7 +83,8 @@ pub fn install_recorder(buckets: &[(&str, &[f64])]) -> anyhow::Result<Prometheus
         builder = builder.set_buckets_for_metric(Matcher::Full((*name).to_string()), values)?;
     }
     let handle = builder.install_recorder()?;
-    Ok(HANDLE.get_or_init(|| handle).clone())
+    *slot = Some(handle.clone());
+    Ok(handle)
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
@@ -100,4 +103,25 @@ pub async fn shutdown_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Callers racing to install get the one recorder (tests install it from many threads).
+    #[test]
+    fn racing_callers_share_one_recorder() {
+        let start = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let callers: Vec<_> = (0..8)
+            .map(|_| {
+                let start = start.clone();
+                std::thread::spawn(move || {
+                    start.wait();
+                    install_recorder(&[("x_seconds", &[0.1, 1.0])]).is_ok()
+                })
+            })
+            .collect();
+        assert!(callers.into_iter().all(|c| c.join().expect("thread")), "a caller failed to get the recorder");
+    }
 }

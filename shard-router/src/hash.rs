@@ -55,11 +55,7 @@ pub(crate) async fn apply(
         })
         .collect();
     let replies = store.run_all(&pipes).await?;
-    Ok(groups
-        .iter()
-        .zip(&replies)
-        .flat_map(|(g, r)| refused_chunks(r, g.len()).into_iter().map(|j| g[j]))
-        .collect())
+    Ok(groups.iter().zip(&replies).flat_map(|(g, r)| refused_chunks(r, g.len()).into_iter().map(|j| g[j])).collect())
 }
 
 /// Summed over every shard: players ahead of the anchor `(score, member)`

@@ -65,12 +65,12 @@ pub mod spec;
 pub mod store;
 pub mod watermark;
 
+pub use clock::Clock;
 pub use error::{Error, Failure, Result};
 pub use lookup::{Listed, Lookup, MAX_LOOKUP};
 pub use migrate::MigrationOutcome;
 pub use model::{BoardStats, Entry, Page, ScoreUpdate, ShardStats, Standing};
 pub use oracle::{Oracle, OracleBoard};
-pub use clock::Clock;
 pub use read_from::ReadFrom;
 pub use rebalance::{RebalanceOptions, RebalanceOutcome, equal_population};
 pub use router::{Closed, Router, RouterOptions};

@@ -278,7 +278,10 @@ mod tests {
     #[test]
     fn asc_earliest_board_ranks_by_lowest_score_then_first_to_reach_it() {
         let mut o = Oracle::new();
-        o.set_rules(&b(), Rules { order: Order::Asc, ties: Ties::Earliest, min_score: 1, max_score: 1000, ..Rules::default() });
+        o.set_rules(
+            &b(),
+            Rules { order: Order::Asc, ties: Ties::Earliest, min_score: 1, max_score: 1000, ..Rules::default() },
+        );
         for (player, score, time) in
             [("a", 50, 10), ("b", 30, 20), ("c", 30, 5), ("a", 30, 30), ("b", 30, 1), ("d", 0, 1), ("e", 9999, 1)]
         {

@@ -29,7 +29,10 @@ const TOTALS_CONCURRENCY: usize = 8;
         (status = 409, description = "The board is stored with another layout than this api's (`layout_mismatch`)", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody),
         (status = 503, description = "Redis unavailable", body = ErrorBody)))]
-pub async fn seasons(State(s): State<AppState>, BoardPath(board): BoardPath) -> Result<Json<SeasonsResponse>, ApiError> {
+pub async fn seasons(
+    State(s): State<AppState>,
+    BoardPath(board): BoardPath,
+) -> Result<Json<SeasonsResponse>, ApiError> {
     let b = &board;
     let rules = s.backend.call(|r| async move { r.rules(b).await }).await?;
     let Some(reset) = rules.reset else {

@@ -6,7 +6,7 @@ use shard_router::audit;
 
 use crate::helpers::{TestApi, board, router, seed};
 
-fn hash(token: &str) -> String {
+pub(crate) fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
@@ -95,7 +95,12 @@ async fn tokens_scopes_deletion_and_the_audit_log() {
     api.stop().await;
 }
 
-async fn put(api: &TestApi, board: &str, token: Option<&str>, body: &str) -> (StatusCode, serde_json::Value) {
+pub(crate) async fn put(
+    api: &TestApi,
+    board: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (StatusCode, serde_json::Value) {
     let mut request = api
         .client
         .put(format!("{}/v1/admin/boards/{board}", api.base))
@@ -183,7 +188,13 @@ async fn rules_are_set_applied_fixed_and_audited() {
         (r#"{"max_score":9007199254740992}"#, "invalid_rules"),
         (r#"{"order":"sideways"}"#, "invalid_body"),
         (r#"{"colour":"red"}"#, "invalid_body"),
-        (r#"{"reset":{"every":"day"}}"#, "seasons_unavailable"),
+        (r#"{"reset":{"every":"hour"}}"#, "invalid_rules"),
+        (r#"{"reset":{"every":"day","utc_offset":"+15:00"}}"#, "invalid_rules"),
+        (r#"{"reset":{"every":"week","weekday":"someday"}}"#, "invalid_rules"),
+        (r#"{"reset":{"every":"day","at":"noon"}}"#, "invalid_body"),
+        (r#"{"late_grace":"soon"}"#, "invalid_rules"),
+        (r#"{"late_grace":"2d"}"#, "invalid_rules"),
+        (r#"{"keep_seasons":0}"#, "invalid_rules"),
         ("not json", "invalid_body"),
     ] {
         let (status, body) = put(&api, b.as_str(), Some("ops"), bad).await;
@@ -204,7 +215,7 @@ async fn rules_are_set_applied_fixed_and_audited() {
         .rev()
         .collect();
     let results: Vec<&str> = mine.iter().map(|(_, r)| r.as_str()).collect();
-    assert_eq!(results.len(), 4 + 7, "refused, created, narrowed, fixed, 7 bad bodies: {mine:?}");
+    assert_eq!(results.len(), 4 + 13, "refused, created, narrowed, fixed, 13 bad bodies: {mine:?}");
     assert_eq!(mine[0], (viewer.clone(), "403".to_string()));
     assert!(results[1].starts_with("ok: order=asc ties=earliest"), "{mine:?}");
     assert_eq!(results[3], "409");

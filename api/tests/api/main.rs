@@ -6,3 +6,4 @@ mod faults;
 mod helpers;
 mod lookup;
 mod routes;
+mod seasons;

@@ -10,5 +10,5 @@ mod pipeline;
 mod rebalance;
 mod replica_reads;
 mod rules;
-mod signed;
 mod seasons;
+mod signed;

@@ -34,7 +34,8 @@ async fn bounds_dead_letter_and_every_layout_honours_order_and_ties() {
     for layout in ["single", "hash:3", "range:500,900"] {
         let topics = Topics::create(3).await;
         let board = BoardId::new(unique("laps")).expect("board");
-        let rules = Rules { order: Order::Asc, ties: Ties::Earliest, min_score: 10, max_score: 900, ..Rules::default() };
+        let rules =
+            Rules { order: Order::Asc, ties: Ties::Earliest, min_score: 10, max_score: 900, ..Rules::default() };
         let reader = router(&redis_url(), layout).await;
         let recorded = RecordedLayout::of(reader.spec());
         board_record::set_rules(reader.store(), &board, recorded, rules).await.expect("rules");

@@ -1,0 +1,188 @@
+//! `?season=` on the read routes, the seasons route, and frozen answers.
+
+use leaderboard_contract::PlayerId;
+use reqwest::StatusCode;
+use shard_router::clock::system_ms;
+use shard_router::{Oracle, ScoreUpdate};
+
+use crate::admin::{hash, put};
+use crate::helpers::{TestApi, board, eventually, oracle_rows, router, rows};
+
+/// 2026-11-23T00:00:00Z and a day, in milliseconds.
+const DAY0: i64 = 1_795_392_000_000;
+const DAY: i64 = 86_400_000;
+
+fn updates(stored: &leaderboard_contract::BoardId, players: usize, base: u64) -> Vec<ScoreUpdate> {
+    (0..players)
+        .map(|i| ScoreUpdate {
+            board: stored.clone(),
+            player: PlayerId::new(format!("p{i:03}")).expect("id"),
+            score: base + ((i * 37) % 50) as u64,
+            time_ms: 0,
+        })
+        .collect()
+}
+
+fn oracle(updates: &[ScoreUpdate]) -> Oracle {
+    let mut o = Oracle::new();
+    for u in updates {
+        o.apply(u);
+    }
+    o
+}
+
+/// A daily board (UTC, grace 1 h) behind an api whose clock reads 10
+/// minutes into 2026-11-25: the 24th is the previous season, the 25th the
+/// current one; both opened and written, and the all-time board too.
+struct Fixture {
+    api: TestApi,
+    b: leaderboard_contract::BoardId,
+    writer: shard_router::Router,
+    previous: shard_router::season::Season,
+    s1: leaderboard_contract::BoardId,
+    o1: Oracle,
+}
+
+async fn fixture() -> (Fixture, Oracle, Oracle) {
+    let redis = testkit::redis_url();
+    let b = board("weekly");
+    let ops = testkit::unique("season-ops");
+    let offset = DAY0 + 2 * DAY + 600_000 - system_ms();
+    let api = TestApi::start(&redis, "hash:2", |c| {
+        c.admin_tokens = vec![format!("{ops}:{}:admin", hash("ops"))];
+        c.store.clock = shard_router::Clock::Offset { ms: offset };
+    })
+    .await;
+    let daily = r#"{"reset":{"every":"day","utc_offset":"+00:00"},"keep_seasons":3,"late_grace":"1h"}"#;
+    let (status, created) = put(&api, b.as_str(), Some("ops"), daily).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    assert_eq!(created["rules"]["reset"]["every"], "day");
+    assert_eq!(created["rules"]["keep_seasons"], 3);
+    assert_eq!(created["rules"]["late_grace"], "1h");
+    let weekly = r#"{"reset":{"every":"week"}}"#;
+    let (status, fixed) = put(&api, b.as_str(), Some("ops"), weekly).await;
+    assert_eq!((status, fixed["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("reset_fixed")));
+
+    let writer = router(&redis, "hash:2").await;
+    let rules = writer.rules(&b).await.expect("rules");
+    let reset = rules.reset.expect("reset");
+    let (previous, current) =
+        (reset.season_at(DAY0 + DAY).expect("24th"), reset.season_at(DAY0 + 2 * DAY).expect("25th"));
+    let (s1, s2) = (b.season(&previous.id), b.season(&current.id));
+    for s in [&previous, &current] {
+        writer.open_season(&b, &rules, s).await.expect("open");
+    }
+    let (u1, u2, all) = (updates(&s1, 40, 100), updates(&s2, 25, 0), updates(&b, 60, 10));
+    for batch in [&u1, &u2, &all] {
+        writer.apply(batch).await.expect("apply");
+    }
+    let (o1, o2, oa) = (oracle(&u1), oracle(&u2), oracle(&all));
+    (Fixture { api, b, writer, previous, s1, o1 }, o2, oa)
+}
+
+fn top(o: &Oracle, stored: &leaderboard_contract::BoardId) -> Vec<(u64, String, u64)> {
+    oracle_rows(&o.board(stored).expect("board").top(0, 100).entries)
+}
+
+#[tokio::test]
+async fn every_read_route_takes_a_season_and_the_seasons_are_listed() {
+    let (Fixture { api, b, o1, s1, .. }, o2, oa) = fixture().await;
+    let s2 = b.season("2026-11-25");
+    let (status, body) = api.json(&format!("/v1/boards/{b}/top")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["board"].as_str(), body["season"].as_str()),
+        (Some(b.as_str()), Some("2026-11-25")),
+        "current by default"
+    );
+    assert_eq!(rows(&body), top(&o2, &s2));
+    for asked in ["previous", "2026-11-24"] {
+        let (_, body) = api.json(&format!("/v1/boards/{b}/top?season={asked}&limit=7&offset=3")).await;
+        assert_eq!(body["season"], "2026-11-24", "{asked}");
+        assert_eq!(rows(&body), oracle_rows(&o1.board(&s1).expect("s1").top(3, 7).entries), "{asked}");
+        assert_ne!(body["as_of"], "2026-11-25T00:00:00Z", "{asked}: open, so dated by the watermark");
+    }
+    let (_, body) = api.json(&format!("/v1/boards/{b}/top?season=all")).await;
+    assert_eq!(rows(&body), top(&oa, &b));
+    assert!(body.get("season").is_none(), "all-time answers name no season");
+
+    let p = "p007";
+    let (_, body) = api.json(&format!("/v1/boards/{b}/players/{p}?season=previous")).await;
+    let want = o1.board(&s1).expect("s1").standing(&PlayerId::new(p).expect("id")).expect("standing");
+    assert_eq!((body["rank"].as_u64(), body["total"].as_u64()), (Some(want.rank), Some(want.total)), "{body}");
+    let (_, body) = api.json(&format!("/v1/boards/{b}/players/{p}/around?season=current&radius=2")).await;
+    assert_eq!(body["season"], "2026-11-25");
+    let around = o2.board(&s2).expect("s2").around(&PlayerId::new(p).expect("id"), 2).expect("around");
+    assert_eq!(rows(&body), oracle_rows(&around));
+    let (_, body) = api.json(&format!("/v1/boards/{b}?season=previous")).await;
+    assert_eq!((body["total"].as_u64(), body["season"].as_str()), (Some(40), Some("2026-11-24")));
+    assert_eq!(body["rules"]["reset"]["every"], "day", "a season shows its board's rules");
+    let lookup = api
+        .client
+        .post(format!("{}/v1/boards/{b}/players:lookup?season=previous", api.base))
+        .json(&serde_json::json!({"players": ["p001", "p002", "nobody"]}))
+        .send()
+        .await
+        .expect("lookup");
+    let body: serde_json::Value = lookup.json().await.expect("json");
+    assert_eq!((body["total"].as_u64(), body["missing"][0].as_str()), (Some(40), Some("nobody")), "{body}");
+
+    let (status, listed) = api.json(&format!("/v1/boards/{b}/seasons")).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(listed["next_reset"], "2026-11-26T00:00:00Z");
+    let seasons: Vec<(String, String, u64)> = listed["seasons"]
+        .as_array()
+        .expect("seasons")
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().expect("id").into(),
+                s["state"].as_str().expect("state").into(),
+                s["total"].as_u64().expect("total"),
+            )
+        })
+        .collect();
+    assert_eq!(seasons, [("2026-11-25".into(), "open".into(), 25), ("2026-11-24".into(), "open".into(), 40)]);
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn a_closed_season_is_frozen_and_dated_by_its_end() {
+    let (Fixture { api, b, writer, previous, s1, o1 }, _, _) = fixture().await;
+    let plain = board("plain");
+    let p = "p007";
+    // Closing freezes: later writes are refused, and answers are dated by the season's end.
+    assert!(writer.close_season(&b, &previous.id, DAY0 + 2 * DAY + 3_600_000).await.expect("close"));
+    assert_eq!(writer.apply(&updates(&s1, 40, 900)).await.expect("apply").len(), 40, "refused after the close");
+    for path in
+        [format!("/v1/boards/{b}/top?season=previous"), format!("/v1/boards/{b}/top?season=previous&offset=200")]
+    {
+        eventually("answers of the closed season are dated by its end", || async {
+            api.json(&path).await.1["as_of"] == "2026-11-25T00:00:00Z" || path.contains("offset=200")
+        })
+        .await;
+    }
+    let (_, body) = api.json(&format!("/v1/boards/{b}/top?season=previous")).await;
+    assert_eq!(rows(&body), top(&o1, &s1), "frozen");
+    for path in [
+        format!("/v1/boards/{b}/players/{p}?season=previous"),
+        format!("/v1/boards/{b}/players/{p}/around?season=previous"),
+        format!("/v1/boards/{b}?season=previous"),
+    ] {
+        assert_eq!(api.json(&path).await.1["as_of"], "2026-11-25T00:00:00Z", "{path}");
+    }
+    let (_, listed) = api.json(&format!("/v1/boards/{b}/seasons")).await;
+    assert_eq!(listed["seasons"][1]["state"], "closed");
+
+    for (path, status, code) in [
+        (format!("/v1/boards/{b}/top?season=2026-11-24T00"), StatusCode::BAD_REQUEST, "invalid_season"),
+        (format!("/v1/boards/{b}/top?season=2026-02-30"), StatusCode::BAD_REQUEST, "invalid_season"),
+        (format!("/v1/boards/{b}/top?season=2026-11-20"), StatusCode::NOT_FOUND, "board_not_found"),
+        (format!("/v1/boards/{plain}/top?season=current"), StatusCode::BAD_REQUEST, "invalid_season"),
+        (format!("/v1/boards/{plain}/seasons"), StatusCode::NOT_FOUND, "no_seasons"),
+    ] {
+        let (got, body) = api.json(&path).await;
+        assert_eq!((got, body["error"]["code"].as_str()), (status, Some(code)), "{path}: {body}");
+    }
+    api.stop().await;
+}
