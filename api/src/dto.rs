@@ -355,6 +355,8 @@ pub struct SeasonsResponse {
     pub reset: ResetDto,
     /// RFC 3339 time of the next reset (when the current season ends).
     pub next_reset: String,
+    /// RFC 3339 time now by the api's season clock (a countdown is `next_reset - now`).
+    pub now: String,
     /// Seasons, newest first: the current one, then those kept (at most 100).
     pub seasons: Vec<SeasonDto>,
     /// Whether more seasons are kept than listed.

@@ -42,7 +42,8 @@ pub async fn seasons(
         });
     };
     let invalid = |e: shard_router::season::SeasonError| ApiError::bad_request("invalid_season", e.to_string());
-    let current = reset.season_at(s.clock.now_ms()).map_err(invalid)?;
+    let now = s.clock.now_ms();
+    let current = reset.season_at(now).map_err(invalid)?;
     let Dated { value: mut entries, as_of } = s.backend.read(|r| async move { r.seasons(b).await }).await?;
     if !entries.iter().any(|e| e.id == current.id) {
         entries.push(shard_router::seasons::SeasonEntry {
@@ -81,6 +82,7 @@ pub async fn seasons(
         as_of: rfc3339(as_of),
         reset: ResetDto::from(reset),
         next_reset: rfc3339(time_of(current.end_ms)),
+        now: rfc3339(time_of(now)),
         seasons,
         truncated,
     }))

@@ -57,3 +57,46 @@ async fn page_shows_rows_and_a_lookup() {
     assert!(dom.contains("<dd>higher score (descending)</dd>"), "the board's order is shown");
     api.stop().await;
 }
+
+/// A board with seasons: the picker lists them, the countdown runs, and a
+/// closed season says its standings are final.
+#[tokio::test]
+async fn page_picks_seasons_and_counts_down_to_the_reset() {
+    let redis = testkit::redis_url();
+    let b = board("page-seasons");
+    let writer = router(&redis, "single").await;
+    let reset = shard_router::season::Reset {
+        every: shard_router::season::Every::Day,
+        utc_offset: time::UtcOffset::UTC,
+        weekday: time::Weekday::Monday,
+    };
+    let rules = shard_router::Rules { reset: Some(reset), ..shard_router::Rules::default() };
+    shard_router::board_record::set_rules(
+        writer.store(),
+        &b,
+        shard_router::board_record::RecordedLayout::Single,
+        rules,
+    )
+    .await
+    .expect("rules");
+    // 2026-11-24 (closed) and 2026-11-25 (current: the api's clock reads 10:00 that day).
+    let day = |d: i64| reset.season_at(1_795_392_000_000 + d * 86_400_000).expect("season");
+    let (closed, current) = (day(1), day(2));
+    for (season, players) in [(&closed, 30), (&current, 12)] {
+        let stored = writer.open_season(&b, &rules, season).await.expect("open");
+        seed(&writer, &stored, players).await;
+    }
+    writer.close_season(&b, &closed.id, closed.end_ms + 20_000).await.expect("close");
+    let offset = current.start_ms + 10 * 3_600_000 - shard_router::clock::system_ms();
+    let api = TestApi::start(&redis, "single", |c| c.store.clock = shard_router::Clock::Offset { ms: offset }).await;
+    let url = format!("{}/?board={b}&season={}", api.base, closed.id);
+    let dom = tokio::task::spawn_blocking(move || rendered_dom(&url)).await.expect("browser task");
+    assert!(dom.contains(r#"<option value="2026-11-24">2026-11-24 · closed · 30 players</option>"#), "picker: {dom}");
+    assert!(dom.contains(r#"<option value="2026-11-25">2026-11-25 · open · 12 players</option>"#), "picker: {dom}");
+    assert!(dom.contains(r#"<option value="all">all-time</option>"#), "picker: {dom}");
+    assert!(dom.contains("next reset in 13:59:") || dom.contains("next reset in 14:00:00"), "countdown: {dom}");
+    assert!(dom.contains("30 players · "), "the chosen season's rows and total: {dom}");
+    assert!(dom.contains("This season is closed: its standings are final"), "frozen: {dom}");
+    assert!(dom.contains("daily at 00:00 +00:00"), "the schedule: {dom}");
+    api.stop().await;
+}
