@@ -18,6 +18,10 @@
 #   --layout L           single | hash:<n> | range:<b1>,<b2>,... (default single)
 #   --order O            desc | asc: the boards' order (asc: lower is better, events carry lap times)
 #   --ties T             shared | earliest: the boards' tie rule (earliest: first to reach a score is ahead)
+#   --reset E            day | week | month: the boards have seasons. Every process runs a simulated
+#                        clock (one day per 20 s) starting 5 s before a reset, so a 30 s run (the
+#                        default with --reset) crosses two day boundaries; late grace 12 h simulated
+#                        (10 s). Loadgen verifies every season and the all-time board.
 #   --existing           use an existing deployment: start nothing, seed nothing unless --redis is given;
 #                        needs --brokers and --api (and --redis to seed, with the deployment's --layout)
 #   --brokers B --redis URL --api URL   where the existing deployment is
@@ -28,11 +32,11 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 cd "$REPO_ROOT"
 
-players=10000000 boards=1 rate=30000 duration=60s read_rate=1000 layout=single order=desc ties=shared
-existing=0 brokers='' redis='' api=''
+players=10000000 boards=1 rate=30000 duration='' read_rate=1000 layout=single order=desc ties=shared
+reset='' quick=0 existing=0 brokers='' redis='' api=''
 while (($#)); do
     case $1 in
-        --quick) players=200000 duration=15s ;;
+        --quick) players=200000 quick=1 ;;
         --players) players=$2; shift ;;
         --boards) boards=$2; shift ;;
         --rate) rate=$2; shift ;;
@@ -41,11 +45,12 @@ while (($#)); do
         --layout) layout=$2; shift ;;
         --order) order=$2; shift ;;
         --ties) ties=$2; shift ;;
+        --reset) reset=$2; shift ;;
         --existing) existing=1 ;;
         --brokers) brokers=$2; shift ;;
         --redis) redis=$2; shift ;;
         --api) api=$2; shift ;;
-        -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
         *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -54,6 +59,13 @@ done
 [[ $boards =~ ^[1-9][0-9]*$ ]] || { echo "--boards needs a positive number, got '$boards'" >&2; exit 2; }
 [[ $order == desc || $order == asc ]] || { echo "--order is desc or asc, got '$order'" >&2; exit 2; }
 [[ $ties == shared || $ties == earliest ]] || { echo "--ties is shared or earliest, got '$ties'" >&2; exit 2; }
+[[ -z $reset || $reset == day || $reset == week || $reset == month ]] ||
+    { echo "--reset is day, week or month, got '$reset'" >&2; exit 2; }
+if [[ -z $duration ]]; then
+    duration=60s
+    ((${quick:-0})) && duration=15s
+    [[ -n $reset ]] && duration=30s # two day boundaries at 5 s and 25 s
+fi
 
 say() { printf '\n[demo] %s\n' "$*" >&2; }
 if ! command -v cargo >/dev/null 2>&1 && [[ -x ${HOME:-/nonexistent}/.cargo/bin/cargo ]]; then
@@ -107,6 +119,16 @@ fi
 export LB_KAFKA_BROKERS=$brokers LB_LAYOUT=$layout LB_LOADGEN_BOARD=$board LB_LOADGEN_BOARDS=$boards
 export LB_LOADGEN_ORDER=$order LB_LOADGEN_TIES=$ties
 export LB_LOADGEN_PLAYERS=$players
+if [[ -n $reset ]]; then
+    # One simulated clock for every process: 4,320 times real time (a day per 20 s), reading
+    # 5 s (real) before the first UTC midnight at least a day ahead when the run starts.
+    speed=4320
+    now_ms=$(($(date +%s%3N)))
+    midnight_ms=$(((now_ms / 86400000 + 2) * 86400000))
+    export LB_CLOCK=sim:$now_ms:$((midnight_ms - 5000 * speed)):$speed
+    export LB_LOADGEN_RESET=$reset LB_LOADGEN_LATE_GRACE=12h
+    say "seasons: reset every $reset, simulated clock $LB_CLOCK (a day per 20 s)"
+fi
 [[ -n $redis ]] && export LB_REDIS_URL=$redis
 
 if ((!existing)); then

@@ -33,6 +33,7 @@ pub async fn fill(world: &World, count: u64) -> anyhow::Result<()> {
             boards,
             scoring: world.scoring(),
             signer: world.sign_key.clone(),
+            clock: world.store.clock,
         },
         population,
         pacer,

@@ -67,6 +67,13 @@ pub struct World {
     #[arg(long, global = true, env = "LB_LOADGEN_SIGN_KEY", hide_env_values = true,
           value_parser = leaderboard_contract::signature::ProducerKey::parse)]
     pub sign_key: Option<leaderboard_contract::signature::ProducerKey>,
+    /// Seasons: the boards reset every `day`, `week` (Mondays) or `month`, at 00:00 UTC. `seed`
+    /// creates the boards with it; events are stamped by `--clock` and verified per season.
+    #[arg(long, global = true, env = "LB_LOADGEN_RESET", value_parser = ["day", "week", "month"])]
+    pub reset: Option<String>,
+    /// How long after its end a season takes late events (with `--reset`), by `--clock`.
+    #[arg(long, global = true, env = "LB_LOADGEN_LATE_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub late_grace: Duration,
     /// The boards' tie rule: `shared` or `earliest` (first to reach a score is ahead).
     #[arg(long, global = true, env = "LB_LOADGEN_TIES", default_value = "shared", value_parser = ["shared", "earliest"])]
     pub ties: String,
@@ -86,6 +93,16 @@ impl World {
         shard_router::Rules {
             order: if self.order == "asc" { shard_router::Order::Asc } else { shard_router::Order::Desc },
             ties: if self.ties == "earliest" { shard_router::Ties::Earliest } else { shard_router::Ties::Shared },
+            reset: self.reset.as_deref().map(|every| shard_router::season::Reset {
+                every: match every {
+                    "week" => shard_router::season::Every::Week,
+                    "month" => shard_router::season::Every::Month,
+                    _ => shard_router::season::Every::Day,
+                },
+                utc_offset: time::UtcOffset::UTC,
+                weekday: time::Weekday::Monday,
+            }),
+            late_grace: self.late_grace,
             ..shard_router::Rules::default()
         }
     }

@@ -23,6 +23,7 @@ pub mod probe;
 pub mod produce;
 pub mod read;
 pub mod report;
+pub mod seasons;
 pub mod seed;
 pub mod topics;
 pub mod verify;
@@ -133,6 +134,49 @@ async fn settle(world: &World, args: &RunArgs, shutdown: &CancellationToken) -> 
     }
 }
 
+/// Checks every season the run played in against its oracle, each on every
+/// board; a season's state and end come from the api's seasons route.
+async fn verify_seasons(
+    client: &reqwest::Client,
+    args: &RunArgs,
+    world: &World,
+    boards: &BoardSet,
+    oracle: &seasons::SeasonOracle,
+    probe: Option<&probe::ProbeOutcome>,
+) -> anyhow::Result<Vec<report::SeasonCheck>> {
+    let listed: serde_json::Value = client
+        .get(format!("{}/v1/boards/{}/seasons", args.api, boards.ids()[0]))
+        .send()
+        .await
+        .context("the seasons route")?
+        .json()
+        .await
+        .context("the seasons route")?;
+    let entry = |id: &str| listed["seasons"].as_array().and_then(|l| l.iter().find(|s| s["id"] == id).cloned());
+    let mut checks = Vec::new();
+    for (id, bests) in oracle.seasons() {
+        let players = verify::Players {
+            best: &bests.best,
+            reached: bests.reached.as_deref(),
+            scoring: world.scoring(),
+            sparse: true,
+        };
+        let probe_keys: Option<Vec<u64>> =
+            probe.map(|p| p.season_scores.iter().map(|keys| keys.get(id).copied().unwrap_or(0)).collect());
+        let probe_scores = probe.zip(probe_keys.as_deref()).map(|(p, keys)| (p.player.as_str(), keys));
+        let expected = verify::Expected::for_boards(boards, &players, world.rules().ties, probe_scores);
+        let listed = entry(id);
+        let end = listed.as_ref().and_then(|e| verify::time_of_rfc3339(e["end"].as_str()?));
+        let scope = verify::Scope { season: Some(id.to_string()), end };
+        let verification =
+            verify::verify(client, &args.api, boards, &expected, &players, args.verify_sample, world.seed, &scope)
+                .await?;
+        let state = listed.as_ref().and_then(|e| e["state"].as_str().map(str::to_string)).unwrap_or_default();
+        checks.push(report::SeasonCheck { season: id.to_string(), state, verification });
+    }
+    Ok(checks)
+}
+
 /// Runs the load, then verifies; returns the report. When `shutdown` fires,
 /// the load stops and the report covers what ran, marked interrupted and
 /// unverified.
@@ -145,8 +189,11 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
     let boards = world.board_set()?;
     anyhow::ensure!(args.rate > 0.0, "--rate must be positive");
     let rules = world.rules();
-    let population =
+    let mut population =
         Population::with_times(world.seed, world.players, world.zipf, world.improve_share, rules.earliest())?;
+    if let Some(reset) = rules.reset {
+        population = population.with_seasons(reset);
+    }
     let producer = producer(world)?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.read_concurrency.max(8))
@@ -176,6 +223,7 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
             boards: boards.clone(),
             scoring: world.scoring(),
             signer: world.sign_key.clone(),
+            clock: world.store.clock,
         },
         population,
         Pacer::new(Instant::now(), args.rate, count),
@@ -188,6 +236,7 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
             api: args.api.clone(),
             boards: boards.clone(),
             players: world.players,
+            season: rules.reset.map(|_| "all".to_string()),
             rate: args.read_rate,
             top_share: args.top_share,
             concurrency: args.read_concurrency,
@@ -208,6 +257,7 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
             args.probe_interval,
             world.scoring(),
             world.sign_key.clone(),
+            rules.reset.map(|reset| (world.store.clock, reset)),
             probe_stop.clone(),
         ))
     });
@@ -250,18 +300,28 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
     let drain_s = if shutdown.is_cancelled() { None } else { settle(world, args, &shutdown).await? };
     monitor_stop.cancel();
     let _ = monitor.await;
-    let verification = match drain_s {
+    let (verification, season_checks) = match drain_s {
         Some(_) => {
             let players = verify::Players {
                 best: written.population.best(),
                 reached: written.population.reached(),
                 scoring: world.scoring(),
+                sparse: false,
             };
             let probe_scores = probe_outcome.as_ref().map(|p| (p.player.as_str(), p.last_scores.as_slice()));
             let expected = verify::Expected::for_boards(&boards, &players, rules.ties, probe_scores);
-            verify::verify(&client, &args.api, &boards, &expected, &players, args.verify_sample, world.seed).await?
+            // Boards with a reset answer for the current season by default: the all-time check asks for `all`.
+            let scope = verify::Scope { season: rules.reset.map(|_| "all".to_string()), end: None };
+            let sample = args.verify_sample;
+            let all_time =
+                verify::verify(&client, &args.api, &boards, &expected, &players, sample, world.seed, &scope).await?;
+            let seasons = match written.population.seasons() {
+                Some(oracle) => verify_seasons(&client, args, world, &boards, oracle, probe_outcome.as_ref()).await?,
+                None => Vec::new(),
+            };
+            (all_time, seasons)
         }
-        None => verify::Verification::default(),
+        None => (verify::Verification::default(), Vec::new()),
     };
 
     let stats = board_stats(&client, &args.api, &boards).await.or(stats_before).unwrap_or_default();
@@ -306,6 +366,7 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
         drain_s: drain_s.unwrap_or(0.0),
         interrupted: drain_s.is_none(),
         verification,
+        seasons: season_checks,
         environment: Environment {
             cores: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
             layout: stats["layout"].as_str().unwrap_or("unknown").to_string(),

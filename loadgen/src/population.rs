@@ -75,6 +75,8 @@ pub struct Population {
     zipf: Zipf<f64>,
     improve_share: f64,
     rng: SmallRng,
+    /// Boards with a reset: each player's best per season.
+    seasons: Option<crate::seasons::SeasonOracle>,
 }
 
 /// One generated game result.
@@ -115,7 +117,34 @@ impl Population {
         let best = (0..players).map(|i| Self::initial_score(seed, i)).collect();
         let reached = times.then(|| vec![0; players]);
         let rng = SmallRng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15);
-        Ok(Self { seed, best, reached, zipf, improve_share, rng })
+        Ok(Self { seed, best, reached, zipf, improve_share, rng, seasons: None })
+    }
+
+    /// Also keeps each player's best per season of `reset` ([`crate::seasons`]).
+    #[must_use]
+    pub fn with_seasons(mut self, reset: shard_router::season::Reset) -> Self {
+        self.seasons = Some(crate::seasons::SeasonOracle::new(reset, self.best.len(), self.reached.is_some()));
+        self
+    }
+
+    /// The seasons' oracle, on runs with a reset.
+    pub fn seasons(&self) -> Option<&crate::seasons::SeasonOracle> {
+        self.seasons.as_ref()
+    }
+
+    /// Records that `game` was sent stamped `ts_ms`: when an improving game
+    /// reached its best, and its season's best.
+    ///
+    /// # Errors
+    /// As [`crate::seasons::SeasonOracle::record`].
+    pub fn record_game(&mut self, game: Game, ts_ms: u64) -> anyhow::Result<()> {
+        if game.improved {
+            self.record_reached(game.player, ts_ms);
+        }
+        if let Some(seasons) = &mut self.seasons {
+            seasons.record(game.player, game.score, ts_ms)?;
+        }
+        Ok(())
     }
 
     /// The deterministic first best score of player `index`: heavy-tailed, mostly

@@ -12,6 +12,7 @@
 //! after it that does not show the marker yet is a violation, counted and
 //! reported (a run with any fails).
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
@@ -35,6 +36,8 @@ pub struct ProbeOutcome {
     pub player: PlayerId,
     /// Its last published ranking key on each board, by board position (0 when none was published).
     pub last_scores: Vec<u64>,
+    /// Runs with seasons: its last key on each board (by position) in each season.
+    pub season_scores: Vec<BTreeMap<String, u64>>,
     /// Produce-to-visible latency, in microseconds.
     pub freshness_us: Histogram<u64>,
     /// Markers that never became visible within the timeout.
@@ -69,12 +72,14 @@ pub async fn run(
     interval: Duration,
     scoring: crate::population::Scoring,
     signer: Option<leaderboard_contract::signature::ProducerKey>,
+    seasons: Option<(shard_router::Clock, shard_router::season::Reset)>,
     stop: CancellationToken,
 ) -> anyhow::Result<ProbeOutcome> {
     let mut freshness = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
     let mut timeouts = 0;
     let (mut as_of_violations, mut violation_examples) = (0, Vec::new());
     let mut last_scores = vec![0; boards.len()];
+    let mut season_scores = vec![BTreeMap::new(); boards.len()];
     let mut ticker = tokio::time::interval(interval);
     for marker in 0_usize.. {
         tokio::select! {
@@ -86,8 +91,20 @@ pub async fn run(
         last_scores[position] += 1;
         let key = last_scores[position];
         let score = scoring.score(key);
-        let url = format!("{api}/v1/boards/{board}/players/{player}");
-        let event = ScoreEvent { board: board.clone(), player: player.clone(), score, ts_ms: None, id: None };
+        // The promise checked is the all-time board's: markers count there whatever their season.
+        let url = format!("{api}/v1/boards/{board}/players/{player}?season=all");
+        // With seasons, markers are stamped by the run's clock so they land in the run's seasons.
+        let stamp = seasons.as_ref().map(|(clock, reset)| {
+            let now = clock.now_ms();
+            (u64::try_from(now).unwrap_or(0), reset.season_at(now).ok().map(|s| s.id))
+        });
+        let event = ScoreEvent {
+            board: board.clone(),
+            player: player.clone(),
+            score,
+            ts_ms: stamp.as_ref().map(|(ts, _)| *ts),
+            id: None,
+        };
         let payload = event.to_json();
         let sent_at = Instant::now();
         let timestamp_ms = SystemTime::now()
@@ -102,6 +119,9 @@ pub async fn run(
             last_scores[position] -= 1;
             timeouts += 1;
             continue;
+        }
+        if let Some((_, Some(season))) = stamp {
+            season_scores[position].insert(season, key);
         }
         loop {
             if sent_at.elapsed() > MARKER_TIMEOUT {
@@ -131,5 +151,13 @@ pub async fn run(
             tokio::time::sleep(POLL_INTERVAL).await;
         }
     }
-    Ok(ProbeOutcome { player, last_scores, freshness_us: freshness, timeouts, as_of_violations, violation_examples })
+    Ok(ProbeOutcome {
+        player,
+        last_scores,
+        season_scores,
+        freshness_us: freshness,
+        timeouts,
+        as_of_violations,
+        violation_examples,
+    })
 }

@@ -62,6 +62,8 @@ pub struct Target {
     pub scoring: crate::population::Scoring,
     /// Signs every event when set.
     pub signer: Option<ProducerKey>,
+    /// The clock events are stamped by (a simulated one crosses seasons quickly).
+    pub clock: shard_router::Clock,
 }
 
 /// The signature headers of a record (`leaderboard_contract::signature`).
@@ -86,7 +88,7 @@ pub async fn run(
 ) -> anyhow::Result<WriteOutcome> {
     let mut latency = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
     let base = (Instant::now(), SystemTime::now());
-    let Target { topic, boards, scoring, signer } = target;
+    let Target { topic, boards, scoring, signer, clock } = target;
     let first_due = pacer.next_due();
     let mut inflight = FuturesUnordered::new();
     while !pacer.finished() && !stop.is_cancelled() {
@@ -94,10 +96,8 @@ pub async fn run(
         for k in 0..n {
             let due = pacer.due_time(first + k);
             let game = population.next_game();
-            let ts_ms = wall_ms(due, base);
-            if game.improved {
-                population.record_reached(game.player, ts_ms);
-            }
+            let ts_ms = u64::try_from(clock.at(i64::try_from(wall_ms(due, base))?))?;
+            population.record_game(game, ts_ms)?;
             let event = ScoreEvent {
                 board: boards.of(game.player).clone(),
                 player: crate::population::player(game.player),

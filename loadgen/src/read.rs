@@ -77,6 +77,9 @@ pub struct ReadPlan {
     pub boards: BoardSet,
     /// Players to pick ranks from.
     pub players: usize,
+    /// The `season` every read asks for (`all` on boards with a reset: every player has an
+    /// all-time score, so a miss is an error); `None` for boards without one.
+    pub season: Option<String>,
     /// Requests per second.
     pub rate: f64,
     /// Share of top-100 requests.
@@ -110,6 +113,8 @@ pub async fn run(client: reqwest::Client, plan: ReadPlan, stop: CancellationToke
         }
         anyhow::Ok((top, rank))
     });
+    let season_param =
+        |separator: char| plan.season.as_ref().map_or_else(String::new, |s| format!("{separator}season={s}"));
     while !stop.is_cancelled() {
         let (first, n) = pacer.take_due(Instant::now(), 1000);
         for k in 0..n {
@@ -118,11 +123,12 @@ pub async fn run(client: reqwest::Client, plan: ReadPlan, stop: CancellationToke
             let url = match route {
                 Route::Top => {
                     let board = &plan.boards.ids()[rng.random_range(0..plan.boards.len())];
-                    format!("{}/v1/boards/{board}/top?limit=100", plan.api)
+                    format!("{}/v1/boards/{board}/top?limit=100{}", plan.api, season_param('&'))
                 }
                 Route::Rank => {
                     let player = rng.random_range(0..plan.players);
-                    format!("{}/v1/boards/{}/players/{}", plan.api, plan.boards.of(player), player_id(player))
+                    let (board, id) = (plan.boards.of(player), player_id(player));
+                    format!("{}/v1/boards/{board}/players/{id}{}", plan.api, season_param('?'))
                 }
             };
             let permit = tokio::select! {

@@ -127,6 +127,9 @@ pub struct Report {
     pub interrupted: bool,
     /// The end check.
     pub verification: Verification,
+    /// Runs with seasons: the end check of each season the run played in.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub seasons: Vec<SeasonCheck>,
     /// The environment.
     pub environment: Environment,
 }
@@ -140,6 +143,7 @@ impl Report {
             && self.writes.achieved_rate >= self.writes.target_rate * 0.98
             && self.writes.errors == 0
             && self.verification.mismatches == 0
+            && self.seasons.iter().all(|s| s.verification.mismatches == 0)
             && self.freshness.as_of_violations == 0
     }
 
@@ -238,8 +242,30 @@ impl Report {
         for ex in &v.examples {
             let _ = writeln!(t, "  mismatch: {ex}");
         }
+        for season in &self.seasons {
+            let v = &season.verification;
+            let _ = writeln!(
+                t,
+                "season {} ({}): {} sampled (+ {} in lookup lists) + {} top rows, total {} vs {}: {} mismatches",
+                season.season, season.state, v.sampled, v.looked_up, v.top_rows, v.total.0, v.total.1, v.mismatches
+            );
+            for ex in &v.examples {
+                let _ = writeln!(t, "  mismatch: {ex}");
+            }
+        }
         t
     }
+}
+
+/// The end check of one season.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SeasonCheck {
+    /// The season id.
+    pub season: String,
+    /// `open` or `closed` when it was checked (on the first board).
+    pub state: String,
+    /// The comparison.
+    pub verification: Verification,
 }
 
 #[cfg(test)]

@@ -36,9 +36,16 @@ pub struct Players<'a> {
     pub reached: Option<&'a [u64]>,
     /// How keys become the scores the api shows.
     pub scoring: Scoring,
+    /// A season's players: key 0 means the player did not play in it.
+    pub sparse: bool,
 }
 
 impl Players<'_> {
+    /// Whether player `i` is on the board.
+    fn present(&self, i: usize) -> bool {
+        !self.sparse || self.best[i] > 0
+    }
+
     /// When player `i` reached their best (0 when times are not kept).
     fn time(&self, i: usize) -> u64 {
         self.reached.map_or(0, |r| r[i])
@@ -126,7 +133,10 @@ impl Expected {
                     .and_then(|(player, keys)| keys.get(k).filter(|&&s| s > 0).map(|&s| (player.to_string(), s)))
                     .into_iter()
                     .collect();
-                let on_board = boards.players_on(k, players.best.len()).map(|i| (i, players.best[i], players.time(i)));
+                let on_board = boards
+                    .players_on(k, players.best.len())
+                    .filter(|&i| players.present(i))
+                    .map(|i| (i, players.best[i], players.time(i)));
                 Self::new(on_board, &extra, ties, players.scoring)
             })
             .collect()
@@ -149,6 +159,26 @@ impl Expected {
     /// Players on the board.
     pub fn total(&self) -> u64 {
         self.sorted.len() as u64
+    }
+}
+
+/// Which standings a verification reads: a board's all-time standings, or one season's.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// The season (`all` for the all-time standings of a board with a reset); `None`: no
+    /// `season` parameter (boards without a reset).
+    pub season: Option<String>,
+    /// A season's end: an answer dated by it is a closed season's, final whatever the time now.
+    pub end: Option<SystemTime>,
+}
+
+impl Scope {
+    /// `url` with this scope's `season` parameter.
+    fn url(&self, url: String) -> String {
+        match &self.season {
+            Some(season) => format!("{url}{}season={season}", if url.contains('?') { '&' } else { '?' }),
+            None => url,
+        }
     }
 }
 
@@ -210,8 +240,12 @@ async fn reply(request: reqwest::RequestBuilder) -> Reply {
 }
 
 fn as_of(v: &serde_json::Value) -> Option<SystemTime> {
-    let t = OffsetDateTime::parse(v["as_of"].as_str()?, &Rfc3339).ok()?;
-    Some(SystemTime::from(t))
+    time_of_rfc3339(v["as_of"].as_str()?)
+}
+
+/// An RFC 3339 time.
+pub fn time_of_rfc3339(text: &str) -> Option<SystemTime> {
+    Some(SystemTime::from(OffsetDateTime::parse(text, &Rfc3339).ok()?))
 }
 
 /// Polls until `ready` holds for the JSON at `url`, at most `timeout`.
@@ -239,12 +273,15 @@ async fn settled_top(
     client: &reqwest::Client,
     api: &str,
     board: &str,
+    scope: &Scope,
     quiescent: SystemTime,
 ) -> anyhow::Result<serde_json::Value> {
-    let board_url = format!("{api}/v1/boards/{board}");
+    let board_url = scope.url(format!("{api}/v1/boards/{board}"));
     wait_for(client, &board_url, SETTLE_TIMEOUT, |v| v["rank_error_bound"].as_u64().unwrap_or(0) == 0).await?;
-    let top_url = format!("{api}/v1/boards/{board}/top?limit=100");
-    wait_for(client, &top_url, SETTLE_TIMEOUT, |v| as_of(v).is_some_and(|t| t >= quiescent)).await
+    let top_url = scope.url(format!("{api}/v1/boards/{board}/top?limit=100"));
+    // A closed season is final: its answers are dated by its end, whatever the time now.
+    let settled = |v: &serde_json::Value| as_of(v).is_some_and(|t| t >= quiescent || Some(t) == scope.end);
+    wait_for(client, &top_url, SETTLE_TIMEOUT, settled).await
 }
 
 fn top_rows(top: &serde_json::Value) -> Vec<(u64, String, u64)> {
@@ -265,11 +302,12 @@ fn top_rows(top: &serde_json::Value) -> Vec<(u64, String, u64)> {
 }
 
 /// Compares every board's total and top 100, and `sample` random players
-/// (each on their own board), with the oracle. Differences are listed in
-/// board order, then sample order, so a report reads the same on every run.
+/// (each on their own board), with the oracle, in `scope`. Differences are
+/// listed in board order, then sample order, so a report reads the same on every run.
 ///
 /// # Errors
 /// When the api never settles (its data never catches up with the quiescent moment).
+#[allow(clippy::too_many_arguments, reason = "two call sites; a struct would only rename the arguments")]
 pub async fn verify(
     client: &reqwest::Client,
     api: &str,
@@ -278,6 +316,7 @@ pub async fn verify(
     players: &Players<'_>,
     sample: usize,
     seed: u64,
+    scope: &Scope,
 ) -> anyhow::Result<Verification> {
     let best = players.best;
     anyhow::ensure!(expected.len() == boards.len(), "one expectation per board");
@@ -287,7 +326,7 @@ pub async fn verify(
         ..Verification::default()
     };
     let tops: Vec<(usize, anyhow::Result<serde_json::Value>)> = stream::iter(boards.ids().iter().enumerate())
-        .map(|(k, board)| async move { (k, settled_top(client, api, board.as_str(), quiescent).await) })
+        .map(|(k, board)| async move { (k, settled_top(client, api, board.as_str(), scope, quiescent).await) })
         .buffered(CONCURRENCY)
         .collect()
         .await;
@@ -311,16 +350,22 @@ pub async fn verify(
     }
 
     let mut rng = SmallRng::seed_from_u64(seed ^ 0x00c0_ffee);
-    let picks: Vec<usize> = (0..sample.min(best.len())).map(|_| rng.random_range(0..best.len())).collect();
+    let present: Vec<usize> =
+        if players.sparse { (0..best.len()).filter(|&i| best[i] > 0).collect() } else { Vec::new() };
+    let pick = |rng: &mut SmallRng| {
+        if players.sparse { present[rng.random_range(0..present.len())] } else { rng.random_range(0..best.len()) }
+    };
+    let population = if players.sparse { present.len() } else { best.len() };
+    let picks: Vec<usize> = (0..sample.min(population)).map(|_| pick(&mut rng)).collect();
     let results: Vec<(usize, Reply)> = stream::iter(picks.clone())
         .map(|i| async move {
-            let url = format!("{api}/v1/boards/{}/players/{}", boards.of(i), player_id(i));
+            let url = scope.url(format!("{api}/v1/boards/{}/players/{}", boards.of(i), player_id(i)));
             (i, get_json(client, &url).await)
         })
         .buffered(CONCURRENCY)
         .collect()
         .await;
-    lookups(client, api, boards, expected, players, &picks, &mut out).await;
+    lookups(client, api, boards, expected, players, &picks, scope, &mut out).await;
     for (i, result) in results {
         let k = boards.position_of(i);
         out.sampled += 1;
@@ -344,6 +389,7 @@ pub async fn verify(
 /// lists of up to 100 per board: each listed player's score, rank and place in
 /// the list (1 + listed players with a strictly better score; on `earliest`
 /// boards, 1 + listed players ahead in board order) against the oracle.
+#[allow(clippy::too_many_arguments, reason = "one call site; a struct would only rename the arguments")]
 async fn lookups(
     client: &reqwest::Client,
     api: &str,
@@ -351,6 +397,7 @@ async fn lookups(
     expected: &[Expected],
     players: &Players<'_>,
     picks: &[usize],
+    scope: &Scope,
     out: &mut Verification,
 ) {
     let mut per_board: Vec<Vec<usize>> = vec![Vec::new(); boards.len()];
@@ -364,7 +411,7 @@ async fn lookups(
         per_board.iter().enumerate().flat_map(|(k, players)| players.chunks(100).map(move |c| (k, c))).collect();
     let replies: Vec<(usize, &[usize], Reply)> = stream::iter(lists)
         .map(|(k, list)| async move {
-            let url = format!("{api}/v1/boards/{}/players:lookup", boards.ids()[k]);
+            let url = scope.url(format!("{api}/v1/boards/{}/players:lookup", boards.ids()[k]));
             let body = serde_json::json!({ "players": list.iter().map(|&i| player_id(i)).collect::<Vec<_>>() });
             (k, list, reply(client.post(&url).json(&body)).await)
         })
@@ -423,7 +470,7 @@ mod tests {
         let best = [9, 7, 7, 7];
         let reached = [5, 3, 3, 1];
         let asc = Scoring { order: Order::Asc };
-        let players = Players { best: &best, reached: Some(&reached), scoring: asc };
+        let players = Players { best: &best, reached: Some(&reached), scoring: asc, sparse: false };
         let e = Expected::new((0..4).map(|i| (i, best[i], reached[i])), &[], Ties::Earliest, asc);
         let top: Vec<(u64, &str, u64)> = e.top.iter().map(|(r, p, s)| (*r, p.as_str(), *s)).collect();
         let lap = |key: u64| Scoring::ASC_BASE - key;
@@ -478,7 +525,7 @@ mod tests {
     fn each_board_expects_only_its_players_and_its_probe_markers() {
         let boards = BoardSet::new("b", 2, 5).expect("boards");
         let best = [10, 20, 30, 40, 50];
-        let players = Players { best: &best, reached: None, scoring: DESC };
+        let players = Players { best: &best, reached: None, scoring: DESC, sparse: false };
         let e = Expected::for_boards(&boards, &players, Ties::Shared, Some(("probe-1", &[0, 3])));
         // Board 1 holds players 0, 2, 4; board 2 holds 1, 3 and the probe (score 3).
         assert_eq!((e[0].total(), e[1].total()), (3, 3));

@@ -23,10 +23,11 @@ async fn start_api(
     redis: &str,
     layout: &str,
     topic: &str,
+    extra: &[&str],
     stop: CancellationToken,
 ) -> (String, tokio::task::JoinHandle<()>) {
     let args = ["api", "--redis", redis, "--layout", layout, "--topic", topic, "--top-refresh", "200ms"];
-    let config = api::Config::try_parse_from(args).expect("api config");
+    let config = api::Config::try_parse_from(args.iter().chain(extra)).expect("api config");
     let state = api::state(&config, None).await.expect("api state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));

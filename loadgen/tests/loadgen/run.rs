@@ -11,6 +11,18 @@ use crate::{cli, start_api};
 
 /// One short run on `boards` boards with `layout`; returns the report.
 async fn short_run(layout: &str, boards: usize) -> loadgen::report::Report {
+    short_run_with(layout, boards, &Vec::new, &["--duration", "3s"]).await
+}
+
+/// [`short_run`] with flags every process takes (`shared`, asked for after
+/// seeding, just before ingest, the api and the load start: the clock) and
+/// flags of loadgen's world and run (`world`: the duration first, then seasons).
+async fn short_run_with(
+    layout: &str,
+    boards: usize,
+    shared: &dyn Fn() -> Vec<String>,
+    world: &[&str],
+) -> loadgen::report::Report {
     let (topic, dlq, group, board) =
         (testkit::unique("scores"), testkit::unique("dlq"), testkit::unique("group"), testkit::unique("lg"));
     let (redis, brokers, boards_arg) = (testkit::redis_url(), testkit::brokers(), boards.to_string());
@@ -29,19 +41,29 @@ async fn short_run(layout: &str, boards: usize) -> loadgen::report::Report {
         "--layout",
         layout,
     ];
-    let world_args =
-        [&["loadgen"][..], &common, &["--board", &board, "--boards", &boards_arg, "--players", "3000", "--seed", "9"]]
-            .concat();
+    let (duration, world) = world.split_at(2);
+    let world_args = [
+        &["loadgen"][..],
+        &common,
+        world,
+        &["--board", &board, "--boards", &boards_arg, "--players", "3000", "--seed", "9"],
+    ]
+    .concat();
     let world = cli(&[&world_args[..], &["topics"]].concat()).world;
     loadgen::topics::create(&world, 3, 1).await.expect("topics");
     loadgen::seed::seed(&world, 500).await.expect("seed");
+    let shared = shared();
+    let shared: Vec<&str> = shared.iter().map(String::as_str).collect();
+    let common = [&shared[..], &common].concat();
+    let world_args = [&world_args[..], &shared].concat();
+    let world = cli(&[&world_args[..], &["topics"]].concat()).world;
 
     let ingest_config = ingest::Config::try_parse_from([&["ingest"][..], &common, &["--linger", "5ms"]].concat())
         .expect("ingest config");
     let stop = CancellationToken::new();
     let telemetry = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("ingest telemetry listener");
     let ingest = tokio::spawn(ingest::run(ingest_config, telemetry, stop.clone()));
-    let (api_url, api) = start_api(&redis, layout, &topic, stop.clone()).await;
+    let (api_url, api) = start_api(&redis, layout, &topic, &shared, stop.clone()).await;
 
     let report_path = std::env::temp_dir().join(format!("{board}.json"));
     let run_args = [
@@ -50,8 +72,8 @@ async fn short_run(layout: &str, boards: usize) -> loadgen::report::Report {
         &api_url,
         "--rate",
         "3000",
-        "--duration",
-        "3s",
+        duration[0],
+        duration[1],
         "--read-rate",
         "200",
         "--probe-interval",
@@ -163,4 +185,31 @@ async fn an_interrupted_run_stops_promptly_and_reports_what_ran() {
     assert_eq!((w.acked, w.errors), (w.sent, 0), "every event sent before the stop is acknowledged");
     assert_eq!(report.verification.sampled, 0, "nothing is verified");
     assert!(report.table().contains("INCOMPLETE"));
+}
+
+/// Seasons through the whole pipeline: a simulated clock (a day per 5 s,
+/// shared by ingest, the api and loadgen) starts 1 s before a reset, so 7 s
+/// of load cross two day boundaries; the report verifies each of the three
+/// seasons (the first closed by then) and the all-time board.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_run_across_two_resets_verifies_every_season() {
+    // Read when the load is about to start: the first reset comes 1 s into it.
+    let clock = || {
+        let (day0, speed) = (1_795_392_000_000_i64, 17_280_i64); // 2026-11-23T00:00Z; 86,400,000 / 5,000
+        let now = shard_router::clock::system_ms();
+        vec!["--clock".to_string(), format!("sim:{now}:{}:{speed}", day0 - 1000 * speed)]
+    };
+    let world = ["--duration", "7s", "--reset", "day", "--late-grace", "1d"];
+    let report = short_run_with("hash:3", 1, &clock, &world).await;
+    assert!(report.passed(), "{}", report.table());
+    let seasons: Vec<(&str, &str)> = report.seasons.iter().map(|s| (s.season.as_str(), s.state.as_str())).collect();
+    assert_eq!(seasons.len(), 3, "{seasons:?}");
+    assert_eq!(seasons[0], ("2026-11-22", "closed"), "the first season closed during the run");
+    assert_eq!((seasons[1].0, seasons[2].0), ("2026-11-23", "2026-11-24"));
+    for s in &report.seasons {
+        assert_eq!(s.verification.mismatches, 0, "{}: {:?}", s.season, s.verification.examples);
+        assert!(s.verification.sampled > 0 && s.verification.top_rows > 0, "{}: {:?}", s.season, s.verification);
+    }
+    let in_seasons: u64 = report.seasons.iter().map(|s| s.verification.total.0).sum();
+    assert!(in_seasons > report.verification.total.0 / 2, "players played in the seasons: {in_seasons}");
 }

@@ -3,7 +3,7 @@
 
 use leaderboard_contract::{BoardId, PlayerId};
 use loadgen::population::{Population, player};
-use loadgen::verify::{Expected, Players, verify};
+use loadgen::verify::{Expected, Players, Scope, verify};
 use shard_router::{RedisTarget, Router, RouterOptions, ScoreUpdate, Store, StoreOptions, Ties, watermark};
 use tokio_util::sync::CancellationToken;
 
@@ -17,15 +17,16 @@ async fn verifier_passes_a_faithful_api_and_names_each_difference() {
     // No ingest here: the test plays its part and claims, every 50 ms, that everything is applied.
     let topic = testkit::unique("vf-topic");
     let claims = claim_everything_applied(&redis, &topic, stop.clone()).await;
-    let (api, api_task) = start_api(&redis, layout, &topic, stop.clone()).await;
+    let (api, api_task) = start_api(&redis, layout, &topic, &[], stop.clone()).await;
     let client = reqwest::Client::new();
 
     // Seeded and untouched: the oracle is every player's initial score.
     let boards = world.board_set().expect("boards");
     let best: Vec<u64> = (0..500).map(|i| Population::initial_score(seed, i)).collect();
-    let players = Players { best: &best, reached: None, scoring: world.scoring() };
+    let players = Players { best: &best, reached: None, scoring: world.scoring(), sparse: false };
     let expected = Expected::for_boards(&boards, &players, Ties::Shared, None);
-    let clean = verify(&client, &api, &boards, &expected, &players, 200, seed).await.expect("verify");
+    let clean =
+        verify(&client, &api, &boards, &expected, &players, 200, seed, &Scope::default()).await.expect("verify");
     assert_eq!(clean.mismatches, 0, "{:?}", clean.examples);
     assert_eq!((clean.sampled, clean.top_rows, clean.total), (200, 200, (500, 500)));
 
@@ -47,7 +48,8 @@ async fn verifier_passes_a_faithful_api_and_names_each_difference() {
         ])
         .await
         .expect("apply");
-    let dirty = verify(&client, &api, &boards, &expected, &players, 200, seed).await.expect("verify");
+    let dirty =
+        verify(&client, &api, &boards, &expected, &players, 200, seed, &Scope::default()).await.expect("verify");
     stop.cancel();
     api_task.await.expect("api task");
     claims.await.expect("claims task");
@@ -90,7 +92,7 @@ async fn verifier_follows_asc_and_earliest_boards() {
     let stop = CancellationToken::new();
     let topic = testkit::unique("vfr-topic");
     let claims = claim_everything_applied(&redis, &topic, stop.clone()).await;
-    let (api, api_task) = start_api(&redis, layout, &topic, stop.clone()).await;
+    let (api, api_task) = start_api(&redis, layout, &topic, &[], stop.clone()).await;
     let client = reqwest::Client::new();
     let boards = world.board_set().expect("boards");
     let response = client.get(format!("{api}/v1/boards/{board}")).send().await.expect("stats");
@@ -111,16 +113,18 @@ async fn verifier_follows_asc_and_earliest_boards() {
         best[i] = key;
         reached[i] = time_ms;
     }
-    let players = Players { best: &best, reached: Some(&reached), scoring };
+    let players = Players { best: &best, reached: Some(&reached), scoring, sparse: false };
     let expected = Expected::for_boards(&boards, &players, Ties::Earliest, None);
-    let clean = verify(&client, &api, &boards, &expected, &players, 400, seed).await.expect("verify");
+    let clean =
+        verify(&client, &api, &boards, &expected, &players, 400, seed, &Scope::default()).await.expect("verify");
     assert_eq!(clean.mismatches, 0, "{:?}", clean.examples);
 
     // The oracle believes player 7 got there first: the verifier must disagree.
     reached[7] = 50;
-    let players = Players { best: &best, reached: Some(&reached), scoring };
+    let players = Players { best: &best, reached: Some(&reached), scoring, sparse: false };
     let expected = Expected::for_boards(&boards, &players, Ties::Earliest, None);
-    let dirty = verify(&client, &api, &boards, &expected, &players, 400, seed).await.expect("verify");
+    let dirty =
+        verify(&client, &api, &boards, &expected, &players, 400, seed, &Scope::default()).await.expect("verify");
     stop.cancel();
     api_task.await.expect("api task");
     claims.await.expect("claims task");
