@@ -8,7 +8,8 @@
 #   the ingest binary of this checkout (--ingest runs another build, e.g. an older commit's:
 #   scripts/bench-ingest-compare.sh does that side by side); --redis another target than the
 #   single Redis of scripts/infra.sh, e.g. "$LB_REDIS_SENTINEL_URL" (ingest's own LB_INGEST_* settings,
-#   such as LB_INGEST_WAIT_REPLICAS, pass through from the environment)
+#   such as LB_INGEST_WAIT_REPLICAS, pass through from the environment). With LB_LOADGEN_RESET
+#   (day, week, month) the board gets that reset first, so every event is also written to its season.
 set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$SCRIPT_DIR/.."
@@ -28,7 +29,7 @@ while (($#)); do
     shift
 done
 
-cargo build --release --locked -q -p ingest -p loadgen
+cargo build --release --locked -q -p ingest -p loadgen -p admin
 bash "$SCRIPT_DIR/infra.sh" up >/dev/null
 # shellcheck source=/dev/null
 source target/infra/env
@@ -46,6 +47,9 @@ stop_workers() {
 trap stop_workers EXIT
 
 target/release/loadgen topics --partitions "$partitions" --dlq-partitions 1
+if [[ -n ${LB_LOADGEN_RESET:-} ]]; then
+    target/release/lb-admin rules "$run" --reset "$LB_LOADGEN_RESET" --late-grace 1h --layout "$layout"
+fi
 target/release/loadgen fill --count "$events"
 echo "ingest: $workers worker(s), layout $layout, $partitions partitions, $players players"
 for i in $(seq 1 "$workers"); do

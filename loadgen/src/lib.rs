@@ -372,9 +372,10 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
             layout: stats["layout"].as_str().unwrap_or("unknown").to_string(),
             shards: stats["shards"].as_array().map_or(0, |s| s.len() as u64),
             rules: format!(
-                "order {}, ties {}",
+                "order {}, ties {}{}",
                 stats["rules"]["order"].as_str().unwrap_or("unknown"),
-                stats["rules"]["ties"].as_str().unwrap_or("unknown")
+                stats["rules"]["ties"].as_str().unwrap_or("unknown"),
+                stats["rules"]["reset"]["every"].as_str().map_or_else(String::new, |every| format!(", reset {every}"))
             ),
             broker: args.broker_kind.clone(),
             players: world.players,

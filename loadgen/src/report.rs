@@ -218,6 +218,12 @@ impl Report {
             "max consumer lag: {} records; drained {:.1}s after the load stopped",
             self.max_consumer_lag, self.drain_s
         );
+        self.verification_lines(&mut t);
+        t
+    }
+
+    /// The end checks: all-time (each board when there are several) and each season, with the first differences.
+    fn verification_lines(&self, t: &mut String) {
         let v = &self.verification;
         let _ = writeln!(
             t,
@@ -253,7 +259,6 @@ impl Report {
                 let _ = writeln!(t, "  mismatch: {ex}");
             }
         }
-        t
     }
 }
 

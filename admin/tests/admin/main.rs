@@ -215,6 +215,35 @@ async fn rules_create_show_change_and_refuse() {
     admin(&["rules", &ranged, "--min-score", "1", "--layout", "range:500,900"]).await.expect("range board");
     let listed = admin(&["boards"]).await.expect("boards");
     assert!(listed.lines().any(|l| l.starts_with(&ranged) && l.contains("range:500,900")), "boundaries kept: {listed}");
+    let seasonal = testkit::unique("cli-rules-seasons");
+    let weekly = [
+        "rules",
+        &seasonal,
+        "--reset",
+        "week",
+        "--weekday",
+        "tue",
+        "--utc-offset",
+        "-05:00",
+        "--keep-seasons",
+        "3",
+        "--late-grace",
+        "1m",
+        "--layout",
+        "single",
+    ];
+    let set = json(&weekly).await;
+    assert_eq!(set["rules"]["reset"], serde_json::json!({"every": "week", "utc_offset": "-05:00", "weekday": "tue"}));
+    assert_eq!((set["rules"]["keep_seasons"].as_u64(), set["rules"]["late_grace"].as_str()), (Some(3), Some("1m")));
+    let shown = admin(&["rules", &seasonal]).await.expect("show");
+    assert!(shown.contains("reset weekly on tue at 00:00 -05:00 keep_seasons=3 late_grace=1m"), "{shown}");
+    let changed = admin(&["rules", &seasonal, "--reset", "day"]).await.expect_err("fixed");
+    assert!(changed.to_string().contains("cannot change once set"), "{changed}");
+    let grace = json(&["rules", &seasonal, "--late-grace", "30s"]).await;
+    assert_eq!(
+        (grace["rules"]["late_grace"].as_str(), grace["rules"]["reset"]["every"].as_str()),
+        (Some("30s"), Some("week"))
+    );
     let log = json(&["audit", "--count", "1000"]).await;
     let mine: Vec<&str> = log
         .as_array()
