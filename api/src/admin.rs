@@ -207,6 +207,7 @@ pub async fn delete_board(
     let result = delete(admin, &board).await;
     if result.is_ok() {
         s.cache.forget(&board);
+        s.seasons.forget(&board);
         s.backend.forget(&board);
     }
     admin
@@ -285,6 +286,7 @@ pub async fn put_rules(
             other => failed(&other),
         })?;
         s.cache.forget(&board);
+        s.seasons.forget(&board);
         s.backend.forget(&board);
         let described = describe(admin, &board).await?;
         described.map(|line| AdminBoard { rules: record.rules.into(), ..line }).ok_or_else(|| ApiError::Conflict {

@@ -104,6 +104,7 @@ pub async fn state(
         probe_timeout: config.redis_timeout,
         admin,
         clock: config.store.clock,
+        seasons: Arc::default(),
     })
 }
 

@@ -11,7 +11,9 @@
 //! since every event of the season that will ever count is in it. Other
 //! answers are dated by the watermark, like any board's.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use dashmap::DashMap;
 
 use leaderboard_contract::BoardId;
 use serde::Deserialize;
@@ -81,6 +83,55 @@ pub async fn resolve(s: &AppState, board: BoardId, params: &SeasonParams) -> Res
         Some(id) => reset.parse_id(id).map_err(|e| invalid(e.to_string()))?,
     };
     Ok(Target { stored: board.season(&season.id), board, season: Some(season) })
+}
+
+/// Most seasons whose state the api remembers (then it starts over).
+pub const MAX_KNOWN_SEASONS: usize = 10_000;
+
+/// How long the api trusts that a season is open before asking again.
+const OPEN_TTL: Duration = Duration::from_secs(1);
+
+/// What the api knows of seasons' states, so a season read costs no extra
+/// round trip: a closed season stays closed (its end is kept); an open one is
+/// asked again after [`OPEN_TTL`]. Meanwhile its answers are dated by the
+/// watermark, which is true of a season that closed in between too.
+#[derive(Debug, Default)]
+pub struct SeasonStates {
+    known: DashMap<BoardId, Known>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Known {
+    /// `Some(end)`: closed.
+    end: Option<SystemTime>,
+    read_at: Instant,
+}
+
+impl SeasonStates {
+    /// [`frozen_at`], remembered (see the type's docs).
+    ///
+    /// # Errors
+    /// Redis errors as every read.
+    pub async fn frozen_at(&self, backend: &Backend, stored: &BoardId) -> Result<Option<SystemTime>, ApiError> {
+        if let Some(known) = self.known.get(stored).map(|k| *k)
+            && (known.end.is_some() || known.read_at.elapsed() < OPEN_TTL)
+        {
+            return Ok(known.end);
+        }
+        let end = frozen_at(backend, stored).await?;
+        if stored.is_season() {
+            if self.known.len() >= MAX_KNOWN_SEASONS {
+                self.known.clear();
+            }
+            self.known.insert(stored.clone(), Known { end, read_at: Instant::now() });
+        }
+        Ok(end)
+    }
+
+    /// Forgets the seasons of `board` (it was deleted, or its rules changed).
+    pub fn forget(&self, board: &BoardId) {
+        self.known.retain(|season, _| season.season_parts().is_none_or(|(b, _)| b != board.as_str()));
+    }
 }
 
 /// The end of the season stored as `stored` when it is closed now, read

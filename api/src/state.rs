@@ -33,4 +33,6 @@ pub struct AppState {
     pub admin: Option<Arc<crate::admin::Admin>>,
     /// The clock seasons are decided by (which season is `current`).
     pub clock: shard_router::Clock,
+    /// Which seasons are closed (dates their answers by their end).
+    pub seasons: Arc<crate::season::SeasonStates>,
 }

@@ -13,7 +13,7 @@ use crate::clock::rfc3339;
 use crate::dto::{AroundResponse, BoardResponse, EntryDto, PlayerResponse, ShardDto, TopResponse};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiQuery, AroundParams, BoardPath, PageParams, PlayerPath};
-use crate::season::{SeasonParams, frozen_at, resolve};
+use crate::season::{SeasonParams, resolve};
 use crate::state::AppState;
 
 /// Milliseconds since the data of a cached answer was read.
@@ -104,7 +104,7 @@ pub async fn top(
         return Ok(response);
     }
     let b = &board;
-    let frozen = frozen_at(&s.backend, b).await?;
+    let frozen = s.seasons.frozen_at(&s.backend, b).await?;
     let Dated { value: page, as_of } = s.backend.read(|r| async move { r.top(b, offset, limit).await }).await?;
     if page.total == 0 {
         return Err(board_not_found(&board));
@@ -152,7 +152,7 @@ pub async fn player(
     let target = resolve(&s, board, &season).await?;
     let (b, p) = (&target.stored, &player);
     let read = || async {
-        let frozen = frozen_at(&s.backend, b).await?;
+        let frozen = s.seasons.frozen_at(&s.backend, b).await?;
         let dated = s.backend.read(|r| async move { r.standing(b, p).await }).await?;
         Ok(Dated { as_of: frozen.unwrap_or(dated.as_of), ..dated })
     };
@@ -190,7 +190,7 @@ pub async fn around(
     let radius = params.checked()?;
     let target = resolve(&s, board, &season).await?;
     let (b, p) = (&target.stored, &player);
-    let frozen = frozen_at(&s.backend, b).await?;
+    let frozen = s.seasons.frozen_at(&s.backend, b).await?;
     let Dated { value: rows, as_of } = s.backend.read(|r| async move { r.around(b, p, radius).await }).await?;
     let Some(rows) = rows else { return Err(missing(&s, b, &player).await) };
     Ok(Json(AroundResponse {
@@ -219,7 +219,7 @@ pub async fn board(
 ) -> Result<Json<BoardResponse>, ApiError> {
     let target = resolve(&s, board, &season).await?;
     let b = &target.stored;
-    let frozen = frozen_at(&s.backend, b).await?;
+    let frozen = s.seasons.frozen_at(&s.backend, b).await?;
     let Dated { value: stats, as_of } = s.backend.read(|r| async move { r.stats(b).await }).await?;
     if stats.total == 0 {
         return Err(board_not_found(b));

@@ -11,7 +11,7 @@ use crate::clock::rfc3339;
 use crate::dto::{LookupEntryDto, LookupRequest, LookupResponse};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiQuery, BoardPath};
-use crate::season::{SeasonParams, frozen_at, resolve};
+use crate::season::{SeasonParams, resolve};
 use crate::state::AppState;
 
 /// Largest request body: 100 ids of 64 bytes, quoted and separated, with room to spare.
@@ -69,7 +69,7 @@ pub async fn lookup(
 ) -> Result<Json<LookupResponse>, ApiError> {
     let target = resolve(&s, board, &season).await?;
     let (b, p) = (&target.stored, &players);
-    let frozen = frozen_at(&s.backend, b).await?;
+    let frozen = s.seasons.frozen_at(&s.backend, b).await?;
     let Dated { value: found, as_of } = s.backend.read(|r| async move { r.lookup(b, p).await }).await?;
     if found.total == 0 {
         return Err(super::boards::board_not_found(b));
