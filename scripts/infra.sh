@@ -91,6 +91,9 @@ ENV_FILE=$LB_STATE_DIR/env
 BROKER_DIR=$LB_STATE_DIR/broker
 BROKER_PIDFILE=$RUN_DIR/broker.pid
 BROKER_KIND_FILE=$RUN_DIR/broker.kind
+ACL_FILE=$LB_STATE_DIR/redis-users.acl
+# shellcheck source=lib/redis-acl.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/redis-acl.sh"
 
 # ---------------------------------------------------------------------------
 # process helpers
@@ -372,7 +375,31 @@ start_redis() { # name port datadir [extra redis-server args...]
     die "$name did not answer PING on port $port within 10s (log: $LOG_DIR/$name.log)"
 }
 
-start_single_redis() { start_redis redis "$LB_REDIS_PORT" "$LB_STATE_DIR/redis"; }
+# The single Redis has the service's users (scripts/lib/redis-acl.sh) beside the open default user
+# the other tests use; their passwords are made once per state directory, readable by us only.
+write_acl_file() {
+    [[ -s $ACL_FILE ]] && return 0
+    local role
+    (
+        umask 077
+        {
+            echo 'user default on nopass ~* &* +@all'
+            for role in api ingest admin; do
+                redis_acl_user "$role" "$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+            done
+        } >"$ACL_FILE.tmp"
+    )
+    mv "$ACL_FILE.tmp" "$ACL_FILE"
+}
+
+acl_password() { # role -> its password in the ACL file
+    sed -n "s/^user lb-$1 .* >\([0-9a-f]*\)\$/\1/p" "$ACL_FILE"
+}
+
+start_single_redis() {
+    write_acl_file
+    start_redis redis "$LB_REDIS_PORT" "$LB_STATE_DIR/redis" --aclfile "$ACL_FILE"
+}
 redis_stop_args() { printf '%s\n' redis "$(redis_pidfile redis)" "$LB_REDIS_PORT"; }
 stop_single_redis() {
     stop_components redis "$(redis_pidfile redis)" "$LB_REDIS_PORT"
@@ -594,6 +621,11 @@ env_lines() {
     local urls=() port
     for port in "${CLUSTER_PORTS[@]}"; do urls+=("redis://$HOST:$port"); done
     printf 'export LB_REDIS_URL=redis://%s:%s\n' "$HOST" "$LB_REDIS_PORT"
+    local role
+    for role in api ingest admin; do
+        printf 'export LB_REDIS_%s_URL=redis://lb-%s:%s@%s:%s\n' "${role^^}" "$role" "$(acl_password "$role")" \
+            "$HOST" "$LB_REDIS_PORT"
+    done
     printf 'export LB_REDIS_CLUSTER_URLS=%s\n' "$(
         IFS=,
         echo "${urls[*]}"
@@ -618,8 +650,8 @@ cmd_up() {
     start_broker
     env_lines >"$ENV_FILE.tmp"
     mv "$ENV_FILE.tmp" "$ENV_FILE"
-    log "all up in $((SECONDS - start))s; environment for the tests ($ENV_FILE):"
-    cat "$ENV_FILE"
+    log "all up in $((SECONDS - start))s; environment for the tests ($ENV_FILE, passwords masked here):"
+    sed -E 's#(://[^:/@]+:)[^@]*@#\1***@#' "$ENV_FILE"
 }
 
 cmd_down() {
@@ -631,7 +663,7 @@ cmd_down() {
         redis_stop_args
     )
     stop_components "${args[@]}"
-    rm -rf "$BROKER_DIR" "$LB_STATE_DIR/cluster" "$LB_STATE_DIR/sentinel" "$LB_STATE_DIR/redis" "$RUN_DIR" "$ENV_FILE"
+    rm -rf "$BROKER_DIR" "$LB_STATE_DIR/cluster" "$LB_STATE_DIR/sentinel" "$LB_STATE_DIR/redis" "$RUN_DIR" "$ENV_FILE" "$ACL_FILE"
     log "down (logs kept in $LOG_DIR)"
 }
 

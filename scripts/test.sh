@@ -5,7 +5,8 @@
 #   3. cargo nextest run (or cargo test when nextest is missing), then the doc tests; with the
 #      `ingest/failpoints` feature, so the fault tests can stop a worker at an exact step
 #   4. scripts/compose-check.sh: docker-compose.yml against the Compose Specification (one check),
-#      and scripts/rules-check.sh: the Prometheus config and alert rules with their promtool tests (one)
+#      scripts/rules-check.sh: the Prometheus config and alert rules with their promtool tests (one),
+#      and scripts/secrets-check.sh: no password of the run in any log it produced (one)
 #   5. scripts/infra.sh down, unless the infrastructure was already up before this script
 # Exits non-zero if any test (or the build, or the infrastructure) failed.
 set -euo pipefail
@@ -62,9 +63,12 @@ status=0
 tests_log=$LOG_DIR/tests.log
 doc_log=$LOG_DIR/doctests.log
 if cargo nextest --version >/dev/null 2>&1; then
-    say "running: cargo nextest run --workspace ${features[*]} --no-fail-fast"
-    cargo nextest run --workspace "${features[@]}" --no-fail-fast --no-tests=warn 2>&1 |
-        tee "$tests_log" || status=$?
+    say "running: cargo nextest run --workspace ${features[*]} --no-fail-fast (RUST_LOG=${RUST_LOG:-info})"
+    # Every test's logs are kept (in-process workers and apis log when RUST_LOG is set), so
+    # scripts/secrets-check.sh reads every line the suite printed.
+    RUST_LOG=${RUST_LOG:-info} cargo nextest run --workspace "${features[@]}" --no-fail-fast --no-tests=warn \
+        --success-output final 2>&1 | tee "$tests_log" >/dev/null || status=$?
+    grep -E '^ +(PASS|FAIL|SIGSEGV|SIGABRT|TIMEOUT|LEAK|SKIP)|^ *Summary|^error' "$tests_log" | grep -v '^ *PASS' || true
     say "running: cargo test --workspace --doc (nextest does not run doc tests)"
     doc_status=0
     cargo test --workspace "${features[@]}" --doc 2>&1 | tee "$doc_log" || doc_status=$?
@@ -96,6 +100,12 @@ else
 fi
 say "running: scripts/rules-check.sh (promtool check and test of the alert rules)"
 if bash "$SCRIPT_DIR/rules-check.sh"; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1)) status=1
+fi
+say "running: scripts/secrets-check.sh (no password of the run in any of its logs)"
+if bash "$SCRIPT_DIR/secrets-check.sh" "$LOG_DIR"; then
     passed=$((passed + 1))
 else
     failed=$((failed + 1)) status=1

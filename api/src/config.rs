@@ -43,6 +43,10 @@ pub struct Config {
     /// configured; several may be valid at once (rotation). None: every admin request gets 401.
     #[arg(long = "admin-token", env = "LB_ADMIN_TOKENS", value_delimiter = ',')]
     pub admin_tokens: Vec<String>,
+    /// Redis for the admin routes' writes, as a user that may write (default: `--redis`). With
+    /// least-privilege users, `--redis` is the read-only `lb-api` and this the `lb-admin` user.
+    #[arg(long, env = "LB_ADMIN_REDIS_URL", hide_env_values = true)]
+    pub admin_redis: Option<String>,
     /// Longest wait for one Redis reply.
     #[arg(long, env = "LB_REDIS_TIMEOUT", default_value = "500ms", value_parser = humantime::parse_duration)]
     pub redis_timeout: Duration,

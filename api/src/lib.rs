@@ -50,7 +50,7 @@ use anyhow::Context as _;
 use axum::BoxError;
 use axum::error_handling::HandleErrorLayer;
 use axum::response::IntoResponse;
-use shard_router::{Router, Store, StoreOptions};
+use shard_router::{RedisTarget, Router, Store, StoreOptions};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
@@ -92,8 +92,12 @@ pub async fn state(
             .map(|spec| admin::Token::parse(spec))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| anyhow::anyhow!("--admin-token: {e}"))?;
+        let admin_target = match &config.admin_redis {
+            Some(url) => RedisTarget::parse(url).map_err(|e| anyhow::anyhow!("--admin-redis: {e}"))?,
+            None => target.clone(),
+        };
         let primary =
-            Store::connect(&target, options).await.context("connecting to the redis primary (admin routes)")?;
+            Store::connect(&admin_target, options).await.context("connecting to the redis primary (admin routes)")?;
         Some(Arc::new(admin::Admin::new(tokens, primary)))
     };
     Ok(AppState {

@@ -13,7 +13,7 @@ use shard_router::{LayoutSpec, RedisTarget, RouterOptions};
 pub struct StoreArgs {
     /// Redis: a URL (`rediss://` for TLS), comma-separated cluster seed URLs (`cluster:` prefix
     /// for a single seed), or the Sentinels of a primary, `redis+sentinel://s1:26379,s2:26379/<service>`.
-    #[arg(long, global = true, env = "LB_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    #[arg(long, global = true, env = "LB_REDIS_URL", default_value = "redis://127.0.0.1:6379", hide_env_values = true)]
     pub redis: String,
     /// Layout of boards: `single`, `hash:<shards>` or `range:<b1>,<b2>,...`. Each board records the
     /// layout it was created with; a process configured with another one gets an error naming both.

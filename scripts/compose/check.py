@@ -9,25 +9,35 @@ import jsonschema
 import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-VAR = re.compile(r"\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\})")
+# `$$`, or `${NAME}`, `${NAME:-default}`, `${NAME-default}`, `${NAME:?error}`, `${NAME?error}` whose
+# default holds no further `${`: nested ones are resolved innermost first.
+VAR = re.compile(r"\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^{}$]*))?\})")
+ESCAPED = "\0"
 
 
 def interpolate(text, env, errors):
     def sub(m):
         if m.group(1) == "$":
-            return "$"
-        name, op, default = m.group(2), m.group(3), m.group(4)
+            return ESCAPED
+        name, op, arg = m.group(2), m.group(3), m.group(4)
         value = env.get(name)
         if op == ":-" and not value:
-            return default
+            return arg
         if op == "-" and value is None:
-            return default
+            return arg
+        if op in (":?", "?") and (value is None or (op == ":?" and not value)):
+            errors.append(f"${{{name}}} is required: {arg}")
+            return ""
         if value is None:
             errors.append(f"${{{name}}} has no default and is not set")
             return ""
         return value
 
-    return VAR.sub(sub, text)
+    while True:
+        resolved = VAR.sub(sub, text)
+        if resolved == text:
+            return resolved.replace(ESCAPED, "$")
+        text = resolved
 
 
 def walk_strings(node, env, errors):

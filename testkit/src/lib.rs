@@ -18,6 +18,17 @@ pub fn redis_url() -> String {
     std::env::var("LB_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6390".into())
 }
 
+/// The single Redis as one of the service's least-privilege users (`api`, `ingest`,
+/// `admin`: `LB_REDIS_<ROLE>_URL`, written by `scripts/infra.sh up` with the users' passwords).
+///
+/// # Panics
+/// When the variable is missing: the test needs `scripts/infra.sh up` and `source target/infra/env`.
+pub fn redis_user_url(role: &str) -> String {
+    let var = format!("LB_REDIS_{}_URL", role.to_uppercase());
+    std::env::var(&var)
+        .unwrap_or_else(|_| panic!("{var} is not set: run scripts/infra.sh up and source target/infra/env"))
+}
+
 /// The Redis Cluster seed nodes (`LB_REDIS_CLUSTER_URLS`).
 pub fn cluster_urls() -> String {
     std::env::var("LB_REDIS_CLUSTER_URLS")

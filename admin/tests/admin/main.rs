@@ -7,8 +7,12 @@ use shard_router::{
 };
 
 async fn admin(args: &[&str]) -> anyhow::Result<String> {
-    let redis = testkit::redis_url();
-    let cli = admin::Cli::try_parse_from(["lb-admin", "--redis", &redis].iter().chain(args)).expect("command line");
+    admin_as(&testkit::redis_url(), args).await
+}
+
+/// `lb-admin` against `redis` (a URL with a user, or the open default user).
+async fn admin_as(redis: &str, args: &[&str]) -> anyhow::Result<String> {
+    let cli = admin::Cli::try_parse_from(["lb-admin", "--redis", redis].iter().chain(args)).expect("command line");
     let mut out = Vec::new();
     admin::run(cli, &mut out).await?;
     Ok(String::from_utf8(out).expect("utf-8"))
@@ -253,4 +257,23 @@ async fn rules_create_show_change_and_refuse() {
         .map(|e| e["result"].as_str().expect("result"))
         .collect();
     assert_eq!(mine, ["error", "ok", "ok", "error"], "newest first: refused change, bounds, creation, missing layout");
+}
+
+/// As the `lb-admin` Redis user (scripts/lib/redis-acl.sh): boards, rules (seasons too), layout
+/// work, deletion and the audit log all work; the `lb-api` user, read-only, gets a refusal.
+#[tokio::test]
+async fn the_admin_user_runs_every_command_and_the_api_user_cannot_change_anything() {
+    let (user, reader) = (testkit::redis_user_url("admin"), testkit::redis_user_url("api"));
+    let (_, board) = skewed_board("range:500").await;
+    let name = board.as_str();
+    admin_as(&user, &["boards"]).await.expect("boards");
+    admin_as(&user, &["rules", name, "--reset", "day", "--max-score", "100000"]).await.expect("rules");
+    admin_as(&user, &["propose", name, "--shards", "3"]).await.expect("propose");
+    admin_as(&user, &["rebalance", name, "--boundaries", "100,300"]).await.expect("rebalance");
+    admin_as(&user, &["migrate", name, "--to", "hash:2"]).await.expect("migrate");
+    let audit = admin_as(&user, &["audit", "--count", "50"]).await.expect("audit");
+    assert!(audit.contains(name), "{audit}");
+    let refused = admin_as(&reader, &["rules", name, "--max-score", "5"]).await.expect_err("lb-api cannot write");
+    assert!(format!("{refused:#}").to_lowercase().contains("noperm"), "{refused:#}");
+    admin_as(&user, &["delete", name]).await.expect("delete");
 }

@@ -21,6 +21,11 @@ pub struct TestApi {
 impl TestApi {
     /// Starts the api against `redis` with `layout`; `tweak` adjusts the configuration.
     pub async fn start(redis: &str, layout: &str, tweak: impl FnOnce(&mut Config)) -> Self {
+        // Logs of in-process apis when RUST_LOG is set (the suite sets it: scripts/secrets-check.sh reads them).
+        if std::env::var_os("RUST_LOG").is_some() {
+            let _ =
+                tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).try_init();
+        }
         let mut config = Config::parse_from(["api", "--redis", redis, "--layout", layout, "--top-refresh", "100ms"]);
         tweak(&mut config);
         let metrics = api::telemetry::install_recorder().expect("metrics recorder");

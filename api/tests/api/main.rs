@@ -1,5 +1,6 @@
 //! Integration tests of the api on port 0 against real Redis servers.
 
+mod acl;
 mod admin;
 mod browser;
 mod faults;
@@ -7,3 +8,4 @@ mod helpers;
 mod lookup;
 mod routes;
 mod seasons;
+mod secrets;

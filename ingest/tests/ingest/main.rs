@@ -1,6 +1,7 @@
 //! Integration tests of ingest against the real broker and Redis
 //! (started by `scripts/infra.sh up`).
 
+mod acl;
 mod failover;
 mod faults;
 mod helpers;
