@@ -13,6 +13,12 @@ pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "LB_API_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); with `--tls-key`.
+    #[arg(long, env = "LB_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The private key of `--tls-cert` (PEM).
+    #[arg(long, env = "LB_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
     /// Redis, the layout of boards, and the size refresh of `range` boards.
     #[command(flatten)]
     pub store: leaderboard_runtime::StoreArgs,
@@ -84,6 +90,11 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The certificate and key to serve HTTPS with, when both are given.
+    pub fn tls_files(&self) -> Option<crate::tls::TlsFiles> {
+        Some(crate::tls::TlsFiles { cert: self.tls_cert.clone()?, key: self.tls_key.clone()? })
+    }
+
     /// Checks the rules and returns the parsed layout and Redis target.
     ///
     /// # Errors

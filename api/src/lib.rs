@@ -41,6 +41,7 @@ pub mod routes;
 pub mod season;
 pub mod state;
 pub mod telemetry;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -190,10 +191,32 @@ pub async fn run(
     tracing::info!(addr = %listener.local_addr()?, layout = %state.backend.router().spec(), "api listening");
     let (app, limiter) = app(state, &config)?;
     let pruner = limiter.map(|l| tokio::spawn(client_ip::prune(l, shutdown.clone())));
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await
-        .context("serving http")?;
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    match config.tls_files() {
+        None => axum::serve(listener, service)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .await
+            .context("serving http")?,
+        Some(files) => {
+            let tls = axum_server::tls_rustls::RustlsConfig::from_config(tls::server_config(&files)?);
+            let handle = axum_server::Handle::new();
+            let stop = {
+                let (handle, shutdown) = (handle.clone(), shutdown.clone());
+                // Requests in flight finish; connections still open after the request timeout are closed.
+                let grace = config.request_timeout;
+                tokio::spawn(async move {
+                    shutdown.cancelled().await;
+                    handle.graceful_shutdown(Some(grace));
+                })
+            };
+            axum_server::from_tcp_rustls(listener.into_std().context("the listener")?, tls)
+                .handle(handle)
+                .serve(service)
+                .await
+                .context("serving https")?;
+            stop.abort();
+        }
+    }
     shutdown.cancel();
     if let Some(pruner) = pruner {
         pruner.await.context("rate limiter pruner")?;

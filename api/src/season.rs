@@ -57,30 +57,55 @@ fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::bad_request("invalid_season", message)
 }
 
+/// A well-formed `season` that names no season of the board: 404, as a board or a player that
+/// does not exist (a schema-valid request is not a bad request).
+fn no_such_season(message: impl Into<String>) -> ApiError {
+    ApiError::NotFound { code: "season_not_found", message: message.into() }
+}
+
+/// Whether `season` matches [`SEASON_PATTERN`] (what the OpenAPI document promises to accept).
+pub fn well_formed(season: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let date = |parts: &[&str]| {
+        matches!(parts, [y, m] | [y, m, _] if y.len() == 4 && m.len() == 2)
+            && parts.iter().all(|p| digits(p))
+            && parts.get(2).is_none_or(|d| d.len() == 2)
+    };
+    matches!(season, "current" | "previous" | "all") || date(&season.split('-').collect::<Vec<_>>())
+}
+
 /// Resolves `?season=` for `board` (reads the board's rules, kept by the
 /// router for a second).
 ///
 /// # Errors
-/// 400 `invalid_season` for a value the board has no season for; Redis errors as every read.
+/// 400 `invalid_season` for a value that is not of [`SEASON_PATTERN`]; 404 `no_seasons` (a board
+/// without a reset) or `season_not_found` (a well-formed id naming no season of its schedule);
+/// Redis errors as every read.
 pub async fn resolve(s: &AppState, board: BoardId, params: &SeasonParams) -> Result<Target, ApiError> {
+    let asked = params.season.as_deref();
+    if let Some(text) = asked.filter(|t| !well_formed(t)) {
+        return Err(invalid(format!(
+            "season must be current, previous, all or a season id (YYYY-MM-DD, YYYY-MM), got {text:?}"
+        )));
+    }
     let b = &board;
     let rules = s.backend.call(|r| async move { r.rules(b).await }).await?;
-    let asked = params.season.as_deref();
     let Some(reset) = rules.reset else {
         return match asked {
             None | Some("all") => Ok(Target { stored: board.clone(), board, season: None }),
-            Some(other) => {
-                Err(invalid(format!("board {board} has no seasons (no reset schedule); got season={other}")))
-            }
+            Some(other) => Err(ApiError::NotFound {
+                code: "no_seasons",
+                message: format!("board {board} has no seasons (no reset schedule); got season={other}"),
+            }),
         };
     };
     let now = s.clock.now_ms();
-    let current = || reset.season_at(now).map_err(|e| invalid(e.to_string()));
+    let current = || reset.season_at(now).map_err(|e| no_such_season(e.to_string()));
     let season = match asked {
         Some("all") => return Ok(Target { stored: board.clone(), board, season: None }),
         None | Some("current") => current()?,
-        Some("previous") => reset.previous(&current()?).map_err(|e| invalid(e.to_string()))?,
-        Some(id) => reset.parse_id(id).map_err(|e| invalid(e.to_string()))?,
+        Some("previous") => reset.previous(&current()?).map_err(|e| no_such_season(e.to_string()))?,
+        Some(id) => reset.parse_id(id).map_err(|e| no_such_season(e.to_string()))?,
     };
     Ok(Target { stored: board.season(&season.id), board, season: Some(season) })
 }
@@ -157,5 +182,32 @@ pub fn names(stored: &BoardId) -> (String, Option<String>) {
     match stored.season_parts() {
         Some((board, season)) => (board.to_string(), Some(season.to_string())),
         None => (stored.to_string(), None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn well_formed_is_the_documented_pattern() {
+        for ok in ["current", "previous", "all", "2026-11", "2026-11-23", "0000-00-00", "9999-99"] {
+            assert!(well_formed(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "now",
+            "2026",
+            "2026-1",
+            "2026-11-2",
+            "2026-11-234",
+            "26-11-23",
+            "2026-11-23T00",
+            "2026_11",
+            "-11-23",
+            "2026--1",
+        ] {
+            assert!(!well_formed(bad), "{bad}");
+        }
     }
 }

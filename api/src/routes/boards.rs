@@ -44,7 +44,7 @@ pub(crate) fn board_not_found(stored: &BoardId) -> ApiError {
                     ("x-data-stale" = bool, description = "Present when Redis is unreachable and the last cache is served"))),
         (status = 304, description = "Not modified: the page still has the tag sent in If-None-Match"),
         (status = 400, description = "Invalid board, limit, offset or season", body = ErrorBody),
-        (status = 404, description = "The board has no players", body = ErrorBody),
+        (status = 404, description = "The board (or the season asked for) has no players, or no such season (`no_seasons`, `season_not_found`)", body = ErrorBody),
         (status = 409, description = "The board is stored with another layout than this api's (`layout_mismatch`)", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody),
         (status = 503, description = "Redis unavailable and nothing cached", body = ErrorBody)))]
@@ -140,7 +140,7 @@ async fn missing(s: &AppState, board: &BoardId, player: &leaderboard_contract::P
     responses(
         (status = 200, description = "The player's standing", body = PlayerResponse),
         (status = 400, description = "Invalid board, player or season", body = ErrorBody),
-        (status = 404, description = "No such board or player", body = ErrorBody),
+        (status = 404, description = "No such board, season or player", body = ErrorBody),
         (status = 409, description = "The board is stored with another layout than this api's (`layout_mismatch`)", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody),
         (status = 503, description = "Redis unavailable", body = ErrorBody)))]
@@ -177,7 +177,7 @@ pub async fn player(
     responses(
         (status = 200, description = "The player's neighbourhood", body = AroundResponse),
         (status = 400, description = "Invalid board, player, radius or season", body = ErrorBody),
-        (status = 404, description = "No such board or player", body = ErrorBody),
+        (status = 404, description = "No such board, season or player", body = ErrorBody),
         (status = 409, description = "The board is stored with another layout than this api's (`layout_mismatch`)", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody),
         (status = 503, description = "Redis unavailable", body = ErrorBody)))]
@@ -208,7 +208,7 @@ pub async fn around(
     responses(
         (status = 200, description = "Board statistics", body = BoardResponse),
         (status = 400, description = "Invalid board or season", body = ErrorBody),
-        (status = 404, description = "The board has no players", body = ErrorBody),
+        (status = 404, description = "The board (or the season asked for) has no players, or no such season (`no_seasons`, `season_not_found`)", body = ErrorBody),
         (status = 409, description = "The board is stored with another layout than this api's (`layout_mismatch`)", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody),
         (status = 503, description = "Redis unavailable", body = ErrorBody)))]

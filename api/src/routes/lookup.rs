@@ -57,7 +57,7 @@ fn body_error(e: &JsonRejection) -> ApiError {
     responses(
         (status = 200, description = "The players found, in board order, and the ones missing", body = LookupResponse),
         (status = 400, description = "Invalid board, body, player id or season", body = ErrorBody),
-        (status = 404, description = "The board has no players", body = ErrorBody),
+        (status = 404, description = "The board (or the season asked for) has no players, or no such season (`no_seasons`, `season_not_found`)", body = ErrorBody),
         (status = 409, description = "The board is stored with another layout than this api's (`layout_mismatch`)", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody),
         (status = 503, description = "Redis unavailable", body = ErrorBody)))]

@@ -9,3 +9,4 @@ mod lookup;
 mod routes;
 mod seasons;
 mod secrets;
+mod tls;

@@ -176,9 +176,10 @@ async fn a_closed_season_is_frozen_and_dated_by_its_end() {
 
     for (path, status, code) in [
         (format!("/v1/boards/{b}/top?season=2026-11-24T00"), StatusCode::BAD_REQUEST, "invalid_season"),
-        (format!("/v1/boards/{b}/top?season=2026-02-30"), StatusCode::BAD_REQUEST, "invalid_season"),
+        (format!("/v1/boards/{b}/top?season=2026-11"), StatusCode::NOT_FOUND, "season_not_found"),
+        (format!("/v1/boards/{b}/top?season=2026-02-30"), StatusCode::NOT_FOUND, "season_not_found"),
         (format!("/v1/boards/{b}/top?season=2026-11-20"), StatusCode::NOT_FOUND, "board_not_found"),
-        (format!("/v1/boards/{plain}/top?season=current"), StatusCode::BAD_REQUEST, "invalid_season"),
+        (format!("/v1/boards/{plain}/top?season=current"), StatusCode::NOT_FOUND, "no_seasons"),
         (format!("/v1/boards/{plain}/seasons"), StatusCode::NOT_FOUND, "no_seasons"),
     ] {
         let (got, body) = api.json(&path).await;

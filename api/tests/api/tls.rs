@@ -1,0 +1,108 @@
+//! HTTPS on the api's listener: a client trusting the api's certificate gets answers over TLS;
+//! plain HTTP to the same port gets none; shutdown is graceful.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio_util::sync::CancellationToken;
+
+use crate::helpers::{board, router, seed};
+
+/// A certificate for 127.0.0.1 and its key, as PEM files in a fresh directory.
+fn self_signed() -> (tempdir::Dir, rustls::pki_types::CertificateDer<'static>) {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("params").self_signed(&key).expect("cert");
+    let dir = tempdir::Dir::new();
+    std::fs::write(dir.path("cert.pem"), cert.pem()).expect("write cert");
+    std::fs::write(dir.path("key.pem"), key.serialize_pem()).expect("write key");
+    (dir, cert.der().clone())
+}
+
+/// One HTTP/1.1 GET over TLS; the whole response.
+async fn get_over_tls(
+    addr: std::net::SocketAddr,
+    trusted: &rustls::pki_types::CertificateDer<'static>,
+    path: &str,
+) -> String {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(trusted.clone()).expect("root");
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let name = ServerName::try_from("127.0.0.1").expect("name");
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await.expect("TLS handshake");
+    let request = format!("GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n");
+    tls.write_all(request.as_bytes()).await.expect("write");
+    let mut response = String::new();
+    tls.read_to_string(&mut response).await.expect("read");
+    response
+}
+
+#[tokio::test]
+async fn the_api_serves_https_with_its_certificate_and_refuses_plain_http() {
+    let redis = testkit::redis_url();
+    let b = board("tls");
+    seed(&router(&redis, "single").await, &b, 20).await;
+    let (dir, cert) = self_signed();
+    let (cert_path, key_path) = (dir.path("cert.pem"), dir.path("key.pem"));
+    let args = [
+        "api",
+        "--redis",
+        &redis,
+        "--layout",
+        "single",
+        "--tls-cert",
+        cert_path.to_str().expect("path"),
+        "--tls-key",
+        key_path.to_str().expect("path"),
+    ];
+    let config = <api::Config as clap::Parser>::try_parse_from(args).expect("config");
+    let state = api::state(&config, None).await.expect("state");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(api::run(listener, state, config, shutdown.clone()));
+
+    let top = get_over_tls(addr, &cert, &format!("/v1/boards/{b}/top?limit=3")).await;
+    assert!(top.starts_with("HTTP/1.1 200"), "{top}");
+    assert!(top.contains(r#""total":20"#), "{top}");
+    let plain =
+        reqwest::Client::new().get(format!("http://{addr}/healthz")).timeout(Duration::from_secs(3)).send().await;
+    assert!(plain.is_err() || !plain.expect("response").status().is_success(), "plain HTTP is not served");
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), server).await.expect("graceful").expect("task").expect("run");
+    let bad = <api::Config as clap::Parser>::try_parse_from(["api", "--tls-cert", cert_path.to_str().expect("path")]);
+    assert!(bad.is_err(), "a certificate without its key is refused");
+    let wrong = api::tls::server_config(&api::tls::TlsFiles { cert: cert_path.clone(), key: cert_path.clone() });
+    assert!(wrong.is_err(), "a certificate file given as the key is refused");
+}
+
+/// A directory removed when dropped.
+mod tempdir {
+    pub struct Dir(std::path::PathBuf);
+
+    impl Dir {
+        pub fn new() -> Self {
+            let path = std::env::temp_dir().join(testkit::unique("tls"));
+            std::fs::create_dir_all(&path).expect("temp dir");
+            Self(path)
+        }
+
+        pub fn path(&self, name: &str) -> std::path::PathBuf {
+            self.0.join(name)
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
