@@ -22,7 +22,7 @@ tools=${LB_TOOLS_DIR:-$HOME/.local/leaderboard-tools}
 PATH=$tools/bin:$PATH
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "fuzz: installing cargo-fuzz from crates.io into $tools (once)" >&2
-    env -u CARGO_TARGET_DIR cargo install --locked --root "$tools" cargo-fuzz@0.13.1 >&2
+    env -u CARGO_TARGET_DIR cargo install --locked --root "$tools" cargo-fuzz@0.13.2 >&2
 fi
 command -v g++ >/dev/null 2>&1 || { echo "fuzz: libFuzzer needs a C++ compiler (apt-get install g++)" >&2; exit 1; }
 

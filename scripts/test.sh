@@ -6,6 +6,8 @@
 #      `ingest/failpoints` feature, so the fault tests can stop a worker at an exact step
 #   4. scripts/compose-check.sh: docker-compose.yml against the Compose Specification (one check),
 #      scripts/rules-check.sh: the Prometheus config and alert rules with their promtool tests (one),
+#      scripts/schemathesis.sh: schemathesis with every check against a seeded api (one),
+#      scripts/fuzz.sh: the cargo-fuzz targets for a bounded time (one),
 #      and scripts/secrets-check.sh: no password of the run in any log it produced (one)
 #   5. scripts/infra.sh down, unless the infrastructure was already up before this script
 # Exits non-zero if any test (or the build, or the infrastructure) failed.
@@ -100,6 +102,20 @@ else
 fi
 say "running: scripts/rules-check.sh (promtool check and test of the alert rules)"
 if bash "$SCRIPT_DIR/rules-check.sh"; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1)) status=1
+fi
+say "running: scripts/schemathesis.sh (schemathesis, every check, against a seeded api)"
+if bash "$SCRIPT_DIR/schemathesis.sh" "${LB_SCHEMATHESIS_SECONDS:-90}" >"$LOG_DIR/schemathesis.log" 2>&1; then
+    grep -E '^ *(Test cases|[0-9]+ generated)|passed|failures' "$LOG_DIR/schemathesis.log" | tail -3 || true
+    passed=$((passed + 1))
+else
+    tail -60 "$LOG_DIR/schemathesis.log"
+    failed=$((failed + 1)) status=1
+fi
+say "running: scripts/fuzz.sh (cargo fuzz: the event decoder and the request extractors)"
+if bash "$SCRIPT_DIR/fuzz.sh" "${LB_FUZZ_SECONDS:-30}"; then
     passed=$((passed + 1))
 else
     failed=$((failed + 1)) status=1

@@ -235,8 +235,9 @@ fn parse_rules(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Resu
     if !json {
         return Err(ApiError::bad_request("invalid_content_type", "expected Content-Type: application/json"));
     }
-    let request: RulesRequest =
+    let object: serde_json::Map<String, serde_json::Value> =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
+    let request: RulesRequest = crate::extract::object_body(object)?;
     let rules = request.rules().map_err(|e| ApiError::bad_request("invalid_rules", e))?;
     rules.validate().map_err(|e| ApiError::bad_request("invalid_rules", e.to_string()))?;
     Ok(rules)

@@ -293,8 +293,9 @@ pub struct RulesRequest {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 1000)]
     pub keep_seasons: Option<u32>,
-    /// Grace for late events, at most `1d` (default `10s`).
+    /// Grace for late events, at most `1d` (default `10s`): numbers with units `ms`, `s`, `m`, `h`, `d`.
     #[serde(default)]
+    #[schema(pattern = "^([0-9]{1,9}(ms|s|m|h|d) ?){1,4}$", max_length = 40)]
     pub late_grace: Option<String>,
 }
 

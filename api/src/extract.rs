@@ -19,6 +19,16 @@ pub mod bounds {
     pub const MAX_RADIUS: u64 = 50;
 }
 
+/// A JSON request body read as `T`, which must be an object: serde would also read a struct
+/// from an array, positionally (`[null, null]`), which no client means.
+///
+/// # Errors
+/// 400 `invalid_body` for anything but an object of `T`'s fields.
+pub fn object_body<T: DeserializeOwned>(object: serde_json::Map<String, serde_json::Value>) -> Result<T, ApiError> {
+    serde_json::from_value(serde_json::Value::Object(object))
+        .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))
+}
+
 /// Query parameters, rejected as 400 JSON.
 #[derive(Debug)]
 pub struct ApiQuery<T>(pub T);

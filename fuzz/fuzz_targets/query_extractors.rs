@@ -19,6 +19,12 @@ fn query<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {
     Query::<T>::try_from_uri(&uri).ok().map(|Query(v)| v)
 }
 
+/// A JSON body as the api reads it: an object, then its fields.
+fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(bytes).ok()?;
+    api::extract::object_body(object).ok()
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, rest)) = data.split_first() else { return };
     let text = String::from_utf8_lossy(rest);
@@ -48,12 +54,12 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         4 => {
-            if let Ok(request) = serde_json::from_slice::<LookupRequest>(rest) {
+            if let Some(request) = body::<LookupRequest>(rest) {
                 let _ = request.players.iter().map(|p| PlayerId::check(p).is_ok()).count();
             }
         }
         _ => {
-            if let Ok(request) = serde_json::from_slice::<RulesRequest>(rest)
+            if let Some(request) = body::<RulesRequest>(rest)
                 && let Ok(rules) = request.rules()
                 && rules.validate().is_ok()
             {

@@ -10,7 +10,7 @@ use crate::backend::Dated;
 use crate::clock::rfc3339;
 use crate::dto::{LookupEntryDto, LookupRequest, LookupResponse};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiQuery, BoardPath};
+use crate::extract::{ApiQuery, BoardPath, object_body};
 use crate::season::{SeasonParams, resolve};
 use crate::state::AppState;
 
@@ -25,7 +25,10 @@ impl<S: Send + Sync> FromRequest<S> for LookupBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let Json(body) = Json::<LookupRequest>::from_request(req, state).await.map_err(|e| body_error(&e))?;
+        let Json(object) = Json::<serde_json::Map<String, serde_json::Value>>::from_request(req, state)
+            .await
+            .map_err(|e| body_error(&e))?;
+        let body: LookupRequest = object_body(object)?;
         if body.players.is_empty() || body.players.len() > MAX_LOOKUP {
             return Err(ApiError::bad_request(
                 "invalid_body",

@@ -196,6 +196,8 @@ async fn rules_are_set_applied_fixed_and_audited() {
         (r#"{"late_grace":"2d"}"#, "invalid_rules"),
         (r#"{"keep_seasons":0}"#, "invalid_rules"),
         ("not json", "invalid_body"),
+        // A struct read from an array, positionally: found by schemathesis.
+        ("[null, null]", "invalid_body"),
     ] {
         let (status, body) = put(&api, b.as_str(), Some("ops"), bad).await;
         assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some(code)), "{bad}: {body}");
@@ -215,7 +217,7 @@ async fn rules_are_set_applied_fixed_and_audited() {
         .rev()
         .collect();
     let results: Vec<&str> = mine.iter().map(|(_, r)| r.as_str()).collect();
-    assert_eq!(results.len(), 4 + 13, "refused, created, narrowed, fixed, 13 bad bodies: {mine:?}");
+    assert_eq!(results.len(), 4 + 14, "refused, created, narrowed, fixed, 14 bad bodies: {mine:?}");
     assert_eq!(mine[0], (viewer.clone(), "403".to_string()));
     assert!(results[1].starts_with("ok: order=asc ties=earliest"), "{mine:?}");
     assert_eq!(results[3], "409");

@@ -66,6 +66,8 @@ async fn bad_lookups_get_json_errors() {
         (json!({ "players": ["p0001"], "extra": 1 }).to_string(), "invalid_body"),
         (json!({ "players": "p0001" }).to_string(), "invalid_body"),
         ("{not json".to_string(), "invalid_body"),
+        // A struct read from an array, positionally.
+        (json!([["p0001"]]).to_string(), "invalid_body"),
         (json!({ "players": ["x".repeat(40_000)] }).to_string(), "body_too_large"),
     ];
     for (body, code) in cases {
