@@ -308,12 +308,15 @@ impl DeadLetter {
 
 /// Reads `count` records from the dead-letter topic (panics if fewer arrive within 60 s of each other).
 pub async fn read_dlq(topic: &str, count: usize) -> Vec<DeadLetter> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .set("group.id", unique("dlq-reader"))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .expect("consumer");
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", brokers());
+    read_dlq_from(config, topic, count).await
+}
+
+/// [`read_dlq`] through a client configured as `config` (the brokers, TLS, ...).
+pub async fn read_dlq_from(mut config: ClientConfig, topic: &str, count: usize) -> Vec<DeadLetter> {
+    let consumer: StreamConsumer =
+        config.set("group.id", unique("dlq-reader")).set("auto.offset.reset", "earliest").create().expect("consumer");
     consumer.subscribe(&[topic]).expect("subscribe");
     let mut out = Vec::new();
     while out.len() < count {

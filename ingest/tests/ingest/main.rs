@@ -13,3 +13,4 @@ mod replica_reads;
 mod rules;
 mod seasons;
 mod signed;
+mod tls;
