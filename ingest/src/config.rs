@@ -127,7 +127,7 @@ pub struct Config {
     pub metrics_addr: SocketAddr,
     /// Extra librdkafka settings as `key=value`, repeatable (e.g. `security.protocol=SASL_SSL`).
     /// From the environment: comma-separated.
-    #[arg(long = "kafka-option", env = "LB_KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_key_value)]
+    #[arg(long = "kafka-option", env = "LB_KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_key_value, hide_env_values = true)]
     pub kafka_options: Vec<KafkaOption>,
 }
 

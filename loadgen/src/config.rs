@@ -56,7 +56,7 @@ pub struct World {
     #[arg(long, global = true, env = "LB_LOADGEN_IMPROVE_SHARE", default_value_t = 0.2)]
     pub improve_share: f64,
     /// Extra librdkafka settings as comma-separated `key=value` (e.g. SASL).
-    #[arg(long, global = true, env = "LB_KAFKA_OPTIONS", default_value = "")]
+    #[arg(long, global = true, env = "LB_KAFKA_OPTIONS", default_value = "", hide_env_values = true)]
     pub kafka_options: String,
     /// The boards' order: `desc` (higher is better) or `asc` (lower is better;
     /// events carry lap times). `seed` creates the boards with it.
