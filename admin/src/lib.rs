@@ -34,15 +34,18 @@ use leaderboard_contract::BoardId;
 use serde::Serialize;
 use shard_router::audit::{self, AuditEntry};
 use shard_router::board_record::{self, RecordedLayout};
-use shard_router::{BoardStats, LayoutSpec, Order, Router, RouterOptions, Rules, Store, StoreOptions, Ties};
+use shard_router::{BoardStats, LayoutSpec, Order, Router, RouterOptions, Rules, Store, Ties};
 
 /// Operate leaderboards: list boards, propose boundaries, drive and follow rebalances and layout migrations.
 #[derive(Debug, Parser)]
 #[command(name = "lb-admin", version, about)]
 pub struct Cli {
     /// Redis (same syntax as the services' `--redis`).
-    #[arg(long, global = true, env = "LB_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    #[arg(long, global = true, env = "LB_REDIS_URL", default_value = "redis://127.0.0.1:6379", hide_env_values = true)]
     pub redis: String,
+    /// `rediss://`: a PEM file of the CA certificates to verify Redis with (as the services' `--redis-ca`).
+    #[arg(long, global = true, env = "LB_REDIS_CA")]
+    pub redis_ca: Option<std::path::PathBuf>,
     /// Print one JSON document instead of text.
     #[arg(long, global = true)]
     pub json: bool,
@@ -168,7 +171,8 @@ struct BoardLine {
 /// rebalance conflict (another rebalance to other boundaries is in progress).
 pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
     let target = shard_router::RedisTarget::parse(&cli.redis)?;
-    let store = Store::connect(&target, StoreOptions::default()).await.context("connecting to redis")?;
+    let options = leaderboard_runtime::store_options(cli.redis_ca.as_deref())?;
+    let store = Store::connect(&target, options).await.context("connecting to redis")?;
     let audited = cli.command.audited();
     let result = execute(&store, cli.command, cli.json, out).await;
     if let Some((action, board)) = audited {

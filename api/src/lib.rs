@@ -78,7 +78,11 @@ pub async fn state(
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 ) -> anyhow::Result<AppState> {
     let (layout, target) = config.validate()?;
-    let options = StoreOptions { connect_timeout: config.redis_timeout, response_timeout: config.redis_timeout };
+    let options = StoreOptions {
+        connect_timeout: config.redis_timeout,
+        response_timeout: config.redis_timeout,
+        ..config.store.store_options()?
+    };
     let store = Store::connect_reader(&target, config.read_from, options)
         .await
         .with_context(|| format!("connecting to redis (reads from {})", config.read_from))?;

@@ -100,6 +100,7 @@ pub struct Report {
 async fn connect_store(
     config: &Config,
     target: &shard_router::RedisTarget,
+    options: StoreOptions,
     shutdown: &CancellationToken,
 ) -> Option<Store> {
     let mut delays = ExponentialBuilder::default()
@@ -109,7 +110,7 @@ async fn connect_store(
         .without_max_times()
         .build();
     loop {
-        match Store::connect(target, StoreOptions::default()).await {
+        match Store::connect(target, options).await {
             Ok(store) => return Some(store),
             Err(e) => {
                 let delay = delays.next().unwrap_or(config.backoff_max);
@@ -151,6 +152,7 @@ fn dead_letter_producer(config: &Config) -> anyhow::Result<FutureProducer> {
 /// pipeline task that panicked.
 pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<Report> {
     let (layout, target) = config.validate()?;
+    let store_options = config.store.store_options()?;
     let metrics = telemetry::install_recorder().context("installing the metrics recorder")?;
     let shared = Arc::new(Shared::new(config.cache_capacity, config.cache_ttl));
     // Served from the start: while Redis does not answer yet, `/readyz` says so.
@@ -165,9 +167,9 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     // Three connections: the writer's, one that never writes (`PING`, counting replicas),
     // and the watermark publisher's.
     let (Some(store), Some(probe_store), Some(watermark_store)) = (
-        connect_store(&config, &target, &shutdown).await,
-        connect_store(&config, &target, &shutdown).await,
-        connect_store(&config, &target, &shutdown).await,
+        connect_store(&config, &target, store_options, &shutdown).await,
+        connect_store(&config, &target, store_options, &shutdown).await,
+        connect_store(&config, &target, store_options, &shutdown).await,
     ) else {
         return server.await.context("metrics server")?.map(|()| Report::default());
     };
@@ -210,6 +212,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     let writer = write::Writer {
         router,
         target,
+        store_options,
         router_options,
         dead_letters: DeadLetters::new(
             producer,

@@ -43,6 +43,8 @@ pub struct Writer {
     pub router: Router,
     /// Where Redis is, to reconnect.
     pub target: RedisTarget,
+    /// How to connect to it.
+    pub store_options: StoreOptions,
     /// The router's options, to rebuild it on a new connection.
     pub router_options: RouterOptions,
     /// Dead-letter producer.
@@ -391,7 +393,7 @@ impl Writer {
     /// Opens a new connection (which finds the current primary); keeps the
     /// old one, which reconnects by itself, when Redis is not reachable yet.
     async fn reconnect(&mut self) {
-        match Store::connect(&self.target, StoreOptions::default()).await {
+        match Store::connect(&self.target, self.store_options).await {
             Ok(store) => {
                 self.router = Router::new(store, self.router.spec().clone(), self.router_options);
                 info!("redis: reconnected");

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use futures::stream::{self, StreamExt, TryStreamExt};
-use shard_router::{LayoutSpec, Router, RouterOptions, ScoreUpdate, Store, StoreOptions};
+use shard_router::{LayoutSpec, Router, RouterOptions, ScoreUpdate, Store};
 
 use crate::config::World;
 use crate::population::Population;
@@ -17,7 +17,7 @@ use crate::population::Population;
 pub async fn seed(world: &World, batch: usize) -> anyhow::Result<()> {
     let layout: LayoutSpec = world.store.layout()?;
     let boards = world.board_set()?;
-    let store = Store::connect(&world.store.target()?, StoreOptions::default()).await.context("redis")?;
+    let store = Store::connect(&world.store.target()?, world.store.store_options()?).await.context("redis")?;
     let router = Router::new(store, layout, RouterOptions::default());
     // The rules first: order and ties are fixed when a board is created.
     let rules = world.rules();

@@ -22,6 +22,10 @@ pub struct StoreArgs {
     /// `range` layout: how long precomputed shard sizes are reused before a reader refreshes them.
     #[arg(long, global = true, env = "LB_SIZE_REFRESH", default_value = "1s", value_parser = humantime::parse_duration)]
     pub size_refresh: Duration,
+    /// `rediss://`: a PEM file of the CA certificates to verify Redis with, instead of the public
+    /// web roots (single servers and clusters).
+    #[arg(long, global = true, env = "LB_REDIS_CA")]
+    pub redis_ca: Option<std::path::PathBuf>,
     /// The clock seasons are decided by: `system`; for tests and demos `offset:<ms>` (skewed) or
     /// `sim:<anchor_ms>:<start_ms>:<speed>` (simulated, shared by every process of a run).
     #[arg(long, global = true, env = "LB_CLOCK", default_value = "system")]
@@ -45,10 +49,36 @@ impl StoreArgs {
         self.layout.parse()
     }
 
+    /// Connection options: the defaults, with `--redis-ca` read (once per process: it is kept
+    /// for the process's lifetime, as every connection may need it).
+    ///
+    /// # Errors
+    /// When `--redis-ca` cannot be read.
+    pub fn store_options(&self) -> anyhow::Result<shard_router::StoreOptions> {
+        store_options(self.redis_ca.as_deref())
+    }
+
     /// The router's tuning.
     pub fn router_options(&self) -> RouterOptions {
         RouterOptions { size_refresh: self.size_refresh }
     }
+}
+
+/// The default connection options with the CA file `redis_ca` (`--redis-ca`) read, once per
+/// process: every connection may need it, so it is kept for the process's lifetime.
+///
+/// # Errors
+/// When the file cannot be read.
+pub fn store_options(redis_ca: Option<&std::path::Path>) -> anyhow::Result<shard_router::StoreOptions> {
+    static CA: std::sync::OnceLock<&'static [u8]> = std::sync::OnceLock::new();
+    let tls_root = match redis_ca {
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|e| anyhow::anyhow!("--redis-ca {}: {e}", path.display()))?;
+            Some(*CA.get_or_init(|| Box::leak(pem.into_boxed_slice())))
+        }
+        None => None,
+    };
+    Ok(shard_router::StoreOptions { tls_root, ..shard_router::StoreOptions::default() })
 }
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};

@@ -11,3 +11,4 @@ mod records;
 mod replicas;
 mod rules;
 mod seasons;
+mod tls;
