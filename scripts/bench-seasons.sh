@@ -13,21 +13,4 @@ cd "$SCRIPT_DIR/.."
 source "$SCRIPT_DIR/lib/bench.sh"
 rounds=${1:-2}
 shift $(($# >= 1 ? 1 : 0))
-declare -A rates=([all_time]="" [seasonal]="")
-for round in $(seq 1 "$rounds"); do
-    for side in all_time seasonal; do
-        echo "== round $round: $side"
-        if [[ $side == seasonal ]]; then
-            out=$(LB_LOADGEN_RESET=day bash "$SCRIPT_DIR/bench-ingest.sh" "$@" 2>&1)
-        else
-            out=$(env -u LB_LOADGEN_RESET bash "$SCRIPT_DIR/bench-ingest.sh" "$@" 2>&1)
-        fi
-        grep -E '^(filled|ingest:|drained)' <<<"$out"
-        rate=$(drain_rate "$out")
-        rates[$side]+="$rate "
-    done
-done
-echo
-echo "drain rate (events/s), $rounds round(s) each, interleaved:"
-echo "  all-time only:          ${rates[all_time]}"
-echo "  daily seasons as well:  ${rates[seasonal]}"
+interleaved_drains "$rounds" "all-time only" "-u LB_LOADGEN_RESET" "daily seasons as well" "LB_LOADGEN_RESET=day" "$@"

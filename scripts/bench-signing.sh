@@ -15,23 +15,5 @@ rounds=${1:-2}
 shift $(($# >= 1 ? 1 : 0))
 # A key for this run only: 32 random bytes, never written anywhere but this process's environment.
 key="bench-$(date +%s):$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-declare -A rates=([unsigned]="" [signed]="")
-for round in $(seq 1 "$rounds"); do
-    for side in unsigned signed; do
-        echo "== round $round: $side"
-        if [[ $side == signed ]]; then
-            out=$(LB_LOADGEN_SIGN_KEY=$key LB_PRODUCER_KEYS=$key LB_REQUIRE_SIGNATURES=true \
-                bash "$SCRIPT_DIR/bench-ingest.sh" "$@" 2>&1)
-        else
-            out=$(env -u LB_LOADGEN_SIGN_KEY -u LB_PRODUCER_KEYS -u LB_REQUIRE_SIGNATURES \
-                bash "$SCRIPT_DIR/bench-ingest.sh" "$@" 2>&1)
-        fi
-        grep -E '^(filled|ingest:|drained)' <<<"$out"
-        rate=$(drain_rate "$out")
-        rates[$side]+="$rate "
-    done
-done
-echo
-echo "drain rate (events/s), $rounds round(s) each, interleaved:"
-echo "  without signatures:   ${rates[unsigned]}"
-echo "  signatures required:  ${rates[signed]}"
+interleaved_drains "$rounds" "without signatures" "-u LB_LOADGEN_SIGN_KEY -u LB_PRODUCER_KEYS -u LB_REQUIRE_SIGNATURES" \
+    "signatures required" "LB_LOADGEN_SIGN_KEY=$key LB_PRODUCER_KEYS=$key LB_REQUIRE_SIGNATURES=true" "$@"

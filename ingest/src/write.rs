@@ -187,16 +187,8 @@ impl Writer {
                 continue;
             }
             let board_rules = rules.get(&target.board).copied().unwrap_or_default();
-            loop {
-                let Err(e) = self.router.open_season(&target.board, &board_rules, &target.season).await else { break };
-                self.shared.counters.add(Counter::RedisErrors, 1);
-                let failure = e.failure();
-                if failure == Failure::Reconnect {
-                    self.reconnect().await;
-                }
-                if !self.retry.wait(&self.shared.health, Step::Redis, failure, &refusal(&e)).await {
-                    return Err(Abandoned);
-                }
+            while let Err(e) = self.router.open_season(&target.board, &board_rules, &target.season).await {
+                self.retry_after(&e).await?;
             }
             if self.opened.len() >= MAX_OPENED {
                 self.opened.clear();
@@ -212,18 +204,25 @@ impl Writer {
         let boards: Vec<&BoardId> = batch.events.iter().map(|e| &e.board).collect::<HashSet<_>>().into_iter().collect();
         loop {
             let lookups = boards.iter().map(|b| self.router.rules(b));
-            let e = match futures::future::try_join_all(lookups).await {
+            match futures::future::try_join_all(lookups).await {
                 Ok(rules) => return Ok(boards.iter().map(|b| (*b).clone()).zip(rules).collect()),
-                Err(e) => e,
-            };
-            self.shared.counters.add(Counter::RedisErrors, 1);
-            let failure = e.failure();
-            if failure == Failure::Reconnect {
-                self.reconnect().await;
+                Err(e) => self.retry_after(&e).await?,
             }
-            if !self.retry.wait(&self.shared.health, Step::Redis, failure, &refusal(&e)).await {
-                return Err(Abandoned);
-            }
+        }
+    }
+
+    /// After a failed Redis call that is not a write: counts it, reconnects when its class asks
+    /// for that, and waits before the retry (as long as the class says); `Abandoned` at shutdown.
+    async fn retry_after(&mut self, e: &shard_router::Error) -> Result<(), Abandoned> {
+        self.shared.counters.add(Counter::RedisErrors, 1);
+        let failure = e.failure();
+        if failure == Failure::Reconnect {
+            self.reconnect().await;
+        }
+        if self.retry.wait(&self.shared.health, Step::Redis, failure, &refusal(e)).await {
+            Ok(())
+        } else {
+            Err(Abandoned)
         }
     }
 

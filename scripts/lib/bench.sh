@@ -63,3 +63,24 @@ ensure_wrk() {
 
 # drain_rate OUTPUT: the events/s of the last "drained ..." line of loadgen drain in OUTPUT.
 drain_rate() { grep -oE '[0-9]+ events/s' <<<"$1" | tail -1 | grep -oE '^[0-9]+'; }
+
+# interleaved_drains ROUNDS LABEL_A ENV_A LABEL_B ENV_B [bench-ingest.sh options...]: ingest's drain
+# rate on two configurations side by side, A B A B, ROUNDS times each, same binaries, same events.
+# ENV_*: the words `env` takes for that side (`VAR=value`, `-u VAR`), space-separated.
+interleaved_drains() {
+    local rounds=$1 labels=("$2" "$4") envs=("$3" "$5") round side out
+    local rates=("" "")
+    shift 5
+    for round in $(seq 1 "$rounds"); do
+        for side in 0 1; do
+            echo "== round $round: ${labels[side]}"
+            # shellcheck disable=SC2086 # the settings are separate words on purpose
+            out=$(env ${envs[side]} bash "$SCRIPT_DIR/bench-ingest.sh" "$@" 2>&1)
+            grep -E '^(filled|ingest:|drained)' <<<"$out"
+            rates[side]+="$(drain_rate "$out") "
+        done
+    done
+    echo
+    echo "drain rate (events/s), $rounds round(s) each, interleaved:"
+    printf '  %-26s %s\n' "${labels[0]}:" "${rates[0]}" "${labels[1]}:" "${rates[1]}"
+}

@@ -1,25 +1,15 @@
-//! HTTPS on the api's listener: a client trusting the api's certificate gets answers over TLS;
+//! HTTPS on the api's listener: a client trusting the CA of the api's certificate gets answers over TLS;
 //! plain HTTP to the same port gets none; shutdown is graceful.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::ServerName;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{board, router, seed};
-
-/// A certificate for 127.0.0.1 and its key, as PEM files in a fresh directory.
-fn self_signed() -> (tempdir::Dir, rustls::pki_types::CertificateDer<'static>) {
-    let key = rcgen::KeyPair::generate().expect("key");
-    let cert =
-        rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("params").self_signed(&key).expect("cert");
-    let dir = tempdir::Dir::new();
-    std::fs::write(dir.path("cert.pem"), cert.pem()).expect("write cert");
-    std::fs::write(dir.path("key.pem"), key.serialize_pem()).expect("write key");
-    (dir, cert.der().clone())
-}
 
 /// One HTTP/1.1 GET over TLS; the whole response.
 async fn get_over_tls(
@@ -49,8 +39,10 @@ async fn the_api_serves_https_with_its_certificate_and_refuses_plain_http() {
     let redis = testkit::redis_url();
     let b = board("tls");
     seed(&router(&redis, "single").await, &b, 20).await;
-    let (dir, cert) = self_signed();
-    let (cert_path, key_path) = (dir.path("cert.pem"), dir.path("key.pem"));
+    let pki = testkit::TestPki::new();
+    let cert = CertificateDer::from_pem_slice(pki.ca_pem().as_bytes()).expect("the CA");
+    let (cert_path, key_path) =
+        (std::path::PathBuf::from(pki.path("cert.pem")), std::path::PathBuf::from(pki.path("key.pem")));
     let args = [
         "api",
         "--redis",
@@ -82,27 +74,4 @@ async fn the_api_serves_https_with_its_certificate_and_refuses_plain_http() {
     assert!(bad.is_err(), "a certificate without its key is refused");
     let wrong = api::tls::server_config(&api::tls::TlsFiles { cert: cert_path.clone(), key: cert_path.clone() });
     assert!(wrong.is_err(), "a certificate file given as the key is refused");
-}
-
-/// A directory removed when dropped.
-mod tempdir {
-    pub struct Dir(std::path::PathBuf);
-
-    impl Dir {
-        pub fn new() -> Self {
-            let path = std::env::temp_dir().join(testkit::unique("tls"));
-            std::fs::create_dir_all(&path).expect("temp dir");
-            Self(path)
-        }
-
-        pub fn path(&self, name: &str) -> std::path::PathBuf {
-            self.0.join(name)
-        }
-    }
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 }

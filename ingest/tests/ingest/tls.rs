@@ -18,39 +18,7 @@ use crate::helpers::{
     wait_for_oracle, worker_args,
 };
 
-/// A CA, and a certificate for 127.0.0.1 it signed, as PEM files in a fresh directory.
-struct Pki {
-    dir: std::path::PathBuf,
-}
-
-impl Pki {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(unique("kafka-tls"));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let ca_key = rcgen::KeyPair::generate().expect("ca key");
-        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("ca params");
-        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca.distinguished_name.push(rcgen::DnType::CommonName, "leaderboard test CA");
-        let ca = ca.self_signed(&ca_key).expect("ca");
-        let key = rcgen::KeyPair::generate().expect("key");
-        let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("params");
-        let leaf = leaf.signed_by(&key, &ca, &ca_key).expect("leaf");
-        std::fs::write(dir.join("ca.pem"), ca.pem()).expect("ca.pem");
-        std::fs::write(dir.join("cert.pem"), leaf.pem()).expect("cert.pem");
-        std::fs::write(dir.join("key.pem"), key.serialize_pem()).expect("key.pem");
-        Self { dir }
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.join(name).to_str().expect("utf-8 path").to_string()
-    }
-}
-
-impl Drop for Pki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use testkit::TestPki as Pki;
 
 /// A TLS-only broker on a free port, stopped when dropped.
 struct TlsBroker {
@@ -67,7 +35,7 @@ fn nisshi() -> String {
 fn spawn_broker(pki: &Pki, addr: &str, storage: &str, tls: bool, authentication: bool) -> Child {
     let mut broker = Command::new(nisshi());
     broker
-        .current_dir(&pki.dir)
+        .current_dir(std::path::Path::new(&pki.path("ca.pem")).parent().expect("the pki directory"))
         .args(["broker", "--cluster-id", "tls-test"])
         .args(["--listener-url", &format!("tcp://{addr}"), "--advertised-listener-url", &format!("tcp://{addr}")])
         .args(["--storage-engine", storage, "--group-initial-rebalance-delay", "0s"])

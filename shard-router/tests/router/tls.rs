@@ -8,38 +8,24 @@ use std::time::Duration;
 use leaderboard_contract::{BoardId, PlayerId};
 use shard_router::{RedisTarget, Router, RouterOptions, ScoreUpdate, Store, StoreOptions};
 
+/// Debian's `redis-server` listening only with TLS, its certificate from `pki`; stopped when dropped.
 struct TlsRedis {
     child: Child,
-    dir: std::path::PathBuf,
     port: u16,
 }
 
 impl TlsRedis {
-    fn start() -> (Self, Vec<u8>) {
-        let dir = std::env::temp_dir().join(testkit::unique("redis-tls"));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let ca_key = rcgen::KeyPair::generate().expect("ca key");
-        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("ca params");
-        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca.distinguished_name.push(rcgen::DnType::CommonName, "leaderboard test CA");
-        let ca = ca.self_signed(&ca_key).expect("ca");
-        let key = rcgen::KeyPair::generate().expect("key");
-        let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("params");
-        let leaf = leaf.signed_by(&key, &ca, &ca_key).expect("leaf");
-        let file = |name: &str| dir.join(name).to_str().expect("utf-8").to_string();
-        std::fs::write(file("ca.pem"), ca.pem()).expect("ca.pem");
-        std::fs::write(file("cert.pem"), leaf.pem()).expect("cert.pem");
-        std::fs::write(file("key.pem"), key.serialize_pem()).expect("key.pem");
+    fn start(pki: &testkit::TestPki) -> Self {
         let port = testkit::free_port();
         let child = Command::new("redis-server")
             .args(["--port", "0", "--tls-port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
-            .args(["--tls-cert-file", &file("cert.pem"), "--tls-key-file", &file("key.pem")])
-            .args(["--tls-ca-cert-file", &file("ca.pem"), "--tls-auth-clients", "no"])
+            .args(["--tls-cert-file", &pki.path("cert.pem"), "--tls-key-file", &pki.path("key.pem")])
+            .args(["--tls-ca-cert-file", &pki.path("ca.pem"), "--tls-auth-clients", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server (scripts/infra.sh installs it)");
-        (Self { child, dir, port }, ca.pem().into_bytes())
+        Self { child, port }
     }
 }
 
@@ -47,15 +33,15 @@ impl Drop for TlsRedis {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
 #[tokio::test]
 async fn a_store_trusting_the_ca_works_over_tls_and_one_without_is_refused() {
-    let (redis, ca) = TlsRedis::start();
+    let pki = testkit::TestPki::new();
+    let redis = TlsRedis::start(&pki);
     let target = RedisTarget::parse(&format!("rediss://127.0.0.1:{}", redis.port)).expect("url");
-    let ca: &'static [u8] = Box::leak(ca.into_boxed_slice());
+    let ca: &'static [u8] = Box::leak(pki.ca_pem().as_bytes().to_vec().into_boxed_slice());
     let options = StoreOptions { tls_root: Some(ca), ..StoreOptions::default() };
     let mut store = None;
     for _ in 0..50 {
