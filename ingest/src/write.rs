@@ -72,6 +72,14 @@ pub struct Writer {
 /// Most seasons a writer remembers having opened (or found closed) before it starts over.
 const MAX_OPENED: usize = 10_000;
 
+/// Adds `season` to a writer's bounded set of seasons, starting over when it is full.
+fn remember(seasons: &mut HashSet<BoardId>, season: BoardId) {
+    if seasons.len() >= MAX_OPENED {
+        seasons.clear();
+    }
+    seasons.insert(season);
+}
+
 /// The dead letter of an event its season's fence refused.
 const LATE: (RejectionCode, &str) =
     (RejectionCode::SeasonClosed, "the season closed before this event was written; it counts for all-time");
@@ -190,10 +198,7 @@ impl Writer {
             while let Err(e) = self.router.open_season(&target.board, &board_rules, &target.season).await {
                 self.retry_after(&e).await?;
             }
-            if self.opened.len() >= MAX_OPENED {
-                self.opened.clear();
-            }
-            self.opened.insert(name);
+            remember(&mut self.opened, name);
         }
         Ok(())
     }
@@ -252,11 +257,8 @@ impl Writer {
         }
         for c in &outcome.closed {
             if !self.closed.contains(&c.board) {
-                if self.closed.len() >= MAX_OPENED {
-                    self.closed.clear();
-                }
                 info!(season = %c.board, "a season's fence refused a write: it is closed");
-                self.closed.insert(c.board.clone());
+                remember(&mut self.closed, c.board.clone());
             }
         }
         let mut applied = 0u64;

@@ -57,6 +57,12 @@ impl SeasonEntry {
         Self { id: season.id.clone(), start_ms: season.start_ms, end_ms: season.end_ms, closed_at_ms: None }
     }
 
+    /// The entry of season `id` (stored as `stored`) from its registry JSON.
+    fn parse(stored: &BoardId, id: String, json: &str) -> Result<Self> {
+        let entry: Self = serde_json::from_str(json).map_err(|e| Error::Corrupt(format!("season {stored}: {e}")))?;
+        Ok(Self { id, ..entry })
+    }
+
     /// Whether the season is closed (frozen).
     pub fn closed(&self) -> bool {
         self.closed_at_ms.is_some()
@@ -167,11 +173,7 @@ impl Router {
         let raw: HashMap<String, String> = self.store().query(redis::cmd("HGETALL").arg(keys::seasons(board))).await?;
         let mut entries = raw
             .into_iter()
-            .map(|(id, json)| {
-                let entry: SeasonEntry = serde_json::from_str(&json)
-                    .map_err(|e| Error::Corrupt(format!("season {id} of board {board}: {e}")))?;
-                Ok(SeasonEntry { id, ..entry })
-            })
+            .map(|(id, json)| SeasonEntry::parse(&board.season(&id), id, &json))
             .collect::<Result<Vec<_>>>()?;
         entries.sort_by_key(|e| std::cmp::Reverse(e.start_ms));
         Ok(entries)
@@ -247,26 +249,6 @@ impl Router {
         let Some((board, id)) = stored.season_parts() else { return Ok(None) };
         let board = BoardId::new(board).map_err(|e| Error::Corrupt(format!("season {stored}: {e}")))?;
         let raw: Option<String> = self.store().query(redis::cmd("HGET").arg(keys::seasons(&board)).arg(id)).await?;
-        raw.map(|json| {
-            serde_json::from_str::<SeasonEntry>(&json)
-                .map(|e| SeasonEntry { id: id.to_string(), ..e })
-                .map_err(|e| Error::Corrupt(format!("season {stored}: {e}")))
-        })
-        .transpose()
-    }
-
-    /// The entry of `season` of `board`, when it was ever opened.
-    ///
-    /// # Errors
-    /// [`Error::Redis`] when Redis fails; [`Error::Corrupt`] for an unreadable entry.
-    pub async fn season_entry(&self, board: &BoardId, season: &Season) -> Result<Option<SeasonEntry>> {
-        let raw: Option<String> =
-            self.store().query(redis::cmd("HGET").arg(keys::seasons(board)).arg(&season.id)).await?;
-        raw.map(|json| {
-            serde_json::from_str::<SeasonEntry>(&json)
-                .map(|e| SeasonEntry { id: season.id.clone(), ..e })
-                .map_err(|e| Error::Corrupt(format!("season {} of board {board}: {e}", season.id)))
-        })
-        .transpose()
+        raw.map(|json| SeasonEntry::parse(stored, id.to_string(), &json)).transpose()
     }
 }
