@@ -21,6 +21,7 @@ use shard_router::{Failure, Router};
 
 use crate::error::ApiError;
 use crate::freshness::Freshness;
+use crate::loss::StoreEpoch;
 
 type Policy = OrElse<SuccessRateOverTimeWindow<EqualJittered>, ConsecutiveFailures<EqualJittered>>;
 type Breaker = StateMachine<Policy, ()>;
@@ -37,6 +38,7 @@ const MIN_CALLS: u32 = 20;
 pub struct Backend {
     router: Router,
     freshness: Arc<Freshness>,
+    epoch: Arc<StoreEpoch>,
     breaker: Breaker,
     log_gate: Arc<LogGate>,
 }
@@ -86,14 +88,20 @@ impl Backend {
     /// resolution), growing with jitter up to 30 s while probes keep failing.
     /// A stall that fails every call in flight at once is not an outage, so a
     /// burst of concurrent failures alone does not open it.
-    pub fn new(router: Router, freshness: Arc<Freshness>, failures: u32, open_for: Duration) -> Self {
+    pub fn new(
+        router: Router,
+        freshness: Arc<Freshness>,
+        epoch: Arc<StoreEpoch>,
+        failures: u32,
+        open_for: Duration,
+    ) -> Self {
         let open_for = open_for.clamp(Duration::from_secs(1), Duration::from_secs(30));
         let backoff = backoff::equal_jittered(open_for, Duration::from_secs(30));
         let policy =
             failure_policy::success_rate_over_time_window(REQUIRED_SUCCESS_RATE, MIN_CALLS, WINDOW, backoff.clone())
                 .or_else(failure_policy::consecutive_failures(failures, backoff));
         let breaker = BreakerConfig::new().failure_policy(policy).build();
-        Self { router, freshness, breaker, log_gate: Arc::default() }
+        Self { router, freshness, epoch, breaker, log_gate: Arc::default() }
     }
 
     /// The router, for calls that must bypass the breaker (readiness probes).
@@ -104,6 +112,19 @@ impl Backend {
     /// What dates the answers.
     pub fn freshness(&self) -> &Arc<Freshness> {
         &self.freshness
+    }
+
+    /// Whether the store holds the data this api knows ([`crate::loss`]).
+    pub fn epoch(&self) -> &Arc<StoreEpoch> {
+        &self.epoch
+    }
+
+    /// Fails with 503 `store_lost` while the store is lost.
+    ///
+    /// # Errors
+    /// [`ApiError::StoreLost`].
+    pub fn ensure_intact(&self) -> Result<(), ApiError> {
+        if self.epoch.is_lost() { Err(ApiError::StoreLost) } else { Ok(()) }
     }
 
     /// Forgets what the router cached about `board` (it was deleted).
@@ -136,12 +157,13 @@ impl Backend {
     /// connection the failure made the store open or switch to.
     ///
     /// # Errors
-    /// 503 when the breaker is open or Redis is unavailable; 500 for other store errors.
+    /// 503 when the store is lost, the breaker is open or Redis is unavailable; 500 for other store errors.
     pub async fn call<T, F, Fut>(&self, call: F) -> Result<T, ApiError>
     where
         F: Fn(Router) -> Fut,
         Fut: Future<Output = shard_router::Result<T>>,
     {
+        self.ensure_intact()?;
         let mut result = self.breaker.call_with(Unavailable, call(self.router.clone())).await;
         if let Err(failsafe::Error::Inner(e)) = &result
             && e.failure() == Failure::Reconnect

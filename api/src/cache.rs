@@ -116,6 +116,11 @@ impl TopCache {
             .retain(|cached, _| cached != board && cached.season_parts().is_none_or(|(b, _)| b != board.as_str()));
     }
 
+    /// Drops every cached page (the store was recovered: pages come from it again).
+    pub fn clear(&self) {
+        self.boards.clear();
+    }
+
     /// Rows cached per board.
     pub fn rows(&self) -> u64 {
         self.rows
@@ -128,8 +133,9 @@ impl TopCache {
     /// The board's snapshot, reading it from Redis on first use.
     ///
     /// # Errors
-    /// 503 when the board is cold and Redis is unavailable.
+    /// 503 when the store is lost, or the board is cold and Redis is unavailable.
     pub async fn get(&self, backend: &Backend, board: &BoardId) -> Result<Cached, ApiError> {
+        backend.ensure_intact()?;
         if let Some(slot) = self.boards.get(board).map(|s| s.clone()) {
             slot.last_read_ms.store(self.now_ms(), Ordering::Relaxed);
             if let Some(snapshot) = slot.snapshot.load_full() {

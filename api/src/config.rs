@@ -32,6 +32,10 @@ pub struct Config {
     /// How often the watermark that dates answers (`as_of`) is read.
     #[arg(long, env = "LB_WATERMARK_REFRESH", default_value = "100ms", value_parser = humantime::parse_duration)]
     pub watermark_refresh: Duration,
+    /// How often the store's epoch is checked: a store that lost its data is
+    /// not served (503 `store_lost`) until it is recovered.
+    #[arg(long, env = "LB_LOSS_CHECK", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub loss_check: Duration,
     /// How often the top-N cache of each active board is refreshed.
     #[arg(long, env = "LB_TOP_REFRESH", default_value = "1s", value_parser = humantime::parse_duration)]
     pub top_refresh: Duration,
@@ -109,6 +113,7 @@ impl Config {
             || self.request_timeout.is_zero()
             || self.breaker_open.is_zero()
             || self.watermark_refresh.is_zero()
+            || self.loss_check.is_zero()
         {
             return Err(ConfigError::Invalid("durations must be positive".into()));
         }

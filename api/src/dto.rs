@@ -129,6 +129,8 @@ pub struct ReadyResponse {
     pub ready: bool,
     /// Redis answered a PING.
     pub redis: bool,
+    /// The store holds the data this api knows: its epoch is there and unchanged (or a recovery's).
+    pub store_intact: bool,
     /// The circuit breaker lets calls through.
     pub breaker_closed: bool,
 }

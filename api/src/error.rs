@@ -55,6 +55,9 @@ pub enum ApiError {
         /// When to retry.
         retry_after: Duration,
     },
+    /// The store lost its data and is not recovered yet (503; [`crate::loss`]).
+    #[error("the leaderboard store lost its data and is being recovered")]
+    StoreLost,
     /// Redis is down or the circuit breaker is open (503).
     #[error("the leaderboard store is unavailable")]
     Unavailable {
@@ -127,6 +130,9 @@ impl ApiError {
             }
             Self::Unavailable { retry_after } => {
                 (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", self.to_string(), Some(*retry_after))
+            }
+            Self::StoreLost => {
+                (StatusCode::SERVICE_UNAVAILABLE, "store_lost", self.to_string(), Some(Duration::from_secs(5)))
             }
             Self::Overloaded => {
                 (StatusCode::SERVICE_UNAVAILABLE, "overloaded", self.to_string(), Some(Duration::from_secs(1)))

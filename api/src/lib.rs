@@ -20,7 +20,7 @@
 //! - [`config`]: flags and environment; [`run`]: serve until shutdown.
 //! - [`routes`]: handlers; [`extract`]: validated parameters; [`error`]: the JSON error type.
 //! - [`cache`], [`backend`]: the top-N cache and the breaker-wrapped router; [`coalesce`]: single flight.
-//! - [`freshness`]: the watermark that dates answers.
+//! - [`freshness`]: the watermark that dates answers; [`loss`]: noticing a store that lost its data.
 //! - [`dto`], [`openapi`]: response bodies and their OpenAPI document; [`telemetry`]: metrics and logs.
 
 #![recursion_limit = "256"] // the dated, breaker-wrapped router futures nest deeper than the default allows
@@ -36,6 +36,7 @@ pub mod dto;
 pub mod error;
 pub mod extract;
 pub mod freshness;
+pub mod loss;
 pub mod openapi;
 pub mod routes;
 pub mod season;
@@ -87,6 +88,7 @@ pub async fn state(
         .await
         .with_context(|| format!("connecting to redis (reads from {})", config.read_from))?;
     let freshness = Arc::new(Freshness::new(store.clone(), config.topic.clone(), config.redis_timeout));
+    let epoch = Arc::new(loss::StoreEpoch::new(store.clone()));
     let router = Router::new(store, layout, config.store.router_options());
     let admin = if config.admin_tokens.is_empty() {
         None
@@ -106,7 +108,7 @@ pub async fn state(
         Some(Arc::new(admin::Admin::new(tokens, primary)))
     };
     Ok(AppState {
-        backend: Backend::new(router, freshness, config.breaker_failures, config.breaker_open),
+        backend: Backend::new(router, freshness, epoch, config.breaker_failures, config.breaker_open),
         cache: Arc::new(TopCache::new(config.top_cache_rows, config.top_refresh, config.board_idle)),
         lookups: Arc::default(),
         metrics,
@@ -189,6 +191,14 @@ pub async fn run(
         let shutdown = shutdown.clone();
         tokio::spawn(async move { freshness.run(config.watermark_refresh, shutdown).await })
     };
+    let epoch = state.backend.epoch().clone();
+    if let Err(e) = epoch.check().await {
+        tracing::warn!(class = e.failure().as_str(), "store epoch not readable at start-up; not ready until it is");
+    }
+    let loss_watch = {
+        let (shutdown, cache) = (shutdown.clone(), state.cache.clone());
+        tokio::spawn(async move { epoch.run(config.loss_check, shutdown, || cache.clear()).await })
+    };
     let refresher =
         tokio::spawn(state.cache.clone().run_refresher(state.backend.clone(), config.top_refresh, shutdown.clone()));
     let breaker = tokio::spawn(watch_breaker(state.backend.clone(), shutdown.clone()));
@@ -227,6 +237,7 @@ pub async fn run(
     }
     refresher.await.context("cache refresher")?;
     watermark.await.context("watermark reader")?;
+    loss_watch.await.context("epoch watcher")?;
     breaker.await.context("breaker watcher")?;
     Ok(())
 }

@@ -125,10 +125,36 @@ pub struct Config {
     /// Address of the Prometheus `/metrics` and `/healthz` endpoint.
     #[arg(long, env = "LB_INGEST_METRICS_ADDR", default_value = "127.0.0.1:9101")]
     pub metrics_addr: SocketAddr,
+    /// How often an idle worker checks that Redis still holds its data (the store's epoch,
+    /// see `ingest::loss`); a busy worker checks after every batch as well.
+    #[arg(long, env = "LB_LOSS_CHECK", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub loss_check: Duration,
+    /// Set by `lb-admin` when it runs the pipeline as a recovery's replay, never by a flag.
+    #[arg(skip)]
+    pub replay: Option<Replay>,
     /// Extra librdkafka settings as `key=value`, repeatable (e.g. `security.protocol=SASL_SSL`).
     /// From the environment: comma-separated.
     #[arg(long = "kafka-option", env = "LB_KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_key_value, hide_env_values = true)]
     pub kafka_options: Vec<KafkaOption>,
+}
+
+/// A recovery's replay (`lb-admin restore` and `rebuild`): the pipeline
+/// re-applies events into a store being recovered. It writes no dead letters
+/// (the live workers wrote them when the records first came), publishes no
+/// watermark, closes no season, does not check the store's epoch (recovery
+/// installs it when done), and judges seasons' lateness by arrival
+/// ([`crate::prepare::prepare`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Replay {
+    /// The boards whose events are applied; every board when empty.
+    pub boards: std::collections::HashSet<leaderboard_contract::BoardId>,
+}
+
+impl Replay {
+    /// Whether `board`'s events are applied.
+    pub fn covers(&self, board: &leaderboard_contract::BoardId) -> bool {
+        self.boards.is_empty() || self.boards.contains(board)
+    }
 }
 
 /// One `key=value` librdkafka setting; an empty item (as in `LB_KAFKA_OPTIONS=""`) sets nothing.

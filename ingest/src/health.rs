@@ -32,6 +32,8 @@ pub enum Step {
     Redis,
     /// Waiting for Redis replicas to acknowledge a batch (`WAIT`).
     Replicas,
+    /// Waiting for a store that lost its data to be recovered ([`crate::loss`]).
+    StoreLost,
 }
 
 impl Step {
@@ -41,6 +43,7 @@ impl Step {
             Self::DeadLetter => "dead_letter",
             Self::Redis => "redis",
             Self::Replicas => "replicas",
+            Self::StoreLost => "store_lost",
         }
     }
 }

@@ -30,6 +30,7 @@
 //!   partitions and in-flight records; [`shared`]: state the stages share.
 //! - [`dead_letter`]: the dead-letter format; [`retry`]: backoff by failure class;
 //!   [`replicas`]: how many Redis replicas must confirm a batch (`WAIT`).
+//! - [`loss`]: noticing a Redis that lost its data (the store's epoch).
 //! - [`cache`]: the best-score cache; [`health`] and [`telemetry`]: `/healthz`, `/readyz`, `/metrics`.
 
 pub mod batch;
@@ -37,6 +38,7 @@ pub mod cache;
 pub mod config;
 pub mod dead_letter;
 pub mod health;
+pub mod loss;
 pub mod partitions;
 pub mod poll;
 pub mod prepare;
@@ -179,6 +181,13 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     let router = Router::new(store, layout, router_options);
     let consumer = Arc::new(poll::create_consumer(&config, shared.clone()).context("creating the kafka consumer")?);
     let producer = dead_letter_producer(&config)?;
+    let guard = match &config.replay {
+        Some(_) => None,
+        None => match start_guard(&config, &probe_store, &consumer, &shared, &shutdown).await {
+            Some(guard) => Some(Arc::new(guard)),
+            None => return server.await.context("metrics server")?.map(|()| Report::default()),
+        },
+    };
     info!(
         topic = %config.topic,
         group = %config.group,
@@ -229,9 +238,16 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         clock: config.store.clock,
         opened: HashSet::new(),
         closed: HashSet::new(),
+        guard: guard.clone(),
+        replay: config.replay.clone(),
     };
     let writer = tokio::spawn(writer.run(batch_rx));
-    let background = Background::start(&config, &consumer, &shared, watermark_store, writer_layout, &finished);
+    let background = match guard {
+        Some(guard) => {
+            Background::start(&config, &consumer, &shared, watermark_store, writer_layout, guard, &finished)
+        }
+        None => Background::idle(),
+    };
 
     batcher.await.context("batch task")?;
     let freshness = writer.await.context("write task")?;
@@ -245,20 +261,56 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     Ok(report)
 }
 
-/// The tasks beside the pipeline: the watermark publisher and the season closer.
+/// Learns the store's epoch ([`loss::Guard::start`]), retrying with backoff
+/// until Redis and the broker answer; `None` at shutdown.
+async fn start_guard(
+    config: &Config,
+    store: &Store,
+    consumer: &Arc<poll::IngestConsumer>,
+    shared: &Arc<Shared>,
+    shutdown: &CancellationToken,
+) -> Option<loss::Guard> {
+    let mut delays = ExponentialBuilder::default()
+        .with_min_delay(config.backoff_min)
+        .with_max_delay(config.backoff_max)
+        .with_jitter()
+        .without_max_times()
+        .build();
+    loop {
+        match loss::Guard::start(store.clone(), consumer.clone(), &config.topic, shared.clone()).await {
+            Ok(guard) => return Some(guard),
+            Err(e) => {
+                let delay = delays.next().unwrap_or(config.backoff_max);
+                warn!(error = %e, retry_in = ?delay, "cannot read the store's epoch or the group's offsets yet");
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = shutdown.cancelled() => return None,
+                }
+            }
+        }
+    }
+}
+
+/// The tasks beside the pipeline: the watermark publisher, the season closer
+/// and the epoch watcher (none of them in a recovery's replay).
 struct Background {
     published: CancellationToken,
     publisher: tokio::task::JoinHandle<()>,
-    closer: tokio::task::JoinHandle<()>,
+    others: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Background {
+    fn idle() -> Self {
+        Self { published: CancellationToken::new(), publisher: tokio::spawn(async {}), others: Vec::new() }
+    }
+
     fn start(
         config: &Config,
         consumer: &Arc<poll::IngestConsumer>,
         shared: &Arc<Shared>,
         store: Store,
         layout: shard_router::LayoutSpec,
+        guard: Arc<loss::Guard>,
         finished: &CancellationToken,
     ) -> Self {
         let published = finished.child_token();
@@ -274,10 +326,14 @@ impl Background {
             router: Router::new(store, layout, config.store.router_options()),
             clock: config.store.clock,
             interval: config.season_check,
+            guard: guard.clone(),
         };
         Self {
             publisher: tokio::spawn(publisher.run(published.clone())),
-            closer: tokio::spawn(closer.run(finished.child_token())),
+            others: vec![
+                tokio::spawn(closer.run(finished.child_token())),
+                tokio::spawn(guard.watch(config.loss_check, finished.child_token())),
+            ],
             published,
         }
     }
@@ -285,8 +341,10 @@ impl Background {
     async fn stop(self) -> anyhow::Result<()> {
         self.published.cancel();
         self.publisher.await.context("watermark task")?;
-        self.closer.abort(); // each closing step is safe to interrupt
-        let _ = self.closer.await;
+        for task in self.others {
+            task.abort(); // each closing step, and each check, is safe to interrupt
+            let _ = task.await;
+        }
         Ok(())
     }
 }

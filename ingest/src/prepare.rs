@@ -26,6 +26,7 @@ use shard_router::seasons::{past_grace, season_of};
 use shard_router::{Rules, ScoreUpdate};
 
 use crate::batch::{Batch, Event};
+use crate::config::Replay;
 use crate::dead_letter::Reject;
 use crate::shared::{Counter, Shared};
 
@@ -66,16 +67,29 @@ pub struct Prepared {
 /// Applies `rules` to `batch` at `now_ms` by this worker's season clock,
 /// `closed` the seasons whose fence this worker met (see the module docs);
 /// adds the rules of the seasons it writes to `rules`.
+///
+/// A recovery's replay (`replay`) prepares only its boards' events, and
+/// judges a season's lateness by each record's Kafka timestamp (when it
+/// reached the broker) instead of the clock, so a season replayed long after
+/// it closed takes the events the live workers took, and only those.
 pub fn prepare<S: BuildHasher>(
     batch: &Batch,
     rules: &mut BoardRules,
     shared: &Shared,
     now_ms: i64,
     closed: &HashSet<BoardId, S>,
+    replay: Option<&Replay>,
 ) -> Prepared {
     let mut prepared = Prepared { cache_epoch: shared.cache.epoch(), ..Prepared::default() };
     let mut valid: Vec<usize> = Vec::with_capacity(batch.events.len());
     for (i, e) in batch.events.iter().enumerate() {
+        if replay.is_some_and(|r| !r.covers(&e.board)) {
+            continue;
+        }
+        let now_ms = match replay {
+            Some(_) => batch.accepted[e.record].timestamp_ms.unwrap_or(now_ms),
+            None => now_ms,
+        };
         let r = rules.get(&e.board).copied().unwrap_or_default();
         if !r.accepts(e.score) {
             let detail = format!("score {} is outside {}..={} on board {}", e.score, r.min_score, r.max_score, e.board);
@@ -207,7 +221,7 @@ mod tests {
             event("other", "x", 1, 0, 7), // no rules: the defaults
         ]);
         let mut rules = rules;
-        let prepared = prepare(&b, &mut rules, &shared, 0, &HashSet::new());
+        let prepared = prepare(&b, &mut rules, &shared, 0, &HashSet::new(), None);
         let mut updates: Vec<(String, String, u64, u64)> =
             prepared.updates.iter().map(|u| (u.board.to_string(), u.player.to_string(), u.score, u.time_ms)).collect();
         updates.sort();

@@ -4,6 +4,7 @@
 //! in Redis makes closing exactly-once whichever worker gets there first),
 //! then deletes those beyond `keep_seasons`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use leaderboard_contract::BoardId;
@@ -12,6 +13,8 @@ use shard_router::seasons::seasonal_boards;
 use shard_router::{Clock, Router};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
+
+use crate::loss::Guard;
 
 /// The closing task of one worker.
 #[derive(Debug)]
@@ -22,6 +25,9 @@ pub struct Closer {
     pub clock: Clock,
     /// How often every seasonal board is checked.
     pub interval: Duration,
+    /// The store's epoch: nothing is closed while the store is lost, since a
+    /// recovery may still be writing the seasons' events ([`crate::loss`]).
+    pub guard: Arc<Guard>,
 }
 
 impl Closer {
@@ -56,6 +62,9 @@ impl Closer {
     /// One pass over every seasonal board; a board that fails does not stop
     /// the others (the pass reports the last failure).
     async fn pass(&self) -> Result<(), shard_router::Error> {
+        if self.guard.is_lost() {
+            return Ok(());
+        }
         let mut failed = None;
         for board in seasonal_boards(self.router.store()).await? {
             if let Err(e) = self.close(&board).await {

@@ -31,6 +31,8 @@ use tracing::{info, warn};
 use crate::batch::Batch;
 use crate::dead_letter::{DeadLetters, Reject};
 use crate::health::Step;
+use crate::config::Replay;
+use crate::loss::{Check, Guard};
 use crate::poll::IngestConsumer;
 use crate::prepare::{BoardRules, Prepared, SeasonTarget, coalesce, prepare};
 use crate::replicas::ReplicaAck;
@@ -67,6 +69,11 @@ pub struct Writer {
     pub opened: HashSet<BoardId>,
     /// Seasons whose fence this writer met: their later events are dead letters at once.
     pub closed: HashSet<BoardId>,
+    /// The store's epoch, checked after every batch before its offsets are stored
+    /// ([`crate::loss`]); `None` for a recovery's replay, which writes into a store without one.
+    pub guard: Option<Arc<Guard>>,
+    /// Set for a recovery's replay ([`crate::config::Replay`]).
+    pub replay: Option<Replay>,
 }
 
 /// Most seasons a writer remembers having opened (or found closed) before it starts over.
@@ -116,7 +123,7 @@ impl Writer {
     /// Writes batches until the input closes or shutdown's drain deadline passes.
     pub async fn run(mut self, mut rx: mpsc::Receiver<Batch>) -> Histogram<u64> {
         while let Some(batch) = rx.recv().await {
-            if self.write(&batch).await.is_err() {
+            if self.write_confirmed(&batch).await.is_err() {
                 warn!("shutdown: abandoned an unfinished batch; its records will be redelivered");
                 self.shared.partitions.complete(&batch.spans, |_, _| {});
                 while let Some(rest) = rx.recv().await {
@@ -139,6 +146,38 @@ impl Writer {
         self.freshness
     }
 
+    /// Writes `batch` into the store the worker knows: waits while it is lost,
+    /// and writes the batch again when the epoch after the write says the
+    /// store was lost (the batch may have gone into the wiped store) or recovered meanwhile.
+    async fn write_confirmed(&mut self, batch: &Batch) -> Result<(), Abandoned> {
+        let Some(guard) = self.guard.clone() else { return self.write(batch).await };
+        loop {
+            while guard.is_lost() {
+                if !self.retry.wait(&self.shared.health, Step::StoreLost, Failure::StoreBlocked, &"store lost").await {
+                    return Err(Abandoned);
+                }
+                if let Err(e) = guard.check().await {
+                    self.retry_after(&e).await?;
+                }
+            }
+            let recoveries = guard.recoveries();
+            self.write(batch).await?;
+            match guard.check().await {
+                Ok(Check::Same) if guard.recoveries() == recoveries => return Ok(()),
+                Ok(_) => self.forget_store_state(),
+                Err(e) => self.retry_after(&e).await?,
+            }
+        }
+    }
+
+    /// Forgets everything learnt from a store that was lost or recovered.
+    fn forget_store_state(&mut self) {
+        self.router = Router::new(self.router.store().clone(), self.router.spec().clone(), self.router_options);
+        self.opened.clear();
+        self.closed.clear();
+        self.shared.cache.clear();
+    }
+
     async fn write(&mut self, batch: &Batch) -> Result<(), Abandoned> {
         metrics::histogram!("ingest_batch_events").record(batch.records as f64);
         self.dead_letter(&batch.rejects).await?;
@@ -147,7 +186,8 @@ impl Writer {
         // batch is prepared again, so no event is coalesced or skipped by the wrong order.
         let (rules, prepared) = loop {
             let mut rules = self.board_rules(batch).await?;
-            let prepared = prepare(batch, &mut rules, &self.shared, self.clock.now_ms(), &self.closed);
+            let prepared =
+                prepare(batch, &mut rules, &self.shared, self.clock.now_ms(), &self.closed, self.replay.as_ref());
             self.open_seasons(&prepared.seasons, &rules).await?;
             let written = self.write_updates(batch, &prepared, &prepared.kept, &prepared.updates, &rules).await?;
             if let Written::Done = written {
@@ -276,6 +316,11 @@ impl Writer {
     /// Sends `rejects` to the dead-letter topic, retrying what was not acknowledged.
     async fn dead_letter(&mut self, rejects: &[Reject]) -> Result<(), Abandoned> {
         if rejects.is_empty() {
+            return Ok(());
+        }
+        if self.replay.is_some() {
+            // The live workers dead-lettered these when the records first came.
+            metrics::counter!("ingest_replay_rejects_total").increment(rejects.len() as u64);
             return Ok(());
         }
         let mut sent = vec![false; rejects.len()];

@@ -18,6 +18,8 @@ pub async fn seed(world: &World, batch: usize) -> anyhow::Result<()> {
     let layout: LayoutSpec = world.store.layout()?;
     let boards = world.board_set()?;
     let store = Store::connect(&world.store.target()?, world.store.store_options()?).await.context("redis")?;
+    // Seeding makes a new store: give it the epoch a deployment's first ingest worker would.
+    shard_router::epoch::create_new(&store).await.context("creating the store's epoch")?;
     let router = Router::new(store, layout, RouterOptions::default());
     // The rules first: order and ties are fixed when a board is created.
     let rules = world.rules();

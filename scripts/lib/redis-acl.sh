@@ -26,7 +26,7 @@ redis_acl_rules() { # role
     local base="reset on resetchannels -@all $redis_acl_connect"
     case $1 in
         api) echo "$base ~lb:* +@read -@dangerous -scan -randomkey +eval_ro +evalsha_ro" ;;
-        ingest) echo "$base ~lb:{* ~lb:boards ~lb:seasonal ~lb:watermark:* +@read +@write -@dangerous -scan -randomkey +eval +evalsha +eval_ro +evalsha_ro +wait" ;;
+        ingest) echo "$base ~lb:{* ~lb:boards ~lb:seasonal ~lb:watermark:* ~lb:epoch ~lb:epoch:* +@read +@write -@dangerous -scan -randomkey +eval +evalsha +eval_ro +evalsha_ro +wait" ;;
         admin) echo "$base ~lb:* +@read +@write -@dangerous -scan -randomkey +eval +evalsha +eval_ro +evalsha_ro +wait" ;;
         replica) echo "reset on resetchannels -@all +psync +replconf +ping" ;;
         sentinel) echo "reset on allchannels -@all +multi +slaveof +replicaof +ping +exec +subscribe +config|rewrite +role +publish +info +client|setname +client|kill +script|kill" ;;

@@ -44,6 +44,9 @@ pub enum Error {
         /// The operation in progress.
         what: String,
     },
+    /// A restore found the board already there: it loads only into a board that does not exist.
+    #[error("board {0} exists; a restore loads only into a board that does not")]
+    BoardExists(String),
     /// An operation that needs an existing board found none.
     #[error("board {0} does not exist")]
     UnknownBoard(String),
@@ -114,6 +117,7 @@ impl Error {
             | Self::InvalidLayout(_)
             | Self::Config(_)
             | Self::UnknownBoard(_)
+            | Self::BoardExists(_)
             | Self::LayoutMismatch { .. }
             | Self::RebalanceConflict { .. }
             | Self::Busy { .. }

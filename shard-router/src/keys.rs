@@ -18,6 +18,7 @@
 //! | `lb:{<board>}:range` | the `range` layout's metadata (boundaries, generation, rebalance progress) |
 //! | `lb:{<board>}:layout` | the layout the board is stored with ([`crate::board_record`]) |
 //! | `lb:boards` | the names of every board with a recorded layout |
+//! | `lb:epoch` | the store's epoch ([`crate::epoch`]; on a Cluster one copy per primary, `lb:epoch:{n}`) |
 
 use leaderboard_contract::BoardId;
 

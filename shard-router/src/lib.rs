@@ -35,13 +35,15 @@
 //!   [`read_from`]: reads from the primary or its replicas; [`watermark`]: what ingest has applied, stored beside the data.
 //! - [`router`]: the [`Router`]; [`single`], [`hash`], [`range`]: the layouts; [`lookup`]: standings of a list of players.
 //! - [`range_meta`], [`rebalance`]: range generations, adaptive boundaries, online rebalance.
-//! - [`migrate`]: moving a live board between layouts.
+//! - [`migrate`]: moving a live board between layouts; [`snapshot`]: reading a board out and writing it back.
+//! - [`epoch`]: the marker that tells a wiped store from the one processes knew.
 //! - [`rules`]: board rules (order, ties, bounds) and how Redis holds them; [`season`]: season arithmetic.
 //! - [`model`]: values read and written; [`oracle`]: the reference model.
 
 pub mod audit;
 pub mod board_record;
 pub mod clock;
+pub mod epoch;
 mod error;
 pub mod hash;
 pub mod keys;
@@ -61,6 +63,7 @@ pub mod season;
 pub mod seasons;
 pub mod sentinel;
 pub mod single;
+pub mod snapshot;
 pub mod spec;
 pub mod store;
 pub mod watermark;

@@ -51,13 +51,22 @@ pub struct Claim {
 /// # Errors
 /// [`Error::Redis`] when the cluster's slot map cannot be read.
 pub async fn keys(store: &Store, topic: &str) -> Result<Vec<String>> {
-    let base = format!("{KEY_PREFIX}:{topic}");
+    per_primary(store, &format!("{KEY_PREFIX}:{topic}")).await
+}
+
+/// `base` on a single Redis; on a Cluster, one key per primary (`<base>:{n}`,
+/// the first `n` whose slot that primary serves), in the order of the
+/// primaries' addresses: for data that must be on every node.
+///
+/// # Errors
+/// [`Error::Redis`] when the cluster's slot map cannot be read.
+pub(crate) async fn per_primary(store: &Store, base: &str) -> Result<Vec<String>> {
     if !store.is_cluster() {
-        return Ok(vec![base]);
+        return Ok(vec![base.to_string()]);
     }
     let slots: Value = store.query(redis::cmd("CLUSTER").arg("SLOTS")).await?;
     let ranges = primary_ranges(slots)?;
-    ranges.values().map(|owned| key_in(&base, owned)).collect()
+    ranges.values().map(|owned| key_in(base, owned)).collect()
 }
 
 /// The slot ranges each primary serves, by primary address.

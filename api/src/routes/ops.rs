@@ -15,14 +15,16 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Readiness: Redis answers a `PING` within the probe timeout.
+/// Readiness: Redis answers a `PING` within the probe timeout and holds the data this api knows (its epoch).
 #[utoipa::path(get, path = "/readyz", tag = "ops", responses(
     (status = 200, description = "Ready", body = ReadyResponse),
     (status = 503, description = "A dependency is unreachable", body = ReadyResponse)))]
 pub async fn readyz(State(s): State<AppState>) -> Response {
     let redis = matches!(tokio::time::timeout(s.probe_timeout, s.backend.router().store().ping()).await, Ok(Ok(())));
-    let body = ReadyResponse { ready: redis, redis, breaker_closed: s.backend.is_closed() };
-    let status = if redis { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let store_intact = !s.backend.epoch().is_lost();
+    let ready = redis && store_intact;
+    let body = ReadyResponse { ready, redis, store_intact, breaker_closed: s.backend.is_closed() };
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()
 }
 

@@ -17,6 +17,7 @@ async fn the_api_user_serves_every_read_and_can_write_nothing() {
     seed(&writer, &b, 50).await;
     seed(&writer, &doomed, 5).await;
     let ops = testkit::unique("acl-ops");
+    crate::helpers::ensure_epoch(&admin_user).await; // lb-api may read it, not create it
     let api = TestApi::start(&api_user, "hash:2", |c| {
         c.admin_tokens = vec![format!("{ops}:{}:admin", hash("ops"))];
         c.admin_redis = Some(admin_user.clone());

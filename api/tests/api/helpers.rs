@@ -10,6 +10,13 @@ use shard_router::{LayoutSpec, Oracle, RedisTarget, Router, RouterOptions, Score
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+/// Gives the store at `redis` an epoch unless it has one, as a deployment's
+/// first ingest worker does: an api serves only a store that has one.
+pub async fn ensure_epoch(redis: &str) {
+    let store = Store::connect(&RedisTarget::parse(redis).expect("url"), StoreOptions::default()).await.expect("redis");
+    shard_router::epoch::create_new(&store).await.expect("store epoch");
+}
+
 /// A running api.
 pub struct TestApi {
     pub base: String,
@@ -26,6 +33,7 @@ impl TestApi {
             let _ =
                 tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).try_init();
         }
+        ensure_epoch(redis).await;
         let mut config = Config::parse_from(["api", "--redis", redis, "--layout", layout, "--top-refresh", "100ms"]);
         tweak(&mut config);
         let metrics = api::telemetry::install_recorder().expect("metrics recorder");

@@ -55,6 +55,7 @@ async fn the_api_serves_https_with_its_certificate_and_refuses_plain_http() {
         key_path.to_str().expect("path"),
     ];
     let config = <api::Config as clap::Parser>::try_parse_from(args).expect("config");
+    crate::helpers::ensure_epoch(&redis).await;
     let state = api::state(&config, None).await.expect("state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");

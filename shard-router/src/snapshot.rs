@@ -1,0 +1,133 @@
+//! Reading a board out (for a snapshot) and writing one back (a restore).
+//!
+//! A board is read out as its record (layout, rules), its `range` boundaries
+//! and its players, by `ZSCAN` over the keys of the layout it is read from.
+//! `ZSCAN` returns every member present for the whole scan; a player written
+//! during it may be missed (a `range` move takes it from one shard to
+//! another), which is why a snapshot is paired with the Kafka offsets read
+//! **before** the scan: every event below them is in Redis before the scan
+//! starts, and a replay from them re-applies everything the scan may have
+//! missed (best-score writes make the overlap harmless).
+//!
+//! Writing back goes through the normal write path ([`Router::apply`]) of a
+//! router configured with any layout, so a board can be restored into
+//! another layout than it was read from.
+
+use leaderboard_contract::BoardId;
+use redis::Value;
+
+use crate::board_record::{self, BoardRecord, RecordedLayout};
+use crate::rebalance::{decode_members, parse_scan};
+use crate::router::Router;
+use crate::rules::Rules;
+use crate::season::Season;
+use crate::seasons::SeasonEntry;
+use crate::{Error, Result, ScoreUpdate, keys, range_meta};
+
+/// Members per `ZSCAN` call.
+pub const SCAN_CHUNK: usize = 10_000;
+
+/// What a board is, apart from its players.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoardShape {
+    /// Its record: layout and rules.
+    pub record: BoardRecord,
+    /// The `range` layout's active boundaries (ranking keys); empty for other layouts.
+    pub boundaries: Vec<u64>,
+}
+
+impl Router {
+    /// `board`'s shape, or `None` when it has no record.
+    ///
+    /// # Errors
+    /// [`Error::Redis`] when Redis fails; [`Error::Corrupt`] for unreadable metadata.
+    pub async fn shape(&self, board: &BoardId) -> Result<Option<BoardShape>> {
+        let Some(record) = board_record::recorded(self.store(), board).await? else { return Ok(None) };
+        let boundaries = if record.layout == RecordedLayout::Range {
+            range_meta::load(self.store(), &keys::range_meta(board)).await?.map(|m| m.meta.active.boundaries)
+        } else {
+            None
+        };
+        Ok(Some(BoardShape { record, boundaries: boundaries.unwrap_or_default() }))
+    }
+
+    /// Calls `each` with every player of `board` (scores as clients see them,
+    /// and the time of reaching them on `earliest` boards), in chunks of about
+    /// [`SCAN_CHUNK`]; returns how many it passed.
+    ///
+    /// # Errors
+    /// [`Error::UnknownBoard`] without a record; [`Error::Busy`] while a
+    /// `range` rebalance moves the board's players; [`Error::Contended`] when
+    /// the board changed layout during the scan (its keys may be gone: scan
+    /// again); [`Error::Redis`] when Redis fails; what `each` returns.
+    pub async fn scan_players<E: From<Error>>(
+        &self,
+        board: &BoardId,
+        mut each: impl FnMut(&[ScoreUpdate]) -> std::result::Result<(), E>,
+    ) -> std::result::Result<u64, E> {
+        let record = board_record::recorded(self.store(), board).await?.ok_or_else(|| Error::UnknownBoard(board.to_string()))?;
+        let rules = record.rules;
+        let mut passed = 0u64;
+        for key in self.layout_keys(board, record.layout, false).await? {
+            let mut cursor = 0u64;
+            loop {
+                let reply: Vec<Value> = self
+                    .store()
+                    .query(redis::cmd("ZSCAN").arg(&key).arg(cursor).arg("COUNT").arg(SCAN_CHUNK))
+                    .await?;
+                let (next, members) = parse_scan(reply)?;
+                let mut rows = decode_members(board, &members)?;
+                for row in &mut rows {
+                    row.score = rules.score(row.score);
+                }
+                passed += rows.len() as u64;
+                each(&rows)?;
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        let after = board_record::recorded(self.store(), board).await?;
+        if after.is_none_or(|a| a.layout != record.layout) {
+            return Err(Error::Contended(board.to_string()).into());
+        }
+        Ok(passed)
+    }
+
+    /// Creates `board` for a restore, with this router's configured layout and
+    /// `rules` (for `range`, the configured boundaries).
+    ///
+    /// # Errors
+    /// [`Error::BoardExists`] when the board has a record (a restore never
+    /// merges into a live board); as [`Router::set_rules`].
+    pub async fn create_for_restore(&self, board: &BoardId, rules: Rules) -> Result<()> {
+        if board_record::recorded(self.store(), board).await?.is_some() {
+            return Err(Error::BoardExists(board.to_string()));
+        }
+        self.set_rules(board, rules).await?;
+        Ok(())
+    }
+
+    /// Opens season `entry` of `board` (created for a restore) with `rules`;
+    /// its players are then written with [`Router::apply`] under its stored
+    /// name, and [`Router::finish_restored_season`] closes it if it was closed.
+    ///
+    /// # Errors
+    /// [`Error::Redis`] when Redis fails.
+    pub async fn restore_season(&self, board: &BoardId, rules: &Rules, entry: &SeasonEntry) -> Result<BoardId> {
+        let season = Season { id: entry.id.clone(), start_ms: entry.start_ms, end_ms: entry.end_ms };
+        self.open_season(board, rules, &season).await
+    }
+
+    /// Sets the fence of a restored season that was closed, at its original closing time.
+    ///
+    /// # Errors
+    /// [`Error::Redis`] when Redis fails.
+    pub async fn finish_restored_season(&self, board: &BoardId, entry: &SeasonEntry) -> Result<()> {
+        if let Some(closed_at) = entry.closed_at_ms {
+            self.close_season(board, &entry.id, closed_at).await?;
+        }
+        Ok(())
+    }
+}
