@@ -12,8 +12,15 @@
 //! | `rules <board> [--order asc\|desc] [--ties shared\|earliest] [--min-score N] [--max-score N] [--layout L]` | shows a board's rules, or changes the ones given (bounds at any time; order and ties only when creating the board, with `--layout`) |
 //! | `delete <board>` | removes a board: every key of every layout it uses, and its record |
 //! | `audit [--count N]` | the newest entries of the audit log, newest first |
+//! | `snapshot --out FILE [--board B]..` | writes boards (all by default) with their seasons to a file, with the Kafka offsets it is complete up to |
+//! | `restore --file FILE [--board B].. [--layout L] [--no-replay]` | loads a snapshot into boards that do not exist (any layout), then replays the topic from its offsets until caught up |
+//! | `rebuild [--layout L] [--rules-from FILE] [--discard-existing]` | replays every retained event into a store that lost its data; refuses when events have expired |
+//! | `epoch [--adopt]` | the store's epoch (how ingest and the api notice a wiped store); `--adopt` accepts the store as it is |
 //!
-//! Commands that change something (`rebalance`, `migrate`, `resume`, `abort`, `rules` with a change, `delete`) are
+//! Recovery is in [`recover`], the snapshot file in [`snapshot`], the runbook in `docs/operations.md`.
+//!
+//! Commands that change something (`rebalance`, `migrate`, `resume`, `abort`, `rules` with a change, `delete`,
+//! `restore`, `rebuild`, `epoch --adopt`) are
 //! written to the audit log (`lb:audit`, shared with the api's admin routes) as `cli:$USER`.
 //!
 //! Every command reads the layout each board is recorded with from Redis
@@ -24,8 +31,11 @@
 //! scheduler is the supported way to rebalance on a threshold.
 
 mod progress;
+pub mod recover;
+pub mod snapshot;
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -133,6 +143,57 @@ pub enum Command {
         #[arg(long, default_value_t = 50)]
         count: usize,
     },
+    /// Writes boards (every board by default) and their seasons to a snapshot file.
+    Snapshot {
+        /// The file to create (never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+        /// Only these boards (repeatable).
+        #[arg(long = "board")]
+        boards: Vec<String>,
+        /// Where the events are.
+        #[command(flatten)]
+        kafka: recover::KafkaArgs,
+    },
+    /// Loads a snapshot into boards that do not exist, then replays the topic from its offsets.
+    Restore {
+        /// The snapshot file.
+        #[arg(long)]
+        file: PathBuf,
+        /// Only these boards (repeatable), with their seasons.
+        #[arg(long = "board")]
+        boards: Vec<String>,
+        /// Restore into this layout instead of each board's own (`single`, `hash:N`, `range:a,b,..`).
+        #[arg(long)]
+        layout: Option<String>,
+        /// Load the file only; replay nothing.
+        #[arg(long)]
+        no_replay: bool,
+        /// Where the events are.
+        #[command(flatten)]
+        kafka: recover::KafkaArgs,
+    },
+    /// Replays every retained event into a store that lost its data.
+    Rebuild {
+        /// The layout of the boards created (those `--rules-from` does not name).
+        #[arg(long, default_value = "single")]
+        layout: String,
+        /// A snapshot file whose boards' rules and layouts to create first (its players are not loaded).
+        #[arg(long)]
+        rules_from: Option<PathBuf>,
+        /// Delete the boards the lost store holds (written after the loss) before replaying.
+        #[arg(long)]
+        discard_existing: bool,
+        /// Where the events are.
+        #[command(flatten)]
+        kafka: recover::KafkaArgs,
+    },
+    /// The store's epoch; `--adopt` accepts the store as it is.
+    Epoch {
+        /// Install a new epoch: the running workers and apis accept the store as it is now.
+        #[arg(long)]
+        adopt: bool,
+    },
     /// Abandons the rebalance or migration in progress.
     Abort {
         /// The board.
@@ -174,7 +235,13 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
     let options = leaderboard_runtime::store_options(cli.redis_ca.as_deref())?;
     let store = Store::connect(&target, options).await.context("connecting to redis")?;
     let audited = cli.command.audited();
-    let result = execute(&store, cli.command, cli.json, out).await;
+    let redis = recover::RedisArgs { url: cli.redis.clone(), ca: cli.redis_ca.clone() };
+    let result = match cli.command {
+        command @ (Command::Snapshot { .. } | Command::Restore { .. } | Command::Rebuild { .. } | Command::Epoch { .. }) => {
+            recovery(&store, &redis, command, cli.json, out).await
+        }
+        command => execute(&store, command, cli.json, out).await,
+    };
     if let Some((action, board)) = audited {
         let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
         let entry = AuditEntry {
@@ -198,7 +265,16 @@ impl Command {
             Self::Abort { board, .. } => Some(("abort", board.clone())),
             Self::Delete { board } => Some(("delete_board", board.clone())),
             Self::Rules { board, set, .. } if set.any() => Some(("set_rules", board.clone())),
-            Self::Rules { .. } | Self::Boards | Self::Propose { .. } | Self::Watch { .. } | Self::Audit { .. } => None,
+            Self::Restore { boards, .. } => Some(("restore", if boards.is_empty() { "*".into() } else { boards.join(",") })),
+            Self::Rebuild { .. } => Some(("rebuild", "*".into())),
+            Self::Epoch { adopt: true } => Some(("epoch_adopt", "*".into())),
+            Self::Rules { .. }
+            | Self::Boards
+            | Self::Propose { .. }
+            | Self::Watch { .. }
+            | Self::Audit { .. }
+            | Self::Snapshot { .. }
+            | Self::Epoch { adopt: false } => None,
         }
     }
 }
@@ -270,6 +346,87 @@ async fn execute(store: &Store, command: Command, cli_json: bool, out: &mut impl
         other => layout_work(store, other, cli_json, out).await?,
     }
     Ok(())
+}
+
+/// `snapshot`, `restore`, `rebuild` and `epoch` ([`recover`]).
+async fn recovery(
+    store: &Store,
+    redis: &recover::RedisArgs,
+    command: Command,
+    cli_json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let boards = |names: &[String]| names.iter().map(|n| board_id(n)).collect::<anyhow::Result<Vec<_>>>();
+    let json = match command {
+        Command::Snapshot { out: file, boards: names, kafka } => {
+            let r = recover::snapshot(store, redis, &kafka, &boards(&names)?, &file, cli_json).await?;
+            if !cli_json {
+                writeln!(
+                    out,
+                    "{}: {} boards and seasons, {} players, complete up to offsets {:?} ({:.1}s)",
+                    r.file.display(),
+                    r.totals.boards,
+                    r.totals.players,
+                    r.offsets,
+                    r.seconds
+                )?;
+            }
+            serde_json::to_value(r)?
+        }
+        Command::Restore { file, boards: names, layout, no_replay, kafka } => {
+            let options = recover::RestoreOptions {
+                boards: boards(&names)?,
+                layout: layout.map(|l| l.parse()).transpose()?,
+                replay: !no_replay,
+                quiet: cli_json,
+            };
+            let r = recover::restore(store, redis, &kafka, &file, &options).await?;
+            if !cli_json {
+                print_recovery(out, "restored", &r)?;
+            }
+            serde_json::to_value(r)?
+        }
+        Command::Rebuild { layout, rules_from, discard_existing, kafka } => {
+            let options =
+                recover::RebuildOptions { layout: layout.parse()?, rules_from, discard_existing, quiet: cli_json };
+            let r = recover::rebuild(store, redis, &kafka, &options).await?;
+            if !cli_json {
+                print_recovery(out, "rebuilt", &r)?;
+            }
+            serde_json::to_value(r)?
+        }
+        Command::Epoch { adopt } => {
+            let r = recover::epoch_command(store, adopt).await?;
+            if !cli_json {
+                match &r.epoch {
+                    Some(e) => writeln!(out, "{}: {} ({:?}, made at {} ms)", r.state, e.id, e.origin, e.at_ms)?,
+                    None => writeln!(out, "{}", r.state)?,
+                }
+            }
+            serde_json::to_value(r)?
+        }
+        other => bail!("not a recovery command: {other:?}"),
+    };
+    if cli_json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&json)?)?;
+    }
+    Ok(())
+}
+
+fn print_recovery(out: &mut impl Write, what: &str, r: &recover::RestoreReport) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{what}: {} boards and seasons, {} players loaded in {:.1}s; {} records replayed ({} events written) in {:.1}s; \
+         {}; {:.1}s in all",
+        r.loaded.boards,
+        r.loaded.players,
+        r.load_seconds,
+        r.replayed_records,
+        r.replayed_events,
+        r.replay_seconds,
+        if r.epoch_installed { "new epoch installed: workers and apis resume" } else { "epoch unchanged" },
+        r.total_seconds
+    )
 }
 
 /// The rule flags of `lb-admin rules`: each given one replaces the board's.
@@ -425,7 +582,11 @@ async fn layout_work(store: &Store, command: Command, cli_json: bool, out: &mut 
         | Command::Propose { .. }
         | Command::Delete { .. }
         | Command::Audit { .. }
-        | Command::Rules { .. } => {
+        | Command::Rules { .. }
+        | Command::Snapshot { .. }
+        | Command::Restore { .. }
+        | Command::Rebuild { .. }
+        | Command::Epoch { .. } => {
             bail!("not a layout command")
         }
     }

@@ -27,7 +27,7 @@ fn options(tuning: &Tuning) -> RebalanceOptions {
     RebalanceOptions { chunk: tuning.chunk, max_chunks: Some(CHUNKS_PER_STEP), grace: tuning.grace }
 }
 
-fn bar(total: u64, quiet: bool, message: String, template: &str) -> ProgressBar {
+pub(crate) fn bar(total: u64, quiet: bool, message: String, template: &str) -> ProgressBar {
     let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(total) };
     bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
     bar.set_message(message);

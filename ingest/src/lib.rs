@@ -30,7 +30,8 @@
 //!   partitions and in-flight records; [`shared`]: state the stages share.
 //! - [`dead_letter`]: the dead-letter format; [`retry`]: backoff by failure class;
 //!   [`replicas`]: how many Redis replicas must confirm a batch (`WAIT`).
-//! - [`loss`]: noticing a Redis that lost its data (the store's epoch).
+//! - [`loss`]: noticing a Redis that lost its data (the store's epoch); [`recovery`]: replaying
+//!   the topic into a store being recovered.
 //! - [`cache`]: the best-score cache; [`health`] and [`telemetry`]: `/healthz`, `/readyz`, `/metrics`.
 
 pub mod batch;
@@ -43,6 +44,7 @@ pub mod partitions;
 pub mod poll;
 pub mod prepare;
 pub mod record;
+pub mod recovery;
 pub mod replicas;
 pub mod retry;
 pub mod seasons;
@@ -176,7 +178,9 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         return server.await.context("metrics server")?.map(|()| Report::default());
     };
     let _ = probe_slot.set(probe_store.clone());
-    let router_options = config.store.router_options();
+    // A replay writes restored boards in whatever layout they were restored with.
+    let router_options =
+        shard_router::RouterOptions { any_layout: config.replay.is_some(), ..config.store.router_options() };
     let writer_layout = layout.clone();
     let router = Router::new(store, layout, router_options);
     let consumer = Arc::new(poll::create_consumer(&config, shared.clone()).context("creating the kafka consumer")?);

@@ -60,7 +60,7 @@ impl StoreArgs {
 
     /// The router's tuning.
     pub fn router_options(&self) -> RouterOptions {
-        RouterOptions { size_refresh: self.size_refresh }
+        RouterOptions { size_refresh: self.size_refresh, ..RouterOptions::default() }
     }
 }
 

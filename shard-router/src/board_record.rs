@@ -332,12 +332,14 @@ struct Cached {
 #[derive(Debug)]
 pub(crate) struct Records {
     configured: RecordedLayout,
+    any_layout: bool,
     boards: DashMap<BoardId, Cached>,
 }
 
 impl Records {
-    pub(crate) fn new(configured: RecordedLayout) -> Self {
-        Self { configured, boards: DashMap::new() }
+    /// Records checked against `configured`, unless `any_layout` ([`crate::RouterOptions::any_layout`]).
+    pub(crate) fn new(configured: RecordedLayout, any_layout: bool) -> Self {
+        Self { configured, any_layout, boards: DashMap::new() }
     }
 
     /// The record a read follows: the cached one while younger than
@@ -397,7 +399,7 @@ impl Records {
     /// Checks `record` against the configured layout and caches it.
     fn keep(&self, board: &BoardId, record: BoardRecord) -> Result<Arc<BoardRecord>> {
         // A season keeps the layout its board had when it opened, whatever routers are configured with since.
-        if !board.is_season() && !record.accepts(self.configured) {
+        if !board.is_season() && !self.any_layout && !record.accepts(self.configured) {
             self.boards.remove(board);
             return Err(Error::LayoutMismatch {
                 board: board.to_string(),

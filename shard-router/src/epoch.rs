@@ -169,10 +169,11 @@ pub async fn create_new(store: &Store) -> Result<State> {
     let Some((first, rest)) = keys.split_first() else { return read(store).await };
     let previous: Option<String> =
         store.query(redis::cmd("SET").arg(first).arg(&mine).arg("NX").arg("GET")).await?;
-    if previous.is_none() {
-        for key in rest {
-            let _: Option<String> = store.query(redis::cmd("SET").arg(key).arg(&mine).arg("NX")).await?;
-        }
+    // The winner's value on every other copy: a creator that lost the race writes it too, so
+    // it never reads the copies half-written by the winner (a damaged epoch, a loss).
+    let winner = previous.unwrap_or(mine);
+    for key in rest {
+        let _: Option<String> = store.query(redis::cmd("SET").arg(key).arg(&winner).arg("NX")).await?;
     }
     read(store).await
 }

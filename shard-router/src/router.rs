@@ -29,11 +29,16 @@ pub struct Closed {
 pub struct RouterOptions {
     /// `range` only: how long precomputed shard sizes are used before a reader refreshes them.
     pub size_refresh: Duration,
+    /// Follow every board's recorded layout, whatever the configured one (which
+    /// then only decides new boards' layout): for a recovery's replay, which
+    /// writes boards restored in any layout. Off, a board recorded with an
+    /// unrelated layout fails with [`crate::Error::LayoutMismatch`].
+    pub any_layout: bool,
 }
 
 impl Default for RouterOptions {
     fn default() -> Self {
-        Self { size_refresh: Duration::from_secs(1) }
+        Self { size_refresh: Duration::from_secs(1), any_layout: false }
     }
 }
 
@@ -63,7 +68,7 @@ impl Router {
             _ => Vec::new(),
         };
         let range = Arc::new(RangeBoards::new(initial, options.size_refresh));
-        let records = Arc::new(Records::new(RecordedLayout::of(&spec)));
+        let records = Arc::new(Records::new(RecordedLayout::of(&spec), options.any_layout));
         Self { store, spec, range, records }
     }
 

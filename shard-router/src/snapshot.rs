@@ -51,48 +51,17 @@ impl Router {
         Ok(Some(BoardShape { record, boundaries: boundaries.unwrap_or_default() }))
     }
 
-    /// Calls `each` with every player of `board` (scores as clients see them,
-    /// and the time of reaching them on `earliest` boards), in chunks of about
-    /// [`SCAN_CHUNK`]; returns how many it passed.
+    /// Every player of `board` (scores as clients see them, and the time of
+    /// reaching them on `earliest` boards), read in chunks of about [`SCAN_CHUNK`].
     ///
     /// # Errors
     /// [`Error::UnknownBoard`] without a record; [`Error::Busy`] while a
-    /// `range` rebalance moves the board's players; [`Error::Contended`] when
-    /// the board changed layout during the scan (its keys may be gone: scan
-    /// again); [`Error::Redis`] when Redis fails; what `each` returns.
-    pub async fn scan_players<E: From<Error>>(
-        &self,
-        board: &BoardId,
-        mut each: impl FnMut(&[ScoreUpdate]) -> std::result::Result<(), E>,
-    ) -> std::result::Result<u64, E> {
-        let record = board_record::recorded(self.store(), board).await?.ok_or_else(|| Error::UnknownBoard(board.to_string()))?;
-        let rules = record.rules;
-        let mut passed = 0u64;
-        for key in self.layout_keys(board, record.layout, false).await? {
-            let mut cursor = 0u64;
-            loop {
-                let reply: Vec<Value> = self
-                    .store()
-                    .query(redis::cmd("ZSCAN").arg(&key).arg(cursor).arg("COUNT").arg(SCAN_CHUNK))
-                    .await?;
-                let (next, members) = parse_scan(reply)?;
-                let mut rows = decode_members(board, &members)?;
-                for row in &mut rows {
-                    row.score = rules.score(row.score);
-                }
-                passed += rows.len() as u64;
-                each(&rows)?;
-                if next == 0 {
-                    break;
-                }
-                cursor = next;
-            }
-        }
-        let after = board_record::recorded(self.store(), board).await?;
-        if after.is_none_or(|a| a.layout != record.layout) {
-            return Err(Error::Contended(board.to_string()).into());
-        }
-        Ok(passed)
+    /// `range` rebalance moves the board's players; [`Error::Redis`] when Redis fails.
+    pub async fn scan_players(&self, board: &BoardId) -> Result<PlayerScan<'_>> {
+        let record =
+            board_record::recorded(self.store(), board).await?.ok_or_else(|| Error::UnknownBoard(board.to_string()))?;
+        let keys = self.layout_keys(board, record.layout, false).await?;
+        Ok(PlayerScan { router: self, board: board.clone(), record, keys, key: 0, cursor: 0 })
     }
 
     /// Creates `board` for a restore, with this router's configured layout and
@@ -129,5 +98,48 @@ impl Router {
             self.close_season(board, &entry.id, closed_at).await?;
         }
         Ok(())
+    }
+}
+
+/// A scan of one board's players ([`Router::scan_players`]).
+#[derive(Debug)]
+pub struct PlayerScan<'a> {
+    router: &'a Router,
+    board: BoardId,
+    record: BoardRecord,
+    keys: Vec<String>,
+    key: usize,
+    cursor: u64,
+}
+
+impl PlayerScan<'_> {
+    /// The next chunk (possibly empty); `None` once every key was scanned.
+    ///
+    /// # Errors
+    /// [`Error::Contended`] at the end when the board changed layout during
+    /// the scan (its old keys may be gone: scan again); [`Error::Redis`] when Redis fails.
+    pub async fn next(&mut self) -> Result<Option<Vec<ScoreUpdate>>> {
+        let Some(key) = self.keys.get(self.key) else {
+            let after = board_record::recorded(self.router.store(), &self.board).await?;
+            if after.is_none_or(|a| a.layout != self.record.layout) {
+                return Err(Error::Contended(self.board.to_string()));
+            }
+            return Ok(None);
+        };
+        let reply: Vec<Value> = self
+            .router
+            .store()
+            .query(redis::cmd("ZSCAN").arg(key).arg(self.cursor).arg("COUNT").arg(SCAN_CHUNK))
+            .await?;
+        let (next, members) = parse_scan(reply)?;
+        let mut rows = decode_members(&self.board, &members)?;
+        for row in &mut rows {
+            row.score = self.record.rules.score(row.score);
+        }
+        if next == 0 {
+            self.key += 1;
+        }
+        self.cursor = next;
+        Ok(Some(rows))
     }
 }

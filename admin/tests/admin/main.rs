@@ -1,5 +1,7 @@
 //! `lb-admin` against the real Redis of `scripts/infra.sh`: every command, in text and JSON.
 
+mod recovery;
+
 use clap::Parser as _;
 use leaderboard_contract::{BoardId, PlayerId};
 use shard_router::{

@@ -6,6 +6,7 @@ mod browser;
 mod faults;
 mod helpers;
 mod lookup;
+mod loss;
 mod routes;
 mod seasons;
 mod secrets;

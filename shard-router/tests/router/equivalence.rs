@@ -160,7 +160,8 @@ async fn an_interrupted_move_completes_on_retry() {
 #[tokio::test]
 async fn a_range_standing_is_one_snapshot() {
     let store = crate::helpers::store(false).await;
-    let options = shard_router::RouterOptions { size_refresh: std::time::Duration::from_secs(3600) };
+    let options =
+        shard_router::RouterOptions { size_refresh: std::time::Duration::from_secs(3600), ..Default::default() };
     let router = shard_router::Router::new(store, "range:100".parse().expect("layout"), options);
     let board = unique_board("snapshot");
     let first = player(0);

@@ -1,0 +1,312 @@
+//! The snapshot file: boards, their seasons and the Kafka offsets they are complete up to.
+//!
+//! A zstd stream (with its content checksum) of UTF-8 lines:
+//!
+//! ```text
+//! {"format":"lb-snapshot","version":1,"created_at_ms":..,"topic":"scores","group":"..","offsets":{"0":1234,..}}
+//! {"board":"global","record":{..},"boundaries":[..]}            one header per board or season
+//! p-000123\t4821\t0                                               one line per player: id, score, time (ms)
+//! {"board":"global@2026-11-24","record":{..},"boundaries":[],"season":{"id":..,"start_ms":..,"end_ms":..,"closed_at_ms":..}}
+//! ...
+//! {"end":{"boards":2,"players":1000000}}
+//! ```
+//!
+//! A player id cannot start with `{`, so a header is told from a row by its
+//! first byte. A board's seasons follow the board. The closing line counts
+//! what the file holds: a file without it, or whose counts differ, is
+//! refused as truncated (and zstd's checksum refuses a corrupted one).
+//!
+//! `offsets` are the ingest group's committed offsets, read **before** the
+//! boards were scanned: every event below them is in the file, and a replay
+//! from them restores whatever the scan may have missed
+//! ([`shard_router::snapshot`]).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::Path;
+
+use anyhow::{Context as _, bail, ensure};
+use leaderboard_contract::{BoardId, PlayerId};
+use serde::{Deserialize, Serialize};
+use shard_router::ScoreUpdate;
+use shard_router::board_record::BoardRecord;
+
+/// The first line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    /// Always `lb-snapshot`.
+    pub format: String,
+    /// The format's version (1).
+    pub version: u32,
+    /// When the snapshot started, in milliseconds since the Unix epoch.
+    pub created_at_ms: i64,
+    /// The topic the offsets are of.
+    pub topic: String,
+    /// The ingest group whose committed offsets these are.
+    pub group: String,
+    /// Per partition: every event below this offset is in the snapshot.
+    pub offsets: BTreeMap<i32, i64>,
+}
+
+/// A season's entry as the file holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeasonLine {
+    /// The season id.
+    pub id: String,
+    /// First millisecond of the season.
+    pub start_ms: i64,
+    /// First millisecond after it.
+    pub end_ms: i64,
+    /// When it closed, if it had.
+    pub closed_at_ms: Option<i64>,
+}
+
+/// The header of one board or season.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Section {
+    /// The board, as stored (`<board>@<id>` for a season).
+    pub board: String,
+    /// Its record: layout and rules.
+    pub record: BoardRecord,
+    /// Its `range` boundaries (ranking keys); empty for other layouts.
+    pub boundaries: Vec<u64>,
+    /// For a season: its entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub season: Option<SeasonLine>,
+}
+
+impl Section {
+    /// The board (or season) this section holds.
+    ///
+    /// # Errors
+    /// When the name is neither a board's nor a season's.
+    pub fn board_id(&self) -> anyhow::Result<BoardId> {
+        BoardId::stored(&self.board).map_err(|e| anyhow::anyhow!("a section names {:?}: {e}", self.board))
+    }
+}
+
+/// The closing line's counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Boards and seasons.
+    pub boards: u64,
+    /// Player rows.
+    pub players: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct End {
+    end: Totals,
+}
+
+/// The current format's name and version.
+pub const FORMAT: &str = "lb-snapshot";
+/// The current format's version.
+pub const VERSION: u32 = 1;
+
+/// Writes a snapshot file. Blocking: run it on a blocking thread.
+pub struct Writer {
+    out: BufWriter<zstd::Encoder<'static, std::fs::File>>,
+    totals: Totals,
+}
+
+impl Writer {
+    /// Creates `path` (it must not exist) and writes the header.
+    ///
+    /// # Errors
+    /// When the file cannot be created or written.
+    pub fn create(path: &Path, header: &Header) -> anyhow::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .with_context(|| format!("creating {}", path.display()))?;
+        let mut encoder = zstd::Encoder::new(file, 3)?;
+        encoder.include_checksum(true)?;
+        let mut out = BufWriter::with_capacity(1 << 20, encoder);
+        writeln!(out, "{}", serde_json::to_string(header)?)?;
+        Ok(Self { out, totals: Totals::default() })
+    }
+
+    /// Starts a board or season.
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn section(&mut self, section: &Section) -> anyhow::Result<()> {
+        writeln!(self.out, "{}", serde_json::to_string(section)?)?;
+        self.totals.boards += 1;
+        Ok(())
+    }
+
+    /// Adds players to the current section.
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn rows(&mut self, rows: &[ScoreUpdate]) -> anyhow::Result<()> {
+        for r in rows {
+            writeln!(self.out, "{}\t{}\t{}", r.player, r.score, r.time_ms)?;
+        }
+        self.totals.players += rows.len() as u64;
+        Ok(())
+    }
+
+    /// Writes the closing line, finishes the stream and syncs the file to disk.
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn finish(mut self) -> anyhow::Result<Totals> {
+        writeln!(self.out, "{}", serde_json::to_string(&End { end: self.totals })?)?;
+        let encoder = self.out.into_inner().map_err(|e| e.into_error())?;
+        let file = encoder.finish()?;
+        file.sync_all()?;
+        Ok(self.totals)
+    }
+}
+
+/// What [`Reader::next`] returns.
+#[derive(Debug)]
+pub enum Item {
+    /// A board or season starts.
+    Section(Section),
+    /// Up to `chunk` players of the current section.
+    Rows(Vec<ScoreUpdate>),
+}
+
+/// Reads a snapshot file. Blocking: run it on a blocking thread.
+pub struct Reader {
+    lines: std::io::Lines<BufReader<zstd::Decoder<'static, BufReader<std::fs::File>>>>,
+    /// The header.
+    pub header: Header,
+    board: Option<BoardId>,
+    pending: Option<String>,
+    seen: Totals,
+    chunk: usize,
+}
+
+impl Reader {
+    /// Opens `path` and reads its header; rows come `chunk` at a time.
+    ///
+    /// # Errors
+    /// When the file cannot be read or is not a snapshot of this version.
+    pub fn open(path: &Path, chunk: usize) -> anyhow::Result<Self> {
+        let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let mut lines = BufReader::with_capacity(1 << 20, zstd::Decoder::new(file)?).lines();
+        let first = lines.next().context("an empty file")??;
+        let header: Header = serde_json::from_str(&first).context("not a snapshot file (its first line)")?;
+        ensure!(header.format == FORMAT, "not a snapshot file (format {:?})", header.format);
+        ensure!(header.version == VERSION, "snapshot format version {} is not supported", header.version);
+        Ok(Self { lines, header, board: None, pending: None, seen: Totals::default(), chunk: chunk.max(1) })
+    }
+
+    /// The next section or chunk of rows; `None` at the verified end.
+    ///
+    /// # Errors
+    /// A malformed line, or a truncated or corrupted file.
+    pub fn next(&mut self) -> anyhow::Result<Option<Item>> {
+        let mut rows = Vec::new();
+        loop {
+            let line = match self.pending.take() {
+                Some(line) => line,
+                None => match self.lines.next() {
+                    Some(line) => line.context("reading the snapshot (truncated or corrupted?)")?,
+                    None => bail!("the snapshot ends without its closing line: it is truncated"),
+                },
+            };
+            if line.starts_with('{') {
+                if !rows.is_empty() {
+                    self.pending = Some(line);
+                    return Ok(Some(Item::Rows(rows)));
+                }
+                if let Ok(End { end }) = serde_json::from_str::<End>(&line) {
+                    ensure!(end == self.seen, "the snapshot holds {:?} but says {end:?}: it is damaged", self.seen);
+                    return Ok(None);
+                }
+                let section: Section = serde_json::from_str(&line).context("a malformed section header")?;
+                self.board = Some(section.board_id()?);
+                self.seen.boards += 1;
+                return Ok(Some(Item::Section(section)));
+            }
+            let board = self.board.clone().context("player rows before any section header")?;
+            rows.push(parse_row(board, &line)?);
+            self.seen.players += 1;
+            if rows.len() >= self.chunk {
+                return Ok(Some(Item::Rows(rows)));
+            }
+        }
+    }
+}
+
+fn parse_row(board: BoardId, line: &str) -> anyhow::Result<ScoreUpdate> {
+    let mut fields = line.split('\t');
+    let (Some(player), Some(score), Some(time), None) = (fields.next(), fields.next(), fields.next(), fields.next())
+    else {
+        bail!("a malformed player row: {:?}", line.chars().take(80).collect::<String>());
+    };
+    Ok(ScoreUpdate {
+        board,
+        player: PlayerId::new(player).map_err(|e| anyhow::anyhow!("a player row: {e}"))?,
+        score: score.parse().context("a player row's score")?,
+        time_ms: time.parse().context("a player row's time")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> Header {
+        Header {
+            format: FORMAT.into(),
+            version: VERSION,
+            created_at_ms: 1,
+            topic: "scores".into(),
+            group: "g".into(),
+            offsets: [(0, 7), (1, 9)].into_iter().collect(),
+        }
+    }
+
+    fn row(board: &BoardId, i: u64) -> ScoreUpdate {
+        ScoreUpdate { board: board.clone(), player: PlayerId::new(format!("p-{i}")).expect("id"), score: i, time_ms: i * 2 }
+    }
+
+    fn write(path: &Path, boards: &[(&str, u64)]) -> Totals {
+        let mut w = Writer::create(path, &header()).expect("create");
+        for (name, players) in boards {
+            let board = BoardId::new(*name).expect("board");
+            let record = BoardRecord::plain("hash:2".parse().expect("layout"));
+            w.section(&Section { board: board.to_string(), record, boundaries: vec![], season: None }).expect("section");
+            w.rows(&(0..*players).map(|i| row(&board, i)).collect::<Vec<_>>()).expect("rows");
+        }
+        w.finish().expect("finish")
+    }
+
+    #[test]
+    fn round_trips_boards_rows_and_offsets() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("s.lbsnap");
+        assert_eq!(write(&path, &[("a", 5), ("b", 0), ("c", 3)]), Totals { boards: 3, players: 8 });
+        assert!(Writer::create(&path, &header()).is_err(), "never overwrites a file");
+        let mut r = Reader::open(&path, 2).expect("open");
+        assert_eq!(r.header, header());
+        let mut seen = Vec::new();
+        while let Some(item) = r.next().expect("item") {
+            seen.push(match item {
+                Item::Section(s) => format!("[{}]", s.board),
+                Item::Rows(rows) => rows.iter().map(|u| format!("{}={}@{}", u.player, u.score, u.time_ms)).collect::<Vec<_>>().join(","),
+            });
+        }
+        assert_eq!(seen, ["[a]", "p-0=0@0,p-1=1@2", "p-2=2@4,p-3=3@6", "p-4=4@8", "[b]", "[c]", "p-0=0@0,p-1=1@2", "p-2=2@4"]);
+    }
+
+    #[test]
+    fn a_truncated_file_is_refused() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("s.lbsnap");
+        write(&path, &[("a", 50_000)]);
+        let bytes = std::fs::read(&path).expect("read");
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).expect("cut");
+        let mut r = Reader::open(&path, 1000).expect("the header is still there");
+        let err = std::iter::from_fn(|| r.next().transpose()).find_map(Result::err).expect("an error before the end");
+        assert!(format!("{err:#}").contains("truncated"), "{err:#}");
+    }
+}

@@ -1,0 +1,319 @@
+//! Disaster recovery against the real pipeline: a broker topic, live ingest
+//! workers and a Redis of the test's own that the test wipes (`FLUSHALL`).
+
+use std::time::Duration;
+
+use admin::recover::{self, KafkaArgs, RebuildOptions, RedisArgs, RestoreOptions};
+use leaderboard_contract::{BoardId, PlayerId, ScoreEvent};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use shard_router::{Oracle, Order, RedisTarget, Router, RouterOptions, Rules, ScoreUpdate, Store, StoreOptions, Ties};
+use testkit::{PrivateRedis, brokers, unique};
+use tokio_util::sync::CancellationToken;
+
+const LAYOUT: &str = "hash:4";
+const WAIT: Duration = Duration::from_secs(60);
+
+/// One test's topic, group, Redis and oracle.
+struct Setup {
+    redis: PrivateRedis,
+    kafka: KafkaArgs,
+    dlq: String,
+    producer: FutureProducer,
+    oracle: Oracle,
+    rng: StdRng,
+}
+
+impl Setup {
+    async fn new(partitions: i32) -> Self {
+        // Logs of the in-process workers and replays when RUST_LOG is set (the suite sets it).
+        if std::env::var_os("RUST_LOG").is_some() {
+            let _ =
+                tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).try_init();
+        }
+        let kafka = KafkaArgs {
+            brokers: brokers(),
+            topic: unique("scores"),
+            group: unique("group"),
+            kafka_options: Vec::new(),
+        };
+        let dlq = unique("dlq");
+        let admin: AdminClient<DefaultClientContext> =
+            ClientConfig::new().set("bootstrap.servers", brokers()).create().expect("admin client");
+        let topics = [
+            NewTopic::new(&kafka.topic, partitions, TopicReplication::Fixed(1)),
+            NewTopic::new(&dlq, 1, TopicReplication::Fixed(1)),
+        ];
+        for r in admin.create_topics(&topics, &AdminOptions::new()).await.expect("broker (scripts/infra.sh up)") {
+            r.expect("topic created");
+        }
+        let producer = ClientConfig::new().set("bootstrap.servers", brokers()).set("acks", "all").create().expect("producer");
+        Self { redis: PrivateRedis::start(), kafka, dlq, producer, oracle: Oracle::new(), rng: StdRng::seed_from_u64(7) }
+    }
+
+    fn redis_args(&self) -> RedisArgs {
+        RedisArgs { url: self.redis.url(), ca: None }
+    }
+
+    async fn store(&self) -> Store {
+        Store::connect(&RedisTarget::parse(&self.redis.url()).expect("url"), StoreOptions::default()).await.expect("redis")
+    }
+
+    async fn router(&self) -> Router {
+        Router::new(self.store().await, LAYOUT.parse().expect("layout"), RouterOptions::default())
+    }
+
+    /// Creates `board` with `rules`, in Redis and in the oracle.
+    async fn create(&mut self, board: &BoardId, rules: Rules) {
+        self.router().await.set_rules(board, rules).await.expect("rules");
+        self.oracle.set_rules(board, rules);
+    }
+
+    /// Produces `count` random events over `boards` (300 players each), and records them in the oracle.
+    async fn produce(&mut self, boards: &[&BoardId], count: usize) {
+        let events: Vec<ScoreEvent> = (0..count)
+            .map(|i| ScoreEvent {
+                board: boards[i % boards.len()].clone(),
+                player: PlayerId::new(format!("p{}", self.rng.random_range(0..300))).expect("id"),
+                score: self.rng.random_range(0..100_000),
+                ts_ms: Some(1_000 + self.rng.random_range(0..1_000_000)),
+                id: None,
+            })
+            .collect();
+        for e in &events {
+            let time_ms = e.ts_ms.unwrap_or(0);
+            self.oracle.apply(&ScoreUpdate { board: e.board.clone(), player: e.player.clone(), score: e.score, time_ms });
+        }
+        let (key, value): (Vec<_>, Vec<_>) = events.iter().map(|e| (e.key().to_vec(), e.to_json())).unzip();
+        for chunk in key.iter().zip(&value).collect::<Vec<_>>().chunks(1000) {
+            let sends = chunk.iter().map(|(k, v)| {
+                self.producer
+                    .send(FutureRecord::to(&self.kafka.topic).key(k.as_slice()).payload(v.as_str()), Duration::from_secs(30))
+            });
+            for sent in futures::future::join_all(sends).await {
+                sent.map_err(|(e, _)| e).expect("produced");
+            }
+        }
+    }
+
+    fn ingest_config(&self) -> ingest::Config {
+        use clap::Parser as _;
+        ingest::Config::try_parse_from([
+            "ingest", "--brokers", &brokers(), "--topic", &self.kafka.topic, "--dlq-topic", &self.dlq, "--group",
+            &self.kafka.group, "--redis", &self.redis.url(), "--layout", LAYOUT, "--linger", "5ms", "--batch-size",
+            "500", "--backoff-max", "200ms", "--loss-check", "100ms",
+        ])
+        .expect("ingest config")
+    }
+
+    /// Waits until the live group has committed every partition to its end.
+    async fn wait_caught_up(&self) {
+        let config = self.ingest_config();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let ends: Vec<(i32, i64)> = ingest::recovery::retained(&config).await.expect("ends").into_iter().map(|(p, r)| (p, r.high)).collect();
+            let at = ingest::recovery::committed(&config, &self.kafka.group).await.expect("committed");
+            if ends.iter().all(|(p, end)| at.get(p).copied().unwrap_or(0) >= *end) {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "the group never caught up: {at:?} of {ends:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Every board the oracle has equals Redis, player by player, in order.
+    async fn assert_equals_oracle(&self) {
+        let router = self.router().await;
+        for (board, expected) in self.oracle.boards() {
+            let want = expected.top(0, expected.total() + 1);
+            let got = router.top(board, 0, expected.total() + 1).await.expect("read");
+            assert_eq!(got.total, want.total, "{board}: players");
+            assert_eq!(got.entries, want.entries, "{board}: standings");
+        }
+    }
+
+    async fn flushall(&self) {
+        let store = self.store().await;
+        let _: () = store.query(&redis::cmd("FLUSHALL")).await.expect("FLUSHALL");
+    }
+}
+
+/// An in-process ingest worker.
+struct Worker {
+    shutdown: CancellationToken,
+    handle: tokio::task::JoinHandle<anyhow::Result<ingest::Report>>,
+    addr: std::net::SocketAddr,
+}
+
+impl Worker {
+    async fn start(config: ingest::Config) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(ingest::run(config, listener, shutdown.clone()));
+        Self { shutdown, handle, addr }
+    }
+
+    /// Waits until `/readyz` reports the store lost (what an operator's alert sees).
+    async fn wait_store_lost(&self) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Ok(r) = reqwest::get(format!("http://{}/readyz", self.addr)).await {
+                let (status, body) = (r.status().as_u16(), r.text().await.unwrap_or_default());
+                if status == 503 && body.contains("\"store_lost\"") {
+                    return;
+                }
+            }
+            assert!(tokio::time::Instant::now() < deadline, "the worker never noticed the wiped store");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.handle.await.expect("worker task").expect("worker");
+    }
+}
+
+fn board(prefix: &str) -> BoardId {
+    BoardId::new(unique(prefix)).expect("board")
+}
+
+fn time_trial() -> Rules {
+    Rules { order: Order::Asc, ties: Ties::Earliest, ..Rules::default() }
+}
+
+#[tokio::test]
+async fn flushall_mid_stream_then_restore_of_a_snapshot_taken_under_load_plus_replay_equals_the_oracle() {
+    let mut s = Setup::new(3).await;
+    let (high, trial) = (board("dr-high"), board("dr-trial"));
+    s.create(&high, Rules::default()).await;
+    s.create(&trial, time_trial()).await;
+    let worker = Worker::start(s.ingest_config()).await;
+    s.produce(&[&high, &trial], 3000).await;
+    s.wait_caught_up().await;
+
+    // The snapshot is taken while the stream goes on: events land during the scan.
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("all.lbsnap");
+    let store = s.store().await;
+    let (redis, kafka) = (s.redis_args(), s.kafka.clone());
+    let snapshot = {
+        let (store, file) = (store.clone(), file.clone());
+        tokio::spawn(async move { recover::snapshot(&store, &redis, &kafka, &[], &file, true).await })
+    };
+    s.produce(&[&high, &trial], 3000).await;
+    let taken = tokio::time::timeout(WAIT, snapshot).await.expect("snapshot in time").expect("task").expect("snapshot");
+    assert_eq!(taken.totals.boards, 2);
+    s.wait_caught_up().await;
+
+    // The store is wiped mid-stream: events before and after the wipe.
+    s.produce(&[&high, &trial], 1000).await;
+    s.flushall().await;
+    s.produce(&[&high, &trial], 1000).await;
+    worker.wait_store_lost().await;
+
+    let options = RestoreOptions { boards: Vec::new(), layout: None, replay: true, quiet: true };
+    let redis = s.redis_args();
+    let restoring = recover::restore(&store, &redis, &s.kafka, &file, &options);
+    let restored = tokio::time::timeout(WAIT, restoring).await.expect("restore in time").expect("restore");
+    assert!(restored.epoch_installed, "{restored:?}");
+    assert!(restored.replayed_records > 0, "{restored:?}");
+    // The worker resumes on the new epoch and applies what came after the replay's end.
+    s.produce(&[&high, &trial], 500).await;
+    s.wait_caught_up().await;
+    s.assert_equals_oracle().await;
+    worker.stop().await;
+}
+
+#[tokio::test]
+async fn a_restore_into_another_layout_keeps_seasons_and_their_fences() {
+    let s = Setup::new(1).await;
+    let router = s.router().await;
+    let seasonal = board("dr-season");
+    let rules: Rules = serde_json::from_value(serde_json::json!({"reset": {"every": "day", "utc_offset": "+00:00"}}))
+        .expect("rules");
+    router.set_rules(&seasonal, rules).await.expect("rules");
+    let season = shard_router::seasons::season_of(&rules, 86_400_000 * 3 + 5).expect("a season");
+    let name = router.open_season(&seasonal, &rules, &season).await.expect("open");
+    let rows: Vec<ScoreUpdate> = (0..50u64)
+        .map(|i| ScoreUpdate { board: name.clone(), player: PlayerId::new(format!("p{i}")).expect("id"), score: i, time_ms: 0 })
+        .collect();
+    router.apply(&rows).await.expect("season rows");
+    router.apply(&rows.iter().map(|r| ScoreUpdate { board: seasonal.clone(), ..r.clone() }).collect::<Vec<_>>()).await.expect("rows");
+    router.close_season(&seasonal, &season.id, 86_400_000 * 4 + 20_000).await.expect("close");
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("season.lbsnap");
+    let store = s.store().await;
+    recover::snapshot(&store, &s.redis_args(), &s.kafka, &[seasonal.clone()], &file, true).await.expect("snapshot");
+    s.flushall().await;
+
+    let options = RestoreOptions { boards: vec![seasonal.clone()], layout: Some("single".parse().expect("layout")), replay: false, quiet: true };
+    let restored = recover::restore(&store, &s.redis_args(), &s.kafka, &file, &options).await.expect("restore");
+    assert_eq!((restored.loaded.boards, restored.loaded.players), (2, 100), "{restored:?}");
+    let single = Router::new(store.clone(), "single".parse().expect("layout"), RouterOptions::default());
+    assert_eq!(single.stats(&seasonal).await.expect("stats").strategy, "single");
+    assert_eq!(single.top(&name, 0, 100).await.expect("season").total, 50);
+    let entries = single.seasons(&seasonal).await.expect("seasons");
+    assert_eq!(entries[0].closed_at_ms, Some(86_400_000 * 4 + 20_000), "closed as it was");
+    let late = ScoreUpdate { board: name.clone(), player: PlayerId::new("late").expect("id"), score: 9, time_ms: 0 };
+    assert_eq!(single.apply(&[late]).await.expect("write").len(), 1, "the restored fence refuses writes");
+    let again = recover::restore(&store, &s.redis_args(), &s.kafka, &file, &options).await;
+    assert!(again.is_err_and(|e| e.to_string().contains("exists")), "never merges into a live board");
+}
+
+#[tokio::test]
+async fn rebuild_from_kafka_alone_equals_the_oracle_and_refuses_when_events_expired() {
+    let mut s = Setup::new(2).await;
+    let (high, trial) = (board("rb-high"), board("rb-trial"));
+    s.create(&high, Rules::default()).await;
+    s.create(&trial, time_trial()).await;
+    let store = s.store().await;
+    // The boards' rules, kept as a snapshot before any event (a rebuild has no other source of them).
+    let dir = tempfile::tempdir().expect("dir");
+    let rules_file = dir.path().join("rules.lbsnap");
+    recover::snapshot(&store, &s.redis_args(), &s.kafka, &[], &rules_file, true).await.expect("snapshot");
+    let worker = Worker::start(s.ingest_config()).await;
+    s.produce(&[&high, &trial], 3000).await;
+    s.wait_caught_up().await;
+    worker.stop().await;
+
+    // A worker started on the wiped store finds the group's offsets and stays lost.
+    s.flushall().await;
+    let worker = Worker::start(s.ingest_config()).await;
+    worker.wait_store_lost().await;
+    s.produce(&[&high, &trial], 500).await;
+
+    let options = RebuildOptions {
+        layout: LAYOUT.parse().expect("layout"),
+        rules_from: Some(rules_file.clone()),
+        discard_existing: false,
+        quiet: true,
+    };
+    let rebuilt = recover::rebuild(&store, &s.redis_args(), &s.kafka, &options).await.expect("rebuild");
+    assert!(rebuilt.epoch_installed && rebuilt.replayed_records >= 3500, "{rebuilt:?}");
+    s.wait_caught_up().await;
+    s.assert_equals_oracle().await;
+    let refused = recover::rebuild(&store, &s.redis_args(), &s.kafka, &options).await;
+    assert!(refused.is_err_and(|e| e.to_string().contains("did not lose")), "a rebuild needs a lost store");
+
+    // Retention removes the oldest records of partition 0: a rebuild would be partial, so it is refused.
+    worker.stop().await;
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", brokers()).create().expect("admin client");
+    let mut cut = TopicPartitionList::new();
+    cut.add_partition_offset(&s.kafka.topic, 0, Offset::Offset(10)).expect("offset");
+    admin.delete_records(&cut, &AdminOptions::new()).await.expect("delete records");
+    s.flushall().await;
+    let expired = recover::rebuild(&store, &s.redis_args(), &s.kafka, &options).await;
+    let message = expired.expect_err("events expired").to_string();
+    assert!(message.contains("partition 0 starts at offset 10"), "{message}");
+    assert_eq!(shard_router::epoch::read(&store).await.expect("epoch"), shard_router::epoch::State::Missing);
+    let boards = shard_router::board_record::boards(&store).await.expect("boards");
+    assert!(boards.is_empty(), "nothing half-built: {boards:?}");
+}
