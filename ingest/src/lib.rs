@@ -185,9 +185,10 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     let router = Router::new(store, layout, router_options);
     let consumer = Arc::new(poll::create_consumer(&config, shared.clone()).context("creating the kafka consumer")?);
     let producer = dead_letter_producer(&config)?;
+    // On the writer's connection: the probe connection must never write (it counts replicas).
     let guard = match &config.replay {
         Some(_) => None,
-        None => match start_guard(&config, &probe_store, &consumer, &shared, &shutdown).await {
+        None => match start_guard(&config, router.store(), &consumer, &shared, &shutdown).await {
             Some(guard) => Some(Arc::new(guard)),
             None => return server.await.context("metrics server")?.map(|()| Report::default()),
         },
