@@ -237,9 +237,10 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
     let audited = cli.command.audited();
     let redis = recover::RedisArgs { url: cli.redis.clone(), ca: cli.redis_ca.clone() };
     let result = match cli.command {
-        command @ (Command::Snapshot { .. } | Command::Restore { .. } | Command::Rebuild { .. } | Command::Epoch { .. }) => {
-            recovery(&store, &redis, command, cli.json, out).await
-        }
+        command @ (Command::Snapshot { .. }
+        | Command::Restore { .. }
+        | Command::Rebuild { .. }
+        | Command::Epoch { .. }) => recovery(&store, &redis, command, cli.json, out).await,
         command => execute(&store, command, cli.json, out).await,
     };
     if let Some((action, board)) = audited {
@@ -265,7 +266,9 @@ impl Command {
             Self::Abort { board, .. } => Some(("abort", board.clone())),
             Self::Delete { board } => Some(("delete_board", board.clone())),
             Self::Rules { board, set, .. } if set.any() => Some(("set_rules", board.clone())),
-            Self::Restore { boards, .. } => Some(("restore", if boards.is_empty() { "*".into() } else { boards.join(",") })),
+            Self::Restore { boards, .. } => {
+                Some(("restore", if boards.is_empty() { "*".into() } else { boards.join(",") }))
+            }
             Self::Rebuild { .. } => Some(("rebuild", "*".into())),
             Self::Epoch { adopt: true } => Some(("epoch_adopt", "*".into())),
             Self::Rules { .. }

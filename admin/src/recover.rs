@@ -84,15 +84,15 @@ fn now_ms() -> i64 {
 }
 
 /// The layout a section's board is restored with: `layout` if given, else the one it had.
-fn layout_of(section: &Section, layout: Option<&LayoutSpec>) -> anyhow::Result<LayoutSpec> {
+fn layout_of(section: &Section, layout: Option<&LayoutSpec>) -> LayoutSpec {
     if let Some(spec) = layout {
-        return Ok(spec.clone());
+        return spec.clone();
     }
-    Ok(match section.record.layout {
+    match section.record.layout {
         RecordedLayout::Single => LayoutSpec::Single,
         RecordedLayout::Hash { shards } => LayoutSpec::Hash { shards },
         RecordedLayout::Range => LayoutSpec::Range { boundaries: section.boundaries.clone() },
-    })
+    }
 }
 
 /// What `snapshot` did.
@@ -197,7 +197,7 @@ async fn write_board(
 ) -> anyhow::Result<()> {
     let Some(shape) = router.shape(board).await? else { return Ok(()) };
     let section = Section { board: board.to_string(), record: shape.record, boundaries: shape.boundaries, season };
-    send(tx, Item::Section(section)).await?;
+    send(tx, Item::Section(Box::new(section))).await?;
     let mut scan = router.scan_players(board).await?;
     while let Some(rows) = scan.next().await? {
         progress.inc(rows.len() as u64);
@@ -269,7 +269,7 @@ pub async fn restore(
     let header = reader.header.clone();
     let (tx, mut rx) = mpsc::channel::<Item>(8);
     let reading = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        while let Some(item) = reader.next()? {
+        while let Some(item) = reader.next_item()? {
             if tx.blocking_send(item).is_err() {
                 break;
             }
@@ -306,14 +306,20 @@ pub async fn restore(
                             }
                         }
                         None if wanted(&stored) => {
-                            let spec = layout_of(&section, options.layout.as_ref())?;
-                            if lost && let Some((stray, _)) = Router::for_board(store, &stored, RouterOptions::default()).await? {
+                            let spec = layout_of(&section, options.layout.as_ref());
+                            if lost
+                                && let Some((stray, _)) =
+                                    Router::for_board(store, &stored, RouterOptions::default()).await?
+                            {
                                 // Written into the wiped store before the loss was noticed: not the truth.
                                 stray.delete_board(&stored).await?;
                             }
                             let router = Router::new(store.clone(), spec, RouterOptions::default());
                             router.create_for_restore(&stored, section.record.rules).await?;
-                            restored.insert(stored.clone(), Restored { router: router.clone(), rules: section.record.rules });
+                            restored.insert(
+                                stored.clone(),
+                                Restored { router: router.clone(), rules: section.record.rules },
+                            );
                             Some((router, None))
                         }
                         None => None,
@@ -342,7 +348,12 @@ pub async fn restore(
     if options.replay {
         let layout = options.layout.as_ref().map_or_else(|| "single".to_string(), ToString::to_string);
         let config = ingest_config(redis, kafka, &layout, &replay_group(kafka, "restore"))?;
-        anyhow::ensure!(config.topic == header.topic, "the snapshot is of topic {}, not {}", header.topic, config.topic);
+        anyhow::ensure!(
+            config.topic == header.topic,
+            "the snapshot is of topic {}, not {}",
+            header.topic,
+            config.topic
+        );
         let scope = ingest::config::Replay { boards: options.boards.iter().cloned().collect() };
         let start = ingest::recovery::Start::At(header.offsets.clone());
         replay_into(config, scope, start, options.quiet, &mut report).await?;
@@ -435,13 +446,22 @@ pub async fn rebuild(
     }
     let config = ingest_config(redis, kafka, &options.layout.to_string(), &replay_group(kafka, "rebuild"))?;
     // Refuse before creating anything when events have expired.
-    ingest::recovery::require_retained(&ingest::recovery::retained(&config).await?, &ingest::recovery::Start::Earliest)?;
+    ingest::recovery::require_retained(
+        &ingest::recovery::retained(&config).await?,
+        &ingest::recovery::Start::Earliest,
+    )?;
     let mut report = RestoreReport::default();
     if let Some(file) = &options.rules_from {
         report.loaded.boards = create_boards_of(store, file).await?;
     }
-    replay_into(config, ingest::config::Replay::default(), ingest::recovery::Start::Earliest, options.quiet, &mut report)
-        .await?;
+    replay_into(
+        config,
+        ingest::config::Replay::default(),
+        ingest::recovery::Start::Earliest,
+        options.quiet,
+        &mut report,
+    )
+    .await?;
     epoch::install(store, Origin::Rebuild).await?;
     report.epoch_installed = true;
     report.total_seconds = started.elapsed().as_secs_f64();
@@ -454,11 +474,11 @@ async fn create_boards_of(store: &Store, file: &Path) -> anyhow::Result<u64> {
     let sections = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<Section>> {
         let mut reader = Reader::open(&file, SCAN_CHUNK)?;
         let mut sections = Vec::new();
-        while let Some(item) = reader.next()? {
+        while let Some(item) = reader.next_item()? {
             if let Item::Section(s) = item
                 && s.season.is_none()
             {
-                sections.push(s);
+                sections.push(*s);
             }
         }
         Ok(sections)
@@ -466,7 +486,7 @@ async fn create_boards_of(store: &Store, file: &Path) -> anyhow::Result<u64> {
     .await
     .context("reader")??;
     for section in &sections {
-        let router = Router::new(store.clone(), layout_of(section, None)?, RouterOptions::default());
+        let router = Router::new(store.clone(), layout_of(section, None), RouterOptions::default());
         router.create_for_restore(&section.board_id()?, section.record.rules).await?;
     }
     Ok(sections.len() as u64)

@@ -156,7 +156,7 @@ impl Writer {
     /// When the file cannot be written.
     pub fn finish(mut self) -> anyhow::Result<Totals> {
         writeln!(self.out, "{}", serde_json::to_string(&End { end: self.totals })?)?;
-        let encoder = self.out.into_inner().map_err(|e| e.into_error())?;
+        let encoder = self.out.into_inner().map_err(std::io::IntoInnerError::into_error)?;
         let file = encoder.finish()?;
         file.sync_all()?;
         Ok(self.totals)
@@ -167,7 +167,7 @@ impl Writer {
 #[derive(Debug)]
 pub enum Item {
     /// A board or season starts.
-    Section(Section),
+    Section(Box<Section>),
     /// Up to `chunk` players of the current section.
     Rows(Vec<ScoreUpdate>),
 }
@@ -202,7 +202,7 @@ impl Reader {
     ///
     /// # Errors
     /// A malformed line, or a truncated or corrupted file.
-    pub fn next(&mut self) -> anyhow::Result<Option<Item>> {
+    pub fn next_item(&mut self) -> anyhow::Result<Option<Item>> {
         let mut rows = Vec::new();
         loop {
             let line = match self.pending.take() {
@@ -224,7 +224,7 @@ impl Reader {
                 let section: Section = serde_json::from_str(&line).context("a malformed section header")?;
                 self.board = Some(section.board_id()?);
                 self.seen.boards += 1;
-                return Ok(Some(Item::Section(section)));
+                return Ok(Some(Item::Section(Box::new(section))));
             }
             let board = self.board.clone().context("player rows before any section header")?;
             rows.push(parse_row(board, &line)?);
@@ -266,7 +266,12 @@ mod tests {
     }
 
     fn row(board: &BoardId, i: u64) -> ScoreUpdate {
-        ScoreUpdate { board: board.clone(), player: PlayerId::new(format!("p-{i}")).expect("id"), score: i, time_ms: i * 2 }
+        ScoreUpdate {
+            board: board.clone(),
+            player: PlayerId::new(format!("p-{i}")).expect("id"),
+            score: i,
+            time_ms: i * 2,
+        }
     }
 
     fn write(path: &Path, boards: &[(&str, u64)]) -> Totals {
@@ -274,7 +279,8 @@ mod tests {
         for (name, players) in boards {
             let board = BoardId::new(*name).expect("board");
             let record = BoardRecord::plain("hash:2".parse().expect("layout"));
-            w.section(&Section { board: board.to_string(), record, boundaries: vec![], season: None }).expect("section");
+            w.section(&Section { board: board.to_string(), record, boundaries: vec![], season: None })
+                .expect("section");
             w.rows(&(0..*players).map(|i| row(&board, i)).collect::<Vec<_>>()).expect("rows");
         }
         w.finish().expect("finish")
@@ -289,13 +295,18 @@ mod tests {
         let mut r = Reader::open(&path, 2).expect("open");
         assert_eq!(r.header, header());
         let mut seen = Vec::new();
-        while let Some(item) = r.next().expect("item") {
+        while let Some(item) = r.next_item().expect("item") {
             seen.push(match item {
                 Item::Section(s) => format!("[{}]", s.board),
-                Item::Rows(rows) => rows.iter().map(|u| format!("{}={}@{}", u.player, u.score, u.time_ms)).collect::<Vec<_>>().join(","),
+                Item::Rows(rows) => {
+                    rows.iter().map(|u| format!("{}={}@{}", u.player, u.score, u.time_ms)).collect::<Vec<_>>().join(",")
+                }
             });
         }
-        assert_eq!(seen, ["[a]", "p-0=0@0,p-1=1@2", "p-2=2@4,p-3=3@6", "p-4=4@8", "[b]", "[c]", "p-0=0@0,p-1=1@2", "p-2=2@4"]);
+        assert_eq!(
+            seen,
+            ["[a]", "p-0=0@0,p-1=1@2", "p-2=2@4,p-3=3@6", "p-4=4@8", "[b]", "[c]", "p-0=0@0,p-1=1@2", "p-2=2@4"]
+        );
     }
 
     #[test]
@@ -306,7 +317,8 @@ mod tests {
         let bytes = std::fs::read(&path).expect("read");
         std::fs::write(&path, &bytes[..bytes.len() / 2]).expect("cut");
         let mut r = Reader::open(&path, 1000).expect("the header is still there");
-        let err = std::iter::from_fn(|| r.next().transpose()).find_map(Result::err).expect("an error before the end");
+        let err =
+            std::iter::from_fn(|| r.next_item().transpose()).find_map(Result::err).expect("an error before the end");
         assert!(format!("{err:#}").contains("truncated"), "{err:#}");
     }
 }

@@ -186,12 +186,8 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     let consumer = Arc::new(poll::create_consumer(&config, shared.clone()).context("creating the kafka consumer")?);
     let producer = dead_letter_producer(&config)?;
     // On the writer's connection: the probe connection must never write (it counts replicas).
-    let guard = match &config.replay {
-        Some(_) => None,
-        None => match start_guard(&config, router.store(), &consumer, &shared, &shutdown).await {
-            Some(guard) => Some(Arc::new(guard)),
-            None => return server.await.context("metrics server")?.map(|()| Report::default()),
-        },
+    let Some(guard) = start_guard(&config, router.store(), &consumer, &shared, &shutdown).await else {
+        return server.await.context("metrics server")?.map(|()| Report::default());
     };
     info!(
         topic = %config.topic,
@@ -248,9 +244,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     };
     let writer = tokio::spawn(writer.run(batch_rx));
     let background = match guard {
-        Some(guard) => {
-            Background::start(&config, &consumer, &shared, watermark_store, writer_layout, guard, &finished)
-        }
+        Some(guard) => Background::start(&config, &consumer, &shared, watermark_store, writer_layout, guard, &finished),
         None => Background::idle(),
     };
 
@@ -267,14 +261,18 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
 }
 
 /// Learns the store's epoch ([`loss::Guard::start`]), retrying with backoff
-/// until Redis and the broker answer; `None` at shutdown.
+/// until Redis and the broker answer: `Some(None)` for a replay (which has no
+/// guard), `None` at shutdown.
 async fn start_guard(
     config: &Config,
     store: &Store,
     consumer: &Arc<poll::IngestConsumer>,
     shared: &Arc<Shared>,
     shutdown: &CancellationToken,
-) -> Option<loss::Guard> {
+) -> Option<Option<Arc<loss::Guard>>> {
+    if config.replay.is_some() {
+        return Some(None);
+    }
     let mut delays = ExponentialBuilder::default()
         .with_min_delay(config.backoff_min)
         .with_max_delay(config.backoff_max)
@@ -283,7 +281,7 @@ async fn start_guard(
         .build();
     loop {
         match loss::Guard::start(store.clone(), consumer.clone(), &config.topic, shared.clone()).await {
-            Ok(guard) => return Some(guard),
+            Ok(guard) => return Some(Some(Arc::new(guard))),
             Err(e) => {
                 let delay = delays.next().unwrap_or(config.backoff_max);
                 warn!(error = %e, retry_in = ?delay, "cannot read the store's epoch or the group's offsets yet");

@@ -58,7 +58,12 @@ impl Guard {
     ///
     /// # Errors
     /// When Redis or the broker does not answer.
-    pub async fn start(store: Store, consumer: Arc<IngestConsumer>, topic: &str, shared: Arc<Shared>) -> anyhow::Result<Self> {
+    pub async fn start(
+        store: Store,
+        consumer: Arc<IngestConsumer>,
+        topic: &str,
+        shared: Arc<Shared>,
+    ) -> anyhow::Result<Self> {
         let mut state = epoch::read(&store).await?;
         if state == State::Missing && !has_committed(consumer, topic.to_string()).await? {
             state = epoch::create_new(&store).await?;
@@ -152,7 +157,7 @@ async fn has_committed(consumer: Arc<IngestConsumer>, topic: String) -> anyhow::
     tokio::task::spawn_blocking(move || -> anyhow::Result<bool> {
         let metadata = consumer.fetch_metadata(Some(&topic), KAFKA_TIMEOUT)?;
         let mut list = TopicPartitionList::new();
-        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+        for partition in metadata.topics().iter().flat_map(rdkafka::metadata::MetadataTopic::partitions) {
             list.add_partition(&topic, partition.id());
         }
         if list.count() == 0 {

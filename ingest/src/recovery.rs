@@ -84,7 +84,12 @@ pub async fn retained(config: &Config) -> anyhow::Result<BTreeMap<i32, Retained>
     let (client, topic) = (consumer(config, &config.group)?, config.topic.clone());
     blocking(move || {
         let metadata = client.fetch_metadata(Some(&topic), KAFKA_TIMEOUT)?;
-        let partitions: Vec<i32> = metadata.topics().iter().flat_map(|t| t.partitions()).map(|p| p.id()).collect();
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .flat_map(rdkafka::metadata::MetadataTopic::partitions)
+            .map(rdkafka::metadata::MetadataPartition::id)
+            .collect();
         if partitions.is_empty() {
             bail!("topic {topic} has no partitions (does it exist?)");
         }
@@ -177,7 +182,8 @@ pub async fn replay(
         })
         .collect();
     commit(&config, &from).await?;
-    let total: u64 = until.iter().map(|(p, end)| end.saturating_sub(from.get(p).copied().unwrap_or(0)).max(0) as u64).sum();
+    let total: u64 =
+        until.iter().map(|(p, end)| end.saturating_sub(from.get(p).copied().unwrap_or(0)).max(0) as u64).sum();
     config.replay = Some(replay);
     let group = config.group.clone();
     let shutdown = CancellationToken::new();

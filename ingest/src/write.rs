@@ -29,9 +29,9 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::batch::Batch;
+use crate::config::Replay;
 use crate::dead_letter::{DeadLetters, Reject};
 use crate::health::Step;
-use crate::config::Replay;
 use crate::loss::{Check, Guard};
 use crate::poll::IngestConsumer;
 use crate::prepare::{BoardRules, Prepared, SeasonTarget, coalesce, prepare};

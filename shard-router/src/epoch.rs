@@ -167,8 +167,7 @@ pub async fn create_new(store: &Store) -> Result<State> {
     let keys = crate::watermark::per_primary(store, KEY).await?;
     let mine = Epoch::fresh(Origin::New).to_json();
     let Some((first, rest)) = keys.split_first() else { return read(store).await };
-    let previous: Option<String> =
-        store.query(redis::cmd("SET").arg(first).arg(&mine).arg("NX").arg("GET")).await?;
+    let previous: Option<String> = store.query(redis::cmd("SET").arg(first).arg(&mine).arg("NX").arg("GET")).await?;
     // The winner's value on every other copy: a creator that lost the race writes it too, so
     // it never reads the copies half-written by the winner (a damaged epoch, a loss).
     let winner = previous.unwrap_or(mine);

@@ -52,8 +52,16 @@ impl Setup {
         for r in admin.create_topics(&topics, &AdminOptions::new()).await.expect("broker (scripts/infra.sh up)") {
             r.expect("topic created");
         }
-        let producer = ClientConfig::new().set("bootstrap.servers", brokers()).set("acks", "all").create().expect("producer");
-        Self { redis: PrivateRedis::start(), kafka, dlq, producer, oracle: Oracle::new(), rng: StdRng::seed_from_u64(7) }
+        let producer =
+            ClientConfig::new().set("bootstrap.servers", brokers()).set("acks", "all").create().expect("producer");
+        Self {
+            redis: PrivateRedis::start(),
+            kafka,
+            dlq,
+            producer,
+            oracle: Oracle::new(),
+            rng: StdRng::seed_from_u64(7),
+        }
     }
 
     fn redis_args(&self) -> RedisArgs {
@@ -61,7 +69,9 @@ impl Setup {
     }
 
     async fn store(&self) -> Store {
-        Store::connect(&RedisTarget::parse(&self.redis.url()).expect("url"), StoreOptions::default()).await.expect("redis")
+        Store::connect(&RedisTarget::parse(&self.redis.url()).expect("url"), StoreOptions::default())
+            .await
+            .expect("redis")
     }
 
     async fn router(&self) -> Router {
@@ -87,13 +97,20 @@ impl Setup {
             .collect();
         for e in &events {
             let time_ms = e.ts_ms.unwrap_or(0);
-            self.oracle.apply(&ScoreUpdate { board: e.board.clone(), player: e.player.clone(), score: e.score, time_ms });
+            self.oracle.apply(&ScoreUpdate {
+                board: e.board.clone(),
+                player: e.player.clone(),
+                score: e.score,
+                time_ms,
+            });
         }
         let (key, value): (Vec<_>, Vec<_>) = events.iter().map(|e| (e.key().to_vec(), e.to_json())).unzip();
         for chunk in key.iter().zip(&value).collect::<Vec<_>>().chunks(1000) {
             let sends = chunk.iter().map(|(k, v)| {
-                self.producer
-                    .send(FutureRecord::to(&self.kafka.topic).key(k.as_slice()).payload(v.as_str()), Duration::from_secs(30))
+                self.producer.send(
+                    FutureRecord::to(&self.kafka.topic).key(k.as_slice()).payload(v.as_str()),
+                    Duration::from_secs(30),
+                )
             });
             for sent in futures::future::join_all(sends).await {
                 sent.map_err(|(e, _)| e).expect("produced");
@@ -104,9 +121,27 @@ impl Setup {
     fn ingest_config(&self) -> ingest::Config {
         use clap::Parser as _;
         ingest::Config::try_parse_from([
-            "ingest", "--brokers", &brokers(), "--topic", &self.kafka.topic, "--dlq-topic", &self.dlq, "--group",
-            &self.kafka.group, "--redis", &self.redis.url(), "--layout", LAYOUT, "--linger", "5ms", "--batch-size",
-            "500", "--backoff-max", "200ms", "--loss-check", "100ms",
+            "ingest",
+            "--brokers",
+            &brokers(),
+            "--topic",
+            &self.kafka.topic,
+            "--dlq-topic",
+            &self.dlq,
+            "--group",
+            &self.kafka.group,
+            "--redis",
+            &self.redis.url(),
+            "--layout",
+            LAYOUT,
+            "--linger",
+            "5ms",
+            "--batch-size",
+            "500",
+            "--backoff-max",
+            "200ms",
+            "--loss-check",
+            "100ms",
         ])
         .expect("ingest config")
     }
@@ -116,7 +151,12 @@ impl Setup {
         let config = self.ingest_config();
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            let ends: Vec<(i32, i64)> = ingest::recovery::retained(&config).await.expect("ends").into_iter().map(|(p, r)| (p, r.high)).collect();
+            let ends: Vec<(i32, i64)> = ingest::recovery::retained(&config)
+                .await
+                .expect("ends")
+                .into_iter()
+                .map(|(p, r)| (p, r.high))
+                .collect();
             let at = ingest::recovery::committed(&config, &self.kafka.group).await.expect("committed");
             if ends.iter().all(|(p, end)| at.get(p).copied().unwrap_or(0) >= *end) {
                 return;
@@ -236,24 +276,39 @@ async fn a_restore_into_another_layout_keeps_seasons_and_their_fences() {
     let s = Setup::new(1).await;
     let router = s.router().await;
     let seasonal = board("dr-season");
-    let rules: Rules = serde_json::from_value(serde_json::json!({"reset": {"every": "day", "utc_offset": "+00:00"}}))
-        .expect("rules");
+    let rules: Rules =
+        serde_json::from_value(serde_json::json!({"reset": {"every": "day", "utc_offset": "+00:00"}})).expect("rules");
     router.set_rules(&seasonal, rules).await.expect("rules");
     let season = shard_router::seasons::season_of(&rules, 86_400_000 * 3 + 5).expect("a season");
     let name = router.open_season(&seasonal, &rules, &season).await.expect("open");
     let rows: Vec<ScoreUpdate> = (0..50u64)
-        .map(|i| ScoreUpdate { board: name.clone(), player: PlayerId::new(format!("p{i}")).expect("id"), score: i, time_ms: 0 })
+        .map(|i| ScoreUpdate {
+            board: name.clone(),
+            player: PlayerId::new(format!("p{i}")).expect("id"),
+            score: i,
+            time_ms: 0,
+        })
         .collect();
     router.apply(&rows).await.expect("season rows");
-    router.apply(&rows.iter().map(|r| ScoreUpdate { board: seasonal.clone(), ..r.clone() }).collect::<Vec<_>>()).await.expect("rows");
+    router
+        .apply(&rows.iter().map(|r| ScoreUpdate { board: seasonal.clone(), ..r.clone() }).collect::<Vec<_>>())
+        .await
+        .expect("rows");
     router.close_season(&seasonal, &season.id, 86_400_000 * 4 + 20_000).await.expect("close");
     let dir = tempfile::tempdir().expect("dir");
     let file = dir.path().join("season.lbsnap");
     let store = s.store().await;
-    recover::snapshot(&store, &s.redis_args(), &s.kafka, &[seasonal.clone()], &file, true).await.expect("snapshot");
+    recover::snapshot(&store, &s.redis_args(), &s.kafka, std::slice::from_ref(&seasonal), &file, true)
+        .await
+        .expect("snapshot");
     s.flushall().await;
 
-    let options = RestoreOptions { boards: vec![seasonal.clone()], layout: Some("single".parse().expect("layout")), replay: false, quiet: true };
+    let options = RestoreOptions {
+        boards: vec![seasonal.clone()],
+        layout: Some("single".parse().expect("layout")),
+        replay: false,
+        quiet: true,
+    };
     let restored = recover::restore(&store, &s.redis_args(), &s.kafka, &file, &options).await.expect("restore");
     assert_eq!((restored.loaded.boards, restored.loaded.players), (2, 100), "{restored:?}");
     let single = Router::new(store.clone(), "single".parse().expect("layout"), RouterOptions::default());

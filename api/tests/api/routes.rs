@@ -240,7 +240,11 @@ async fn unknown_boards_leave_redis_and_the_api_unchanged() {
     assert!(metrics.lines().any(|l| l == "api_top_cache_boards 0"), "unknown boards were cached");
     let store = router(&redis.url(), "range:100,200").await;
     let keys: Vec<String> = store.store().query(redis::cmd("KEYS").arg("*")).await.expect("keys");
-    assert_eq!(keys, [shard_router::epoch::KEY], "reads created keys (the epoch is the test's, made before the api started)");
+    assert_eq!(
+        keys,
+        [shard_router::epoch::KEY],
+        "reads created keys (the epoch is the test's, made before the api started)"
+    );
     api.stop().await;
 }
 

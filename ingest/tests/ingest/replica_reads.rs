@@ -30,9 +30,12 @@ impl Api {
         let args = ["api", "--redis", redis, "--top-refresh", "100ms"].into_iter().chain(extra.iter().copied());
         let config = api::Config::try_parse_from(args).expect("api config");
         // The store's epoch, as a deployment's first ingest worker makes it (an api serves only a store with one).
-        let store = shard_router::Store::connect(&shard_router::RedisTarget::parse(redis).expect("url"), Default::default())
-            .await
-            .expect("redis");
+        let store = shard_router::Store::connect(
+            &shard_router::RedisTarget::parse(redis).expect("url"),
+            shard_router::StoreOptions::default(),
+        )
+        .await
+        .expect("redis");
         shard_router::epoch::create_new(&store).await.expect("store epoch");
         let state = api::state(&config, None).await.expect("api state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
