@@ -3,8 +3,8 @@
 //! A board is read out as its record (layout, rules), its `range` boundaries
 //! and its players, by `ZSCAN` over the keys of the layout it is read from.
 //! `ZSCAN` returns every member present for the whole scan; a player written
-//! during it may be missed (a `range` move takes it from one shard to
-//! another), which is why a snapshot is paired with the Kafka offsets read
+//! during it may be missed (a new player in a key already scanned, a `range`
+//! move between shards), which is why a snapshot is paired with the Kafka offsets read
 //! **before** the scan: every event below them is in Redis before the scan
 //! starts, and a replay from them re-applies everything the scan may have
 //! missed (best-score writes make the overlap harmless).

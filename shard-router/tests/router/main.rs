@@ -11,4 +11,5 @@ mod records;
 mod replicas;
 mod rules;
 mod seasons;
+mod snapshot;
 mod tls;
