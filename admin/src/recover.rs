@@ -279,8 +279,7 @@ pub async fn restore(
     let progress = bar(0, options.quiet, "restore".into(), "{msg} {pos} players loaded ({per_sec})");
     let mut report = RestoreReport::default();
     let mut restored: HashMap<BoardId, Restored> = HashMap::new();
-    // The section being loaded: its board's router, and for a season its board and entry.
-    let mut current: Option<(Router, Option<(BoardId, SeasonEntry)>)> = None;
+    let mut current: Loading = None;
     let wanted = |b: &BoardId| options.boards.is_empty() || options.boards.contains(b);
     let loading = async {
         while let Some(item) = rx.recv().await {
@@ -288,41 +287,15 @@ pub async fn restore(
                 Item::Section(section) => {
                     finish_season(current.take()).await?;
                     let stored = section.board_id()?;
-                    current = match stored.season_parts() {
-                        Some((parent, _)) => {
-                            let parent = BoardId::new(parent).map_err(|e| anyhow::anyhow!("{e}"))?;
-                            match (restored.get(&parent), &section.season) {
-                                (Some(r), Some(line)) => {
-                                    let entry = SeasonEntry {
-                                        id: line.id.clone(),
-                                        start_ms: line.start_ms,
-                                        end_ms: line.end_ms,
-                                        closed_at_ms: line.closed_at_ms,
-                                    };
-                                    r.router.restore_season(&parent, &r.rules, &entry).await?;
-                                    Some((r.router.clone(), Some((parent, entry))))
-                                }
-                                _ => None,
-                            }
-                        }
-                        None if wanted(&stored) => {
-                            let spec = layout_of(&section, options.layout.as_ref());
-                            if lost
-                                && let Some((stray, _)) =
-                                    Router::for_board(store, &stored, RouterOptions::default()).await?
-                            {
-                                // Written into the wiped store before the loss was noticed: not the truth.
-                                stray.delete_board(&stored).await?;
-                            }
-                            let router = Router::new(store.clone(), spec, RouterOptions::default());
-                            router.create_for_restore(&stored, section.record.rules).await?;
-                            restored.insert(
-                                stored.clone(),
-                                Restored { router: router.clone(), rules: section.record.rules },
-                            );
-                            Some((router, None))
-                        }
-                        None => None,
+                    current = if stored.is_season() {
+                        open_season(&stored, &section, &restored).await?
+                    } else if wanted(&stored) {
+                        let router = create_board(store, &stored, &section, options, lost).await?;
+                        let rules = section.record.rules;
+                        restored.insert(stored.clone(), Restored { router: router.clone(), rules });
+                        Some((router, None))
+                    } else {
+                        None
                     };
                     if current.is_some() {
                         report.loaded.boards += 1;
@@ -366,8 +339,48 @@ pub async fn restore(
     Ok(report)
 }
 
+/// The section being loaded: its board's router, and for a season its board and entry.
+type Loading = Option<(Router, Option<(BoardId, SeasonEntry)>)>;
+
+/// Opens the season `stored` of a board restored in this run; `None` when its board is not.
+async fn open_season(
+    stored: &BoardId,
+    section: &Section,
+    restored: &HashMap<BoardId, Restored>,
+) -> anyhow::Result<Loading> {
+    let Some((parent, _)) = stored.season_parts() else { return Ok(None) };
+    let parent = BoardId::new(parent).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (Some(r), Some(line)) = (restored.get(&parent), &section.season) else { return Ok(None) };
+    let entry = SeasonEntry {
+        id: line.id.clone(),
+        start_ms: line.start_ms,
+        end_ms: line.end_ms,
+        closed_at_ms: line.closed_at_ms,
+    };
+    r.router.restore_season(&parent, &r.rules, &entry).await?;
+    Ok(Some((r.router.clone(), Some((parent, entry)))))
+}
+
+/// Creates the board `stored` of `section` with its rules, in its layout or `options.layout`.
+/// In a lost store, what the board holds was written after the loss, before it was noticed:
+/// not the truth, so it is deleted first.
+async fn create_board(
+    store: &Store,
+    stored: &BoardId,
+    section: &Section,
+    options: &RestoreOptions,
+    lost: bool,
+) -> anyhow::Result<Router> {
+    if lost && let Some((stray, _)) = Router::for_board(store, stored, RouterOptions::default()).await? {
+        stray.delete_board(stored).await?;
+    }
+    let router = Router::new(store.clone(), layout_of(section, options.layout.as_ref()), RouterOptions::default());
+    router.create_for_restore(stored, section.record.rules).await?;
+    Ok(router)
+}
+
 /// Closes a restored season that was closed, once its players are in.
-async fn finish_season(section: Option<(Router, Option<(BoardId, SeasonEntry)>)>) -> anyhow::Result<()> {
+async fn finish_season(section: Loading) -> anyhow::Result<()> {
     if let Some((router, Some((board, entry)))) = section {
         router.finish_restored_season(&board, &entry).await?;
     }

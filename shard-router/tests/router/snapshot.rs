@@ -45,7 +45,7 @@ async fn a_player_written_during_a_scan_into_a_scanned_shard_is_missed() {
     // Shard 0 is scanned in one call (it holds far fewer than a chunk).
     let first = scan.next().await.expect("shard 0").expect("a chunk");
     seen.extend(first.iter().map(|r| (r.player.to_string(), r.score)));
-    let late = (1000..).find(|&i| shard_router::hash::shard_of(&player(i), 3) == 0).expect("a player of shard 0");
+    let late = (1000..2000).find(|&i| shard_router::hash::shard_of(&player(i), 3) == 0).expect("a player of shard 0");
     router.apply(&[update(&board, late, 9), update(&board, 0, 8)]).await.expect("writes during the scan");
     rest(&mut scan, &mut seen).await;
     assert_eq!(seen.len(), 30, "every player present for the whole scan, once: {seen:?}");
