@@ -100,13 +100,18 @@ pub struct Report {
     pub freshness_ms: (u64, u64, u64),
 }
 
-/// Connects to Redis, retrying with backoff until it answers or `shutdown`.
-async fn connect_store(
+/// Runs `attempt` until it succeeds, waiting with backoff between failures
+/// (each logged as `what` with the failure `attempt` describes); `None` at `shutdown`.
+async fn retry_at_start<T, F, Fut>(
     config: &Config,
-    target: &shard_router::RedisTarget,
-    options: StoreOptions,
     shutdown: &CancellationToken,
-) -> Option<Store> {
+    what: &str,
+    mut attempt: F,
+) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
     let mut delays = ExponentialBuilder::default()
         .with_min_delay(config.backoff_min)
         .with_max_delay(config.backoff_max)
@@ -114,11 +119,11 @@ async fn connect_store(
         .without_max_times()
         .build();
     loop {
-        match Store::connect(target, options).await {
-            Ok(store) => return Some(store),
-            Err(e) => {
+        match attempt().await {
+            Ok(value) => return Some(value),
+            Err(failure) => {
                 let delay = delays.next().unwrap_or(config.backoff_max);
-                warn!(class = e.failure().as_str(), retry_in = ?delay, "redis unreachable at start-up");
+                warn!(%failure, retry_in = ?delay, "{what}");
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
                     () = shutdown.cancelled() => return None,
@@ -126,6 +131,19 @@ async fn connect_store(
             }
         }
     }
+}
+
+/// Connects to Redis, retrying with backoff until it answers or `shutdown`.
+async fn connect_store(
+    config: &Config,
+    target: &shard_router::RedisTarget,
+    options: StoreOptions,
+    shutdown: &CancellationToken,
+) -> Option<Store> {
+    retry_at_start(config, shutdown, "redis unreachable at start-up", || async {
+        Store::connect(target, options).await.map_err(|e| e.failure().as_str().to_string())
+    })
+    .await
 }
 
 /// The dead-letter producer: bounded queue, failures within 30 s, `acks=all` and idempotence.
@@ -273,25 +291,15 @@ async fn start_guard(
     if config.replay.is_some() {
         return Some(None);
     }
-    let mut delays = ExponentialBuilder::default()
-        .with_min_delay(config.backoff_min)
-        .with_max_delay(config.backoff_max)
-        .with_jitter()
-        .without_max_times()
-        .build();
-    loop {
-        match loss::Guard::start(store.clone(), consumer.clone(), &config.topic, shared.clone()).await {
-            Ok(guard) => return Some(Some(Arc::new(guard))),
-            Err(e) => {
-                let delay = delays.next().unwrap_or(config.backoff_max);
-                warn!(error = %e, retry_in = ?delay, "cannot read the store's epoch or the group's offsets yet");
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
-                    () = shutdown.cancelled() => return None,
-                }
-            }
-        }
-    }
+    let what = "cannot read the store's epoch or the group's offsets yet";
+    let guard = retry_at_start(config, shutdown, what, || async {
+        loss::Guard::start(store.clone(), consumer.clone(), &config.topic, shared.clone()).await.map_err(|e| {
+            // Redis errors by class only: their text may quote a reply.
+            e.downcast_ref::<shard_router::Error>().map_or_else(|| format!("{e:#}"), |r| r.failure().as_str().into())
+        })
+    })
+    .await?;
+    Some(Some(Arc::new(guard)))
 }
 
 /// The tasks beside the pipeline: the watermark publisher, the season closer
