@@ -109,6 +109,11 @@ pub async fn retained(config: &Config) -> anyhow::Result<BTreeMap<i32, Retained>
 /// When the broker does not answer.
 pub async fn committed(config: &Config, group: &str) -> anyhow::Result<Offsets> {
     let partitions: Vec<i32> = retained(config).await?.into_keys().collect();
+    committed_in(config, group, partitions).await
+}
+
+/// The offsets `group` has committed on `partitions` of the topic (those without one are absent).
+async fn committed_in(config: &Config, group: &str, partitions: Vec<i32>) -> anyhow::Result<Offsets> {
     let (client, topic) = (consumer(config, group)?, config.topic.clone());
     blocking(move || {
         let mut list = TopicPartitionList::new();
@@ -192,7 +197,8 @@ pub async fn replay(
     let mut pipeline = tokio::spawn(crate::run(config, listener, shutdown.clone()));
     let watch = async {
         loop {
-            let now = committed(&lookup, &group).await?;
+            // The partitions are known: only the offsets are read again.
+            let now = committed_in(&lookup, &group, until.keys().copied().collect()).await?;
             let done: u64 = until
                 .iter()
                 .map(|(p, end)| {
