@@ -108,7 +108,17 @@ impl Guard {
             }
         };
         Ok(match verdict {
-            Verdict::Same => Check::Same,
+            Verdict::Same => {
+                // The epoch this worker knows is intact: a loss seen before was a misread (a
+                // copy unreadable while a Cluster primary failed over), never a wipe, since
+                // epoch ids are random. Writing goes on; the held batch is written again anyway.
+                if self.lost.swap(false, Ordering::Relaxed) {
+                    info!("the store's epoch is intact again: it was not lost");
+                    metrics::gauge!("ingest_store_lost").set(0.0);
+                    self.shared.health.succeed(Step::StoreLost);
+                }
+                Check::Same
+            }
             Verdict::Lost => {
                 self.mark_lost();
                 Check::Lost
