@@ -204,7 +204,8 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     let consumer = Arc::new(poll::create_consumer(&config, shared.clone()).context("creating the kafka consumer")?);
     let producer = dead_letter_producer(&config)?;
     // On the writer's connection: the probe connection must never write (it counts replicas).
-    let Some(guard) = start_guard(&config, router.store(), &consumer, &shared, &shutdown).await else {
+    let replicas = replicas::ReplicaAck::new(config.wait_replicas, config.wait_timeout, probe_store.clone());
+    let Some(guard) = start_guard(&config, router.store(), &consumer, &shared, &replicas, &shutdown).await else {
         return server.await.context("metrics server")?.map(|()| Report::default());
     };
     info!(
@@ -252,7 +253,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         shared: shared.clone(),
         topic: config.topic.clone(),
         retry: Retry::new(config.backoff_min, config.backoff_max, shutdown.clone(), config.drain_timeout),
-        replicas: replicas::ReplicaAck::new(config.wait_replicas, config.wait_timeout, probe_store.clone()),
+        replicas,
         freshness: Histogram::new_with_bounds(1, 3_600_000, 3).context("freshness histogram")?,
         clock: config.store.clock,
         opened: HashSet::new(),
@@ -286,6 +287,7 @@ async fn start_guard(
     store: &Store,
     consumer: &Arc<poll::IngestConsumer>,
     shared: &Arc<Shared>,
+    replicas: &replicas::ReplicaAck,
     shutdown: &CancellationToken,
 ) -> Option<Option<Arc<loss::Guard>>> {
     if config.replay.is_some() {
@@ -293,10 +295,13 @@ async fn start_guard(
     }
     let what = "cannot read the store's epoch or the group's offsets yet";
     let guard = retry_at_start(config, shutdown, what, || async {
-        loss::Guard::start(store.clone(), consumer.clone(), &config.topic, shared.clone()).await.map_err(|e| {
-            // Redis errors by class only: their text may quote a reply.
-            e.downcast_ref::<shard_router::Error>().map_or_else(|| format!("{e:#}"), |r| r.failure().as_str().into())
-        })
+        loss::Guard::start(store.clone(), consumer.clone(), &config.topic, shared.clone(), replicas).await.map_err(
+            |e| {
+                // Redis errors by class only: their text may quote a reply.
+                e.downcast_ref::<shard_router::Error>()
+                    .map_or_else(|| format!("{e:#}"), |r| r.failure().as_str().into())
+            },
+        )
     })
     .await?;
     Some(Some(Arc::new(guard)))

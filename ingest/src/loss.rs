@@ -26,6 +26,7 @@ use tracing::{error, info};
 
 use crate::health::Step;
 use crate::poll::IngestConsumer;
+use crate::replicas::ReplicaAck;
 use crate::shared::Shared;
 
 /// Longest wait for the broker's answer about the group's offsets.
@@ -53,8 +54,9 @@ pub struct Guard {
 }
 
 impl Guard {
-    /// Reads the store's epoch at start: creates it for a new deployment,
-    /// or starts lost (see the module docs).
+    /// Reads the store's epoch at start: creates it for a new deployment
+    /// (and waits until the replicas `replicas` asks for have it), or starts
+    /// lost (see the module docs).
     ///
     /// # Errors
     /// When Redis or the broker does not answer.
@@ -63,10 +65,17 @@ impl Guard {
         consumer: Arc<IngestConsumer>,
         topic: &str,
         shared: Arc<Shared>,
+        replicas: &ReplicaAck,
     ) -> anyhow::Result<Self> {
         let mut state = epoch::read(&store).await?;
-        if state == State::Missing && !has_committed(consumer, topic.to_string()).await? {
+        if !matches!(state, State::Intact(_)) && !has_committed(consumer, topic.to_string()).await? {
             state = epoch::create_new(&store).await?;
+            // On the replicas before the first batch, as each batch is: a failover must not take
+            // the epoch away from under acknowledged writes (the store would look lost). When the
+            // wait falls short, the caller starts again and `create_new` finishes what is missing.
+            let required = replicas.required().await?;
+            let acked = store.wait_for_replicas(required, replicas.timeout).await?;
+            anyhow::ensure!(acked >= required, "the store's new epoch reached {acked} of {required} replicas");
         }
         let guard = Self {
             store,

@@ -126,6 +126,11 @@ pub fn judge(known: &Epoch, now: &State) -> Verdict {
 /// [`Error::Redis`] when a node fails; [`Error::Corrupt`] for a copy that is not an epoch.
 pub async fn read(store: &Store) -> Result<State> {
     let keys = crate::watermark::per_primary(store, KEY).await?;
+    Ok(judge_copies(&read_copies(store, &keys).await?))
+}
+
+/// The copy under each of `keys` (`None` where it is missing).
+async fn read_copies(store: &Store, keys: &[String]) -> Result<Vec<Option<Epoch>>> {
     let pipes: Vec<Pipeline> = keys
         .iter()
         .map(|key| {
@@ -145,28 +150,49 @@ pub async fn read(store: &Store) -> Result<State> {
         };
         copies.push(copy);
     }
-    Ok(match copies.first() {
+    Ok(copies)
+}
+
+fn judge_copies(copies: &[Option<Epoch>]) -> State {
+    match copies.first() {
         _ if copies.iter().all(Option::is_none) => State::Missing,
         Some(Some(first)) if copies.iter().all(|c| c.as_ref() == Some(first)) => State::Intact(first.clone()),
         _ => State::Damaged,
-    })
+    }
 }
 
-/// Creates the epoch of a new deployment unless the store has one (or a
-/// damaged one: that is a loss, not a new store), and returns the
-/// store's state after: racing creators agree on one id (the first copy's
-/// `SET NX GET` decides, the others are written with its value).
+/// The `new` epoch some copies hold when every other copy is missing: a
+/// creation cut short (the creator stopped, or a primary failed over before
+/// its copy reached a replica).
+fn unfinished_new(copies: &[Option<Epoch>]) -> Option<&Epoch> {
+    let mut present = copies.iter().flatten();
+    let first = present.next()?;
+    (first.origin == Origin::New && present.all(|c| c == first)).then_some(first)
+}
+
+/// Creates the epoch of a new deployment unless the store has one, and
+/// returns the store's state after. Call it only when nothing was ever
+/// applied to the store (ingest: its group has committed no offset).
+///
+/// Racing creators agree on one id (the first copy's `SET NX GET` decides,
+/// the others are written with its value), and a creation cut short (some
+/// copies of one `new` epoch, the others missing) is finished with that
+/// epoch. A store with any other mix of copies is left damaged: that is a
+/// loss, not a new store.
 ///
 /// # Errors
 /// [`Error::Redis`] when a node fails.
 pub async fn create_new(store: &Store) -> Result<State> {
-    let state = read(store).await?;
-    if state != State::Missing {
-        return Ok(state);
-    }
     let keys = crate::watermark::per_primary(store, KEY).await?;
-    let mine = Epoch::fresh(Origin::New).to_json();
+    let copies = read_copies(store, &keys).await?;
+    let state = judge_copies(&copies);
+    let winner = match (&state, unfinished_new(&copies)) {
+        (State::Missing, _) => None,
+        (State::Damaged, Some(started)) => Some(started.to_json()),
+        _ => return Ok(state),
+    };
     let Some((first, rest)) = keys.split_first() else { return read(store).await };
+    let mine = winner.unwrap_or_else(|| Epoch::fresh(Origin::New).to_json());
     let previous: Option<String> = store.query(redis::cmd("SET").arg(first).arg(&mine).arg("NX").arg("GET")).await?;
     // The winner's value on every other copy: a creator that lost the race writes it too, so
     // it never reads the copies half-written by the winner (a damaged epoch, a loss).
@@ -208,6 +234,17 @@ mod tests {
         let restored = epoch("c", Origin::Restore, 20);
         assert_eq!(judge(&known, &State::Intact(restored.clone())), Verdict::Recovered(restored));
         assert_eq!(judge(&known, &State::Intact(epoch("d", Origin::Adopt, 5))), Verdict::Lost, "older than known");
+    }
+
+    #[test]
+    fn only_a_new_epoch_cut_short_is_finished() {
+        let new = epoch("a", Origin::New, 10);
+        assert_eq!(unfinished_new(&[None, Some(new.clone()), None]), Some(&new));
+        assert_eq!(unfinished_new(&[None, None]), None, "nothing started");
+        assert_eq!(unfinished_new(&[Some(new.clone()), Some(epoch("b", Origin::New, 10))]), None, "two ids");
+        assert_eq!(unfinished_new(&[None, Some(epoch("c", Origin::Restore, 10))]), None, "a recovery's epoch");
+        assert_eq!(judge_copies(&[None, Some(new.clone())]), State::Damaged);
+        assert_eq!(judge_copies(&[Some(new.clone()), Some(new.clone())]), State::Intact(new));
     }
 
     #[test]

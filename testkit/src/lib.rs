@@ -213,6 +213,12 @@ impl PrivateSentinel {
         wait_for_port(port);
     }
 
+    /// What the first Sentinel knows of the replicas, for a test's failure message.
+    pub fn sentinel_view(&self) -> String {
+        let (port, _) = &self.sentinels[0];
+        redis_cli(*port, &["SENTINEL", "replicas", &self.service])
+    }
+
     /// Waits until every Sentinel reports `count` replicas (up or down, as Sentinel lists them).
     fn wait_until_sentinels_see_replicas(&self, count: usize) {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -299,7 +305,17 @@ pub fn command_calls(port: u16, command: &str) -> u64 {
 
 /// Whether the Redis node on `port` is a replica now.
 pub fn is_replica(port: u16) -> bool {
-    redis_cli(port, &["INFO", "replication"]).lines().any(|l| l.trim() == "role:slave")
+    replication_info(port).lines().any(|l| l.trim() == "role:slave")
+}
+
+/// Whether `key` exists on the Redis node on `port` (whatever its role).
+pub fn key_exists(port: u16, key: &str) -> bool {
+    redis_cli(port, &["EXISTS", key]).trim() == "1"
+}
+
+/// `INFO replication` of the Redis node on `port`, for a test's failure message.
+pub fn replication_info(port: u16) -> String {
+    redis_cli(port, &["INFO", "replication"])
 }
 
 /// The ports of `urls` (comma-separated `redis://host:port` URLs, as in `LB_REDIS_CLUSTER_URLS`).
@@ -376,7 +392,7 @@ impl PrivateCluster {
 
     /// The primary that holds `key` (it exists there).
     pub fn owner_of(&self, key: &str) -> Option<u16> {
-        self.primaries().into_iter().find(|p| redis_cli(*p, &["EXISTS", key]).trim() == "1")
+        self.primaries().into_iter().find(|p| key_exists(*p, key))
     }
 
     /// Waits until the running nodes report `cluster_state:ok` again after `dead` failed (its
@@ -407,7 +423,17 @@ impl PrivateCluster {
             if ok && synced {
                 return;
             }
-            assert!(Instant::now() < deadline, "the private cluster never became ok");
+            if Instant::now() >= deadline {
+                let state: Vec<String> = running
+                    .iter()
+                    .map(|p| {
+                        let info = redis_cli(*p, &["CLUSTER", "INFO"]);
+                        let state = info.lines().find(|l| l.starts_with("cluster_state")).unwrap_or("no reply");
+                        format!("{p} {state} {}", replication_info(*p).replace("\r\n", " "))
+                    })
+                    .collect();
+                panic!("the private cluster never became ok:\n{}", state.join("\n"));
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }

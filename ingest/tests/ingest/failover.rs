@@ -74,7 +74,13 @@ async fn killing_the_sentinel_primary_under_load_loses_nothing() {
         let node = crate::helpers::router(&format!("redis://127.0.0.1:{port}"), "single").await;
         let deadline = Instant::now() + Duration::from_secs(30);
         while node.top(&board, 0, 10_000).await.expect("top") != want {
-            assert!(Instant::now() < deadline, "node {port} never caught up with the primary");
+            assert!(
+                Instant::now() < deadline,
+                "node {port} never caught up with the primary {}:\n{}\nsentinel: {}",
+                redis.primary_port(),
+                testkit::replication_info(port),
+                redis.sentinel_view().replace('\n', " ")
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
