@@ -186,13 +186,12 @@ pub async fn create_new(store: &Store) -> Result<State> {
     let keys = crate::watermark::per_primary(store, KEY).await?;
     let copies = read_copies(store, &keys).await?;
     let state = judge_copies(&copies);
-    let winner = match (&state, unfinished_new(&copies)) {
-        (State::Missing, _) => None,
-        (State::Damaged, Some(started)) => Some(started.to_json()),
+    let mine = match (&state, unfinished_new(&copies)) {
+        (State::Missing, _) => Epoch::fresh(Origin::New).to_json(),
+        (State::Damaged, Some(started)) => started.to_json(),
         _ => return Ok(state),
     };
     let Some((first, rest)) = keys.split_first() else { return read(store).await };
-    let mine = winner.unwrap_or_else(|| Epoch::fresh(Origin::New).to_json());
     let previous: Option<String> = store.query(redis::cmd("SET").arg(first).arg(&mine).arg("NX").arg("GET")).await?;
     // The winner's value on every other copy: a creator that lost the race writes it too, so
     // it never reads the copies half-written by the winner (a damaged epoch, a loss).

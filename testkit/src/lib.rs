@@ -308,11 +308,6 @@ pub fn is_replica(port: u16) -> bool {
     replication_info(port).lines().any(|l| l.trim() == "role:slave")
 }
 
-/// Whether `key` exists on the Redis node on `port` (whatever its role).
-pub fn key_exists(port: u16, key: &str) -> bool {
-    redis_cli(port, &["EXISTS", key]).trim() == "1"
-}
-
 /// `INFO replication` of the Redis node on `port`, for a test's failure message.
 pub fn replication_info(port: u16) -> String {
     redis_cli(port, &["INFO", "replication"])
@@ -392,7 +387,7 @@ impl PrivateCluster {
 
     /// The primary that holds `key` (it exists there).
     pub fn owner_of(&self, key: &str) -> Option<u16> {
-        self.primaries().into_iter().find(|p| key_exists(*p, key))
+        self.primaries().into_iter().find(|p| redis_cli(*p, &["EXISTS", key]).trim() == "1")
     }
 
     /// Waits until the running nodes report `cluster_state:ok` again after `dead` failed (its
