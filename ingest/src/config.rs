@@ -98,6 +98,12 @@ pub struct Config {
     /// number (always that many: writes block, visibly, while fewer are connected).
     #[arg(long, env = "LB_INGEST_WAIT_REPLICAS", default_value = "all")]
     pub wait_replicas: WaitReplicas,
+    /// The fewest replicas a batch must reach, whatever `--wait-replicas` counts (Kafka's
+    /// `min.insync.replicas` to its `acks=all`). With `all` and 0, a primary whose replicas are
+    /// all disconnected acknowledges alone, and a failover to one of them loses those batches;
+    /// 1 makes writes wait, visibly, until a replica is back instead.
+    #[arg(long, env = "LB_INGEST_MIN_REPLICAS", default_value_t = 0)]
+    pub min_replicas: u32,
     /// Longest `WAIT` for the replicas; a batch not acknowledged in time is written and waited for again.
     #[arg(long, env = "LB_INGEST_WAIT_TIMEOUT", default_value = "1s", value_parser = humantime::parse_duration)]
     pub wait_timeout: Duration,
@@ -320,6 +326,8 @@ mod tests {
         assert!(parse(&["--kafka-option", "group.protocol=consumer"]).uses_consumer_protocol());
         assert_eq!(parse(&["--wait-replicas", "2"]).wait_replicas, WaitReplicas::Count(2));
         assert_eq!(parse(&[]).wait_replicas, WaitReplicas::All);
+        assert_eq!(parse(&[]).min_replicas, 0);
+        assert_eq!(parse(&["--min-replicas", "1"]).min_replicas, 1);
         assert!(Config::try_parse_from(["ingest", "--wait-replicas", "many"]).is_err());
         assert!(Config::try_parse_from(["ingest", "--kafka-option", "novalue"]).is_err());
         assert!(Config::try_parse_from(["ingest", "--linger", "soon"]).is_err());

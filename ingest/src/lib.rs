@@ -204,7 +204,8 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     let consumer = Arc::new(poll::create_consumer(&config, shared.clone()).context("creating the kafka consumer")?);
     let producer = dead_letter_producer(&config)?;
     // On the writer's connection: the probe connection must never write (it counts replicas).
-    let replicas = replicas::ReplicaAck::new(config.wait_replicas, config.wait_timeout, probe_store.clone());
+    let replicas =
+        replicas::ReplicaAck::new(config.wait_replicas, config.min_replicas, config.wait_timeout, probe_store.clone());
     let Some(guard) = start_guard(&config, router.store(), &consumer, &shared, &replicas, &shutdown).await else {
         return server.await.context("metrics server")?.map(|()| Report::default());
     };

@@ -54,9 +54,10 @@ pub struct Guard {
 }
 
 impl Guard {
-    /// Reads the store's epoch at start: creates it for a new deployment
-    /// (and waits until the replicas `replicas` asks for have it), or starts
-    /// lost (see the module docs).
+    /// Reads the store's epoch at start: for a new deployment (its group has
+    /// committed nothing) creates it and waits until the replicas `replicas`
+    /// asks for have it; otherwise starts lost when it is not intact (see the
+    /// module docs).
     ///
     /// # Errors
     /// When Redis or the broker does not answer.
@@ -68,14 +69,19 @@ impl Guard {
         replicas: &ReplicaAck,
     ) -> anyhow::Result<Self> {
         let mut state = epoch::read(&store).await?;
-        if !matches!(state, State::Intact(_)) && !has_committed(consumer, topic.to_string()).await? {
+        if !has_committed(consumer, topic.to_string()).await? {
+            // Nothing was ever applied: a new deployment. Its epoch is made here (or its
+            // creation, cut short, finished) and must be on the replicas before the first batch,
+            // as each batch is: a failover must not take it away from under acknowledged writes
+            // (the store would look lost). Waited for even when this start found it intact: the
+            // start before may have made it and then fallen short of the replicas. When the wait
+            // falls short, the caller starts again.
             state = epoch::create_new(&store).await?;
-            // On the replicas before the first batch, as each batch is: a failover must not take
-            // the epoch away from under acknowledged writes (the store would look lost). When the
-            // wait falls short, the caller starts again and `create_new` finishes what is missing.
-            let required = replicas.required().await?;
-            let acked = store.wait_for_replicas(required, replicas.timeout).await?;
-            anyhow::ensure!(acked >= required, "the store's new epoch reached {acked} of {required} replicas");
+            if matches!(state, State::Intact(_)) {
+                let required = replicas.required().await?;
+                let acked = store.wait_for_replicas(required, replicas.timeout).await?;
+                anyhow::ensure!(acked >= required, "the store's new epoch reached {acked} of {required} replicas");
+            }
         }
         let guard = Self {
             store,

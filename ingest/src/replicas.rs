@@ -11,6 +11,14 @@
 //! or a lost replica does not stop ingest. A number instead (`--wait-replicas
 //! 2`) is a floor: writes block, visibly, while fewer replicas are connected.
 //!
+//! `all` counts only the replicas connected *now*: a primary cut off from
+//! every replica (a network blip, the moments after a failover before the
+//! others re-attach) acknowledges alone, and if one of those replicas is then
+//! promoted, the batches acknowledged meanwhile are gone with their offsets
+//! stored. `--min-replicas` is the floor under `all`, as Kafka's
+//! `min.insync.replicas` is under `acks=all`: with 1, such batches wait until a
+//! replica is back.
+//!
 //! When `WAIT` times out, the writer writes the whole batch again and waits
 //! again (see [`crate::write`]), until the replicas confirm it or shutdown
 //! abandons the batch; its offsets are never stored before.
@@ -25,6 +33,8 @@ use crate::config::WaitReplicas;
 #[derive(Debug, Clone)]
 pub struct ReplicaAck {
     policy: WaitReplicas,
+    /// The floor under what `policy` counts (`--min-replicas`).
+    min: u32,
     /// Longest `WAIT`.
     pub timeout: Duration,
     /// A connection that never writes, so `WAIT 0` on it counts the replicas connected now.
@@ -32,9 +42,9 @@ pub struct ReplicaAck {
 }
 
 impl ReplicaAck {
-    /// The policy, with `probe` (a connection without writes) to count replicas.
-    pub fn new(policy: WaitReplicas, timeout: Duration, probe: Store) -> Self {
-        Self { policy, timeout, probe }
+    /// The policy and its floor `min`, with `probe` (a connection without writes) to count replicas.
+    pub fn new(policy: WaitReplicas, min: u32, timeout: Duration, probe: Store) -> Self {
+        Self { policy, min, timeout, probe }
     }
 
     /// How many replicas the next batch must reach.
@@ -42,12 +52,13 @@ impl ReplicaAck {
     /// # Errors
     /// When the primary does not answer (the caller retries the batch).
     pub async fn required(&self) -> Result<u32, shard_router::Error> {
-        match self.policy {
-            WaitReplicas::Count(n) => Ok(n),
+        let counted = match self.policy {
+            WaitReplicas::Count(n) => n,
             // `WAIT 0` returns at once with the replicas whose acknowledged offset reaches this
             // connection's last write: with no writes, every connected replica (on a cluster,
             // the fewest of any primary).
-            WaitReplicas::All => self.probe.wait_for_replicas(0, Duration::from_millis(1)).await,
-        }
+            WaitReplicas::All => self.probe.wait_for_replicas(0, Duration::from_millis(1)).await?,
+        };
+        Ok(counted.max(self.min))
     }
 }

@@ -213,6 +213,23 @@ impl PrivateSentinel {
         wait_for_port(port);
     }
 
+    /// Cuts every replica off from the primary: each is paused (SIGSTOP) and its replication
+    /// link closed, so the primary has no replica connected and writes reach only it, until
+    /// [`PrivateSentinel::resume_replicas`].
+    pub fn cut_off_replicas(&self) {
+        let primary = self.primary_port();
+        let replicas: Vec<u16> = self.node_ports().into_iter().filter(|&p| p != primary).collect();
+        self.nodes.cut_off(&replicas, primary);
+    }
+
+    /// Resumes every paused replica (SIGCONT); they reconnect to the primary by themselves.
+    pub fn resume_replicas(&self) {
+        let primary = self.primary_port();
+        for port in self.node_ports().into_iter().filter(|&p| p != primary) {
+            self.nodes.signal(port, "-CONT");
+        }
+    }
+
     /// What the first Sentinel knows of the replicas, for a test's failure message.
     pub fn sentinel_view(&self) -> String {
         let (port, _) = &self.sentinels[0];
@@ -270,6 +287,30 @@ impl Nodes {
             self.kill(port);
         }
     }
+
+    /// Sends `sig` (`-STOP`, `-CONT`) to the running node on `port`.
+    fn signal(&self, port: u16, sig: &str) {
+        let pid = self
+            .0
+            .iter()
+            .find(|(p, _)| *p == port)
+            .and_then(|(_, c)| c.as_ref())
+            .map(Child::id)
+            .expect("a running node of this deployment");
+        let status = Command::new("kill").args([sig, &pid.to_string()]).status().expect("kill");
+        assert!(status.success(), "kill {sig} {pid}");
+    }
+
+    /// Pauses every replica of `primary` (SIGSTOP) and closes their replication links, so
+    /// nothing written to `primary` from now on reaches them, not even into a socket buffer,
+    /// until they are resumed.
+    fn cut_off(&self, replicas: &[u16], primary: u16) {
+        for &port in replicas {
+            self.signal(port, "-STOP");
+        }
+        let killed = redis_cli(primary, &["CLIENT", "KILL", "TYPE", "replica"]);
+        assert_eq!(killed.trim(), replicas.len().to_string(), "the replication links of {primary}");
+    }
 }
 
 /// Starts a `redis-server` on `port` with its data in `dir`, persisting every write, plus `extra` arguments.
@@ -283,6 +324,12 @@ fn spawn_node(port: u16, dir: &std::path::Path, extra: &[&str]) -> Child {
         .stdout(Stdio::null())
         .spawn()
         .expect("redis-server on PATH (scripts/infra.sh installs it)")
+}
+
+/// Starts a node of a [`PrivateCluster`] on `port`, its data in `dir`.
+fn spawn_cluster_node(port: u16, dir: &std::path::Path) -> Child {
+    let cluster = ["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"];
+    spawn_node(port, dir, &[&cluster[..], &["--cluster-replica-validity-factor", "0"]].concat())
 }
 
 fn wait_for_port(port: u16) {
@@ -301,6 +348,12 @@ pub fn command_calls(port: u16, command: &str) -> u64 {
         .lines()
         .find_map(|l| l.strip_prefix(&prefix).and_then(|rest| rest.split(',').next()).and_then(|n| n.parse().ok()))
         .unwrap_or(0)
+}
+
+/// The keys matching `pattern` on the Redis node on `port` (`SCAN`), e.g. to see which copies of
+/// a per-primary key a node holds.
+pub fn keys_matching(port: u16, pattern: &str) -> Vec<String> {
+    redis_cli(port, &["--scan", "--pattern", pattern]).lines().map(str::to_string).filter(|l| !l.is_empty()).collect()
 }
 
 /// Whether the Redis node on `port` is a replica now.
@@ -345,10 +398,7 @@ impl PrivateCluster {
             let port = free_port();
             let node_dir = dir.join(port.to_string());
             std::fs::create_dir_all(&node_dir).expect("node dir");
-            let cluster = ["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"];
-            let child =
-                spawn_node(port, &node_dir, &[&cluster[..], &["--cluster-replica-validity-factor", "0"]].concat());
-            nodes.0.push((port, Some(child)));
+            nodes.0.push((port, Some(spawn_cluster_node(port, &node_dir))));
         }
         for port in nodes.running() {
             wait_for_port(port);
@@ -383,6 +433,36 @@ impl PrivateCluster {
     /// Kills the node on `port` (SIGKILL).
     pub fn kill_node(&mut self, port: u16) {
         self.nodes.kill(port);
+    }
+
+    /// Restarts a killed node with its data and `nodes.conf`; after a failover it rejoins as a
+    /// replica of the node that took over from it.
+    pub fn restart_node(&mut self, port: u16) {
+        let node_dir = self.dir.join(port.to_string());
+        let slot = self.nodes.0.iter_mut().find(|(p, _)| *p == port).expect("a node of this cluster");
+        slot.1 = Some(spawn_cluster_node(port, &node_dir));
+        wait_for_port(port);
+    }
+
+    /// The replica of the primary on `primary` (`ROLE`: `slave`, host, the primary's port, ...).
+    pub fn replica_of(&self, primary: u16) -> Option<u16> {
+        self.nodes.running().into_iter().find(|&p| {
+            let role = redis_cli(p, &["ROLE"]);
+            let lines: Vec<&str> = role.lines().map(str::trim).collect();
+            lines.first() == Some(&"slave") && lines.get(2) == Some(&primary.to_string().as_str())
+        })
+    }
+
+    /// Cuts the replica on `replica` off from `primary`: it is paused (SIGSTOP) and its
+    /// replication link closed, so nothing written to `primary` from now on reaches it until
+    /// [`PrivateCluster::resume_node`].
+    pub fn cut_off(&self, replica: u16, primary: u16) {
+        self.nodes.cut_off(&[replica], primary);
+    }
+
+    /// Resumes a paused node (SIGCONT).
+    pub fn resume_node(&self, port: u16) {
+        self.nodes.signal(port, "-CONT");
     }
 
     /// The primary that holds `key` (it exists there).
