@@ -251,7 +251,12 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
             target: board,
             result: if result.is_ok() { "ok".into() } else { "error".into() },
         };
-        audit::record(&store, &entry).await.context("writing the audit log")?;
+        // A failed command's own error is what the operator needs, even when the audit log
+        // could not record the failure either (the store that failed the command may refuse it).
+        let recorded = audit::record(&store, &entry).await;
+        if result.is_ok() {
+            recorded.context("writing the audit log")?;
+        }
     }
     result
 }
@@ -399,7 +404,7 @@ async fn recovery(
             serde_json::to_value(r)?
         }
         Command::Epoch { adopt } => {
-            let r = recover::epoch_command(store, adopt).await?;
+            let r = recover::epoch_command(store, redis, adopt).await?;
             if !cli_json {
                 match &r.epoch {
                     Some(e) => writeln!(out, "{}: {} ({:?}, made at {} ms)", r.state, e.id, e.origin, e.at_ms)?,

@@ -12,13 +12,17 @@
 //!   is (after an upgrade from a version without epochs, or to give up on
 //!   lost data knowingly).
 //!
+//! Each installs its epoch on every copy and returns only once every replica
+//! connected at that moment has it (`WAIT`, at most 10 s; otherwise it fails
+//! and says so), so a failover right after recovery finds it.
+//!
 //! The runbook is `docs/operations.md`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context as _, bail};
+use anyhow::{Context as _, bail, ensure};
 use clap::Parser as _;
 use leaderboard_contract::BoardId;
 use serde::Serialize;
@@ -56,6 +60,43 @@ pub struct RedisArgs {
     pub url: String,
     /// The `--redis-ca` file.
     pub ca: Option<PathBuf>,
+}
+
+impl RedisArgs {
+    /// A connection of its own.
+    async fn connect(&self) -> anyhow::Result<Store> {
+        let target = shard_router::RedisTarget::parse(&self.url)?;
+        let options = leaderboard_runtime::store_options(self.ca.as_deref())?;
+        Store::connect(&target, options).await.context("connecting to redis")
+    }
+}
+
+/// Longest wait for the replicas to confirm a new epoch.
+const EPOCH_REPLICA_TIMEOUT: Duration = Duration::from_secs(10);
+/// One `WAIT` of it: shorter than a Redis reply may take (`StoreOptions::response_timeout`).
+const EPOCH_WAIT_STEP: Duration = Duration::from_secs(1);
+
+/// Installs a new epoch of `origin` and returns once every replica connected now has it (`WAIT`,
+/// as ingest waits for its batches): a failover right after recovery must not promote a replica
+/// without it, or the store would look lost again and ingest pause once more.
+async fn install_epoch(store: &Store, redis: &RedisArgs, origin: Origin) -> anyhow::Result<()> {
+    // `WAIT 0` on a connection that never wrote counts the replicas connected now.
+    let probe = redis.connect().await?;
+    let installed = epoch::install(store, origin).await?;
+    let connected = probe.wait_for_replicas(0, Duration::from_millis(1)).await?;
+    let deadline = Instant::now() + EPOCH_REPLICA_TIMEOUT;
+    let mut acked = store.wait_for_replicas(connected, EPOCH_WAIT_STEP).await?;
+    while acked < connected && Instant::now() < deadline {
+        // Each `WAIT` covers every write of this connection so far: the epoch, again.
+        acked = store.wait_for_replicas(connected, EPOCH_WAIT_STEP).await?;
+    }
+    ensure!(
+        acked >= connected,
+        "the new epoch {} reached {acked} of the {connected} connected replicas in {EPOCH_REPLICA_TIMEOUT:?}: a \
+         failover now would make the store look lost; see to the replicas, then run `lb-admin epoch --adopt`",
+        installed.id
+    );
+    Ok(())
 }
 
 /// Settings of a replay's pipeline under consumer group `group`, new boards getting `layout`.
@@ -332,7 +373,7 @@ pub async fn restore(
         replay_into(config, scope, start, options.quiet, &mut report).await?;
     }
     if lost {
-        epoch::install(store, Origin::Restore).await?;
+        install_epoch(store, redis, Origin::Restore).await?;
         report.epoch_installed = true;
     }
     report.total_seconds = started.elapsed().as_secs_f64();
@@ -475,7 +516,7 @@ pub async fn rebuild(
         &mut report,
     )
     .await?;
-    epoch::install(store, Origin::Rebuild).await?;
+    install_epoch(store, redis, Origin::Rebuild).await?;
     report.epoch_installed = true;
     report.total_seconds = started.elapsed().as_secs_f64();
     Ok(report)
@@ -517,10 +558,10 @@ pub struct EpochReport {
 /// Shows the store's epoch, or with `adopt` installs a new one (see the module docs).
 ///
 /// # Errors
-/// When Redis fails.
-pub async fn epoch_command(store: &Store, adopt: bool) -> anyhow::Result<EpochReport> {
+/// When Redis fails, or the connected replicas do not confirm the new epoch in time.
+pub async fn epoch_command(store: &Store, redis: &RedisArgs, adopt: bool) -> anyhow::Result<EpochReport> {
     if adopt {
-        epoch::install(store, Origin::Adopt).await?;
+        install_epoch(store, redis, Origin::Adopt).await?;
     }
     Ok(match epoch::read(store).await? {
         State::Intact(e) => EpochReport { state: "intact", epoch: Some(e) },

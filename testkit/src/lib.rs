@@ -222,6 +222,16 @@ impl PrivateSentinel {
         self.nodes.cut_off(&replicas, primary);
     }
 
+    /// Pauses the data node on `port` (SIGSTOP); its connections stay open.
+    pub fn pause_node(&self, port: u16) {
+        self.nodes.signal(port, "-STOP");
+    }
+
+    /// Resumes a paused data node (SIGCONT).
+    pub fn resume_node(&self, port: u16) {
+        self.nodes.signal(port, "-CONT");
+    }
+
     /// Resumes every paused replica (SIGCONT); they reconnect to the primary by themselves.
     pub fn resume_replicas(&self) {
         let primary = self.primary_port();

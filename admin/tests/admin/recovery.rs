@@ -372,3 +372,34 @@ async fn rebuild_from_kafka_alone_equals_the_oracle_and_refuses_when_events_expi
     let boards = shard_router::board_record::boards(&store).await.expect("boards");
     assert!(boards.is_empty(), "nothing half-built: {boards:?}");
 }
+
+/// A new epoch (`epoch --adopt`; restore and rebuild install theirs the same way) is confirmed by
+/// every connected replica before the command returns: a failover right after would otherwise
+/// promote a replica without it, and the store would look lost again. By construction: one
+/// replica is paused with its link open, so it counts as connected and cannot confirm.
+#[tokio::test]
+async fn a_new_epoch_waits_for_every_connected_replica() {
+    let redis = testkit::PrivateSentinel::start();
+    let primary = redis.primary_port();
+    let replicas: Vec<u16> = redis.node_ports().into_iter().filter(|&p| p != primary).collect();
+    redis.pause_node(replicas[0]);
+    let refused = crate::admin_as(&redis.url(), &["epoch", "--adopt"]).await;
+    redis.resume_node(replicas[0]);
+    let message = refused.expect_err("a replica never confirmed the epoch").to_string();
+    assert!(message.contains("reached 1 of the 2 connected replicas"), "{message}");
+
+    let adopted = crate::admin_as(&redis.url(), &["epoch", "--adopt", "--json"]).await.expect("adopt");
+    let report: serde_json::Value = serde_json::from_str(&adopted).expect("json");
+    assert_eq!(report["state"], "intact", "{report}");
+    let id = report["epoch"]["id"].as_str().expect("id");
+    for port in replicas {
+        let node = Store::connect(
+            &RedisTarget::parse(&format!("redis://127.0.0.1:{port}")).expect("url"),
+            StoreOptions::default(),
+        )
+        .await
+        .expect("replica");
+        let copy: Option<String> = node.query(redis::cmd("GET").arg(shard_router::epoch::KEY)).await.expect("get");
+        assert!(copy.is_some_and(|c| c.contains(id)), "replica {port} has the epoch when the command returns");
+    }
+}
