@@ -132,7 +132,7 @@ impl Writer {
                 break;
             }
             // Fault tests stop the worker here: in Redis, offsets not yet stored.
-            fail::fail_point!("ingest::after_redis_write");
+            hold_here("ingest::after_redis_write");
             let (consumer, topic) = (&self.consumer, self.topic.as_str());
             self.shared.partitions.complete(&batch.spans, |partition, offset| {
                 // Stores offset + 1 for the next commit.
@@ -491,4 +491,22 @@ fn refusal(e: &shard_router::Error) -> String {
         [] => e.failure().as_str().to_string(),
         codes => format!("{} ({})", e.failure().as_str(), codes.join(", ")),
     }
+}
+
+/// Evaluates the fail point `name` (the `failpoints` feature, fault tests
+/// only). Its `pause` blocks the thread until the test lifts it; on a
+/// multi-thread runtime the worker first hands its other tasks (the watermark
+/// publisher, the telemetry listener) to another thread, so only the writer
+/// stops and the rest of the worker goes on as it would behind a slow Redis.
+fn hold_here(name: &str) {
+    #[cfg(feature = "failpoints")]
+    {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        let configured = fail::list().iter().any(|(point, _)| point == name);
+        if configured && Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
+            tokio::task::block_in_place(|| fail::fail_point!(name));
+            return;
+        }
+    }
+    fail::fail_point!(name);
 }

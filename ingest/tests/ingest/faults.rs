@@ -1,7 +1,6 @@
 //! Crashes, Redis outages and consumer-group rebalances lose nothing.
 
-use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use leaderboard_contract::BoardId;
@@ -9,22 +8,8 @@ use testkit::PrivateRedis;
 
 use crate::helpers::{
     ChildProcess, Topics, Worker, committed, config, oracle_of, produce_events, producer, random_events, redis_url,
-    router, unique, wait_for_committed, wait_for_oracle, worker_args,
+    router, spawn_ingest, unique, wait_for_committed, wait_for_oracle,
 };
-
-/// Starts the real `ingest` binary as a child process, its telemetry on a free port.
-fn spawn_ingest(topics: &Topics, layout: &str, env: &[(&str, &str)]) -> (ChildProcess, SocketAddr) {
-    let addr = SocketAddr::from(([127, 0, 0, 1], testkit::free_port()));
-    let child = Command::new(env!("CARGO_BIN_EXE_ingest"))
-        .args(worker_args(topics, &redis_url(), layout))
-        .args(["--metrics-addr", &addr.to_string()])
-        .env("RUST_LOG", "warn")
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn ingest binary");
-    (ChildProcess(child), addr)
-}
 
 /// SIGTERM: the worker drains, commits and must exit 0.
 fn terminate(mut child: ChildProcess) {
@@ -43,7 +28,7 @@ async fn kill_9_mid_stream_loses_nothing() {
     let producer = producer();
     produce_events(&producer, &topics.scores, first).await;
     let router = router(&redis_url(), "hash:3").await;
-    let (mut victim, _) = spawn_ingest(&topics, "hash:3", &[]);
+    let (mut victim, _) = spawn_ingest(&topics, "hash:3", &[], &[]);
     // Wait for progress, then kill without any chance to commit.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while router.total(&board).await.expect("total") == 0 {
@@ -53,7 +38,7 @@ async fn kill_9_mid_stream_loses_nothing() {
     victim.kill().expect("kill -9");
     victim.wait().expect("reap");
     produce_events(&producer, &topics.scores, second).await;
-    let (successor, _) = spawn_ingest(&topics, "hash:3", &[]);
+    let (successor, _) = spawn_ingest(&topics, "hash:3", &[], &[]);
     wait_for_oracle(&router, &oracle_of(&events), &board, Duration::from_secs(90)).await;
     wait_for_committed(&topics, Duration::from_secs(60)).await;
     terminate(successor);
@@ -70,7 +55,7 @@ async fn kill_9_between_the_redis_write_and_the_offset_commit_loses_nothing() {
     let events = random_events(23, &board, 1000, 8000);
     produce_events(&producer(), &topics.scores, &events).await;
     let router = router(&redis_url(), "single").await;
-    let (mut victim, _) = spawn_ingest(&topics, "single", &[("FAILPOINTS", "ingest::after_redis_write=pause")]);
+    let (mut victim, _) = spawn_ingest(&topics, "single", &[], &[("FAILPOINTS", "ingest::after_redis_write=pause")]);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while router.total(&board).await.expect("total") == 0 {
         assert!(tokio::time::Instant::now() < deadline, "the first batch never reached Redis");
@@ -80,7 +65,7 @@ async fn kill_9_between_the_redis_write_and_the_offset_commit_loses_nothing() {
     victim.wait().expect("reap");
     assert!(router.total(&board).await.expect("total") > 0, "the batch is in Redis");
     assert_eq!(committed(&topics).await, [0, 0, 0], "and none of its offsets was committed");
-    let (successor, _) = spawn_ingest(&topics, "single", &[]);
+    let (successor, _) = spawn_ingest(&topics, "single", &[], &[]);
     wait_for_oracle(&router, &oracle_of(&events), &board, Duration::from_secs(90)).await;
     wait_for_committed(&topics, Duration::from_secs(60)).await;
     terminate(successor);

@@ -174,19 +174,44 @@ pub fn worker_args(topics: &Topics, redis: &str, layout: &str) -> Vec<String> {
     .collect()
 }
 
-/// Worker configuration with `extra` flags after the shared ones.
+/// Worker configuration with `extra` flags after the shared ones (see [`worker_args_with`]).
 pub fn config_with(topics: &Topics, redis: &str, layout: &str, extra: &[&str]) -> ingest::Config {
     use clap::Parser as _;
+    let args = worker_args_with(topics, redis, layout, extra);
+    ingest::Config::try_parse_from(std::iter::once("ingest").chain(args.iter().map(String::as_str))).expect("config")
+}
+
+/// The shared arguments, then `extra`; a shared flag given again in `extra`
+/// takes the value given there (`--kafka-option` adds to them).
+pub fn worker_args_with(topics: &Topics, redis: &str, layout: &str, extra: &[&str]) -> Vec<String> {
     let mut args = worker_args(topics, redis, layout);
+    // Every shared flag takes one value: drop the pairs `extra` overrides.
+    let overridden = |flag: &String| flag != "--kafka-option" && extra.contains(&flag.as_str());
+    while let Some(at) = args.iter().step_by(2).position(overridden) {
+        args.drain(2 * at..2 * at + 2);
+    }
     if extra.contains(&"group.protocol=consumer") {
         // KIP-848 groups get their heartbeat interval from the broker; librdkafka refuses the classic setting.
         let at = args.iter().position(|a| a == "heartbeat.interval.ms=500").expect("heartbeat option");
         args.drain(at - 1..=at);
     }
-    ingest::Config::try_parse_from(
-        std::iter::once("ingest").chain(args.iter().map(String::as_str)).chain(extra.iter().copied()),
-    )
-    .expect("config")
+    args.extend(extra.iter().map(|a| (*a).to_string()));
+    args
+}
+
+/// Starts the real `ingest` binary as a child process with `extra` flags
+/// (see [`worker_args_with`]) and `env`, its telemetry on a free port.
+pub fn spawn_ingest(topics: &Topics, layout: &str, extra: &[&str], env: &[(&str, &str)]) -> (ChildProcess, SocketAddr) {
+    let addr = SocketAddr::from(([127, 0, 0, 1], testkit::free_port()));
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ingest"))
+        .args(worker_args_with(topics, &redis_url(), layout, extra))
+        .args(["--metrics-addr", &addr.to_string()])
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn ingest binary");
+    (ChildProcess(child), addr)
 }
 
 /// An in-process worker, its `/metrics`, `/healthz` and `/readyz` on `addr`.
@@ -428,4 +453,66 @@ pub async fn redis_cmd(url: &str, args: &[&str]) {
         cmd.arg(*a);
     }
     let _: redis::Value = cmd.query_async(&mut con).await.expect("redis command");
+}
+
+/// An api of the test's own on port 0.
+pub struct Api {
+    pub addr: SocketAddr,
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Api {
+    /// Starts an api on `redis` with a 100 ms top-N refresh and `extra` flags.
+    pub async fn start(redis: &str, extra: &[&str]) -> Self {
+        use clap::Parser as _;
+        let args = ["api", "--redis", redis, "--top-refresh", "100ms"].into_iter().chain(extra.iter().copied());
+        let config = api::Config::try_parse_from(args).expect("api config");
+        // The store's epoch, as a deployment's first ingest worker makes it (an api serves only a store with one).
+        let store = shard_router::Store::connect(
+            &shard_router::RedisTarget::parse(redis).expect("url"),
+            shard_router::StoreOptions::default(),
+        )
+        .await
+        .expect("redis");
+        shard_router::epoch::create_new(&store).await.expect("store epoch");
+        let state = api::state(&config, None).await.expect("api state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let stop = CancellationToken::new();
+        let task = {
+            let stop = stop.clone();
+            tokio::spawn(async move { api::run(listener, state, config, stop).await.expect("api") })
+        };
+        Self { addr, stop, task }
+    }
+
+    /// GETs `path`: status and JSON body (`Null` when the body is not JSON).
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let (status, body) = http_get(self.addr, path).await;
+        (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::Null))
+    }
+
+    /// POSTs `body` as JSON to `path`: status and JSON body.
+    pub async fn post(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        let response = reqwest::Client::new()
+            .post(format!("http://{}{path}", self.addr))
+            .json(body)
+            .send()
+            .await
+            .expect("the api answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn stop(self) {
+        self.stop.cancel();
+        self.task.await.expect("api task");
+    }
+}
+
+/// An answer's `as_of`.
+pub fn as_of(body: &serde_json::Value) -> std::time::SystemTime {
+    let text = body["as_of"].as_str().expect("as_of");
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).expect("rfc 3339").into()
 }

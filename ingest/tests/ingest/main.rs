@@ -2,6 +2,7 @@
 //! (started by `scripts/infra.sh up`).
 
 mod acl;
+mod as_of;
 mod failover;
 mod faults;
 mod helpers;

@@ -1,68 +1,20 @@
 //! The api reads from replicas while Redis fails: answers keep coming, and
 //! `as_of` stays honest because the watermark is read from the node the data comes from.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use clap::Parser as _;
 use leaderboard_contract::BoardId;
 use shard_router::ScoreUpdate;
 use testkit::{PrivateSentinel, command_calls};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::failover::first_then_streaming;
-use crate::helpers::{Topics, Worker, config, http_get, oracle_of, random_events, router, unique, wait_for_oracle};
-
-/// An api of the test's own on port 0.
-struct Api {
-    addr: SocketAddr,
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Api {
-    async fn start(redis: &str, extra: &[&str]) -> Self {
-        let args = ["api", "--redis", redis, "--top-refresh", "100ms"].into_iter().chain(extra.iter().copied());
-        let config = api::Config::try_parse_from(args).expect("api config");
-        // The store's epoch, as a deployment's first ingest worker makes it (an api serves only a store with one).
-        let store = shard_router::Store::connect(
-            &shard_router::RedisTarget::parse(redis).expect("url"),
-            shard_router::StoreOptions::default(),
-        )
-        .await
-        .expect("redis");
-        shard_router::epoch::create_new(&store).await.expect("store epoch");
-        let state = api::state(&config, None).await.expect("api state");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let stop = CancellationToken::new();
-        let task = {
-            let stop = stop.clone();
-            tokio::spawn(async move { api::run(listener, state, config, stop).await.expect("api") })
-        };
-        Self { addr, stop, task }
-    }
-
-    async fn get(&self, path: &str) -> (u16, serde_json::Value) {
-        let (status, body) = http_get(self.addr, path).await;
-        (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::Null))
-    }
-
-    async fn stop(self) {
-        self.stop.cancel();
-        self.task.await.expect("api task");
-    }
-}
-
-fn as_of(body: &serde_json::Value) -> SystemTime {
-    let text = body["as_of"].as_str().expect("as_of");
-    OffsetDateTime::parse(text, &Rfc3339).expect("rfc 3339").into()
-}
+use crate::helpers::{
+    Api, Topics, Worker, as_of, config, http_get, oracle_of, random_events, router, unique, wait_for_oracle,
+};
 
 /// Reads `path` every 10 ms until stopped; counts answers that were not 200.
 fn keep_reading(api: &Api, path: String, stop: CancellationToken) -> (Arc<AtomicU64>, tokio::task::JoinHandle<u64>) {
