@@ -68,21 +68,23 @@ impl Guard {
         shared: Arc<Shared>,
         replicas: &ReplicaAck,
     ) -> anyhow::Result<Self> {
-        let mut state = epoch::read(&store).await?;
-        if !has_committed(consumer, topic.to_string()).await? {
+        let state = if has_committed(consumer, topic.to_string()).await? {
+            epoch::read(&store).await?
+        } else {
             // Nothing was ever applied: a new deployment. Its epoch is made here (or its
             // creation, cut short, finished) and must be on the replicas before the first batch,
             // as each batch is: a failover must not take it away from under acknowledged writes
             // (the store would look lost). Waited for even when this start found it intact: the
             // start before may have made it and then fallen short of the replicas. When the wait
             // falls short, the caller starts again.
-            state = epoch::create_new(&store).await?;
+            let state = epoch::create_new(&store).await?;
             if matches!(state, State::Intact(_)) {
                 let required = replicas.required().await?;
                 let acked = store.wait_for_replicas(required, replicas.timeout).await?;
                 anyhow::ensure!(acked >= required, "the store's new epoch reached {acked} of {required} replicas");
             }
-        }
+            state
+        };
         let guard = Self {
             store,
             shared,
