@@ -11,25 +11,25 @@
 //! ends it; the top-N cache is then refilled from the recovered store.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use shard_router::Store;
-use shard_router::epoch::{self, Epoch, State, Verdict};
+use shard_router::epoch::{self, Known, Verdict};
 use tokio_util::sync::CancellationToken;
 
 /// The epoch this api knows and whether the store is lost.
 #[derive(Debug)]
 pub struct StoreEpoch {
     store: Store,
-    known: Mutex<Option<Epoch>>,
+    known: Known,
     lost: AtomicBool,
 }
 
 impl StoreEpoch {
     /// Watches the epoch of `store`; lost until the first [`StoreEpoch::check`] finds one.
     pub fn new(store: Store) -> Self {
-        Self { store, known: Mutex::new(None), lost: AtomicBool::new(true) }
+        // Any intact epoch is taken first: this api may have started before ingest set the store up.
+        Self { store, known: Known::new(None, true), lost: AtomicBool::new(true) }
     }
 
     /// Whether the store is lost, as of the last check.
@@ -44,19 +44,14 @@ impl StoreEpoch {
     /// When Redis does not answer: the last verdict stays.
     pub async fn check(&self) -> shard_router::Result<bool> {
         let now = epoch::read(&self.store).await?;
-        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
-        let verdict = match (&*known, &now) {
-            (Some(k), _) => epoch::judge(k, &now),
-            (None, State::Intact(e)) => Verdict::Recovered(e.clone()),
-            (None, _) => Verdict::Lost,
-        };
+        let first = !self.known.is_known();
+        let verdict = self.known.judge(&now);
         let was_lost = self.lost.load(Ordering::Relaxed);
         let lost = verdict == Verdict::Lost;
-        if let Verdict::Recovered(e) = verdict {
-            if known.is_some() {
-                tracing::info!(epoch = %e.id, origin = ?e.origin, "the store was recovered; serving it");
-            }
-            *known = Some(e);
+        if let Verdict::Recovered(e) = verdict
+            && !first
+        {
+            tracing::info!(epoch = %e.id, origin = ?e.origin, "the store was recovered; serving it");
         }
         if lost && !was_lost {
             tracing::error!("the store lost its data (its epoch is gone or changed): reads answer 503 until recovery");

@@ -14,13 +14,13 @@
 //! it holds again (a batch that may have reached the wiped store) and goes on
 //! from its committed offsets.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rdkafka::consumer::Consumer;
 use rdkafka::{Offset, TopicPartitionList};
-use shard_router::epoch::{self, Epoch, State, Verdict};
+use shard_router::epoch::{self, Known, State, Verdict};
 use shard_router::{Failure, Store};
 use tracing::{error, info};
 
@@ -48,7 +48,7 @@ pub enum Check {
 pub struct Guard {
     store: Store,
     shared: Arc<Shared>,
-    known: Mutex<Option<Epoch>>,
+    known: Known,
     lost: AtomicBool,
     recoveries: AtomicU64,
 }
@@ -88,7 +88,8 @@ impl Guard {
         let guard = Self {
             store,
             shared,
-            known: Mutex::new(state.epoch().cloned()),
+            // With none known, only a recovery's epoch is taken (see the module docs).
+            known: Known::new(state.epoch().cloned(), false),
             lost: AtomicBool::new(false),
             recoveries: AtomicU64::new(0),
         };
@@ -116,14 +117,7 @@ impl Guard {
     /// When Redis fails.
     pub async fn check(&self) -> shard_router::Result<Check> {
         let now = epoch::read(&self.store).await?;
-        let verdict = {
-            let known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
-            match (&*known, &now) {
-                (Some(k), _) => epoch::judge(k, &now),
-                (None, State::Intact(e)) if e.origin.is_recovery() => Verdict::Recovered(e.clone()),
-                (None, _) => Verdict::Lost,
-            }
-        };
+        let verdict = self.known.judge(&now);
         Ok(match verdict {
             Verdict::Same => {
                 // The epoch this worker knows is intact: a loss seen before was a misread (a
@@ -142,7 +136,6 @@ impl Guard {
             }
             Verdict::Recovered(e) => {
                 info!(epoch = %e.id, origin = ?e.origin, "the store was recovered; resuming");
-                *self.known.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
                 self.shared.cache.clear();
                 self.recoveries.fetch_add(1, Ordering::Relaxed);
                 self.lost.store(false, Ordering::Relaxed);

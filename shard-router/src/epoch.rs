@@ -24,6 +24,7 @@
 //! On a Cluster, resharding can leave a primary without its copy: run
 //! `lb-admin epoch adopt` after moving slots.
 
+use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use redis::Pipeline;
@@ -117,6 +118,43 @@ pub fn judge(known: &Epoch, now: &State) -> Verdict {
         State::Intact(e) if e.id == known.id => Verdict::Same,
         State::Intact(e) if e.origin.is_recovery() && e.at_ms >= known.at_ms => Verdict::Recovered(e.clone()),
         _ => Verdict::Lost,
+    }
+}
+
+/// The epoch a process writes or serves, and how it moves to a new one: the
+/// part ingest's loss guard and the api's loss check share.
+#[derive(Debug)]
+pub struct Known {
+    epoch: Mutex<Option<Epoch>>,
+    /// With no epoch known, whether any intact one is taken (the api, which
+    /// may start before ingest set the store up), or only a recovery's (ingest).
+    takes_any_first: bool,
+}
+
+impl Known {
+    /// Remembers `epoch` (none: the store had none, or a broken one, when the process started).
+    pub fn new(epoch: Option<Epoch>, takes_any_first: bool) -> Self {
+        Self { epoch: Mutex::new(epoch), takes_any_first }
+    }
+
+    /// Whether an epoch is known.
+    pub fn is_known(&self) -> bool {
+        self.epoch.lock().unwrap_or_else(PoisonError::into_inner).is_some()
+    }
+
+    /// Judges `now` against the known epoch ([`judge`]); an epoch judged
+    /// [`Verdict::Recovered`] becomes the known one.
+    pub fn judge(&self, now: &State) -> Verdict {
+        let mut known = self.epoch.lock().unwrap_or_else(PoisonError::into_inner);
+        let verdict = match (&*known, now) {
+            (Some(k), _) => judge(k, now),
+            (None, State::Intact(e)) if self.takes_any_first || e.origin.is_recovery() => Verdict::Recovered(e.clone()),
+            (None, _) => Verdict::Lost,
+        };
+        if let Verdict::Recovered(e) = &verdict {
+            *known = Some(e.clone());
+        }
+        verdict
     }
 }
 
@@ -233,6 +271,25 @@ mod tests {
         let restored = epoch("c", Origin::Restore, 20);
         assert_eq!(judge(&known, &State::Intact(restored.clone())), Verdict::Recovered(restored));
         assert_eq!(judge(&known, &State::Intact(epoch("d", Origin::Adopt, 5))), Verdict::Lost, "older than known");
+    }
+
+    #[test]
+    fn a_known_epoch_follows_recoveries_and_a_first_one_is_taken_by_policy() {
+        let new = State::Intact(epoch("a", Origin::New, 10));
+        let restored = epoch("b", Origin::Restore, 20);
+        // Ingest, which started on a lost store: only a recovery's epoch ends that.
+        let ingest = Known::new(None, false);
+        assert_eq!(ingest.judge(&new), Verdict::Lost);
+        assert!(!ingest.is_known());
+        assert_eq!(ingest.judge(&State::Intact(restored.clone())), Verdict::Recovered(restored.clone()));
+        assert_eq!(ingest.judge(&State::Intact(restored.clone())), Verdict::Same, "the recovery's epoch is known now");
+        // The api, which may start before ingest made the first epoch.
+        let api = Known::new(None, true);
+        assert_eq!(api.judge(&State::Missing), Verdict::Lost);
+        assert!(matches!(api.judge(&new), Verdict::Recovered(_)));
+        assert_eq!(api.judge(&new), Verdict::Same);
+        assert_eq!(api.judge(&State::Missing), Verdict::Lost, "a wipe after that is a loss");
+        assert_eq!(api.judge(&new), Verdict::Same, "and the known epoch stays");
     }
 
     #[test]
