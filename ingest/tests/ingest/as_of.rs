@@ -128,7 +128,7 @@ impl Bounds {
         if floor.is_some_and(|f| score < f) || ceiling.is_none_or(|c| score > c) {
             return Err(format!("{what}: {player} shows {score}, events before as_of give {floor:?}, all {ceiling:?}"));
         }
-        let ahead = rank - 1;
+        let Some(ahead) = rank.checked_sub(1) else { return Err(format!("{what}: {player} ranked 0")) };
         if ahead < self.before.above(score) || (self.complete && ahead != self.all.above(score)) {
             return Err(format!(
                 "{what}: {player} ranked {rank} at {score}, {} ahead before as_of, {} in all",
@@ -235,14 +235,20 @@ impl Routes {
                 continue;
             }
             let bounds = answer(&what, status, &body)?;
-            let (score, rank) = (body["score"].as_u64(), body["rank"].as_u64());
-            bounds.check_row(&what, player, score.unwrap_or_default(), rank.unwrap_or_default())?;
+            let (Some(score), Some(rank)) = (body["score"].as_u64(), body["rank"].as_u64()) else {
+                return Err(format!("{what}: malformed answer {body}"));
+            };
+            bounds.check_row(&what, player, score, rank)?;
             bounds.check_total(&what, body["total"].as_u64().unwrap_or_default())?;
 
             let what = format!("around {player}");
             let (status, body) = api.get(&format!("/v1/boards/{board}/players/{player}/around?radius=5")).await;
             let bounds = answer(&what, status, &body)?;
             bounds.check_rows(&what, &body["entries"])?;
+            let rows = body["entries"].as_array().into_iter().flatten();
+            if !rows.filter_map(|r| r["player"].as_str()).any(|p| p == player) {
+                return Err(format!("{what}: the player is not among the rows"));
+            }
         }
 
         let what = "lookup";
