@@ -71,6 +71,13 @@ if cargo nextest --version >/dev/null 2>&1; then
     RUST_LOG=${RUST_LOG:-info} cargo nextest run --workspace "${features[@]}" --no-fail-fast --no-tests=warn \
         --success-output final 2>&1 | tee "$tests_log" >/dev/null || status=$?
     grep -E '^ +(PASS|FAIL|SIGSEGV|SIGABRT|TIMEOUT|LEAK|SKIP)|^ *Summary|^error' "$tests_log" | grep -v '^ *PASS' || true
+    # Why each failing test failed: the panic in its output and the lines after it (the
+    # assertion's message), so a CI record that keeps only this part still says why.
+    sed 's/\x1b\[[0-9;]*m//g' "$tests_log" | awk '
+        /^ +(FAIL|SIGSEGV|SIGABRT|TIMEOUT) \[/ { failing = 1; print; next }
+        /^ +(PASS|START|SLOW|SKIP|LEAK) \[|^ *Summary|^ *Cancelling/ { failing = 0 }
+        failing && /panicked at/ { left = 5 }
+        failing && left > 0 { print; left-- }' | head -80
     say "running: cargo test --workspace --doc (nextest does not run doc tests)"
     doc_status=0
     cargo test --workspace "${features[@]}" --doc 2>&1 | tee "$doc_log" || doc_status=$?

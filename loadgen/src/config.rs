@@ -1,7 +1,7 @@
 //! Command line of the load generator.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use clap::{Args, Parser, Subcommand};
 
@@ -165,6 +165,12 @@ pub enum Command {
     },
 }
 
+/// How far ahead `--start-at` may be (further is taken for a mistyped date).
+pub const START_AT_AHEAD: Duration = Duration::from_secs(24 * 3600);
+/// How far behind `--start-at` may be when the run begins (a late start is
+/// caught up in a burst; further behind is taken for a mistake).
+pub const START_AT_BEHIND: Duration = Duration::from_secs(60);
+
 /// Options of `run`.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
@@ -180,6 +186,14 @@ pub struct RunArgs {
     /// Produce exactly this many events instead (overrides the duration).
     #[arg(long)]
     pub count: Option<u64>,
+    /// When the load starts (RFC 3339, e.g. `2026-11-24T12:00:00.000Z`): several
+    /// loadgens start together, or a run starts at a chosen moment of a
+    /// simulated `--clock`. Events are due from then on whatever happens before:
+    /// a run that gets ready late catches up (the lateness counts in the write
+    /// latency). At most [`START_AT_AHEAD`] ahead and [`START_AT_BEHIND`]
+    /// behind; default: at once.
+    #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
+    pub start_at: Option<SystemTime>,
     /// HTTP reads per second (0 disables the read load).
     #[arg(long, env = "LB_LOADGEN_READ_RATE", default_value_t = 1000.0)]
     pub read_rate: f64,

@@ -189,6 +189,7 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
     let boards = world.board_set()?;
     anyhow::ensure!(args.rate > 0.0, "--rate must be positive");
     let rules = world.rules();
+    let start = pacer::start_instant(args.start_at, (Instant::now(), std::time::SystemTime::now()))?;
     let mut population =
         Population::with_times(world.seed, world.players, world.zipf, world.improve_share, rules.earliest())?;
     if let Some(reset) = rules.reset {
@@ -216,6 +217,15 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
         count.unwrap_or(0),
         args.read_rate
     );
+    let wait = start.saturating_duration_since(Instant::now());
+    if !wait.is_zero() {
+        eprintln!("loadgen: starting in {:.1}s (--start-at)", wait.as_secs_f64());
+    }
+    // A stop while waiting ends the run before any event (the tasks below see it at once).
+    tokio::select! {
+        () = shutdown.cancelled() => stop.cancel(),
+        () = tokio::time::sleep_until(start) => {}
+    }
     let writes = tokio::spawn(produce::run(
         producer.clone(),
         produce::Target {
@@ -226,7 +236,7 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
             clock: world.store.clock,
         },
         population,
-        Pacer::new(Instant::now(), args.rate, count),
+        Pacer::new(start, args.rate, count),
         counters.clone(),
         stop.clone(),
     ));

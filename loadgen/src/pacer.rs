@@ -7,9 +7,41 @@
 //! coordinated omission (a stalled system cannot hide its stall by slowing the
 //! load generator down).
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
+
+use crate::config::{START_AT_AHEAD, START_AT_BEHIND};
+
+/// The instant a run's load is due to start: `at` (a wall-clock time) on the
+/// monotonic clock, given what both clocks read `now`; `None` is at once.
+/// A start further ahead or behind than the limits is refused.
+pub fn start_instant(at: Option<SystemTime>, now: (Instant, SystemTime)) -> anyhow::Result<Instant> {
+    let (instant, wall) = now;
+    let Some(at) = at else { return Ok(instant) };
+    match at.duration_since(wall) {
+        Ok(ahead) => {
+            anyhow::ensure!(
+                ahead <= START_AT_AHEAD,
+                "--start-at is {}s ahead, more than the {}s allowed",
+                ahead.as_secs(),
+                START_AT_AHEAD.as_secs()
+            );
+            Ok(instant + ahead)
+        }
+        Err(past) => {
+            let behind = past.duration();
+            anyhow::ensure!(
+                behind <= START_AT_BEHIND,
+                "--start-at was {}s ago, more than the {}s allowed",
+                behind.as_secs(),
+                START_AT_BEHIND.as_secs()
+            );
+            // The monotonic clock may not reach that far back (shortly after boot): start at once then.
+            Ok(instant.checked_sub(behind).unwrap_or(instant))
+        }
+    }
+}
 
 /// Schedules events at a fixed rate from a start instant.
 #[derive(Debug, Clone)]
@@ -64,6 +96,24 @@ impl Pacer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_start_time_maps_to_the_monotonic_clock_within_its_limits() {
+        let now = (Instant::now(), SystemTime::now());
+        let at = |offset: Duration, ahead: bool| {
+            let wall = if ahead { now.1 + offset } else { now.1 - offset };
+            start_instant(Some(wall), now)
+        };
+        assert_eq!(start_instant(None, now).expect("at once"), now.0);
+        assert_eq!(at(Duration::from_millis(2500), true).expect("ahead"), now.0 + Duration::from_millis(2500));
+        let late = at(Duration::from_millis(700), false).expect("a late start is caught up");
+        assert_eq!(now.0.duration_since(late), Duration::from_millis(700));
+        assert_eq!(at(START_AT_AHEAD, true).expect("the limit ahead"), now.0 + START_AT_AHEAD);
+        let err = at(START_AT_AHEAD + Duration::from_secs(1), true).expect_err("too far ahead").to_string();
+        assert!(err.contains("ahead"), "{err}");
+        let err = at(START_AT_BEHIND + Duration::from_secs(1), false).expect_err("too long ago").to_string();
+        assert!(err.contains("ago"), "{err}");
+    }
 
     #[tokio::test(start_paused = true)]
     async fn issues_exactly_the_rate_over_time() {

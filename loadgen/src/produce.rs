@@ -46,9 +46,12 @@ pub struct WriteOutcome {
     pub elapsed: Duration,
 }
 
+/// The wall-clock time (ms since the epoch) of the monotonic instant `at`,
+/// given what both clocks read at `base`; `at` may be before `base` (an event
+/// due before a late start is stamped as due, not when it was sent).
 fn wall_ms(at: Instant, base: (Instant, SystemTime)) -> u64 {
-    let wall = base.1 + at.saturating_duration_since(base.0);
-    wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    let wall = if at >= base.0 { base.1.checked_add(at - base.0) } else { base.1.checked_sub(base.0 - at) };
+    wall.and_then(|w| w.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Where events go and how their scores read.
@@ -164,5 +167,20 @@ fn record_ack((result, due): (Delivery, Instant), latency: &mut Histogram<u64>, 
         Err(_) => {
             counters.errors.fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_instant_before_or_after_the_base_maps_to_its_wall_time() {
+        let base = (Instant::now(), UNIX_EPOCH + Duration::from_millis(1_795_392_000_000));
+        assert_eq!(wall_ms(base.0, base), 1_795_392_000_000);
+        assert_eq!(wall_ms(base.0 + Duration::from_millis(1500), base), 1_795_392_001_500);
+        // Due before a late start: stamped as due, not clamped to the start.
+        let before = base.0.checked_sub(Duration::from_millis(700)).expect("the monotonic clock reaches back 0.7 s");
+        assert_eq!(wall_ms(before, base), 1_795_391_999_300);
     }
 }

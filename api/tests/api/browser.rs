@@ -62,7 +62,11 @@ async fn page_shows_rows_and_a_lookup() {
 /// closed season says its standings are final.
 #[tokio::test]
 async fn page_picks_seasons_and_counts_down_to_the_reset() {
-    let redis = testkit::redis_url();
+    // A Redis of the test's own: ingest workers of other tests on the shared Redis
+    // close every season their (real) clock says is over, and these seasons are
+    // dated (2026-11-24 and 25) whatever the real date is.
+    let private = testkit::PrivateRedis::start();
+    let redis = private.url();
     let b = board("page-seasons");
     let writer = router(&redis, "single").await;
     let reset = shard_router::season::Reset {

@@ -35,6 +35,10 @@ fn oracle(updates: &[ScoreUpdate]) -> Oracle {
 /// minutes into 2026-11-25: the 24th is the previous season, the 25th the
 /// current one; both opened and written, and the all-time board too.
 struct Fixture {
+    /// A Redis of the test's own: ingest workers of other tests on the shared
+    /// Redis close every season their (real) clock says is over, and these
+    /// seasons are dated (2026-11-24 and 25) whatever the real date is.
+    _redis: testkit::PrivateRedis,
     api: TestApi,
     b: leaderboard_contract::BoardId,
     writer: shard_router::Router,
@@ -44,7 +48,8 @@ struct Fixture {
 }
 
 async fn fixture() -> (Fixture, Oracle, Oracle) {
-    let redis = testkit::redis_url();
+    let private = testkit::PrivateRedis::start();
+    let redis = private.url();
     let b = board("weekly");
     let ops = testkit::unique("season-ops");
     let offset = DAY0 + 2 * DAY + 600_000 - system_ms();
@@ -77,7 +82,7 @@ async fn fixture() -> (Fixture, Oracle, Oracle) {
         writer.apply(batch).await.expect("apply");
     }
     let (o1, o2, oa) = (oracle(&u1), oracle(&u2), oracle(&all));
-    (Fixture { api, b, writer, previous, s1, o1 }, o2, oa)
+    (Fixture { _redis: private, api, b, writer, previous, s1, o1 }, o2, oa)
 }
 
 fn top(o: &Oracle, stored: &leaderboard_contract::BoardId) -> Vec<(u64, String, u64)> {
@@ -86,7 +91,7 @@ fn top(o: &Oracle, stored: &leaderboard_contract::BoardId) -> Vec<(u64, String, 
 
 #[tokio::test]
 async fn every_read_route_takes_a_season_and_the_seasons_are_listed() {
-    let (Fixture { api, b, o1, s1, .. }, o2, oa) = fixture().await;
+    let (Fixture { _redis, api, b, o1, s1, .. }, o2, oa) = fixture().await;
     let s2 = b.season("2026-11-25");
     let (status, body) = api.json(&format!("/v1/boards/{b}/top")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -148,7 +153,7 @@ async fn every_read_route_takes_a_season_and_the_seasons_are_listed() {
 
 #[tokio::test]
 async fn a_closed_season_is_frozen_and_dated_by_its_end() {
-    let (Fixture { api, b, writer, previous, s1, o1 }, _, _) = fixture().await;
+    let (Fixture { _redis, api, b, writer, previous, s1, o1 }, _, _) = fixture().await;
     let plain = board("plain");
     let p = "p007";
     // Closing freezes: later writes are refused, and answers are dated by the season's end.

@@ -13,7 +13,7 @@ use shard_router::season::{Every, Reset};
 use shard_router::{Oracle, Router, Rules, ScoreUpdate};
 
 use crate::helpers::{
-    Topics, Worker, config_with, produce_events, producer, random_events_at, read_dlq, redis_url, router, unique,
+    Topics, Worker, config_with, produce_events, producer, random_events_at, read_dlq, router, unique,
     wait_for_committed, wait_for_oracle,
 };
 
@@ -55,6 +55,12 @@ async fn seasons_of(router: &Router, board: &BoardId) -> Vec<(String, bool)> {
 
 #[tokio::test]
 async fn events_land_in_their_season_and_a_closed_season_stays_frozen() {
+    // A Redis of this test's own: every ingest worker closes, on every board of
+    // its Redis, the seasons its clock says are over. These workers' clocks are
+    // not the other tests' (on the shared Redis, theirs would close this test's
+    // seasons and these would close theirs).
+    let redis = testkit::PrivateRedis::start();
+    let redis_url = || redis.url();
     for layout in ["single", "hash:3", "range:500"] {
         let topics = Topics::create(3).await;
         let board = BoardId::new(unique("daily")).expect("board");

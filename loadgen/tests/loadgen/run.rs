@@ -11,21 +11,31 @@ use crate::{cli, start_api};
 
 /// One short run on `boards` boards with `layout`; returns the report.
 async fn short_run(layout: &str, boards: usize) -> loadgen::report::Report {
-    short_run_with(layout, boards, &Vec::new, &["--duration", "3s"]).await
+    short_run_with(&testkit::redis_url(), layout, boards, &Timing::default, &["--duration", "3s"]).await
 }
 
-/// [`short_run`] with flags every process takes (`shared`, asked for after
-/// seeding, just before ingest, the api and the load start: the clock) and
-/// flags of loadgen's world and run (`world`: the duration first, then seasons).
+/// Flags a run takes that depend on when it starts (a simulated clock).
+#[derive(Debug, Default)]
+struct Timing {
+    /// Flags every process takes (ingest, the api, loadgen).
+    shared: Vec<String>,
+    /// Flags of `loadgen run` alone.
+    run: Vec<String>,
+}
+
+/// [`short_run`] on `redis` with [`Timing`] flags (asked for after seeding,
+/// just before ingest, the api and the load start) and flags of loadgen's
+/// world and run (`world`: the duration first, then seasons).
 async fn short_run_with(
+    redis: &str,
     layout: &str,
     boards: usize,
-    shared: &dyn Fn() -> Vec<String>,
+    timing: &dyn Fn() -> Timing,
     world: &[&str],
 ) -> loadgen::report::Report {
     let (topic, dlq, group, board) =
         (testkit::unique("scores"), testkit::unique("dlq"), testkit::unique("group"), testkit::unique("lg"));
-    let (redis, brokers, boards_arg) = (testkit::redis_url(), testkit::brokers(), boards.to_string());
+    let (brokers, boards_arg) = (testkit::brokers(), boards.to_string());
     // The flags loadgen and ingest share: the same topics, group, Redis and layout.
     let common = [
         "--brokers",
@@ -37,7 +47,7 @@ async fn short_run_with(
         "--group",
         &group,
         "--redis",
-        &redis,
+        redis,
         "--layout",
         layout,
     ];
@@ -52,8 +62,8 @@ async fn short_run_with(
     let world = cli(&[&world_args[..], &["topics"]].concat()).world;
     loadgen::topics::create(&world, 3, 1).await.expect("topics");
     loadgen::seed::seed(&world, 500).await.expect("seed");
-    let shared = shared();
-    let shared: Vec<&str> = shared.iter().map(String::as_str).collect();
+    let timing = timing();
+    let shared: Vec<&str> = timing.shared.iter().map(String::as_str).collect();
     let common = [&shared[..], &common].concat();
     let world_args = [&world_args[..], &shared].concat();
     let world = cli(&[&world_args[..], &["topics"]].concat()).world;
@@ -63,7 +73,7 @@ async fn short_run_with(
     let stop = CancellationToken::new();
     let telemetry = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("ingest telemetry listener");
     let ingest = tokio::spawn(ingest::run(ingest_config, telemetry, stop.clone()));
-    let (api_url, api) = start_api(&redis, layout, &topic, &shared, stop.clone()).await;
+    let (api_url, api) = start_api(redis, layout, &topic, &shared, stop.clone()).await;
 
     let report_path = std::env::temp_dir().join(format!("{board}.json"));
     let run_args = [
@@ -85,7 +95,10 @@ async fn short_run_with(
         "--report",
         report_path.to_str().expect("path"),
     ];
-    let Command::Run(args) = cli(&[&world_args[..], &run_args[..]].concat()).command else { panic!("run command") };
+    let timed: Vec<&str> = timing.run.iter().map(String::as_str).collect();
+    let Command::Run(args) = cli(&[&world_args[..], &run_args[..], &timed].concat()).command else {
+        panic!("run command")
+    };
     let report = tokio::time::timeout(Duration::from_secs(120), loadgen::run(&world, &args, CancellationToken::new()))
         .await
         .expect("run finishes")
@@ -188,19 +201,31 @@ async fn an_interrupted_run_stops_promptly_and_reports_what_ran() {
 }
 
 /// Seasons through the whole pipeline: a simulated clock (a day per 5 s,
-/// shared by ingest, the api and loadgen) starts 1 s before a reset, so 7 s
-/// of load cross two day boundaries; the report verifies each of the three
-/// seasons (the first closed by then) and the all-time board.
+/// shared by ingest, the api and loadgen) and a load that starts (`--start-at`)
+/// when it reads 1 s before a reset, so 7 s of load cross two day boundaries;
+/// the report verifies each of the three seasons (the first closed by then)
+/// and the all-time board.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_run_across_two_resets_verifies_every_season() {
-    // Read when the load is about to start: the first reset comes 1 s into it.
-    let clock = || {
+    // The load starts 2 s from now, time for ingest and the api to start; had
+    // they been slower, loadgen catches up with events stamped as due, so the
+    // first reset comes 1 s into the load however long the start took.
+    let timing = || {
         let (day0, speed) = (1_795_392_000_000_i64, 17_280_i64); // 2026-11-23T00:00Z; 86,400,000 / 5,000
-        let now = shard_router::clock::system_ms();
-        vec!["--clock".to_string(), format!("sim:{now}:{}:{speed}", day0 - 1000 * speed)]
+        let start = shard_router::clock::system_ms() + 2000;
+        let start_at = std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(start).expect("after 1970"));
+        Timing {
+            shared: vec!["--clock".to_string(), format!("sim:{start}:{}:{speed}", day0 - 1000 * speed)],
+            run: vec!["--start-at".to_string(), humantime::format_rfc3339_millis(start_at).to_string()],
+        }
     };
     let world = ["--duration", "7s", "--reset", "day", "--late-grace", "1d"];
-    let report = short_run_with("hash:3", 1, &clock, &world).await;
+    // A Redis of this test's own: every ingest worker closes, on every board of
+    // its Redis, the seasons its clock says are over, and this clock runs days
+    // ahead of the other tests' (on the shared Redis, their workers would close
+    // this run's seasons and this run's worker would close theirs).
+    let redis = testkit::PrivateRedis::start();
+    let report = short_run_with(&redis.url(), "hash:3", 1, &timing, &world).await;
     assert!(report.passed(), "{}", report.table());
     let seasons: Vec<(&str, &str)> = report.seasons.iter().map(|s| (s.season.as_str(), s.state.as_str())).collect();
     assert_eq!(seasons.len(), 3, "{seasons:?}");

@@ -2,6 +2,7 @@
 //! exactly-once with racing closers, retention removes the oldest.
 
 use std::collections::HashSet;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use leaderboard_contract::BoardId;
@@ -12,9 +13,12 @@ use shard_router::{Closed, Error, Order, RebalanceOptions, Router, Rules, ScoreU
 use crate::helpers::{Workload, assert_matches_oracle, router, unique_board};
 
 const PLAYERS: usize = 60;
-/// 2026-11-23T00:00:00Z.
-const DAY0: i64 = 1_795_392_000_000;
 const DAY: i64 = 86_400_000;
+/// The first day of the tests' seasons: a UTC midnight a week ahead, read once
+/// per test. Ahead of the real clock, because ingest workers of other tests on
+/// the same Redis close every season their (real) clock says is over; a fixed
+/// date would pass one day and they would close these seasons under the tests.
+static DAY0: LazyLock<i64> = LazyLock::new(|| (shard_router::clock::system_ms() / DAY + 7) * DAY);
 
 fn daily(order: Order, ties: Ties, keep_seasons: u32) -> Rules {
     let reset = Reset { every: Every::Day, utc_offset: time::UtcOffset::UTC, weekday: time::Weekday::Monday };
@@ -22,7 +26,7 @@ fn daily(order: Order, ties: Ties, keep_seasons: u32) -> Rules {
 }
 
 fn season(rules: &Rules, day: i64) -> Season {
-    rules.reset.expect("reset").season_at(DAY0 + day * DAY + 1).expect("season")
+    rules.reset.expect("reset").season_at(*DAY0 + day * DAY + 1).expect("season")
 }
 
 async fn seasonal_board(router: &Router, rules: Rules) -> BoardId {
@@ -129,7 +133,7 @@ async fn racing_closers_close_each_season_once_and_retention_keeps_the_newest() 
         a.apply(&[u]).await.expect("apply");
     }
     // Day 3 ended 9 s before the faster clock (grace 10 s): it stays open.
-    let now = DAY0 + 4 * DAY + 9_000;
+    let now = *DAY0 + 4 * DAY + 9_000;
     let (ra, rb) = tokio::join!(a.close_due(&board, &rules, now), b.close_due(&board, &rules, now - 5_000));
     let (ra, rb) = (ra.expect("closer a"), rb.expect("closer b"));
     let mut closed: Vec<String> = ra.closed.iter().chain(&rb.closed).cloned().collect();
