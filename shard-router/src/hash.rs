@@ -224,7 +224,28 @@ pub(crate) async fn around(
     radius: u64,
     ties: Ties,
 ) -> Result<Option<Vec<Entry>>> {
-    let Some(own) = locate_own(store, board, shards, player, ties).await? else { return Ok(None) };
+    for _ in 0..crate::model::AROUND_ATTEMPTS {
+        let Some(own) = locate_own(store, board, shards, player, ties).await? else { return Ok(None) };
+        if let Some(rows) = around_at(store, board, shards, player, &own, radius, ties).await? {
+            return Ok(Some(rows));
+        }
+    }
+    Err(Error::Contended(board.to_string()))
+}
+
+/// The rows around `player`, whose own shard held them at `own`: every
+/// shard seeks around that score and member. `None` when the player's score
+/// changed meanwhile (they improved): the windows are around the old score,
+/// so the caller starts again.
+async fn around_at(
+    store: &Store,
+    board: &BoardId,
+    shards: usize,
+    player: &PlayerId,
+    own: &scripts::InShard,
+    radius: u64,
+    ties: Ties,
+) -> Result<Option<Vec<Entry>>> {
     let keys = shard_keys(board, shards);
     let pipes: Vec<redis::Pipeline> = keys
         .iter()
@@ -243,11 +264,7 @@ pub(crate) async fn around(
         }
     }
     rows.sort_by(Row::order);
-    let Some(anchor) = rows.iter().position(|r| &r.player == player) else {
-        // The player's own shard lost them between the two round trips; impossible under
-        // best-score semantics, so the data was changed behind the router.
-        return Err(Error::Corrupt(format!("player {player} vanished from board {board}")));
-    };
+    let Some(anchor) = rows.iter().position(|r| &r.player == player && r.score == own.score) else { return Ok(None) };
     let start = anchor.saturating_sub(radius as usize);
     let end = (anchor + radius as usize + 1).min(rows.len());
     let window: Vec<Row> = rows[start..end].to_vec();
@@ -297,6 +314,37 @@ mod tests {
         assert_eq!(rows, [("a".into(), 9, 1), ("b".into(), 9, 1), ("c".into(), 7, 3)]);
         let page: Vec<u64> = merge_pages(shards, 1, 2, Ties::Shared).iter().map(|e| e.rank).collect();
         assert_eq!(page, [1, 3], "a page starting inside a tie keeps the tie's rank");
+    }
+
+    /// The bug: a player who improved between an around's two round trips was
+    /// not in the windows sought around their old score, and the around failed
+    /// as if the board were corrupt. Here they improve in between by construction.
+    #[tokio::test]
+    async fn an_around_whose_player_improves_between_its_round_trips_starts_again() {
+        let redis = testkit::PrivateRedis::start();
+        let store =
+            Store::connect(&crate::RedisTarget::parse(&redis.url()).expect("url"), crate::StoreOptions::default())
+                .await
+                .expect("private redis");
+        let board = BoardId::new("around").expect("board");
+        let update = |id: &str, score: u64| ScoreUpdate {
+            board: board.clone(),
+            player: PlayerId::new(id).expect("id"),
+            score,
+            time_ms: 0,
+        };
+        let players: Vec<ScoreUpdate> = (0..40).map(|i| update(&format!("p{i:02}"), i)).collect();
+        apply(&store, &board, 3, &players.iter().collect::<Vec<_>>(), Ties::Shared).await.expect("apply");
+        let player = PlayerId::new("p10").expect("id");
+        let own = locate_own(&store, &board, 3, &player, Ties::Shared).await.expect("locate").expect("found");
+        apply(&store, &board, 3, &[&update("p10", 35)], Ties::Shared).await.expect("improve");
+        let stale = around_at(&store, &board, 3, &player, &own, 2, Ties::Shared).await.expect("around");
+        assert!(stale.is_none(), "windows around the old score: start again");
+        let rows = around(&store, &board, 3, &player, 2, Ties::Shared).await.expect("around").expect("found");
+        let ids: Vec<String> = rows.iter().map(|e| e.player.to_string()).collect();
+        assert_eq!(ids, ["p37", "p36", "p10", "p35", "p34"], "around the new score, ties by id");
+        let ranks: Vec<u64> = rows.iter().map(|e| e.rank).collect();
+        assert_eq!(ranks, [3, 4, 5, 5, 7]);
     }
 
     #[test]

@@ -138,6 +138,11 @@ pub(crate) fn assign_ranks(rows: Vec<Row>, first_position: u64, above_first: u64
     out
 }
 
+/// Most tries of an around whose player moved between its two round trips
+/// (to another shard, or to another score; each needs a better score, so a
+/// second try is rare and a third one rarer still).
+pub(crate) const AROUND_ATTEMPTS: usize = 3;
+
 /// One row of a list as a shard holds it: the ranking key (see
 /// [`crate::rules`]) and, on `ties: earliest` boards, the time the player reached it.
 #[derive(Debug, Clone, PartialEq, Eq)]

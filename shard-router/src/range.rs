@@ -377,12 +377,15 @@ impl RangeBoards {
     ) -> Result<Option<Vec<Entry>>> {
         self.read(store, board, None, |meta| async move {
             let keys = shard_keys(board, &meta.meta.active);
-            let (cards, best) = locate_everywhere(store, &keys, player, ties).await?;
-            let Some((shard, found)) = best else { return Ok(None) };
-            let position = cards[shard + 1..].iter().sum::<u64>() + found.position;
-            let start = position.saturating_sub(radius);
-            let end = position + radius + 1;
-            Ok(Some(page(store, &keys, &cards, start, end - start, ties).await?))
+            for _ in 0..crate::model::AROUND_ATTEMPTS {
+                let (cards, best) = locate_everywhere(store, &keys, player, ties).await?;
+                let Some((shard, _)) = best else { return Ok(None) };
+                let shape = Around { keys: &keys, cards: &cards, own: shard, radius, ties };
+                if let Some(rows) = around_in(store, &shape, player).await? {
+                    return Ok(Some(rows));
+                }
+            }
+            Err(Error::Contended(board.to_string()))
         })
         .await
     }
@@ -577,6 +580,101 @@ async fn page(
     }
     out.truncate(limit as usize);
     Ok(out)
+}
+
+/// An around's board as its first round trip found it.
+struct Around<'a> {
+    /// The shards of the active generation, lowest scores first.
+    keys: &'a [String],
+    /// Their sizes.
+    cards: &'a [u64],
+    /// The highest shard holding the player.
+    own: usize,
+    radius: u64,
+    ties: Ties,
+}
+
+/// One read of an around's second round trip, in board order.
+#[derive(Debug, Clone, Copy)]
+enum AroundRead {
+    /// The lowest `rows` of a shard above the player's.
+    Bottom { shard: usize, rows: u64 },
+    /// The player's shard, around them.
+    Own,
+    /// The highest `rows` of a shard below the player's.
+    Top { shard: usize, rows: u64 },
+}
+
+/// The rows around `player` in one round trip: their own shard's window is
+/// read around them by one script, so the player is in it however the board
+/// moved since the first round trip (a window at a global position from those
+/// sizes missed them once players arrived above), and the edges of the
+/// neighbouring shards (the lowest rows of those above, the highest of those
+/// below, up to `radius` rows each way) fill the window across boundaries.
+/// Each read also returns its shard's size at that moment: rows are placed by
+/// those sizes below the shards not read, whose sizes come from the first
+/// round trip, so positions are contiguous and ranks ordered. `None` when the
+/// player left their shard meanwhile (moved up): the caller starts again.
+async fn around_in(store: &Store, at: &Around<'_>, player: &PlayerId) -> Result<Option<Vec<Entry>>> {
+    let (radius, shards) = (at.radius, at.keys.len());
+    // Shards next to the player's, as far as `radius` rows reach by the sizes.
+    let reach = |shards: &mut dyn Iterator<Item = usize>| {
+        let mut covered = 0;
+        shards
+            .take_while(|&shard| {
+                let more = covered < radius;
+                covered += at.cards[shard];
+                more
+            })
+            .map(|shard| (shard, radius.min(at.cards[shard])))
+            .collect::<Vec<_>>()
+    };
+    let mut plan: Vec<AroundRead> = reach(&mut (at.own + 1..shards))
+        .into_iter()
+        .rev()
+        .map(|(shard, rows)| AroundRead::Bottom { shard, rows })
+        .collect();
+    plan.push(AroundRead::Own);
+    plan.extend(reach(&mut (0..at.own).rev()).into_iter().map(|(shard, rows)| AroundRead::Top { shard, rows }));
+    let pipes = single_cmd_pipes(plan.iter().map(|read| match *read {
+        AroundRead::Bottom { shard, rows } => scripts::edge_sized(&at.keys[shard], scripts::Edge::Bottom, rows),
+        AroundRead::Own => {
+            let key = &at.keys[at.own];
+            scripts::seek_sized(key, keys::index_for(key, at.ties).as_deref(), player, radius)
+        }
+        AroundRead::Top { shard, rows } => scripts::edge_sized(&at.keys[shard], scripts::Edge::Top, rows),
+    }));
+    let replies = store.run_all(&pipes).await?;
+    // Where the highest shard read starts: the sizes of the shards above it, from the first round trip.
+    let mut shard_start = match plan[0] {
+        AroundRead::Bottom { shard, .. } | AroundRead::Top { shard, .. } => sizes_above(at.cards)[shard],
+        AroundRead::Own => sizes_above(at.cards)[at.own],
+    };
+    let mut out: Vec<Entry> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (read, reply) in plan.iter().zip(replies) {
+        let (card, reply) = scripts::parse_sized(reply.into_iter().next().unwrap_or_default())?;
+        let (rows, first_local) = match *read {
+            AroundRead::Bottom { .. } => {
+                let rows = scripts::parse_page(reply)?;
+                let first = card.saturating_sub(rows.rows.len() as u64);
+                (rows, first)
+            }
+            AroundRead::Own => {
+                let Some((position, rows)) = scripts::parse_seek(reply)? else { return Ok(None) };
+                (rows, position.saturating_sub(radius))
+            }
+            AroundRead::Top { .. } => (scripts::parse_page(reply)?, 0),
+        };
+        let ranked = assign_ranks(rows.rows, shard_start + first_local, shard_start + rows.above_first, at.ties);
+        // A player moving up is briefly in two shards: the higher copy came first and is theirs.
+        out.extend(ranked.into_iter().filter(|e| seen.insert(e.player.clone())));
+        shard_start += card;
+    }
+    let Some(at_player) = out.iter().position(|e| &e.player == player) else { return Ok(None) };
+    let from = at_player.saturating_sub(radius as usize);
+    let to = out.len().min(at_player + radius as usize + 1);
+    Ok(Some(out.drain(from..to).collect()))
 }
 
 /// Reads `slices` in one round trip, appending rows not `seen` yet (a player
@@ -827,6 +925,65 @@ mod tests {
         let state = boards.existing(&store, &board).await.expect("load").expect("the board exists");
         let generation = RangeBoards::cached_meta(&state).expect("meta").meta.active.clone();
         (store, board, state, generation)
+    }
+
+    fn updates(board: &BoardId, players: impl Iterator<Item = (String, u64)>) -> Vec<ScoreUpdate> {
+        players
+            .map(|(id, score)| ScoreUpdate {
+                board: board.clone(),
+                player: PlayerId::new(id).expect("id"),
+                score,
+                time_ms: 0,
+            })
+            .collect()
+    }
+
+    /// The bug: an around read its window at the global position the sizes of
+    /// its first round trip gave; players who arrived above in between shifted
+    /// the board, and the window missed the player it was around. Here they
+    /// arrive between the two round trips by construction.
+    #[tokio::test]
+    async fn an_around_keeps_its_player_when_players_arrive_between_its_round_trips() {
+        let redis = testkit::PrivateRedis::start();
+        let boards = RangeBoards::new(vec![10, 20], Duration::from_secs(1));
+        // p0..p29 with scores 0..29: shards [0, 10), [10, 20), [20, ..).
+        let (store, board, _, generation) = board_with(&redis, &boards, 30).await;
+        let keys = shard_keys(&board, &generation);
+        let ids = |rows: &[Entry]| rows.iter().map(|e| e.player.to_string()).collect::<Vec<_>>();
+        // Eight players arrive between the round trips, in the player's shard just above
+        // them: their score, and ids sorting first ("a" < "p").
+        let cases = [("p15", ["a0-6", "a0-7", "p15", "p14", "p13"]), ("p11", ["a1-6", "a1-7", "p11", "p10", "p9"])];
+        for (round, (player, want)) in cases.into_iter().enumerate() {
+            let player = PlayerId::new(player).expect("id");
+            let (cards, best) = locate_everywhere(&store, &keys, &player, Ties::Shared).await.expect("locate");
+            let (own, found) = best.expect("the player is on the board");
+            let arrivals = updates(&board, (0..8).map(|i| (format!("a{round}-{i}"), found.score)));
+            boards
+                .apply(&store, &board, &arrivals.iter().collect::<Vec<_>>(), true, Ties::Shared)
+                .await
+                .expect("apply");
+            // The fault happened: a window at the position the first round trip gave misses the player.
+            let position = sizes_above(&cards)[own] + found.position;
+            let stale = page(&store, &keys, &cards, position - 2, 5, Ties::Shared).await.expect("page");
+            assert!(!stale.iter().any(|e| e.player == player), "around {player}: {:?}", ids(&stale));
+            let shape = Around { keys: &keys, cards: &cards, own, radius: 2, ties: Ties::Shared };
+            let rows = around_in(&store, &shape, &player).await.expect("around").expect("the player is still there");
+            assert_eq!(ids(&rows), want, "around {player}");
+            // The arrivals share the player's rank; the next two come one place apart (p11's window
+            // crosses into the shard below).
+            let ranks: Vec<u64> = rows.iter().map(|e| e.rank).collect();
+            let (r, tied) = (ranks[2], 9);
+            assert_eq!(ranks, [r, r, r, r + tied, r + tied + 1], "around {player}");
+        }
+        // Two players above p18 move up to the next shard between the round trips.
+        let player = PlayerId::new("p18").expect("id");
+        let (cards, best) = locate_everywhere(&store, &keys, &player, Ties::Shared).await.expect("locate");
+        let moved = updates(&board, [("p17".to_string(), 20), ("p16".to_string(), 21)].into_iter());
+        boards.apply(&store, &board, &moved.iter().collect::<Vec<_>>(), true, Ties::Shared).await.expect("apply");
+        let shape = Around { keys: &keys, cards: &cards, own: best.expect("found").0, radius: 2, ties: Ties::Shared };
+        let rows = around_in(&store, &shape, &player).await.expect("around").expect("p18 stays in its shard");
+        // Above p18 now: p19, then the lowest of the shard above, p20 (20, after p17's 20 by id).
+        assert_eq!(ids(&rows), ["p20", "p19", "p18", "a0-0", "a0-1"], "p16 and p17 left p18's shard");
     }
 
     fn zcard_calls(redis: &testkit::PrivateRedis) -> u64 {

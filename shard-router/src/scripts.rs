@@ -89,18 +89,39 @@ return 0
 "
 );
 
+/// How a read script answers: `reply(r)` returns `r` as it is, or (the
+/// `*_SIZED` variants) with the key's size first, read in the same atomic step
+/// (an around places rows of several shards by their sizes at the time).
+macro_rules! as_is {
+    () => {
+        "local function reply(r) return r end\n"
+    };
+}
+macro_rules! with_size {
+    () => {
+        "local function reply(r) table.insert(r, 1, redis.call('ZCARD', KEYS[1])) return r end\n"
+    };
+}
+
 /// `PAGE key offset limit` → `[above_first, m1, s1, m2, s2, ...]`, or `[-1]` when empty:
-/// rows at positions `offset..offset+limit` of the shard and the number of
-/// members strictly above the first row's score. A `limit` of 0 reads nothing
-/// (`ZREVRANGE 0 -1` would read the whole set).
-const PAGE: &str = r"
-if tonumber(ARGV[2]) <= 0 then return {-1} end
+/// rows at positions `offset..offset+limit` of the shard (a negative `offset`
+/// counts from its end) and the number of members strictly above the first
+/// row's score. A `limit` of 0 reads nothing (`ZREVRANGE 0 -1` would read the
+/// whole set).
+macro_rules! page_body {
+    () => {
+        r"
+if tonumber(ARGV[2]) <= 0 then return reply({-1}) end
 local rows = redis.call('ZREVRANGE', KEYS[1], ARGV[1], ARGV[1] + ARGV[2] - 1, 'WITHSCORES')
-if #rows == 0 then return {-1} end
+if #rows == 0 then return reply({-1}) end
 local above = redis.call('ZCOUNT', KEYS[1], '(' .. rows[2], '+inf')
 table.insert(rows, 1, above)
-return rows
-";
+return reply(rows)
+"
+    };
+}
+const PAGE: &str = concat!(as_is!(), page_body!());
+const PAGE_SIZED: &str = concat!(with_size!(), page_body!());
 
 /// `LOCATE key [index] m0` → `[card]` when absent, else `[card, score, position, above, equal, member]`.
 const LOCATE: &str = concat!(
@@ -168,16 +189,16 @@ return out
 /// `position` is the number of the shard's members that sort before the
 /// anchor `(score, member)`, whether or not the member is in this shard; the
 /// rows are positions `position-radius ..= position+radius`.
-const SEEK: &str = concat!(
-    prelude!(),
-    r"
+macro_rules! seek_body {
+    () => {
+        r"
 local key, m, r = KEYS[1], ARGV[1], tonumber(ARGV[2])
 local s = ARGV[3]
 if s == nil or s == '' then
   m = find(KEYS[2], m)
-  if not m then return {-1} end
+  if not m then return reply({-1}) end
   s = redis.call('ZSCORE', key, m)
-  if not s then return {-1} end
+  if not s then return reply({-1}) end
 end
 local pos = redis.call('ZREVRANK', key, m)
 if (not pos) or tonumber(redis.call('ZSCORE', key, m)) ~= tonumber(s) then
@@ -190,9 +211,12 @@ local above = 0
 if #rows > 0 then above = redis.call('ZCOUNT', key, '(' .. rows[2], '+inf') end
 table.insert(rows, 1, above)
 table.insert(rows, 1, pos)
-return rows
+return reply(rows)
 "
-);
+    };
+}
+const SEEK: &str = concat!(prelude!(), as_is!(), seek_body!());
+const SEEK_SIZED: &str = concat!(prelude!(), with_size!(), seek_body!());
 
 /// `ADD key pending s1 m1 s2 m2 ...` → `[i, j, ...]`: best-score `ZADD GT` of
 /// every pair, returning the 1-based indexes of pairs whose player must be
@@ -282,6 +306,42 @@ pub(crate) fn page(key: &str, offset: u64, limit: u64) -> Cmd {
     let mut cmd = eval_ro(PAGE, key);
     cmd.arg(offset).arg(limit);
     cmd
+}
+
+/// The sized `PAGE` call ([`parse_sized`]) for `limit` rows of one shard: its
+/// highest (`Edge::Top`) or its lowest (`Edge::Bottom`, counted from its end,
+/// so they are its last rows whatever its size is by then).
+pub(crate) fn edge_sized(key: &str, edge: Edge, limit: u64) -> Cmd {
+    let mut cmd = eval_ro(PAGE_SIZED, key);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    cmd.arg(if edge == Edge::Bottom { -limit } else { 0 }).arg(limit);
+    cmd
+}
+
+/// An end of a shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Edge {
+    /// Its highest rows.
+    Top,
+    /// Its lowest rows.
+    Bottom,
+}
+
+/// The sized `SEEK` call ([`parse_sized`]) around a player of one shard.
+pub(crate) fn seek_sized(key: &str, index: Option<&str>, player: &PlayerId, radius: u64) -> Cmd {
+    let mut cmd = eval_ro_indexed(SEEK_SIZED, key, index);
+    cmd.arg(member::encode(player)).arg(radius);
+    cmd
+}
+
+/// Splits a `*_SIZED` reply into the key's size and the plain reply.
+pub(crate) fn parse_sized(v: Value) -> Result<(u64, Value)> {
+    let mut items = as_array(v)?;
+    if items.is_empty() {
+        return Err(Error::Corrupt("a sized reply without its size".into()));
+    }
+    let card = as_u64(&items.remove(0))?;
+    Ok((card, Value::Array(items)))
 }
 
 /// A read-only script call on one shard and, when given, its player index
