@@ -11,9 +11,16 @@ use shard_router::{Error, MigrationOutcome, Oracle, RebalanceOptions, Router, Sc
 
 use crate::helpers::{Workload, assert_matches_oracle, assert_whole_page, fixed_players, router, unique_board};
 
-/// Reads in these tests take milliseconds; the grace only has to outlast them
-/// (and the records readers keep for a second).
+/// The grace has to outlast the records readers keep (a second) plus the
+/// longest read; reads are bounded by [`READ_TIMEOUT`], as the api bounds them.
 const GRACE: Duration = Duration::from_millis(1500);
+
+/// How long a read during a migration may take before it is abandoned: the
+/// api's request timeout (a second), which the production grace (10 s) is
+/// chosen against. An unbounded read on a loaded machine can outlast the
+/// grace and read a source already deleted (a short page); the api would
+/// have timed it out.
+const READ_TIMEOUT: Duration = Duration::from_secs(1);
 
 fn options(chunk: usize, max_chunks: Option<usize>) -> RebalanceOptions {
     RebalanceOptions { chunk, max_chunks, grace: GRACE }
@@ -76,10 +83,15 @@ async fn migrations_under_concurrent_writes_equal_the_oracle() {
                 tokio::spawn(async move {
                     let mut reads = 0usize;
                     while !stop.load(Ordering::Relaxed) {
-                        let page = router.top(&board, 0, 100).await.expect("top");
-                        assert_whole_page(&page, &format!("{context}: top during migration"));
+                        let Ok(page) = tokio::time::timeout(READ_TIMEOUT, router.top(&board, 0, 100)).await else {
+                            continue;
+                        };
+                        assert_whole_page(&page.expect("top"), &format!("{context}: top during migration"));
                         let f = &fixed[reads % fixed.len()].player;
-                        assert!(router.standing(&board, f).await.expect("standing").is_some(), "{f} vanished");
+                        let Ok(standing) = tokio::time::timeout(READ_TIMEOUT, router.standing(&board, f)).await else {
+                            continue;
+                        };
+                        assert!(standing.expect("standing").is_some(), "{f} vanished");
                         reads += 1;
                     }
                     reads
