@@ -646,10 +646,11 @@ async fn around_in(store: &Store, at: &Around<'_>, player: &PlayerId) -> Result<
     }));
     let replies = store.run_all(&pipes).await?;
     // Where the highest shard read starts: the sizes of the shards above it, from the first round trip.
-    let mut shard_start = match plan[0] {
-        AroundRead::Bottom { shard, .. } | AroundRead::Top { shard, .. } => sizes_above(at.cards)[shard],
-        AroundRead::Own => sizes_above(at.cards)[at.own],
+    let highest = match plan[0] {
+        AroundRead::Bottom { shard, .. } | AroundRead::Top { shard, .. } => shard,
+        AroundRead::Own => at.own,
     };
+    let mut shard_start = sizes_above(at.cards)[highest];
     let mut out: Vec<Entry> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (read, reply) in plan.iter().zip(replies) {
@@ -902,6 +903,18 @@ mod tests {
         assert!(sizes_above(&[]).is_empty());
     }
 
+    /// Updates setting each `(player, score)` on `board`.
+    fn updates(board: &BoardId, players: impl Iterator<Item = (String, u64)>) -> Vec<ScoreUpdate> {
+        players
+            .map(|(id, score)| ScoreUpdate {
+                board: board.clone(),
+                player: PlayerId::new(id).expect("id"),
+                score,
+                time_ms: 0,
+            })
+            .collect()
+    }
+
     /// A private Redis, a range board of three shards with `players` players, its state and active generation.
     async fn board_with(
         redis: &testkit::PrivateRedis,
@@ -913,29 +926,11 @@ mod tests {
                 .await
                 .expect("private redis");
         let board = BoardId::new("sizes").expect("board");
-        let updates: Vec<ScoreUpdate> = (0..players)
-            .map(|i| ScoreUpdate {
-                board: board.clone(),
-                player: PlayerId::new(format!("p{i}")).expect("id"),
-                score: i,
-                time_ms: 0,
-            })
-            .collect();
-        boards.apply(&store, &board, &updates.iter().collect::<Vec<_>>(), true, Ties::Shared).await.expect("apply");
+        let initial = updates(&board, (0..players).map(|i| (format!("p{i}"), i)));
+        boards.apply(&store, &board, &initial.iter().collect::<Vec<_>>(), true, Ties::Shared).await.expect("apply");
         let state = boards.existing(&store, &board).await.expect("load").expect("the board exists");
         let generation = RangeBoards::cached_meta(&state).expect("meta").meta.active.clone();
         (store, board, state, generation)
-    }
-
-    fn updates(board: &BoardId, players: impl Iterator<Item = (String, u64)>) -> Vec<ScoreUpdate> {
-        players
-            .map(|(id, score)| ScoreUpdate {
-                board: board.clone(),
-                player: PlayerId::new(id).expect("id"),
-                score,
-                time_ms: 0,
-            })
-            .collect()
     }
 
     /// The bug: an around read its window at the global position the sizes of
@@ -1001,14 +996,7 @@ mod tests {
         let (store, board, state, generation) = board_with(&redis, &boards, 15).await;
         let first = boards.sizes(&store, &board, &state, &generation).await.expect("sizes");
         assert_eq!(first.above, [5, 0, 0], "scores 0..15 over boundaries 10 and 20");
-        let more: Vec<ScoreUpdate> = (15..25)
-            .map(|i| ScoreUpdate {
-                board: board.clone(),
-                player: PlayerId::new(format!("p{i}")).expect("id"),
-                score: i,
-                time_ms: 0,
-            })
-            .collect();
+        let more = updates(&board, (15..25).map(|i| (format!("p{i}"), i)));
         boards.apply(&store, &board, &more.iter().collect::<Vec<_>>(), true, Ties::Shared).await.expect("apply");
         tokio::time::sleep(Duration::from_millis(5)).await; // the sizes age past size_refresh
 
