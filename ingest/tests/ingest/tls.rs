@@ -14,9 +14,19 @@ use rdkafka::config::ClientConfig;
 use rdkafka::producer::FutureProducer;
 
 use crate::helpers::{
-    Topics, Worker, oracle_of, produce_events, produce_raw, random_events, read_dlq_from, redis_url, router, unique,
-    wait_for_oracle, worker_args,
+    Topics, Worker, counter, oracle_of, produce_events, produce_raw, random_events, read_dlq_from, redis_url, router,
+    unique, wait_for_oracle, worker_args,
 };
+
+/// Waits until `worker` received `records` records: the board can equal its
+/// oracle before the last records (ones that improve nobody) are consumed.
+async fn wait_for_consumed(worker: &Worker, records: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while counter(&worker.get("/metrics").await.1, "ingest_events_consumed_total") < records as f64 {
+        assert!(tokio::time::Instant::now() < deadline, "the worker never consumed {records} records");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
 
 use testkit::TestPki as Pki;
 
@@ -154,6 +164,7 @@ async fn a_worker_consumes_and_dead_letters_through_a_tls_only_broker() {
     wait_for_oracle(&router(&redis_url(), "single").await, &oracle_of(&events), &board, Duration::from_secs(60)).await;
     let dead = read_dlq_from(tls_config(&broker, &pki), &topics.dlq, 1).await;
     assert_eq!(dead[0].header("error.code"), "not_json");
+    wait_for_consumed(&worker, events.len() + 1).await;
     let report = worker.stop().await;
     assert_eq!((report.consumed, report.dead_lettered), (events.len() as u64 + 1, 1), "{report:?}");
 
@@ -205,6 +216,7 @@ async fn a_worker_authenticates_with_scram_over_tls() {
     );
     let worker = Worker::start(tls_worker(&topics, &broker, options));
     wait_for_oracle(&router(&redis_url(), "single").await, &oracle_of(&events), &board, Duration::from_secs(60)).await;
+    wait_for_consumed(&worker, events.len()).await;
     let report = worker.stop().await;
     assert_eq!(report.consumed, events.len() as u64, "{report:?}");
 
