@@ -11,16 +11,17 @@
 //! | `abort <board>` | abandons the rebalance or migration in progress; its half-built target is deleted after the grace period |
 //! | `rules <board> [--order asc\|desc] [--ties shared\|earliest] [--min-score N] [--max-score N] [--layout L]` | shows a board's rules, or changes the ones given (bounds at any time; order and ties only when creating the board, with `--layout`) |
 //! | `delete <board>` | removes a board: every key of every layout it uses, and its record |
-//! | `audit [--count N]` | the newest entries of the audit log, newest first |
+//! | `audit [--count N] [--refused]` | the newest entries of the audit log, newest first; `--refused`: of the requests refused for their credentials |
 //! | `snapshot --out FILE [--board B]..` | writes boards (all by default) with their seasons to a file, with the Kafka offsets it is complete up to |
 //! | `restore --file FILE [--board B].. [--layout L] [--no-replay]` | loads a snapshot into boards that do not exist (any layout), then replays the topic from its offsets until caught up |
 //! | `rebuild [--layout L] [--rules-from FILE] [--discard-existing]` | replays every retained event into a store that lost its data; refuses when events have expired |
-//! | `epoch [--adopt]` | the store's epoch (how ingest and the api notice a wiped store); `--adopt` accepts the store as it is |
+//! | `catch-up [--layout L]` | replays, into a store that went back in time, the topic from the store's own applied offsets; installs a new epoch |
+//! | `epoch [--adopt]` | the store's epoch (how ingest and the api notice a wiped store) and why it was marked lost; `--adopt` accepts the store as it is |
 //!
 //! Recovery is in [`recover`], the snapshot file in [`snapshot`], the runbook in `docs/operations.md`.
 //!
 //! Commands that change something (`rebalance`, `migrate`, `resume`, `abort`, `rules` with a change, `delete`,
-//! `restore`, `rebuild`, `epoch --adopt`) are
+//! `restore`, `rebuild`, `catch-up`, `epoch --adopt`) are
 //! written to the audit log (`lb:audit`, shared with the api's admin routes) as `cli:$USER`.
 //!
 //! Every command reads the layout each board is recorded with from Redis
@@ -142,6 +143,9 @@ pub enum Command {
         /// How many entries.
         #[arg(long, default_value_t = 50)]
         count: usize,
+        /// The log of admin requests refused for their credentials instead (401, 403; sampled).
+        #[arg(long)]
+        refused: bool,
     },
     /// Writes boards (every board by default) and their seasons to a snapshot file.
     Snapshot {
@@ -184,6 +188,15 @@ pub enum Command {
         /// Delete the boards the lost store holds (written after the loss) before replaying.
         #[arg(long)]
         discard_existing: bool,
+        /// Where the events are.
+        #[command(flatten)]
+        kafka: recover::KafkaArgs,
+    },
+    /// Replays what a store that went back in time forgot, from its own applied offsets.
+    CatchUp {
+        /// The layout of boards the replay creates (boards that exist keep theirs).
+        #[arg(long, default_value = "single")]
+        layout: String,
         /// Where the events are.
         #[command(flatten)]
         kafka: recover::KafkaArgs,
@@ -240,6 +253,7 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
         command @ (Command::Snapshot { .. }
         | Command::Restore { .. }
         | Command::Rebuild { .. }
+        | Command::CatchUp { .. }
         | Command::Epoch { .. }) => recovery(&store, &redis, command, cli.json, out).await,
         command => execute(&store, command, cli.json, out).await,
     };
@@ -275,6 +289,7 @@ impl Command {
                 Some(("restore", if boards.is_empty() { "*".into() } else { boards.join(",") }))
             }
             Self::Rebuild { .. } => Some(("rebuild", "*".into())),
+            Self::CatchUp { .. } => Some(("catch_up", "*".into())),
             Self::Epoch { adopt: true } => Some(("epoch_adopt", "*".into())),
             Self::Rules { .. }
             | Self::Boards
@@ -295,8 +310,9 @@ async fn execute(store: &Store, command: Command, cli_json: bool, out: &mut impl
             router.delete_board(&board).await?;
             report(out, cli_json, &board, "deleted: every key of every layout, and its record")?;
         }
-        Command::Audit { count } => {
-            let entries = audit::recent(store, count).await?;
+        Command::Audit { count, refused } => {
+            let log = if refused { audit::Log::Refused } else { audit::Log::Actions };
+            let entries = audit::recent_in(store, log, count).await?;
             if cli_json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&entries)?)?;
             } else {
@@ -403,12 +419,32 @@ async fn recovery(
             }
             serde_json::to_value(r)?
         }
+        Command::CatchUp { layout, kafka } => {
+            let r = recover::catch_up(store, redis, &kafka, &layout.parse()?, cli_json).await?;
+            if !cli_json {
+                print_recovery(out, "caught up", &r)?;
+            }
+            serde_json::to_value(r)?
+        }
         Command::Epoch { adopt } => {
             let r = recover::epoch_command(store, redis, adopt).await?;
             if !cli_json {
                 match &r.epoch {
                     Some(e) => writeln!(out, "{}: {} ({:?}, made at {} ms)", r.state, e.id, e.origin, e.at_ms)?,
                     None => writeln!(out, "{}", r.state)?,
+                }
+                if let Some(loss) = &r.loss {
+                    writeln!(
+                        out,
+                        "marked lost at {} ms: {} on topic {} (partition {}: applied {}, committed {}); run \
+                         `lb-admin catch-up`",
+                        loss.at_ms,
+                        loss.cause,
+                        loss.topic,
+                        loss.behind.partition,
+                        loss.behind.applied,
+                        loss.behind.expected
+                    )?;
                 }
             }
             serde_json::to_value(r)?
@@ -594,6 +630,7 @@ async fn layout_work(store: &Store, command: Command, cli_json: bool, out: &mut 
         | Command::Snapshot { .. }
         | Command::Restore { .. }
         | Command::Rebuild { .. }
+        | Command::CatchUp { .. }
         | Command::Epoch { .. } => {
             bail!("not a layout command")
         }

@@ -8,9 +8,12 @@
 //!   installs a new epoch, and the paused workers and apis carry on.
 //! - `rebuild` replays every retained event into a lost store, refusing if
 //!   any has expired, then installs a new epoch.
-//! - `epoch` shows the store's epoch; `epoch --adopt` accepts the store as it
-//!   is (after an upgrade from a version without epochs, or to give up on
-//!   lost data knowingly).
+//! - `catch-up` replays, into a store that went back in time (a rollback,
+//!   [`shard_router::applied`]), the topic from the store's own applied
+//!   offsets to the end offsets it reads when it starts, then installs a new epoch.
+//! - `epoch` shows the store's epoch (and why it was marked lost);
+//!   `epoch --adopt` accepts the store as it is (after an upgrade from a
+//!   version without epochs, or to give up on lost data knowingly).
 //!
 //! Each installs its epoch on every copy and returns only once every replica
 //! connected at that moment has it (`WAIT`, at most 10 s; otherwise it fails
@@ -26,6 +29,7 @@ use anyhow::{Context as _, bail, ensure};
 use clap::Parser as _;
 use leaderboard_contract::BoardId;
 use serde::Serialize;
+use shard_router::applied;
 use shard_router::board_record::{self, RecordedLayout};
 use shard_router::epoch::{self, Origin, State};
 use shard_router::seasons::SeasonEntry;
@@ -170,6 +174,8 @@ pub async fn snapshot(
     let config = ingest_config(redis, kafka, "single", &kafka.group)?;
     // Before the scan: every event below these offsets is in Redis before the scan starts.
     let offsets = ingest::recovery::committed(&config, &kafka.group).await.context("reading the group's offsets")?;
+    // A lost store's remains must never become the newest snapshot, the one the runbook restores.
+    let before = intact_epoch(store, &kafka.topic, &offsets).await?;
     let boards = if boards.is_empty() { board_record::boards(store).await? } else { boards.to_vec() };
     let header = Header {
         format: crate::snapshot::FORMAT.into(),
@@ -178,6 +184,7 @@ pub async fn snapshot(
         topic: kafka.topic.clone(),
         group: kafka.group.clone(),
         offsets: offsets.clone(),
+        epoch: Some(before.clone()),
     };
     let partial = file.with_extension("partial");
     let (tx, mut rx) = mpsc::channel::<Sink>(8);
@@ -215,6 +222,15 @@ pub async fn snapshot(
                 write_board(&router, &board.season(&entry.id), Some(season), &tx, &progress).await?;
             }
         }
+        // Unchanged during the scan: a loss or a recovery meanwhile makes the rows a mix of two stores.
+        let after = intact_epoch(store, &kafka.topic, &offsets).await?;
+        ensure!(
+            after.id == before.id,
+            "the store's epoch changed during the scan ({} to {}): it was lost and recovered meanwhile; take the \
+             snapshot again",
+            before.id,
+            after.id
+        );
         tx.send(Sink::Done).await.map_err(|_| anyhow::anyhow!("the snapshot writer stopped"))
     }
     .await;
@@ -226,6 +242,27 @@ pub async fn snapshot(
     }
     scanned?;
     Ok(SnapshotReport { file: file.to_path_buf(), totals: written?, offsets, seconds: started.elapsed().as_secs_f64() })
+}
+
+/// The store's epoch, refusing a store that is lost (no intact epoch) or went
+/// back in time (a node's applied offsets below the group's `committed` ones).
+async fn intact_epoch(store: &Store, topic: &str, committed: &applied::Offsets) -> anyhow::Result<epoch::Epoch> {
+    let State::Intact(known) = epoch::read(store).await? else {
+        bail!(
+            "the store is lost (its epoch is missing or damaged: wiped, or marked lost by ingest): a snapshot \
+             would hold what is left of it, not the truth. Recover it first (docs/operations.md)"
+        );
+    };
+    if let Some(b) = applied::first_behind(&applied::read(store, topic).await?, committed) {
+        bail!(
+            "the store went back in time: a node has applied partition {} up to offset {}, below the {} the group \
+             committed. A snapshot of it would miss acknowledged events; recover it first (lb-admin catch-up)",
+            b.partition,
+            b.applied,
+            b.expected
+        );
+    }
+    Ok(known)
 }
 
 /// Sends one board's (or season's) section and players to the writer.
@@ -546,6 +583,53 @@ async fn create_boards_of(store: &Store, file: &Path) -> anyhow::Result<u64> {
     Ok(sections.len() as u64)
 }
 
+/// Replays what a store that went back in time forgot (see the module docs):
+/// from the lowest applied offset of each partition over every node, to the
+/// end offsets read when it starts; then installs a new epoch.
+///
+/// # Errors
+/// A store that is not lost, or was not found rolled back (a wipe: restore or
+/// rebuild); expired events; the broker or Redis failing.
+pub async fn catch_up(
+    store: &Store,
+    redis: &RedisArgs,
+    kafka: &KafkaArgs,
+    layout: &LayoutSpec,
+    quiet: bool,
+) -> anyhow::Result<RestoreReport> {
+    let started = Instant::now();
+    if let State::Intact(e) = epoch::read(store).await? {
+        bail!(
+            "the store holds its epoch {} ({:?}): it is not lost. A catch-up is for a store found rolled back",
+            e.id,
+            e.origin
+        );
+    }
+    let loss = epoch::loss(store).await?;
+    if !loss.is_some_and(|l| l.cause == "rollback" && l.topic == kafka.topic) {
+        bail!(
+            "the store was not found rolled back on topic {} (no loss note says so): it was wiped or damaged. \
+             Restore the newest snapshot (lb-admin restore) or rebuild from Kafka (lb-admin rebuild)",
+            kafka.topic
+        );
+    }
+    let Some(from) = applied::lowest(store, &kafka.topic).await? else {
+        bail!(
+            "a node holds no applied offsets of topic {}: it was wiped, not rolled back. Restore the newest \
+             snapshot (lb-admin restore) or rebuild from Kafka (lb-admin rebuild)",
+            kafka.topic
+        );
+    };
+    let config = ingest_config(redis, kafka, &layout.to_string(), &replay_group(kafka, "catch-up"))?;
+    let mut report = RestoreReport::default();
+    replay_into(config, ingest::config::Replay::default(), ingest::recovery::Start::At(from), quiet, &mut report)
+        .await?;
+    install_epoch(store, redis, Origin::CatchUp).await?;
+    report.epoch_installed = true;
+    report.total_seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
 /// The store's epoch, as `epoch` prints it.
 #[derive(Debug, Serialize)]
 pub struct EpochReport {
@@ -553,19 +637,26 @@ pub struct EpochReport {
     pub state: &'static str,
     /// The epoch, when intact.
     pub epoch: Option<epoch::Epoch>,
+    /// Why a process marked the store lost, when one did (a rollback).
+    pub loss: Option<epoch::Loss>,
 }
 
-/// Shows the store's epoch, or with `adopt` installs a new one (see the module docs).
+/// Shows the store's epoch, or with `adopt` installs a new one (see the module
+/// docs); adopting also forgets the store's applied offsets, which the store
+/// as it is now no longer answers for: the next batch of each partition
+/// records them again ([`shard_router::applied`]).
 ///
 /// # Errors
 /// When Redis fails, or the connected replicas do not confirm the new epoch in time.
 pub async fn epoch_command(store: &Store, redis: &RedisArgs, adopt: bool) -> anyhow::Result<EpochReport> {
     if adopt {
+        applied::forget(store).await?;
         install_epoch(store, redis, Origin::Adopt).await?;
     }
+    let loss = epoch::loss(store).await?;
     Ok(match epoch::read(store).await? {
-        State::Intact(e) => EpochReport { state: "intact", epoch: Some(e) },
-        State::Missing => EpochReport { state: "missing", epoch: None },
-        State::Damaged => EpochReport { state: "damaged", epoch: None },
+        State::Intact(e) => EpochReport { state: "intact", epoch: Some(e), loss: None },
+        State::Missing => EpochReport { state: "missing", epoch: None, loss },
+        State::Damaged => EpochReport { state: "damaged", epoch: None, loss },
     })
 }

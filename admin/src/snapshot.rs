@@ -46,6 +46,10 @@ pub struct Header {
     pub group: String,
     /// Per partition: every event below this offset is in the snapshot.
     pub offsets: BTreeMap<i32, i64>,
+    /// The store's epoch, the same before and after the scan (absent in files
+    /// written before snapshots carried it).
+    #[serde(default)]
+    pub epoch: Option<shard_router::epoch::Epoch>,
 }
 
 /// A season's entry as the file holds it.
@@ -262,6 +266,7 @@ mod tests {
             topic: "scores".into(),
             group: "g".into(),
             offsets: [(0, 7), (1, 9)].into_iter().collect(),
+            epoch: None,
         }
     }
 

@@ -5,8 +5,12 @@
 //! hashed and compared with every configured hash in constant time (no early
 //! exit, so timing tells nothing about which hash is close). No or an unknown
 //! token: 401 with `WWW-Authenticate: Bearer`; a token without the `admin`
-//! scope: 403. Every admin request, refused ones included, is written to the
-//! audit log ([`shard_router::audit`]) with the token's name, never the token.
+//! scope: 403. Every admin request is written to the audit log
+//! ([`shard_router::audit`]) with the token's name, never the token; requests
+//! refused for their credentials go to the log of refusals instead, at most
+//! [`REFUSALS_RECORDED_PER_SECOND`] a second per process (the rest are only
+//! counted, `api_admin_refusals_total{recorded="false"}`), so anonymous
+//! requests can neither push real entries out nor grow the log's work without bound.
 //!
 //! Admin writes go to the primary through their own connection: the read path
 //! may be reading from replicas.
@@ -36,6 +40,13 @@ pub const ADMIN_SCOPE: &str = "admin";
 
 /// Most boards `GET /v1/admin/boards` lists (in name order).
 pub const MAX_LISTED_BOARDS: usize = 1000;
+
+/// Most refused admin requests a process writes to the log of refusals (and
+/// logs) per second; a burst of as many is allowed.
+pub const REFUSALS_RECORDED_PER_SECOND: u32 = 10;
+
+/// The limiter of recorded refusals.
+type RefusalLimiter = governor::DefaultDirectRateLimiter;
 
 /// One configured token.
 #[derive(Clone)]
@@ -77,16 +88,23 @@ impl Token {
 }
 
 /// The admin side of the api: tokens and a connection to the primary.
-#[derive(Debug)]
 pub struct Admin {
     tokens: Vec<Token>,
     store: Store,
+    refusals: RefusalLimiter,
+}
+
+impl std::fmt::Debug for Admin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admin").field("tokens", &self.tokens).finish_non_exhaustive()
+    }
 }
 
 impl Admin {
     /// Admin routes over `store` (a primary connection) accepting `tokens`.
     pub fn new(tokens: Vec<Token>, store: Store) -> Self {
-        Self { tokens, store }
+        let per_second = std::num::NonZeroU32::new(REFUSALS_RECORDED_PER_SECOND).unwrap_or(std::num::NonZeroU32::MIN);
+        Self { tokens, store, refusals: governor::RateLimiter::direct(governor::Quota::per_second(per_second)) }
     }
 
     /// The name of the token presented, if it is one of ours (constant time over all of them).
@@ -112,7 +130,16 @@ impl Admin {
             Some(t) => return Ok(t.name.clone()),
         };
         let (who, error) = refused;
-        self.audit(&who, action, target, &status_code(&error)).await;
+        let recorded = self.refusals.check().is_ok();
+        metrics::counter!("api_admin_refusals_total", "recorded" => if recorded { "true" } else { "false" })
+            .increment(1);
+        if recorded {
+            let entry = AuditEntry { who, action: action.into(), target: target.into(), result: status_code(&error) };
+            tracing::info!(target: "audit", who = entry.who, action, target, result = entry.result, "admin request refused");
+            if let Err(e) = audit::record_in(&self.store, audit::Log::Refused, &entry).await {
+                tracing::error!(error = %e, action, "could not write the log of refusals");
+            }
+        }
         Err(error)
     }
 

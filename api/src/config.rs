@@ -42,8 +42,10 @@ pub struct Config {
     /// Rows kept in the top-N cache of each board.
     #[arg(long, env = "LB_TOP_CACHE_ROWS", default_value_t = 100)]
     pub top_cache_rows: u64,
-    /// A board nobody asked for during this long leaves the cache.
-    #[arg(long, env = "LB_BOARD_IDLE", default_value = "10m", value_parser = humantime::parse_duration)]
+    /// A board nobody asked for during this long leaves the cache. It bounds the Redis work one
+    /// read can cause: `board_idle / top_refresh` refreshes (30 with the defaults), for at most
+    /// `MAX_CACHED_BOARDS` boards at once; a read of a board that left is answered from Redis.
+    #[arg(long, env = "LB_BOARD_IDLE", default_value = "30s", value_parser = humantime::parse_duration)]
     pub board_idle: Duration,
     /// Longest time a request may take before it is answered 503.
     #[arg(long, env = "LB_REQUEST_TIMEOUT", default_value = "1s", value_parser = humantime::parse_duration)]

@@ -2,7 +2,7 @@
 //!
 //! | metric | kind | meaning |
 //! |---|---|---|
-//! | `api_requests_total{method,route,status}` | counter | requests, by matched route (never the raw path) |
+//! | `api_requests_total{method,route,status}` | counter | requests, by matched route (never the raw path) and method (the standard ones; any other is `other`) |
 //! | `api_request_duration_seconds{method,route}` | histogram | latency |
 //! | `api_top_cache_age_seconds{board}` | gauge | age of the cached top-N data |
 //! | `api_top_cache_boards` | gauge | boards in the cache |
@@ -15,6 +15,7 @@
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -35,12 +36,42 @@ pub async fn track(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let route =
         request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
-    metrics::counter!("api_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+    metrics::counter!("api_requests_total", "method" => method, "route" => route.clone(), "status" => status)
         .increment(1);
     metrics::histogram!("api_request_duration_seconds", "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// A request's method as a metric label, from a closed set: a client may send
+/// any token as a method (up to the header size limit), and each distinct
+/// label would be a new series kept for the life of the process.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_outside_the_standard_set_share_one_label() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::from_bytes(b"BREW").expect("a token")), "other");
+        assert_eq!(method_label(&Method::from_bytes(&vec![b'X'; 20_000]).expect("a long token")), "other");
+    }
 }

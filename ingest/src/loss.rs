@@ -13,14 +13,26 @@
 //! or `epoch adopt`), the worker forgets its cached scores, writes the batch
 //! it holds again (a batch that may have reached the wiped store) and goes on
 //! from its committed offsets.
+//!
+//! A store that went back in time keeps its epoch, so the worker also keeps
+//! the store's applied offsets ([`shard_router::applied`]): after each batch
+//! (in the same round trip as the epoch check) it raises them, refusing when
+//! a node's is below an offset known applied (one this worker stored, or the
+//! group committed), and the watcher compares them with the group's committed
+//! offsets every interval, and so does a start. A node behind is a rollback:
+//! the worker marks the store lost for every process
+//! ([`shard_router::epoch::mark_lost`]), `ingest_rollbacks_total` counts it,
+//! and `lb-admin catch-up` replays what the store forgot.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rdkafka::consumer::Consumer;
 use rdkafka::{Offset, TopicPartitionList};
-use shard_router::epoch::{self, Known, State, Verdict};
+use shard_router::applied::{self, Advanced, Behind, Mark, Offsets};
+use shard_router::epoch::{self, Known, Loss, State, Verdict};
 use shard_router::{Failure, Store};
 use tracing::{error, info};
 
@@ -44,13 +56,24 @@ pub enum Check {
 }
 
 /// The epoch a worker knows and whether the store is lost.
-#[derive(Debug)]
 pub struct Guard {
     store: Store,
     shared: Arc<Shared>,
+    consumer: Arc<IngestConsumer>,
+    topic: String,
     known: Known,
     lost: AtomicBool,
     recoveries: AtomicU64,
+    /// Per partition, an offset known applied in the known epoch: stored by
+    /// this worker, or committed by the group. An intact store's applied
+    /// offsets are never below it.
+    floors: Mutex<BTreeMap<i32, i64>>,
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard").field("topic", &self.topic).field("known", &self.known).finish_non_exhaustive()
+    }
 }
 
 impl Guard {
@@ -68,9 +91,10 @@ impl Guard {
         shared: Arc<Shared>,
         replicas: &ReplicaAck,
     ) -> anyhow::Result<Self> {
-        let state = if has_committed(consumer, topic.to_string()).await? {
-            epoch::read(&store).await?
-        } else {
+        // Present from the start, so an alert on its increase sees the first detection.
+        metrics::counter!("ingest_rollbacks_total").increment(0);
+        let group = group_offsets(Arc::clone(&consumer), topic.to_string()).await?;
+        let state = if group.committed.is_empty() {
             // Nothing was ever applied: a new deployment. Its epoch is made here (or its
             // creation, cut short, finished) and must be on the replicas before the first batch,
             // as each batch is: a failover must not take it away from under acknowledged writes
@@ -80,24 +104,118 @@ impl Guard {
             let state = epoch::create_new(&store).await?;
             if matches!(state, State::Intact(_)) {
                 let required = replicas.required().await?;
+                // Nothing applied yet on any partition: a rollback to before the first batch
+                // is then noticed too ([`applied::init`]).
+                applied::init(&store, topic, &group.partitions).await?;
                 let acked = store.wait_for_replicas(required, replicas.timeout).await?;
                 anyhow::ensure!(acked >= required, "the store's new epoch reached {acked} of {required} replicas");
             }
             state
+        } else {
+            epoch::read(&store).await?
         };
         let guard = Self {
             store,
             shared,
+            consumer,
+            topic: topic.to_string(),
             // With none known, only a recovery's epoch is taken (see the module docs).
             known: Known::new(state.epoch().cloned(), false),
             lost: AtomicBool::new(false),
             recoveries: AtomicU64::new(0),
+            floors: Mutex::new(group.committed.clone()),
         };
         match &state {
-            State::Intact(e) => info!(epoch = %e.id, origin = ?e.origin, "store epoch"),
+            State::Intact(e) => {
+                info!(epoch = %e.id, origin = ?e.origin, "store epoch");
+                let nodes = applied::read(&guard.store, topic).await?;
+                if let Some(behind) = applied::first_behind(&nodes, &group.committed) {
+                    guard.rolled_back(behind).await?;
+                }
+            }
             _ => guard.mark_lost(),
         }
         Ok(guard)
+    }
+
+    /// Records that this worker stored `next` for `partition` (after its
+    /// batch's applied offsets were raised): a floor for later checks.
+    pub fn stored(&self, partition: i32, next: i64) {
+        let mut floors = self.floors.lock().unwrap_or_else(PoisonError::into_inner);
+        let floor = floors.entry(partition).or_insert(next);
+        *floor = (*floor).max(next);
+    }
+
+    fn floor(&self, partition: i32) -> Option<i64> {
+        self.floors.lock().unwrap_or_else(PoisonError::into_inner).get(&partition).copied()
+    }
+
+    /// After a batch's effects: raises the store's applied offsets to `marks`
+    /// (each with this worker's floor) where the store holds the known epoch,
+    /// and judges the store as [`Guard::check`] does; a node behind a floor is
+    /// a rollback. Written through `writer`, the connection that wrote the
+    /// effects, so that its `WAIT` covers them too.
+    ///
+    /// # Errors
+    /// When Redis fails.
+    pub async fn confirm(&self, writer: &Store, marks: &[Mark]) -> shard_router::Result<Check> {
+        let Some(known) = self.known.get() else { return self.check().await };
+        let marks: Vec<Mark> = marks.iter().map(|m| Mark { floor: self.floor(m.partition), ..*m }).collect();
+        match applied::advance(writer, &self.topic, &marks, Some(&known.id)).await? {
+            Advanced::Recorded => Ok(self.judged(Verdict::Same)),
+            Advanced::OtherEpoch => self.check().await,
+            Advanced::Behind(behind) => {
+                self.rolled_back(behind).await?;
+                Ok(Check::Lost)
+            }
+        }
+    }
+
+    /// Compares the store's applied offsets with the group's committed ones
+    /// (read first: applied offsets only grow, so a later read cannot make
+    /// an intact store look behind).
+    ///
+    /// # Errors
+    /// When the broker or Redis fails.
+    pub async fn compare_with_group(&self) -> anyhow::Result<Check> {
+        let group = group_offsets(Arc::clone(&self.consumer), self.topic.clone()).await?;
+        let check = self.check().await?;
+        if check != Check::Same {
+            return Ok(check);
+        }
+        {
+            let mut floors = self.floors.lock().unwrap_or_else(PoisonError::into_inner);
+            for (&p, &o) in &group.committed {
+                let floor = floors.entry(p).or_insert(o);
+                *floor = (*floor).max(o);
+            }
+        }
+        let nodes = applied::read(&self.store, &self.topic).await?;
+        match applied::first_behind(&nodes, &group.committed) {
+            Some(behind) => {
+                self.rolled_back(behind).await?;
+                Ok(Check::Lost)
+            }
+            None => Ok(Check::Same),
+        }
+    }
+
+    /// A node is behind: marks the store lost for every process.
+    async fn rolled_back(&self, behind: Behind) -> shard_router::Result<()> {
+        error!(
+            partition = behind.partition,
+            applied = behind.applied,
+            committed = behind.expected,
+            "the store went back in time: a node's applied offset is below what was applied and committed \
+             (a Redis restarted from an older state, or a replica promoted without the last writes); run \
+             `lb-admin catch-up` to replay what it forgot"
+        );
+        metrics::counter!("ingest_rollbacks_total").increment(1);
+        if let Some(known) = self.known.get() {
+            epoch::mark_lost(&self.store, &known, &Loss::rollback(&self.topic, behind)).await?;
+        }
+        self.mark_lost();
+        Ok(())
     }
 
     /// Whether the store is lost (as of the last check).
@@ -117,8 +235,12 @@ impl Guard {
     /// When Redis fails.
     pub async fn check(&self) -> shard_router::Result<Check> {
         let now = epoch::read(&self.store).await?;
-        let verdict = self.known.judge(&now);
-        Ok(match verdict {
+        Ok(self.judged(self.known.judge(&now)))
+    }
+
+    /// Acts on a verdict about the store's epoch.
+    fn judged(&self, verdict: Verdict) -> Check {
+        match verdict {
             Verdict::Same => {
                 // The epoch this worker knows is intact: a loss seen before was a misread (a
                 // copy unreadable while a Cluster primary failed over), never a wipe, since
@@ -137,13 +259,15 @@ impl Guard {
             Verdict::Recovered(e) => {
                 info!(epoch = %e.id, origin = ?e.origin, "the store was recovered; resuming");
                 self.shared.cache.clear();
+                // The recovery's applied offsets are the truth now.
+                self.floors.lock().unwrap_or_else(PoisonError::into_inner).clear();
                 self.recoveries.fetch_add(1, Ordering::Relaxed);
                 self.lost.store(false, Ordering::Relaxed);
                 metrics::gauge!("ingest_store_lost").set(0.0);
                 self.shared.health.succeed(Step::StoreLost);
                 Check::Recovered
             }
-        })
+        }
     }
 
     fn mark_lost(&self) {
@@ -157,34 +281,55 @@ impl Guard {
         self.shared.health.fail(Step::StoreLost, Failure::StoreBlocked);
     }
 
-    /// Checks every `interval` until `stop`, so an idle worker notices a loss
-    /// (and a recovery) too.
+    /// Checks every `interval` until `stop`, so an idle worker notices a loss,
+    /// a rollback (against the group's committed offsets) and a recovery too.
     pub async fn watch(self: Arc<Self>, interval: Duration, stop: tokio_util::sync::CancellationToken) {
         loop {
             tokio::select! {
                 () = tokio::time::sleep(interval) => {}
                 () = stop.cancelled() => return,
             }
-            if let Err(e) = self.check().await {
-                tracing::debug!(class = e.failure().as_str(), "epoch check failed");
+            if let Err(e) = self.compare_with_group().await {
+                tracing::debug!(error = %e, "epoch check failed");
             }
         }
     }
 }
 
-/// Whether the group has committed an offset for any partition of `topic`.
-async fn has_committed(consumer: Arc<IngestConsumer>, topic: String) -> anyhow::Result<bool> {
-    tokio::task::spawn_blocking(move || -> anyhow::Result<bool> {
+/// The topic's partitions and the group's committed offsets on them.
+struct GroupOffsets {
+    partitions: Vec<i32>,
+    /// Partitions without a committed offset are absent.
+    committed: Offsets,
+}
+
+/// Reads the topic's partitions and the group's committed offsets (off the runtime's threads).
+async fn group_offsets(consumer: Arc<IngestConsumer>, topic: String) -> anyhow::Result<GroupOffsets> {
+    tokio::task::spawn_blocking(move || -> anyhow::Result<GroupOffsets> {
         let metadata = consumer.fetch_metadata(Some(&topic), KAFKA_TIMEOUT)?;
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .flat_map(rdkafka::metadata::MetadataTopic::partitions)
+            .map(rdkafka::metadata::MetadataPartition::id)
+            .collect();
+        if partitions.is_empty() {
+            return Ok(GroupOffsets { partitions, committed: Offsets::new() });
+        }
         let mut list = TopicPartitionList::new();
-        for partition in metadata.topics().iter().flat_map(rdkafka::metadata::MetadataTopic::partitions) {
-            list.add_partition(&topic, partition.id());
+        for &p in &partitions {
+            list.add_partition(&topic, p);
         }
-        if list.count() == 0 {
-            return Ok(false);
-        }
-        let committed = consumer.committed_offsets(list, KAFKA_TIMEOUT)?;
-        Ok(committed.elements().iter().any(|e| matches!(e.offset(), Offset::Offset(_))))
+        let committed = consumer
+            .committed_offsets(list, KAFKA_TIMEOUT)?
+            .elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(o) => Some((e.partition(), o)),
+                _ => None,
+            })
+            .collect();
+        Ok(GroupOffsets { partitions, committed })
     })
     .await?
 }

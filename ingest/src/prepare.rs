@@ -33,6 +33,11 @@ use crate::shared::{Counter, Shared};
 /// The rules of the boards of one batch.
 pub type BoardRules = HashMap<BoardId, Rules>;
 
+/// Boards of one batch whose record this worker cannot use (stored with an
+/// unrelated layout, unreadable), with why: their events become dead letters
+/// (`unwritable`) while the batch's other boards go on.
+pub type Unwritable = HashMap<String, String>;
+
 /// How far ahead of this worker's clock a season may start and still take events.
 pub const FUTURE_TOLERANCE_MS: i64 = 60_000;
 
@@ -66,7 +71,8 @@ pub struct Prepared {
 
 /// Applies `rules` to `batch` at `now_ms` by this worker's season clock,
 /// `closed` the seasons whose fence this worker met (see the module docs);
-/// adds the rules of the seasons it writes to `rules`.
+/// adds the rules of the seasons it writes to `rules`. Events of the boards in
+/// `unwritable` become dead letters first.
 ///
 /// A recovery's replay (`replay`) prepares only its boards' events, and
 /// judges a season's lateness by each record's Kafka timestamp (when it
@@ -75,6 +81,7 @@ pub struct Prepared {
 pub fn prepare<S: BuildHasher>(
     batch: &Batch,
     rules: &mut BoardRules,
+    unwritable: &Unwritable,
     shared: &Shared,
     now_ms: i64,
     closed: &HashSet<BoardId, S>,
@@ -90,6 +97,10 @@ pub fn prepare<S: BuildHasher>(
             Some(_) => batch.accepted[e.record].timestamp_ms.unwrap_or(now_ms),
             None => now_ms,
         };
+        if let Some(why) = unwritable.get(e.board.as_str()) {
+            prepared.refuse(batch, e, RejectionCode::Unwritable, why.clone());
+            continue;
+        }
         let r = rules.get(&e.board).copied().unwrap_or_default();
         if !r.accepts(e.score) {
             let detail = format!("score {} is outside {}..={} on board {}", e.score, r.min_score, r.max_score, e.board);
@@ -219,9 +230,11 @@ mod tests {
             event("down", "t", 60, 9, 5),
             event("down", "t", 60, 3, 6), // lower is better, and then earlier
             event("other", "x", 1, 0, 7), // no rules: the defaults
+            event("stuck", "y", 3, 0, 8), // a board this worker cannot use: a dead letter, alone
         ]);
         let mut rules = rules;
-        let prepared = prepare(&b, &mut rules, &shared, 0, &HashSet::new(), None);
+        let unwritable: Unwritable = [("stuck".to_string(), "stored with another layout".to_string())].into();
+        let prepared = prepare(&b, &mut rules, &unwritable, &shared, 0, &HashSet::new(), None);
         let mut updates: Vec<(String, String, u64, u64)> =
             prepared.updates.iter().map(|u| (u.board.to_string(), u.player.to_string(), u.score, u.time_ms)).collect();
         updates.sort();
@@ -231,6 +244,6 @@ mod tests {
         assert_eq!(prepared.kept, [0, 1, 4, 5, 6, 7], "out of bounds and skipped events are not behind an update");
         let dead: Vec<(i64, &str)> =
             prepared.refused.iter().map(|r| (r.record.offset, r.rejection.code.as_str())).collect();
-        assert_eq!(dead, [(2, "out_of_bounds")]);
+        assert_eq!(dead, [(2, "out_of_bounds"), (8, "unwritable")]);
     }
 }

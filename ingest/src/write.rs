@@ -23,6 +23,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use hdrhistogram::Histogram;
 use leaderboard_contract::{BoardId, PlayerId, Rejection, RejectionCode};
 use rdkafka::consumer::Consumer;
+use shard_router::applied::{self, Mark};
 use shard_router::{Clock, Closed, Failure, RedisTarget, Router, RouterOptions, ScoreUpdate, Store, StoreOptions};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -34,7 +35,7 @@ use crate::dead_letter::{DeadLetters, Reject};
 use crate::health::Step;
 use crate::loss::{Check, Guard};
 use crate::poll::IngestConsumer;
-use crate::prepare::{BoardRules, Prepared, SeasonTarget, coalesce, prepare};
+use crate::prepare::{BoardRules, Prepared, SeasonTarget, Unwritable, coalesce, prepare};
 use crate::replicas::ReplicaAck;
 use crate::retry::Retry;
 use crate::shared::{Counter, Shared};
@@ -133,11 +134,14 @@ impl Writer {
             }
             // Fault tests stop the worker here: in Redis, offsets not yet stored.
             hold_here("ingest::after_redis_write");
-            let (consumer, topic) = (&self.consumer, self.topic.as_str());
+            let (consumer, topic, guard) = (&self.consumer, self.topic.as_str(), self.guard.as_deref());
             self.shared.partitions.complete(&batch.spans, |partition, offset| {
                 // Stores offset + 1 for the next commit.
                 if let Err(e) = consumer.store_offset(topic, partition, offset) {
                     warn!(error = %e, partition, "offset not stored");
+                }
+                if let Some(guard) = guard {
+                    guard.stored(partition, offset + 1);
                 }
             });
             self.shared.counters.add(Counter::Batches, 1);
@@ -150,7 +154,20 @@ impl Writer {
     /// and writes the batch again when the epoch after the write says the
     /// store was lost (the batch may have gone into the wiped store) or recovered meanwhile.
     async fn write_confirmed(&mut self, batch: &Batch) -> Result<(), Abandoned> {
-        let Some(guard) = self.guard.clone() else { return self.write(batch).await };
+        let marks = marks(batch);
+        let Some(guard) = self.guard.clone() else {
+            // A recovery's replay into a lost store: no epoch to hold to.
+            self.write(batch).await?;
+            loop {
+                match applied::advance(self.router.store(), &self.topic, &marks, None).await {
+                    Ok(_) => match self.replicated().await {
+                        Ok(()) => return Ok(()),
+                        Err(unreplicated) => self.unreplicated(&unreplicated).await?,
+                    },
+                    Err(e) => self.retry_after(&e).await?,
+                }
+            }
+        };
         loop {
             while guard.is_lost() {
                 if !self.retry.wait(&self.shared.health, Step::StoreLost, Failure::StoreBlocked, &"store lost").await {
@@ -161,11 +178,23 @@ impl Writer {
                 }
             }
             let recoveries = guard.recoveries();
+            // The effects, confirmed by the replicas ([`Writer::apply`]).
             self.write(batch).await?;
-            match guard.check().await {
-                Ok(Check::Same) if guard.recoveries() == recoveries => return Ok(()),
-                Ok(_) => self.forget_store_state(),
-                Err(e) => self.retry_after(&e).await?,
+            // Then the applied offsets, raised in the round trip that checks the epoch and
+            // confirmed by the replicas too, before the offsets are stored ([`crate::loss`]).
+            loop {
+                match guard.confirm(self.router.store(), &marks).await {
+                    Ok(Check::Same) if guard.recoveries() == recoveries => match self.replicated().await {
+                        Ok(()) => return Ok(()),
+                        Err(unreplicated) => self.unreplicated(&unreplicated).await?,
+                    },
+                    Ok(_) => {
+                        // Lost or recovered meanwhile: the batch may have gone into the old store.
+                        self.forget_store_state();
+                        break;
+                    }
+                    Err(e) => self.retry_after(&e).await?,
+                }
             }
         }
     }
@@ -185,9 +214,10 @@ impl Writer {
         // re-created with other order or ties meanwhile makes the router refuse, and the
         // batch is prepared again, so no event is coalesced or skipped by the wrong order.
         let (rules, prepared) = loop {
-            let mut rules = self.board_rules(batch).await?;
+            let (mut rules, unwritable) = self.board_rules(batch).await?;
+            let now_ms = self.clock.now_ms();
             let prepared =
-                prepare(batch, &mut rules, &self.shared, self.clock.now_ms(), &self.closed, self.replay.as_ref());
+                prepare(batch, &mut rules, &unwritable, &self.shared, now_ms, &self.closed, self.replay.as_ref());
             self.open_seasons(&prepared.seasons, &rules).await?;
             let written = self.write_updates(batch, &prepared, &prepared.kept, &prepared.updates, &rules).await?;
             if let Written::Done = written {
@@ -210,16 +240,25 @@ impl Writer {
             // decided: they may rest on a lost score, so write those events after all.
             metrics::counter!("ingest_skips_rewritten_total").increment(skipped.len() as u64);
             let mut rules = rules;
+            let mut sources = skipped;
             loop {
-                let updates = coalesce(skipped.iter().map(|&i| prepared.event(batch, i)), &rules);
-                if let Written::Done = self.write_updates(batch, &prepared, &skipped, &updates, &rules).await? {
+                let updates = coalesce(sources.iter().map(|&i| prepared.event(batch, i)), &rules);
+                if let Written::Done = self.write_updates(batch, &prepared, &sources, &updates, &rules).await? {
                     break;
                 }
-                rules = self.board_rules(batch).await?;
+                let unwritable;
+                (rules, unwritable) = self.board_rules(batch).await?;
                 for target in &prepared.seasons {
                     let season_rules = rules.get(&target.board).copied().unwrap_or_default().for_season();
                     rules.insert(target.board.season(&target.season.id), season_rules);
                 }
+                // A board that became unusable meanwhile: its events go to the dead letters, as
+                // they would have had the batch been prepared now.
+                let (stuck, rest): (Vec<usize>, Vec<usize>) = sources
+                    .iter()
+                    .partition(|&&i| unwritable.contains_key(base_board(&prepared.event(batch, i).board)));
+                self.dead_letter(&unwritable_letters(batch, &prepared, &stuck, &unwritable)).await?;
+                sources = rest;
             }
         }
         self.record_freshness(&batch.event_times);
@@ -243,16 +282,31 @@ impl Writer {
         Ok(())
     }
 
-    /// The rules of every board in `batch`, retrying Redis failures by class
-    /// (a board stored with another layout blocks here, as its write would).
-    async fn board_rules(&mut self, batch: &Batch) -> Result<BoardRules, Abandoned> {
+    /// The rules of every board in `batch`, retrying Redis failures by class;
+    /// the boards whose record this worker cannot use apart, with why: one
+    /// such board must not stall the others (their events become dead letters).
+    async fn board_rules(&mut self, batch: &Batch) -> Result<(BoardRules, Unwritable), Abandoned> {
         let boards: Vec<&BoardId> = batch.events.iter().map(|e| &e.board).collect::<HashSet<_>>().into_iter().collect();
-        loop {
+        'lookup: loop {
             let lookups = boards.iter().map(|b| self.router.rules(b));
-            match futures::future::try_join_all(lookups).await {
-                Ok(rules) => return Ok(boards.iter().map(|b| (*b).clone()).zip(rules).collect()),
-                Err(e) => self.retry_after(&e).await?,
+            let (mut rules, mut unwritable) = (BoardRules::new(), Unwritable::new());
+            for (board, looked_up) in boards.iter().zip(futures::future::join_all(lookups).await) {
+                match looked_up {
+                    Ok(r) => {
+                        rules.insert((*board).clone(), r);
+                    }
+                    Err(e) if board_scoped(&e) => {
+                        warn!(%board, error = %refusal(&e), "this worker cannot use the board's record: its events go to the dead letters");
+                        metrics::counter!("ingest_unwritable_board_lookups_total").increment(1);
+                        unwritable.insert(board.to_string(), unwritable_detail(board, &e));
+                    }
+                    Err(e) => {
+                        self.retry_after(&e).await?;
+                        continue 'lookup;
+                    }
+                }
             }
+            return Ok((rules, unwritable));
         }
     }
 
@@ -401,6 +455,14 @@ impl Writer {
                 info!(%board, "the board's order or ties changed; preparing the batch again");
                 return Err(ApplyError::RulesChanged);
             }
+            if let shard_router::Error::LayoutMismatch { board, .. } = &e {
+                // The board's record changed since the batch was prepared: prepared again, the
+                // batch finds it unusable and sets that board's events aside ([`Writer::board_rules`]).
+                if let Ok(board) = BoardId::new(board.as_str()) {
+                    self.router.forget(&board);
+                }
+                return Err(ApplyError::RulesChanged);
+            }
             self.shared.counters.add(Counter::RedisErrors, 1);
             // Redis may have restarted or failed over and lost data: the cache may be ahead of it now.
             self.shared.cache.clear();
@@ -416,6 +478,18 @@ impl Writer {
         }
     }
 
+    /// The replicas did not confirm a batch's applied offsets in time: waits
+    /// before they are written again (had the primary failed over, they may
+    /// have gone with it, and `WAIT` on the new one would confirm nothing about
+    /// them; the effects were confirmed before).
+    async fn unreplicated(&mut self, unreplicated: &Unreplicated) -> Result<(), Abandoned> {
+        if self.retry.wait(&self.shared.health, Step::Replicas, Failure::Transient, unreplicated).await {
+            Ok(())
+        } else {
+            Err(Abandoned)
+        }
+    }
+
     /// Waits for the required replicas to acknowledge this connection's writes.
     async fn replicated(&mut self) -> Result<(), Unreplicated> {
         let required = self.replicas.required().await.map_err(|_| Unreplicated { acked: 0, required: 1 })?;
@@ -425,7 +499,13 @@ impl Writer {
             return Ok(());
         }
         let started = Instant::now();
-        let acked = self.router.store().wait_for_replicas(required, self.replicas.timeout).await.unwrap_or(0);
+        let acked = if let Ok(acked) = self.router.store().wait_for_replicas(required, self.replicas.timeout).await {
+            acked
+        } else {
+            // The primary did not answer (a failover, a restart): the write is repeated.
+            self.shared.counters.add(Counter::RedisErrors, 1);
+            0
+        };
         tracing::debug!(required, acked, "replicas");
         metrics::histogram!("ingest_replica_wait_seconds").record(started.elapsed().as_secs_f64());
         if acked >= required {
@@ -468,6 +548,11 @@ struct Outcome {
     closed: Vec<Closed>,
 }
 
+/// The applied offsets a batch reaches: per partition, the offset after its last record.
+fn marks(batch: &Batch) -> Vec<Mark> {
+    batch.spans.iter().map(|(&partition, span)| Mark { partition, next: span.last_offset + 1, floor: None }).collect()
+}
+
 /// The records behind the events at `sources` whose (board, player) is in `keys`, as dead letters.
 fn set_aside(
     batch: &Batch,
@@ -483,6 +568,48 @@ fn set_aside(
         .filter(|e| keys.contains(&(&e.board, &e.player)))
         .map(|e| Reject { record: batch.accepted[e.record].clone(), rejection: Rejection::new(code, detail) })
         .collect()
+}
+
+/// The board an event's board or season (`<board>@<id>`) belongs to.
+fn base_board(board: &BoardId) -> &str {
+    board.season_parts().map_or(board.as_str(), |(base, _)| base)
+}
+
+/// One dead letter per record behind the events at `stuck`, with why its board is unwritable.
+fn unwritable_letters(batch: &Batch, prepared: &Prepared, stuck: &[usize], unwritable: &Unwritable) -> Vec<Reject> {
+    let mut records = HashSet::new();
+    stuck
+        .iter()
+        .map(|&i| prepared.event(batch, i))
+        .filter(|e| records.insert(e.record))
+        .map(|e| {
+            let why = unwritable.get(base_board(&e.board)).cloned().unwrap_or_default();
+            Reject {
+                record: batch.accepted[e.record].clone(),
+                rejection: Rejection::new(RejectionCode::Unwritable, why),
+            }
+        })
+        .collect()
+}
+
+/// Whether a failed read of one board's record is about that board alone: a
+/// record naming a layout unrelated to this worker's, one that does not
+/// parse, a key of the wrong type. Anything else (Redis down, blocked) is
+/// about the store, and waits.
+fn board_scoped(e: &shard_router::Error) -> bool {
+    matches!(e, shard_router::Error::LayoutMismatch { .. } | shard_router::Error::Corrupt(_))
+        || e.failure() == Failure::Record
+}
+
+/// The dead-letter detail of an event of an unwritable board: the board and
+/// the cause, never a reply's text.
+fn unwritable_detail(board: &BoardId, e: &shard_router::Error) -> String {
+    match e {
+        shard_router::Error::LayoutMismatch { recorded, configured, .. } => {
+            format!("board {board} is stored with layout {recorded}; this worker writes {configured}")
+        }
+        _ => format!("board {board}: its record is unreadable ({})", refusal(e)),
+    }
 }
 
 /// An error as logs may show it: its class and Redis's error codes, never a reply's text.

@@ -4,6 +4,11 @@
 //! entries, `XADD MAXLEN ~`), whose ids are the times they were written, so
 //! every process that administers boards (the api's admin routes, `lb-admin`)
 //! writes one log that any of them can read back, newest first.
+//!
+//! Requests refused for their credentials (401, 403) go to a stream of their
+//! own, `lb:audit:refused` (capped near [`REFUSED_MAX_LEN`]), and the api
+//! records at most a stated number of them per second: anyone can send those,
+//! and they must never push the real entries out of the log.
 
 use redis::Value;
 
@@ -15,6 +20,30 @@ pub const AUDIT_KEY: &str = "lb:audit";
 
 /// About how many entries the stream keeps.
 pub const AUDIT_MAX_LEN: usize = 100_000;
+
+/// The stream of requests refused for their credentials.
+pub const REFUSED_KEY: &str = "lb:audit:refused";
+
+/// About how many refused requests that stream keeps.
+pub const REFUSED_MAX_LEN: usize = 10_000;
+
+/// Which log an entry goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Log {
+    /// Actions by authenticated administrators, whatever their result.
+    Actions,
+    /// Requests refused for their credentials.
+    Refused,
+}
+
+impl Log {
+    const fn key_and_cap(self) -> (&'static str, usize) {
+        match self {
+            Self::Actions => (AUDIT_KEY, AUDIT_MAX_LEN),
+            Self::Refused => (REFUSED_KEY, REFUSED_MAX_LEN),
+        }
+    }
+}
 
 /// One admin action.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -39,18 +68,27 @@ pub struct Recorded {
     pub entry: AuditEntry,
 }
 
-/// Appends `entry` to the log.
+/// Appends `entry` to the log of actions.
 ///
 /// # Errors
 /// [`Error::Redis`] when Redis fails.
 pub async fn record(store: &Store, entry: &AuditEntry) -> Result<()> {
+    record_in(store, Log::Actions, entry).await
+}
+
+/// Appends `entry` to `log`.
+///
+/// # Errors
+/// [`Error::Redis`] when Redis fails.
+pub async fn record_in(store: &Store, log: Log, entry: &AuditEntry) -> Result<()> {
+    let (key, cap) = log.key_and_cap();
     let _: Value = store
         .query(
             redis::cmd("XADD")
-                .arg(AUDIT_KEY)
+                .arg(key)
                 .arg("MAXLEN")
                 .arg("~")
-                .arg(AUDIT_MAX_LEN)
+                .arg(cap)
                 .arg("*")
                 .arg("who")
                 .arg(&entry.who)
@@ -65,13 +103,21 @@ pub async fn record(store: &Store, entry: &AuditEntry) -> Result<()> {
     Ok(())
 }
 
-/// The newest `count` entries, newest first.
+/// The newest `count` entries of the log of actions, newest first.
 ///
 /// # Errors
 /// [`Error::Redis`] when Redis fails; [`Error::Corrupt`] for an entry this module did not write.
 pub async fn recent(store: &Store, count: usize) -> Result<Vec<Recorded>> {
-    let reply: Value =
-        store.query(redis::cmd("XREVRANGE").arg(AUDIT_KEY).arg("+").arg("-").arg("COUNT").arg(count)).await?;
+    recent_in(store, Log::Actions, count).await
+}
+
+/// The newest `count` entries of `log`, newest first.
+///
+/// # Errors
+/// [`Error::Redis`] when Redis fails; [`Error::Corrupt`] for an entry this module did not write.
+pub async fn recent_in(store: &Store, log: Log, count: usize) -> Result<Vec<Recorded>> {
+    let (key, _) = log.key_and_cap();
+    let reply: Value = store.query(redis::cmd("XREVRANGE").arg(key).arg("+").arg("-").arg("COUNT").arg(count)).await?;
     as_array(reply)?.into_iter().map(parse_entry).collect()
 }
 

@@ -48,6 +48,8 @@ pub enum Origin {
     Rebuild,
     /// `lb-admin epoch adopt`: an operator accepted the store as it is.
     Adopt,
+    /// `lb-admin catch-up`: a store that went back in time replayed from its own applied offsets.
+    CatchUp,
 }
 
 impl Origin {
@@ -140,6 +142,11 @@ impl Known {
     /// Whether an epoch is known.
     pub fn is_known(&self) -> bool {
         self.epoch.lock().unwrap_or_else(PoisonError::into_inner).is_some()
+    }
+
+    /// The known epoch.
+    pub fn get(&self) -> Option<Epoch> {
+        self.epoch.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// Judges `now` against the known epoch ([`judge`]); an epoch judged
@@ -240,18 +247,92 @@ pub async fn create_new(store: &Store) -> Result<State> {
     read(store).await
 }
 
-/// Installs a new epoch of `origin` on every node (recovery's last step).
+/// Installs a new epoch of `origin` on every node (recovery's last step),
+/// and removes the loss note ([`mark_lost`]).
 ///
 /// # Errors
 /// [`Error::Redis`] when a node fails.
 pub async fn install(store: &Store, origin: Origin) -> Result<Epoch> {
     let epoch = Epoch::fresh(origin);
     let json = epoch.to_json();
-    for key in crate::watermark::per_primary(store, KEY).await? {
-        let _: () = store.query(redis::cmd("SET").arg(key).arg(&json)).await?;
+    let notes = crate::watermark::per_primary(store, LOSS_KEY).await?;
+    for (key, note) in crate::watermark::per_primary(store, KEY).await?.into_iter().zip(notes) {
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET").arg(key).arg(&json).ignore().cmd("DEL").arg(note).ignore();
+        store.run(&pipe).await?;
     }
     Ok(epoch)
 }
+
+/// The note a process that found the store lost leaves beside it (on a
+/// Cluster, one copy per primary): what `lb-admin epoch` shows and what
+/// `lb-admin catch-up` needs to know before it replays.
+pub const LOSS_KEY: &str = "lb:loss";
+
+/// Why the store was marked lost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Loss {
+    /// `rollback`: a node's applied offsets are below the group's committed offsets.
+    pub cause: String,
+    /// The topic whose offsets showed it.
+    pub topic: String,
+    /// The first partition found behind.
+    pub behind: crate::applied::Behind,
+    /// When, in milliseconds since the Unix epoch.
+    pub at_ms: i64,
+}
+
+impl Loss {
+    /// A rollback found on `topic`.
+    pub fn rollback(topic: &str, behind: crate::applied::Behind) -> Self {
+        let at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        Self { cause: "rollback".into(), topic: topic.into(), behind, at_ms }
+    }
+}
+
+/// Marks the store lost for every process: leaves `loss` beside each copy of
+/// the epoch, then removes the copies that still hold `known` (never a newer
+/// recovery's). Readers then find no epoch and pause, exactly as after a wipe,
+/// until recovery installs a new one.
+///
+/// # Errors
+/// [`Error::Redis`] when a node fails.
+pub async fn mark_lost(store: &Store, known: &Epoch, loss: &Loss) -> Result<()> {
+    let note = serde_json::to_string(loss).unwrap_or_default();
+    let notes = crate::watermark::per_primary(store, LOSS_KEY).await?;
+    for (key, note_key) in crate::watermark::per_primary(store, KEY).await?.into_iter().zip(notes) {
+        let _: i64 = store
+            .query(redis::cmd("EVAL").arg(MARK_LOST).arg(2).arg(key).arg(note_key).arg(&known.id).arg(&note))
+            .await?;
+    }
+    Ok(())
+}
+
+/// The loss note, if any primary holds one.
+///
+/// # Errors
+/// [`Error::Redis`] when a node fails; [`Error::Corrupt`] for a note that is not one.
+pub async fn loss(store: &Store) -> Result<Option<Loss>> {
+    for key in crate::watermark::per_primary(store, LOSS_KEY).await? {
+        let note: Option<String> = store.query(redis::cmd("GET").arg(key)).await?;
+        if let Some(note) = note {
+            return serde_json::from_str(&note).map(Some).map_err(|e| Error::Corrupt(format!("{LOSS_KEY}: {e}")));
+        }
+    }
+    Ok(None)
+}
+
+/// KEYS: a node's epoch copy and loss note; ARGV: the epoch id to remove, the note.
+/// The first note stays (the first cause found is the one to act on).
+const MARK_LOST: &str = r"
+redis.call('SET', KEYS[2], ARGV[2], 'NX')
+local copy = redis.call('GET', KEYS[1])
+if copy then
+  local ok, epoch = pcall(cjson.decode, copy)
+  if ok and type(epoch) == 'table' and epoch['id'] == ARGV[1] then redis.call('DEL', KEYS[1]) end
+end
+return 1
+";
 
 #[cfg(test)]
 mod tests {

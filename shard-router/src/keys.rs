@@ -19,6 +19,9 @@
 //! | `lb:{<board>}:layout` | the layout the board is stored with ([`crate::board_record`]) |
 //! | `lb:boards` | the names of every board with a recorded layout |
 //! | `lb:epoch` | the store's epoch ([`crate::epoch`]; on a Cluster one copy per primary, `lb:epoch:{n}`) |
+//! | `lb:loss` | why a process marked the store lost (beside each epoch copy, `lb:loss:{n}`) |
+//! | `lb:applied` | per `<topic>:<partition>`, the offset after the last record applied ([`crate::applied`]; beside each epoch copy, `lb:applied:{n}`) |
+//! | `lb:audit`, `lb:audit:refused` | the audit log of admin actions, and of requests refused for their credentials ([`crate::audit`]) |
 
 use leaderboard_contract::BoardId;
 

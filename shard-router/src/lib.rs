@@ -36,10 +36,12 @@
 //! - [`router`]: the [`Router`]; [`single`], [`hash`], [`range`]: the layouts; [`lookup`]: standings of a list of players.
 //! - [`range_meta`], [`rebalance`]: range generations, adaptive boundaries, online rebalance.
 //! - [`migrate`]: moving a live board between layouts; [`snapshot`]: reading a board out and writing it back.
-//! - [`epoch`]: the marker that tells a wiped store from the one processes knew.
+//! - [`epoch`]: the marker that tells a wiped store from the one processes knew; [`applied`]: how far the
+//!   store has applied the topic, which tells a store that went back in time.
 //! - [`rules`]: board rules (order, ties, bounds) and how Redis holds them; [`season`]: season arithmetic.
 //! - [`model`]: values read and written; [`oracle`]: the reference model.
 
+pub mod applied;
 pub mod audit;
 pub mod board_record;
 pub mod clock;

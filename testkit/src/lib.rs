@@ -89,6 +89,31 @@ impl PrivateRedis {
         }
     }
 
+    /// A copy of the server's persisted state now: every write it acknowledged
+    /// (`appendfsync always`), taken while writes wait (`CLIENT PAUSE WRITE`),
+    /// so the copy is one moment's state. [`PrivateRedis::roll_back_to`] restarts from it.
+    pub fn checkpoint(&self) -> Checkpoint {
+        let copy = std::env::temp_dir().join(unique("lb-redis-checkpoint"));
+        let paused = redis_cli(self.port, &["CLIENT", "PAUSE", "30000", "WRITE"]);
+        assert_eq!(paused.trim(), "OK", "CLIENT PAUSE: {paused}");
+        let copied = Command::new("cp").arg("-a").arg(&self.dir).arg(&copy).status();
+        let unpaused = redis_cli(self.port, &["CLIENT", "UNPAUSE"]);
+        assert!(copied.is_ok_and(|s| s.success()), "copying {}", self.dir.display());
+        assert_eq!(unpaused.trim(), "OK", "CLIENT UNPAUSE: {unpaused}");
+        Checkpoint { dir: copy }
+    }
+
+    /// Kills the server (SIGKILL) and restarts it from `checkpoint`'s files:
+    /// a Redis that comes back from an older state (an RDB-only node, an
+    /// `everysec` AOF that missed its last second, a restored VM).
+    pub fn roll_back_to(&mut self, checkpoint: &Checkpoint) {
+        self.kill();
+        std::fs::remove_dir_all(&self.dir).expect("removing the data dir");
+        let copied = Command::new("cp").arg("-a").arg(&checkpoint.dir).arg(&self.dir).status();
+        assert!(copied.is_ok_and(|s| s.success()), "restoring {}", checkpoint.dir.display());
+        self.restart();
+    }
+
     /// The server's process id, while it runs (to pause it with SIGSTOP).
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
@@ -106,6 +131,17 @@ impl PrivateRedis {
 impl Drop for PrivateRedis {
     fn drop(&mut self) {
         self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A [`PrivateRedis`]'s persisted state at one moment; deleted when dropped.
+pub struct Checkpoint {
+    dir: PathBuf,
+}
+
+impl Drop for Checkpoint {
+    fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -257,6 +257,12 @@ async fn flushall_mid_stream_then_restore_of_a_snapshot_taken_under_load_plus_re
     s.flushall().await;
     s.produce(&[&high, &trial], 1000).await;
     worker.wait_store_lost().await;
+    // As the review saw it: a snapshot of the wiped store was accepted (0 boards) and, restored, finished the
+    // loss. It is refused, naming the cause, and leaves no file.
+    let wiped = dir.path().join("wiped.lbsnap");
+    let refused = recover::snapshot(&store, &s.redis_args(), &s.kafka, &[], &wiped, true).await;
+    assert!(refused.is_err_and(|e| e.to_string().contains("the store is lost")), "a snapshot of a wiped store");
+    assert!(!wiped.exists() && !wiped.with_extension("partial").exists());
 
     let options = RestoreOptions { boards: Vec::new(), layout: None, replay: true, quiet: true };
     let redis = s.redis_args();
@@ -298,6 +304,8 @@ async fn a_restore_into_another_layout_keeps_seasons_and_their_fences() {
     let dir = tempfile::tempdir().expect("dir");
     let file = dir.path().join("season.lbsnap");
     let store = s.store().await;
+    // A snapshot is of an intact store: its epoch, as a deployment's first ingest worker makes it.
+    shard_router::epoch::create_new(&store).await.expect("epoch");
     recover::snapshot(&store, &s.redis_args(), &s.kafka, std::slice::from_ref(&seasonal), &file, true)
         .await
         .expect("snapshot");
@@ -332,6 +340,7 @@ async fn rebuild_from_kafka_alone_equals_the_oracle_and_refuses_when_events_expi
     // The boards' rules, kept as a snapshot before any event (a rebuild has no other source of them).
     let dir = tempfile::tempdir().expect("dir");
     let rules_file = dir.path().join("rules.lbsnap");
+    shard_router::epoch::create_new(&store).await.expect("epoch");
     recover::snapshot(&store, &s.redis_args(), &s.kafka, &[], &rules_file, true).await.expect("snapshot");
     let worker = Worker::start(s.ingest_config()).await;
     s.produce(&[&high, &trial], 3000).await;
@@ -402,4 +411,98 @@ async fn a_new_epoch_waits_for_every_connected_replica() {
         let copy: Option<String> = node.query(redis::cmd("GET").arg(shard_router::epoch::KEY)).await.expect("get");
         assert!(copy.is_some_and(|c| c.contains(id)), "replica {port} has the epoch when the command returns");
     }
+}
+
+/// An api of the test's own on `redis`, checking the store's epoch every 50 ms.
+async fn start_api(redis: &str) -> (std::net::SocketAddr, CancellationToken, tokio::task::JoinHandle<()>) {
+    use clap::Parser as _;
+    let config = api::Config::try_parse_from(["api", "--redis", redis, "--layout", LAYOUT, "--loss-check", "50ms"])
+        .expect("api config");
+    let state = api::state(&config, None).await.expect("api state");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let stop = CancellationToken::new();
+    let task = {
+        let stop = stop.clone();
+        tokio::spawn(async move { api::run(listener, state, config, stop).await.expect("api") })
+    };
+    (addr, stop, task)
+}
+
+/// Waits until the api answers `path` with `status` and, for errors, `code`.
+async fn wait_api(addr: std::net::SocketAddr, path: &str, status: u16, code: Option<&str>) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Ok(r) = reqwest::get(format!("http://{addr}{path}")).await {
+            let got = r.status().as_u16();
+            let body: serde_json::Value = r.json().await.unwrap_or(serde_json::Value::Null);
+            if got == status && code.is_none_or(|c| body["error"]["code"] == c) {
+                return body;
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{path} never answered {status} {code:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// As the review saw it: a Redis restarted from an older persisted state keeps
+/// its epoch, and the group's committed offsets skip what it forgot (17,459
+/// mismatches). By construction: the state is copied while the pipeline is
+/// caught up, more events are applied and committed, then Redis is killed and
+/// restarted on the copy. The worker finds the store's applied offsets below
+/// the committed ones and marks the store lost; the api answers 503
+/// `store_lost`; `lb-admin epoch` says why; `lb-admin catch-up` replays from
+/// the store's own applied offsets (no snapshot) and everything equals the oracle.
+#[tokio::test]
+async fn a_redis_restarted_from_an_older_state_is_a_loss_that_catch_up_repairs() {
+    let mut s = Setup::new(3).await;
+    let (high, trial) = (board("rb-high"), board("rb-trial"));
+    s.create(&high, Rules::default()).await;
+    s.create(&trial, time_trial()).await;
+    let worker = Worker::start(s.ingest_config()).await;
+    let (api, api_stop, api_task) = start_api(&s.redis.url()).await;
+    s.produce(&[&high, &trial], 2000).await;
+    s.wait_caught_up().await;
+    let older = s.redis.checkpoint();
+    s.produce(&[&high, &trial], 2000).await;
+    s.wait_caught_up().await;
+    let top = format!("/v1/boards/{high}/top");
+    wait_api(api, &top, 200, None).await;
+
+    s.redis.roll_back_to(&older);
+    // Whether or not the worker has noticed yet, a snapshot of the rolled-back store is refused.
+    let dir = tempfile::tempdir().expect("dir");
+    let refused =
+        recover::snapshot(&s.store().await, &s.redis_args(), &s.kafka, &[], &dir.path().join("x"), true).await;
+    let message = refused.expect_err("a snapshot of a store that went back in time").to_string();
+    assert!(message.contains("went back in time") || message.contains("the store is lost"), "{message}");
+    worker.wait_store_lost().await;
+    wait_api(api, &top, 503, Some("store_lost")).await;
+    let url = s.redis.url();
+    let shown: serde_json::Value =
+        serde_json::from_str(&crate::admin_as(&url, &["epoch", "--json"]).await.expect("epoch")).expect("json");
+    assert_eq!(shown["state"], "missing", "{shown}");
+    assert_eq!(shown["loss"]["cause"], "rollback", "{shown}");
+    assert_eq!(shown["loss"]["topic"], s.kafka.topic.as_str(), "{shown}");
+
+    // Events keep coming while the store is lost; they wait in Kafka.
+    s.produce(&[&high, &trial], 500).await;
+    let k = s.kafka.clone();
+    let kafka = ["--brokers", &k.brokers, "--topic", &k.topic, "--group", &k.group];
+    let caught = crate::admin_as(&url, &[&["catch-up", "--json", "--layout", LAYOUT][..], &kafka[..]].concat())
+        .await
+        .expect("catch-up");
+    let report: serde_json::Value = serde_json::from_str(&caught).expect("json");
+    assert_eq!(report["epoch_installed"], true, "{report}");
+    let replayed = report["replayed_records"].as_u64().expect("records");
+    assert!((2000..4500).contains(&replayed), "replays what the store forgot, not the whole topic: {report}");
+    s.produce(&[&high, &trial], 500).await;
+    s.wait_caught_up().await;
+    s.assert_equals_oracle().await;
+    wait_api(api, &top, 200, None).await;
+    let refused = crate::admin_as(&url, &[&["catch-up"][..], &kafka[..]].concat()).await;
+    assert!(refused.is_err_and(|e| e.to_string().contains("not lost")), "a catch-up needs a lost store");
+    api_stop.cancel();
+    api_task.await.expect("api task");
+    worker.stop().await;
 }

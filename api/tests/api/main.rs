@@ -2,6 +2,7 @@
 
 mod acl;
 mod admin;
+mod bounds;
 mod browser;
 mod faults;
 mod helpers;

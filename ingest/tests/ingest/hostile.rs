@@ -185,6 +185,46 @@ async fn events_the_store_refuses_for_good_are_set_aside() {
     assert_eq!(report.dead_lettered, bad.len() as u64, "every record of the poisoned board, once");
 }
 
+/// As the review suspected, and reproduced here by construction: a board stored
+/// with a layout unrelated to the worker's, and a board whose record is
+/// unreadable, sit in the same batches as a healthy board. Their events go to
+/// the dead letters (`unwritable`, naming the cause) while the healthy board
+/// goes on; before, the worker retried the whole batch forever and every board stalled.
+#[tokio::test]
+async fn a_board_this_worker_cannot_use_stalls_no_other_board() {
+    let redis = PrivateRedis::start();
+    let topics = Topics::create(2).await;
+    let healthy = BoardId::new(unique("healthy")).expect("board");
+    let foreign = BoardId::new(unique("foreign")).expect("board");
+    let unreadable = BoardId::new(unique("unreadable")).expect("board");
+    // Another deployment made `foreign` a hash:4 board; this worker writes `single`.
+    router(&redis.url(), "hash:4").await.set_rules(&foreign, shard_router::Rules::default()).await.expect("rules");
+    redis_cmd(&redis.url(), &["SET", &shard_router::keys::layout(&unreadable), "not a record"]).await;
+    let good = random_events(83, &healthy, 300, 3000);
+    let (to_foreign, to_unreadable) = (random_events(84, &foreign, 40, 100), random_events(85, &unreadable, 40, 100));
+    let bad: Vec<ScoreEvent> = to_foreign.iter().chain(&to_unreadable).cloned().collect();
+    let mut records = raw(&good);
+    for (i, r) in raw(&bad).into_iter().enumerate() {
+        records.insert(i * 13 % records.len(), r);
+    }
+    produce_raw(&producer(), &topics.scores, &records).await;
+    let worker = Worker::start(config(&topics, &redis.url(), "single"));
+    let single = router(&redis.url(), "single").await;
+    wait_for_oracle(&single, &oracle_of(&good), &healthy, Duration::from_secs(60)).await;
+    wait_for_committed(&topics, Duration::from_secs(60)).await;
+    let letters = read_dlq(&topics.dlq, bad.len()).await;
+    assert!(letters.iter().all(|l| l.header("error.code") == "unwritable"), "{:?}", letters[0].headers);
+    let about = |board: &BoardId| letters.iter().filter(|l| l.header("error").contains(board.as_str())).count();
+    assert_eq!(
+        (about(&foreign), about(&unreadable)),
+        (to_foreign.len(), to_unreadable.len()),
+        "each letter names its board"
+    );
+    assert!(letters.iter().any(|l| l.header("error").contains("stored with layout hash:4")));
+    let report = worker.stop().await;
+    assert_eq!(report.dead_lettered, bad.len() as u64, "every record of the unusable boards, once");
+}
+
 /// DESIGN.md: a record that cannot be dead-lettered is an operational failure: offsets stop
 /// before it, the metrics and `/readyz` say so, and it is never skipped (the next worker, whose
 /// dead-letter topic works, sets it aside).
