@@ -460,13 +460,14 @@ async fn recovery(
 fn print_recovery(out: &mut impl Write, what: &str, r: &recover::RestoreReport) -> std::io::Result<()> {
     writeln!(
         out,
-        "{what}: {} boards and seasons, {} players loaded in {:.1}s; {} records replayed ({} events written) in {:.1}s; \
-         {}; {:.1}s in all",
+        "{what}: {} boards and seasons, {} players loaded in {:.1}s; {} records replayed ({} events written, {} \
+         refused as the live workers refused them) in {:.1}s; {}; {:.1}s in all",
         r.loaded.boards,
         r.loaded.players,
         r.load_seconds,
         r.replayed_records,
         r.replayed_events,
+        r.replay_refused,
         r.replay_seconds,
         if r.epoch_installed { "new epoch installed: workers and apis resume" } else { "epoch unchanged" },
         r.total_seconds

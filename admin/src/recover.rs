@@ -55,6 +55,34 @@ pub struct KafkaArgs {
     /// Extra librdkafka settings as `key=value` (TLS, SASL), as ingest's `--kafka-option`.
     #[arg(long = "kafka-option", env = "LB_KAFKA_OPTIONS", value_delimiter = ',', hide_env_values = true)]
     pub kafka_options: Vec<String>,
+    /// How the live workers judge signed events, for a replay to judge them alike.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+}
+
+/// The live workers' signature policy (the same flags and variables as
+/// ingest's), plus the keys retired since records still retained were signed:
+/// a replay verifies every record as the live workers did when it came, and
+/// fails rather than pass or drop one signed with a key it lacks.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct PolicyArgs {
+    /// The live policy: `--producer-keys` (`LB_PRODUCER_KEYS`), `--require-signatures`.
+    #[command(flatten)]
+    pub signatures: ingest::config::Signatures,
+    /// Keys no longer accepted live that signed records the topic still retains, as
+    /// `key-id:hex-secret`, comma-separated: keep them here until retention has removed those records.
+    #[arg(long, env = "LB_RETIRED_PRODUCER_KEYS", value_delimiter = ',', hide_env_values = true,
+          value_parser = leaderboard_contract::signature::ProducerKey::parse)]
+    pub retired_producer_keys: Vec<leaderboard_contract::signature::ProducerKey>,
+}
+
+impl PolicyArgs {
+    /// The policy a replay runs with: every key, current and retired.
+    fn for_replay(&self) -> ingest::config::Signatures {
+        let mut keys = self.signatures.producer_keys.clone();
+        keys.extend(self.retired_producer_keys.iter().cloned());
+        ingest::config::Signatures { producer_keys: keys, require_signatures: self.signatures.require_signatures }
+    }
 }
 
 /// How to reach Redis, for the replay's pipeline.
@@ -116,7 +144,9 @@ fn ingest_config(redis: &RedisArgs, kafka: &KafkaArgs, layout: &str, group: &str
     for option in &kafka.kafka_options {
         args.extend(["--kafka-option".into(), option.clone()]);
     }
-    ingest::Config::try_parse_from(args).context("the replay's settings")
+    let mut config = ingest::Config::try_parse_from(args).context("the replay's settings")?;
+    config.signatures = kafka.policy.for_replay();
+    Ok(config)
 }
 
 /// A consumer group of its own for one replay, named after the live one.
@@ -299,6 +329,9 @@ pub struct RestoreReport {
     pub replayed_records: u64,
     /// Events the replay wrote (after coalescing and the cache).
     pub replayed_events: u64,
+    /// Records the replay refused, as the live workers dead-lettered them (malformed, out of
+    /// bounds, a forged signature, a season closed when they reached Kafka).
+    pub replay_refused: u64,
     /// Seconds spent replaying.
     pub replay_seconds: f64,
     /// Whether the store was lost, and a new epoch was installed.
@@ -482,8 +515,16 @@ async fn replay_into(
     })
     .await?;
     progress.finish_and_clear();
+    ensure!(
+        done.unverifiable == 0,
+        "{} replayed records are signed with keys this replay was not given, so it cannot judge them as the live \
+         workers did (nothing of them was applied). Give it every key that signed a record the topic retains: \
+         the live ones (LB_PRODUCER_KEYS) and the retired ones (LB_RETIRED_PRODUCER_KEYS); then run it again",
+        done.unverifiable
+    );
     report.replayed_records = done.consumed;
     report.replayed_events = done.applied;
+    report.replay_refused = done.dead_lettered;
     report.replay_seconds = started.elapsed().as_secs_f64();
     Ok(())
 }

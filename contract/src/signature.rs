@@ -90,6 +90,10 @@ impl ProducerKey {
 pub struct Verifier {
     keys: HashMap<String, ProducerKey>,
     required: bool,
+    /// A recovery's replay: a signed record whose key it lacks is refused
+    /// (never passed unverified), since the live workers may have judged it
+    /// with that key ([`Verifier::for_replay`]).
+    replay: bool,
 }
 
 impl Verifier {
@@ -108,12 +112,29 @@ impl Verifier {
                 return Err(format!("producer key id {id} is configured twice"));
             }
         }
-        Ok(Self { keys: by_id, required })
+        Ok(Self { keys: by_id, required, replay: false })
     }
 
-    /// Whether any key is configured (otherwise every record passes).
+    /// The same policy for a recovery's replay: a record signed with a key
+    /// this verifier lacks (any key, when it has none) is refused, where live
+    /// verification without keys would pass it unverified; the caller tells
+    /// such records apart ([`Verifier::lacks`]) and fails the recovery.
+    #[must_use]
+    pub fn for_replay(mut self) -> Self {
+        self.replay = true;
+        self
+    }
+
+    /// Whether any key is configured, or it is a replay's (otherwise every record passes).
     pub fn is_active(&self) -> bool {
-        !self.keys.is_empty()
+        !self.keys.is_empty() || self.replay
+    }
+
+    /// Whether this is a replay's verifier that lacks the key `key_id` names:
+    /// a record signed with it cannot be judged as the live workers judged it.
+    pub fn lacks(&self, key_id: Option<&[u8]>) -> bool {
+        self.replay
+            && key_id.is_some_and(|id| std::str::from_utf8(id).ok().is_none_or(|id| !self.keys.contains_key(id)))
     }
 
     /// Checks a record's signature headers (`None`: absent). Records with no
@@ -129,10 +150,13 @@ impl Verifier {
         key: &[u8],
         value: &[u8],
     ) -> Result<(), Rejection> {
-        if self.keys.is_empty() {
+        if !self.is_active() {
             return Ok(());
         }
         let bad = |why: &str| Err(Rejection::new(RejectionCode::BadSignature, why));
+        if self.lacks(key_id) {
+            return bad("signed with a key this replay was not given");
+        }
         let (key_id, signature) = match (key_id, signature) {
             (None, None) if self.required => {
                 return Err(Rejection::new(RejectionCode::Unsigned, "no lb-key-id and lb-signature headers"));
@@ -161,6 +185,23 @@ mod tests {
 
     fn key(id: &str) -> ProducerKey {
         ProducerKey::parse(&format!("{id}:{SECRET}")).expect("key")
+    }
+
+    #[test]
+    fn a_replay_refuses_what_it_cannot_judge_where_live_verification_without_keys_passes_it() {
+        let signer = key("gs-1");
+        let (k, v) = (b"p-1".as_slice(), br#"{"player":"p-1","score":5}"#.as_slice());
+        let sig = signer.sign(k, v);
+        let id = Some(signer.id().as_bytes());
+        let live = Verifier::new(Vec::new(), false).expect("verifier");
+        assert!(live.check(id, Some(sig.as_bytes()), k, v).is_ok(), "no keys live: nothing is verified");
+        let replay = Verifier::new(Vec::new(), false).expect("verifier").for_replay();
+        assert!(replay.lacks(id) && replay.check(id, Some(sig.as_bytes()), k, v).is_err(), "a replay without the key");
+        assert!(!replay.lacks(None) && replay.check(None, None, k, v).is_ok(), "unsigned records pass unless required");
+        let retired = Verifier::new(vec![key("gs-0"), signer.clone()], false).expect("verifier").for_replay();
+        assert!(!retired.lacks(id) && retired.check(id, Some(sig.as_bytes()), k, v).is_ok(), "with the retired key");
+        let forged = retired.check(id, Some("00".repeat(32).as_bytes()), k, v);
+        assert!(forged.is_err() && !retired.lacks(id), "a forgery is refused as live, not as unjudgeable");
     }
 
     #[test]

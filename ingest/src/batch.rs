@@ -179,6 +179,7 @@ mod tests {
             key: None,
             value: Some(value.as_bytes().to_vec()),
             refused_signature: None,
+            unverifiable: false,
         }
     }
 

@@ -65,15 +65,9 @@ pub struct Config {
     /// that this worker cannot see (a failover, a flush) keeps scores from being restored.
     #[arg(long, env = "LB_INGEST_CACHE_TTL", default_value = "5m", value_parser = humantime::parse_duration)]
     pub cache_ttl: Duration,
-    /// Producer keys whose signatures ingest accepts, as `key-id:hex-secret`, comma-separated
-    /// (several at once, to rotate). With keys, a record that carries signature headers must
-    /// verify (else dead letter `bad_signature`); see `--require-signatures`.
-    #[arg(long, env = "LB_PRODUCER_KEYS", value_delimiter = ',', hide_env_values = true,
-          value_parser = leaderboard_contract::signature::ProducerKey::parse)]
-    pub producer_keys: Vec<leaderboard_contract::signature::ProducerKey>,
-    /// Refuse records without signature headers (dead letter `unsigned`); needs `--producer-keys`.
-    #[arg(long, env = "LB_REQUIRE_SIGNATURES")]
-    pub require_signatures: bool,
+    /// The signature policy.
+    #[command(flatten)]
+    pub signatures: Signatures,
     /// Bytes of records between the consumer and the end of their batch (the pipeline's budget).
     #[arg(long, env = "LB_INGEST_MAX_BUFFERED_BYTES", default_value_t = 64 << 20)]
     pub max_buffered_bytes: usize,
@@ -144,12 +138,43 @@ pub struct Config {
     pub kafka_options: Vec<KafkaOption>,
 }
 
+/// The signature policy of signed events (DESIGN.md "Signed events"): the
+/// same flags and variables for ingest and for `lb-admin`'s replays, which
+/// must judge records as the live workers did.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Signatures {
+    /// Producer keys whose signatures ingest accepts, as `key-id:hex-secret`, comma-separated
+    /// (several at once, to rotate). With keys, a record that carries signature headers must
+    /// verify (else dead letter `bad_signature`); see `--require-signatures`.
+    #[arg(long, env = "LB_PRODUCER_KEYS", value_delimiter = ',', hide_env_values = true,
+          value_parser = leaderboard_contract::signature::ProducerKey::parse)]
+    pub producer_keys: Vec<leaderboard_contract::signature::ProducerKey>,
+    /// Refuse records without signature headers (dead letter `unsigned`); needs `--producer-keys`.
+    #[arg(long, env = "LB_REQUIRE_SIGNATURES")]
+    pub require_signatures: bool,
+}
+
+impl Signatures {
+    /// The verifier of this policy; a replay's refuses what it cannot judge
+    /// ([`leaderboard_contract::signature::Verifier::for_replay`]).
+    ///
+    /// # Errors
+    /// Signing required without a key, or two keys with one id.
+    pub fn verifier(&self, replay: bool) -> Result<leaderboard_contract::signature::Verifier, String> {
+        let verifier =
+            leaderboard_contract::signature::Verifier::new(self.producer_keys.clone(), self.require_signatures)?;
+        Ok(if replay { verifier.for_replay() } else { verifier })
+    }
+}
+
 /// A recovery's replay (`lb-admin restore` and `rebuild`): the pipeline
 /// re-applies events into a store being recovered. It writes no dead letters
 /// (the live workers wrote them when the records first came), publishes no
 /// watermark, closes no season, does not check the store's epoch (recovery
-/// installs it when done), and judges seasons' lateness by arrival
-/// ([`crate::prepare::prepare`]).
+/// installs it when done), judges seasons' lateness by arrival
+/// ([`crate::prepare::prepare`]) as the live workers do, and verifies
+/// signatures as they did: a record signed with a key the replay lacks is
+/// refused and counted ([`crate::Report::unverifiable`]), and the recovery fails.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Replay {
     /// The boards whose events are applied; every board when empty.
@@ -219,8 +244,7 @@ impl Config {
         if self.batch_size == 0 || self.batch_size > 100_000 {
             return Err(ConfigError::Invalid("--batch-size must be 1..=100000".into()));
         }
-        leaderboard_contract::signature::Verifier::new(self.producer_keys.clone(), self.require_signatures)
-            .map_err(ConfigError::Invalid)?;
+        self.signatures.verifier(false).map_err(ConfigError::Invalid)?;
         if self.drain_timeout >= self.session_timeout {
             return Err(ConfigError::Invalid(format!(
                 "--drain-timeout ({}) must be shorter than --session-timeout ({}), or a slow drain \

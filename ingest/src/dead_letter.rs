@@ -192,7 +192,15 @@ mod tests {
     fn reject(key: Option<Vec<u8>>, value: Option<Vec<u8>>) -> Reject {
         let rejection = decode_record(key.as_deref(), value.as_deref()).expect_err("malformed");
         Reject {
-            record: OwnedRecord { partition: 3, offset: 42, timestamp_ms: None, key, value, refused_signature: None },
+            record: OwnedRecord {
+                partition: 3,
+                offset: 42,
+                timestamp_ms: None,
+                key,
+                value,
+                refused_signature: None,
+                unverifiable: false,
+            },
             rejection,
         }
     }

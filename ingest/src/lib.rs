@@ -59,7 +59,6 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use backon::{BackoffBuilder as _, ExponentialBuilder};
 use hdrhistogram::Histogram;
-use leaderboard_contract::signature::Verifier;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::FutureProducer;
 use shard_router::{Router, Store, StoreOptions};
@@ -96,6 +95,8 @@ pub struct Report {
     pub revocations: u64,
     /// Times consumption was paused because the pipeline stayed full.
     pub pauses: u64,
+    /// A replay's records signed with a key it was not given (refused; the recovery must fail).
+    pub unverifiable: u64,
     /// Freshness p50 / p99 / p999 in milliseconds (event `ts` to applied).
     pub freshness_ms: (u64, u64, u64),
 }
@@ -231,9 +232,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         shutdown: shutdown.clone(),
         finished: finished.clone(),
         runtime: tokio::runtime::Handle::current(),
-        verifier: Arc::new(
-            Verifier::new(config.producer_keys.clone(), config.require_signatures).map_err(anyhow::Error::msg)?,
-        ),
+        verifier: Arc::new(config.signatures.verifier(config.replay.is_some()).map_err(anyhow::Error::msg)?),
     };
     // Whatever happens below, the poll thread is told to commit and close.
     let finish_guard = finished.clone().drop_guard();
@@ -341,6 +340,7 @@ impl Background {
         };
         let closer = seasons::Closer {
             router: Router::new(store, layout, config.store.router_options()),
+            topic: config.topic.clone(),
             clock: config.store.clock,
             interval: config.season_check,
             guard: guard.clone(),
@@ -379,6 +379,7 @@ fn report(shared: &Shared, freshness: &Histogram<u64>) -> Report {
         redis_errors: c.get(Counter::RedisErrors),
         revocations: c.get(Counter::Revocations),
         pauses: c.get(Counter::Pauses),
+        unverifiable: c.get(Counter::Unverifiable),
         freshness_ms: (
             freshness.value_at_quantile(0.5),
             freshness.value_at_quantile(0.99),

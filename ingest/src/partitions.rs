@@ -177,7 +177,7 @@ impl Partitions {
     ///
     /// - Records in the pipeline: the earliest timestamp among them.
     /// - None, nothing polled but not admitted, and the position at the log's
-    ///   end: the time the end was asked for.
+    ///   end (or a log that never held a record): the time the end was asked for.
     /// - Otherwise (records still at the broker or waiting for room): no claim.
     ///
     /// Records are assumed to reach the broker in timestamp order per
@@ -193,7 +193,8 @@ impl Partitions {
                     return Some((end.partition, earliest));
                 }
                 let nothing_waiting = owned.polled_next == owned.admitted_next;
-                let position = owned.polled_next.or(end.position)?;
+                // A log that never held a record is at its end wherever the consumer stands.
+                let position = owned.polled_next.or(end.position).or((end.end_offset == 0).then_some(0))?;
                 (nothing_waiting && position >= end.end_offset).then_some((end.partition, end.asked_at_ms))
             })
             .collect()
@@ -267,6 +268,7 @@ mod tests {
         t.assign(&[0]);
         let g = t.generation(0).expect("owned");
         assert_eq!(t.claims(&[end(0, 5, None)]), [], "position unknown: no claim");
+        assert_eq!(t.claims(&[end(0, 0, None)]), [(0, 1_000)], "a log that never held a record is at its end");
         assert_eq!(t.claims(&[end(0, 5, Some(3))]), [], "records still at the broker");
         assert_eq!(t.claims(&[end(0, 5, Some(5))]), [(0, 1_000)], "at the end since assignment");
 

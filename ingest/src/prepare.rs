@@ -6,8 +6,8 @@
 //!    letter (`out_of_bounds`), so it is never applied nor silently dropped;
 //! 2. on a board with a reset, the event also targets its season (by event
 //!    time): a copy of it names the season (`<board>@<id>`). A season whose
-//!    end plus `late_grace` has passed by this worker's clock, or whose fence
-//!    this worker met, takes no copy: the event becomes a `season_closed`
+//!    end plus `late_grace` had passed when the record reached Kafka (its
+//!    timestamp on the season clock), or whose fence this worker met, takes no copy: the event becomes a `season_closed`
 //!    dead letter and counts for all-time only. A season that has not started a minute from now is
 //!    refused the same way (`invalid_ts`), so no producer's clock can make
 //!    ingest open seasons without bound;
@@ -23,7 +23,7 @@ use std::hash::BuildHasher;
 use leaderboard_contract::{BoardId, PlayerId, Rejection, RejectionCode};
 use shard_router::season::Season;
 use shard_router::seasons::{past_grace, season_of};
-use shard_router::{Rules, ScoreUpdate};
+use shard_router::{Clock, Rules, ScoreUpdate};
 
 use crate::batch::{Batch, Event};
 use crate::config::Replay;
@@ -40,6 +40,16 @@ pub type Unwritable = HashMap<String, String>;
 
 /// How far ahead of this worker's clock a season may start and still take events.
 pub const FUTURE_TOLERANCE_MS: i64 = 60_000;
+
+/// The season clock a batch is prepared by: the worker's clock, read once
+/// (`now_ms`), and how a record's Kafka timestamp reads on it.
+#[derive(Debug, Clone, Copy)]
+pub struct SeasonTime<'a> {
+    /// The worker's season clock (`--clock`).
+    pub clock: &'a Clock,
+    /// That clock now.
+    pub now_ms: i64,
+}
 
 /// A season a batch writes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,21 +79,23 @@ pub struct Prepared {
     pub seasons: Vec<SeasonTarget>,
 }
 
-/// Applies `rules` to `batch` at `now_ms` by this worker's season clock,
-/// `closed` the seasons whose fence this worker met (see the module docs);
-/// adds the rules of the seasons it writes to `rules`. Events of the boards in
-/// `unwritable` become dead letters first.
+/// Applies `rules` to `batch` at `time`, `closed` the seasons whose fence
+/// this worker met (see the module docs); adds the rules of the seasons it
+/// writes to `rules`. Events of the boards in `unwritable` become dead letters first.
 ///
-/// A recovery's replay (`replay`) prepares only its boards' events, and
-/// judges a season's lateness by each record's Kafka timestamp (when it
-/// reached the broker) instead of the clock, so a season replayed long after
-/// it closed takes the events the live workers took, and only those.
+/// A season's lateness is judged by each record's Kafka timestamp (when it
+/// reached the broker, on the season clock), not by when ingest gets to it:
+/// an event produced in time is never refused because ingest was behind at
+/// the reset, and a replay long after takes the events the live workers
+/// took, and only those (DESIGN.md "Seasons"). A recovery's replay
+/// (`replay`) prepares only its boards' events, and judges a season not yet
+/// started by the Kafka timestamp too.
 pub fn prepare<S: BuildHasher>(
     batch: &Batch,
     rules: &mut BoardRules,
     unwritable: &Unwritable,
     shared: &Shared,
-    now_ms: i64,
+    time: SeasonTime<'_>,
     closed: &HashSet<BoardId, S>,
     replay: Option<&Replay>,
 ) -> Prepared {
@@ -93,10 +105,8 @@ pub fn prepare<S: BuildHasher>(
         if replay.is_some_and(|r| !r.covers(&e.board)) {
             continue;
         }
-        let now_ms = match replay {
-            Some(_) => batch.accepted[e.record].timestamp_ms.unwrap_or(now_ms),
-            None => now_ms,
-        };
+        let reached_ms = batch.accepted[e.record].timestamp_ms.map_or(time.now_ms, |t| time.clock.at(t));
+        let now_ms = if replay.is_some() { reached_ms } else { time.now_ms };
         if let Some(why) = unwritable.get(e.board.as_str()) {
             prepared.refuse(batch, e, RejectionCode::Unwritable, why.clone());
             continue;
@@ -110,7 +120,7 @@ pub fn prepare<S: BuildHasher>(
         valid.push(i);
         let Some(season) = season_of(&r, e.time_ms) else { continue };
         let name = e.board.season(&season.id);
-        if past_grace(&r, &season, now_ms) || closed.contains(&name) {
+        if past_grace(&r, &season, reached_ms) || closed.contains(&name) {
             let detail = format!("season {} of board {} is closed; the event counts for all-time", season.id, e.board);
             prepared.refuse(batch, e, RejectionCode::SeasonClosed, detail);
         } else if season.start_ms > now_ms.saturating_add(FUTURE_TOLERANCE_MS) {
@@ -206,6 +216,7 @@ mod tests {
                 key: None,
                 value: None,
                 refused_signature: None,
+                unverifiable: false,
             })
             .collect();
         Batch { events, accepted, ..Batch::default() }
@@ -234,7 +245,8 @@ mod tests {
         ]);
         let mut rules = rules;
         let unwritable: Unwritable = [("stuck".to_string(), "stored with another layout".to_string())].into();
-        let prepared = prepare(&b, &mut rules, &unwritable, &shared, 0, &HashSet::new(), None);
+        let time = SeasonTime { clock: &Clock::System, now_ms: 0 };
+        let prepared = prepare(&b, &mut rules, &unwritable, &shared, time, &HashSet::new(), None);
         let mut updates: Vec<(String, String, u64, u64)> =
             prepared.updates.iter().map(|u| (u.board.to_string(), u.player.to_string(), u.score, u.time_ms)).collect();
         updates.sort();

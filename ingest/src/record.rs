@@ -25,12 +25,16 @@ pub struct OwnedRecord {
     /// checked on the poll thread while the message is still borrowed, so no
     /// header is copied; `None` when they verify or signing is off.
     pub refused_signature: Option<Rejection>,
+    /// A replay's record signed with a key the replay was not given: refused,
+    /// and the recovery fails (the live workers may have judged it otherwise).
+    pub unverifiable: bool,
 }
 
-/// Checks `message`'s `lb-key-id` and `lb-signature` headers with `verifier`.
-fn check_signature(message: &BorrowedMessage<'_>, verifier: &Verifier) -> Option<Rejection> {
+/// Checks `message`'s `lb-key-id` and `lb-signature` headers with `verifier`;
+/// and whether the verifier lacks the key it names ([`Verifier::lacks`]).
+fn check_signature(message: &BorrowedMessage<'_>, verifier: &Verifier) -> (Option<Rejection>, bool) {
     if !verifier.is_active() {
-        return None;
+        return (None, false);
     }
     let (mut key_id, mut signature) = (None, None);
     if let Some(headers) = message.headers() {
@@ -43,19 +47,21 @@ fn check_signature(message: &BorrowedMessage<'_>, verifier: &Verifier) -> Option
         }
     }
     let (key, value) = (message.key().unwrap_or_default(), message.payload().unwrap_or_default());
-    verifier.check(key_id, signature, key, value).err()
+    (verifier.check(key_id, signature, key, value).err(), verifier.lacks(key_id))
 }
 
 impl OwnedRecord {
     /// Copies what ingest needs out of a borrowed message, checking its signature.
     pub fn from_message(message: &BorrowedMessage<'_>, verifier: &Verifier) -> Self {
+        let (refused_signature, unverifiable) = check_signature(message, verifier);
         Self {
             partition: message.partition(),
             offset: message.offset(),
             timestamp_ms: message.timestamp().to_millis(),
             key: message.key().map(<[u8]>::to_vec),
             value: message.payload().map(<[u8]>::to_vec),
-            refused_signature: check_signature(message, verifier),
+            refused_signature,
+            unverifiable,
         }
     }
 

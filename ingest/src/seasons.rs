@@ -1,8 +1,11 @@
-//! Closing seasons on time: every worker checks every board with a reset
+//! Closing seasons by the data: every worker checks every board with a reset
 //! once per `--season-check` and closes the seasons whose end plus
-//! `late_grace` has passed by its clock ([`shard_router::seasons`]: the fence
-//! in Redis makes closing exactly-once whichever worker gets there first),
-//! then deletes those beyond `keep_seasons`.
+//! `late_grace` has passed both by its clock and by the topic's watermark
+//! (every record that reached Kafka before then is applied:
+//! [`shard_router::watermark`]), so a season never closes while ingest is
+//! behind and events produced in time are still on their way (DESIGN.md
+//! "Seasons"; the fence in Redis makes closing exactly-once whichever worker
+//! gets there first), then deletes those beyond `keep_seasons`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +13,7 @@ use std::time::Duration;
 use leaderboard_contract::BoardId;
 use shard_router::board_record;
 use shard_router::seasons::seasonal_boards;
+use shard_router::watermark;
 use shard_router::{Clock, Router};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -21,6 +25,8 @@ use crate::loss::Guard;
 pub struct Closer {
     /// Its own router (a connection the writer does not wait on).
     pub router: Router,
+    /// The topic whose watermark says what has been applied.
+    pub topic: String,
     /// The clock seasons are decided by.
     pub clock: Clock,
     /// How often every seasonal board is checked.
@@ -65,9 +71,13 @@ impl Closer {
         if self.guard.is_lost() {
             return Ok(());
         }
+        // Read before the boards: what it says applied stays applied, so a season judged by it
+        // is complete. Without one (no worker of the topic has claimed anything yet), nothing closes.
+        let Some(applied_before) = watermark::read(self.router.store(), &self.topic).await? else { return Ok(()) };
+        let applied_before_ms = self.clock.at(applied_before);
         let mut failed = None;
         for board in seasonal_boards(self.router.store()).await? {
-            if let Err(e) = self.close(&board).await {
+            if let Err(e) = self.close(&board, applied_before_ms).await {
                 failed = Some(e);
             }
         }
@@ -76,12 +86,12 @@ impl Closer {
 
     /// Closes what is due on one board, by the rules in its record (whatever
     /// layout this worker is configured with: seasons keep their own).
-    async fn close(&self, board: &BoardId) -> Result<(), shard_router::Error> {
+    async fn close(&self, board: &BoardId, applied_before_ms: i64) -> Result<(), shard_router::Error> {
         let Some(record) = board_record::recorded(self.router.store(), board).await? else { return Ok(()) };
         if record.rules.reset.is_none() {
             return Ok(());
         }
-        let report = self.router.close_due(board, &record.rules, self.clock.now_ms()).await?;
+        let report = self.router.close_due(board, &record.rules, self.clock.now_ms(), applied_before_ms).await?;
         metrics::counter!("ingest_seasons_closed_total").increment(report.closed.len() as u64);
         metrics::counter!("ingest_seasons_removed_total").increment(report.removed.len() as u64);
         for id in &report.removed {

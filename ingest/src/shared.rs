@@ -28,10 +28,12 @@ pub enum Counter {
     Revocations,
     /// Times consumption was paused because the pipeline stayed full.
     Pauses,
+    /// A replay's records signed with a key it was not given ([`crate::record::OwnedRecord::unverifiable`]).
+    Unverifiable,
 }
 
 impl Counter {
-    const ALL: [Self; 9] = [
+    const ALL: [Self; 10] = [
         Self::Consumed,
         Self::Applied,
         Self::Skipped,
@@ -41,6 +43,7 @@ impl Counter {
         Self::RedisErrors,
         Self::Revocations,
         Self::Pauses,
+        Self::Unverifiable,
     ];
 
     /// The Prometheus counter it is exported as.
@@ -55,6 +58,7 @@ impl Counter {
             Self::RedisErrors => "ingest_redis_write_errors_total",
             Self::Revocations => "ingest_revocations_total",
             Self::Pauses => "ingest_pauses_total",
+            Self::Unverifiable => "ingest_replay_unverifiable_total",
         }
     }
 }

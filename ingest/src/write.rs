@@ -10,6 +10,7 @@
 //! | reconnect (connection lost, `READONLY` after a failover) | clear the cache, open a new connection, retry |
 //! | store blocked (`OOM`, `MISCONF`, `NOPERM`, unknown errors) | retry with backoff, `/readyz` false, `ingest_blocked{step}` 1, one log line per change |
 //! | record (`WRONGTYPE`, foreign data) | find the refused updates by bisection, dead-letter their records as `unwritable`, go on |
+//! | one board's record unusable (an unrelated layout, unreadable) | that board's events become dead letters (`unwritable`, naming the cause); the batch's other boards go on |
 //!
 //! Any failed Redis write also clears the best-score cache: Redis may have
 //! lost what it acknowledged. At shutdown, retries stop after the drain
@@ -35,7 +36,7 @@ use crate::dead_letter::{DeadLetters, Reject};
 use crate::health::Step;
 use crate::loss::{Check, Guard};
 use crate::poll::IngestConsumer;
-use crate::prepare::{BoardRules, Prepared, SeasonTarget, Unwritable, coalesce, prepare};
+use crate::prepare::{BoardRules, Prepared, SeasonTarget, SeasonTime, Unwritable, coalesce, prepare};
 use crate::replicas::ReplicaAck;
 use crate::retry::Retry;
 use crate::shared::{Counter, Shared};
@@ -123,6 +124,8 @@ enum Written {
 impl Writer {
     /// Writes batches until the input closes or shutdown's drain deadline passes.
     pub async fn run(mut self, mut rx: mpsc::Receiver<Batch>) -> Histogram<u64> {
+        // Present from the start, so an alert on its increase sees the first one.
+        metrics::counter!("ingest_unwritable_board_lookups_total").increment(0);
         while let Some(batch) = rx.recv().await {
             if self.write_confirmed(&batch).await.is_err() {
                 warn!("shutdown: abandoned an unfinished batch; its records will be redelivered");
@@ -215,9 +218,9 @@ impl Writer {
         // batch is prepared again, so no event is coalesced or skipped by the wrong order.
         let (rules, prepared) = loop {
             let (mut rules, unwritable) = self.board_rules(batch).await?;
-            let now_ms = self.clock.now_ms();
+            let time = SeasonTime { clock: &self.clock, now_ms: self.clock.now_ms() };
             let prepared =
-                prepare(batch, &mut rules, &unwritable, &self.shared, now_ms, &self.closed, self.replay.as_ref());
+                prepare(batch, &mut rules, &unwritable, &self.shared, time, &self.closed, self.replay.as_ref());
             self.open_seasons(&prepared.seasons, &rules).await?;
             let written = self.write_updates(batch, &prepared, &prepared.kept, &prepared.updates, &rules).await?;
             if let Written::Done = written {
@@ -373,8 +376,12 @@ impl Writer {
             return Ok(());
         }
         if self.replay.is_some() {
-            // The live workers dead-lettered these when the records first came.
+            // The live workers dead-lettered these when the records first came; counted, and
+            // the ones signed with a key the replay lacks fail the recovery ([`crate::recovery`]).
             metrics::counter!("ingest_replay_rejects_total").increment(rejects.len() as u64);
+            self.shared.counters.add(Counter::DeadLettered, rejects.len() as u64);
+            let unverifiable = rejects.iter().filter(|r| r.record.unverifiable).count();
+            self.shared.counters.add(Counter::Unverifiable, unverifiable as u64);
             return Ok(());
         }
         let mut sent = vec![false; rejects.len()];

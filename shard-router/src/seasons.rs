@@ -180,18 +180,27 @@ impl Router {
     }
 
     /// Closes every open season of `board` whose end plus `late_grace` has
-    /// passed at `now_ms`, then deletes the closed seasons beyond
+    /// passed at `now_ms` and by `applied_before_ms` (a time before which every
+    /// record is applied: the watermark), recording it closed at `now_ms`;
+    /// then deletes the closed seasons beyond
     /// `keep_seasons` (see the module docs). Safe to run from any number of
     /// processes at once, and again after a failure.
     ///
     /// # Errors
     /// [`Error::Redis`] when Redis fails (what was done stays done; run it again).
-    pub async fn close_due(&self, board: &BoardId, rules: &Rules, now_ms: i64) -> Result<CloseReport> {
+    pub async fn close_due(
+        &self,
+        board: &BoardId,
+        rules: &Rules,
+        now_ms: i64,
+        applied_before_ms: i64,
+    ) -> Result<CloseReport> {
         let mut report = CloseReport::default();
         let entries = self.seasons(board).await?;
         for entry in entries.iter().filter(|e| !e.closed()) {
             let season = Season { id: entry.id.clone(), start_ms: entry.start_ms, end_ms: entry.end_ms };
-            if past_grace(rules, &season, now_ms) && self.close_season(board, &entry.id, now_ms).await? {
+            let due = past_grace(rules, &season, now_ms) && past_grace(rules, &season, applied_before_ms);
+            if due && self.close_season(board, &entry.id, now_ms).await? {
                 report.closed.push(entry.id.clone());
             }
         }

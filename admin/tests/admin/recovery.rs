@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use admin::recover::{self, KafkaArgs, RebuildOptions, RedisArgs, RestoreOptions};
+use leaderboard_contract::signature::ProducerKey;
 use leaderboard_contract::{BoardId, PlayerId, ScoreEvent};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -41,6 +42,7 @@ impl Setup {
             topic: unique("scores"),
             group: unique("group"),
             kafka_options: Vec::new(),
+            policy: recover::PolicyArgs::default(),
         };
         let dlq = unique("dlq");
         let admin: AdminClient<DefaultClientContext> =
@@ -115,6 +117,41 @@ impl Setup {
             for sent in futures::future::join_all(sends).await {
                 sent.map_err(|(e, _)| e).expect("produced");
             }
+        }
+    }
+
+    /// Produces `count` random events on `board`, signed with `signer`, plus `forged` more whose
+    /// value was changed after signing (the live workers dead-letter those); records the signed
+    /// ones in the oracle.
+    async fn produce_signed(&mut self, board: &BoardId, count: usize, forged: usize, signer: &ProducerKey) {
+        use leaderboard_contract::signature::{KEY_ID_HEADER, SIGNATURE_HEADER};
+        use rdkafka::message::{Header, OwnedHeaders};
+        for i in 0..count + forged {
+            let e = ScoreEvent {
+                board: board.clone(),
+                player: PlayerId::new(format!("p{}", self.rng.random_range(0..300))).expect("id"),
+                score: self.rng.random_range(0..100_000),
+                ts_ms: Some(1_000 + self.rng.random_range(0..1_000_000)),
+                id: None,
+            };
+            let value = e.to_json();
+            let signature = signer.sign(e.key(), value.as_bytes());
+            let sent = if i < count {
+                self.oracle.apply(&ScoreUpdate {
+                    board: e.board.clone(),
+                    player: e.player.clone(),
+                    score: e.score,
+                    time_ms: e.ts_ms.unwrap_or(0),
+                });
+                value
+            } else {
+                ScoreEvent { score: e.score + 1, ..e.clone() }.to_json()
+            };
+            let headers = OwnedHeaders::new()
+                .insert(Header { key: KEY_ID_HEADER, value: Some(signer.id()) })
+                .insert(Header { key: SIGNATURE_HEADER, value: Some(&signature) });
+            let record = FutureRecord::to(&self.kafka.topic).key(e.key()).payload(sent.as_str()).headers(headers);
+            self.producer.send(record, Duration::from_secs(30)).await.map_err(|(e, _)| e).expect("produced");
         }
     }
 
@@ -505,4 +542,52 @@ async fn a_redis_restarted_from_an_older_state_is_a_loss_that_catch_up_repairs()
     api_stop.cancel();
     api_task.await.expect("api task");
     worker.stop().await;
+}
+
+/// As the review suspected: a replay ran without the live signature policy, so forged records the
+/// live workers had dead-lettered were applied, and records signed with a key retired since would
+/// have been dropped with nothing but a count. Live: key gs-1, then rotated to gs-2 (gs-1
+/// retired), a few forged records each time. A rebuild without keys, and one with the live key
+/// only, fail (nothing they cannot judge is applied, the store stays lost); with the retired key
+/// too it equals the oracle, forgeries refused and reported.
+#[tokio::test]
+async fn a_replay_judges_signatures_as_the_live_workers_did() {
+    let mut s = Setup::new(2).await;
+    let signed = board("signed");
+    s.create(&signed, Rules::default()).await;
+    let secret = |byte: u8| hex::encode([byte; 16]);
+    let old = ProducerKey::parse(&format!("gs-1:{}", secret(1))).expect("key");
+    let new = ProducerKey::parse(&format!("gs-2:{}", secret(2))).expect("key");
+    for signer in [&old, &new] {
+        let mut config = s.ingest_config();
+        config.signatures.producer_keys = vec![signer.clone()];
+        let worker = Worker::start(config).await;
+        s.produce_signed(&signed, 400, 15, signer).await;
+        s.wait_caught_up().await;
+        worker.stop().await;
+    }
+    s.assert_equals_oracle().await;
+
+    s.flushall().await;
+    let store = s.store().await;
+    let options = RebuildOptions {
+        layout: LAYOUT.parse().expect("layout"),
+        rules_from: None,
+        discard_existing: true,
+        quiet: true,
+    };
+    let mut kafka = s.kafka.clone();
+    let unjudged = recover::rebuild(&store, &s.redis_args(), &kafka, &options).await;
+    let message = unjudged.expect_err("no key: the live policy is unknown").to_string();
+    assert!(message.contains("830 replayed records are signed with keys this replay was not given"), "{message}");
+    kafka.policy.signatures.producer_keys = vec![new.clone()];
+    let retired = recover::rebuild(&store, &s.redis_args(), &kafka, &options).await;
+    let message = retired.expect_err("the retired key's records").to_string();
+    assert!(message.contains("415 replayed records are signed with keys"), "{message}");
+    assert_eq!(shard_router::epoch::read(&store).await.expect("epoch"), shard_router::epoch::State::Missing);
+
+    kafka.policy.retired_producer_keys = vec![old];
+    let rebuilt = recover::rebuild(&store, &s.redis_args(), &kafka, &options).await.expect("rebuild");
+    assert_eq!(rebuilt.replay_refused, 30, "the forgeries, refused as the live workers refused them: {rebuilt:?}");
+    s.assert_equals_oracle().await;
 }

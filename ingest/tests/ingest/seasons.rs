@@ -134,3 +134,49 @@ async fn events_land_in_their_season_and_a_closed_season_stays_frozen() {
         worker.stop().await;
     }
 }
+
+/// As the review suspected, by construction: ingest is behind at a reset (it gets to day 1's events
+/// 50 s after day 1 closed by its clock: a failover, a pause, a backlog) while the events reached
+/// Kafka in time (their Kafka timestamps read 10 s before the close on the same clock). Before, they
+/// were dead-lettered `season_closed` and the frozen season's `as_of` claimed them anyway; now they
+/// are in the season, which closes once the topic's watermark says they are applied, and nothing
+/// is refused. A replay judges by the same timestamps, so it builds the same season.
+#[tokio::test]
+async fn events_produced_in_time_are_never_refused_because_ingest_was_behind_at_the_reset() {
+    use rdkafka::producer::FutureRecord;
+    // A Redis of its own: the season is dated, and other tests' closers must not close it.
+    let redis = testkit::PrivateRedis::start();
+    let topics = Topics::create(2).await;
+    let board = BoardId::new(unique("behind")).expect("board");
+    let reset = Reset { every: Every::Day, utc_offset: time::UtcOffset::UTC, weekday: time::Weekday::Monday };
+    let rules = Rules { reset: Some(reset), late_grace: Duration::from_secs(3600), ..Rules::default() };
+    let reader = router(&redis.url(), "single").await;
+    board_record::set_rules(reader.store(), &board, RecordedLayout::Single, rules).await.expect("rules");
+    let (d1, d2) = (DAY0 + DAY, DAY0 + 2 * DAY);
+    let day1 = events_in(6, &board, d1, d2);
+    // The records reach Kafka a minute ago by the real clock, which the worker's clock reads as 10 s
+    // before day 1 closes (its end plus the 1 h grace): it starts 50 s after the close.
+    let reached = system_ms() - 60_000;
+    let close = i64::try_from(d2 + HOUR).expect("time");
+    let clock = format!("offset:{}", close - 10_000 - reached);
+    let producer = producer();
+    for e in &day1 {
+        let (key, value) = (e.key().to_vec(), e.to_json());
+        let record = FutureRecord::to(&topics.scores).key(&key).payload(&value).timestamp(reached);
+        producer.send(record, Duration::from_secs(30)).await.map_err(|(e, _)| e).expect("produced");
+    }
+    let worker = Worker::start(config_with(&topics, &redis.url(), "single", &["--clock", &clock]));
+    let s1 = board.season("2026-11-24");
+    let wait = Duration::from_secs(60);
+    let all: Vec<&ScoreEvent> = day1.iter().collect();
+    wait_for_oracle(&reader, &oracle(&s1, &all), &s1, wait).await;
+    wait_for_committed(&topics, wait).await;
+    let deadline = tokio::time::Instant::now() + wait;
+    while seasons_of(&reader, &board).await != [("2026-11-24".to_string(), true)] {
+        assert!(tokio::time::Instant::now() < deadline, "day 1 never closed: {:?}", seasons_of(&reader, &board).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    wait_for_oracle(&reader, &oracle(&s1, &all), &s1, Duration::ZERO).await;
+    let report = worker.stop().await;
+    assert_eq!(report.dead_lettered, 0, "nothing produced in time is refused");
+}

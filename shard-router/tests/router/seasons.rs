@@ -134,7 +134,8 @@ async fn racing_closers_close_each_season_once_and_retention_keeps_the_newest() 
     }
     // Day 3 ended 9 s before the faster clock (grace 10 s): it stays open.
     let now = *DAY0 + 4 * DAY + 9_000;
-    let (ra, rb) = tokio::join!(a.close_due(&board, &rules, now), b.close_due(&board, &rules, now - 5_000));
+    let (ra, rb) =
+        tokio::join!(a.close_due(&board, &rules, now, now), b.close_due(&board, &rules, now - 5_000, now - 5_000));
     let (ra, rb) = (ra.expect("closer a"), rb.expect("closer b"));
     let mut closed: Vec<String> = ra.closed.iter().chain(&rb.closed).cloned().collect();
     closed.sort();
