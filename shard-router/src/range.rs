@@ -475,6 +475,16 @@ pub fn sizes_above(cards: &[u64]) -> Vec<u64> {
 
 /// `LOCATE` on every shard in one round trip: each shard's size, and the
 /// highest shard holding the player (their best score) with their place in it.
+///
+/// A player moving up is added to the higher shard before leaving the lower
+/// one. On one Redis the round trip's scripts run lowest shard first, so it
+/// finds the player wherever the move stands. A Redis Cluster keeps no order
+/// between nodes, nor do its replicas, whose lags differ: a player may be
+/// found in no shard. So on a Cluster a player found nowhere is looked for
+/// again one shard at a time, lowest first, on the primaries: a shard read
+/// after the player left it comes after the add above it, which that later
+/// read then sees. It costs one round trip per shard, only when the player
+/// was found nowhere (unknown players, and those moves).
 async fn locate_everywhere(
     store: &Store,
     keys: &[String],
@@ -492,6 +502,15 @@ async fn locate_everywhere(
         cards.push(located.card);
         if let Some(found) = located.found {
             best = Some((index, found));
+        }
+    }
+    if best.is_none() && store.is_cluster() {
+        for (index, key) in keys.iter().enumerate() {
+            let locate = scripts::locate(key, keys::index_for(key, ties).as_deref(), player);
+            if let Some(found) = scripts::parse_locate(store.query_primary(key, &locate).await?)?.found {
+                // The sizes are the first round trip's: the rank is off by at most the batch in flight.
+                best = Some((index, found));
+            }
         }
     }
     Ok((cards, best))

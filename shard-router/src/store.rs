@@ -210,6 +210,24 @@ impl Store {
         })
     }
 
+    /// Runs one read command on the primary that serves `key`: on a Cluster
+    /// whose reads go to replicas, for a read that must not meet replicas
+    /// whose lags differ; elsewhere like [`Store::query`].
+    ///
+    /// # Errors
+    /// [`Error::Redis`] on a connection or server error.
+    pub async fn query_primary(&self, key: &str, cmd: &Cmd) -> Result<Value> {
+        use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+        match self {
+            Self::Cluster(con) => {
+                let route = Route::new(crate::watermark::slot_of(key), SlotAddr::Master);
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
+                Ok(con.clone().route_command(cmd.clone(), routing).await?)
+            }
+            _ => self.query(cmd).await,
+        }
+    }
+
     /// Runs one single-slot pipeline and returns the replies of its commands.
     ///
     /// # Errors

@@ -105,7 +105,7 @@ fn key_in(base: &str, owned: &[(u16, u16)]) -> Result<String> {
 }
 
 /// A key's cluster slot: CRC16 (XMODEM) of its hash tag, modulo 16384.
-fn slot_of(key: &str) -> u16 {
+pub(crate) fn slot_of(key: &str) -> u16 {
     let bytes = key.as_bytes();
     let tagged = key
         .find('{')

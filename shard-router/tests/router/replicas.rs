@@ -67,3 +67,109 @@ async fn the_watermark_reaches_every_replica_and_needs_every_partition() {
     }
     assert_eq!(watermark::read(&primary, &topic).await.expect("read"), Some(4_000));
 }
+
+/// A `range` player moving up is added to the higher shard before leaving the lower one, but a
+/// Cluster keeps no order between nodes, and its replicas' lags differ: a standing read from the
+/// replicas could find the player in neither shard (a 404 for a player on the board). By
+/// construction: the higher shard's replica is cut off from its primary (it may not resynchronise:
+/// `PSYNC` refused) and keeps serving what it had, the player moves up, and the lower shard's
+/// replica receives the removal. The standing still finds the player, with the primaries' score.
+#[tokio::test]
+async fn a_range_standing_from_lagging_replicas_finds_a_player_moving_up() {
+    let cluster = testkit::PrivateCluster::start();
+    let target = RedisTarget::parse(&format!("cluster:{}", cluster.url())).expect("cluster urls");
+    let primary = Store::connect(&target, StoreOptions::default()).await.expect("cluster");
+    let writer = Router::new(primary, "range:100".parse().expect("layout"), RouterOptions::default());
+    let mover = player(7);
+    let member = shard_router::member::encode(&mover);
+    // A board whose two shards live on different primaries.
+    let (board, lower, higher) = loop {
+        let board = unique_board("moving");
+        let others: Vec<ScoreUpdate> = [(1, 10), (2, 190)]
+            .map(|(i, score)| ScoreUpdate { board: board.clone(), player: player(i), score, time_ms: 0 })
+            .to_vec();
+        writer.apply(&others).await.expect("others");
+        let (low, high) = (shard_of(&cluster, &board, &player(1)).await, shard_of(&cluster, &board, &player(2)).await);
+        if low.1 != high.1 {
+            break (board, low, high);
+        }
+    };
+    let at = |score: u64| ScoreUpdate { board: board.clone(), player: mover.clone(), score, time_ms: 0 };
+    writer.apply(&[at(50)]).await.expect("in the lower shard");
+    assert_eq!(writer.store().wait_for_replicas(1, Duration::from_secs(5)).await.expect("wait"), 1);
+
+    // The higher shard's replica stops following its primary, and keeps serving reads.
+    let owner = node(higher.1).await;
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("default")
+        .arg("-psync")
+        .arg("-sync")
+        .query_async(&mut owner.clone())
+        .await
+        .expect("acl");
+    let _: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("replica")
+        .query_async(&mut owner.clone())
+        .await
+        .expect("kill link");
+    writer.apply(&[at(150)]).await.expect("moved to the higher shard");
+    // The lower shard's replica has the removal; the higher one's does not have the add.
+    let lower_replica = replica(cluster.replica_of(lower.1).expect("a replica")).await;
+    let higher_replica = replica(cluster.replica_of(higher.1).expect("a replica")).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while zscore(&lower_replica, &lower.0, &member).await.is_some() {
+        assert!(Instant::now() < deadline, "the removal never reached the lower shard's replica");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(zscore(&higher_replica, &higher.0, &member).await, None, "the higher shard's replica lags");
+
+    let reader = Router::new(
+        Store::connect_reader(&target, ReadFrom::Replica, StoreOptions::default()).await.expect("reader"),
+        "range:100".parse().expect("layout"),
+        RouterOptions::default(),
+    );
+    let standing = reader.standing(&board, &mover).await.expect("standing");
+    assert_eq!(standing.map(|s| s.score), Some(150), "found, with the primaries' score");
+    assert_eq!(reader.standing(&board, &player(999)).await.expect("standing"), None, "an unknown player is not");
+}
+
+/// The shard key holding `who` on `board`, and the port of its primary.
+async fn shard_of(
+    cluster: &testkit::PrivateCluster,
+    board: &leaderboard_contract::BoardId,
+    who: &leaderboard_contract::PlayerId,
+) -> (String, u16) {
+    let member = shard_router::member::encode(who);
+    for port in cluster.primaries() {
+        let node = node(port).await;
+        for key in testkit::keys_matching(port, &format!("lb:{{{board}:r*}}:z")) {
+            if zscore(&node, &key, &member).await.is_some() {
+                return (key, port);
+            }
+        }
+    }
+    panic!("{who} is in no shard of {board}");
+}
+
+async fn zscore(node: &redis::aio::MultiplexedConnection, key: &str, member: &[u8]) -> Option<f64> {
+    redis::cmd("ZSCORE").arg(key).arg(member).query_async(&mut node.clone()).await.expect("zscore")
+}
+
+/// A plain connection to one node of a private cluster.
+async fn node(port: u16) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(format!("redis://127.0.0.1:{port}"))
+        .expect("url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("node")
+}
+
+/// A plain connection to a replica, allowed to read the slots it serves (`READONLY`).
+async fn replica(port: u16) -> redis::aio::MultiplexedConnection {
+    let con = node(port).await;
+    let _: () = redis::cmd("READONLY").query_async(&mut con.clone()).await.expect("readonly");
+    con
+}
