@@ -6,6 +6,9 @@
 #   3. FLUSHALL; the worker notices (its /readyz says store_lost); `lb-admin restore` loads the
 #      snapshot and replays the tail; the worker resumes. RTO = wipe to worker ready again;
 #   4. FLUSHALL again; `lb-admin rebuild` replays the whole topic. RTO likewise.
+#   Before 3, a rollback: `SAVE`, TAIL more events drained, then Redis killed (-9) and restarted on
+#   the saved file; the worker notices (its applied offsets are behind the committed ones) and
+#   `lb-admin catch-up` replays what Redis forgot, from its own applied offsets. RTO likewise.
 # After each recovery the boards (`lb-admin boards --json`: totals, shard sizes and score ranges)
 # must equal those before the wipe; the script fails otherwise.
 #
@@ -58,6 +61,30 @@ echo "snapshot: $(field "$out/snapshot.json" "['seconds']") s, $(du -h "$out/all
 target/release/loadgen fill --count "$tail"
 target/release/loadgen drain --expect $((events + tail)) --timeout 600s
 before=$(boards)
+
+echo "== a rollback: SAVE, $tail more events, kill -9, restart on the saved file, then catch-up"
+redis-cli -p "$port" save >/dev/null
+target/release/loadgen fill --count "$tail"
+target/release/loadgen drain --expect $((events + 2 * tail)) --timeout 600s
+before=$(boards)
+pid=$(redis-cli -p "$port" info server | sed -n 's/^process_id:\([0-9]*\).*/\1/p')
+rolled=$(now)
+kill -9 "$pid"
+bench_background redis-server --port "$port" --save '' --appendonly no --dir "$PWD/$out" --logfile "$PWD/$out/redis.log"
+for _ in $(seq 1 600); do redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+wait_ready lost
+noticed=$(now)
+admin --json catch-up --layout "$layout" >"$out/catch-up.json"
+wait_ready 200
+caught=$(now)
+[[ $(boards) == "$before" ]] || { echo "caught-up boards differ from the boards before the rollback" >&2; exit 1; }
+python3 - "$out/catch-up.json" "$rolled" "$noticed" "$caught" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1])); rolled, noticed, ready = map(float, sys.argv[2:5])
+print(f"rollback: detected {noticed - rolled:.1f} s after the kill (restart and load included); replayed "
+      f"{r['replayed_records']} records in {r['replay_seconds']:.1f} s; worker ready {ready - rolled:.1f} s after the "
+      f"kill (RTO); boards equal to before the rollback (RPO 0)")
+EOF
 
 echo "== FLUSHALL, then restore + replay"
 wiped=$(now)

@@ -306,13 +306,7 @@ struct GroupOffsets {
 /// Reads the topic's partitions and the group's committed offsets (off the runtime's threads).
 async fn group_offsets(consumer: Arc<IngestConsumer>, topic: String) -> anyhow::Result<GroupOffsets> {
     tokio::task::spawn_blocking(move || -> anyhow::Result<GroupOffsets> {
-        let metadata = consumer.fetch_metadata(Some(&topic), KAFKA_TIMEOUT)?;
-        let partitions: Vec<i32> = metadata
-            .topics()
-            .iter()
-            .flat_map(rdkafka::metadata::MetadataTopic::partitions)
-            .map(rdkafka::metadata::MetadataPartition::id)
-            .collect();
+        let partitions = crate::recovery::partitions_of(&*consumer, &topic)?;
         if partitions.is_empty() {
             return Ok(GroupOffsets { partitions, committed: Offsets::new() });
         }

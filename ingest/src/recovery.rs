@@ -20,7 +20,8 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::KafkaResult;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
@@ -83,13 +84,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> anyhow::Result<T> + Sen
 pub async fn retained(config: &Config) -> anyhow::Result<BTreeMap<i32, Retained>> {
     let (client, topic) = (consumer(config, &config.group)?, config.topic.clone());
     blocking(move || {
-        let metadata = client.fetch_metadata(Some(&topic), KAFKA_TIMEOUT)?;
-        let partitions: Vec<i32> = metadata
-            .topics()
-            .iter()
-            .flat_map(rdkafka::metadata::MetadataTopic::partitions)
-            .map(rdkafka::metadata::MetadataPartition::id)
-            .collect();
+        let partitions = partitions_of(&client, &topic)?;
         if partitions.is_empty() {
             bail!("topic {topic} has no partitions (does it exist?)");
         }
@@ -101,6 +96,21 @@ pub async fn retained(config: &Config) -> anyhow::Result<BTreeMap<i32, Retained>
         Ok(ranges)
     })
     .await
+}
+
+/// The partitions of `topic` (none when it does not exist), as the broker's metadata says.
+/// Blocking: call it off the runtime's worker threads.
+///
+/// # Errors
+/// When the broker does not answer.
+pub(crate) fn partitions_of<C: ConsumerContext, K: Consumer<C>>(client: &K, topic: &str) -> KafkaResult<Vec<i32>> {
+    let metadata = client.fetch_metadata(Some(topic), KAFKA_TIMEOUT)?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .flat_map(rdkafka::metadata::MetadataTopic::partitions)
+        .map(rdkafka::metadata::MetadataPartition::id)
+        .collect())
 }
 
 /// The offsets `group` has committed on the topic (partitions without one are absent).
