@@ -69,7 +69,7 @@ target/release/loadgen drain --expect $((events + 2 * tail)) --timeout 600s
 before=$(boards)
 pid=$(redis-cli -p "$port" info server | sed -n 's/^process_id:\([0-9]*\).*/\1/p')
 rolled=$(now)
-kill -9 "$pid"
+{ kill -9 "$pid" && wait "$pid"; } 2>/dev/null || true
 bench_background redis-server --port "$port" --save '' --appendonly no --dir "$PWD/$out" --logfile "$PWD/$out/redis.log"
 for _ in $(seq 1 600); do redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
 wait_ready lost

@@ -123,6 +123,11 @@ const OPEN_TTL: Duration = Duration::from_secs(1);
 #[derive(Debug, Default)]
 pub struct SeasonStates {
     known: DashMap<BoardId, Known>,
+    /// Totals of closed seasons, by season and closing time (a board deleted
+    /// and made again closes its seasons at other times), which never change:
+    /// the seasons route reads only the open ones' from Redis (at most
+    /// [`MAX_KNOWN_SEASONS`], then it starts over).
+    closed_totals: DashMap<(BoardId, i64), u64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -153,9 +158,36 @@ impl SeasonStates {
         Ok(end)
     }
 
+    /// The total of the season stored as `stored`, closed at `closed_at_ms`
+    /// (`None`: open); a closed one's is read once and remembered (see the type's docs).
+    ///
+    /// # Errors
+    /// Redis errors as every read.
+    pub async fn total(&self, backend: &Backend, stored: &BoardId, closed_at_ms: Option<i64>) -> Result<u64, ApiError> {
+        let key = closed_at_ms.map(|at| (stored.clone(), at));
+        if let Some(total) = key.as_ref().and_then(|k| self.closed_totals.get(k).map(|t| *t)) {
+            return Ok(total);
+        }
+        let total = backend
+            .call(|r| {
+                let stored = stored.clone();
+                async move { r.total(&stored).await }
+            })
+            .await?;
+        if let Some(key) = key {
+            if self.closed_totals.len() >= MAX_KNOWN_SEASONS {
+                self.closed_totals.clear();
+            }
+            self.closed_totals.insert(key, total);
+        }
+        Ok(total)
+    }
+
     /// Forgets the seasons of `board` (it was deleted, or its rules changed).
     pub fn forget(&self, board: &BoardId) {
-        self.known.retain(|season, _| season.season_parts().is_none_or(|(b, _)| b != board.as_str()));
+        let other = |season: &BoardId| season.season_parts().is_none_or(|(b, _)| b != board.as_str());
+        self.known.retain(|season, _| other(season));
+        self.closed_totals.retain(|(season, _), _| other(season));
     }
 }
 

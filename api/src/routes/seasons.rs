@@ -19,7 +19,8 @@ pub const MAX_LISTED_SEASONS: usize = 100;
 const TOTALS_CONCURRENCY: usize = 8;
 
 /// The board's seasons, newest first: the current one (also before its first
-/// event), then the kept ones; with the next reset time.
+/// event), then the kept ones; with the next reset time. Closed seasons'
+/// totals come from memory after their first read ([`crate::season::SeasonStates::total`]).
 #[utoipa::path(get, path = "/v1/boards/{board}/seasons", tag = "boards",
     params(("board" = String, Path, description = "Board name, 1-64 bytes of [A-Za-z0-9_.-]")),
     responses(
@@ -61,15 +62,13 @@ pub async fn seasons(
             let s = &s;
             let stored = board.season(&entry.id);
             async move {
-                let total = s.backend.call(|r| {
-                    let stored = stored.clone();
-                    async move { r.total(&stored).await }
-                });
+                // A closed season's total is read once: a request costs Redis only the open ones'.
+                let total = s.seasons.total(&s.backend, &stored, entry.closed_at_ms).await?;
                 Ok::<_, ApiError>(SeasonDto {
                     start: rfc3339(time_of(entry.start_ms)),
                     end: rfc3339(time_of(entry.end_ms)),
                     state: if entry.closed() { "closed" } else { "open" }.to_string(),
-                    total: total.await?,
+                    total,
                     id: entry.id,
                 })
             }

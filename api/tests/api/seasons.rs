@@ -192,3 +192,38 @@ async fn a_closed_season_is_frozen_and_dated_by_its_end() {
     }
     api.stop().await;
 }
+
+/// As the review suspected: the seasons route read every listed season's total from Redis on every
+/// request (up to 100), although a closed season's never changes. Now a closed season's total is
+/// read once: a second request costs Redis only the open season's (one `ZCARD` per shard of it).
+#[tokio::test]
+async fn a_closed_seasons_total_is_read_once() {
+    let (Fixture { _redis: redis, api, b, writer, previous, .. }, _, _) = fixture().await;
+    writer.close_season(&b, &previous.id, DAY0 + 2 * DAY + 3_600_000).await.expect("close");
+    let port = testkit::ports_of(&redis.url())[0];
+    let listed = |body: &serde_json::Value| -> Vec<(String, String, u64)> {
+        let seasons = body["seasons"].as_array().expect("seasons");
+        seasons
+            .iter()
+            .map(|s| {
+                (
+                    s["id"].as_str().expect("id").into(),
+                    s["state"].as_str().expect("state").into(),
+                    s["total"].as_u64().expect("total"),
+                )
+            })
+            .collect()
+    };
+    let mut reads = Vec::new();
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let before = testkit::command_calls(port, "zcard");
+        let (status, body) = api.json(&format!("/v1/boards/{b}/seasons")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        reads.push(testkit::command_calls(port, "zcard") - before);
+        answers.push(listed(&body));
+    }
+    let want = [("2026-11-25".to_string(), "open".to_string(), 25), ("2026-11-24".into(), "closed".into(), 40)];
+    assert_eq!(answers, [want.clone(), want], "the same answer twice");
+    assert_eq!(reads, [4, 2], "two seasons of two shards, then the open one's only");
+}
