@@ -13,7 +13,7 @@
 //! | `delete <board>` | removes a board: every key of every layout it uses, and its record |
 //! | `audit [--count N] [--refused]` | the newest entries of the audit log, newest first; `--refused`: of the requests refused for their credentials |
 //! | `snapshot --out FILE [--board B]..` | writes boards (all by default) with their seasons to a file, with the Kafka offsets it is complete up to |
-//! | `restore --file FILE [--board B].. [--layout L] [--no-replay]` | loads a snapshot into boards that do not exist (any layout), then replays the topic from its offsets until caught up |
+//! | `restore --file FILE [--board B].. [--layout L] [--no-replay] [--unchecked]` | loads a snapshot into boards that do not exist (any layout), then replays the topic from its offsets until caught up; refuses a file without the store's epoch unless `--unchecked`, and says when the snapshot predates a recovery |
 //! | `rebuild [--layout L] [--rules-from FILE] [--discard-existing]` | replays every retained event into a store that lost its data; refuses when events have expired |
 //! | `catch-up [--layout L]` | replays, into a store that went back in time, the topic from the store's own applied offsets; installs a new epoch |
 //! | `epoch [--adopt]` | the store's epoch (how ingest and the api notice a wiped store) and why it was marked lost; `--adopt` accepts the store as it is |
@@ -173,6 +173,9 @@ pub enum Command {
         /// Load the file only; replay nothing.
         #[arg(long)]
         no_replay: bool,
+        /// Accept a file without the store's epoch in its header (written before snapshots refused a lost store).
+        #[arg(long)]
+        unchecked: bool,
         /// Where the events are.
         #[command(flatten)]
         kafka: recover::KafkaArgs,
@@ -397,16 +400,20 @@ async fn recovery(
             }
             serde_json::to_value(r)?
         }
-        Command::Restore { file, boards: names, layout, no_replay, kafka } => {
+        Command::Restore { file, boards: names, layout, no_replay, unchecked, kafka } => {
             let options = recover::RestoreOptions {
                 boards: boards(&names)?,
                 layout: layout.map(|l| l.parse()).transpose()?,
                 replay: !no_replay,
+                unchecked,
                 quiet: cli_json,
             };
             let r = recover::restore(store, redis, &kafka, &file, &options).await?;
             if !cli_json {
                 print_recovery(out, "restored", &r)?;
+                if let Some(predates) = &r.predates {
+                    writeln!(out, "note: {predates}")?;
+                }
             }
             serde_json::to_value(r)?
         }

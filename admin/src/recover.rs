@@ -336,6 +336,10 @@ pub struct RestoreReport {
     pub replay_seconds: f64,
     /// Whether the store was lost, and a new epoch was installed.
     pub epoch_installed: bool,
+    /// `restore`: the epoch the snapshot was taken in (`unknown` for an unchecked file).
+    pub snapshot_epoch: Option<String>,
+    /// `restore`: when the snapshot predates a recovery of the store, which.
+    pub predates: Option<String>,
     /// Seconds from start to the end: the recovery time.
     pub total_seconds: f64,
 }
@@ -349,6 +353,9 @@ pub struct RestoreOptions {
     pub layout: Option<LayoutSpec>,
     /// Replay the topic from the file's offsets afterwards.
     pub replay: bool,
+    /// Accept a file whose header carries no epoch: written before snapshots refused a lost
+    /// store, so it may hold what was left of one (a wiped store's zero boards).
+    pub unchecked: bool,
     /// No progress bar.
     pub quiet: bool,
 }
@@ -378,6 +385,27 @@ pub async fn restore(
         tokio::task::spawn_blocking(move || Reader::open(&file, SCAN_CHUNK)).await.context("reader")??
     };
     let header = reader.header.clone();
+    let Some(taken_in) = header.epoch.clone().or_else(|| options.unchecked.then(epoch::Epoch::unknown)) else {
+        bail!(
+            "{} carries no epoch: it was written before snapshots refused a lost store, so it may hold what was left \
+             of one (a wiped store snapshots as zero boards, and restoring that finishes the loss). Check its totals \
+             (`lb-admin restore` prints them), then pass --unchecked to restore it anyway",
+            file.display()
+        );
+    };
+    let mut report = RestoreReport { snapshot_epoch: Some(taken_in.id.clone()), ..RestoreReport::default() };
+    if let State::Intact(now) = epoch::read(store).await?
+        && now.id != taken_in.id
+        && now.at_ms > taken_in.at_ms
+    {
+        // Restoring into a store that was lost and recovered since the snapshot: its rows predate
+        // that recovery (the replay from its offsets brings them up to date).
+        report.predates = Some(format!(
+            "the snapshot was taken in epoch {}, before the store's epoch {} ({:?}, made at {} ms): its rows predate \
+             that recovery, and the replay from its offsets brings them up to date",
+            taken_in.id, now.id, now.origin, now.at_ms
+        ));
+    }
     let (tx, mut rx) = mpsc::channel::<Item>(8);
     let reading = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         while let Some(item) = reader.next_item()? {
@@ -388,7 +416,6 @@ pub async fn restore(
         Ok(())
     });
     let progress = bar(0, options.quiet, "restore".into(), "{msg} {pos} players loaded ({per_sec})");
-    let mut report = RestoreReport::default();
     let mut restored: HashMap<BoardId, Restored> = HashMap::new();
     let mut current: Loading = None;
     let wanted = |b: &BoardId| options.boards.is_empty() || options.boards.contains(b);

@@ -77,6 +77,11 @@ impl Epoch {
         Self { id: format!("{:016x}", rand::random::<u64>()), origin, at_ms }
     }
 
+    /// The epoch of a snapshot file written before snapshots recorded one.
+    pub fn unknown() -> Self {
+        Self { id: "unknown".into(), origin: Origin::Adopt, at_ms: 0 }
+    }
+
     fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }

@@ -301,7 +301,7 @@ async fn flushall_mid_stream_then_restore_of_a_snapshot_taken_under_load_plus_re
     assert!(refused.is_err_and(|e| e.to_string().contains("the store is lost")), "a snapshot of a wiped store");
     assert!(!wiped.exists() && !wiped.with_extension("partial").exists());
 
-    let options = RestoreOptions { boards: Vec::new(), layout: None, replay: true, quiet: true };
+    let options = RestoreOptions { boards: Vec::new(), layout: None, replay: true, unchecked: false, quiet: true };
     let redis = s.redis_args();
     let restoring = recover::restore(&store, &redis, &s.kafka, &file, &options);
     let restored = tokio::time::timeout(WAIT, restoring).await.expect("restore in time").expect("restore");
@@ -311,7 +311,49 @@ async fn flushall_mid_stream_then_restore_of_a_snapshot_taken_under_load_plus_re
     s.produce(&[&high, &trial], 500).await;
     s.wait_caught_up().await;
     s.assert_equals_oracle().await;
+
+    // One board restored again from the same file, into the recovered store: the report says the
+    // snapshot predates that recovery, and the replay brings the board up to date all the same.
+    s.router().await.delete_board(&trial).await.expect("delete");
+    let one = RestoreOptions { boards: vec![trial.clone()], ..options };
+    let again = recover::restore(&store, &redis, &s.kafka, &file, &one).await.expect("restore one board");
+    assert!(again.predates.as_deref().is_some_and(|p| p.contains("predate that recovery")), "{again:?}");
+    s.wait_caught_up().await;
+    s.assert_equals_oracle().await;
     worker.stop().await;
+}
+
+/// A snapshot file written before snapshots refused a lost store carries no epoch: it may be what
+/// was left of a wiped store (zero boards), and restoring it would finish the loss. Refused,
+/// naming why, unless the operator says `--unchecked`.
+#[tokio::test]
+async fn a_snapshot_without_an_epoch_is_restored_only_when_asked() {
+    let s = Setup::new(1).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("legacy.lbsnap");
+    let header = admin::snapshot::Header {
+        format: admin::snapshot::FORMAT.into(),
+        version: admin::snapshot::VERSION,
+        created_at_ms: 1,
+        topic: s.kafka.topic.clone(),
+        group: s.kafka.group.clone(),
+        offsets: std::collections::BTreeMap::new(),
+        epoch: None,
+    };
+    admin::snapshot::Writer::create(&file, &header).expect("file").finish().expect("written");
+    let store = s.store().await;
+    let options = RestoreOptions { boards: Vec::new(), layout: None, replay: false, unchecked: false, quiet: true };
+    let refused = recover::restore(&store, &s.redis_args(), &s.kafka, &file, &options).await;
+    let message = refused.expect_err("no epoch in the file").to_string();
+    assert!(message.contains("carries no epoch") && message.contains("--unchecked"), "{message}");
+    assert_eq!(
+        shard_router::epoch::read(&store).await.expect("epoch"),
+        shard_router::epoch::State::Missing,
+        "nothing installed"
+    );
+    let unchecked = RestoreOptions { unchecked: true, ..options };
+    let restored = recover::restore(&store, &s.redis_args(), &s.kafka, &file, &unchecked).await.expect("restore");
+    assert_eq!((restored.loaded.boards, restored.snapshot_epoch.as_deref()), (0, Some("unknown")), "{restored:?}");
 }
 
 #[tokio::test]
@@ -352,6 +394,7 @@ async fn a_restore_into_another_layout_keeps_seasons_and_their_fences() {
         boards: vec![seasonal.clone()],
         layout: Some("single".parse().expect("layout")),
         replay: false,
+        unchecked: false,
         quiet: true,
     };
     let restored = recover::restore(&store, &s.redis_args(), &s.kafka, &file, &options).await.expect("restore");
