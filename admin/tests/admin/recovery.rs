@@ -634,3 +634,45 @@ async fn a_replay_judges_signatures_as_the_live_workers_did() {
     assert_eq!(rebuilt.replay_refused, 30, "the forgeries, refused as the live workers refused them: {rebuilt:?}");
     s.assert_equals_oracle().await;
 }
+
+/// Rules at the time of the event or today's? A replay applies today's (the rules the store or the
+/// snapshot holds): a bound narrowed after events were applied refuses those events in a replay,
+/// and says how many (`replay_refused`), while a snapshot taken after the change keeps what the
+/// live workers applied. Decided in docs/security.md ("The policy is today's").
+#[tokio::test]
+async fn a_replay_applies_todays_rules_and_a_snapshot_keeps_what_was_applied() {
+    let mut s = Setup::new(2).await;
+    let b = board("narrowed");
+    s.create(&b, Rules::default()).await;
+    let worker = Worker::start(s.ingest_config()).await;
+    s.produce(&[&b], 1000).await;
+    s.wait_caught_up().await;
+    worker.stop().await;
+    let narrowed = Rules { max_score: 50_000, ..Rules::default() };
+    s.router().await.set_rules(&b, narrowed).await.expect("narrow the bound");
+    let store = s.store().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("after.lbsnap");
+    recover::snapshot(&store, &s.redis_args(), &s.kafka, &[], &file, true).await.expect("snapshot");
+    let above = s.oracle.board(&b).expect("board").top(0, 10_000).entries.iter().filter(|e| e.score > 50_000).count();
+    assert!(above > 0, "the live workers applied scores above today's bound");
+
+    // A snapshot keeps them: restored and replayed from its offsets, the board is the live one.
+    s.flushall().await;
+    let options = RestoreOptions { boards: Vec::new(), layout: None, replay: true, unchecked: false, quiet: true };
+    recover::restore(&store, &s.redis_args(), &s.kafka, &file, &options).await.expect("restore");
+    s.assert_equals_oracle().await;
+
+    // A rebuild replays every event under today's bound: the ones above it are refused, and counted.
+    s.flushall().await;
+    let rebuild = RebuildOptions {
+        layout: LAYOUT.parse().expect("layout"),
+        rules_from: Some(file),
+        discard_existing: true,
+        quiet: true,
+    };
+    let rebuilt = recover::rebuild(&store, &s.redis_args(), &s.kafka, &rebuild).await.expect("rebuild");
+    assert!(rebuilt.replay_refused > 0, "{rebuilt:?}");
+    let page = s.router().await.top(&b, 0, 10_000).await.expect("top");
+    assert!(page.entries.iter().all(|e| e.score <= 50_000), "nothing above today's bound");
+}
