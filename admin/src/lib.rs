@@ -446,7 +446,7 @@ async fn recovery(
                         "marked lost at {} ms: {} on topic {} (partition {}: applied {}, committed {}); run \
                          `lb-admin catch-up`",
                         loss.at_ms,
-                        loss.cause,
+                        loss.cause.as_str(),
                         loss.topic,
                         loss.behind.partition,
                         loss.behind.applied,

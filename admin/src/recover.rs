@@ -674,7 +674,7 @@ pub async fn catch_up(
         );
     }
     let loss = epoch::loss(store).await?;
-    if !loss.is_some_and(|l| l.cause == "rollback" && l.topic == kafka.topic) {
+    if !loss.is_some_and(|l| l.cause == epoch::Cause::Rollback && l.topic == kafka.topic) {
         bail!(
             "the store was not found rolled back on topic {} (no loss note says so): it was wiped or damaged. \
              Restore the newest snapshot (lb-admin restore) or rebuild from Kafka (lb-admin rebuild)",

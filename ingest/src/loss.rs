@@ -29,8 +29,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use rdkafka::consumer::Consumer;
-use rdkafka::{Offset, TopicPartitionList};
 use shard_router::applied::{self, Advanced, Behind, Mark, Offsets};
 use shard_router::epoch::{self, Known, Loss, State, Verdict};
 use shard_router::{Failure, Store};
@@ -40,9 +38,6 @@ use crate::health::Step;
 use crate::poll::IngestConsumer;
 use crate::replicas::ReplicaAck;
 use crate::shared::Shared;
-
-/// Longest wait for the broker's answer about the group's offsets.
-const KAFKA_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What a check found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,10 +123,7 @@ impl Guard {
         match &state {
             State::Intact(e) => {
                 info!(epoch = %e.id, origin = ?e.origin, "store epoch");
-                let nodes = applied::read(&guard.store, topic).await?;
-                if let Some(behind) = applied::first_behind(&nodes, &group.committed) {
-                    guard.rolled_back(behind).await?;
-                }
+                guard.compare_applied(&group.committed).await?;
             }
             _ => guard.mark_lost(),
         }
@@ -141,9 +133,16 @@ impl Guard {
     /// Records that this worker stored `next` for `partition` (after its
     /// batch's applied offsets were raised): a floor for later checks.
     pub fn stored(&self, partition: i32, next: i64) {
+        self.raise_floors([(partition, next)]);
+    }
+
+    /// Raises the floors to `offsets`, each known applied in the known epoch.
+    fn raise_floors(&self, offsets: impl IntoIterator<Item = (i32, i64)>) {
         let mut floors = self.floors.lock().unwrap_or_else(PoisonError::into_inner);
-        let floor = floors.entry(partition).or_insert(next);
-        *floor = (*floor).max(next);
+        for (partition, offset) in offsets {
+            let floor = floors.entry(partition).or_insert(offset);
+            *floor = (*floor).max(offset);
+        }
     }
 
     fn floor(&self, partition: i32) -> Option<i64> {
@@ -183,15 +182,14 @@ impl Guard {
         if check != Check::Same {
             return Ok(check);
         }
-        {
-            let mut floors = self.floors.lock().unwrap_or_else(PoisonError::into_inner);
-            for (&p, &o) in &group.committed {
-                let floor = floors.entry(p).or_insert(o);
-                *floor = (*floor).max(o);
-            }
-        }
+        self.raise_floors(group.committed.iter().map(|(&p, &o)| (p, o)));
+        Ok(self.compare_applied(&group.committed).await?)
+    }
+
+    /// Marks the store lost when a node's applied offsets are below `committed`.
+    async fn compare_applied(&self, committed: &Offsets) -> shard_router::Result<Check> {
         let nodes = applied::read(&self.store, &self.topic).await?;
-        match applied::first_behind(&nodes, &group.committed) {
+        match applied::first_behind(&nodes, committed) {
             Some(behind) => {
                 self.rolled_back(behind).await?;
                 Ok(Check::Lost)
@@ -307,22 +305,11 @@ struct GroupOffsets {
 async fn group_offsets(consumer: Arc<IngestConsumer>, topic: String) -> anyhow::Result<GroupOffsets> {
     tokio::task::spawn_blocking(move || -> anyhow::Result<GroupOffsets> {
         let partitions = crate::recovery::partitions_of(&*consumer, &topic)?;
-        if partitions.is_empty() {
-            return Ok(GroupOffsets { partitions, committed: Offsets::new() });
-        }
-        let mut list = TopicPartitionList::new();
-        for &p in &partitions {
-            list.add_partition(&topic, p);
-        }
-        let committed = consumer
-            .committed_offsets(list, KAFKA_TIMEOUT)?
-            .elements()
-            .iter()
-            .filter_map(|e| match e.offset() {
-                Offset::Offset(o) => Some((e.partition(), o)),
-                _ => None,
-            })
-            .collect();
+        let committed = if partitions.is_empty() {
+            Offsets::new()
+        } else {
+            crate::recovery::committed_on(&*consumer, &topic, &partitions)?
+        };
         Ok(GroupOffsets { partitions, committed })
     })
     .await?

@@ -7,8 +7,9 @@
 //! 2. on a board with a reset, the event also targets its season (by event
 //!    time): a copy of it names the season (`<board>@<id>`). A season whose
 //!    end plus `late_grace` had passed when the record reached Kafka (its
-//!    timestamp on the season clock), or whose fence this worker met, takes no copy: the event becomes a `season_closed`
-//!    dead letter and counts for all-time only. A season that has not started a minute from now is
+//!    timestamp on the season clock), or whose fence this worker met, takes
+//!    no copy: the event becomes a `season_closed` dead letter and counts for
+//!    all-time only. A season that has not started a minute from now is
 //!    refused the same way (`invalid_ts`), so no producer's clock can make
 //!    ingest open seasons without bound;
 //! 3. an event that cannot improve the player's acknowledged best (by the
@@ -105,12 +106,12 @@ pub fn prepare<S: BuildHasher>(
         if replay.is_some_and(|r| !r.covers(&e.board)) {
             continue;
         }
-        let reached_ms = batch.accepted[e.record].timestamp_ms.map_or(time.now_ms, |t| time.clock.at(t));
-        let now_ms = if replay.is_some() { reached_ms } else { time.now_ms };
         if let Some(why) = unwritable.get(e.board.as_str()) {
             prepared.refuse(batch, e, RejectionCode::Unwritable, why.clone());
             continue;
         }
+        let reached_ms = batch.accepted[e.record].timestamp_ms.map_or(time.now_ms, |t| time.clock.at(t));
+        let now_ms = if replay.is_some() { reached_ms } else { time.now_ms };
         let r = rules.get(&e.board).copied().unwrap_or_default();
         if !r.accepts(e.score) {
             let detail = format!("score {} is outside {}..={} on board {}", e.score, r.min_score, r.max_score, e.board);

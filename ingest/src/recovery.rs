@@ -125,22 +125,32 @@ pub async fn committed(config: &Config, group: &str) -> anyhow::Result<Offsets> 
 /// The offsets `group` has committed on `partitions` of the topic (those without one are absent).
 async fn committed_in(config: &Config, group: &str, partitions: Vec<i32>) -> anyhow::Result<Offsets> {
     let (client, topic) = (consumer(config, group)?, config.topic.clone());
-    blocking(move || {
-        let mut list = TopicPartitionList::new();
-        for p in partitions {
-            list.add_partition(&topic, p);
-        }
-        let committed = client.committed_offsets(list, KAFKA_TIMEOUT)?;
-        Ok(committed
-            .elements()
-            .iter()
-            .filter_map(|e| match e.offset() {
-                Offset::Offset(o) => Some((e.partition(), o)),
-                _ => None,
-            })
-            .collect())
-    })
-    .await
+    blocking(move || Ok(committed_on(&client, &topic, &partitions)?)).await
+}
+
+/// The offsets `client`'s group has committed on `partitions` of `topic`
+/// (those without one are absent). Blocking: call it off the runtime's worker threads.
+///
+/// # Errors
+/// When the broker does not answer.
+pub(crate) fn committed_on<C: ConsumerContext, K: Consumer<C>>(
+    client: &K,
+    topic: &str,
+    partitions: &[i32],
+) -> KafkaResult<Offsets> {
+    let mut list = TopicPartitionList::new();
+    for &p in partitions {
+        list.add_partition(topic, p);
+    }
+    let committed = client.committed_offsets(list, KAFKA_TIMEOUT)?;
+    Ok(committed
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) => Some((e.partition(), o)),
+            _ => None,
+        })
+        .collect())
 }
 
 /// Refuses a replay that would need records the topic no longer has: every

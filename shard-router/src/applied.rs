@@ -92,7 +92,7 @@ pub async fn advance(store: &Store, topic: &str, marks: &[Mark], epoch_id: Optio
     let keys = node_keys(store).await?;
     let pipes: Vec<Pipeline> = keys
         .iter()
-        .map(|(applied, epoch)| {
+        .map(|[applied, epoch]| {
             let mut cmd = redis::cmd("EVAL");
             cmd.arg(ADVANCE).arg(2).arg(applied).arg(epoch).arg(epoch_id.unwrap_or(""));
             for m in marks {
@@ -136,7 +136,7 @@ pub async fn init(store: &Store, topic: &str, partitions: &[i32]) -> Result<()> 
     if partitions.is_empty() {
         return Ok(());
     }
-    for (applied, _) in node_keys(store).await? {
+    for [applied, _] in node_keys(store).await? {
         let mut pipe = redis::pipe();
         for &p in partitions {
             pipe.cmd("HSETNX").arg(&applied).arg(field(topic, p)).arg(0).ignore();
@@ -153,7 +153,7 @@ pub async fn init(store: &Store, topic: &str, partitions: &[i32]) -> Result<()> 
 /// # Errors
 /// [`Error::Redis`] when a node fails.
 pub async fn forget(store: &Store) -> Result<()> {
-    for (applied, _) in node_keys(store).await? {
+    for [applied, _] in node_keys(store).await? {
         let _: i64 = store.query(redis::cmd("DEL").arg(applied)).await?;
     }
     Ok(())
@@ -167,7 +167,7 @@ pub async fn read(store: &Store, topic: &str) -> Result<Vec<Offsets>> {
     let keys = node_keys(store).await?;
     let pipes: Vec<Pipeline> = keys
         .iter()
-        .map(|(applied, _)| {
+        .map(|[applied, _]| {
             let mut pipe = redis::pipe();
             pipe.cmd("HGETALL").arg(applied);
             pipe
@@ -236,10 +236,8 @@ fn field(topic: &str, partition: i32) -> String {
 }
 
 /// Each primary's (applied, epoch) keys: the same hash tag, so one script reads both.
-async fn node_keys(store: &Store) -> Result<Vec<(String, String)>> {
-    let applied = crate::watermark::per_primary(store, KEY).await?;
-    let epoch = crate::watermark::per_primary(store, crate::epoch::KEY).await?;
-    Ok(applied.into_iter().zip(epoch).collect())
+async fn node_keys(store: &Store) -> Result<Vec<[String; 2]>> {
+    crate::watermark::per_primary_each(store, [KEY, crate::epoch::KEY]).await
 }
 
 fn int(v: Value) -> Result<i64> {

@@ -260,8 +260,7 @@ pub async fn create_new(store: &Store) -> Result<State> {
 pub async fn install(store: &Store, origin: Origin) -> Result<Epoch> {
     let epoch = Epoch::fresh(origin);
     let json = epoch.to_json();
-    let notes = crate::watermark::per_primary(store, LOSS_KEY).await?;
-    for (key, note) in crate::watermark::per_primary(store, KEY).await?.into_iter().zip(notes) {
+    for [key, note] in crate::watermark::per_primary_each(store, [KEY, LOSS_KEY]).await? {
         let mut pipe = redis::pipe();
         pipe.cmd("SET").arg(key).arg(&json).ignore().cmd("DEL").arg(note).ignore();
         store.run(&pipe).await?;
@@ -274,11 +273,28 @@ pub async fn install(store: &Store, origin: Origin) -> Result<Epoch> {
 /// `lb-admin catch-up` needs to know before it replays.
 pub const LOSS_KEY: &str = "lb:loss";
 
+/// What made a process mark the store lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// A node's applied offsets are below the group's committed offsets.
+    Rollback,
+}
+
+impl Cause {
+    /// As the note and `lb-admin epoch` spell it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Rollback => "rollback",
+        }
+    }
+}
+
 /// Why the store was marked lost.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Loss {
-    /// `rollback`: a node's applied offsets are below the group's committed offsets.
-    pub cause: String,
+    /// The cause.
+    pub cause: Cause,
     /// The topic whose offsets showed it.
     pub topic: String,
     /// The first partition found behind.
@@ -291,7 +307,7 @@ impl Loss {
     /// A rollback found on `topic`.
     pub fn rollback(topic: &str, behind: crate::applied::Behind) -> Self {
         let at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-        Self { cause: "rollback".into(), topic: topic.into(), behind, at_ms }
+        Self { cause: Cause::Rollback, topic: topic.into(), behind, at_ms }
     }
 }
 
@@ -304,8 +320,7 @@ impl Loss {
 /// [`Error::Redis`] when a node fails.
 pub async fn mark_lost(store: &Store, known: &Epoch, loss: &Loss) -> Result<()> {
     let note = serde_json::to_string(loss).unwrap_or_default();
-    let notes = crate::watermark::per_primary(store, LOSS_KEY).await?;
-    for (key, note_key) in crate::watermark::per_primary(store, KEY).await?.into_iter().zip(notes) {
+    for [key, note_key] in crate::watermark::per_primary_each(store, [KEY, LOSS_KEY]).await? {
         let _: i64 = store
             .query(redis::cmd("EVAL").arg(MARK_LOST).arg(2).arg(key).arg(note_key).arg(&known.id).arg(&note))
             .await?;

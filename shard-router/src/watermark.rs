@@ -69,6 +69,18 @@ pub(crate) async fn per_primary(store: &Store, base: &str) -> Result<Vec<String>
     ranges.values().map(|owned| key_in(base, owned)).collect()
 }
 
+/// [`per_primary`] for several bases with one read of the slot map: per
+/// primary, one key per base, all in that primary's slot (the keys share the
+/// hash tag), so one script on that node can use them together.
+///
+/// # Errors
+/// [`Error::Redis`] when the cluster's slot map cannot be read.
+pub(crate) async fn per_primary_each<const N: usize>(store: &Store, bases: [&str; N]) -> Result<Vec<[String; N]>> {
+    let Some(first) = bases.first() else { return Ok(Vec::new()) };
+    let keys = per_primary(store, first).await?;
+    Ok(keys.iter().map(|key| bases.map(|base| format!("{base}{}", &key[first.len()..]))).collect())
+}
+
 /// The slot ranges each primary serves, by primary address.
 fn primary_ranges(reply: Value) -> Result<BTreeMap<String, Vec<(u16, u16)>>> {
     let mut by_primary: BTreeMap<String, Vec<(u16, u16)>> = BTreeMap::new();
