@@ -12,7 +12,18 @@ use leaderboard_contract::BoardId;
 use shard_router::board_record;
 use shard_router::{LayoutSpec, MigrationOutcome, RebalanceOptions, RebalanceOutcome, Router};
 
-use crate::{Tuning, join};
+use crate::output::join;
+
+/// How a rebalance or migration runs: `--chunk` and `--grace`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Tuning {
+    /// Members copied per step.
+    #[arg(long, default_value_t = 1000)]
+    pub chunk: usize,
+    /// How long the replaced generation is kept after the switch (longer than any read).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub grace: Duration,
+}
 
 /// Chunks per call: the bar moves (and Ctrl-C loses) at most this much work at a time.
 const CHUNKS_PER_STEP: usize = 20;

@@ -167,7 +167,7 @@ impl Writer {
     }
 }
 
-/// What [`Reader::next`] returns.
+/// What [`Reader::next_item`] returns.
 #[derive(Debug)]
 pub enum Item {
     /// A board or season starts.

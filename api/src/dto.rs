@@ -366,3 +366,28 @@ pub struct SeasonsResponse {
     /// Whether more seasons are kept than listed.
     pub truncated: bool,
 }
+
+/// One board as the admin listing shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminBoard {
+    /// The board.
+    pub board: String,
+    /// Its recorded layout (`range` boards: with their current boundaries).
+    pub layout: String,
+    /// The layout it is being migrated to, while that runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub migrating_to: Option<String>,
+    /// Players on the board.
+    pub total: u64,
+    /// The board's rules.
+    pub rules: RulesDto,
+}
+
+/// `GET /v1/admin/boards`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminBoards {
+    /// Boards in name order (at most 1,000).
+    pub boards: Vec<AdminBoard>,
+    /// Whether more boards exist than listed.
+    pub truncated: bool,
+}

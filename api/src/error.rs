@@ -4,6 +4,9 @@
 //! says whose fault it was. Internal details never reach the client: 5xx
 //! causes are logged here, in `into_response`'s caller-free path, by the
 //! constructor that sees them ([`ApiError::from_router`]).
+//!
+//! The error rows the OpenAPI document shows are written once here too:
+//! [`ReadErrors`] for every read route, [`AdminErrors`] for every admin route.
 
 use std::time::Duration;
 
@@ -91,6 +94,43 @@ pub struct ErrorDetail {
     /// Human-readable explanation.
     #[schema(example = "limit must be 1..=1000")]
     pub message: String,
+}
+
+/// The error responses every read route documents (`responses(ReadErrors, ..)`
+/// in its `#[utoipa::path]`); never constructed: the document's rows only,
+/// each variant's doc line its description.
+#[derive(utoipa::IntoResponses)]
+pub enum ReadErrors {
+    /// Invalid parameter, body or season; the error code says which (`invalid_board`, `invalid_limit`, ...)
+    #[response(status = 400)]
+    BadRequest(ErrorBody),
+    /// No such board, season or player (`board_not_found`, `player_not_found`, `no_seasons`, `season_not_found`)
+    #[response(status = 404)]
+    NotFound(ErrorBody),
+    /// The board is stored with another layout than this api's (`layout_mismatch`)
+    #[response(status = 409)]
+    Conflict(ErrorBody),
+    /// Rate limited
+    #[response(status = 429)]
+    RateLimited(ErrorBody),
+    /// Redis unavailable (and, for the first rows of `/top`, nothing cached)
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
+}
+
+/// The error responses every admin route documents (`responses(AdminErrors, ..)`);
+/// a route adds the rows of its own (400, 404, 409).
+#[derive(utoipa::IntoResponses)]
+pub enum AdminErrors {
+    /// No valid bearer token
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// The token lacks the admin scope
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+    /// Redis unavailable
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
 }
 
 impl ApiError {

@@ -17,11 +17,18 @@
 //! forgotten: [`client_ip`]), and request metrics labelled by matched route.
 //!
 //! # Layout
-//! - [`config`]: flags and environment; [`run`]: serve until shutdown.
-//! - [`routes`]: handlers; [`extract`]: validated parameters; [`error`]: the JSON error type.
+//! - [`config`]: flags and environment; [`state`](mod@state): what handlers share; [`run`]: serve until shutdown.
+//! - [`routes`]: the handlers, one module per group: `boards`, `lookup`, `seasons`, `admin`, `ops`,
+//!   and `read`, the one path every read route answers through (resolve the season, read, date).
+//! - [`extract`]: validated parameters; [`error`]: the JSON error type and its OpenAPI rows.
 //! - [`cache`], [`backend`]: the top-N cache and the breaker-wrapped router; [`coalesce`]: single flight.
-//! - [`freshness`]: the watermark that dates answers; [`loss`]: noticing a store that lost its data.
-//! - [`dto`], [`openapi`]: response bodies and their OpenAPI document; [`telemetry`]: metrics and logs.
+//! - [`season`]: `?season=` and closed seasons; [`freshness`]: the watermark that dates answers;
+//!   [`loss`]: noticing a store that lost its data.
+//! - [`admin`]: admin tokens, scopes and the audit log (the routes are in `routes::admin`).
+//! - [`dto`], [`openapi`]: request and response bodies and their OpenAPI document; [`telemetry`]:
+//!   metrics and logs; [`client_ip`]: telling clients apart for the rate limit; [`clock`]: RFC 3339
+//!   dates; [`tls`]: optional TLS on the listener.
+//! - `testing` (feature `testing`, for other crates' tests): an api on a loopback port.
 
 #![recursion_limit = "256"] // the dated, breaker-wrapped router futures nest deeper than the default allows
 
@@ -42,6 +49,8 @@ pub mod routes;
 pub mod season;
 pub mod state;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod tls;
 
 use std::net::SocketAddr;

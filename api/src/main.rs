@@ -14,14 +14,8 @@ async fn main() -> anyhow::Result<()> {
     let listener =
         tokio::net::TcpListener::bind(config.addr).await.with_context(|| format!("binding {}", config.addr))?;
     let shutdown = CancellationToken::new();
-    let signal = {
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            leaderboard_runtime::shutdown_signal().await;
-            tracing::info!("shutdown requested");
-            shutdown.cancel();
-        })
-    };
+    let signal =
+        leaderboard_runtime::cancel_on_shutdown_signal(shutdown.clone(), || tracing::info!("shutdown requested"));
     api::run(listener, state, config, shutdown).await?;
     signal.abort();
     Ok(())

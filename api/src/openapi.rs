@@ -5,11 +5,11 @@ use std::sync::OnceLock;
 use utoipa::OpenApi;
 
 use crate::dto::{
-    AroundResponse, BoardResponse, EntryDto, LookupEntryDto, LookupRequest, LookupResponse, PlayerResponse,
-    ReadyResponse, ShardDto, TopResponse,
+    AdminBoard, AdminBoards, AroundResponse, BoardResponse, EntryDto, LookupEntryDto, LookupRequest, LookupResponse,
+    PlayerResponse, ReadyResponse, ShardDto, TopResponse,
 };
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{boards, lookup, ops, seasons};
+use crate::routes::{admin, boards, lookup, ops, seasons};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -17,10 +17,10 @@ use crate::routes::{boards, lookup, ops, seasons};
     info(title = "Leaderboard API", description = "Top-N, ranks, percentiles and neighbourhoods of sharded leaderboards. \
         Every answer carries `as_of`, the time of the data it was computed from."),
     paths(boards::top, boards::player, boards::around, lookup::lookup, boards::board, seasons::seasons,
-          crate::admin::list_boards, crate::admin::delete_board, crate::admin::put_rules,
+          admin::list_boards, admin::delete_board, admin::put_rules,
           ops::healthz, ops::readyz, ops::metrics, ops::openapi, ops::index),
     components(schemas(TopResponse, PlayerResponse, AroundResponse, BoardResponse, EntryDto, ShardDto,
-                       LookupRequest, LookupResponse, LookupEntryDto, crate::admin::AdminBoards, crate::admin::AdminBoard, crate::dto::RulesDto, crate::dto::RulesRequest, crate::dto::OrderDto, crate::dto::TiesDto,
+                       LookupRequest, LookupResponse, LookupEntryDto, AdminBoards, AdminBoard, crate::dto::RulesDto, crate::dto::RulesRequest, crate::dto::OrderDto, crate::dto::TiesDto,
                        crate::dto::ResetDto, crate::dto::SeasonDto, crate::dto::SeasonsResponse,
                        ReadyResponse, ErrorBody, ErrorDetail)),
     tags((name = "boards", description = "Leaderboard reads"), (name = "ops", description = "Operations"),
@@ -114,4 +114,32 @@ impl utoipa::Modify for BearerAuth {
 pub fn document() -> &'static str {
     static DOC: OnceLock<String> = OnceLock::new();
     DOC.get_or_init(|| ApiDoc::openapi().to_json().unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    /// The error rows written once ([`crate::error::ReadErrors`], [`crate::error::AdminErrors`])
+    /// reach every operation that names them, each with the error body.
+    #[test]
+    fn every_route_documents_the_shared_error_rows() {
+        let doc: serde_json::Value = serde_json::from_str(super::document()).expect("the document is JSON");
+        let mut checked = 0;
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            let shared: &[&str] = if path.starts_with("/v1/admin/") {
+                &["401", "403", "503"]
+            } else if path.starts_with("/v1/boards/") {
+                &["400", "404", "409", "429", "503"]
+            } else {
+                &[]
+            };
+            for (method, operation) in item.as_object().expect("path item") {
+                for code in shared {
+                    let schema = &operation["responses"][code]["content"]["application/json"]["schema"]["$ref"];
+                    assert_eq!(schema, "#/components/schemas/ErrorBody", "{method} {path} {code}");
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 6 * 5 + 3 * 3, "six read and three admin operations");
+    }
 }

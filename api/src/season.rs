@@ -21,7 +21,6 @@ use shard_router::season::Season;
 
 use crate::backend::Backend;
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// What `season` may be (a valid id still has to name a season of the board).
 pub const SEASON_PATTERN: &str = "^(current|previous|all|[0-9]{4}-[0-9]{2}(-[0-9]{2})?)$";
@@ -74,14 +73,19 @@ pub fn well_formed(season: &str) -> bool {
     matches!(season, "current" | "previous" | "all") || date(&season.split('-').collect::<Vec<_>>())
 }
 
-/// Resolves `?season=` for `board` (reads the board's rules, kept by the
-/// router for a second).
+/// Resolves `?season=` for `board`: reads the board's rules (kept by the
+/// router for a second) through `backend`, and decides the current season by `clock`.
 ///
 /// # Errors
 /// 400 `invalid_season` for a value that is not of [`SEASON_PATTERN`]; 404 `no_seasons` (a board
 /// without a reset) or `season_not_found` (a well-formed id naming no season of its schedule);
 /// Redis errors as every read.
-pub async fn resolve(s: &AppState, board: BoardId, params: &SeasonParams) -> Result<Target, ApiError> {
+pub async fn resolve(
+    backend: &Backend,
+    clock: shard_router::Clock,
+    board: BoardId,
+    params: &SeasonParams,
+) -> Result<Target, ApiError> {
     let asked = params.season.as_deref();
     if let Some(text) = asked.filter(|t| !well_formed(t)) {
         return Err(invalid(format!(
@@ -89,7 +93,7 @@ pub async fn resolve(s: &AppState, board: BoardId, params: &SeasonParams) -> Res
         )));
     }
     let b = &board;
-    let rules = s.backend.call(|r| async move { r.rules(b).await }).await?;
+    let rules = backend.call(|r| async move { r.rules(b).await }).await?;
     let Some(reset) = rules.reset else {
         return match asked {
             None | Some("all") => Ok(Target { stored: board.clone(), board, season: None }),
@@ -99,7 +103,7 @@ pub async fn resolve(s: &AppState, board: BoardId, params: &SeasonParams) -> Res
             }),
         };
     };
-    let now = s.clock.now_ms();
+    let now = clock.now_ms();
     let current = || reset.season_at(now).map_err(|e| no_such_season(e.to_string()));
     let season = match asked {
         Some("all") => return Ok(Target { stored: board.clone(), board, season: None }),
@@ -118,7 +122,7 @@ const OPEN_TTL: Duration = Duration::from_secs(1);
 
 /// What the api knows of seasons' states, so a season read costs no extra
 /// round trip: a closed season stays closed (its end is kept); an open one is
-/// asked again after [`OPEN_TTL`]. Meanwhile its answers are dated by the
+/// asked again after `OPEN_TTL` (a second). Meanwhile its answers are dated by the
 /// watermark, which is true of a season that closed in between too.
 #[derive(Debug, Default)]
 pub struct SeasonStates {

@@ -1,4 +1,4 @@
-//! What every handler shares.
+//! What every handler shares: the handler state.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,10 +8,12 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use leaderboard_contract::{BoardId, PlayerId};
 use shard_router::Standing;
 
+use crate::admin::Admin;
 use crate::backend::{Backend, Dated};
 use crate::cache::TopCache;
 use crate::coalesce::Coalescer;
 use crate::error::ApiError;
+use crate::season::SeasonStates;
 
 /// Player lookups in flight, shared by identical concurrent requests.
 pub type Lookups = Coalescer<(BoardId, PlayerId), Result<Dated<Option<Standing>>, ApiError>>;
@@ -30,9 +32,20 @@ pub struct AppState {
     /// How long a readiness probe waits for Redis.
     pub probe_timeout: Duration,
     /// The admin routes' tokens and primary connection; `None` when no token is configured.
-    pub admin: Option<Arc<crate::admin::Admin>>,
+    pub admin: Option<Arc<Admin>>,
     /// The clock seasons are decided by (which season is `current`).
     pub clock: shard_router::Clock,
     /// Which seasons are closed (dates their answers by their end).
-    pub seasons: Arc<crate::season::SeasonStates>,
+    pub seasons: Arc<SeasonStates>,
+}
+
+impl AppState {
+    /// Forgets everything remembered of `board` and its seasons: its cached
+    /// pages, its seasons' states, what the router knows of its layout (it
+    /// was deleted, or its rules changed).
+    pub fn forget(&self, board: &BoardId) {
+        self.cache.forget(board);
+        self.seasons.forget(board);
+        self.backend.forget(board);
+    }
 }

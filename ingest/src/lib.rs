@@ -21,17 +21,25 @@
 //! Nothing a producer sends can stop the pipeline: a malformed record of any
 //! size becomes a dead letter that fits ([`dead_letter`]); an event the store
 //! refuses for good is set aside as `unwritable`; everything else is retried
-//! by class ([`write`]) and shows in `/readyz` and the metrics while it lasts.
+//! by class ([`write`](mod@write)) and shows in `/readyz` and the metrics while it lasts.
 //!
 //! # Layout
 //! - [`config`]: flags and environment (and the memory bound); [`run`]: the pipeline.
-//! - [`poll`], [`batch`], [`write`]: the three stages; [`prepare`]: each board's rules
-//!   applied to a batch (bounds, skips, coalescing); [`partitions`]: owned
-//!   partitions and in-flight records; [`shared`]: state the stages share.
+//! - [`poll`], [`batch`], [`write`](mod@write): the three stages; [`record`]: a record as the
+//!   stages hand it on; [`partitions`]: owned partitions and in-flight records;
+//!   [`shared`]: state the stages share.
+//! - [`write`](mod@write) is a folder: the [`write::Writer`] and its constructor in `mod.rs`, the loop
+//!   (batch, epoch confirmed, offsets stored) in `run.rs`, one batch's updates in
+//!   `updates.rs`, Redis retries by class, bisection and the replica wait in `apply.rs`,
+//!   what it sets aside for the dead-letter topic in `dead_letters.rs`.
+//! - [`prepare`]: each board's rules applied to a batch (bounds, seasons, skips, coalescing
+//!   to the best update per [`prepare::BoardPlayer`]).
+//! - [`seasons`]: closing seasons past their grace; [`watermark`]: publishing what this
+//!   worker has applied (the watermark behind every `as_of`).
 //! - [`dead_letter`]: the dead-letter format; [`retry`]: backoff by failure class;
 //!   [`replicas`]: how many Redis replicas must confirm a batch (`WAIT`).
-//! - [`loss`]: noticing a Redis that lost its data (the store's epoch); [`recovery`]: replaying
-//!   the topic into a store being recovered.
+//! - [`loss`]: noticing a Redis that lost its data (the store's epoch, which the writer holds
+//!   to as a [`loss::Epoch`]); [`recovery`]: replaying the topic into a store being recovered.
 //! - [`cache`]: the best-score cache; [`health`] and [`telemetry`]: `/healthz`, `/readyz`, `/metrics`.
 
 pub mod batch;
@@ -53,7 +61,6 @@ pub mod telemetry;
 pub mod watermark;
 pub mod write;
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -69,9 +76,8 @@ use tracing::{info, warn};
 
 pub use config::Config;
 
-use crate::dead_letter::DeadLetters;
+use crate::loss::Epoch;
 use crate::poll::Poller;
-use crate::retry::Retry;
 use crate::shared::{Counter, Shared};
 
 /// What a worker did, returned when it stops.
@@ -207,7 +213,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     // On the writer's connection: the probe connection must never write (it counts replicas).
     let replicas =
         replicas::ReplicaAck::new(config.wait_replicas, config.min_replicas, config.wait_timeout, probe_store.clone());
-    let Some(guard) = start_guard(&config, router.store(), &consumer, &shared, &replicas, &shutdown).await else {
+    let Some(epoch) = start_guard(&config, router.store(), &consumer, &shared, &replicas, &shutdown).await else {
         return server.await.context("metrics server")?.map(|()| Report::default());
     };
     info!(
@@ -238,33 +244,22 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     let finish_guard = finished.clone().drop_guard();
     let polled = poller.spawn().context("starting the poll thread")?;
     let batcher = tokio::spawn(batch::run(record_rx, batch_tx, config.batch_size, config.linger));
-    let writer = write::Writer {
-        router,
-        target,
-        store_options,
-        router_options,
-        dead_letters: DeadLetters::new(
-            producer,
-            config.dlq_topic.clone(),
-            config.topic.clone(),
-            config.dead_letter_limits(),
-        ),
+    let parts = write::Parts {
+        redis: write::Connection::new(router, target, store_options, router_options),
+        producer,
         consumer: consumer.clone(),
         shared: shared.clone(),
-        topic: config.topic.clone(),
-        retry: Retry::new(config.backoff_min, config.backoff_max, shutdown.clone(), config.drain_timeout),
         replicas,
-        freshness: Histogram::new_with_bounds(1, 3_600_000, 3).context("freshness histogram")?,
-        clock: config.store.clock,
-        opened: HashSet::new(),
-        closed: HashSet::new(),
-        guard: guard.clone(),
-        replay: config.replay.clone(),
+        epoch: epoch.clone(),
+        shutdown: shutdown.clone(),
     };
+    let writer = write::Writer::new(&config, parts).context("freshness histogram")?;
     let writer = tokio::spawn(writer.run(batch_rx));
-    let background = match guard {
-        Some(guard) => Background::start(&config, &consumer, &shared, watermark_store, writer_layout, guard, &finished),
-        None => Background::idle(),
+    let background = match epoch {
+        Epoch::Guarded(guard) => {
+            Background::start(&config, &consumer, &shared, watermark_store, writer_layout, guard, &finished)
+        }
+        Epoch::Replay => Background::idle(),
     };
 
     batcher.await.context("batch task")?;
@@ -280,8 +275,8 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
 }
 
 /// Learns the store's epoch ([`loss::Guard::start`]), retrying with backoff
-/// until Redis and the broker answer: `Some(None)` for a replay (which has no
-/// guard), `None` at shutdown.
+/// until Redis and the broker answer: [`Epoch::Replay`] for a replay (which
+/// has no guard), `None` at shutdown (as [`connect_store`]).
 async fn start_guard(
     config: &Config,
     store: &Store,
@@ -289,9 +284,9 @@ async fn start_guard(
     shared: &Arc<Shared>,
     replicas: &replicas::ReplicaAck,
     shutdown: &CancellationToken,
-) -> Option<Option<Arc<loss::Guard>>> {
+) -> Option<Epoch> {
     if config.replay.is_some() {
-        return Some(None);
+        return Some(Epoch::Replay);
     }
     let what = "cannot read the store's epoch or the group's offsets yet";
     let guard = retry_at_start(config, shutdown, what, || async {
@@ -304,7 +299,7 @@ async fn start_guard(
         )
     })
     .await?;
-    Some(Some(Arc::new(guard)))
+    Some(Epoch::Guarded(Arc::new(guard)))
 }
 
 /// The tasks beside the pipeline: the watermark publisher, the season closer

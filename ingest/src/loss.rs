@@ -50,6 +50,16 @@ pub enum Check {
     Lost,
 }
 
+/// What a worker holds the store to before it stores a batch's offsets.
+#[derive(Debug, Clone)]
+pub enum Epoch {
+    /// A live worker: the store's epoch, checked after every batch ([`Guard`]).
+    Guarded(Arc<Guard>),
+    /// A recovery's replay ([`crate::recovery`]): it writes into a store being
+    /// recovered, which has no epoch to hold to yet.
+    Replay,
+}
+
 /// The epoch a worker knows and whether the store is lost.
 pub struct Guard {
     store: Store,

@@ -14,14 +14,9 @@ async fn main() -> anyhow::Result<()> {
     config.validate().context("invalid configuration")?;
     let shutdown = CancellationToken::new();
     let listener = telemetry::bind_metrics(config.metrics_addr).await?;
-    let signal = {
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            leaderboard_runtime::shutdown_signal().await;
-            tracing::info!("shutdown requested: draining");
-            shutdown.cancel();
-        })
-    };
+    let signal = leaderboard_runtime::cancel_on_shutdown_signal(shutdown.clone(), || {
+        tracing::info!("shutdown requested: draining");
+    });
     let report = ingest::run(config, listener, shutdown).await;
     signal.abort();
     report?;

@@ -19,12 +19,12 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hash};
 
 use leaderboard_contract::{BoardId, PlayerId, Rejection, RejectionCode};
 use shard_router::season::Season;
 use shard_router::seasons::{past_grace, season_of};
-use shard_router::{Clock, Rules, ScoreUpdate};
+use shard_router::{Clock, Closed, Rules, ScoreUpdate};
 
 use crate::batch::{Batch, Event};
 use crate::config::Replay;
@@ -166,26 +166,97 @@ impl Prepared {
     }
 }
 
+/// A player on a board or season: what one coalesced update is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BoardPlayer<'a> {
+    /// The board or season (`<board>@<id>`).
+    pub board: &'a BoardId,
+    /// The player.
+    pub player: &'a PlayerId,
+}
+
+/// Players on boards: the updates the store refused, or a season's fence did.
+pub type BoardPlayers<'a> = HashSet<BoardPlayer<'a>>;
+
+impl<'a> From<&'a Event> for BoardPlayer<'a> {
+    fn from(e: &'a Event) -> Self {
+        Self { board: &e.board, player: &e.player }
+    }
+}
+
+impl<'a> From<&'a ScoreUpdate> for BoardPlayer<'a> {
+    fn from(u: &'a ScoreUpdate) -> Self {
+        Self { board: &u.board, player: &u.player }
+    }
+}
+
+impl<'a> From<&'a Closed> for BoardPlayer<'a> {
+    fn from(c: &'a Closed) -> Self {
+        Self { board: &c.board, player: &c.player }
+    }
+}
+
 /// One update per (board, player): the best of their events by the board's rules.
 pub fn coalesce<'a>(events: impl IntoIterator<Item = &'a Event>, rules: &BoardRules) -> Vec<ScoreUpdate> {
-    let mut best: HashMap<(&BoardId, &PlayerId), &Event> = HashMap::new();
-    for e in events {
-        match best.entry((&e.board, &e.player)) {
+    best_per_key(events, BoardPlayer::from, |key| rules.get(key.board).copied().unwrap_or_default())
+        .into_values()
+        .map(|e| ScoreUpdate { board: e.board.clone(), player: e.player.clone(), score: e.score, time_ms: e.time_ms })
+        .collect()
+}
+
+// "Best score per player" is the store's rule, and the store's router repeats
+// this loop (`shard_router::router::best_per_player`) for one board's updates.
+// Issue 30: the store is to expose `Scored` and `best_per_key` as they are
+// here (beside `Rules::improves`), its router to call it, and ingest to
+// import both and delete this copy.
+
+/// A score reached at a time: what "best" compares ([`Rules::improves`]).
+trait Scored {
+    /// The score.
+    fn score(&self) -> u64;
+    /// When it was reached, in milliseconds since the Unix epoch.
+    fn time_ms(&self) -> u64;
+}
+
+impl Scored for Event {
+    fn score(&self) -> u64 {
+        self.score
+    }
+
+    fn time_ms(&self) -> u64 {
+        self.time_ms
+    }
+}
+
+/// The best of `items` per key (`key_of`), each judged by its key's rules
+/// (`rules_of`): a better ranking key, or on `earliest` boards an equal one
+/// reached earlier; among equals, the first.
+fn best_per_key<'a, K, T>(
+    items: impl IntoIterator<Item = &'a T>,
+    key_of: impl Fn(&'a T) -> K,
+    rules_of: impl Fn(&K) -> Rules,
+) -> HashMap<K, &'a T>
+where
+    K: Eq + Hash,
+    T: Scored + 'a,
+{
+    let items = items.into_iter();
+    let mut best: HashMap<K, &'a T> = HashMap::with_capacity(items.size_hint().0);
+    for item in items {
+        match best.entry(key_of(item)) {
             Entry::Occupied(mut held) => {
-                let r = rules.get(&e.board).copied().unwrap_or_default();
-                let b = held.get();
-                if r.improves(r.key(e.score), e.time_ms, r.key(b.score), b.time_ms) {
-                    held.insert(e);
+                let r = rules_of(held.key());
+                let b = *held.get();
+                if r.improves(r.key(item.score()), item.time_ms(), r.key(b.score()), b.time_ms()) {
+                    held.insert(item);
                 }
             }
             Entry::Vacant(slot) => {
-                slot.insert(e);
+                slot.insert(item);
             }
         }
     }
-    best.into_values()
-        .map(|e| ScoreUpdate { board: e.board.clone(), player: e.player.clone(), score: e.score, time_ms: e.time_ms })
-        .collect()
+    best
 }
 
 #[cfg(test)]
@@ -221,6 +292,18 @@ mod tests {
             })
             .collect();
         Batch { events, accepted, ..Batch::default() }
+    }
+
+    #[test]
+    fn the_best_per_key_keeps_the_first_of_equals_unless_ties_go_to_the_earliest() {
+        let events = [event("b", "p", 5, 20, 0), event("b", "p", 5, 10, 1), event("b", "p", 4, 1, 2)];
+        let best = |r: Rules| {
+            let best = best_per_key(&events, |e| &e.player, |_| r);
+            best.into_values().map(|e| e.record).collect::<Vec<_>>()
+        };
+        assert_eq!(best(Rules::default()), [0], "shared ties: the first of equal scores");
+        assert_eq!(best(Rules { ties: Ties::Earliest, ..Rules::default() }), [1], "earliest: the earlier of equals");
+        assert_eq!(best(Rules { order: Order::Asc, ..Rules::default() }), [2], "asc: the lowest score");
     }
 
     #[test]

@@ -18,14 +18,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Drain { expect, timeout } => loadgen::bench::drain(&cli.world, *expect, *timeout).await,
         Command::Run(args) => {
             let shutdown = CancellationToken::new();
-            let signal = {
-                let shutdown = shutdown.clone();
-                tokio::spawn(async move {
-                    leaderboard_runtime::shutdown_signal().await;
-                    eprintln!("loadgen: interrupted, stopping the load");
-                    shutdown.cancel();
-                })
-            };
+            let signal = leaderboard_runtime::cancel_on_shutdown_signal(shutdown.clone(), || {
+                eprintln!("loadgen: interrupted, stopping the load");
+            });
             let report = loadgen::run(&cli.world, args, shutdown).await?;
             signal.abort();
             print!("{}", report.table());

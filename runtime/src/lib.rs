@@ -1,11 +1,13 @@
 //! Process plumbing shared by the binaries (ingest, api, loadgen, lb-admin):
 //! structured logs, the process-wide Prometheus recorder, the SIGINT/SIGTERM
-//! signal, and the store options every binary takes ([`StoreArgs`], with the season clock).
+//! signal ([`cancel_on_shutdown_signal`]), and the store options every binary takes
+//! ([`StoreArgs`], with the season clock).
 
 use std::sync::Mutex;
 use std::time::Duration;
 
 use shard_router::{LayoutSpec, RedisTarget, RouterOptions};
+use tokio_util::sync::CancellationToken;
 
 /// Where the leaderboards live and how new boards are laid out: the options
 /// every binary shares, flattened into each one's command line.
@@ -117,8 +119,22 @@ pub fn install_recorder(buckets: &[(&str, &[f64])]) -> anyhow::Result<Prometheus
     Ok(handle)
 }
 
+/// Cancels `shutdown` on SIGINT (Ctrl-C) or SIGTERM, after calling `on_signal` (each binary
+/// says in its own words what stopping means for it). The task runs until the signal comes;
+/// abort it once the work it guards is done, so a late signal does not fire into a finished run.
+pub fn cancel_on_shutdown_signal(
+    shutdown: CancellationToken,
+    on_signal: impl FnOnce() + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        on_signal();
+        shutdown.cancel();
+    })
+}
+
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
+async fn shutdown_signal() {
     #[cfg(unix)]
     {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

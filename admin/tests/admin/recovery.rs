@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use admin::recover::{self, KafkaArgs, RebuildOptions, RedisArgs, RestoreOptions};
+use admin::connect::RedisArgs;
+use admin::recover::{self, KafkaArgs, RebuildOptions, RestoreOptions};
 use leaderboard_contract::signature::ProducerKey;
 use leaderboard_contract::{BoardId, PlayerId, ScoreEvent};
 use rand::rngs::StdRng;
@@ -67,7 +68,7 @@ impl Setup {
     }
 
     fn redis_args(&self) -> RedisArgs {
-        RedisArgs { url: self.redis.url(), ca: None }
+        RedisArgs { redis: self.redis.url(), redis_ca: None }
     }
 
     async fn store(&self) -> Store {
@@ -494,19 +495,11 @@ async fn a_new_epoch_waits_for_every_connected_replica() {
 }
 
 /// An api of the test's own on `redis`, checking the store's epoch every 50 ms.
-async fn start_api(redis: &str) -> (std::net::SocketAddr, CancellationToken, tokio::task::JoinHandle<()>) {
+async fn start_api(redis: &str) -> api::testing::TestServer {
     use clap::Parser as _;
     let config = api::Config::try_parse_from(["api", "--redis", redis, "--layout", LAYOUT, "--loss-check", "50ms"])
         .expect("api config");
-    let state = api::state(&config, None).await.expect("api state");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let stop = CancellationToken::new();
-    let task = {
-        let stop = stop.clone();
-        tokio::spawn(async move { api::run(listener, state, config, stop).await.expect("api") })
-    };
-    (addr, stop, task)
+    api::testing::TestServer::start(config, None, CancellationToken::new()).await.expect("api")
 }
 
 /// Waits until the api answers `path` with `status` and, for errors, `code`.
@@ -540,7 +533,8 @@ async fn a_redis_restarted_from_an_older_state_is_a_loss_that_catch_up_repairs()
     s.create(&high, Rules::default()).await;
     s.create(&trial, time_trial()).await;
     let worker = Worker::start(s.ingest_config()).await;
-    let (api, api_stop, api_task) = start_api(&s.redis.url()).await;
+    let api_server = start_api(&s.redis.url()).await;
+    let api = api_server.addr;
     s.produce(&[&high, &trial], 2000).await;
     s.wait_caught_up().await;
     let older = s.redis.checkpoint();
@@ -582,8 +576,7 @@ async fn a_redis_restarted_from_an_older_state_is_a_loss_that_catch_up_repairs()
     wait_api(api, &top, 200, None).await;
     let refused = crate::admin_as(&url, &[&["catch-up"][..], &kafka[..]].concat()).await;
     assert!(refused.is_err_and(|e| e.to_string().contains("not lost")), "a catch-up needs a lost store");
-    api_stop.cancel();
-    api_task.await.expect("api task");
+    api_server.stop().await.expect("api");
     worker.stop().await;
 }
 

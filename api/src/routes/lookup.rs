@@ -6,12 +6,12 @@ use axum::extract::{FromRequest, Request, State};
 use leaderboard_contract::PlayerId;
 use shard_router::MAX_LOOKUP;
 
-use crate::backend::Dated;
+use super::read::{self, Answer, ensure_players};
 use crate::clock::rfc3339;
 use crate::dto::{LookupEntryDto, LookupRequest, LookupResponse};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ReadErrors};
 use crate::extract::{ApiQuery, BoardPath, object_body};
-use crate::season::{SeasonParams, resolve};
+use crate::season::SeasonParams;
 use crate::state::AppState;
 
 /// Largest request body: 100 ids of 64 bytes, quoted and separated, with room to spare.
@@ -57,30 +57,22 @@ fn body_error(e: &JsonRejection) -> ApiError {
 #[utoipa::path(post, path = "/v1/boards/{board}/players:lookup", tag = "boards",
     params(("board" = String, Path, description = "Board name, 1-64 bytes of [A-Za-z0-9_.-]"), SeasonParams),
     request_body(content = LookupRequest, description = "1 to 100 player ids; at most 16 KiB"),
-    responses(
-        (status = 200, description = "The players found, in board order, and the ones missing", body = LookupResponse),
-        (status = 400, description = "Invalid board, body, player id or season", body = ErrorBody),
-        (status = 404, description = "The board (or the season asked for) has no players, or no such season (`no_seasons`, `season_not_found`)", body = ErrorBody),
-        (status = 409, description = "The board is stored with another layout than this api's (`layout_mismatch`)", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
-        (status = 503, description = "Redis unavailable", body = ErrorBody)))]
+    responses((status = 200, description = "The players found, in board order, and the ones missing", body = LookupResponse),
+        ReadErrors))]
 pub async fn lookup(
     State(s): State<AppState>,
     BoardPath(board): BoardPath,
     ApiQuery(season): ApiQuery<SeasonParams>,
     LookupBody(players): LookupBody,
 ) -> Result<Json<LookupResponse>, ApiError> {
-    let target = resolve(&s, board, &season).await?;
-    let (b, p) = (&target.stored, &players);
-    let frozen = s.seasons.frozen_at(&s.backend, b).await?;
-    let Dated { value: found, as_of } = s.backend.read(|r| async move { r.lookup(b, p).await }).await?;
-    if found.total == 0 {
-        return Err(super::boards::board_not_found(b));
-    }
+    let p = &players;
+    let Answer { target, value: found, as_of } =
+        read::read(&s, board, &season, |r, b| async move { r.lookup(&b, p).await }).await?;
+    ensure_players(found.total, &target.stored)?;
     Ok(Json(LookupResponse {
         board: target.board.to_string(),
         season: target.season_id(),
-        as_of: rfc3339(frozen.unwrap_or(as_of)),
+        as_of: rfc3339(as_of),
         total: found.total,
         entries: found
             .entries

@@ -1,8 +1,16 @@
-//! The HTTP routes and the middleware around them.
+//! The HTTP routes: one module per group, each owning its handlers; [`read`]
+//! is the path every read route answers through.
+//!
+//! # Layout
+//! - [`boards`]: top, player, around and board statistics; [`lookup`]: a list of players in one call.
+//! - [`seasons`]: a board's seasons; [`read`]: resolve the season, read, date the answer.
+//! - [`admin`]: the bearer-token routes under `/v1/admin/`; [`ops`]: health, readiness, metrics, the document, the page.
 
+pub mod admin;
 pub mod boards;
 pub mod lookup;
 pub mod ops;
+pub mod read;
 pub mod seasons;
 
 use axum::Router;
@@ -23,12 +31,10 @@ pub fn routes(state: AppState) -> Router {
         )
         .route("/v1/boards/{board}/seasons", get(seasons::seasons))
         .route("/v1/boards/{board}", get(boards::board))
-        .route("/v1/admin/boards", get(crate::admin::list_boards))
+        .route("/v1/admin/boards", get(admin::list_boards))
         .route(
             "/v1/admin/boards/{board}",
-            delete(crate::admin::delete_board)
-                .put(crate::admin::put_rules)
-                .layer(DefaultBodyLimit::max(crate::admin::MAX_RULES_BODY_BYTES)),
+            delete(admin::delete_board).put(admin::put_rules).layer(DefaultBodyLimit::max(admin::MAX_RULES_BODY_BYTES)),
         )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -7,7 +7,7 @@ use futures::{StreamExt as _, TryStreamExt as _};
 use crate::backend::Dated;
 use crate::clock::rfc3339;
 use crate::dto::{ResetDto, SeasonDto, SeasonsResponse};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ReadErrors};
 use crate::extract::BoardPath;
 use crate::season::time_of;
 use crate::state::AppState;
@@ -23,13 +23,7 @@ const TOTALS_CONCURRENCY: usize = 8;
 /// totals come from memory after their first read ([`crate::season::SeasonStates::total`]).
 #[utoipa::path(get, path = "/v1/boards/{board}/seasons", tag = "boards",
     params(("board" = String, Path, description = "Board name, 1-64 bytes of [A-Za-z0-9_.-]")),
-    responses(
-        (status = 200, description = "The seasons", body = SeasonsResponse),
-        (status = 400, description = "Invalid board", body = ErrorBody),
-        (status = 404, description = "The board has no reset schedule (`no_seasons`)", body = ErrorBody),
-        (status = 409, description = "The board is stored with another layout than this api's (`layout_mismatch`)", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
-        (status = 503, description = "Redis unavailable", body = ErrorBody)))]
+    responses((status = 200, description = "The seasons", body = SeasonsResponse), ReadErrors))]
 pub async fn seasons(
     State(s): State<AppState>,
     BoardPath(board): BoardPath,

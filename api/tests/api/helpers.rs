@@ -3,26 +3,23 @@
 use std::time::Duration;
 
 use api::Config;
+use api::testing::TestServer;
 use clap::Parser as _;
 use leaderboard_contract::{BoardId, PlayerId};
 use reqwest::StatusCode;
 use shard_router::{LayoutSpec, Oracle, RedisTarget, Router, RouterOptions, ScoreUpdate, Store, StoreOptions};
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// Gives the store at `redis` an epoch unless it has one, as a deployment's
-/// first ingest worker does: an api serves only a store that has one.
+/// Gives the store at `redis` an epoch unless it has one ([`api::testing::ensure_epoch`]).
 pub async fn ensure_epoch(redis: &str) {
-    let store = Store::connect(&RedisTarget::parse(redis).expect("url"), StoreOptions::default()).await.expect("redis");
-    shard_router::epoch::create_new(&store).await.expect("store epoch");
+    api::testing::ensure_epoch(redis).await.expect("store epoch");
 }
 
-/// A running api.
+/// A running api ([`TestServer`]) and an HTTP client for it.
 pub struct TestApi {
     pub base: String,
     pub client: reqwest::Client,
-    shutdown: CancellationToken,
-    handle: JoinHandle<anyhow::Result<()>>,
+    server: TestServer,
 }
 
 impl TestApi {
@@ -37,13 +34,9 @@ impl TestApi {
         let mut config = Config::parse_from(["api", "--redis", redis, "--layout", layout, "--top-refresh", "100ms"]);
         tweak(&mut config);
         let metrics = api::telemetry::install_recorder().expect("metrics recorder");
-        let state = api::state(&config, Some(metrics)).await.expect("api state");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let shutdown = CancellationToken::new();
-        let handle = tokio::spawn(api::run(listener, state, config, shutdown.clone()));
+        let server = TestServer::start(config, Some(metrics), CancellationToken::new()).await.expect("api");
         let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
-        Self { base, client, shutdown, handle }
+        Self { base: server.url(), client, server }
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
@@ -59,11 +52,9 @@ impl TestApi {
 
     /// Stops the server and waits for it: graceful shutdown must finish.
     pub async fn stop(self) {
-        self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(10), self.handle)
+        tokio::time::timeout(Duration::from_secs(10), self.server.stop())
             .await
             .expect("graceful shutdown in time")
-            .expect("server task")
             .expect("server result");
     }
 }

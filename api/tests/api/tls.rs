@@ -56,11 +56,8 @@ async fn the_api_serves_https_with_its_certificate_and_refuses_plain_http() {
     ];
     let config = <api::Config as clap::Parser>::try_parse_from(args).expect("config");
     crate::helpers::ensure_epoch(&redis).await;
-    let state = api::state(&config, None).await.expect("state");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let shutdown = CancellationToken::new();
-    let server = tokio::spawn(api::run(listener, state, config, shutdown.clone()));
+    let server = api::testing::TestServer::start(config, None, CancellationToken::new()).await.expect("api");
+    let addr = server.addr;
 
     let top = get_over_tls(addr, &cert, &format!("/v1/boards/{b}/top?limit=3")).await;
     assert!(top.starts_with("HTTP/1.1 200"), "{top}");
@@ -69,8 +66,7 @@ async fn the_api_serves_https_with_its_certificate_and_refuses_plain_http() {
         reqwest::Client::new().get(format!("http://{addr}/healthz")).timeout(Duration::from_secs(3)).send().await;
     assert!(plain.is_err() || !plain.expect("response").status().is_success(), "plain HTTP is not served");
 
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(10), server).await.expect("graceful").expect("task").expect("run");
+    tokio::time::timeout(Duration::from_secs(10), server.stop()).await.expect("graceful").expect("run");
     let bad = <api::Config as clap::Parser>::try_parse_from(["api", "--tls-cert", cert_path.to_str().expect("path")]);
     assert!(bad.is_err(), "a certificate without its key is refused");
     let wrong = api::tls::server_config(&api::tls::TlsFiles { cert: cert_path.clone(), key: cert_path.clone() });

@@ -455,11 +455,10 @@ pub async fn redis_cmd(url: &str, args: &[&str]) {
     let _: redis::Value = cmd.query_async(&mut con).await.expect("redis command");
 }
 
-/// An api of the test's own on port 0.
+/// An api of the test's own on port 0 ([`api::testing::TestServer`]).
 pub struct Api {
     pub addr: SocketAddr,
-    stop: CancellationToken,
-    task: JoinHandle<()>,
+    server: api::testing::TestServer,
 }
 
 impl Api {
@@ -468,23 +467,9 @@ impl Api {
         use clap::Parser as _;
         let args = ["api", "--redis", redis, "--top-refresh", "100ms"].into_iter().chain(extra.iter().copied());
         let config = api::Config::try_parse_from(args).expect("api config");
-        // The store's epoch, as a deployment's first ingest worker makes it (an api serves only a store with one).
-        let store = shard_router::Store::connect(
-            &shard_router::RedisTarget::parse(redis).expect("url"),
-            shard_router::StoreOptions::default(),
-        )
-        .await
-        .expect("redis");
-        shard_router::epoch::create_new(&store).await.expect("store epoch");
-        let state = api::state(&config, None).await.expect("api state");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let stop = CancellationToken::new();
-        let task = {
-            let stop = stop.clone();
-            tokio::spawn(async move { api::run(listener, state, config, stop).await.expect("api") })
-        };
-        Self { addr, stop, task }
+        api::testing::ensure_epoch(redis).await.expect("store epoch");
+        let server = api::testing::TestServer::start(config, None, CancellationToken::new()).await.expect("api");
+        Self { addr: server.addr, server }
     }
 
     /// GETs `path`: status and JSON body (`Null` when the body is not JSON).
@@ -506,8 +491,7 @@ impl Api {
     }
 
     pub async fn stop(self) {
-        self.stop.cancel();
-        self.task.await.expect("api task");
+        self.server.stop().await.expect("api");
     }
 }
 

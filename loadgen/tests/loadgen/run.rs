@@ -73,7 +73,8 @@ async fn short_run_with(
     let stop = CancellationToken::new();
     let telemetry = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("ingest telemetry listener");
     let ingest = tokio::spawn(ingest::run(ingest_config, telemetry, stop.clone()));
-    let (api_url, api) = start_api(redis, layout, &topic, &shared, stop.clone()).await;
+    let api = start_api(redis, layout, &topic, &shared, stop.clone()).await;
+    let api_url = api.url();
 
     let report_path = std::env::temp_dir().join(format!("{board}.json"));
     let run_args = [
@@ -105,7 +106,7 @@ async fn short_run_with(
         .expect("run");
     stop.cancel();
     ingest.await.expect("ingest task").expect("ingest");
-    api.await.expect("api task");
+    api.stop().await.expect("api");
     println!("{}", report.table());
     report
 }

@@ -17,7 +17,8 @@ async fn verifier_passes_a_faithful_api_and_names_each_difference() {
     // No ingest here: the test plays its part and claims, every 50 ms, that everything is applied.
     let topic = testkit::unique("vf-topic");
     let claims = claim_everything_applied(&redis, &topic, stop.clone()).await;
-    let (api, api_task) = start_api(&redis, layout, &topic, &[], stop.clone()).await;
+    let api_server = start_api(&redis, layout, &topic, &[], stop.clone()).await;
+    let api = api_server.url();
     let client = reqwest::Client::new();
 
     // Seeded and untouched: the oracle is every player's initial score.
@@ -51,7 +52,7 @@ async fn verifier_passes_a_faithful_api_and_names_each_difference() {
     let dirty =
         verify(&client, &api, &boards, &expected, &players, 200, seed, &Scope::default()).await.expect("verify");
     stop.cancel();
-    api_task.await.expect("api task");
+    api_server.stop().await.expect("api");
     claims.await.expect("claims task");
 
     let (first, second): (&BoardId, &BoardId) = (&boards.ids()[0], &boards.ids()[1]);
@@ -92,7 +93,8 @@ async fn verifier_follows_asc_and_earliest_boards() {
     let stop = CancellationToken::new();
     let topic = testkit::unique("vfr-topic");
     let claims = claim_everything_applied(&redis, &topic, stop.clone()).await;
-    let (api, api_task) = start_api(&redis, layout, &topic, &[], stop.clone()).await;
+    let api_server = start_api(&redis, layout, &topic, &[], stop.clone()).await;
+    let api = api_server.url();
     let client = reqwest::Client::new();
     let boards = world.board_set().expect("boards");
     let response = client.get(format!("{api}/v1/boards/{board}")).send().await.expect("stats");
@@ -126,7 +128,7 @@ async fn verifier_follows_asc_and_earliest_boards() {
     let dirty =
         verify(&client, &api, &boards, &expected, &players, 400, seed, &Scope::default()).await.expect("verify");
     stop.cancel();
-    api_task.await.expect("api task");
+    api_server.stop().await.expect("api");
     claims.await.expect("claims task");
     assert!(dirty.mismatches >= 1, "a wrong order of arrival is seen");
     assert!(

@@ -1,0 +1,131 @@
+//! `lb-admin rules <board> [--order asc|desc] [--ties shared|earliest] [--min-score N]
+//! [--max-score N] [--layout L] ..`: shows a board's rules, or changes the ones given (bounds at
+//! any time; order and ties only when creating the board, with `--layout`).
+
+use std::io::Write;
+
+use anyhow::{Context as _, bail};
+use shard_router::board_record;
+use shard_router::{Order, Router, RouterOptions, Rules as BoardRules, Ties};
+
+use super::Context;
+use crate::board::{board_id, router_for};
+use crate::output::Output;
+
+/// The arguments of `rules`.
+#[derive(Debug, clap::Args)]
+pub struct Rules {
+    /// The board.
+    pub(super) board: String,
+    /// The rules to change.
+    #[command(flatten)]
+    pub(super) set: RuleFlags,
+    /// The layout of a board this creates (`single`, `hash:N`, `range:a,b,..`).
+    #[arg(long)]
+    layout: Option<String>,
+}
+
+/// The rule flags of `lb-admin rules`: each given one replaces the board's.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RuleFlags {
+    /// `desc` (higher is better) or `asc` (lower is better); only when creating the board.
+    #[arg(long, value_parser = ["desc", "asc"])]
+    order: Option<String>,
+    /// `shared` (equal scores share a rank) or `earliest`; only when creating the board.
+    #[arg(long, value_parser = ["shared", "earliest"])]
+    ties: Option<String>,
+    /// Lowest accepted score (events below go to the dead letters as `out_of_bounds`).
+    #[arg(long)]
+    min_score: Option<u64>,
+    /// Highest accepted score.
+    #[arg(long)]
+    max_score: Option<u64>,
+    /// Seasons: reset every `day`, `week` or `month` (fixed once set).
+    #[arg(long, value_parser = ["day", "week", "month"])]
+    reset: Option<String>,
+    /// The offset the reset happens at 00:00 of (`+09:00`; default `+00:00`); with `--reset`.
+    #[arg(long, requires = "reset", allow_hyphen_values = true)]
+    utc_offset: Option<String>,
+    /// The day weekly seasons start (`mon` ... `sun`; default `mon`); with `--reset week`.
+    #[arg(long, requires = "reset")]
+    weekday: Option<String>,
+    /// Closed seasons kept (default 12).
+    #[arg(long)]
+    keep_seasons: Option<u32>,
+    /// How long after its end a season takes late events (`10s`, `5m`; default `10s`).
+    #[arg(long)]
+    late_grace: Option<humantime::Duration>,
+}
+
+/// Prints the board's rules, after changing the ones given.
+pub(crate) async fn run(args: Rules, ctx: &Context<'_>, out: &mut Output<impl Write>) -> anyhow::Result<()> {
+    let Rules { board, set, layout } = args;
+    let board = board_id(&board)?;
+    let record = board_record::recorded(ctx.store, &board).await?;
+    let current = record.as_ref().map(|r| r.rules).unwrap_or_default();
+    let rules = if set.any() {
+        let router = match (&record, layout) {
+            (Some(_), _) => router_for(ctx.store, &board).await?,
+            (None, Some(spec)) => Router::new(ctx.store.clone(), spec.parse()?, RouterOptions::default()),
+            (None, None) => bail!("board {board} does not exist: give --layout to create it"),
+        };
+        router.set_rules(&board, set.applied_to(current)?).await?.rules
+    } else if record.is_some() {
+        current
+    } else {
+        bail!("board {board} does not exist (it has the default rules until created)");
+    };
+    if out.json {
+        writeln!(out, "{}", serde_json::json!({ "board": board.as_str(), "rules": rules }))?;
+    } else {
+        writeln!(out, "{board}  {rules}")?;
+    }
+    Ok(())
+}
+
+impl RuleFlags {
+    /// Whether any rule is given.
+    pub(super) fn any(&self) -> bool {
+        self.order.is_some()
+            || self.ties.is_some()
+            || self.min_score.is_some()
+            || self.max_score.is_some()
+            || self.reset.is_some()
+            || self.keep_seasons.is_some()
+            || self.late_grace.is_some()
+    }
+
+    /// `current` with the given rules replaced.
+    fn applied_to(&self, current: BoardRules) -> anyhow::Result<BoardRules> {
+        let reset = match &self.reset {
+            Some(every) => {
+                let mut json = serde_json::json!({ "every": every });
+                if let Some(offset) = &self.utc_offset {
+                    json["utc_offset"] = offset.clone().into();
+                }
+                if let Some(weekday) = &self.weekday {
+                    json["weekday"] = weekday.clone().into();
+                }
+                Some(serde_json::from_value(json).context("--reset")?)
+            }
+            None => current.reset,
+        };
+        Ok(BoardRules {
+            order: match self.order.as_deref() {
+                Some("asc") => Order::Asc,
+                Some(_) => Order::Desc,
+                None => current.order,
+            },
+            ties: match self.ties.as_deref() {
+                Some("earliest") => Ties::Earliest,
+                Some(_) => Ties::Shared,
+                None => current.ties,
+            },
+            min_score: self.min_score.unwrap_or(current.min_score),
+            max_score: self.max_score.unwrap_or(current.max_score),
+            reset,
+            keep_seasons: self.keep_seasons.unwrap_or(current.keep_seasons),
+            late_grace: self.late_grace.map_or(current.late_grace, Into::into),
+        })
+    }
+}

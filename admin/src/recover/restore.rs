@@ -1,0 +1,202 @@
+//! `restore`: a snapshot file loaded into boards that do not exist, with their seasons, then the
+//! topic replayed from the file's offsets; a lost store gets a new epoch at the end.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use leaderboard_contract::BoardId;
+use shard_router::epoch::{self, Origin, State};
+use shard_router::seasons::SeasonEntry;
+use shard_router::snapshot::SCAN_CHUNK;
+use shard_router::{LayoutSpec, Router, RouterOptions, Rules, Store};
+use tokio::sync::mpsc;
+
+use super::epoch::install_epoch;
+use super::replay::{RestoreReport, ingest_config, replay_group, replay_into};
+use super::{KafkaArgs, layout_of};
+use crate::connect::RedisArgs;
+use crate::progress::bar;
+use crate::snapshot::{Item, Reader, Section};
+
+/// How `restore` runs.
+#[derive(Debug, Clone)]
+pub struct RestoreOptions {
+    /// Restore only these boards (with their seasons); every board in the file when empty.
+    pub boards: Vec<BoardId>,
+    /// Restore into this layout instead of each board's own.
+    pub layout: Option<LayoutSpec>,
+    /// Replay the topic from the file's offsets afterwards.
+    pub replay: bool,
+    /// Accept a file whose header carries no epoch: written before snapshots refused a lost
+    /// store, so it may hold what was left of one (a wiped store's zero boards).
+    pub unchecked: bool,
+    /// No progress bar.
+    pub quiet: bool,
+}
+
+/// A board restored in this run, for its seasons.
+struct Restored {
+    router: Router,
+    rules: Rules,
+}
+
+/// Loads `file` and replays from its offsets (see the module docs).
+///
+/// # Errors
+/// A board in the file that exists in a store that is not lost; a damaged
+/// file; the broker or Redis failing; events the replay needs having expired.
+pub async fn restore(
+    store: &Store,
+    redis: &RedisArgs,
+    kafka: &KafkaArgs,
+    file: &Path,
+    options: &RestoreOptions,
+) -> anyhow::Result<RestoreReport> {
+    let started = Instant::now();
+    let lost = !matches!(epoch::read(store).await?, State::Intact(_));
+    let mut reader = {
+        let file = file.to_path_buf();
+        tokio::task::spawn_blocking(move || Reader::open(&file, SCAN_CHUNK)).await.context("reader")??
+    };
+    let header = reader.header.clone();
+    let Some(taken_in) = header.epoch.clone().or_else(|| options.unchecked.then(epoch::Epoch::unknown)) else {
+        bail!(
+            "{} carries no epoch: it was written before snapshots refused a lost store, so it may hold what was left \
+             of one (a wiped store snapshots as zero boards, and restoring that finishes the loss). Check its totals \
+             (`lb-admin restore` prints them), then pass --unchecked to restore it anyway",
+            file.display()
+        );
+    };
+    let mut report = RestoreReport { snapshot_epoch: Some(taken_in.id.clone()), ..RestoreReport::default() };
+    if let State::Intact(now) = epoch::read(store).await?
+        && now.id != taken_in.id
+        && now.at_ms > taken_in.at_ms
+    {
+        // Restoring into a store that was lost and recovered since the snapshot: its rows predate
+        // that recovery (the replay from its offsets brings them up to date).
+        report.predates = Some(format!(
+            "the snapshot was taken in epoch {}, before the store's epoch {} ({:?}, made at {} ms): its rows predate \
+             that recovery, and the replay from its offsets brings them up to date",
+            taken_in.id, now.id, now.origin, now.at_ms
+        ));
+    }
+    let (tx, mut rx) = mpsc::channel::<Item>(8);
+    let reading = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        while let Some(item) = reader.next_item()? {
+            if tx.blocking_send(item).is_err() {
+                break;
+            }
+        }
+        Ok(())
+    });
+    let progress = bar(0, options.quiet, "restore".into(), "{msg} {pos} players loaded ({per_sec})");
+    let mut restored: HashMap<BoardId, Restored> = HashMap::new();
+    let mut current: Loading = None;
+    let wanted = |b: &BoardId| options.boards.is_empty() || options.boards.contains(b);
+    let loading = async {
+        while let Some(item) = rx.recv().await {
+            match item {
+                Item::Section(section) => {
+                    finish_season(current.take()).await?;
+                    let stored = section.board_id()?;
+                    current = if stored.is_season() {
+                        open_season(&stored, &section, &restored).await?
+                    } else if wanted(&stored) {
+                        let router = create_board(store, &stored, &section, options, lost).await?;
+                        let rules = section.record.rules;
+                        restored.insert(stored.clone(), Restored { router: router.clone(), rules });
+                        Some((router, None))
+                    } else {
+                        None
+                    };
+                    if current.is_some() {
+                        report.loaded.boards += 1;
+                    }
+                }
+                Item::Rows(rows) => {
+                    if let Some((router, _)) = &current {
+                        router.apply(&rows).await?;
+                        report.loaded.players += rows.len() as u64;
+                        progress.inc(rows.len() as u64);
+                    }
+                }
+            }
+        }
+        finish_season(current.take()).await
+    }
+    .await;
+    drop(rx);
+    reading.await.context("reader")??;
+    loading?;
+    progress.finish_and_clear();
+    report.load_seconds = started.elapsed().as_secs_f64();
+    if options.replay {
+        let layout = options.layout.as_ref().map_or_else(|| "single".to_string(), ToString::to_string);
+        let config = ingest_config(redis, kafka, &layout, &replay_group(kafka, "restore"))?;
+        anyhow::ensure!(
+            config.topic == header.topic,
+            "the snapshot is of topic {}, not {}",
+            header.topic,
+            config.topic
+        );
+        let scope = ingest::config::Replay { boards: options.boards.iter().cloned().collect() };
+        let start = ingest::recovery::Start::At(header.offsets.clone());
+        replay_into(config, scope, start, options.quiet, &mut report).await?;
+    }
+    if lost {
+        install_epoch(store, redis, Origin::Restore).await?;
+        report.epoch_installed = true;
+    }
+    report.total_seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// The section being loaded: its board's router, and for a season its board and entry.
+type Loading = Option<(Router, Option<(BoardId, SeasonEntry)>)>;
+
+/// Opens the season `stored` of a board restored in this run; `None` when its board is not.
+async fn open_season(
+    stored: &BoardId,
+    section: &Section,
+    restored: &HashMap<BoardId, Restored>,
+) -> anyhow::Result<Loading> {
+    let Some((parent, _)) = stored.season_parts() else { return Ok(None) };
+    let parent = BoardId::new(parent).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (Some(r), Some(line)) = (restored.get(&parent), &section.season) else { return Ok(None) };
+    let entry = SeasonEntry {
+        id: line.id.clone(),
+        start_ms: line.start_ms,
+        end_ms: line.end_ms,
+        closed_at_ms: line.closed_at_ms,
+    };
+    r.router.restore_season(&parent, &r.rules, &entry).await?;
+    Ok(Some((r.router.clone(), Some((parent, entry)))))
+}
+
+/// Creates the board `stored` of `section` with its rules, in its layout or `options.layout`.
+/// In a lost store, what the board holds was written after the loss, before it was noticed:
+/// not the truth, so it is deleted first.
+async fn create_board(
+    store: &Store,
+    stored: &BoardId,
+    section: &Section,
+    options: &RestoreOptions,
+    lost: bool,
+) -> anyhow::Result<Router> {
+    if lost && let Some((stray, _)) = Router::for_board(store, stored, RouterOptions::default()).await? {
+        stray.delete_board(stored).await?;
+    }
+    let router = Router::new(store.clone(), layout_of(section, options.layout.as_ref()), RouterOptions::default());
+    router.create_for_restore(stored, section.record.rules).await?;
+    Ok(router)
+}
+
+/// Closes a restored season that was closed, once its players are in.
+async fn finish_season(section: Loading) -> anyhow::Result<()> {
+    if let Some((router, Some((board, entry)))) = section {
+        router.finish_restored_season(&board, &entry).await?;
+    }
+    Ok(())
+}
