@@ -1,6 +1,6 @@
-//! The shard-router's error type.
+//! The store's error type.
 
-/// Everything that can go wrong in the shard-router.
+/// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Redis could not be reached or answered with an error.
@@ -200,7 +200,7 @@ fn code_failure(code: &str) -> Failure {
     }
 }
 
-/// The shard-router's result type.
+/// The store's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Integration tests of the shard-router against a real Redis and a real
+//! Integration tests of the store against a real Redis and a real
 //! 3-node Redis Cluster (started by `scripts/infra.sh up`).
 
 mod bounds;
