@@ -25,7 +25,7 @@
 //! written to the audit log (`lb:audit`, shared with the api's admin routes) as `cli:$USER`.
 //!
 //! Every command reads the layout each board is recorded with from Redis
-//! (`leaderboard_store::layout::record`), so it needs only `--redis`. `--json` prints
+//! (`shard_router::board_record`), so it needs only `--redis`. `--json` prints
 //! one JSON document instead of text (no progress bar), for scripts.
 //!
 //! Not built: a policy that rebalances by itself; `rebalance --only-if-skewed` run from a
@@ -42,11 +42,10 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use leaderboard_contract::BoardId;
-use leaderboard_semantics::{BoardStats, Order, Rules, Ties};
-use leaderboard_store::layout::record::{self, RecordedLayout};
-use leaderboard_store::marker::audit::{self, AuditEntry};
-use leaderboard_store::{LayoutSpec, Router, RouterOptions, Store};
 use serde::Serialize;
+use shard_router::audit::{self, AuditEntry};
+use shard_router::board_record::{self, RecordedLayout};
+use shard_router::{BoardStats, LayoutSpec, Order, Router, RouterOptions, Rules, Store, Ties};
 
 /// Operate leaderboards: list boards, propose boundaries, drive and follow rebalances and layout migrations.
 #[derive(Debug, Parser)]
@@ -248,7 +247,7 @@ struct BoardLine {
 /// Redis unreachable, an unknown board, a board of the wrong layout for the command, or a
 /// rebalance conflict (another rebalance to other boundaries is in progress).
 pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
-    let target = leaderboard_store::RedisTarget::parse(&cli.redis)?;
+    let target = shard_router::RedisTarget::parse(&cli.redis)?;
     let options = leaderboard_runtime::store_options(cli.redis_ca.as_deref())?;
     let store = Store::connect(&target, options).await.context("connecting to redis")?;
     let audited = cli.command.audited();
@@ -328,7 +327,7 @@ async fn execute(store: &Store, command: Command, cli_json: bool, out: &mut impl
         }
         Command::Boards => {
             let mut lines = Vec::new();
-            for board in record::boards(store).await? {
+            for board in board_record::boards(store).await? {
                 lines.extend(describe(store, &board).await?);
             }
             if cli_json {
@@ -351,7 +350,7 @@ async fn execute(store: &Store, command: Command, cli_json: bool, out: &mut impl
         }
         Command::Rules { board, set, layout } => {
             let board = board_id(&board)?;
-            let record = record::recorded(store, &board).await?;
+            let record = board_record::recorded(store, &board).await?;
             let current = record.as_ref().map(|r| r.rules).unwrap_or_default();
             let rules = if set.any() {
                 let router = match (&record, layout) {
@@ -656,7 +655,7 @@ pub(crate) fn join(values: &[u64]) -> String {
 }
 
 /// A router for `board` with the layout it is recorded with, and the record.
-async fn router_and_record(store: &Store, board: &BoardId) -> anyhow::Result<(Router, record::BoardRecord)> {
+async fn router_and_record(store: &Store, board: &BoardId) -> anyhow::Result<(Router, board_record::BoardRecord)> {
     Router::for_board(store, board, RouterOptions::default()).await?.with_context(|| {
         format!("board {board} has no recorded layout (it does not exist, or predates layout records)")
     })

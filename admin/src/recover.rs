@@ -9,7 +9,7 @@
 //! - `rebuild` replays every retained event into a lost store, refusing if
 //!   any has expired, then installs a new epoch.
 //! - `catch-up` replays, into a store that went back in time (a rollback,
-//!   [`leaderboard_store::marker::applied`]), the topic from the store's own applied
+//!   [`shard_router::applied`]), the topic from the store's own applied
 //!   offsets to the end offsets it reads when it starts, then installs a new epoch.
 //! - `epoch` shows the store's epoch (and why it was marked lost);
 //!   `epoch --adopt` accepts the store as it is (after an upgrade from a
@@ -28,15 +28,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context as _, bail, ensure};
 use clap::Parser as _;
 use leaderboard_contract::BoardId;
-use leaderboard_semantics::Rules;
-use leaderboard_store::board::seasons::SeasonEntry;
-use leaderboard_store::marker::loss;
-use leaderboard_store::board::snapshot::SCAN_CHUNK;
-use leaderboard_store::layout::record::{self, RecordedLayout};
-use leaderboard_store::marker::applied;
-use leaderboard_store::marker::epoch::{self, Origin, State};
-use leaderboard_store::{LayoutSpec, Router, RouterOptions, Store};
 use serde::Serialize;
+use shard_router::applied;
+use shard_router::board_record::{self, RecordedLayout};
+use shard_router::epoch::{self, Origin, State};
+use shard_router::seasons::SeasonEntry;
+use shard_router::snapshot::SCAN_CHUNK;
+use shard_router::{LayoutSpec, Router, RouterOptions, Rules, Store};
 use tokio::sync::mpsc;
 
 use crate::progress::bar;
@@ -99,7 +97,7 @@ pub struct RedisArgs {
 impl RedisArgs {
     /// A connection of its own.
     async fn connect(&self) -> anyhow::Result<Store> {
-        let target = leaderboard_store::RedisTarget::parse(&self.url)?;
+        let target = shard_router::RedisTarget::parse(&self.url)?;
         let options = leaderboard_runtime::store_options(self.ca.as_deref())?;
         Store::connect(&target, options).await.context("connecting to redis")
     }
@@ -208,7 +206,7 @@ pub async fn snapshot(
     let offsets = ingest::recovery::committed(&config, &kafka.group).await.context("reading the group's offsets")?;
     // A lost store's remains must never become the newest snapshot, the one the runbook restores.
     let before = intact_epoch(store, &kafka.topic, &offsets).await?;
-    let boards = if boards.is_empty() { record::boards(store).await? } else { boards.to_vec() };
+    let boards = if boards.is_empty() { board_record::boards(store).await? } else { boards.to_vec() };
     let header = Header {
         format: crate::snapshot::FORMAT.into(),
         version: crate::snapshot::VERSION,
@@ -590,7 +588,7 @@ pub async fn rebuild(
             e.origin
         );
     }
-    let existing = record::boards(store).await?;
+    let existing = board_record::boards(store).await?;
     if !existing.is_empty() {
         if !options.discard_existing {
             bail!(
@@ -675,8 +673,8 @@ pub async fn catch_up(
             e.origin
         );
     }
-    let loss = loss::loss(store).await?;
-    if !loss.is_some_and(|l| l.cause == loss::Cause::Rollback && l.topic == kafka.topic) {
+    let loss = epoch::loss(store).await?;
+    if !loss.is_some_and(|l| l.cause == epoch::Cause::Rollback && l.topic == kafka.topic) {
         bail!(
             "the store was not found rolled back on topic {} (no loss note says so): it was wiped or damaged. \
              Restore the newest snapshot (lb-admin restore) or rebuild from Kafka (lb-admin rebuild)",
@@ -708,13 +706,13 @@ pub struct EpochReport {
     /// The epoch, when intact.
     pub epoch: Option<epoch::Epoch>,
     /// Why a process marked the store lost, when one did (a rollback).
-    pub loss: Option<loss::Loss>,
+    pub loss: Option<epoch::Loss>,
 }
 
 /// Shows the store's epoch, or with `adopt` installs a new one (see the module
 /// docs); adopting also forgets the store's applied offsets, which the store
 /// as it is now no longer answers for: the next batch of each partition
-/// records them again ([`leaderboard_store::marker::applied`]).
+/// records them again ([`shard_router::applied`]).
 ///
 /// # Errors
 /// When Redis fails, or the connected replicas do not confirm the new epoch in time.
@@ -723,7 +721,7 @@ pub async fn epoch_command(store: &Store, redis: &RedisArgs, adopt: bool) -> any
         applied::forget(store).await?;
         install_epoch(store, redis, Origin::Adopt).await?;
     }
-    let loss = loss::loss(store).await?;
+    let loss = epoch::loss(store).await?;
     Ok(match epoch::read(store).await? {
         State::Intact(e) => EpochReport { state: "intact", epoch: Some(e), loss: None },
         State::Missing => EpochReport { state: "missing", epoch: None, loss },

@@ -6,7 +6,7 @@
 //! exit, so timing tells nothing about which hash is close). No or an unknown
 //! token: 401 with `WWW-Authenticate: Bearer`; a token without the `admin`
 //! scope: 403. Every admin request is written to the audit log
-//! ([`leaderboard_store::marker::audit`]) with the token's name, never the token; requests
+//! ([`shard_router::audit`]) with the token's name, never the token; requests
 //! refused for their credentials go to the log of refusals instead, at most
 //! [`REFUSALS_RECORDED_PER_SECOND`] a second per process (the rest are only
 //! counted, `api_admin_refusals_total{recorded="false"}`), so anonymous
@@ -23,11 +23,10 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use leaderboard_contract::BoardId;
-use leaderboard_semantics::Rules;
-use leaderboard_store::marker::audit::{self, AuditEntry};
-use leaderboard_store::{Router, RouterOptions, Store, layout::record};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use shard_router::audit::{self, AuditEntry};
+use shard_router::{Router, RouterOptions, Rules, Store, board_record};
 use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
@@ -187,7 +186,7 @@ pub struct AdminBoards {
     pub truncated: bool,
 }
 
-fn failed(e: &leaderboard_store::Error) -> ApiError {
+fn failed(e: &shard_router::Error) -> ApiError {
     ApiError::from_router(e)
 }
 
@@ -202,7 +201,7 @@ pub async fn list_boards(State(s): State<AppState>, headers: HeaderMap) -> Resul
     let admin = admin(&s)?;
     let who = admin.authorize(&headers, "list_boards", "").await?;
     let result = async {
-        let names = record::boards(&admin.store).await.map_err(|e| failed(&e))?;
+        let names = board_record::boards(&admin.store).await.map_err(|e| failed(&e))?;
         let truncated = names.len() > MAX_LISTED_BOARDS;
         let mut boards = Vec::new();
         for board in names.into_iter().take(MAX_LISTED_BOARDS) {
@@ -306,10 +305,10 @@ pub async fn put_rules(
     let writer = Router::new(admin.store.clone(), s.backend.router().spec().clone(), RouterOptions::default());
     let result = async {
         let record = writer.set_rules(&board, rules).await.map_err(|e| match e {
-            leaderboard_store::Error::RulesFixed { .. } => {
+            shard_router::Error::RulesFixed { .. } => {
                 ApiError::Conflict { code: "rules_fixed", message: e.to_string() }
             }
-            leaderboard_store::Error::ResetFixed { .. } => {
+            shard_router::Error::ResetFixed { .. } => {
                 ApiError::Conflict { code: "reset_fixed", message: e.to_string() }
             }
             other => failed(&other),

@@ -52,7 +52,7 @@ use anyhow::Context as _;
 use axum::BoxError;
 use axum::error_handling::HandleErrorLayer;
 use axum::response::IntoResponse;
-use leaderboard_store::{RedisTarget, Router, Store, StoreOptions};
+use shard_router::{RedisTarget, Router, Store, StoreOptions};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;

@@ -14,9 +14,10 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dashmap::DashMap;
+
 use leaderboard_contract::BoardId;
-use leaderboard_semantics::season::Season;
 use serde::Deserialize;
+use shard_router::season::Season;
 
 use crate::backend::Backend;
 use crate::error::ApiError;
@@ -200,7 +201,7 @@ pub async fn frozen_at(backend: &Backend, stored: &BoardId) -> Result<Option<Sys
         return Ok(None);
     }
     let entry = backend.call(|r| async move { r.stored_season(stored).await }).await?;
-    Ok(entry.filter(leaderboard_store::board::seasons::SeasonEntry::closed).map(|e| time_of(e.end_ms)))
+    Ok(entry.filter(shard_router::seasons::SeasonEntry::closed).map(|e| time_of(e.end_ms)))
 }
 
 /// A time in milliseconds since the epoch (clamped at the epoch).

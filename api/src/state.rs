@@ -3,9 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use leaderboard_contract::{BoardId, PlayerId};
-use leaderboard_semantics::Standing;
 use metrics_exporter_prometheus::PrometheusHandle;
+
+use leaderboard_contract::{BoardId, PlayerId};
+use shard_router::Standing;
 
 use crate::backend::{Backend, Dated};
 use crate::cache::TopCache;
@@ -31,7 +32,7 @@ pub struct AppState {
     /// The admin routes' tokens and primary connection; `None` when no token is configured.
     pub admin: Option<Arc<crate::admin::Admin>>,
     /// The clock seasons are decided by (which season is `current`).
-    pub clock: leaderboard_semantics::Clock,
+    pub clock: shard_router::Clock,
     /// Which seasons are closed (dates their answers by their end).
     pub seasons: Arc<crate::season::SeasonStates>,
 }

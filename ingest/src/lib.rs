@@ -59,9 +59,9 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use backon::{BackoffBuilder as _, ExponentialBuilder};
 use hdrhistogram::Histogram;
-use leaderboard_store::{Router, Store, StoreOptions};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::FutureProducer;
+use shard_router::{Router, Store, StoreOptions};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -137,7 +137,7 @@ where
 /// Connects to Redis, retrying with backoff until it answers or `shutdown`.
 async fn connect_store(
     config: &Config,
-    target: &leaderboard_store::RedisTarget,
+    target: &shard_router::RedisTarget,
     options: StoreOptions,
     shutdown: &CancellationToken,
 ) -> Option<Store> {
@@ -199,7 +199,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     let _ = probe_slot.set(probe_store.clone());
     // A replay writes restored boards in whatever layout they were restored with.
     let router_options =
-        leaderboard_store::RouterOptions { any_layout: config.replay.is_some(), ..config.store.router_options() };
+        shard_router::RouterOptions { any_layout: config.replay.is_some(), ..config.store.router_options() };
     let writer_layout = layout.clone();
     let router = Router::new(store, layout, router_options);
     let consumer = Arc::new(poll::create_consumer(&config, shared.clone()).context("creating the kafka consumer")?);
@@ -298,7 +298,7 @@ async fn start_guard(
         loss::Guard::start(store.clone(), consumer.clone(), &config.topic, shared.clone(), replicas).await.map_err(
             |e| {
                 // Redis errors by class only: their text may quote a reply.
-                e.downcast_ref::<leaderboard_store::Error>()
+                e.downcast_ref::<shard_router::Error>()
                     .map_or_else(|| format!("{e:#}"), |r| r.failure().as_str().into())
             },
         )
@@ -325,7 +325,7 @@ impl Background {
         consumer: &Arc<poll::IngestConsumer>,
         shared: &Arc<Shared>,
         store: Store,
-        layout: leaderboard_store::LayoutSpec,
+        layout: shard_router::LayoutSpec,
         guard: Arc<loss::Guard>,
         finished: &CancellationToken,
     ) -> Self {

@@ -22,9 +22,9 @@ use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
 
 use leaderboard_contract::{BoardId, PlayerId, Rejection, RejectionCode};
-use leaderboard_semantics::season::Season;
-use leaderboard_semantics::{Clock, Rules, ScoreUpdate};
-use leaderboard_store::board::seasons::{past_grace, season_of};
+use shard_router::season::Season;
+use shard_router::seasons::{past_grace, season_of};
+use shard_router::{Clock, Rules, ScoreUpdate};
 
 use crate::batch::{Batch, Event};
 use crate::config::Replay;
@@ -192,7 +192,7 @@ pub fn coalesce<'a>(events: impl IntoIterator<Item = &'a Event>, rules: &BoardRu
 mod tests {
     use std::time::Duration;
 
-    use leaderboard_semantics::{Order, Ties};
+    use shard_router::{Order, Ties};
 
     use super::*;
     use crate::record::OwnedRecord;

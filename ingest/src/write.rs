@@ -23,10 +23,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
 use leaderboard_contract::{BoardId, PlayerId, Rejection, RejectionCode};
-use leaderboard_semantics::{Clock, ScoreUpdate};
-use leaderboard_store::marker::applied::{self, Mark};
-use leaderboard_store::{Closed, Failure, RedisTarget, Router, RouterOptions, Store, StoreOptions};
 use rdkafka::consumer::Consumer;
+use shard_router::applied::{self, Mark};
+use shard_router::{Clock, Closed, Failure, RedisTarget, Router, RouterOptions, ScoreUpdate, Store, StoreOptions};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -109,7 +108,7 @@ struct Abandoned;
 enum ApplyError {
     Abandoned,
     /// The store refuses these updates for good.
-    Refused(leaderboard_store::Error),
+    Refused(shard_router::Error),
     /// A board's order or ties are not those the batch was prepared under.
     RulesChanged,
 }
@@ -316,7 +315,7 @@ impl Writer {
 
     /// After a failed Redis call that is not a write: counts it, reconnects when its class asks
     /// for that, and waits before the retry (as long as the class says); `Abandoned` at shutdown.
-    async fn retry_after(&mut self, e: &leaderboard_store::Error) -> Result<(), Abandoned> {
+    async fn retry_after(&mut self, e: &shard_router::Error) -> Result<(), Abandoned> {
         self.shared.counters.add(Counter::RedisErrors, 1);
         let failure = e.failure();
         if failure == Failure::Reconnect {
@@ -459,11 +458,11 @@ impl Writer {
                 }
                 Err(e) => e,
             };
-            if let leaderboard_store::Error::RulesChanged(board) = &e {
+            if let shard_router::Error::RulesChanged(board) = &e {
                 info!(%board, "the board's order or ties changed; preparing the batch again");
                 return Err(ApplyError::RulesChanged);
             }
-            if let leaderboard_store::Error::LayoutMismatch { board, .. } = &e {
+            if let shard_router::Error::LayoutMismatch { board, .. } = &e {
                 // The board's record changed since the batch was prepared: prepared again, the
                 // batch finds it unusable and sets that board's events aside ([`Writer::board_rules`]).
                 if let Ok(board) = BoardId::new(board.as_str()) {
@@ -604,16 +603,16 @@ fn unwritable_letters(batch: &Batch, prepared: &Prepared, stuck: &[usize], unwri
 /// record naming a layout unrelated to this worker's, one that does not
 /// parse, a key of the wrong type. Anything else (Redis down, blocked) is
 /// about the store, and waits.
-fn board_scoped(e: &leaderboard_store::Error) -> bool {
-    matches!(e, leaderboard_store::Error::LayoutMismatch { .. } | leaderboard_store::Error::Corrupt(_))
+fn board_scoped(e: &shard_router::Error) -> bool {
+    matches!(e, shard_router::Error::LayoutMismatch { .. } | shard_router::Error::Corrupt(_))
         || e.failure() == Failure::Record
 }
 
 /// The dead-letter detail of an event of an unwritable board: the board and
 /// the cause, never a reply's text.
-fn unwritable_detail(board: &BoardId, e: &leaderboard_store::Error) -> String {
+fn unwritable_detail(board: &BoardId, e: &shard_router::Error) -> String {
     match e {
-        leaderboard_store::Error::LayoutMismatch { recorded, configured, .. } => {
+        shard_router::Error::LayoutMismatch { recorded, configured, .. } => {
             format!("board {board} is stored with layout {recorded}; this worker writes {configured}")
         }
         _ => format!("board {board}: its record is unreadable ({})", refusal(e)),
@@ -621,7 +620,7 @@ fn unwritable_detail(board: &BoardId, e: &leaderboard_store::Error) -> String {
 }
 
 /// An error as logs may show it: its class and Redis's error codes, never a reply's text.
-fn refusal(e: &leaderboard_store::Error) -> String {
+fn refusal(e: &shard_router::Error) -> String {
     match e.codes().as_slice() {
         [] => e.failure().as_str().to_string(),
         codes => format!("{} ({})", e.failure().as_str(), codes.join(", ")),

@@ -5,7 +5,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use leaderboard_store::{LayoutSpec, RedisTarget, RouterOptions};
+use shard_router::{LayoutSpec, RedisTarget, RouterOptions};
 
 /// Where the leaderboards live and how new boards are laid out: the options
 /// every binary shares, flattened into each one's command line.
@@ -29,7 +29,7 @@ pub struct StoreArgs {
     /// The clock seasons are decided by: `system`; for tests and demos `offset:<ms>` (skewed) or
     /// `sim:<anchor_ms>:<start_ms>:<speed>` (simulated, shared by every process of a run).
     #[arg(long, global = true, env = "LB_CLOCK", default_value = "system")]
-    pub clock: leaderboard_semantics::Clock,
+    pub clock: shard_router::Clock,
 }
 
 impl StoreArgs {
@@ -37,7 +37,7 @@ impl StoreArgs {
     ///
     /// # Errors
     /// When the URL list is empty or a Sentinel URL is incomplete.
-    pub fn target(&self) -> Result<RedisTarget, leaderboard_store::Error> {
+    pub fn target(&self) -> Result<RedisTarget, shard_router::Error> {
         RedisTarget::parse(&self.redis)
     }
 
@@ -45,7 +45,7 @@ impl StoreArgs {
     ///
     /// # Errors
     /// When the layout does not parse.
-    pub fn layout(&self) -> Result<LayoutSpec, leaderboard_store::Error> {
+    pub fn layout(&self) -> Result<LayoutSpec, shard_router::Error> {
         self.layout.parse()
     }
 
@@ -54,7 +54,7 @@ impl StoreArgs {
     ///
     /// # Errors
     /// When `--redis-ca` cannot be read.
-    pub fn store_options(&self) -> anyhow::Result<leaderboard_store::StoreOptions> {
+    pub fn store_options(&self) -> anyhow::Result<shard_router::StoreOptions> {
         store_options(self.redis_ca.as_deref())
     }
 
@@ -69,7 +69,7 @@ impl StoreArgs {
 ///
 /// # Errors
 /// When the file cannot be read.
-pub fn store_options(redis_ca: Option<&std::path::Path>) -> anyhow::Result<leaderboard_store::StoreOptions> {
+pub fn store_options(redis_ca: Option<&std::path::Path>) -> anyhow::Result<shard_router::StoreOptions> {
     static CA: std::sync::OnceLock<&'static [u8]> = std::sync::OnceLock::new();
     let tls_root = match redis_ca {
         Some(path) => {
@@ -78,7 +78,7 @@ pub fn store_options(redis_ca: Option<&std::path::Path>) -> anyhow::Result<leade
         }
         None => None,
     };
-    Ok(leaderboard_store::StoreOptions { tls_root, ..leaderboard_store::StoreOptions::default() })
+    Ok(shard_router::StoreOptions { tls_root, ..shard_router::StoreOptions::default() })
 }
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};

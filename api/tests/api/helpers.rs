@@ -5,9 +5,8 @@ use std::time::Duration;
 use api::Config;
 use clap::Parser as _;
 use leaderboard_contract::{BoardId, PlayerId};
-use leaderboard_semantics::{Oracle, ScoreUpdate};
-use leaderboard_store::{LayoutSpec, RedisTarget, Router, RouterOptions, Store, StoreOptions};
 use reqwest::StatusCode;
+use shard_router::{LayoutSpec, Oracle, RedisTarget, Router, RouterOptions, ScoreUpdate, Store, StoreOptions};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -15,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 /// first ingest worker does: an api serves only a store that has one.
 pub async fn ensure_epoch(redis: &str) {
     let store = Store::connect(&RedisTarget::parse(redis).expect("url"), StoreOptions::default()).await.expect("redis");
-    leaderboard_store::marker::epoch::create_new(&store).await.expect("store epoch");
+    shard_router::epoch::create_new(&store).await.expect("store epoch");
 }
 
 /// A running api.
@@ -126,6 +125,6 @@ pub fn rows(v: &serde_json::Value) -> Vec<(u64, String, u64)> {
         .collect()
 }
 
-pub fn oracle_rows(entries: &[leaderboard_semantics::Entry]) -> Vec<(u64, String, u64)> {
+pub fn oracle_rows(entries: &[shard_router::Entry]) -> Vec<(u64, String, u64)> {
     entries.iter().map(|e| (e.rank, e.player.to_string(), e.score)).collect()
 }

@@ -5,8 +5,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use leaderboard_contract::{BoardId, PlayerId, ScoreEvent};
-use leaderboard_semantics::{Oracle, ScoreUpdate};
-use leaderboard_store::{LayoutSpec, RedisTarget, Router, RouterOptions, Store, StoreOptions};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -17,6 +15,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use shard_router::{LayoutSpec, Oracle, RedisTarget, Router, RouterOptions, ScoreUpdate, Store, StoreOptions};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -470,13 +469,13 @@ impl Api {
         let args = ["api", "--redis", redis, "--top-refresh", "100ms"].into_iter().chain(extra.iter().copied());
         let config = api::Config::try_parse_from(args).expect("api config");
         // The store's epoch, as a deployment's first ingest worker makes it (an api serves only a store with one).
-        let store = leaderboard_store::Store::connect(
-            &leaderboard_store::RedisTarget::parse(redis).expect("url"),
-            leaderboard_store::StoreOptions::default(),
+        let store = shard_router::Store::connect(
+            &shard_router::RedisTarget::parse(redis).expect("url"),
+            shard_router::StoreOptions::default(),
         )
         .await
         .expect("redis");
-        leaderboard_store::marker::epoch::create_new(&store).await.expect("store epoch");
+        shard_router::epoch::create_new(&store).await.expect("store epoch");
         let state = api::state(&config, None).await.expect("api state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");

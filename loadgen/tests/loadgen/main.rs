@@ -29,13 +29,13 @@ async fn start_api(
     let args = ["api", "--redis", redis, "--layout", layout, "--topic", topic, "--top-refresh", "200ms"];
     let config = api::Config::try_parse_from(args.iter().chain(extra)).expect("api config");
     // The store's epoch, as a deployment's first ingest worker makes it (an api serves only a store with one).
-    let store = leaderboard_store::Store::connect(
-        &leaderboard_store::RedisTarget::parse(redis).expect("url"),
-        leaderboard_store::StoreOptions::default(),
+    let store = shard_router::Store::connect(
+        &shard_router::RedisTarget::parse(redis).expect("url"),
+        shard_router::StoreOptions::default(),
     )
     .await
     .expect("redis");
-    leaderboard_store::marker::epoch::create_new(&store).await.expect("store epoch");
+    shard_router::epoch::create_new(&store).await.expect("store epoch");
     let state = api::state(&config, None).await.expect("api state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
