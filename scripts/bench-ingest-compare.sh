@@ -14,14 +14,7 @@ rev=${1:?usage: scripts/bench-ingest-compare.sh REV [ROUNDS] [bench-ingest.sh op
 rounds=${2:-2}
 shift $(($# >= 2 ? 2 : 1))
 sha=$(git rev-parse --short "$rev")
-tree=target/bench-rev/$sha
-if [[ ! -x $tree/target/release/ingest ]]; then
-    rm -rf "$tree"
-    git worktree prune
-    git worktree add --detach "$tree" "$sha" >/dev/null
-    # Its own target directory, so neither build invalidates the other's.
-    (cd "$tree" && cargo build --release --locked -q -p ingest)
-fi
+tree=$(build_rev "$rev" ingest)
 cargo build --release --locked -q -p ingest -p loadgen
 declare -A rates=([before]="" [after]="")
 for round in $(seq 1 "$rounds"); do

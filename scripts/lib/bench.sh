@@ -38,14 +38,34 @@ start_ingest() {
 }
 
 # start_api PORT [VAR=value...]: the api on PORT in the background, waiting until it is ready.
-start_api() {
-    local port=$1
-    shift
-    env LB_API_ADDR="127.0.0.1:$port" "$@" target/release/api >"$out/api-$port.log" 2>&1 &
+start_api() { start_api_bin target/release/api "$@"; }
+
+# start_api_bin BINARY PORT [VAR=value...]: start_api with another build of the api.
+start_api_bin() {
+    local bin=$1 port=$2
+    shift 2
+    env LB_API_ADDR="127.0.0.1:$port" "$@" "$bin" >"$out/api-$port.log" 2>&1 &
     bench_pids+=($!)
     for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && return 0; sleep 0.1; done
     echo "the api on port $port did not become ready (log: $out/api-$port.log)" >&2
     return 1
+}
+
+# build_rev REV PACKAGE...: REV's release build of PACKAGE... in its own worktree and target
+# directory (target/bench-rev/<sha>), so neither build invalidates the other's; prints the tree.
+build_rev() {
+    local sha tree package args=()
+    sha=$(git rev-parse --short "$1")
+    shift
+    for package in "$@"; do args+=(-p "$package"); done
+    tree=target/bench-rev/$sha
+    if [[ ! -d $tree/.git && ! -f $tree/.git ]]; then
+        rm -rf "$tree"
+        git worktree prune
+        git worktree add --detach "$tree" "$sha" >/dev/null
+    fi
+    (cd "$tree" && cargo build --release --locked -q "${args[@]}") >&2
+    echo "$tree"
 }
 
 # bench_background COMMAND...: any other process, stopped on exit like the services.

@@ -1,0 +1,14 @@
+//! A board's lifecycle, over the [`Router`](crate::Router): operations that
+//! move, split, close or copy a live board.
+//!
+//! - [`rebalance`]: a range board's adaptive boundaries and online rebalance.
+//! - [`migrate`]: moving a live board between layouts.
+//! - [`seasons`]: a board's seasons: opening, closing, retention.
+//! - [`snapshot`]: reading a board out and writing it back.
+//! - [`scan`]: reading a board's members in pages, which all of these share.
+
+pub mod migrate;
+pub mod rebalance;
+mod scan;
+pub mod seasons;
+pub mod snapshot;

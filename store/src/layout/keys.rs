@@ -1,0 +1,121 @@
+//! Redis key names.
+//!
+//! Every key carries a hash tag (`{...}`) naming its board and shard, so in a
+//! Redis Cluster each shard lives in exactly one slot while the shards of one
+//! board spread over the nodes. Board names cannot contain `{`, `}` or `:`, so
+//! tags never collide.
+//!
+//! | key | holds |
+//! |---|---|
+//! | `lb:{<board>}:z` | the `single` layout's sorted set |
+//! | `lb:{<board>:h<n>.<i>}:z` | shard `i` of the `hash:<n>` layout |
+//! | `lb:{<board>:r<gen>.<i>}:z` | shard `i` of generation `gen` of the `range` layout |
+//! | `lb:{<board>:r<gen>.<i>}:moving` | players whose move into that `range` shard is not cleaned up yet |
+//! | `lb:{<tag>}:t` | beside each sorted set of a `ties: earliest` board: the time prefix of each player's member |
+//! | `lb:{<tag>}:closed` | beside each sorted set of a closed season (`<board>@<id>`): the fence its writes check |
+//! | `lb:{<board>}:seasons` | a board's seasons and their state ([`crate::board::seasons`]) |
+//! | `lb:seasonal` | the names of the boards with a reset schedule |
+//! | `lb:{<board>}:range` | the `range` layout's metadata (boundaries, generation, rebalance progress) |
+//! | `lb:{<board>}:layout` | the layout the board is stored with ([`crate::layout::record`]) |
+//! | `lb:boards` | the names of every board with a recorded layout |
+//! | `lb:epoch` | the store's epoch ([`crate::marker::epoch`]; on a Cluster one copy per primary, `lb:epoch:{n}`) |
+//! | `lb:loss` | why a process marked the store lost (beside each epoch copy, `lb:loss:{n}`) |
+//! | `lb:applied` | per `<topic>:<partition>`, the offset after the last record applied ([`crate::marker::applied`]; beside each epoch copy, `lb:applied:{n}`) |
+//! | `lb:audit`, `lb:audit:refused` | the audit log of admin actions, and of requests refused for their credentials ([`crate::marker::audit`]) |
+
+use leaderboard_contract::BoardId;
+
+/// The `single` layout's sorted set.
+pub fn single(board: &BoardId) -> String {
+    format!("lb:{{{board}}}:z")
+}
+
+/// Shard `index` of the `hash:<shards>` layout.
+pub fn hash_shard(board: &BoardId, shards: usize, index: usize) -> String {
+    format!("lb:{{{board}:h{shards}.{index}}}:z")
+}
+
+/// Shard `index` of generation `gen` of the `range` layout.
+pub fn range_shard(board: &BoardId, generation: u64, index: usize) -> String {
+    format!("lb:{{{board}:r{generation}.{index}}}:z")
+}
+
+/// The pending-moves set of a `range` shard key (same hash tag as the shard).
+pub fn pending_moves(shard_key: &str) -> String {
+    match shard_key.strip_suffix(":z") {
+        Some(base) => format!("{base}:moving"),
+        None => format!("{shard_key}:moving"),
+    }
+}
+
+/// The player index of a shard key on a `ties: earliest` board (same hash
+/// tag as the shard): plain member → time prefix ([`crate::layout::member`]).
+pub fn player_index(shard_key: &str) -> String {
+    match shard_key.strip_suffix(":z") {
+        Some(base) => format!("{base}:t"),
+        None => format!("{shard_key}:t"),
+    }
+}
+
+/// The closed marker of a shard key of a season (same hash tag as the shard):
+/// once it exists, the shard's write scripts refuse every write ([`crate::board::seasons`]).
+pub fn closed_marker(shard_key: &str) -> String {
+    match shard_key.strip_suffix(":z") {
+        Some(base) => format!("{base}:closed"),
+        None => format!("{shard_key}:closed"),
+    }
+}
+
+/// `UNLINK` of a shard's sorted set and every key beside it (its pending
+/// moves, its player index and its closed marker, whichever exist): the one
+/// way a shard is deleted.
+pub(crate) fn unlink_shard(shard_key: &str) -> redis::Cmd {
+    let mut cmd = redis::cmd("UNLINK");
+    cmd.arg(pending_moves(shard_key)).arg(player_index(shard_key)).arg(closed_marker(shard_key)).arg(shard_key);
+    cmd
+}
+
+/// The closed marker `shard_key` is written behind: `Some` for the shards of a season.
+pub(crate) fn fence_for(board: &BoardId, shard_key: &str) -> Option<String> {
+    board.is_season().then(|| closed_marker(shard_key))
+}
+
+/// The seasons of a board: a hash of season id → [`crate::board::seasons::SeasonEntry`].
+pub fn seasons(board: &BoardId) -> String {
+    format!("lb:{{{board}}}:seasons")
+}
+
+/// The set of the boards that have a reset schedule (what closers look at).
+pub const SEASONAL_BOARDS: &str = "lb:seasonal";
+
+/// The player index a shard key has under `ties`: `Some` on `earliest` boards only.
+pub(crate) fn index_for(shard_key: &str, ties: leaderboard_semantics::rules::Ties) -> Option<String> {
+    (ties == leaderboard_semantics::rules::Ties::Earliest).then(|| player_index(shard_key))
+}
+
+/// The `range` layout's metadata key.
+pub fn range_meta(board: &BoardId) -> String {
+    format!("lb:{{{board}}}:range")
+}
+
+/// The board's recorded layout.
+pub fn layout(board: &BoardId) -> String {
+    format!("lb:{{{board}}}:layout")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_carry_distinct_hash_tags() {
+        let b = BoardId::new("global").expect("valid");
+        assert_eq!(single(&b), "lb:{global}:z");
+        assert_eq!(hash_shard(&b, 16, 3), "lb:{global:h16.3}:z");
+        assert_eq!(range_shard(&b, 2, 0), "lb:{global:r2.0}:z");
+        assert_eq!(range_meta(&b), "lb:{global}:range");
+        assert_eq!(layout(&b), "lb:{global}:layout");
+        assert_eq!(pending_moves(&range_shard(&b, 2, 0)), "lb:{global:r2.0}:moving");
+        assert_eq!(player_index(&hash_shard(&b, 4, 1)), "lb:{global:h4.1}:t");
+    }
+}

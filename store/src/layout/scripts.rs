@@ -1,0 +1,633 @@
+//! Server-side scripts, one sorted set each, so they are valid on a Redis Cluster.
+//!
+//! Each script reads one key atomically and returns everything a read needs
+//! from that shard in one round trip. They are sent with `EVAL` (`EVAL_RO`
+//! for the reads, so replicas serve them; Redis 7.0 or later) (Redis caches
+//! the compiled script by digest), so a Redis restart that empties the script
+//! cache costs nothing and needs no `NOSCRIPT` handling.
+//!
+//! Lua compares strings with `strcoll`, which depends on the server's locale,
+//! so member comparisons use an explicit byte-wise `greater`.
+
+use leaderboard_contract::PlayerId;
+use leaderboard_semantics::model::Row;
+use redis::{Cmd, Value};
+
+use crate::connection::reply::{as_array, as_bytes, as_score, as_u64};
+use crate::layout::member;
+use crate::{Error, Result};
+
+/// Lua helpers every script that compares or finds members starts with:
+/// `greater(a, b)` compares bytes; `find(idx, m0)` is the member of plain
+/// member `m0`: `m0` itself on boards without a player index (`idx` nil),
+/// else its time prefix from the index followed by `m0`, or nil when absent.
+macro_rules! prelude {
+    () => {
+        r"
+local function greater(a, b)
+  local n = math.min(#a, #b)
+  for i = 1, n do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x > y end
+  end
+  return #a > #b
+end
+local function find(idx, m0)
+  if idx == nil then return m0 end
+  local pre = redis.call('HGET', idx, m0)
+  if not pre then return nil end
+  return pre .. m0
+end
+local function before(key, s, m)
+  local n = redis.call('ZCOUNT', key, '(' .. s, '+inf')
+  if m == '' then return n end
+  local lo, hi = 0, redis.call('ZCOUNT', key, s, s)
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    local e = redis.call('ZREVRANGE', key, n + mid, n + mid)[1]
+    if greater(e, m) then lo = mid + 1 else hi = mid end
+  end
+  return n + lo
+end
+"
+    };
+}
+
+/// The season fence every write script starts with: when the last key is a
+/// closed marker (its name ends in `:closed`, [`crate::layout::keys::closed_marker`]),
+/// the script writes nothing and answers `-1` if the marker exists, and the
+/// rest of the script never sees that key. The marker shares the shard's hash
+/// tag, so the check and the write are one atomic step on one node.
+macro_rules! fence {
+    () => {
+        r"
+do
+  local last = KEYS[#KEYS]
+  if string.sub(last, -7) == ':closed' then
+    if redis.call('EXISTS', last) == 1 then return -1 end
+    KEYS[#KEYS] = nil
+  end
+end
+"
+    };
+}
+
+/// The reply of a fenced write script whose season was closed.
+const CLOSED: i64 = -1;
+
+/// Whether a write script's reply says its season's fence was up (nothing written).
+pub(crate) fn refused_by_fence(v: &Value) -> bool {
+    matches!(v, Value::Int(CLOSED))
+}
+
+/// `FENCED_ZADD key [marker] s1 m1 ...`: `ZADD key GT` behind the season fence.
+const FENCED_ZADD: &str = concat!(
+    fence!(),
+    r"
+redis.call('ZADD', KEYS[1], 'GT', unpack(ARGV))
+return 0
+"
+);
+
+/// How a read script answers: `reply(r)` returns `r` as it is, or (the
+/// `*_SIZED` variants) with the key's size first, read in the same atomic step
+/// (an around places rows of several shards by their sizes at the time).
+macro_rules! as_is {
+    () => {
+        "local function reply(r) return r end\n"
+    };
+}
+macro_rules! with_size {
+    () => {
+        "local function reply(r) table.insert(r, 1, redis.call('ZCARD', KEYS[1])) return r end\n"
+    };
+}
+
+/// `PAGE key offset limit` → `[above_first, m1, s1, m2, s2, ...]`, or `[-1]` when empty:
+/// rows at positions `offset..offset+limit` of the shard (a negative `offset`
+/// counts from its end) and the number of members strictly above the first
+/// row's score. A `limit` of 0 reads nothing (`ZREVRANGE 0 -1` would read the
+/// whole set).
+macro_rules! page_body {
+    () => {
+        r"
+if tonumber(ARGV[2]) <= 0 then return reply({-1}) end
+local rows = redis.call('ZREVRANGE', KEYS[1], ARGV[1], ARGV[1] + ARGV[2] - 1, 'WITHSCORES')
+if #rows == 0 then return reply({-1}) end
+local above = redis.call('ZCOUNT', KEYS[1], '(' .. rows[2], '+inf')
+table.insert(rows, 1, above)
+return reply(rows)
+"
+    };
+}
+const PAGE: &str = concat!(as_is!(), page_body!());
+const PAGE_SIZED: &str = concat!(with_size!(), page_body!());
+
+/// `LOCATE key [index] m0` → `[card]` when absent, else `[card, score, position, above, equal, member]`.
+const LOCATE: &str = concat!(
+    prelude!(),
+    r"
+local card = redis.call('ZCARD', KEYS[1])
+local m = find(KEYS[2], ARGV[1])
+if not m then return {card} end
+local s = redis.call('ZSCORE', KEYS[1], m)
+if not s then return {card} end
+local pos = redis.call('ZREVRANK', KEYS[1], m)
+local above = redis.call('ZCOUNT', KEYS[1], '(' .. s, '+inf')
+local equal = redis.call('ZCOUNT', KEYS[1], s, s)
+return {card, s, pos, above, equal, m}
+"
+);
+
+/// `LOOKUP key [index] m0 ...` → `[card, s1, before1, member1, ...]`: for
+/// each player their score (false when absent), the members of the key
+/// ahead of them (strictly better score; on boards with an index, every
+/// member sorting before theirs) and their member.
+const LOOKUP: &str = concat!(
+    prelude!(),
+    r"
+local out = {redis.call('ZCARD', KEYS[1])}
+for i = 1, #ARGV do
+  local m = find(KEYS[2], ARGV[i])
+  local s = m and redis.call('ZSCORE', KEYS[1], m)
+  if s then
+    out[#out + 1] = s
+    if KEYS[2] then
+      out[#out + 1] = redis.call('ZREVRANK', KEYS[1], m)
+    else
+      out[#out + 1] = redis.call('ZCOUNT', KEYS[1], '(' .. s, '+inf')
+    end
+    out[#out + 1] = m
+  else
+    out[#out + 1] = false
+    out[#out + 1] = 0
+    out[#out + 1] = false
+  end
+end
+return out
+"
+);
+
+/// `BEFORE key s1 m1 s2 m2 ...` → `[c1, c2, ...]`: members of the key ahead
+/// of each anchor: with a score better than `s`, and, when `m` is not empty
+/// (`ties: earliest`), with score `s` and a member sorting before `m` (binary
+/// search over ranks, O(log(group) * log(n))).
+const BEFORE: &str = concat!(
+    prelude!(),
+    r"
+local out = {}
+for i = 1, #ARGV, 2 do out[#out + 1] = before(KEYS[1], ARGV[i], ARGV[i + 1]) end
+return out
+"
+);
+
+/// `SEEK key [index] member radius [score]` → `[position, above_first, m1, s1, ...]`, or `[-1]`
+/// when no score is given and the member is absent.
+///
+/// With a score, `member` is the anchor's whole member; without, it is the
+/// plain member of a player of this shard, found through the index if any.
+/// `position` is the number of the shard's members that sort before the
+/// anchor `(score, member)`, whether or not the member is in this shard; the
+/// rows are positions `position-radius ..= position+radius`.
+macro_rules! seek_body {
+    () => {
+        r"
+local key, m, r = KEYS[1], ARGV[1], tonumber(ARGV[2])
+local s = ARGV[3]
+if s == nil or s == '' then
+  m = find(KEYS[2], m)
+  if not m then return reply({-1}) end
+  s = redis.call('ZSCORE', key, m)
+  if not s then return reply({-1}) end
+end
+local pos = redis.call('ZREVRANK', key, m)
+if (not pos) or tonumber(redis.call('ZSCORE', key, m)) ~= tonumber(s) then
+  pos = before(key, s, m)
+end
+local from = pos - r
+if from < 0 then from = 0 end
+local rows = redis.call('ZREVRANGE', key, from, pos + r, 'WITHSCORES')
+local above = 0
+if #rows > 0 then above = redis.call('ZCOUNT', key, '(' .. rows[2], '+inf') end
+table.insert(rows, 1, above)
+table.insert(rows, 1, pos)
+return reply(rows)
+"
+    };
+}
+const SEEK: &str = concat!(prelude!(), as_is!(), seek_body!());
+const SEEK_SIZED: &str = concat!(prelude!(), with_size!(), seek_body!());
+
+/// `ADD key pending s1 m1 s2 m2 ...` → `[i, j, ...]`: best-score `ZADD GT` of
+/// every pair, returning the 1-based indexes of pairs whose player must be
+/// cleaned out of other shards: players that were not in the key before
+/// (new, or arriving from another shard), and players still listed in the
+/// `pending` set because an earlier attempt of the same move failed or
+/// crashed before its cleanup finished. Those players are (re-)added to
+/// `pending` atomically with the write; the writer removes them once the
+/// cleanup is done, so a move interrupted at any point is completed by the
+/// redelivered batch.
+const ADD: &str = concat!(
+    fence!(),
+    r"
+local members = {}
+for i = 2, #ARGV, 2 do members[#members + 1] = ARGV[i] end
+local before = redis.call('ZMSCORE', KEYS[1], unpack(members))
+local pending = {}
+if redis.call('SCARD', KEYS[2]) > 0 then pending = redis.call('SMISMEMBER', KEYS[2], unpack(members)) end
+redis.call('ZADD', KEYS[1], 'GT', unpack(ARGV))
+local arrived, moving = {}, {}
+for i = 1, #before do
+  if (not before[i]) or pending[i] == 1 then
+    arrived[#arrived + 1] = i
+    moving[#moving + 1] = members[i]
+  end
+end
+if #moving > 0 then redis.call('SADD', KEYS[2], unpack(moving)) end
+return arrived
+"
+);
+
+/// `TIMED_ADD key index [pending] s1 prefix1 m1 ...` → `[i, j, ...]`: the
+/// `ties: earliest` form of a best-score write. A player's member is
+/// replaced (member and index entry together) when the new score is better,
+/// or equal with an earlier time (a greater prefix). With a pending-moves
+/// set (`range`), returns the arrivals as `ADD` does; else nothing.
+const TIMED_ADD: &str = concat!(
+    fence!(),
+    prelude!(),
+    r"
+local z, idx, pend = KEYS[1], KEYS[2], KEYS[3]
+local pending = pend and redis.call('SCARD', pend) > 0
+local arrived, moving, n = {}, {}, 0
+for i = 1, #ARGV, 3 do
+  n = n + 1
+  local s, pre, m0 = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2]
+  local old = redis.call('HGET', idx, m0)
+  local olds = old and redis.call('ZSCORE', z, old .. m0)
+  if olds then olds = tonumber(olds) end
+  if (not olds) or s > olds or (s == olds and greater(pre, old)) then
+    if olds then redis.call('ZREM', z, old .. m0) end
+    redis.call('ZADD', z, ARGV[i], pre .. m0)
+    redis.call('HSET', idx, m0, pre)
+  end
+  if pend and ((not olds) or (pending and redis.call('SISMEMBER', pend, m0) == 1)) then
+    arrived[#arrived + 1] = n
+    moving[#moving + 1] = m0
+  end
+end
+if #moving > 0 then redis.call('SADD', pend, unpack(moving)) end
+return arrived
+"
+);
+
+/// `TIMED_REMOVE key index m0 ...`: removes players (member and index entry) from a shard.
+const TIMED_REMOVE: &str = r"
+for i = 1, #ARGV do
+  local pre = redis.call('HGET', KEYS[2], ARGV[i])
+  if pre then
+    redis.call('ZREM', KEYS[1], pre .. ARGV[i])
+    redis.call('HDEL', KEYS[2], ARGV[i])
+  end
+end
+return 0
+";
+
+/// A read-only script call: `EVAL_RO` (Redis 7.0+) runs on replicas, and
+/// the cluster client routes it to them when reads may use replicas.
+fn eval_ro(script: &str, key: &str) -> Cmd {
+    let mut cmd = redis::cmd("EVAL_RO");
+    cmd.arg(script).arg(1).arg(key);
+    cmd
+}
+
+/// The `PAGE` call for one shard.
+pub(crate) fn page(key: &str, offset: u64, limit: u64) -> Cmd {
+    let mut cmd = eval_ro(PAGE, key);
+    cmd.arg(offset).arg(limit);
+    cmd
+}
+
+/// The sized `PAGE` call ([`parse_sized`]) for `limit` rows of one shard: its
+/// highest (`Edge::Top`) or its lowest (`Edge::Bottom`, counted from its end,
+/// so they are its last rows whatever its size is by then).
+pub(crate) fn edge_sized(key: &str, edge: Edge, limit: u64) -> Cmd {
+    let mut cmd = eval_ro(PAGE_SIZED, key);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    cmd.arg(if edge == Edge::Bottom { -limit } else { 0 }).arg(limit);
+    cmd
+}
+
+/// An end of a shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Edge {
+    /// Its highest rows.
+    Top,
+    /// Its lowest rows.
+    Bottom,
+}
+
+/// The sized `SEEK` call ([`parse_sized`]) around a player of one shard.
+pub(crate) fn seek_sized(key: &str, index: Option<&str>, player: &PlayerId, radius: u64) -> Cmd {
+    let mut cmd = eval_ro_indexed(SEEK_SIZED, key, index);
+    cmd.arg(member::encode(player)).arg(radius);
+    cmd
+}
+
+/// Splits a `*_SIZED` reply into the key's size and the plain reply.
+pub(crate) fn parse_sized(v: Value) -> Result<(u64, Value)> {
+    let mut items = as_array(v)?;
+    if items.is_empty() {
+        return Err(Error::Corrupt("a sized reply without its size".into()));
+    }
+    let card = as_u64(&items.remove(0))?;
+    Ok((card, Value::Array(items)))
+}
+
+/// A read-only script call on one shard and, when given, its player index
+/// (`ties: earliest` boards) as the second key.
+fn eval_ro_indexed(script: &str, key: &str, index: Option<&str>) -> Cmd {
+    let mut cmd = redis::cmd("EVAL_RO");
+    cmd.arg(script).arg(1 + usize::from(index.is_some())).arg(key);
+    if let Some(i) = index {
+        cmd.arg(i);
+    }
+    cmd
+}
+
+/// The `LOOKUP` call for some players on one shard (at least one player).
+pub(crate) fn lookup<'a>(key: &str, index: Option<&str>, players: impl Iterator<Item = &'a PlayerId>) -> Cmd {
+    let mut cmd = eval_ro_indexed(LOOKUP, key, index);
+    for p in players {
+        cmd.arg(member::encode(p));
+    }
+    cmd
+}
+
+/// The `BEFORE` call: members of one shard ahead of each anchor `(score,
+/// member)`; an empty member counts strictly better scores only.
+pub(crate) fn before<'a>(key: &str, anchors: impl Iterator<Item = (u64, &'a [u8])>) -> Cmd {
+    let mut cmd = eval_ro(BEFORE, key);
+    for (score, m) in anchors {
+        cmd.arg(score).arg(m);
+    }
+    cmd
+}
+
+/// Decodes a `BEFORE` reply.
+pub(crate) fn parse_before(v: Value) -> Result<Vec<u64>> {
+    as_array(v)?.iter().map(as_u64).collect()
+}
+
+/// The `TIMED_ADD` call for one shard with at most [`ADD_CHUNK`] updates.
+pub(crate) fn timed_add<'a>(
+    key: &str,
+    index: &str,
+    pending: Option<&str>,
+    fence: Option<&str>,
+    updates: impl Iterator<Item = (u64, u64, &'a PlayerId)>,
+) -> Cmd {
+    let mut cmd = redis::cmd("EVAL");
+    let keys = 2 + usize::from(pending.is_some()) + usize::from(fence.is_some());
+    cmd.arg(TIMED_ADD).arg(keys).arg(key).arg(index);
+    if let Some(p) = pending {
+        cmd.arg(p);
+    }
+    if let Some(f) = fence {
+        cmd.arg(f);
+    }
+    for (score, time_ms, player) in updates {
+        cmd.arg(score).arg(&member::time_prefix(time_ms)[..]).arg(member::encode(player));
+    }
+    cmd
+}
+
+/// The `TIMED_REMOVE` call for some players of one shard.
+pub(crate) fn timed_remove<'a>(key: &str, index: &str, players: impl Iterator<Item = &'a PlayerId>) -> Cmd {
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(TIMED_REMOVE).arg(2).arg(key).arg(index);
+    for p in players {
+        cmd.arg(member::encode(p));
+    }
+    cmd
+}
+
+/// One player found by `LOOKUP` in one shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LookedUp {
+    /// Their ranking key.
+    pub score: u64,
+    /// Members of the shard ahead of them.
+    pub before: u64,
+    /// Their member (with its time prefix on `earliest` boards).
+    pub member: Vec<u8>,
+}
+
+/// A `LOOKUP` reply: the key's size, and per player asked where they stand
+/// in the key, when it holds them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Looked {
+    /// Members of the key.
+    pub card: u64,
+    /// Per player asked, in order.
+    pub found: Vec<Option<LookedUp>>,
+}
+
+pub(crate) fn parse_lookup(v: Value) -> Result<Looked> {
+    let items = as_array(v)?;
+    let card = items.first().map(as_u64).transpose()?.unwrap_or(0);
+    let found = items
+        .get(1..)
+        .unwrap_or_default()
+        .chunks_exact(3)
+        .map(|triple| match &triple[0] {
+            Value::Nil => Ok(None),
+            score => Ok(Some(LookedUp {
+                score: as_score(score)?,
+                before: as_u64(&triple[1])?,
+                member: as_bytes(triple[2].clone())?,
+            })),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Looked { card, found })
+}
+
+/// The `LOCATE` call for one shard and its player index, if any.
+pub(crate) fn locate(key: &str, index: Option<&str>, player: &PlayerId) -> Cmd {
+    let mut cmd = eval_ro_indexed(LOCATE, key, index);
+    cmd.arg(member::encode(player));
+    cmd
+}
+
+/// Where a `SEEK` is anchored.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Anchor<'a> {
+    /// A player of this shard, found through its index if it has one.
+    Player(&'a PlayerId),
+    /// A `(score, member)` that need not be in this shard.
+    At(u64, &'a [u8]),
+}
+
+/// The `SEEK` call for one shard.
+pub(crate) fn seek(key: &str, index: Option<&str>, anchor: Anchor<'_>, radius: u64) -> Cmd {
+    match anchor {
+        Anchor::Player(player) => {
+            let mut cmd = eval_ro_indexed(SEEK, key, index);
+            cmd.arg(member::encode(player)).arg(radius);
+            cmd
+        }
+        Anchor::At(score, m) => {
+            let mut cmd = eval_ro(SEEK, key);
+            cmd.arg(m).arg(radius).arg(score);
+            cmd
+        }
+    }
+}
+
+/// Most score/member pairs per `ADD` call: Lua's `unpack` is limited to a few
+/// thousand values.
+pub(crate) const ADD_CHUNK: usize = 1000;
+
+/// The `ADD` call for one shard with at most [`ADD_CHUNK`] pairs; `pending`
+/// is the shard's pending-moves set (same hash tag, so same slot).
+pub(crate) fn add<'a>(
+    key: &str,
+    pending: &str,
+    fence: Option<&str>,
+    pairs: impl Iterator<Item = (u64, &'a PlayerId)>,
+) -> Cmd {
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(ADD).arg(2 + usize::from(fence.is_some())).arg(key).arg(pending);
+    if let Some(f) = fence {
+        cmd.arg(f);
+    }
+    for (score, player) in pairs {
+        cmd.arg(score).arg(member::encode(player));
+    }
+    cmd
+}
+
+/// The `FENCED_ZADD` call: a season's best-score write behind its fence.
+pub(crate) fn fenced_zadd<'a>(key: &str, fence: &str, pairs: impl Iterator<Item = (u64, &'a PlayerId)>) -> Cmd {
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(FENCED_ZADD).arg(2).arg(key).arg(fence);
+    for (score, player) in pairs {
+        cmd.arg(score).arg(member::encode(player));
+    }
+    cmd
+}
+
+/// Decodes an `ADD` reply into 0-based pair indexes.
+pub(crate) fn parse_add(v: Value) -> Result<Vec<usize>> {
+    as_array(v)?.iter().map(|i| as_u64(i).map(|i| i as usize - 1)).collect()
+}
+
+/// A decoded `PAGE` or `SEEK` row list.
+#[derive(Debug, Default)]
+pub(crate) struct Rows {
+    /// Members strictly above the first row's score, in this shard.
+    pub above_first: u64,
+    /// Rows in board order.
+    pub rows: Vec<Row>,
+}
+
+/// Decodes flat `member, score` pairs into rows.
+pub(crate) fn decode_rows(flat: &[Value]) -> Result<Vec<Row>> {
+    flat.chunks_exact(2).map(|pair| decode_row(&pair[0], &pair[1])).collect()
+}
+
+fn parse_rows(above: u64, flat: impl Iterator<Item = Value>) -> Result<Rows> {
+    let flat: Vec<Value> = flat.collect();
+    Ok(Rows { above_first: above, rows: decode_rows(&flat)? })
+}
+
+fn int(v: &Value) -> Result<i64> {
+    match v {
+        Value::Int(i) => Ok(*i),
+        other => Err(Error::Corrupt(format!("expected an integer, got {other:?}"))),
+    }
+}
+
+/// Decodes a `PAGE` reply.
+pub(crate) fn parse_page(v: Value) -> Result<Rows> {
+    let mut items = as_array(v)?.into_iter();
+    let above = items.next().map_or(Ok(-1), |v| int(&v))?;
+    if above < 0 {
+        return Ok(Rows::default());
+    }
+    parse_rows(above as u64, items)
+}
+
+/// Decodes a `SEEK` reply: `None` when the member was absent and no score given.
+pub(crate) fn parse_seek(v: Value) -> Result<Option<(u64, Rows)>> {
+    let mut items = as_array(v)?.into_iter();
+    let pos = items.next().map_or(Ok(-1), |v| int(&v))?;
+    if pos < 0 {
+        return Ok(None);
+    }
+    let above = items.next().map_or(Ok(0), |v| int(&v))?;
+    Ok(Some((pos as u64, parse_rows(above as u64, items)?)))
+}
+
+/// A decoded `LOCATE` reply.
+#[derive(Debug, Clone)]
+pub(crate) struct Located {
+    /// Members of the shard.
+    pub card: u64,
+    /// Where the player stands in the shard, when it holds them.
+    pub found: Option<InShard>,
+}
+
+/// A player's place inside one shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct InShard {
+    /// Their score there.
+    pub score: u64,
+    /// Members sorting before them (score descending, id ascending).
+    pub position: u64,
+    /// Members with a strictly better score.
+    pub above: u64,
+    /// Members with the same score, themselves included.
+    pub equal: u64,
+    /// Their member.
+    pub member: Vec<u8>,
+}
+
+impl InShard {
+    /// Members of the shard ahead of the player: with a better score, or
+    /// on `earliest` boards sorting before them.
+    pub fn ahead(&self, ties: leaderboard_semantics::rules::Ties) -> u64 {
+        match ties {
+            leaderboard_semantics::rules::Ties::Shared => self.above,
+            leaderboard_semantics::rules::Ties::Earliest => self.position,
+        }
+    }
+}
+
+/// Decodes a `LOCATE` reply.
+pub(crate) fn parse_locate(v: Value) -> Result<Located> {
+    let items = as_array(v)?;
+    let card = items.first().map(as_u64).transpose()?.unwrap_or(0);
+    let found = match items.as_slice() {
+        [_, s, pos, above, equal, m] => Some(InShard {
+            score: as_score(s)?,
+            position: as_u64(pos)?,
+            above: as_u64(above)?,
+            equal: as_u64(equal)?,
+            member: as_bytes(m.clone())?,
+        }),
+        [_] => None,
+        other => return Err(Error::Corrupt(format!("unexpected LOCATE reply {other:?}"))),
+    };
+    Ok(Located { card, found })
+}
+
+/// Decodes a shard's `member, score` reply pair.
+fn decode_row(member: &redis::Value, score: &redis::Value) -> Result<Row> {
+    let bytes = as_bytes(member.clone())?;
+    let decoded = member::decode_any(&bytes).ok_or_else(|| {
+        Error::Corrupt(format!("member {:?} was not written by the router", String::from_utf8_lossy(&bytes)))
+    })?;
+    let score = as_score(score)?;
+    Ok(Row { player: decoded.player, score, time_ms: decoded.time_ms.unwrap_or(0) })
+}
