@@ -2,8 +2,8 @@
 
 use anyhow::{Context as _, bail};
 use leaderboard_contract::BoardId;
-use shard_router::board_record::BoardRecord;
-use shard_router::{LayoutSpec, Router, RouterOptions, Store};
+use leaderboard_store::layout::record::BoardRecord;
+use leaderboard_store::{LayoutSpec, Router, RouterOptions, Store};
 
 /// The board named `name`.
 pub(crate) fn board_id(name: &str) -> anyhow::Result<BoardId> {

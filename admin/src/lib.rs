@@ -23,7 +23,7 @@
 //! written to the audit log (`lb:audit`, shared with the api's admin routes) as `cli:$USER`.
 //!
 //! Every command reads the layout each board is recorded with from Redis
-//! (`shard_router::board_record`), so it needs only `--redis`. `--json` prints
+//! (`leaderboard_store::layout::record`), so it needs only `--redis`. `--json` prints
 //! one JSON document instead of text (no progress bar), for scripts.
 //!
 //! Not built: a policy that rebalances by itself; `rebalance --only-if-skewed` run from a
@@ -35,7 +35,7 @@
 //! - [`recover`]: the recovery operations behind `snapshot`, `restore`, `rebuild`, `catch-up`
 //!   and `epoch`, one file each, with the replay they share; the runbook is `docs/operations.md`.
 //! - [`snapshot`]: the snapshot file's format (writer and reader).
-//! - [`connect`]: the `--redis`/`--redis-ca` flags and the connection they make.
+//! - the `--redis`/`--redis-ca` flags and the connection they make: `leaderboard_runtime::RedisArgs`, as the services.
 //! - `board`: a board's name checked, and a router with the layout it is recorded with.
 //! - `progress`: driving and following rebalances and migrations with a progress bar
 //!   (`--chunk`, `--grace`).
@@ -43,7 +43,6 @@
 //! - `main.rs`: the `lb-admin` binary, which parses the command line and calls [`run`].
 
 pub mod cmd;
-pub mod connect;
 pub mod recover;
 pub mod snapshot;
 
@@ -56,8 +55,8 @@ use std::io::Write;
 use clap::Parser;
 
 use crate::cmd::Command;
-use crate::connect::RedisArgs;
 use crate::output::Output;
+use leaderboard_runtime::RedisArgs;
 
 /// Operate leaderboards: list boards, propose boundaries, drive and follow rebalances and layout migrations.
 #[derive(Debug, Parser)]

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use leaderboard_contract::BoardId;
-use shard_router::board_record;
-use shard_router::{LayoutSpec, MigrationOutcome, RebalanceOptions, RebalanceOutcome, Router};
+use leaderboard_store::layout::record;
+use leaderboard_store::{LayoutSpec, MigrationOutcome, RebalanceOptions, RebalanceOutcome, Router};
 
 use crate::output::join;
 
@@ -117,13 +117,13 @@ pub(crate) async fn migrate(
 pub(crate) async fn watch(router: &Router, board: &BoardId, quiet: bool) -> anyhow::Result<()> {
     let bar = bar(0, quiet, String::new(), "{msg} [{bar:40}] {pos}/{len}");
     loop {
-        let record = board_record::recorded(router.store(), board).await?;
+        let record = record::recorded(router.store(), board).await?;
         let position = match record.as_ref().and_then(|r| r.migration.clone().map(|m| (r.layout, m))) {
             Some((from, migration)) => {
                 let keys = router.stats(board).await?.shards.len();
                 Some((format!("{board}: {from} -> {} (source key)", migration.to), migration.key, keys))
             }
-            None if record.as_ref().is_some_and(|r| r.layout == board_record::RecordedLayout::Range) => {
+            None if record.as_ref().is_some_and(|r| r.layout == record::RecordedLayout::Range) => {
                 let meta = router.range_meta(board).await?;
                 meta.migration.map(|m| {
                     (format!("{board} -> {} (shard)", join(&m.target.boundaries)), m.shard, meta.active.shard_count())

@@ -19,7 +19,7 @@
 //! `offsets` are the ingest group's committed offsets, read **before** the
 //! boards were scanned: every event below them is in the file, and a replay
 //! from them restores whatever the scan may have missed
-//! ([`shard_router::snapshot`]).
+//! ([`leaderboard_store::board::snapshot`]).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -27,9 +27,9 @@ use std::path::Path;
 
 use anyhow::{Context as _, bail, ensure};
 use leaderboard_contract::{BoardId, PlayerId};
+use leaderboard_semantics::ScoreUpdate;
+use leaderboard_store::layout::record::BoardRecord;
 use serde::{Deserialize, Serialize};
-use shard_router::ScoreUpdate;
-use shard_router::board_record::BoardRecord;
 
 /// The first line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,7 +49,7 @@ pub struct Header {
     /// The store's epoch, the same before and after the scan (absent in files
     /// written before snapshots carried it).
     #[serde(default)]
-    pub epoch: Option<shard_router::epoch::Epoch>,
+    pub epoch: Option<leaderboard_store::marker::epoch::Epoch>,
 }
 
 /// A season's entry as the file holds it.

@@ -7,7 +7,7 @@
 //! exit, so timing tells nothing about which hash is close). No or an unknown
 //! token: 401 with `WWW-Authenticate: Bearer`; a token without the `admin`
 //! scope: 403. Every admin request is written to the audit log
-//! ([`shard_router::audit`]) with the token's name, never the token; requests
+//! ([`leaderboard_store::marker::audit`]) with the token's name, never the token; requests
 //! refused for their credentials go to the log of refusals instead, at most
 //! [`REFUSALS_RECORDED_PER_SECOND`] a second per process (the rest are only
 //! counted, `api_admin_refusals_total{recorded="false"}`), so anonymous
@@ -17,9 +17,9 @@
 //! may be reading from replicas.
 
 use axum::http::{HeaderMap, header};
+use leaderboard_store::Store;
+use leaderboard_store::marker::audit::{self, AuditEntry};
 use sha2::{Digest, Sha256};
-use shard_router::Store;
-use shard_router::audit::{self, AuditEntry};
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;

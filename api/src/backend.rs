@@ -1,4 +1,4 @@
-//! The shard-router behind a circuit breaker.
+//! The store behind a circuit breaker.
 //!
 //! When Redis fails persistently (fewer than half of the calls of the last
 //! 5 s succeed, or `breaker_failures` fail in a row) the breaker opens and
@@ -17,7 +17,7 @@ use failsafe::backoff::{self, EqualJittered};
 use failsafe::failure_policy::{self, ConsecutiveFailures, OrElse, SuccessRateOverTimeWindow};
 use failsafe::futures::CircuitBreaker as _;
 use failsafe::{Config as BreakerConfig, StateMachine};
-use shard_router::{Failure, Router};
+use leaderboard_store::{Failure, Router};
 
 use crate::error::ApiError;
 use crate::freshness::Freshness;
@@ -75,8 +75,8 @@ pub struct Dated<T> {
 #[derive(Clone, Copy)]
 struct Unavailable;
 
-impl failsafe::FailurePredicate<shard_router::Error> for Unavailable {
-    fn is_err(&self, err: &shard_router::Error) -> bool {
+impl failsafe::FailurePredicate<leaderboard_store::Error> for Unavailable {
+    fn is_err(&self, err: &leaderboard_store::Error) -> bool {
         err.is_unavailable()
     }
 }
@@ -139,7 +139,7 @@ impl Backend {
     pub async fn read<T, F, Fut>(&self, call: F) -> Result<Dated<T>, ApiError>
     where
         F: Fn(Router) -> Fut,
-        Fut: Future<Output = shard_router::Result<T>>,
+        Fut: Future<Output = leaderboard_store::Result<T>>,
     {
         let stamp = self.freshness.before_read().await;
         let value = self.call(call).await?;
@@ -161,7 +161,7 @@ impl Backend {
     pub async fn call<T, F, Fut>(&self, call: F) -> Result<T, ApiError>
     where
         F: Fn(Router) -> Fut,
-        Fut: Future<Output = shard_router::Result<T>>,
+        Fut: Future<Output = leaderboard_store::Result<T>>,
     {
         self.ensure_intact()?;
         let mut result = self.breaker.call_with(Unavailable, call(self.router.clone())).await;

@@ -21,7 +21,7 @@ use axum::body::Bytes;
 use dashmap::DashMap;
 use futures::StreamExt as _;
 use leaderboard_contract::BoardId;
-use shard_router::Entry;
+use leaderboard_semantics::Entry;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::Backend;

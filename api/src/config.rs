@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use shard_router::{LayoutSpec, ReadFrom, RedisTarget};
+use leaderboard_store::{LayoutSpec, ReadFrom, RedisTarget};
 
 /// The leaderboard HTTP API.
 #[derive(Debug, Clone, Parser)]
@@ -89,7 +89,7 @@ pub struct Config {
 pub enum ConfigError {
     /// The layout or Redis target does not parse.
     #[error("{0}")]
-    Router(#[from] shard_router::Error),
+    Router(#[from] leaderboard_store::Error),
     /// A range rule.
     #[error("{0}")]
     Invalid(String),

@@ -17,8 +17,8 @@ pub struct EntryDto {
     pub score: u64,
 }
 
-impl From<&shard_router::Entry> for EntryDto {
-    fn from(e: &shard_router::Entry) -> Self {
+impl From<&leaderboard_semantics::Entry> for EntryDto {
+    fn from(e: &leaderboard_semantics::Entry) -> Self {
         Self { rank: e.rank, player: e.player.to_string(), score: e.score }
     }
 }
@@ -237,30 +237,30 @@ impl ResetDto {
     ///
     /// # Errors
     /// What is wrong with it, for a 400.
-    pub fn reset(&self) -> Result<shard_router::season::Reset, String> {
+    pub fn reset(&self) -> Result<leaderboard_semantics::season::Reset, String> {
         serde_json::from_value(serde_json::to_value(self).map_err(|e| e.to_string())?)
             .map_err(|e| format!("reset: {e}"))
     }
 }
 
-impl From<shard_router::season::Reset> for ResetDto {
-    fn from(r: shard_router::season::Reset) -> Self {
+impl From<leaderboard_semantics::season::Reset> for ResetDto {
+    fn from(r: leaderboard_semantics::season::Reset) -> Self {
         let v = serde_json::to_value(r).unwrap_or_default();
         let text = |field: &str| v.get(field).and_then(|x| x.as_str()).map(str::to_string);
         Self { every: text("every").unwrap_or_default(), utc_offset: text("utc_offset"), weekday: text("weekday") }
     }
 }
 
-impl From<shard_router::Rules> for RulesDto {
-    fn from(r: shard_router::Rules) -> Self {
+impl From<leaderboard_semantics::Rules> for RulesDto {
+    fn from(r: leaderboard_semantics::Rules) -> Self {
         Self {
             order: match r.order {
-                shard_router::Order::Desc => OrderDto::Desc,
-                shard_router::Order::Asc => OrderDto::Asc,
+                leaderboard_semantics::Order::Desc => OrderDto::Desc,
+                leaderboard_semantics::Order::Asc => OrderDto::Asc,
             },
             ties: match r.ties {
-                shard_router::Ties::Shared => TiesDto::Shared,
-                shard_router::Ties::Earliest => TiesDto::Earliest,
+                leaderboard_semantics::Ties::Shared => TiesDto::Shared,
+                leaderboard_semantics::Ties::Earliest => TiesDto::Earliest,
             },
             min_score: r.min_score,
             max_score: r.max_score,
@@ -307,21 +307,21 @@ impl RulesRequest {
     ///
     /// # Errors
     /// What cannot be parsed (a schedule or a duration), for a 400.
-    pub fn rules(&self) -> Result<shard_router::Rules, String> {
-        let d = shard_router::Rules::default();
+    pub fn rules(&self) -> Result<leaderboard_semantics::Rules, String> {
+        let d = leaderboard_semantics::Rules::default();
         let late_grace = match &self.late_grace {
             Some(text) => humantime::parse_duration(text)
                 .map_err(|e| format!("late_grace must be a duration like 10s or 5m, got {text:?}: {e}"))?,
             None => d.late_grace,
         };
-        Ok(shard_router::Rules {
+        Ok(leaderboard_semantics::Rules {
             order: match self.order {
-                Some(OrderDto::Asc) => shard_router::Order::Asc,
-                Some(OrderDto::Desc) | None => shard_router::Order::Desc,
+                Some(OrderDto::Asc) => leaderboard_semantics::Order::Asc,
+                Some(OrderDto::Desc) | None => leaderboard_semantics::Order::Desc,
             },
             ties: match self.ties {
-                Some(TiesDto::Earliest) => shard_router::Ties::Earliest,
-                Some(TiesDto::Shared) | None => shard_router::Ties::Shared,
+                Some(TiesDto::Earliest) => leaderboard_semantics::Ties::Earliest,
+                Some(TiesDto::Shared) | None => leaderboard_semantics::Ties::Shared,
             },
             min_score: self.min_score.unwrap_or(d.min_score),
             max_score: self.max_score.unwrap_or(d.max_score),

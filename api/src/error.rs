@@ -139,9 +139,9 @@ impl ApiError {
         Self::BadRequest { code, message: message.into() }
     }
 
-    /// Maps a shard-router error: unavailability is a 503, the rest is internal (and logged).
-    pub fn from_router(err: &shard_router::Error) -> Self {
-        if let shard_router::Error::LayoutMismatch { .. } = err {
+    /// Maps a store error: unavailability is a 503, the rest is internal (and logged).
+    pub fn from_router(err: &leaderboard_store::Error) -> Self {
+        if let leaderboard_store::Error::LayoutMismatch { .. } = err {
             tracing::error!(error = %err, "layout mismatch: fix LB_LAYOUT or migrate the board");
             return Self::Conflict { code: "layout_mismatch", message: err.to_string() };
         }

@@ -1,7 +1,7 @@
 //! The date of every answer: the watermark ingest published, as the node the data comes from holds it.
 //!
 //! Ingest writes, beside the data, a time before which every record is
-//! applied ([`shard_router::watermark`]). A background task reads it every
+//! applied ([`leaderboard_store::marker::watermark`]). A background task reads it every
 //! `--watermark-refresh` through the same connection the reads use, so from
 //! a replica it comes with that replica's lag built in. An answer is dated
 //! by the claim read *before* its data, from the same node: the node's data
@@ -17,7 +17,7 @@
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use shard_router::{Store, watermark};
+use leaderboard_store::{Store, marker::watermark};
 use tokio_util::sync::CancellationToken;
 
 /// The last claim read and the connection epoch it was read under.
@@ -59,16 +59,17 @@ impl Freshness {
     ///
     /// # Errors
     /// When Redis does not answer: the last claim stays.
-    pub async fn refresh(&self) -> shard_router::Result<()> {
+    pub async fn refresh(&self) -> leaderboard_store::Result<()> {
         self.store.return_to_replica().await;
         self.read().await.map(|_| ())
     }
 
-    async fn read(&self) -> shard_router::Result<Stamp> {
+    async fn read(&self) -> leaderboard_store::Result<Stamp> {
         let epoch = self.store.epoch();
-        let claim = tokio::time::timeout(self.timeout, watermark::read(&self.store, &self.topic))
-            .await
-            .map_err(|_| shard_router::Error::Redis(std::io::Error::from(std::io::ErrorKind::TimedOut).into()))??;
+        let claim =
+            tokio::time::timeout(self.timeout, watermark::read(&self.store, &self.topic)).await.map_err(|_| {
+                leaderboard_store::Error::Redis(std::io::Error::from(std::io::ErrorKind::TimedOut).into())
+            })??;
         let applied_before_ms = claim.unwrap_or(0).max(0);
         self.applied_before_ms.store(applied_before_ms, Ordering::Release);
         self.epoch.store(epoch, Ordering::Release);

@@ -4,7 +4,7 @@
 //! from an in-memory cache refreshed in the background ([`cache`]), as ready
 //! JSON bytes with an `ETag` (`304` on `If-None-Match`) and
 //! `Cache-Control: max-age` of the refresh interval; ranks, percentiles,
-//! neighbourhoods and deeper pages are read through the shard-router behind a
+//! neighbourhoods and deeper pages are read through the store behind a
 //! circuit breaker ([`backend`]), identical concurrent player lookups sharing
 //! one read ([`coalesce`]). Every answer is dated (`as_of`) by the watermark
 //! ingest publishes, as the node it was read from holds it ([`freshness`]);
@@ -61,7 +61,7 @@ use anyhow::Context as _;
 use axum::BoxError;
 use axum::error_handling::HandleErrorLayer;
 use axum::response::IntoResponse;
-use shard_router::{RedisTarget, Router, Store, StoreOptions};
+use leaderboard_store::{RedisTarget, Router, Store, StoreOptions};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;

@@ -1,4 +1,4 @@
-//! Noticing a Redis that lost its data ([`shard_router::epoch`]), so the api
+//! Noticing a Redis that lost its data ([`leaderboard_store::marker::epoch`]), so the api
 //! never serves a wiped or half-wiped store as the truth.
 //!
 //! The api reads the store's epoch at start and every `--loss-check`. The
@@ -13,8 +13,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use shard_router::Store;
-use shard_router::epoch::{self, Known, Verdict};
+use leaderboard_store::Store;
+use leaderboard_store::marker::epoch::{self, Known, Verdict};
 use tokio_util::sync::CancellationToken;
 
 /// The epoch this api knows and whether the store is lost.
@@ -42,7 +42,7 @@ impl StoreEpoch {
     ///
     /// # Errors
     /// When Redis does not answer: the last verdict stays.
-    pub async fn check(&self) -> shard_router::Result<bool> {
+    pub async fn check(&self) -> leaderboard_store::Result<bool> {
         let now = epoch::read(&self.store).await?;
         let first = !self.known.is_known();
         let verdict = self.known.judge(&now);

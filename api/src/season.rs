@@ -14,10 +14,9 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dashmap::DashMap;
-
 use leaderboard_contract::BoardId;
+use leaderboard_semantics::season::Season;
 use serde::Deserialize;
-use shard_router::season::Season;
 
 use crate::backend::Backend;
 use crate::error::ApiError;
@@ -82,7 +81,7 @@ pub fn well_formed(season: &str) -> bool {
 /// Redis errors as every read.
 pub async fn resolve(
     backend: &Backend,
-    clock: shard_router::Clock,
+    clock: leaderboard_semantics::Clock,
     board: BoardId,
     params: &SeasonParams,
 ) -> Result<Target, ApiError> {
@@ -205,7 +204,7 @@ pub async fn frozen_at(backend: &Backend, stored: &BoardId) -> Result<Option<Sys
         return Ok(None);
     }
     let entry = backend.call(|r| async move { r.stored_season(stored).await }).await?;
-    Ok(entry.filter(shard_router::seasons::SeasonEntry::closed).map(|e| time_of(e.end_ms)))
+    Ok(entry.filter(leaderboard_store::board::seasons::SeasonEntry::closed).map(|e| time_of(e.end_ms)))
 }
 
 /// A time in milliseconds since the epoch (clamped at the epoch).

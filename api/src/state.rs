@@ -3,10 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use metrics_exporter_prometheus::PrometheusHandle;
-
 use leaderboard_contract::{BoardId, PlayerId};
-use shard_router::Standing;
+use leaderboard_semantics::Standing;
+use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::admin::Admin;
 use crate::backend::{Backend, Dated};
@@ -34,7 +33,7 @@ pub struct AppState {
     /// The admin routes' tokens and primary connection; `None` when no token is configured.
     pub admin: Option<Arc<Admin>>,
     /// The clock seasons are decided by (which season is `current`).
-    pub clock: shard_router::Clock,
+    pub clock: leaderboard_semantics::Clock,
     /// Which seasons are closed (dates their answers by their end).
     pub seasons: Arc<SeasonStates>,
 }

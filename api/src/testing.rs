@@ -4,8 +4,8 @@
 
 use std::net::SocketAddr;
 
+use leaderboard_store::{RedisTarget, Store, StoreOptions};
 use metrics_exporter_prometheus::PrometheusHandle;
-use shard_router::{RedisTarget, Store, StoreOptions};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -18,7 +18,7 @@ use crate::Config;
 /// When `redis` does not parse, or the store cannot be reached or written.
 pub async fn ensure_epoch(redis: &str) -> anyhow::Result<()> {
     let store = Store::connect(&RedisTarget::parse(redis)?, StoreOptions::default()).await?;
-    shard_router::epoch::create_new(&store).await?;
+    leaderboard_store::marker::epoch::create_new(&store).await?;
     Ok(())
 }
 

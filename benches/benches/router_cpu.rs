@@ -6,10 +6,11 @@ use std::hint::black_box;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use leaderboard_benches::{SEED, equal_boundaries};
 use leaderboard_contract::{PlayerId, decode_record};
+use leaderboard_semantics::Ties;
+use leaderboard_semantics::model::Row;
+use leaderboard_store::layout::range::meta::Generation;
+use leaderboard_store::{equal_population, layout::hash, layout::member, layout::range};
 use loadgen::population::{Population, player};
-use shard_router::model::Row;
-use shard_router::range_meta::Generation;
-use shard_router::{Ties, equal_population, hash, member, range};
 
 fn routing(c: &mut Criterion) {
     let players: Vec<PlayerId> = (0..5000).map(player).collect();

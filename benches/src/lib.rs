@@ -11,10 +11,9 @@ use anyhow::Context as _;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use hdrhistogram::Histogram;
 use leaderboard_contract::BoardId;
+use leaderboard_semantics::ScoreUpdate;
+use leaderboard_store::{LayoutSpec, RedisTarget, Router, RouterOptions, Store, StoreOptions, equal_population};
 use loadgen::population::{Population, player};
-use shard_router::{
-    LayoutSpec, RedisTarget, Router, RouterOptions, ScoreUpdate, Store, StoreOptions, equal_population,
-};
 
 /// Seed of the benchmark population.
 pub const SEED: u64 = 42;

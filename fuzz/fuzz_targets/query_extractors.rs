@@ -64,7 +64,7 @@ fuzz_target!(|data: &[u8]| {
                 && rules.validate().is_ok()
             {
                 assert!(rules.min_score <= rules.max_score && rules.max_score <= leaderboard_contract::MAX_SCORE);
-                assert!((1..=shard_router::rules::MAX_KEEP_SEASONS).contains(&rules.keep_seasons));
+                assert!((1..=leaderboard_semantics::rules::MAX_KEEP_SEASONS).contains(&rules.keep_seasons));
             }
         }
     }

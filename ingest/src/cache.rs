@@ -22,13 +22,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use leaderboard_contract::{BoardId, PlayerId};
+use leaderboard_semantics::{Order, Rules};
 use quick_cache::Equivalent;
 use quick_cache::sync::Cache;
-use shard_router::{Order, Rules};
 use tokio::time::Instant;
 
 /// A cached acknowledged best (a ranking key and the time it was reached,
-/// see `shard_router::rules`), the board order the key is in, and when it expires.
+/// see `leaderboard_semantics::rules`), the board order the key is in, and when it expires.
 #[derive(Debug, Clone, Copy)]
 struct Acked {
     key: u64,
@@ -126,7 +126,7 @@ impl BestScoreCache {
 
 #[cfg(test)]
 mod tests {
-    use shard_router::Ties;
+    use leaderboard_semantics::Ties;
 
     use super::*;
 

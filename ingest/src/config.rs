@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use shard_router::{LayoutSpec, RedisTarget};
+use leaderboard_store::{LayoutSpec, RedisTarget};
 
 /// An ingest worker: consumes score events from Kafka and applies them to Redis.
 #[derive(Debug, Clone, Parser)]
@@ -227,7 +227,7 @@ impl std::str::FromStr for WaitReplicas {
 pub enum ConfigError {
     /// The layout does not parse.
     #[error("--layout: {0}")]
-    Layout(#[from] shard_router::Error),
+    Layout(#[from] leaderboard_store::Error),
     /// A cross-field or range rule.
     #[error("{0}")]
     Invalid(String),

@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use leaderboard_store::Failure;
 use serde::Serialize;
-use shard_router::Failure;
 use tokio::time::Instant;
 use tracing::{info, warn};
 

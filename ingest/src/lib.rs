@@ -7,7 +7,7 @@
 //! ```text
 //! poll thread ──records──► batch ──batches──► write
 //! (consumer, rebalance,    (decode,           (board rules: bounds, cache, coalesce;
-//!  byte budget, pause)      reject)            dead letters, Redis via shard-router,
+//!  byte budget, pause)      reject)            dead letters, Redis via the store,
 //!                                              then offsets)
 //! ```
 //!
@@ -66,9 +66,9 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use backon::{BackoffBuilder as _, ExponentialBuilder};
 use hdrhistogram::Histogram;
+use leaderboard_store::{Router, Store, StoreOptions};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::FutureProducer;
-use shard_router::{Router, Store, StoreOptions};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -143,7 +143,7 @@ where
 /// Connects to Redis, retrying with backoff until it answers or `shutdown`.
 async fn connect_store(
     config: &Config,
-    target: &shard_router::RedisTarget,
+    target: &leaderboard_store::RedisTarget,
     options: StoreOptions,
     shutdown: &CancellationToken,
 ) -> Option<Store> {
@@ -205,7 +205,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     let _ = probe_slot.set(probe_store.clone());
     // A replay writes restored boards in whatever layout they were restored with.
     let router_options =
-        shard_router::RouterOptions { any_layout: config.replay.is_some(), ..config.store.router_options() };
+        leaderboard_store::RouterOptions { any_layout: config.replay.is_some(), ..config.store.router_options() };
     let writer_layout = layout.clone();
     let router = Router::new(store, layout, router_options);
     let consumer = Arc::new(poll::create_consumer(&config, shared.clone()).context("creating the kafka consumer")?);
@@ -293,7 +293,7 @@ async fn start_guard(
         loss::Guard::start(store.clone(), consumer.clone(), &config.topic, shared.clone(), replicas).await.map_err(
             |e| {
                 // Redis errors by class only: their text may quote a reply.
-                e.downcast_ref::<shard_router::Error>()
+                e.downcast_ref::<leaderboard_store::Error>()
                     .map_or_else(|| format!("{e:#}"), |r| r.failure().as_str().into())
             },
         )
@@ -320,7 +320,7 @@ impl Background {
         consumer: &Arc<poll::IngestConsumer>,
         shared: &Arc<Shared>,
         store: Store,
-        layout: shard_router::LayoutSpec,
+        layout: leaderboard_store::LayoutSpec,
         guard: Arc<loss::Guard>,
         finished: &CancellationToken,
     ) -> Self {

@@ -1,4 +1,4 @@
-//! Noticing a Redis that lost its data ([`shard_router::epoch`]).
+//! Noticing a Redis that lost its data ([`leaderboard_store::marker::epoch`]).
 //!
 //! A worker learns the store's epoch when it starts. With no epoch in Redis,
 //! the consumer group decides: no committed offset means a new deployment
@@ -15,13 +15,13 @@
 //! from its committed offsets.
 //!
 //! A store that went back in time keeps its epoch, so the worker also keeps
-//! the store's applied offsets ([`shard_router::applied`]): after each batch
+//! the store's applied offsets ([`leaderboard_store::marker::applied`]): after each batch
 //! (in the same round trip as the epoch check) it raises them, refusing when
 //! a node's is below an offset known applied (one this worker stored, or the
 //! group committed), and the watcher compares them with the group's committed
 //! offsets every interval, and so does a start. A node behind is a rollback:
 //! the worker marks the store lost for every process
-//! ([`shard_router::epoch::mark_lost`]), `ingest_rollbacks_total` counts it,
+//! ([`leaderboard_store::marker::loss::mark_lost`]), `ingest_rollbacks_total` counts it,
 //! and `lb-admin catch-up` replays what the store forgot.
 
 use std::collections::BTreeMap;
@@ -29,9 +29,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use shard_router::applied::{self, Advanced, Behind, Mark, Offsets};
-use shard_router::epoch::{self, Known, Loss, State, Verdict};
-use shard_router::{Failure, Store};
+use leaderboard_store::marker::applied::{self, Advanced, Behind, Mark, Offsets};
+use leaderboard_store::marker::epoch::{self, Known, State, Verdict};
+use leaderboard_store::marker::loss::{self, Loss};
+use leaderboard_store::{Failure, Store};
 use tracing::{error, info};
 
 use crate::health::Step;
@@ -167,7 +168,7 @@ impl Guard {
     ///
     /// # Errors
     /// When Redis fails.
-    pub async fn confirm(&self, writer: &Store, marks: &[Mark]) -> shard_router::Result<Check> {
+    pub async fn confirm(&self, writer: &Store, marks: &[Mark]) -> leaderboard_store::Result<Check> {
         let Some(known) = self.known.get() else { return self.check().await };
         let marks: Vec<Mark> = marks.iter().map(|m| Mark { floor: self.floor(m.partition), ..*m }).collect();
         match applied::advance(writer, &self.topic, &marks, Some(&known.id)).await? {
@@ -197,7 +198,7 @@ impl Guard {
     }
 
     /// Marks the store lost when a node's applied offsets are below `committed`.
-    async fn compare_applied(&self, committed: &Offsets) -> shard_router::Result<Check> {
+    async fn compare_applied(&self, committed: &Offsets) -> leaderboard_store::Result<Check> {
         let nodes = applied::read(&self.store, &self.topic).await?;
         match applied::first_behind(&nodes, committed) {
             Some(behind) => {
@@ -209,7 +210,7 @@ impl Guard {
     }
 
     /// A node is behind: marks the store lost for every process.
-    async fn rolled_back(&self, behind: Behind) -> shard_router::Result<()> {
+    async fn rolled_back(&self, behind: Behind) -> leaderboard_store::Result<()> {
         error!(
             partition = behind.partition,
             applied = behind.applied,
@@ -220,7 +221,7 @@ impl Guard {
         );
         metrics::counter!("ingest_rollbacks_total").increment(1);
         if let Some(known) = self.known.get() {
-            epoch::mark_lost(&self.store, &known, &Loss::rollback(&self.topic, behind)).await?;
+            loss::mark_lost(&self.store, &known, &Loss::rollback(&self.topic, behind)).await?;
         }
         self.mark_lost();
         Ok(())
@@ -241,7 +242,7 @@ impl Guard {
     ///
     /// # Errors
     /// When Redis fails.
-    pub async fn check(&self) -> shard_router::Result<Check> {
+    pub async fn check(&self) -> leaderboard_store::Result<Check> {
         let now = epoch::read(&self.store).await?;
         Ok(self.judged(self.known.judge(&now)))
     }

@@ -17,14 +17,15 @@
 //! 4. the rest are coalesced to one update per (board or season, player): the
 //!    best one by the board's rules.
 
-use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hash};
 
 use leaderboard_contract::{BoardId, PlayerId, Rejection, RejectionCode};
-use shard_router::season::Season;
-use shard_router::seasons::{past_grace, season_of};
-use shard_router::{Clock, Closed, Rules, ScoreUpdate};
+use leaderboard_semantics::model::{Scored, best_per_key};
+use leaderboard_semantics::season::Season;
+use leaderboard_semantics::{Clock, Rules, ScoreUpdate};
+use leaderboard_store::Closed;
+use leaderboard_store::board::seasons::{past_grace, season_of};
 
 use crate::batch::{Batch, Event};
 use crate::config::Replay;
@@ -196,28 +197,6 @@ impl<'a> From<&'a Closed> for BoardPlayer<'a> {
     }
 }
 
-/// One update per (board, player): the best of their events by the board's rules.
-pub fn coalesce<'a>(events: impl IntoIterator<Item = &'a Event>, rules: &BoardRules) -> Vec<ScoreUpdate> {
-    best_per_key(events, BoardPlayer::from, |key| rules.get(key.board).copied().unwrap_or_default())
-        .into_values()
-        .map(|e| ScoreUpdate { board: e.board.clone(), player: e.player.clone(), score: e.score, time_ms: e.time_ms })
-        .collect()
-}
-
-// "Best score per player" is the store's rule, and the store's router repeats
-// this loop (`shard_router::router::best_per_player`) for one board's updates.
-// Issue 30: the store is to expose `Scored` and `best_per_key` as they are
-// here (beside `Rules::improves`), its router to call it, and ingest to
-// import both and delete this copy.
-
-/// A score reached at a time: what "best" compares ([`Rules::improves`]).
-trait Scored {
-    /// The score.
-    fn score(&self) -> u64;
-    /// When it was reached, in milliseconds since the Unix epoch.
-    fn time_ms(&self) -> u64;
-}
-
 impl Scored for Event {
     fn score(&self) -> u64 {
         self.score
@@ -228,42 +207,19 @@ impl Scored for Event {
     }
 }
 
-/// The best of `items` per key (`key_of`), each judged by its key's rules
-/// (`rules_of`): a better ranking key, or on `earliest` boards an equal one
-/// reached earlier; among equals, the first.
-fn best_per_key<'a, K, T>(
-    items: impl IntoIterator<Item = &'a T>,
-    key_of: impl Fn(&'a T) -> K,
-    rules_of: impl Fn(&K) -> Rules,
-) -> HashMap<K, &'a T>
-where
-    K: Eq + Hash,
-    T: Scored + 'a,
-{
-    let items = items.into_iter();
-    let mut best: HashMap<K, &'a T> = HashMap::with_capacity(items.size_hint().0);
-    for item in items {
-        match best.entry(key_of(item)) {
-            Entry::Occupied(mut held) => {
-                let r = rules_of(held.key());
-                let b = *held.get();
-                if r.improves(r.key(item.score()), item.time_ms(), r.key(b.score()), b.time_ms()) {
-                    held.insert(item);
-                }
-            }
-            Entry::Vacant(slot) => {
-                slot.insert(item);
-            }
-        }
-    }
-    best
+/// One update per (board, player): the best of their events by the board's rules.
+pub fn coalesce<'a>(events: impl IntoIterator<Item = &'a Event>, rules: &BoardRules) -> Vec<ScoreUpdate> {
+    best_per_key(events, BoardPlayer::from, |key| rules.get(key.board).copied().unwrap_or_default())
+        .into_values()
+        .map(|e| ScoreUpdate { board: e.board.clone(), player: e.player.clone(), score: e.score, time_ms: e.time_ms })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
-    use shard_router::{Order, Ties};
+    use leaderboard_semantics::{Order, Ties};
 
     use super::*;
     use crate::record::OwnedRecord;

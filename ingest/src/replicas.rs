@@ -25,7 +25,7 @@
 
 use std::time::Duration;
 
-use shard_router::Store;
+use leaderboard_store::Store;
 
 use crate::config::WaitReplicas;
 
@@ -51,7 +51,7 @@ impl ReplicaAck {
     ///
     /// # Errors
     /// When the primary does not answer (the caller retries the batch).
-    pub async fn required(&self) -> Result<u32, shard_router::Error> {
+    pub async fn required(&self) -> Result<u32, leaderboard_store::Error> {
         let counted = match self.policy {
             WaitReplicas::Count(n) => n,
             // `WAIT 0` returns at once with the replicas whose acknowledged offset reaches this

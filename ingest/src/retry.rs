@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use backon::{BackoffBuilder as _, ExponentialBackoff, ExponentialBuilder};
-use shard_router::Failure;
+use leaderboard_store::Failure;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;

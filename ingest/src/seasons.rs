@@ -2,7 +2,7 @@
 //! once per `--season-check` and closes the seasons whose end plus
 //! `late_grace` has passed both by its clock and by the topic's watermark
 //! (every record that reached Kafka before then is applied:
-//! [`shard_router::watermark`]), so a season never closes while ingest is
+//! [`leaderboard_store::marker::watermark`]), so a season never closes while ingest is
 //! behind and events produced in time are still on their way (DESIGN.md
 //! "Seasons"; the fence in Redis makes closing exactly-once whichever worker
 //! gets there first), then deletes those beyond `keep_seasons`.
@@ -11,10 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use leaderboard_contract::BoardId;
-use shard_router::board_record;
-use shard_router::seasons::seasonal_boards;
-use shard_router::watermark;
-use shard_router::{Clock, Router};
+use leaderboard_semantics::Clock;
+use leaderboard_store::Router;
+use leaderboard_store::board::seasons::seasonal_boards;
+use leaderboard_store::layout::record;
+use leaderboard_store::marker::watermark;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -67,7 +68,7 @@ impl Closer {
 
     /// One pass over every seasonal board; a board that fails does not stop
     /// the others (the pass reports the last failure).
-    async fn pass(&self) -> Result<(), shard_router::Error> {
+    async fn pass(&self) -> Result<(), leaderboard_store::Error> {
         if self.guard.is_lost() {
             return Ok(());
         }
@@ -86,8 +87,8 @@ impl Closer {
 
     /// Closes what is due on one board, by the rules in its record (whatever
     /// layout this worker is configured with: seasons keep their own).
-    async fn close(&self, board: &BoardId, applied_before_ms: i64) -> Result<(), shard_router::Error> {
-        let Some(record) = board_record::recorded(self.router.store(), board).await? else { return Ok(()) };
+    async fn close(&self, board: &BoardId, applied_before_ms: i64) -> Result<(), leaderboard_store::Error> {
+        let Some(record) = record::recorded(self.router.store(), board).await? else { return Ok(()) };
         if record.rules.reset.is_none() {
             return Ok(());
         }

@@ -38,9 +38,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use leaderboard_store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
-use shard_router::Store;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 

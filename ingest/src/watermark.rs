@@ -5,7 +5,7 @@
 //! ([`crate::partitions::Partitions::claims`]), moves that back by
 //! `--watermark-lateness` (a record stamped at `T` may reach the broker a little
 //! after `T`: producer batching, retries, clock skew), and writes the claims into
-//! Redis beside the data ([`shard_router::watermark`]). A claim is computed
+//! Redis beside the data ([`leaderboard_store::marker::watermark`]). A claim is computed
 //! from records whose writes were already acknowledged (and replicated, per
 //! `--wait-replicas`), and written after them, so any node holding the claim
 //! holds the data it covers.
@@ -17,10 +17,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use leaderboard_store::Store;
+use leaderboard_store::marker::watermark::{self, Claim};
 use rdkafka::Offset;
 use rdkafka::consumer::Consumer;
-use shard_router::Store;
-use shard_router::watermark::{self, Claim};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 

@@ -89,21 +89,29 @@ impl World {
     }
 
     /// The boards' rules (default bounds).
-    pub fn rules(&self) -> shard_router::Rules {
-        shard_router::Rules {
-            order: if self.order == "asc" { shard_router::Order::Asc } else { shard_router::Order::Desc },
-            ties: if self.ties == "earliest" { shard_router::Ties::Earliest } else { shard_router::Ties::Shared },
-            reset: self.reset.as_deref().map(|every| shard_router::season::Reset {
+    pub fn rules(&self) -> leaderboard_semantics::Rules {
+        leaderboard_semantics::Rules {
+            order: if self.order == "asc" {
+                leaderboard_semantics::Order::Asc
+            } else {
+                leaderboard_semantics::Order::Desc
+            },
+            ties: if self.ties == "earliest" {
+                leaderboard_semantics::Ties::Earliest
+            } else {
+                leaderboard_semantics::Ties::Shared
+            },
+            reset: self.reset.as_deref().map(|every| leaderboard_semantics::season::Reset {
                 every: match every {
-                    "week" => shard_router::season::Every::Week,
-                    "month" => shard_router::season::Every::Month,
-                    _ => shard_router::season::Every::Day,
+                    "week" => leaderboard_semantics::season::Every::Week,
+                    "month" => leaderboard_semantics::season::Every::Month,
+                    _ => leaderboard_semantics::season::Every::Day,
                 },
                 utc_offset: time::UtcOffset::UTC,
                 weekday: time::Weekday::Monday,
             }),
             late_grace: self.late_grace,
-            ..shard_router::Rules::default()
+            ..leaderboard_semantics::Rules::default()
         }
     }
 

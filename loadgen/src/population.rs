@@ -43,7 +43,7 @@ pub fn player_index(id: &str) -> Option<usize> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Scoring {
     /// The boards' order.
-    pub order: shard_router::Order,
+    pub order: leaderboard_semantics::Order,
 }
 
 impl Scoring {
@@ -54,8 +54,8 @@ impl Scoring {
     /// The score an event carries for ranking key `key`.
     pub fn score(self, key: u64) -> u64 {
         match self.order {
-            shard_router::Order::Desc => key,
-            shard_router::Order::Asc => Self::ASC_BASE.saturating_sub(key),
+            leaderboard_semantics::Order::Desc => key,
+            leaderboard_semantics::Order::Asc => Self::ASC_BASE.saturating_sub(key),
         }
     }
 
@@ -122,7 +122,7 @@ impl Population {
 
     /// Also keeps each player's best per season of `reset` ([`crate::seasons`]).
     #[must_use]
-    pub fn with_seasons(mut self, reset: shard_router::season::Reset) -> Self {
+    pub fn with_seasons(mut self, reset: leaderboard_semantics::season::Reset) -> Self {
         self.seasons = Some(crate::seasons::SeasonOracle::new(reset, self.best.len(), self.reached.is_some()));
         self
     }

@@ -72,7 +72,7 @@ pub async fn run(
     interval: Duration,
     scoring: crate::population::Scoring,
     signer: Option<leaderboard_contract::signature::ProducerKey>,
-    seasons: Option<(shard_router::Clock, shard_router::season::Reset)>,
+    seasons: Option<(leaderboard_semantics::Clock, leaderboard_semantics::season::Reset)>,
     stop: CancellationToken,
 ) -> anyhow::Result<ProbeOutcome> {
     let mut freshness = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;

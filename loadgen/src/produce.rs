@@ -66,7 +66,7 @@ pub struct Target {
     /// Signs every event when set.
     pub signer: Option<ProducerKey>,
     /// The clock events are stamped by (a simulated one crosses seasons quickly).
-    pub clock: shard_router::Clock,
+    pub clock: leaderboard_semantics::Clock,
 }
 
 /// The signature headers of a record (`leaderboard_contract::signature`).

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 
-use shard_router::season::Reset;
+use leaderboard_semantics::season::Reset;
 
 /// Most seasons one run may span.
 pub const MAX_SEASONS: usize = 16;
@@ -75,7 +75,7 @@ impl SeasonOracle {
 
 #[cfg(test)]
 mod tests {
-    use shard_router::season::Every;
+    use leaderboard_semantics::season::Every;
 
     use super::*;
 

@@ -5,12 +5,13 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use futures::stream::{self, StreamExt, TryStreamExt};
-use shard_router::{LayoutSpec, Router, RouterOptions, ScoreUpdate, Store};
+use leaderboard_semantics::ScoreUpdate;
+use leaderboard_store::{LayoutSpec, Router, RouterOptions, Store};
 
 use crate::config::World;
 use crate::population::Population;
 
-/// Writes the initial score of every player through the shard-router.
+/// Writes the initial score of every player through the store.
 ///
 /// # Errors
 /// Invalid layout or board, or Redis failing.
@@ -19,7 +20,7 @@ pub async fn seed(world: &World, batch: usize) -> anyhow::Result<()> {
     let boards = world.board_set()?;
     let store = Store::connect(&world.store.target()?, world.store.store_options()?).await.context("redis")?;
     // Seeding makes a new store: give it the epoch a deployment's first ingest worker would.
-    shard_router::epoch::create_new(&store).await.context("creating the store's epoch")?;
+    leaderboard_store::marker::epoch::create_new(&store).await.context("creating the store's epoch")?;
     let router = Router::new(store, layout, RouterOptions::default());
     // The rules first: order and ties are fixed when a board is created.
     let rules = world.rules();

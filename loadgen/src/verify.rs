@@ -6,18 +6,16 @@
 //! comparison is exact rather than approximate. Every board's total and top
 //! 100 are compared, and a random sample of players, each on their board.
 
+use std::cmp::Reverse;
 use std::time::{Duration, SystemTime};
 
 use futures::stream::{self, StreamExt};
+use leaderboard_semantics::Ties;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-
-use std::cmp::Reverse;
-
-use shard_router::Ties;
 
 use crate::boards::BoardSet;
 use crate::population::{Scoring, player_id};
@@ -458,7 +456,7 @@ async fn lookups(
 
 #[cfg(test)]
 mod tests {
-    use shard_router::Order;
+    use leaderboard_semantics::Order;
 
     use super::*;
 

@@ -6,17 +6,58 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use shard_router::{LayoutSpec, RedisTarget, RouterOptions};
+use anyhow::Context as _;
+use leaderboard_store::{LayoutSpec, RedisTarget, RouterOptions};
 use tokio_util::sync::CancellationToken;
+
+/// How to reach Redis: `--redis` and `--redis-ca`, the same for the services and lb-admin.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RedisArgs {
+    /// Redis: a URL (`rediss://` for TLS), comma-separated cluster seed URLs (`cluster:` prefix
+    /// for a single seed), or the Sentinels of a primary, `redis+sentinel://s1:26379,s2:26379/<service>`.
+    #[arg(long, global = true, env = "LB_REDIS_URL", default_value = "redis://127.0.0.1:6379", hide_env_values = true)]
+    pub redis: String,
+    /// `rediss://`: a PEM file of the CA certificates to verify Redis with, instead of the public
+    /// web roots (single servers and clusters).
+    #[arg(long, global = true, env = "LB_REDIS_CA")]
+    pub redis_ca: Option<std::path::PathBuf>,
+}
+
+impl RedisArgs {
+    /// The parsed Redis target.
+    ///
+    /// # Errors
+    /// When the URL list is empty or a Sentinel URL is incomplete.
+    pub fn target(&self) -> Result<RedisTarget, leaderboard_store::Error> {
+        RedisTarget::parse(&self.redis)
+    }
+
+    /// Connection options: the defaults, with `--redis-ca` read (once per process: it is kept
+    /// for the process's lifetime, as every connection may need it).
+    ///
+    /// # Errors
+    /// When `--redis-ca` cannot be read.
+    pub fn store_options(&self) -> anyhow::Result<leaderboard_store::StoreOptions> {
+        store_options(self.redis_ca.as_deref())
+    }
+
+    /// A connection of its own.
+    ///
+    /// # Errors
+    /// A URL that does not parse, an unreadable CA file, or Redis unreachable.
+    pub async fn connect(&self) -> anyhow::Result<leaderboard_store::Store> {
+        let options = self.store_options()?;
+        leaderboard_store::Store::connect(&self.target()?, options).await.context("connecting to redis")
+    }
+}
 
 /// Where the leaderboards live and how new boards are laid out: the options
 /// every binary shares, flattened into each one's command line.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StoreArgs {
-    /// Redis: a URL (`rediss://` for TLS), comma-separated cluster seed URLs (`cluster:` prefix
-    /// for a single seed), or the Sentinels of a primary, `redis+sentinel://s1:26379,s2:26379/<service>`.
-    #[arg(long, global = true, env = "LB_REDIS_URL", default_value = "redis://127.0.0.1:6379", hide_env_values = true)]
-    pub redis: String,
+    /// How to reach Redis.
+    #[command(flatten)]
+    pub connection: RedisArgs,
     /// Layout of boards: `single`, `hash:<shards>` or `range:<b1>,<b2>,...`. Each board records the
     /// layout it was created with; a process configured with another one gets an error naming both.
     #[arg(long, global = true, env = "LB_LAYOUT", default_value = "single")]
@@ -24,14 +65,10 @@ pub struct StoreArgs {
     /// `range` layout: how long precomputed shard sizes are reused before a reader refreshes them.
     #[arg(long, global = true, env = "LB_SIZE_REFRESH", default_value = "1s", value_parser = humantime::parse_duration)]
     pub size_refresh: Duration,
-    /// `rediss://`: a PEM file of the CA certificates to verify Redis with, instead of the public
-    /// web roots (single servers and clusters).
-    #[arg(long, global = true, env = "LB_REDIS_CA")]
-    pub redis_ca: Option<std::path::PathBuf>,
     /// The clock seasons are decided by: `system`; for tests and demos `offset:<ms>` (skewed) or
     /// `sim:<anchor_ms>:<start_ms>:<speed>` (simulated, shared by every process of a run).
     #[arg(long, global = true, env = "LB_CLOCK", default_value = "system")]
-    pub clock: shard_router::Clock,
+    pub clock: leaderboard_semantics::Clock,
 }
 
 impl StoreArgs {
@@ -39,15 +76,15 @@ impl StoreArgs {
     ///
     /// # Errors
     /// When the URL list is empty or a Sentinel URL is incomplete.
-    pub fn target(&self) -> Result<RedisTarget, shard_router::Error> {
-        RedisTarget::parse(&self.redis)
+    pub fn target(&self) -> Result<RedisTarget, leaderboard_store::Error> {
+        self.connection.target()
     }
 
     /// The parsed layout.
     ///
     /// # Errors
     /// When the layout does not parse.
-    pub fn layout(&self) -> Result<LayoutSpec, shard_router::Error> {
+    pub fn layout(&self) -> Result<LayoutSpec, leaderboard_store::Error> {
         self.layout.parse()
     }
 
@@ -56,8 +93,8 @@ impl StoreArgs {
     ///
     /// # Errors
     /// When `--redis-ca` cannot be read.
-    pub fn store_options(&self) -> anyhow::Result<shard_router::StoreOptions> {
-        store_options(self.redis_ca.as_deref())
+    pub fn store_options(&self) -> anyhow::Result<leaderboard_store::StoreOptions> {
+        self.connection.store_options()
     }
 
     /// The router's tuning.
@@ -71,7 +108,7 @@ impl StoreArgs {
 ///
 /// # Errors
 /// When the file cannot be read.
-pub fn store_options(redis_ca: Option<&std::path::Path>) -> anyhow::Result<shard_router::StoreOptions> {
+pub fn store_options(redis_ca: Option<&std::path::Path>) -> anyhow::Result<leaderboard_store::StoreOptions> {
     static CA: std::sync::OnceLock<&'static [u8]> = std::sync::OnceLock::new();
     let tls_root = match redis_ca {
         Some(path) => {
@@ -80,7 +117,7 @@ pub fn store_options(redis_ca: Option<&std::path::Path>) -> anyhow::Result<shard
         }
         None => None,
     };
-    Ok(shard_router::StoreOptions { tls_root, ..shard_router::StoreOptions::default() })
+    Ok(leaderboard_store::StoreOptions { tls_root, ..leaderboard_store::StoreOptions::default() })
 }
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};

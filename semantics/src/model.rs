@@ -3,6 +3,8 @@
 //! and which of a player's updates counts.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry as Slot;
+use std::hash::Hash;
 
 use leaderboard_contract::{BoardId, PlayerId};
 use serde::Serialize;
@@ -211,22 +213,54 @@ pub struct Lookup {
     pub missing: Vec<PlayerId>,
 }
 
-/// The update that counts of each player in `batch` under `rules`: a better
-/// ranking key, or on `earliest` boards an equal one reached earlier. The one
-/// rule ingest's batching and every layout's write apply.
-pub fn best_per_player<'a>(rules: &Rules, batch: impl IntoIterator<Item = &'a ScoreUpdate>) -> Vec<&'a ScoreUpdate> {
-    let batch = batch.into_iter();
-    let mut best: HashMap<&PlayerId, &ScoreUpdate> = HashMap::with_capacity(batch.size_hint().0);
-    for u in batch {
-        best.entry(&u.player)
-            .and_modify(|b| {
-                if rules.improves(rules.key(u.score), u.time_ms, rules.key(b.score), b.time_ms) {
-                    *b = u;
-                }
-            })
-            .or_insert(u);
+/// A score reached at a time: what "best" compares ([`Rules::improves`]).
+pub trait Scored {
+    /// The score.
+    fn score(&self) -> u64;
+    /// When it was reached, in milliseconds since the Unix epoch.
+    fn time_ms(&self) -> u64;
+}
+
+impl Scored for ScoreUpdate {
+    fn score(&self) -> u64 {
+        self.score
     }
-    best.into_values().collect()
+
+    fn time_ms(&self) -> u64 {
+        self.time_ms
+    }
+}
+
+/// The best of `items` per key (`key_of`), each judged by its key's rules
+/// (`rules_of`): a better ranking key, or on `earliest` boards an equal one
+/// reached earlier; among equals, the first. The one rule ingest's batching
+/// and every layout's write apply.
+pub fn best_per_key<'a, K, T>(
+    items: impl IntoIterator<Item = &'a T>,
+    key_of: impl Fn(&'a T) -> K,
+    rules_of: impl Fn(&K) -> Rules,
+) -> HashMap<K, &'a T>
+where
+    K: Eq + Hash,
+    T: Scored + 'a,
+{
+    let items = items.into_iter();
+    let mut best: HashMap<K, &'a T> = HashMap::with_capacity(items.size_hint().0);
+    for item in items {
+        match best.entry(key_of(item)) {
+            Slot::Occupied(mut held) => {
+                let r = rules_of(held.key());
+                let b = *held.get();
+                if r.improves(r.key(item.score()), item.time_ms(), r.key(b.score()), b.time_ms()) {
+                    held.insert(item);
+                }
+            }
+            Slot::Vacant(slot) => {
+                slot.insert(item);
+            }
+        }
+    }
+    best
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use shard_router::board_record::RecordedLayout;
+use leaderboard_store::layout::record::RecordedLayout;
 
 use super::Context;
 use crate::board::{board_id, router_and_record};

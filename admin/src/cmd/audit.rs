@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use shard_router::audit::{self, Log};
+use leaderboard_store::marker::audit::{self, Log};
 
 use super::Context;
 use crate::output::Output;

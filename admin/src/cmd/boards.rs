@@ -4,9 +4,10 @@
 use std::io::Write;
 
 use leaderboard_contract::BoardId;
+use leaderboard_semantics::BoardStats;
+use leaderboard_store::layout::record;
+use leaderboard_store::{Router, RouterOptions, Store};
 use serde::Serialize;
-use shard_router::board_record;
-use shard_router::{BoardStats, Router, RouterOptions, Store};
 
 use super::Context;
 use crate::output::Output;
@@ -24,7 +25,7 @@ struct BoardLine {
 /// Lists every board.
 pub(crate) async fn run(ctx: &Context<'_>, out: &mut Output<impl Write>) -> anyhow::Result<()> {
     let mut lines = Vec::new();
-    for board in board_record::boards(ctx.store).await? {
+    for board in record::boards(ctx.store).await? {
         lines.extend(describe(ctx.store, &board).await?);
     }
     if out.json {

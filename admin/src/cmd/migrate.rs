@@ -5,7 +5,7 @@
 use std::io::Write;
 
 use anyhow::bail;
-use shard_router::LayoutSpec;
+use leaderboard_store::LayoutSpec;
 
 use super::Context;
 use crate::board::{board_id, router_for};

@@ -5,7 +5,7 @@
 //! is handled, and only once. It also writes the commands that change something to the
 //! audit log (`lb:audit`, shared with the api's admin routes) as `cli:$USER`.
 //!
-//! The layout commands drive [`shard_router::Router`] (long ones through
+//! The layout commands drive [`leaderboard_store::Router`] (long ones through
 //! `crate::progress`); the recovery commands (`snapshot`, `restore`,
 //! `rebuild`, `catch-up`, `epoch`) run [`crate::recover`].
 
@@ -29,11 +29,11 @@ use std::io::Write;
 
 use anyhow::Context as _;
 use clap::Subcommand;
-use shard_router::Store;
-use shard_router::audit::AuditEntry;
+use leaderboard_store::Store;
+use leaderboard_store::marker::audit::AuditEntry;
 
-use crate::connect::RedisArgs;
 use crate::output::Output;
+use leaderboard_runtime::RedisArgs;
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
@@ -101,7 +101,7 @@ impl Audited {
             target: self.target,
             result: if succeeded { "ok".into() } else { "error".into() },
         };
-        let recorded = shard_router::audit::record(store, &entry).await;
+        let recorded = leaderboard_store::marker::audit::record(store, &entry).await;
         if succeeded {
             recorded.context("writing the audit log")?;
         }

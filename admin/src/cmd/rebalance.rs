@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use shard_router::BoardStats;
+use leaderboard_semantics::BoardStats;
 
 use super::Context;
 use crate::board::{board_id, range_router};

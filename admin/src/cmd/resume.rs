@@ -4,8 +4,8 @@
 use std::io::Write;
 
 use anyhow::bail;
-use shard_router::LayoutSpec;
-use shard_router::board_record::RecordedLayout;
+use leaderboard_store::LayoutSpec;
+use leaderboard_store::layout::record::RecordedLayout;
 
 use super::Context;
 use crate::board::{board_id, router_and_record};

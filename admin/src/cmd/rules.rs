@@ -5,8 +5,9 @@
 use std::io::Write;
 
 use anyhow::{Context as _, bail};
-use shard_router::board_record;
-use shard_router::{Order, Router, RouterOptions, Rules as BoardRules, Ties};
+use leaderboard_semantics::{Order, Rules as BoardRules, Ties};
+use leaderboard_store::layout::record;
+use leaderboard_store::{Router, RouterOptions};
 
 use super::Context;
 use crate::board::{board_id, router_for};
@@ -61,7 +62,7 @@ pub struct RuleFlags {
 pub(crate) async fn run(args: Rules, ctx: &Context<'_>, out: &mut Output<impl Write>) -> anyhow::Result<()> {
     let Rules { board, set, layout } = args;
     let board = board_id(&board)?;
-    let record = board_record::recorded(ctx.store, &board).await?;
+    let record = record::recorded(ctx.store, &board).await?;
     let current = record.as_ref().map(|r| r.rules).unwrap_or_default();
     let rules = if set.any() {
         let router = match (&record, layout) {

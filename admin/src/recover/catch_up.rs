@@ -3,14 +3,15 @@
 use std::time::Instant;
 
 use anyhow::bail;
-use shard_router::applied;
-use shard_router::epoch::{self, Origin, State};
-use shard_router::{LayoutSpec, Store};
+use leaderboard_store::marker::applied;
+use leaderboard_store::marker::epoch::{self, Origin, State};
+use leaderboard_store::marker::loss;
+use leaderboard_store::{LayoutSpec, Store};
 
 use super::KafkaArgs;
 use super::epoch::install_epoch;
 use super::replay::{RestoreReport, ingest_config, replay_group, replay_into};
-use crate::connect::RedisArgs;
+use leaderboard_runtime::RedisArgs;
 
 /// Replays what a store that went back in time forgot (see the module docs):
 /// from the lowest applied offset of each partition over every node, to the
@@ -34,8 +35,8 @@ pub async fn catch_up(
             e.origin
         );
     }
-    let loss = epoch::loss(store).await?;
-    if !loss.is_some_and(|l| l.cause == epoch::Cause::Rollback && l.topic == kafka.topic) {
+    let loss = loss::loss(store).await?;
+    if !loss.is_some_and(|l| l.cause == loss::Cause::Rollback && l.topic == kafka.topic) {
         bail!(
             "the store was not found rolled back on topic {} (no loss note says so): it was wiped or damaged. \
              Restore the newest snapshot (lb-admin restore) or rebuild from Kafka (lb-admin rebuild)",

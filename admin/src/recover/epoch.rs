@@ -4,12 +4,13 @@
 use std::time::{Duration, Instant};
 
 use anyhow::ensure;
+use leaderboard_store::Store;
+use leaderboard_store::marker::applied;
+use leaderboard_store::marker::epoch::{self, Origin, State};
+use leaderboard_store::marker::loss;
 use serde::Serialize;
-use shard_router::Store;
-use shard_router::applied;
-use shard_router::epoch::{self, Origin, State};
 
-use crate::connect::RedisArgs;
+use leaderboard_runtime::RedisArgs;
 
 /// Longest wait for the replicas to confirm a new epoch.
 const EPOCH_REPLICA_TIMEOUT: Duration = Duration::from_secs(10);
@@ -47,13 +48,13 @@ pub struct EpochReport {
     /// The epoch, when intact.
     pub epoch: Option<epoch::Epoch>,
     /// Why a process marked the store lost, when one did (a rollback).
-    pub loss: Option<epoch::Loss>,
+    pub loss: Option<loss::Loss>,
 }
 
 /// Shows the store's epoch, or with `adopt` installs a new one (see the module
 /// docs); adopting also forgets the store's applied offsets, which the store
 /// as it is now no longer answers for: the next batch of each partition
-/// records them again ([`shard_router::applied`]).
+/// records them again ([`leaderboard_store::marker::applied`]).
 ///
 /// # Errors
 /// When Redis fails, or the connected replicas do not confirm the new epoch in time.
@@ -62,7 +63,7 @@ pub async fn epoch_command(store: &Store, redis: &RedisArgs, adopt: bool) -> any
         applied::forget(store).await?;
         install_epoch(store, redis, Origin::Adopt).await?;
     }
-    let loss = epoch::loss(store).await?;
+    let loss = loss::loss(store).await?;
     Ok(match epoch::read(store).await? {
         State::Intact(e) => EpochReport { state: "intact", epoch: Some(e), loss: None },
         State::Missing => EpochReport { state: "missing", epoch: None, loss },

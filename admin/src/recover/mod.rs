@@ -9,7 +9,7 @@
 //! - `rebuild` replays every retained event into a lost store, refusing if
 //!   any has expired, then installs a new epoch.
 //! - `catch-up` replays, into a store that went back in time (a rollback,
-//!   [`shard_router::applied`]), the topic from the store's own applied
+//!   [`leaderboard_store::marker::applied`]), the topic from the store's own applied
 //!   offsets to the end offsets it reads when it starts, then installs a new epoch.
 //! - `epoch` shows the store's epoch (and why it was marked lost);
 //!   `epoch --adopt` accepts the store as it is (after an upgrade from a
@@ -37,8 +37,8 @@ mod snapshot;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use shard_router::LayoutSpec;
-use shard_router::board_record::RecordedLayout;
+use leaderboard_store::LayoutSpec;
+use leaderboard_store::layout::record::RecordedLayout;
 
 pub use self::catch_up::catch_up;
 pub use self::epoch::{EpochReport, epoch_command};

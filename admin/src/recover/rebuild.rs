@@ -5,16 +5,16 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context as _, bail};
-use shard_router::board_record;
-use shard_router::epoch::{self, Origin, State};
-use shard_router::snapshot::SCAN_CHUNK;
-use shard_router::{LayoutSpec, Router, RouterOptions, Store};
+use leaderboard_store::board::snapshot::SCAN_CHUNK;
+use leaderboard_store::layout::record;
+use leaderboard_store::marker::epoch::{self, Origin, State};
+use leaderboard_store::{LayoutSpec, Router, RouterOptions, Store};
 
 use super::epoch::install_epoch;
 use super::replay::{RestoreReport, ingest_config, replay_group, replay_into};
 use super::{KafkaArgs, layout_of};
-use crate::connect::RedisArgs;
 use crate::snapshot::{Item, Reader, Section};
+use leaderboard_runtime::RedisArgs;
 
 /// How `rebuild` runs.
 #[derive(Debug, Clone)]
@@ -48,7 +48,7 @@ pub async fn rebuild(
             e.origin
         );
     }
-    let existing = board_record::boards(store).await?;
+    let existing = record::boards(store).await?;
     if !existing.is_empty() {
         if !options.discard_existing {
             bail!(

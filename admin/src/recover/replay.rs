@@ -9,9 +9,9 @@ use clap::Parser as _;
 use serde::Serialize;
 
 use super::{KafkaArgs, now_ms};
-use crate::connect::RedisArgs;
 use crate::progress::bar;
 use crate::snapshot::Totals;
+use leaderboard_runtime::RedisArgs;
 
 /// What `restore` (and `rebuild`) did.
 #[derive(Debug, Default, Serialize)]

@@ -7,18 +7,19 @@ use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 use leaderboard_contract::BoardId;
-use shard_router::epoch::{self, Origin, State};
-use shard_router::seasons::SeasonEntry;
-use shard_router::snapshot::SCAN_CHUNK;
-use shard_router::{LayoutSpec, Router, RouterOptions, Rules, Store};
+use leaderboard_semantics::Rules;
+use leaderboard_store::board::seasons::SeasonEntry;
+use leaderboard_store::board::snapshot::SCAN_CHUNK;
+use leaderboard_store::marker::epoch::{self, Origin, State};
+use leaderboard_store::{LayoutSpec, Router, RouterOptions, Store};
 use tokio::sync::mpsc;
 
 use super::epoch::install_epoch;
 use super::replay::{RestoreReport, ingest_config, replay_group, replay_into};
 use super::{KafkaArgs, layout_of};
-use crate::connect::RedisArgs;
 use crate::progress::bar;
 use crate::snapshot::{Item, Reader, Section};
+use leaderboard_runtime::RedisArgs;
 
 /// How `restore` runs.
 #[derive(Debug, Clone)]

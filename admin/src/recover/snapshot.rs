@@ -6,18 +6,18 @@ use std::time::Instant;
 
 use anyhow::{Context as _, bail, ensure};
 use leaderboard_contract::BoardId;
+use leaderboard_store::layout::record;
+use leaderboard_store::marker::applied;
+use leaderboard_store::marker::epoch::{self, State};
+use leaderboard_store::{Router, RouterOptions, Store};
 use serde::Serialize;
-use shard_router::applied;
-use shard_router::board_record;
-use shard_router::epoch::{self, State};
-use shard_router::{Router, RouterOptions, Store};
 use tokio::sync::mpsc;
 
 use super::replay::ingest_config;
 use super::{KafkaArgs, now_ms};
-use crate::connect::RedisArgs;
 use crate::progress::bar;
 use crate::snapshot::{Header, Item, SeasonLine, Section, Totals, Writer};
+use leaderboard_runtime::RedisArgs;
 
 /// What `snapshot` did.
 #[derive(Debug, Serialize)]
@@ -55,7 +55,7 @@ pub async fn snapshot(
     let offsets = ingest::recovery::committed(&config, &kafka.group).await.context("reading the group's offsets")?;
     // A lost store's remains must never become the newest snapshot, the one the runbook restores.
     let before = intact_epoch(store, &kafka.topic, &offsets).await?;
-    let boards = if boards.is_empty() { board_record::boards(store).await? } else { boards.to_vec() };
+    let boards = if boards.is_empty() { record::boards(store).await? } else { boards.to_vec() };
     let header = Header {
         format: crate::snapshot::FORMAT.into(),
         version: crate::snapshot::VERSION,

@@ -4,9 +4,8 @@ mod recovery;
 
 use clap::Parser as _;
 use leaderboard_contract::{BoardId, PlayerId};
-use shard_router::{
-    RebalanceOptions, RebalanceOutcome, RedisTarget, Router, RouterOptions, ScoreUpdate, Store, StoreOptions,
-};
+use leaderboard_semantics::ScoreUpdate;
+use leaderboard_store::{RebalanceOptions, RebalanceOutcome, RedisTarget, Router, RouterOptions, Store, StoreOptions};
 
 async fn admin(args: &[&str]) -> anyhow::Result<String> {
     admin_as(&testkit::redis_url(), args).await
@@ -128,7 +127,7 @@ async fn migrates_resumes_and_aborts_layout_migrations() {
     let single = "single".parse().expect("spec");
     assert!(matches!(
         router.migrate_layout(&board, &single, paused).await.expect("start"),
-        shard_router::MigrationOutcome::Paused { .. }
+        leaderboard_store::MigrationOutcome::Paused { .. }
     ));
     assert!(
         admin(&["boards"])
@@ -144,7 +143,7 @@ async fn migrates_resumes_and_aborts_layout_migrations() {
     // Started, then abandoned: the board stays single, the half-built target goes.
     assert!(matches!(
         router.migrate_layout(&board, &"hash:8".parse().expect("spec"), paused).await.expect("start"),
-        shard_router::MigrationOutcome::Paused { .. }
+        leaderboard_store::MigrationOutcome::Paused { .. }
     ));
     let aborted = json(&["abort", name, "--grace", "1100ms"]).await;
     assert_eq!(aborted["result"], "migration abandoned; its target deleted");
@@ -183,11 +182,15 @@ async fn boards_skips_a_board_deleted_meanwhile() {
     let (router, board) = skewed_board("single").await;
     let ghost = testkit::unique("deleted-meanwhile");
     let store = router.store();
-    let _: i64 =
-        store.query(redis::cmd("SADD").arg(shard_router::board_record::BOARDS_KEY).arg(&ghost)).await.expect("sadd");
+    let _: i64 = store
+        .query(redis::cmd("SADD").arg(leaderboard_store::layout::record::BOARDS_KEY).arg(&ghost))
+        .await
+        .expect("sadd");
     let listed = json(&["boards"]).await;
-    let _: i64 =
-        store.query(redis::cmd("SREM").arg(shard_router::board_record::BOARDS_KEY).arg(&ghost)).await.expect("srem");
+    let _: i64 = store
+        .query(redis::cmd("SREM").arg(leaderboard_store::layout::record::BOARDS_KEY).arg(&ghost))
+        .await
+        .expect("srem");
     let names: Vec<&str> = listed.as_array().expect("boards").iter().filter_map(|b| b["board"].as_str()).collect();
     assert!(names.contains(&board.as_str()) && !names.contains(&ghost.as_str()), "{names:?}");
 }

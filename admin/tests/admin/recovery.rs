@@ -3,10 +3,12 @@
 
 use std::time::Duration;
 
-use admin::connect::RedisArgs;
 use admin::recover::{self, KafkaArgs, RebuildOptions, RestoreOptions};
 use leaderboard_contract::signature::ProducerKey;
 use leaderboard_contract::{BoardId, PlayerId, ScoreEvent};
+use leaderboard_runtime::RedisArgs;
+use leaderboard_semantics::{Oracle, Order, Rules, ScoreUpdate, Ties};
+use leaderboard_store::{RedisTarget, Router, RouterOptions, Store, StoreOptions};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -14,7 +16,6 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
-use shard_router::{Oracle, Order, RedisTarget, Router, RouterOptions, Rules, ScoreUpdate, Store, StoreOptions, Ties};
 use testkit::{PrivateRedis, brokers, unique};
 use tokio_util::sync::CancellationToken;
 
@@ -348,8 +349,8 @@ async fn a_snapshot_without_an_epoch_is_restored_only_when_asked() {
     let message = refused.expect_err("no epoch in the file").to_string();
     assert!(message.contains("carries no epoch") && message.contains("--unchecked"), "{message}");
     assert_eq!(
-        shard_router::epoch::read(&store).await.expect("epoch"),
-        shard_router::epoch::State::Missing,
+        leaderboard_store::marker::epoch::read(&store).await.expect("epoch"),
+        leaderboard_store::marker::epoch::State::Missing,
         "nothing installed"
     );
     let unchecked = RestoreOptions { unchecked: true, ..options };
@@ -365,7 +366,7 @@ async fn a_restore_into_another_layout_keeps_seasons_and_their_fences() {
     let rules: Rules =
         serde_json::from_value(serde_json::json!({"reset": {"every": "day", "utc_offset": "+00:00"}})).expect("rules");
     router.set_rules(&seasonal, rules).await.expect("rules");
-    let season = shard_router::seasons::season_of(&rules, 86_400_000 * 3 + 5).expect("a season");
+    let season = leaderboard_store::board::seasons::season_of(&rules, 86_400_000 * 3 + 5).expect("a season");
     let name = router.open_season(&seasonal, &rules, &season).await.expect("open");
     let rows: Vec<ScoreUpdate> = (0..50u64)
         .map(|i| ScoreUpdate {
@@ -385,7 +386,7 @@ async fn a_restore_into_another_layout_keeps_seasons_and_their_fences() {
     let file = dir.path().join("season.lbsnap");
     let store = s.store().await;
     // A snapshot is of an intact store: its epoch, as a deployment's first ingest worker makes it.
-    shard_router::epoch::create_new(&store).await.expect("epoch");
+    leaderboard_store::marker::epoch::create_new(&store).await.expect("epoch");
     recover::snapshot(&store, &s.redis_args(), &s.kafka, std::slice::from_ref(&seasonal), &file, true)
         .await
         .expect("snapshot");
@@ -421,7 +422,7 @@ async fn rebuild_from_kafka_alone_equals_the_oracle_and_refuses_when_events_expi
     // The boards' rules, kept as a snapshot before any event (a rebuild has no other source of them).
     let dir = tempfile::tempdir().expect("dir");
     let rules_file = dir.path().join("rules.lbsnap");
-    shard_router::epoch::create_new(&store).await.expect("epoch");
+    leaderboard_store::marker::epoch::create_new(&store).await.expect("epoch");
     recover::snapshot(&store, &s.redis_args(), &s.kafka, &[], &rules_file, true).await.expect("snapshot");
     let worker = Worker::start(s.ingest_config()).await;
     s.produce(&[&high, &trial], 3000).await;
@@ -458,8 +459,11 @@ async fn rebuild_from_kafka_alone_equals_the_oracle_and_refuses_when_events_expi
     let expired = recover::rebuild(&store, &s.redis_args(), &s.kafka, &options).await;
     let message = expired.expect_err("events expired").to_string();
     assert!(message.contains("partition 0 starts at offset 10"), "{message}");
-    assert_eq!(shard_router::epoch::read(&store).await.expect("epoch"), shard_router::epoch::State::Missing);
-    let boards = shard_router::board_record::boards(&store).await.expect("boards");
+    assert_eq!(
+        leaderboard_store::marker::epoch::read(&store).await.expect("epoch"),
+        leaderboard_store::marker::epoch::State::Missing
+    );
+    let boards = leaderboard_store::layout::record::boards(&store).await.expect("boards");
     assert!(boards.is_empty(), "nothing half-built: {boards:?}");
 }
 
@@ -489,7 +493,8 @@ async fn a_new_epoch_waits_for_every_connected_replica() {
         )
         .await
         .expect("replica");
-        let copy: Option<String> = node.query(redis::cmd("GET").arg(shard_router::epoch::KEY)).await.expect("get");
+        let copy: Option<String> =
+            node.query(redis::cmd("GET").arg(leaderboard_store::marker::epoch::KEY)).await.expect("get");
         assert!(copy.is_some_and(|c| c.contains(id)), "replica {port} has the epoch when the command returns");
     }
 }
@@ -620,7 +625,10 @@ async fn a_replay_judges_signatures_as_the_live_workers_did() {
     let retired = recover::rebuild(&store, &s.redis_args(), &kafka, &options).await;
     let message = retired.expect_err("the retired key's records").to_string();
     assert!(message.contains("415 replayed records are signed with keys"), "{message}");
-    assert_eq!(shard_router::epoch::read(&store).await.expect("epoch"), shard_router::epoch::State::Missing);
+    assert_eq!(
+        leaderboard_store::marker::epoch::read(&store).await.expect("epoch"),
+        leaderboard_store::marker::epoch::State::Missing
+    );
 
     kafka.policy.retired_producer_keys = vec![old];
     let rebuilt = recover::rebuild(&store, &s.redis_args(), &kafka, &options).await.expect("rebuild");

@@ -12,7 +12,8 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use leaderboard_contract::BoardId;
-use shard_router::{Router, RouterOptions, Rules, board_record};
+use leaderboard_semantics::Rules;
+use leaderboard_store::{Router, RouterOptions, layout::record};
 
 use crate::admin::{Admin, status_code};
 use crate::dto::{AdminBoard, AdminBoards, RulesRequest};
@@ -28,7 +29,7 @@ fn admin(s: &AppState) -> Result<&Arc<Admin>, ApiError> {
     s.admin.as_ref().ok_or(ApiError::Unauthorized)
 }
 
-fn failed(e: &shard_router::Error) -> ApiError {
+fn failed(e: &leaderboard_store::Error) -> ApiError {
     ApiError::from_router(e)
 }
 
@@ -44,7 +45,7 @@ pub async fn list_boards(State(s): State<AppState>, headers: HeaderMap) -> Resul
     let admin = admin(&s)?;
     let who = admin.authorize(&headers, "list_boards", "").await?;
     let result = async {
-        let names = board_record::boards(admin.store()).await.map_err(|e| failed(&e))?;
+        let names = record::boards(admin.store()).await.map_err(|e| failed(&e))?;
         let truncated = names.len() > MAX_LISTED_BOARDS;
         let mut boards = Vec::new();
         for board in names.into_iter().take(MAX_LISTED_BOARDS) {
@@ -135,10 +136,10 @@ pub async fn put_rules(
     let writer = Router::new(admin.store().clone(), s.backend.router().spec().clone(), RouterOptions::default());
     let result = async {
         let record = writer.set_rules(&board, rules).await.map_err(|e| match e {
-            shard_router::Error::RulesFixed { .. } => {
+            leaderboard_store::Error::RulesFixed { .. } => {
                 ApiError::Conflict { code: "rules_fixed", message: e.to_string() }
             }
-            shard_router::Error::ResetFixed { .. } => {
+            leaderboard_store::Error::ResetFixed { .. } => {
                 ApiError::Conflict { code: "reset_fixed", message: e.to_string() }
             }
             other => failed(&other),

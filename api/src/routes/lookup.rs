@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request, State};
 use leaderboard_contract::PlayerId;
-use shard_router::MAX_LOOKUP;
+use leaderboard_semantics::MAX_LOOKUP;
 
 use super::read::{self, Answer, ensure_players};
 use crate::clock::rfc3339;

@@ -13,7 +13,8 @@ use std::future::Future;
 use std::time::SystemTime;
 
 use leaderboard_contract::{BoardId, PlayerId};
-use shard_router::{Router, Standing};
+use leaderboard_semantics::Standing;
+use leaderboard_store::Router;
 
 use crate::backend::Dated;
 use crate::error::ApiError;
@@ -49,7 +50,7 @@ pub async fn read<T, F, Fut>(
 ) -> Result<Answer<T>, ApiError>
 where
     F: Fn(Router, BoardId) -> Fut,
-    Fut: Future<Output = shard_router::Result<T>>,
+    Fut: Future<Output = leaderboard_store::Result<T>>,
 {
     answer(s, resolve(s, board, season).await?, call).await
 }
@@ -87,7 +88,7 @@ pub async fn resolve(s: &AppState, board: BoardId, season: &SeasonParams) -> Res
 pub async fn answer<T, F, Fut>(s: &AppState, target: Target, call: F) -> Result<Answer<T>, ApiError>
 where
     F: Fn(Router, BoardId) -> Fut,
-    Fut: Future<Output = shard_router::Result<T>>,
+    Fut: Future<Output = leaderboard_store::Result<T>>,
 {
     let Dated { value, as_of } = dated(s, &target.stored, call).await?;
     Ok(Answer { target, value, as_of })
@@ -98,7 +99,7 @@ where
 async fn dated<T, F, Fut>(s: &AppState, stored: &BoardId, call: F) -> Result<Dated<T>, ApiError>
 where
     F: Fn(Router, BoardId) -> Fut,
-    Fut: Future<Output = shard_router::Result<T>>,
+    Fut: Future<Output = leaderboard_store::Result<T>>,
 {
     let frozen = s.seasons.frozen_at(&s.backend, stored).await?;
     let Dated { value, as_of } = s.backend.read(|r| call(r, stored.clone())).await?;

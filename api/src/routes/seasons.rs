@@ -36,12 +36,13 @@ pub async fn seasons(
             message: format!("board {board} has no reset schedule, so no seasons"),
         });
     };
-    let invalid = |e: shard_router::season::SeasonError| ApiError::bad_request("invalid_season", e.to_string());
+    let invalid =
+        |e: leaderboard_semantics::season::SeasonError| ApiError::bad_request("invalid_season", e.to_string());
     let now = s.clock.now_ms();
     let current = reset.season_at(now).map_err(invalid)?;
     let Dated { value: mut entries, as_of } = s.backend.read(|r| async move { r.seasons(b).await }).await?;
     if !entries.iter().any(|e| e.id == current.id) {
-        entries.push(shard_router::seasons::SeasonEntry {
+        entries.push(leaderboard_store::board::seasons::SeasonEntry {
             id: current.id.clone(),
             start_ms: current.start_ms,
             end_ms: current.end_ms,

@@ -2,8 +2,8 @@
 //! admin routes' changes as `lb-admin`, and `lb-api` itself can write nothing
 //! (users of `scripts/lib/redis-acl.sh`, loaded by `scripts/infra.sh up`).
 
+use leaderboard_store::{RedisTarget, Store, StoreOptions};
 use reqwest::StatusCode;
-use shard_router::{RedisTarget, Store, StoreOptions};
 
 use crate::admin::{hash, put};
 use crate::helpers::{TestApi, board, router, seed};

@@ -1,8 +1,8 @@
 //! The admin routes: bearer tokens by hash, scopes, deletion, and the audit log.
 
+use leaderboard_store::marker::audit;
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
-use shard_router::audit;
 
 use crate::helpers::{TestApi, board, router, seed};
 
@@ -139,7 +139,7 @@ async fn rules_are_set_applied_fixed_and_audited() {
     assert_eq!(put(&api, b.as_str(), Some("viewer"), trial).await.0, StatusCode::FORBIDDEN);
     let writer = router(&redis, "hash:3").await;
     assert!(
-        shard_router::board_record::recorded(writer.store(), &b).await.expect("record").is_none(),
+        leaderboard_store::layout::record::recorded(writer.store(), &b).await.expect("record").is_none(),
         "refused: nothing made"
     );
 
@@ -151,7 +151,7 @@ async fn rules_are_set_applied_fixed_and_audited() {
     assert_eq!(created["rules"]["reset"], serde_json::Value::Null);
 
     // Lap times: lower is better, and a tie goes to whoever set it first.
-    let lap = |p: &str, score: u64, time_ms: u64| shard_router::ScoreUpdate {
+    let lap = |p: &str, score: u64, time_ms: u64| leaderboard_semantics::ScoreUpdate {
         board: b.clone(),
         player: leaderboard_contract::PlayerId::new(p).expect("player"),
         score,
@@ -184,7 +184,8 @@ async fn rules_are_set_applied_fixed_and_audited() {
         (narrowed["rules"]["min_score"].as_u64(), narrowed["rules"]["max_score"].as_u64()),
         (Some(0), Some(100_000))
     );
-    let stored = shard_router::board_record::recorded(writer.store(), &b).await.expect("record").expect("exists");
+    let stored =
+        leaderboard_store::layout::record::recorded(writer.store(), &b).await.expect("record").expect("exists");
     assert_eq!(stored.rules.max_score, 100_000, "stored; writers see it within a second");
     let (status, fixed) = put(&api, b.as_str(), Some("ops"), r#"{"order":"desc","ties":"earliest"}"#).await;
     assert_eq!((status, fixed["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("rules_fixed")));

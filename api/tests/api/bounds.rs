@@ -2,8 +2,8 @@
 //! metric labels from a closed set, and refused admin requests can neither
 //! push the audit log's real entries out nor be recorded faster than a stated rate.
 
+use leaderboard_store::marker::audit::{self, Log};
 use reqwest::{Method, StatusCode};
-use shard_router::audit::{self, Log};
 use testkit::PrivateRedis;
 
 use crate::admin::hash;

@@ -36,9 +36,9 @@ async fn page_shows_rows_and_a_lookup() {
     let now_ms =
         i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis())
             .expect("ms");
-    let claim = shard_router::watermark::Claim { partition: 0, applied_before_ms: now_ms };
+    let claim = leaderboard_store::marker::watermark::Claim { partition: 0, applied_before_ms: now_ms };
     let store = router(&redis, "single").await.store().clone();
-    shard_router::watermark::publish(&store, &topic, 1, &[claim]).await.expect("publish");
+    leaderboard_store::marker::watermark::publish(&store, &topic, 1, &[claim]).await.expect("publish");
     let api = TestApi::start(&redis, "range:100,200", |c| c.topic = topic.clone()).await;
     let player = leaderboard_contract::PlayerId::new("p0042").expect("id");
     let want = oracle.board(&b).expect("seeded").standing(&player).expect("seeded");
@@ -69,16 +69,16 @@ async fn page_picks_seasons_and_counts_down_to_the_reset() {
     let redis = private.url();
     let b = board("page-seasons");
     let writer = router(&redis, "single").await;
-    let reset = shard_router::season::Reset {
-        every: shard_router::season::Every::Day,
+    let reset = leaderboard_semantics::season::Reset {
+        every: leaderboard_semantics::season::Every::Day,
         utc_offset: time::UtcOffset::UTC,
         weekday: time::Weekday::Monday,
     };
-    let rules = shard_router::Rules { reset: Some(reset), ..shard_router::Rules::default() };
-    shard_router::board_record::set_rules(
+    let rules = leaderboard_semantics::Rules { reset: Some(reset), ..leaderboard_semantics::Rules::default() };
+    leaderboard_store::layout::record::set_rules(
         writer.store(),
         &b,
-        shard_router::board_record::RecordedLayout::Single,
+        leaderboard_store::layout::record::RecordedLayout::Single,
         rules,
     )
     .await
@@ -91,8 +91,9 @@ async fn page_picks_seasons_and_counts_down_to_the_reset() {
         seed(&writer, &stored, players).await;
     }
     writer.close_season(&b, &closed.id, closed.end_ms + 20_000).await.expect("close");
-    let offset = current.start_ms + 10 * 3_600_000 - shard_router::clock::system_ms();
-    let api = TestApi::start(&redis, "single", |c| c.store.clock = shard_router::Clock::Offset { ms: offset }).await;
+    let offset = current.start_ms + 10 * 3_600_000 - leaderboard_semantics::clock::system_ms();
+    let api =
+        TestApi::start(&redis, "single", |c| c.store.clock = leaderboard_semantics::Clock::Offset { ms: offset }).await;
     let url = format!("{}/?board={b}&season={}", api.base, closed.id);
     let dom = tokio::task::spawn_blocking(move || rendered_dom(&url)).await.expect("browser task");
     assert!(dom.contains(r#"<option value="2026-11-24">2026-11-24 · closed · 30 players</option>"#), "picker: {dom}");

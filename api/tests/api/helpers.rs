@@ -6,8 +6,9 @@ use api::Config;
 use api::testing::TestServer;
 use clap::Parser as _;
 use leaderboard_contract::{BoardId, PlayerId};
+use leaderboard_semantics::{Oracle, ScoreUpdate};
+use leaderboard_store::{LayoutSpec, RedisTarget, Router, RouterOptions, Store, StoreOptions};
 use reqwest::StatusCode;
-use shard_router::{LayoutSpec, Oracle, RedisTarget, Router, RouterOptions, ScoreUpdate, Store, StoreOptions};
 use tokio_util::sync::CancellationToken;
 
 /// Gives the store at `redis` an epoch unless it has one ([`api::testing::ensure_epoch`]).
@@ -116,6 +117,6 @@ pub fn rows(v: &serde_json::Value) -> Vec<(u64, String, u64)> {
         .collect()
 }
 
-pub fn oracle_rows(entries: &[shard_router::Entry]) -> Vec<(u64, String, u64)> {
+pub fn oracle_rows(entries: &[leaderboard_semantics::Entry]) -> Vec<(u64, String, u64)> {
     entries.iter().map(|e| (e.rank, e.player.to_string(), e.score)).collect()
 }

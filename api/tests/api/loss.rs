@@ -2,8 +2,8 @@
 //! the epoch vanish, answers 503 `store_lost` (cached pages included) and
 //! fails `/readyz` until a recovery's epoch appears.
 
+use leaderboard_store::marker::epoch::{self, Origin};
 use reqwest::StatusCode;
-use shard_router::epoch::{self, Origin};
 
 use crate::helpers::{TestApi, board, eventually, router, seed};
 

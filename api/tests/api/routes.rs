@@ -183,7 +183,7 @@ async fn cached_pages_are_tagged_and_revalidated() {
     let slice = api.get(&format!("/v1/boards/{b}/top?limit=10")).await;
     assert_ne!(slice.headers()["etag"].to_str().expect("etag"), tag, "another page, another tag");
 
-    let newcomer = shard_router::ScoreUpdate {
+    let newcomer = leaderboard_semantics::ScoreUpdate {
         board: b.clone(),
         player: PlayerId::new("newcomer").expect("id"),
         score: u64::MAX >> 12,
@@ -242,7 +242,7 @@ async fn unknown_boards_leave_redis_and_the_api_unchanged() {
     let keys: Vec<String> = store.store().query(redis::cmd("KEYS").arg("*")).await.expect("keys");
     assert_eq!(
         keys,
-        [shard_router::epoch::KEY],
+        [leaderboard_store::marker::epoch::KEY],
         "reads created keys (the epoch is the test's, made before the api started)"
     );
     api.stop().await;

@@ -1,9 +1,9 @@
 //! `?season=` on the read routes, the seasons route, and frozen answers.
 
 use leaderboard_contract::PlayerId;
+use leaderboard_semantics::clock::system_ms;
+use leaderboard_semantics::{Oracle, ScoreUpdate};
 use reqwest::StatusCode;
-use shard_router::clock::system_ms;
-use shard_router::{Oracle, ScoreUpdate};
 
 use crate::admin::{hash, put};
 use crate::helpers::{TestApi, board, eventually, oracle_rows, router, rows};
@@ -41,8 +41,8 @@ struct Fixture {
     _redis: testkit::PrivateRedis,
     api: TestApi,
     b: leaderboard_contract::BoardId,
-    writer: shard_router::Router,
-    previous: shard_router::season::Season,
+    writer: leaderboard_store::Router,
+    previous: leaderboard_semantics::season::Season,
     s1: leaderboard_contract::BoardId,
     o1: Oracle,
 }
@@ -55,7 +55,7 @@ async fn fixture() -> (Fixture, Oracle, Oracle) {
     let offset = DAY0 + 2 * DAY + 600_000 - system_ms();
     let api = TestApi::start(&redis, "hash:2", |c| {
         c.admin_tokens = vec![format!("{ops}:{}:admin", hash("ops"))];
-        c.store.clock = shard_router::Clock::Offset { ms: offset };
+        c.store.clock = leaderboard_semantics::Clock::Offset { ms: offset };
     })
     .await;
     let daily = r#"{"reset":{"every":"day","utc_offset":"+00:00"},"keep_seasons":3,"late_grace":"1h"}"#;

@@ -67,7 +67,7 @@ async fn measure_layout(
     target: &'static str,
     redis: &str,
     name: &str,
-    spec: shard_router::LayoutSpec,
+    spec: leaderboard_store::LayoutSpec,
     players: usize,
     ops: usize,
 ) -> anyhow::Result<Row> {
@@ -345,7 +345,7 @@ async fn main() -> anyhow::Result<()> {
             );
         }
     }
-    let probe = router(&args.redis, shard_router::LayoutSpec::Single).await?;
+    let probe = router(&args.redis, leaderboard_store::LayoutSpec::Single).await?;
     let info: String = probe.store().query(redis::cmd("INFO").arg("server")).await?;
     let version = info.lines().find_map(|l| l.strip_prefix("redis_version:")).unwrap_or("?").trim().to_string();
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;

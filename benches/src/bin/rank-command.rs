@@ -34,7 +34,7 @@ fn main() -> anyhow::Result<()> {
     let usage = "usage: rank-command <board> <player>";
     let board = BoardId::new(args.next().context(usage)?).context("board")?;
     let player = PlayerId::new(args.next().context(usage)?).context("player")?;
-    let cmd = shard_router::single::standing_command(&board, &player);
+    let cmd = leaderboard_store::layout::single::standing_command(&board, &player);
     let words: Vec<String> = cmd
         .args_iter()
         .map(|arg| match arg {

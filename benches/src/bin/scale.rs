@@ -17,9 +17,9 @@ use anyhow::{Context as _, ensure};
 use clap::Parser;
 use leaderboard_benches::{SEED, equal_boundaries, load, measure, router};
 use leaderboard_contract::BoardId;
+use leaderboard_store::{LayoutSpec, RebalanceOptions, Router};
 use loadgen::population::player;
 use rand::{Rng, SeedableRng};
-use shard_router::{LayoutSpec, RebalanceOptions, Router};
 
 /// Run the range layout at scale on the cluster.
 #[derive(Debug, Parser)]

@@ -6,7 +6,8 @@
 use std::collections::HashSet;
 
 use leaderboard_contract::BoardId;
-use shard_router::{Closed, Failure, ScoreUpdate};
+use leaderboard_semantics::ScoreUpdate;
+use leaderboard_store::{Closed, Failure};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
@@ -27,7 +28,7 @@ pub(super) struct Unreplicated {
 enum ApplyError {
     Abandoned,
     /// The store refuses these updates for good.
-    Refused(shard_router::Error),
+    Refused(leaderboard_store::Error),
     /// A board's order or ties are not those the batch was prepared under.
     RulesChanged,
 }
@@ -44,7 +45,7 @@ pub(super) struct Outcome {
 impl Writer {
     /// After a failed Redis call that is not a write: counts it, reconnects when its class asks
     /// for that, and waits before the retry (as long as the class says); `Abandoned` at shutdown.
-    pub(super) async fn retry_after(&mut self, e: &shard_router::Error) -> Result<(), Abandoned> {
+    pub(super) async fn retry_after(&mut self, e: &leaderboard_store::Error) -> Result<(), Abandoned> {
         self.shared.counters.add(Counter::RedisErrors, 1);
         let failure = e.failure();
         if failure == Failure::Reconnect {
@@ -115,11 +116,11 @@ impl Writer {
                 }
                 Err(e) => e,
             };
-            if let shard_router::Error::RulesChanged(board) = &e {
+            if let leaderboard_store::Error::RulesChanged(board) = &e {
                 info!(%board, "the board's order or ties changed; preparing the batch again");
                 return Err(ApplyError::RulesChanged);
             }
-            if let shard_router::Error::LayoutMismatch { board, .. } = &e {
+            if let leaderboard_store::Error::LayoutMismatch { board, .. } = &e {
                 // The board's record changed since the batch was prepared: prepared again, the
                 // batch finds it unusable and sets that board's events aside ([`Writer::board_rules`]).
                 if let Ok(board) = BoardId::new(board.as_str()) {
@@ -183,7 +184,7 @@ impl Writer {
 }
 
 /// An error as logs may show it: its class and Redis's error codes, never a reply's text.
-pub(super) fn refusal(e: &shard_router::Error) -> String {
+pub(super) fn refusal(e: &leaderboard_store::Error) -> String {
     match e.codes().as_slice() {
         [] => e.failure().as_str().to_string(),
         codes => format!("{} ({})", e.failure().as_str(), codes.join(", ")),

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use leaderboard_contract::{Rejection, RejectionCode};
-use shard_router::Failure;
+use leaderboard_store::Failure;
 
 use super::updates::base_board;
 use super::{Abandoned, Writer};

@@ -2,7 +2,7 @@
 //!
 //! A batch's offsets are stored only after its malformed records are in the
 //! dead-letter topic and its updates are acknowledged by Redis. Each failure
-//! is classified ([`Failure`](shard_router::Failure)) and handled by its class:
+//! is classified ([`Failure`](leaderboard_store::Failure)) and handled by its class:
 //!
 //! | class | handling |
 //! |---|---|
@@ -39,8 +39,9 @@ use std::sync::Arc;
 
 use hdrhistogram::Histogram;
 use leaderboard_contract::BoardId;
+use leaderboard_semantics::Clock;
+use leaderboard_store::{RedisTarget, Router, RouterOptions, Store, StoreOptions};
 use rdkafka::producer::FutureProducer;
-use shard_router::{Clock, RedisTarget, Router, RouterOptions, Store, StoreOptions};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 

@@ -2,9 +2,9 @@
 //! knows, then its offsets stored.
 
 use hdrhistogram::Histogram;
+use leaderboard_store::Failure;
+use leaderboard_store::marker::applied::{self, Mark};
 use rdkafka::consumer::Consumer;
-use shard_router::Failure;
-use shard_router::applied::{self, Mark};
 use tokio::sync::mpsc;
 use tracing::warn;
 

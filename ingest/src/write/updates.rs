@@ -6,11 +6,13 @@ use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use leaderboard_contract::BoardId;
-use shard_router::{Failure, ScoreUpdate};
+use leaderboard_semantics::ScoreUpdate;
+use leaderboard_store::Failure;
 use tracing::{info, warn};
 
+use super::apply::refusal;
 use super::dead_letters::{LATE, REFUSED, unwritable_letters};
-use super::{Abandoned, Writer, apply::refusal};
+use super::{Abandoned, Writer};
 use crate::batch::Batch;
 use crate::prepare::{
     BoardPlayer, BoardPlayers, BoardRules, Prepared, SeasonTarget, SeasonTime, Unwritable, coalesce, prepare,
@@ -204,16 +206,16 @@ pub(super) fn base_board(board: &BoardId) -> &str {
 /// record naming a layout unrelated to this worker's, one that does not
 /// parse, a key of the wrong type. Anything else (Redis down, blocked) is
 /// about the store, and waits.
-fn board_scoped(e: &shard_router::Error) -> bool {
-    matches!(e, shard_router::Error::LayoutMismatch { .. } | shard_router::Error::Corrupt(_))
+fn board_scoped(e: &leaderboard_store::Error) -> bool {
+    matches!(e, leaderboard_store::Error::LayoutMismatch { .. } | leaderboard_store::Error::Corrupt(_))
         || e.failure() == Failure::Record
 }
 
 /// The dead-letter detail of an event of an unwritable board: the board and
 /// the cause, never a reply's text.
-fn unwritable_detail(board: &BoardId, e: &shard_router::Error) -> String {
+fn unwritable_detail(board: &BoardId, e: &leaderboard_store::Error) -> String {
     match e {
-        shard_router::Error::LayoutMismatch { recorded, configured, .. } => {
+        leaderboard_store::Error::LayoutMismatch { recorded, configured, .. } => {
             format!("board {board} is stored with layout {recorded}; this worker writes {configured}")
         }
         _ => format!("board {board}: its record is unreadable ({})", refusal(e)),

@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 use leaderboard_contract::BoardId;
-use shard_router::board_record::{self, RecordedLayout};
-use shard_router::season::{Every, Reset};
-use shard_router::{RedisTarget, Rules, Store, StoreOptions};
+use leaderboard_semantics::Rules;
+use leaderboard_semantics::season::{Every, Reset};
+use leaderboard_store::layout::record::{self, RecordedLayout};
+use leaderboard_store::{RedisTarget, Store, StoreOptions};
 
 use crate::helpers::{
     Topics, Worker, config, oracle_of, produce_events, producer, random_events, redis_url, router, unique,
@@ -23,7 +24,7 @@ async fn the_ingest_user_writes_boards_and_seasons_and_nothing_else() {
     let admin = router(&redis_url(), "hash:2").await;
     let reset = Reset { every: Every::Day, utc_offset: time::UtcOffset::UTC, weekday: time::Weekday::Monday };
     let rules = Rules { reset: Some(reset), late_grace: Duration::from_secs(3600), ..Rules::default() };
-    board_record::set_rules(admin.store(), &daily, RecordedLayout::Hash { shards: 2 }, rules).await.expect("rules");
+    record::set_rules(admin.store(), &daily, RecordedLayout::Hash { shards: 2 }, rules).await.expect("rules");
     let mut events = random_events(1, &plain, 100, 1000);
     events.extend(random_events(2, &daily, 100, 1000));
     produce_events(&producer(), &topics.scores, &events).await;

@@ -322,7 +322,7 @@ async fn promise_holds_while_ingest_lags(layout: &str) {
 
     // Before the lag: 300 players, scores 0..=999, applied and dated.
     // A range board counts a player moving up in both shards until the batch moving them is
-    // written (shard-router/src/range.rs): at most a batch, while writes are in flight. Other layouts are exact.
+    // written (store/src/layout/range/mod.rs): at most a batch, while writes are in flight. Other layouts are exact.
     let twice = if layout.starts_with("range") { BATCH } else { 0 };
     let mut log = Log { events: Vec::new(), twice };
     let first: Vec<(String, u64)> = (0..1500_u64).map(|i| (format!("a{}", i % 300), (i * 7919) % 1000)).collect();

@@ -15,7 +15,7 @@ use crate::helpers::{
 /// in the background (the failover happens while it runs).
 pub(crate) async fn first_then_streaming(
     topics: &Topics,
-    router: &shard_router::Router,
+    router: &leaderboard_store::Router,
     board: &BoardId,
     first: &[ScoreEvent],
     second: &[ScoreEvent],
@@ -143,7 +143,8 @@ async fn killing_a_cluster_primary_under_load_loses_nothing() {
     let router = router(&cluster.url(), "hash:6").await;
     let streaming = first_then_streaming(&topics, &router, &board, first, second).await;
     // The primary holding one of the board's shards.
-    let victim = cluster.owner_of(&shard_router::keys::hash_shard(&board, 6, 0)).expect("a shard in the cluster");
+    let victim =
+        cluster.owner_of(&leaderboard_store::layout::keys::hash_shard(&board, 6, 0)).expect("a shard in the cluster");
     cluster.kill_node(victim);
     let killed = Instant::now();
     cluster.wait_until_ok_without(victim);

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use leaderboard_contract::{BoardId, PlayerId, ScoreEvent};
+use leaderboard_semantics::{Oracle, ScoreUpdate};
+use leaderboard_store::{LayoutSpec, RedisTarget, Router, RouterOptions, Store, StoreOptions};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -15,7 +17,6 @@ use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use shard_router::{LayoutSpec, Oracle, RedisTarget, Router, RouterOptions, ScoreUpdate, Store, StoreOptions};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 

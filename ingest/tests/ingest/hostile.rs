@@ -167,7 +167,7 @@ async fn events_the_store_refuses_for_good_are_set_aside() {
     let poisoned = BoardId::new(unique("poisoned")).expect("board");
     let healthy = BoardId::new(unique("healthy")).expect("board");
     // The poisoned board's key holds a string: every write to it fails with WRONGTYPE.
-    redis_cmd(&redis.url(), &["SET", &shard_router::keys::single(&poisoned), "not a sorted set"]).await;
+    redis_cmd(&redis.url(), &["SET", &leaderboard_store::layout::keys::single(&poisoned), "not a sorted set"]).await;
     let good = random_events(81, &healthy, 300, 3000);
     let bad = random_events(82, &poisoned, 50, 120);
     let mut records = raw(&good);
@@ -198,8 +198,12 @@ async fn a_board_this_worker_cannot_use_stalls_no_other_board() {
     let foreign = BoardId::new(unique("foreign")).expect("board");
     let unreadable = BoardId::new(unique("unreadable")).expect("board");
     // Another deployment made `foreign` a hash:4 board; this worker writes `single`.
-    router(&redis.url(), "hash:4").await.set_rules(&foreign, shard_router::Rules::default()).await.expect("rules");
-    redis_cmd(&redis.url(), &["SET", &shard_router::keys::layout(&unreadable), "not a record"]).await;
+    router(&redis.url(), "hash:4")
+        .await
+        .set_rules(&foreign, leaderboard_semantics::Rules::default())
+        .await
+        .expect("rules");
+    redis_cmd(&redis.url(), &["SET", &leaderboard_store::layout::keys::layout(&unreadable), "not a record"]).await;
     let good = random_events(83, &healthy, 300, 3000);
     let (to_foreign, to_unreadable) = (random_events(84, &foreign, 40, 100), random_events(85, &unreadable, 40, 100));
     let bad: Vec<ScoreEvent> = to_foreign.iter().chain(&to_unreadable).cloned().collect();
@@ -282,7 +286,7 @@ async fn a_loss_the_worker_cannot_see_is_repaired_after_the_cache_ttl() {
     let router = router(&redis.url(), "single").await;
     produce_events(&producer(), &topics.scores, &high).await;
     wait_for_oracle(&router, &oracle_of(&high), &board, Duration::from_secs(60)).await;
-    redis_cmd(&redis.url(), &["DEL", &shard_router::keys::single(&board)]).await;
+    redis_cmd(&redis.url(), &["DEL", &leaderboard_store::layout::keys::single(&board)]).await;
     // The contract under test is the time to live itself: nothing but its passing can help.
     tokio::time::sleep(ttl + Duration::from_millis(500)).await;
     produce_events(&producer(), &topics.scores, &low).await;

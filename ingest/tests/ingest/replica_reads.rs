@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use leaderboard_contract::BoardId;
-use shard_router::ScoreUpdate;
+use leaderboard_semantics::ScoreUpdate;
 use testkit::{PrivateSentinel, command_calls};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;

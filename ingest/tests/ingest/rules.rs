@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use leaderboard_contract::{BoardId, ScoreEvent};
+use leaderboard_semantics::{Oracle, Order, Rules, ScoreUpdate, Ties};
+use leaderboard_store::layout::record::{self, RecordedLayout};
 use rand::Rng;
-use shard_router::board_record::{self, RecordedLayout};
-use shard_router::{Oracle, Order, Rules, ScoreUpdate, Ties};
 
 use crate::helpers::{
     Topics, Worker, config, produce_events, producer, random_events_at, read_dlq, redis_url, router, unique,
@@ -38,7 +38,7 @@ async fn bounds_dead_letter_and_every_layout_honours_order_and_ties() {
             Rules { order: Order::Asc, ties: Ties::Earliest, min_score: 10, max_score: 900, ..Rules::default() };
         let reader = router(&redis_url(), layout).await;
         let recorded = RecordedLayout::of(reader.spec());
-        board_record::set_rules(reader.store(), &board, recorded, rules).await.expect("rules");
+        record::set_rules(reader.store(), &board, recorded, rules).await.expect("rules");
         let events = laps(5, &board, 150, 3000);
         let out_of_bounds = events.iter().filter(|e| !rules.accepts(e.score)).count();
         assert!(out_of_bounds > 100, "the stream has laps out of bounds");
@@ -54,7 +54,7 @@ async fn bounds_dead_letter_and_every_layout_honours_order_and_ties() {
 
         // Narrower bounds apply to what a worker processes after the change.
         let narrow = Rules { max_score: 300, ..rules };
-        board_record::set_rules(reader.store(), &board, recorded, narrow).await.expect("narrow");
+        record::set_rules(reader.store(), &board, recorded, narrow).await.expect("narrow");
         let more = laps(6, &board, 150, 500);
         produce_events(&producer(), &topics.scores, &more).await;
         let worker = Worker::start(config(&topics, &redis_url(), layout));

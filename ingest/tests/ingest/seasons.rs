@@ -6,11 +6,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use leaderboard_contract::{BoardId, ScoreEvent};
+use leaderboard_semantics::clock::system_ms;
+use leaderboard_semantics::season::{Every, Reset};
+use leaderboard_semantics::{Oracle, Rules, ScoreUpdate};
+use leaderboard_store::Router;
+use leaderboard_store::layout::record::{self, RecordedLayout};
 use rand::Rng;
-use shard_router::board_record::{self, RecordedLayout};
-use shard_router::clock::system_ms;
-use shard_router::season::{Every, Reset};
-use shard_router::{Oracle, Router, Rules, ScoreUpdate};
 
 use crate::helpers::{
     Topics, Worker, config_with, produce_events, producer, random_events_at, read_dlq, router, unique,
@@ -67,7 +68,7 @@ async fn events_land_in_their_season_and_a_closed_season_stays_frozen() {
         let reset = Reset { every: Every::Day, utc_offset: time::UtcOffset::UTC, weekday: time::Weekday::Monday };
         let rules = Rules { reset: Some(reset), late_grace: Duration::from_secs(3600), ..Rules::default() };
         let reader = router(&redis_url(), layout).await;
-        board_record::set_rules(reader.store(), &board, RecordedLayout::of(reader.spec()), rules).await.expect("rules");
+        record::set_rules(reader.store(), &board, RecordedLayout::of(reader.spec()), rules).await.expect("rules");
         let (d1, d2) = (DAY0 + DAY, DAY0 + 2 * DAY);
         // The worker's clock reads 10 minutes into day 2: day 1 is in its grace (1 h), day 0 is closed.
         let behind = clock_at(d2 + 10 * 60_000);
@@ -151,7 +152,7 @@ async fn events_produced_in_time_are_never_refused_because_ingest_was_behind_at_
     let reset = Reset { every: Every::Day, utc_offset: time::UtcOffset::UTC, weekday: time::Weekday::Monday };
     let rules = Rules { reset: Some(reset), late_grace: Duration::from_secs(3600), ..Rules::default() };
     let reader = router(&redis.url(), "single").await;
-    board_record::set_rules(reader.store(), &board, RecordedLayout::Single, rules).await.expect("rules");
+    record::set_rules(reader.store(), &board, RecordedLayout::Single, rules).await.expect("rules");
     let (d1, d2) = (DAY0 + DAY, DAY0 + 2 * DAY);
     let day1 = events_in(6, &board, d1, d2);
     // The records reach Kafka a minute ago by the real clock, which the worker's clock reads as 10 s

@@ -213,7 +213,7 @@ async fn a_run_across_two_resets_verifies_every_season() {
     // first reset comes 1 s into the load however long the start took.
     let timing = || {
         let (day0, speed) = (1_795_392_000_000_i64, 17_280_i64); // 2026-11-23T00:00Z; 86,400,000 / 5,000
-        let start = shard_router::clock::system_ms() + 2000;
+        let start = leaderboard_semantics::clock::system_ms() + 2000;
         let start_at = std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(start).expect("after 1970"));
         Timing {
             shared: vec!["--clock".to_string(), format!("sim:{start}:{}:{speed}", day0 - 1000 * speed)],

@@ -2,9 +2,10 @@
 //! oracle, specific when it does not.
 
 use leaderboard_contract::{BoardId, PlayerId};
+use leaderboard_semantics::{ScoreUpdate, Ties};
+use leaderboard_store::{RedisTarget, Router, RouterOptions, Store, StoreOptions, marker::watermark};
 use loadgen::population::{Population, player};
 use loadgen::verify::{Expected, Players, Scope, verify};
-use shard_router::{RedisTarget, Router, RouterOptions, ScoreUpdate, Store, StoreOptions, Ties, watermark};
 use tokio_util::sync::CancellationToken;
 
 use crate::{cli, start_api};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use leaderboard_contract::{BoardId, PlayerId};
-use leaderboard_semantics::model::{BoardStats, Entry, Page, ScoreUpdate, ShardStats, Standing, best_per_player};
+use leaderboard_semantics::model::{BoardStats, Entry, Page, ScoreUpdate, ShardStats, Standing, best_per_key};
 use leaderboard_semantics::rules::{Order, Rules};
 
 use crate::Result;
@@ -221,7 +221,7 @@ impl Router {
         if expected.is_some_and(|e| !e.same_storage(&rules)) {
             return Err(crate::Error::RulesChanged(board.to_string()));
         }
-        let best = best_per_player(&rules, batch);
+        let best: Vec<&ScoreUpdate> = best_per_key(batch, |u| &u.player, |_| rules).into_values().collect();
         let converted: Vec<ScoreUpdate>;
         let batch: Vec<&ScoreUpdate> = if rules.order == Order::Desc {
             best
