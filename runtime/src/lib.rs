@@ -1,6 +1,7 @@
 //! Process plumbing shared by the binaries (ingest, api, loadgen, lb-admin):
 //! structured logs, the process-wide Prometheus recorder, the SIGINT/SIGTERM
-//! signal ([`cancel_on_shutdown_signal`]), and the store options every binary takes
+//! signal ([`cancel_on_shutdown_signal`]), how to reach Redis ([`RedisArgs`],
+//! which lb-admin takes too) and the store options every service takes
 //! ([`StoreArgs`], with the season clock).
 
 use std::sync::Mutex;
