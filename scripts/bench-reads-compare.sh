@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The api's reads of this checkout against another commit, side by side in one run: builds REV's
 # api in a git worktree (target/bench-rev/REV), seeds one board, serves it with both apis at once
-# (same Redis, same data, no writes) and runs wrk against them alternately (A B A B ...), ROUNDS
-# times each, on the top-100 and rank routes, so both see the same machine.
+# (same Redis, same data, no writes) and runs wrk against them alternately, ROUNDS times each,
+# in the order A B B A A B ... (so neither side always goes first), on the top-100 and rank routes,
+# so both see the same machine.
 #
 # Usage: scripts/bench-reads-compare.sh REV [ROUNDS] [--players N] [--duration 10s] [--connections 32] [--layout L]
 #   e.g. scripts/bench-reads-compare.sh HEAD~3 3 --players 1000000
@@ -40,7 +41,9 @@ start_api "${port[after]}"
 export REPORT_LUA=$SCRIPT_DIR/wrk/report.lua PLAYERS=$players BOARD=$run
 declare -A top=() rank=()
 for round in $(seq 1 "$rounds"); do
-    for side in before after; do
+    order=(before after)
+    ((round % 2 == 0)) && order=(after before)
+    for side in "${order[@]}"; do
         api=http://127.0.0.1:${port[$side]}
         echo "== round $round: $side ($([[ $side == before ]] && echo "$sha" || git rev-parse --short HEAD))"
         t=$(wrk -t2 -c"$connections" -d"$duration" -s "$REPORT_LUA" "$api/v1/boards/$run/top?limit=100" | grep -E '^(requests|latency)')

@@ -14,7 +14,7 @@ struct Node {
     process: Option<Child>,
 }
 
-/// The data nodes of a private deployment, in the order they were started.
+/// The processes of a private deployment (data nodes, or Sentinels), in the order they were started.
 #[derive(Default)]
 pub(crate) struct Nodes(Vec<Node>);
 

@@ -2,7 +2,7 @@
 //! failovers, paused replicas and cut replication links.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::inspect::redis_cli;
@@ -18,7 +18,7 @@ pub struct PrivateSentinel {
     pub service: String,
     dir: PathBuf,
     nodes: Nodes,
-    sentinels: Vec<(u16, Child)>,
+    sentinels: Nodes,
 }
 
 impl PrivateSentinel {
@@ -38,7 +38,7 @@ impl PrivateSentinel {
             nodes.add(port, spawn_node(port, &node_dir, replica_of));
             wait_for_port(port);
         }
-        let mut sentinels = Vec::new();
+        let mut sentinels = Nodes::default();
         for _ in 0..3 {
             let port = free_port();
             let conf = dir.join(format!("sentinel-{port}.conf"));
@@ -59,7 +59,7 @@ impl PrivateSentinel {
                 .spawn()
                 .expect("redis-server --sentinel");
             wait_for_port(port);
-            sentinels.push((port, child));
+            sentinels.add(port, child);
         }
         let s = Self { service, dir, nodes, sentinels };
         s.wait_until_sentinels_see_replicas(2);
@@ -82,14 +82,13 @@ impl PrivateSentinel {
 
     /// The target URL: `redis+sentinel://<sentinels>/<service>`.
     pub fn url(&self) -> String {
-        let hosts: Vec<String> = self.sentinels.iter().map(|(p, _)| format!("127.0.0.1:{p}")).collect();
+        let hosts: Vec<String> = self.sentinels.ports().iter().map(|p| format!("127.0.0.1:{p}")).collect();
         format!("redis+sentinel://{}/{}", hosts.join(","), self.service)
     }
 
     /// The port of the node the Sentinels call primary now.
     pub fn primary_port(&self) -> u16 {
-        let (port, _) = &self.sentinels[0];
-        let out = redis_cli(*port, &["SENTINEL", "get-master-addr-by-name", &self.service]);
+        let out = redis_cli(self.first_sentinel(), &["SENTINEL", "get-master-addr-by-name", &self.service]);
         out.lines().nth(1).and_then(|p| p.trim().parse().ok()).expect("sentinel knows the primary")
     }
 
@@ -138,18 +137,22 @@ impl PrivateSentinel {
         }
     }
 
+    /// The port of the first Sentinel started.
+    fn first_sentinel(&self) -> u16 {
+        self.sentinels.ports()[0]
+    }
+
     /// What the first Sentinel knows of the replicas, for a test's failure message.
     pub fn sentinel_view(&self) -> String {
-        let (port, _) = &self.sentinels[0];
-        redis_cli(*port, &["SENTINEL", "replicas", &self.service])
+        redis_cli(self.first_sentinel(), &["SENTINEL", "replicas", &self.service])
     }
 
     /// Waits until every Sentinel reports `count` replicas (up or down, as Sentinel lists them).
     fn wait_until_sentinels_see_replicas(&self, count: usize) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        for (port, _) in &self.sentinels {
+        for port in self.sentinels.ports() {
             loop {
-                let out = redis_cli(*port, &["SENTINEL", "replicas", &self.service]);
+                let out = redis_cli(port, &["SENTINEL", "replicas", &self.service]);
                 if out.lines().filter(|l| l.trim() == "name").count() >= count {
                     break;
                 }
@@ -162,10 +165,7 @@ impl PrivateSentinel {
 
 impl Drop for PrivateSentinel {
     fn drop(&mut self) {
-        for (_, child) in &mut self.sentinels {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.sentinels.kill_all();
         self.nodes.kill_all();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
