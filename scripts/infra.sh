@@ -376,16 +376,20 @@ start_redis() { # name port datadir [extra redis-server args...]
 }
 
 # The single Redis has the service's users (scripts/lib/redis-acl.sh) beside the open default user
-# the other tests use; their passwords are made once per state directory, readable by us only.
+# the other tests use; their passwords are made once per state directory, readable by us only. The
+# rules are written again on every start, from scripts/lib/redis-acl.sh as it is now (the passwords
+# kept), so a machine set up before a rule changed gets the new rule.
 write_acl_file() {
-    [[ -s $ACL_FILE ]] && return 0
-    local role
+    local role password
     (
         umask 077
         {
             echo 'user default on nopass ~* &* +@all'
             for role in api ingest admin; do
-                redis_acl_user "$role" "$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+                password=""
+                [[ -s $ACL_FILE ]] && password=$(acl_password "$role")
+                [[ -n $password ]] || password=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+                redis_acl_user "$role" "$password"
             done
         } >"$ACL_FILE.tmp"
     )
@@ -399,6 +403,8 @@ acl_password() { # role -> its password in the ACL file
 start_single_redis() {
     write_acl_file
     start_redis redis "$LB_REDIS_PORT" "$LB_STATE_DIR/redis" --aclfile "$ACL_FILE"
+    # A Redis already running reads the rules again.
+    redis-cli -p "$LB_REDIS_PORT" ACL LOAD >/dev/null
 }
 redis_stop_args() { printf '%s\n' redis "$(redis_pidfile redis)" "$LB_REDIS_PORT"; }
 stop_single_redis() {

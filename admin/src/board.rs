@@ -1,4 +1,5 @@
-//! Finding a board: its name checked, and a router with the layout it is recorded with.
+//! Finding a board: its name checked, and a router with the layout it is recorded with
+//! (or, for work across boards, one that reads each board's record).
 
 use anyhow::{Context as _, bail};
 use leaderboard_contract::BoardId;
@@ -34,4 +35,10 @@ pub(crate) async fn range_router(store: &Store, board: &BoardId) -> anyhow::Resu
         bail!("board {board} uses layout {}, not range: only range boards rebalance (see `migrate`)", router.spec());
     }
     Ok(router)
+}
+
+/// A router for work across boards (erasing, banning): it reads each board's
+/// own record, so the layout it is made with is never used to create one.
+pub(crate) fn player_router(store: &Store) -> Router {
+    Router::new(store.clone(), LayoutSpec::Single, RouterOptions::default())
 }

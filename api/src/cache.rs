@@ -97,12 +97,14 @@ pub struct TopCache {
     refresh: Duration,
     epoch: Instant,
     boards: DashMap<BoardId, Arc<Slot>>,
+    /// Raised by [`TopCache::clear`]: a page read before a clear is served once, never cached.
+    generation: AtomicU64,
 }
 
 impl TopCache {
     /// A cache of `rows` rows per board, refreshed every `refresh`, dropping boards idle for `idle`.
     pub fn new(rows: u64, refresh: Duration, idle: Duration) -> Self {
-        Self { rows, idle, refresh, epoch: Instant::now(), boards: DashMap::new() }
+        Self { rows, idle, refresh, epoch: Instant::now(), boards: DashMap::new(), generation: AtomicU64::new(0) }
     }
 
     /// How long a client or CDN may reuse a cached page: the refresh interval.
@@ -116,8 +118,11 @@ impl TopCache {
             .retain(|cached, _| cached != board && cached.season_parts().is_none_or(|(b, _)| b != board.as_str()));
     }
 
-    /// Drops every cached page (the store was recovered: pages come from it again).
+    /// Drops every cached page (the store was recovered, or a player erased or
+    /// banned: pages come from it again). A page being read meanwhile is not
+    /// cached, so no page read before the clear is served after it returns.
     pub fn clear(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         self.boards.clear();
     }
 
@@ -142,12 +147,18 @@ impl TopCache {
                 return Ok(Cached { snapshot, stale: slot.failing.load(Ordering::Relaxed) });
             }
         }
+        let generation = self.generation.load(Ordering::SeqCst);
         let snapshot = Arc::new(self.read(backend, board).await?);
         // Unknown boards are not cached, so made-up names cannot fill the cache.
         if snapshot.total > 0 && self.boards.len() < MAX_CACHED_BOARDS {
             let slot = self.boards.entry(board.clone()).or_default().clone();
             slot.last_read_ms.store(self.now_ms(), Ordering::Relaxed);
             slot.snapshot.store(Some(snapshot.clone()));
+            // Stored after a clear that ran during the read: take it back (a clear that runs
+            // from here on removes it itself).
+            if self.generation.load(Ordering::SeqCst) != generation {
+                self.boards.remove_if(board, |_, cached| Arc::ptr_eq(cached, &slot));
+            }
         }
         Ok(Cached { snapshot, stale: false })
     }

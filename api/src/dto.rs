@@ -346,6 +346,10 @@ pub struct SeasonDto {
     pub state: String,
     /// Players in the season.
     pub total: u64,
+    /// RFC 3339 time a closed season was last amended (a player erased or banned out of it);
+    /// absent when it never was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amended_at: Option<String>,
 }
 
 /// `GET /v1/boards/{board}/seasons`.
@@ -389,5 +393,95 @@ pub struct AdminBoards {
     /// Boards in name order (at most 1,000).
     pub boards: Vec<AdminBoard>,
     /// Whether more boards exist than listed.
+    pub truncated: bool,
+}
+
+/// Which boards a ban covers: `"all"`, or a list of 1 to 100 board names.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum BanBoards {
+    /// `"all"`: every board, present and future.
+    All(AllBoardsWord),
+    /// The boards listed (their seasons included).
+    Listed(Vec<String>),
+}
+
+/// The word `"all"`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AllBoardsWord {
+    /// Every board.
+    All,
+}
+
+/// The body of `PUT /v1/admin/players/{player}/ban`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BanRequest {
+    /// The boards the ban covers.
+    pub boards: BanBoards,
+    /// Also remove the player from those boards' closed seasons (they are amended). Default false.
+    #[serde(default)]
+    pub closed_seasons: bool,
+    /// Why, for the audit log and `GET /v1/admin/players/{player}` (at most 256 bytes).
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// A player's ban as the admin routes show it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BanDto {
+    /// The boards it covers.
+    pub boards: BanBoards,
+    /// Whether it reached the boards' closed seasons.
+    pub closed_seasons: bool,
+    /// Why.
+    pub reason: String,
+    /// When (RFC 3339).
+    pub at: String,
+}
+
+/// What an erasure or a ban took the player out of.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlayerRemoved {
+    /// The player.
+    pub player: String,
+    /// When the player was erased (erasures only; RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub erased_at: Option<String>,
+    /// The ban now in force (bans only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ban: Option<BanDto>,
+    /// Boards and seasons (`<board>@<season>`) the player was taken out of.
+    pub boards: Vec<String>,
+    /// Closed seasons among them, now amended.
+    pub amended: Vec<String>,
+}
+
+/// A player's standing on one board, as `GET /v1/admin/players/{player}` lists it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlayerOnBoard {
+    /// The board.
+    pub board: String,
+    /// Their best score.
+    pub score: u64,
+    /// Their rank.
+    pub rank: u64,
+}
+
+/// `GET /v1/admin/players/{player}`: where a player stands.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlayerStatus {
+    /// The player.
+    pub player: String,
+    /// When they were erased, if ever (RFC 3339): their records stamped before are never applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub erased_at: Option<String>,
+    /// Their ban, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ban: Option<BanDto>,
+    /// The boards they have a score on (all-time standings; at most 1,000 boards looked at, in name order).
+    pub boards: Vec<PlayerOnBoard>,
+    /// Whether more boards exist than were looked at.
     pub truncated: bool,
 }

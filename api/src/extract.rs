@@ -52,6 +52,10 @@ fn query_error(e: &QueryRejection) -> ApiError {
 #[derive(Debug)]
 pub struct BoardPath(pub BoardId);
 
+/// A player alone from the path, validated (the admin routes about players).
+#[derive(Debug)]
+pub struct PlayerIdPath(pub PlayerId);
+
 /// A board and player from the path, validated.
 #[derive(Debug)]
 pub struct PlayerPath(pub BoardId, pub PlayerId);
@@ -74,6 +78,15 @@ impl<S: Send + Sync> FromRequestParts<S> for BoardPath {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Path(raw) = Path::<String>::from_request_parts(parts, state).await.map_err(|e| path_error(&e))?;
         Ok(Self(board(raw)?))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PlayerIdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state).await.map_err(|e| path_error(&e))?;
+        Ok(Self(player(raw)?))
     }
 }
 

@@ -18,12 +18,13 @@
 //!
 //! # Layout
 //! - [`config`]: flags and environment; [`state`](mod@state): what handlers share; [`run`]: serve until shutdown.
-//! - [`routes`]: the handlers, one module per group: `boards`, `lookup`, `seasons`, `admin`, `ops`,
-//!   and `read`, the one path every read route answers through (resolve the season, read, date).
+//! - [`routes`]: the handlers, one module per group: `boards`, `lookup`, `seasons`, `admin`,
+//!   `players` (erasure and bans), `ops`, and `read`, the one path every read route answers through (resolve the season, read, date).
 //! - [`extract`]: validated parameters; [`error`]: the JSON error type and its OpenAPI rows.
 //! - [`cache`], [`backend`]: the top-N cache and the breaker-wrapped router; [`coalesce`]: single flight.
 //! - [`season`]: `?season=` and closed seasons; [`freshness`]: the watermark that dates answers;
-//!   [`loss`]: noticing a store that lost its data.
+//!   [`loss`]: noticing a store that lost its data; [`players`]: erasures and bans made
+//!   elsewhere reaching the caches.
 //! - [`admin`]: admin tokens, scopes and the audit log (the routes are in `routes::admin`).
 //! - [`dto`], [`openapi`]: request and response bodies and their OpenAPI document; [`telemetry`]:
 //!   metrics and logs; [`client_ip`]: telling clients apart for the rate limit; [`clock`]: RFC 3339
@@ -45,6 +46,7 @@ pub mod extract;
 pub mod freshness;
 pub mod loss;
 pub mod openapi;
+pub mod players;
 pub mod routes;
 pub mod season;
 pub mod state;
@@ -210,6 +212,7 @@ pub async fn run(
     };
     let refresher =
         tokio::spawn(state.cache.clone().run_refresher(state.backend.clone(), config.top_refresh, shutdown.clone()));
+    let players = tokio::spawn(players::watch(state.clone(), config.watermark_refresh, shutdown.clone()));
     let breaker = tokio::spawn(watch_breaker(state.backend.clone(), shutdown.clone()));
     tracing::info!(addr = %listener.local_addr()?, layout = %state.backend.router().spec(), "api listening");
     let (app, limiter) = app(state, &config)?;
@@ -245,6 +248,7 @@ pub async fn run(
         pruner.await.context("rate limiter pruner")?;
     }
     refresher.await.context("cache refresher")?;
+    players.await.context("player registry watcher")?;
     watermark.await.context("watermark reader")?;
     loss_watch.await.context("epoch watcher")?;
     breaker.await.context("breaker watcher")?;

@@ -9,7 +9,7 @@ use crate::dto::{
     PlayerResponse, ReadyResponse, ShardDto, TopResponse,
 };
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{admin, boards, lookup, ops, seasons};
+use crate::routes::{admin, boards, lookup, ops, players, seasons};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -18,13 +18,16 @@ use crate::routes::{admin, boards, lookup, ops, seasons};
         Every answer carries `as_of`, the time of the data it was computed from."),
     paths(boards::top, boards::player, boards::around, lookup::lookup, boards::board, seasons::seasons,
           admin::list_boards, admin::delete_board, admin::put_rules,
+          players::status, players::erase, players::ban, players::unban,
           ops::healthz, ops::readyz, ops::metrics, ops::openapi, ops::index),
     components(schemas(TopResponse, PlayerResponse, AroundResponse, BoardResponse, EntryDto, ShardDto,
                        LookupRequest, LookupResponse, LookupEntryDto, AdminBoards, AdminBoard, crate::dto::RulesDto, crate::dto::RulesRequest, crate::dto::OrderDto, crate::dto::TiesDto,
                        crate::dto::ResetDto, crate::dto::SeasonDto, crate::dto::SeasonsResponse,
+                       crate::dto::BanRequest, crate::dto::BanBoards, crate::dto::AllBoardsWord, crate::dto::BanDto,
+                       crate::dto::PlayerRemoved, crate::dto::PlayerStatus, crate::dto::PlayerOnBoard,
                        ReadyResponse, ErrorBody, ErrorDetail)),
     tags((name = "boards", description = "Leaderboard reads"), (name = "ops", description = "Operations"),
-         (name = "admin", description = "Board administration: bearer token with the admin scope")),
+         (name = "admin", description = "Boards and players administration: bearer token with the admin scope")),
     modifiers(&BearerAuth, &Constraints)
 )]
 pub struct ApiDoc;
@@ -140,6 +143,6 @@ mod tests {
                 }
             }
         }
-        assert_eq!(checked, 6 * 5 + 3 * 3, "six read and three admin operations");
+        assert_eq!(checked, 6 * 5 + 7 * 3, "six read and seven admin operations");
     }
 }

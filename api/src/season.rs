@@ -161,13 +161,14 @@ impl SeasonStates {
         Ok(end)
     }
 
-    /// The total of the season stored as `stored`, closed at `closed_at_ms`
-    /// (`None`: open); a closed one's is read once and remembered (see the type's docs).
+    /// The total of the season stored as `stored`, frozen at `frozen_at_ms`
+    /// (when it closed, or was last amended; `None`: open); a closed one's is
+    /// read once per closing or amendment and remembered (see the type's docs).
     ///
     /// # Errors
     /// Redis errors as every read.
-    pub async fn total(&self, backend: &Backend, stored: &BoardId, closed_at_ms: Option<i64>) -> Result<u64, ApiError> {
-        let key = closed_at_ms.map(|at| (stored.clone(), at));
+    pub async fn total(&self, backend: &Backend, stored: &BoardId, frozen_at_ms: Option<i64>) -> Result<u64, ApiError> {
+        let key = frozen_at_ms.map(|at| (stored.clone(), at));
         if let Some(total) = key.as_ref().and_then(|k| self.closed_totals.get(k).map(|t| *t)) {
             return Ok(total);
         }
@@ -184,6 +185,12 @@ impl SeasonStates {
             self.closed_totals.insert(key, total);
         }
         Ok(total)
+    }
+
+    /// Forgets every board's seasons (a player was erased or banned: closed seasons may be amended).
+    pub fn clear(&self) {
+        self.known.clear();
+        self.closed_totals.clear();
     }
 
     /// Forgets the seasons of `board` (it was deleted, or its rules changed).

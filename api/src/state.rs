@@ -47,4 +47,11 @@ impl AppState {
         self.seasons.forget(board);
         self.backend.forget(board);
     }
+
+    /// Forgets every cached answer: a player was erased or banned, so any page
+    /// and any closed season's total may have changed.
+    pub fn forget_answers(&self) {
+        self.cache.clear();
+        self.seasons.clear();
+    }
 }

@@ -50,11 +50,13 @@ pub enum RejectionCode {
     /// passed): it is not in that season's frozen standings, and still counts
     /// for the all-time board.
     SeasonClosed,
+    /// The player is banned from the event's board (DESIGN.md "Players: erasure and bans").
+    Banned,
 }
 
 impl RejectionCode {
     /// Every code, for metrics pre-registration and documentation.
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 19] = [
         Self::Empty,
         Self::TooLarge,
         Self::NotUtf8,
@@ -73,6 +75,7 @@ impl RejectionCode {
         Self::Unsigned,
         Self::BadSignature,
         Self::SeasonClosed,
+        Self::Banned,
     ];
 
     /// The code's stable string form, e.g. `invalid_score`.
@@ -96,6 +99,7 @@ impl RejectionCode {
             Self::Unsigned => "unsigned",
             Self::BadSignature => "bad_signature",
             Self::SeasonClosed => "season_closed",
+            Self::Banned => "banned",
         }
     }
 }

@@ -103,6 +103,8 @@ pub struct Report {
     pub pauses: u64,
     /// A replay's records signed with a key it was not given (refused; the recovery must fail).
     pub unverifiable: u64,
+    /// Events of erased players stamped before their erasure (dropped, never dead-lettered).
+    pub erased: u64,
     /// Freshness p50 / p99 / p999 in milliseconds (event `ts` to applied).
     pub freshness_ms: (u64, u64, u64),
 }
@@ -375,6 +377,7 @@ fn report(shared: &Shared, freshness: &Histogram<u64>) -> Report {
         revocations: c.get(Counter::Revocations),
         pauses: c.get(Counter::Pauses),
         unverifiable: c.get(Counter::Unverifiable),
+        erased: c.get(Counter::Erased),
         freshness_ms: (
             freshness.value_at_quantile(0.5),
             freshness.value_at_quantile(0.99),

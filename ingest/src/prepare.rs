@@ -1,7 +1,12 @@
 //! A batch under its boards' rules: bounds, seasons, the best-score cache, coalescing.
 //!
 //! The write stage reads the rules of every board in a batch (the router keeps
-//! each board's record for at most a second), then, event by event:
+//! each board's record for at most a second) and the registry's marks of its
+//! players, then, event by event:
+//! 0. an event of an erased player stamped (Kafka time) before the erasure is
+//!    dropped and counted, never dead-lettered (that would copy the erased
+//!    player's data again); one of a player banned from its board becomes a
+//!    dead letter (`banned`);
 //! 1. a score outside the board's `min_score..=max_score` becomes a dead
 //!    letter (`out_of_bounds`), so it is never applied nor silently dropped;
 //! 2. on a board with a reset, the event also targets its season (by event
@@ -26,6 +31,7 @@ use leaderboard_semantics::season::Season;
 use leaderboard_semantics::{Clock, Rules, ScoreUpdate};
 use leaderboard_store::Closed;
 use leaderboard_store::board::seasons::{past_grace, season_of};
+use leaderboard_store::players::registry::Marks;
 
 use crate::batch::{Batch, Event};
 use crate::config::Replay;
@@ -39,6 +45,15 @@ pub type BoardRules = HashMap<BoardId, Rules>;
 /// unrelated layout, unreadable), with why: their events become dead letters
 /// (`unwritable`) while the batch's other boards go on.
 pub type Unwritable = HashMap<String, String>;
+
+/// What keeps a batch's events from being written, besides their boards' rules.
+#[derive(Debug, Clone, Copy)]
+pub struct Barred<'a> {
+    /// Boards whose record this worker cannot use.
+    pub boards: &'a Unwritable,
+    /// The registry's marks of the batch's players: erasures and bans.
+    pub players: &'a Marks,
+}
 
 /// How far ahead of this worker's clock a season may start and still take events.
 pub const FUTURE_TOLERANCE_MS: i64 = 60_000;
@@ -79,11 +94,13 @@ pub struct Prepared {
     pub seasonal: Vec<Event>,
     /// The seasons the batch writes to, each once.
     pub seasons: Vec<SeasonTarget>,
+    /// Events of erased players stamped before their erasure, dropped.
+    pub erased: u64,
 }
 
 /// Applies `rules` to `batch` at `time`, `closed` the seasons whose fence
 /// this worker met (see the module docs); adds the rules of the seasons it
-/// writes to `rules`. Events of the boards in `unwritable` become dead letters first.
+/// writes to `rules`. Events of the boards and players `barred` are set apart first.
 ///
 /// A season's lateness is judged by each record's Kafka timestamp (when it
 /// reached the broker, on the season clock), not by when ingest gets to it:
@@ -95,7 +112,7 @@ pub struct Prepared {
 pub fn prepare<S: BuildHasher>(
     batch: &Batch,
     rules: &mut BoardRules,
-    unwritable: &Unwritable,
+    barred: Barred<'_>,
     shared: &Shared,
     time: SeasonTime<'_>,
     closed: &HashSet<BoardId, S>,
@@ -107,8 +124,18 @@ pub fn prepare<S: BuildHasher>(
         if replay.is_some_and(|r| !r.covers(&e.board)) {
             continue;
         }
-        if let Some(why) = unwritable.get(e.board.as_str()) {
+        if let Some(why) = barred.boards.get(e.board.as_str()) {
             prepared.refuse(batch, e, RejectionCode::Unwritable, why.clone());
+            continue;
+        }
+        // A record without a Kafka timestamp cannot be shown to follow an erasure.
+        if barred.players.erased_before(&e.player, batch.accepted[e.record].timestamp_ms.unwrap_or(i64::MIN)) {
+            prepared.erased += 1;
+            continue;
+        }
+        if barred.players.ban_on(&e.player, &e.board).is_some() {
+            let detail = format!("player {} is banned from board {}", e.player, e.board);
+            prepared.refuse(batch, e, RejectionCode::Banned, detail);
             continue;
         }
         let reached_ms = batch.accepted[e.record].timestamp_ms.map_or(time.now_ms, |t| time.clock.at(t));
@@ -164,6 +191,7 @@ impl Prepared {
     pub fn count(&self, shared: &Shared) {
         shared.counters.add(Counter::Skipped, self.skipped.len() as u64);
         shared.counters.add(Counter::Coalesced, (self.kept.len() - self.updates.len()) as u64);
+        shared.counters.add(Counter::Erased, self.erased);
     }
 }
 
@@ -286,7 +314,8 @@ mod tests {
         let mut rules = rules;
         let unwritable: Unwritable = [("stuck".to_string(), "stored with another layout".to_string())].into();
         let time = SeasonTime { clock: &Clock::System, now_ms: 0 };
-        let prepared = prepare(&b, &mut rules, &unwritable, &shared, time, &HashSet::new(), None);
+        let barred = Barred { boards: &unwritable, players: &Marks::default() };
+        let prepared = prepare(&b, &mut rules, barred, &shared, time, &HashSet::new(), None);
         let mut updates: Vec<(String, String, u64, u64)> =
             prepared.updates.iter().map(|u| (u.board.to_string(), u.player.to_string(), u.score, u.time_ms)).collect();
         updates.sort();

@@ -30,10 +30,13 @@ pub enum Counter {
     Pauses,
     /// A replay's records signed with a key it was not given ([`crate::record::OwnedRecord::unverifiable`]).
     Unverifiable,
+    /// Events of erased players stamped before the erasure: never applied, and not
+    /// dead-lettered either (that would copy an erased player's data again).
+    Erased,
 }
 
 impl Counter {
-    const ALL: [Self; 10] = [
+    const ALL: [Self; 11] = [
         Self::Consumed,
         Self::Applied,
         Self::Skipped,
@@ -44,6 +47,7 @@ impl Counter {
         Self::Revocations,
         Self::Pauses,
         Self::Unverifiable,
+        Self::Erased,
     ];
 
     /// The Prometheus counter it is exported as.
@@ -59,6 +63,7 @@ impl Counter {
             Self::Revocations => "ingest_revocations_total",
             Self::Pauses => "ingest_pauses_total",
             Self::Unverifiable => "ingest_replay_unverifiable_total",
+            Self::Erased => "ingest_events_erased_total",
         }
     }
 }

@@ -6,6 +6,7 @@
 //! | `ingest_events_applied_total` | counter | events written to Redis (after coalescing) |
 //! | `ingest_events_skipped_total` | counter | events the best-score cache proved useless |
 //! | `ingest_events_coalesced_total` | counter | events merged into another event of the same player in a batch |
+//! | `ingest_events_erased_total` | counter | events of erased players stamped before the erasure: dropped, never dead-lettered (`docs/players.md`) |
 //! | `ingest_events_dead_lettered_total{reason}` | counter | records sent to the dead-letter topic, by code |
 //! | `ingest_dead_letters_total` | counter | records sent to the dead-letter topic |
 //! | `ingest_dead_letters_headers_only_total` | counter | dead letters the broker took only without key and value |

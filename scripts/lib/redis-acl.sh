@@ -12,7 +12,8 @@
 # - api: reads only. The read commands on `lb:*` keys and read-only scripts (EVAL_RO, which
 #   refuses any write inside the script); no key enumeration (KEYS, SCAN), no write, no admin.
 # - ingest: reads and writes on the boards (`lb:{*`), their list and season list, and the
-#   watermark, the applied offsets and the loss note; scripts (EVAL: ACLs apply inside scripts too); WAIT. Not the audit log, no
+#   watermark, the applied offsets and the loss note; reads only of the player registry (`lb:players`:
+#   erasures and bans are the admin's); scripts (EVAL: ACLs apply inside scripts too); WAIT. Not the audit log, no
 #   dangerous commands (FLUSHALL, CONFIG, KEYS, DEBUG, ...).
 # - admin (lb-admin, the api's admin routes): what ingest may, on every `lb:*` key, the audit log included.
 # - replica: what a replica needs to follow its primary (`masteruser`).
@@ -26,7 +27,7 @@ redis_acl_rules() { # role
     local base="reset on resetchannels -@all $redis_acl_connect"
     case $1 in
         api) echo "$base ~lb:* +@read -@dangerous -scan -randomkey +eval_ro +evalsha_ro" ;;
-        ingest) echo "$base ~lb:{* ~lb:boards ~lb:seasonal ~lb:watermark:* ~lb:epoch ~lb:epoch:* ~lb:applied ~lb:applied:* ~lb:loss ~lb:loss:* +@read +@write -@dangerous -scan -randomkey +eval +evalsha +eval_ro +evalsha_ro +wait" ;;
+        ingest) echo "$base ~lb:{* ~lb:boards ~lb:seasonal ~lb:watermark:* ~lb:epoch ~lb:epoch:* ~lb:applied ~lb:applied:* ~lb:loss ~lb:loss:* %R~lb:players +@read +@write -@dangerous -scan -randomkey +eval +evalsha +eval_ro +evalsha_ro +wait" ;;
         admin) echo "$base ~lb:* +@read +@write -@dangerous -scan -randomkey +eval +evalsha +eval_ro +evalsha_ro +wait" ;;
         replica) echo "reset on resetchannels -@all +psync +replconf +ping" ;;
         sentinel) echo "reset on allchannels -@all +multi +slaveof +replicaof +ping +exec +subscribe +config|rewrite +role +publish +info +client|setname +client|kill +script|kill" ;;

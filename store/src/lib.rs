@@ -38,12 +38,15 @@
 //!   metadata, reads and writes.
 //! - [`board`]: a board's lifecycle over the router: range rebalances,
 //!   migrations between layouts, seasons, snapshots.
+//! - [`players`]: players across every board: the registry of erasures and
+//!   bans, and removing a player from every board and season.
 
 pub mod board;
 pub mod connection;
 mod error;
 pub mod layout;
 pub mod marker;
+pub mod players;
 
 pub use board::migrate::MigrationOutcome;
 pub use board::rebalance::{RebalanceOptions, RebalanceOutcome, equal_population};

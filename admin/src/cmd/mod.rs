@@ -5,17 +5,21 @@
 //! is handled, and only once. It also writes the commands that change something to the
 //! audit log (`lb:audit`, shared with the api's admin routes) as `cli:$USER`.
 //!
+//! The player commands (`erase`, `ban`, `unban`, `player`) use `leaderboard_store::players`.
 //! The layout commands drive [`leaderboard_store::Router`] (long ones through
 //! `crate::progress`); the recovery commands (`snapshot`, `restore`,
 //! `rebuild`, `catch-up`, `epoch`) run [`crate::recover`].
 
 pub mod abort;
 pub mod audit;
+pub mod ban;
 pub mod boards;
 pub mod catch_up;
 pub mod delete;
 pub mod epoch;
+pub mod erase;
 pub mod migrate;
+pub mod player;
 pub mod propose;
 pub mod rebalance;
 pub mod rebuild;
@@ -23,6 +27,7 @@ pub mod restore;
 pub mod resume;
 pub mod rules;
 pub mod snapshot;
+pub mod unban;
 pub mod watch;
 
 use std::io::Write;
@@ -68,6 +73,14 @@ pub enum Command {
     Epoch(epoch::Epoch),
     /// Abandons the rebalance or migration in progress.
     Abort(abort::Abort),
+    /// Erases a player (GDPR): out of every board and season; earlier records never applied again.
+    Erase(erase::Erase),
+    /// Bans a player from boards (their events become dead letters `banned`).
+    Ban(ban::Ban),
+    /// Lifts a player's ban for future events.
+    Unban(unban::Unban),
+    /// Where a player stands: erasure, ban, and their boards.
+    Player(player::Player),
 }
 
 /// What a command runs against.
@@ -130,6 +143,10 @@ impl Command {
             Self::CatchUp(args) => catch_up::run(args, ctx, out).await,
             Self::Epoch(args) => epoch::run(args, ctx, out).await,
             Self::Abort(args) => abort::run(args, ctx, out).await,
+            Self::Erase(args) => erase::run(args, ctx, out).await,
+            Self::Ban(args) => ban::run(args, ctx, out).await,
+            Self::Unban(args) => unban::run(args, ctx, out).await,
+            Self::Player(args) => player::run(args, ctx, out).await,
         };
         if let Some(audited) = audited {
             audited.record(ctx.store, result.is_ok()).await?;
@@ -152,7 +169,12 @@ impl Command {
             Self::Rebuild(_) => Some(Audited::new("rebuild", "*")),
             Self::CatchUp(_) => Some(Audited::new("catch_up", "*")),
             Self::Epoch(args) => args.adopt.then(|| Audited::new("epoch_adopt", "*")),
-            Self::Boards | Self::Propose(_) | Self::Watch(_) | Self::Audit(_) | Self::Snapshot(_) => None,
+            Self::Erase(args) => Some(Audited::new("erase_player", &args.player)),
+            Self::Ban(args) => Some(Audited::new("ban_player", &args.player)),
+            Self::Unban(args) => Some(Audited::new("unban_player", &args.player)),
+            Self::Boards | Self::Propose(_) | Self::Watch(_) | Self::Audit(_) | Self::Snapshot(_) | Self::Player(_) => {
+                None
+            }
         }
     }
 }

@@ -59,10 +59,11 @@ pub(crate) async fn run(args: Restore, ctx: &Context<'_>, out: &mut Output<impl 
 pub(super) fn print_report(out: &mut impl Write, what: &str, r: &RestoreReport) -> std::io::Result<()> {
     writeln!(
         out,
-        "{what}: {} boards and seasons, {} players loaded in {:.1}s; {} records replayed ({} events written, {} \
-         refused as the live workers refused them) in {:.1}s; {}; {:.1}s in all",
+        "{what}: {} boards and seasons, {} players loaded ({} left out: erased or banned) in {:.1}s; {} records \
+         replayed ({} events written, {} refused as the live workers refused them) in {:.1}s; {}; {:.1}s in all",
         r.loaded.boards,
         r.loaded.players,
+        r.left_out,
         r.load_seconds,
         r.replayed_records,
         r.replayed_events,

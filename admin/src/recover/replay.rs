@@ -18,6 +18,9 @@ use leaderboard_runtime::RedisArgs;
 pub struct RestoreReport {
     /// Boards and seasons loaded, and their players.
     pub loaded: Totals,
+    /// `restore`: rows of the file left out because the registry says so: players erased after
+    /// the snapshot was taken, or banned from the board (DESIGN.md "Players: erasure and bans").
+    pub left_out: u64,
     /// Seconds spent loading the file.
     pub load_seconds: f64,
     /// Records the replay read, and the events it wrote.

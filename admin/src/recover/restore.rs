@@ -1,5 +1,6 @@
 //! `restore`: a snapshot file loaded into boards that do not exist, with their seasons, then the
-//! topic replayed from the file's offsets; a lost store gets a new epoch at the end.
+//! topic replayed from the file's offsets; a lost store gets a new epoch at the end. Players the
+//! registry says must not come back (erased after the snapshot, banned) are left out of the rows.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -7,10 +8,11 @@ use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 use leaderboard_contract::BoardId;
-use leaderboard_semantics::Rules;
+use leaderboard_semantics::{Rules, ScoreUpdate};
 use leaderboard_store::board::seasons::SeasonEntry;
 use leaderboard_store::board::snapshot::SCAN_CHUNK;
 use leaderboard_store::marker::epoch::{self, Origin, State};
+use leaderboard_store::players::registry;
 use leaderboard_store::{LayoutSpec, Router, RouterOptions, Store};
 use tokio::sync::mpsc;
 
@@ -117,7 +119,10 @@ pub async fn restore(
                     }
                 }
                 Item::Rows(rows) => {
-                    if let Some((router, _)) = &current {
+                    if let Some((router, season)) = &current {
+                        let closed = season.as_ref().is_some_and(|(_, entry)| entry.closed_at_ms.is_some());
+                        let (rows, left_out) = admitted(store, rows, header.created_at_ms, closed).await?;
+                        report.left_out += left_out;
                         router.apply(&rows).await?;
                         report.loaded.players += rows.len() as u64;
                         progress.inc(rows.len() as u64);
@@ -154,6 +159,33 @@ pub async fn restore(
     Ok(report)
 }
 
+/// `rows` without the players the registry says must not come back, and how many were left
+/// out: players erased after the snapshot was taken at `taken_at_ms` (the rows predate the
+/// erasure; one erased before it has only rows of a new start), and players banned from the
+/// board (from a `closed` season only when the ban reached closed seasons).
+async fn admitted(
+    store: &Store,
+    rows: Vec<ScoreUpdate>,
+    taken_at_ms: i64,
+    closed: bool,
+) -> anyhow::Result<(Vec<ScoreUpdate>, u64)> {
+    let marks = registry::marks(store, rows.iter().map(|r| &r.player)).await?;
+    if marks.is_empty() {
+        return Ok((rows, 0));
+    }
+    let before = rows.len();
+    let kept: Vec<ScoreUpdate> = rows
+        .into_iter()
+        .filter(|r| {
+            let erased = marks.erased.get(&r.player).is_some_and(|&at| at > taken_at_ms);
+            let banned = marks.ban_on(&r.player, &r.board).is_some_and(|ban| !closed || ban.closed_seasons);
+            !erased && !banned
+        })
+        .collect();
+    let left_out = (before - kept.len()) as u64;
+    Ok((kept, left_out))
+}
+
 /// The section being loaded: its board's router, and for a season its board and entry.
 type Loading = Option<(Router, Option<(BoardId, SeasonEntry)>)>;
 
@@ -171,6 +203,7 @@ async fn open_season(
         start_ms: line.start_ms,
         end_ms: line.end_ms,
         closed_at_ms: line.closed_at_ms,
+        amended_at_ms: None,
     };
     r.router.restore_season(&parent, &r.rules, &entry).await?;
     Ok(Some((r.router.clone(), Some((parent, entry)))))

@@ -1,5 +1,6 @@
 //! `lb-admin` against the real Redis of `scripts/infra.sh`: every command, in text and JSON.
 
+mod players;
 mod recovery;
 
 use clap::Parser as _;

@@ -1,4 +1,5 @@
-//! The admin routes (`/v1/admin/`): list boards, delete one, set its rules.
+//! The admin routes about boards (`/v1/admin/boards`): list boards, delete one,
+//! set its rules; and what every admin route shares (players: [`super::players`]).
 //!
 //! Each checks the bearer token first and writes what it did, or why it was
 //! refused, to the audit log ([`crate::admin`]); the writes go to the primary
@@ -14,6 +15,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use leaderboard_contract::BoardId;
 use leaderboard_semantics::Rules;
 use leaderboard_store::{Router, RouterOptions, layout::record};
+use serde::de::DeserializeOwned;
 
 use crate::admin::{Admin, status_code};
 use crate::dto::{AdminBoard, AdminBoards, RulesRequest};
@@ -25,16 +27,16 @@ use crate::state::AppState;
 pub const MAX_LISTED_BOARDS: usize = 1000;
 
 /// The admin side, or 401 when no token is configured (the routes exist, nobody may use them).
-fn admin(s: &AppState) -> Result<&Arc<Admin>, ApiError> {
+pub(crate) fn admin(s: &AppState) -> Result<&Arc<Admin>, ApiError> {
     s.admin.as_ref().ok_or(ApiError::Unauthorized)
 }
 
-fn failed(e: &leaderboard_store::Error) -> ApiError {
+pub(crate) fn failed(e: &leaderboard_store::Error) -> ApiError {
     ApiError::from_router(e)
 }
 
 /// What the audit log records of a request: `ok`, or its status code.
-fn outcome<T>(result: &Result<T, ApiError>) -> String {
+pub(crate) fn outcome<T>(result: &Result<T, ApiError>) -> String {
     result.as_ref().map_or_else(status_code, |_| "ok".into())
 }
 
@@ -84,9 +86,12 @@ pub async fn delete_board(
 /// Largest `PUT /v1/admin/boards/{board}` body.
 pub const MAX_RULES_BODY_BYTES: usize = 4 * 1024;
 
-/// The body of `PUT /v1/admin/boards/{board}`, validated (after the token:
-/// an unauthenticated request learns nothing about bodies). Rejections are 400 JSON.
-fn parse_rules(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Rules, ApiError> {
+/// An admin route's JSON object body, read after the token (an
+/// unauthenticated request learns nothing about bodies). Rejections are 400 JSON.
+pub(crate) fn json_body<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
     let body = body.map_err(|e| ApiError::bad_request("body_too_large", e.body_text()))?;
     let json = headers
         .get(header::CONTENT_TYPE)
@@ -97,7 +102,12 @@ fn parse_rules(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Resu
     }
     let object: serde_json::Map<String, serde_json::Value> =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
-    let request: RulesRequest = crate::extract::object_body(object)?;
+    crate::extract::object_body(object)
+}
+
+/// The body of `PUT /v1/admin/boards/{board}`, validated.
+fn parse_rules(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Rules, ApiError> {
+    let request: RulesRequest = json_body(headers, body)?;
     let rules = request.rules().map_err(|e| ApiError::bad_request("invalid_rules", e))?;
     rules.validate().map_err(|e| ApiError::bad_request("invalid_rules", e.to_string()))?;
     Ok(rules)

@@ -4,18 +4,21 @@
 //! # Layout
 //! - [`boards`]: top, player, around and board statistics; [`lookup`]: a list of players in one call.
 //! - [`seasons`]: a board's seasons; [`read`]: resolve the season, read, date the answer.
-//! - [`admin`]: the bearer-token routes under `/v1/admin/`; [`ops`]: health, readiness, metrics, the document, the page.
+//! - [`admin`]: the bearer-token routes under `/v1/admin/boards` and what every admin route shares;
+//!   [`players`]: those under `/v1/admin/players` (erasure, bans).
+//! - [`ops`]: health, readiness, metrics, the document, the page.
 
 pub mod admin;
 pub mod boards;
 pub mod lookup;
 pub mod ops;
+pub mod players;
 pub mod read;
 pub mod seasons;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 
 use crate::state::AppState;
 
@@ -35,6 +38,11 @@ pub fn routes(state: AppState) -> Router {
         .route(
             "/v1/admin/boards/{board}",
             delete(admin::delete_board).put(admin::put_rules).layer(DefaultBodyLimit::max(admin::MAX_RULES_BODY_BYTES)),
+        )
+        .route("/v1/admin/players/{player}", get(players::status).delete(players::erase))
+        .route(
+            "/v1/admin/players/{player}/ban",
+            put(players::ban).delete(players::unban).layer(DefaultBodyLimit::max(players::MAX_BAN_BODY_BYTES)),
         )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -47,6 +47,7 @@ pub async fn seasons(
             start_ms: current.start_ms,
             end_ms: current.end_ms,
             closed_at_ms: None,
+            amended_at_ms: None,
         });
     }
     entries.sort_by_key(|e| std::cmp::Reverse(e.start_ms));
@@ -58,12 +59,14 @@ pub async fn seasons(
             let stored = board.season(&entry.id);
             async move {
                 // A closed season's total is read once: a request costs Redis only the open ones'.
-                let total = s.seasons.total(&s.backend, &stored, entry.closed_at_ms).await?;
+                let frozen_at = entry.closed_at_ms.map(|closed| entry.amended_at_ms.unwrap_or(closed));
+                let total = s.seasons.total(&s.backend, &stored, frozen_at).await?;
                 Ok::<_, ApiError>(SeasonDto {
                     start: rfc3339(time_of(entry.start_ms)),
                     end: rfc3339(time_of(entry.end_ms)),
                     state: if entry.closed() { "closed" } else { "open" }.to_string(),
                     total,
+                    amended_at: entry.amended_at_ms.map(|at| rfc3339(time_of(at))),
                     id: entry.id,
                 })
             }

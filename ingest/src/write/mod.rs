@@ -28,9 +28,12 @@
 //!   finds the updates the store refuses, the wait for the replicas.
 //! - `dead_letters.rs`: what the write stage sets aside (refused, late, unwritable
 //!   records) and sending it to the dead-letter topic.
+//! - `players.rs`: erased and banned players: their marks read before a batch, and
+//!   read again after its writes, so a mark made meanwhile is honoured before offsets.
 
 mod apply;
 mod dead_letters;
+mod players;
 mod run;
 mod updates;
 
@@ -81,6 +84,8 @@ pub struct Writer {
     epoch: Epoch,
     /// Set for a recovery's replay ([`crate::config::Replay`]).
     replay: Option<Replay>,
+    /// The player registry's version this writer last read ([`players`]).
+    players_version: Option<u64>,
 }
 
 /// What a [`Writer`] is made of besides its configuration: the clients and
@@ -128,6 +133,7 @@ impl Writer {
             closed: HashSet::new(),
             epoch,
             replay: config.replay.clone(),
+            players_version: None,
         })
     }
 }

@@ -127,7 +127,7 @@ fn marks(batch: &Batch) -> Vec<Mark> {
 /// publisher, the telemetry listener) to another thread, so only the writer
 /// stops and the rest of the worker goes on as it would behind a slow Redis.
 #[cfg(feature = "failpoints")]
-fn hold_here(name: &str) {
+pub(super) fn hold_here(name: &str) {
     use tokio::runtime::{Handle, RuntimeFlavor};
     let configured = fail::list().iter().any(|(point, _)| point == name);
     if configured && Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
@@ -139,4 +139,4 @@ fn hold_here(name: &str) {
 
 /// Without the `failpoints` feature, nothing.
 #[cfg(not(feature = "failpoints"))]
-fn hold_here(_name: &str) {}
+pub(super) fn hold_here(_name: &str) {}

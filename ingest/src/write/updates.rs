@@ -15,7 +15,7 @@ use super::dead_letters::{LATE, REFUSED, unwritable_letters};
 use super::{Abandoned, Writer};
 use crate::batch::Batch;
 use crate::prepare::{
-    BoardPlayer, BoardPlayers, BoardRules, Prepared, SeasonTarget, SeasonTime, Unwritable, coalesce, prepare,
+    Barred, BoardPlayer, BoardPlayers, BoardRules, Prepared, SeasonTarget, SeasonTime, Unwritable, coalesce, prepare,
 };
 use crate::shared::Counter;
 
@@ -38,11 +38,12 @@ impl Writer {
         // Prepared under the rules the router then writes with; a board created or
         // re-created with other order or ties meanwhile makes the router refuse, and the
         // batch is prepared again, so no event is coalesced or skipped by the wrong order.
+        let marks = self.player_marks(batch).await?;
         let (rules, prepared) = loop {
             let (mut rules, unwritable) = self.board_rules(batch).await?;
             let time = SeasonTime { clock: &self.clock, now_ms: self.clock.now_ms() };
-            let prepared =
-                prepare(batch, &mut rules, &unwritable, &self.shared, time, &self.closed, self.replay.as_ref());
+            let barred = Barred { boards: &unwritable, players: &marks };
+            let prepared = prepare(batch, &mut rules, barred, &self.shared, time, &self.closed, self.replay.as_ref());
             self.open_seasons(&prepared.seasons, &rules).await?;
             let written = self.write_updates(batch, &prepared, &prepared.kept, &prepared.updates, &rules).await?;
             if let Written::Done = written {
@@ -59,6 +60,7 @@ impl Writer {
         if !skipped.is_empty() && self.shared.cache.epoch() != prepared.cache_epoch {
             self.rewrite_skipped(batch, &prepared, rules, skipped).await?;
         }
+        self.recheck_players(batch, &prepared, &marks).await?;
         self.record_freshness(&batch.event_times);
         Ok(())
     }

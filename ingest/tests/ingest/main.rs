@@ -9,6 +9,7 @@ mod helpers;
 mod hostile;
 mod kafka;
 mod pipeline;
+mod players;
 mod rebalance;
 mod replica_reads;
 mod rules;

@@ -51,11 +51,20 @@ pub struct SeasonEntry {
     /// When a closer set its fence and recorded it, in milliseconds since the epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed_at_ms: Option<i64>,
+    /// When the closed season was last amended (a player erased or banned out of it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amended_at_ms: Option<i64>,
 }
 
 impl SeasonEntry {
     fn of(season: &Season) -> Self {
-        Self { id: season.id.clone(), start_ms: season.start_ms, end_ms: season.end_ms, closed_at_ms: None }
+        Self {
+            id: season.id.clone(),
+            start_ms: season.start_ms,
+            end_ms: season.end_ms,
+            closed_at_ms: None,
+            amended_at_ms: None,
+        }
     }
 
     /// The entry of season `id` (stored as `stored`) from its registry JSON.
@@ -88,6 +97,18 @@ if not raw then return 0 end
 local entry = cjson.decode(raw)
 if entry['closed_at_ms'] then return 0 end
 entry['closed_at_ms'] = tonumber(ARGV[2])
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(entry))
+return 1
+";
+
+/// `AMEND registry id at` → 1 when the closed season's entry now says it was
+/// amended at `at`, 0 for an open season (or no entry).
+const AMEND: &str = r"
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local entry = cjson.decode(raw)
+if not entry['closed_at_ms'] then return 0 end
+entry['amended_at_ms'] = tonumber(ARGV[2])
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(entry))
 return 1
 ";
@@ -235,6 +256,18 @@ impl Router {
             tracing::info!(%board, season = id, "season closed");
         }
         Ok(won == 1)
+    }
+
+    /// Records that the closed season `id` of `board` was amended at `at_ms`
+    /// (a player erased or banned out of it); `false` for an open season.
+    ///
+    /// # Errors
+    /// [`Error::Redis`] when Redis fails.
+    pub async fn amend_season(&self, board: &BoardId, id: &str, at_ms: i64) -> Result<bool> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(AMEND).arg(1).arg(keys::seasons(board)).arg(id).arg(at_ms);
+        let amended: i64 = self.store().query(&cmd).await?;
+        Ok(amended == 1)
     }
 
     /// Deletes every season of `board` and its registry (part of deleting the board).

@@ -281,16 +281,18 @@ return arrived
 "
 );
 
-/// `TIMED_REMOVE key index m0 ...`: removes players (member and index entry) from a shard.
+/// `TIMED_REMOVE key index m0 ...`: removes players (member and index entry) from a shard;
+/// returns how many members it removed.
 const TIMED_REMOVE: &str = r"
+local removed = 0
 for i = 1, #ARGV do
   local pre = redis.call('HGET', KEYS[2], ARGV[i])
   if pre then
-    redis.call('ZREM', KEYS[1], pre .. ARGV[i])
+    removed = removed + redis.call('ZREM', KEYS[1], pre .. ARGV[i])
     redis.call('HDEL', KEYS[2], ARGV[i])
   end
 end
-return 0
+return removed
 ";
 
 /// A read-only script call: `EVAL_RO` (Redis 7.0+) runs on replicas, and

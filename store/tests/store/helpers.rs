@@ -1,9 +1,13 @@
 //! Connections to the test Redis servers and random workloads.
 
 use std::collections::HashSet;
+use std::sync::LazyLock;
+use std::time::Duration;
 
 use leaderboard_contract::{BoardId, PlayerId};
-use leaderboard_semantics::{Oracle, ScoreUpdate};
+use leaderboard_semantics::season::{Every, Reset, Season};
+use leaderboard_semantics::{Oracle, Order, Rules, ScoreUpdate, Ties};
+use leaderboard_store::layout::record::{self, RecordedLayout};
 use leaderboard_store::{LayoutSpec, RedisTarget, Router, RouterOptions, Store, StoreOptions};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -154,4 +158,28 @@ pub fn assert_no_duplicates(entries: &[leaderboard_semantics::Entry], context: &
     for e in entries {
         assert!(seen.insert(&e.player), "{context}: {} listed twice", e.player);
     }
+}
+
+// Seasons of the tests: days from a UTC midnight a week ahead.
+
+pub const DAY: i64 = 86_400_000;
+/// The first day of the tests' seasons: a UTC midnight a week ahead, read once
+/// per test. Ahead of the real clock, because ingest workers of other tests on
+/// the same Redis close every season their (real) clock says is over; a fixed
+/// date would pass one day and they would close these seasons under the tests.
+pub static DAY0: LazyLock<i64> = LazyLock::new(|| (leaderboard_semantics::clock::system_ms() / DAY + 7) * DAY);
+
+pub fn daily(order: Order, ties: Ties, keep_seasons: u32) -> Rules {
+    let reset = Reset { every: Every::Day, utc_offset: time::UtcOffset::UTC, weekday: time::Weekday::Monday };
+    Rules { order, ties, reset: Some(reset), keep_seasons, late_grace: Duration::from_secs(10), ..Rules::default() }
+}
+
+pub fn season(rules: &Rules, day: i64) -> Season {
+    rules.reset.expect("reset").season_at(*DAY0 + day * DAY + 1).expect("season")
+}
+
+pub async fn seasonal_board(router: &Router, rules: Rules) -> BoardId {
+    let board = unique_board("season");
+    record::set_rules(router.store(), &board, RecordedLayout::of(router.spec()), rules).await.expect("rules");
+    board
 }

@@ -6,6 +6,7 @@ mod equivalence;
 mod helpers;
 mod lookup;
 mod migrate;
+mod players;
 mod rebalance;
 mod records;
 mod replicas;

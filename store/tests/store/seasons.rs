@@ -2,40 +2,14 @@
 //! exactly-once with racing closers, retention removes the oldest.
 
 use std::collections::HashSet;
-use std::sync::LazyLock;
-use std::time::Duration;
 
-use leaderboard_contract::BoardId;
-use leaderboard_semantics::season::{Every, Reset, Season};
 use leaderboard_semantics::{Order, Rules, ScoreUpdate, Ties};
 use leaderboard_store::layout::record::{self, RecordedLayout};
-use leaderboard_store::{Closed, Error, RebalanceOptions, Router, layout::keys};
+use leaderboard_store::{Closed, Error, RebalanceOptions, layout::keys};
 
-use crate::helpers::{Workload, assert_matches_oracle, router, unique_board};
+use crate::helpers::{DAY, DAY0, Workload, assert_matches_oracle, daily, router, season, seasonal_board};
 
 const PLAYERS: usize = 60;
-const DAY: i64 = 86_400_000;
-/// The first day of the tests' seasons: a UTC midnight a week ahead, read once
-/// per test. Ahead of the real clock, because ingest workers of other tests on
-/// the same Redis close every season their (real) clock says is over; a fixed
-/// date would pass one day and they would close these seasons under the tests.
-static DAY0: LazyLock<i64> = LazyLock::new(|| (leaderboard_semantics::clock::system_ms() / DAY + 7) * DAY);
-
-fn daily(order: Order, ties: Ties, keep_seasons: u32) -> Rules {
-    let reset = Reset { every: Every::Day, utc_offset: time::UtcOffset::UTC, weekday: time::Weekday::Monday };
-    Rules { order, ties, reset: Some(reset), keep_seasons, late_grace: Duration::from_secs(10), ..Rules::default() }
-}
-
-fn season(rules: &Rules, day: i64) -> Season {
-    rules.reset.expect("reset").season_at(*DAY0 + day * DAY + 1).expect("season")
-}
-
-async fn seasonal_board(router: &Router, rules: Rules) -> BoardId {
-    let board = unique_board("season");
-    record::set_rules(router.store(), &board, RecordedLayout::of(router.spec()), rules).await.expect("rules");
-    board
-}
-
 /// Writes to a season, closes it, then writes again (later, better scores
 /// and replays): every later update is reported refused and the season still
 /// equals what it held at close; a second close is a no-op.

@@ -1,0 +1,49 @@
+//! `lb-admin ban <player> (--all | --boards b1,b2) [--closed-seasons] [--reason ..]`:
+//! bans a player from boards: they leave them (and, with `--closed-seasons`,
+//! their closed seasons, which are amended), and their events for them go to
+//! the dead letters (`banned`) until `lb-admin unban`.
+
+use std::io::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use leaderboard_contract::{BoardId, PlayerId};
+use leaderboard_store::players::registry::{Ban as StoredBan, BanScope};
+
+use super::Context;
+use super::erase::RemovedReport;
+use crate::board::player_router;
+use crate::output::Output;
+
+/// The arguments of `ban`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("scope").required(true).args(["all", "boards"])))]
+pub struct Ban {
+    /// The player.
+    pub(super) player: String,
+    /// Every board, present and future.
+    #[arg(long)]
+    all: bool,
+    /// The boards (comma-separated; their seasons included).
+    #[arg(long, value_delimiter = ',')]
+    boards: Vec<String>,
+    /// Also remove the player from those boards' closed seasons (they are amended).
+    #[arg(long)]
+    closed_seasons: bool,
+    /// Why (at most 256 bytes), for the audit log and `lb-admin player`.
+    #[arg(long, default_value = "")]
+    reason: String,
+}
+
+/// Bans the player.
+pub(crate) async fn run(args: Ban, ctx: &Context<'_>, out: &mut Output<impl Write>) -> anyhow::Result<()> {
+    let player = PlayerId::new(args.player)?;
+    let boards = if args.all {
+        BanScope::ALL
+    } else {
+        BanScope::Boards(args.boards.into_iter().map(BoardId::new).collect::<Result<_, _>>()?)
+    };
+    let at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let ban = StoredBan { boards, closed_seasons: args.closed_seasons, reason: args.reason, at_ms };
+    let removed = player_router(ctx.store).ban_player(&player, &ban).await?;
+    RemovedReport::new(&player, &removed, None).print("banned", out)
+}

@@ -1,0 +1,203 @@
+//! The admin routes about players (`/v1/admin/players/`): erase one, ban one
+//! or lift the ban, and say where one stands (DESIGN.md "Players: erasure
+//! and bans").
+//!
+//! Erasing and banning change what every route answers, so after the store
+//! is changed this api drops every cached page and closed-season total
+//! before it answers; other api processes do the same when they next read
+//! the registry's version (every `--watermark-refresh`). Each request is
+//! audited, as every admin route.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode};
+use leaderboard_contract::{BoardId, PlayerId};
+use leaderboard_store::players::registry::{self, AllBoards, Ban, BanScope};
+use leaderboard_store::players::remove::Removed;
+use leaderboard_store::{Router, RouterOptions, layout::record};
+
+use crate::admin::{Admin, status_code};
+use crate::clock::rfc3339;
+use crate::dto::{AllBoardsWord, BanBoards, BanDto, BanRequest, PlayerOnBoard, PlayerRemoved, PlayerStatus};
+use crate::error::{AdminErrors, ApiError, ErrorBody};
+use crate::extract::PlayerIdPath;
+use crate::routes::admin::{MAX_LISTED_BOARDS, admin, failed, json_body, outcome};
+use crate::state::AppState;
+
+/// Largest `PUT /v1/admin/players/{player}/ban` body.
+pub const MAX_BAN_BODY_BYTES: usize = 8 * 1024;
+
+/// Erases a player: their scores leave every board and season (closed ones
+/// included) and every layout; their records stamped before now are never
+/// applied again. Idempotent: erasing again moves the erasure's time forward.
+#[utoipa::path(delete, path = "/v1/admin/players/{player}", tag = "admin", security(("bearer" = [])),
+    params(("player" = String, Path, description = "Player id")),
+    responses((status = 200, description = "Erased: where the player was taken out of", body = PlayerRemoved), AdminErrors))]
+pub async fn erase(
+    State(s): State<AppState>,
+    PlayerIdPath(player): PlayerIdPath,
+    headers: HeaderMap,
+) -> Result<Json<PlayerRemoved>, ApiError> {
+    let admin = admin(&s)?;
+    let who = admin.authorize(&headers, "erase_player", player.as_str()).await?;
+    let at_ms = now_ms();
+    let result = writer(&s, admin).erase_player(&player, at_ms).await.map_err(|e| failed(&e));
+    s.forget_answers();
+    admin.audit(&who, "erase_player", player.as_str(), &outcome(&result)).await;
+    let removed = result?;
+    Ok(Json(answer(&player, removed, Some(at_ms), None)))
+}
+
+/// Bans a player from some boards or all: they leave those boards (and,
+/// when asked, their closed seasons, which are amended), and their events
+/// for them go to the dead letters (`banned`) until the ban is lifted. A new
+/// ban replaces the player's earlier one.
+#[utoipa::path(put, path = "/v1/admin/players/{player}/ban", tag = "admin", security(("bearer" = [])),
+    params(("player" = String, Path, description = "Player id")),
+    request_body(content = BanRequest, description = "The ban; at most 8 KiB"),
+    responses(
+        (status = 200, description = "Banned: where the player was taken out of", body = PlayerRemoved),
+        (status = 400, description = "Invalid body: boards, reason or size", body = ErrorBody),
+        AdminErrors))]
+pub async fn ban(
+    State(s): State<AppState>,
+    PlayerIdPath(player): PlayerIdPath,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<PlayerRemoved>, ApiError> {
+    let admin = admin(&s)?;
+    let who = admin.authorize(&headers, "ban_player", player.as_str()).await?;
+    let ban = match json_body::<BanRequest>(&headers, body).and_then(|request| to_ban(request, now_ms())) {
+        Ok(ban) => ban,
+        Err(e) => {
+            admin.audit(&who, "ban_player", player.as_str(), &status_code(&e)).await;
+            return Err(e);
+        }
+    };
+    let result = writer(&s, admin).ban_player(&player, &ban).await.map_err(|e| failed(&e));
+    s.forget_answers();
+    let outcome = result.as_ref().map_or_else(status_code, |_| format!("ok: {}", ban.reason));
+    admin.audit(&who, "ban_player", player.as_str(), &outcome).await;
+    let removed = result?;
+    Ok(Json(answer(&player, removed, None, Some(&ban))))
+}
+
+/// Lifts a player's ban for future events (what it removed stays removed).
+#[utoipa::path(delete, path = "/v1/admin/players/{player}/ban", tag = "admin", security(("bearer" = [])),
+    params(("player" = String, Path, description = "Player id")),
+    responses(
+        (status = 204, description = "Lifted"),
+        (status = 404, description = "The player is not banned (`not_banned`)", body = ErrorBody),
+        AdminErrors))]
+pub async fn unban(
+    State(s): State<AppState>,
+    PlayerIdPath(player): PlayerIdPath,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let admin = admin(&s)?;
+    let who = admin.authorize(&headers, "unban_player", player.as_str()).await?;
+    let result = match registry::unban(admin.store(), &player).await {
+        Ok(true) => Ok(StatusCode::NO_CONTENT),
+        Ok(false) => Err(ApiError::NotFound { code: "not_banned", message: format!("player {player} is not banned") }),
+        Err(e) => Err(failed(&e)),
+    };
+    admin.audit(&who, "unban_player", player.as_str(), &outcome(&result)).await;
+    result
+}
+
+/// Where a player stands: erased or not, banned or not, and their standing
+/// on every board (all-time) they have a score on.
+#[utoipa::path(get, path = "/v1/admin/players/{player}", tag = "admin", security(("bearer" = [])),
+    params(("player" = String, Path, description = "Player id")),
+    responses((status = 200, description = "The player's standing and marks", body = PlayerStatus), AdminErrors))]
+pub async fn status(
+    State(s): State<AppState>,
+    PlayerIdPath(player): PlayerIdPath,
+    headers: HeaderMap,
+) -> Result<Json<PlayerStatus>, ApiError> {
+    let admin = admin(&s)?;
+    let who = admin.authorize(&headers, "player_status", player.as_str()).await?;
+    let result = describe(admin, &player).await;
+    admin.audit(&who, "player_status", player.as_str(), &outcome(&result)).await;
+    result.map(Json)
+}
+
+async fn describe(admin: &Admin, player: &PlayerId) -> Result<PlayerStatus, ApiError> {
+    let marks = registry::status(admin.store(), player).await.map_err(|e| failed(&e))?;
+    let names = record::boards(admin.store()).await.map_err(|e| failed(&e))?;
+    let truncated = names.len() > MAX_LISTED_BOARDS;
+    let mut boards = Vec::new();
+    for board in names.into_iter().take(MAX_LISTED_BOARDS) {
+        let Some((router, _)) =
+            Router::for_board(admin.store(), &board, RouterOptions::default()).await.map_err(|e| failed(&e))?
+        else {
+            continue;
+        };
+        if let Some(standing) = router.standing(&board, player).await.map_err(|e| failed(&e))? {
+            boards.push(PlayerOnBoard { board: board.to_string(), score: standing.score, rank: standing.rank });
+        }
+    }
+    Ok(PlayerStatus {
+        player: player.to_string(),
+        erased_at: marks.erased_at_ms.map(time_of),
+        ban: marks.ban.as_ref().map(ban_dto),
+        boards,
+        truncated,
+    })
+}
+
+/// The router the admin routes write through (the admin connection, this api's layout for new boards).
+fn writer(s: &AppState, admin: &Arc<Admin>) -> Router {
+    Router::new(admin.store().clone(), s.backend.router().spec().clone(), RouterOptions::default())
+}
+
+fn to_ban(request: BanRequest, at_ms: i64) -> Result<Ban, ApiError> {
+    let boards = match request.boards {
+        BanBoards::All(_) => BanScope::ALL,
+        BanBoards::Listed(names) => BanScope::Boards(
+            names
+                .into_iter()
+                .map(|n| BoardId::new(n).map_err(|e| ApiError::bad_request("invalid_ban", format!("board {e}"))))
+                .collect::<Result<_, _>>()?,
+        ),
+    };
+    let ban = Ban { boards, closed_seasons: request.closed_seasons, reason: request.reason, at_ms };
+    ban.validate().map_err(|e| ApiError::bad_request("invalid_ban", e.to_string()))?;
+    Ok(ban)
+}
+
+fn ban_dto(ban: &Ban) -> BanDto {
+    BanDto {
+        boards: match &ban.boards {
+            BanScope::All(AllBoards::All) => BanBoards::All(AllBoardsWord::All),
+            BanScope::Boards(boards) => BanBoards::Listed(boards.iter().map(ToString::to_string).collect()),
+        },
+        closed_seasons: ban.closed_seasons,
+        reason: ban.reason.clone(),
+        at: time_of(ban.at_ms),
+    }
+}
+
+fn answer(player: &PlayerId, removed: Removed, erased_at_ms: Option<i64>, ban: Option<&Ban>) -> PlayerRemoved {
+    let Removed { boards, amended } = removed;
+    PlayerRemoved {
+        player: player.to_string(),
+        erased_at: erased_at_ms.map(time_of),
+        ban: ban.map(ban_dto),
+        boards: boards.iter().map(ToString::to_string).collect(),
+        amended: amended.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+fn time_of(ms: i64) -> String {
+    rfc3339(UNIX_EPOCH + Duration::from_millis(ms.max(0).cast_unsigned()))
+}

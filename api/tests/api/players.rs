@@ -1,0 +1,150 @@
+//! The admin routes about players: erase, ban, lift a ban, where a player
+//! stands; every answer after an erasure leaves the player out, on the api
+//! that took the call at once and on another api by the registry's version.
+
+use std::time::Duration;
+
+use leaderboard_contract::PlayerId;
+use leaderboard_semantics::ScoreUpdate;
+use leaderboard_store::marker::audit;
+use reqwest::{Method, StatusCode};
+
+use crate::admin::hash;
+use crate::helpers::{TestApi, board, router, seed};
+
+const TOKEN: &str = "players-secret";
+
+/// An api whose top pages are read once and never refreshed (an hour): only
+/// dropping them can take a player off a cached page.
+async fn api(redis: &str, operator: Option<&str>) -> TestApi {
+    TestApi::start(redis, "hash:2", |c| {
+        c.top_refresh = Duration::from_secs(3600);
+        if let Some(operator) = operator {
+            c.admin_tokens = vec![format!("{operator}:{}:admin", hash(TOKEN))];
+        }
+    })
+    .await
+}
+
+async fn call(
+    api: &TestApi,
+    method: Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (StatusCode, serde_json::Value) {
+    let mut request = api.client.request(method, format!("{}{path}", api.base)).bearer_auth(TOKEN);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+fn on_page(top: &serde_json::Value, player: &PlayerId) -> bool {
+    top["entries"].as_array().expect("entries").iter().any(|e| e["player"] == player.as_str())
+}
+
+#[tokio::test]
+async fn an_erased_player_leaves_every_answer_at_once_and_the_registry_remembers() {
+    let redis = testkit::redis_url();
+    let b = board("erase");
+    let writer = router(&redis, "hash:2").await;
+    seed(&writer, &b, 30).await;
+    // Players of this test only: an erasure reaches every board of the store.
+    let gone = PlayerId::new(testkit::unique("gone")).expect("player");
+    let season_player = PlayerId::new(testkit::unique("stays")).expect("player");
+    let best = |player: &PlayerId, score| ScoreUpdate { board: b.clone(), player: player.clone(), score, time_ms: 0 };
+    writer.apply(&[best(&gone, 10_000), best(&season_player, 9_000)]).await.expect("write");
+    let operator = testkit::unique("privacy");
+    let (taking, other) = (api(&redis, Some(&operator)).await, api(&redis, None).await);
+    let top = format!("/v1/boards/{b}/top");
+    for api in [&taking, &other] {
+        let (status, page) = api.json(&top).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(on_page(&page, &gone), "cached with the player first: {page}");
+    }
+
+    let (status, erased) = call(&taking, Method::DELETE, &format!("/v1/admin/players/{gone}"), None).await;
+    assert_eq!(status, StatusCode::OK, "{erased}");
+    assert!(erased["boards"].as_array().expect("boards").iter().any(|x| x == b.as_str()), "{erased}");
+    assert!(erased["erased_at"].is_string(), "{erased}");
+    let (_, page) = taking.json(&top).await;
+    assert!(!on_page(&page, &gone), "the api that took the call answers without the player at once: {page}");
+    assert!(on_page(&page, &season_player), "{page}");
+    assert_eq!(page["total"], 31);
+    let (status, _) = taking.json(&format!("/v1/boards/{b}/players/{gone}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // The other api drops its page when it reads the registry's version (every 100 ms here).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, page) = other.json(&top).await;
+        if !on_page(&page, &gone) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the other api never dropped its page: {page}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let (status, standing) = call(&taking, Method::GET, &format!("/v1/admin/players/{gone}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(standing["erased_at"].is_string() && standing["boards"] == serde_json::json!([]), "{standing}");
+    let (status, standing) = call(&taking, Method::GET, &format!("/v1/admin/players/{season_player}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(standing["boards"][0]["score"], 9_000, "{standing}");
+    assert!(standing.get("erased_at").is_none(), "{standing}");
+
+    let entries = audit::recent(writer.store(), 1000).await.expect("audit");
+    let mine: Vec<(String, String)> = entries
+        .iter()
+        .filter(|r| r.entry.who == operator)
+        .map(|r| (r.entry.action.clone(), r.entry.target.clone()))
+        .collect();
+    assert!(mine.contains(&("erase_player".into(), gone.to_string())), "{mine:?}");
+    taking.stop().await;
+    other.stop().await;
+}
+
+#[tokio::test]
+async fn a_ban_takes_a_player_off_its_boards_and_can_be_lifted() {
+    let redis = testkit::redis_url();
+    let (b, elsewhere) = (board("ban"), board("ban-other"));
+    let writer = router(&redis, "hash:2").await;
+    seed(&writer, &b, 20).await;
+    let cheat = PlayerId::new(testkit::unique("cheat")).expect("player");
+    let best = |board: &leaderboard_contract::BoardId| ScoreUpdate {
+        board: board.clone(),
+        player: cheat.clone(),
+        score: 99_999,
+        time_ms: 0,
+    };
+    writer.apply(&[best(&b), best(&elsewhere)]).await.expect("write");
+    let api = api(&redis, Some(&testkit::unique("moderator"))).await;
+    let path = format!("/v1/admin/players/{cheat}/ban");
+
+    for (body, why) in [
+        (serde_json::json!({"boards": "some"}), "neither a list nor \"all\""),
+        (serde_json::json!({"boards": []}), "no board"),
+        (serde_json::json!({"boards": [format!("{b}@2026-12-07")]}), "a season, not a board"),
+        (serde_json::json!({"boards": "all", "reason": "x".repeat(257)}), "a reason too long"),
+        (serde_json::json!({"boards": "all", "extra": 1}), "an unknown field"),
+    ] {
+        let (status, error) = call(&api, Method::PUT, &path, Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{why}: {error}");
+    }
+    assert!(writer.standing(&b, &cheat).await.expect("standing").is_some(), "a refused ban changes nothing");
+
+    let (status, banned) =
+        call(&api, Method::PUT, &path, Some(serde_json::json!({"boards": [b.as_str()], "reason": "aimbot"}))).await;
+    assert_eq!(status, StatusCode::OK, "{banned}");
+    assert_eq!(banned["ban"]["reason"], "aimbot");
+    assert_eq!(writer.standing(&b, &cheat).await.expect("standing"), None);
+    assert!(writer.standing(&elsewhere, &cheat).await.expect("standing").is_some(), "other boards keep the player");
+    let (_, standing) = call(&api, Method::GET, &format!("/v1/admin/players/{cheat}"), None).await;
+    assert_eq!(standing["ban"]["boards"], serde_json::json!([b.as_str()]), "{standing}");
+
+    assert_eq!(call(&api, Method::DELETE, &path, None).await.0, StatusCode::NO_CONTENT);
+    let (status, error) = call(&api, Method::DELETE, &path, None).await;
+    assert_eq!((status, error["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_banned")));
+    api.stop().await;
+}

@@ -1,0 +1,89 @@
+//! Erased and banned players in the write stage: the registry's marks of a
+//! batch's players read before it is prepared, and read again after its
+//! writes, so an erasure or ban made meanwhile takes effect before the
+//! batch's offsets are stored (`leaderboard_store::players`, "the race with
+//! in-flight writes").
+
+use std::collections::HashSet;
+
+use leaderboard_contract::{BoardId, PlayerId};
+use leaderboard_store::players::registry::{self, Marks};
+use tracing::info;
+
+use super::run::hold_here;
+use super::{Abandoned, Writer};
+use crate::batch::Batch;
+use crate::prepare::Prepared;
+
+impl Writer {
+    /// The marks of `batch`'s players, retrying Redis failures by class. A
+    /// registry that changed since the last batch clears the best-score
+    /// cache: an erased player's cached best must not skip their new start.
+    pub(super) async fn player_marks(&mut self, batch: &Batch) -> Result<Marks, Abandoned> {
+        let players: HashSet<&PlayerId> = batch.events.iter().map(|e| &e.player).collect();
+        let marks = loop {
+            match registry::marks(self.redis.router.store(), players.iter().copied()).await {
+                Ok(marks) => break marks,
+                Err(e) => self.retry_after(&e).await?,
+            }
+        };
+        self.seen_version(marks.version);
+        hold_here("ingest::after_player_marks");
+        Ok(marks)
+    }
+
+    /// After `batch`'s writes, before its offsets are stored: when the
+    /// registry changed since `read` was read, takes the players marked
+    /// meanwhile out of every board and season the batch wrote them to.
+    pub(super) async fn recheck_players(
+        &mut self,
+        batch: &Batch,
+        prepared: &Prepared,
+        read: &Marks,
+    ) -> Result<(), Abandoned> {
+        let version = loop {
+            match registry::version(self.redis.router.store()).await {
+                Ok(v) => break v,
+                Err(e) => self.retry_after(&e).await?,
+            }
+        };
+        if version == read.version {
+            return Ok(());
+        }
+        let players: HashSet<&PlayerId> = batch.events.iter().map(|e| &e.player).collect();
+        let now = loop {
+            match registry::marks(self.redis.router.store(), players.iter().copied()).await {
+                Ok(marks) => break marks,
+                Err(e) => self.retry_after(&e).await?,
+            }
+        };
+        let written = (0..batch.events.len() + prepared.seasonal.len()).map(|i| prepared.event(batch, i));
+        let mut stale: HashSet<(&BoardId, &PlayerId)> = HashSet::new();
+        for e in written {
+            let newly_erased = now.erased.get(&e.player).is_some_and(|at| read.erased.get(&e.player) != Some(at));
+            let newly_banned = now.ban_on(&e.player, &e.board).is_some() && read.ban_on(&e.player, &e.board).is_none();
+            if newly_erased || newly_banned {
+                stale.insert((&e.board, &e.player));
+            }
+        }
+        if !stale.is_empty() {
+            // No player id in the log: an erased player's id is not to be copied anywhere.
+            info!(entries = stale.len(), "players erased or banned while this batch was written: removed again");
+        }
+        for (board, player) in stale {
+            while let Err(e) = self.redis.router.remove_player(board, player).await {
+                self.retry_after(&e).await?;
+            }
+        }
+        self.seen_version(now.version);
+        Ok(())
+    }
+
+    /// Remembers the registry's `version`; a change clears the best-score cache.
+    fn seen_version(&mut self, version: u64) {
+        if self.players_version.is_some_and(|seen| seen != version) {
+            self.shared.cache.clear();
+        }
+        self.players_version = Some(version);
+    }
+}

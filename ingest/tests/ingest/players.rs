@@ -1,0 +1,133 @@
+//! Erased and banned players in ingest, against the real broker and Redis:
+//! an erased player's records stamped before the erasure are never applied
+//! (and never copied to the dead letters), later ones are a new start; a
+//! banned player's events are dead letters `banned`; and an erasure that
+//! lands while a batch of the same player is in flight still wins.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use leaderboard_contract::{BoardId, PlayerId, ScoreEvent};
+use leaderboard_semantics::clock::system_ms;
+use leaderboard_store::players::registry::{self, Ban, BanScope};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use testkit::{redis_url, unique};
+
+use crate::helpers::{
+    Topics, Worker, config, oracle_of, producer, random_events, read_dlq, router, wait_for_committed, wait_for_oracle,
+};
+
+/// Produces `events` with the Kafka timestamp `at_ms`.
+async fn produce_at(producer: &FutureProducer, topic: &str, events: &[ScoreEvent], at_ms: i64) {
+    for e in events {
+        let (key, value) = (e.key().to_vec(), e.to_json());
+        let record = FutureRecord::to(topic).key(&key).payload(&value).timestamp(at_ms);
+        producer.send(record, Duration::from_secs(30)).await.map_err(|(e, _)| e).expect("produced");
+    }
+}
+
+fn events_of(board: &BoardId, player: &PlayerId, scores: &[u64]) -> Vec<ScoreEvent> {
+    scores
+        .iter()
+        .map(|&score| ScoreEvent { board: board.clone(), player: player.clone(), score, ts_ms: None, id: None })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_erased_players_earlier_records_are_never_applied_and_a_banned_players_are_dead_letters() {
+    let topics = Topics::create(2).await;
+    let board = BoardId::new(unique("players")).expect("board");
+    let reader = router(&redis_url(), "hash:2").await;
+    let (gone, cheat) =
+        (PlayerId::new(unique("gone")).expect("player"), PlayerId::new(unique("cheat")).expect("player"));
+    let others = random_events(71, &board, 30, 400);
+    let now = system_ms();
+    let erased_at = now - 30_000;
+    registry::mark_erased(reader.store(), &gone, erased_at).await.expect("erase");
+    let ban =
+        Ban { boards: BanScope::Boards(vec![board.clone()]), closed_seasons: false, reason: "x".into(), at_ms: 1 };
+    registry::ban(reader.store(), &cheat, &ban).await.expect("ban");
+
+    let producer = producer();
+    let before = events_of(&board, &gone, &[900, 950, 990]);
+    let after = events_of(&board, &gone, &[10, 20]);
+    let cheating = events_of(&board, &cheat, &[999, 998, 997, 996]);
+    produce_at(&producer, &topics.scores, &before, erased_at - 1).await;
+    crate::helpers::produce_events(&producer, &topics.scores, &others).await;
+    produce_at(&producer, &topics.scores, &cheating, now).await;
+    produce_at(&producer, &topics.scores, &after, erased_at).await;
+
+    let worker = Worker::start(config(&topics, &redis_url(), "hash:2"));
+    let mut expected: Vec<ScoreEvent> = others.clone();
+    expected.extend(after.iter().cloned());
+    wait_for_oracle(&reader, &oracle_of(&expected), &board, Duration::from_secs(60)).await;
+    wait_for_committed(&topics, Duration::from_secs(60)).await;
+    let standing = reader.standing(&board, &gone).await.expect("standing").expect("a new start");
+    assert_eq!(standing.score, 20, "only the records stamped at or after the erasure count");
+    assert_eq!(reader.standing(&board, &cheat).await.expect("standing"), None, "a banned player stays out");
+    let dead = read_dlq(&topics.dlq, cheating.len()).await;
+    let codes: HashMap<&str, usize> = dead.iter().fold(HashMap::new(), |mut m, d| {
+        *m.entry(d.header("error.code")).or_default() += 1;
+        m
+    });
+    assert_eq!(codes, [("banned", cheating.len())].into(), "the banned player's events, and nothing of the erased one");
+    let report = worker.stop().await;
+    assert_eq!(report.erased, before.len() as u64, "{report:?}");
+}
+
+/// The race DESIGN.md's erasure must win, by construction: the fail point
+/// `ingest::after_player_marks` holds the writer after it read its batch's
+/// marks (the player not erased yet) and before it writes; the erasure runs
+/// in full while it is held (mark, then removal everywhere); then the writer
+/// writes the batch. It must take the player out again before it stores the
+/// batch's offsets, and a worker that starts after never brings them back.
+// Multi-threaded: the held writer blocks a runtime thread (`block_in_place`) while the test erases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(feature = "failpoints"), ignore = "needs the fail points: run with --features ingest/failpoints")]
+async fn an_erasure_during_a_batch_of_the_same_player_wins() {
+    let topics = Topics::create(1).await;
+    let board = BoardId::new(unique("erase-race")).expect("board");
+    let reader = router(&redis_url(), "single").await;
+    let gone = PlayerId::new(unique("gone")).expect("player");
+    let mut events = random_events(72, &board, 20, 200);
+    events.extend(events_of(&board, &gone, &[500, 700]));
+    crate::helpers::produce_events(&producer(), &topics.scores, &events).await;
+
+    let (reached_tx, reached_rx) = std::sync::mpsc::channel::<()>();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let reached_tx = Mutex::new(reached_tx);
+    let go_rx = Mutex::new(go_rx);
+    let once = Arc::new(AtomicBool::new(false));
+    let first = once.clone();
+    fail::cfg_callback("ingest::after_player_marks", move || {
+        if !first.swap(true, Ordering::SeqCst) {
+            reached_tx.lock().expect("lock").send(()).expect("test waits");
+            go_rx.lock().expect("lock").recv().expect("test releases");
+        }
+    })
+    .expect("fail point");
+    let worker = Worker::start(config(&topics, &redis_url(), "single"));
+    tokio::task::spawn_blocking(move || reached_rx.recv_timeout(Duration::from_secs(60)))
+        .await
+        .expect("join")
+        .expect("the writer read its first batch's marks");
+    assert_eq!(reader.total(&board).await.expect("total"), 0, "held before its first write");
+    reader.erase_player(&gone, system_ms()).await.expect("erase");
+    go_tx.send(()).expect("release");
+
+    let others: Vec<ScoreEvent> = events.iter().filter(|e| e.player != gone).cloned().collect();
+    wait_for_oracle(&reader, &oracle_of(&others), &board, Duration::from_secs(60)).await;
+    wait_for_committed(&topics, Duration::from_secs(60)).await;
+    assert_eq!(reader.standing(&board, &gone).await.expect("standing"), None, "the erasure won");
+    worker.stop().await;
+    fail::remove("ingest::after_player_marks");
+    // The records are committed: a new group replaying them from the start drops them too.
+    let replay = Topics { scores: topics.scores.clone(), dlq: topics.dlq.clone(), group: unique("again") };
+    let again = Worker::start(config(&replay, &redis_url(), "single"));
+    wait_for_committed(&replay, Duration::from_secs(60)).await;
+    assert_eq!(reader.standing(&board, &gone).await.expect("standing"), None, "a replay never brings them back");
+    let report = again.stop().await;
+    assert_eq!(report.erased, 2, "{report:?}");
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Erasure latency: seeds one board of N players per layout (single, hash:8, range with
+# equal-population boundaries) on the local Redis, then erases R of their players one by one with
+# `lb-admin erase --json` and reports each layout's latencies (an erasure visits every board of the
+# store and its seasons, so the store's board count is printed beside them).
+#
+# Usage: scripts/bench-erase.sh [--players N] [--rounds R]
+#   e.g. scripts/bench-erase.sh --players 10000000 --rounds 20
+set -euo pipefail
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cd "$SCRIPT_DIR/.."
+players=1000000 rounds=10
+while (($#)); do
+    case $1 in
+        --players) players=$2; shift ;;
+        --rounds) rounds=$2; shift ;;
+        *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+# shellcheck source=lib/bench.sh
+source "$SCRIPT_DIR/lib/bench.sh"
+bench_setup erase -p loadgen -p admin
+export LB_LOADGEN_PLAYERS=$players
+# Boundaries at the quartiles of loadgen's seeded scores (1000 / (1 - u)^0.7 for uniform u).
+for layout in single hash:8 range:1223,1625,2639; do
+    board=$run-${layout%%:*}
+    LB_LAYOUT=$layout LB_LOADGEN_BOARD=$board target/release/loadgen seed >/dev/null
+    echo "== $layout: board $board, $(redis-cli -u "$LB_REDIS_URL" SCARD lb:boards) boards in the store"
+    ms=()
+    for i in $(seq 1 "$rounds"); do
+        player=$(printf 'p-%08d' $(((i * 7919) % players)))
+        start=$(date +%s%N)
+        out=$(target/release/lb-admin erase "$player" --json)
+        ms+=($((($(date +%s%N) - start) / 1000000)))
+        grep -q "\"$board\"" <<<"$out" || { echo "the erasure did not find $player on $board: $out" >&2; exit 1; }
+    done
+    sorted=$(printf '%s\n' "${ms[@]}" | sort -n)
+    echo "erase latency (ms, lb-admin process included), $rounds players: min $(head -1 <<<"$sorted")" \
+        "median $(sed -n "$(((rounds + 1) / 2))p" <<<"$sorted") max $(tail -1 <<<"$sorted")"
+    target/release/lb-admin delete "$board" >/dev/null
+done

@@ -1,0 +1,324 @@
+//! The player registry: erasures and bans, in one Redis hash (`lb:players`).
+//!
+//! | field | value |
+//! |---|---|
+//! | `e:<player>` | when the player was erased, in milliseconds since the Unix epoch |
+//! | `b:<player>` | the player's ban ([`Ban`], JSON) |
+//! | `version` | raised by every change, so a writer can tell whether marks changed during its batch |
+//!
+//! One key, so every change and its version move together (one node on a
+//! Cluster; the registry is read once per write batch, which is far below a
+//! node's capacity). It holds ids and times only, never a score or `meta`:
+//! what an erasure must remember is that the player's earlier records are
+//! never to be applied again.
+
+use std::collections::HashMap;
+
+use leaderboard_contract::{BoardId, PlayerId};
+use redis::Value;
+use serde::{Deserialize, Serialize};
+
+use crate::connection::reply::{as_array, as_bytes};
+use crate::connection::store::Store;
+use crate::{Error, Result};
+
+/// The registry's key.
+pub const KEY: &str = "lb:players";
+
+/// The field holding the registry's version.
+const VERSION: &str = "version";
+
+/// Most boards one ban may list.
+pub const MAX_BAN_BOARDS: usize = 100;
+
+/// Longest ban reason, in bytes.
+pub const MAX_REASON_BYTES: usize = 256;
+
+/// Which boards a ban covers (with their seasons).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BanScope {
+    /// Every board: `"all"`.
+    All(AllBoards),
+    /// The boards listed.
+    Boards(Vec<BoardId>),
+}
+
+/// The word `"all"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AllBoards {
+    /// Every board.
+    All,
+}
+
+impl BanScope {
+    /// Every board.
+    pub const ALL: Self = Self::All(AllBoards::All);
+
+    /// Whether the scope covers `board` (a season counts as its board).
+    pub fn covers(&self, board: &BoardId) -> bool {
+        match self {
+            Self::All(_) => true,
+            Self::Boards(boards) => {
+                let base = board.season_parts().map_or(board.as_str(), |(b, _)| b);
+                boards.iter().any(|b| b.as_str() == base)
+            }
+        }
+    }
+}
+
+/// A player's ban.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ban {
+    /// The boards it covers.
+    pub boards: BanScope,
+    /// Whether the player was also removed from those boards' closed seasons.
+    pub closed_seasons: bool,
+    /// Why, as the operator wrote it (at most [`MAX_REASON_BYTES`]).
+    pub reason: String,
+    /// When, in milliseconds since the Unix epoch.
+    pub at_ms: i64,
+}
+
+impl Ban {
+    /// Checks the stated bounds: at most [`MAX_BAN_BOARDS`] boards and a reason of at most
+    /// [`MAX_REASON_BYTES`].
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the bound exceeded.
+    pub fn validate(&self) -> Result<()> {
+        if let BanScope::Boards(boards) = &self.boards {
+            if boards.is_empty() || boards.len() > MAX_BAN_BOARDS {
+                return Err(Error::Config(format!("a ban lists 1 to {MAX_BAN_BOARDS} boards, or \"all\"")));
+            }
+            if boards.iter().any(BoardId::is_season) {
+                return Err(Error::Config("a ban lists boards, not seasons".into()));
+            }
+        }
+        if self.reason.len() > MAX_REASON_BYTES {
+            return Err(Error::Config(format!("a ban's reason is at most {MAX_REASON_BYTES} bytes")));
+        }
+        Ok(())
+    }
+}
+
+/// What the registry says of some players, and its version when read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Marks {
+    /// The registry's version.
+    pub version: u64,
+    /// Erased players and when.
+    pub erased: HashMap<PlayerId, i64>,
+    /// Banned players and their bans.
+    pub bans: HashMap<PlayerId, Ban>,
+}
+
+impl Marks {
+    /// Whether a record of `player` stamped `timestamp_ms` (Kafka time) predates their erasure:
+    /// such a record is never applied.
+    pub fn erased_before(&self, player: &PlayerId, timestamp_ms: i64) -> bool {
+        self.erased.get(player).is_some_and(|&at| timestamp_ms < at)
+    }
+
+    /// The ban that covers `player` on `board`, if any.
+    pub fn ban_on(&self, player: &PlayerId, board: &BoardId) -> Option<&Ban> {
+        self.bans.get(player).filter(|ban| ban.boards.covers(board))
+    }
+
+    /// Whether nothing is marked.
+    pub fn is_empty(&self) -> bool {
+        self.erased.is_empty() && self.bans.is_empty()
+    }
+}
+
+/// Where one player stands in the registry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Status {
+    /// When they were erased, if ever.
+    pub erased_at_ms: Option<i64>,
+    /// Their ban, if any.
+    pub ban: Option<Ban>,
+}
+
+/// The registry's version now.
+///
+/// # Errors
+/// [`Error::Redis`] when Redis fails.
+pub async fn version(store: &Store) -> Result<u64> {
+    let v: Option<u64> = store.query(redis::cmd("HGET").arg(KEY).arg(VERSION)).await?;
+    Ok(v.unwrap_or(0))
+}
+
+/// The marks of `players` and the version, in one read.
+///
+/// # Errors
+/// [`Error::Redis`] when Redis fails; [`Error::Corrupt`] for a field that is not what it should be.
+pub async fn marks<'a>(store: &Store, players: impl IntoIterator<Item = &'a PlayerId>) -> Result<Marks> {
+    let players: Vec<&PlayerId> = players.into_iter().collect();
+    let mut cmd = redis::cmd("HMGET");
+    cmd.arg(KEY).arg(VERSION);
+    for p in &players {
+        cmd.arg(erased_field(p)).arg(ban_field(p));
+    }
+    let reply: Value = store.query(&cmd).await?;
+    let mut values = as_array(reply)?.into_iter();
+    let mut marks = Marks { version: int(values.next())?.map_or(0, |v| v.max(0).cast_unsigned()), ..Marks::default() };
+    for p in players {
+        if let Some(at) = int(values.next())? {
+            marks.erased.insert(p.clone(), at);
+        }
+        if let Some(ban) = parse_ban(values.next())? {
+            marks.bans.insert(p.clone(), ban);
+        }
+    }
+    Ok(marks)
+}
+
+/// Where `player` stands.
+///
+/// # Errors
+/// As [`marks`].
+pub async fn status(store: &Store, player: &PlayerId) -> Result<Status> {
+    let mut marks = marks(store, [player]).await?;
+    Ok(Status { erased_at_ms: marks.erased.remove(player), ban: marks.bans.remove(player) })
+}
+
+/// Marks `player` erased at `at_ms` (a later erasure moves the time forward,
+/// never back) and raises the version.
+///
+/// # Errors
+/// [`Error::Redis`] when Redis fails.
+pub async fn mark_erased(store: &Store, player: &PlayerId, at_ms: i64) -> Result<()> {
+    let _: i64 = store
+        .query(redis::cmd("EVAL").arg(MARK_ERASED).arg(1).arg(KEY).arg(erased_field(player)).arg(at_ms).arg(VERSION))
+        .await?;
+    Ok(())
+}
+
+/// Records `ban` for `player` (replacing any earlier ban) and raises the version.
+///
+/// # Errors
+/// [`Error::Config`] for a ban beyond the bounds ([`Ban::validate`]); [`Error::Redis`] when Redis fails.
+pub async fn ban(store: &Store, player: &PlayerId, ban: &Ban) -> Result<()> {
+    ban.validate()?;
+    let json = serde_json::to_string(ban).map_err(|e| Error::Config(format!("ban: {e}")))?;
+    let mut pipe = redis::pipe();
+    pipe.atomic().cmd("HSET").arg(KEY).arg(ban_field(player)).arg(json).ignore();
+    pipe.cmd("HINCRBY").arg(KEY).arg(VERSION).arg(1).ignore();
+    store.run(&pipe).await?;
+    Ok(())
+}
+
+/// Lifts `player`'s ban, if any (for future events; what it removed stays
+/// removed), and raises the version. Returns whether there was one.
+///
+/// # Errors
+/// [`Error::Redis`] when Redis fails.
+pub async fn unban(store: &Store, player: &PlayerId) -> Result<bool> {
+    let mut pipe = redis::pipe();
+    pipe.atomic().cmd("HDEL").arg(KEY).arg(ban_field(player));
+    pipe.cmd("HINCRBY").arg(KEY).arg(VERSION).arg(1).ignore();
+    let replies = store.run(&pipe).await?;
+    Ok(replies.first().and_then(|v| int(Some(v.clone())).ok().flatten()).is_some_and(|n| n > 0))
+}
+
+/// Raises the version alone: after an erasure's or a ban's removal, so a
+/// reader that sees this raise also sees the removal.
+///
+/// # Errors
+/// [`Error::Redis`] when Redis fails.
+pub async fn touch(store: &Store) -> Result<()> {
+    let _: i64 = store.query(redis::cmd("HINCRBY").arg(KEY).arg(VERSION).arg(1)).await?;
+    Ok(())
+}
+
+/// KEYS: the registry; ARGV: the erasure field, the time, the version field.
+const MARK_ERASED: &str = r"
+local at = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if tonumber(ARGV[2]) > at then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+return redis.call('HINCRBY', KEYS[1], ARGV[3], 1)
+";
+
+fn erased_field(player: &PlayerId) -> String {
+    format!("e:{player}")
+}
+
+fn ban_field(player: &PlayerId) -> String {
+    format!("b:{player}")
+}
+
+fn int(v: Option<Value>) -> Result<Option<i64>> {
+    match v {
+        None | Some(Value::Nil) => Ok(None),
+        Some(Value::Int(i)) => Ok(Some(i)),
+        Some(other) => {
+            let bytes = as_bytes(other)?;
+            let text = String::from_utf8_lossy(&bytes);
+            text.parse().map(Some).map_err(|_| Error::Corrupt(format!("{KEY}: {text:?} is not an integer")))
+        }
+    }
+}
+
+fn parse_ban(v: Option<Value>) -> Result<Option<Ban>> {
+    match v {
+        None | Some(Value::Nil) => Ok(None),
+        Some(v) => {
+            let bytes = as_bytes(v)?;
+            serde_json::from_slice(&bytes).map(Some).map_err(|e| Error::Corrupt(format!("{KEY}: ban: {e}")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn board(name: &str) -> BoardId {
+        BoardId::new(name).expect("board")
+    }
+
+    #[test]
+    fn a_scope_covers_its_boards_and_their_seasons() {
+        let scope = BanScope::Boards(vec![board("weekly")]);
+        assert!(scope.covers(&board("weekly")));
+        assert!(scope.covers(&board("weekly").season("2026-12-07")));
+        assert!(!scope.covers(&board("daily")));
+        assert!(BanScope::ALL.covers(&board("daily")));
+    }
+
+    #[test]
+    fn bans_round_trip_as_the_contract_spells_them() {
+        let all: Ban =
+            serde_json::from_str(r#"{"boards":"all","closed_seasons":true,"reason":"x","at_ms":1}"#).expect("all");
+        assert_eq!(all.boards, BanScope::ALL);
+        let listed: Ban =
+            serde_json::from_str(r#"{"boards":["a","b"],"closed_seasons":false,"reason":"","at_ms":2}"#).expect("list");
+        assert_eq!(listed.boards, BanScope::Boards(vec![board("a"), board("b")]));
+        assert!(serde_json::to_string(&all).expect("json").contains(r#""boards":"all""#));
+        assert!(
+            serde_json::from_str::<Ban>(r#"{"boards":"some","closed_seasons":false,"reason":"","at_ms":2}"#).is_err()
+        );
+    }
+
+    #[test]
+    fn bans_are_bounded() {
+        let ban =
+            |boards: BanScope, reason: &str| Ban { boards, closed_seasons: false, reason: reason.into(), at_ms: 0 };
+        assert!(ban(BanScope::ALL, "cheating").validate().is_ok());
+        assert!(ban(BanScope::Boards(vec![]), "").validate().is_err());
+        let many = (0..=MAX_BAN_BOARDS).map(|i| board(&format!("b{i}"))).collect();
+        assert!(ban(BanScope::Boards(many), "").validate().is_err());
+        assert!(ban(BanScope::Boards(vec![board("b").season("2026-12-07")]), "").validate().is_err());
+        assert!(ban(BanScope::ALL, &"x".repeat(MAX_REASON_BYTES + 1)).validate().is_err());
+    }
+
+    #[test]
+    fn a_record_before_the_erasure_is_never_applied_and_one_after_is_a_new_start() {
+        let p = PlayerId::new("p").expect("player");
+        let marks = Marks { erased: [(p.clone(), 100)].into(), ..Marks::default() };
+        assert!(marks.erased_before(&p, 99));
+        assert!(!marks.erased_before(&p, 100));
+        assert!(!marks.erased_before(&PlayerId::new("q").expect("player"), 0));
+    }
+}
