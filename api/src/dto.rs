@@ -414,17 +414,36 @@ pub enum AllBoardsWord {
     All,
 }
 
+/// The schema of [`BanBoards`] with the bounds the route checks: `"all"`, or 1 to 100 board
+/// names of the board alphabet.
+fn ban_boards_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+    let all = ObjectBuilder::new().schema_type(Type::String).enum_values(Some(["all"]));
+    let name = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(format!("^[{}]+$", leaderboard_contract::BoardId::ALLOWED)))
+        .min_length(Some(1))
+        .max_length(Some(leaderboard_contract::MAX_ID_BYTES));
+    let listed = ArrayBuilder::new()
+        .items(name)
+        .min_items(Some(1))
+        .max_items(Some(leaderboard_store::players::registry::MAX_BAN_BOARDS));
+    OneOfBuilder::new().item(all).item(listed).into()
+}
+
 /// The body of `PUT /v1/admin/players/{player}/ban`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BanRequest {
-    /// The boards the ban covers.
+    /// The boards the ban covers: `"all"`, or 1 to 100 board names.
+    #[schema(schema_with = ban_boards_schema)]
     pub boards: BanBoards,
     /// Also remove the player from those boards' closed seasons (they are amended). Default false.
     #[serde(default)]
     pub closed_seasons: bool,
-    /// Why, for the audit log and `GET /v1/admin/players/{player}` (at most 256 bytes).
+    /// Why, for the audit log and `GET /v1/admin/players/{player}` (at most 256 characters).
     #[serde(default)]
+    #[schema(max_length = 256)]
     pub reason: String,
 }
 
@@ -432,6 +451,7 @@ pub struct BanRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BanDto {
     /// The boards it covers.
+    #[schema(schema_with = ban_boards_schema)]
     pub boards: BanBoards,
     /// Whether it reached the boards' closed seasons.
     pub closed_seasons: bool,

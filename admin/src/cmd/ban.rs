@@ -29,7 +29,7 @@ pub struct Ban {
     /// Also remove the player from those boards' closed seasons (they are amended).
     #[arg(long)]
     closed_seasons: bool,
-    /// Why (at most 256 bytes), for the audit log and `lb-admin player`.
+    /// Why (at most 256 characters), for the audit log and `lb-admin player`.
     #[arg(long, default_value = "")]
     reason: String,
 }

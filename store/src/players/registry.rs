@@ -31,8 +31,8 @@ const VERSION: &str = "version";
 /// Most boards one ban may list.
 pub const MAX_BAN_BOARDS: usize = 100;
 
-/// Longest ban reason, in bytes.
-pub const MAX_REASON_BYTES: usize = 256;
+/// Longest ban reason, in characters (at most 1 KiB of UTF-8).
+pub const MAX_REASON_CHARS: usize = 256;
 
 /// Which boards a ban covers (with their seasons).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,7 +75,7 @@ pub struct Ban {
     pub boards: BanScope,
     /// Whether the player was also removed from those boards' closed seasons.
     pub closed_seasons: bool,
-    /// Why, as the operator wrote it (at most [`MAX_REASON_BYTES`]).
+    /// Why, as the operator wrote it (at most [`MAX_REASON_CHARS`] characters).
     pub reason: String,
     /// When, in milliseconds since the Unix epoch.
     pub at_ms: i64,
@@ -83,7 +83,7 @@ pub struct Ban {
 
 impl Ban {
     /// Checks the stated bounds: at most [`MAX_BAN_BOARDS`] boards and a reason of at most
-    /// [`MAX_REASON_BYTES`].
+    /// [`MAX_REASON_CHARS`] characters.
     ///
     /// # Errors
     /// [`Error::Config`] naming the bound exceeded.
@@ -96,8 +96,8 @@ impl Ban {
                 return Err(Error::Config("a ban lists boards, not seasons".into()));
             }
         }
-        if self.reason.len() > MAX_REASON_BYTES {
-            return Err(Error::Config(format!("a ban's reason is at most {MAX_REASON_BYTES} bytes")));
+        if self.reason.chars().count() > MAX_REASON_CHARS {
+            return Err(Error::Config(format!("a ban's reason is at most {MAX_REASON_CHARS} characters")));
         }
         Ok(())
     }
@@ -310,7 +310,7 @@ mod tests {
         let many = (0..=MAX_BAN_BOARDS).map(|i| board(&format!("b{i}"))).collect();
         assert!(ban(BanScope::Boards(many), "").validate().is_err());
         assert!(ban(BanScope::Boards(vec![board("b").season("2026-12-07")]), "").validate().is_err());
-        assert!(ban(BanScope::ALL, &"x".repeat(MAX_REASON_BYTES + 1)).validate().is_err());
+        assert!(ban(BanScope::ALL, &"x".repeat(MAX_REASON_CHARS + 1)).validate().is_err());
     }
 
     #[test]
