@@ -86,6 +86,20 @@ pub async fn delete_board(
 /// Largest `PUT /v1/admin/boards/{board}` body.
 pub const MAX_RULES_BODY_BYTES: usize = 4 * 1024;
 
+/// `parsed` (a request's body, read after its token), writing its refusal to the audit log when it is one.
+pub(crate) async fn audit_refusal<T>(
+    admin: &Admin,
+    who: &str,
+    action: &str,
+    target: &str,
+    parsed: Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    if let Err(e) = &parsed {
+        admin.audit(who, action, target, &status_code(e)).await;
+    }
+    parsed
+}
+
 /// An admin route's JSON object body, read after the token (an
 /// unauthenticated request learns nothing about bodies). Rejections are 400 JSON.
 pub(crate) fn json_body<T: DeserializeOwned>(
@@ -136,13 +150,7 @@ pub async fn put_rules(
 ) -> Result<Json<AdminBoard>, ApiError> {
     let admin = admin(&s)?;
     let who = admin.authorize(&headers, "set_rules", board.as_str()).await?;
-    let rules = match parse_rules(&headers, body) {
-        Ok(rules) => rules,
-        Err(e) => {
-            admin.audit(&who, "set_rules", board.as_str(), &status_code(&e)).await;
-            return Err(e);
-        }
-    };
+    let rules = audit_refusal(admin, &who, "set_rules", board.as_str(), parse_rules(&headers, body)).await?;
     let writer = Router::new(admin.store().clone(), s.backend.router().spec().clone(), RouterOptions::default());
     let result = async {
         let record = writer.set_rules(&board, rules).await.map_err(|e| match e {

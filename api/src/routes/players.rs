@@ -26,7 +26,7 @@ use crate::clock::rfc3339;
 use crate::dto::{AllBoardsWord, BanBoards, BanDto, BanRequest, PlayerOnBoard, PlayerRemoved, PlayerStatus};
 use crate::error::{AdminErrors, ApiError, ErrorBody};
 use crate::extract::PlayerIdPath;
-use crate::routes::admin::{MAX_LISTED_BOARDS, admin, failed, json_body, outcome};
+use crate::routes::admin::{MAX_LISTED_BOARDS, admin, audit_refusal, failed, json_body, outcome};
 use crate::state::AppState;
 
 /// Largest `PUT /v1/admin/players/{player}/ban` body.
@@ -72,13 +72,8 @@ pub async fn ban(
 ) -> Result<Json<PlayerRemoved>, ApiError> {
     let admin = admin(&s)?;
     let who = admin.authorize(&headers, "ban_player", player.as_str()).await?;
-    let ban = match json_body::<BanRequest>(&headers, body).and_then(|request| to_ban(request, now_ms())) {
-        Ok(ban) => ban,
-        Err(e) => {
-            admin.audit(&who, "ban_player", player.as_str(), &status_code(&e)).await;
-            return Err(e);
-        }
-    };
+    let parsed = json_body::<BanRequest>(&headers, body).and_then(|request| to_ban(request, now_ms()));
+    let ban = audit_refusal(admin, &who, "ban_player", player.as_str(), parsed).await?;
     let result = writer(&s, admin).ban_player(&player, &ban).await.map_err(|e| failed(&e));
     s.forget_answers();
     let outcome = result.as_ref().map_or_else(status_code, |_| format!("ok: {}", ban.reason));
