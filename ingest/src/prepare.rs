@@ -124,13 +124,14 @@ pub fn prepare<S: BuildHasher>(
         if replay.is_some_and(|r| !r.covers(&e.board)) {
             continue;
         }
-        if let Some(why) = barred.boards.get(e.board.as_str()) {
-            prepared.refuse(batch, e, RejectionCode::Unwritable, why.clone());
-            continue;
-        }
-        // A record without a Kafka timestamp cannot be shown to follow an erasure.
+        // First of all: an erased player's earlier record goes nowhere, not even to the dead
+        // letters. A record without a Kafka timestamp cannot be shown to follow an erasure.
         if barred.players.erased_before(&e.player, batch.accepted[e.record].timestamp_ms.unwrap_or(i64::MIN)) {
             prepared.erased += 1;
+            continue;
+        }
+        if let Some(why) = barred.boards.get(e.board.as_str()) {
+            prepared.refuse(batch, e, RejectionCode::Unwritable, why.clone());
             continue;
         }
         if barred.players.ban_on(&e.player, &e.board).is_some() {

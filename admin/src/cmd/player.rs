@@ -12,6 +12,9 @@ use serde::Serialize;
 use super::Context;
 use crate::output::Output;
 
+/// Most boards looked at, in name order (as the api's admin route).
+const MAX_LOOKED_AT: usize = 1000;
+
 /// The arguments of `player`.
 #[derive(Debug, clap::Args)]
 pub struct Player {
@@ -43,7 +46,8 @@ pub(crate) async fn run(args: Player, ctx: &Context<'_>, out: &mut Output<impl W
     let player = PlayerId::new(args.player)?;
     let marks = registry::status(ctx.store, &player).await?;
     let mut boards = Vec::new();
-    for board in record::boards(ctx.store).await? {
+    // As the api's `GET /v1/admin/players/{player}`: at most this many boards are looked at.
+    for board in record::boards(ctx.store).await?.into_iter().take(MAX_LOOKED_AT) {
         let Some((router, _)) = Router::for_board(ctx.store, &board, RouterOptions::default()).await? else { continue };
         if let Some(standing) = router.standing(&board, &player).await? {
             boards.push(OnBoard { board: board.to_string(), score: standing.score, rank: standing.rank });

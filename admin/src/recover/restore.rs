@@ -177,7 +177,8 @@ async fn admitted(
     let kept: Vec<ScoreUpdate> = rows
         .into_iter()
         .filter(|r| {
-            let erased = marks.erased.get(&r.player).is_some_and(|&at| at > taken_at_ms);
+            // An erasure at the snapshot's very start may have missed its scan: it is left out too.
+            let erased = marks.erased.get(&r.player).is_some_and(|&at| at >= taken_at_ms);
             let banned = marks.ban_on(&r.player, &r.board).is_some_and(|ban| !closed || ban.closed_seasons);
             !erased && !banned
         })

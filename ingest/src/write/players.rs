@@ -60,7 +60,10 @@ impl Writer {
         let written = (0..batch.events.len() + prepared.seasonal.len()).map(|i| prepared.event(batch, i));
         let mut stale: HashSet<(&BoardId, &PlayerId)> = HashSet::new();
         for e in written {
-            let newly_erased = now.erased.get(&e.player).is_some_and(|at| read.erased.get(&e.player) != Some(at));
+            // Only the records stamped before a new erasure: later ones are the player's new start.
+            let stamped = batch.accepted[e.record].timestamp_ms.unwrap_or(i64::MIN);
+            let newly_erased =
+                now.erased.get(&e.player) != read.erased.get(&e.player) && now.erased_before(&e.player, stamped);
             let newly_banned = now.ban_on(&e.player, &e.board).is_some() && read.ban_on(&e.player, &e.board).is_none();
             if newly_erased || newly_banned {
                 stale.insert((&e.board, &e.player));

@@ -121,14 +121,20 @@ impl Router {
             }
             for season in self.seasons(&board).await? {
                 let stored = board.season(&season.id);
-                let closed = season.closed();
-                if closed && seasons == Seasons::Open || !self.remove_player(&stored, player).await? {
+                if !season.closed() {
+                    if self.remove_player(&stored, player).await? {
+                        removed.boards.push(stored);
+                    }
                     continue;
                 }
-                if closed {
-                    self.amend_season(&board, &season.id, now_ms().cast_signed()).await?;
-                    removed.amended.push(stored.clone());
+                // A closed season is marked amended before the player leaves it, so a run cut
+                // short between the two steps is finished by the next (it finds them still there).
+                if seasons == Seasons::Open || self.standing(&stored, player).await?.is_none() {
+                    continue;
                 }
+                self.amend_season(&board, &season.id, now_ms().cast_signed()).await?;
+                self.remove_player(&stored, player).await?;
+                removed.amended.push(stored.clone());
                 removed.boards.push(stored);
             }
         }
