@@ -3,7 +3,6 @@
 //! stamped before now are never applied again (`docs/players.md`).
 
 use std::io::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use leaderboard_contract::PlayerId;
 use leaderboard_store::players::remove::Removed;
@@ -61,7 +60,6 @@ impl RemovedReport {
 /// Erases the player.
 pub(crate) async fn run(args: Erase, ctx: &Context<'_>, out: &mut Output<impl Write>) -> anyhow::Result<()> {
     let player = PlayerId::new(args.player)?;
-    let at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-    let removed = player_router(ctx.store).erase_player(&player, at_ms).await?;
-    RemovedReport::new(&player, &removed, Some(at_ms)).print("erased", out)
+    let erased = player_router(ctx.store).erase_player(&player).await?;
+    RemovedReport::new(&player, &erased.removed, Some(erased.at_ms)).print("erased", out)
 }

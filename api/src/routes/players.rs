@@ -45,12 +45,11 @@ pub async fn erase(
 ) -> Result<Json<PlayerRemoved>, ApiError> {
     let admin = admin(&s)?;
     let who = admin.authorize(&headers, "erase_player", player.as_str()).await?;
-    let at_ms = now_ms();
-    let result = writer(&s, admin).erase_player(&player, at_ms).await.map_err(|e| failed(&e));
+    let result = writer(&s, admin).erase_player(&player).await.map_err(|e| failed(&e));
     s.forget_answers();
     admin.audit(&who, "erase_player", player.as_str(), &outcome(&result)).await;
-    let removed = result?;
-    Ok(Json(answer(&player, removed, Some(at_ms), None)))
+    let erased = result?;
+    Ok(Json(answer(&player, erased.removed, Some(erased.at_ms), None)))
 }
 
 /// Bans a player from some boards or all: they leave those boards (and,

@@ -44,8 +44,7 @@ async fn an_erased_players_earlier_records_are_never_applied_and_a_banned_player
         (PlayerId::new(unique("gone")).expect("player"), PlayerId::new(unique("cheat")).expect("player"));
     let others = random_events(71, &board, 30, 400);
     let now = system_ms();
-    let erased_at = now - 30_000;
-    registry::mark_erased(reader.store(), &gone, erased_at).await.expect("erase");
+    let erased_at = registry::mark_erased(reader.store(), &gone).await.expect("erase");
     let ban =
         Ban { boards: BanScope::Boards(vec![board.clone()]), closed_seasons: false, reason: "x".into(), at_ms: 1 };
     registry::ban(reader.store(), &cheat, &ban).await.expect("ban");
@@ -114,7 +113,7 @@ async fn an_erasure_during_a_batch_of_the_same_player_wins() {
         .expect("join")
         .expect("the writer read its first batch's marks");
     assert_eq!(reader.total(&board).await.expect("total"), 0, "held before its first write");
-    reader.erase_player(&gone, system_ms()).await.expect("erase");
+    reader.erase_player(&gone).await.expect("erase");
     go_tx.send(()).expect("release");
 
     let others: Vec<ScoreEvent> = events.iter().filter(|e| e.player != gone).cloned().collect();

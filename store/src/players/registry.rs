@@ -184,16 +184,15 @@ pub async fn status(store: &Store, player: &PlayerId) -> Result<Status> {
     Ok(Status { erased_at_ms: marks.erased.remove(player), ban: marks.bans.remove(player) })
 }
 
-/// Marks `player` erased at `at_ms` (a later erasure moves the time forward,
-/// never back) and raises the version.
+/// Marks `player` erased now by Redis's own clock (`TIME`: one clock for
+/// every eraser, whichever machine it runs on; a later erasure moves the time
+/// forward, never back), raises the version, and returns the erasure's time
+/// in milliseconds since the Unix epoch.
 ///
 /// # Errors
 /// [`Error::Redis`] when Redis fails.
-pub async fn mark_erased(store: &Store, player: &PlayerId, at_ms: i64) -> Result<()> {
-    let _: i64 = store
-        .query(redis::cmd("EVAL").arg(MARK_ERASED).arg(1).arg(KEY).arg(erased_field(player)).arg(at_ms).arg(VERSION))
-        .await?;
-    Ok(())
+pub async fn mark_erased(store: &Store, player: &PlayerId) -> Result<i64> {
+    store.query(redis::cmd("EVAL").arg(MARK_ERASED).arg(1).arg(KEY).arg(erased_field(player)).arg(VERSION)).await
 }
 
 /// Records `ban` for `player` (replacing any earlier ban) and raises the version.
@@ -233,11 +232,18 @@ pub async fn touch(store: &Store) -> Result<()> {
     Ok(())
 }
 
-/// KEYS: the registry; ARGV: the erasure field, the time, the version field.
+/// KEYS: the registry; ARGV: the erasure field, the version field. Returns the erasure's time.
+/// (`TIME` in a script: Redis 7 replicates scripts by their effects, so replicas get the value.)
 const MARK_ERASED: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local at = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-if tonumber(ARGV[2]) > at then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
-return redis.call('HINCRBY', KEYS[1], ARGV[3], 1)
+if now > at then
+  redis.call('HSET', KEYS[1], ARGV[1], now)
+  at = now
+end
+redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
+return at
 ";
 
 fn erased_field(player: &PlayerId) -> String {

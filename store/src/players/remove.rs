@@ -28,6 +28,15 @@ pub enum Seasons {
     All,
 }
 
+/// An erasure: when (Redis's clock), and where the player was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Erased {
+    /// The erasure's time, in milliseconds since the Unix epoch: records stamped before it are never applied.
+    pub at_ms: i64,
+    /// Where the player was taken out of.
+    pub removed: Removed,
+}
+
 /// Where a removal everywhere found the player.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Removed {
@@ -39,18 +48,18 @@ pub struct Removed {
 
 impl Router {
     /// Erases `player` (DESIGN.md "Players: erasure and bans"): marks them
-    /// erased at `at_ms` first, then removes them from every board and
+    /// erased now (by Redis's clock) first, then removes them from every board and
     /// season, closed ones included, then raises the registry's version again
     /// (readers that see it see the removal). The order is what makes a batch
     /// written meanwhile safe (module docs of [`crate::players`]).
     ///
     /// # Errors
     /// [`crate::Error::Redis`] when Redis fails (run it again: both steps are idempotent).
-    pub async fn erase_player(&self, player: &PlayerId, at_ms: i64) -> Result<Removed> {
-        registry::mark_erased(self.store(), player, at_ms).await?;
+    pub async fn erase_player(&self, player: &PlayerId) -> Result<Erased> {
+        let at_ms = registry::mark_erased(self.store(), player).await?;
         let removed = self.remove_everywhere(player, |_| true, Seasons::All).await?;
         registry::touch(self.store()).await?;
-        Ok(removed)
+        Ok(Erased { at_ms, removed })
     }
 
     /// Bans `player` with `ban`, recorded first, then removes them from the

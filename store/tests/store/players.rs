@@ -7,6 +7,7 @@ use leaderboard_contract::{BoardId, PlayerId};
 use leaderboard_semantics::{Oracle, Order, Rules, ScoreUpdate, Ties};
 use leaderboard_store::Router;
 use leaderboard_store::players::registry::{self, Ban, BanScope};
+use leaderboard_store::players::remove::Removed;
 
 use crate::helpers::{Workload, assert_matches_oracle, daily, router, season, seasonal_board};
 
@@ -89,8 +90,8 @@ async fn check_erase(cluster: bool, layout: &str, seed: u64) {
             router.standing(&seasoned.closed, &gone).await.expect("standing").is_some(),
             "{context}: a score first"
         );
-        let at_ms = 1_800_000_000_000 + seed.cast_signed();
-        let removed = router.erase_player(&gone, at_ms).await.expect("erase");
+        let erased = router.erase_player(&gone).await.expect("erase");
+        let removed = &erased.removed;
         for name in [&seasoned.board, &seasoned.closed, &seasoned.open] {
             assert!(removed.boards.contains(name), "{context}: {name} in {removed:?}");
         }
@@ -107,11 +108,12 @@ async fn check_erase(cluster: bool, layout: &str, seed: u64) {
         let all = [&seasoned.board, &seasoned.closed, &seasoned.open];
         seasoned.assert_matches(&router, &seasoned.oracle_without(&gone, &all), &context).await;
         let status = registry::status(router.store(), &gone).await.expect("status");
-        assert!(status.erased_at_ms.is_some_and(|at| at >= at_ms), "{context}: remembered: {status:?}");
-        // Erasing again is harmless, and the erasure's time never moves back.
-        router.erase_player(&gone, at_ms - 1).await.expect("erase again");
-        let again = registry::status(router.store(), &gone).await.expect("status");
-        assert_eq!(again.erased_at_ms, status.erased_at_ms, "{context}");
+        assert_eq!(status.erased_at_ms, Some(erased.at_ms), "{context}: remembered");
+        // Erasing again is harmless; the erasure's time moves forward, never back.
+        let again = router.erase_player(&gone).await.expect("erase again");
+        assert!(again.at_ms >= erased.at_ms && again.removed == Removed::default(), "{context}: {again:?}");
+        let status = registry::status(router.store(), &gone).await.expect("status");
+        assert_eq!(status.erased_at_ms, Some(again.at_ms), "{context}");
     }
 }
 
@@ -183,13 +185,13 @@ async fn marks_come_with_the_version_every_change_raises() {
         PlayerId::new(testkit::unique("clean")).expect("id"),
     );
     let before = registry::marks(router.store(), [&erased, &banned, &clean]).await.expect("marks");
-    registry::mark_erased(router.store(), &erased, 50).await.expect("erase");
+    let at = registry::mark_erased(router.store(), &erased).await.expect("erase");
     let ban = Ban { boards: BanScope::ALL, closed_seasons: false, reason: String::new(), at_ms: 2 };
     registry::ban(router.store(), &banned, &ban).await.expect("ban");
     let after = registry::marks(router.store(), [&erased, &banned, &clean]).await.expect("marks");
     assert!(after.version >= before.version + 2, "{before:?} then {after:?}");
-    assert_eq!(after.erased.get(&erased), Some(&50));
-    assert!(after.erased_before(&erased, 49) && !after.erased_before(&erased, 50));
+    assert_eq!(after.erased.get(&erased), Some(&at));
+    assert!(after.erased_before(&erased, at - 1) && !after.erased_before(&erased, at));
     assert!(after.ban_on(&banned, &BoardId::new("any").expect("board")).is_some());
     assert!(!after.erased.contains_key(&clean) && !after.bans.contains_key(&clean));
 }
