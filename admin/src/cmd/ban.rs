@@ -4,9 +4,9 @@
 //! the dead letters (`banned`) until `lb-admin unban`.
 
 use std::io::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use leaderboard_contract::{BoardId, PlayerId};
+use leaderboard_semantics::clock::system_ms;
 use leaderboard_store::players::registry::{Ban as StoredBan, BanScope};
 
 use super::Context;
@@ -42,8 +42,7 @@ pub(crate) async fn run(args: Ban, ctx: &Context<'_>, out: &mut Output<impl Writ
     } else {
         BanScope::Boards(args.boards.into_iter().map(BoardId::new).collect::<Result<_, _>>()?)
     };
-    let at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-    let ban = StoredBan { boards, closed_seasons: args.closed_seasons, reason: args.reason, at_ms };
+    let ban = StoredBan { boards, closed_seasons: args.closed_seasons, reason: args.reason, at_ms: system_ms() };
     let removed = player_router(ctx.store).ban_player(&player, &ban).await?;
     RemovedReport::new(&player, &removed, None).print("banned", out)
 }

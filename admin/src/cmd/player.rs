@@ -4,16 +4,12 @@
 use std::io::Write;
 
 use leaderboard_contract::PlayerId;
-use leaderboard_store::layout::record;
 use leaderboard_store::players::registry::{self, Ban, BanScope};
-use leaderboard_store::{Router, RouterOptions};
+use leaderboard_store::players::standings;
 use serde::Serialize;
 
 use super::Context;
 use crate::output::Output;
-
-/// Most boards looked at, in name order (as the api's admin route).
-const MAX_LOOKED_AT: usize = 1000;
 
 /// The arguments of `player`.
 #[derive(Debug, clap::Args)]
@@ -45,14 +41,12 @@ struct OnBoard {
 pub(crate) async fn run(args: Player, ctx: &Context<'_>, out: &mut Output<impl Write>) -> anyhow::Result<()> {
     let player = PlayerId::new(args.player)?;
     let marks = registry::status(ctx.store, &player).await?;
-    let mut boards = Vec::new();
-    // As the api's `GET /v1/admin/players/{player}`: at most this many boards are looked at.
-    for board in record::boards(ctx.store).await?.into_iter().take(MAX_LOOKED_AT) {
-        let Some((router, _)) = Router::for_board(ctx.store, &board, RouterOptions::default()).await? else { continue };
-        if let Some(standing) = router.standing(&board, &player).await? {
-            boards.push(OnBoard { board: board.to_string(), score: standing.score, rank: standing.rank });
-        }
-    }
+    let boards = standings::everywhere(ctx.store, &player)
+        .await?
+        .boards
+        .into_iter()
+        .map(|b| OnBoard { board: b.board.to_string(), score: b.standing.score, rank: b.standing.rank })
+        .collect();
     let status = Status { player: player.to_string(), erased_at_ms: marks.erased_at_ms, ban: marks.ban, boards };
     if out.json {
         return out.document(&status);

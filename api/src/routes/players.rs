@@ -9,7 +9,6 @@
 //! audited, as every admin route.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Json;
 use axum::body::Bytes;
@@ -17,16 +16,18 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use leaderboard_contract::{BoardId, PlayerId};
+use leaderboard_semantics::clock::system_ms;
 use leaderboard_store::players::registry::{self, AllBoards, Ban, BanScope};
 use leaderboard_store::players::remove::Removed;
-use leaderboard_store::{Router, RouterOptions, layout::record};
+use leaderboard_store::players::standings;
+use leaderboard_store::{Router, RouterOptions};
 
 use crate::admin::{Admin, status_code};
 use crate::clock::rfc3339;
 use crate::dto::{AllBoardsWord, BanBoards, BanDto, BanRequest, PlayerOnBoard, PlayerRemoved, PlayerStatus};
 use crate::error::{AdminErrors, ApiError, ErrorBody};
 use crate::extract::PlayerIdPath;
-use crate::routes::admin::{MAX_LISTED_BOARDS, admin, audit_refusal, failed, json_body, outcome};
+use crate::routes::admin::{admin, audit_refusal, failed, json_body, outcome};
 use crate::state::AppState;
 
 /// Largest `PUT /v1/admin/players/{player}/ban` body.
@@ -71,7 +72,7 @@ pub async fn ban(
 ) -> Result<Json<PlayerRemoved>, ApiError> {
     let admin = admin(&s)?;
     let who = admin.authorize(&headers, "ban_player", player.as_str()).await?;
-    let parsed = json_body::<BanRequest>(&headers, body).and_then(|request| to_ban(request, now_ms()));
+    let parsed = json_body::<BanRequest>(&headers, body).and_then(|request| to_ban(request, system_ms()));
     let ban = audit_refusal(admin, &who, "ban_player", player.as_str(), parsed).await?;
     let result = writer(&s, admin).ban_player(&player, &ban).await.map_err(|e| failed(&e));
     s.forget_answers();
@@ -123,25 +124,18 @@ pub async fn status(
 
 async fn describe(admin: &Admin, player: &PlayerId) -> Result<PlayerStatus, ApiError> {
     let marks = registry::status(admin.store(), player).await.map_err(|e| failed(&e))?;
-    let names = record::boards(admin.store()).await.map_err(|e| failed(&e))?;
-    let truncated = names.len() > MAX_LISTED_BOARDS;
-    let mut boards = Vec::new();
-    for board in names.into_iter().take(MAX_LISTED_BOARDS) {
-        let Some((router, _)) =
-            Router::for_board(admin.store(), &board, RouterOptions::default()).await.map_err(|e| failed(&e))?
-        else {
-            continue;
-        };
-        if let Some(standing) = router.standing(&board, player).await.map_err(|e| failed(&e))? {
-            boards.push(PlayerOnBoard { board: board.to_string(), score: standing.score, rank: standing.rank });
-        }
-    }
+    let standings = standings::everywhere(admin.store(), player).await.map_err(|e| failed(&e))?;
+    let boards = standings
+        .boards
+        .iter()
+        .map(|b| PlayerOnBoard { board: b.board.to_string(), score: b.standing.score, rank: b.standing.rank })
+        .collect();
     Ok(PlayerStatus {
         player: player.to_string(),
         erased_at: marks.erased_at_ms.map(time_of),
         ban: marks.ban.as_ref().map(ban_dto),
         boards,
-        truncated,
+        truncated: standings.truncated,
     })
 }
 
@@ -188,10 +182,6 @@ fn answer(player: &PlayerId, removed: Removed, erased_at_ms: Option<i64>, ban: O
     }
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
-
 fn time_of(ms: i64) -> String {
-    rfc3339(UNIX_EPOCH + Duration::from_millis(ms.max(0).cast_unsigned()))
+    rfc3339(crate::season::time_of(ms))
 }

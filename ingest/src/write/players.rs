@@ -20,13 +20,7 @@ impl Writer {
     /// registry that changed since the last batch clears the best-score
     /// cache: an erased player's cached best must not skip their new start.
     pub(super) async fn player_marks(&mut self, batch: &Batch) -> Result<Marks, Abandoned> {
-        let players: HashSet<&PlayerId> = batch.events.iter().map(|e| &e.player).collect();
-        let marks = loop {
-            match registry::marks(self.redis.router.store(), players.iter().copied()).await {
-                Ok(marks) => break marks,
-                Err(e) => self.retry_after(&e).await?,
-            }
-        };
+        let marks = self.read_marks(batch).await?;
         self.seen_version(marks.version);
         hold_here("ingest::after_player_marks");
         Ok(marks)
@@ -50,13 +44,7 @@ impl Writer {
         if version == read.version {
             return Ok(());
         }
-        let players: HashSet<&PlayerId> = batch.events.iter().map(|e| &e.player).collect();
-        let now = loop {
-            match registry::marks(self.redis.router.store(), players.iter().copied()).await {
-                Ok(marks) => break marks,
-                Err(e) => self.retry_after(&e).await?,
-            }
-        };
+        let now = self.read_marks(batch).await?;
         let written = (0..batch.events.len() + prepared.seasonal.len()).map(|i| prepared.event(batch, i));
         let mut stale: HashSet<(&BoardId, &PlayerId)> = HashSet::new();
         for e in written {
@@ -80,6 +68,17 @@ impl Writer {
         }
         self.seen_version(now.version);
         Ok(())
+    }
+
+    /// The registry's marks of `batch`'s players (each asked once), retrying Redis failures by class.
+    async fn read_marks(&mut self, batch: &Batch) -> Result<Marks, Abandoned> {
+        let players: HashSet<&PlayerId> = batch.events.iter().map(|e| &e.player).collect();
+        loop {
+            match registry::marks(self.redis.router.store(), players.iter().copied()).await {
+                Ok(marks) => return Ok(marks),
+                Err(e) => self.retry_after(&e).await?,
+            }
+        }
     }
 
     /// Remembers the registry's `version`; a change clears the best-score cache.

@@ -5,6 +5,7 @@
 //!   raises, which writers check after each batch.
 //! - [`remove`]: taking a player out of a board's storage, whatever its
 //!   layout, and out of every board and season at once.
+//! - [`standings`]: where a player stands across the store.
 //!
 //! # The race with in-flight writes
 //! An eraser marks the player (raising the version) and then removes them
@@ -19,3 +20,4 @@
 
 pub mod registry;
 pub mod remove;
+pub mod standings;
