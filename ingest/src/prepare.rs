@@ -249,6 +249,7 @@ mod tests {
     use std::time::Duration;
 
     use leaderboard_semantics::{Order, Ties};
+    use leaderboard_store::players::registry::{Ban, BanScope};
 
     use super::*;
     use crate::record::OwnedRecord;
@@ -327,5 +328,31 @@ mod tests {
         let dead: Vec<(i64, &str)> =
             prepared.refused.iter().map(|r| (r.record.offset, r.rejection.code.as_str())).collect();
         assert_eq!(dead, [(2, "out_of_bounds"), (8, "unwritable")]);
+    }
+
+    /// An erased player's earlier record goes nowhere, whatever else is wrong with it: not even
+    /// to the dead letters of a board this worker cannot use. A banned player's is a dead letter.
+    #[test]
+    fn an_erased_players_earlier_record_is_dropped_before_any_dead_letter() {
+        let shared = Shared::new(100, Duration::from_secs(60));
+        let (gone, cheat) = (PlayerId::new("gone").expect("player"), PlayerId::new("cheat").expect("player"));
+        let ban = Ban { boards: BanScope::ALL, closed_seasons: false, reason: String::new(), at_ms: 0 };
+        let marks = Marks { erased: [(gone, 1_000)].into(), bans: [(cheat, ban)].into(), ..Marks::default() };
+        // The records carry no Kafka timestamp: none can be shown to follow the erasure.
+        let b = batch(vec![
+            event("stuck", "gone", 3, 0, 0),
+            event("up", "gone", 4, 0, 1),
+            event("up", "cheat", 5, 0, 2),
+            event("up", "a", 6, 0, 3),
+        ]);
+        let unwritable: Unwritable = [("stuck".to_string(), "stored with another layout".to_string())].into();
+        let time = SeasonTime { clock: &Clock::System, now_ms: 0 };
+        let barred = Barred { boards: &unwritable, players: &marks };
+        let prepared = prepare(&b, &mut BoardRules::new(), barred, &shared, time, &HashSet::new(), None);
+        assert_eq!(prepared.erased, 2);
+        let dead: Vec<(i64, &str)> =
+            prepared.refused.iter().map(|r| (r.record.offset, r.rejection.code.as_str())).collect();
+        assert_eq!(dead, [(2, "banned")]);
+        assert_eq!(prepared.kept, [3]);
     }
 }
