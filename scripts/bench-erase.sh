@@ -21,7 +21,9 @@ done
 # shellcheck source=lib/bench.sh
 source "$SCRIPT_DIR/lib/bench.sh"
 bench_setup erase -p loadgen -p admin
-export LB_LOADGEN_PLAYERS=$players
+# A database of its own: erasures are store-wide, and loadgen's ids are every run's ids.
+export LB_REDIS_URL=${LB_REDIS_URL%/}/14 LB_LOADGEN_PLAYERS=$players
+redis-cli -u "$LB_REDIS_URL" flushdb >/dev/null
 # Boundaries at the quartiles of loadgen's seeded scores (1000 / (1 - u)^0.7 for uniform u).
 for layout in single hash:8 range:1223,1625,2639; do
     board=$run-${layout%%:*}
@@ -40,3 +42,4 @@ for layout in single hash:8 range:1223,1625,2639; do
         "median $(sed -n "$(((rounds + 1) / 2))p" <<<"$sorted") max $(tail -1 <<<"$sorted")"
     target/release/lb-admin delete "$board" >/dev/null
 done
+redis-cli -u "$LB_REDIS_URL" flushdb >/dev/null

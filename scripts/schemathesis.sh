@@ -2,7 +2,9 @@
 # Runs schemathesis (PyPI) with every check against the api's OpenAPI document, on a seeded board,
 # and fails on any failure or error: the api must answer as it documents, for any request.
 #   1. installs schemathesis into target/schemathesis-venv (once)
-#   2. seeds a board with a daily reset (loadgen seed) in the Redis of scripts/infra.sh
+#   2. seeds a board with a daily reset (loadgen seed) in a database of its own (15) of the Redis of
+#      scripts/infra.sh, with a store epoch: the admin routes it fuzzes erase and ban players store-wide,
+#      and the other tests' players (the same loadgen ids) must not be touched
 #   3. starts the api binary on a free port with an admin token made for this run
 #   4. st run --checks all for at most SECONDS (default 120), config scripts/schemathesis/schemathesis.toml
 # Needs scripts/infra.sh up and the debug binaries (the test suite builds them).
@@ -21,9 +23,12 @@ if ! "$VENV/bin/st" --version 2>/dev/null | grep -q "$VERSION"; then
 fi
 # shellcheck source=/dev/null
 source "${LB_STATE_DIR:-target/infra}/env"
-for bin in api loadgen; do
-    [[ -x target/debug/$bin ]] || cargo build --locked -q -p "$bin"
+for bin in api loadgen lb-admin; do
+    [[ -x target/debug/$bin ]] || cargo build --locked -q --bin "$bin"
 done
+export LB_REDIS_URL=${LB_REDIS_URL%/}/15
+redis-cli -u "$LB_REDIS_URL" flushdb >/dev/null
+target/debug/lb-admin epoch --adopt >/dev/null
 run=st-$(date +%s)-$$
 export ST_BOARD=$run ST_ADMIN_BOARD=$run-admin
 ST_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
