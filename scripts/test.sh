@@ -60,7 +60,7 @@ count() { # file regex-for-lines
         END { printf "%d %d %d\n", p, f, s }'
 }
 
-features=(--features ingest/failpoints)
+features=(--features ingest/failpoints,leaderboard-store/failpoints)
 status=0
 tests_log=$LOG_DIR/tests.log
 doc_log=$LOG_DIR/doctests.log

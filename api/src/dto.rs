@@ -427,7 +427,7 @@ fn ban_boards_schema() -> utoipa::openapi::schema::Schema {
     let listed = ArrayBuilder::new()
         .items(name)
         .min_items(Some(1))
-        .max_items(Some(leaderboard_store::players::registry::MAX_BAN_BOARDS));
+        .max_items(Some(leaderboard_store::marker::registry::MAX_BAN_BOARDS));
     OneOfBuilder::new().item(all).item(listed).into()
 }
 
@@ -497,6 +497,10 @@ pub struct PlayerStatus {
     /// When they were erased, if ever (RFC 3339): their records stamped before are never applied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub erased_at: Option<String>,
+    /// Present and true when the erasure's removal did not finish (its eraser is running, or
+    /// stopped short): erase the player again to finish it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub erasure_unfinished: bool,
     /// Their ban, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ban: Option<BanDto>,

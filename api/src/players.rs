@@ -1,5 +1,5 @@
 //! Erasures and bans made through any process reach this api's caches: the
-//! registry's version (`leaderboard_store::players::registry`) is read every
+//! registry's version (`leaderboard_store::marker::registry`) is read every
 //! `--watermark-refresh`, and a change drops every cached page and closed
 //! season total, as the process that took the admin call did at once.
 //!
@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use leaderboard_store::players::registry;
+use leaderboard_store::marker::registry;
 use tokio_util::sync::CancellationToken;
 
 use crate::state::AppState;

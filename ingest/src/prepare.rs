@@ -31,7 +31,7 @@ use leaderboard_semantics::season::Season;
 use leaderboard_semantics::{Clock, Rules, ScoreUpdate};
 use leaderboard_store::Closed;
 use leaderboard_store::board::seasons::{past_grace, season_of};
-use leaderboard_store::players::registry::Marks;
+use leaderboard_store::marker::registry::Marks;
 
 use crate::batch::{Batch, Event};
 use crate::config::Replay;
@@ -249,7 +249,7 @@ mod tests {
     use std::time::Duration;
 
     use leaderboard_semantics::{Order, Ties};
-    use leaderboard_store::players::registry::{Ban, BanScope};
+    use leaderboard_store::marker::registry::{Ban, BanScope};
 
     use super::*;
     use crate::record::OwnedRecord;

@@ -44,6 +44,7 @@
 pub mod board;
 pub mod connection;
 mod error;
+pub mod failpoint;
 pub mod layout;
 pub mod marker;
 pub mod players;

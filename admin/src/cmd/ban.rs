@@ -7,7 +7,7 @@ use std::io::Write;
 
 use leaderboard_contract::{BoardId, PlayerId};
 use leaderboard_semantics::clock::system_ms;
-use leaderboard_store::players::registry::{Ban as StoredBan, BanScope};
+use leaderboard_store::marker::registry::{Ban as StoredBan, BanScope};
 
 use super::Context;
 use super::erase::RemovedReport;

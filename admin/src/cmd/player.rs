@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use leaderboard_contract::PlayerId;
-use leaderboard_store::players::registry::{self, Ban, BanScope};
+use leaderboard_store::marker::registry::{self, Ban, BanScope};
 use leaderboard_store::players::standings;
 use serde::Serialize;
 
@@ -24,6 +24,8 @@ struct Status {
     player: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     erased_at_ms: Option<i64>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    erasure_unfinished: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     ban: Option<Ban>,
     boards: Vec<OnBoard>,
@@ -47,11 +49,20 @@ pub(crate) async fn run(args: Player, ctx: &Context<'_>, out: &mut Output<impl W
         .into_iter()
         .map(|b| OnBoard { board: b.board.to_string(), score: b.standing.score, rank: b.standing.rank })
         .collect();
-    let status = Status { player: player.to_string(), erased_at_ms: marks.erased_at_ms, ban: marks.ban, boards };
+    let status = Status {
+        player: player.to_string(),
+        erased_at_ms: marks.erased_at_ms,
+        erasure_unfinished: marks.erasure_unfinished,
+        ban: marks.ban,
+        boards,
+    };
     if out.json {
         return out.document(&status);
     }
     match status.erased_at_ms {
+        Some(at) if status.erasure_unfinished => {
+            writeln!(out, "{player}: erased at {at} ms, but the removal did not finish: run `lb-admin erase` again")?;
+        }
         Some(at) => writeln!(out, "{player}: erased at {at} ms (records stamped before are never applied)")?,
         None => writeln!(out, "{player}: not erased")?,
     }

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use leaderboard_contract::PlayerId;
-use leaderboard_store::players::registry;
+use leaderboard_store::marker::registry;
 
 use super::Context;
 use crate::output::Output;

@@ -12,7 +12,7 @@ use leaderboard_semantics::{Rules, ScoreUpdate};
 use leaderboard_store::board::seasons::SeasonEntry;
 use leaderboard_store::board::snapshot::SCAN_CHUNK;
 use leaderboard_store::marker::epoch::{self, Origin, State};
-use leaderboard_store::players::registry;
+use leaderboard_store::marker::registry;
 use leaderboard_store::{LayoutSpec, Router, RouterOptions, Store};
 use tokio::sync::mpsc;
 

@@ -17,7 +17,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use leaderboard_contract::{BoardId, PlayerId};
 use leaderboard_semantics::clock::system_ms;
-use leaderboard_store::players::registry::{self, AllBoards, Ban, BanScope};
+use leaderboard_store::marker::registry::{self, AllBoards, Ban, BanScope};
 use leaderboard_store::players::remove::Removed;
 use leaderboard_store::players::standings;
 use leaderboard_store::{Router, RouterOptions};
@@ -133,6 +133,7 @@ async fn describe(admin: &Admin, player: &PlayerId) -> Result<PlayerStatus, ApiE
     Ok(PlayerStatus {
         player: player.to_string(),
         erased_at: marks.erased_at_ms.map(time_of),
+        erasure_unfinished: marks.erasure_unfinished,
         ban: marks.ban.as_ref().map(ban_dto),
         boards,
         truncated: standings.truncated,

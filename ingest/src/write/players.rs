@@ -7,10 +7,10 @@
 use std::collections::HashSet;
 
 use leaderboard_contract::{BoardId, PlayerId};
-use leaderboard_store::players::registry::{self, Marks};
+use leaderboard_store::failpoint::hold_here;
+use leaderboard_store::marker::registry::{self, Marks};
 use tracing::info;
 
-use super::run::hold_here;
 use super::{Abandoned, Writer};
 use crate::batch::Batch;
 use crate::prepare::Prepared;

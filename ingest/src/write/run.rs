@@ -3,6 +3,7 @@
 
 use hdrhistogram::Histogram;
 use leaderboard_store::Failure;
+use leaderboard_store::failpoint::hold_here;
 use leaderboard_store::marker::applied::{self, Mark};
 use rdkafka::consumer::Consumer;
 use tokio::sync::mpsc;
@@ -120,23 +121,3 @@ impl Writer {
 fn marks(batch: &Batch) -> Vec<Mark> {
     batch.spans.iter().map(|(&partition, span)| Mark { partition, next: span.last_offset + 1, floor: None }).collect()
 }
-
-/// Evaluates the fail point `name` (the `failpoints` feature, fault tests
-/// only). Its `pause` blocks the thread until the test lifts it; on a
-/// multi-thread runtime the worker first hands its other tasks (the watermark
-/// publisher, the telemetry listener) to another thread, so only the writer
-/// stops and the rest of the worker goes on as it would behind a slow Redis.
-#[cfg(feature = "failpoints")]
-pub(super) fn hold_here(name: &str) {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    let configured = fail::list().iter().any(|(point, _)| point == name);
-    if configured && Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
-        tokio::task::block_in_place(|| fail::fail_point!(name));
-    } else {
-        fail::fail_point!(name);
-    }
-}
-
-/// Without the `failpoints` feature, nothing.
-#[cfg(not(feature = "failpoints"))]
-pub(super) fn hold_here(_name: &str) {}

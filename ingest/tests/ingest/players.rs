@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use leaderboard_contract::{BoardId, PlayerId, ScoreEvent};
 use leaderboard_semantics::clock::system_ms;
-use leaderboard_store::players::registry::{self, Ban, BanScope};
+use leaderboard_store::marker::registry::{self, Ban, BanScope};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use testkit::{redis_url, unique};
 

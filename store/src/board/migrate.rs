@@ -13,7 +13,9 @@
 //!    the target with the target's normal write protocol. `ZSCAN` returns
 //!    every member present for the whole scan; anything written during it
 //!    reaches the target through step 1. `ZADD GT` makes the copy and the dual
-//!    writes commute: nothing is lost or counted twice. The scan position is
+//!    writes commute: nothing is lost or counted twice. A player erased or
+//!    banned while a chunk is on its way is left out of it or taken out of
+//!    the target after it ([`crate::board::copy`]). The scan position is
 //!    saved in the record after every chunk, so an interrupted migration
 //!    resumes where it stopped.
 //! 3. A final compare-and-set makes the target the board's layout and lists
@@ -37,10 +39,8 @@ use std::time::Duration;
 
 use leaderboard_contract::BoardId;
 use leaderboard_semantics::ScoreUpdate;
-use redis::Value;
 
 use crate::board::rebalance::now_ms;
-use crate::board::scan::{decode_members, parse_scan};
 use crate::layout::range::meta::{Generation, RangeMeta};
 use crate::layout::record::{self, BoardRecord, LayoutMigration, RECORD_TTL, RecordedLayout, RetiredLayout};
 use crate::layout::router::Router;
@@ -94,22 +94,13 @@ impl Router {
             if options.max_chunks.is_some_and(|max| chunks >= max) {
                 return Ok(MigrationOutcome::Paused { copied });
             }
-            let reply: Vec<Value> = self
-                .store()
-                .query(
-                    redis::cmd("ZSCAN")
-                        .arg(&sources[migration.key])
-                        .arg(migration.cursor)
-                        .arg("COUNT")
-                        .arg(options.chunk),
-                )
-                .await?;
-            let (cursor, members) = parse_scan(reply)?;
-            let updates = decode_members(board, &members)?;
-            let refs: Vec<&ScoreUpdate> = updates.iter().collect();
+            let chunk = self.read_chunk(board, &sources[migration.key], migration.cursor, options.chunk).await?;
+            let refs: Vec<&ScoreUpdate> = chunk.updates.iter().collect();
             self.write_layout(board, target, false, &refs, &record.rules).await?;
-            copied += updates.len() as u64;
+            self.recheck_chunk(board, &chunk).await?;
+            copied += chunk.updates.len() as u64;
             chunks += 1;
+            let cursor = chunk.cursor;
             if cursor == 0 {
                 migration.key += 1;
                 migration.cursor = 0;

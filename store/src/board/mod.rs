@@ -5,9 +5,14 @@
 //! - [`migrate`]: moving a live board between layouts.
 //! - [`seasons`]: a board's seasons: opening, closing, retention.
 //! - [`snapshot`]: reading a board out and writing it back.
+//! - [`player`]: taking one player out of a board's storage.
 //! - [`scan`]: reading a board's members in pages, which all of these share.
+//! - [`copy`]: one chunk of a rebalance's or migration's copy, guarded
+//!   against erasures and bans made while it runs.
 
+mod copy;
 pub mod migrate;
+pub mod player;
 pub mod rebalance;
 mod scan;
 pub mod seasons;

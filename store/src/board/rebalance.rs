@@ -17,7 +17,9 @@
 //!    to `g+1` with the normal write protocol. `ZSCAN` returns every member
 //!    present for the whole scan; anything written during it reaches `g+1`
 //!    through step 1. `ZADD GT` makes copying and dual writes commute, so
-//!    nothing is lost or counted twice.
+//!    nothing is lost or counted twice. A player erased or banned while a
+//!    chunk is on its way is left out of it or taken out of `g+1` after it
+//!    ([`crate::board::copy`]).
 //! 3. After each chunk the scan position is saved in the metadata, so an
 //!    interrupted rebalance resumes where it stopped when started again with
 //!    the same boundaries (a different target is refused).
@@ -34,7 +36,6 @@ use leaderboard_contract::BoardId;
 use leaderboard_semantics::ScoreUpdate;
 use redis::Value;
 
-use crate::board::scan::{decode_members, parse_scan};
 use crate::connection::reply::{as_score, as_u64};
 use crate::layout::range::meta::{self, Generation, Migration, RangeMeta, Retired};
 use crate::layout::router::Router;
@@ -214,17 +215,15 @@ impl Router {
                 return Ok(RebalanceOutcome::Paused { copied });
             }
             let key = keys::range_shard(board, source.generation, migration.shard);
-            let reply: Vec<Value> = store
-                .query(redis::cmd("ZSCAN").arg(&key).arg(migration.cursor).arg("COUNT").arg(options.chunk))
-                .await?;
-            let (cursor, members) = parse_scan(reply)?;
-            let updates = decode_members(board, &members)?;
-            let refs: Vec<&ScoreUpdate> = updates.iter().collect();
+            let chunk = self.read_chunk(board, &key, migration.cursor, options.chunk).await?;
+            let refs: Vec<&ScoreUpdate> = chunk.updates.iter().collect();
             if !range::write_generation(store, board, &migration.target, &refs, ties).await?.is_empty() {
                 return Err(crate::Error::SeasonLayout(board.to_string()));
             }
-            copied += updates.len() as u64;
+            self.recheck_chunk(board, &chunk).await?;
+            copied += chunk.updates.len() as u64;
             chunks += 1;
+            let cursor = chunk.cursor;
             if cursor == 0 {
                 migration.shard += 1;
                 migration.cursor = 0;

@@ -21,7 +21,7 @@
 //! | `lb:epoch` | the store's epoch ([`crate::marker::epoch`]; on a Cluster one copy per primary, `lb:epoch:{n}`) |
 //! | `lb:loss` | why a process marked the store lost (beside each epoch copy, `lb:loss:{n}`) |
 //! | `lb:applied` | per `<topic>:<partition>`, the offset after the last record applied ([`crate::marker::applied`]; beside each epoch copy, `lb:applied:{n}`) |
-//! | `lb:players` | erased and banned players, and the registry's version ([`crate::players::registry`]) |
+//! | `lb:players` | erased and banned players, and the registry's version ([`crate::marker::registry`]) |
 //! | `lb:audit`, `lb:audit:refused` | the audit log of admin actions, and of requests refused for their credentials ([`crate::marker::audit`]) |
 
 use leaderboard_contract::BoardId;

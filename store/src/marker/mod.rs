@@ -7,9 +7,12 @@
 //! - [`loss`]: the note a process leaves when it finds the store lost, and the marking.
 //! - [`watermark`]: what ingest has applied, in event time, that answers are dated by.
 //! - [`audit`]: the audit log of admin actions and refused requests.
+//! - [`registry`]: the player registry: erasures and bans, and the version
+//!   every change raises, which writers and copies check.
 
 pub mod applied;
 pub mod audit;
 pub mod epoch;
 pub mod loss;
+pub mod registry;
 pub mod watermark;

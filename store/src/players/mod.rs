@@ -1,8 +1,8 @@
 //! Players as a whole, across every board: erasure (a GDPR request) and bans.
 //!
-//! - [`registry`]: what is remembered of erased and banned players (ids,
-//!   times, ban scopes; never their scores), and the version every change
-//!   raises, which writers check after each batch.
+//! What is remembered of erased and banned players (ids, times, ban scopes;
+//! never their scores) is the registry, a store-wide marker
+//! ([`crate::marker::registry`]).
 //! - [`remove`]: taking a player out of a board's storage, whatever its
 //!   layout, and out of every board and season at once.
 //! - [`standings`]: where a player stands across the store.
@@ -18,6 +18,5 @@
 //! it wrote itself, before its offsets are stored. No order of the two
 //! leaves an erased player's earlier records applied (`docs/players.md`).
 
-pub mod registry;
 pub mod remove;
 pub mod standings;

@@ -6,7 +6,7 @@
 use leaderboard_contract::{BoardId, PlayerId};
 use leaderboard_semantics::{Oracle, Order, Rules, ScoreUpdate, Ties};
 use leaderboard_store::Router;
-use leaderboard_store::players::registry::{self, Ban, BanScope};
+use leaderboard_store::marker::registry::{self, Ban, BanScope};
 use leaderboard_store::players::remove::Removed;
 
 use crate::helpers::{Workload, assert_matches_oracle, daily, router, season, seasonal_board};
@@ -194,4 +194,112 @@ async fn marks_come_with_the_version_every_change_raises() {
     assert!(after.erased_before(&erased, at - 1) && !after.erased_before(&erased, at));
     assert!(after.ban_on(&banned, &BoardId::new("any").expect("board")).is_some());
     assert!(!after.erased.contains_key(&clean) && !after.bans.contains_key(&clean));
+}
+
+/// Which copy a race test holds.
+enum Copy {
+    /// A migration to this layout.
+    Migrate(&'static str),
+    /// A range rebalance to these boundaries.
+    Rebalance(Vec<u64>),
+}
+
+/// The race of a copy with an erasure and a ban, by construction: the fail
+/// point `store::copy_before_write` holds the copy after it read its first
+/// chunk (every player in it, none marked yet) and before it writes it; the
+/// erasure and the ban run in full while it is held; then the copy writes the
+/// chunk. Neither player may be in the board afterwards. A player erased
+/// before the copy started, with a new start since, is copied.
+async fn check_copy_race(from: &str, copy: Copy) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex, mpsc};
+    use std::time::Duration;
+
+    let source = router(false, from).await;
+    let board = crate::helpers::unique_board("copy-race");
+    let (gone, cheat, reborn) = (marked(), marked(), marked());
+    let mut oracle = Oracle::new();
+    let mut updates: Vec<ScoreUpdate> = (0..30)
+        .map(|i| ScoreUpdate {
+            board: board.clone(),
+            player: crate::helpers::player(i),
+            score: 10 + i as u64 * 9,
+            time_ms: 1,
+        })
+        .collect();
+    for u in &updates {
+        oracle.apply(u);
+    }
+    // Below the range board's first boundary: in the first chunk the copy reads, which the fail point holds.
+    for (player, score) in [(&gone, 95), (&cheat, 94), (&reborn, 93)] {
+        updates.push(ScoreUpdate { board: board.clone(), player: player.clone(), score, time_ms: 1 });
+    }
+    source.apply(&updates).await.expect("apply");
+    source.erase_player(&reborn).await.expect("erase before the copy");
+    let new_start = ScoreUpdate { board: board.clone(), player: reborn.clone(), score: 5, time_ms: 2 };
+    source.apply(std::slice::from_ref(&new_start)).await.expect("a new start");
+    oracle.apply(&new_start);
+
+    let (reached_tx, reached_rx) = mpsc::channel::<()>();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let (reached_tx, go_rx) = (Mutex::new(reached_tx), Mutex::new(go_rx));
+    let first = Arc::new(AtomicBool::new(false));
+    fail::cfg_callback("store::copy_before_write", move || {
+        if !first.swap(true, Ordering::SeqCst) {
+            reached_tx.lock().expect("lock").send(()).expect("test waits");
+            go_rx.lock().expect("lock").recv().expect("test releases");
+        }
+    })
+    .expect("fail point");
+    let options =
+        leaderboard_store::RebalanceOptions { chunk: 1000, max_chunks: None, grace: Duration::from_millis(1500) };
+    let (copier, to) = (source.clone(), board.clone());
+    let (task, after) = match copy {
+        Copy::Migrate(layout) => {
+            let spec: leaderboard_store::LayoutSpec = layout.parse().expect("layout");
+            let task = tokio::spawn(async move { copier.migrate_layout(&to, &spec, options).await.map(|_| ()) });
+            (task, router(false, layout).await)
+        }
+        Copy::Rebalance(boundaries) => {
+            let task = tokio::spawn(async move { copier.rebalance(&to, boundaries, options).await.map(|_| ()) });
+            (task, source.clone())
+        }
+    };
+    tokio::task::spawn_blocking(move || reached_rx.recv_timeout(Duration::from_secs(30)))
+        .await
+        .expect("join")
+        .expect("the copy read its first chunk");
+    source.erase_player(&gone).await.expect("erase");
+    let ban =
+        Ban { boards: BanScope::Boards(vec![board.clone()]), closed_seasons: false, reason: "x".into(), at_ms: 1 };
+    source.ban_player(&cheat, &ban).await.expect("ban");
+    go_tx.send(()).expect("release");
+    task.await.expect("join").expect("copy");
+    fail::remove("store::copy_before_write");
+
+    let context = format!("{from}: copy");
+    assert_eq!(after.standing(&board, &gone).await.expect("standing"), None, "{context}: the erasure won");
+    assert_eq!(after.standing(&board, &cheat).await.expect("standing"), None, "{context}: the ban won");
+    let reborn_now = after.standing(&board, &reborn).await.expect("standing").map(|s| s.score);
+    assert_eq!(reborn_now, Some(5), "{context}: a new start after an earlier erasure is copied");
+    assert_matches_oracle(&after, &oracle, &board, 31, &context).await;
+}
+
+// Multi-threaded: the held copy blocks a runtime thread (`block_in_place`) while the test erases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(feature = "failpoints"),
+    ignore = "needs the fail points: run with --features leaderboard-store/failpoints"
+)]
+async fn an_erasure_and_a_ban_during_a_migration_chunk_win() {
+    check_copy_race("single", Copy::Migrate("hash:2")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(feature = "failpoints"),
+    ignore = "needs the fail points: run with --features leaderboard-store/failpoints"
+)]
+async fn an_erasure_and_a_ban_during_a_rebalance_chunk_win() {
+    check_copy_race("range:100", Copy::Rebalance(vec![50, 200])).await;
 }

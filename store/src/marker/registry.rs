@@ -3,6 +3,7 @@
 //! | field | value |
 //! |---|---|
 //! | `e:<player>` | when the player was erased, in milliseconds since the Unix epoch |
+//! | `d:<player>` | the version at which the erasure's removal finished; `0` while it runs |
 //! | `b:<player>` | the player's ban ([`Ban`], JSON) |
 //! | `version` | raised by every change, so a writer can tell whether marks changed during its batch |
 //!
@@ -110,6 +111,10 @@ pub struct Marks {
     pub version: u64,
     /// Erased players and when.
     pub erased: HashMap<PlayerId, i64>,
+    /// Erased players whose removal has finished, with the version it finished at.
+    /// An erased player missing here is still being removed (or their eraser
+    /// stopped short: erasing again finishes it).
+    pub removed_at_version: HashMap<PlayerId, u64>,
     /// Banned players and their bans.
     pub bans: HashMap<PlayerId, Ban>,
 }
@@ -126,6 +131,19 @@ impl Marks {
         self.bans.get(player).filter(|ban| ban.boards.covers(board))
     }
 
+    /// Whether a copy of `board` (a rebalance's or a migration's chunk) read
+    /// after the registry stood at version `since` may hold a record of
+    /// `player` that an erasure or a ban is taking away: the player is banned
+    /// from the board, or erased by an erasure whose removal had not finished
+    /// by `since`. Such a player is left out of the chunk, or taken out of the
+    /// target after it was written. An erasure finished before `since`
+    /// removed everything of the player before the chunk was read: what the
+    /// chunk holds of them is a new start, and it is copied.
+    pub fn stale_in_copy(&self, player: &PlayerId, board: &BoardId, since: u64) -> bool {
+        self.ban_on(player, board).is_some()
+            || (self.erased.contains_key(player) && self.removed_at_version.get(player).is_none_or(|&v| v > since))
+    }
+
     /// Whether nothing is marked.
     pub fn is_empty(&self) -> bool {
         self.erased.is_empty() && self.bans.is_empty()
@@ -139,6 +157,9 @@ pub struct Status {
     pub erased_at_ms: Option<i64>,
     /// Their ban, if any.
     pub ban: Option<Ban>,
+    /// Whether an erasure's removal is marked but not finished (its eraser
+    /// is running, or stopped short: erasing again finishes it).
+    pub erasure_unfinished: bool,
 }
 
 /// The registry's version now.
@@ -159,14 +180,23 @@ pub async fn marks<'a>(store: &Store, players: impl IntoIterator<Item = &'a Play
     let mut cmd = redis::cmd("HMGET");
     cmd.arg(KEY).arg(VERSION);
     for p in &players {
-        cmd.arg(erased_field(p)).arg(ban_field(p));
+        cmd.arg(erased_field(p)).arg(removed_field(p)).arg(ban_field(p));
     }
     let reply: Value = store.query(&cmd).await?;
     let mut values = as_array(reply)?.into_iter();
     let mut marks = Marks { version: int(values.next())?.map_or(0, |v| v.max(0).cast_unsigned()), ..Marks::default() };
     for p in players {
-        if let Some(at) = int(values.next())? {
+        let erased = int(values.next())?;
+        let removed = int(values.next())?;
+        if let Some(at) = erased {
             marks.erased.insert(p.clone(), at);
+            // No field: an erasure recorded before removals were tracked, long finished.
+            match removed {
+                Some(0) => {}
+                other => {
+                    marks.removed_at_version.insert(p.clone(), other.unwrap_or(0).max(0).cast_unsigned());
+                }
+            }
         }
         if let Some(ban) = parse_ban(values.next())? {
             marks.bans.insert(p.clone(), ban);
@@ -181,18 +211,42 @@ pub async fn marks<'a>(store: &Store, players: impl IntoIterator<Item = &'a Play
 /// As [`marks`].
 pub async fn status(store: &Store, player: &PlayerId) -> Result<Status> {
     let mut marks = marks(store, [player]).await?;
-    Ok(Status { erased_at_ms: marks.erased.remove(player), ban: marks.bans.remove(player) })
+    let erasure_unfinished = marks.erased.contains_key(player) && !marks.removed_at_version.contains_key(player);
+    Ok(Status { erased_at_ms: marks.erased.remove(player), ban: marks.bans.remove(player), erasure_unfinished })
 }
 
 /// Marks `player` erased now by Redis's own clock (`TIME`: one clock for
 /// every eraser, whichever machine it runs on; a later erasure moves the time
-/// forward, never back), raises the version, and returns the erasure's time
-/// in milliseconds since the Unix epoch.
+/// forward, never back) with its removal unfinished, raises the version, and
+/// returns the erasure's time in milliseconds since the Unix epoch.
 ///
 /// # Errors
 /// [`Error::Redis`] when Redis fails.
 pub async fn mark_erased(store: &Store, player: &PlayerId) -> Result<i64> {
-    store.query(redis::cmd("EVAL").arg(MARK_ERASED).arg(1).arg(KEY).arg(erased_field(player)).arg(VERSION)).await
+    store
+        .query(
+            redis::cmd("EVAL")
+                .arg(MARK_ERASED)
+                .arg(1)
+                .arg(KEY)
+                .arg(erased_field(player))
+                .arg(removed_field(player))
+                .arg(VERSION),
+        )
+        .await
+}
+
+/// Records that `player`'s erasure has removed them everywhere: raises the
+/// version and notes it as the removal's (copies compare it with the version
+/// they read before a chunk, [`Marks::stale_in_copy`]).
+///
+/// # Errors
+/// [`Error::Redis`] when Redis fails.
+pub async fn finish_erasure(store: &Store, player: &PlayerId) -> Result<()> {
+    let _: i64 = store
+        .query(redis::cmd("EVAL").arg(FINISH_ERASURE).arg(1).arg(KEY).arg(removed_field(player)).arg(VERSION))
+        .await?;
+    Ok(())
 }
 
 /// Records `ban` for `player` (replacing any earlier ban) and raises the version.
@@ -232,7 +286,7 @@ pub async fn touch(store: &Store) -> Result<()> {
     Ok(())
 }
 
-/// KEYS: the registry; ARGV: the erasure field, the version field. Returns the erasure's time.
+/// KEYS: the registry; ARGV: the erasure field, the removal field, the version field. Returns the erasure's time.
 /// (`TIME` in a script: Redis 7 replicates scripts by their effects, so replicas get the value.)
 const MARK_ERASED: &str = r"
 local time = redis.call('TIME')
@@ -242,12 +296,24 @@ if now > at then
   redis.call('HSET', KEYS[1], ARGV[1], now)
   at = now
 end
-redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
+redis.call('HSET', KEYS[1], ARGV[2], 0)
+redis.call('HINCRBY', KEYS[1], ARGV[3], 1)
 return at
+";
+
+/// KEYS: the registry; ARGV: the removal field, the version field. Returns the new version.
+const FINISH_ERASURE: &str = r"
+local version = redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
+redis.call('HSET', KEYS[1], ARGV[1], version)
+return version
 ";
 
 fn erased_field(player: &PlayerId) -> String {
     format!("e:{player}")
+}
+
+fn removed_field(player: &PlayerId) -> String {
+    format!("d:{player}")
 }
 
 fn ban_field(player: &PlayerId) -> String {
@@ -326,5 +392,23 @@ mod tests {
         assert!(marks.erased_before(&p, 99));
         assert!(!marks.erased_before(&p, 100));
         assert!(!marks.erased_before(&PlayerId::new("q").expect("player"), 0));
+    }
+
+    #[test]
+    fn a_copy_leaves_out_what_an_unfinished_or_later_erasure_takes_away_and_keeps_a_new_start() {
+        let p = |name: &str| PlayerId::new(name).expect("player");
+        let weekly = board("weekly");
+        let marks = Marks {
+            version: 9,
+            erased: [(p("running"), 1), (p("before"), 1), (p("after"), 1)].into(),
+            removed_at_version: [(p("before"), 4), (p("after"), 7)].into(),
+            bans: [(p("cheat"), Ban { boards: BanScope::ALL, closed_seasons: false, reason: String::new(), at_ms: 0 })]
+                .into(),
+        };
+        assert!(marks.stale_in_copy(&p("running"), &weekly, 5), "removal still running");
+        assert!(!marks.stale_in_copy(&p("before"), &weekly, 5), "finished before the chunk: a new start");
+        assert!(marks.stale_in_copy(&p("after"), &weekly, 5), "finished after the chunk was read");
+        assert!(marks.stale_in_copy(&p("cheat"), &weekly, 5), "banned");
+        assert!(!marks.stale_in_copy(&p("clean"), &weekly, 5));
     }
 }
