@@ -25,5 +25,7 @@ pub use reject::{MAX_DETAIL_BYTES, Rejection, RejectionCode};
 pub const SCORES_TOPIC: &str = "scores";
 /// Default Kafka topic receiving malformed records.
 pub const DEAD_LETTER_TOPIC: &str = "scores.dlq";
+/// Default compacted Kafka topic keeping the player registry (erasures and bans) outside Redis.
+pub const PLAYERS_TOPIC: &str = "scores.players";
 /// Name of the dead-letter record header that carries the rejection reason.
 pub const ERROR_HEADER: &str = "error";

@@ -162,6 +162,111 @@ pub struct Status {
     pub erasure_unfinished: bool,
 }
 
+/// A player's marks as they are kept outside Redis (the players log, a
+/// snapshot file): what a store that lost its registry is given back.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayerMarks {
+    /// When they were erased, in milliseconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erased_at_ms: Option<i64>,
+    /// Their ban.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ban: Option<Ban>,
+}
+
+impl PlayerMarks {
+    /// Whether nothing is marked (the player's entry can go).
+    pub fn is_empty(&self) -> bool {
+        self.erased_at_ms.is_none() && self.ban.is_none()
+    }
+}
+
+impl Status {
+    /// The marks kept outside Redis.
+    pub fn marks(&self) -> PlayerMarks {
+        PlayerMarks { erased_at_ms: self.erased_at_ms, ban: self.ban.clone() }
+    }
+}
+
+/// What [`give_back`] changed for one player.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GivenBack {
+    /// The erasure was missing or older: it is recorded, its removal unfinished.
+    pub erasure: bool,
+    /// The ban was missing: it is recorded.
+    pub ban: bool,
+}
+
+/// Gives the registry back what `marks` holds and it lacks: an erasure it
+/// does not have (or has an earlier time of), a ban where it has none. What
+/// it holds already stays (it is as new as anything kept outside: every
+/// change is made in Redis first). An erasure given back is left unfinished:
+/// the caller removes the player and then calls [`finish_erasure`].
+///
+/// # Errors
+/// [`Error::Redis`] when Redis fails; [`Error::Config`] for a ban that cannot be written.
+pub async fn give_back(store: &Store, marks: &[(PlayerId, PlayerMarks)]) -> Result<Vec<GivenBack>> {
+    let mut given = Vec::with_capacity(marks.len());
+    // Pipelines of a bounded size: one round trip per chunk to the registry's node.
+    for chunk in marks.chunks(GIVE_BACK_CHUNK) {
+        let mut pipe = redis::pipe();
+        for (player, m) in chunk {
+            let ban = match &m.ban {
+                Some(ban) => serde_json::to_string(ban).map_err(|e| Error::Config(format!("ban: {e}")))?,
+                None => String::new(),
+            };
+            pipe.cmd("EVAL")
+                .arg(GIVE_BACK)
+                .arg(1)
+                .arg(KEY)
+                .arg(erased_field(player))
+                .arg(removed_field(player))
+                .arg(ban_field(player))
+                .arg(VERSION)
+                .arg(m.erased_at_ms.map_or_else(String::new, |at| at.to_string()))
+                .arg(ban);
+        }
+        for reply in store.run(&pipe).await? {
+            let flags = int(Some(reply))?.unwrap_or(0);
+            given.push(GivenBack { erasure: flags & 1 != 0, ban: flags & 2 != 0 });
+        }
+    }
+    Ok(given)
+}
+
+/// Players given back per pipeline.
+const GIVE_BACK_CHUNK: usize = 500;
+
+/// Every player the registry marks, with their marks, read in pages (`HSCAN`).
+///
+/// # Errors
+/// [`Error::Redis`] when Redis fails; [`Error::Corrupt`] for a field that is not what it should be.
+pub async fn all(store: &Store) -> Result<Vec<(PlayerId, PlayerMarks)>> {
+    let mut found: std::collections::BTreeMap<PlayerId, PlayerMarks> = std::collections::BTreeMap::new();
+    let mut cursor = 0u64;
+    loop {
+        let reply: Value = store.query(redis::cmd("HSCAN").arg(KEY).arg(cursor).arg("COUNT").arg(1000)).await?;
+        let mut parts = as_array(reply)?.into_iter();
+        let next = as_bytes(parts.next().unwrap_or(Value::Nil))?;
+        cursor = String::from_utf8_lossy(&next).parse().map_err(|_| Error::Corrupt(format!("{KEY}: HSCAN cursor")))?;
+        let flat = parts.next().map(as_array).transpose()?.unwrap_or_default();
+        for pair in flat.chunks_exact(2) {
+            let field = String::from_utf8_lossy(&as_bytes(pair[0].clone())?).into_owned();
+            let Some((kind, player)) = field.split_once(':') else { continue };
+            let player =
+                PlayerId::new(player).map_err(|e| Error::Corrupt(format!("{KEY}: field {field:?}: {e}")))?;
+            match kind {
+                "e" => found.entry(player).or_default().erased_at_ms = int(Some(pair[1].clone()))?,
+                "b" => found.entry(player).or_default().ban = parse_ban(Some(pair[1].clone()))?,
+                _ => {}
+            }
+        }
+        if cursor == 0 {
+            return Ok(found.into_iter().collect());
+        }
+    }
+}
+
 /// The registry's version now.
 ///
 /// # Errors
@@ -306,6 +411,24 @@ const FINISH_ERASURE: &str = r"
 local version = redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
 redis.call('HSET', KEYS[1], ARGV[1], version)
 return version
+";
+
+/// KEYS: the registry; ARGV: the erasure, removal, ban and version fields, the erasure's time
+/// (or empty), the ban's JSON (or empty). Returns 1 for an erasure given back, plus 2 for a ban.
+const GIVE_BACK: &str = r"
+local given = 0
+if ARGV[5] ~= '' and tonumber(ARGV[5]) > tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[5], ARGV[2], 0)
+  given = 1
+end
+if ARGV[6] ~= '' and redis.call('HEXISTS', KEYS[1], ARGV[3]) == 0 then
+  redis.call('HSET', KEYS[1], ARGV[3], ARGV[6])
+  given = given + 2
+end
+if given > 0 then
+  redis.call('HINCRBY', KEYS[1], ARGV[4], 1)
+end
+return given
 ";
 
 fn erased_field(player: &PlayerId) -> String {

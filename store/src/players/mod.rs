@@ -6,6 +6,8 @@
 //! - [`remove`]: taking a player out of a board's storage, whatever its
 //!   layout, and out of every board and season at once.
 //! - [`standings`]: where a player stands across the store.
+//! - [`give_back`]: giving a store that lost its registry the marks kept
+//!   outside Redis, and taking the players they name out again.
 //!
 //! # The race with in-flight writes
 //! An eraser marks the player (raising the version) and then removes them
@@ -18,5 +20,6 @@
 //! it wrote itself, before its offsets are stored. No order of the two
 //! leaves an erased player's earlier records applied (`docs/players.md`).
 
+pub mod give_back;
 pub mod remove;
 pub mod standings;

@@ -1,0 +1,91 @@
+//! Writing a player's marks to the log after a change.
+
+use leaderboard_contract::PlayerId;
+use leaderboard_store::Store;
+use leaderboard_store::marker::registry::{self, PlayerMarks};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+
+use crate::{Error, PUBLISH_TIMEOUT, PlayersLog, Result};
+
+/// Writes before giving up when other erasers keep changing the same player.
+const ATTEMPTS: usize = 5;
+
+/// The log's producer (one per process: it keeps connections to the brokers).
+#[derive(Clone)]
+pub struct Publisher {
+    log: PlayersLog,
+    producer: FutureProducer,
+    /// Set once the topic is known to exist.
+    topic_ready: std::sync::Arc<tokio::sync::OnceCell<()>>,
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher").field("topic", &self.log.topic).finish_non_exhaustive()
+    }
+}
+
+impl PlayersLog {
+    /// The producer that writes to this log.
+    ///
+    /// # Errors
+    /// [`Error::Kafka`] when the client cannot be created (bad settings).
+    pub fn publisher(&self) -> Result<Publisher> {
+        let mut config = self.client();
+        config.set("message.timeout.ms", PUBLISH_TIMEOUT.as_millis().to_string());
+        // Set last, so no shared option weakens them: a change is acknowledged only once every
+        // in-sync replica holds it, and a retry never writes it twice out of order.
+        config.set("acks", "all").set("enable.idempotence", "true");
+        let producer = config.create().map_err(|e| self.kafka(e))?;
+        Ok(Publisher { log: self.clone(), producer, topic_ready: std::sync::Arc::default() })
+    }
+}
+
+impl Publisher {
+    /// Writes `player`'s marks as `store`'s registry holds them now, and
+    /// checks they did not change meanwhile: two erasers writing one player
+    /// at once could otherwise leave the older marks last in the topic, which
+    /// is what compaction keeps. When they changed, it writes them again.
+    ///
+    /// # Errors
+    /// [`Error::Kafka`] when the broker does not acknowledge within
+    /// [`PUBLISH_TIMEOUT`]; [`Error::Store`] when Redis fails; [`Error::Changing`]
+    /// when the marks changed at every one of a few attempts.
+    pub async fn publish(&self, store: &Store, player: &PlayerId) -> Result<()> {
+        self.topic_ready.get_or_try_init(|| self.log.ensure_topic()).await?;
+        let mut marks = registry::status(store, player).await?.marks();
+        for _ in 0..ATTEMPTS {
+            self.write(player, &marks).await?;
+            let now = registry::status(store, player).await?.marks();
+            if now == marks {
+                return Ok(());
+            }
+            marks = now;
+        }
+        Err(Error::Changing)
+    }
+
+    /// One record: the marks, or a tombstone when nothing is marked.
+    async fn write(&self, player: &PlayerId, marks: &PlayerMarks) -> Result<()> {
+        let payload = if marks.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_vec(marks).map_err(|e| Error::Corrupt {
+                topic: self.log.topic.clone(),
+                partition: -1,
+                offset: -1,
+                reason: format!("marks that cannot be written: {e}"),
+            })?)
+        };
+        let mut record: FutureRecord<'_, str, Vec<u8>> = FutureRecord::to(&self.log.topic).key(player.as_str());
+        if let Some(payload) = &payload {
+            record = record.payload(payload);
+        }
+        self.producer
+            .send(record, Timeout::After(PUBLISH_TIMEOUT))
+            .await
+            .map(|_| ())
+            .map_err(|(e, _)| self.log.kafka(e))
+    }
+}
