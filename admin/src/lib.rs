@@ -40,6 +40,7 @@
 //! - `progress`: driving and following rebalances and migrations with a progress bar
 //!   (`--chunk`, `--grace`).
 //! - `output`: text, or with `--json` one JSON document.
+//! - `players_log`: keeping registry changes in the players log, and reading it back for recovery.
 //! - `main.rs`: the `lb-admin` binary, which parses the command line and calls [`run`].
 
 pub mod cmd;
@@ -48,6 +49,7 @@ pub mod snapshot;
 
 mod board;
 mod output;
+mod players_log;
 mod progress;
 
 use std::io::Write;

@@ -78,6 +78,8 @@ pub struct Admin {
     tokens: Vec<Token>,
     store: Store,
     refusals: RefusalLimiter,
+    /// Where erasures and bans are kept outside Redis; `None`: Redis only.
+    players_log: Option<leaderboard_players_log::publish::Publisher>,
 }
 
 impl std::fmt::Debug for Admin {
@@ -90,7 +92,31 @@ impl Admin {
     /// Admin routes over `store` (a primary connection) accepting `tokens`.
     pub fn new(tokens: Vec<Token>, store: Store) -> Self {
         let per_second = std::num::NonZeroU32::new(REFUSALS_RECORDED_PER_SECOND).unwrap_or(std::num::NonZeroU32::MIN);
-        Self { tokens, store, refusals: governor::RateLimiter::direct(governor::Quota::per_second(per_second)) }
+        Self {
+            tokens,
+            store,
+            refusals: governor::RateLimiter::direct(governor::Quota::per_second(per_second)),
+            players_log: None,
+        }
+    }
+
+    /// Keeps every erasure and ban in the players log as well.
+    #[must_use]
+    pub fn with_players_log(mut self, publisher: leaderboard_players_log::publish::Publisher) -> Self {
+        self.players_log = Some(publisher);
+        self
+    }
+
+    /// Writes `player`'s marks to the players log, if this api keeps one.
+    ///
+    /// # Errors
+    /// [`crate::error::ApiError::NotKept`] when the log did not take them (the cause is logged).
+    pub async fn keep(&self, player: &leaderboard_contract::PlayerId) -> Result<(), crate::error::ApiError> {
+        let Some(publisher) = &self.players_log else { return Ok(()) };
+        publisher.publish(&self.store, player).await.map_err(|e| {
+            tracing::error!(error = %e, "the players log did not keep a change");
+            crate::error::ApiError::NotKept
+        })
     }
 
     /// The name of the token presented, if it is one of ours (constant time over all of them).

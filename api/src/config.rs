@@ -59,6 +59,19 @@ pub struct Config {
     /// least-privilege users, `--redis` is the read-only `lb-api` and this the `lb-admin` user.
     #[arg(long, env = "LB_ADMIN_REDIS_URL", hide_env_values = true)]
     pub admin_redis: Option<String>,
+    /// Kafka bootstrap servers of the players log: every erasure and ban the admin routes make is
+    /// also kept there (`--players-topic`), so a store that loses its registry gets it back.
+    /// Unset: erasures and bans live in Redis only, and a wiped store forgets them (a warning at
+    /// start).
+    #[arg(long, env = "LB_KAFKA_BROKERS")]
+    pub brokers: Option<String>,
+    /// Extra librdkafka settings of the players log's producer, `key=value` (TLS, SASL), as
+    /// ingest's. From the environment: comma-separated.
+    #[arg(long = "kafka-option", env = "LB_KAFKA_OPTIONS", value_delimiter = ',', hide_env_values = true)]
+    pub kafka_options: Vec<String>,
+    /// The players log's topic.
+    #[command(flatten)]
+    pub players_log: leaderboard_players_log::PlayersLogArgs,
     /// Longest wait for one Redis reply.
     #[arg(long, env = "LB_REDIS_TIMEOUT", default_value = "500ms", value_parser = humantime::parse_duration)]
     pub redis_timeout: Duration,

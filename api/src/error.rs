@@ -67,6 +67,10 @@ pub enum ApiError {
         /// When to retry.
         retry_after: Duration,
     },
+    /// An erasure or a ban is in effect, but the players log did not take it (503): the call is
+    /// idempotent, so the client retries it.
+    #[error("the change is in effect, but the players log did not keep it: retry the call")]
+    NotKept,
     /// The service is at its concurrency limit (503).
     #[error("the service is overloaded")]
     Overloaded,
@@ -128,7 +132,7 @@ pub enum AdminErrors {
     /// The token lacks the admin scope
     #[response(status = 403)]
     Forbidden(ErrorBody),
-    /// Redis unavailable
+    /// Redis unavailable; or (`players_log_unavailable`) an erasure or ban is in effect but the players log did not keep it: retry
     #[response(status = 503)]
     Unavailable(ErrorBody),
 }
@@ -174,6 +178,12 @@ impl ApiError {
             Self::StoreLost => {
                 (StatusCode::SERVICE_UNAVAILABLE, "store_lost", self.to_string(), Some(Duration::from_secs(5)))
             }
+            Self::NotKept => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "players_log_unavailable",
+                self.to_string(),
+                Some(Duration::from_secs(1)),
+            ),
             Self::Overloaded => {
                 (StatusCode::SERVICE_UNAVAILABLE, "overloaded", self.to_string(), Some(Duration::from_secs(1)))
             }

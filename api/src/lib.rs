@@ -116,7 +116,8 @@ pub async fn state(
         };
         let primary =
             Store::connect(&admin_target, options).await.context("connecting to the redis primary (admin routes)")?;
-        Some(Arc::new(admin::Admin::new(tokens, primary)))
+        let admin = admin::Admin::new(tokens, primary);
+        Some(Arc::new(with_players_log(admin, config)?))
     };
     Ok(AppState {
         backend: Backend::new(router, freshness, epoch, config.breaker_failures, config.breaker_open),
@@ -264,4 +265,21 @@ async fn watch_breaker(backend: Backend, shutdown: CancellationToken) {
             _ = ticker.tick() => metrics::gauge!("api_breaker_open").set(if backend.is_closed() { 0.0 } else { 1.0 }),
         }
     }
+}
+
+/// The admin routes with the players log `config` names, or without one (a warning).
+fn with_players_log(admin: admin::Admin, config: &Config) -> anyhow::Result<admin::Admin> {
+    let Some(brokers) = &config.brokers else {
+        tracing::warn!(
+            "no --brokers (LB_KAFKA_BROKERS): erasures and bans are kept in Redis only, and a store that loses its \
+             data forgets them (docs/players.md)"
+        );
+        return Ok(admin);
+    };
+    let settings = leaderboard_players_log::parse_settings(&config.kafka_options)
+        .map_err(|e| anyhow::anyhow!("--kafka-option: {e}"))?;
+    let log =
+        leaderboard_players_log::PlayersLog::new(brokers.clone(), settings, config.players_log.players_topic.clone())
+            .with_timeout(config.players_log.players_log_timeout);
+    Ok(admin.with_players_log(log.publisher().context("the players log's producer")?))
 }

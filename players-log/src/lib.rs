@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use rdkafka::ClientConfig;
 
-/// How long a write to the log may take before the change is reported as not kept.
+/// How long a write to the log may take, by default, before the change is reported as not kept.
 pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where the log is: the topic (the brokers and client settings are each process's own Kafka flags).
@@ -40,6 +40,26 @@ pub struct PlayersLogArgs {
     /// Compacted topic keeping the player registry (erasures and bans) outside Redis.
     #[arg(long, env = "LB_PLAYERS_TOPIC", default_value = leaderboard_contract::PLAYERS_TOPIC)]
     pub players_topic: String,
+    /// How long a write to the players log may take before the change is reported as not kept.
+    #[arg(long, env = "LB_PLAYERS_LOG_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub players_log_timeout: Duration,
+}
+
+/// librdkafka `key=value` settings (TLS, SASL) as the processes' `--kafka-option` flags give them;
+/// empty items are skipped.
+///
+/// # Errors
+/// An item without `=`, named in the message.
+pub fn parse_settings(options: &[String]) -> std::result::Result<Vec<(String, String)>, String> {
+    options
+        .iter()
+        .filter(|o| !o.trim().is_empty())
+        .map(|o| {
+            o.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .ok_or_else(|| format!("kafka option {o:?} is not key=value"))
+        })
+        .collect()
 }
 
 /// Errors of the players log.
@@ -86,12 +106,20 @@ pub struct PlayersLog {
     brokers: String,
     settings: Vec<(String, String)>,
     topic: String,
+    timeout: Duration,
 }
 
 impl PlayersLog {
     /// The log on `topic` at `brokers`, with extra librdkafka `settings` (TLS, SASL).
     pub fn new(brokers: impl Into<String>, settings: Vec<(String, String)>, topic: impl Into<String>) -> Self {
-        Self { brokers: brokers.into(), settings, topic: topic.into() }
+        Self { brokers: brokers.into(), settings, topic: topic.into(), timeout: PUBLISH_TIMEOUT }
+    }
+
+    /// The log with a write timeout other than [`PUBLISH_TIMEOUT`].
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// The topic.

@@ -6,7 +6,7 @@ use leaderboard_store::marker::registry::{self, PlayerMarks};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 
-use crate::{Error, PUBLISH_TIMEOUT, PlayersLog, Result};
+use crate::{Error, PlayersLog, Result};
 
 /// Writes before giving up when other erasers keep changing the same player.
 const ATTEMPTS: usize = 5;
@@ -33,7 +33,7 @@ impl PlayersLog {
     /// [`Error::Kafka`] when the client cannot be created (bad settings).
     pub fn publisher(&self) -> Result<Publisher> {
         let mut config = self.client();
-        config.set("message.timeout.ms", PUBLISH_TIMEOUT.as_millis().to_string());
+        config.set("message.timeout.ms", self.timeout.as_millis().to_string());
         // Set last, so no shared option weakens them: a change is acknowledged only once every
         // in-sync replica holds it, and a retry never writes it twice out of order.
         config.set("acks", "all").set("enable.idempotence", "true");
@@ -50,7 +50,7 @@ impl Publisher {
     ///
     /// # Errors
     /// [`Error::Kafka`] when the broker does not acknowledge within
-    /// [`PUBLISH_TIMEOUT`]; [`Error::Store`] when Redis fails; [`Error::Changing`]
+    /// the log's timeout; [`Error::Store`] when Redis fails; [`Error::Changing`]
     /// when the marks changed at every one of a few attempts.
     pub async fn publish(&self, store: &Store, player: &PlayerId) -> Result<()> {
         self.topic_ready.get_or_try_init(|| self.log.ensure_topic()).await?;
@@ -83,7 +83,7 @@ impl Publisher {
             record = record.payload(payload);
         }
         self.producer
-            .send(record, Timeout::After(PUBLISH_TIMEOUT))
+            .send(record, Timeout::After(self.log.timeout))
             .await
             .map(|_| ())
             .map_err(|(e, _)| self.log.kafka(e))

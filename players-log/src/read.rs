@@ -43,8 +43,8 @@ impl PlayersLog {
             .topics()
             .iter()
             .filter(|t| t.error().is_none())
-            .flat_map(|t| t.partitions())
-            .map(|p| p.id())
+            .flat_map(rdkafka::metadata::MetadataTopic::partitions)
+            .map(rdkafka::metadata::MetadataPartition::id)
             .collect();
         if partitions.is_empty() {
             return Ok(None);

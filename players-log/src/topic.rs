@@ -10,7 +10,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 
-use crate::{PUBLISH_TIMEOUT, PlayersLog, Result};
+use crate::{PlayersLog, Result};
 
 impl PlayersLog {
     /// Creates the topic (one partition, `cleanup.policy=compact`) unless it exists.
@@ -21,7 +21,7 @@ impl PlayersLog {
         let admin: AdminClient<DefaultClientContext> = self.client().create().map_err(|e| self.kafka(e))?;
         // -1: the broker's default replication factor (KIP-464).
         let topic = NewTopic::new(&self.topic, 1, TopicReplication::Fixed(-1)).set("cleanup.policy", "compact");
-        let options = AdminOptions::new().operation_timeout(Some(PUBLISH_TIMEOUT));
+        let options = AdminOptions::new().operation_timeout(Some(self.timeout)).request_timeout(Some(self.timeout));
         let results = admin.create_topics(&[topic], &options).await.map_err(|e| self.kafka(e))?;
         for result in results {
             match result {

@@ -66,7 +66,12 @@ impl Oracle {
             .apply(&update.player, update.score, update.time_ms);
     }
 
-    /// One board, if any update touched it.
+    /// One board, to change, if any update touched it.
+    pub fn board_mut(&mut self, board: &BoardId) -> Option<&mut OracleBoard> {
+        self.boards.get_mut(board)
+    }
+
+    /// One board's state, if it has any.
     pub fn board(&self, board: &BoardId) -> Option<&OracleBoard> {
         self.boards.get(board)
     }
@@ -88,6 +93,15 @@ impl OracleBoard {
             *best = new;
         }
         self.sorted = OnceLock::new();
+    }
+
+    /// Takes `player` off the board (an erasure, a ban); whether they were on it.
+    pub fn remove(&mut self, player: &PlayerId) -> bool {
+        let removed = self.best.remove(player).is_some();
+        if removed {
+            self.sorted = OnceLock::new();
+        }
+        removed
     }
 
     /// The board's rules.

@@ -32,6 +32,9 @@ pub struct Ban {
     /// Why (at most 256 characters), for the audit log and `lb-admin player`.
     #[arg(long, default_value = "")]
     reason: String,
+    /// Where the players log is.
+    #[command(flatten)]
+    keep: crate::players_log::KeepArgs,
 }
 
 /// Bans the player.
@@ -44,5 +47,6 @@ pub(crate) async fn run(args: Ban, ctx: &Context<'_>, out: &mut Output<impl Writ
     };
     let ban = StoredBan { boards, closed_seasons: args.closed_seasons, reason: args.reason, at_ms: system_ms() };
     let removed = player_router(ctx.store).ban_player(&player, &ban).await?;
+    args.keep.keep(ctx.store, &player).await?;
     RemovedReport::new(&player, &removed, None).print("banned", out)
 }

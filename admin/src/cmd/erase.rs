@@ -17,6 +17,9 @@ use crate::output::Output;
 pub struct Erase {
     /// The player.
     pub(super) player: String,
+    /// Where the players log is.
+    #[command(flatten)]
+    keep: crate::players_log::KeepArgs,
 }
 
 /// What `erase` and `ban` took a player out of, as they print it.
@@ -61,5 +64,6 @@ impl RemovedReport {
 pub(crate) async fn run(args: Erase, ctx: &Context<'_>, out: &mut Output<impl Write>) -> anyhow::Result<()> {
     let player = PlayerId::new(args.player)?;
     let erased = player_router(ctx.store).erase_player(&player).await?;
+    args.keep.keep(ctx.store, &player).await?;
     RemovedReport::new(&player, &erased.removed, Some(erased.at_ms)).print("erased", out)
 }

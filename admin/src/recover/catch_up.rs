@@ -51,7 +51,10 @@ pub async fn catch_up(
         );
     };
     let config = ingest_config(redis, kafka, &layout.to_string(), &replay_group(kafka, "catch-up"))?;
-    let mut report = RestoreReport::default();
+    // The rollback took the registry back in time too: erasures and bans made since are given back,
+    // and the players they name taken out of what the rolled-back store holds of them.
+    let mut report =
+        RestoreReport { players: super::players::give_back(store, kafka).await?, ..RestoreReport::default() };
     replay_into(config, ingest::config::Replay::default(), ingest::recovery::Start::At(from), quiet, &mut report)
         .await?;
     install_epoch(store, redis, Origin::CatchUp).await?;

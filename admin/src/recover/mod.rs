@@ -26,10 +26,13 @@
 //! `epoch` (also the new epoch every recovery installs and waits for the
 //! replicas to take); `replay` holds what restore, rebuild and catch-up share:
 //! the replay's pipeline settings, the replay with its progress bar, and the
-//! report. The flags of where the events are ([`KafkaArgs`]) are here.
+//! report; `players` gives the store back the erasures and bans the players
+//! log keeps, which each of them does before it loads or replays anything.
+//! The flags of where the events are ([`KafkaArgs`]) are here.
 
 mod catch_up;
 mod epoch;
+mod players;
 mod rebuild;
 mod replay;
 mod restore;
@@ -63,6 +66,9 @@ pub struct KafkaArgs {
     /// Extra librdkafka settings as `key=value` (TLS, SASL), as ingest's `--kafka-option`.
     #[arg(long = "kafka-option", env = "LB_KAFKA_OPTIONS", value_delimiter = ',', hide_env_values = true)]
     pub kafka_options: Vec<String>,
+    /// The players log, whose erasures and bans a recovery gives the store back first.
+    #[command(flatten)]
+    pub players_log: leaderboard_players_log::PlayersLogArgs,
     /// How the live workers judge signed events, for a replay to judge them alike.
     #[command(flatten)]
     pub policy: PolicyArgs,

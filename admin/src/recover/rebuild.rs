@@ -69,7 +69,8 @@ pub async fn rebuild(
         &ingest::recovery::retained(&config).await?,
         &ingest::recovery::Start::Earliest,
     )?;
-    let mut report = RestoreReport::default();
+    let mut report =
+        RestoreReport { players: super::players::give_back(store, kafka).await?, ..RestoreReport::default() };
     if let Some(file) = &options.rules_from {
         report.loaded.boards = create_boards_of(store, file).await?;
     }

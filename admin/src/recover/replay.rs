@@ -18,6 +18,8 @@ use leaderboard_runtime::RedisArgs;
 pub struct RestoreReport {
     /// Boards and seasons loaded, and their players.
     pub loaded: Totals,
+    /// The erasures and bans the players log gave the store back before anything was loaded.
+    pub players: super::players::PlayersGivenBack,
     /// `restore`: rows of the file left out because the registry says so: players erased after
     /// the snapshot was taken, or banned from the board (DESIGN.md "Players: erasure and bans").
     pub left_out: u64,

@@ -72,19 +72,13 @@ pub async fn restore(
             file.display()
         );
     };
-    let mut report = RestoreReport { snapshot_epoch: Some(taken_in.id.clone()), ..RestoreReport::default() };
-    if let State::Intact(now) = epoch::read(store).await?
-        && now.id != taken_in.id
-        && now.at_ms > taken_in.at_ms
-    {
-        // Restoring into a store that was lost and recovered since the snapshot: its rows predate
-        // that recovery (the replay from its offsets brings them up to date).
-        report.predates = Some(format!(
-            "the snapshot was taken in epoch {}, before the store's epoch {} ({:?}, made at {} ms): its rows predate \
-             that recovery, and the replay from its offsets brings them up to date",
-            taken_in.id, now.id, now.origin, now.at_ms
-        ));
-    }
+    let mut report = RestoreReport {
+        snapshot_epoch: Some(taken_in.id.clone()),
+        predates: predates(store, &taken_in).await?,
+        ..RestoreReport::default()
+    };
+    // Before any row is admitted: the registry decides which rows stay out.
+    report.players = super::players::give_back(store, kafka).await?;
     let (tx, mut rx) = mpsc::channel::<Item>(8);
     let reading = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         while let Some(item) = reader.next_item()? {
@@ -234,4 +228,17 @@ async fn finish_season(section: Loading) -> anyhow::Result<()> {
         router.finish_restored_season(&board, &entry).await?;
     }
     Ok(())
+}
+
+/// When the store was lost and recovered since the snapshot (taken in epoch `taken_in`): which
+/// recovery its rows predate (the replay from its offsets brings them up to date).
+async fn predates(store: &Store, taken_in: &epoch::Epoch) -> anyhow::Result<Option<String>> {
+    Ok(match epoch::read(store).await? {
+        State::Intact(now) if now.id != taken_in.id && now.at_ms > taken_in.at_ms => Some(format!(
+            "the snapshot was taken in epoch {}, before the store's epoch {} ({:?}, made at {} ms): its rows predate \
+             that recovery, and the replay from its offsets brings them up to date",
+            taken_in.id, now.id, now.origin, now.at_ms
+        )),
+        _ => None,
+    })
 }

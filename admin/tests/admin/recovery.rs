@@ -44,6 +44,10 @@ impl Setup {
             topic: unique("scores"),
             group: unique("group"),
             kafka_options: Vec::new(),
+            players_log: leaderboard_players_log::PlayersLogArgs {
+                players_topic: unique("players"),
+                players_log_timeout: Duration::from_secs(10),
+            },
             policy: recover::PolicyArgs::default(),
         };
         let dlq = unique("dlq");
@@ -676,4 +680,63 @@ async fn a_replay_applies_todays_rules_and_a_snapshot_keeps_what_was_applied() {
     assert!(rebuilt.replay_refused > 0, "{rebuilt:?}");
     let page = s.router().await.top(&b, 0, 10_000).await.expect("top");
     assert!(page.entries.iter().all(|e| e.score <= 50_000), "nothing above today's bound");
+}
+
+/// Erasures and bans survive a wipe of the store, which takes the registry
+/// with it: the players log gives them back before a restore of a snapshot
+/// taken before them loads its rows, and before a rebuild replays the topic.
+/// The erased and the banned player stay out of both; everyone else equals
+/// the oracle.
+#[tokio::test]
+async fn erasures_and_bans_survive_a_wipe_through_the_players_log() {
+    use leaderboard_store::marker::registry::{Ban, BanScope};
+    let mut s = Setup::new(2).await;
+    let b = board("gdpr");
+    s.create(&b, Rules::default()).await;
+    let store = s.store().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let rules_file = dir.path().join("rules.lbsnap");
+    leaderboard_store::marker::epoch::create_new(&store).await.expect("epoch");
+    recover::snapshot(&store, &s.redis_args(), &s.kafka, &[], &rules_file, true).await.expect("rules snapshot");
+    let worker = Worker::start(s.ingest_config()).await;
+    s.produce(&[&b], 2000).await;
+    s.wait_caught_up().await;
+    worker.stop().await;
+    let file = dir.path().join("before.lbsnap");
+    recover::snapshot(&store, &s.redis_args(), &s.kafka, &[], &file, true).await.expect("snapshot");
+
+    // Erased and banned as the api does it: in the store, then in the log.
+    let router = s.router().await;
+    let (gone, cheat) = (PlayerId::new("p1").expect("id"), PlayerId::new("p2").expect("id"));
+    for p in [&gone, &cheat] {
+        assert!(router.standing(&b, p).await.expect("standing").is_some(), "{p} has a score first");
+    }
+    let log =
+        leaderboard_players_log::PlayersLog::new(brokers(), Vec::new(), s.kafka.players_log.players_topic.clone());
+    let publisher = log.publisher().expect("publisher");
+    router.erase_player(&gone).await.expect("erase");
+    publisher.publish(&store, &gone).await.expect("kept");
+    let ban = Ban { boards: BanScope::ALL, closed_seasons: false, reason: "aimbot".into(), at_ms: 1 };
+    router.ban_player(&cheat, &ban).await.expect("ban");
+    publisher.publish(&store, &cheat).await.expect("kept");
+    let expected = s.oracle.board_mut(&b).expect("board");
+    assert!(expected.remove(&gone) && expected.remove(&cheat));
+
+    s.flushall().await;
+    let options = RestoreOptions { boards: Vec::new(), layout: None, replay: true, unchecked: false, quiet: true };
+    let restored = recover::restore(&store, &s.redis_args(), &s.kafka, &file, &options).await.expect("restore");
+    assert!(restored.players.found && (restored.players.erasures, restored.players.bans) == (1, 1), "{restored:?}");
+    assert!(restored.left_out >= 2, "the file's rows of both are left out: {restored:?}");
+    s.assert_equals_oracle().await;
+
+    s.flushall().await;
+    let options = RebuildOptions {
+        layout: LAYOUT.parse().expect("layout"),
+        rules_from: Some(rules_file),
+        discard_existing: false,
+        quiet: true,
+    };
+    let rebuilt = recover::rebuild(&store, &s.redis_args(), &s.kafka, &options).await.expect("rebuild");
+    assert_eq!((rebuilt.players.erasures, rebuilt.players.bans), (1, 1), "{rebuilt:?}");
+    s.assert_equals_oracle().await;
 }

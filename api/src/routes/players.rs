@@ -2,6 +2,10 @@
 //! or lift the ban, and say where one stands (DESIGN.md "Players: erasure
 //! and bans").
 //!
+//! Every change is kept in the players log too, when this api has one
+//! (`--brokers`): the call answers only once the log has it, and answers 503
+//! `players_log_unavailable` (retry: every call is idempotent) otherwise.
+//!
 //! Erasing and banning change what every route answers, so after the store
 //! is changed this api drops every cached page and closed-season total
 //! before it answers; other api processes do the same when they next read
@@ -46,7 +50,10 @@ pub async fn erase(
 ) -> Result<Json<PlayerRemoved>, ApiError> {
     let admin = admin(&s)?;
     let who = admin.authorize(&headers, "erase_player", player.as_str()).await?;
-    let result = writer(&s, admin).erase_player(&player).await.map_err(|e| failed(&e));
+    let result = match writer(&s, admin).erase_player(&player).await {
+        Ok(erased) => admin.keep(&player).await.map(|()| erased),
+        Err(e) => Err(failed(&e)),
+    };
     s.forget_answers();
     admin.audit(&who, "erase_player", player.as_str(), &outcome(&result)).await;
     let erased = result?;
@@ -74,7 +81,10 @@ pub async fn ban(
     let who = admin.authorize(&headers, "ban_player", player.as_str()).await?;
     let parsed = json_body::<BanRequest>(&headers, body).and_then(|request| to_ban(request, system_ms()));
     let ban = audit_refusal(admin, &who, "ban_player", player.as_str(), parsed).await?;
-    let result = writer(&s, admin).ban_player(&player, &ban).await.map_err(|e| failed(&e));
+    let result = match writer(&s, admin).ban_player(&player, &ban).await {
+        Ok(removed) => admin.keep(&player).await.map(|()| removed),
+        Err(e) => Err(failed(&e)),
+    };
     s.forget_answers();
     let outcome = result.as_ref().map_or_else(status_code, |_| format!("ok: {}", ban.reason));
     admin.audit(&who, "ban_player", player.as_str(), &outcome).await;
@@ -96,9 +106,16 @@ pub async fn unban(
 ) -> Result<StatusCode, ApiError> {
     let admin = admin(&s)?;
     let who = admin.authorize(&headers, "unban_player", player.as_str()).await?;
+    // Kept in the log even when there was no ban: a retry after a lift the log did not take
+    // finds none in Redis, and must still bring the log up to date.
     let result = match registry::unban(admin.store(), &player).await {
-        Ok(true) => Ok(StatusCode::NO_CONTENT),
-        Ok(false) => Err(ApiError::NotFound { code: "not_banned", message: format!("player {player} is not banned") }),
+        Ok(lifted) => admin.keep(&player).await.and_then(|()| {
+            if lifted {
+                Ok(StatusCode::NO_CONTENT)
+            } else {
+                Err(ApiError::NotFound { code: "not_banned", message: format!("player {player} is not banned") })
+            }
+        }),
         Err(e) => Err(failed(&e)),
     };
     admin.audit(&who, "unban_player", player.as_str(), &outcome(&result)).await;

@@ -148,3 +148,69 @@ async fn a_ban_takes_a_player_off_its_boards_and_can_be_lifted() {
     assert_eq!((status, error["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_banned")));
     api.stop().await;
 }
+
+/// Every change is in the players log before the call answers (its own topic
+/// here): an erasure with its time, a ban, and a lifted ban as no entry.
+#[tokio::test]
+async fn every_change_is_kept_in_the_players_log_before_it_is_answered() {
+    let redis = testkit::redis_url();
+    let topic = testkit::unique("players");
+    let api = TestApi::start(&redis, "hash:2", |c| {
+        c.admin_tokens = vec![format!("{}:{}:admin", testkit::unique("operator"), hash(TOKEN))];
+        c.brokers = Some(testkit::brokers());
+        c.players_log.players_topic.clone_from(&topic);
+    })
+    .await;
+    let [gone, cheat, forgiven] = ["gone", "cheat", "forgiven"].map(|p| PlayerId::new(testkit::unique(p)).expect("id"));
+    let (status, erased) = call(&api, Method::DELETE, &format!("/v1/admin/players/{gone}"), None).await;
+    assert_eq!(status, StatusCode::OK, "{erased}");
+    let ban = serde_json::json!({"boards": "all", "reason": "aimbot"});
+    for p in [&cheat, &forgiven] {
+        let (status, body) = call(&api, Method::PUT, &format!("/v1/admin/players/{p}/ban"), Some(ban.clone())).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let lifted = call(&api, Method::DELETE, &format!("/v1/admin/players/{forgiven}/ban"), None).await;
+    assert_eq!(lifted.0, StatusCode::NO_CONTENT);
+
+    let log = leaderboard_players_log::PlayersLog::new(testkit::brokers(), Vec::new(), topic);
+    let kept = log.read_all().await.expect("read").expect("the api created the topic");
+    let named: Vec<&PlayerId> = kept.iter().map(|(p, _)| p).collect();
+    let mut expected = vec![&cheat, &gone];
+    expected.sort();
+    assert_eq!(named, expected, "the lifted ban left no entry");
+    let marks = |p: &PlayerId| kept.iter().find(|(q, _)| q == p).map(|(_, m)| m.clone()).expect("kept");
+    let at = api::clock::rfc3339(api::season::time_of(marks(&gone).erased_at_ms.expect("kept")));
+    assert_eq!(erased["erased_at"].as_str(), Some(at.as_str()), "the time the call answered with");
+    assert_eq!(marks(&cheat).ban.map(|b| b.reason), Some("aimbot".into()));
+    api.stop().await;
+}
+
+/// A players log that does not answer: the erasure is in effect, the call
+/// answers 503 `players_log_unavailable` (retry), and the audit log says so.
+#[tokio::test]
+async fn a_change_the_players_log_does_not_take_is_answered_503_and_in_effect() {
+    let redis = testkit::redis_url();
+    let operator = testkit::unique("operator");
+    let api = TestApi::start(&redis, "hash:2", |c| {
+        c.admin_tokens = vec![format!("{operator}:{}:admin", hash(TOKEN))];
+        // A port nothing listens on.
+        c.brokers = Some(format!("127.0.0.1:{}", testkit::free_port()));
+        c.players_log.players_log_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let b = board("unkept");
+    let writer = router(&redis, "hash:2").await;
+    seed(&writer, &b, 5).await;
+    let gone = PlayerId::new(testkit::unique("gone")).expect("id");
+    writer.apply(&[ScoreUpdate { board: b.clone(), player: gone.clone(), score: 7, time_ms: 0 }]).await.expect("write");
+    let (status, error) = call(&api, Method::DELETE, &format!("/v1/admin/players/{gone}"), None).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("players_log_unavailable"))
+    );
+    assert_eq!(writer.standing(&b, &gone).await.expect("standing"), None, "the erasure is in effect");
+    let entries = audit::recent(writer.store(), 200).await.expect("audit");
+    let entry = entries.iter().find(|r| r.entry.who == operator && r.entry.target == gone.as_str()).expect("audited");
+    assert_eq!(entry.entry.result, "503");
+    api.stop().await;
+}

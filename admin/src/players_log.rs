@@ -1,0 +1,56 @@
+//! The players log from `lb-admin`: the commands that change the registry
+//! (`erase`, `ban`, `unban`) keep each change there as the api does, and the
+//! recovery commands give a store that lost its registry what the log holds
+//! (`leaderboard_players_log`, docs/players.md).
+
+use anyhow::Context as _;
+use leaderboard_contract::PlayerId;
+use leaderboard_players_log::{PlayersLog, PlayersLogArgs, parse_settings};
+use leaderboard_store::Store;
+
+/// Where the players log is, for `erase`, `ban` and `unban`: the same flags and variables as the api's.
+#[derive(Debug, Clone, clap::Args)]
+pub struct KeepArgs {
+    /// Kafka bootstrap servers of the players log. Unset: the change is kept in Redis only, and a
+    /// store that loses its data forgets it (said on stderr).
+    #[arg(long, env = "LB_KAFKA_BROKERS")]
+    brokers: Option<String>,
+    /// Extra librdkafka settings as `key=value` (TLS, SASL), as ingest's `--kafka-option`.
+    #[arg(long = "kafka-option", env = "LB_KAFKA_OPTIONS", value_delimiter = ',', hide_env_values = true)]
+    kafka_options: Vec<String>,
+    /// The players log's topic.
+    #[command(flatten)]
+    log: PlayersLogArgs,
+}
+
+impl KeepArgs {
+    /// Writes `player`'s marks, as `store` holds them now, to the players log (when one is given).
+    ///
+    /// # Errors
+    /// The log not taking them: the change is in effect, and running the command again keeps it.
+    pub(crate) async fn keep(&self, store: &Store, player: &PlayerId) -> anyhow::Result<()> {
+        let Some(brokers) = &self.brokers else {
+            eprintln!(
+                "warning: no --brokers (LB_KAFKA_BROKERS): the change is kept in Redis only, and a store that loses \
+                 its data forgets it"
+            );
+            return Ok(());
+        };
+        let log = players_log(brokers, &self.kafka_options, &self.log)?;
+        log.publisher()?.publish(store, player).await.with_context(|| {
+            format!(
+                "the change is in effect, but the players log ({}) did not keep it: run the command again",
+                log.topic()
+            )
+        })
+    }
+}
+
+/// The players log at `brokers` with the `--kafka-option` settings.
+///
+/// # Errors
+/// A setting that is not `key=value`.
+pub(crate) fn players_log(brokers: &str, options: &[String], args: &PlayersLogArgs) -> anyhow::Result<PlayersLog> {
+    let settings = parse_settings(options).map_err(|e| anyhow::anyhow!("--kafka-option: {e}"))?;
+    Ok(PlayersLog::new(brokers, settings, args.players_topic.clone()).with_timeout(args.players_log_timeout))
+}
