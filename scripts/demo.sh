@@ -22,9 +22,17 @@
 #                        clock (one day per 20 s) starting 5 s before a reset, so a 30 s run (the
 #                        default with --reset) crosses two day boundaries; late grace 12 h simulated
 #                        (10 s). Loadgen verifies every season and the all-time board.
+#   --erase N            erase N players during the load (the api's admin route), spread over it
+#   --ban N              ban N players during the load (half from every board, half from their own;
+#                        closed seasons included; never lifted). With either, the api gets an admin
+#                        token made for this run, the store is database 13 of the local Redis (emptied
+#                        first: erasures and bans are store-wide, loadgen's player ids are every run's),
+#                        and loadgen's oracle learns each call: the report says how many were made
+#                        and judges every answer read about those players after each call returned.
 #   --existing           use an existing deployment: start nothing, seed nothing unless --redis is given;
 #                        needs --brokers and --api (and --redis to seed, with the deployment's --layout)
-#   --brokers B --redis URL --api URL   where the existing deployment is
+#   --brokers B --redis URL --api URL   where the existing deployment is (with --erase or --ban:
+#                        LB_LOADGEN_ADMIN_TOKEN holds one of its admin tokens)
 # Logs: target/demo/<run>/ (ingest.log, api.log, report.json).
 set -euo pipefail
 
@@ -33,7 +41,7 @@ REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 cd "$REPO_ROOT"
 
 players=10000000 boards=1 rate=30000 duration='' read_rate=1000 layout=single order=desc ties=shared
-reset='' quick=0 existing=0 brokers='' redis='' api=''
+reset='' quick=0 existing=0 brokers='' redis='' api='' erase=0 ban=0
 while (($#)); do
     case $1 in
         --quick) players=200000 quick=1 ;;
@@ -46,11 +54,13 @@ while (($#)); do
         --order) order=$2; shift ;;
         --ties) ties=$2; shift ;;
         --reset) reset=$2; shift ;;
+        --erase) erase=$2; shift ;;
+        --ban) ban=$2; shift ;;
         --existing) existing=1 ;;
         --brokers) brokers=$2; shift ;;
         --redis) redis=$2; shift ;;
         --api) api=$2; shift ;;
-        -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,37p' "$0"; exit 0 ;;
         *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -61,6 +71,13 @@ done
 [[ $ties == shared || $ties == earliest ]] || { echo "--ties is shared or earliest, got '$ties'" >&2; exit 2; }
 [[ -z $reset || $reset == day || $reset == week || $reset == month ]] ||
     { echo "--reset is day, week or month, got '$reset'" >&2; exit 2; }
+[[ $erase =~ ^[0-9]+$ && $ban =~ ^[0-9]+$ ]] ||
+    { echo "--erase and --ban need a number of players, got '$erase' and '$ban'" >&2; exit 2; }
+marks=$((erase + ban))
+if ((marks && existing)) && [[ -z ${LB_LOADGEN_ADMIN_TOKEN:-} ]]; then
+    echo "--erase and --ban on an existing deployment need LB_LOADGEN_ADMIN_TOKEN (one of its admin tokens)" >&2
+    exit 2
+fi
 if [[ -z $duration ]]; then
     duration=60s
     ((${quick:-0})) && duration=15s
@@ -111,6 +128,18 @@ else
     # shellcheck source=/dev/null
     source target/infra/env
     brokers=$LB_KAFKA_BROKERS redis=$LB_REDIS_URL
+    if ((marks)); then
+        # A store of its own: erasures and bans reach every board of a store, and loadgen's ids
+        # (p-00000042) are every run's and every test's.
+        redis=${redis%/}/13
+        redis-cli -u "$redis" flushdb >/dev/null
+        # An admin token made for this run: loadgen presents it, the api holds its SHA-256.
+        LB_LOADGEN_ADMIN_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+        export LB_LOADGEN_ADMIN_TOKEN
+        LB_ADMIN_TOKENS=demo:$(printf %s "$LB_LOADGEN_ADMIN_TOKEN" | sha256sum | cut -d' ' -f1):admin
+        export LB_ADMIN_TOKENS
+        say "erasures and bans: the store is $redis (emptied), an admin token made for this run"
+    fi
     api_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     metrics_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     api=http://127.0.0.1:$api_port
@@ -156,9 +185,10 @@ if ((!existing)); then
 fi
 
 say "running the load: $rate events/s for $duration, $read_rate reads/s"
+((marks)) && say "erasing $erase and banning $ban players during the load"
 started=$(date +%s)
 status=0
 "$bin/loadgen" run --api "$api" --rate "$rate" --duration "$duration" --read-rate "$read_rate" \
-    --report "$out/report.json" || status=$?
+    --erase "$erase" --ban "$ban" --report "$out/report.json" || status=$?
 say "report: $out/report.json (load and verification took $(($(date +%s) - started))s)"
 exit "$status"

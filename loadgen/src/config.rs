@@ -155,7 +155,7 @@ pub enum Command {
         batch: usize,
     },
     /// Runs the load and the verification, then prints the report.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Produces events as fast as possible (to pre-fill a topic for an ingest benchmark).
     Fill {
         /// Events to produce.
@@ -226,4 +226,78 @@ pub struct RunArgs {
     /// Name of the broker in the report's environment section.
     #[arg(long, env = "LB_KAFKA_BROKER_KIND", default_value = "kafka")]
     pub broker_kind: String,
+    /// Players to erase during the load (`DELETE /v1/admin/players/{player}`), spread over it;
+    /// the oracle keeps only their events stamped at or after each erasure. Erasures are
+    /// store-wide: run it on a store of its own. Needs `--admin-token`.
+    #[arg(long, env = "LB_LOADGEN_ERASE", default_value_t = 0)]
+    pub erase: usize,
+    /// Players to ban during the load (`PUT /v1/admin/players/{player}/ban`, closed seasons
+    /// included; every other one from all boards, the rest from their own board), spread over
+    /// it and never lifted; the oracle leaves them out of their board. Needs `--admin-token`.
+    #[arg(long, env = "LB_LOADGEN_BAN", default_value_t = 0)]
+    pub ban: usize,
+    /// The api's admin bearer token, for `--erase` and `--ban` (never printed; prefer the
+    /// environment variable to the command line, which other users of the machine can see).
+    #[arg(long, env = "LB_LOADGEN_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<Secret>,
+}
+
+/// A secret from the command line or the environment: `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, to send.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Secret {
+    fn from(secret: String) -> Self {
+        Self(secret)
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl RunArgs {
+    /// The admin token when erasures or bans are asked for.
+    ///
+    /// # Errors
+    /// When they are asked for without a token.
+    pub fn admin_token_for_marks(&self) -> anyhow::Result<Option<&Secret>> {
+        if self.erase + self.ban == 0 {
+            return Ok(None);
+        }
+        let token = self.admin_token.as_ref().filter(|t| !t.expose().is_empty());
+        anyhow::ensure!(token.is_some(), "--erase and --ban need --admin-token (LB_LOADGEN_ADMIN_TOKEN)");
+        Ok(token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    #[test]
+    fn the_admin_token_is_needed_for_marks_and_never_printed() {
+        let run = |extra: &[&str]| {
+            let cli = Cli::try_parse_from([&["loadgen", "run"][..], extra].concat()).expect("cli");
+            let Command::Run(args) = cli.command else { panic!("run") };
+            args
+        };
+        assert!(run(&[]).admin_token_for_marks().expect("no marks, no token").is_none());
+        let err = run(&["--erase", "2"]).admin_token_for_marks().expect_err("a token is needed").to_string();
+        assert!(err.contains("--admin-token"), "{err}");
+        let args = run(&["--erase", "2", "--ban", "1", "--admin-token", "s3cret-value"]);
+        assert_eq!(args.admin_token_for_marks().expect("token").map(Secret::expose), Some("s3cret-value"));
+        assert!(!format!("{args:?}").contains("s3cret-value"), "Debug hides the token");
+    }
 }

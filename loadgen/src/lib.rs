@@ -3,20 +3,26 @@
 //! `run` produces score events at a fixed rate (open loop, coordinated-omission
 //! corrected latency), reads the api at its own fixed rate, measures
 //! produce-to-visible freshness with a probe player, then waits for ingest to
-//! catch up and compares the api with its own oracle. `seed` writes every
-//! player's initial score straight into Redis; `topics` creates the topics.
+//! catch up and compares the api with its own oracle. With `--erase` and
+//! `--ban` it also erases and bans players while the load runs, and the
+//! oracle learns it. `seed` writes every player's initial score straight into
+//! Redis; `topics` creates the topics.
 //!
 //! # Layout
 //! - [`config`]: the command line; [`population`]: players, scores, the oracle;
 //!   [`boards`]: which board each player plays on.
 //! - [`pacer`]: open-loop scheduling; [`produce`], [`read`], [`probe`]: the three loads.
+//! - [`marks`]: erasures and bans, what the oracle learns from them, the
+//!   judging of answers around them; [`admin`]: the calls and the reads after them.
 //! - [`lag`]: consumer lag; [`verify`]: the end check; [`report`]: the report.
 //! - [`seed`], [`topics`]: preparation; [`bench`]: ingest throughput (fill a topic, time the drain).
 
+pub mod admin;
 pub mod bench;
 pub mod boards;
 pub mod config;
 pub mod lag;
+pub mod marks;
 pub mod pacer;
 pub mod population;
 pub mod probe;
@@ -28,6 +34,7 @@ pub mod seed;
 pub mod topics;
 pub mod verify;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -135,7 +142,8 @@ async fn settle(world: &World, args: &RunArgs, shutdown: &CancellationToken) -> 
 }
 
 /// Checks every season the run played in against its oracle, each on every
-/// board; a season's state and end come from the api's seasons route.
+/// board, with the players erased or banned (`marked`); a season's state and
+/// end come from the api's seasons route.
 async fn verify_seasons(
     client: &reqwest::Client,
     args: &RunArgs,
@@ -143,6 +151,7 @@ async fn verify_seasons(
     boards: &BoardSet,
     oracle: &seasons::SeasonOracle,
     probe: Option<&probe::ProbeOutcome>,
+    marked: &[usize],
 ) -> anyhow::Result<Vec<report::SeasonCheck>> {
     let listed: serde_json::Value = client
         .get(format!("{}/v1/boards/{}/seasons", args.api, boards.ids()[0]))
@@ -160,6 +169,7 @@ async fn verify_seasons(
             reached: bests.reached.as_deref(),
             scoring: world.scoring(),
             sparse: true,
+            marked,
         };
         let probe_keys: Option<Vec<u64>> =
             probe.map(|p| p.season_scores.iter().map(|keys| keys.get(id).copied().unwrap_or(0)).collect());
@@ -175,6 +185,37 @@ async fn verify_seasons(
         checks.push(report::SeasonCheck { season: id.to_string(), state, verification });
     }
     Ok(checks)
+}
+
+/// The report's part on erasures and bans: the calls, and the answers about
+/// their players (the checks after each call and the read load's) judged.
+fn marks_report(
+    calls: &mut admin::AdminOutcome,
+    reads: Option<&mut read::ReadOutcome>,
+    population: &Population,
+    world: &World,
+) -> report::Marks {
+    let mut observations = std::mem::take(&mut calls.observations);
+    observations.extend(reads.map(|r| std::mem::take(&mut r.observations)).unwrap_or_default());
+    let judged = marks::judge(&observations, &calls.done, population, world.scoring());
+    let made = |ban: bool| calls.done.iter().filter(|d| d.failure.is_none() && d.call.kind.is_ban() == ban).count();
+    let failures: Vec<String> = calls
+        .done
+        .iter()
+        .filter_map(|d| d.failure.as_ref().map(|f| format!("{}: {f}", population::player_id(d.call.player))))
+        .collect();
+    report::Marks {
+        erased: made(false) as u64,
+        banned: made(true) as u64,
+        failed_calls: failures.len() as u64,
+        failures: failures.into_iter().take(10).collect(),
+        answers_after: judged.after,
+        answers_during: judged.during,
+        answers_before: judged.before,
+        unanswered: calls.unanswered,
+        violations: judged.violations,
+        examples: judged.examples,
+    }
 }
 
 /// Runs the load, then verifies; returns the report. When `shutdown` fires,
@@ -201,7 +242,26 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
         .timeout(Duration::from_secs(10))
         .build()?;
     let stop = shutdown.child_token();
-    let count = args.count.or(Some((args.rate * args.duration.as_secs_f64()).round() as u64));
+    let count = args.count.unwrap_or((args.rate * args.duration.as_secs_f64()).round() as u64);
+    let token = args.admin_token_for_marks()?;
+    let load = Duration::from_secs_f64(count as f64 / args.rate);
+    let plan = marks::Plan::new(world.seed, world.players, args.erase, args.ban, load)?;
+    let admin = match token {
+        Some(token) => {
+            let admin = admin::Admin {
+                api: args.api.clone(),
+                token: token.clone(),
+                boards: boards.clone(),
+                season: rules.reset.map(|_| "all".to_string()),
+            };
+            // Before any event: a refused token fails the run at once, not at its first call.
+            admin.check_token(&client, plan.calls[0].player).await.context("the api's admin routes")?;
+            Some(admin)
+        }
+        None => None,
+    };
+    population.watch(plan.erased());
+    let watched: Arc<HashSet<usize>> = Arc::new(plan.players());
     let counters = Arc::new(produce::WriteCounters::default());
     let (lag_now, lag_max) = (Arc::new(AtomicI64::new(0)), Arc::new(AtomicI64::new(0)));
     let monitor_stop = shutdown.child_token();
@@ -212,11 +272,11 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
 
     eprintln!(
         "loadgen: {} players, {:.0} events/s for {} events, reads {:.0}/s, board {boards}",
-        world.players,
-        args.rate,
-        count.unwrap_or(0),
-        args.read_rate
+        world.players, args.rate, count, args.read_rate
     );
+    if !plan.is_empty() {
+        eprintln!("loadgen: erasing {} and banning {} players during the load", args.erase, args.ban);
+    }
     let wait = start.saturating_duration_since(Instant::now());
     if !wait.is_zero() {
         eprintln!("loadgen: starting in {:.1}s (--start-at)", wait.as_secs_f64());
@@ -236,7 +296,7 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
             clock: world.store.clock,
         },
         population,
-        Pacer::new(start, args.rate, count),
+        Pacer::new(start, args.rate, Some(count)),
         counters.clone(),
         stop.clone(),
     ));
@@ -251,9 +311,11 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
             top_share: args.top_share,
             concurrency: args.read_concurrency,
             seed: world.seed,
+            watched: watched.clone(),
         };
         tokio::spawn(read::run(client.clone(), plan, read_stop.clone()))
     });
+    let calls = admin.map(|admin| tokio::spawn(admin.run(client.clone(), plan.clone(), start, stop.clone())));
     let probe_stop = stop.child_token();
     let probe_player = PlayerId::new(format!("probe-{}", world.seed)).context("probe id")?;
     let probe = (!args.probe_interval.is_zero()).then(|| {
@@ -295,9 +357,14 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
         last_acked = acked;
     }
     let written = writes.await.context("write task")??;
+    // The calls are due before the load ends; one that runs late still counts for the oracle.
+    let mut calls = match calls {
+        Some(c) => Some(c.await.context("admin task")?),
+        None => None,
+    };
     read_stop.cancel();
     probe_stop.cancel();
-    let read_outcome = match reads {
+    let mut read_outcome = match reads {
         Some(r) => Some(r.await.context("read task")??),
         None => None,
     };
@@ -310,13 +377,20 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
     let drain_s = if shutdown.is_cancelled() { None } else { settle(world, args, &shutdown).await? };
     monitor_stop.cancel();
     let _ = monitor.await;
+    let produce::WriteOutcome { mut population, ack_latency_us, send_window, elapsed } = written;
+    let marks_report = calls.as_mut().map(|calls| marks_report(calls, read_outcome.as_mut(), &population, world));
+    let marked: Vec<usize> = plan.calls.iter().map(|c| c.player).collect();
+    if let Some(calls) = &calls {
+        marks::amend(&mut population, &calls.done)?;
+    }
     let (verification, season_checks) = match drain_s {
         Some(_) => {
             let players = verify::Players {
-                best: written.population.best(),
-                reached: written.population.reached(),
+                best: population.best(),
+                reached: population.reached(),
                 scoring: world.scoring(),
                 sparse: false,
+                marked: &marked,
             };
             let probe_scores = probe_outcome.as_ref().map(|p| (p.player.as_str(), p.last_scores.as_slice()));
             let expected = verify::Expected::for_boards(&boards, &players, rules.ties, probe_scores);
@@ -325,8 +399,10 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
             let sample = args.verify_sample;
             let all_time =
                 verify::verify(&client, &args.api, &boards, &expected, &players, sample, world.seed, &scope).await?;
-            let seasons = match written.population.seasons() {
-                Some(oracle) => verify_seasons(&client, args, world, &boards, oracle, probe_outcome.as_ref()).await?,
+            let seasons = match population.seasons() {
+                Some(oracle) => {
+                    verify_seasons(&client, args, world, &boards, oracle, probe_outcome.as_ref(), &marked).await?
+                }
                 None => Vec::new(),
             };
             (all_time, seasons)
@@ -335,7 +411,7 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
     };
 
     let stats = board_stats(&client, &args.api, &boards).await.or(stats_before).unwrap_or_default();
-    let secs = written.elapsed.as_secs_f64().max(1e-9);
+    let secs = elapsed.as_secs_f64().max(1e-9);
     let acked = counters.acked.load(Ordering::Relaxed);
     let sent = counters.sent.load(Ordering::Relaxed);
     let reads_of = |r: &read::RouteStats, elapsed: Duration| Reads {
@@ -362,12 +438,12 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
         writes: Writes {
             target_rate: args.rate,
             // The last event is due at (sent - 1) / rate, so that is the send window's ideal length.
-            achieved_rate: sent.saturating_sub(1) as f64 / written.send_window.as_secs_f64().max(1e-9),
+            achieved_rate: sent.saturating_sub(1) as f64 / send_window.as_secs_f64().max(1e-9),
             acked_rate: acked as f64 / secs,
             sent,
             acked,
             errors: counters.errors.load(Ordering::Relaxed),
-            ack_latency: Latency::from_us(&written.ack_latency_us),
+            ack_latency: Latency::from_us(&ack_latency_us),
         },
         reads_top,
         reads_rank,
@@ -377,6 +453,7 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
         interrupted: drain_s.is_none(),
         verification,
         seasons: season_checks,
+        marks: marks_report,
         environment: Environment {
             cores: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
             layout: stats["layout"].as_str().unwrap_or("unknown").to_string(),

@@ -16,6 +16,13 @@
 //! [`Scoring`] turns a key into the score an event carries (on an `asc` board
 //! a lap time, lower is better). On `earliest` boards it also keeps when each
 //! player reached their best (the `ts` of that event; 0 for seeded scores).
+//!
+//! Erasures ([`crate::marks`]): the events of the players to erase are kept
+//! ([`Population::watch`]) with the Kafka timestamp the broker acknowledged,
+//! so that after the run [`Population::erase`] can keep only the ones stamped
+//! at or after the erasure.
+
+use std::collections::HashMap;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -77,6 +84,21 @@ pub struct Population {
     rng: SmallRng,
     /// Boards with a reset: each player's best per season.
     seasons: Option<crate::seasons::SeasonOracle>,
+    /// Watched players' events, in the order they were sent.
+    logs: HashMap<usize, Vec<Played>>,
+}
+
+/// One event of a watched player.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Played {
+    /// Its ranking key.
+    pub key: u64,
+    /// Its `ts` (the event's own time, by the run's clock).
+    pub ts_ms: u64,
+    /// Its Kafka timestamp: as set on the record, then as the broker acknowledged it.
+    pub kafka_ms: i64,
+    /// Whether the broker acknowledged it.
+    pub delivered: bool,
 }
 
 /// One generated game result.
@@ -117,7 +139,7 @@ impl Population {
         let best = (0..players).map(|i| Self::initial_score(seed, i)).collect();
         let reached = times.then(|| vec![0; players]);
         let rng = SmallRng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15);
-        Ok(Self { seed, best, reached, zipf, improve_share, rng, seasons: None })
+        Ok(Self { seed, best, reached, zipf, improve_share, rng, seasons: None, logs: HashMap::new() })
     }
 
     /// Also keeps each player's best per season of `reset` ([`crate::seasons`]).
@@ -132,19 +154,78 @@ impl Population {
         self.seasons.as_ref()
     }
 
-    /// Records that `game` was sent stamped `ts_ms`: when an improving game
-    /// reached its best, and its season's best.
+    /// Records that `game` was sent stamped `ts_ms` (its Kafka timestamp
+    /// `kafka_ms`): when an improving game reached its best, and its season's
+    /// best. Returns where a watched player's event is kept, for
+    /// [`Population::delivered`].
     ///
     /// # Errors
     /// As [`crate::seasons::SeasonOracle::record`].
-    pub fn record_game(&mut self, game: Game, ts_ms: u64) -> anyhow::Result<()> {
+    pub fn record_game(&mut self, game: Game, ts_ms: u64, kafka_ms: i64) -> anyhow::Result<Option<usize>> {
         if game.improved {
             self.record_reached(game.player, ts_ms);
         }
         if let Some(seasons) = &mut self.seasons {
             seasons.record(game.player, game.score, ts_ms)?;
         }
+        Ok(self.logs.get_mut(&game.player).map(|log| {
+            log.push(Played { key: game.score, ts_ms, kafka_ms, delivered: false });
+            log.len() - 1
+        }))
+    }
+
+    /// Keeps every event of `players` from now on (for erasures).
+    pub fn watch(&mut self, players: impl IntoIterator<Item = usize>) {
+        for p in players {
+            self.logs.entry(p).or_default();
+        }
+    }
+
+    /// The broker acknowledged event `slot` of `player` ([`Population::record_game`]),
+    /// with this timestamp when it says (`LogAppendTime` topics stamp their own).
+    pub fn delivered(&mut self, player: usize, slot: usize, kafka_ms: Option<i64>) {
+        if let Some(e) = self.logs.get_mut(&player).and_then(|log| log.get_mut(slot)) {
+            e.delivered = true;
+            e.kafka_ms = kafka_ms.unwrap_or(e.kafka_ms);
+        }
+    }
+
+    /// The events of a watched player, in the order they were sent.
+    pub fn played(&self, player: usize) -> &[Played] {
+        self.logs.get(&player).map_or(&[], Vec::as_slice)
+    }
+
+    /// The oracle after `player` was erased at `at_ms`: only their delivered
+    /// events stamped (Kafka timestamp) at or after it count, on the all-time
+    /// board and in every season (a new start); none: the player is absent.
+    ///
+    /// # Errors
+    /// When the player's events were not kept ([`Population::watch`]).
+    pub fn erase(&mut self, player: usize, at_ms: i64) -> anyhow::Result<()> {
+        let log = self.logs.get(&player).ok_or_else(|| anyhow::anyhow!("player {player}'s events were not kept"))?;
+        let kept: Vec<(u64, u64)> =
+            log.iter().filter(|e| e.delivered && e.kafka_ms >= at_ms).map(|e| (e.key, e.ts_ms)).collect();
+        // The best, reached by the earliest event that carries it.
+        let best = kept.iter().map(|&(key, _)| key).max().unwrap_or(0);
+        self.best[player] = best;
+        if let Some(reached) = &mut self.reached {
+            reached[player] = kept.iter().filter(|&&(key, _)| key == best).map(|&(_, ts)| ts).min().unwrap_or(0);
+        }
+        if let Some(seasons) = &mut self.seasons {
+            seasons.replace(player, &kept)?;
+        }
         Ok(())
+    }
+
+    /// The oracle after `player` was banned from their board: absent from it and its seasons.
+    pub fn remove(&mut self, player: usize) {
+        self.best[player] = 0;
+        if let Some(reached) = &mut self.reached {
+            reached[player] = 0;
+        }
+        if let Some(seasons) = &mut self.seasons {
+            seasons.remove(player);
+        }
     }
 
     /// The deterministic first best score of player `index`: heavy-tailed, mostly
@@ -175,7 +256,7 @@ impl Population {
         self.seed
     }
 
-    /// Best scores by player index: the oracle.
+    /// Best scores by player index: the oracle; 0: the player is not on the board.
     pub fn best(&self) -> &[u64] {
         &self.best
     }

@@ -1,4 +1,10 @@
 //! The write load: score events at a fixed rate, with produce-ack latency.
+//!
+//! Every record carries an explicit Kafka timestamp (the wall clock when it is
+//! handed to the producer, as librdkafka would stamp it): erasures compare
+//! it with their time, and the oracle keeps it for the players it watches,
+//! updated to the broker's when an acknowledgement says otherwise
+//! (`LogAppendTime` topics).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -100,7 +106,8 @@ pub async fn run(
             let due = pacer.due_time(first + k);
             let game = population.next_game();
             let ts_ms = u64::try_from(clock.at(i64::try_from(wall_ms(due, base))?))?;
-            population.record_game(game, ts_ms)?;
+            let kafka_ms = i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis())?;
+            let watched = population.record_game(game, ts_ms, kafka_ms)?.map(|slot| (game.player, slot));
             let event = ScoreEvent {
                 board: boards.of(game.player).clone(),
                 player: crate::population::player(game.player),
@@ -111,19 +118,19 @@ pub async fn run(
             let payload = event.to_json();
             let headers = signer.as_ref().map(|s| signature_headers(s, event.key(), payload.as_bytes()));
             loop {
-                let mut record = FutureRecord::to(&topic).key(event.key()).payload(&payload);
+                let mut record = FutureRecord::to(&topic).key(event.key()).payload(&payload).timestamp(kafka_ms);
                 if let Some(headers) = &headers {
                     record = record.headers(headers.clone());
                 }
                 match producer.send_result(record) {
                     Ok(delivery) => {
-                        inflight.push(async move { (delivery.await, due) });
+                        inflight.push(async move { (delivery.await, due, watched) });
                         break;
                     }
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                         // The local queue is full: collect acknowledgements, then retry.
                         if let Some(done) = inflight.next().await {
-                            record_ack(done, &mut latency, &counters);
+                            record_ack(done, &mut latency, &counters, &mut population);
                         }
                     }
                     Err((e, _)) => {
@@ -140,23 +147,37 @@ pub async fn run(
             tokio::select! {
                 biased;
                 () = stop.cancelled() => break,
-                Some(done) = inflight.next(), if !inflight.is_empty() => record_ack(done, &mut latency, &counters),
+                Some(done) = inflight.next(), if !inflight.is_empty() => {
+                    record_ack(done, &mut latency, &counters, &mut population);
+                }
                 () = tokio::time::sleep_until(next) => break,
             }
         }
     }
     let send_window = first_due.elapsed();
     while let Some(done) = inflight.next().await {
-        record_ack(done, &mut latency, &counters);
+        record_ack(done, &mut latency, &counters, &mut population);
     }
     Ok(WriteOutcome { population, ack_latency_us: latency, send_window, elapsed: first_due.elapsed() })
 }
 
 type Delivery = Result<rdkafka::producer::future_producer::OwnedDeliveryResult, futures::channel::oneshot::Canceled>;
 
-fn record_ack((result, due): (Delivery, Instant), latency: &mut Histogram<u64>, counters: &WriteCounters) {
+/// An acknowledgement (or failure) of the event due at `due`; `watched`: where
+/// the population keeps it (player, slot), for a watched player's event.
+type Acked = (Delivery, Instant, Option<(usize, usize)>);
+
+fn record_ack(
+    (result, due, watched): Acked,
+    latency: &mut Histogram<u64>,
+    counters: &WriteCounters,
+    population: &mut Population,
+) {
     match result {
-        Ok(Ok(_)) => {
+        Ok(Ok(delivery)) => {
+            if let Some((player, slot)) = watched {
+                population.delivered(player, slot, delivery.timestamp.to_millis());
+            }
             counters.acked.fetch_add(1, Ordering::Relaxed);
             let _ = latency.record(due.elapsed().as_micros().max(1) as u64);
         }

@@ -87,6 +87,39 @@ pub struct Freshness {
     pub max_ms: f64,
 }
 
+/// Erasures and bans made during the load ([`crate::marks`]), and how the
+/// answers read around them fared.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Marks {
+    /// Players erased.
+    pub erased: u64,
+    /// Players banned (never lifted during the run).
+    pub banned: u64,
+    /// Calls that failed (the oracle cannot know what they changed: must be 0).
+    pub failed_calls: u64,
+    /// Why, for the first few.
+    pub failures: Vec<String>,
+    /// Answers about those players sent after the call about them returned: judged exactly.
+    pub answers_after: u64,
+    /// Answers sent while the call ran: either side is right, not judged.
+    pub answers_during: u64,
+    /// Answers read before the call started (ordinary reads).
+    pub answers_before: u64,
+    /// Reads of the checks after each call that got no usable answer.
+    pub unanswered: u64,
+    /// Answers that broke the rules (must be 0).
+    pub violations: u64,
+    /// The first few, described.
+    pub examples: Vec<String>,
+}
+
+impl Marks {
+    /// Whether every call went through and no answer broke the rules.
+    pub fn passed(&self) -> bool {
+        self.failed_calls == 0 && self.violations == 0
+    }
+}
+
 /// Where the run happened.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Environment {
@@ -130,14 +163,18 @@ pub struct Report {
     /// Runs with seasons: the end check of each season the run played in.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub seasons: Vec<SeasonCheck>,
+    /// Runs with `--erase` or `--ban`: the calls made and the answers read around them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub marks: Option<Marks>,
     /// The environment.
     pub environment: Environment,
 }
 
 impl Report {
     /// Whether the run met its contract: it ran to the end, the target write
-    /// rate within 2%, no produce errors, no verification mismatch, and no
-    /// answer dated after an event it did not reflect.
+    /// rate within 2%, no produce errors, no verification mismatch, no
+    /// answer dated after an event it did not reflect, and every erasure and
+    /// ban made, with no answer after one breaking its rules.
     pub fn passed(&self) -> bool {
         !self.interrupted
             && self.writes.achieved_rate >= self.writes.target_rate * 0.98
@@ -145,6 +182,7 @@ impl Report {
             && self.verification.mismatches == 0
             && self.seasons.iter().all(|s| s.verification.mismatches == 0)
             && self.freshness.as_of_violations == 0
+            && self.marks.as_ref().is_none_or(Marks::passed)
     }
 
     /// The human-readable table.
@@ -208,6 +246,17 @@ impl Report {
         for ex in &f.violation_examples {
             let _ = writeln!(t, "  violation: {ex}");
         }
+        if let Some(m) = &self.marks {
+            let _ = writeln!(
+                t,
+                "erasures and bans: {} erased, {} banned during the load, {} calls failed; {} answers about them \
+                 judged after the calls returned ({} during the calls not judged, {} before): {} violations",
+                m.erased, m.banned, m.failed_calls, m.answers_after, m.answers_during, m.answers_before, m.violations
+            );
+            for ex in m.failures.iter().map(|f| format!("failed call: {f}")).chain(m.examples.iter().cloned()) {
+                let _ = writeln!(t, "  {ex}");
+            }
+        }
         if self.interrupted {
             let _ = writeln!(t, "max consumer lag: {} records; not waited for", self.max_consumer_lag);
             let _ = writeln!(t, "interrupted: the load stopped early and nothing was verified — INCOMPLETE");
@@ -227,8 +276,9 @@ impl Report {
         let v = &self.verification;
         let _ = writeln!(
             t,
-            "verification: {} sampled players (+ {} again in lookup lists) + {} top rows, total {} vs {}: {} mismatches{}",
+            "verification: {} sampled players{} (+ {} again in lookup lists) + {} top rows, total {} vs {}: {} mismatches{}",
             v.sampled,
+            marked(v),
             v.looked_up,
             v.top_rows,
             v.total.0,
@@ -252,14 +302,27 @@ impl Report {
             let v = &season.verification;
             let _ = writeln!(
                 t,
-                "season {} ({}): {} sampled (+ {} in lookup lists) + {} top rows, total {} vs {}: {} mismatches",
-                season.season, season.state, v.sampled, v.looked_up, v.top_rows, v.total.0, v.total.1, v.mismatches
+                "season {} ({}): {} sampled{} (+ {} in lookup lists) + {} top rows, total {} vs {}: {} mismatches",
+                season.season,
+                season.state,
+                v.sampled,
+                marked(v),
+                v.looked_up,
+                v.top_rows,
+                v.total.0,
+                v.total.1,
+                v.mismatches
             );
             for ex in &v.examples {
                 let _ = writeln!(t, "  mismatch: {ex}");
             }
         }
     }
+}
+
+/// ` + N erased or banned` when the check covered such players.
+fn marked(v: &Verification) -> String {
+    if v.marked == 0 { String::new() } else { format!(" + {} erased or banned", v.marked) }
 }
 
 /// The end check of one season.
@@ -340,5 +403,29 @@ mod tests {
         assert!(table.contains("INCOMPLETE") && table.contains("not waited for"), "{table}");
         assert!(!table.contains("verification:") && !table.contains("drained"), "{table}");
         assert_eq!(serde_json::to_value(&r).expect("json")["interrupted"], true);
+    }
+
+    #[test]
+    fn erasures_and_bans_are_reported_and_a_violation_or_failed_call_fails_the_run() {
+        let mut r = sample();
+        r.verification.sampled = 500;
+        r.verification.marked = 8;
+        r.marks = Some(Marks { erased: 4, banned: 4, answers_after: 120, answers_during: 3, ..Marks::default() });
+        assert!(r.passed());
+        let table = r.table();
+        assert!(table.contains("erasures and bans: 4 erased, 4 banned during the load, 0 calls failed"), "{table}");
+        assert!(table.contains("120 answers about them judged") && table.contains(": 0 violations"), "{table}");
+        assert!(table.contains("500 sampled players + 8 erased or banned (+"), "{table}");
+        assert_eq!(serde_json::to_value(&r).expect("json")["marks"]["erased"], 4);
+        let marks = r.marks.as_mut().expect("marks");
+        marks.violations = 1;
+        marks.examples.push("p-00000003: top read after their ban returned still shows score 9".into());
+        assert!(!r.passed());
+        assert!(r.table().contains("  p-00000003: top read after"), "{}", r.table());
+        let marks = r.marks.as_mut().expect("marks");
+        (marks.violations, marks.failed_calls) = (0, 1);
+        assert!(!r.passed(), "a failed call leaves the oracle unsure");
+        r.marks = None;
+        assert!(!serde_json::to_value(&r).expect("json").as_object().expect("object").contains_key("marks"));
     }
 }

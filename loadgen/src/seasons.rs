@@ -67,6 +67,29 @@ impl SeasonOracle {
         Ok(())
     }
 
+    /// Forgets `player` in every season, then records `games` (`(key, ts_ms)`,
+    /// in the order they were sent) again: the oracle after an erasure.
+    ///
+    /// # Errors
+    /// As [`SeasonOracle::record`].
+    pub fn replace(&mut self, player: usize, games: &[(u64, u64)]) -> anyhow::Result<()> {
+        self.remove(player);
+        for &(key, ts_ms) in games {
+            self.record(player, key, ts_ms)?;
+        }
+        Ok(())
+    }
+
+    /// Forgets `player` in every season: absent from them all.
+    pub fn remove(&mut self, player: usize) {
+        for bests in self.seasons.values_mut() {
+            bests.best[player] = 0;
+            if let Some(reached) = &mut bests.reached {
+                reached[player] = 0;
+            }
+        }
+    }
+
     /// The seasons, oldest first.
     pub fn seasons(&self) -> impl Iterator<Item = (&str, &SeasonBests)> {
         self.seasons.iter().map(|(id, bests)| (id.as_str(), bests))
@@ -104,5 +127,23 @@ mod tests {
             long.record(0, 1, DAY0 + d * 86_400_000).expect("within the limit");
         }
         assert!(long.record(0, 1, DAY0 + 100 * 86_400_000).is_err(), "past the limit");
+    }
+
+    #[test]
+    fn an_erased_player_keeps_only_the_games_replayed_and_a_removed_one_none() {
+        let reset = Reset { every: Every::Day, utc_offset: time::UtcOffset::UTC, weekday: time::Weekday::Monday };
+        let mut o = SeasonOracle::new(reset, 2, true);
+        o.record(0, 900, DAY0 + 5).expect("record");
+        o.record(0, 800, DAY0 + 86_400_005).expect("record");
+        o.record(1, 700, DAY0 + 6).expect("record");
+        // The new start: one game in the second season only.
+        o.replace(0, &[(600, DAY0 + 86_400_009)]).expect("replace");
+        o.remove(1);
+        let seasons: Vec<(&str, Vec<u64>, Vec<u64>)> =
+            o.seasons().map(|(id, b)| (id, b.best.clone(), b.reached.clone().expect("times"))).collect();
+        assert_eq!(
+            seasons,
+            [("2026-11-23", vec![0, 0], vec![0, 0]), ("2026-11-24", vec![600, 0], vec![DAY0 + 86_400_009, 0])]
+        );
     }
 }

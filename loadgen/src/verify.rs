@@ -4,7 +4,10 @@
 //! waits (range layout) until the precomputed shard sizes stopped moving and
 //! until the api's cached top-100 was read after that moment, so the
 //! comparison is exact rather than approximate. Every board's total and top
-//! 100 are compared, and a random sample of players, each on their board.
+//! 100 are compared, and a random sample of players, each on their board,
+//! and every player erased or banned during the run ([`crate::marks`]): a
+//! player the oracle has no score for must be missing (404, and listed
+//! `missing` by the lookup route).
 
 use std::cmp::Reverse;
 use std::time::{Duration, SystemTime};
@@ -34,14 +37,18 @@ pub struct Players<'a> {
     pub reached: Option<&'a [u64]>,
     /// How keys become the scores the api shows.
     pub scoring: Scoring,
-    /// A season's players: key 0 means the player did not play in it.
+    /// A season's players (most did not play in it): the sample is drawn among
+    /// those on the board; else among every player.
     pub sparse: bool,
+    /// Players erased or banned during the run: each is checked besides the sample.
+    pub marked: &'a [usize],
 }
 
 impl Players<'_> {
-    /// Whether player `i` is on the board.
+    /// Whether player `i` is on the board: key 0 means not (never played in
+    /// a season, or erased without a new start, or banned).
     fn present(&self, i: usize) -> bool {
-        !self.sparse || self.best[i] > 0
+        self.best[i] > 0
     }
 
     /// When player `i` reached their best (0 when times are not kept).
@@ -204,6 +211,8 @@ pub struct Verification {
     pub top_rows: u64,
     /// Sampled players compared a second time through the lookup route, in lists of up to 100.
     pub looked_up: u64,
+    /// Players erased or banned during the run, compared besides the sample.
+    pub marked: u64,
     /// Players on all boards, expected and seen.
     pub total: (u64, u64),
     /// Differences found (must be 0).
@@ -355,38 +364,57 @@ pub async fn verify(
     };
     let population = if players.sparse { present.len() } else { best.len() };
     let picks: Vec<usize> = (0..sample.min(population)).map(|_| pick(&mut rng)).collect();
-    let results: Vec<(usize, Reply)> = stream::iter(picks.clone())
-        .map(|i| async move {
+    let checked: Vec<(usize, bool)> =
+        picks.iter().map(|&i| (i, false)).chain(players.marked.iter().map(|&i| (i, true))).collect();
+    let results: Vec<(usize, bool, Reply)> = stream::iter(checked)
+        .map(|(i, marked)| async move {
             let url = scope.url(format!("{api}/v1/boards/{}/players/{}", boards.of(i), player_id(i)));
-            (i, get_json(client, &url).await)
+            (i, marked, get_json(client, &url).await)
         })
         .buffered(CONCURRENCY)
         .collect()
         .await;
-    lookups(client, api, boards, expected, players, &picks, scope, &mut out).await;
-    for (i, result) in results {
+    let listed: Vec<usize> = picks.iter().chain(players.marked).copied().collect();
+    lookups(client, api, boards, expected, players, &listed, scope, &mut out).await;
+    for (i, marked, result) in results {
         let k = boards.position_of(i);
-        out.sampled += 1;
-        out.boards[k].sampled += 1;
-        let (score, rank) = (players.scoring.score(best[i]), expected[k].rank_of(players, i));
-        match result {
-            Ok((200, v)) if v["score"].as_u64() == Some(score) && v["rank"].as_u64() == Some(rank) => {}
-            Ok((status, v)) => {
-                out.mismatch(
-                    k,
-                    &format!("{}: expected score {score} rank {rank}, api answered {status} {v}", player_id(i)),
-                );
-            }
-            Err(e) => out.mismatch(k, &format!("{}: request failed: {e}", player_id(i))),
+        if marked {
+            out.marked += 1;
+        } else {
+            out.sampled += 1;
+            out.boards[k].sampled += 1;
+        }
+        if let Some(difference) = compare_player(&expected[k], players, i, result) {
+            out.mismatch(k, &difference);
         }
     }
     Ok(out)
 }
 
+/// What is wrong with the player route's answer about player `i`, if anything:
+/// their score and rank, or a 404 when the oracle has no score for them.
+fn compare_player(expected: &Expected, players: &Players<'_>, i: usize, result: Reply) -> Option<String> {
+    let id = player_id(i);
+    if !players.present(i) {
+        return match result {
+            Ok((404, v)) if matches!(v["error"]["code"].as_str(), Some("player_not_found" | "board_not_found")) => None,
+            Ok((status, v)) => Some(format!("{id}: expected no score (404), api answered {status} {v}")),
+            Err(e) => Some(format!("{id}: request failed: {e}")),
+        };
+    }
+    let (score, rank) = (players.scoring.score(players.best[i]), expected.rank_of(players, i));
+    match result {
+        Ok((200, v)) if v["score"].as_u64() == Some(score) && v["rank"].as_u64() == Some(rank) => None,
+        Ok((status, v)) => Some(format!("{id}: expected score {score} rank {rank}, api answered {status} {v}")),
+        Err(e) => Some(format!("{id}: request failed: {e}")),
+    }
+}
+
 /// The sampled players again, through `POST /v1/boards/{board}/players:lookup` in
 /// lists of up to 100 per board: each listed player's score, rank and place in
 /// the list (1 + listed players with a strictly better score; on `earliest`
-/// boards, 1 + listed players ahead in board order) against the oracle.
+/// boards, 1 + listed players ahead in board order) against the oracle; a
+/// player the oracle has no score for must be listed `missing`.
 #[allow(clippy::too_many_arguments, reason = "one call site; a struct would only rename the arguments")]
 async fn lookups(
     client: &reqwest::Client,
@@ -420,6 +448,8 @@ async fn lookups(
         out.looked_up += list.len() as u64;
         let v = match reply {
             Ok((200, v)) => v,
+            // A board (a season) without players: right when the oracle has none of them there.
+            Ok((404, v)) if v["error"]["code"] == "board_not_found" && expected[k].total() == 0 => continue,
             Ok((status, v)) => {
                 out.mismatch(k, &format!("lookup of {} players: {status} {v}", list.len()));
                 continue;
@@ -430,13 +460,21 @@ async fn lookups(
             }
         };
         let entries = v["entries"].as_array().cloned().unwrap_or_default();
-        if entries.len() != list.len() {
-            out.mismatch(k, &format!("lookup listed {} of {} players: {v}", entries.len(), list.len()));
+        let present: Vec<usize> = list.iter().copied().filter(|&i| players.present(i)).collect();
+        if entries.len() != present.len() {
+            out.mismatch(k, &format!("lookup listed {} of {} players: {v}", entries.len(), present.len()));
         }
-        for &i in list {
+        let missing: Vec<&str> =
+            v["missing"].as_array().map(|m| m.iter().filter_map(|p| p.as_str()).collect()).unwrap_or_default();
+        for &i in list.iter().filter(|&&i| !players.present(i)) {
+            if !missing.contains(&player_id(i).as_str()) {
+                out.mismatch(k, &format!("lookup {}: expected it listed missing, api: {v}", player_id(i)));
+            }
+        }
+        for &i in &present {
             let ahead_in_list = match expected[k].ties {
-                Ties::Shared => list.iter().filter(|&&j| players.best[j] > players.best[i]).count(),
-                Ties::Earliest => list.iter().filter(|&&j| players.place(j) < players.place(i)).count(),
+                Ties::Shared => present.iter().filter(|&&j| players.best[j] > players.best[i]).count(),
+                Ties::Earliest => present.iter().filter(|&&j| players.place(j) < players.place(i)).count(),
             };
             let want =
                 (players.scoring.score(players.best[i]), expected[k].rank_of(players, i), 1 + ahead_in_list as u64);
@@ -468,7 +506,7 @@ mod tests {
         let best = [9, 7, 7, 7];
         let reached = [5, 3, 3, 1];
         let asc = Scoring { order: Order::Asc };
-        let players = Players { best: &best, reached: Some(&reached), scoring: asc, sparse: false };
+        let players = Players { best: &best, reached: Some(&reached), scoring: asc, sparse: false, marked: &[] };
         let e = Expected::new((0..4).map(|i| (i, best[i], reached[i])), &[], Ties::Earliest, asc);
         let top: Vec<(u64, &str, u64)> = e.top.iter().map(|(r, p, s)| (*r, p.as_str(), *s)).collect();
         let lap = |key: u64| Scoring::ASC_BASE - key;
@@ -523,7 +561,7 @@ mod tests {
     fn each_board_expects_only_its_players_and_its_probe_markers() {
         let boards = BoardSet::new("b", 2, 5).expect("boards");
         let best = [10, 20, 30, 40, 50];
-        let players = Players { best: &best, reached: None, scoring: DESC, sparse: false };
+        let players = Players { best: &best, reached: None, scoring: DESC, sparse: false, marked: &[] };
         let e = Expected::for_boards(&boards, &players, Ties::Shared, Some(("probe-1", &[0, 3])));
         // Board 1 holds players 0, 2, 4; board 2 holds 1, 3 and the probe (score 3).
         assert_eq!((e[0].total(), e[1].total()), (3, 3));

@@ -4,7 +4,9 @@
 //! - `run`: short end-to-end runs (small world, a few seconds of load) that
 //!   must meet their targets and verify with no mismatch, on one board and on several.
 //! - `verifier`: the verifier finds what is wrong when the api disagrees with the oracle.
+//! - `marks`: runs that erase and ban players during the load still verify.
 
+mod marks;
 mod run;
 mod verifier;
 

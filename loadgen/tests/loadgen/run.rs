@@ -11,26 +11,28 @@ use crate::{cli, start_api};
 
 /// One short run on `boards` boards with `layout`; returns the report.
 async fn short_run(layout: &str, boards: usize) -> loadgen::report::Report {
-    short_run_with(&testkit::redis_url(), layout, boards, &Timing::default, &["--duration", "3s"]).await
+    short_run_with(&testkit::redis_url(), layout, boards, &Flags::default, &["--duration", "3s"]).await
 }
 
-/// Flags a run takes that depend on when it starts (a simulated clock).
+/// Flags of a run beyond the common ones, asked for after seeding, just
+/// before ingest, the api and the load start (a simulated clock depends on when).
 #[derive(Debug, Default)]
-struct Timing {
+pub(crate) struct Flags {
     /// Flags every process takes (ingest, the api, loadgen).
-    shared: Vec<String>,
+    pub(crate) shared: Vec<String>,
     /// Flags of `loadgen run` alone.
-    run: Vec<String>,
+    pub(crate) run: Vec<String>,
+    /// Flags of the api alone.
+    pub(crate) api: Vec<String>,
 }
 
-/// [`short_run`] on `redis` with [`Timing`] flags (asked for after seeding,
-/// just before ingest, the api and the load start) and flags of loadgen's
-/// world and run (`world`: the duration first, then seasons).
-async fn short_run_with(
+/// [`short_run`] on `redis` with more [`Flags`] and flags of loadgen's
+/// world (`world`: the duration first, then the world's).
+pub(crate) async fn short_run_with(
     redis: &str,
     layout: &str,
     boards: usize,
-    timing: &dyn Fn() -> Timing,
+    flags: &dyn Fn() -> Flags,
     world: &[&str],
 ) -> loadgen::report::Report {
     let (topic, dlq, group, board) =
@@ -62,8 +64,8 @@ async fn short_run_with(
     let world = cli(&[&world_args[..], &["topics"]].concat()).world;
     loadgen::topics::create(&world, 3, 1).await.expect("topics");
     loadgen::seed::seed(&world, 500).await.expect("seed");
-    let timing = timing();
-    let shared: Vec<&str> = timing.shared.iter().map(String::as_str).collect();
+    let flags = flags();
+    let shared: Vec<&str> = flags.shared.iter().map(String::as_str).collect();
     let common = [&shared[..], &common].concat();
     let world_args = [&world_args[..], &shared].concat();
     let world = cli(&[&world_args[..], &["topics"]].concat()).world;
@@ -73,7 +75,8 @@ async fn short_run_with(
     let stop = CancellationToken::new();
     let telemetry = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("ingest telemetry listener");
     let ingest = tokio::spawn(ingest::run(ingest_config, telemetry, stop.clone()));
-    let api = start_api(redis, layout, &topic, &shared, stop.clone()).await;
+    let api_only: Vec<&str> = flags.api.iter().map(String::as_str).collect();
+    let api = start_api(redis, layout, &topic, &[&shared[..], &api_only].concat(), stop.clone()).await;
     let api_url = api.url();
 
     let report_path = std::env::temp_dir().join(format!("{board}.json"));
@@ -96,8 +99,8 @@ async fn short_run_with(
         "--report",
         report_path.to_str().expect("path"),
     ];
-    let timed: Vec<&str> = timing.run.iter().map(String::as_str).collect();
-    let Command::Run(args) = cli(&[&world_args[..], &run_args[..], &timed].concat()).command else {
+    let run_only: Vec<&str> = flags.run.iter().map(String::as_str).collect();
+    let Command::Run(args) = cli(&[&world_args[..], &run_args[..], &run_only].concat()).command else {
         panic!("run command")
     };
     let report = tokio::time::timeout(Duration::from_secs(120), loadgen::run(&world, &args, CancellationToken::new()))
@@ -112,7 +115,7 @@ async fn short_run_with(
 }
 
 /// What every passing run shows, whatever the layout and board count.
-fn assert_clean(report: &loadgen::report::Report, layout: &str) {
+pub(crate) fn assert_clean(report: &loadgen::report::Report, layout: &str) {
     let v = &report.verification;
     assert_eq!(v.mismatches, 0, "{layout}: {:?}", v.examples);
     assert_eq!(v.sampled, 500);
@@ -201,6 +204,25 @@ async fn an_interrupted_run_stops_promptly_and_reports_what_ran() {
     assert!(report.table().contains("INCOMPLETE"));
 }
 
+/// Flags for a simulated clock (a day per 5 s, shared by ingest, the api and
+/// loadgen) and a load that starts (`--start-at`) 2 s from now, when the clock
+/// reads 1 s before a reset; with more flags for `loadgen run` and the api.
+pub(crate) fn two_resets(run: &[&str], api: &[&str]) -> Flags {
+    // Had ingest and the api been slower to start than 2 s, loadgen catches up
+    // with events stamped as due, so the first reset comes 1 s into the load
+    // however long the start took.
+    let (day0, speed) = (1_795_392_000_000_i64, 17_280_i64); // 2026-11-23T00:00Z; 86,400,000 / 5,000
+    let start = leaderboard_semantics::clock::system_ms() + 2000;
+    let start_at = std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(start).expect("after 1970"));
+    let owned = |flags: &[&str]| flags.iter().map(ToString::to_string).collect::<Vec<_>>();
+    Flags {
+        shared: vec!["--clock".to_string(), format!("sim:{start}:{}:{speed}", day0 - 1000 * speed)],
+        run: [vec!["--start-at".to_string(), humantime::format_rfc3339_millis(start_at).to_string()], owned(run)]
+            .concat(),
+        api: owned(api),
+    }
+}
+
 /// Seasons through the whole pipeline: a simulated clock (a day per 5 s,
 /// shared by ingest, the api and loadgen) and a load that starts (`--start-at`)
 /// when it reads 1 s before a reset, so 7 s of load cross two day boundaries;
@@ -208,18 +230,7 @@ async fn an_interrupted_run_stops_promptly_and_reports_what_ran() {
 /// and the all-time board.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_run_across_two_resets_verifies_every_season() {
-    // The load starts 2 s from now, time for ingest and the api to start; had
-    // they been slower, loadgen catches up with events stamped as due, so the
-    // first reset comes 1 s into the load however long the start took.
-    let timing = || {
-        let (day0, speed) = (1_795_392_000_000_i64, 17_280_i64); // 2026-11-23T00:00Z; 86,400,000 / 5,000
-        let start = leaderboard_semantics::clock::system_ms() + 2000;
-        let start_at = std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(start).expect("after 1970"));
-        Timing {
-            shared: vec!["--clock".to_string(), format!("sim:{start}:{}:{speed}", day0 - 1000 * speed)],
-            run: vec!["--start-at".to_string(), humantime::format_rfc3339_millis(start_at).to_string()],
-        }
-    };
+    let timing = || two_resets(&[], &[]);
     let world = ["--duration", "7s", "--reset", "day", "--late-grace", "1d"];
     // A Redis of this test's own: every ingest worker closes, on every board of
     // its Redis, the seasons its clock says are over, and this clock runs days

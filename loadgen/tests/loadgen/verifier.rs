@@ -25,7 +25,7 @@ async fn verifier_passes_a_faithful_api_and_names_each_difference() {
     // Seeded and untouched: the oracle is every player's initial score.
     let boards = world.board_set().expect("boards");
     let best: Vec<u64> = (0..500).map(|i| Population::initial_score(seed, i)).collect();
-    let players = Players { best: &best, reached: None, scoring: world.scoring(), sparse: false };
+    let players = Players { best: &best, reached: None, scoring: world.scoring(), sparse: false, marked: &[] };
     let expected = Expected::for_boards(&boards, &players, Ties::Shared, None);
     let clean =
         verify(&client, &api, &boards, &expected, &players, 200, seed, &Scope::default()).await.expect("verify");
@@ -116,7 +116,7 @@ async fn verifier_follows_asc_and_earliest_boards() {
         best[i] = key;
         reached[i] = time_ms;
     }
-    let players = Players { best: &best, reached: Some(&reached), scoring, sparse: false };
+    let players = Players { best: &best, reached: Some(&reached), scoring, sparse: false, marked: &[] };
     let expected = Expected::for_boards(&boards, &players, Ties::Earliest, None);
     let clean =
         verify(&client, &api, &boards, &expected, &players, 400, seed, &Scope::default()).await.expect("verify");
@@ -124,7 +124,7 @@ async fn verifier_follows_asc_and_earliest_boards() {
 
     // The oracle believes player 7 got there first: the verifier must disagree.
     reached[7] = 50;
-    let players = Players { best: &best, reached: Some(&reached), scoring, sparse: false };
+    let players = Players { best: &best, reached: Some(&reached), scoring, sparse: false, marked: &[] };
     let expected = Expected::for_boards(&boards, &players, Ties::Earliest, None);
     let dirty =
         verify(&client, &api, &boards, &expected, &players, 400, seed, &Scope::default()).await.expect("verify");
