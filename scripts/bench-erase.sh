@@ -23,6 +23,8 @@ source "$SCRIPT_DIR/lib/bench.sh"
 bench_setup erase -p loadgen -p admin
 # A database of its own: erasures are store-wide, and loadgen's ids are every run's ids.
 export LB_REDIS_URL=${LB_REDIS_URL%/}/14 LB_LOADGEN_PLAYERS=$players
+# lb-admin erase keeps each erasure in the players log (its time is part of the latency): one of its own.
+export LB_PLAYERS_TOPIC=bench-erase-players-$(date +%s)-$$
 redis-cli -u "$LB_REDIS_URL" flushdb >/dev/null
 # Boundaries at the quartiles of loadgen's seeded scores (1000 / (1 - u)^0.7 for uniform u).
 for layout in single hash:8 range:1223,1625,2639; do

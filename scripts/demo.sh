@@ -138,7 +138,11 @@ else
         export LB_LOADGEN_ADMIN_TOKEN
         LB_ADMIN_TOKENS=demo:$(printf %s "$LB_LOADGEN_ADMIN_TOKEN" | sha256sum | cut -d' ' -f1):admin
         export LB_ADMIN_TOKENS
-        say "erasures and bans: the store is $redis (emptied), an admin token made for this run"
+        # A players log of its own: the api keeps every erasure and ban there too, and the shared
+        # scores.players would give them back to any later recovery of loadgen's ids.
+        LB_PLAYERS_TOPIC=scores.players.demo-$(date +%s)-$$
+        export LB_PLAYERS_TOPIC
+        say "erasures and bans: the store is $redis (emptied), players log $LB_PLAYERS_TOPIC, an admin token made for this run"
     fi
     api_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     metrics_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

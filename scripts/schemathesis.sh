@@ -31,6 +31,9 @@ redis-cli -u "$LB_REDIS_URL" flushdb >/dev/null
 target/debug/lb-admin epoch --adopt >/dev/null
 run=st-$(date +%s)-$$
 export ST_BOARD=$run ST_ADMIN_BOARD=$run-admin
+# A players log of its own: the api keeps every erasure and ban it makes there, and the shared
+# scores.players would give them back to any later recovery of loadgen's ids.
+export LB_PLAYERS_TOPIC=$run-players
 ST_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export ST_TOKEN
 target/debug/loadgen seed --board "$ST_BOARD" --players 300 --reset day --layout single >/dev/null

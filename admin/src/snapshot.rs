@@ -8,13 +8,20 @@
 //! p-000123\t4821\t0                                               one line per player: id, score, time (ms)
 //! {"board":"global@2026-11-24","record":{..},"boundaries":[],"season":{"id":..,"start_ms":..,"end_ms":..,"closed_at_ms":..}}
 //! ...
-//! {"end":{"boards":2,"players":1000000}}
+//! {"players":[{"player":"p-000042","erased_at_ms":1765100000000},{"player":"p-7","ban":{..}},..]}
+//! {"end":{"boards":2,"players":1000000,"marked":2}}
 //! ```
 //!
 //! A player id cannot start with `{`, so a header is told from a row by its
 //! first byte. A board's seasons follow the board. The closing line counts
 //! what the file holds: a file without it, or whose counts differ, is
 //! refused as truncated (and zstd's checksum refuses a corrupted one).
+//!
+//! The `players` lines (at most [`MARKS_PER_LINE`] players each) are the
+//! player registry (erasures and bans) read **after** the scan, so an erasure
+//! made during it is there; files written before they existed have none, and
+//! their closing line no `marked`. `restore` reads them first
+//! ([`registry_of`]): they decide which rows stay out.
 //!
 //! `offsets` are the ingest group's committed offsets, read **before** the
 //! boards were scanned: every event below them is in the file, and a replay
@@ -29,6 +36,7 @@ use anyhow::{Context as _, bail, ensure};
 use leaderboard_contract::{BoardId, PlayerId};
 use leaderboard_semantics::ScoreUpdate;
 use leaderboard_store::layout::record::BoardRecord;
+use leaderboard_store::marker::registry::PlayerMarks;
 use serde::{Deserialize, Serialize};
 
 /// The first line.
@@ -63,6 +71,9 @@ pub struct SeasonLine {
     pub end_ms: i64,
     /// When it closed, if it had.
     pub closed_at_ms: Option<i64>,
+    /// When an erasure or a ban last amended it after it closed, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amended_at_ms: Option<i64>,
 }
 
 /// The header of one board or season.
@@ -96,12 +107,33 @@ pub struct Totals {
     pub boards: u64,
     /// Player rows.
     pub players: u64,
+    /// Players the registry marks (erased or banned).
+    #[serde(default)]
+    pub marked: u64,
 }
 
 #[derive(Serialize, Deserialize)]
 struct End {
     end: Totals,
 }
+
+/// A player the registry marks, as a `players` line holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarkedPlayer {
+    /// The player.
+    pub player: PlayerId,
+    /// Their marks.
+    #[serde(flatten)]
+    pub marks: PlayerMarks,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Players {
+    players: Vec<MarkedPlayer>,
+}
+
+/// Most players one `players` line holds.
+pub const MARKS_PER_LINE: usize = 1000;
 
 /// The current format's name and version.
 pub const FORMAT: &str = "lb-snapshot";
@@ -151,6 +183,22 @@ impl Writer {
             writeln!(self.out, "{}\t{}\t{}", r.player, r.score, r.time_ms)?;
         }
         self.totals.players += rows.len() as u64;
+        Ok(())
+    }
+
+    /// Writes the player registry (after every section).
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn players(&mut self, marked: &[(PlayerId, PlayerMarks)]) -> anyhow::Result<()> {
+        for chunk in marked.chunks(MARKS_PER_LINE) {
+            let players = chunk
+                .iter()
+                .map(|(player, marks)| MarkedPlayer { player: player.clone(), marks: marks.clone() })
+                .collect();
+            writeln!(self.out, "{}", serde_json::to_string(&Players { players })?)?;
+        }
+        self.totals.marked += marked.len() as u64;
         Ok(())
     }
 
@@ -225,6 +273,12 @@ impl Reader {
                     ensure!(end == self.seen, "the snapshot holds {:?} but says {end:?}: it is damaged", self.seen);
                     return Ok(None);
                 }
+                if line.starts_with(PLAYERS_LINE) {
+                    // Read before the rows by `registry_of`; here only counted.
+                    let players: Players = serde_json::from_str(&line).context("a malformed players line")?;
+                    self.seen.marked += players.players.len() as u64;
+                    continue;
+                }
                 let section: Section = serde_json::from_str(&line).context("a malformed section header")?;
                 self.board = Some(section.board_id()?);
                 self.seen.boards += 1;
@@ -238,6 +292,27 @@ impl Reader {
             }
         }
     }
+}
+
+/// How a `players` line starts.
+const PLAYERS_LINE: &str = "{\"players\":";
+
+/// The player registry `path` holds (none in files written before snapshots carried it), read in
+/// one pass that skips every row. Blocking: run it on a blocking thread.
+///
+/// # Errors
+/// When the file cannot be read or a `players` line is malformed.
+pub fn registry_of(path: &Path) -> anyhow::Result<Vec<(PlayerId, PlayerMarks)>> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut marked = Vec::new();
+    for line in BufReader::with_capacity(1 << 20, zstd::Decoder::new(file)?).lines() {
+        let line = line.context("reading the snapshot (truncated or corrupted?)")?;
+        if line.starts_with(PLAYERS_LINE) {
+            let players: Players = serde_json::from_str(&line).context("a malformed players line")?;
+            marked.extend(players.players.into_iter().map(|m| (m.player, m.marks)));
+        }
+    }
+    Ok(marked)
 }
 
 fn parse_row(board: BoardId, line: &str) -> anyhow::Result<ScoreUpdate> {
@@ -288,14 +363,28 @@ mod tests {
                 .expect("section");
             w.rows(&(0..*players).map(|i| row(&board, i)).collect::<Vec<_>>()).expect("rows");
         }
+        w.players(&marked()).expect("players");
         w.finish().expect("finish")
+    }
+
+    fn marked() -> Vec<(PlayerId, PlayerMarks)> {
+        let ban = leaderboard_store::marker::registry::Ban {
+            boards: leaderboard_store::marker::registry::BanScope::ALL,
+            closed_seasons: true,
+            reason: "aimbot".into(),
+            at_ms: 3,
+        };
+        vec![
+            (PlayerId::new("gone").expect("id"), PlayerMarks { erased_at_ms: Some(5), ban: None }),
+            (PlayerId::new("cheat").expect("id"), PlayerMarks { erased_at_ms: None, ban: Some(ban) }),
+        ]
     }
 
     #[test]
     fn round_trips_boards_rows_and_offsets() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("s.lbsnap");
-        assert_eq!(write(&path, &[("a", 5), ("b", 0), ("c", 3)]), Totals { boards: 3, players: 8 });
+        assert_eq!(write(&path, &[("a", 5), ("b", 0), ("c", 3)]), Totals { boards: 3, players: 8, marked: 2 });
         assert!(Writer::create(&path, &header()).is_err(), "never overwrites a file");
         let mut r = Reader::open(&path, 2).expect("open");
         assert_eq!(r.header, header());
@@ -312,6 +401,7 @@ mod tests {
             seen,
             ["[a]", "p-0=0@0,p-1=1@2", "p-2=2@4,p-3=3@6", "p-4=4@8", "[b]", "[c]", "p-0=0@0,p-1=1@2", "p-2=2@4"]
         );
+        assert_eq!(registry_of(&path).expect("registry"), marked(), "the registry, read first");
     }
 
     #[test]

@@ -58,15 +58,13 @@ pub(crate) async fn run(args: Restore, ctx: &Context<'_>, out: &mut Output<impl 
 /// whether the store got a new epoch.
 pub(super) fn print_report(out: &mut impl Write, what: &str, r: &RestoreReport) -> std::io::Result<()> {
     let p = &r.players;
-    if p.found {
-        writeln!(
-            out,
-            "players log {}: {} players, {} erasures and {} bans given back to the store",
-            p.topic, p.players, p.erasures, p.bans
-        )?;
-    } else {
-        writeln!(out, "players log {}: absent (erasures and bans are only what the store's registry holds)", p.topic)?;
-    }
+    let log = if p.found { format!("{} players", p.players) } else { "absent".into() };
+    writeln!(
+        out,
+        "player registry: {} erasures and {} bans given back to the store (snapshot file: {} players; players log \
+         {}: {log})",
+        p.erasures, p.bans, p.in_file, p.topic
+    )?;
     writeln!(
         out,
         "{what}: {} boards and seasons, {} players loaded ({} left out: erased or banned) in {:.1}s; {} records \

@@ -54,7 +54,7 @@ pub async fn catch_up(
     // The rollback took the registry back in time too: erasures and bans made since are given back,
     // and the players they name taken out of what the rolled-back store holds of them.
     let mut report =
-        RestoreReport { players: super::players::give_back(store, kafka).await?, ..RestoreReport::default() };
+        RestoreReport { players: super::players::give_back(store, kafka, &[]).await?, ..RestoreReport::default() };
     replay_into(config, ingest::config::Replay::default(), ingest::recovery::Start::At(from), quiet, &mut report)
         .await?;
     install_epoch(store, redis, Origin::CatchUp).await?;

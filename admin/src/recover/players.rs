@@ -1,5 +1,6 @@
 //! Giving a store being recovered the erasures and bans the players log
-//! keeps (`leaderboard_players_log`), before anything is loaded or replayed:
+//! keeps (`leaderboard_players_log`), and for `restore` those the snapshot
+//! file holds, before anything is loaded or replayed:
 //! a wiped or rolled-back store lost its registry with its data, and without
 //! it a replay would apply an erased player's records again and a restore
 //! would load their rows.
@@ -10,7 +11,9 @@ use serde::Serialize;
 use super::KafkaArgs;
 use crate::board::player_router;
 use crate::players_log::players_log;
+use leaderboard_contract::PlayerId;
 use leaderboard_store::Store;
+use leaderboard_store::marker::registry::PlayerMarks;
 
 /// What the players log gave the store.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -21,24 +24,39 @@ pub struct PlayersGivenBack {
     pub found: bool,
     /// Players the log names.
     pub players: u64,
-    /// Erasures the store lacked, given back (the players taken out again).
+    /// `restore`: players the snapshot file's registry names (given back before the log's).
+    pub in_file: u64,
+    /// Erasures the store lacked, given back from the file or the log (the players taken out again).
     pub erasures: u64,
     /// Bans the store lacked, given back (the players taken off the boards again).
     pub bans: u64,
 }
 
-/// Reads the players log whole and gives `store` what its registry lacks.
+/// Gives `store` what its registry lacks of `in_file` (a snapshot file's registry), then of the
+/// players log, read whole.
 ///
 /// # Errors
 /// The broker failing, a record this service did not write, or Redis failing.
-pub(super) async fn give_back(store: &Store, kafka: &KafkaArgs) -> anyhow::Result<PlayersGivenBack> {
+pub(super) async fn give_back(
+    store: &Store,
+    kafka: &KafkaArgs,
+    in_file: &[(PlayerId, PlayerMarks)],
+) -> anyhow::Result<PlayersGivenBack> {
+    let router = player_router(store);
     let log = players_log(&kafka.brokers, &kafka.kafka_options, &kafka.players_log)?;
-    let mut report = PlayersGivenBack { topic: log.topic().to_string(), ..PlayersGivenBack::default() };
+    let mut report = PlayersGivenBack {
+        topic: log.topic().to_string(),
+        in_file: in_file.len() as u64,
+        ..PlayersGivenBack::default()
+    };
+    let from_file = router.give_back_registry(in_file).await.context("giving the file's registry back")?;
+    report.erasures = from_file.erasures;
+    report.bans = from_file.bans;
     let Some(marks) = log.read_all().await.context("reading the players log")? else { return Ok(report) };
     report.found = true;
     report.players = marks.len() as u64;
-    let gave = player_router(store).give_back_registry(&marks).await.context("giving the registry back")?;
-    report.erasures = gave.erasures;
-    report.bans = gave.bans;
+    let from_log = router.give_back_registry(&marks).await.context("giving the log's registry back")?;
+    report.erasures += from_log.erasures;
+    report.bans += from_log.bans;
     Ok(report)
 }

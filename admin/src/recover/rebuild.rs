@@ -70,7 +70,7 @@ pub async fn rebuild(
         &ingest::recovery::Start::Earliest,
     )?;
     let mut report =
-        RestoreReport { players: super::players::give_back(store, kafka).await?, ..RestoreReport::default() };
+        RestoreReport { players: super::players::give_back(store, kafka, &[]).await?, ..RestoreReport::default() };
     if let Some(file) = &options.rules_from {
         report.loaded.boards = create_boards_of(store, file).await?;
     }

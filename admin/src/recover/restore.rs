@@ -20,7 +20,7 @@ use super::epoch::install_epoch;
 use super::replay::{RestoreReport, ingest_config, replay_group, replay_into};
 use super::{KafkaArgs, layout_of};
 use crate::progress::bar;
-use crate::snapshot::{Item, Reader, Section};
+use crate::snapshot::{Item, Reader, Section, registry_of};
 use leaderboard_runtime::RedisArgs;
 
 /// How `restore` runs.
@@ -78,7 +78,11 @@ pub async fn restore(
         ..RestoreReport::default()
     };
     // Before any row is admitted: the registry decides which rows stay out.
-    report.players = super::players::give_back(store, kafka).await?;
+    let in_file = {
+        let file = file.to_path_buf();
+        tokio::task::spawn_blocking(move || registry_of(&file)).await.context("reader")??
+    };
+    report.players = super::players::give_back(store, kafka, &in_file).await?;
     let (tx, mut rx) = mpsc::channel::<Item>(8);
     let reading = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         while let Some(item) = reader.next_item()? {
@@ -198,7 +202,7 @@ async fn open_season(
         start_ms: line.start_ms,
         end_ms: line.end_ms,
         closed_at_ms: line.closed_at_ms,
-        amended_at_ms: None,
+        amended_at_ms: line.amended_at_ms,
     };
     r.router.restore_season(&parent, &r.rules, &entry).await?;
     Ok(Some((r.router.clone(), Some((parent, entry)))))

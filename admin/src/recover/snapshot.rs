@@ -9,6 +9,7 @@ use leaderboard_contract::BoardId;
 use leaderboard_store::layout::record;
 use leaderboard_store::marker::applied;
 use leaderboard_store::marker::epoch::{self, State};
+use leaderboard_store::marker::registry;
 use leaderboard_store::{Router, RouterOptions, Store};
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -34,6 +35,8 @@ pub struct SnapshotReport {
 
 enum Sink {
     Item(Item),
+    /// The player registry, after every section.
+    Players(Vec<(leaderboard_contract::PlayerId, leaderboard_store::marker::registry::PlayerMarks)>),
     Done,
 }
 
@@ -76,6 +79,7 @@ pub async fn snapshot(
                 match sink {
                     Sink::Item(Item::Section(s)) => w.section(&s)?,
                     Sink::Item(Item::Rows(rows)) => w.rows(&rows)?,
+                    Sink::Players(marked) => w.players(&marked)?,
                     Sink::Done => {
                         let totals = w.finish()?;
                         std::fs::rename(&partial, &file)?;
@@ -97,6 +101,7 @@ pub async fn snapshot(
                     start_ms: entry.start_ms,
                     end_ms: entry.end_ms,
                     closed_at_ms: entry.closed_at_ms,
+                    amended_at_ms: entry.amended_at_ms,
                 };
                 write_board(&router, &board.season(&entry.id), Some(season), &tx, &progress).await?;
             }
@@ -110,6 +115,9 @@ pub async fn snapshot(
             before.id,
             after.id
         );
+        // After the scan: an erasure made during it is in the file, and restore leaves its rows out.
+        let marked = registry::all(store).await.context("reading the player registry")?;
+        tx.send(Sink::Players(marked)).await.map_err(|_| anyhow::anyhow!("the snapshot writer stopped"))?;
         tx.send(Sink::Done).await.map_err(|_| anyhow::anyhow!("the snapshot writer stopped"))
     }
     .await;

@@ -386,6 +386,8 @@ async fn a_restore_into_another_layout_keeps_seasons_and_their_fences() {
         .await
         .expect("rows");
     router.close_season(&seasonal, &season.id, 86_400_000 * 4 + 20_000).await.expect("close");
+    // A ban reached the closed season after it closed: it says so, and so does its restore.
+    assert!(router.amend_season(&seasonal, &season.id, 86_400_000 * 5).await.expect("amend"));
     let dir = tempfile::tempdir().expect("dir");
     let file = dir.path().join("season.lbsnap");
     let store = s.store().await;
@@ -410,6 +412,7 @@ async fn a_restore_into_another_layout_keeps_seasons_and_their_fences() {
     assert_eq!(single.top(&name, 0, 100).await.expect("season").total, 50);
     let entries = single.seasons(&seasonal).await.expect("seasons");
     assert_eq!(entries[0].closed_at_ms, Some(86_400_000 * 4 + 20_000), "closed as it was");
+    assert_eq!(entries[0].amended_at_ms, Some(86_400_000 * 5), "amended as it was");
     let late = ScoreUpdate { board: name.clone(), player: PlayerId::new("late").expect("id"), score: 9, time_ms: 0 };
     assert_eq!(single.apply(&[late]).await.expect("write").len(), 1, "the restored fence refuses writes");
     let again = recover::restore(&store, &s.redis_args(), &s.kafka, &file, &options).await;
@@ -738,5 +741,21 @@ async fn erasures_and_bans_survive_a_wipe_through_the_players_log() {
     };
     let rebuilt = recover::rebuild(&store, &s.redis_args(), &s.kafka, &options).await.expect("rebuild");
     assert_eq!((rebuilt.players.erasures, rebuilt.players.bans), (1, 1), "{rebuilt:?}");
+    s.assert_equals_oracle().await;
+
+    // Without the log (a deployment that keeps none): a snapshot file carries the registry too.
+    let after = dir.path().join("after.lbsnap");
+    recover::snapshot(&store, &s.redis_args(), &s.kafka, &[], &after, true).await.expect("snapshot");
+    s.flushall().await;
+    let mut no_log = s.kafka.clone();
+    no_log.players_log.players_topic = unique("no-such-topic");
+    let options = RestoreOptions { boards: Vec::new(), layout: None, replay: true, unchecked: false, quiet: true };
+    let restored = recover::restore(&store, &s.redis_args(), &no_log, &after, &options).await.expect("restore");
+    let p = &restored.players;
+    assert!(!p.found && p.in_file == 2 && (p.erasures, p.bans) == (1, 1), "{restored:?}");
+    let status = leaderboard_store::marker::registry::status(&store, &gone).await.expect("status");
+    assert!(status.erased_at_ms.is_some() && !status.erasure_unfinished, "{status:?}");
+    let status = leaderboard_store::marker::registry::status(&store, &cheat).await.expect("status");
+    assert_eq!(status.ban.map(|b| b.reason), Some("aimbot".into()));
     s.assert_equals_oracle().await;
 }

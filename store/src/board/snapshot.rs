@@ -91,13 +91,17 @@ impl Router {
         self.open_season(board, rules, &season).await
     }
 
-    /// Sets the fence of a restored season that was closed, at its original closing time.
+    /// Sets the fence of a restored season that was closed, at its original closing time, and
+    /// says when it was amended, if it was.
     ///
     /// # Errors
     /// [`Error::Redis`] when Redis fails.
     pub async fn finish_restored_season(&self, board: &BoardId, entry: &SeasonEntry) -> Result<()> {
         if let Some(closed_at) = entry.closed_at_ms {
             self.close_season(board, &entry.id, closed_at).await?;
+        }
+        if let Some(amended_at) = entry.amended_at_ms {
+            self.amend_season(board, &entry.id, amended_at).await?;
         }
         Ok(())
     }

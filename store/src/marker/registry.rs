@@ -253,8 +253,7 @@ pub async fn all(store: &Store) -> Result<Vec<(PlayerId, PlayerMarks)>> {
         for pair in flat.chunks_exact(2) {
             let field = String::from_utf8_lossy(&as_bytes(pair[0].clone())?).into_owned();
             let Some((kind, player)) = field.split_once(':') else { continue };
-            let player =
-                PlayerId::new(player).map_err(|e| Error::Corrupt(format!("{KEY}: field {field:?}: {e}")))?;
+            let player = PlayerId::new(player).map_err(|e| Error::Corrupt(format!("{KEY}: field {field:?}: {e}")))?;
             match kind {
                 "e" => found.entry(player).or_default().erased_at_ms = int(Some(pair[1].clone()))?,
                 "b" => found.entry(player).or_default().ban = parse_ban(Some(pair[1].clone()))?,
