@@ -61,6 +61,17 @@ impl Retry {
         debug!(step = step.as_str(), class = failure.as_str(), attempt = self.attempts, %error, "write failed");
         // `without_max_times`: the iterator never ends; `max` is only a fallback.
         let delay = self.delays.next().unwrap_or(self.max);
+        self.sleep(delay).await
+    }
+
+    /// Waits `delay` for something that is not a failure (another process's
+    /// work to finish), with the same drain deadline as [`Retry::wait`]:
+    /// false when the wait should be abandoned.
+    pub async fn pause(&mut self, delay: Duration) -> bool {
+        self.sleep(delay).await
+    }
+
+    async fn sleep(&mut self, delay: Duration) -> bool {
         if self.shutdown.is_cancelled() {
             let end = *self.deadline.get_or_insert_with(|| Instant::now() + self.drain_timeout);
             if Instant::now() + delay >= end {

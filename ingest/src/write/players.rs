@@ -5,22 +5,66 @@
 //! in-flight writes").
 
 use std::collections::HashSet;
+use std::time::{Duration, Instant};
 
 use leaderboard_contract::{BoardId, PlayerId};
 use leaderboard_store::failpoint::hold_here;
 use leaderboard_store::marker::registry::{self, Marks};
-use tracing::info;
+use tracing::{info, warn};
 
 use super::{Abandoned, Writer};
 use crate::batch::Batch;
 use crate::prepare::Prepared;
 
+/// Longest a batch waits for an erasure of one of its players to finish its removal.
+pub const ERASURE_WAIT: Duration = Duration::from_secs(30);
+
+/// The registry is read again after this, doubling up to [`ERASURE_POLL_MAX`].
+const ERASURE_POLL_MIN: Duration = Duration::from_millis(10);
+const ERASURE_POLL_MAX: Duration = Duration::from_millis(200);
+
+/// Whether `batch` holds a record stamped at or after the erasure of a player
+/// whose erasure is still removing them.
+fn has_new_start_of_unfinished_erasure(batch: &Batch, marks: &Marks) -> bool {
+    batch.events.iter().any(|e| {
+        marks.erased.contains_key(&e.player)
+            && !marks.removed_at_version.contains_key(&e.player)
+            && !marks.erased_before(&e.player, batch.accepted[e.record].timestamp_ms.unwrap_or(i64::MIN))
+    })
+}
+
 impl Writer {
     /// The marks of `batch`'s players, retrying Redis failures by class. A
     /// registry that changed since the last batch clears the best-score
     /// cache: an erased player's cached best must not skip their new start.
+    ///
+    /// While an erasure of one of the batch's players is still removing
+    /// them (its eraser has marked them and not finished), the batch waits,
+    /// up to [`ERASURE_WAIT`]: that player's records stamped at or after the
+    /// erasure are a new start, and written now, the removal still on its way
+    /// would take them out again.
     pub(super) async fn player_marks(&mut self, batch: &Batch) -> Result<Marks, Abandoned> {
-        let marks = self.read_marks(batch).await?;
+        let mut marks = self.read_marks(batch).await?;
+        let started = Instant::now();
+        let mut delay = ERASURE_POLL_MIN;
+        while has_new_start_of_unfinished_erasure(batch, &marks) {
+            if started.elapsed() >= ERASURE_WAIT {
+                // An eraser that stopped short (`erasure_unfinished`): the new start is written;
+                // erasing the player again finishes the erasure (and moves its time past it).
+                warn!(waited = ?started.elapsed(), "an erasure is unfinished: a new start is written without it");
+                metrics::counter!("ingest_unfinished_erasure_waits_total", "outcome" => "gave_up").increment(1);
+                break;
+            }
+            hold_here("ingest::waiting_for_erasure");
+            if !self.retry.pause(delay).await {
+                return Err(Abandoned);
+            }
+            delay = (delay * 2).min(ERASURE_POLL_MAX);
+            marks = self.read_marks(batch).await?;
+            if !has_new_start_of_unfinished_erasure(batch, &marks) {
+                metrics::counter!("ingest_unfinished_erasure_waits_total", "outcome" => "finished").increment(1);
+            }
+        }
         self.seen_version(marks.version);
         hold_here("ingest::after_player_marks");
         Ok(marks)

@@ -45,6 +45,8 @@ async fn an_erased_players_earlier_records_are_never_applied_and_a_banned_player
     let others = random_events(71, &board, 30, 400);
     let now = system_ms();
     let erased_at = registry::mark_erased(reader.store(), &gone).await.expect("erase");
+    // Nothing of the player is stored yet: the erasure's removal has nothing to do.
+    registry::finish_erasure(reader.store(), &gone).await.expect("finished");
     let ban =
         Ban { boards: BanScope::Boards(vec![board.clone()]), closed_seasons: false, reason: "x".into(), at_ms: 1 };
     registry::ban(reader.store(), &cheat, &ban).await.expect("ban");
@@ -129,4 +131,65 @@ async fn an_erasure_during_a_batch_of_the_same_player_wins() {
     assert_eq!(reader.standing(&board, &gone).await.expect("standing"), None, "a replay never brings them back");
     let report = again.stop().await;
     assert_eq!(report.erased, 2, "{report:?}");
+}
+
+/// A new start that comes while the erasure is still removing the player is
+/// kept, by construction: the fail point `store::erasure_after_mark` holds
+/// the eraser after it marked the player and before its removal; a record
+/// of the player stamped after the mark is produced and a worker started.
+/// Written at once, the removal on its way would take it out again: the
+/// worker must wait for the erasure to finish (or the test sees it commit
+/// first, and the removal then takes the new start away).
+// Multi-threaded: the held eraser blocks a runtime thread (`block_in_place`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(feature = "failpoints"), ignore = "needs the fail points: run with --features ingest/failpoints")]
+async fn a_new_start_during_an_unfinished_erasure_is_kept() {
+    let topics = Topics::create(1).await;
+    let board = BoardId::new(unique("erase-new-start")).expect("board");
+    let reader = router(&redis_url(), "single").await;
+    let back = PlayerId::new(unique("back")).expect("player");
+    let old = leaderboard_semantics::ScoreUpdate { board: board.clone(), player: back.clone(), score: 900, time_ms: 1 };
+    reader.apply(std::slice::from_ref(&old)).await.expect("an old score");
+
+    let hold = |name: &'static str| {
+        let (reached_tx, reached_rx) = std::sync::mpsc::channel::<()>();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let (reached_tx, go_rx) = (Mutex::new(reached_tx), Mutex::new(go_rx));
+        let first = Arc::new(AtomicBool::new(false));
+        fail::cfg_callback(name, move || {
+            if !first.swap(true, Ordering::SeqCst) {
+                let _ = reached_tx.lock().expect("lock").send(());
+                let _ = go_rx.lock().expect("lock").recv();
+            }
+        })
+        .expect("fail point");
+        (reached_rx, go_tx)
+    };
+    let (eraser_held, release_eraser) = hold("store::erasure_after_mark");
+    let (worker_waits, release_worker) = hold("ingest::waiting_for_erasure");
+    let eraser = {
+        let (router, player) = (reader.clone(), back.clone());
+        tokio::spawn(async move { router.erase_player(&player).await })
+    };
+    tokio::task::spawn_blocking(move || eraser_held.recv_timeout(Duration::from_secs(30)))
+        .await
+        .expect("join")
+        .expect("the eraser marked the player");
+    // Produced after the mark: Kafka stamps it after the erasure's time.
+    crate::helpers::produce_events(&producer(), &topics.scores, &events_of(&board, &back, &[20])).await;
+    let worker = Worker::start(config(&topics, &redis_url(), "single"));
+    let waiting = tokio::task::spawn_blocking(move || worker_waits.recv_timeout(Duration::from_secs(60)));
+    tokio::select! {
+        waited = waiting => waited.expect("join").expect("the worker waits"),
+        () = wait_for_committed(&topics, Duration::from_secs(60)) => {}
+    }
+    release_worker.send(()).expect("release the worker");
+    release_eraser.send(()).expect("release the eraser");
+    eraser.await.expect("join").expect("erase");
+    wait_for_committed(&topics, Duration::from_secs(60)).await;
+    fail::remove("store::erasure_after_mark");
+    fail::remove("ingest::waiting_for_erasure");
+    let standing = reader.standing(&board, &back).await.expect("standing").map(|s| s.score);
+    assert_eq!(standing, Some(20), "the new start stays; the old score is gone");
+    worker.stop().await;
 }

@@ -51,6 +51,7 @@ impl Router {
     /// [`crate::Error::Redis`] when Redis fails (run it again: both steps are idempotent).
     pub async fn erase_player(&self, player: &PlayerId) -> Result<Erased> {
         let at_ms = registry::mark_erased(self.store(), player).await?;
+        crate::failpoint::hold_here("store::erasure_after_mark");
         let removed = self.remove_everywhere(player, |_| true, Seasons::All).await?;
         registry::finish_erasure(self.store(), player).await?;
         Ok(Erased { at_ms, removed })
