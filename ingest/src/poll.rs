@@ -16,7 +16,7 @@
 //! record at the head gets in. (Pausing is not the everyday tool because
 //! librdkafka drops prefetched data on pause and must fetch it again.)
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,17 +41,31 @@ use crate::shared::{Counter, Shared};
 pub struct IngestContext {
     shared: Arc<Shared>,
     drain_timeout: Duration,
+    /// The partitions whose lag the last statistics report set.
+    lag_reported: std::sync::Mutex<BTreeSet<i32>>,
+}
+
+/// The lag gauges to set from one statistics report: each partition whose lag
+/// is known (this worker's), and 0 for those reported before and not now (no
+/// longer this worker's: left as they were, they would count stale lag in the
+/// group's sum after a rebalance). `reported` becomes the partitions set now.
+fn lag_gauges(reported: &mut BTreeSet<i32>, lags: impl IntoIterator<Item = (i32, i64)>) -> Vec<(i32, f64)> {
+    let now: BTreeMap<i32, i64> = lags.into_iter().filter(|&(p, lag)| p >= 0 && lag >= 0).collect();
+    let mut gauges: Vec<(i32, f64)> = reported.iter().filter(|p| !now.contains_key(p)).map(|&p| (p, 0.0)).collect();
+    gauges.extend(now.iter().map(|(&p, &lag)| (p, lag as f64)));
+    *reported = now.into_keys().collect();
+    gauges
 }
 
 impl ClientContext for IngestContext {
     fn stats(&self, statistics: Statistics) {
-        for topic in statistics.topics.values() {
-            for (partition, p) in &topic.partitions {
-                if *partition >= 0 && p.consumer_lag >= 0 {
-                    metrics::gauge!("ingest_consumer_lag", "partition" => partition.to_string())
-                        .set(p.consumer_lag as f64);
-                }
-            }
+        let lags = statistics.topics.values().flat_map(|t| t.partitions.iter().map(|(&p, s)| (p, s.consumer_lag)));
+        let gauges = {
+            let mut reported = self.lag_reported.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            lag_gauges(&mut reported, lags)
+        };
+        for (partition, lag) in gauges {
+            metrics::gauge!("ingest_consumer_lag", "partition" => partition.to_string()).set(lag);
         }
         let up = statistics.brokers.values().any(|b| b.nodeid >= 0 && b.state == "UP");
         self.shared.health.set_broker_up(up);
@@ -155,8 +169,11 @@ pub fn create_consumer(config: &Config, shared: Arc<Shared>) -> Result<IngestCon
     for (k, v) in config.kafka_settings() {
         client.set(k, v);
     }
-    let consumer: IngestConsumer =
-        client.create_with_context(IngestContext { shared, drain_timeout: config.drain_timeout })?;
+    let consumer: IngestConsumer = client.create_with_context(IngestContext {
+        shared,
+        drain_timeout: config.drain_timeout,
+        lag_reported: std::sync::Mutex::default(),
+    })?;
     consumer.subscribe(&[&config.topic])?;
     Ok(consumer)
 }
@@ -335,5 +352,19 @@ fn set_paused(consumer: &IngestConsumer, pause: bool) -> bool {
             warn!(error = %e, pause, "could not change partition pause state");
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partition_no_longer_reported_has_its_lag_set_to_zero() {
+        let mut reported = BTreeSet::new();
+        assert_eq!(lag_gauges(&mut reported, [(0, 10), (1, 20), (2, -1), (-1, 5)]), [(0, 10.0), (1, 20.0)]);
+        // Partition 1 revoked: librdkafka reports it without a lag (or not at all).
+        assert_eq!(lag_gauges(&mut reported, [(0, 4), (1, -1)]), [(1, 0.0), (0, 4.0)]);
+        assert_eq!(lag_gauges(&mut reported, [(0, 3)]), [(0, 3.0)], "zeroed once, then left alone");
     }
 }

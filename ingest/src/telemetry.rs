@@ -20,7 +20,9 @@
 //! | `ingest_stalled_seconds` | gauge | time since the pipeline last made progress while it had work |
 //! | `ingest_cache_clears_total` | counter | times the best-score cache was dropped (revocation, Redis failure) |
 //! | `ingest_revocations_total`, `ingest_pauses_total` | counter | partition revocations; backpressure pauses |
-//! | `ingest_consumer_lag{partition}` | gauge | records behind the partition end (librdkafka statistics) |
+//! | `ingest_consumer_lag{partition}` | gauge | records behind the partition end (librdkafka statistics); 0 once the partition is no longer this worker's |
+//! | `ingest_replica_wait_seconds` | histogram | how long a batch waited for the replicas' acknowledgement (`WAIT`) |
+//! | `ingest_unfinished_erasure_waits_total{outcome}` | counter | batches that waited for an erasure to finish (`finished`, `gave_up` after 30 s) |
 //! | `ingest_freshness_seconds` | histogram | event `ts` to applied |
 //! | `ingest_paused` | gauge | 1 while consumption is paused for backpressure |
 //! | `ingest_watermark_delay_seconds` | gauge | now minus the oldest claim this worker published (its part of `as_of`) |
@@ -55,6 +57,7 @@ use crate::shared::Shared;
 pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
     leaderboard_runtime::install_recorder(&[
         ("ingest_redis_write_seconds", &[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
+        ("ingest_replica_wait_seconds", &[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
         ("ingest_batch_events", &[1.0, 10.0, 100.0, 500.0, 1000.0, 2000.0, 5000.0, 10_000.0, 50_000.0]),
         ("ingest_freshness_seconds", &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0]),
     ])
