@@ -7,6 +7,8 @@
 #   4. scripts/compose-check.sh: docker-compose.yml against the Compose Specification (one check),
 #      scripts/rules-check.sh: the Prometheus config and alert rules with their promtool tests (one),
 #      scripts/schemathesis.sh: schemathesis with every check against a seeded api (one),
+#      scripts/producers-check.sh: the Python and Node producer examples, signed, through ingest
+#      and the api, as docs/producers.md runs them (one),
 #      scripts/fuzz.sh: the cargo-fuzz targets for a bounded time (one),
 #      and scripts/secrets-check.sh: no password of the run in any log it produced (one)
 #   5. scripts/infra.sh down, unless the infrastructure was already up before this script
@@ -119,6 +121,12 @@ if bash "$SCRIPT_DIR/schemathesis.sh" "${LB_SCHEMATHESIS_SECONDS:-90}" >"$LOG_DI
     passed=$((passed + 1))
 else
     tail -60 "$LOG_DIR/schemathesis.log"
+    failed=$((failed + 1)) status=1
+fi
+say "running: scripts/producers-check.sh (the Python and Node producers, signed, end to end)"
+if bash "$SCRIPT_DIR/producers-check.sh"; then
+    passed=$((passed + 1))
+else
     failed=$((failed + 1)) status=1
 fi
 say "running: scripts/fuzz.sh (cargo fuzz: the event decoder and the request extractors)"
