@@ -5,6 +5,8 @@
 #   3. cargo nextest run (or cargo test when nextest is missing), then the doc tests; with the
 #      `ingest/failpoints` feature, so the fault tests can stop a worker at an exact step
 #   4. scripts/compose-check.sh: docker-compose.yml against the Compose Specification (one check),
+#      scripts/compose-run-check.sh: every compose service started from its own entrypoint,
+#      command and health check on the local binaries, the Redis Cluster formed (one),
 #      scripts/rules-check.sh: the Prometheus config and alert rules with their promtool tests (one),
 #      scripts/schemathesis.sh: schemathesis with every check against a seeded api (one),
 #      scripts/producers-check.sh: the Python and Node producer examples, signed, through ingest
@@ -107,6 +109,14 @@ say "running: scripts/compose-check.sh (docker-compose.yml as docker compose con
 if bash "$SCRIPT_DIR/compose-check.sh"; then
     passed=$((passed + 1))
 else
+    failed=$((failed + 1)) status=1
+fi
+say "running: scripts/compose-run-check.sh (every compose service from its own command, on local binaries)"
+if bash "$SCRIPT_DIR/compose-run-check.sh" >"$LOG_DIR/compose-run-check.log" 2>&1; then
+    tail -1 "$LOG_DIR/compose-run-check.log"
+    passed=$((passed + 1))
+else
+    grep -v ': running: pid' "$LOG_DIR/compose-run-check.log" | tail -40
     failed=$((failed + 1)) status=1
 fi
 say "running: scripts/rules-check.sh (promtool check and test of the alert rules)"
