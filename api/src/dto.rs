@@ -1,4 +1,4 @@
-//! Response bodies, as documented in `DESIGN.md` and the OpenAPI document.
+//! Response bodies, as documented in `docs/contract.md#http-api` and the OpenAPI document.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -196,7 +196,7 @@ pub enum TiesDto {
     Earliest,
 }
 
-/// A board's rules (DESIGN.md "Board rules").
+/// A board's rules (docs/contract.md#board-rules).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct RulesDto {
     /// `desc` (higher is better) or `asc`.
@@ -215,7 +215,7 @@ pub struct RulesDto {
     pub late_grace: String,
 }
 
-/// A reset schedule (DESIGN.md "Seasons").
+/// A reset schedule (docs/contract.md#seasons).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetDto {

@@ -1,4 +1,4 @@
-//! The contracts every part of the leaderboard honours (see `DESIGN.md`).
+//! The contracts every part of the leaderboard honours (see `docs/contract.md`).
 //!
 //! Producers (game servers, loadgen) encode [`ScoreEvent`]s with
 //! [`ScoreEvent::to_json`]; ingest decodes Kafka records with [`decode_record`],

@@ -50,7 +50,7 @@ pub enum RejectionCode {
     /// passed): it is not in that season's frozen standings, and still counts
     /// for the all-time board.
     SeasonClosed,
-    /// The player is banned from the event's board (DESIGN.md "Players: erasure and bans").
+    /// The player is banned from the event's board (docs/contract.md#players-erasure-and-bans).
     Banned,
 }
 
@@ -110,7 +110,7 @@ impl fmt::Display for RejectionCode {
     }
 }
 
-/// Longest rejection detail, in bytes (DESIGN.md: dead letters).
+/// Longest rejection detail, in bytes (the dead letters' `error` header, docs/contract.md#headers).
 pub const MAX_DETAIL_BYTES: usize = 256;
 
 /// A record that does not satisfy the score-event contract.

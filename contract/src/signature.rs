@@ -1,4 +1,4 @@
-//! Signed events (DESIGN.md "Signed events"): who may set a score.
+//! Signed events (docs/contract.md#signed-events): who may set a score.
 //!
 //! A game server signs each record with a key of its own: the record carries
 //! the key's id in the header `lb-key-id` and, in `lb-signature`, the

@@ -1,5 +1,5 @@
 //! The event decoder on arbitrary records: it never panics, and what it accepts obeys the
-//! contract (DESIGN.md "Score events"): a valid player and board, a score of at most 2^53 - 1,
+//! contract (docs/contract.md#score-event): a valid player and board, a score of at most 2^53 - 1,
 //! a key that is absent or equal to the player, a value within the size limit.
 //!
 //! Input: one byte `k`; with `k` odd, a key of the next `k / 2` bytes; the rest is the value.

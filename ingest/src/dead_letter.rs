@@ -1,7 +1,7 @@
 //! Dead letters: malformed or unwritable records, set aside on `scores.dlq` with why and where from.
 //!
 //! A dead letter carries the original key and value and these headers
-//! (DESIGN.md, "Dead letters"): `error` (`"<code>: <detail>"`, the detail at
+//! (docs/contract.md#dead-letters): `error` (`"<code>: <detail>"`, the detail at
 //! most 256 bytes), `error.code`, `original.topic`, `original.partition`,
 //! `original.offset` and `original.size` (bytes of the original value).
 //!

@@ -106,7 +106,7 @@ pub struct Prepared {
 /// reached the broker, on the season clock), not by when ingest gets to it:
 /// an event produced in time is never refused because ingest was behind at
 /// the reset, and a replay long after takes the events the live workers
-/// took, and only those (DESIGN.md "Seasons"). A recovery's replay
+/// took, and only those (docs/contract.md#seasons). A recovery's replay
 /// (`replay`) prepares only its boards' events, and judges a season not yet
 /// started by the Kafka timestamp too.
 pub fn prepare<S: BuildHasher>(

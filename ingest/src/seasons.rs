@@ -3,8 +3,8 @@
 //! `late_grace` has passed both by its clock and by the topic's watermark
 //! (every record that reached Kafka before then is applied:
 //! [`leaderboard_store::marker::watermark`]), so a season never closes while ingest is
-//! behind and events produced in time are still on their way (DESIGN.md
-//! "Seasons"; the fence in Redis makes closing exactly-once whichever worker
+//! behind and events produced in time are still on their way
+//! (docs/contract.md#seasons; the fence in Redis makes closing exactly-once whichever worker
 //! gets there first), then deletes those beyond `keep_seasons`.
 
 use std::sync::Arc;

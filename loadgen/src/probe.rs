@@ -6,7 +6,7 @@
 //! tiny, so the probe player sits at the bottom of each board and never
 //! changes anyone else's rank.
 //!
-//! It also checks the api's freshness promise (DESIGN.md): every event whose
+//! It also checks the api's freshness promise (docs/contract.md#freshness): every event whose
 //! Kafka timestamp is earlier than an answer's `as_of` is reflected in that
 //! answer. Each marker carries an explicit record timestamp; an answer dated
 //! after it that does not show the marker yet is a violation, counted and

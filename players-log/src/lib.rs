@@ -1,5 +1,5 @@
-//! The player registry kept outside Redis (DESIGN.md "Players: erasure and
-//! bans": erasures and bans survive restore and rebuild).
+//! The player registry kept outside Redis (docs/contract.md#players-erasure-and-bans:
+//! erasures and bans survive restore and rebuild).
 //!
 //! The registry lives in Redis (`leaderboard_store::marker::registry`), where
 //! writers read it with every batch. A store can lose it with its data: a

@@ -3,11 +3,11 @@
 //! the in-memory oracle every layout is tested against.
 //!
 //! Nothing here talks to Redis or Kafka (the crate does not depend on a
-//! client), so the semantics of `DESIGN.md` can be read, tested and fuzzed on
+//! client), so the semantics of the contract (`docs/contract.md`) can be read, tested and fuzzed on
 //! their own; the store (`leaderboard-store`) encodes them in Redis and ingest
 //! and the api apply them.
 //!
-//! Rank semantics follow `DESIGN.md`: rank = 1 + players strictly above, ties
+//! Rank semantics follow `docs/contract.md#rank-semantics`: rank = 1 + players strictly above, ties
 //! share a rank (on `earliest` boards ranks are positions), lists ordered by
 //! ranking key descending (then time, on `earliest` boards) then player id
 //! ascending.

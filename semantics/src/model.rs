@@ -168,7 +168,7 @@ impl Row {
     }
 }
 
-/// Board order (DESIGN.md): ranking key descending (better first), then the
+/// Board order (docs/contract.md#order-and-ties): ranking key descending (better first), then the
 /// time the score was reached ascending (it is 0 on `shared` boards), then
 /// player id ascending, byte-wise. The one comparator every list, merge and
 /// the oracle use.
@@ -186,7 +186,7 @@ pub fn board_order(
         .then_with(|| a_player.as_str().as_bytes().cmp(b_player.as_str().as_bytes()))
 }
 
-/// Most players one lookup may ask for (DESIGN.md: 1 to 100).
+/// Most players one lookup may ask for (docs/contract.md#pages-and-around: 1 to 100).
 pub const MAX_LOOKUP: usize = 100;
 
 /// One listed player.

@@ -1,4 +1,4 @@
-//! Board rules (DESIGN.md "Board rules"): what "better" means on a board,
+//! Board rules (docs/contract.md#board-rules): what "better" means on a board,
 //! how ties are broken, and which scores it accepts.
 //!
 //! Rules live in the board's record (the store's `layout::record`), so every
@@ -77,7 +77,7 @@ pub struct Rules {
     /// Highest accepted score.
     #[serde(default = "max_score")]
     pub max_score: u64,
-    /// The season schedule (DESIGN.md "Seasons"); `None`: all-time only.
+    /// The season schedule (docs/contract.md#seasons); `None`: all-time only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reset: Option<Reset>,
     /// Closed seasons kept; older ones are deleted.

@@ -1,5 +1,5 @@
 //! Season arithmetic: which season an event time belongs to under a board's
-//! reset schedule (DESIGN.md "Seasons"), the season ids, and the boundaries.
+//! reset schedule (docs/contract.md#seasons), the season ids, and the boundaries.
 //!
 //! A schedule resets every `day`, `week` (on `weekday`) or `month`, at 00:00
 //! at a fixed UTC offset. A season is the half-open interval `[start, end)`

@@ -131,7 +131,7 @@ impl Error {
     }
 }
 
-/// How a failed write should be handled: the classes of DESIGN.md's "errors classified".
+/// How a failed write should be handled: the classes of docs/ingest.md#failures-by-class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Failure {
     /// Passes by itself (timeout, `LOADING`, `BUSY`, `TRYAGAIN`, cluster

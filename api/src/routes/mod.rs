@@ -22,7 +22,7 @@ use axum::routing::{delete, get, post, put};
 
 use crate::state::AppState;
 
-/// All routes of `DESIGN.md`, without middleware.
+/// All routes of the contract (`docs/contract.md#http-api`), without middleware.
 pub fn routes(state: AppState) -> Router {
     Router::new()
         .route("/v1/boards/{board}/top", get(boards::top))

@@ -8,6 +8,7 @@ mod faults;
 mod helpers;
 mod lookup;
 mod loss;
+mod openapi;
 mod players;
 mod routes;
 mod seasons;

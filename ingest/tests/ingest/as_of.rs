@@ -1,4 +1,4 @@
-//! The `as_of` promise end to end (DESIGN.md): every event whose Kafka record
+//! The `as_of` promise end to end (docs/contract.md#freshness): every event whose Kafka record
 //! timestamp is earlier than an answer's `as_of` is reflected in the answer.
 //!
 //! Checked on every read route (the cached top page, a deeper page, a

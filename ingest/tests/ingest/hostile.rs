@@ -229,7 +229,7 @@ async fn a_board_this_worker_cannot_use_stalls_no_other_board() {
     assert_eq!(report.dead_lettered, bad.len() as u64, "every record of the unusable boards, once");
 }
 
-/// DESIGN.md: a record that cannot be dead-lettered is an operational failure: offsets stop
+/// docs/contract.md#dead-letters: a record that cannot be dead-lettered is an operational failure: offsets stop
 /// before it, the metrics and `/readyz` say so, and it is never skipped (the next worker, whose
 /// dead-letter topic works, sets it aside).
 #[tokio::test]

@@ -78,7 +78,7 @@ async fn an_erased_players_earlier_records_are_never_applied_and_a_banned_player
     assert_eq!(report.erased, before.len() as u64, "{report:?}");
 }
 
-/// The race DESIGN.md's erasure must win, by construction: the fail point
+/// The race the erasure (docs/contract.md#players-erasure-and-bans) must win, by construction: the fail point
 /// `ingest::after_player_marks` holds the writer after it read its batch's
 /// marks (the player not erased yet) and before it writes; the erasure runs
 /// in full while it is held (mark, then removal everywhere); then the writer

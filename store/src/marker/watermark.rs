@@ -1,8 +1,8 @@
 //! The freshness watermark: what ingest promises has been applied, stored next to the data.
 //!
 //! Ingest claims, per Kafka partition, a time `T` such that every record of
-//! the partition with a timestamp earlier than `T` is applied (DESIGN.md's
-//! `as_of`). It writes the claims into one hash per source topic
+//! the partition with a timestamp earlier than `T` is applied (the contract's
+//! `as_of`, docs/contract.md#freshness). It writes the claims into one hash per source topic
 //! (`lb:watermark:<topic>`): field `<partition>`, value `T` in milliseconds,
 //! plus the field `partitions` (how many the topic has), **after** the writes
 //! they cover were acknowledged. The api dates every answer with the smallest

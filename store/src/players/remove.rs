@@ -40,7 +40,7 @@ pub struct Removed {
 }
 
 impl Router {
-    /// Erases `player` (DESIGN.md "Players: erasure and bans"): marks them
+    /// Erases `player` (docs/contract.md#players-erasure-and-bans): marks them
     /// erased now (by Redis's clock) first, then removes them from every board and
     /// season, closed ones included, then records the removal as finished,
     /// raising the registry's version again (readers that see it see the

@@ -35,8 +35,8 @@
 //! shard returns its size, and the one that holds the player its score and the
 //! count above it inside the shard. The rank is one plus the sizes of all
 //! higher shards plus that count, the total the sum of the sizes: all from the same round trip,
-//! so rank, total and percentile describe one moment (DESIGN.md's one
-//! snapshot). Finding the player's shard needs every shard anyway (the score
+//! so rank, total and percentile describe one moment (the contract's one
+//! snapshot, docs/contract.md#freshness). Finding the player's shard needs every shard anyway (the score
 //! is not known before), so the sizes come for free. Reads never create a
 //! board: a board without metadata answers empty and leaves nothing behind.
 //! Pages and around-lists read live sizes in their first round trip and the
