@@ -40,7 +40,7 @@ target/debug/loadgen seed --board "$ST_BOARD" --players 300 --reset day --layout
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 log=${LB_STATE_DIR:-target/infra}/logs/schemathesis-api.log
 RUST_LOG=warn target/debug/api --addr "127.0.0.1:$port" --layout single \
-    --admin-token "schemathesis:$(printf %s "$ST_TOKEN" | sha256sum | cut -d' ' -f1):admin" >"$log" 2>&1 &
+    --admin-tokens "schemathesis:$(printf %s "$ST_TOKEN" | sha256sum | cut -d' ' -f1):admin" >"$log" 2>&1 &
 api_pid=$!
 trap 'kill -TERM $api_pid 2>/dev/null || true; wait $api_pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do

@@ -15,8 +15,8 @@ pub struct KeepArgs {
     /// store that loses its data forgets it (said on stderr).
     #[arg(long, env = "LB_KAFKA_BROKERS")]
     brokers: Option<String>,
-    /// Extra librdkafka settings as `key=value` (TLS, SASL), as ingest's `--kafka-option`.
-    #[arg(long = "kafka-option", env = "LB_KAFKA_OPTIONS", value_delimiter = ',', hide_env_values = true)]
+    /// Extra librdkafka settings as `key=value` (TLS, SASL), as ingest's `--kafka-options`.
+    #[arg(long = "kafka-options", alias = "kafka-option", env = "LB_KAFKA_OPTIONS", value_delimiter = ',', hide_env_values = true)]
     kafka_options: Vec<String>,
     /// The players log's topic.
     #[command(flatten)]
@@ -46,11 +46,11 @@ impl KeepArgs {
     }
 }
 
-/// The players log at `brokers` with the `--kafka-option` settings.
+/// The players log at `brokers` with the `--kafka-options` settings.
 ///
 /// # Errors
 /// A setting that is not `key=value`.
 pub(crate) fn players_log(brokers: &str, options: &[String], args: &PlayersLogArgs) -> anyhow::Result<PlayersLog> {
-    let settings = parse_settings(options).map_err(|e| anyhow::anyhow!("--kafka-option: {e}"))?;
+    let settings = parse_settings(options).map_err(|e| anyhow::anyhow!("--kafka-options: {e}"))?;
     Ok(PlayersLog::new(brokers, settings, args.players_topic.clone()).with_timeout(args.players_log_timeout))
 }

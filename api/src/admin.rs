@@ -2,7 +2,7 @@
 //! routes themselves are in [`crate::routes::admin`].
 //!
 //! Tokens are configured as SHA-256 hashes with a name and scopes
-//! (`--admin-token name:hex:scope+scope`), never in clear. A request's token is
+//! (`--admin-tokens name:hex:scope+scope`), never in clear. A request's token is
 //! hashed and compared with every configured hash in constant time (no early
 //! exit, so timing tells nothing about which hash is close). No or an unknown
 //! token: 401 with `WWW-Authenticate: Bearer`; a token without the `admin`

@@ -53,7 +53,7 @@ pub struct Config {
     /// Bearer tokens of the admin routes (`/v1/admin/`), comma-separated, each
     /// `name:sha256-hex-of-the-token:scope+scope` (e.g. `ops:9f86d0...:admin`). Only hashes are
     /// configured; several may be valid at once (rotation). None: every admin request gets 401.
-    #[arg(long = "admin-token", env = "LB_ADMIN_TOKENS", value_delimiter = ',')]
+    #[arg(long = "admin-tokens", alias = "admin-token", env = "LB_ADMIN_TOKENS", value_delimiter = ',')]
     pub admin_tokens: Vec<String>,
     /// Redis for the admin routes' writes, as a user that may write (default: `--redis`). With
     /// least-privilege users, `--redis` is the read-only `lb-api` and this the `lb-admin` user.
@@ -67,7 +67,13 @@ pub struct Config {
     pub brokers: Option<String>,
     /// Extra librdkafka settings of the players log's producer, `key=value` (TLS, SASL), as
     /// ingest's. From the environment: comma-separated.
-    #[arg(long = "kafka-option", env = "LB_KAFKA_OPTIONS", value_delimiter = ',', hide_env_values = true)]
+    #[arg(
+        long = "kafka-options",
+        alias = "kafka-option",
+        env = "LB_KAFKA_OPTIONS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
     pub kafka_options: Vec<String>,
     /// The players log's topic.
     #[command(flatten)]

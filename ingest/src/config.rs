@@ -134,11 +134,11 @@ pub struct Config {
     pub replay: Option<Replay>,
     /// Extra librdkafka settings as `key=value`, repeatable (e.g. `security.protocol=SASL_SSL`).
     /// From the environment: comma-separated.
-    #[arg(long = "kafka-option", env = "LB_KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_key_value, hide_env_values = true)]
+    #[arg(long = "kafka-options", alias = "kafka-option", env = "LB_KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_key_value, hide_env_values = true)]
     pub kafka_options: Vec<KafkaOption>,
 }
 
-/// The signature policy of signed events (DESIGN.md "Signed events"): the
+/// The signature policy of signed events (docs/contract.md#signed-events): the
 /// same flags and variables for ingest and for `lb-admin`'s replays, which
 /// must judge records as the live workers did.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -289,7 +289,7 @@ impl Config {
         for (key, _) in self.kafka_settings() {
             if PROTECTED_KAFKA_KEYS.contains(&key) {
                 return Err(ConfigError::Invalid(format!(
-                    "--kafka-option {key} is set by ingest itself (it guards at-least-once delivery)"
+                    "--kafka-options {key} is set by ingest itself (it guards at-least-once delivery)"
                 )));
             }
         }
@@ -363,5 +363,8 @@ mod tests {
         let settings: Vec<(&str, &str)> = c.kafka_settings().collect();
         assert_eq!(settings, [("security.protocol", "SASL_SSL"), ("sasl.mechanism", "PLAIN")]);
         assert_eq!(parse(&["--kafka-option", ""]).kafka_settings().count(), 0, "empty means none");
+        // `--kafka-options` is the name (as LB_KAFKA_OPTIONS); `--kafka-option` stays as an alias.
+        let c = parse(&["--kafka-options", "security.protocol=SSL"]);
+        assert_eq!(c.kafka_settings().collect::<Vec<_>>(), [("security.protocol", "SSL")]);
     }
 }

@@ -93,7 +93,7 @@ impl Admin {
         anyhow::ensure!(
             status.is_success(),
             "the api answered {status} to an admin request: --admin-token (LB_LOADGEN_ADMIN_TOKEN) must be one of \
-             the api's admin tokens (--admin-token there, with the admin scope)"
+             the api's admin tokens (--admin-tokens there, with the admin scope)"
         );
         Ok(())
     }

@@ -12,7 +12,7 @@ use crate::recover::{self, KafkaArgs};
 #[derive(Debug, clap::Args)]
 pub struct CatchUp {
     /// The layout of boards the replay creates (boards that exist keep theirs).
-    #[arg(long, default_value = "single")]
+    #[arg(long, env = "LB_LAYOUT", default_value = "single")]
     layout: String,
     /// Where the events are.
     #[command(flatten)]

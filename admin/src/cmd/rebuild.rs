@@ -14,7 +14,7 @@ use crate::recover::{self, KafkaArgs, RebuildOptions};
 #[derive(Debug, clap::Args)]
 pub struct Rebuild {
     /// The layout of the boards created (those `--rules-from` does not name).
-    #[arg(long, default_value = "single")]
+    #[arg(long, env = "LB_LAYOUT", default_value = "single")]
     layout: String,
     /// A snapshot file whose boards' rules and layouts to create first (its players are not loaded).
     #[arg(long)]

@@ -63,8 +63,8 @@ pub struct KafkaArgs {
     /// The live ingest workers' consumer group.
     #[arg(long, env = "LB_INGEST_GROUP", default_value = "leaderboard-ingest")]
     pub group: String,
-    /// Extra librdkafka settings as `key=value` (TLS, SASL), as ingest's `--kafka-option`.
-    #[arg(long = "kafka-option", env = "LB_KAFKA_OPTIONS", value_delimiter = ',', hide_env_values = true)]
+    /// Extra librdkafka settings as `key=value` (TLS, SASL), as ingest's `--kafka-options`.
+    #[arg(long = "kafka-options", alias = "kafka-option", env = "LB_KAFKA_OPTIONS", value_delimiter = ',', hide_env_values = true)]
     pub kafka_options: Vec<String>,
     /// The players log, whose erasures and bans a recovery gives the store back first.
     #[command(flatten)]

@@ -21,7 +21,7 @@ pub struct RestoreReport {
     /// The erasures and bans the players log gave the store back before anything was loaded.
     pub players: super::players::PlayersGivenBack,
     /// `restore`: rows of the file left out because the registry says so: players erased after
-    /// the snapshot was taken, or banned from the board (DESIGN.md "Players: erasure and bans").
+    /// the snapshot was taken, or banned from the board (docs/contract.md#players-erasure-and-bans).
     pub left_out: u64,
     /// Seconds spent loading the file.
     pub load_seconds: f64,
@@ -60,7 +60,7 @@ pub(super) fn ingest_config(
         args.extend(["--redis-ca".into(), ca.display().to_string()]);
     }
     for option in &kafka.kafka_options {
-        args.extend(["--kafka-option".into(), option.clone()]);
+        args.extend(["--kafka-options".into(), option.clone()]);
     }
     let mut config = ingest::Config::try_parse_from(args).context("the replay's settings")?;
     config.signatures = kafka.policy.for_replay();
