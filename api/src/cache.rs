@@ -126,6 +126,13 @@ impl TopCache {
         self.boards.clear();
     }
 
+    /// How many times every cached page was dropped ([`TopCache::clear`]). An answer read in
+    /// one generation is not served in a later one: player lookups in flight are shared only
+    /// within a generation ([`crate::routes::read::standing`]).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
     /// Rows cached per board.
     pub fn rows(&self) -> u64 {
         self.rows

@@ -8,23 +8,34 @@
 //! flight (bounded by `--max-concurrency`). A first request that is cancelled
 //! (timeout, client gone) hands the read over to one of the waiters (tokio's
 //! `OnceCell` is cancellation-safe).
+//!
+//! A request joins a flight only if the flight's read could answer it: keys
+//! carry what must match besides the question. Player lookups carry the cache's
+//! generation ([`crate::routes::read::standing`]), so a request made after an
+//! erasure or a ban dropped the cached answers starts a read of its own instead
+//! of sharing one begun before. Flights of earlier generations end as any
+//! other; the map still holds at most one entry per request in flight.
 
 use std::future::Future;
 use std::hash::Hash;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
 use tokio::sync::OnceCell;
 
 /// Reads in flight by key.
 #[derive(Debug)]
 pub struct Coalescer<K: Eq + Hash, V> {
     flights: DashMap<K, Arc<OnceCell<V>>>,
+    /// Requests that joined a flight another request started.
+    joined: AtomicU64,
 }
 
 impl<K: Eq + Hash + Clone, V: Clone> Default for Coalescer<K, V> {
     fn default() -> Self {
-        Self { flights: DashMap::new() }
+        Self { flights: DashMap::new(), joined: AtomicU64::new(0) }
     }
 }
 
@@ -35,7 +46,13 @@ impl<K: Eq + Hash + Clone, V: Clone> Coalescer<K, V> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = V>,
     {
-        let flight = self.flights.entry(key.clone()).or_default().clone();
+        let flight = match self.flights.entry(key.clone()) {
+            Entry::Occupied(flight) => {
+                self.joined.fetch_add(1, Ordering::Relaxed);
+                flight.get().clone()
+            }
+            Entry::Vacant(slot) => slot.insert(Arc::default()).clone(),
+        };
         let answer = flight.get_or_init(read).await.clone();
         // Only this flight's entry: a later flight for the key may have replaced it.
         self.flights.remove_if(&key, |_, current| Arc::ptr_eq(current, &flight));
@@ -45,6 +62,11 @@ impl<K: Eq + Hash + Clone, V: Clone> Coalescer<K, V> {
     /// Reads in flight now.
     pub fn in_flight(&self) -> usize {
         self.flights.len()
+    }
+
+    /// Requests so far that joined a flight another request started (and got its answer).
+    pub fn joined(&self) -> u64 {
+        self.joined.load(Ordering::Relaxed)
     }
 }
 
@@ -75,6 +97,7 @@ mod tests {
         let (answers, ()) = tokio::join!(waiters, opener);
         assert!(answers.iter().all(|&a| a == 7));
         assert_eq!(calls.load(Ordering::SeqCst), 1, "one read for fifty identical requests");
+        assert_eq!(coalescer.joined(), 49, "the others joined it");
         assert_eq!(coalescer.in_flight(), 0, "nothing kept after the flight");
         // A later request reads again.
         let fresh = coalescer.run("p1", || async { 8 }).await;

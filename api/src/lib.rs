@@ -29,7 +29,8 @@
 //! - [`dto`], [`openapi`]: request and response bodies and their OpenAPI document; [`telemetry`]:
 //!   metrics and logs; [`client_ip`]: telling clients apart for the rate limit; [`clock`]: RFC 3339
 //!   dates; [`tls`]: optional TLS on the listener.
-//! - `testing` (feature `testing`, for other crates' tests): an api on a loopback port.
+//! - `testing` (feature `testing`, for other crates' tests): an api on a loopback port; a hold on a
+//!   player lookup in flight.
 
 #![recursion_limit = "256"] // the dated, breaker-wrapped router futures nest deeper than the default allows
 

@@ -14,8 +14,9 @@ use crate::coalesce::Coalescer;
 use crate::error::ApiError;
 use crate::season::SeasonStates;
 
-/// Player lookups in flight, shared by identical concurrent requests.
-pub type Lookups = Coalescer<(BoardId, PlayerId), Result<Dated<Option<Standing>>, ApiError>>;
+/// Player lookups in flight, shared by identical concurrent requests of one cache generation
+/// ([`TopCache::generation`]), by stored board and player.
+pub type Lookups = Coalescer<(u64, BoardId, PlayerId), Result<Dated<Option<Standing>>, ApiError>>;
 
 /// Handler state: cheap to clone.
 #[derive(Debug, Clone)]
@@ -49,7 +50,8 @@ impl AppState {
     }
 
     /// Forgets every cached answer: a player was erased or banned, so any page
-    /// and any closed season's total may have changed.
+    /// and any closed season's total may have changed. Raising the cache's
+    /// generation also keeps every later player lookup out of the ones in flight.
     pub fn forget_answers(&self) {
         self.cache.clear();
         self.seasons.clear();

@@ -8,9 +8,9 @@
 //!
 //! Erasing and banning change what every route answers, so after the store
 //! is changed this api drops every cached page and closed-season total
-//! before it answers; other api processes do the same when they next read
-//! the registry's version (every `--watermark-refresh`). Each request is
-//! audited, as every admin route.
+//! before it answers, and no later player lookup shares one in flight; other
+//! api processes do the same when they next read the registry's version
+//! (every `--watermark-refresh`). Each request is audited, as every admin route.
 
 use std::sync::Arc;
 

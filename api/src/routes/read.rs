@@ -56,7 +56,10 @@ where
 }
 
 /// [`read`] for a player's standing: identical concurrent lookups of a
-/// player share one read (single flight, [`crate::coalesce`]).
+/// player share one read (single flight, [`crate::coalesce`]), within one
+/// generation of the cache: a lookup asked after the cached answers were
+/// dropped (an erasure, a ban, a recovered store) never shares a read begun
+/// before, which may show what was dropped.
 ///
 /// # Errors
 /// As [`read`].
@@ -68,8 +71,14 @@ pub async fn standing(
 ) -> Result<Answer<Option<Standing>>, ApiError> {
     let target = resolve(s, board, season).await?;
     let stored = &target.stored;
-    let read = || dated(s, stored, |r, b| async move { r.standing(&b, player).await });
-    let Dated { value, as_of } = s.lookups.run((stored.clone(), player.clone()), read).await?;
+    let read = || async move {
+        let answer = dated(s, stored, |r, b| async move { r.standing(&b, player).await }).await;
+        #[cfg(feature = "testing")]
+        crate::testing::lookup_read(stored, player).await;
+        answer
+    };
+    let key = (s.cache.generation(), stored.clone(), player.clone());
+    let Dated { value, as_of } = s.lookups.run(key, read).await?;
     Ok(Answer { target, value, as_of })
 }
 

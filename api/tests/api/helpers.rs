@@ -40,6 +40,11 @@ impl TestApi {
         Self { base: server.url(), client, server }
     }
 
+    /// What the server's handlers share.
+    pub fn state(&self) -> &api::state::AppState {
+        self.server.state()
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(format!("{}{path}", self.base)).send().await.expect("request")
     }

@@ -14,11 +14,17 @@ use crate::helpers::{TestApi, board, router, seed};
 
 const TOKEN: &str = "players-secret";
 
+/// The request timeout of these tests' apis (see [`api`]).
+const ADMIN_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// An api whose top pages are read once and never refreshed (an hour): only
-/// dropping them can take a player off a cached page.
+/// dropping them can take a player off a cached page. Its requests time out
+/// late: an erasure or a ban walks every board of the store, and the tests'
+/// store is shared by every test run (hundreds of boards).
 async fn api(redis: &str, operator: Option<&str>) -> TestApi {
     TestApi::start(redis, "hash:2", |c| {
         c.top_refresh = Duration::from_secs(3600);
+        c.request_timeout = ADMIN_CALL_TIMEOUT;
         if let Some(operator) = operator {
             c.admin_tokens = vec![format!("{operator}:{}:admin", hash(TOKEN))];
         }
@@ -105,6 +111,58 @@ async fn an_erased_player_leaves_every_answer_at_once_and_the_registry_remembers
     other.stop().await;
 }
 
+/// A player lookup read before an erasure is still in flight (held once it has read Redis)
+/// when the erasure returns; a lookup of the same player asked after that must not share it,
+/// or it is answered the erased score.
+#[tokio::test]
+async fn a_lookup_asked_after_an_erasure_returned_never_shares_one_read_before_it() {
+    let redis = testkit::redis_url();
+    let b = board("erase-flight");
+    let writer = router(&redis, "hash:2").await;
+    seed(&writer, &b, 5).await;
+    let gone = PlayerId::new(testkit::unique("gone")).expect("player");
+    writer
+        .apply(&[ScoreUpdate { board: b.clone(), player: gone.clone(), score: 10_000, time_ms: 0 }])
+        .await
+        .expect("write");
+    // Requests time out late (see `api`): besides, a held lookup cut short would hand its flight
+    // to a request that reads again, after the erasure.
+    let api = api(&redis, Some(&testkit::unique("privacy"))).await;
+    let path = format!("{}/v1/boards/{b}/players/{gone}", api.base);
+    let get = |client: reqwest::Client, path: String| async move {
+        let response = client.get(path).send().await.expect("request");
+        let status = response.status();
+        (status, response.json::<serde_json::Value>().await.unwrap_or(serde_json::Value::Null))
+    };
+
+    let hold = api::testing::LookupHold::arm(&b, &gone);
+    let before = tokio::spawn(get(api.client.clone(), path.clone()));
+    tokio::time::timeout(Duration::from_secs(10), hold.reached()).await.expect("the first lookup read and is held");
+    let (status, erased) = call(&api, Method::DELETE, &format!("/v1/admin/players/{gone}"), None).await;
+    assert_eq!(status, StatusCode::OK, "{erased}");
+
+    let lookups = &api.state().lookups;
+    let joined = lookups.joined();
+    let after = tokio::spawn(get(api.client.clone(), path));
+    // Released once the later request has either shared the held lookup or answered without it.
+    crate::helpers::eventually("the later lookup shares the held one or answers", || {
+        let done = after.is_finished() || lookups.joined() > joined;
+        async move { done }
+    })
+    .await;
+    hold.release();
+    let (status, answer) = after.await.expect("later lookup");
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("player_not_found")),
+        "asked after the erasure returned, answered: {answer}"
+    );
+    assert_eq!(lookups.joined(), joined, "it shared no lookup begun before the erasure");
+    // The first was asked before the erasure returned: its answer may show the player.
+    assert_eq!(before.await.expect("first lookup").0, StatusCode::OK);
+    api.stop().await;
+}
+
 #[tokio::test]
 async fn a_ban_takes_a_player_off_its_boards_and_can_be_lifted() {
     let redis = testkit::redis_url();
@@ -157,6 +215,7 @@ async fn every_change_is_kept_in_the_players_log_before_it_is_answered() {
     let topic = testkit::unique("players");
     let api = TestApi::start(&redis, "hash:2", |c| {
         c.admin_tokens = vec![format!("{}:{}:admin", testkit::unique("operator"), hash(TOKEN))];
+        c.request_timeout = ADMIN_CALL_TIMEOUT;
         c.brokers = Some(testkit::brokers());
         c.players_log.players_topic.clone_from(&topic);
     })
@@ -193,6 +252,7 @@ async fn a_change_the_players_log_does_not_take_is_answered_503_and_in_effect() 
     let operator = testkit::unique("operator");
     let api = TestApi::start(&redis, "hash:2", |c| {
         c.admin_tokens = vec![format!("{operator}:{}:admin", hash(TOKEN))];
+        c.request_timeout = ADMIN_CALL_TIMEOUT;
         // A port nothing listens on.
         c.brokers = Some(format!("127.0.0.1:{}", testkit::free_port()));
         c.players_log.players_log_timeout = Duration::from_millis(500);
