@@ -1,6 +1,6 @@
 //! api: the leaderboard's HTTP service (axum).
 //!
-//! Routes follow `DESIGN.md`. The first rows of every active board are served
+//! Routes follow `docs/contract.md#http-api`. The first rows of every active board are served
 //! from an in-memory cache refreshed in the background ([`cache`]), as ready
 //! JSON bytes with an `ETag` (`304` on `If-None-Match`) and
 //! `Cache-Control: max-age` of the refresh interval; ranks, percentiles,
@@ -110,7 +110,7 @@ pub async fn state(
             .iter()
             .map(|spec| admin::Token::parse(spec))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| anyhow::anyhow!("--admin-token: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("--admin-tokens: {e}"))?;
         let admin_target = match &config.admin_redis {
             Some(url) => RedisTarget::parse(url).map_err(|e| anyhow::anyhow!("--admin-redis: {e}"))?,
             None => target.clone(),
@@ -278,7 +278,7 @@ fn with_players_log(admin: admin::Admin, config: &Config) -> anyhow::Result<admi
         return Ok(admin);
     };
     let settings = leaderboard_players_log::parse_settings(&config.kafka_options)
-        .map_err(|e| anyhow::anyhow!("--kafka-option: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("--kafka-options: {e}"))?;
     let log =
         leaderboard_players_log::PlayersLog::new(brokers.clone(), settings, config.players_log.players_topic.clone())
             .with_timeout(config.players_log.players_log_timeout);

@@ -1,6 +1,6 @@
 //! The admin routes about players (`/v1/admin/players/`): erase one, ban one
-//! or lift the ban, and say where one stands (DESIGN.md "Players: erasure
-//! and bans").
+//! or lift the ban, and say where one stands
+//! (docs/contract.md#players-erasure-and-bans).
 //!
 //! Every change is kept in the players log too, when this api has one
 //! (`--brokers`): the call answers only once the log has it, and answers 503
