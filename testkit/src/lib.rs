@@ -19,11 +19,13 @@
 //! - `nodes`: starting `redis-server` processes and signalling them, for the three above.
 //! - `inspect`: what a Redis node says of itself (`redis-cli`: command counts, keys, role).
 //! - `pki`: [`TestPki`], a CA and a certificate for the servers a test runs with TLS.
+//! - `hold`: [`FailHold`], holding a task at a fail point until the test releases it.
 
 // Test helpers fail the test by panicking, with a message saying what is missing.
 #![allow(clippy::missing_panics_doc)]
 
 mod cluster;
+mod hold;
 mod inspect;
 mod names;
 mod nodes;
@@ -33,6 +35,7 @@ mod sentinel;
 mod servers;
 
 pub use cluster::PrivateCluster;
+pub use hold::FailHold;
 pub use inspect::{command_calls, is_replica, keys_matching, replication_info};
 pub use names::{free_port, unique};
 pub use pki::TestPki;

@@ -5,8 +5,6 @@
 //! lands while a batch of the same player is in flight still wins.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use leaderboard_contract::{BoardId, PlayerId, ScoreEvent};
@@ -96,34 +94,19 @@ async fn an_erasure_during_a_batch_of_the_same_player_wins() {
     events.extend(events_of(&board, &gone, &[500, 700]));
     crate::helpers::produce_events(&producer(), &topics.scores, &events).await;
 
-    let (reached_tx, reached_rx) = std::sync::mpsc::channel::<()>();
-    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
-    let reached_tx = Mutex::new(reached_tx);
-    let go_rx = Mutex::new(go_rx);
-    let once = Arc::new(AtomicBool::new(false));
-    let first = once.clone();
-    fail::cfg_callback("ingest::after_player_marks", move || {
-        if !first.swap(true, Ordering::SeqCst) {
-            reached_tx.lock().expect("lock").send(()).expect("test waits");
-            go_rx.lock().expect("lock").recv().expect("test releases");
-        }
-    })
-    .expect("fail point");
+    let hold = testkit::FailHold::new("ingest::after_player_marks");
     let worker = Worker::start(config(&topics, &redis_url(), "single"));
-    tokio::task::spawn_blocking(move || reached_rx.recv_timeout(Duration::from_secs(60)))
-        .await
-        .expect("join")
-        .expect("the writer read its first batch's marks");
+    assert!(hold.reached(Duration::from_secs(60)).await, "the writer read its first batch's marks");
     assert_eq!(reader.total(&board).await.expect("total"), 0, "held before its first write");
     reader.erase_player(&gone).await.expect("erase");
-    go_tx.send(()).expect("release");
+    hold.release();
 
     let others: Vec<ScoreEvent> = events.iter().filter(|e| e.player != gone).cloned().collect();
     wait_for_oracle(&reader, &oracle_of(&others), &board, Duration::from_secs(60)).await;
     wait_for_committed(&topics, Duration::from_secs(60)).await;
     assert_eq!(reader.standing(&board, &gone).await.expect("standing"), None, "the erasure won");
     worker.stop().await;
-    fail::remove("ingest::after_player_marks");
+    drop(hold);
     // The records are committed: a new group replaying them from the start drops them too.
     let replay = Topics { scores: topics.scores.clone(), dlq: topics.dlq.clone(), group: unique("again") };
     let again = Worker::start(config(&replay, &redis_url(), "single"));
@@ -151,44 +134,24 @@ async fn a_new_start_during_an_unfinished_erasure_is_kept() {
     let old = leaderboard_semantics::ScoreUpdate { board: board.clone(), player: back.clone(), score: 900, time_ms: 1 };
     reader.apply(std::slice::from_ref(&old)).await.expect("an old score");
 
-    let hold = |name: &'static str| {
-        let (reached_tx, reached_rx) = std::sync::mpsc::channel::<()>();
-        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
-        let (reached_tx, go_rx) = (Mutex::new(reached_tx), Mutex::new(go_rx));
-        let first = Arc::new(AtomicBool::new(false));
-        fail::cfg_callback(name, move || {
-            if !first.swap(true, Ordering::SeqCst) {
-                let _ = reached_tx.lock().expect("lock").send(());
-                let _ = go_rx.lock().expect("lock").recv();
-            }
-        })
-        .expect("fail point");
-        (reached_rx, go_tx)
-    };
-    let (eraser_held, release_eraser) = hold("store::erasure_after_mark");
-    let (worker_waits, release_worker) = hold("ingest::waiting_for_erasure");
+    let eraser_held = testkit::FailHold::new("store::erasure_after_mark");
+    let worker_waits = testkit::FailHold::new("ingest::waiting_for_erasure");
     let eraser = {
         let (router, player) = (reader.clone(), back.clone());
         tokio::spawn(async move { router.erase_player(&player).await })
     };
-    tokio::task::spawn_blocking(move || eraser_held.recv_timeout(Duration::from_secs(30)))
-        .await
-        .expect("join")
-        .expect("the eraser marked the player");
+    assert!(eraser_held.reached(Duration::from_secs(30)).await, "the eraser marked the player");
     // Produced after the mark: Kafka stamps it after the erasure's time.
     crate::helpers::produce_events(&producer(), &topics.scores, &events_of(&board, &back, &[20])).await;
     let worker = Worker::start(config(&topics, &redis_url(), "single"));
-    let waiting = tokio::task::spawn_blocking(move || worker_waits.recv_timeout(Duration::from_secs(60)));
     tokio::select! {
-        waited = waiting => waited.expect("join").expect("the worker waits"),
+        waits = worker_waits.reached(Duration::from_secs(60)) => assert!(waits, "the worker waits"),
         () = wait_for_committed(&topics, Duration::from_secs(60)) => {}
     }
-    release_worker.send(()).expect("release the worker");
-    release_eraser.send(()).expect("release the eraser");
+    worker_waits.release();
+    eraser_held.release();
     eraser.await.expect("join").expect("erase");
     wait_for_committed(&topics, Duration::from_secs(60)).await;
-    fail::remove("store::erasure_after_mark");
-    fail::remove("ingest::waiting_for_erasure");
     let standing = reader.standing(&board, &back).await.expect("standing").map(|s| s.score);
     assert_eq!(standing, Some(20), "the new start stays; the old score is gone");
     worker.stop().await;

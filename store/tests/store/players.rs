@@ -211,8 +211,6 @@ enum Copy {
 /// chunk. Neither player may be in the board afterwards. A player erased
 /// before the copy started, with a new start since, is copied.
 async fn check_copy_race(from: &str, copy: Copy) {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Arc, Mutex, mpsc};
     use std::time::Duration;
 
     let source = router(false, from).await;
@@ -240,17 +238,7 @@ async fn check_copy_race(from: &str, copy: Copy) {
     source.apply(std::slice::from_ref(&new_start)).await.expect("a new start");
     oracle.apply(&new_start);
 
-    let (reached_tx, reached_rx) = mpsc::channel::<()>();
-    let (go_tx, go_rx) = mpsc::channel::<()>();
-    let (reached_tx, go_rx) = (Mutex::new(reached_tx), Mutex::new(go_rx));
-    let first = Arc::new(AtomicBool::new(false));
-    fail::cfg_callback("store::copy_before_write", move || {
-        if !first.swap(true, Ordering::SeqCst) {
-            reached_tx.lock().expect("lock").send(()).expect("test waits");
-            go_rx.lock().expect("lock").recv().expect("test releases");
-        }
-    })
-    .expect("fail point");
+    let hold = testkit::FailHold::new("store::copy_before_write");
     let options =
         leaderboard_store::RebalanceOptions { chunk: 1000, max_chunks: None, grace: Duration::from_millis(1500) };
     let (copier, to) = (source.clone(), board.clone());
@@ -265,17 +253,13 @@ async fn check_copy_race(from: &str, copy: Copy) {
             (task, source.clone())
         }
     };
-    tokio::task::spawn_blocking(move || reached_rx.recv_timeout(Duration::from_secs(30)))
-        .await
-        .expect("join")
-        .expect("the copy read its first chunk");
+    assert!(hold.reached(Duration::from_secs(30)).await, "the copy read its first chunk");
     source.erase_player(&gone).await.expect("erase");
     let ban =
         Ban { boards: BanScope::Boards(vec![board.clone()]), closed_seasons: false, reason: "x".into(), at_ms: 1 };
     source.ban_player(&cheat, &ban).await.expect("ban");
-    go_tx.send(()).expect("release");
+    hold.release();
     task.await.expect("join").expect("copy");
-    fail::remove("store::copy_before_write");
 
     let context = format!("{from}: copy");
     assert_eq!(after.standing(&board, &gone).await.expect("standing"), None, "{context}: the erasure won");
