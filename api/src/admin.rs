@@ -15,12 +15,25 @@
 //!
 //! Admin writes go to the primary through their own connection: the read path
 //! may be reading from replicas.
+//!
+//! A change (erase, ban, lift a ban, delete a board, set rules) runs in a task
+//! of its own ([`Admin::detach`]): it finishes, writes the players log, drops
+//! the caches and is audited even when its request times out
+//! (`--admin-timeout`) or its client goes away. At most
+//! [`OPERATIONS_AT_ONCE`] run at once; beyond, a change is refused with 503
+//! `overloaded` (audited), and shutdown waits for the ones running.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::{HeaderMap, header};
 use leaderboard_store::Store;
 use leaderboard_store::marker::audit::{self, AuditEntry};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
 
 use crate::error::ApiError;
 
@@ -30,6 +43,9 @@ pub const ADMIN_SCOPE: &str = "admin";
 /// Most refused admin requests a process writes to the log of refusals (and
 /// logs) per second; a burst of as many is allowed.
 pub const REFUSALS_RECORDED_PER_SECOND: u32 = 10;
+
+/// Most admin changes running at once: each may walk every board of the store.
+pub const OPERATIONS_AT_ONCE: usize = 4;
 
 /// The limiter of recorded refusals.
 type RefusalLimiter = governor::DefaultDirectRateLimiter;
@@ -80,6 +96,10 @@ pub struct Admin {
     refusals: RefusalLimiter,
     /// Where erasures and bans are kept outside Redis; `None`: Redis only.
     players_log: Option<leaderboard_players_log::publish::Publisher>,
+    /// Permits of the changes running ([`OPERATIONS_AT_ONCE`]).
+    operations: Arc<Semaphore>,
+    /// The changes running, waited for at shutdown.
+    tasks: TaskTracker,
 }
 
 impl std::fmt::Debug for Admin {
@@ -97,6 +117,68 @@ impl Admin {
             store,
             refusals: governor::RateLimiter::direct(governor::Quota::per_second(per_second)),
             players_log: None,
+            operations: Arc::new(Semaphore::new(OPERATIONS_AT_ONCE)),
+            tasks: TaskTracker::new(),
+        }
+    }
+
+    /// Starts `change` (which audits itself) in a task of its own at once, and returns a future
+    /// of its result: the change finishes even when that future is dropped (the request timed
+    /// out, the client went away). With [`OPERATIONS_AT_ONCE`] changes running, `change` is
+    /// dropped unstarted, and the future answers 503 `overloaded`, audited for `who` as `action`
+    /// on `target`.
+    ///
+    /// # Errors
+    /// What `change` returns; [`ApiError::Overloaded`] when too many run; [`ApiError::Internal`]
+    /// when it panicked.
+    pub fn detach<'a, T, F>(
+        &'a self,
+        who: &str,
+        action: &'static str,
+        target: &str,
+        change: F,
+    ) -> impl Future<Output = Result<T, ApiError>> + Send + 'a
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, ApiError>> + Send + 'static,
+    {
+        let started = match self.operations.clone().try_acquire_owned() {
+            Ok(permit) => {
+                #[cfg(feature = "testing")]
+                let held = (action, target.to_string());
+                Ok(self.tasks.spawn(async move {
+                    let _permit = permit;
+                    #[cfg(feature = "testing")]
+                    crate::testing::admin_change(held.0, &held.1).await;
+                    change.await
+                }))
+            }
+            Err(_) => Err((who.to_string(), target.to_string())),
+        };
+        async move {
+            match started {
+                Ok(task) => task.await.unwrap_or_else(|e| {
+                    tracing::error!(error = %e, action, "an admin change panicked");
+                    Err(ApiError::Internal)
+                }),
+                Err((who, target)) => {
+                    metrics::counter!("api_admin_busy_total").increment(1);
+                    self.audit(&who, action, &target, &status_code(&ApiError::Overloaded)).await;
+                    Err(ApiError::Overloaded)
+                }
+            }
+        }
+    }
+
+    /// Waits up to `grace` for the changes running to finish (at shutdown); new ones may still
+    /// start meanwhile, from requests in flight.
+    pub async fn drain(&self, grace: Duration) {
+        self.tasks.close();
+        if tokio::time::timeout(grace, self.tasks.wait()).await.is_err() {
+            tracing::error!(
+                running = self.tasks.len(),
+                "admin changes still running after the grace period are cut short: check them (GET /v1/admin/players/...)"
+            );
         }
     }
 

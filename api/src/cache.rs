@@ -48,6 +48,8 @@ pub struct TopSnapshot {
     pub page: Bytes,
     /// A hash of `page`: equal pages, on any api instance, have equal tags.
     pub tag: u64,
+    /// When it was read from Redis (readiness counts a recent cache: [`crate::health`]).
+    pub read_at: Instant,
 }
 
 impl TopSnapshot {
@@ -64,7 +66,7 @@ impl TopSnapshot {
         // FNV-1a: stable across processes and versions, unlike the std hasher's seeds.
         let tag =
             page.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-        Self { as_of, total, entries, page, tag }
+        Self { as_of, total, entries, page, tag, read_at: Instant::now() }
     }
 
     /// The entity tag of the rows at `offset..offset + limit` of this snapshot.
@@ -131,6 +133,12 @@ impl TopCache {
     /// within a generation ([`crate::routes::read::standing`]).
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Boards cached now, and how long ago the newest of their pages was read (`None`: none cached).
+    pub fn newest_read(&self) -> (usize, Option<Duration>) {
+        let newest = self.boards.iter().filter_map(|slot| slot.snapshot.load().as_ref().map(|s| s.read_at)).max();
+        (self.boards.len(), newest.map(|at| at.elapsed()))
     }
 
     /// Rows cached per board.

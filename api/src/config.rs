@@ -13,6 +13,11 @@ pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "LB_API_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
+    /// Serve `/metrics` (and the probes `/healthz`, `/readyz`, `/readyz/redis`) on this address
+    /// too, plain HTTP, and take `/metrics` off `--addr`: a port for Prometheus and the kubelet
+    /// that is never exposed to clients. Unset: `/metrics` is served on `--addr`.
+    #[arg(long, env = "LB_API_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
     /// Serve HTTPS with this certificate chain (PEM, leaf first); with `--tls-key`.
     #[arg(long, env = "LB_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<std::path::PathBuf>,
@@ -32,8 +37,9 @@ pub struct Config {
     /// How often the watermark that dates answers (`as_of`) is read.
     #[arg(long, env = "LB_WATERMARK_REFRESH", default_value = "100ms", value_parser = humantime::parse_duration)]
     pub watermark_refresh: Duration,
-    /// How often the store's epoch is checked: a store that lost its data is
-    /// not served (503 `store_lost`) until it is recovered.
+    /// How often the store's epoch is checked (a store that lost its data is
+    /// not served, 503 `store_lost`, until it is recovered), and Redis pinged
+    /// (`/readyz/redis`, `api_redis_up`).
     #[arg(long, env = "LB_LOSS_CHECK", default_value = "1s", value_parser = humantime::parse_duration)]
     pub loss_check: Duration,
     /// How often the top-N cache of each active board is refreshed.
@@ -47,9 +53,20 @@ pub struct Config {
     /// `MAX_CACHED_BOARDS` boards at once; a read of a board that left is answered from Redis.
     #[arg(long, env = "LB_BOARD_IDLE", default_value = "30s", value_parser = humantime::parse_duration)]
     pub board_idle: Duration,
-    /// Longest time a request may take before it is answered 503.
+    /// Longest time a request may take before it is answered 503 (the admin routes have
+    /// `--admin-timeout` instead; the probes and `/metrics` none).
     #[arg(long, env = "LB_REQUEST_TIMEOUT", default_value = "1s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
+    /// Longest time an admin request waits for its answer before it is answered 503 `timeout`.
+    /// A change it started (erase, ban, lift a ban, delete a board, set rules) is finished
+    /// anyway, in a task of its own: an erasure or a ban walks every board of the store.
+    #[arg(long, env = "LB_ADMIN_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub admin_timeout: Duration,
+    /// How long the api stays ready (`/readyz` 200) on its top-N cache alone while Redis does
+    /// not answer: until the newest cached page was read this long ago. `0s`: ready only while
+    /// Redis answers.
+    #[arg(long, env = "LB_READY_STALE_FOR", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub ready_stale_for: Duration,
     /// Bearer tokens of the admin routes (`/v1/admin/`), comma-separated, each
     /// `name:sha256-hex-of-the-token:scope+scope` (e.g. `ops:9f86d0...:admin`). Only hashes are
     /// configured; several may be valid at once (rotation). None: every admin request gets 401.
@@ -132,6 +149,7 @@ impl Config {
         }
         if self.top_refresh.is_zero()
             || self.request_timeout.is_zero()
+            || self.admin_timeout.is_zero()
             || self.breaker_open.is_zero()
             || self.watermark_refresh.is_zero()
             || self.loss_check.is_zero()
@@ -140,6 +158,9 @@ impl Config {
         }
         if !(Duration::from_secs(1)..=Duration::from_secs(30)).contains(&self.breaker_open) {
             return Err(ConfigError::Invalid("--breaker-open must be 1s..=30s".into()));
+        }
+        if self.metrics_addr == Some(self.addr) && self.addr.port() != 0 {
+            return Err(ConfigError::Invalid("--metrics-addr must differ from --addr".into()));
         }
         if self.max_concurrency == 0 || self.breaker_failures == 0 {
             return Err(ConfigError::Invalid("--max-concurrency and --breaker-failures must be positive".into()));
@@ -168,6 +189,9 @@ mod tests {
         assert!(bad(&["--top-cache-rows", "0"]));
         assert!(bad(&["--max-concurrency", "0"]));
         assert!(bad(&["--top-refresh", "0s"]));
+        assert!(bad(&["--admin-timeout", "0s"]));
+        assert!(bad(&["--metrics-addr", "not-an-addr"]));
+        assert!(bad(&["--addr", "127.0.0.1:9000", "--metrics-addr", "127.0.0.1:9000"]));
         assert!(bad(&["--breaker-open", "200ms"]));
         assert!(bad(&["--addr", "not-an-addr"]));
     }

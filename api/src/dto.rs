@@ -122,18 +122,48 @@ pub struct BoardResponse {
     pub rules: RulesDto,
 }
 
-/// `GET /readyz`.
+/// `GET /readyz`: whether the api can serve, and why not.
 #[derive(Debug, Serialize, ToSchema)]
-#[expect(clippy::struct_excessive_bools, reason = "the JSON shape of /readyz: one flag per dependency")]
+#[expect(clippy::struct_excessive_bools, reason = "the JSON shape of /readyz: one flag per fact it is judged from")]
 pub struct ReadyResponse {
-    /// Whether every dependency answers.
+    /// Whether the api can serve: Redis answers, or its top-N cache holds a page read within
+    /// `--ready-stale-for`; and the store is intact and the api is not shutting down.
     pub ready: bool,
-    /// Redis answered a PING.
+    /// Where answers come from now.
+    pub serving: crate::health::Serving,
+    /// Why the api is not ready; absent when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<crate::health::NotReady>,
+    /// Redis answered the last `PING` (every `--loss-check`; `/readyz/redis` has the details).
     pub redis: bool,
     /// The store holds the data this api knows: its epoch is there and unchanged (or a recovery's).
     pub store_intact: bool,
     /// The circuit breaker lets calls through.
     pub breaker_closed: bool,
+    /// The api is shutting down (finishing the requests in flight).
+    pub shutting_down: bool,
+    /// Boards in the top-N cache.
+    pub cached_boards: u64,
+    /// Milliseconds since the newest cached page was read from Redis; absent when none is cached.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_age_ms: Option<u64>,
+}
+
+/// `GET /readyz/redis`: whether Redis answers, as of the last `PING`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RedisReadyResponse {
+    /// Redis answered the last `PING` within `--redis-timeout`.
+    pub up: bool,
+    /// Milliseconds since that `PING`; absent before the first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checked_ms_ago: Option<u64>,
+    /// Milliseconds since Redis last answered; absent when it never did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub up_ms_ago: Option<u64>,
+    /// Why the last `PING` failed: `timeout`, or the failure class (`transient`, `reconnect`,
+    /// `store_blocked`); absent when it answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }
 
 /// `POST /v1/boards/{board}/players:lookup` body.

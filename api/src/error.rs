@@ -77,6 +77,10 @@ pub enum ApiError {
     /// The request took longer than the request timeout (503).
     #[error("the request timed out")]
     Timeout,
+    /// An admin request took longer than `--admin-timeout` (503 `timeout`); a change it started
+    /// goes on to its end ([`crate::admin::Admin::detach`]).
+    #[error("the request timed out; a change it started goes on: read its state again before retrying")]
+    AdminTimeout,
     /// Anything else (500); the cause is logged, never sent.
     #[error("internal error")]
     Internal,
@@ -132,7 +136,7 @@ pub enum AdminErrors {
     /// The token lacks the admin scope
     #[response(status = 403)]
     Forbidden(ErrorBody),
-    /// Redis unavailable; or (`players_log_unavailable`) an erasure or ban is in effect but the players log did not keep it: retry
+    /// Redis unavailable; or (`players_log_unavailable`) an erasure or ban is in effect but the players log did not keep it: retry; or (`overloaded`) as many changes as may run at once are running; or (`timeout`) no answer within the admin timeout: a change it started goes on, read its state before retrying
     #[response(status = 503)]
     Unavailable(ErrorBody),
 }
@@ -187,7 +191,7 @@ impl ApiError {
             Self::Overloaded => {
                 (StatusCode::SERVICE_UNAVAILABLE, "overloaded", self.to_string(), Some(Duration::from_secs(1)))
             }
-            Self::Timeout => {
+            Self::Timeout | Self::AdminTimeout => {
                 (StatusCode::SERVICE_UNAVAILABLE, "timeout", self.to_string(), Some(Duration::from_secs(1)))
             }
             Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal", self.to_string(), None),

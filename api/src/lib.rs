@@ -11,13 +11,18 @@
 //! cached answers also carry `x-data-age-ms`, and `x-data-stale` while Redis is
 //! unreachable.
 //!
-//! Around the routes ([`app`]): per-request timeout, a concurrency limit that
-//! sheds excess load with 503, an optional per-client rate limit (429 with
-//! `Retry-After`; clients told apart behind trusted proxies, idle ones
-//! forgotten: [`client_ip`]), and request metrics labelled by matched route.
+//! Around the routes ([`app`]): per-request timeout (the admin routes their own,
+//! `--admin-timeout`), one concurrency limit over every route that sheds excess
+//! load with 503, an optional per-client rate limit (429 with `Retry-After`;
+//! clients told apart behind trusted proxies, idle ones forgotten:
+//! [`client_ip`]), and request metrics labelled by matched route. The probes
+//! (`/healthz`, `/readyz`, `/readyz/redis`) and `/metrics` sit outside every
+//! limit, so an api under load stays alive and ready ([`health`]); `/metrics`
+//! and the probes may also be served on a port of their own ([`metrics_app`]).
 //!
 //! # Layout
 //! - [`config`]: flags and environment; [`state`](mod@state): what handlers share; [`run`]: serve until shutdown.
+//! - [`health`]: what the probes answer (can serve, Redis reachable, shutting down).
 //! - [`routes`]: the handlers, one module per group: `boards`, `lookup`, `seasons`, `admin`,
 //!   `players` (erasure and bans), `ops`, and `read`, the one path every read route answers through (resolve the season, read, date).
 //! - [`extract`]: validated parameters; [`error`]: the JSON error type and its OpenAPI rows.
@@ -30,7 +35,7 @@
 //!   metrics and logs; [`client_ip`]: telling clients apart for the rate limit; [`clock`]: RFC 3339
 //!   dates; [`tls`]: optional TLS on the listener.
 //! - `testing` (feature `testing`, for other crates' tests): an api on a loopback port; a hold on a
-//!   player lookup in flight.
+//!   player lookup in flight, and on an admin change.
 
 #![recursion_limit = "256"] // the dated, breaker-wrapped router futures nest deeper than the default allows
 
@@ -45,6 +50,7 @@ pub mod dto;
 pub mod error;
 pub mod extract;
 pub mod freshness;
+pub mod health;
 pub mod loss;
 pub mod openapi;
 pub mod players;
@@ -66,8 +72,10 @@ use axum::error_handling::HandleErrorLayer;
 use axum::response::IntoResponse;
 use leaderboard_store::{RedisTarget, Router, Store, StoreOptions};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_governor::governor::GovernorConfigBuilder;
 use tower_governor::{GovernorError, GovernorLayer};
 
@@ -125,7 +133,8 @@ pub async fn state(
         cache: Arc::new(TopCache::new(config.top_cache_rows, config.top_refresh, config.board_idle)),
         lookups: Arc::default(),
         metrics,
-        probe_timeout: config.redis_timeout,
+        health: Arc::default(),
+        ready_stale_for: config.ready_stale_for,
         admin,
         clock: config.store.clock,
         seasons: Arc::default(),
@@ -133,8 +142,17 @@ pub async fn state(
 }
 
 async fn handle_middleware_error(err: BoxError) -> ApiError {
+    middleware_error(&err, ApiError::Timeout)
+}
+
+/// An admin request cut off by `--admin-timeout`: the change it started goes on ([`admin::Admin::detach`]).
+async fn handle_admin_middleware_error(err: BoxError) -> ApiError {
+    middleware_error(&err, ApiError::AdminTimeout)
+}
+
+fn middleware_error(err: &BoxError, timeout: ApiError) -> ApiError {
     if err.is::<tower::timeout::error::Elapsed>() {
-        ApiError::Timeout
+        timeout
     } else if err.is::<tower::load_shed::error::Overloaded>() {
         ApiError::Overloaded
     } else {
@@ -153,18 +171,33 @@ fn rate_limited(err: GovernorError) -> axum::response::Response {
     }
 }
 
-/// The application: routes plus timeout, load shedding, rate limiting and
-/// metrics; and the per-client limiter, when there is one, for [`client_ip::prune`].
+/// The application: routes plus timeouts, load shedding, rate limiting and metrics; and the
+/// per-client limiter, when there is one, for [`client_ip::prune`].
+///
+/// The read routes get `--request-timeout`, the admin routes `--admin-timeout`; both share one
+/// concurrency limit (`--max-concurrency` requests in flight over every route: axum layers each
+/// route apart, so the semaphore is shared explicitly) and the rate limit. The probes, and
+/// `/metrics` unless `--metrics-addr` takes it, sit outside all of them.
 ///
 /// # Errors
 /// A `--trusted-proxies` entry that is not an address or CIDR block.
 pub fn app(state: AppState, config: &Config) -> anyhow::Result<(axum::Router, Option<client_ip::Limiter>)> {
-    let resilience = ServiceBuilder::new()
-        .layer(HandleErrorLayer::new(handle_middleware_error))
-        .load_shed()
-        .concurrency_limit(config.max_concurrency)
-        .timeout(config.request_timeout);
-    let mut app = routes::routes(state).layer(resilience);
+    let in_flight = Arc::new(Semaphore::new(config.max_concurrency));
+    let reads = routes::reads(state.clone()).layer(
+        ServiceBuilder::new()
+            .layer(HandleErrorLayer::new(handle_middleware_error))
+            .load_shed()
+            .layer(GlobalConcurrencyLimitLayer::with_semaphore(in_flight.clone()))
+            .timeout(config.request_timeout),
+    );
+    let admin = routes::administration(state.clone()).layer(
+        ServiceBuilder::new()
+            .layer(HandleErrorLayer::new(handle_admin_middleware_error))
+            .load_shed()
+            .layer(GlobalConcurrencyLimitLayer::with_semaphore(in_flight))
+            .timeout(config.admin_timeout),
+    );
+    let mut served = reads.merge(admin);
     let mut limiter = None;
     if config.rate_limit_per_second > 0 {
         let clients =
@@ -176,22 +209,58 @@ pub fn app(state: AppState, config: &Config) -> anyhow::Result<(axum::Router, Op
             .finish();
         if let Some(governor) = governor {
             limiter = Some(governor.limiter().clone());
-            app = app.layer(GovernorLayer::new(governor).error_handler(rate_limited));
+            served = served.layer(GovernorLayer::new(governor).error_handler(rate_limited));
         }
     }
+    let app = routes::probes(state, config.metrics_addr.is_none()).merge(served);
     Ok((app.layer(axum::middleware::from_fn(telemetry::track)), limiter))
 }
 
-/// Serves on `listener` until `shutdown`, then finishes requests in flight.
+/// What `--metrics-addr` serves: `/metrics` and the probes, without limits, plain HTTP.
+pub fn metrics_app(state: AppState) -> axum::Router {
+    routes::probes(state, true).layer(axum::middleware::from_fn(telemetry::track))
+}
+
+/// The bound listeners [`run`] serves on.
+#[derive(Debug)]
+pub struct Listeners {
+    /// The routes (`--addr`).
+    pub api: TcpListener,
+    /// `/metrics` and the probes (`--metrics-addr`), when set.
+    pub metrics: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds `--addr` and, when set, `--metrics-addr`.
+    ///
+    /// # Errors
+    /// When an address cannot be bound (the error names it).
+    pub async fn bind(config: &Config) -> anyhow::Result<Self> {
+        let api = TcpListener::bind(config.addr).await.with_context(|| format!("binding {}", config.addr))?;
+        let metrics = match config.metrics_addr {
+            Some(addr) => {
+                Some(TcpListener::bind(addr).await.with_context(|| format!("binding metrics address {addr}"))?)
+            }
+            None => None,
+        };
+        Ok(Self { api, metrics })
+    }
+}
+
+/// Serves on `listeners` until `shutdown`, then finishes requests in flight and the admin
+/// changes running (up to `--admin-timeout`). The metrics listener serves until all that is
+/// done, its `/readyz` answering 503 `shutting_down` meanwhile.
 ///
 /// # Errors
-/// When the listener fails.
+/// When a listener fails.
 pub async fn run(
-    listener: TcpListener,
+    listeners: Listeners,
     state: AppState,
     config: Config,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let Listeners { api: listener, metrics: metrics_listener } = listeners;
+    state.health.shut_down_by(&shutdown);
     let freshness = state.backend.freshness().clone();
     // The first claim is read before serving, so answers are dated from the start.
     if let Err(e) = freshness.refresh().await {
@@ -204,10 +273,28 @@ pub async fn run(
         let shutdown = shutdown.clone();
         tokio::spawn(async move { freshness.run(config.watermark_refresh, shutdown).await })
     };
+    let health = state.health.clone();
+    let read_store = state.backend.router().store().clone();
+    health.check_redis(&read_store, config.redis_timeout).await;
+    let redis_watch = {
+        let (every, timeout, shutdown) = (config.loss_check, config.redis_timeout, shutdown.clone());
+        tokio::spawn(async move { health.watch_redis(read_store, every, timeout, shutdown).await })
+    };
     let epoch = state.backend.epoch().clone();
     if let Err(e) = epoch.check().await {
         tracing::warn!(class = e.failure().as_str(), "store epoch not readable at start-up; not ready until it is");
     }
+    // Serving from here on: the first checks are done, so the probes answer what they found.
+    let metrics_stop = CancellationToken::new();
+    let metrics_server = match metrics_listener {
+        Some(listener) => {
+            tracing::info!(addr = %listener.local_addr()?, "metrics and probes listening");
+            let app = metrics_app(state.clone());
+            let stop = metrics_stop.clone().cancelled_owned();
+            Some(tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(stop).await }))
+        }
+        None => None,
+    };
     let loss_watch = {
         let (shutdown, cache) = (shutdown.clone(), state.cache.clone());
         tokio::spawn(async move { epoch.run(config.loss_check, shutdown, || cache.clear()).await })
@@ -217,14 +304,15 @@ pub async fn run(
     let players = tokio::spawn(players::watch(state.clone(), config.watermark_refresh, shutdown.clone()));
     let breaker = tokio::spawn(watch_breaker(state.backend.clone(), shutdown.clone()));
     tracing::info!(addr = %listener.local_addr()?, layout = %state.backend.router().spec(), "api listening");
+    let admin = state.admin.clone();
     let (app, limiter) = app(state, &config)?;
     let pruner = limiter.map(|l| tokio::spawn(client_ip::prune(l, shutdown.clone())));
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
-    match config.tls_files() {
+    let served = match config.tls_files() {
         None => axum::serve(listener, service)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .await
-            .context("serving http")?,
+            .context("serving http"),
         Some(files) => {
             let tls = axum_server::tls_rustls::RustlsConfig::from_config(tls::server_config(&files)?);
             let handle = axum_server::Handle::new();
@@ -237,15 +325,19 @@ pub async fn run(
                     handle.graceful_shutdown(Some(grace));
                 })
             };
-            axum_server::from_tcp_rustls(listener.into_std().context("the listener")?, tls)
+            let served = axum_server::from_tcp_rustls(listener.into_std().context("the listener")?, tls)
                 .handle(handle)
                 .serve(service)
                 .await
-                .context("serving https")?;
+                .context("serving https");
             stop.abort();
+            served
         }
-    }
+    };
     shutdown.cancel();
+    if let Some(admin) = admin {
+        admin.drain(config.admin_timeout).await;
+    }
     if let Some(pruner) = pruner {
         pruner.await.context("rate limiter pruner")?;
     }
@@ -253,8 +345,13 @@ pub async fn run(
     players.await.context("player registry watcher")?;
     watermark.await.context("watermark reader")?;
     loss_watch.await.context("epoch watcher")?;
+    redis_watch.await.context("redis watcher")?;
     breaker.await.context("breaker watcher")?;
-    Ok(())
+    metrics_stop.cancel();
+    if let Some(server) = metrics_server {
+        server.await.context("metrics server")?.context("serving metrics")?;
+    }
+    served
 }
 
 /// Exports the breaker state as a gauge.

@@ -11,12 +11,11 @@ async fn main() -> anyhow::Result<()> {
     leaderboard_runtime::init_tracing("info");
     let metrics = telemetry::install_recorder().context("installing the metrics recorder")?;
     let state = api::state(&config, Some(metrics)).await?;
-    let listener =
-        tokio::net::TcpListener::bind(config.addr).await.with_context(|| format!("binding {}", config.addr))?;
+    let listeners = api::Listeners::bind(&config).await?;
     let shutdown = CancellationToken::new();
     let signal =
         leaderboard_runtime::cancel_on_shutdown_signal(shutdown.clone(), || tracing::info!("shutdown requested"));
-    api::run(listener, state, config, shutdown).await?;
+    api::run(listeners, state, config, shutdown).await?;
     signal.abort();
     Ok(())
 }

@@ -6,7 +6,7 @@ use utoipa::OpenApi;
 
 use crate::dto::{
     AdminBoard, AdminBoards, AroundResponse, BoardResponse, EntryDto, LookupEntryDto, LookupRequest, LookupResponse,
-    PlayerResponse, ReadyResponse, ShardDto, TopResponse,
+    PlayerResponse, ReadyResponse, RedisReadyResponse, ShardDto, TopResponse,
 };
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::{admin, boards, lookup, ops, players, seasons};
@@ -19,13 +19,13 @@ use crate::routes::{admin, boards, lookup, ops, players, seasons};
     paths(boards::top, boards::player, boards::around, lookup::lookup, boards::board, seasons::seasons,
           admin::list_boards, admin::delete_board, admin::put_rules,
           players::status, players::erase, players::ban, players::unban,
-          ops::healthz, ops::readyz, ops::metrics, ops::openapi, ops::index),
+          ops::healthz, ops::readyz, ops::readyz_redis, ops::metrics, ops::openapi, ops::index),
     components(schemas(TopResponse, PlayerResponse, AroundResponse, BoardResponse, EntryDto, ShardDto,
                        LookupRequest, LookupResponse, LookupEntryDto, AdminBoards, AdminBoard, crate::dto::RulesDto, crate::dto::RulesRequest, crate::dto::OrderDto, crate::dto::TiesDto,
                        crate::dto::ResetDto, crate::dto::SeasonDto, crate::dto::SeasonsResponse,
                        crate::dto::BanRequest, crate::dto::BanBoards, crate::dto::AllBoardsWord, crate::dto::BanDto,
                        crate::dto::PlayerRemoved, crate::dto::PlayerStatus, crate::dto::PlayerOnBoard,
-                       ReadyResponse, ErrorBody, ErrorDetail)),
+                       ReadyResponse, RedisReadyResponse, crate::health::Serving, crate::health::NotReady, ErrorBody, ErrorDetail)),
     tags((name = "boards", description = "Leaderboard reads"), (name = "ops", description = "Operations"),
          (name = "admin", description = "Boards and players administration: bearer token with the admin scope")),
     modifiers(&BearerAuth, &Constraints)

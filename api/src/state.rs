@@ -12,6 +12,7 @@ use crate::backend::{Backend, Dated};
 use crate::cache::TopCache;
 use crate::coalesce::Coalescer;
 use crate::error::ApiError;
+use crate::health::Health;
 use crate::season::SeasonStates;
 
 /// Player lookups in flight, shared by identical concurrent requests of one cache generation
@@ -29,8 +30,10 @@ pub struct AppState {
     pub lookups: Arc<Lookups>,
     /// The Prometheus recorder, when installed (the binary installs it; tests may not).
     pub metrics: Option<PrometheusHandle>,
-    /// How long a readiness probe waits for Redis.
-    pub probe_timeout: Duration,
+    /// The last Redis check and whether the api is shutting down, for the probes.
+    pub health: Arc<Health>,
+    /// How old the newest cached page may be for the api to stay ready on its cache alone.
+    pub ready_stale_for: Duration,
     /// The admin routes' tokens and primary connection; `None` when no token is configured.
     pub admin: Option<Arc<Admin>>,
     /// The clock seasons are decided by (which season is `current`).

@@ -11,6 +11,8 @@
 //! | `api_watermark_age_seconds` | gauge | age of the watermark dating answers (`as_of`), as the read node holds it |
 //! | `api_breaker_rejections_total` | counter | calls refused while the breaker was open |
 //! | `api_breaker_open` | gauge | 1 while the circuit breaker is open |
+//! | `api_redis_up` | gauge | 1 while Redis answers `PING` (checked every `--loss-check`; `/readyz/redis`) |
+//! | `api_admin_busy_total` | counter | admin changes refused (503 `overloaded`) because as many as may run at once were running |
 
 use std::time::Instant;
 

@@ -3,7 +3,9 @@
 //! feature only, which those crates enable as a dev-dependency; the `api` binary never has it.
 //!
 //! Also a hold on a player lookup ([`LookupHold`]), so a test can make a request arrive while
-//! a lookup read before some change is still in flight, by construction rather than by timing.
+//! a lookup read before some change is still in flight, by construction rather than by timing;
+//! and one on an admin change ([`AdminHold`]), so a test can cut its request off (the admin
+//! timeout) or fill the changes that may run at once.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -11,6 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use leaderboard_contract::{BoardId, PlayerId};
 use leaderboard_store::{RedisTarget, Store, StoreOptions};
 use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -33,6 +36,9 @@ pub async fn ensure_epoch(redis: &str) -> anyhow::Result<()> {
 pub struct TestServer {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Where `/metrics` and the probes listen, when the configuration has `--metrics-addr` (bound
+    /// as given: pass `127.0.0.1:0`).
+    pub metrics_addr: Option<SocketAddr>,
     state: AppState,
     shutdown: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
@@ -43,7 +49,7 @@ impl TestServer {
     /// it until `shutdown` is cancelled or [`TestServer::stop`] is called.
     ///
     /// # Errors
-    /// When the state cannot be built ([`crate::state`]) or no loopback port can be bound.
+    /// When the state cannot be built ([`crate::state()`]) or no loopback port can be bound.
     pub async fn start(
         config: Config,
         metrics: Option<PrometheusHandle>,
@@ -52,8 +58,14 @@ impl TestServer {
         let state = crate::state(&config, metrics).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let task = tokio::spawn(crate::run(listener, state.clone(), config, shutdown.clone()));
-        Ok(Self { addr, state, shutdown, task })
+        let metrics_listener = match config.metrics_addr {
+            Some(at) => Some(tokio::net::TcpListener::bind(at).await?),
+            None => None,
+        };
+        let metrics_addr = metrics_listener.as_ref().map(TcpListener::local_addr).transpose()?;
+        let listeners = crate::Listeners { api: listener, metrics: metrics_listener };
+        let task = tokio::spawn(crate::run(listeners, state.clone(), config, shutdown.clone()));
+        Ok(Self { addr, metrics_addr, state, shutdown, task })
     }
 
     /// Its base URL, `http://127.0.0.1:<port>`.
@@ -76,13 +88,47 @@ impl TestServer {
     }
 }
 
-/// Lookups armed to be held, by stored board and player.
-static HOLDS: Mutex<Vec<(BoardId, PlayerId, Arc<Hold>)>> = Mutex::new(Vec::new());
+/// Holds armed, by what they hold: `lookup <board> <player>` or `admin <action> <target>`.
+static HOLDS: Mutex<Vec<(String, Arc<Hold>)>> = Mutex::new(Vec::new());
 
 #[derive(Debug, Default)]
 struct Hold {
     reached: Notify,
     released: Notify,
+}
+
+impl Hold {
+    fn arm(key: String) -> Arc<Self> {
+        let hold = Arc::new(Self::default());
+        HOLDS.lock().unwrap_or_else(PoisonError::into_inner).push((key, hold.clone()));
+        hold
+    }
+
+    fn disarm(hold: &Arc<Self>) {
+        HOLDS.lock().unwrap_or_else(PoisonError::into_inner).retain(|(_, armed)| !Arc::ptr_eq(armed, hold));
+        hold.released.notify_one();
+    }
+
+    /// Waits at the point named `key` while a hold is armed there (the first to arrive only).
+    async fn wait_at(key: &str) {
+        let hold = {
+            let mut holds = HOLDS.lock().unwrap_or_else(PoisonError::into_inner);
+            let at = holds.iter().position(|(armed, _)| armed == key);
+            at.map(|at| holds.swap_remove(at).1)
+        };
+        if let Some(hold) = hold {
+            hold.reached.notify_one();
+            hold.released.notified().await;
+        }
+    }
+}
+
+fn lookup_key(stored: &BoardId, player: &PlayerId) -> String {
+    format!("lookup {stored} {player}")
+}
+
+fn admin_key(action: &str, target: &str) -> String {
+    format!("admin {action} {target}")
 }
 
 /// Holds the next player lookup of one player on one stored board (`<board>@<season>` for a
@@ -97,9 +143,7 @@ pub struct LookupHold {
 impl LookupHold {
     /// Arms the hold for the next lookup of `player` on `stored`.
     pub fn arm(stored: &BoardId, player: &PlayerId) -> Self {
-        let hold = Arc::new(Hold::default());
-        HOLDS.lock().unwrap_or_else(PoisonError::into_inner).push((stored.clone(), player.clone(), hold.clone()));
-        Self { hold }
+        Self { hold: Hold::arm(lookup_key(stored, player)) }
     }
 
     /// Waits until a lookup has read Redis and is held.
@@ -115,21 +159,50 @@ impl LookupHold {
 
 impl Drop for LookupHold {
     fn drop(&mut self) {
-        HOLDS.lock().unwrap_or_else(PoisonError::into_inner).retain(|(_, _, hold)| !Arc::ptr_eq(hold, &self.hold));
-        self.release();
+        Hold::disarm(&self.hold);
     }
 }
 
 /// Where a lookup has read Redis and not yet answered: waits there while a [`LookupHold`] for
 /// `player` on `stored` holds it (the first such lookup only).
 pub(crate) async fn lookup_read(stored: &BoardId, player: &PlayerId) {
-    let hold = {
-        let mut holds = HOLDS.lock().unwrap_or_else(PoisonError::into_inner);
-        let at = holds.iter().position(|(b, p, _)| b == stored && p == player);
-        at.map(|at| holds.swap_remove(at).2)
-    };
-    if let Some(hold) = hold {
-        hold.reached.notify_one();
-        hold.released.notified().await;
+    Hold::wait_at(&lookup_key(stored, player)).await;
+}
+
+/// Holds the next admin change `action` (`erase_player`, `ban_player`, `unban_player`,
+/// `delete_board`, `set_rules`) on `target` (the player or board) in its own task, once it holds
+/// one of the permits of the changes running and before it touches the store, until
+/// [`AdminHold::release`] (or the hold is dropped). Only the first such change is held.
+#[derive(Debug)]
+pub struct AdminHold {
+    hold: Arc<Hold>,
+}
+
+impl AdminHold {
+    /// Arms the hold for the next change `action` on `target`.
+    pub fn arm(action: &str, target: &str) -> Self {
+        Self { hold: Hold::arm(admin_key(action, target)) }
     }
+
+    /// Waits until the change has started and is held.
+    pub async fn reached(&self) {
+        self.hold.reached.notified().await;
+    }
+
+    /// Lets the held change go on.
+    pub fn release(&self) {
+        self.hold.released.notify_one();
+    }
+}
+
+impl Drop for AdminHold {
+    fn drop(&mut self) {
+        Hold::disarm(&self.hold);
+    }
+}
+
+/// Where an admin change starts, in its own task ([`crate::admin::Admin::detach`]): waits there
+/// while an [`AdminHold`] for `action` on `target` holds it.
+pub(crate) async fn admin_change(action: &str, target: &str) {
+    Hold::wait_at(&admin_key(action, target)).await;
 }

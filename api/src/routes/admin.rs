@@ -3,7 +3,8 @@
 //!
 //! Each checks the bearer token first and writes what it did, or why it was
 //! refused, to the audit log ([`crate::admin`]); the writes go to the primary
-//! through the admin connection.
+//! through the admin connection, each change in a task of its own
+//! ([`Admin::detach`]) that finishes even when its request is cut off.
 
 use std::sync::Arc;
 
@@ -73,14 +74,20 @@ pub async fn delete_board(
     BoardPath(board): BoardPath,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let admin = admin(&s)?;
+    let admin = admin(&s)?.clone();
     let who = admin.authorize(&headers, "delete_board", board.as_str()).await?;
-    let result = delete(admin, &board).await;
-    if result.is_ok() {
-        s.forget(&board);
-    }
-    admin.audit(&who, "delete_board", board.as_str(), &outcome(&result)).await;
-    result.map(|()| StatusCode::NO_CONTENT)
+    let change = {
+        let (s, admin, who, board) = (s.clone(), admin.clone(), who.clone(), board.clone());
+        async move {
+            let result = delete(&admin, &board).await;
+            if result.is_ok() {
+                s.forget(&board);
+            }
+            admin.audit(&who, "delete_board", board.as_str(), &outcome(&result)).await;
+            result
+        }
+    };
+    admin.detach(&who, "delete_board", board.as_str(), change).await.map(|()| StatusCode::NO_CONTENT)
 }
 
 /// Largest `PUT /v1/admin/boards/{board}` body.
@@ -148,31 +155,35 @@ pub async fn put_rules(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<AdminBoard>, ApiError> {
-    let admin = admin(&s)?;
+    let admin = admin(&s)?.clone();
     let who = admin.authorize(&headers, "set_rules", board.as_str()).await?;
-    let rules = audit_refusal(admin, &who, "set_rules", board.as_str(), parse_rules(&headers, body)).await?;
+    let rules = audit_refusal(&admin, &who, "set_rules", board.as_str(), parse_rules(&headers, body)).await?;
+    let change = {
+        let (s, admin, who, board) = (s.clone(), admin.clone(), who.clone(), board.clone());
+        async move {
+            let result = set_rules(&s, &admin, &board, rules).await;
+            let outcome = result.as_ref().map_or_else(status_code, |_| format!("ok: {rules}"));
+            admin.audit(&who, "set_rules", board.as_str(), &outcome).await;
+            result
+        }
+    };
+    admin.detach(&who, "set_rules", board.as_str(), change).await.map(Json)
+}
+
+/// Sets `board`'s rules through the primary and describes the board as it is then.
+async fn set_rules(s: &AppState, admin: &Admin, board: &BoardId, rules: Rules) -> Result<AdminBoard, ApiError> {
     let writer = Router::new(admin.store().clone(), s.backend.router().spec().clone(), RouterOptions::default());
-    let result = async {
-        let record = writer.set_rules(&board, rules).await.map_err(|e| match e {
-            leaderboard_store::Error::RulesFixed { .. } => {
-                ApiError::Conflict { code: "rules_fixed", message: e.to_string() }
-            }
-            leaderboard_store::Error::ResetFixed { .. } => {
-                ApiError::Conflict { code: "reset_fixed", message: e.to_string() }
-            }
-            other => failed(&other),
-        })?;
-        s.forget(&board);
-        let described = describe(admin, &board).await?;
-        described.map(|line| AdminBoard { rules: record.rules.into(), ..line }).ok_or_else(|| ApiError::Conflict {
-            code: "board_deleted",
-            message: format!("board {board} was deleted meanwhile"),
-        })
-    }
-    .await;
-    let outcome = result.as_ref().map_or_else(status_code, |_| format!("ok: {rules}"));
-    admin.audit(&who, "set_rules", board.as_str(), &outcome).await;
-    result.map(Json)
+    let record = writer.set_rules(board, rules).await.map_err(|e| match e {
+        leaderboard_store::Error::RulesFixed { .. } => ApiError::Conflict { code: "rules_fixed", message: e.to_string() },
+        leaderboard_store::Error::ResetFixed { .. } => ApiError::Conflict { code: "reset_fixed", message: e.to_string() },
+        other => failed(&other),
+    })?;
+    s.forget(board);
+    let described = describe(admin, board).await?;
+    described.map(|line| AdminBoard { rules: record.rules.into(), ..line }).ok_or_else(|| ApiError::Conflict {
+        code: "board_deleted",
+        message: format!("board {board} was deleted meanwhile"),
+    })
 }
 
 /// A board as the admin routes show it; `None` when it has no record (deleted).

@@ -7,6 +7,10 @@
 //! - [`admin`]: the bearer-token routes under `/v1/admin/boards` and what every admin route shares;
 //!   [`players`]: those under `/v1/admin/players` (erasure, bans).
 //! - [`ops`]: health, readiness, metrics, the document, the page.
+//!
+//! Three routers, because they sit behind different middleware ([`crate::app`]): [`reads`]
+//! (the request timeout), [`administration`] (`--admin-timeout`), [`probes`] (none: liveness and
+//! readiness must answer under load; `/metrics` too, or on `--metrics-addr`).
 
 pub mod admin;
 pub mod boards;
@@ -22,8 +26,10 @@ use axum::routing::{delete, get, post, put};
 
 use crate::state::AppState;
 
-/// All routes of the contract (`docs/contract.md#http-api`), without middleware.
-pub fn routes(state: AppState) -> Router {
+/// The read routes of the contract (`docs/contract.md#http-api`), the document, the page and
+/// the fallback, without middleware ([`crate::app`] puts them behind the request timeout, load
+/// shedding and the rate limit).
+pub fn reads(state: AppState) -> Router {
     Router::new()
         .route("/v1/boards/{board}/top", get(boards::top))
         .route("/v1/boards/{board}/players/{player}", get(boards::player))
@@ -34,6 +40,16 @@ pub fn routes(state: AppState) -> Router {
         )
         .route("/v1/boards/{board}/seasons", get(seasons::seasons))
         .route("/v1/boards/{board}", get(boards::board))
+        .route("/openapi.json", get(ops::openapi))
+        .route("/", get(ops::index))
+        .fallback(ops::not_found)
+        .with_state(state)
+}
+
+/// The admin routes (`/v1/admin/`), without middleware (they get `--admin-timeout` instead of
+/// the request timeout).
+pub fn administration(state: AppState) -> Router {
+    Router::new()
         .route("/v1/admin/boards", get(admin::list_boards))
         .route(
             "/v1/admin/boards/{board}",
@@ -44,11 +60,15 @@ pub fn routes(state: AppState) -> Router {
             "/v1/admin/players/{player}/ban",
             put(players::ban).delete(players::unban).layer(DefaultBodyLimit::max(players::MAX_BAN_BODY_BYTES)),
         )
+        .with_state(state)
+}
+
+/// The probes, and `/metrics` when `with_metrics`: no I/O, so they sit outside every limit.
+pub fn probes(state: AppState, with_metrics: bool) -> Router {
+    let probes = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
-        .route("/openapi.json", get(ops::openapi))
-        .route("/", get(ops::index))
-        .fallback(ops::not_found)
-        .with_state(state)
+        .route("/readyz/redis", get(ops::readyz_redis));
+    let probes = if with_metrics { probes.route("/metrics", get(ops::metrics)) } else { probes };
+    probes.with_state(state)
 }

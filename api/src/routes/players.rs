@@ -11,6 +11,10 @@
 //! before it answers, and no later player lookup shares one in flight; other
 //! api processes do the same when they next read the registry's version
 //! (every `--watermark-refresh`). Each request is audited, as every admin route.
+//!
+//! Each change runs in a task of its own ([`Admin::detach`]): an erasure or a ban walks every
+//! board of the store, and one cut short by `--admin-timeout` or a client gone away would leave
+//! the erasure unfinished, the players log unwritten, the caches full and no audit entry.
 
 use std::sync::Arc;
 
@@ -48,15 +52,21 @@ pub async fn erase(
     PlayerIdPath(player): PlayerIdPath,
     headers: HeaderMap,
 ) -> Result<Json<PlayerRemoved>, ApiError> {
-    let admin = admin(&s)?;
+    let admin = admin(&s)?.clone();
     let who = admin.authorize(&headers, "erase_player", player.as_str()).await?;
-    let result = match writer(&s, admin).erase_player(&player).await {
-        Ok(erased) => admin.keep(&player).await.map(|()| erased),
-        Err(e) => Err(failed(&e)),
+    let change = {
+        let (s, admin, who, player) = (s.clone(), admin.clone(), who.clone(), player.clone());
+        async move {
+            let result = match writer(&s, &admin).erase_player(&player).await {
+                Ok(erased) => admin.keep(&player).await.map(|()| erased),
+                Err(e) => Err(failed(&e)),
+            };
+            s.forget_answers();
+            admin.audit(&who, "erase_player", player.as_str(), &outcome(&result)).await;
+            result
+        }
     };
-    s.forget_answers();
-    admin.audit(&who, "erase_player", player.as_str(), &outcome(&result)).await;
-    let erased = result?;
+    let erased = admin.detach(&who, "erase_player", player.as_str(), change).await?;
     Ok(Json(answer(&player, erased.removed, Some(erased.at_ms), None)))
 }
 
@@ -77,18 +87,24 @@ pub async fn ban(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<PlayerRemoved>, ApiError> {
-    let admin = admin(&s)?;
+    let admin = admin(&s)?.clone();
     let who = admin.authorize(&headers, "ban_player", player.as_str()).await?;
     let parsed = json_body::<BanRequest>(&headers, body).and_then(|request| to_ban(request, system_ms()));
-    let ban = audit_refusal(admin, &who, "ban_player", player.as_str(), parsed).await?;
-    let result = match writer(&s, admin).ban_player(&player, &ban).await {
-        Ok(removed) => admin.keep(&player).await.map(|()| removed),
-        Err(e) => Err(failed(&e)),
+    let ban = audit_refusal(&admin, &who, "ban_player", player.as_str(), parsed).await?;
+    let change = {
+        let (s, admin, who, player, ban) = (s.clone(), admin.clone(), who.clone(), player.clone(), ban.clone());
+        async move {
+            let result = match writer(&s, &admin).ban_player(&player, &ban).await {
+                Ok(removed) => admin.keep(&player).await.map(|()| removed),
+                Err(e) => Err(failed(&e)),
+            };
+            s.forget_answers();
+            let outcome = result.as_ref().map_or_else(status_code, |_| format!("ok: {}", ban.reason));
+            admin.audit(&who, "ban_player", player.as_str(), &outcome).await;
+            result
+        }
     };
-    s.forget_answers();
-    let outcome = result.as_ref().map_or_else(status_code, |_| format!("ok: {}", ban.reason));
-    admin.audit(&who, "ban_player", player.as_str(), &outcome).await;
-    let removed = result?;
+    let removed = admin.detach(&who, "ban_player", player.as_str(), change).await?;
     Ok(Json(answer(&player, removed, None, Some(&ban))))
 }
 
@@ -104,22 +120,31 @@ pub async fn unban(
     PlayerIdPath(player): PlayerIdPath,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let admin = admin(&s)?;
+    let admin = admin(&s)?.clone();
     let who = admin.authorize(&headers, "unban_player", player.as_str()).await?;
-    // Kept in the log even when there was no ban: a retry after a lift the log did not take
-    // finds none in Redis, and must still bring the log up to date.
-    let result = match registry::unban(admin.store(), &player).await {
-        Ok(lifted) => admin.keep(&player).await.and_then(|()| {
-            if lifted {
-                Ok(StatusCode::NO_CONTENT)
-            } else {
-                Err(ApiError::NotFound { code: "not_banned", message: format!("player {player} is not banned") })
-            }
-        }),
-        Err(e) => Err(failed(&e)),
+    let change = {
+        let (admin, who, player) = (admin.clone(), who.clone(), player.clone());
+        async move {
+            // Kept in the log even when there was no ban: a retry after a lift the log did not take
+            // finds none in Redis, and must still bring the log up to date.
+            let result = match registry::unban(admin.store(), &player).await {
+                Ok(lifted) => admin.keep(&player).await.and_then(|()| {
+                    if lifted {
+                        Ok(StatusCode::NO_CONTENT)
+                    } else {
+                        Err(ApiError::NotFound {
+                            code: "not_banned",
+                            message: format!("player {player} is not banned"),
+                        })
+                    }
+                }),
+                Err(e) => Err(failed(&e)),
+            };
+            admin.audit(&who, "unban_player", player.as_str(), &outcome(&result)).await;
+            result
+        }
     };
-    admin.audit(&who, "unban_player", player.as_str(), &outcome(&result)).await;
-    result
+    admin.detach(&who, "unban_player", player.as_str(), change).await
 }
 
 /// Where a player stands: erased or not, banned or not, and their standing

@@ -21,6 +21,7 @@ pub struct TestApi {
     pub base: String,
     pub client: reqwest::Client,
     server: TestServer,
+    shutdown: CancellationToken,
 }
 
 impl TestApi {
@@ -35,9 +36,20 @@ impl TestApi {
         let mut config = Config::parse_from(["api", "--redis", redis, "--layout", layout, "--top-refresh", "100ms"]);
         tweak(&mut config);
         let metrics = api::telemetry::install_recorder().expect("metrics recorder");
-        let server = TestServer::start(config, Some(metrics), CancellationToken::new()).await.expect("api");
+        let shutdown = CancellationToken::new();
+        let server = TestServer::start(config, Some(metrics), shutdown.clone()).await.expect("api");
         let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
-        Self { base: server.url(), client, server }
+        Self { base: server.url(), client, server, shutdown }
+    }
+
+    /// The base URL of `--metrics-addr`, when the configuration set one.
+    pub fn metrics_base(&self) -> Option<String> {
+        self.server.metrics_addr.map(|addr| format!("http://{addr}"))
+    }
+
+    /// Starts the shutdown without waiting for it ([`TestApi::stop`] waits).
+    pub fn begin_shutdown(&self) {
+        self.shutdown.cancel();
     }
 
     /// What the server's handlers share.

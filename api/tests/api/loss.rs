@@ -22,7 +22,10 @@ async fn a_wiped_store_is_not_served_until_it_is_recovered() {
     let _: () = writer.store().query(&redis::cmd("FLUSHALL")).await.expect("FLUSHALL");
     eventually("readiness fails on the wiped store", || async {
         let (status, body) = api.json("/readyz").await;
-        status == StatusCode::SERVICE_UNAVAILABLE && body["store_intact"] == false && body["redis"] == true
+        status == StatusCode::SERVICE_UNAVAILABLE
+            && body["store_intact"] == false
+            && body["redis"] == true
+            && body["reason"] == "store_lost"
     })
     .await;
     for path in [top.clone(), format!("/v1/boards/{b}/players/p0001"), format!("/v1/boards/{b}")] {

@@ -10,6 +10,7 @@ mod lookup;
 mod loss;
 mod openapi;
 mod players;
+mod probes;
 mod routes;
 mod seasons;
 mod secrets;

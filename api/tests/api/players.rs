@@ -14,17 +14,19 @@ use crate::helpers::{TestApi, board, router, seed};
 
 const TOKEN: &str = "players-secret";
 
-/// The request timeout of these tests' apis (see [`api`]).
+/// The admin timeout of these tests' apis (see [`api`]), and their request timeout.
 const ADMIN_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// An api whose top pages are read once and never refreshed (an hour): only
-/// dropping them can take a player off a cached page. Its requests time out
-/// late: an erasure or a ban walks every board of the store, and the tests'
-/// store is shared by every test run (hundreds of boards).
+/// dropping them can take a player off a cached page. Its admin requests time
+/// out late, so the calls answer what the change did: an erasure or a ban walks
+/// every board of the store, and the tests' store is shared by every test run
+/// (hundreds of boards). Its reads time out late too (held lookups).
 async fn api(redis: &str, operator: Option<&str>) -> TestApi {
     TestApi::start(redis, "hash:2", |c| {
         c.top_refresh = Duration::from_secs(3600);
         c.request_timeout = ADMIN_CALL_TIMEOUT;
+        c.admin_timeout = ADMIN_CALL_TIMEOUT;
         if let Some(operator) = operator {
             c.admin_tokens = vec![format!("{operator}:{}:admin", hash(TOKEN))];
         }
@@ -215,7 +217,7 @@ async fn every_change_is_kept_in_the_players_log_before_it_is_answered() {
     let topic = testkit::unique("players");
     let api = TestApi::start(&redis, "hash:2", |c| {
         c.admin_tokens = vec![format!("{}:{}:admin", testkit::unique("operator"), hash(TOKEN))];
-        c.request_timeout = ADMIN_CALL_TIMEOUT;
+        c.admin_timeout = ADMIN_CALL_TIMEOUT;
         c.brokers = Some(testkit::brokers());
         c.players_log.players_topic.clone_from(&topic);
     })
@@ -252,7 +254,7 @@ async fn a_change_the_players_log_does_not_take_is_answered_503_and_in_effect() 
     let operator = testkit::unique("operator");
     let api = TestApi::start(&redis, "hash:2", |c| {
         c.admin_tokens = vec![format!("{operator}:{}:admin", hash(TOKEN))];
-        c.request_timeout = ADMIN_CALL_TIMEOUT;
+        c.admin_timeout = ADMIN_CALL_TIMEOUT;
         // A port nothing listens on.
         c.brokers = Some(format!("127.0.0.1:{}", testkit::free_port()));
         c.players_log.players_log_timeout = Duration::from_millis(500);
@@ -272,5 +274,121 @@ async fn a_change_the_players_log_does_not_take_is_answered_503_and_in_effect() 
     let entries = audit::recent(writer.store(), 200).await.expect("audit");
     let entry = entries.iter().find(|r| r.entry.who == operator && r.entry.target == gone.as_str()).expect("audited");
     assert_eq!(entry.entry.result, "503");
+    api.stop().await;
+}
+
+/// Whether `player`'s erasure is finished: marked erased, not pending.
+async fn erasure_finished(store: &leaderboard_store::Store, player: &PlayerId) -> bool {
+    let status = leaderboard_store::marker::registry::status(store, player).await.expect("registry");
+    status.erased_at_ms.is_some() && !status.erasure_unfinished
+}
+
+/// Whether the audit log holds `action` on `target` by `who` with `result`.
+async fn audited(store: &leaderboard_store::Store, who: &str, action: &str, target: &str, result: &str) -> bool {
+    audit::recent(store, 2000).await.expect("audit").iter().any(|r| {
+        r.entry.who == who && r.entry.action == action && r.entry.target == target && r.entry.result == result
+    })
+}
+
+/// An api whose admin requests time out after `admin_timeout`; top pages as [`api`].
+async fn impatient_api(redis: &str, operator: &str, admin_timeout: Duration) -> TestApi {
+    TestApi::start(redis, "hash:2", |c| {
+        c.top_refresh = Duration::from_secs(3600);
+        c.admin_timeout = admin_timeout;
+        c.admin_tokens = vec![format!("{operator}:{}:admin", hash(TOKEN))];
+    })
+    .await
+}
+
+/// An erasure whose request is cut off by the admin timeout (held, in its task, until the
+/// request has been answered 503 `timeout`) still finishes: the player leaves every board,
+/// the registry says finished, the caches are dropped and the audit log has the entry.
+#[tokio::test]
+async fn an_erasure_cut_off_by_the_admin_timeout_still_finishes_everywhere() {
+    let redis = testkit::redis_url();
+    let b = board("erase-cut");
+    let writer = router(&redis, "hash:2").await;
+    seed(&writer, &b, 10).await;
+    let gone = PlayerId::new(testkit::unique("gone")).expect("player");
+    writer
+        .apply(&[ScoreUpdate { board: b.clone(), player: gone.clone(), score: 10_000, time_ms: 0 }])
+        .await
+        .expect("write");
+    let operator = testkit::unique("privacy");
+    let api = impatient_api(&redis, &operator, Duration::from_millis(200)).await;
+    let top = format!("/v1/boards/{b}/top");
+    let (_, page) = api.json(&top).await;
+    assert!(on_page(&page, &gone), "cached with the player first: {page}");
+
+    let hold = api::testing::AdminHold::arm("erase_player", gone.as_str());
+    let (status, error) = call(&api, Method::DELETE, &format!("/v1/admin/players/{gone}"), None).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("timeout")),
+        "the request is cut off: {error}"
+    );
+    tokio::time::timeout(Duration::from_secs(10), hold.reached()).await.expect("the change started and is held");
+    assert!(writer.standing(&b, &gone).await.expect("standing").is_some(), "held before it touched the store");
+    hold.release();
+
+    crate::helpers::eventually("the erasure finishes after its request was cut off", || async {
+        writer.standing(&b, &gone).await.expect("standing").is_none()
+            && erasure_finished(writer.store(), &gone).await
+            && audited(writer.store(), &operator, "erase_player", gone.as_str(), "ok").await
+    })
+    .await;
+    let (_, page) = api.json(&top).await;
+    assert!(!on_page(&page, &gone), "the api's cached page was dropped: {page}");
+    api.stop().await;
+}
+
+/// At most four changes run at once: a fifth is refused at once with 503 `overloaded` (and
+/// audited), reads go on meanwhile, and the four finish though their requests were cut off.
+#[tokio::test]
+async fn at_most_four_admin_changes_run_at_once_and_the_rest_are_refused() {
+    let redis = testkit::redis_url();
+    let b = board("erase-busy");
+    seed(&router(&redis, "hash:2").await, &b, 5).await;
+    let writer = router(&redis, "hash:2").await;
+    let operator = testkit::unique("privacy");
+    let api = impatient_api(&redis, &operator, Duration::from_millis(300)).await;
+    let players: Vec<PlayerId> =
+        (0..=api::admin::OPERATIONS_AT_ONCE).map(|_| PlayerId::new(testkit::unique("busy")).expect("id")).collect();
+    let (running, refused) = players.split_at(api::admin::OPERATIONS_AT_ONCE);
+    let refused = &refused[0];
+    let holds: Vec<_> = running.iter().map(|p| api::testing::AdminHold::arm("erase_player", p.as_str())).collect();
+    let paths: Vec<String> = running.iter().map(|p| format!("/v1/admin/players/{p}")).collect();
+    let calls = paths.iter().map(|path| call(&api, Method::DELETE, path, None));
+    for (status, _) in futures::future::join_all(calls).await {
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "each held change's request times out");
+    }
+    for hold in &holds {
+        tokio::time::timeout(Duration::from_secs(10), hold.reached()).await.expect("held");
+    }
+
+    let (status, error) = call(&api, Method::DELETE, &format!("/v1/admin/players/{refused}"), None).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("overloaded")),
+        "{error}"
+    );
+    assert!(audited(writer.store(), &operator, "erase_player", refused.as_str(), "503").await, "the refusal");
+    assert!(!erasure_finished(writer.store(), refused).await, "the refused change never started");
+    assert_eq!(api.json(&format!("/v1/boards/{b}/top")).await.0, StatusCode::OK, "reads go on");
+
+    for hold in &holds {
+        hold.release();
+    }
+    for p in running {
+        crate::helpers::eventually("a held erasure finishes and is audited", || async {
+            erasure_finished(writer.store(), p).await
+                && audited(writer.store(), &operator, "erase_player", p.as_str(), "ok").await
+        })
+        .await;
+    }
+    // Their permits are back: the refused change runs now.
+    let (status, _) = call(&api, Method::DELETE, &format!("/v1/admin/players/{refused}"), None).await;
+    assert!(matches!(status, StatusCode::OK | StatusCode::SERVICE_UNAVAILABLE), "{status}");
+    crate::helpers::eventually("the once refused erasure runs", || erasure_finished(writer.store(), refused)).await;
     api.stop().await;
 }
