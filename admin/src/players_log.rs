@@ -5,7 +5,8 @@
 
 use anyhow::Context as _;
 use leaderboard_contract::PlayerId;
-use leaderboard_players_log::{PlayersLog, PlayersLogArgs, parse_settings};
+use leaderboard_players_log::{PlayersLog, parse_settings};
+use leaderboard_runtime::PlayersLogArgs;
 use leaderboard_store::Store;
 
 /// Where the players log is, for `erase`, `ban` and `unban`: the same flags and variables as the api's.

@@ -95,6 +95,7 @@ pub struct Admin {
     store: Store,
     refusals: RefusalLimiter,
     /// Where erasures and bans are kept outside Redis; `None`: Redis only.
+    #[cfg(feature = "players-log")]
     players_log: Option<leaderboard_players_log::publish::Publisher>,
     /// Permits of the changes running ([`OPERATIONS_AT_ONCE`]).
     operations: Arc<Semaphore>,
@@ -116,6 +117,7 @@ impl Admin {
             tokens,
             store,
             refusals: governor::RateLimiter::direct(governor::Quota::per_second(per_second)),
+            #[cfg(feature = "players-log")]
             players_log: None,
             operations: Arc::new(Semaphore::new(OPERATIONS_AT_ONCE)),
             tasks: TaskTracker::new(),
@@ -183,6 +185,7 @@ impl Admin {
     }
 
     /// Keeps every erasure and ban in the players log as well.
+    #[cfg(feature = "players-log")]
     #[must_use]
     pub fn with_players_log(mut self, publisher: leaderboard_players_log::publish::Publisher) -> Self {
         self.players_log = Some(publisher);
@@ -193,12 +196,23 @@ impl Admin {
     ///
     /// # Errors
     /// [`crate::error::ApiError::NotKept`] when the log did not take them (the cause is logged).
+    #[cfg(feature = "players-log")]
     pub async fn keep(&self, player: &leaderboard_contract::PlayerId) -> Result<(), crate::error::ApiError> {
         let Some(publisher) = &self.players_log else { return Ok(()) };
         publisher.publish(&self.store, player).await.map_err(|e| {
             tracing::error!(error = %e, "the players log did not keep a change");
             crate::error::ApiError::NotKept
         })
+    }
+
+    /// Without the `players-log` feature there is no log to write (`--brokers` is refused at start).
+    ///
+    /// # Errors
+    /// Never.
+    #[cfg(not(feature = "players-log"))]
+    #[allow(clippy::unused_async)]
+    pub async fn keep(&self, _player: &leaderboard_contract::PlayerId) -> Result<(), crate::error::ApiError> {
+        Ok(())
     }
 
     /// The name of the token presented, if it is one of ours (constant time over all of them).

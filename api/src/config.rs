@@ -94,7 +94,7 @@ pub struct Config {
     pub kafka_options: Vec<String>,
     /// The players log's topic.
     #[command(flatten)]
-    pub players_log: leaderboard_players_log::PlayersLogArgs,
+    pub players_log: leaderboard_runtime::PlayersLogArgs,
     /// Longest wait for one Redis reply.
     #[arg(long, env = "LB_REDIS_TIMEOUT", default_value = "500ms", value_parser = humantime::parse_duration)]
     pub redis_timeout: Duration,

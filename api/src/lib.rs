@@ -374,10 +374,17 @@ fn with_players_log(admin: admin::Admin, config: &Config) -> anyhow::Result<admi
         );
         return Ok(admin);
     };
-    let settings = leaderboard_players_log::parse_settings(&config.kafka_options)
-        .map_err(|e| anyhow::anyhow!("--kafka-options: {e}"))?;
-    let log =
-        leaderboard_players_log::PlayersLog::new(brokers.clone(), settings, config.players_log.players_topic.clone())
+    #[cfg(feature = "players-log")]
+    {
+        let settings = leaderboard_players_log::parse_settings(&config.kafka_options)
+            .map_err(|e| anyhow::anyhow!("--kafka-options: {e}"))?;
+        let topic = config.players_log.players_topic.clone();
+        let log = leaderboard_players_log::PlayersLog::new(brokers.clone(), settings, topic)
             .with_timeout(config.players_log.players_log_timeout);
-    Ok(admin.with_players_log(log.publisher().context("the players log's producer")?))
+        Ok(admin.with_players_log(log.publisher().context("the players log's producer")?))
+    }
+    #[cfg(not(feature = "players-log"))]
+    {
+        anyhow::bail!("--brokers {brokers}: this api was built without the players log (feature `players-log`)")
+    }
 }

@@ -21,7 +21,9 @@
 //!
 //! - [`PlayersLog::ensure_topic`]: the topic, created compacted when missing.
 //!
-//! The topic holds ids, times and ban reasons, never a score or `meta`.
+//! The topic holds ids, times and ban reasons, never a score or `meta`. Its
+//! flags (`--players-topic`, `--players-log-timeout`) are
+//! `leaderboard_runtime::PlayersLogArgs`, shared by the api and `lb-admin`.
 
 pub mod publish;
 pub mod read;
@@ -33,17 +35,6 @@ use rdkafka::ClientConfig;
 
 /// How long a write to the log may take, by default, before the change is reported as not kept.
 pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Where the log is: the topic (the brokers and client settings are each process's own Kafka flags).
-#[derive(Debug, Clone, clap::Args)]
-pub struct PlayersLogArgs {
-    /// Compacted topic keeping the player registry (erasures and bans) outside Redis.
-    #[arg(long, env = "LB_PLAYERS_TOPIC", default_value = leaderboard_contract::PLAYERS_TOPIC)]
-    pub players_topic: String,
-    /// How long a write to the players log may take before the change is reported as not kept.
-    #[arg(long, env = "LB_PLAYERS_LOG_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
-    pub players_log_timeout: Duration,
-}
 
 /// librdkafka `key=value` settings (TLS, SASL) as the processes' `--kafka-option` flags give them;
 /// empty items are skipped.

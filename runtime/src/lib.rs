@@ -1,8 +1,9 @@
 //! Process plumbing shared by the binaries (ingest, api, loadgen, lb-admin):
 //! structured logs, the process-wide Prometheus recorder, the SIGINT/SIGTERM
 //! signal ([`cancel_on_shutdown_signal`]), how to reach Redis ([`RedisArgs`],
-//! which lb-admin takes too) and the store options every service takes
-//! ([`StoreArgs`], with the season clock).
+//! which lb-admin takes too), the store options every service takes
+//! ([`StoreArgs`], with the season clock) and where the players log is
+//! ([`PlayersLogArgs`], the api's and lb-admin's).
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -208,4 +209,16 @@ mod tests {
             .collect();
         assert!(callers.into_iter().all(|c| c.join().expect("thread")), "a caller failed to get the recorder");
     }
+}
+
+/// Where the players log is (`leaderboard_players_log`: erasures and bans kept outside Redis): its
+/// topic and how long a write may take. The brokers and client settings are each process's own Kafka flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PlayersLogArgs {
+    /// Compacted topic keeping the player registry (erasures and bans) outside Redis.
+    #[arg(long, env = "LB_PLAYERS_TOPIC", default_value = leaderboard_contract::PLAYERS_TOPIC)]
+    pub players_topic: String,
+    /// How long a write to the players log may take before the change is reported as not kept.
+    #[arg(long, env = "LB_PLAYERS_LOG_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub players_log_timeout: Duration,
 }

@@ -68,7 +68,7 @@ pub struct KafkaArgs {
     pub kafka_options: Vec<String>,
     /// The players log, whose erasures and bans a recovery gives the store back first.
     #[command(flatten)]
-    pub players_log: leaderboard_players_log::PlayersLogArgs,
+    pub players_log: leaderboard_runtime::PlayersLogArgs,
     /// How the live workers judge signed events, for a replay to judge them alike.
     #[command(flatten)]
     pub policy: PolicyArgs,

@@ -44,7 +44,7 @@ impl Setup {
             topic: unique("scores"),
             group: unique("group"),
             kafka_options: Vec::new(),
-            players_log: leaderboard_players_log::PlayersLogArgs {
+            players_log: leaderboard_runtime::PlayersLogArgs {
                 players_topic: unique("players"),
                 players_log_timeout: Duration::from_secs(10),
             },
