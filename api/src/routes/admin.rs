@@ -174,8 +174,12 @@ pub async fn put_rules(
 async fn set_rules(s: &AppState, admin: &Admin, board: &BoardId, rules: Rules) -> Result<AdminBoard, ApiError> {
     let writer = Router::new(admin.store().clone(), s.backend.router().spec().clone(), RouterOptions::default());
     let record = writer.set_rules(board, rules).await.map_err(|e| match e {
-        leaderboard_store::Error::RulesFixed { .. } => ApiError::Conflict { code: "rules_fixed", message: e.to_string() },
-        leaderboard_store::Error::ResetFixed { .. } => ApiError::Conflict { code: "reset_fixed", message: e.to_string() },
+        leaderboard_store::Error::RulesFixed { .. } => {
+            ApiError::Conflict { code: "rules_fixed", message: e.to_string() }
+        }
+        leaderboard_store::Error::ResetFixed { .. } => {
+            ApiError::Conflict { code: "reset_fixed", message: e.to_string() }
+        }
         other => failed(&other),
     })?;
     s.forget(board);

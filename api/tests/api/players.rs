@@ -285,9 +285,11 @@ async fn erasure_finished(store: &leaderboard_store::Store, player: &PlayerId) -
 
 /// Whether the audit log holds `action` on `target` by `who` with `result`.
 async fn audited(store: &leaderboard_store::Store, who: &str, action: &str, target: &str, result: &str) -> bool {
-    audit::recent(store, 2000).await.expect("audit").iter().any(|r| {
-        r.entry.who == who && r.entry.action == action && r.entry.target == target && r.entry.result == result
-    })
+    audit::recent(store, 2000)
+        .await
+        .expect("audit")
+        .iter()
+        .any(|r| r.entry.who == who && r.entry.action == action && r.entry.target == target && r.entry.result == result)
 }
 
 /// An api whose admin requests time out after `admin_timeout`; top pages as [`api`].

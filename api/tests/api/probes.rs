@@ -152,7 +152,9 @@ async fn readiness_is_can_serve_and_redis_reachability_is_its_own_probe() {
     for api in [&cached, &short, &cold] {
         eventually("ready on Redis again", || async {
             let (status, ready) = api.json("/readyz").await;
-            status == StatusCode::OK && ready["serving"] == "redis" && api.json("/readyz/redis").await.0 == StatusCode::OK
+            status == StatusCode::OK
+                && ready["serving"] == "redis"
+                && api.json("/readyz/redis").await.0 == StatusCode::OK
         })
         .await;
     }
@@ -187,7 +189,11 @@ async fn metrics_and_probes_on_their_own_port_until_the_api_has_stopped() {
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("route_not_found")));
     for path in ["/healthz", "/readyz", "/readyz/redis"] {
         assert_eq!(api.get(path).await.status(), StatusCode::OK, "{path} on the main port");
-        assert_eq!(status_of(api.client.clone(), format!("{port}{path}")).await, StatusCode::OK, "{path} on the metrics port");
+        assert_eq!(
+            status_of(api.client.clone(), format!("{port}{path}")).await,
+            StatusCode::OK,
+            "{path} on the metrics port"
+        );
     }
     let read_on_metrics_port = status_of(api.client.clone(), format!("{port}/v1/boards/{b}/top")).await;
     assert_eq!(read_on_metrics_port, StatusCode::NOT_FOUND, "no read route on the metrics port");
