@@ -17,7 +17,13 @@ pub struct KeepArgs {
     #[arg(long, env = "LB_KAFKA_BROKERS")]
     brokers: Option<String>,
     /// Extra librdkafka settings as `key=value` (TLS, SASL), as ingest's `--kafka-options`.
-    #[arg(long = "kafka-options", alias = "kafka-option", env = "LB_KAFKA_OPTIONS", value_delimiter = ',', hide_env_values = true)]
+    #[arg(
+        long = "kafka-options",
+        alias = "kafka-option",
+        env = "LB_KAFKA_OPTIONS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
     kafka_options: Vec<String>,
     /// The players log's topic.
     #[command(flatten)]
