@@ -2,7 +2,9 @@
 # Erasure latency: seeds one board of N players per layout (single, hash:8, range with
 # equal-population boundaries) on the local Redis, then erases R of their players one by one with
 # `lb-admin erase --json` and reports each layout's latencies (an erasure visits every board of the
-# store and its seasons, so the store's board count is printed beside them).
+# store and its seasons, so the store's board count is printed beside them). The rounds alternate
+# between an erasure kept in the players log (the default: LB_KAFKA_BROKERS set) and one kept in
+# Redis only, so the log's cost is measured side by side in the same run.
 #
 # Usage: scripts/bench-erase.sh [--players N] [--rounds R]
 #   e.g. scripts/bench-erase.sh --players 10000000 --rounds 20
@@ -31,17 +33,29 @@ for layout in single hash:8 range:1223,1625,2639; do
     board=$run-${layout%%:*}
     LB_LAYOUT=$layout LB_LOADGEN_BOARD=$board target/release/loadgen seed >/dev/null
     echo "== $layout: board $board, $(redis-cli -u "$LB_REDIS_URL" SCARD lb:boards) boards in the store"
-    ms=()
+    logged=() redis_only=()
     for i in $(seq 1 "$rounds"); do
         player=$(printf 'p-%08d' $(((i * 7919) % players)))
         start=$(date +%s%N)
-        out=$(target/release/lb-admin erase "$player" --json)
-        ms+=($((($(date +%s%N) - start) / 1000000)))
+        if ((i % 2)); then
+            out=$(target/release/lb-admin erase "$player" --json)
+        else
+            out=$(env -u LB_KAFKA_BROKERS target/release/lb-admin erase "$player" --json 2>/dev/null)
+        fi
+        took=$((($(date +%s%N) - start) / 1000000))
+        if ((i % 2)); then logged+=("$took"); else redis_only+=("$took"); fi
         grep -q "\"$board\"" <<<"$out" || { echo "the erasure did not find $player on $board: $out" >&2; exit 1; }
     done
-    sorted=$(printf '%s\n' "${ms[@]}" | sort -n)
-    echo "erase latency (ms, lb-admin process included), $rounds players: min $(head -1 <<<"$sorted")" \
-        "median $(sed -n "$(((rounds + 1) / 2))p" <<<"$sorted") max $(tail -1 <<<"$sorted")"
+    summary() { # label, latencies...
+        local label=$1 sorted n
+        shift
+        sorted=$(printf '%s\n' "$@" | sort -n)
+        n=$#
+        echo "  $label ($n players): min $(head -1 <<<"$sorted") median $(sed -n "$(((n + 1) / 2))p" <<<"$sorted") max $(tail -1 <<<"$sorted")"
+    }
+    echo "erase latency (ms, lb-admin process included):"
+    summary "kept in the players log" "${logged[@]}"
+    summary "Redis only" "${redis_only[@]}"
     target/release/lb-admin delete "$board" >/dev/null
 done
 redis-cli -u "$LB_REDIS_URL" flushdb >/dev/null
