@@ -3,7 +3,7 @@
 use leaderboard_contract::PlayerId;
 use leaderboard_store::Store;
 use leaderboard_store::marker::registry::{self, PlayerMarks};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::util::Timeout;
 
 use crate::{Error, PlayersLog, Result};
@@ -53,7 +53,7 @@ impl Publisher {
     /// the log's timeout; [`Error::Store`] when Redis fails; [`Error::Changing`]
     /// when the marks changed at every one of a few attempts.
     pub async fn publish(&self, store: &Store, player: &PlayerId) -> Result<()> {
-        self.topic_ready.get_or_try_init(|| self.log.ensure_topic()).await?;
+        self.topic_ready.get_or_try_init(|| self.topic()).await?;
         let mut marks = registry::status(store, player).await?.marks();
         for _ in 0..ATTEMPTS {
             self.write(player, &marks).await?;
@@ -64,6 +64,22 @@ impl Publisher {
             marks = now;
         }
         Err(Error::Changing)
+    }
+
+    /// Makes sure the topic exists: asked on the producer's own connection
+    /// first (a short-lived `lb-admin` pays for no second client), created
+    /// when the broker does not know it.
+    async fn topic(&self) -> Result<()> {
+        let (producer, topic, timeout) = (self.producer.clone(), self.log.topic.clone(), self.log.timeout);
+        let known = tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(Some(&topic), timeout)
+                .map(|m| m.topics().iter().any(|t| t.error().is_none() && !t.partitions().is_empty()))
+        })
+        .await?
+        .map_err(|e| self.log.kafka(e))?;
+        if known { Ok(()) } else { self.log.ensure_topic().await }
     }
 
     /// One record: the marks, or a tombstone when nothing is marked.
