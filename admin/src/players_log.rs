@@ -16,15 +16,9 @@ pub struct KeepArgs {
     /// store that loses its data forgets it (said on stderr).
     #[arg(long, env = "LB_KAFKA_BROKERS")]
     brokers: Option<String>,
-    /// Extra librdkafka settings as `key=value` (TLS, SASL), as ingest's `--kafka-options`.
-    #[arg(
-        long = "kafka-options",
-        alias = "kafka-option",
-        env = "LB_KAFKA_OPTIONS",
-        value_delimiter = ',',
-        hide_env_values = true
-    )]
-    kafka_options: Vec<String>,
+    /// Extra librdkafka settings (TLS, SASL).
+    #[command(flatten)]
+    kafka: leaderboard_runtime::KafkaOptionsArgs,
     /// The players log's topic.
     #[command(flatten)]
     log: PlayersLogArgs,
@@ -43,7 +37,7 @@ impl KeepArgs {
             );
             return Ok(());
         };
-        let log = players_log(brokers, &self.kafka_options, &self.log)?;
+        let log = players_log(brokers, &self.kafka.kafka_options, &self.log)?;
         log.publisher()?.publish(store, player).await.with_context(|| {
             format!(
                 "the change is in effect, but the players log ({}) did not keep it: run the command again",

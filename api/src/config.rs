@@ -82,16 +82,9 @@ pub struct Config {
     /// start).
     #[arg(long, env = "LB_KAFKA_BROKERS")]
     pub brokers: Option<String>,
-    /// Extra librdkafka settings of the players log's producer, `key=value` (TLS, SASL), as
-    /// ingest's. From the environment: comma-separated.
-    #[arg(
-        long = "kafka-options",
-        alias = "kafka-option",
-        env = "LB_KAFKA_OPTIONS",
-        value_delimiter = ',',
-        hide_env_values = true
-    )]
-    pub kafka_options: Vec<String>,
+    /// Extra librdkafka settings (TLS, SASL).
+    #[command(flatten)]
+    pub kafka: leaderboard_runtime::KafkaOptionsArgs,
     /// The players log's topic.
     #[command(flatten)]
     pub players_log: leaderboard_runtime::PlayersLogArgs,

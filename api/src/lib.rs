@@ -376,7 +376,7 @@ fn with_players_log(admin: admin::Admin, config: &Config) -> anyhow::Result<admi
     };
     #[cfg(feature = "players-log")]
     {
-        let settings = leaderboard_players_log::parse_settings(&config.kafka_options)
+        let settings = leaderboard_players_log::parse_settings(&config.kafka.kafka_options)
             .map_err(|e| anyhow::anyhow!("--kafka-options: {e}"))?;
         let topic = config.players_log.players_topic.clone();
         let log = leaderboard_players_log::PlayersLog::new(brokers.clone(), settings, topic)

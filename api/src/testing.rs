@@ -2,9 +2,9 @@
 //! every crate (api, ingest, loadgen, lb-admin) start and stop it. Built with the `testing`
 //! feature only, which those crates enable as a dev-dependency; the `api` binary never has it.
 //!
-//! Also a hold on a player lookup ([`LookupHold`]), so a test can make a request arrive while
+//! Also holds ([`TestHold`]): on a player lookup, so a test can make a request arrive while
 //! a lookup read before some change is still in flight, by construction rather than by timing;
-//! and one on an admin change ([`AdminHold`]), so a test can cut its request off (the admin
+//! and on an admin change, so a test can cut its request off (the admin
 //! timeout) or fill the changes that may run at once.
 
 use std::net::SocketAddr;
@@ -131,78 +131,55 @@ fn admin_key(action: &str, target: &str) -> String {
     format!("admin {action} {target}")
 }
 
-/// Holds the next player lookup of one player on one stored board (`<board>@<season>` for a
-/// season) once it has read Redis, until [`LookupHold::release`] (or the hold is dropped):
-/// requests for the same player meanwhile find its flight in progress
-/// ([`crate::routes::read::standing`]). Only the first lookup to read is held.
+/// Holds the first request that reaches a place until [`TestHold::release`] (or the hold is
+/// dropped); later ones pass:
+/// - [`TestHold::lookup`]: the next player lookup of one player on one stored board
+///   (`<board>@<season>` for a season), once it has read Redis: requests for the same player
+///   meanwhile find its flight in progress ([`crate::routes::read::standing`]);
+/// - [`TestHold::admin_change`]: the next admin change `action` (`erase_player`, `ban_player`,
+///   `unban_player`, `delete_board`, `set_rules`) on `target` (the player or board), in its own
+///   task, once it holds one of the permits of the changes running and before it touches the store.
 #[derive(Debug)]
-pub struct LookupHold {
+pub struct TestHold {
     hold: Arc<Hold>,
 }
 
-impl LookupHold {
+impl TestHold {
     /// Arms the hold for the next lookup of `player` on `stored`.
-    pub fn arm(stored: &BoardId, player: &PlayerId) -> Self {
+    pub fn lookup(stored: &BoardId, player: &PlayerId) -> Self {
         Self { hold: Hold::arm(lookup_key(stored, player)) }
     }
 
-    /// Waits until a lookup has read Redis and is held.
+    /// Arms the hold for the next change `action` on `target`.
+    pub fn admin_change(action: &str, target: &str) -> Self {
+        Self { hold: Hold::arm(admin_key(action, target)) }
+    }
+
+    /// Waits until a request is held there.
     pub async fn reached(&self) {
         self.hold.reached.notified().await;
     }
 
-    /// Lets the held lookup answer (or the next one not hold, if none was yet).
+    /// Lets the held request go on (or the next one not hold, if none was yet).
     pub fn release(&self) {
         self.hold.released.notify_one();
     }
 }
 
-impl Drop for LookupHold {
+impl Drop for TestHold {
     fn drop(&mut self) {
         Hold::disarm(&self.hold);
     }
 }
 
-/// Where a lookup has read Redis and not yet answered: waits there while a [`LookupHold`] for
+/// Where a lookup has read Redis and not yet answered: waits there while a [`TestHold::lookup`] for
 /// `player` on `stored` holds it (the first such lookup only).
 pub(crate) async fn lookup_read(stored: &BoardId, player: &PlayerId) {
     Hold::wait_at(&lookup_key(stored, player)).await;
 }
 
-/// Holds the next admin change `action` (`erase_player`, `ban_player`, `unban_player`,
-/// `delete_board`, `set_rules`) on `target` (the player or board) in its own task, once it holds
-/// one of the permits of the changes running and before it touches the store, until
-/// [`AdminHold::release`] (or the hold is dropped). Only the first such change is held.
-#[derive(Debug)]
-pub struct AdminHold {
-    hold: Arc<Hold>,
-}
-
-impl AdminHold {
-    /// Arms the hold for the next change `action` on `target`.
-    pub fn arm(action: &str, target: &str) -> Self {
-        Self { hold: Hold::arm(admin_key(action, target)) }
-    }
-
-    /// Waits until the change has started and is held.
-    pub async fn reached(&self) {
-        self.hold.reached.notified().await;
-    }
-
-    /// Lets the held change go on.
-    pub fn release(&self) {
-        self.hold.released.notify_one();
-    }
-}
-
-impl Drop for AdminHold {
-    fn drop(&mut self) {
-        Hold::disarm(&self.hold);
-    }
-}
-
 /// Where an admin change starts, in its own task ([`crate::admin::Admin::detach`]): waits there
-/// while an [`AdminHold`] for `action` on `target` holds it.
+/// while an [`TestHold::admin_change`] for `action` on `target` holds it.
 pub(crate) async fn admin_change(action: &str, target: &str) {
     Hold::wait_at(&admin_key(action, target)).await;
 }

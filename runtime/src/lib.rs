@@ -3,7 +3,8 @@
 //! signal ([`cancel_on_shutdown_signal`]), how to reach Redis ([`RedisArgs`],
 //! which lb-admin takes too), the store options every service takes
 //! ([`StoreArgs`], with the season clock) and where the players log is
-//! ([`PlayersLogArgs`], the api's and lb-admin's).
+//! ([`PlayersLogArgs`], the api's and lb-admin's), with their Kafka client
+//! settings ([`KafkaOptionsArgs`]).
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -221,4 +222,20 @@ pub struct PlayersLogArgs {
     /// How long a write to the players log may take before the change is reported as not kept.
     #[arg(long, env = "LB_PLAYERS_LOG_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub players_log_timeout: Duration,
+}
+
+/// Extra librdkafka settings (TLS, SASL): one flag for every binary with a Kafka client besides
+/// ingest, whose own `--kafka-options` also refuses the settings it owns.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct KafkaOptionsArgs {
+    /// Extra librdkafka settings as `key=value` (TLS, SASL), repeatable; from the environment:
+    /// comma-separated. `--kafka-option` is the earlier name.
+    #[arg(
+        long = "kafka-options",
+        alias = "kafka-option",
+        env = "LB_KAFKA_OPTIONS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub kafka_options: Vec<String>,
 }

@@ -63,15 +63,9 @@ pub struct KafkaArgs {
     /// The live ingest workers' consumer group.
     #[arg(long, env = "LB_INGEST_GROUP", default_value = "leaderboard-ingest")]
     pub group: String,
-    /// Extra librdkafka settings as `key=value` (TLS, SASL), as ingest's `--kafka-options`.
-    #[arg(
-        long = "kafka-options",
-        alias = "kafka-option",
-        env = "LB_KAFKA_OPTIONS",
-        value_delimiter = ',',
-        hide_env_values = true
-    )]
-    pub kafka_options: Vec<String>,
+    /// Extra librdkafka settings (TLS, SASL).
+    #[command(flatten)]
+    pub kafka: leaderboard_runtime::KafkaOptionsArgs,
     /// The players log, whose erasures and bans a recovery gives the store back first.
     #[command(flatten)]
     pub players_log: leaderboard_runtime::PlayersLogArgs,

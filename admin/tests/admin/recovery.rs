@@ -43,7 +43,7 @@ impl Setup {
             brokers: brokers(),
             topic: unique("scores"),
             group: unique("group"),
-            kafka_options: Vec::new(),
+            kafka: leaderboard_runtime::KafkaOptionsArgs::default(),
             players_log: leaderboard_runtime::PlayersLogArgs {
                 players_topic: unique("players"),
                 players_log_timeout: Duration::from_secs(10),

@@ -137,7 +137,7 @@ async fn a_lookup_asked_after_an_erasure_returned_never_shares_one_read_before_i
         (status, response.json::<serde_json::Value>().await.unwrap_or(serde_json::Value::Null))
     };
 
-    let hold = api::testing::LookupHold::arm(&b, &gone);
+    let hold = api::testing::TestHold::lookup(&b, &gone);
     let before = tokio::spawn(get(api.client.clone(), path.clone()));
     tokio::time::timeout(Duration::from_secs(10), hold.reached()).await.expect("the first lookup read and is held");
     let (status, erased) = call(&api, Method::DELETE, &format!("/v1/admin/players/{gone}"), None).await;
@@ -322,7 +322,7 @@ async fn an_erasure_cut_off_by_the_admin_timeout_still_finishes_everywhere() {
     let (_, page) = api.json(&top).await;
     assert!(on_page(&page, &gone), "cached with the player first: {page}");
 
-    let hold = api::testing::AdminHold::arm("erase_player", gone.as_str());
+    let hold = api::testing::TestHold::admin_change("erase_player", gone.as_str());
     let (status, error) = call(&api, Method::DELETE, &format!("/v1/admin/players/{gone}"), None).await;
     assert_eq!(
         (status, error["error"]["code"].as_str()),
@@ -358,7 +358,8 @@ async fn at_most_four_admin_changes_run_at_once_and_the_rest_are_refused() {
         (0..=api::admin::OPERATIONS_AT_ONCE).map(|_| PlayerId::new(testkit::unique("busy")).expect("id")).collect();
     let (running, refused) = players.split_at(api::admin::OPERATIONS_AT_ONCE);
     let refused = &refused[0];
-    let holds: Vec<_> = running.iter().map(|p| api::testing::AdminHold::arm("erase_player", p.as_str())).collect();
+    let holds: Vec<_> =
+        running.iter().map(|p| api::testing::TestHold::admin_change("erase_player", p.as_str())).collect();
     let paths: Vec<String> = running.iter().map(|p| format!("/v1/admin/players/{p}")).collect();
     let calls = paths.iter().map(|path| call(&api, Method::DELETE, path, None));
     for (status, _) in futures::future::join_all(calls).await {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use api::testing::LookupHold;
+use api::testing::TestHold;
 use leaderboard_contract::PlayerId;
 use reqwest::StatusCode;
 use testkit::PrivateRedis;
@@ -33,7 +33,7 @@ async fn probes_and_metrics_answer_while_every_request_slot_is_taken() {
     })
     .await;
     let player = PlayerId::new("p0001").expect("id");
-    let hold = LookupHold::arm(&b, &player);
+    let hold = TestHold::lookup(&b, &player);
     let held = tokio::spawn(status_of(api.client.clone(), format!("{}/v1/boards/{b}/players/{player}", api.base)));
     tokio::time::timeout(Duration::from_secs(10), hold.reached()).await.expect("the lookup read and is held");
 
@@ -200,7 +200,7 @@ async fn metrics_and_probes_on_their_own_port_until_the_api_has_stopped() {
 
     // A request in flight keeps the api draining after the shutdown began.
     let player = PlayerId::new("p0001").expect("id");
-    let hold = LookupHold::arm(&b, &player);
+    let hold = TestHold::lookup(&b, &player);
     let held = tokio::spawn(status_of(api.client.clone(), format!("{}/v1/boards/{b}/players/{player}", api.base)));
     tokio::time::timeout(Duration::from_secs(10), hold.reached()).await.expect("the lookup read and is held");
     api.begin_shutdown();
