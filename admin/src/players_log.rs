@@ -5,8 +5,8 @@
 
 use anyhow::Context as _;
 use leaderboard_contract::PlayerId;
-use leaderboard_players_log::{PlayersLog, parse_settings};
-use leaderboard_runtime::PlayersLogArgs;
+use leaderboard_players_log::PlayersLog;
+use leaderboard_runtime::{KafkaOptionsArgs, PlayersLogArgs};
 use leaderboard_store::Store;
 
 /// Where the players log is, for `erase`, `ban` and `unban`: the same flags and variables as the api's.
@@ -37,7 +37,7 @@ impl KeepArgs {
             );
             return Ok(());
         };
-        let log = players_log(brokers, &self.kafka.kafka_options, &self.log)?;
+        let log = players_log(brokers, &self.kafka, &self.log);
         log.publisher()?.publish(store, player).await.with_context(|| {
             format!(
                 "the change is in effect, but the players log ({}) did not keep it: run the command again",
@@ -48,10 +48,7 @@ impl KeepArgs {
 }
 
 /// The players log at `brokers` with the `--kafka-options` settings.
-///
-/// # Errors
-/// A setting that is not `key=value`.
-pub(crate) fn players_log(brokers: &str, options: &[String], args: &PlayersLogArgs) -> anyhow::Result<PlayersLog> {
-    let settings = parse_settings(options).map_err(|e| anyhow::anyhow!("--kafka-options: {e}"))?;
-    Ok(PlayersLog::new(brokers, settings, args.players_topic.clone()).with_timeout(args.players_log_timeout))
+pub(crate) fn players_log(brokers: &str, kafka: &KafkaOptionsArgs, args: &PlayersLogArgs) -> PlayersLog {
+    let settings = kafka.settings().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    PlayersLog::new(brokers, settings, args.players_topic.clone()).with_timeout(args.players_log_timeout)
 }

@@ -376,8 +376,7 @@ fn with_players_log(admin: admin::Admin, config: &Config) -> anyhow::Result<admi
     };
     #[cfg(feature = "players-log")]
     {
-        let settings = leaderboard_players_log::parse_settings(&config.kafka.kafka_options)
-            .map_err(|e| anyhow::anyhow!("--kafka-options: {e}"))?;
+        let settings = config.kafka.settings().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let topic = config.players_log.players_topic.clone();
         let log = leaderboard_players_log::PlayersLog::new(brokers.clone(), settings, topic)
             .with_timeout(config.players_log.players_log_timeout);

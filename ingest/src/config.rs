@@ -20,6 +20,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
+use leaderboard_runtime::KafkaOption;
 use leaderboard_store::{LayoutSpec, RedisTarget};
 
 /// An ingest worker: consumes score events from Kafka and applies them to Redis.
@@ -134,7 +135,7 @@ pub struct Config {
     pub replay: Option<Replay>,
     /// Extra librdkafka settings as `key=value`, repeatable (e.g. `security.protocol=SASL_SSL`).
     /// From the environment: comma-separated.
-    #[arg(long = "kafka-options", alias = "kafka-option", env = "LB_KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_key_value, hide_env_values = true)]
+    #[arg(long = "kafka-options", alias = "kafka-option", env = "LB_KAFKA_OPTIONS", value_delimiter = ',', value_parser = KafkaOption::parse, hide_env_values = true)]
     pub kafka_options: Vec<KafkaOption>,
 }
 
@@ -185,20 +186,6 @@ impl Replay {
     /// Whether `board`'s events are applied.
     pub fn covers(&self, board: &leaderboard_contract::BoardId) -> bool {
         self.boards.is_empty() || self.boards.contains(board)
-    }
-}
-
-/// One `key=value` librdkafka setting; an empty item (as in `LB_KAFKA_OPTIONS=""`) sets nothing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KafkaOption(pub Option<(String, String)>);
-
-fn parse_key_value(s: &str) -> Result<KafkaOption, String> {
-    if s.trim().is_empty() {
-        return Ok(KafkaOption(None));
-    }
-    match s.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok(KafkaOption(Some((k.trim().to_string(), v.trim().to_string())))),
-        _ => Err(format!("expected key=value, got {s:?}")),
     }
 }
 
@@ -310,7 +297,7 @@ impl Config {
 
     /// The extra librdkafka settings, without empty items.
     pub fn kafka_settings(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.kafka_options.iter().filter_map(|o| o.0.as_ref().map(|(k, v)| (k.as_str(), v.as_str())))
+        KafkaOption::settings(&self.kafka_options)
     }
 }
 

@@ -36,23 +36,6 @@ use rdkafka::ClientConfig;
 /// How long a write to the log may take, by default, before the change is reported as not kept.
 pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// librdkafka `key=value` settings (TLS, SASL) as the processes' `--kafka-option` flags give them;
-/// empty items are skipped.
-///
-/// # Errors
-/// An item without `=`, named in the message.
-pub fn parse_settings(options: &[String]) -> std::result::Result<Vec<(String, String)>, String> {
-    options
-        .iter()
-        .filter(|o| !o.trim().is_empty())
-        .map(|o| {
-            o.split_once('=')
-                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-                .ok_or_else(|| format!("kafka option {o:?} is not key=value"))
-        })
-        .collect()
-}
-
 /// Errors of the players log.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -225,7 +225,7 @@ pub struct PlayersLogArgs {
 }
 
 /// Extra librdkafka settings (TLS, SASL): one flag for every binary with a Kafka client besides
-/// ingest, whose own `--kafka-options` also refuses the settings it owns.
+/// ingest, which takes the same items ([`KafkaOption`]) and also refuses the settings it owns.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct KafkaOptionsArgs {
     /// Extra librdkafka settings as `key=value` (TLS, SASL), repeatable; from the environment:
@@ -235,7 +235,40 @@ pub struct KafkaOptionsArgs {
         alias = "kafka-option",
         env = "LB_KAFKA_OPTIONS",
         value_delimiter = ',',
+        value_parser = KafkaOption::parse,
         hide_env_values = true
     )]
-    pub kafka_options: Vec<String>,
+    pub kafka_options: Vec<KafkaOption>,
+}
+
+impl KafkaOptionsArgs {
+    /// The settings, without empty items.
+    pub fn settings(&self) -> impl Iterator<Item = (&str, &str)> {
+        KafkaOption::settings(&self.kafka_options)
+    }
+}
+
+/// One `key=value` librdkafka setting; an empty item (as in `LB_KAFKA_OPTIONS=""`) sets nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaOption(pub Option<(String, String)>);
+
+impl KafkaOption {
+    /// Parses one item of `--kafka-options`.
+    ///
+    /// # Errors
+    /// An item that is not `key=value`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s.trim().is_empty() {
+            return Ok(Self(None));
+        }
+        match s.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => Ok(Self(Some((k.trim().to_string(), v.trim().to_string())))),
+            _ => Err(format!("expected key=value, got {s:?}")),
+        }
+    }
+
+    /// The settings `options` make, without empty items.
+    pub fn settings(options: &[Self]) -> impl Iterator<Item = (&str, &str)> {
+        options.iter().filter_map(|o| o.0.as_ref().map(|(k, v)| (k.as_str(), v.as_str())))
+    }
 }

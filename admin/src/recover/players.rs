@@ -43,7 +43,7 @@ pub(super) async fn give_back(
     in_file: &[(PlayerId, PlayerMarks)],
 ) -> anyhow::Result<PlayersGivenBack> {
     let router = player_router(store);
-    let log = players_log(&kafka.brokers, &kafka.kafka.kafka_options, &kafka.players_log)?;
+    let log = players_log(&kafka.brokers, &kafka.kafka, &kafka.players_log);
     let mut report = PlayersGivenBack {
         topic: log.topic().to_string(),
         in_file: in_file.len() as u64,

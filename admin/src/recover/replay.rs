@@ -59,11 +59,9 @@ pub(super) fn ingest_config(
     if let Some(ca) = &redis.redis_ca {
         args.extend(["--redis-ca".into(), ca.display().to_string()]);
     }
-    for option in &kafka.kafka.kafka_options {
-        args.extend(["--kafka-options".into(), option.clone()]);
-    }
     let mut config = ingest::Config::try_parse_from(args).context("the replay's settings")?;
     config.signatures = kafka.policy.for_replay();
+    config.kafka_options.clone_from(&kafka.kafka.kafka_options);
     Ok(config)
 }
 
