@@ -6,6 +6,7 @@
 //! {"format":"lb-snapshot","version":1,"created_at_ms":..,"topic":"scores","group":"..","offsets":{"0":1234,..}}
 //! {"board":"global","record":{..},"boundaries":[..]}            one header per board or season
 //! p-000123\t4821\t0                                               one line per player: id, score, time (ms)
+//! p-000124\t4800\t0\t{"name":"Ada"}                               and the entry's metadata, when it has any
 //! {"board":"global@2026-11-24","record":{..},"boundaries":[],"season":{"id":..,"start_ms":..,"end_ms":..,"closed_at_ms":..}}
 //! ...
 //! {"players":[{"player":"p-000042","erased_at_ms":1765100000000},{"player":"p-7","ban":{..}},..]}
@@ -33,7 +34,7 @@ use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
 
 use anyhow::{Context as _, bail, ensure};
-use leaderboard_contract::{BoardId, PlayerId};
+use leaderboard_contract::{BoardId, Meta, PlayerId};
 use leaderboard_semantics::ScoreUpdate;
 use leaderboard_store::layout::record::BoardRecord;
 use leaderboard_store::marker::registry::PlayerMarks;
@@ -180,7 +181,11 @@ impl Writer {
     /// When the file cannot be written.
     pub fn rows(&mut self, rows: &[ScoreUpdate]) -> anyhow::Result<()> {
         for r in rows {
-            writeln!(self.out, "{}\t{}\t{}", r.player, r.score, r.time_ms)?;
+            match &r.meta {
+                // A `Meta` holds no tab or line break outside its strings, and JSON escapes those inside.
+                Some(meta) => writeln!(self.out, "{}\t{}\t{}\t{meta}", r.player, r.score, r.time_ms)?,
+                None => writeln!(self.out, "{}\t{}\t{}", r.player, r.score, r.time_ms)?,
+            }
         }
         self.totals.players += rows.len() as u64;
         Ok(())
@@ -317,7 +322,8 @@ pub fn registry_of(path: &Path) -> anyhow::Result<Vec<(PlayerId, PlayerMarks)>> 
 
 fn parse_row(board: BoardId, line: &str) -> anyhow::Result<ScoreUpdate> {
     let mut fields = line.split('\t');
-    let (Some(player), Some(score), Some(time), None) = (fields.next(), fields.next(), fields.next(), fields.next())
+    let (Some(player), Some(score), Some(time), meta, None) =
+        (fields.next(), fields.next(), fields.next(), fields.next(), fields.next())
     else {
         bail!("a malformed player row: {:?}", line.chars().take(80).collect::<String>());
     };
@@ -326,6 +332,7 @@ fn parse_row(board: BoardId, line: &str) -> anyhow::Result<ScoreUpdate> {
         player: PlayerId::new(player).map_err(|e| anyhow::anyhow!("a player row: {e}"))?,
         score: score.parse().context("a player row's score")?,
         time_ms: time.parse().context("a player row's time")?,
+        meta: meta.map(Meta::parse).transpose().context("a player row's metadata")?,
     })
 }
 
@@ -351,6 +358,7 @@ mod tests {
             player: PlayerId::new(format!("p-{i}")).expect("id"),
             score: i,
             time_ms: i * 2,
+            meta: (i % 2 == 1).then(|| Meta::parse(&format!(r#"{{"name":"p\t{i}"}}"#)).expect("meta")),
         }
     }
 
@@ -392,14 +400,28 @@ mod tests {
         while let Some(item) = r.next_item().expect("item") {
             seen.push(match item {
                 Item::Section(s) => format!("[{}]", s.board),
-                Item::Rows(rows) => {
-                    rows.iter().map(|u| format!("{}={}@{}", u.player, u.score, u.time_ms)).collect::<Vec<_>>().join(",")
-                }
+                Item::Rows(rows) => rows
+                    .iter()
+                    .map(|u| {
+                        let meta = u.meta.as_ref().map(|m| format!("+{m}")).unwrap_or_default();
+                        format!("{}={}@{}{meta}", u.player, u.score, u.time_ms)
+                    })
+                    .collect::<Vec<_>>()
+                    .join(","),
             });
         }
         assert_eq!(
             seen,
-            ["[a]", "p-0=0@0,p-1=1@2", "p-2=2@4,p-3=3@6", "p-4=4@8", "[b]", "[c]", "p-0=0@0,p-1=1@2", "p-2=2@4"]
+            [
+                "[a]",
+                r#"p-0=0@0,p-1=1@2+{"name":"p\t1"}"#,
+                r#"p-2=2@4,p-3=3@6+{"name":"p\t3"}"#,
+                "p-4=4@8",
+                "[b]",
+                "[c]",
+                r#"p-0=0@0,p-1=1@2+{"name":"p\t1"}"#,
+                "p-2=2@4"
+            ]
         );
         assert_eq!(registry_of(&path).expect("registry"), marked(), "the registry, read first");
     }

@@ -1,5 +1,6 @@
 //! Response bodies, as documented in `docs/contract.md#http-api` and the OpenAPI document.
 
+use leaderboard_contract::Meta;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -15,11 +16,17 @@ pub struct EntryDto {
     /// The player's best score.
     #[schema(example = 4821)]
     pub score: u64,
+    /// The metadata of the event that set the score: a JSON object of at most
+    /// 512 bytes, as the game server sent it (docs/contract.md#entry-metadata);
+    /// absent when that event carried none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object, required = false)]
+    pub meta: Option<Meta>,
 }
 
 impl From<&leaderboard_semantics::Entry> for EntryDto {
     fn from(e: &leaderboard_semantics::Entry) -> Self {
-        Self { rank: e.rank, player: e.player.to_string(), score: e.score }
+        Self { rank: e.rank, player: e.player.to_string(), score: e.score, meta: e.meta.clone() }
     }
 }
 
@@ -60,6 +67,12 @@ pub struct PlayerResponse {
     pub percentile: f64,
     /// RFC 3339 time of the data.
     pub as_of: String,
+    /// The metadata of the event that set the score: a JSON object of at most
+    /// 512 bytes, as the game server sent it (docs/contract.md#entry-metadata);
+    /// absent when that event carried none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object, required = false)]
+    pub meta: Option<Meta>,
 }
 
 /// `GET /v1/boards/{board}/players/{player}/around`.
@@ -186,6 +199,12 @@ pub struct LookupEntryDto {
     pub rank: u64,
     /// Place inside the list (equal scores share a place, as on the board).
     pub list_rank: u64,
+    /// The metadata of the event that set the score: a JSON object of at most
+    /// 512 bytes, as the game server sent it (docs/contract.md#entry-metadata);
+    /// absent when that event carried none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object, required = false)]
+    pub meta: Option<Meta>,
 }
 
 /// `POST /v1/boards/{board}/players:lookup`.

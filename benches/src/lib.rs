@@ -62,6 +62,7 @@ pub async fn load(router: &Router, board: &BoardId, players: usize) -> anyhow::R
                     player: player(i),
                     score: Population::initial_score(SEED, i),
                     time_ms: 0,
+                    meta: None,
                 })
                 .collect();
             router.apply(&batch).await
@@ -84,7 +85,13 @@ pub fn game_batches(board: &BoardId, players: usize, batches: usize, size: usize
             (0..size)
                 .map(|_| {
                     let g = population.next_game();
-                    ScoreUpdate { board: board.clone(), player: player(g.player), score: g.score, time_ms: 0 }
+                    ScoreUpdate {
+                        board: board.clone(),
+                        player: player(g.player),
+                        score: g.score,
+                        time_ms: 0,
+                        meta: None,
+                    }
                 })
                 .collect()
         })

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::ids::{BoardId, PlayerId};
+use crate::meta::Meta;
 use crate::reject::{Rejection, RejectionCode};
 
 /// Highest accepted score: 2^53 - 1, the largest integer a Redis score (an
@@ -37,6 +38,9 @@ pub struct ScoreEvent {
     /// The producer's event id, when given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// The entry's metadata, when given (a JSON object of at most 512 bytes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Meta>,
 }
 
 impl ScoreEvent {
@@ -65,6 +69,8 @@ struct Wire<'a> {
     ts: Option<&'a RawValue>,
     #[serde(borrow, default)]
     id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    meta: Option<&'a RawValue>,
 }
 
 /// Decodes and validates one Kafka record.
@@ -114,6 +120,7 @@ pub fn decode_record(key: Option<&[u8]>, value: Option<&[u8]>) -> Result<ScoreEv
     };
     let ts_ms = wire.ts.map(|raw| parse_integer(raw, "ts", MAX_SCORE, RejectionCode::InvalidTs)).transpose()?;
     let id = wire.id.map(parse_event_id).transpose()?;
+    let meta = wire.meta.map(parse_meta).transpose()?.flatten();
 
     if let Some(key) = key
         && key != player.as_str().as_bytes()
@@ -129,10 +136,10 @@ pub fn decode_record(key: Option<&[u8]>, value: Option<&[u8]>) -> Result<ScoreEv
             ),
         ));
     }
-    Ok(ScoreEvent { board, player, score, ts_ms, id })
+    Ok(ScoreEvent { board, player, score, ts_ms, id, meta })
 }
 
-fn json_kind(raw: &str) -> &'static str {
+pub(crate) fn json_kind(raw: &str) -> &'static str {
     match raw.as_bytes().first() {
         Some(b'"') => "a string",
         Some(b'{') => "an object",
@@ -196,6 +203,14 @@ fn parse_event_id(raw: &RawValue) -> Result<String, Rejection> {
         ));
     }
     Ok(id)
+}
+
+/// `meta`: a JSON object of at most [`crate::MAX_META_BYTES`] (`null` is as if absent).
+fn parse_meta(raw: &RawValue) -> Result<Option<Meta>, Rejection> {
+    if raw.get() == "null" {
+        return Ok(None);
+    }
+    Meta::parse(raw.get()).map(Some).map_err(|e| Rejection::new(RejectionCode::BadMeta, e.to_string()))
 }
 
 #[cfg(test)]
@@ -308,6 +323,24 @@ mod tests {
         assert_eq!(code(r#"{"player":"p","score":1,"id":5}"#), RejectionCode::InvalidId);
         let long_id = format!(r#"{{"player":"p","score":1,"id":"{}"}}"#, "i".repeat(129));
         assert_eq!(code(&long_id), RejectionCode::InvalidId);
+    }
+
+    #[test]
+    fn meta_is_an_object_of_at_most_512_bytes_kept_as_sent() {
+        let e = decode(r#"{"player":"p","score":1,"meta":{"name":"Ada", "country":"GB"}}"#).expect("valid");
+        assert_eq!(e.meta.as_ref().map(Meta::as_str), Some(r#"{"name":"Ada","country":"GB"}"#));
+        assert_eq!(decode(&e.to_json()), Ok(e.clone()), "round trips");
+        assert_eq!(decode(r#"{"player":"p","score":1,"meta":null}"#).expect("valid").meta, None);
+        for bad in ["[]", "\"Ada\"", "7", "true", r#"{"a":1,"a":2}"#] {
+            let v = format!(r#"{{"player":"p","score":1,"meta":{bad}}}"#);
+            assert_eq!(code(&v), RejectionCode::BadMeta, "{bad}");
+        }
+        let fits = format!(r#"{{"n":"{}"}}"#, "x".repeat(crate::MAX_META_BYTES - 8));
+        assert!(decode(&format!(r#"{{"player":"p","score":1,"meta":{fits}}}"#)).is_ok());
+        let over = format!(r#"{{"n":"{}"}}"#, "x".repeat(crate::MAX_META_BYTES - 7));
+        let err = decode(&format!(r#"{{"player":"p","score":1,"meta":{over}}}"#)).expect_err("too large");
+        assert_eq!(err.code, RejectionCode::BadMeta);
+        assert!(err.detail.contains("at most 512 bytes, got 513"), "{}", err.detail);
     }
 
     #[test]

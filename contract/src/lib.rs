@@ -10,15 +10,18 @@
 //! # Layout
 //! - [`ids`]: validated board and player names.
 //! - [`event`]: the score event, its decoder and encoder.
+//! - [`meta`]: an entry's metadata, validated once and kept as sent.
 //! - [`reject`]: why a record is rejected, as stable machine-readable codes.
 
 pub mod event;
 pub mod ids;
+pub mod meta;
 pub mod reject;
 pub mod signature;
 
 pub use event::{DEFAULT_BOARD, MAX_EVENT_ID_BYTES, MAX_RECORD_BYTES, MAX_SCORE, ScoreEvent, decode_record};
 pub use ids::{BoardId, IdError, MAX_ID_BYTES, PlayerId};
+pub use meta::{MAX_META_BYTES, Meta, MetaError};
 pub use reject::{MAX_DETAIL_BYTES, Rejection, RejectionCode};
 
 /// Default Kafka topic carrying score events.

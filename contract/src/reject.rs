@@ -52,11 +52,13 @@ pub enum RejectionCode {
     SeasonClosed,
     /// The player is banned from the event's board (docs/contract.md#players-erasure-and-bans).
     Banned,
+    /// `meta` is not a JSON object of at most 512 bytes (docs/contract.md#entry-metadata).
+    BadMeta,
 }
 
 impl RejectionCode {
     /// Every code, for metrics pre-registration and documentation.
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 20] = [
         Self::Empty,
         Self::TooLarge,
         Self::NotUtf8,
@@ -76,6 +78,7 @@ impl RejectionCode {
         Self::BadSignature,
         Self::SeasonClosed,
         Self::Banned,
+        Self::BadMeta,
     ];
 
     /// The code's stable string form, e.g. `invalid_score`.
@@ -100,6 +103,7 @@ impl RejectionCode {
             Self::BadSignature => "bad_signature",
             Self::SeasonClosed => "season_closed",
             Self::Banned => "banned",
+            Self::BadMeta => "bad_meta",
         }
     }
 }

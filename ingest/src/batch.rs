@@ -44,6 +44,8 @@ pub struct Event {
     pub time_ms: u64,
     /// Its record, an index into [`Batch::accepted`].
     pub record: usize,
+    /// The entry metadata it carries.
+    pub meta: Option<leaderboard_contract::Meta>,
 }
 
 /// A batch ready to be written.
@@ -127,6 +129,7 @@ impl Builder {
                     score: event.score,
                     time_ms,
                     record: self.batch.accepted.len(),
+                    meta: event.meta,
                 });
                 self.batch.accepted.push(record);
             }

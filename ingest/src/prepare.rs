@@ -240,7 +240,13 @@ impl Scored for Event {
 pub fn coalesce<'a>(events: impl IntoIterator<Item = &'a Event>, rules: &BoardRules) -> Vec<ScoreUpdate> {
     best_per_key(events, BoardPlayer::from, |key| rules.get(key.board).copied().unwrap_or_default())
         .into_values()
-        .map(|e| ScoreUpdate { board: e.board.clone(), player: e.player.clone(), score: e.score, time_ms: e.time_ms })
+        .map(|e| ScoreUpdate {
+            board: e.board.clone(),
+            player: e.player.clone(),
+            score: e.score,
+            time_ms: e.time_ms,
+            meta: e.meta.clone(),
+        })
         .collect()
 }
 
@@ -261,6 +267,7 @@ mod tests {
             score,
             time_ms,
             record,
+            meta: None,
         }
     }
 

@@ -104,6 +104,7 @@ pub async fn run(
             score,
             ts_ms: stamp.as_ref().map(|(ts, _)| *ts),
             id: None,
+            meta: None,
         };
         let payload = event.to_json();
         let sent_at = Instant::now();

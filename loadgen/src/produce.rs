@@ -114,6 +114,7 @@ pub async fn run(
                 score: scoring.score(game.score),
                 ts_ms: Some(ts_ms),
                 id: None,
+                meta: None,
             };
             let payload = event.to_json();
             let headers = signer.as_ref().map(|s| signature_headers(s, event.key(), payload.as_bytes()));

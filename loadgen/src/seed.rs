@@ -42,6 +42,7 @@ pub async fn seed(world: &World, batch: usize) -> anyhow::Result<()> {
                         score: scoring.score(Population::initial_score(world.seed, i)),
                         // Seeded scores were reached before the run: at the epoch.
                         time_ms: 0,
+                        meta: None,
                     })
                     .collect();
                 router.apply(&updates).await

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry as Slot;
 use std::hash::Hash;
 
-use leaderboard_contract::{BoardId, PlayerId};
+use leaderboard_contract::{BoardId, Meta, PlayerId};
 use serde::Serialize;
 
 use crate::rules::{Rules, Ties};
@@ -23,6 +23,8 @@ pub struct ScoreUpdate {
     /// When the player reached it, in milliseconds since the Unix epoch (the
     /// event's `ts`, else its Kafka timestamp): breaks ties on `ties: earliest` boards.
     pub time_ms: u64,
+    /// The event's metadata: the entry shows it while this update's score is the player's.
+    pub meta: Option<Meta>,
 }
 
 /// One row of a list: ranks follow the contract (1 + players strictly above).
@@ -34,6 +36,9 @@ pub struct Entry {
     pub player: PlayerId,
     /// The player's best score.
     pub score: u64,
+    /// The metadata of the event that set the score, when it carried any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Meta>,
 }
 
 /// Where one player stands on a board.
@@ -47,6 +52,9 @@ pub struct Standing {
     pub total: u64,
     /// Share of players with a strictly lower score, in percent.
     pub percentile: f64,
+    /// The metadata of the event that set the score, when it carried any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Meta>,
 }
 
 impl Standing {
@@ -55,7 +63,13 @@ impl Standing {
     /// those sharing their score (themselves included; 1 on `earliest` boards).
     pub fn ranked(score: u64, ahead: u64, equal: u64, total: u64, ties: Ties) -> Self {
         let equal = if ties == Ties::Earliest { 1 } else { equal };
-        Self { score, rank: ahead + 1, total, percentile: percentile(total, ahead, equal) }
+        Self { score, rank: ahead + 1, total, percentile: percentile(total, ahead, equal), meta: None }
+    }
+
+    /// The same standing, showing `meta`.
+    #[must_use]
+    pub fn with_meta(self, meta: Option<Meta>) -> Self {
+        Self { meta, ..self }
     }
 }
 
@@ -132,14 +146,14 @@ pub struct BoardStats {
 /// `earliest`, where every rank is the position + 1.
 pub fn assign_ranks(rows: Vec<Row>, first_position: u64, above_first: u64, ties: Ties) -> Vec<Entry> {
     let mut out: Vec<Entry> = Vec::with_capacity(rows.len());
-    for (i, Row { player, score, .. }) in rows.into_iter().enumerate() {
+    for (i, Row { player, score, meta, .. }) in rows.into_iter().enumerate() {
         let rank = match out.last() {
             _ if ties == Ties::Earliest => first_position + i as u64 + 1,
             None => above_first + 1,
             Some(prev) if prev.score == score => prev.rank,
             Some(_) => first_position + i as u64 + 1,
         };
-        out.push(Entry { rank, player, score });
+        out.push(Entry { rank, player, score, meta });
     }
     out
 }
@@ -154,12 +168,14 @@ pub struct Row {
     pub score: u64,
     /// When the player reached it (`earliest` boards; 0 elsewhere, so it never decides).
     pub time_ms: u64,
+    /// The entry's metadata, when it has any.
+    pub meta: Option<Meta>,
 }
 
 impl Row {
     /// A row of a `shared` board.
     pub fn new(player: PlayerId, score: u64) -> Self {
-        Self { player, score, time_ms: 0 }
+        Self { player, score, time_ms: 0, meta: None }
     }
 
     /// Board order: see [`board_order`].
@@ -200,6 +216,8 @@ pub struct Listed {
     pub rank: u64,
     /// Their place inside the list, with the board's tie rule.
     pub list_rank: u64,
+    /// The metadata of the event that set their score, when it carried any.
+    pub meta: Option<Meta>,
 }
 
 /// The answer of a lookup.

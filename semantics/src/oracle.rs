@@ -11,7 +11,7 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use leaderboard_contract::{BoardId, PlayerId};
+use leaderboard_contract::{BoardId, Meta, PlayerId};
 
 use crate::model::{Entry, Page, ScoreUpdate, Standing, percentile};
 use crate::rules::{Order, Rules, Ties};
@@ -23,11 +23,12 @@ pub struct Oracle {
     rules: HashMap<BoardId, Rules>,
 }
 
-/// A player's best: the score and when they reached it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A player's best: the score, when they reached it, and the metadata of the event that set it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Best {
     score: u64,
     time_ms: u64,
+    meta: Option<Meta>,
 }
 
 /// The reference model of one board.
@@ -63,7 +64,7 @@ impl Oracle {
         self.boards
             .entry(update.board.clone())
             .or_insert_with(|| OracleBoard { rules, ..OracleBoard::default() })
-            .apply(&update.player, update.score, update.time_ms);
+            .apply(&update.player, update.score, update.time_ms, update.meta.clone());
     }
 
     /// One board, to change, if any update touched it.
@@ -85,12 +86,21 @@ impl Oracle {
 impl OracleBoard {
     /// Applies best-score semantics to one player: a better score wins; on
     /// `earliest` boards an equal score reached earlier moves the time back.
-    pub fn apply(&mut self, player: &PlayerId, score: u64, time_ms: u64) {
-        let new = Best { score, time_ms };
+    /// The entry's metadata is that of the update that won (an update that
+    /// changes nothing never replaces it, so among equal scores the first
+    /// applied keeps its metadata).
+    pub fn apply(&mut self, player: &PlayerId, score: u64, time_ms: u64, meta: Option<Meta>) {
+        let new = Best { score, time_ms, meta };
         let rules = self.rules;
-        let best = self.best.entry(player.clone()).or_insert(new);
-        if rules.improves(rules.key(new.score), new.time_ms, rules.key(best.score), best.time_ms) {
-            *best = new;
+        match self.best.get_mut(player) {
+            Some(best) => {
+                if rules.improves(rules.key(new.score), new.time_ms, rules.key(best.score), best.time_ms) {
+                    *best = new;
+                }
+            }
+            None => {
+                self.best.insert(player.clone(), new);
+            }
         }
         self.sorted = OnceLock::new();
     }
@@ -130,7 +140,7 @@ impl OracleBoard {
 
     fn sorted(&self) -> &[(PlayerId, Best)] {
         self.sorted.get_or_init(|| {
-            let mut v: Vec<(PlayerId, Best)> = self.best.iter().map(|(p, b)| (p.clone(), *b)).collect();
+            let mut v: Vec<(PlayerId, Best)> = self.best.iter().map(|(p, b)| (p.clone(), b.clone())).collect();
             v.sort_by(|a, b| self.cmp((&a.0, &a.1), (&b.0, &b.1)));
             v
         })
@@ -156,6 +166,11 @@ impl OracleBoard {
         self.best.get(player).map(|b| b.score)
     }
 
+    /// The metadata a player's entry shows.
+    pub fn meta(&self, player: &PlayerId) -> Option<&Meta> {
+        self.best.get(player).and_then(|b| b.meta.as_ref())
+    }
+
     /// Every player's best score.
     pub fn scores(&self) -> impl Iterator<Item = (&PlayerId, u64)> {
         self.best.iter().map(|(p, b)| (p, b.score))
@@ -178,6 +193,7 @@ impl OracleBoard {
             rank: ahead + 1,
             total: self.total(),
             percentile: percentile(self.total(), ahead, equal),
+            meta: self.meta(player).cloned(),
         })
     }
 
@@ -207,7 +223,7 @@ impl OracleBoard {
                             as u64
                     }
                 };
-                Some(crate::Listed { player: (*p).clone(), score: st.score, rank: st.rank, list_rank })
+                Some(crate::Listed { player: (*p).clone(), score: st.score, rank: st.rank, list_rank, meta: st.meta })
             })
             .collect();
         let missing = asked.iter().filter(|p| self.score(p).is_none()).map(|p| (*p).clone()).collect();
@@ -234,7 +250,12 @@ impl OracleBoard {
     fn rank_rows(&self, start: usize, end: usize) -> Vec<Entry> {
         self.sorted()[start..end]
             .iter()
-            .map(|(p, b)| Entry { rank: self.standing(p).map_or(0, |s| s.rank), player: p.clone(), score: b.score })
+            .map(|(p, b)| Entry {
+                rank: self.standing(p).map_or(0, |s| s.rank),
+                player: p.clone(),
+                score: b.score,
+                meta: b.meta.clone(),
+            })
             .collect()
     }
 }
@@ -249,6 +270,7 @@ mod tests {
             player: PlayerId::new(player).expect("valid"),
             score,
             time_ms,
+            meta: None,
         }
     }
 

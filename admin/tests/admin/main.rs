@@ -38,6 +38,7 @@ async fn skewed_board(layout: &str) -> (Router, BoardId) {
             player: PlayerId::new(format!("p{i}")).expect("id"),
             score: i,
             time_ms: 0,
+            meta: None,
         })
         .collect();
     router.apply(&updates).await.expect("apply");

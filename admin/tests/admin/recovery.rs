@@ -101,6 +101,7 @@ impl Setup {
                 score: self.rng.random_range(0..100_000),
                 ts_ms: Some(1_000 + self.rng.random_range(0..1_000_000)),
                 id: None,
+                meta: None,
             })
             .collect();
         for e in &events {
@@ -110,6 +111,7 @@ impl Setup {
                 player: e.player.clone(),
                 score: e.score,
                 time_ms,
+                meta: None,
             });
         }
         let (key, value): (Vec<_>, Vec<_>) = events.iter().map(|e| (e.key().to_vec(), e.to_json())).unzip();
@@ -139,6 +141,7 @@ impl Setup {
                 score: self.rng.random_range(0..100_000),
                 ts_ms: Some(1_000 + self.rng.random_range(0..1_000_000)),
                 id: None,
+                meta: None,
             };
             let value = e.to_json();
             let signature = signer.sign(e.key(), value.as_bytes());
@@ -148,6 +151,7 @@ impl Setup {
                     player: e.player.clone(),
                     score: e.score,
                     time_ms: e.ts_ms.unwrap_or(0),
+                    meta: None,
                 });
                 value
             } else {
@@ -378,6 +382,7 @@ async fn a_restore_into_another_layout_keeps_seasons_and_their_fences() {
             player: PlayerId::new(format!("p{i}")).expect("id"),
             score: i,
             time_ms: 0,
+            meta: None,
         })
         .collect();
     router.apply(&rows).await.expect("season rows");
@@ -413,7 +418,13 @@ async fn a_restore_into_another_layout_keeps_seasons_and_their_fences() {
     let entries = single.seasons(&seasonal).await.expect("seasons");
     assert_eq!(entries[0].closed_at_ms, Some(86_400_000 * 4 + 20_000), "closed as it was");
     assert_eq!(entries[0].amended_at_ms, Some(86_400_000 * 5), "amended as it was");
-    let late = ScoreUpdate { board: name.clone(), player: PlayerId::new("late").expect("id"), score: 9, time_ms: 0 };
+    let late = ScoreUpdate {
+        board: name.clone(),
+        player: PlayerId::new("late").expect("id"),
+        score: 9,
+        time_ms: 0,
+        meta: None,
+    };
     assert_eq!(single.apply(&[late]).await.expect("write").len(), 1, "the restored fence refuses writes");
     let again = recover::restore(&store, &s.redis_args(), &s.kafka, &file, &options).await;
     assert!(again.is_err_and(|e| e.to_string().contains("exists")), "never merges into a live board");

@@ -152,6 +152,7 @@ pub async fn player(
         total: st.total,
         percentile: st.percentile,
         as_of: rfc3339(as_of),
+        meta: st.meta,
     }))
 }
 

@@ -82,6 +82,7 @@ pub async fn lookup(
                 score: l.score,
                 rank: l.rank,
                 list_rank: l.list_rank,
+                meta: l.meta,
             })
             .collect(),
         missing: found.missing.iter().map(ToString::to_string).collect(),

@@ -156,6 +156,7 @@ async fn rules_are_set_applied_fixed_and_audited() {
         player: leaderboard_contract::PlayerId::new(p).expect("player"),
         score,
         time_ms,
+        meta: None,
     };
     writer
         .apply(&[lap("slow", 90_000, 1), lap("late", 61_000, 50), lap("first", 61_000, 20), lap("best", 59_500, 99)])

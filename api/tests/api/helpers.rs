@@ -90,6 +90,7 @@ pub async fn seed(router: &Router, board: &BoardId, players: usize) -> Oracle {
             player: PlayerId::new(format!("p{i:04}")).expect("id"),
             score: ((i * 7919) % 300) as u64,
             time_ms: 0,
+            meta: None,
         })
         .collect();
     router.apply(&updates).await.expect("seed");

@@ -62,7 +62,13 @@ async fn an_erased_player_leaves_every_answer_at_once_and_the_registry_remembers
     // Players of this test only: an erasure reaches every board of the store.
     let gone = PlayerId::new(testkit::unique("gone")).expect("player");
     let season_player = PlayerId::new(testkit::unique("stays")).expect("player");
-    let best = |player: &PlayerId, score| ScoreUpdate { board: b.clone(), player: player.clone(), score, time_ms: 0 };
+    let best = |player: &PlayerId, score| ScoreUpdate {
+        board: b.clone(),
+        player: player.clone(),
+        score,
+        time_ms: 0,
+        meta: None,
+    };
     writer.apply(&[best(&gone, 10_000), best(&season_player, 9_000)]).await.expect("write");
     let operator = testkit::unique("privacy");
     let (taking, other) = (api(&redis, Some(&operator)).await, api(&redis, None).await);
@@ -124,7 +130,7 @@ async fn a_lookup_asked_after_an_erasure_returned_never_shares_one_read_before_i
     seed(&writer, &b, 5).await;
     let gone = PlayerId::new(testkit::unique("gone")).expect("player");
     writer
-        .apply(&[ScoreUpdate { board: b.clone(), player: gone.clone(), score: 10_000, time_ms: 0 }])
+        .apply(&[ScoreUpdate { board: b.clone(), player: gone.clone(), score: 10_000, time_ms: 0, meta: None }])
         .await
         .expect("write");
     // Requests time out late (see `api`): besides, a held lookup cut short would hand its flight
@@ -177,6 +183,7 @@ async fn a_ban_takes_a_player_off_its_boards_and_can_be_lifted() {
         player: cheat.clone(),
         score: 99_999,
         time_ms: 0,
+        meta: None,
     };
     writer.apply(&[best(&b), best(&elsewhere)]).await.expect("write");
     let api = api(&redis, Some(&testkit::unique("moderator"))).await;
@@ -264,7 +271,10 @@ async fn a_change_the_players_log_does_not_take_is_answered_503_and_in_effect() 
     let writer = router(&redis, "hash:2").await;
     seed(&writer, &b, 5).await;
     let gone = PlayerId::new(testkit::unique("gone")).expect("id");
-    writer.apply(&[ScoreUpdate { board: b.clone(), player: gone.clone(), score: 7, time_ms: 0 }]).await.expect("write");
+    writer
+        .apply(&[ScoreUpdate { board: b.clone(), player: gone.clone(), score: 7, time_ms: 0, meta: None }])
+        .await
+        .expect("write");
     let (status, error) = call(&api, Method::DELETE, &format!("/v1/admin/players/{gone}"), None).await;
     assert_eq!(
         (status, error["error"]["code"].as_str()),
@@ -313,7 +323,7 @@ async fn an_erasure_cut_off_by_the_admin_timeout_still_finishes_everywhere() {
     seed(&writer, &b, 10).await;
     let gone = PlayerId::new(testkit::unique("gone")).expect("player");
     writer
-        .apply(&[ScoreUpdate { board: b.clone(), player: gone.clone(), score: 10_000, time_ms: 0 }])
+        .apply(&[ScoreUpdate { board: b.clone(), player: gone.clone(), score: 10_000, time_ms: 0, meta: None }])
         .await
         .expect("write");
     let operator = testkit::unique("privacy");

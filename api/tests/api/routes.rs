@@ -188,6 +188,7 @@ async fn cached_pages_are_tagged_and_revalidated() {
         player: PlayerId::new("newcomer").expect("id"),
         score: u64::MAX >> 12,
         time_ms: 0,
+        meta: None,
     };
     writer.apply(&[newcomer]).await.expect("apply");
     let mut changed = None;

@@ -19,6 +19,7 @@ fn updates(stored: &leaderboard_contract::BoardId, players: usize, base: u64) ->
             player: PlayerId::new(format!("p{i:03}")).expect("id"),
             score: base + ((i * 37) % 50) as u64,
             time_ms: 0,
+            meta: None,
         })
         .collect()
 }

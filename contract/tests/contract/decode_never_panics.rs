@@ -28,6 +28,7 @@ proptest! {
             board: BoardId::new(board).expect("generated board is valid"),
             player: PlayerId::new(player).expect("generated player is valid"),
             score, ts_ms: ts, id,
+            meta: None,
         };
         let json = event.to_json();
         prop_assert_eq!(decode_record(Some(event.key()), Some(json.as_bytes())), Ok(event));

@@ -7,15 +7,16 @@
 //! where the schema accepts what the decoder refuses: the value's size in bytes (`too_large`), an
 //! `id` of at most 128 characters but more than 128 bytes (`maxLength` counts characters), numbers
 //! written with a fraction or an exponent (`1.0` is an integer to JSON Schema), a field given twice
-//! (a parsed document keeps one) and the record key (`key_mismatch`). No case goes the other way:
+//! (a parsed document keeps one), the record key (`key_mismatch`) and `meta`'s size in bytes
+//! and its keys given twice (`bad_meta`). No case goes the other way:
 //! whatever the schema refuses, the decoder refuses.
 
 use std::sync::LazyLock;
 
 use jsonschema::Validator;
 use leaderboard_contract::{
-    BoardId, DEFAULT_BOARD, MAX_EVENT_ID_BYTES, MAX_ID_BYTES, MAX_RECORD_BYTES, MAX_SCORE, PlayerId, RejectionCode,
-    decode_record,
+    BoardId, DEFAULT_BOARD, MAX_EVENT_ID_BYTES, MAX_ID_BYTES, MAX_META_BYTES, MAX_RECORD_BYTES, MAX_SCORE, PlayerId,
+    RejectionCode, decode_record,
 };
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -54,6 +55,12 @@ struct Case {
 
 fn case(name: &'static str, value: impl Into<Vec<u8>>, expect: Expect) -> Case {
     Case { name, key: None, value: value.into(), expect }
+}
+
+/// A `meta` object of exactly `bytes` bytes of JSON text.
+fn meta_of(bytes: usize) -> String {
+    let head = r#"{"name":""#;
+    format!("{head}{}\"}}", "n".repeat(bytes - head.len() - 2))
 }
 
 /// A value with `player` `p` and `score` 1 and one more field, its JSON text given.
@@ -103,8 +110,12 @@ fn accepted() -> Vec<Case> {
         case("an id of 128 bytes in 64 characters", with("id", &quoted(&"é".repeat(MAX_EVENT_ID_BYTES / 2))), Accepted),
         case("an id of any characters", with("id", &quoted("e 1/€\n\"")), Accepted),
         case("unknown fields are ignored", with("extra", r#"{"nested":[1,2,{"x":null}]}"#), Accepted),
-        case("meta is not built: an object is ignored", with("meta", r#"{"name":"Ann","country":"JP"}"#), Accepted),
-        case("meta is not built: a non-object is ignored too", with("meta", r#""not an object""#), Accepted),
+        case("meta an object", with("meta", r#"{"name":"Ann","country":"JP"}"#), Accepted),
+        case("meta an empty object", with("meta", "{}"), Accepted),
+        case("meta null is no meta", with("meta", "null"), Accepted),
+        case("meta nested", with("meta", r#"{"run":{"car":"GT-86","laps":[61.2,60.9]},"x":null}"#), Accepted),
+        case("meta of exactly the size limit", with("meta", &meta_of(MAX_META_BYTES)), Accepted),
+        case("meta with a key given twice below the top", with("meta", r#"{"a":{"k":1},"b":{"k":1}}"#), Accepted),
         case("an escaped player", r#"{"player":"p\u002d1","score":1}"#, Accepted),
         case("whitespace around the object", " \n\t{ \"player\" : \"p\" , \"score\" : 1 }\r\n", Accepted),
         case("a value of exactly the size limit", padded_to(MAX_RECORD_BYTES), Accepted),
@@ -184,6 +195,10 @@ fn refused_board_ts_and_id() -> Vec<Case> {
         case("id an object", with("id", "{}"), Refused(C::InvalidId)),
         case("id of 129 ASCII bytes", with("id", &quoted(&"i".repeat(129))), Refused(C::InvalidId)),
         case("id of 129 characters", with("id", &quoted(&"é".repeat(129))), Refused(C::InvalidId)),
+        case("meta a string", with("meta", r#""Ann""#), Refused(C::BadMeta)),
+        case("meta an array", with("meta", r#"[{"name":"Ann"}]"#), Refused(C::BadMeta)),
+        case("meta a number", with("meta", "7"), Refused(C::BadMeta)),
+        case("meta a boolean", with("meta", "true"), Refused(C::BadMeta)),
     ]
 }
 
@@ -203,6 +218,17 @@ fn gaps() -> Vec<Case> {
         case("score -0", r#"{"player":"p","score":-0}"#, Gap(C::InvalidScore, "a fraction or an exponent")),
         case("ts 5.0", with("ts", "5.0"), Gap(C::InvalidTs, "a fraction or an exponent")),
         case("a field given twice", r#"{"player":"p","score":1,"score":2}"#, Gap(C::NotJson, "a field given twice")),
+        case(
+            "meta over the size limit",
+            with("meta", &meta_of(MAX_META_BYTES + 1)),
+            Gap(C::BadMeta, "at most 512 bytes"),
+        ),
+        case(
+            "meta of 300 characters and 600 bytes",
+            with("meta", &format!(r#"{{"name":"{}"}}"#, "é".repeat(300))),
+            Gap(C::BadMeta, "at most 512 bytes"),
+        ),
+        case("meta with a key given twice", with("meta", r#"{"name":"a","name":"b"}"#), Gap(C::BadMeta, "keys twice")),
         Case {
             name: "a record key that is not the player",
             key: Some(b"p-2".to_vec()),
@@ -281,6 +307,8 @@ fn the_schema_states_the_crates_limits() {
     assert_eq!(DOCUMENT["required"], json!(["player", "score"]));
     let description = DOCUMENT["description"].as_str().expect("description");
     assert!(description.contains(&format!("at most {MAX_RECORD_BYTES} bytes")), "the size limit");
+    assert!(description.contains(&format!("`meta` is at most {MAX_META_BYTES} bytes")), "the meta size limit");
+    assert_eq!(properties["meta"]["type"], json!(["object", "null"]));
 }
 
 /// A field's JSON text, or `None` for an absent field: the values near every rule's edges.

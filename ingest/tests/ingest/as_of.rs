@@ -73,6 +73,7 @@ impl Log {
                 score: *score,
                 ts_ms: None,
                 id: None,
+                meta: None,
             })
             .collect();
         let sends = events.iter().map(|event| async move {

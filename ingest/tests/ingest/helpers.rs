@@ -113,6 +113,7 @@ pub fn random_events_at(
             score: rng.random_range(0..1000),
             ts_ms: Some(ts(&mut rng)),
             id: Some(format!("e{i}")),
+            meta: None,
         })
         .collect();
     out.shuffle(&mut rng);
@@ -124,7 +125,13 @@ pub fn random_events_at(
 pub fn oracle_of(events: &[ScoreEvent]) -> Oracle {
     let mut o = Oracle::new();
     for e in events {
-        o.apply(&ScoreUpdate { board: e.board.clone(), player: e.player.clone(), score: e.score, time_ms: 0 });
+        o.apply(&ScoreUpdate {
+            board: e.board.clone(),
+            player: e.player.clone(),
+            score: e.score,
+            time_ms: 0,
+            meta: None,
+        });
     }
     o
 }

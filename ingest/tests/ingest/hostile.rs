@@ -277,8 +277,14 @@ async fn a_loss_the_worker_cannot_see_is_repaired_after_the_cache_ttl() {
     let topics = Topics::create(2).await;
     let board = BoardId::new(unique("flushed")).expect("board");
     let player = |i: usize| leaderboard_contract::PlayerId::new(format!("p{i}")).expect("player");
-    let event =
-        |i: usize, score: u64| ScoreEvent { board: board.clone(), player: player(i), score, ts_ms: None, id: None };
+    let event = |i: usize, score: u64| ScoreEvent {
+        board: board.clone(),
+        player: player(i),
+        score,
+        ts_ms: None,
+        id: None,
+        meta: None,
+    };
     let high: Vec<ScoreEvent> = (0..200).map(|i| event(i, 1000)).collect();
     let low: Vec<ScoreEvent> = (0..200).map(|i| event(i, 10)).collect();
     let ttl = Duration::from_secs(2);

@@ -29,7 +29,14 @@ async fn produce_at(producer: &FutureProducer, topic: &str, events: &[ScoreEvent
 fn events_of(board: &BoardId, player: &PlayerId, scores: &[u64]) -> Vec<ScoreEvent> {
     scores
         .iter()
-        .map(|&score| ScoreEvent { board: board.clone(), player: player.clone(), score, ts_ms: None, id: None })
+        .map(|&score| ScoreEvent {
+            board: board.clone(),
+            player: player.clone(),
+            score,
+            ts_ms: None,
+            id: None,
+            meta: None,
+        })
         .collect()
 }
 
@@ -131,7 +138,13 @@ async fn a_new_start_during_an_unfinished_erasure_is_kept() {
     let board = BoardId::new(unique("erase-new-start")).expect("board");
     let reader = router(&redis_url(), "single").await;
     let back = PlayerId::new(unique("back")).expect("player");
-    let old = leaderboard_semantics::ScoreUpdate { board: board.clone(), player: back.clone(), score: 900, time_ms: 1 };
+    let old = leaderboard_semantics::ScoreUpdate {
+        board: board.clone(),
+        player: back.clone(),
+        score: 900,
+        time_ms: 1,
+        meta: None,
+    };
     reader.apply(std::slice::from_ref(&old)).await.expect("an old score");
 
     let eraser_held = testkit::FailHold::new("store::erasure_after_mark");

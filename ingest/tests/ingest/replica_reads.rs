@@ -124,6 +124,7 @@ async fn reads_fall_back_to_the_primary_and_return_to_a_replica() {
             player: leaderboard_contract::PlayerId::new(format!("p{i}")).expect("player"),
             score: i * 10,
             time_ms: 0,
+            meta: None,
         })
         .collect();
     writer.apply(&updates).await.expect("apply");

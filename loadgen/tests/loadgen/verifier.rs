@@ -45,8 +45,15 @@ async fn verifier_passes_a_faithful_api_and_names_each_difference() {
                 player: PlayerId::new("stranger").expect("id"),
                 score: 1,
                 time_ms: 0,
+                meta: None,
             },
-            ScoreUpdate { board: boards.of(1).clone(), player: player(1), score: top_score + 1, time_ms: 0 },
+            ScoreUpdate {
+                board: boards.of(1).clone(),
+                player: player(1),
+                score: top_score + 1,
+                time_ms: 0,
+                meta: None,
+            },
         ])
         .await
         .expect("apply");
@@ -111,7 +118,13 @@ async fn verifier_follows_asc_and_earliest_boards() {
     let router = Router::new(store, layout.parse().expect("layout"), RouterOptions::default());
     let key = best[3].max(best[7]).max(best[9]) + 1;
     for (i, time_ms) in [(7, 500), (9, 100)] {
-        let lap = ScoreUpdate { board: boards.of(i).clone(), player: player(i), score: scoring.score(key), time_ms };
+        let lap = ScoreUpdate {
+            board: boards.of(i).clone(),
+            player: player(i),
+            score: scoring.score(key),
+            time_ms,
+            meta: None,
+        };
         router.apply(std::slice::from_ref(&lap)).await.expect("apply");
         best[i] = key;
         reached[i] = time_ms;

@@ -70,7 +70,13 @@ async fn a_store_that_lost_its_registry_is_given_it_back() {
     let scores: Vec<ScoreUpdate> = [&gone, &cheat, &kept]
         .iter()
         .enumerate()
-        .map(|(i, p)| ScoreUpdate { board: board.clone(), player: (*p).clone(), score: 10 + i as u64, time_ms: 1 })
+        .map(|(i, p)| ScoreUpdate {
+            board: board.clone(),
+            player: (*p).clone(),
+            score: 10 + i as u64,
+            time_ms: 1,
+            meta: None,
+        })
         .collect();
     router.apply(&scores).await.expect("apply");
     let checkpoint = redis.checkpoint();

@@ -21,10 +21,9 @@
 
 use leaderboard_contract::{BoardId, PlayerId};
 use leaderboard_semantics::ScoreUpdate;
-use redis::Value;
 
 use crate::Result;
-use crate::board::scan::{decode_members, parse_scan};
+use crate::board::scan::{ScanPage, scan_page};
 use crate::failpoint::hold_here;
 use crate::layout::router::Router;
 use crate::marker::registry::{self, Marks};
@@ -46,10 +45,7 @@ impl Router {
     /// the players a copy must leave out (module docs, steps 1 and 2).
     pub(crate) async fn read_chunk(&self, board: &BoardId, key: &str, cursor: u64, count: usize) -> Result<Chunk> {
         let since = registry::version(self.store()).await?;
-        let reply: Vec<Value> =
-            self.store().query(redis::cmd("ZSCAN").arg(key).arg(cursor).arg("COUNT").arg(count)).await?;
-        let (cursor, members) = parse_scan(reply)?;
-        let mut updates = decode_members(board, &members)?;
+        let ScanPage { cursor, mut updates } = scan_page(self.store(), board, key, cursor, count).await?;
         let marks = registry::marks(self.store(), updates.iter().map(|u| &u.player)).await?;
         updates.retain(|u| !marks.stale_in_copy(&u.player, board, since));
         hold_here("store::copy_before_write");

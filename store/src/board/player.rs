@@ -34,9 +34,14 @@ impl Router {
             .map(|PlayerKey { key, range }| {
                 let mut p = redis::pipe();
                 match keys::index_for(key, record.rules.ties) {
-                    None => p.cmd("ZREM").arg(key).arg(&member),
-                    Some(index) => p.add_command(scripts::timed_remove(key, &index, std::iter::once(player))),
-                };
+                    None => {
+                        p.cmd("ZREM").arg(key).arg(&member);
+                        p.cmd("HDEL").arg(keys::entry_meta(key)).arg(&member).ignore();
+                    }
+                    Some(index) => {
+                        p.add_command(scripts::timed_remove(key, &index, std::iter::once(player)));
+                    }
+                }
                 if *range {
                     p.cmd("SREM").arg(keys::pending_moves(key)).arg(&member).ignore();
                 }

@@ -17,9 +17,8 @@ use leaderboard_contract::BoardId;
 use leaderboard_semantics::ScoreUpdate;
 use leaderboard_semantics::rules::Rules;
 use leaderboard_semantics::season::Season;
-use redis::Value;
 
-use crate::board::scan::{decode_members, parse_scan};
+use crate::board::scan::{ScanPage, scan_page};
 use crate::board::seasons::SeasonEntry;
 use crate::layout::record::{self, BoardRecord, RecordedLayout};
 use crate::layout::router::Router;
@@ -132,13 +131,8 @@ impl PlayerScan<'_> {
             }
             return Ok(None);
         };
-        let reply: Vec<Value> = self
-            .router
-            .store()
-            .query(redis::cmd("ZSCAN").arg(key).arg(self.cursor).arg("COUNT").arg(SCAN_CHUNK))
-            .await?;
-        let (next, members) = parse_scan(reply)?;
-        let mut rows = decode_members(&self.board, &members)?;
+        let ScanPage { cursor: next, updates: mut rows } =
+            scan_page(self.router.store(), &self.board, key, self.cursor, SCAN_CHUNK).await?;
         for row in &mut rows {
             row.score = self.record.rules.score(row.score);
         }

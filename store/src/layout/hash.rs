@@ -12,7 +12,7 @@ use leaderboard_contract::{BoardId, PlayerId};
 use leaderboard_semantics::model::{Entry, Page, Row, ScoreUpdate, ShardStats, Standing, assign_ranks};
 use leaderboard_semantics::rules::Ties;
 
-use crate::connection::reply::{as_array, as_u64};
+use crate::connection::reply::as_u64;
 use crate::connection::store::Store;
 use crate::layout::single::{push_writes, refused_chunks};
 use crate::layout::{keys, scripts};
@@ -122,7 +122,7 @@ pub(crate) async fn standing(
 ) -> Result<Option<Standing>> {
     let Some(own) = locate_own(store, board, shards, player, ties).await? else { return Ok(None) };
     let (ahead, equal, total) = counts(store, &shard_keys(board, shards), own.score, &own.member, ties).await?;
-    Ok(Some(Standing::ranked(own.score, ahead, equal, total, ties)))
+    Ok(Some(Standing::ranked(own.score, ahead, equal, total, ties).with_meta(own.meta)))
 }
 
 /// Merges the first `offset + limit` rows of every shard into the board's rows
@@ -181,7 +181,7 @@ pub(crate) async fn top(
             .map(|&i| {
                 let mut p = redis::pipe();
                 let from = fetched[i].len() as u64;
-                p.cmd("ZREVRANGE").arg(&keys[i]).arg(from).arg(wanted[i] - 1).arg("WITHSCORES");
+                p.add_command(scripts::page(&keys[i], from, wanted[i] - from));
                 p
             })
             .collect();
@@ -194,7 +194,7 @@ pub(crate) async fn top(
         let (replies, counted) = futures::future::try_join(store.run_all(&pipes), counting).await?;
         total = Some(counted);
         for (&i, replies) in asked.iter().zip(replies) {
-            let rows = scripts::decode_rows(&as_array(replies.into_iter().next().unwrap_or_default())?)?;
+            let rows = scripts::parse_page(replies.into_iter().next().unwrap_or_default())?.rows;
             let asked_for = wanted[i] - fetched[i].len() as u64;
             exhausted[i] = (rows.len() as u64) < asked_for;
             fetched[i].extend(rows);
@@ -334,6 +334,7 @@ mod tests {
             player: PlayerId::new(id).expect("id"),
             score,
             time_ms: 0,
+            meta: None,
         };
         let players: Vec<ScoreUpdate> = (0..40).map(|i| update(&format!("p{i:02}"), i)).collect();
         apply(&store, &board, 3, &players.iter().collect::<Vec<_>>(), Ties::Shared).await.expect("apply");

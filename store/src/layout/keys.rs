@@ -12,6 +12,7 @@
 //! | `lb:{<board>:r<gen>.<i>}:z` | shard `i` of generation `gen` of the `range` layout |
 //! | `lb:{<board>:r<gen>.<i>}:moving` | players whose move into that `range` shard is not cleaned up yet |
 //! | `lb:{<tag>}:t` | beside each sorted set of a `ties: earliest` board: the time prefix of each player's member |
+//! | `lb:{<tag>}:m` | beside each sorted set holding a player with metadata: each such player's `meta` (field: the plain member) |
 //! | `lb:{<tag>}:closed` | beside each sorted set of a closed season (`<board>@<id>`): the fence its writes check |
 //! | `lb:{<board>}:seasons` | a board's seasons and their state ([`crate::board::seasons`]) |
 //! | `lb:seasonal` | the names of the boards with a reset schedule |
@@ -58,6 +59,16 @@ pub fn player_index(shard_key: &str) -> String {
     }
 }
 
+/// The entry metadata of a shard key (same hash tag as the shard): plain
+/// member → the `meta` of the event that set the player's score there
+/// ([`crate::layout::scripts`]). It exists only once a player of the shard has metadata.
+pub fn entry_meta(shard_key: &str) -> String {
+    match shard_key.strip_suffix(":z") {
+        Some(base) => format!("{base}:m"),
+        None => format!("{shard_key}:m"),
+    }
+}
+
 /// The closed marker of a shard key of a season (same hash tag as the shard):
 /// once it exists, the shard's write scripts refuse every write ([`crate::board::seasons`]).
 pub fn closed_marker(shard_key: &str) -> String {
@@ -68,11 +79,15 @@ pub fn closed_marker(shard_key: &str) -> String {
 }
 
 /// `UNLINK` of a shard's sorted set and every key beside it (its pending
-/// moves, its player index and its closed marker, whichever exist): the one
-/// way a shard is deleted.
+/// moves, its player index, its entry metadata and its closed marker,
+/// whichever exist): the one way a shard is deleted.
 pub(crate) fn unlink_shard(shard_key: &str) -> redis::Cmd {
     let mut cmd = redis::cmd("UNLINK");
-    cmd.arg(pending_moves(shard_key)).arg(player_index(shard_key)).arg(closed_marker(shard_key)).arg(shard_key);
+    cmd.arg(pending_moves(shard_key))
+        .arg(player_index(shard_key))
+        .arg(entry_meta(shard_key))
+        .arg(closed_marker(shard_key))
+        .arg(shard_key);
     cmd
 }
 
@@ -118,5 +133,6 @@ mod tests {
         assert_eq!(layout(&b), "lb:{global}:layout");
         assert_eq!(pending_moves(&range_shard(&b, 2, 0)), "lb:{global:r2.0}:moving");
         assert_eq!(player_index(&hash_shard(&b, 4, 1)), "lb:{global:h4.1}:t");
+        assert_eq!(entry_meta(&single(&b)), "lb:{global}:m");
     }
 }

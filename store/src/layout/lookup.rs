@@ -72,7 +72,7 @@ fn assemble(total: u64, players: &[&PlayerId], found: Vec<Option<Found>>, ties: 
             Some(prev) if ties == Ties::Shared && prev.score == f.score => prev.list_rank,
             _ => i as u64 + 1,
         };
-        entries.push(Listed { player, score: f.score, rank: f.rank, list_rank });
+        entries.push(Listed { player, score: f.score, rank: f.rank, list_rank, meta: f.meta });
     }
     Lookup { total, entries, missing }
 }
@@ -162,10 +162,10 @@ mod tests {
     fn list_ranks_share_places_on_ties_and_missing_keep_their_order() {
         let (ann, bob, cid, dee, eve) = (p("ann"), p("bob"), p("cid"), p("dee"), p("eve"));
         let found = vec![
-            Some(Found { score: 5, rank: 9, time_ms: 0 }),
+            Some(Found { score: 5, rank: 9, time_ms: 0, meta: None }),
             None,
-            Some(Found { score: 9, rank: 1, time_ms: 0 }),
-            Some(Found { score: 5, rank: 9, time_ms: 0 }),
+            Some(Found { score: 9, rank: 1, time_ms: 0, meta: None }),
+            Some(Found { score: 5, rank: 9, time_ms: 0, meta: None }),
             None,
         ];
         let lookup = assemble(40, &[&cid, &eve, &ann, &bob, &dee], found.clone(), Ties::Shared);

@@ -8,19 +8,32 @@
 //!
 //! Lua compares strings with `strcoll`, which depends on the server's locale,
 //! so member comparisons use an explicit byte-wise `greater`.
+//!
+//! Entry metadata ([`leaderboard_contract::Meta`]) lives in a hash beside each
+//! sorted set ([`crate::layout::keys::entry_meta`], same hash tag): the
+//! write scripts set a player's field when their score changes (to the
+//! event's `meta`, or delete it when the event has none), and every read
+//! script that returns rows or a player appends their metadata from it, so a
+//! read with metadata is still one script per shard. A shard whose hash does
+//! not exist (a board that never saw metadata) is written with one plain
+//! `ZADD GT`, as before metadata existed, and read without a single `HMGET`.
 
-use leaderboard_contract::PlayerId;
+use leaderboard_contract::{Meta, PlayerId};
 use leaderboard_semantics::model::Row;
 use redis::{Cmd, Value};
 
 use crate::connection::reply::{as_array, as_bytes, as_score, as_u64};
-use crate::layout::member;
+use crate::layout::{keys, member};
 use crate::{Error, Result};
 
 /// Lua helpers every script that compares or finds members starts with:
 /// `greater(a, b)` compares bytes; `find(idx, m0)` is the member of plain
 /// member `m0`: `m0` itself on boards without a player index (`idx` nil),
-/// else its time prefix from the index followed by `m0`, or nil when absent.
+/// else its time prefix from the index followed by `m0`, or nil when absent;
+/// `plain(m)` is a member without its time prefix (the metadata's field);
+/// `metas(mk, rows)` is the metadata of flat `member, score` rows, aligned
+/// (false where none), or an empty table when the shard keeps none;
+/// `before(key, s, m)` counts the members ahead of an anchor.
 macro_rules! prelude {
     () => {
         r"
@@ -37,6 +50,16 @@ local function find(idx, m0)
   local pre = redis.call('HGET', idx, m0)
   if not pre then return nil end
   return pre .. m0
+end
+local function plain(m)
+  if string.byte(m, 1) == 255 then return string.sub(m, 9) end
+  return m
+end
+local function metas(mk, rows)
+  if #rows == 0 or redis.call('EXISTS', mk) == 0 then return {} end
+  local fields = {}
+  for i = 1, #rows, 2 do fields[#fields + 1] = plain(rows[i]) end
+  return redis.call('HMGET', mk, unpack(fields))
 end
 local function before(key, s, m)
   local n = redis.call('ZCOUNT', key, '(' .. s, '+inf')
@@ -80,11 +103,49 @@ pub(crate) fn refused_by_fence(v: &Value) -> bool {
     matches!(v, Value::Int(CLOSED))
 }
 
-/// `FENCED_ZADD key [marker] s1 m1 ...`: `ZADD key GT` behind the season fence.
-const FENCED_ZADD: &str = concat!(
+/// The Lua helper every write script shares: `keep(mk, kept, m0, meta)`
+/// records the metadata of a player whose score the script just changed:
+/// the event's `meta`, or none (`''`: the field is deleted, when the shard
+/// keeps any). Returns whether the shard keeps metadata now.
+macro_rules! keep {
+    () => {
+        r"
+local function keep(mk, kept, m0, meta)
+  if meta ~= '' then
+    redis.call('HSET', mk, m0, meta)
+    return true
+  end
+  if kept then redis.call('HDEL', mk, m0) end
+  return kept
+end
+"
+    };
+}
+
+/// `BEST key meta [marker] flag s1 m1 [meta1] ...`: best-score writes of a
+/// shard of a `shared` board. `flag` is `m` when each pair carries its
+/// metadata (triples), `-` when none does. Without metadata to write or
+/// kept, it is one `ZADD GT`; otherwise each player whose score improves
+/// gets their metadata set (or cleared).
+const BEST: &str = concat!(
     fence!(),
+    keep!(),
     r"
-redis.call('ZADD', KEYS[1], 'GT', unpack(ARGV))
+local z, mk = KEYS[1], KEYS[2]
+local step = ARGV[1] == 'm' and 3 or 2
+local kept = redis.call('EXISTS', mk) == 1
+if step == 2 and not kept then
+  redis.call('ZADD', z, 'GT', unpack(ARGV, 2))
+  return 0
+end
+for i = 2, #ARGV, step do
+  local s, m = ARGV[i], ARGV[i + 1]
+  local old = redis.call('ZSCORE', z, m)
+  if (not old) or tonumber(s) > tonumber(old) then
+    redis.call('ZADD', z, s, m)
+    kept = keep(mk, kept, m, step == 3 and ARGV[i + 2] or '')
+  end
+end
 return 0
 "
 );
@@ -103,64 +164,80 @@ macro_rules! with_size {
     };
 }
 
-/// `PAGE key offset limit` → `[above_first, m1, s1, m2, s2, ...]`, or `[-1]` when empty:
+/// `rows_reply(head, rows)`: the reply of a script that returns rows: the
+/// `head` values, the rows' metadata ([`prelude`]'s `metas`, from `KEYS[2]`),
+/// then the flat `member, score` rows.
+macro_rules! rows_reply {
+    () => {
+        r"
+local function rows_reply(head, rows)
+  head[#head + 1] = metas(KEYS[2], rows)
+  for i = 1, #rows do head[#head + 1] = rows[i] end
+  return reply(head)
+end
+"
+    };
+}
+
+/// `PAGE key meta offset limit` → `[above_first, metas, m1, s1, m2, s2, ...]`, or `[-1]` when empty:
 /// rows at positions `offset..offset+limit` of the shard (a negative `offset`
-/// counts from its end) and the number of members strictly above the first
-/// row's score. A `limit` of 0 reads nothing (`ZREVRANGE 0 -1` would read the
-/// whole set).
+/// counts from its end), their metadata, and the number of members strictly
+/// above the first row's score. A `limit` of 0 reads nothing (`ZREVRANGE 0 -1`
+/// would read the whole set).
 macro_rules! page_body {
     () => {
         r"
 if tonumber(ARGV[2]) <= 0 then return reply({-1}) end
 local rows = redis.call('ZREVRANGE', KEYS[1], ARGV[1], ARGV[1] + ARGV[2] - 1, 'WITHSCORES')
 if #rows == 0 then return reply({-1}) end
-local above = redis.call('ZCOUNT', KEYS[1], '(' .. rows[2], '+inf')
-table.insert(rows, 1, above)
-return reply(rows)
+return rows_reply({redis.call('ZCOUNT', KEYS[1], '(' .. rows[2], '+inf')}, rows)
 "
     };
 }
-const PAGE: &str = concat!(as_is!(), page_body!());
-const PAGE_SIZED: &str = concat!(with_size!(), page_body!());
+const PAGE: &str = concat!(prelude!(), as_is!(), rows_reply!(), page_body!());
+const PAGE_SIZED: &str = concat!(prelude!(), with_size!(), rows_reply!(), page_body!());
 
-/// `LOCATE key [index] m0` → `[card]` when absent, else `[card, score, position, above, equal, member]`.
+/// `LOCATE key meta [index] m0` → `[card]` when absent, else
+/// `[card, score, position, above, equal, member, meta]` (`meta` false when none).
 const LOCATE: &str = concat!(
     prelude!(),
     r"
 local card = redis.call('ZCARD', KEYS[1])
-local m = find(KEYS[2], ARGV[1])
+local m = find(KEYS[3], ARGV[1])
 if not m then return {card} end
 local s = redis.call('ZSCORE', KEYS[1], m)
 if not s then return {card} end
 local pos = redis.call('ZREVRANK', KEYS[1], m)
 local above = redis.call('ZCOUNT', KEYS[1], '(' .. s, '+inf')
 local equal = redis.call('ZCOUNT', KEYS[1], s, s)
-return {card, s, pos, above, equal, m}
+return {card, s, pos, above, equal, m, redis.call('HGET', KEYS[2], ARGV[1])}
 "
 );
 
-/// `LOOKUP key [index] m0 ...` → `[card, s1, before1, member1, ...]`: for
-/// each player their score (false when absent), the members of the key
+/// `LOOKUP key meta [index] m0 ...` → `[card, s1, before1, member1, meta1, ...]`:
+/// for each player their score (false when absent), the members of the key
 /// ahead of them (strictly better score; on boards with an index, every
-/// member sorting before theirs) and their member.
+/// member sorting before theirs), their member and their metadata (false when none).
 const LOOKUP: &str = concat!(
     prelude!(),
     r"
 local out = {redis.call('ZCARD', KEYS[1])}
 for i = 1, #ARGV do
-  local m = find(KEYS[2], ARGV[i])
+  local m = find(KEYS[3], ARGV[i])
   local s = m and redis.call('ZSCORE', KEYS[1], m)
   if s then
     out[#out + 1] = s
-    if KEYS[2] then
+    if KEYS[3] then
       out[#out + 1] = redis.call('ZREVRANK', KEYS[1], m)
     else
       out[#out + 1] = redis.call('ZCOUNT', KEYS[1], '(' .. s, '+inf')
     end
     out[#out + 1] = m
+    out[#out + 1] = redis.call('HGET', KEYS[2], ARGV[i])
   else
     out[#out + 1] = false
     out[#out + 1] = 0
+    out[#out + 1] = false
     out[#out + 1] = false
   end
 end
@@ -181,8 +258,8 @@ return out
 "
 );
 
-/// `SEEK key [index] member radius [score]` → `[position, above_first, m1, s1, ...]`, or `[-1]`
-/// when no score is given and the member is absent.
+/// `SEEK key meta [index] member radius [score]` → `[position, above_first, metas, m1, s1, ...]`,
+/// or `[-1]` when no score is given and the member is absent.
 ///
 /// With a score, `member` is the anchor's whole member; without, it is the
 /// plain member of a player of this shard, found through the index if any.
@@ -195,7 +272,7 @@ macro_rules! seek_body {
 local key, m, r = KEYS[1], ARGV[1], tonumber(ARGV[2])
 local s = ARGV[3]
 if s == nil or s == '' then
-  m = find(KEYS[2], m)
+  m = find(KEYS[3], m)
   if not m then return reply({-1}) end
   s = redis.call('ZSCORE', key, m)
   if not s then return reply({-1}) end
@@ -209,33 +286,48 @@ if from < 0 then from = 0 end
 local rows = redis.call('ZREVRANGE', key, from, pos + r, 'WITHSCORES')
 local above = 0
 if #rows > 0 then above = redis.call('ZCOUNT', key, '(' .. rows[2], '+inf') end
-table.insert(rows, 1, above)
-table.insert(rows, 1, pos)
-return reply(rows)
+return rows_reply({pos, above}, rows)
 "
     };
 }
-const SEEK: &str = concat!(prelude!(), as_is!(), seek_body!());
-const SEEK_SIZED: &str = concat!(prelude!(), with_size!(), seek_body!());
+const SEEK: &str = concat!(prelude!(), as_is!(), rows_reply!(), seek_body!());
+const SEEK_SIZED: &str = concat!(prelude!(), with_size!(), rows_reply!(), seek_body!());
 
-/// `ADD key pending s1 m1 s2 m2 ...` → `[i, j, ...]`: best-score `ZADD GT` of
-/// every pair, returning the 1-based indexes of pairs whose player must be
-/// cleaned out of other shards: players that were not in the key before
-/// (new, or arriving from another shard), and players still listed in the
-/// `pending` set because an earlier attempt of the same move failed or
-/// crashed before its cleanup finished. Those players are (re-)added to
-/// `pending` atomically with the write; the writer removes them once the
-/// cleanup is done, so a move interrupted at any point is completed by the
-/// redelivered batch.
+/// `ADD key pending meta [marker] flag s1 m1 [meta1] ...` → `[i, j, ...]`:
+/// best-score `ZADD GT` of every player (`flag` as in [`BEST`], and their
+/// metadata set or cleared when their score changes), returning the 1-based
+/// indexes of players who must be cleaned out of other shards: players that
+/// were not in the key before (new, or arriving from another shard), and
+/// players still listed in the `pending` set because an earlier attempt of
+/// the same move failed or crashed before its cleanup finished. Those
+/// players are (re-)added to `pending` atomically with the write; the writer
+/// removes them once the cleanup is done, so a move interrupted at any point
+/// is completed by the redelivered batch.
 const ADD: &str = concat!(
     fence!(),
+    keep!(),
     r"
-local members = {}
-for i = 2, #ARGV, 2 do members[#members + 1] = ARGV[i] end
-local before = redis.call('ZMSCORE', KEYS[1], unpack(members))
+local z, pend, mk = KEYS[1], KEYS[2], KEYS[3]
+local step = ARGV[1] == 'm' and 3 or 2
+local members, pairs = {}, {}
+for i = 2, #ARGV, step do
+  members[#members + 1] = ARGV[i + 1]
+  pairs[#pairs + 1] = ARGV[i]
+  pairs[#pairs + 1] = ARGV[i + 1]
+end
+local before = redis.call('ZMSCORE', z, unpack(members))
 local pending = {}
-if redis.call('SCARD', KEYS[2]) > 0 then pending = redis.call('SMISMEMBER', KEYS[2], unpack(members)) end
-redis.call('ZADD', KEYS[1], 'GT', unpack(ARGV))
+if redis.call('SCARD', pend) > 0 then pending = redis.call('SMISMEMBER', pend, unpack(members)) end
+local kept = redis.call('EXISTS', mk) == 1
+if step == 3 or kept then
+  for j = 1, #members do
+    local at = 2 + (j - 1) * step
+    if (not before[j]) or tonumber(ARGV[at]) > tonumber(before[j]) then
+      kept = keep(mk, kept, members[j], step == 3 and ARGV[at + 2] or '')
+    end
+  end
+end
+redis.call('ZADD', z, 'GT', unpack(pairs))
 local arrived, moving = {}, {}
 for i = 1, #before do
   if (not before[i]) or pending[i] == 1 then
@@ -243,24 +335,28 @@ for i = 1, #before do
     moving[#moving + 1] = members[i]
   end
 end
-if #moving > 0 then redis.call('SADD', KEYS[2], unpack(moving)) end
+if #moving > 0 then redis.call('SADD', pend, unpack(moving)) end
 return arrived
 "
 );
 
-/// `TIMED_ADD key index [pending] s1 prefix1 m1 ...` → `[i, j, ...]`: the
-/// `ties: earliest` form of a best-score write. A player's member is
-/// replaced (member and index entry together) when the new score is better,
-/// or equal with an earlier time (a greater prefix). With a pending-moves
-/// set (`range`), returns the arrivals as `ADD` does; else nothing.
+/// `TIMED_ADD key index meta [pending] [marker] flag s1 prefix1 m1 [meta1] ...`
+/// → `[i, j, ...]`: the `ties: earliest` form of a best-score write (`flag`
+/// as in [`BEST`]). A player's member is replaced (member, index entry and
+/// metadata together) when the new score is better, or equal with an
+/// earlier time (a greater prefix). With a pending-moves set (`range`),
+/// returns the arrivals as `ADD` does; else nothing.
 const TIMED_ADD: &str = concat!(
     fence!(),
     prelude!(),
+    keep!(),
     r"
-local z, idx, pend = KEYS[1], KEYS[2], KEYS[3]
+local z, idx, mk, pend = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local step = ARGV[1] == 'm' and 4 or 3
+local kept = redis.call('EXISTS', mk) == 1
 local pending = pend and redis.call('SCARD', pend) > 0
 local arrived, moving, n = {}, {}, 0
-for i = 1, #ARGV, 3 do
+for i = 2, #ARGV, step do
   n = n + 1
   local s, pre, m0 = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2]
   local old = redis.call('HGET', idx, m0)
@@ -270,6 +366,7 @@ for i = 1, #ARGV, 3 do
     if olds then redis.call('ZREM', z, old .. m0) end
     redis.call('ZADD', z, ARGV[i], pre .. m0)
     redis.call('HSET', idx, m0, pre)
+    kept = keep(mk, kept, m0, step == 4 and ARGV[i + 3] or '')
   end
   if pend and ((not olds) or (pending and redis.call('SISMEMBER', pend, m0) == 1)) then
     arrived[#arrived + 1] = n
@@ -281,8 +378,8 @@ return arrived
 "
 );
 
-/// `TIMED_REMOVE key index m0 ...`: removes players (member and index entry) from a shard;
-/// returns how many members it removed.
+/// `TIMED_REMOVE key index meta m0 ...`: removes players (member, index
+/// entry and metadata) from a shard; returns how many members it removed.
 const TIMED_REMOVE: &str = r"
 local removed = 0
 for i = 1, #ARGV do
@@ -292,6 +389,7 @@ for i = 1, #ARGV do
     redis.call('HDEL', KEYS[2], ARGV[i])
   end
 end
+redis.call('HDEL', KEYS[3], unpack(ARGV))
 return removed
 ";
 
@@ -303,9 +401,20 @@ fn eval_ro(script: &str, key: &str) -> Cmd {
     cmd
 }
 
+/// A read-only script call on one shard, its metadata (the second key) and,
+/// when given, its player index (`ties: earliest` boards) as the third.
+fn eval_ro_rows(script: &str, key: &str, index: Option<&str>) -> Cmd {
+    let mut cmd = redis::cmd("EVAL_RO");
+    cmd.arg(script).arg(2 + usize::from(index.is_some())).arg(key).arg(keys::entry_meta(key));
+    if let Some(i) = index {
+        cmd.arg(i);
+    }
+    cmd
+}
+
 /// The `PAGE` call for one shard.
 pub(crate) fn page(key: &str, offset: u64, limit: u64) -> Cmd {
-    let mut cmd = eval_ro(PAGE, key);
+    let mut cmd = eval_ro_rows(PAGE, key, None);
     cmd.arg(offset).arg(limit);
     cmd
 }
@@ -314,7 +423,7 @@ pub(crate) fn page(key: &str, offset: u64, limit: u64) -> Cmd {
 /// highest (`Edge::Top`) or its lowest (`Edge::Bottom`, counted from its end,
 /// so they are its last rows whatever its size is by then).
 pub(crate) fn edge_sized(key: &str, edge: Edge, limit: u64) -> Cmd {
-    let mut cmd = eval_ro(PAGE_SIZED, key);
+    let mut cmd = eval_ro_rows(PAGE_SIZED, key, None);
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     cmd.arg(if edge == Edge::Bottom { -limit } else { 0 }).arg(limit);
     cmd
@@ -331,7 +440,7 @@ pub(crate) enum Edge {
 
 /// The sized `SEEK` call ([`parse_sized`]) around a player of one shard.
 pub(crate) fn seek_sized(key: &str, index: Option<&str>, player: &PlayerId, radius: u64) -> Cmd {
-    let mut cmd = eval_ro_indexed(SEEK_SIZED, key, index);
+    let mut cmd = eval_ro_rows(SEEK_SIZED, key, index);
     cmd.arg(member::encode(player)).arg(radius);
     cmd
 }
@@ -346,20 +455,9 @@ pub(crate) fn parse_sized(v: Value) -> Result<(u64, Value)> {
     Ok((card, Value::Array(items)))
 }
 
-/// A read-only script call on one shard and, when given, its player index
-/// (`ties: earliest` boards) as the second key.
-fn eval_ro_indexed(script: &str, key: &str, index: Option<&str>) -> Cmd {
-    let mut cmd = redis::cmd("EVAL_RO");
-    cmd.arg(script).arg(1 + usize::from(index.is_some())).arg(key);
-    if let Some(i) = index {
-        cmd.arg(i);
-    }
-    cmd
-}
-
 /// The `LOOKUP` call for some players on one shard (at least one player).
 pub(crate) fn lookup<'a>(key: &str, index: Option<&str>, players: impl Iterator<Item = &'a PlayerId>) -> Cmd {
-    let mut cmd = eval_ro_indexed(LOOKUP, key, index);
+    let mut cmd = eval_ro_rows(LOOKUP, key, index);
     for p in players {
         cmd.arg(member::encode(p));
     }
@@ -381,33 +479,91 @@ pub(crate) fn parse_before(v: Value) -> Result<Vec<u64>> {
     as_array(v)?.iter().map(as_u64).collect()
 }
 
-/// The `TIMED_ADD` call for one shard with at most [`ADD_CHUNK`] updates.
-pub(crate) fn timed_add<'a>(
-    key: &str,
-    index: &str,
-    pending: Option<&str>,
+/// One player's write as the write scripts take it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Write<'a> {
+    /// The ranking key.
+    pub score: u64,
+    /// When the player reached it (`earliest` boards only).
+    pub time_ms: u64,
+    /// The player.
+    pub player: &'a PlayerId,
+    /// The event's metadata.
+    pub meta: Option<&'a Meta>,
+}
+
+impl<'a> From<&'a leaderboard_semantics::ScoreUpdate> for Write<'a> {
+    fn from(u: &'a leaderboard_semantics::ScoreUpdate) -> Self {
+        Self { score: u.score, time_ms: u.time_ms, player: &u.player, meta: u.meta.as_ref() }
+    }
+}
+
+/// A write script call: `EVAL script` with `keys` (the fence last, when
+/// given), the metadata flag, then per write its `fields` and, when any
+/// write of the call carries metadata, its metadata (`''` for none).
+fn eval_writes(
+    script: &str,
+    keys: &[&str],
     fence: Option<&str>,
-    updates: impl Iterator<Item = (u64, u64, &'a PlayerId)>,
+    writes: &[Write<'_>],
+    fields: impl Fn(&mut Cmd, &Write<'_>),
 ) -> Cmd {
     let mut cmd = redis::cmd("EVAL");
-    let keys = 2 + usize::from(pending.is_some()) + usize::from(fence.is_some());
-    cmd.arg(TIMED_ADD).arg(keys).arg(key).arg(index);
-    if let Some(p) = pending {
-        cmd.arg(p);
+    cmd.arg(script).arg(keys.len() + usize::from(fence.is_some()));
+    for k in keys {
+        cmd.arg(*k);
     }
     if let Some(f) = fence {
         cmd.arg(f);
     }
-    for (score, time_ms, player) in updates {
-        cmd.arg(score).arg(&member::time_prefix(time_ms)[..]).arg(member::encode(player));
+    let with_meta = writes.iter().any(|w| w.meta.is_some());
+    cmd.arg(if with_meta { "m" } else { "-" });
+    for w in writes {
+        fields(&mut cmd, w);
+        if with_meta {
+            cmd.arg(w.meta.map_or(&b""[..], Meta::as_bytes));
+        }
     }
     cmd
+}
+
+/// The `BEST` call for one shard of a `shared` board with at most [`ADD_CHUNK`] writes.
+pub(crate) fn best(key: &str, fence: Option<&str>, writes: &[Write<'_>]) -> Cmd {
+    let meta = keys::entry_meta(key);
+    eval_writes(BEST, &[key, &meta], fence, writes, |cmd, w| {
+        cmd.arg(w.score).arg(member::encode(w.player));
+    })
+}
+
+/// The `ADD` call for one `range` shard with at most [`ADD_CHUNK`] writes;
+/// `pending` is the shard's pending-moves set (same hash tag, so same slot).
+pub(crate) fn add(key: &str, pending: &str, fence: Option<&str>, writes: &[Write<'_>]) -> Cmd {
+    let meta = keys::entry_meta(key);
+    eval_writes(ADD, &[key, pending, &meta], fence, writes, |cmd, w| {
+        cmd.arg(w.score).arg(member::encode(w.player));
+    })
+}
+
+/// The `TIMED_ADD` call for one shard with at most [`ADD_CHUNK`] writes.
+pub(crate) fn timed_add(
+    key: &str,
+    index: &str,
+    pending: Option<&str>,
+    fence: Option<&str>,
+    writes: &[Write<'_>],
+) -> Cmd {
+    let meta = keys::entry_meta(key);
+    let mut shard_keys = vec![key, index, meta.as_str()];
+    shard_keys.extend(pending);
+    eval_writes(TIMED_ADD, &shard_keys, fence, writes, |cmd, w| {
+        cmd.arg(w.score).arg(&member::time_prefix(w.time_ms)[..]).arg(member::encode(w.player));
+    })
 }
 
 /// The `TIMED_REMOVE` call for some players of one shard.
 pub(crate) fn timed_remove<'a>(key: &str, index: &str, players: impl Iterator<Item = &'a PlayerId>) -> Cmd {
     let mut cmd = redis::cmd("EVAL");
-    cmd.arg(TIMED_REMOVE).arg(2).arg(key).arg(index);
+    cmd.arg(TIMED_REMOVE).arg(3).arg(key).arg(index).arg(keys::entry_meta(key));
     for p in players {
         cmd.arg(member::encode(p));
     }
@@ -423,6 +579,8 @@ pub(crate) struct LookedUp {
     pub before: u64,
     /// Their member (with its time prefix on `earliest` boards).
     pub member: Vec<u8>,
+    /// Their entry's metadata.
+    pub meta: Option<Meta>,
 }
 
 /// A `LOOKUP` reply: the key's size, and per player asked where they stand
@@ -441,13 +599,14 @@ pub(crate) fn parse_lookup(v: Value) -> Result<Looked> {
     let found = items
         .get(1..)
         .unwrap_or_default()
-        .chunks_exact(3)
-        .map(|triple| match &triple[0] {
+        .chunks_exact(4)
+        .map(|quad| match &quad[0] {
             Value::Nil => Ok(None),
             score => Ok(Some(LookedUp {
                 score: as_score(score)?,
-                before: as_u64(&triple[1])?,
-                member: as_bytes(triple[2].clone())?,
+                before: as_u64(&quad[1])?,
+                member: as_bytes(quad[2].clone())?,
+                meta: decode_meta(&quad[3])?,
             })),
         })
         .collect::<Result<Vec<_>>>()?;
@@ -456,7 +615,7 @@ pub(crate) fn parse_lookup(v: Value) -> Result<Looked> {
 
 /// The `LOCATE` call for one shard and its player index, if any.
 pub(crate) fn locate(key: &str, index: Option<&str>, player: &PlayerId) -> Cmd {
-    let mut cmd = eval_ro_indexed(LOCATE, key, index);
+    let mut cmd = eval_ro_rows(LOCATE, key, index);
     cmd.arg(member::encode(player));
     cmd
 }
@@ -474,50 +633,21 @@ pub(crate) enum Anchor<'a> {
 pub(crate) fn seek(key: &str, index: Option<&str>, anchor: Anchor<'_>, radius: u64) -> Cmd {
     match anchor {
         Anchor::Player(player) => {
-            let mut cmd = eval_ro_indexed(SEEK, key, index);
+            let mut cmd = eval_ro_rows(SEEK, key, index);
             cmd.arg(member::encode(player)).arg(radius);
             cmd
         }
         Anchor::At(score, m) => {
-            let mut cmd = eval_ro(SEEK, key);
+            let mut cmd = eval_ro_rows(SEEK, key, None);
             cmd.arg(m).arg(radius).arg(score);
             cmd
         }
     }
 }
 
-/// Most score/member pairs per `ADD` call: Lua's `unpack` is limited to a few
+/// Most writes per write-script call: Lua's `unpack` is limited to a few
 /// thousand values.
 pub(crate) const ADD_CHUNK: usize = 1000;
-
-/// The `ADD` call for one shard with at most [`ADD_CHUNK`] pairs; `pending`
-/// is the shard's pending-moves set (same hash tag, so same slot).
-pub(crate) fn add<'a>(
-    key: &str,
-    pending: &str,
-    fence: Option<&str>,
-    pairs: impl Iterator<Item = (u64, &'a PlayerId)>,
-) -> Cmd {
-    let mut cmd = redis::cmd("EVAL");
-    cmd.arg(ADD).arg(2 + usize::from(fence.is_some())).arg(key).arg(pending);
-    if let Some(f) = fence {
-        cmd.arg(f);
-    }
-    for (score, player) in pairs {
-        cmd.arg(score).arg(member::encode(player));
-    }
-    cmd
-}
-
-/// The `FENCED_ZADD` call: a season's best-score write behind its fence.
-pub(crate) fn fenced_zadd<'a>(key: &str, fence: &str, pairs: impl Iterator<Item = (u64, &'a PlayerId)>) -> Cmd {
-    let mut cmd = redis::cmd("EVAL");
-    cmd.arg(FENCED_ZADD).arg(2).arg(key).arg(fence);
-    for (score, player) in pairs {
-        cmd.arg(score).arg(member::encode(player));
-    }
-    cmd
-}
 
 /// Decodes an `ADD` reply into 0-based pair indexes.
 pub(crate) fn parse_add(v: Value) -> Result<Vec<usize>> {
@@ -533,14 +663,34 @@ pub(crate) struct Rows {
     pub rows: Vec<Row>,
 }
 
-/// Decodes flat `member, score` pairs into rows.
-pub(crate) fn decode_rows(flat: &[Value]) -> Result<Vec<Row>> {
-    flat.chunks_exact(2).map(|pair| decode_row(&pair[0], &pair[1])).collect()
+/// Decodes a stored metadata value (`Nil`: none).
+pub(crate) fn decode_meta(v: &Value) -> Result<Option<Meta>> {
+    match v {
+        Value::Nil => Ok(None),
+        Value::BulkString(b) => Meta::try_from(b.as_slice())
+            .map(Some)
+            .map_err(|e| Error::Corrupt(format!("stored metadata is not valid: {e}"))),
+        other => Err(Error::Corrupt(format!("expected metadata, got {other:?}"))),
+    }
 }
 
-fn parse_rows(above: u64, flat: impl Iterator<Item = Value>) -> Result<Rows> {
-    let flat: Vec<Value> = flat.collect();
-    Ok(Rows { above_first: above, rows: decode_rows(&flat)? })
+/// Decodes flat `member, score` rows and their metadata (empty: none kept) into rows.
+pub(crate) fn decode_rows(flat: &[Value], metas: &[Value]) -> Result<Vec<Row>> {
+    flat.chunks_exact(2)
+        .enumerate()
+        .map(|(i, pair)| {
+            let mut row = decode_row(&pair[0], &pair[1])?;
+            row.meta = metas.get(i).map(decode_meta).transpose()?.flatten();
+            Ok(row)
+        })
+        .collect()
+}
+
+/// Decodes the `metas, m1, s1, ...` tail of a reply that returns rows.
+fn parse_rows(above: u64, mut items: impl Iterator<Item = Value>) -> Result<Rows> {
+    let metas = items.next().map(as_array).transpose()?.unwrap_or_default();
+    let flat: Vec<Value> = items.collect();
+    Ok(Rows { above_first: above, rows: decode_rows(&flat, &metas)? })
 }
 
 fn int(v: &Value) -> Result<i64> {
@@ -593,6 +743,8 @@ pub(crate) struct InShard {
     pub equal: u64,
     /// Their member.
     pub member: Vec<u8>,
+    /// Their entry's metadata.
+    pub meta: Option<Meta>,
 }
 
 impl InShard {
@@ -611,12 +763,13 @@ pub(crate) fn parse_locate(v: Value) -> Result<Located> {
     let items = as_array(v)?;
     let card = items.first().map(as_u64).transpose()?.unwrap_or(0);
     let found = match items.as_slice() {
-        [_, s, pos, above, equal, m] => Some(InShard {
+        [_, s, pos, above, equal, m, meta] => Some(InShard {
             score: as_score(s)?,
             position: as_u64(pos)?,
             above: as_u64(above)?,
             equal: as_u64(equal)?,
             member: as_bytes(m.clone())?,
+            meta: decode_meta(meta)?,
         }),
         [_] => None,
         other => return Err(Error::Corrupt(format!("unexpected LOCATE reply {other:?}"))),
@@ -631,5 +784,5 @@ fn decode_row(member: &redis::Value, score: &redis::Value) -> Result<Row> {
         Error::Corrupt(format!("member {:?} was not written by the router", String::from_utf8_lossy(&bytes)))
     })?;
     let score = as_score(score)?;
-    Ok(Row { player: decoded.player, score, time_ms: decoded.time_ms.unwrap_or(0) })
+    Ok(Row { player: decoded.player, score, time_ms: decoded.time_ms.unwrap_or(0), meta: None })
 }

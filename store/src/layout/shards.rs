@@ -35,20 +35,23 @@ pub(crate) async fn cards(store: &Store, keys: &[String]) -> Result<Vec<u64>> {
 pub(crate) const AROUND_ATTEMPTS: usize = 3;
 
 /// A player's score and board rank, as a layout found it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Found {
     /// Their ranking key.
     pub score: u64,
+    /// Their rank on the board.
     pub rank: u64,
     /// When they reached it (`earliest` boards; 0 elsewhere).
     pub time_ms: u64,
+    /// Their entry's metadata.
+    pub meta: Option<leaderboard_contract::Meta>,
 }
 
 impl Found {
     /// A player found in a shard with `above_shard` players in the shards ranked above it.
     pub(crate) fn new(found: &scripts::LookedUp, above_shard: u64) -> Self {
         let time_ms = member::decode_any(&found.member).and_then(|d| d.time_ms).unwrap_or(0);
-        Self { score: found.score, rank: 1 + above_shard + found.before, time_ms }
+        Self { score: found.score, rank: 1 + above_shard + found.before, time_ms, meta: found.meta.clone() }
     }
 }
 

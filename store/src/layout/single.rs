@@ -1,6 +1,6 @@
 //! The `single` layout: one sorted set per board.
 //!
-//! Writes: one `ZADD GT` per 1000 players (on `ties: earliest` boards one
+//! Writes: one `BEST` script per 1000 players (on `ties: earliest` boards one
 //! `TIMED_ADD` script), all in one pipeline (1 round trip). Reads: every
 //! query is one server-side script on the one key (1 round trip).
 
@@ -11,13 +11,14 @@ use leaderboard_semantics::rules::Ties;
 use crate::Result;
 use crate::connection::reply::as_u64;
 use crate::connection::store::Store;
-use crate::layout::{keys, member, scripts};
+use crate::layout::{keys, scripts};
 
 /// Adds the best-score writes of `updates` into the shard `key` to `pipe`:
-/// `ZADD key GT s1 m1 ...` per chunk, or `TIMED_ADD` on `earliest` boards.
-/// A season's shard (`fence` given) is written behind its closed marker
-/// (`FENCED_ZADD`, or `TIMED_ADD` with the marker) and each chunk's reply is
-/// kept: [`refused_chunks`] reads which the fence refused. Other replies are ignored.
+/// one `BEST` script per chunk (a plain `ZADD GT` where the shard keeps no
+/// metadata and the chunk brings none), or `TIMED_ADD` on `earliest` boards.
+/// A season's shard (`fence` given) is written behind its closed marker and
+/// each chunk's reply is kept: [`refused_chunks`] reads which the fence
+/// refused. Other replies are ignored.
 pub(crate) fn push_writes(
     pipe: &mut redis::Pipeline,
     key: &str,
@@ -27,26 +28,11 @@ pub(crate) fn push_writes(
 ) {
     let index = keys::index_for(key, ties);
     for chunk in updates.chunks(scripts::ADD_CHUNK) {
-        match (&index, fence) {
-            (None, None) => {
-                let cmd = pipe.cmd("ZADD").arg(key).arg("GT");
-                for u in chunk {
-                    cmd.arg(u.score).arg(member::encode(&u.player));
-                }
-            }
-            (None, Some(fence)) => {
-                pipe.add_command(scripts::fenced_zadd(key, fence, chunk.iter().map(|u| (u.score, &u.player))));
-            }
-            (Some(index), _) => {
-                pipe.add_command(scripts::timed_add(
-                    key,
-                    index,
-                    None,
-                    fence,
-                    chunk.iter().map(|u| (u.score, u.time_ms, &u.player)),
-                ));
-            }
-        }
+        let writes: Vec<scripts::Write<'_>> = chunk.iter().map(|u| scripts::Write::from(*u)).collect();
+        match &index {
+            None => pipe.add_command(scripts::best(key, fence, &writes)),
+            Some(index) => pipe.add_command(scripts::timed_add(key, index, None, fence, &writes)),
+        };
         if fence.is_none() {
             pipe.ignore();
         }
@@ -92,7 +78,7 @@ pub(crate) async fn standing(
     let key = keys::single(board);
     let index = keys::index_for(&key, ties);
     let located = scripts::parse_locate(store.query(&scripts::locate(&key, index.as_deref(), player)).await?)?;
-    Ok(located.found.map(|f| Standing::ranked(f.score, f.ahead(ties), f.equal, located.card, ties)))
+    Ok(located.found.map(|f| Standing::ranked(f.score, f.ahead(ties), f.equal, located.card, ties).with_meta(f.meta)))
 }
 
 pub(crate) async fn top(store: &Store, board: &BoardId, offset: u64, limit: u64, ties: Ties) -> Result<Page> {

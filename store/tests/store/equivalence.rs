@@ -103,6 +103,7 @@ async fn layouts_cost_one_member_per_player() {
                 player: crate::helpers::player(i),
                 score: (i as u64 * 7919) % 20_000,
                 time_ms: 0,
+                meta: None,
             })
             .collect();
         for chunk in updates.chunks(1000) {
@@ -133,7 +134,13 @@ async fn an_interrupted_move_completes_on_retry() {
         let board = unique_board("interrupted");
         let router = router(cluster, "range:100").await;
         let p = crate::helpers::player(1);
-        let low = leaderboard_semantics::ScoreUpdate { board: board.clone(), player: p.clone(), score: 10, time_ms: 0 };
+        let low = leaderboard_semantics::ScoreUpdate {
+            board: board.clone(),
+            player: p.clone(),
+            score: 10,
+            time_ms: 0,
+            meta: None,
+        };
         router.apply(std::slice::from_ref(&low)).await.expect("apply");
         // Simulate step 1 of a move to 150 having run, and nothing after it.
         let (lower, upper) = (
@@ -173,6 +180,7 @@ async fn a_range_standing_is_one_snapshot() {
         player: player(i),
         score,
         time_ms: 0,
+        meta: None,
     };
     router.apply(&[update(0, 50)]).await.expect("apply");
     assert_eq!(router.standing(&board, &first).await.expect("standing").expect("present").total, 1);

@@ -46,6 +46,7 @@ pub fn fixed_players(board: &BoardId) -> Vec<ScoreUpdate> {
             player: PlayerId::new(format!("fixed{i}")).expect("id"),
             score: i * 25,
             time_ms: 0,
+            meta: None,
         })
         .collect()
 }
@@ -98,6 +99,7 @@ impl Workload {
                     player: player(rng.random_range(0..players)),
                     score: rng.random_range(scores.clone()),
                     time_ms: if times == 0 { 0 } else { rng.random_range(0..times) },
+                    meta: None,
                 })
                 .collect();
             batches.push(batch);

@@ -155,14 +155,24 @@ async fn a_batch_that_read_the_record_before_the_migration_reaches_the_target() 
     for cluster in [false, true] {
         let board = unique_board("straddle");
         let writer = router(cluster, "single").await;
-        let first =
-            [ScoreUpdate { board: board.clone(), player: PlayerId::new("early").expect("id"), score: 10, time_ms: 0 }];
+        let first = [ScoreUpdate {
+            board: board.clone(),
+            player: PlayerId::new("early").expect("id"),
+            score: 10,
+            time_ms: 0,
+            meta: None,
+        }];
         writer.apply(&first).await.expect("first batch"); // caches the record: no migration
         let admin = router(cluster, "single").await;
         let paused = admin.migrate_layout(&board, &"hash:4".parse().expect("spec"), options(10, Some(0))).await;
         assert_eq!(paused.expect("start"), MigrationOutcome::Paused { copied: 0 });
-        let late =
-            [ScoreUpdate { board: board.clone(), player: PlayerId::new("late").expect("id"), score: 20, time_ms: 0 }];
+        let late = [ScoreUpdate {
+            board: board.clone(),
+            player: PlayerId::new("late").expect("id"),
+            score: 20,
+            time_ms: 0,
+            meta: None,
+        }];
         writer.apply(&late).await.expect("batch straddling the start");
 
         let late_player = PlayerId::new("late").expect("id");
@@ -243,6 +253,7 @@ async fn empty_source_keys_copy_nothing_and_the_migration_goes_on() {
                 player: crate::helpers::player(i as usize),
                 score: i,
                 time_ms: 0,
+                meta: None,
             })
             .collect();
         router.apply(&low).await.expect("apply");

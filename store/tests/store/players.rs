@@ -48,6 +48,7 @@ impl Seasoned {
                     player: marked.clone(),
                     score: 40 + i as u64,
                     time_ms: 5,
+                    meta: None,
                 })
                 .collect(),
         );
@@ -223,6 +224,7 @@ async fn check_copy_race(from: &str, copy: Copy) {
             player: crate::helpers::player(i),
             score: 10 + i as u64 * 9,
             time_ms: 1,
+            meta: None,
         })
         .collect();
     for u in &updates {
@@ -230,11 +232,11 @@ async fn check_copy_race(from: &str, copy: Copy) {
     }
     // Below the range board's first boundary: in the first chunk the copy reads, which the fail point holds.
     for (player, score) in [(&gone, 95), (&cheat, 94), (&reborn, 93)] {
-        updates.push(ScoreUpdate { board: board.clone(), player: player.clone(), score, time_ms: 1 });
+        updates.push(ScoreUpdate { board: board.clone(), player: player.clone(), score, time_ms: 1, meta: None });
     }
     source.apply(&updates).await.expect("apply");
     source.erase_player(&reborn).await.expect("erase before the copy");
-    let new_start = ScoreUpdate { board: board.clone(), player: reborn.clone(), score: 5, time_ms: 2 };
+    let new_start = ScoreUpdate { board: board.clone(), player: reborn.clone(), score: 5, time_ms: 2, meta: None };
     source.apply(std::slice::from_ref(&new_start)).await.expect("a new start");
     oracle.apply(&new_start);
 

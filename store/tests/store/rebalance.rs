@@ -25,6 +25,7 @@ async fn proposed_boundaries_split_players_evenly() {
             player: crate::helpers::player(i as usize),
             score: i * i / 1000,
             time_ms: 0,
+            meta: None,
         })
         .collect();
     router.apply(&updates).await.expect("apply");
@@ -198,6 +199,7 @@ async fn replaced_generation_outlives_the_switch_by_the_grace() {
             player: PlayerId::new(format!("g{i}")).expect("id"),
             score: i * 5,
             time_ms: 0,
+            meta: None,
         })
         .collect();
     router.apply(&updates).await.expect("apply");

@@ -76,7 +76,13 @@ async fn a_half_closed_season_refuses_exactly_the_fenced_shards() {
     let fenced = keys::hash_shard(&name, 4, 2);
     let _: () = router.store().query(redis::cmd("SET").arg(keys::closed_marker(&fenced)).arg(1)).await.expect("fence");
     let batch: Vec<ScoreUpdate> = (0..PLAYERS)
-        .map(|i| ScoreUpdate { board: name.clone(), player: crate::helpers::player(i), score: i as u64, time_ms: 0 })
+        .map(|i| ScoreUpdate {
+            board: name.clone(),
+            player: crate::helpers::player(i),
+            score: i as u64,
+            time_ms: 0,
+            meta: None,
+        })
         .collect();
     let refused: HashSet<String> =
         router.apply(&batch).await.expect("apply").into_iter().map(|c| c.player.to_string()).collect();
@@ -104,7 +110,8 @@ async fn racing_closers_close_each_season_once_and_retention_keeps_the_newest() 
     for day in 0..5 {
         let s = season(&rules, day);
         let name = a.open_season(&board, &rules, &s).await.expect("open");
-        let u = ScoreUpdate { board: name, player: crate::helpers::player(day as usize), score: 7, time_ms: 0 };
+        let u =
+            ScoreUpdate { board: name, player: crate::helpers::player(day as usize), score: 7, time_ms: 0, meta: None };
         a.apply(&[u]).await.expect("apply");
     }
     // Day 3 ended 9 s before the faster clock (grace 10 s): it stays open.
@@ -123,7 +130,8 @@ async fn racing_closers_close_each_season_once_and_retention_keeps_the_newest() 
     assert_eq!(listed, expected, "day 0 removed: two closed seasons kept");
     let removed = board.season(&season(&rules, 0).id);
     assert!(record::recorded(a.store(), &removed).await.expect("record").is_none(), "storage removed");
-    let late = ScoreUpdate { board: removed.clone(), player: crate::helpers::player(1), score: 99, time_ms: 0 };
+    let late =
+        ScoreUpdate { board: removed.clone(), player: crate::helpers::player(1), score: 99, time_ms: 0, meta: None };
     assert_eq!(a.apply(&[late]).await.expect("apply").len(), 1, "a removed season takes no write");
     assert!(record::recorded(a.store(), &removed).await.expect("record").is_none(), "and is not recreated");
 }
@@ -136,7 +144,7 @@ async fn seasons_are_not_relaid_and_go_with_their_board() {
     let board = seasonal_board(&router, rules).await;
     let s = season(&rules, 0);
     let name = router.open_season(&board, &rules, &s).await.expect("open");
-    let u = ScoreUpdate { board: name.clone(), player: crate::helpers::player(1), score: 70, time_ms: 0 };
+    let u = ScoreUpdate { board: name.clone(), player: crate::helpers::player(1), score: 70, time_ms: 0, meta: None };
     router.apply(&[u]).await.expect("apply");
     let rebalance = router.rebalance(&name, vec![10, 20], RebalanceOptions::default()).await;
     assert!(matches!(rebalance, Err(Error::SeasonLayout(_))), "{rebalance:?}");

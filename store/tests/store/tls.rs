@@ -61,6 +61,7 @@ async fn a_store_trusting_the_ca_works_over_tls_and_one_without_is_refused() {
             player: PlayerId::new(format!("p{i}")).expect("id"),
             score: i,
             time_ms: 0,
+            meta: None,
         })
         .collect();
     router.apply(&updates).await.expect("write over TLS");

@@ -351,7 +351,7 @@ impl RangeBoards {
             let ahead = cards[shard + 1..].iter().sum::<u64>() + found.ahead(ties);
             let equal = if ties == Ties::Earliest { 1 } else { found.equal };
             let total = cards.iter().sum::<u64>().max(ahead + equal);
-            Ok(Some(Standing::ranked(found.score, ahead, equal, total, ties)))
+            Ok(Some(Standing::ranked(found.score, ahead, equal, total, ties).with_meta(found.meta)))
         })
         .await
     }
@@ -488,6 +488,7 @@ mod tests {
                 player: PlayerId::new(id).expect("id"),
                 score,
                 time_ms: 0,
+                meta: None,
             })
             .collect()
     }

@@ -42,20 +42,12 @@ async fn add_step(
             let mut p = redis::pipe();
             let pending = keys::pending_moves(&keys[shard]);
             let fence = keys::fence_for(board, &keys[shard]);
+            let writes: Vec<scripts::Write<'_>> = chunk.iter().map(|&i| scripts::Write::from(updates[i])).collect();
             match keys::index_for(&keys[shard], ties) {
-                None => p.add_command(scripts::add(
-                    &keys[shard],
-                    &pending,
-                    fence.as_deref(),
-                    chunk.iter().map(|&i| (updates[i].score, &updates[i].player)),
-                )),
-                Some(index) => p.add_command(scripts::timed_add(
-                    &keys[shard],
-                    &index,
-                    Some(&pending),
-                    fence.as_deref(),
-                    chunk.iter().map(|&i| (updates[i].score, updates[i].time_ms, &updates[i].player)),
-                )),
+                None => p.add_command(scripts::add(&keys[shard], &pending, fence.as_deref(), &writes)),
+                Some(index) => {
+                    p.add_command(scripts::timed_add(&keys[shard], &index, Some(&pending), fence.as_deref(), &writes))
+                }
             };
             pipes.push(p);
             chunks.push((shard, chunk));
@@ -152,8 +144,10 @@ pub(crate) async fn write_generation(
     Ok(refused)
 }
 
-/// Adds the removal of `players` from the shard `key` to `pipe` (with their
-/// index entries on `earliest` boards, whose members carry a time).
+/// Adds the removal of `players` from the shard `key` to `pipe`: their
+/// members and metadata (and index entries on `earliest` boards, whose
+/// members carry a time). The metadata goes after the member, so a reader
+/// never sees a member without the metadata it had.
 fn push_remove<'a>(
     pipe: &mut redis::Pipeline,
     key: &str,
@@ -162,16 +156,14 @@ fn push_remove<'a>(
 ) {
     match index {
         None => {
-            let cmd = pipe.cmd("ZREM").arg(key);
-            for p in players {
-                cmd.arg(member::encode(p));
-            }
+            let members: Vec<Vec<u8>> = players.map(member::encode).collect();
+            pipe.cmd("ZREM").arg(key).arg(&members).ignore();
+            pipe.cmd("HDEL").arg(keys::entry_meta(key)).arg(&members).ignore();
         }
         Some(index) => {
-            pipe.add_command(scripts::timed_remove(key, index, players));
+            pipe.add_command(scripts::timed_remove(key, index, players)).ignore();
         }
     }
-    pipe.ignore();
 }
 
 /// Deletes every key of one generation (its shards and their pending-moves sets).
