@@ -282,6 +282,40 @@ mod tests {
         PlayerId::new(s).expect("valid")
     }
 
+    fn with_meta(player: &str, score: u64, time_ms: u64, name: &str) -> ScoreUpdate {
+        let meta = Meta::parse(&format!(r#"{{"name":"{name}"}}"#)).expect("meta");
+        ScoreUpdate { meta: Some(meta), ..update(player, score, time_ms) }
+    }
+
+    fn name(o: &Oracle, player: &str) -> Option<String> {
+        o.board(&b()).expect("exists").meta(&p(player)).and_then(|m| m.string_field("name"))
+    }
+
+    /// docs/contract.md#entry-metadata: the entry shows the metadata of the
+    /// event that set its score, and only an improvement replaces it.
+    #[test]
+    fn metadata_follows_the_event_that_set_the_score() {
+        let mut o = Oracle::new();
+        o.apply(&with_meta("a", 5, 0, "first"));
+        o.apply(&with_meta("a", 5, 0, "equal, later"));
+        o.apply(&with_meta("a", 4, 0, "worse"));
+        assert_eq!(name(&o, "a").as_deref(), Some("first"), "equal and worse scores keep it");
+        o.apply(&update("a", 6, 0));
+        assert_eq!(name(&o, "a"), None, "an improvement without metadata leaves none");
+        o.apply(&with_meta("a", 7, 0, "best"));
+        o.apply(&update("a", 7, 0));
+        assert_eq!(name(&o, "a").as_deref(), Some("best"));
+        let board = o.board(&b()).expect("exists");
+        assert_eq!(board.top(0, 1).entries[0].meta, board.standing(&p("a")).expect("a").meta);
+
+        let mut earliest = Oracle::new();
+        earliest.set_rules(&b(), Rules { ties: Ties::Earliest, ..Rules::default() });
+        earliest.apply(&with_meta("a", 5, 20, "reached at 20"));
+        earliest.apply(&with_meta("a", 5, 10, "reached at 10"));
+        earliest.apply(&with_meta("a", 5, 30, "reached at 30"));
+        assert_eq!(name(&earliest, "a").as_deref(), Some("reached at 10"), "the event that reached it first");
+    }
+
     #[test]
     fn contract_example_ranks_and_order() {
         let mut o = Oracle::new();

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use admin::recover::{self, KafkaArgs, RebuildOptions, RestoreOptions};
 use leaderboard_contract::signature::ProducerKey;
-use leaderboard_contract::{BoardId, PlayerId, ScoreEvent};
+use leaderboard_contract::{BoardId, Meta, PlayerId, ScoreEvent};
 use leaderboard_runtime::RedisArgs;
 use leaderboard_semantics::{Oracle, Order, Rules, ScoreUpdate, Ties};
 use leaderboard_store::{RedisTarget, Router, RouterOptions, Store, StoreOptions};
@@ -92,7 +92,8 @@ impl Setup {
         self.oracle.set_rules(board, rules);
     }
 
-    /// Produces `count` random events over `boards` (300 players each), and records them in the oracle.
+    /// Produces `count` random events over `boards` (300 players each), two in three with
+    /// metadata naming the event, and records them in the oracle.
     async fn produce(&mut self, boards: &[&BoardId], count: usize) {
         let events: Vec<ScoreEvent> = (0..count)
             .map(|i| ScoreEvent {
@@ -101,7 +102,10 @@ impl Setup {
                 score: self.rng.random_range(0..100_000),
                 ts_ms: Some(1_000 + self.rng.random_range(0..1_000_000)),
                 id: None,
-                meta: None,
+                meta: (i % 3 != 0).then(|| {
+                    let text = format!(r#"{{"name":"n{i}","country":"JP","seq":{}}}"#, self.rng.random::<u32>());
+                    Meta::parse(&text).expect("meta")
+                }),
             })
             .collect();
         for e in &events {
@@ -111,7 +115,7 @@ impl Setup {
                 player: e.player.clone(),
                 score: e.score,
                 time_ms,
-                meta: None,
+                meta: e.meta.clone(),
             });
         }
         let (key, value): (Vec<_>, Vec<_>) = events.iter().map(|e| (e.key().to_vec(), e.to_json())).unzip();

@@ -48,6 +48,23 @@ async fn page_shows_rows_and_a_lookup() {
     assert!(rows > 100, "top rows rendered ({rows} <tr>): {dom}");
     let rank = format!(r#"<dd id="lookup-rank">{}</dd>"#, want.rank);
     assert!(dom.contains(&rank), "lookup shows rank {}: {dom}", want.rank);
+    // p0042's name is markup: shown as text, with the flag of its country (JP).
+    let name = r#"<dd id="lookup-name">🇯🇵 &lt;b&gt;Zoë&lt;/b&gt; &amp; co</dd>"#;
+    assert!(dom.contains(name), "the lookup shows the name as text, with its flag: {dom}");
+    assert!(!dom.contains("<b>Zoë</b>"), "a name is never markup");
+    let top = oracle.board(&b).expect("seeded").top(0, 100).entries;
+    let named = top.iter().find(|e| e.meta.is_some() && e.player.as_str() != "p0042").expect("a named player");
+    let meta: serde_json::Value = serde_json::from_str(named.meta.as_ref().expect("meta").as_str()).expect("json");
+    let (name, country) = (meta["name"].as_str().expect("name"), meta["country"].as_str().expect("country"));
+    let flag: String =
+        country.chars().map(|c| char::from_u32(0x1f1e6 + (c as u32 - 'A' as u32)).expect("flag")).collect();
+    let cell = format!(
+        r#"<td><span class="flag" title="{country}">{flag}</span> {name} <span class="id">{}</span></td>"#,
+        named.player
+    );
+    assert!(dom.contains(&cell), "rows show names and flags ({cell}): {dom}");
+    let plain = top.iter().find(|e| e.meta.is_none()).expect("a player without metadata");
+    assert!(dom.contains(&format!("<td>{}</td>", plain.player)), "a player without metadata shows the id: {dom}");
     assert!(dom.contains("150 players"), "freshness line with the total");
     assert!(dom.contains("Every score event stamped before"), "the watermark, in words: {dom}");
     let points =

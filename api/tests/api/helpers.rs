@@ -5,7 +5,7 @@ use std::time::Duration;
 use api::Config;
 use api::testing::TestServer;
 use clap::Parser as _;
-use leaderboard_contract::{BoardId, PlayerId};
+use leaderboard_contract::{BoardId, Meta, PlayerId};
 use leaderboard_semantics::{Oracle, ScoreUpdate};
 use leaderboard_store::{LayoutSpec, RedisTarget, Router, RouterOptions, Store, StoreOptions};
 use reqwest::StatusCode;
@@ -82,7 +82,19 @@ pub async fn router(redis: &str, layout: &str) -> Router {
     Router::new(store, layout.parse::<LayoutSpec>().expect("layout"), RouterOptions::default())
 }
 
-/// Seeds `players` players with tie-rich scores; returns the oracle.
+/// The metadata `seed` gives player `i`: none for one player in three; a
+/// name and a country otherwise; p0042's name is markup, which pages must
+/// show as text.
+pub fn seeded_meta(i: usize) -> Option<Meta> {
+    let text = match i {
+        42 => r#"{"name":"<b>Zoë</b> & co","country":"JP","car":{"model":"GT-86","hp":200}}"#.to_string(),
+        _ if i.is_multiple_of(3) => return None,
+        _ => format!(r#"{{"name":"Player {i}","country":"{}"}}"#, ["BR", "DE", "NZ"][i % 3]),
+    };
+    Some(Meta::parse(&text).expect("meta"))
+}
+
+/// Seeds `players` players with tie-rich scores and [`seeded_meta`]; returns the oracle.
 pub async fn seed(router: &Router, board: &BoardId, players: usize) -> Oracle {
     let updates: Vec<ScoreUpdate> = (0..players)
         .map(|i| ScoreUpdate {
@@ -90,7 +102,7 @@ pub async fn seed(router: &Router, board: &BoardId, players: usize) -> Oracle {
             player: PlayerId::new(format!("p{i:04}")).expect("id"),
             score: ((i * 7919) % 300) as u64,
             time_ms: 0,
-            meta: None,
+            meta: seeded_meta(i),
         })
         .collect();
     router.apply(&updates).await.expect("seed");
@@ -119,22 +131,32 @@ where
     }
 }
 
-/// Entries of a JSON list as `(rank, player, score)`.
-pub fn rows(v: &serde_json::Value) -> Vec<(u64, String, u64)> {
+/// One entry of a list: rank, player, score and metadata (`None` when absent).
+pub type Row = (u64, String, u64, Option<serde_json::Value>);
+
+/// Entries of a JSON list as [`Row`]s.
+pub fn rows(v: &serde_json::Value) -> Vec<Row> {
     v["entries"]
         .as_array()
         .expect("entries")
         .iter()
         .map(|e| {
+            assert!(e.get("meta") != Some(&serde_json::Value::Null), "an absent meta is left out, not null: {e}");
             (
                 e["rank"].as_u64().expect("rank"),
                 e["player"].as_str().expect("player").to_string(),
                 e["score"].as_u64().expect("score"),
+                e.get("meta").cloned(),
             )
         })
         .collect()
 }
 
-pub fn oracle_rows(entries: &[leaderboard_semantics::Entry]) -> Vec<(u64, String, u64)> {
-    entries.iter().map(|e| (e.rank, e.player.to_string(), e.score)).collect()
+/// A metadata object as JSON, to compare with an answer's.
+pub fn meta_json(meta: Option<&Meta>) -> Option<serde_json::Value> {
+    meta.map(|m| serde_json::from_str(m.as_str()).expect("meta is JSON"))
+}
+
+pub fn oracle_rows(entries: &[leaderboard_semantics::Entry]) -> Vec<Row> {
+    entries.iter().map(|e| (e.rank, e.player.to_string(), e.score, meta_json(e.meta.as_ref()))).collect()
 }

@@ -4,7 +4,10 @@ use leaderboard_contract::PlayerId;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{TestApi, board, router, seed};
+use crate::helpers::{TestApi, board, meta_json, router, seed};
+
+/// One lookup entry: player, score, rank, list rank, metadata.
+type Listed = (String, u64, u64, u64, Option<serde_json::Value>);
 
 async fn post(api: &TestApi, path: &str, body: String) -> (StatusCode, serde_json::Value) {
     let r = api
@@ -34,17 +37,22 @@ async fn a_list_of_players_answers_like_the_oracle_on_every_layout() {
         assert_eq!(status, StatusCode::OK, "{layout}: {body}");
         assert_eq!(body["total"], expected.total, "{layout}");
         assert!(body["as_of"].as_str().is_some_and(|t| t.ends_with('Z')), "{body}");
-        let entries: Vec<(String, u64, u64, u64)> = body["entries"]
+        let entries: Vec<Listed> = body["entries"]
             .as_array()
             .expect("entries")
             .iter()
             .map(|e| {
                 let n = |k: &str| e[k].as_u64().expect("number");
-                (e["player"].as_str().expect("player").to_string(), n("score"), n("rank"), n("list_rank"))
+                let player = e["player"].as_str().expect("player").to_string();
+                (player, n("score"), n("rank"), n("list_rank"), e.get("meta").cloned())
             })
             .collect();
-        let want: Vec<(String, u64, u64, u64)> =
-            expected.entries.iter().map(|l| (l.player.to_string(), l.score, l.rank, l.list_rank)).collect();
+        let want: Vec<Listed> = expected
+            .entries
+            .iter()
+            .map(|l| (l.player.to_string(), l.score, l.rank, l.list_rank, meta_json(l.meta.as_ref())))
+            .collect();
+        assert!(want.iter().any(|l| l.4.is_some()) && want.iter().any(|l| l.4.is_none()), "with and without");
         assert_eq!(entries, want, "{layout}");
         assert_eq!(body["missing"], json!(["nobody", "ghost"]), "{layout}");
         api.stop().await;

@@ -3,7 +3,7 @@
 use leaderboard_contract::PlayerId;
 use reqwest::StatusCode;
 
-use crate::helpers::{TestApi, board, oracle_rows, router, rows, seed};
+use crate::helpers::{TestApi, board, meta_json, oracle_rows, router, rows, seed};
 
 #[tokio::test]
 async fn every_route_matches_the_oracle_for_every_layout() {
@@ -30,7 +30,7 @@ async fn every_route_matches_the_oracle_for_every_layout() {
         let cached = api.get(&format!("/v1/boards/{b}/top")).await;
         assert!(cached.headers().contains_key("x-data-age-ms"), "cached answers say their age");
 
-        for i in [0, 17, 399] {
+        for i in [0, 17, 42, 399] {
             let p = PlayerId::new(format!("p{i:04}")).expect("id");
             let want = expected.standing(&p).expect("seeded");
             let (status, body) = api.json(&format!("/v1/boards/{b}/players/{p}")).await;
@@ -39,6 +39,7 @@ async fn every_route_matches_the_oracle_for_every_layout() {
                 (body["score"].as_u64(), body["rank"].as_u64(), body["total"].as_u64()),
                 (Some(want.score), Some(want.rank), Some(400))
             );
+            assert_eq!(body.get("meta").cloned(), meta_json(want.meta.as_ref()), "{layout} meta of {p}");
             assert!((body["percentile"].as_f64().expect("pct") - want.percentile).abs() < 1e-9);
             let (status, body) = api.json(&format!("/v1/boards/{b}/players/{p}/around?radius=3")).await;
             assert_eq!(status, StatusCode::OK);

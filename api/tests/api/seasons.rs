@@ -6,7 +6,7 @@ use leaderboard_semantics::{Oracle, ScoreUpdate};
 use reqwest::StatusCode;
 
 use crate::admin::{hash, put};
-use crate::helpers::{TestApi, board, eventually, oracle_rows, router, rows};
+use crate::helpers::{Row, TestApi, board, eventually, oracle_rows, router, rows, seeded_meta};
 
 /// 2026-11-23T00:00:00Z and a day, in milliseconds.
 const DAY0: i64 = 1_795_392_000_000;
@@ -19,7 +19,7 @@ fn updates(stored: &leaderboard_contract::BoardId, players: usize, base: u64) ->
             player: PlayerId::new(format!("p{i:03}")).expect("id"),
             score: base + ((i * 37) % 50) as u64,
             time_ms: 0,
-            meta: None,
+            meta: seeded_meta(i),
         })
         .collect()
 }
@@ -86,7 +86,7 @@ async fn fixture() -> (Fixture, Oracle, Oracle) {
     (Fixture { _redis: private, api, b, writer, previous, s1, o1 }, o2, oa)
 }
 
-fn top(o: &Oracle, stored: &leaderboard_contract::BoardId) -> Vec<(u64, String, u64)> {
+fn top(o: &Oracle, stored: &leaderboard_contract::BoardId) -> Vec<Row> {
     oracle_rows(&o.board(stored).expect("board").top(0, 100).entries)
 }
 

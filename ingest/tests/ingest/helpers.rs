@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use leaderboard_contract::{BoardId, PlayerId, ScoreEvent};
+use leaderboard_contract::{BoardId, Meta, PlayerId, ScoreEvent};
 use leaderboard_semantics::{Oracle, ScoreUpdate};
 use leaderboard_store::{LayoutSpec, RedisTarget, Router, RouterOptions, Store, StoreOptions};
 use rand::rngs::StdRng;
@@ -113,13 +113,18 @@ pub fn random_events_at(
             score: rng.random_range(0..1000),
             ts_ms: Some(ts(&mut rng)),
             id: Some(format!("e{i}")),
-            meta: None,
+            meta: rng.random_bool(0.6).then(|| event_meta(i)),
         })
         .collect();
     out.shuffle(&mut rng);
     let dups: Vec<ScoreEvent> = out.iter().take(events / 10).cloned().collect();
     out.extend(dups);
     out
+}
+
+/// Metadata naming event `i`, so a mismatch says which event's metadata an entry shows.
+pub fn event_meta(i: usize) -> Meta {
+    Meta::parse(&format!(r#"{{"name":"Zoë {i}","country":"NZ","event":{i}}}"#)).expect("meta")
 }
 
 pub fn oracle_of(events: &[ScoreEvent]) -> Oracle {
@@ -130,7 +135,7 @@ pub fn oracle_of(events: &[ScoreEvent]) -> Oracle {
             player: e.player.clone(),
             score: e.score,
             time_ms: 0,
-            meta: None,
+            meta: e.meta.clone(),
         });
     }
     o
@@ -270,13 +275,16 @@ pub async fn wait_for_oracle(router: &Router, oracle: &Oracle, board: &BoardId, 
         if tokio::time::Instant::now() >= deadline {
             let wrong: Vec<String> = match &got {
                 Ok(page) => {
-                    let scores: HashMap<&str, u64> =
-                        page.entries.iter().map(|e| (e.player.as_str(), e.score)).collect();
+                    let held: HashMap<&str, (u64, Option<&Meta>)> =
+                        page.entries.iter().map(|e| (e.player.as_str(), (e.score, e.meta.as_ref()))).collect();
                     want.entries
                         .iter()
-                        .filter(|e| scores.get(e.player.as_str()) != Some(&e.score))
+                        .filter(|e| held.get(e.player.as_str()) != Some(&(e.score, e.meta.as_ref())))
                         .take(5)
-                        .map(|e| format!("{} wants {} has {:?}", e.player, e.score, scores.get(e.player.as_str())))
+                        .map(|e| {
+                            let has = held.get(e.player.as_str());
+                            format!("{} wants {} {:?} has {has:?}", e.player, e.score, e.meta)
+                        })
                         .collect()
                 }
                 Err(e) => vec![e.to_string()],

@@ -53,6 +53,8 @@ async fn malformed_records_go_to_the_dlq_with_their_reason() {
     let valid = random_events(11, &board, 50, 500);
     let k = |s: &str| Some(s.as_bytes().to_vec());
     let big = format!(r#"{{"player":"p1","score":1,"pad":"{}"}}"#, "x".repeat(5000));
+    // 513 bytes of `meta`, and a score above every valid one: applied, it would show at the top.
+    let big_meta = format!(r#"{{"player":"p1","score":999999,"meta":{{"name":"{}"}}}}"#, "n".repeat(513 - 11));
     #[allow(clippy::type_complexity)]
     let bad: Vec<(Option<Vec<u8>>, Option<Vec<u8>>, &str)> = vec![
         (k("p1"), k("not json at all"), "not_json"),
@@ -67,6 +69,10 @@ async fn malformed_records_go_to_the_dlq_with_their_reason() {
         (k("p1"), k("[1,2,3]"), "not_object"),
         (k("p1"), k(r#"{"score":3}"#), "missing_player"),
         (k("p1"), k(r#"{"player":"p1","score":1,"board":"no spaces"}"#), "invalid_board"),
+        (k("p1"), k(r#"{"player":"p1","score":999999,"meta":"Ann"}"#), "bad_meta"),
+        (k("p1"), k(r#"{"player":"p1","score":999999,"meta":[1]}"#), "bad_meta"),
+        (k("p1"), k(r#"{"player":"p1","score":999999,"meta":{"n":1,"n":2}}"#), "bad_meta"),
+        (k("p1"), Some(big_meta.into_bytes()), "bad_meta"),
     ];
     let mut records: Vec<RawRecord> =
         valid.iter().map(|e| (Some(e.key().to_vec()), Some(e.to_json().into_bytes()))).collect();

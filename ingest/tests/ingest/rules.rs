@@ -24,7 +24,13 @@ fn oracle(board: &BoardId, rules: Rules, events: &[ScoreEvent]) -> Oracle {
     o.set_rules(board, rules);
     for e in events {
         let time_ms = e.ts_ms.expect("every lap has a time");
-        o.apply(&ScoreUpdate { board: e.board.clone(), player: e.player.clone(), score: e.score, time_ms, meta: None });
+        o.apply(&ScoreUpdate {
+            board: e.board.clone(),
+            player: e.player.clone(),
+            score: e.score,
+            time_ms,
+            meta: e.meta.clone(),
+        });
     }
     o
 }

@@ -32,7 +32,13 @@ fn oracle(board: &BoardId, events: &[&ScoreEvent]) -> Oracle {
     let mut o = Oracle::new();
     for e in events {
         let time_ms = e.ts_ms.expect("time");
-        o.apply(&ScoreUpdate { board: board.clone(), player: e.player.clone(), score: e.score, time_ms, meta: None });
+        o.apply(&ScoreUpdate {
+            board: board.clone(),
+            player: e.player.clone(),
+            score: e.score,
+            time_ms,
+            meta: e.meta.clone(),
+        });
     }
     o
 }

@@ -88,6 +88,29 @@ async fn empty_board_and_unknown_player() {
     }
 }
 
+/// Boards whose events carry no metadata cost what they cost before
+/// metadata existed: no metadata key on any layout, on Redis or the Cluster.
+#[tokio::test]
+async fn boards_without_metadata_keep_no_metadata_key() {
+    for cluster in [false, true] {
+        for spec in ["single", "hash:3", "range:40,80"] {
+            let board = unique_board("nometa");
+            let router = router(cluster, spec).await;
+            let workload = Workload::random(91, std::slice::from_ref(&board), PLAYERS, 600, 120).without_meta();
+            for batch in &workload.batches {
+                router.apply(batch).await.expect("apply");
+            }
+            let context = format!("{spec} cluster={cluster}");
+            assert_matches_oracle(&router, &workload.oracle(), &board, PLAYERS, &context).await;
+            for shard in router.stats(&board).await.expect("stats").shards {
+                let meta_key = leaderboard_store::layout::keys::entry_meta(&shard.key);
+                let exists: bool = router.store().query(redis::cmd("EXISTS").arg(&meta_key)).await.expect("exists");
+                assert!(!exists, "{context}: {meta_key} exists on a board without metadata");
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn layouts_cost_one_member_per_player() {
     // Memory: the range layout stores exactly what a plain sorted set stores,

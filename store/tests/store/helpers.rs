@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use leaderboard_contract::{BoardId, PlayerId};
+use leaderboard_contract::{BoardId, Meta, PlayerId};
 use leaderboard_semantics::season::{Every, Reset, Season};
 use leaderboard_semantics::{Oracle, Order, Rules, ScoreUpdate, Ties};
 use leaderboard_store::layout::record::{self, RecordedLayout};
@@ -66,7 +66,10 @@ pub fn assert_whole_page(page: &leaderboard_semantics::Page, context: &str) {
 }
 
 /// A random workload: few players (so duplicates abound), small score range
-/// (so ties abound), updates in random batches, some batches replayed.
+/// (so ties abound), updates in random batches, some batches replayed. Six
+/// events in ten carry metadata naming the event, so every comparison with
+/// the oracle also checks that an entry shows the metadata of the event that
+/// set its score, under ties, reordering and duplicates.
 pub struct Workload {
     pub batches: Vec<Vec<ScoreUpdate>>,
 }
@@ -99,7 +102,7 @@ impl Workload {
                     player: player(rng.random_range(0..players)),
                     score: rng.random_range(scores.clone()),
                     time_ms: if times == 0 { 0 } else { rng.random_range(0..times) },
-                    meta: None,
+                    meta: rng.random_bool(0.6).then(|| event_meta(rng.random())),
                 })
                 .collect();
             batches.push(batch);
@@ -110,6 +113,26 @@ impl Workload {
             batches.push(batches[i].clone());
         }
         Self { batches }
+    }
+
+    /// The workload without its metadata.
+    #[must_use]
+    pub fn without_meta(mut self) -> Self {
+        self.batches.iter_mut().flatten().for_each(|u| u.meta = None);
+        self
+    }
+
+    /// The workload with metadata a function of the player, score and time
+    /// on every event: for writers running concurrently, whose order among
+    /// events of equal score (so which one's metadata is kept) is a race,
+    /// while the metadata must still travel with the score it belongs to.
+    #[must_use]
+    pub fn meta_by_score(mut self) -> Self {
+        for u in self.batches.iter_mut().flatten() {
+            let text = format!(r#"{{"player":"{}","score":{},"t":{}}}"#, u.player, u.score, u.time_ms);
+            u.meta = Some(Meta::parse(&text).expect("valid meta"));
+        }
+        self
     }
 
     pub fn oracle(&self) -> Oracle {
@@ -127,6 +150,13 @@ impl Workload {
         }
         oracle
     }
+}
+
+/// Metadata naming one event, with JSON that must come back byte for byte
+/// (nesting, escapes, non-ASCII text).
+pub fn event_meta(event: u32) -> Meta {
+    Meta::parse(&format!(r#"{{"event":{event},"name":"Zoë \"{event}\"","run":{{"laps":[1,2.5]}}}}"#))
+        .expect("valid meta")
 }
 
 /// Compares every query of `router` on `board` with the oracle.

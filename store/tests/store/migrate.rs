@@ -71,7 +71,9 @@ async fn migrations_under_concurrent_writes_equal_the_oracle() {
                 oracle.apply(u);
             }
             let work: Vec<Workload> = (0..2)
-                .map(|w| Workload::random(seed as u64 * 10 + w, std::slice::from_ref(&board), 400, 4000, 500))
+                .map(|w| {
+                    Workload::random(seed as u64 * 10 + w, std::slice::from_ref(&board), 400, 4000, 500).meta_by_score()
+                })
                 .collect();
             for u in work.iter().flat_map(|w| w.batches.iter().flatten()) {
                 oracle.apply(u);

@@ -48,7 +48,7 @@ impl Seasoned {
                     player: marked.clone(),
                     score: 40 + i as u64,
                     time_ms: 5,
-                    meta: None,
+                    meta: Some(crate::helpers::event_meta(7)),
                 })
                 .collect(),
         );
@@ -74,6 +74,19 @@ impl Seasoned {
         oracle
     }
 
+    /// Asserts that no shard of `names` keeps metadata of `player` (it would
+    /// outlive an erasure unseen, since reads start from the sorted set).
+    async fn assert_no_meta_of(router: &Router, names: &[&BoardId], player: &PlayerId, context: &str) {
+        for name in names {
+            for shard in router.stats(name).await.expect("stats").shards {
+                let key = leaderboard_store::layout::keys::entry_meta(&shard.key);
+                let kept: bool =
+                    router.store().query(redis::cmd("HEXISTS").arg(&key).arg(player.as_str())).await.expect("hexists");
+                assert!(!kept, "{context}: {key} still holds the metadata of {player}");
+            }
+        }
+    }
+
     async fn assert_matches(&self, router: &Router, oracle: &Oracle, context: &str) {
         for name in [&self.board, &self.closed, &self.open] {
             assert_matches_oracle(router, oracle, name, PLAYERS, &format!("{context} {name}")).await;
@@ -88,8 +101,8 @@ async fn check_erase(cluster: bool, layout: &str, seed: u64) {
         let seasoned = Seasoned::new(&router, ties, seed * 10 + i as u64, &gone).await;
         let context = format!("{layout} cluster={cluster} {ties:?}");
         assert!(
-            router.standing(&seasoned.closed, &gone).await.expect("standing").is_some(),
-            "{context}: a score first"
+            router.standing(&seasoned.closed, &gone).await.expect("standing").is_some_and(|s| s.meta.is_some()),
+            "{context}: a score and its metadata first"
         );
         let erased = router.erase_player(&gone).await.expect("erase");
         let removed = &erased.removed;
@@ -108,6 +121,7 @@ async fn check_erase(cluster: bool, layout: &str, seed: u64) {
         assert_eq!(amended, [(false, false), (true, true)], "{context}: the closed season's entry says when");
         let all = [&seasoned.board, &seasoned.closed, &seasoned.open];
         seasoned.assert_matches(&router, &seasoned.oracle_without(&gone, &all), &context).await;
+        Seasoned::assert_no_meta_of(&router, &all, &gone, &context).await;
         let status = registry::status(router.store(), &gone).await.expect("status");
         assert_eq!(status.erased_at_ms, Some(erased.at_ms), "{context}: remembered");
         // Erasing again is harmless; the erasure's time moves forward, never back.
@@ -168,6 +182,7 @@ async fn a_ban_reaches_closed_seasons_only_when_asked() {
         assert_eq!(removed.amended, vec![banned_from.closed.clone()], "{context}: the closed season is amended");
         let everywhere = [&banned_from.board, &banned_from.open, &banned_from.closed];
         banned_from.assert_matches(&router, &banned_from.oracle_without(&cheater, &everywhere), &context).await;
+        Seasoned::assert_no_meta_of(&router, &everywhere, &cheater, &context).await;
 
         assert!(registry::unban(router.store(), &cheater).await.expect("unban"), "{context}");
         assert!(!registry::unban(router.store(), &cheater).await.expect("unban again"), "{context}: nothing left");

@@ -98,8 +98,9 @@ async fn writers_rebalance_and_readers_in_parallel() {
         let router = router(cluster, "range:100,200").await;
         let fixed = fixed_players(&board);
         router.apply(&fixed).await.expect("fixed");
-        let writers_data: Vec<Workload> =
-            (0..2).map(|w| Workload::random(100 + w, std::slice::from_ref(&board), 400, 6000, 500)).collect();
+        let writers_data: Vec<Workload> = (0..2)
+            .map(|w| Workload::random(100 + w, std::slice::from_ref(&board), 400, 6000, 500).meta_by_score())
+            .collect();
         let mut oracle = Oracle::new();
         for u in &fixed {
             oracle.apply(u);

@@ -231,6 +231,11 @@ async fn earliest_boards_keep_their_order_through_migrations_and_rebalances() {
     let mut keys: Vec<String> =
         first.store().query(redis::cmd("KEYS").arg(format!("lb:{{{board}*"))).await.expect("keys");
     keys.sort();
-    let expected = [format!("lb:{{{board}}}:layout"), format!("lb:{{{board}}}:t"), format!("lb:{{{board}}}:z")];
+    let expected = [
+        format!("lb:{{{board}}}:layout"),
+        format!("lb:{{{board}}}:m"),
+        format!("lb:{{{board}}}:t"),
+        format!("lb:{{{board}}}:z"),
+    ];
     assert_eq!(keys, expected, "only the single layout's keys are left");
 }

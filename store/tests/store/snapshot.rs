@@ -15,6 +15,18 @@ async fn rest(scan: &mut leaderboard_store::board::snapshot::PlayerScan<'_>, int
     }
 }
 
+/// Drains a scan: every player it passes, with the score and metadata it read.
+async fn rest_with_meta(
+    scan: &mut leaderboard_store::board::snapshot::PlayerScan<'_>,
+) -> Vec<(String, u64, Option<String>)> {
+    let mut into = Vec::new();
+    while let Some(rows) = scan.next().await.expect("scan") {
+        into.extend(rows.iter().map(|r| (r.player.to_string(), r.score, r.meta.as_ref().map(ToString::to_string))));
+    }
+    into.sort();
+    into
+}
+
 #[tokio::test]
 async fn a_scan_reads_every_player_as_clients_see_them_on_every_layout() {
     for spec in ["single", "hash:3", "range:100,200"] {
@@ -22,13 +34,21 @@ async fn a_scan_reads_every_player_as_clients_see_them_on_every_layout() {
         let board = unique_board("scan");
         let rules = leaderboard_semantics::Rules { order: leaderboard_semantics::Order::Asc, ..Default::default() };
         router.set_rules(&board, rules).await.expect("rules");
-        router.apply(&(0..250).map(|i| update(&board, i, i as u64)).collect::<Vec<_>>()).await.expect("apply");
-        let mut seen = Vec::new();
-        rest(&mut router.scan_players(&board).await.expect("scan"), &mut seen).await;
-        seen.sort();
-        let mut want: Vec<(String, u64)> = (0..250).map(|i| (player(i).to_string(), i as u64)).collect();
+        let with_meta = |i: usize| {
+            let mut u = update(&board, i, i as u64);
+            u.meta = i.is_multiple_of(2).then(|| crate::helpers::event_meta(i as u32));
+            u
+        };
+        router.apply(&(0..250).map(with_meta).collect::<Vec<_>>()).await.expect("apply");
+        let seen = rest_with_meta(&mut router.scan_players(&board).await.expect("scan")).await;
+        let mut want: Vec<(String, u64, Option<String>)> = (0..250)
+            .map(|i| {
+                let u = with_meta(i);
+                (u.player.to_string(), u.score, u.meta.map(|m| m.to_string()))
+            })
+            .collect();
         want.sort();
-        assert_eq!(seen, want, "{spec}: asc scores come back as written, not as ranking keys");
+        assert_eq!(seen, want, "{spec}: asc scores come back as written, not as ranking keys, with their metadata");
     }
 }
 
