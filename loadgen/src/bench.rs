@@ -34,6 +34,7 @@ pub async fn fill(world: &World, count: u64) -> anyhow::Result<()> {
             scoring: world.scoring(),
             signer: world.sign_key.clone(),
             clock: world.store.clock,
+            meta: world.event_meta(),
         },
         population,
         pacer,

@@ -77,6 +77,11 @@ pub struct World {
     /// The boards' tie rule: `shared` or `earliest` (first to reach a score is ahead).
     #[arg(long, global = true, env = "LB_LOADGEN_TIES", default_value = "shared", value_parser = ["shared", "earliest"])]
     pub ties: String,
+    /// Every event carries `meta` (docs/contract.md#entry-metadata), from a size mix of
+    /// about 64, 130 and 256 bytes (`loadgen::meta`); `seed` gives the seeded scores theirs,
+    /// and the end check compares every entry's metadata like its score.
+    #[arg(long, global = true, env = "LB_LOADGEN_META")]
+    pub meta: bool,
 }
 
 impl World {
@@ -113,6 +118,11 @@ impl World {
             late_grace: self.late_grace,
             ..leaderboard_semantics::Rules::default()
         }
+    }
+
+    /// The metadata events carry, with `--meta`.
+    pub fn event_meta(&self) -> Option<crate::meta::EventMeta> {
+        self.meta.then_some(crate::meta::EventMeta { seed: self.seed })
     }
 
     /// How keys become event scores under [`World::rules`].

@@ -14,6 +14,7 @@
 //! - [`pacer`]: open-loop scheduling; [`produce`], [`read`], [`probe`]: the three loads.
 //! - [`marks`]: erasures and bans, what the oracle learns from them, the
 //!   judging of answers around them; [`admin`]: the calls and the reads after them.
+//! - [`meta`]: the metadata events carry with `--meta`.
 //! - [`lag`]: consumer lag; [`verify`]: the end check; [`report`]: the report.
 //! - [`seed`], [`topics`]: preparation; [`bench`]: ingest throughput (fill a topic, time the drain).
 
@@ -23,6 +24,7 @@ pub mod boards;
 pub mod config;
 pub mod lag;
 pub mod marks;
+pub mod meta;
 pub mod pacer;
 pub mod population;
 pub mod probe;
@@ -168,6 +170,7 @@ async fn verify_seasons(
             best: &bests.best,
             reached: bests.reached.as_deref(),
             scoring: world.scoring(),
+            meta: world.event_meta(),
             sparse: true,
             marked,
         };
@@ -294,6 +297,7 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
             scoring: world.scoring(),
             signer: world.sign_key.clone(),
             clock: world.store.clock,
+            meta: world.event_meta(),
         },
         population,
         Pacer::new(start, args.rate, Some(count)),
@@ -389,6 +393,7 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
                 best: population.best(),
                 reached: population.reached(),
                 scoring: world.scoring(),
+                meta: world.event_meta(),
                 sparse: false,
                 marked: &marked,
             };
@@ -467,6 +472,7 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
             broker: args.broker_kind.clone(),
             players: world.players,
             boards: boards.len(),
+            meta: world.meta,
             duration_s: secs,
         },
     })

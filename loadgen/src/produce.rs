@@ -73,6 +73,8 @@ pub struct Target {
     pub signer: Option<ProducerKey>,
     /// The clock events are stamped by (a simulated one crosses seasons quickly).
     pub clock: leaderboard_semantics::Clock,
+    /// The metadata every event carries, with `--meta`.
+    pub meta: Option<crate::meta::EventMeta>,
 }
 
 /// The signature headers of a record (`leaderboard_contract::signature`).
@@ -97,7 +99,7 @@ pub async fn run(
 ) -> anyhow::Result<WriteOutcome> {
     let mut latency = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
     let base = (Instant::now(), SystemTime::now());
-    let Target { topic, boards, scoring, signer, clock } = target;
+    let Target { topic, boards, scoring, signer, clock, meta } = target;
     let first_due = pacer.next_due();
     let mut inflight = FuturesUnordered::new();
     while !pacer.finished() && !stop.is_cancelled() {
@@ -114,7 +116,7 @@ pub async fn run(
                 score: scoring.score(game.score),
                 ts_ms: Some(ts_ms),
                 id: None,
-                meta: None,
+                meta: meta.map(|m| m.of(game.player, game.score)),
             };
             let payload = event.to_json();
             let headers = signer.as_ref().map(|s| signature_headers(s, event.key(), payload.as_bytes()));

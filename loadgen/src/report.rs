@@ -137,6 +137,8 @@ pub struct Environment {
     pub players: usize,
     /// Boards the players are spread over.
     pub boards: usize,
+    /// Whether events carried metadata (`--meta`), verified with the scores.
+    pub meta: bool,
     /// Seconds of load.
     pub duration_s: f64,
 }
@@ -193,7 +195,7 @@ impl Report {
         let e = &self.environment;
         let _ = writeln!(
             t,
-            "leaderboard load report ({} cores, layout {}, {} shards, {}, broker {}, {} players on {} board{}, {:.0}s)",
+            "leaderboard load report ({} cores, layout {}, {} shards, {}, broker {}, {} players on {} board{}{}, {:.0}s)",
             e.cores,
             e.layout,
             e.shards,
@@ -202,6 +204,7 @@ impl Report {
             e.players,
             e.boards,
             if e.boards == 1 { "" } else { "s" },
+            if e.meta { ", metadata on every event" } else { "" },
             e.duration_s
         );
         let _ =

@@ -28,6 +28,7 @@ pub async fn seed(world: &World, batch: usize) -> anyhow::Result<()> {
         router.set_rules(board, rules).await.with_context(|| format!("setting the rules of board {board}"))?;
     }
     let scoring = world.scoring();
+    let meta = world.event_meta();
     let started = Instant::now();
     let players = world.players;
     let batches = (0..players).step_by(batch.max(1));
@@ -36,13 +37,16 @@ pub async fn seed(world: &World, batch: usize) -> anyhow::Result<()> {
             let (router, boards) = (&router, &boards);
             async move {
                 let updates: Vec<ScoreUpdate> = (from..(from + batch).min(players))
-                    .map(|i| ScoreUpdate {
-                        board: boards.of(i).clone(),
-                        player: crate::population::player(i),
-                        score: scoring.score(Population::initial_score(world.seed, i)),
-                        // Seeded scores were reached before the run: at the epoch.
-                        time_ms: 0,
-                        meta: None,
+                    .map(|i| {
+                        let key = Population::initial_score(world.seed, i);
+                        ScoreUpdate {
+                            board: boards.of(i).clone(),
+                            player: crate::population::player(i),
+                            score: scoring.score(key),
+                            // Seeded scores were reached before the run: at the epoch.
+                            time_ms: 0,
+                            meta: meta.map(|m| m.of(i, key)),
+                        }
                     })
                     .collect();
                 router.apply(&updates).await

@@ -7,7 +7,9 @@
 //! 100 are compared, and a random sample of players, each on their board,
 //! and every player erased or banned during the run ([`crate::marks`]): a
 //! player the oracle has no score for must be missing (404, and listed
-//! `missing` by the lookup route).
+//! `missing` by the lookup route). With `--meta`, each entry's metadata is
+//! compared too: it must be the metadata of the event that set the score
+//! ([`crate::meta`]).
 
 use std::cmp::Reverse;
 use std::time::{Duration, SystemTime};
@@ -21,6 +23,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::boards::BoardSet;
+use crate::meta::EventMeta;
 use crate::population::{Scoring, player_id};
 
 /// Longest wait for one board's answers to settle.
@@ -37,6 +40,8 @@ pub struct Players<'a> {
     pub reached: Option<&'a [u64]>,
     /// How keys become the scores the api shows.
     pub scoring: Scoring,
+    /// The metadata events carried (`--meta`): each entry must show the one of its key.
+    pub meta: Option<EventMeta>,
     /// A season's players (most did not play in it): the sample is drawn among
     /// those on the board; else among every player.
     pub sparse: bool,
@@ -56,6 +61,11 @@ impl Players<'_> {
         self.reached.map_or(0, |r| r[i])
     }
 
+    /// The metadata player `i`'s entry must show, as JSON (`None`: none).
+    fn meta(&self, i: usize) -> Option<serde_json::Value> {
+        meta_json(self.meta, i, self.best[i])
+    }
+
     /// Where player `i` sorts on an `earliest` board: key descending, time, then id (index).
     fn place(&self, i: usize) -> Place {
         (Reverse(self.best[i]), self.time(i), i)
@@ -64,6 +74,24 @@ impl Players<'_> {
 
 /// A player's place in board order on an `earliest` board: (key descending, time, index).
 type Place = (Reverse<u64>, u64, usize);
+
+/// The metadata of player `i`'s event of key `key`, as JSON, when events carry some.
+fn meta_json(meta: Option<EventMeta>, i: usize, key: u64) -> Option<serde_json::Value> {
+    meta.map(|m| serde_json::from_str(m.of(i, key).as_str()).expect("loadgen's metadata is JSON"))
+}
+
+/// One row of a top 100, expected or seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopRow {
+    /// The rank.
+    pub rank: u64,
+    /// The player.
+    pub player: String,
+    /// The score, as the api shows it.
+    pub score: u64,
+    /// The entry's metadata (`None`: absent).
+    pub meta: Option<serde_json::Value>,
+}
 
 /// The probe player's index in [`Place`]s: its id (`probe-...`) sorts after every `p-...`.
 const PROBE_INDEX: usize = usize::MAX;
@@ -76,18 +104,20 @@ pub struct Expected {
     sorted: Vec<u64>,
     /// `earliest` boards only: every player's place, in board order.
     places: Vec<Place>,
-    /// `(rank, player, score)` of the first 100 rows, scores as the api shows them.
-    pub top: Vec<(u64, String, u64)>,
+    /// The first 100 rows, scores as the api shows them.
+    pub top: Vec<TopRow>,
 }
 
 impl Expected {
     /// One board: its players as `(index, key, time)`, plus extra players (the
-    /// probe, with its key), ranked by `ties`; scores shown through `scoring`.
+    /// probe, with its key, never with metadata), ranked by `ties`; scores
+    /// shown through `scoring`, metadata by `meta`.
     pub fn new(
         players: impl IntoIterator<Item = (usize, u64, u64)>,
         extra: &[(String, u64)],
         ties: Ties,
         scoring: Scoring,
+        meta: Option<EventMeta>,
     ) -> Self {
         let earliest = ties == Ties::Earliest;
         let mut places: Vec<Place> = players
@@ -112,9 +142,11 @@ impl Expected {
             .iter()
             .take(100)
             .enumerate()
-            .map(|(pos, &(Reverse(key), _, i))| {
-                let rank = if earliest { pos as u64 + 1 } else { expected.rank(key) };
-                (rank, name(i), scoring.score(key))
+            .map(|(pos, &(Reverse(key), _, i))| TopRow {
+                rank: if earliest { pos as u64 + 1 } else { expected.rank(key) },
+                player: name(i),
+                score: scoring.score(key),
+                meta: if i == PROBE_INDEX { None } else { meta_json(meta, i, key) },
             })
             .collect();
         if earliest {
@@ -142,7 +174,7 @@ impl Expected {
                     .players_on(k, players.best.len())
                     .filter(|&i| players.present(i))
                     .map(|i| (i, players.best[i], players.time(i)));
-                Self::new(on_board, &extra, ties, players.scoring)
+                Self::new(on_board, &extra, ties, players.scoring, players.meta)
             })
             .collect()
     }
@@ -291,17 +323,16 @@ async fn settled_top(
     wait_for(client, &top_url, SETTLE_TIMEOUT, settled).await
 }
 
-fn top_rows(top: &serde_json::Value) -> Vec<(u64, String, u64)> {
+fn top_rows(top: &serde_json::Value) -> Vec<TopRow> {
     top["entries"]
         .as_array()
         .map(|rows| {
             rows.iter()
-                .map(|e| {
-                    (
-                        e["rank"].as_u64().unwrap_or(0),
-                        e["player"].as_str().unwrap_or("").to_string(),
-                        e["score"].as_u64().unwrap_or(0),
-                    )
+                .map(|e| TopRow {
+                    rank: e["rank"].as_u64().unwrap_or(0),
+                    player: e["player"].as_str().unwrap_or("").to_string(),
+                    score: e["score"].as_u64().unwrap_or(0),
+                    meta: e.get("meta").cloned(),
                 })
                 .collect()
         })
@@ -402,10 +433,19 @@ fn compare_player(expected: &Expected, players: &Players<'_>, i: usize, result: 
             Err(e) => Some(format!("{id}: request failed: {e}")),
         };
     }
-    let (score, rank) = (players.scoring.score(players.best[i]), expected.rank_of(players, i));
+    let (score, rank, meta) = (players.scoring.score(players.best[i]), expected.rank_of(players, i), players.meta(i));
     match result {
-        Ok((200, v)) if v["score"].as_u64() == Some(score) && v["rank"].as_u64() == Some(rank) => None,
-        Ok((status, v)) => Some(format!("{id}: expected score {score} rank {rank}, api answered {status} {v}")),
+        Ok((200, v))
+            if v["score"].as_u64() == Some(score)
+                && v["rank"].as_u64() == Some(rank)
+                && v.get("meta") == meta.as_ref() =>
+        {
+            None
+        }
+        Ok((status, v)) => {
+            let meta = meta.map_or_else(|| "none".to_string(), |m| m.to_string());
+            Some(format!("{id}: expected score {score} rank {rank} meta {meta}, api answered {status} {v}"))
+        }
         Err(e) => Some(format!("{id}: request failed: {e}")),
     }
 }
@@ -476,16 +516,20 @@ async fn lookups(
                 Ties::Shared => present.iter().filter(|&&j| players.best[j] > players.best[i]).count(),
                 Ties::Earliest => present.iter().filter(|&&j| players.place(j) < players.place(i)).count(),
             };
-            let want =
-                (players.scoring.score(players.best[i]), expected[k].rank_of(players, i), 1 + ahead_in_list as u64);
+            let want = (
+                players.scoring.score(players.best[i]),
+                expected[k].rank_of(players, i),
+                1 + ahead_in_list as u64,
+                players.meta(i),
+            );
             let got = entries.iter().find(|e| e["player"].as_str() == Some(player_id(i).as_str())).map(|e| {
                 let n = |f: &str| e[f].as_u64().unwrap_or(0);
-                (n("score"), n("rank"), n("list_rank"))
+                (n("score"), n("rank"), n("list_rank"), e.get("meta").cloned())
             });
-            if got != Some(want) {
+            if got.as_ref() != Some(&want) {
                 out.mismatch(
                     k,
-                    &format!("lookup {}: expected (score, rank, list_rank) {want:?}, api {got:?}", player_id(i)),
+                    &format!("lookup {}: expected (score, rank, list_rank, meta) {want:?}, api {got:?}", player_id(i)),
                 );
             }
         }
@@ -506,9 +550,10 @@ mod tests {
         let best = [9, 7, 7, 7];
         let reached = [5, 3, 3, 1];
         let asc = Scoring { order: Order::Asc };
-        let players = Players { best: &best, reached: Some(&reached), scoring: asc, sparse: false, marked: &[] };
-        let e = Expected::new((0..4).map(|i| (i, best[i], reached[i])), &[], Ties::Earliest, asc);
-        let top: Vec<(u64, &str, u64)> = e.top.iter().map(|(r, p, s)| (*r, p.as_str(), *s)).collect();
+        let players =
+            Players { best: &best, reached: Some(&reached), scoring: asc, meta: None, sparse: false, marked: &[] };
+        let e = Expected::new((0..4).map(|i| (i, best[i], reached[i])), &[], Ties::Earliest, asc, None);
+        let top: Vec<(u64, &str, u64)> = e.top.iter().map(|r| (r.rank, r.player.as_str(), r.score)).collect();
         let lap = |key: u64| Scoring::ASC_BASE - key;
         assert_eq!(
             top,
@@ -531,10 +576,11 @@ mod tests {
             &[("probe-1".into(), 1)],
             Ties::Shared,
             DESC,
+            None,
         );
         assert_eq!(e.total(), 6);
         assert_eq!((e.rank(9), e.rank(7), e.rank(5), e.rank(1)), (1, 2, 4, 5));
-        let top: Vec<(u64, &str, u64)> = e.top.iter().map(|(r, p, s)| (*r, p.as_str(), *s)).collect();
+        let top: Vec<(u64, &str, u64)> = e.top.iter().map(|r| (r.rank, r.player.as_str(), r.score)).collect();
         assert_eq!(
             top,
             [
@@ -550,22 +596,29 @@ mod tests {
 
     #[test]
     fn top_is_cut_at_100_with_ties_by_id() {
-        let e = Expected::new((0..1000).map(|i| (i, 5000 - (i as u64 / 3), 0)), &[], Ties::Shared, DESC);
+        let meta = EventMeta { seed: 3 };
+        let e = Expected::new((0..1000).map(|i| (i, 5000 - (i as u64 / 3), 0)), &[], Ties::Shared, DESC, Some(meta));
         assert_eq!(e.top.len(), 100);
-        assert_eq!(e.top[0], (1, "p-00000000".into(), 5000));
-        assert_eq!(e.top[99], (100, "p-00000099".into(), 4967));
-        assert_eq!(e.top[98].0, 97, "tie of three shares rank 97");
+        let row = |rank, player: &str, score| TopRow {
+            rank,
+            player: player.into(),
+            score,
+            meta: meta_json(Some(meta), crate::population::player_index(player).expect("index"), score),
+        };
+        assert_eq!(e.top[0], row(1, "p-00000000", 5000));
+        assert_eq!(e.top[99], row(100, "p-00000099", 4967));
+        assert_eq!(e.top[98].rank, 97, "tie of three shares rank 97");
     }
 
     #[test]
     fn each_board_expects_only_its_players_and_its_probe_markers() {
         let boards = BoardSet::new("b", 2, 5).expect("boards");
         let best = [10, 20, 30, 40, 50];
-        let players = Players { best: &best, reached: None, scoring: DESC, sparse: false, marked: &[] };
+        let players = Players { best: &best, reached: None, scoring: DESC, meta: None, sparse: false, marked: &[] };
         let e = Expected::for_boards(&boards, &players, Ties::Shared, Some(("probe-1", &[0, 3])));
         // Board 1 holds players 0, 2, 4; board 2 holds 1, 3 and the probe (score 3).
         assert_eq!((e[0].total(), e[1].total()), (3, 3));
-        let players = |x: &Expected| x.top.iter().map(|(_, p, _)| p.clone()).collect::<Vec<_>>();
+        let players = |x: &Expected| x.top.iter().map(|r| r.player.clone()).collect::<Vec<_>>();
         assert_eq!(players(&e[0]), ["p-00000004", "p-00000002", "p-00000000"]);
         assert_eq!(players(&e[1]), ["p-00000003", "p-00000001", "probe-1"]);
         assert_eq!((e[0].rank(30), e[1].rank(20)), (2, 2));

@@ -143,7 +143,10 @@ async fn one_board_meets_its_targets_and_verifies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn several_boards_each_verify_against_their_own_oracle() {
-    let report = short_run("range:3000,6000", 3).await;
+    // With metadata on every event: the verifier compares it with the scores.
+    let world = ["--duration", "3s", "--meta"];
+    let report = short_run_with(&testkit::redis_url(), "range:3000,6000", 3, &Flags::default, &world).await;
+    assert!(report.environment.meta && report.table().contains("metadata on every event"), "{}", report.table());
     assert_clean(&report, "range:3000,6000");
     let v = &report.verification;
     assert_eq!(report.environment.boards, 3);
@@ -231,7 +234,7 @@ pub(crate) fn two_resets(run: &[&str], api: &[&str]) -> Flags {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_run_across_two_resets_verifies_every_season() {
     let timing = || two_resets(&[], &[]);
-    let world = ["--duration", "7s", "--reset", "day", "--late-grace", "1d"];
+    let world = ["--duration", "7s", "--reset", "day", "--late-grace", "1d", "--meta"];
     // A Redis of this test's own: every ingest worker closes, on every board of
     // its Redis, the seasons its clock says are over, and this clock runs days
     // ahead of the other tests' (on the shared Redis, their workers would close

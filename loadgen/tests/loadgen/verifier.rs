@@ -13,7 +13,7 @@ use crate::{cli, start_api};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verifier_passes_a_faithful_api_and_names_each_difference() {
     let (redis, layout, board, seed) = (testkit::redis_url(), "hash:4", testkit::unique("vf"), 3);
-    let world = seeded(&redis, layout, &board, &["--boards", "2", "--players", "500", "--seed", "3"]).await;
+    let world = seeded(&redis, layout, &board, &["--boards", "2", "--players", "500", "--seed", "3", "--meta"]).await;
     let stop = CancellationToken::new();
     // No ingest here: the test plays its part and claims, every 50 ms, that everything is applied.
     let topic = testkit::unique("vf-topic");
@@ -25,8 +25,16 @@ async fn verifier_passes_a_faithful_api_and_names_each_difference() {
     // Seeded and untouched: the oracle is every player's initial score.
     let boards = world.board_set().expect("boards");
     let best: Vec<u64> = (0..500).map(|i| Population::initial_score(seed, i)).collect();
-    let players = Players { best: &best, reached: None, scoring: world.scoring(), sparse: false, marked: &[] };
+    let players = Players {
+        best: &best,
+        reached: None,
+        scoring: world.scoring(),
+        meta: world.event_meta(),
+        sparse: false,
+        marked: &[],
+    };
     let expected = Expected::for_boards(&boards, &players, Ties::Shared, None);
+    assert!(expected[0].top.iter().all(|row| row.meta.is_some()), "every seeded entry has metadata");
     let clean =
         verify(&client, &api, &boards, &expected, &players, 200, seed, &Scope::default()).await.expect("verify");
     assert_eq!(clean.mismatches, 0, "{:?}", clean.examples);
@@ -57,6 +65,21 @@ async fn verifier_passes_a_faithful_api_and_names_each_difference() {
         ])
         .await
         .expect("apply");
+    // And the second of the first board shows the metadata of another event.
+    let second_best = &expected[0].top[1].player;
+    let mut stale_written = 0;
+    let member = leaderboard_store::layout::member::encode(&PlayerId::new(second_best.as_str()).expect("id"));
+    for shard in router.stats(&boards.ids()[0]).await.expect("stats").shards {
+        let there: Option<f64> =
+            router.store().query(redis::cmd("ZSCORE").arg(&shard.key).arg(&member)).await.expect("zscore");
+        if there.is_some() {
+            let key = leaderboard_store::layout::keys::entry_meta(&shard.key);
+            let stale = r#"{"name":"Stale","run":"r-0"}"#;
+            let _: () = router.store().query(redis::cmd("HSET").arg(key).arg(&member).arg(stale)).await.expect("hset");
+            stale_written += 1;
+        }
+    }
+    assert_eq!(stale_written, 1, "{second_best} is in one shard");
     let dirty =
         verify(&client, &api, &boards, &expected, &players, 200, seed, &Scope::default()).await.expect("verify");
     stop.cancel();
@@ -72,6 +95,7 @@ async fn verifier_passes_a_faithful_api_and_names_each_difference() {
     assert!(examples.contains(&format!("{first}: total: expected 250, api says 251")), "{examples}");
     assert!(examples.contains(&format!("{second}: top row 1: expected")), "{examples}");
     assert!(examples.contains("\"p-00000001\""), "player 1 is named: {examples}");
+    assert!(examples.contains(&format!("{first}: top row 2: expected")) && examples.contains("Stale"), "{examples}");
 }
 
 /// Publishes "every record of `topic` is applied" with the current time every 50 ms until `stop`.
@@ -129,7 +153,7 @@ async fn verifier_follows_asc_and_earliest_boards() {
         best[i] = key;
         reached[i] = time_ms;
     }
-    let players = Players { best: &best, reached: Some(&reached), scoring, sparse: false, marked: &[] };
+    let players = Players { best: &best, reached: Some(&reached), scoring, meta: None, sparse: false, marked: &[] };
     let expected = Expected::for_boards(&boards, &players, Ties::Earliest, None);
     let clean =
         verify(&client, &api, &boards, &expected, &players, 400, seed, &Scope::default()).await.expect("verify");
@@ -137,7 +161,7 @@ async fn verifier_follows_asc_and_earliest_boards() {
 
     // The oracle believes player 7 got there first: the verifier must disagree.
     reached[7] = 50;
-    let players = Players { best: &best, reached: Some(&reached), scoring, sparse: false, marked: &[] };
+    let players = Players { best: &best, reached: Some(&reached), scoring, meta: None, sparse: false, marked: &[] };
     let expected = Expected::for_boards(&boards, &players, Ties::Earliest, None);
     let dirty =
         verify(&client, &api, &boards, &expected, &players, 400, seed, &Scope::default()).await.expect("verify");
