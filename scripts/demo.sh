@@ -22,6 +22,9 @@
 #                        clock (one day per 20 s) starting 5 s before a reset, so a 30 s run (the
 #                        default with --reset) crosses two day boundaries; late grace 12 h simulated
 #                        (10 s). Loadgen verifies every season and the all-time board.
+#   --meta               every event carries metadata (a name, a country, details of the run: about
+#                        64, 130 or 256 bytes, docs/contract.md#entry-metadata); the page shows names
+#                        and flags, and the verification compares every entry's metadata too
 #   --erase N            erase N players during the load (the api's admin route), spread over it
 #   --ban N              ban N players during the load (half from every board, half from their own;
 #                        closed seasons included; never lifted). With either, the api gets an admin
@@ -41,7 +44,7 @@ REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 cd "$REPO_ROOT"
 
 players=10000000 boards=1 rate=30000 duration='' read_rate=1000 layout=single order=desc ties=shared
-reset='' quick=0 existing=0 brokers='' redis='' api='' erase=0 ban=0
+reset='' quick=0 existing=0 brokers='' redis='' api='' erase=0 ban=0 meta=0
 while (($#)); do
     case $1 in
         --quick) players=200000 quick=1 ;;
@@ -54,13 +57,14 @@ while (($#)); do
         --order) order=$2; shift ;;
         --ties) ties=$2; shift ;;
         --reset) reset=$2; shift ;;
+        --meta) meta=1 ;;
         --erase) erase=$2; shift ;;
         --ban) ban=$2; shift ;;
         --existing) existing=1 ;;
         --brokers) brokers=$2; shift ;;
         --redis) redis=$2; shift ;;
         --api) api=$2; shift ;;
-        -h | --help) sed -n '2,37p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,39p' "$0"; exit 0 ;;
         *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -163,6 +167,10 @@ if [[ -n $reset ]]; then
     say "seasons: reset every $reset, simulated clock $LB_CLOCK (a day per 20 s)"
 fi
 [[ -n $redis ]] && export LB_REDIS_URL=$redis
+if ((meta)); then
+    export LB_LOADGEN_META=mix
+    say "metadata on every event (a mix of about 64, 130 and 256 bytes)"
+fi
 
 if ((!existing)); then
     say "creating topics"

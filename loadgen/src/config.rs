@@ -77,11 +77,12 @@ pub struct World {
     /// The boards' tie rule: `shared` or `earliest` (first to reach a score is ahead).
     #[arg(long, global = true, env = "LB_LOADGEN_TIES", default_value = "shared", value_parser = ["shared", "earliest"])]
     pub ties: String,
-    /// Every event carries `meta` (docs/contract.md#entry-metadata), from a size mix of
-    /// about 64, 130 and 256 bytes (`loadgen::meta`); `seed` gives the seeded scores theirs,
-    /// and the end check compares every entry's metadata like its score.
-    #[arg(long, global = true, env = "LB_LOADGEN_META")]
-    pub meta: bool,
+    /// Every event carries `meta` (docs/contract.md#entry-metadata): `mix` (the default of a bare
+    /// `--meta`: about 64, 130 and 256 bytes, `loadgen::meta`) or exactly this many bytes (`--meta=64`, 40 to
+    /// 512); `seed` gives the seeded scores theirs, and the end check compares every entry's
+    /// metadata like its score.
+    #[arg(long, global = true, env = "LB_LOADGEN_META", num_args = 0..=1, require_equals = true, default_missing_value = "mix")]
+    pub meta: Option<crate::meta::MetaSize>,
 }
 
 impl World {
@@ -122,7 +123,7 @@ impl World {
 
     /// The metadata events carry, with `--meta`.
     pub fn event_meta(&self) -> Option<crate::meta::EventMeta> {
-        self.meta.then_some(crate::meta::EventMeta { seed: self.seed })
+        self.meta.map(|size| crate::meta::EventMeta { seed: self.seed, size })
     }
 
     /// How keys become event scores under [`World::rules`].

@@ -472,7 +472,10 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
             broker: args.broker_kind.clone(),
             players: world.players,
             boards: boards.len(),
-            meta: world.meta,
+            meta: world.meta.map(|m| match m {
+                meta::MetaSize::Mix => "mix".to_string(),
+                meta::MetaSize::Exactly(bytes) => format!("{bytes} B"),
+            }),
             duration_s: secs,
         },
     })

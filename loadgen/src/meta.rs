@@ -8,6 +8,8 @@
 //! send ([`Size`]): most entries a name and a country, some the details of the
 //! run, a few a loadout near half the limit.
 
+use std::fmt::Write as _;
+
 use leaderboard_contract::Meta;
 
 /// The sizes of the mix, by share of players.
@@ -21,11 +23,43 @@ pub enum Size {
     Large,
 }
 
+/// How large a run's metadata is (`--meta`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetaSize {
+    /// The mix of [`Size`]s (`--meta` or `--meta mix`).
+    Mix,
+    /// Exactly this many bytes on every entry (`--meta 64`): the run's id and padding, for
+    /// measuring what a byte of metadata costs.
+    Exactly(usize),
+}
+
+/// Smallest `--meta <bytes>`: the run's id and an empty pad.
+pub const MIN_EXACT_BYTES: usize = 40;
+
+impl std::str::FromStr for MetaSize {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "mix" {
+            return Ok(Self::Mix);
+        }
+        match s.parse::<usize>() {
+            Ok(n) if (MIN_EXACT_BYTES..=leaderboard_contract::MAX_META_BYTES).contains(&n) => Ok(Self::Exactly(n)),
+            _ => Err(format!(
+                "`mix` or a size from {MIN_EXACT_BYTES} to {} bytes, got {s:?}",
+                leaderboard_contract::MAX_META_BYTES
+            )),
+        }
+    }
+}
+
 /// The metadata of a run's events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventMeta {
     /// The run's seed (`--seed`).
     pub seed: u64,
+    /// Their size.
+    pub size: MetaSize,
 }
 
 const SYLLABLES: [&str; 16] =
@@ -58,9 +92,18 @@ impl EventMeta {
     }
 
     /// The metadata of `player`'s event with ranking key `key`.
+    ///
+    /// # Panics
+    /// Never: the text is built from fixed words, hex and numbers, within the size limit
+    /// (a unit test checks the whole mix).
     pub fn of(self, player: usize, key: u64) -> Meta {
         let who = mix(self.seed ^ mix(player as u64));
         let run = mix(who ^ key.rotate_left(17));
+        if let MetaSize::Exactly(bytes) = self.size {
+            let head = format!(r#"{{"run":"r-{run:016x}","pad":""#);
+            let text = format!("{head}{}\"}}", "x".repeat(bytes.saturating_sub(head.len() + 2)));
+            return Meta::parse(&text).expect("loadgen's metadata is a small JSON object");
+        }
         let mut name: String = (0..2 + who % 3).map(|n| SYLLABLES[((who >> (8 + 4 * n)) % 16) as usize]).collect();
         name[..1].make_ascii_uppercase();
         let country = COUNTRIES[((who >> 24) % 20) as usize];
@@ -68,19 +111,20 @@ impl EventMeta {
         let size = self.size(player);
         if size != Size::Small {
             let lap = |n: u64| 60.0 + ((run >> (8 * n)) % 4000) as f64 / 1000.0;
-            text.push_str(&format!(
+            let _ = write!(
+                text,
                 r#","car":"{}","track":"{}","laps":[{:.3},{:.3},{:.3}]"#,
                 CARS[(run % 6) as usize],
                 TRACKS[((run >> 4) % 5) as usize],
                 lap(1),
                 lap(2),
                 lap(3)
-            ));
+            );
         }
         if size == Size::Large {
             let loadout: Vec<String> =
                 (0..6).map(|n| format!("\"{}\"", ITEMS[((run >> (5 * n)) % 8) as usize])).collect();
-            text.push_str(&format!(r#","loadout":[{}],"replay":"{:016x}{:016x}""#, loadout.join(","), mix(run), run));
+            let _ = write!(text, r#","loadout":[{}],"replay":"{:016x}{:016x}""#, loadout.join(","), mix(run), run);
         }
         text.push('}');
         Meta::parse(&text).expect("loadgen's metadata is a small JSON object")
@@ -93,7 +137,7 @@ mod tests {
 
     #[test]
     fn the_mix_has_its_sizes_and_follows_the_key() {
-        let meta = EventMeta { seed: 7 };
+        let meta = EventMeta { seed: 7, size: MetaSize::Mix };
         let mut bytes = [Vec::new(), Vec::new(), Vec::new()];
         for player in 0..20_000 {
             let m = meta.of(player, 1234);
@@ -109,5 +153,19 @@ mod tests {
         assert!((110.0..160.0).contains(&mean(1)), "medium: {}", mean(1));
         assert!((220.0..300.0).contains(&mean(2)), "large: {}", mean(2));
         assert!(bytes.iter().flatten().all(|&b| b <= leaderboard_contract::MAX_META_BYTES));
+    }
+
+    #[test]
+    fn an_exact_size_is_exact() {
+        for bytes in [MIN_EXACT_BYTES, 64, 256, leaderboard_contract::MAX_META_BYTES] {
+            let meta = EventMeta { seed: 1, size: MetaSize::Exactly(bytes) };
+            assert_eq!(meta.of(12, 99).as_str().len(), bytes);
+            assert_ne!(meta.of(12, 99), meta.of(12, 100));
+        }
+        assert_eq!("mix".parse::<MetaSize>(), Ok(MetaSize::Mix));
+        assert_eq!("64".parse::<MetaSize>(), Ok(MetaSize::Exactly(64)));
+        for bad in ["39", "513", "x", ""] {
+            assert!(bad.parse::<MetaSize>().is_err(), "{bad}");
+        }
     }
 }

@@ -137,8 +137,9 @@ pub struct Environment {
     pub players: usize,
     /// Boards the players are spread over.
     pub boards: usize,
-    /// Whether events carried metadata (`--meta`), verified with the scores.
-    pub meta: bool,
+    /// The metadata events carried (`--meta`: `mix` or a size in bytes), verified with the scores.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meta: Option<String>,
     /// Seconds of load.
     pub duration_s: f64,
 }
@@ -204,7 +205,7 @@ impl Report {
             e.players,
             e.boards,
             if e.boards == 1 { "" } else { "s" },
-            if e.meta { ", metadata on every event" } else { "" },
+            e.meta.as_ref().map_or_else(String::new, |m| format!(", metadata ({m}) on every event")),
             e.duration_s
         );
         let _ =

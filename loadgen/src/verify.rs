@@ -596,7 +596,7 @@ mod tests {
 
     #[test]
     fn top_is_cut_at_100_with_ties_by_id() {
-        let meta = EventMeta { seed: 3 };
+        let meta = EventMeta { seed: 3, size: crate::meta::MetaSize::Mix };
         let e = Expected::new((0..1000).map(|i| (i, 5000 - (i as u64 / 3), 0)), &[], Ties::Shared, DESC, Some(meta));
         assert_eq!(e.top.len(), 100);
         let row = |rank, player: &str, score| TopRow {
