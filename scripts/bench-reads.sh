@@ -28,11 +28,7 @@ done
 # shellcheck source=lib/bench.sh
 source "$SCRIPT_DIR/lib/bench.sh"
 ensure_wrk
-command -v nginx >/dev/null 2>&1 || {
-    echo "installing nginx from apt" >&2
-    if [[ $(id -u) -eq 0 ]]; then apt-get install -y nginx-light >/dev/null || apt-get install -y nginx >/dev/null
-    else sudo apt-get install -y nginx-light >/dev/null || sudo apt-get install -y nginx >/dev/null; fi
-}
+ensure_nginx
 bench_setup readbench -p ingest -p api -p loadgen -p leaderboard-benches
 export LB_LAYOUT=single LB_LOADGEN_PLAYERS=$players
 target/release/loadgen topics --partitions 6 --dlq-partitions 1
@@ -83,25 +79,7 @@ deprioritize_writes 0
 static=$out/static
 mkdir -p "$static/v1/boards/$run"
 curl -sf "$api/v1/boards/$run/top?limit=100" >"$static/v1/boards/$run/top"
-nginx_port=$(free_port)
-cat >"$out/nginx.conf" <<CONF
-worker_processes auto;
-daemon off;
-pid $PWD/$out/nginx.pid;
-error_log $PWD/$out/nginx-error.log;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    server {
-        listen 127.0.0.1:$nginx_port;
-        root $PWD/$static;
-        default_type application/json;
-        location / { try_files \$uri =404; }
-    }
-}
-CONF
-bench_background nginx -c "$PWD/$out/nginx.conf"
-for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$nginx_port/v1/boards/$run/top" >/dev/null && break; sleep 0.1; done
+nginx_port=$(start_static_nginx "$static")
 export REPORT_LUA=$SCRIPT_DIR/wrk/report.lua
 for round in 1 2; do
     echo "-- round $round: top 100 from the api (32 connections, 20s)"

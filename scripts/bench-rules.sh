@@ -32,19 +32,7 @@ source "$SCRIPT_DIR/lib/bench.sh"
 ensure_wrk
 bench_setup rulesbench -p ingest -p api -p loadgen -p admin
 export LB_LAYOUT=$layout LB_LOADGEN_PLAYERS=$players
-redis_port=${LB_REDIS_URL##*:}
 echo "== $players players per board, layout $layout, $events events per drain, $rounds round(s)"
-
-# Every key of a board (all carry the board's name in their hash tag) and their bytes.
-board_bytes() {
-    local board=$1 total=0 key bytes
-    while read -r key; do
-        [[ -z $key ]] && continue
-        bytes=$(redis-cli -p "$redis_port" MEMORY USAGE "$key" SAMPLES 0)
-        total=$((total + bytes))
-    done < <(redis-cli -p "$redis_port" --scan --pattern "lb:{$board*")
-    echo "$total"
-}
 
 declare -A bytes drains
 for ties in shared earliest; do

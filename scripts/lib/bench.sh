@@ -81,6 +81,52 @@ ensure_wrk() {
     if [[ $(id -u) -eq 0 ]]; then apt-get install -y wrk >/dev/null; else sudo apt-get install -y wrk >/dev/null; fi
 }
 
+# ensure_nginx: Debian's nginx from apt when missing (the static-file reference of the read benchmarks).
+ensure_nginx() {
+    command -v nginx >/dev/null 2>&1 && return 0
+    echo "installing nginx from apt" >&2
+    if [[ $(id -u) -eq 0 ]]; then apt-get install -y nginx-light >/dev/null || apt-get install -y nginx >/dev/null
+    else sudo apt-get install -y nginx-light >/dev/null || sudo apt-get install -y nginx >/dev/null; fi
+}
+
+# start_static_nginx ROOT: nginx serving the files under ROOT as JSON on a free port, in the
+# background like the services, once it answers; prints the port.
+start_static_nginx() {
+    local root=$1 port
+    port=$(free_port)
+    cat >"$out/nginx-$port.conf" <<CONF
+worker_processes auto;
+daemon off;
+pid $PWD/$out/nginx-$port.pid;
+error_log $PWD/$out/nginx-$port-error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:$port;
+        root $PWD/$root;
+        default_type application/json;
+        location / { try_files \$uri =404; }
+    }
+}
+CONF
+    bench_background nginx -c "$PWD/$out/nginx-$port.conf" >&2
+    for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+    echo "$port"
+}
+
+# board_bytes BOARD: the bytes (MEMORY USAGE, every element) of every key whose hash tag starts with
+# BOARD (its shards, seasons, metadata and indexes), on the single Redis of scripts/infra.sh.
+board_bytes() {
+    local board=$1 port=${LB_REDIS_URL##*:} total=0 key bytes
+    while read -r key; do
+        [[ -z $key ]] && continue
+        bytes=$(redis-cli -p "$port" MEMORY USAGE "$key" SAMPLES 0)
+        total=$((total + bytes))
+    done < <(redis-cli -p "$port" --scan --pattern "lb:{$board*")
+    echo "$total"
+}
+
 # drain_rate OUTPUT: the events/s of the last "drained ..." line of loadgen drain in OUTPUT.
 drain_rate() { grep -oE '[0-9]+ events/s' <<<"$1" | tail -1 | grep -oE '^[0-9]+'; }
 

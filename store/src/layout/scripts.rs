@@ -103,20 +103,50 @@ pub(crate) fn refused_by_fence(v: &Value) -> bool {
     matches!(v, Value::Int(CLOSED))
 }
 
-/// The Lua helper every write script shares: `keep(mk, kept, m0, meta)`
-/// records the metadata of a player whose score the script just changed:
-/// the event's `meta`, or none (`''`: the field is deleted, when the shard
-/// keeps any). Returns whether the shard keeps metadata now.
+/// The Lua helpers every write script shares, so a chunk's metadata costs
+/// at most one `HSET` and one `HDEL` whatever its size:
+/// - `note(set, del, m0, meta)` lists the metadata of a player whose score
+///   changes: the event's `meta` into `set` (field, value), or, when it has
+///   none (`''`), the field into `del`;
+/// - `keep(mk, kept, set, del)` writes them (`del` only when the shard keeps
+///   any: `kept`);
+/// - `split(step)` reads `flag s1 m1 [meta1] ...` into the members and the
+///   `ZADD` pairs;
+/// - `improved(before, members, step)` lists, as `note` does, the players whose
+///   score in `ARGV` beats `before` (their `ZMSCORE`; absent ones included).
 macro_rules! keep {
     () => {
         r"
-local function keep(mk, kept, m0, meta)
+local function note(set, del, m0, meta)
   if meta ~= '' then
-    redis.call('HSET', mk, m0, meta)
-    return true
+    set[#set + 1] = m0
+    set[#set + 1] = meta
+  else
+    del[#del + 1] = m0
   end
-  if kept then redis.call('HDEL', mk, m0) end
-  return kept
+end
+local function keep(mk, kept, set, del)
+  if #set > 0 then redis.call('HSET', mk, unpack(set)) end
+  if kept and #del > 0 then redis.call('HDEL', mk, unpack(del)) end
+end
+local function split(step)
+  local members, pairs = {}, {}
+  for i = 2, #ARGV, step do
+    members[#members + 1] = ARGV[i + 1]
+    pairs[#pairs + 1] = ARGV[i]
+    pairs[#pairs + 1] = ARGV[i + 1]
+  end
+  return members, pairs
+end
+local function improved(before, members, step)
+  local set, del = {}, {}
+  for j = 1, #members do
+    local at = 2 + (j - 1) * step
+    if (not before[j]) or tonumber(ARGV[at]) > tonumber(before[j]) then
+      note(set, del, members[j], step == 3 and ARGV[at + 2] or '')
+    end
+  end
+  return set, del
 end
 "
     };
@@ -125,8 +155,9 @@ end
 /// `BEST key meta [marker] flag s1 m1 [meta1] ...`: best-score writes of a
 /// shard of a `shared` board. `flag` is `m` when each pair carries its
 /// metadata (triples), `-` when none does. Without metadata to write or
-/// kept, it is one `ZADD GT`; otherwise each player whose score improves
-/// gets their metadata set (or cleared).
+/// kept, it is one `ZADD GT`; otherwise one `ZMSCORE` finds the players
+/// whose score improves, whose metadata is then set (or cleared) with one
+/// `HSET` (and one `HDEL`) beside the same `ZADD GT`.
 const BEST: &str = concat!(
     fence!(),
     keep!(),
@@ -138,14 +169,10 @@ if step == 2 and not kept then
   redis.call('ZADD', z, 'GT', unpack(ARGV, 2))
   return 0
 end
-for i = 2, #ARGV, step do
-  local s, m = ARGV[i], ARGV[i + 1]
-  local old = redis.call('ZSCORE', z, m)
-  if (not old) or tonumber(s) > tonumber(old) then
-    redis.call('ZADD', z, s, m)
-    kept = keep(mk, kept, m, step == 3 and ARGV[i + 2] or '')
-  end
-end
+local members, pairs = split(step)
+local set, del = improved(redis.call('ZMSCORE', z, unpack(members)), members, step)
+redis.call('ZADD', z, 'GT', unpack(pairs))
+keep(mk, kept, set, del)
 return 0
 "
 );
@@ -309,23 +336,14 @@ const ADD: &str = concat!(
     r"
 local z, pend, mk = KEYS[1], KEYS[2], KEYS[3]
 local step = ARGV[1] == 'm' and 3 or 2
-local members, pairs = {}, {}
-for i = 2, #ARGV, step do
-  members[#members + 1] = ARGV[i + 1]
-  pairs[#pairs + 1] = ARGV[i]
-  pairs[#pairs + 1] = ARGV[i + 1]
-end
+local members, pairs = split(step)
 local before = redis.call('ZMSCORE', z, unpack(members))
 local pending = {}
 if redis.call('SCARD', pend) > 0 then pending = redis.call('SMISMEMBER', pend, unpack(members)) end
 local kept = redis.call('EXISTS', mk) == 1
 if step == 3 or kept then
-  for j = 1, #members do
-    local at = 2 + (j - 1) * step
-    if (not before[j]) or tonumber(ARGV[at]) > tonumber(before[j]) then
-      kept = keep(mk, kept, members[j], step == 3 and ARGV[at + 2] or '')
-    end
-  end
+  local set, del = improved(before, members, step)
+  keep(mk, kept, set, del)
 end
 redis.call('ZADD', z, 'GT', unpack(pairs))
 local arrived, moving = {}, {}
@@ -355,7 +373,7 @@ local z, idx, mk, pend = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local step = ARGV[1] == 'm' and 4 or 3
 local kept = redis.call('EXISTS', mk) == 1
 local pending = pend and redis.call('SCARD', pend) > 0
-local arrived, moving, n = {}, {}, 0
+local arrived, moving, n, set, del = {}, {}, 0, {}, {}
 for i = 2, #ARGV, step do
   n = n + 1
   local s, pre, m0 = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2]
@@ -366,13 +384,14 @@ for i = 2, #ARGV, step do
     if olds then redis.call('ZREM', z, old .. m0) end
     redis.call('ZADD', z, ARGV[i], pre .. m0)
     redis.call('HSET', idx, m0, pre)
-    kept = keep(mk, kept, m0, step == 4 and ARGV[i + 3] or '')
+    note(set, del, m0, step == 4 and ARGV[i + 3] or '')
   end
   if pend and ((not olds) or (pending and redis.call('SISMEMBER', pend, m0) == 1)) then
     arrived[#arrived + 1] = n
     moving[#moving + 1] = m0
   end
 end
+keep(mk, kept, set, del)
 if #moving > 0 then redis.call('SADD', pend, unpack(moving)) end
 return arrived
 "
