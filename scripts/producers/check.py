@@ -80,17 +80,18 @@ def vectors(page):
 
 
 def published_events(text):
-    """(board, player, score) of every producer command line of a block."""
+    """(board, player, score, meta or None) of every producer command line of a block, in order."""
     events = []
     for line in text.splitlines():
         words = shlex.split(line, comments=True)
         if not any(w.endswith(("producer.py", "producer.js")) for w in words):
             continue
         board = words[words.index("--board") + 1] if "--board" in words else "global"
+        meta = json.loads(words[words.index("--meta") + 1]) if "--meta" in words else None
         for word in words:
             m = re.fullmatch(r"([A-Za-z0-9_.:@-]+)=(\d+)", word)
             if m:
-                events.append((board, m.group(1), int(m.group(2))))
+                events.append((board, m.group(1), int(m.group(2)), meta))
     return events
 
 
@@ -158,14 +159,16 @@ def api_get(board, player):
 
 
 def expected_standings(events):
-    """{(board, player): (best score, rank, players on the board)}: best score, 1 + strictly greater."""
+    """{(board, player): (best score, rank, players on the board, meta)}: best score, 1 + strictly
+    greater, and the meta of the event that set the best (docs/contract.md#entry-metadata)."""
     best = {}
-    for board, player, score in events:
-        best[(board, player)] = max(score, best.get((board, player), 0))
+    for board, player, score, meta in events:
+        if (board, player) not in best or score > best[(board, player)][0]:
+            best[(board, player)] = (score, meta)
     out = {}
-    for (board, player), score in best.items():
-        others = [s for (b, _), s in best.items() if b == board]
-        out[(board, player)] = (score, 1 + sum(s > score for s in others), len(others))
+    for (board, player), (score, meta) in best.items():
+        others = [s for (b, _), (s, _) in best.items() if b == board]
+        out[(board, player)] = (score, 1 + sum(s > score for s in others), len(others), meta)
     return out
 
 
@@ -173,11 +176,11 @@ def wait_for_ranks(expected):
     deadline = time.monotonic() + DEADLINE_S
     while True:
         wrong = []
-        for (board, player), (score, rank, total) in sorted(expected.items()):
+        for (board, player), want in sorted(expected.items()):
             status, body = api_get(board, player)
-            got = (body["score"], body["rank"], body["total"]) if status == 200 else status
-            if got != (score, rank, total):
-                wrong.append(f"{board}/{player}: got {got}, expected (score, rank, total) {(score, rank, total)}")
+            got = (body["score"], body["rank"], body["total"], body.get("meta")) if status == 200 else status
+            if got != want:
+                wrong.append(f"{board}/{player}: got {got}, expected (score, rank, total, meta) {want}")
         if not wrong:
             return
         if time.monotonic() > deadline:
@@ -218,7 +221,7 @@ def verify(forged):
     events = published_events(block("python")) + published_events(block("node"))
     value = json.loads(own["value"])
     expected = expected_standings(events)
-    expected[(value.get("board", "global"), value["player"])] = (value["score"], 1, 1)
+    expected[(value.get("board", "global"), value["player"])] = (value["score"], 1, 1, value.get("meta"))
     wait_for_ranks(expected)
 
     forged_keys = sorted(f.split("/", 1)[1] for f in forged)
@@ -232,7 +235,7 @@ def verify(forged):
         if status != 404:
             raise Failed(f"the forged event of {f} was applied: {status} {body}")
 
-    players = len({(b, p) for b, p, _ in events})
+    players = len({(b, p) for b, p, _, _ in events})
     more = ", ".join(f"{v['where'].split(' ')[0]}'s" for v in (*others, *contract))
     print(f"python and node examples: {len(events)} signed events applied, the {players} players' ranks as the "
           f"page says; {len(forged)} signed with a wrong key dead-lettered as bad_signature, not applied; "

@@ -10,7 +10,8 @@
 //   LB_PRODUCER_KEY_ID   this game server's key id (the lb-key-id header)
 //   LB_PRODUCER_KEY      its secret, hex (ingest holds it as --producer-keys id:hex)
 //
-// Usage: node producer.js [--board BOARD] PLAYER=SCORE [PLAYER=SCORE ...]
+// Usage: node producer.js [--board BOARD] [--meta JSON] PLAYER=SCORE [PLAYER=SCORE ...]
+//   --meta: a JSON object of at most 512 bytes shown beside each score (a name, a country)
 // Exits 0 once the broker has acknowledged every event, 1 otherwise.
 'use strict';
 
@@ -20,15 +21,24 @@ const { Kafka, Partitioners, logLevel } = require('kafkajs');
 
 const PLAYER_ID = /^[A-Za-z0-9_.:@-]{1,64}$/;
 const BOARD_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+const MAX_META_BYTES = 512;
+
+/** Throws unless `meta` is a JSON object of at most 512 bytes of compact JSON (UTF-8). */
+function checkMeta(meta) {
+  if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) throw new Error('meta must be a JSON object');
+  const bytes = Buffer.byteLength(JSON.stringify(meta));
+  if (bytes > MAX_META_BYTES) throw new Error(`meta must be at most ${MAX_META_BYTES} bytes of JSON, got ${bytes}`);
+}
 
 /** The record value: compact JSON of the event, as a Buffer (these exact bytes are signed). */
-function encodeEvent({ player, score, board, ts, id }) {
+function encodeEvent({ player, score, board, ts, id, meta }) {
   if (!PLAYER_ID.test(player)) throw new Error(`player must be 1 to 64 of [A-Za-z0-9_.:@-], got ${JSON.stringify(player)}`);
   if (board !== undefined && !BOARD_ID.test(board)) throw new Error(`board must be 1 to 64 of [A-Za-z0-9_.-], got ${JSON.stringify(board)}`);
   if (!Number.isSafeInteger(score) || score < 0) throw new Error(`score must be an integer from 0 to 2^53-1, got ${score}`);
+  if (meta !== undefined) checkMeta(meta); // shown beside the score this event sets
   // undefined fields are left out: no board means "global"; ts is when the game ended (seasons
   // and erasures go by it); id is the producer's own, at most 128 bytes.
-  return Buffer.from(JSON.stringify({ player, score, board, ts, id }));
+  return Buffer.from(JSON.stringify({ player, score, board, ts, id, meta }));
 }
 
 /** lb-signature: lowercase hex of HMAC-SHA256(secret, key bytes + 0x00 + value bytes). */
@@ -54,8 +64,8 @@ class ScoreProducer {
 
   /** Sends events; resolves once the broker acknowledged all of them (acks=all), rejects otherwise. */
   async publish(events) {
-    const messages = events.map(({ player, score, board }) => {
-      const value = encodeEvent({ player, score, board, ts: Date.now(), id: crypto.randomUUID() });
+    const messages = events.map(({ player, score, board, meta }) => {
+      const value = encodeEvent({ player, score, board, ts: Date.now(), id: crypto.randomUUID(), meta });
       const key = Buffer.from(player); // the record key is the player id
       return { key, value, headers: { 'lb-key-id': this.keyId, 'lb-signature': sign(this.secret, key, value) } };
     });
@@ -70,19 +80,25 @@ class ScoreProducer {
 
 function parseArgs(argv) {
   let board;
+  let meta;
   const events = [];
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--board') {
       board = argv[++i];
       continue;
     }
+    if (argv[i] === '--meta') {
+      meta = JSON.parse(argv[++i] ?? 'null');
+      checkMeta(meta);
+      continue;
+    }
     const match = /^([^=]+)=(\d+)$/.exec(argv[i]);
     if (!match) throw new Error(`expected PLAYER=SCORE, got ${JSON.stringify(argv[i])}`);
-    const event = { player: match[1], score: Number(match[2]), board };
+    const event = { player: match[1], score: Number(match[2]), board, meta };
     encodeEvent(event); // throws now on a bad player, score or board, before connecting
     events.push(event);
   }
-  if (events.length === 0) throw new Error('usage: node producer.js [--board BOARD] PLAYER=SCORE [PLAYER=SCORE ...]');
+  if (events.length === 0) throw new Error('usage: node producer.js [--board BOARD] [--meta JSON] PLAYER=SCORE [PLAYER=SCORE ...]');
   return events;
 }
 

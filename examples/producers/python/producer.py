@@ -10,7 +10,8 @@ Configuration, from the environment:
   LB_PRODUCER_KEY_ID   this game server's key id (the lb-key-id header)
   LB_PRODUCER_KEY      its secret, hex (ingest holds it as --producer-keys id:hex)
 
-Usage: producer.py [--board BOARD] PLAYER=SCORE [PLAYER=SCORE ...]
+Usage: producer.py [--board BOARD] [--meta JSON] PLAYER=SCORE [PLAYER=SCORE ...]
+  --meta: a JSON object of at most 512 bytes shown beside each score (a name, a country)
 Exits 0 once the broker has acknowledged every event, 1 otherwise.
 """
 
@@ -30,9 +31,20 @@ from confluent_kafka import KafkaException, Producer
 PLAYER_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")
 BOARD_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 MAX_SCORE = 2**53 - 1
+MAX_META_BYTES = 512
 
 
-def encode_event(player, score, board=None, ts_ms=None, event_id=None):
+def encode_meta(meta):
+    """`meta` as compact JSON text: a dict of at most 512 bytes so encoded (else ValueError)."""
+    if not isinstance(meta, dict):
+        raise ValueError(f"meta must be a JSON object, got {type(meta).__name__}")
+    text = json.dumps(meta, separators=(",", ":"), ensure_ascii=False)
+    if len(text.encode()) > MAX_META_BYTES:
+        raise ValueError(f"meta must be at most {MAX_META_BYTES} bytes of JSON, got {len(text.encode())}")
+    return text
+
+
+def encode_event(player, score, board=None, ts_ms=None, event_id=None, meta=None):
     """The record value: compact JSON of the event, as bytes (these exact bytes are signed)."""
     if not PLAYER_ID.fullmatch(player):
         raise ValueError(f"player must be 1 to 64 of [A-Za-z0-9_.:@-], got {player!r}")
@@ -47,7 +59,11 @@ def encode_event(player, score, board=None, ts_ms=None, event_id=None):
         event["ts"] = ts_ms  # when the game ended; seasons and erasures go by it
     if event_id is not None:
         event["id"] = event_id  # the producer's own id, at most 128 bytes
-    return json.dumps(event, separators=(",", ":")).encode()
+    if meta is not None:
+        encode_meta(meta)  # shown beside the score this event sets; checked before sending
+        event["meta"] = meta
+    # ensure_ascii=False: UTF-8 as sent, as JSON.stringify does, so a meta's size is its own.
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def sign(secret, key, value):
@@ -70,10 +86,10 @@ class ScoreProducer:
             "error_cb": self._on_error,
         })
 
-    def publish(self, player, score, board=None):
+    def publish(self, player, score, board=None, meta=None):
         """Queues one event; its delivery report comes through poll() or flush()."""
         value = encode_event(player, score, board, ts_ms=time.time_ns() // 1_000_000,
-                             event_id=str(uuid.uuid4()))
+                             event_id=str(uuid.uuid4()), meta=meta)
         key = player.encode()  # the record key is the player id
         headers = [("lb-key-id", self.key_id), ("lb-signature", sign(self.secret, key, value))]
         while True:
@@ -123,9 +139,19 @@ def parse_board(text):
     return text
 
 
+def parse_meta(text):
+    try:
+        meta = json.loads(text)
+        encode_meta(meta)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"--meta: {e}")
+    return meta
+
+
 def main():
     parser = argparse.ArgumentParser(description="Publish signed score events.")
     parser.add_argument("--board", type=parse_board, help='the board (default: "global")')
+    parser.add_argument("--meta", type=parse_meta, help="a JSON object shown beside each score, at most 512 bytes")
     parser.add_argument("events", nargs="+", type=parse_pair, metavar="PLAYER=SCORE")
     args = parser.parse_args()
     try:
@@ -143,7 +169,7 @@ def main():
     interrupted = False
     try:
         for player, score in args.events:
-            producer.publish(player, score, args.board)
+            producer.publish(player, score, args.board, args.meta)
     except KeyboardInterrupt:
         print("interrupted: sending what was queued", file=sys.stderr)
         interrupted = True
