@@ -5,8 +5,9 @@
 //! untouched, without the whitespace between tokens (which means nothing in
 //! JSON, costs memory per player, and would break line-based files such as
 //! snapshots): validated once here (an object of at most [`MAX_META_BYTES`]
-//! as sent), then stored, read back and served without being rebuilt.
-//! Serialising a [`Meta`] with `serde_json` writes its text as it is.
+//! as sent), then stored, read back and served without being rebuilt. It is
+//! held as a [`RawValue`], so serialising a [`Meta`] with `serde_json` writes
+//! its text as it is, without parsing it again.
 
 use std::fmt;
 use std::sync::Arc;
@@ -32,8 +33,8 @@ pub enum MetaError {
 }
 
 /// A validated `meta` object, cheap to clone (one shared allocation).
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Meta(Arc<str>);
+#[derive(Clone)]
+pub struct Meta(Arc<RawValue>);
 
 impl Meta {
     /// Validates `text` as a `meta` value: one JSON object of at most
@@ -47,28 +48,34 @@ impl Meta {
         if text.len() > MAX_META_BYTES {
             return Err(MetaError::TooLarge(text.len()));
         }
-        let raw: &RawValue = serde_json::from_str(text).map_err(|e| MetaError::NotJson(e.to_string()))?;
-        let first = raw.get().as_bytes().first().copied();
-        if first != Some(b'{') {
+        if !text.starts_with('{') {
+            let raw: &RawValue = serde_json::from_str(text).map_err(|e| MetaError::NotJson(e.to_string()))?;
             return Err(MetaError::NotObject(crate::event::json_kind(raw.get())));
         }
-        unique_keys(raw.get())?;
-        Ok(Self(Arc::from(compact(raw.get()))))
+        // Reading every key checks the whole text: one JSON object, nothing after it.
+        unique_keys(text)?;
+        Self::held(compact(text))
+    }
+
+    /// Holds `text`, a JSON object already checked (or read back from the store).
+    fn held(text: String) -> Result<Self, MetaError> {
+        let raw = RawValue::from_string(text).map_err(|e| MetaError::NotJson(e.to_string()))?;
+        Ok(Self(Arc::from(raw)))
     }
 
     /// The JSON text, as sent.
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.get()
     }
 
     /// The JSON text's bytes (what the store keeps).
     pub fn as_bytes(&self) -> &[u8] {
-        self.0.as_bytes()
+        self.as_str().as_bytes()
     }
 
     /// The string field `field` of the object, when it has one.
     pub fn string_field(&self, field: &str) -> Option<String> {
-        let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&self.0).ok()?;
+        let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(self.as_str()).ok()?;
         map.get(field).and_then(serde_json::Value::as_str).map(str::to_owned)
     }
 }
@@ -130,23 +137,35 @@ impl<'de: 'a, 'a> Deserialize<'de> for DuplicateCheck<'a> {
     }
 }
 
+impl PartialEq for Meta {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Meta {}
+
+impl std::hash::Hash for Meta {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
 impl fmt::Debug for Meta {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Display for Meta {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl Serialize for Meta {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        // The text was validated as one JSON object when this Meta was made.
-        let raw: &RawValue = serde_json::from_str(&self.0).map_err(serde::ser::Error::custom)?;
-        raw.serialize(s)
+        self.0.serialize(s)
     }
 }
 
@@ -160,10 +179,18 @@ impl<'de> Deserialize<'de> for Meta {
 impl TryFrom<&[u8]> for Meta {
     type Error = MetaError;
 
-    /// Reads back a `meta` the store kept (its bytes as written).
+    /// Reads back a `meta` the store kept: [`Meta::parse`] wrote it, so it is
+    /// only checked to be one JSON object within the limit, without looking
+    /// for keys given twice or whitespace again (reads do this for every row).
     fn try_from(bytes: &[u8]) -> Result<Self, MetaError> {
         let text = std::str::from_utf8(bytes).map_err(|e| MetaError::NotJson(e.to_string()))?;
-        Self::parse(text)
+        if text.len() > MAX_META_BYTES {
+            return Err(MetaError::TooLarge(text.len()));
+        }
+        if !text.starts_with('{') {
+            return Err(MetaError::NotObject(crate::event::json_kind(text)));
+        }
+        Self::held(text.to_owned())
     }
 }
 
