@@ -333,6 +333,7 @@ fn parse_row(board: BoardId, line: &str) -> anyhow::Result<ScoreUpdate> {
         score: score.parse().context("a player row's score")?,
         time_ms: time.parse().context("a player row's time")?,
         meta: meta.map(Meta::parse).transpose().context("a player row's metadata")?,
+        source: None,
     })
 }
 
@@ -359,6 +360,7 @@ mod tests {
             score: i,
             time_ms: i * 2,
             meta: (i % 2 == 1).then(|| Meta::parse(&format!(r#"{{"name":"p\t{i}"}}"#)).expect("meta")),
+            source: None,
         }
     }
 

@@ -245,6 +245,38 @@ pub enum TiesDto {
     Earliest,
 }
 
+/// How a board combines a player's events (docs/contract.md#write-operators).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OperatorDto {
+    /// The best score counts.
+    Best,
+    /// The latest event counts.
+    Last,
+    /// Scores are increments, summed.
+    Sum,
+}
+
+impl From<OperatorDto> for leaderboard_semantics::Operator {
+    fn from(o: OperatorDto) -> Self {
+        match o {
+            OperatorDto::Best => Self::Best,
+            OperatorDto::Last => Self::Last,
+            OperatorDto::Sum => Self::Sum,
+        }
+    }
+}
+
+impl From<leaderboard_semantics::Operator> for OperatorDto {
+    fn from(o: leaderboard_semantics::Operator) -> Self {
+        match o {
+            leaderboard_semantics::Operator::Best => Self::Best,
+            leaderboard_semantics::Operator::Last => Self::Last,
+            leaderboard_semantics::Operator::Sum => Self::Sum,
+        }
+    }
+}
+
 /// A board's rules (docs/contract.md#board-rules).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct RulesDto {
@@ -262,6 +294,10 @@ pub struct RulesDto {
     pub keep_seasons: u32,
     /// How long after its end a season still takes late events (`10s`).
     pub late_grace: String,
+    /// `best`, `last` or `sum`.
+    pub operator: OperatorDto,
+    /// On `last` and `sum` boards: how far apart two records with one `id` may be and still apply once (`1day`).
+    pub dedup_window: String,
 }
 
 /// A reset schedule (docs/contract.md#seasons).
@@ -316,6 +352,8 @@ impl From<leaderboard_semantics::Rules> for RulesDto {
             reset: r.reset.map(ResetDto::from),
             keep_seasons: r.keep_seasons,
             late_grace: humantime::format_duration(r.late_grace).to_string(),
+            operator: r.operator.into(),
+            dedup_window: humantime::format_duration(r.dedup_window).to_string(),
         }
     }
 }
@@ -349,6 +387,14 @@ pub struct RulesRequest {
     #[serde(default)]
     #[schema(pattern = "^([0-9]{1,9}(ms|s|m|h|d) ?){1,4}$", max_length = 40)]
     pub late_grace: Option<String>,
+    /// `best` (default), `last` or `sum`; fixed once the board exists. `last` and `sum`
+    /// boards use the `single` or `hash` layout.
+    #[serde(default)]
+    pub operator: Option<OperatorDto>,
+    /// Idempotency keys' window on `last` and `sum` boards, at most `7d` (default `24h`).
+    #[serde(default)]
+    #[schema(pattern = "^([0-9]{1,9}(ms|s|m|h|d) ?){1,4}$", max_length = 40)]
+    pub dedup_window: Option<String>,
 }
 
 impl RulesRequest {
@@ -362,6 +408,11 @@ impl RulesRequest {
             Some(text) => humantime::parse_duration(text)
                 .map_err(|e| format!("late_grace must be a duration like 10s or 5m, got {text:?}: {e}"))?,
             None => d.late_grace,
+        };
+        let dedup_window = match &self.dedup_window {
+            Some(text) => humantime::parse_duration(text)
+                .map_err(|e| format!("dedup_window must be a duration like 24h or 7d, got {text:?}: {e}"))?,
+            None => d.dedup_window,
         };
         Ok(leaderboard_semantics::Rules {
             order: match self.order {
@@ -377,6 +428,8 @@ impl RulesRequest {
             reset: self.reset.as_ref().map(ResetDto::reset).transpose()?,
             keep_seasons: self.keep_seasons.unwrap_or(d.keep_seasons),
             late_grace,
+            operator: self.operator.map_or(d.operator, Into::into),
+            dedup_window,
         })
     }
 }

@@ -21,7 +21,7 @@ use crate::routes::{admin, boards, lookup, ops, players, seasons};
           players::status, players::erase, players::ban, players::unban,
           ops::healthz, ops::readyz, ops::readyz_redis, ops::metrics, ops::openapi, ops::index),
     components(schemas(TopResponse, PlayerResponse, AroundResponse, BoardResponse, EntryDto, ShardDto,
-                       LookupRequest, LookupResponse, LookupEntryDto, AdminBoards, AdminBoard, crate::dto::RulesDto, crate::dto::RulesRequest, crate::dto::OrderDto, crate::dto::TiesDto,
+                       LookupRequest, LookupResponse, LookupEntryDto, AdminBoards, AdminBoard, crate::dto::RulesDto, crate::dto::RulesRequest, crate::dto::OrderDto, crate::dto::TiesDto, crate::dto::OperatorDto,
                        crate::dto::ResetDto, crate::dto::SeasonDto, crate::dto::SeasonsResponse,
                        crate::dto::BanRequest, crate::dto::BanBoards, crate::dto::AllBoardsWord, crate::dto::BanDto,
                        crate::dto::PlayerRemoved, crate::dto::PlayerStatus, crate::dto::PlayerOnBoard,

@@ -63,6 +63,7 @@ pub async fn load(router: &Router, board: &BoardId, players: usize) -> anyhow::R
                     score: Population::initial_score(SEED, i),
                     time_ms: 0,
                     meta: None,
+                    source: None,
                 })
                 .collect();
             router.apply(&batch).await
@@ -91,6 +92,7 @@ pub fn game_batches(board: &BoardId, players: usize, batches: usize, size: usize
                         score: g.score,
                         time_ms: 0,
                         meta: None,
+                        source: None,
                     }
                 })
                 .collect()

@@ -9,6 +9,7 @@
 //! the write stage, which reads the rules ([`crate::prepare`]).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use leaderboard_contract::{BoardId, PlayerId, decode_record};
@@ -46,6 +47,8 @@ pub struct Event {
     pub record: usize,
     /// The entry metadata it carries.
     pub meta: Option<leaderboard_contract::Meta>,
+    /// Its `id`: the idempotency key on `last` and `sum` boards.
+    pub id: Option<String>,
 }
 
 /// A batch ready to be written.
@@ -66,6 +69,8 @@ pub struct Batch {
     pub event_times: Vec<u64>,
     /// The byte budget held by the batch's records.
     pub permit: Option<OwnedSemaphorePermit>,
+    /// The topic its records come from (`last` and `sum` boards key their effects by it).
+    pub topic: Arc<str>,
 }
 
 fn now_ms() -> u64 {
@@ -130,6 +135,7 @@ impl Builder {
                     time_ms,
                     record: self.batch.accepted.len(),
                     meta: event.meta,
+                    id: event.id,
                 });
                 self.batch.accepted.push(record);
             }
@@ -142,10 +148,17 @@ impl Builder {
 }
 
 /// Turns records into batches until the input closes; flushes what is left.
-pub async fn run(mut rx: mpsc::Receiver<Received>, tx: mpsc::Sender<Batch>, batch_size: usize, linger: Duration) {
+pub async fn run(
+    mut rx: mpsc::Receiver<Received>,
+    tx: mpsc::Sender<Batch>,
+    topic: Arc<str>,
+    batch_size: usize,
+    linger: Duration,
+) {
     loop {
         let Some(first) = rx.recv().await else { return };
         let mut builder = Builder::default();
+        builder.batch.topic = topic.clone();
         builder.push(first);
         let deadline = Instant::now() + linger;
         let mut closed = false;
@@ -245,7 +258,7 @@ mod tests {
         let budget = Arc::new(Semaphore::new(1000));
         let (tx, rx) = mpsc::channel(16);
         let (btx, mut brx) = mpsc::channel(16);
-        let task = tokio::spawn(run(rx, btx, 2, Duration::from_millis(50)));
+        let task = tokio::spawn(run(rx, btx, Arc::from("scores"), 2, Duration::from_millis(50)));
         for offset in 1..=3 {
             let permit = budget.clone().try_acquire_many_owned(100).expect("budget");
             let record = record(0, offset, r#"{"player":"p","score":1}"#);

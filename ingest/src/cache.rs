@@ -138,6 +138,8 @@ mod tests {
         reset: None,
         keep_seasons: 12,
         late_grace: std::time::Duration::from_secs(10),
+        operator: leaderboard_semantics::Operator::Best,
+        dedup_window: std::time::Duration::from_secs(86_400),
     };
     const EARLIEST: Rules = Rules { ties: Ties::Earliest, ..SHARED };
 

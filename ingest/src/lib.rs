@@ -245,7 +245,8 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     // Whatever happens below, the poll thread is told to commit and close.
     let finish_guard = finished.clone().drop_guard();
     let polled = poller.spawn().context("starting the poll thread")?;
-    let batcher = tokio::spawn(batch::run(record_rx, batch_tx, config.batch_size, config.linger));
+    let batcher =
+        tokio::spawn(batch::run(record_rx, batch_tx, config.topic.as_str().into(), config.batch_size, config.linger));
     let parts = write::Parts {
         redis: write::Connection::new(router, target, store_options, router_options),
         producer,

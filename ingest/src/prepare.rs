@@ -20,7 +20,9 @@
 //! 3. an event that cannot improve the player's acknowledged best (by the
 //!    board's order and, on `earliest` boards, time) is skipped ([`crate::cache`]);
 //! 4. the rest are coalesced to one update per (board or season, player): the
-//!    best one by the board's rules.
+//!    best one by the board's rules. On `last` and `sum` boards nothing is
+//!    skipped nor coalesced: each event is one update naming its record, in
+//!    record order, which the store applies exactly once ([`updates`]).
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hash};
@@ -28,7 +30,7 @@ use std::hash::{BuildHasher, Hash};
 use leaderboard_contract::{BoardId, PlayerId, Rejection, RejectionCode};
 use leaderboard_semantics::model::{Scored, best_per_key};
 use leaderboard_semantics::season::Season;
-use leaderboard_semantics::{Clock, Rules, ScoreUpdate};
+use leaderboard_semantics::{Clock, IdKey, Rules, ScoreUpdate, Source};
 use leaderboard_store::Closed;
 use leaderboard_store::board::seasons::{past_grace, season_of};
 use leaderboard_store::marker::registry::Marks;
@@ -169,10 +171,10 @@ pub fn prepare<S: BuildHasher>(
     let (skipped, kept): (Vec<usize>, Vec<usize>) = valid.into_iter().partition(|&i| {
         let e = prepared.event(batch, i);
         let r = rules.get(&e.board).copied().unwrap_or_default();
-        shared.cache.can_skip(&e.board, &e.player, r.key(e.score), e.time_ms, &r)
+        !r.operator.exactly_once() && shared.cache.can_skip(&e.board, &e.player, r.key(e.score), e.time_ms, &r)
     });
     prepared.skipped = skipped;
-    prepared.updates = coalesce(kept.iter().map(|&i| prepared.event(batch, i)), rules);
+    prepared.updates = updates(batch, kept.iter().map(|&i| prepared.event(batch, i)), rules);
     prepared.kept = kept;
     prepared
 }
@@ -236,6 +238,36 @@ impl Scored for Event {
     }
 }
 
+/// The updates of `events`: on `best` boards one per (board, player), the
+/// best by the board's rules ([`coalesce`]); on `last` and `sum` boards one
+/// per event, in the order of the batch (each partition's records in offset
+/// order, as the store's applied offsets need), each naming its record.
+pub fn updates<'a>(batch: &Batch, events: impl IntoIterator<Item = &'a Event>, rules: &BoardRules) -> Vec<ScoreUpdate> {
+    let (tallied, best): (Vec<&Event>, Vec<&Event>) =
+        events.into_iter().partition(|e| rules.get(&e.board).is_some_and(|r| r.operator.exactly_once()));
+    let mut updates = coalesce(best, rules);
+    updates.extend(tallied.into_iter().map(|e| {
+        let record = &batch.accepted[e.record];
+        let source = Source {
+            topic: batch.topic.clone(),
+            partition: record.partition,
+            offset: record.offset,
+            // Without a Kafka timestamp (a broker that keeps none), the event's own time.
+            at_ms: record.timestamp_ms.unwrap_or_else(|| i64::try_from(e.time_ms).unwrap_or(i64::MAX)),
+            id: e.id.as_deref().map(IdKey::of),
+        };
+        ScoreUpdate {
+            board: e.board.clone(),
+            player: e.player.clone(),
+            score: e.score,
+            time_ms: e.time_ms,
+            meta: e.meta.clone(),
+            source: Some(source),
+        }
+    }));
+    updates
+}
+
 /// One update per (board, player): the best of their events by the board's rules.
 pub fn coalesce<'a>(events: impl IntoIterator<Item = &'a Event>, rules: &BoardRules) -> Vec<ScoreUpdate> {
     best_per_key(events, BoardPlayer::from, |key| rules.get(key.board).copied().unwrap_or_default())
@@ -246,6 +278,7 @@ pub fn coalesce<'a>(events: impl IntoIterator<Item = &'a Event>, rules: &BoardRu
             score: e.score,
             time_ms: e.time_ms,
             meta: e.meta.clone(),
+            source: None,
         })
         .collect()
 }
@@ -268,6 +301,7 @@ mod tests {
             time_ms,
             record,
             meta: None,
+            id: None,
         }
     }
 

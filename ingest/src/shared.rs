@@ -33,10 +33,14 @@ pub enum Counter {
     /// Events of erased players stamped before the erasure: never applied, and not
     /// dead-lettered either (that would copy an erased player's data again).
     Erased,
+    /// `last` and `sum` events skipped because their record was applied before (a redelivery).
+    Replayed,
+    /// `last` and `sum` events skipped as a re-sent `id` within the board's `dedup_window`.
+    Duplicates,
 }
 
 impl Counter {
-    const ALL: [Self; 11] = [
+    const ALL: [Self; 13] = [
         Self::Consumed,
         Self::Applied,
         Self::Skipped,
@@ -48,6 +52,8 @@ impl Counter {
         Self::Pauses,
         Self::Unverifiable,
         Self::Erased,
+        Self::Replayed,
+        Self::Duplicates,
     ];
 
     /// The Prometheus counter it is exported as.
@@ -64,6 +70,8 @@ impl Counter {
             Self::Pauses => "ingest_pauses_total",
             Self::Unverifiable => "ingest_replay_unverifiable_total",
             Self::Erased => "ingest_events_erased_total",
+            Self::Replayed => "ingest_events_replayed_total",
+            Self::Duplicates => "ingest_events_duplicate_ids_total",
         }
     }
 }

@@ -46,6 +46,7 @@ pub async fn seed(world: &World, batch: usize) -> anyhow::Result<()> {
                             // Seeded scores were reached before the run: at the epoch.
                             time_ms: 0,
                             meta: meta.map(|m| m.of(i, key)),
+                            source: None,
                         }
                     })
                     .collect();

@@ -18,6 +18,7 @@
 //! - [`clock`]: the system, offset or simulated clock seasons are decided by.
 //! - [`model`]: the values read and written (updates, entries, pages,
 //!   standings, lookups), board order, ranks and percentiles.
+//! - [`tally`]: the `last` and `sum` operators: records' sources, sums, idempotency keys.
 //! - [`oracle`]: the reference model.
 
 pub mod clock;
@@ -25,8 +26,10 @@ pub mod model;
 pub mod oracle;
 pub mod rules;
 pub mod season;
+pub mod tally;
 
 pub use clock::Clock;
 pub use model::{BoardStats, Entry, Listed, Lookup, MAX_LOOKUP, Page, ScoreUpdate, ShardStats, Standing};
 pub use oracle::{Oracle, OracleBoard};
-pub use rules::{Order, Rules, Ties};
+pub use rules::{Operator, Order, Rules, Ties};
+pub use tally::{IdKey, Source};

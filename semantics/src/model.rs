@@ -10,8 +10,11 @@ use leaderboard_contract::{BoardId, Meta, PlayerId};
 use serde::Serialize;
 
 use crate::rules::{Rules, Ties};
+use crate::tally::Source;
 
-/// A best-score update: the player's score on the board becomes at least `score`.
+/// An update of one player on one board. On `best` boards the player's score
+/// becomes at least `score`; on `last` and `sum` boards ([`crate::tally`])
+/// `score` replaces or adds to it, exactly once per record (`source`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ScoreUpdate {
     /// The board.
@@ -25,6 +28,9 @@ pub struct ScoreUpdate {
     pub time_ms: u64,
     /// The event's metadata: the entry shows it while this update's score is the player's.
     pub meta: Option<Meta>,
+    /// The record behind the update, on `last` and `sum` boards: applied once
+    /// by it. `None` (a test's or a recovery's direct write): applied as given.
+    pub source: Option<Source>,
 }
 
 /// One row of a list: ranks follow the contract (1 + players strictly above).

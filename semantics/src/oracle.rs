@@ -8,13 +8,14 @@
 //! that conversion too.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
 
 use leaderboard_contract::{BoardId, Meta, PlayerId};
 
 use crate::model::{Entry, Page, ScoreUpdate, Standing, percentile};
 use crate::rules::{Order, Rules, Ties};
+use crate::tally::{RecentIds, combine};
 
 /// The reference model of every board.
 #[derive(Debug, Default, Clone)]
@@ -37,6 +38,25 @@ pub struct OracleBoard {
     rules: Rules,
     best: HashMap<PlayerId, Best>,
     sorted: OnceLock<Vec<(PlayerId, Best)>>,
+    /// `last` and `sum` boards: every record applied (or refused) once, by topic, partition and offset.
+    seen: HashSet<(Arc<str>, i32, i64)>,
+    /// `last` and `sum` boards: each player's remembered idempotency keys.
+    ids: HashMap<PlayerId, RecentIds>,
+}
+
+/// What one update did to the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Applied (on `best` boards: considered; it may not have improved anything).
+    Applied,
+    /// Outside the board's bounds: a dead letter (`out_of_bounds`).
+    OutOfBounds,
+    /// Its record was applied before (a redelivery): skipped.
+    Replayed,
+    /// A re-sent `id` within the board's `dedup_window`: skipped.
+    Duplicate,
+    /// The sum would exceed 2^53 - 1: a dead letter (`out_of_bounds`).
+    Overflow,
 }
 
 impl Oracle {
@@ -54,17 +74,26 @@ impl Oracle {
         }
     }
 
-    /// Applies best-score semantics under the board's rules. Updates out of
+    /// Applies an update under the board's rules and operator. Updates out of
     /// the board's bounds change nothing (ingest dead-letters them).
     pub fn apply(&mut self, update: &ScoreUpdate) {
+        self.apply_counted(update);
+    }
+
+    /// [`Oracle::apply`], saying what the update did.
+    pub fn apply_counted(&mut self, update: &ScoreUpdate) -> Outcome {
         let rules = self.rules.get(&update.board).copied().unwrap_or_default();
         if !rules.accepts(update.score) {
-            return;
+            return Outcome::OutOfBounds;
         }
-        self.boards
-            .entry(update.board.clone())
-            .or_insert_with(|| OracleBoard { rules, ..OracleBoard::default() })
-            .apply(&update.player, update.score, update.time_ms, update.meta.clone());
+        let board =
+            self.boards.entry(update.board.clone()).or_insert_with(|| OracleBoard { rules, ..OracleBoard::default() });
+        if rules.operator.exactly_once() {
+            board.tally(update)
+        } else {
+            board.apply(&update.player, update.score, update.time_ms, update.meta.clone());
+            Outcome::Applied
+        }
     }
 
     /// One board, to change, if any update touched it.
@@ -103,6 +132,42 @@ impl OracleBoard {
             }
         }
         self.sorted = OnceLock::new();
+    }
+
+    /// Applies a `last` or `sum` update (docs/contract.md#write-operators):
+    /// once per record, once per `id` within the window, refused when a sum
+    /// overflows. The entry keeps the time it reached its score (an event
+    /// that leaves the score as it was keeps the earlier time) and shows the
+    /// `meta` of the latest event that carried one.
+    fn tally(&mut self, update: &ScoreUpdate) -> Outcome {
+        let window = i64::try_from(self.rules.dedup_window.as_millis()).unwrap_or(i64::MAX);
+        if let Some(source) = &update.source {
+            if !self.seen.insert((source.topic.clone(), source.partition, source.offset)) {
+                return Outcome::Replayed;
+            }
+            if let Some(id) = source.id
+                && self.ids.get(&update.player).is_some_and(|ids| ids.repeats(id, source.at_ms, window))
+            {
+                return Outcome::Duplicate;
+            }
+        }
+        let old = self.best.get(&update.player);
+        let Ok(score) = combine(self.rules.operator, old.map(|b| b.score), update.score) else {
+            return Outcome::Overflow;
+        };
+        let time_ms = match old {
+            Some(b) if b.score == score => b.time_ms,
+            _ => update.time_ms,
+        };
+        let meta = update.meta.clone().or_else(|| old.and_then(|b| b.meta.clone()));
+        if let Some(source) = &update.source
+            && let Some(id) = source.id
+        {
+            self.ids.entry(update.player.clone()).or_default().remember(id, source.at_ms, window);
+        }
+        self.best.insert(update.player.clone(), Best { score, time_ms, meta });
+        self.sorted = OnceLock::new();
+        Outcome::Applied
     }
 
     /// Takes `player` off the board (an erasure, a ban); whether they were on it.
@@ -271,6 +336,7 @@ mod tests {
             score,
             time_ms,
             meta: None,
+            source: None,
         }
     }
 

@@ -31,6 +31,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::season::Reset;
 
+/// Longest `dedup_window` (docs/contract.md#write-operators).
+pub const MAX_DEDUP_WINDOW: Duration = Duration::from_secs(7 * 86_400);
+
 /// Most closed seasons a board keeps.
 pub const MAX_KEEP_SEASONS: u32 = 1000;
 /// Longest `late_grace`: one day, the shortest season, so at most the current
@@ -57,6 +60,27 @@ pub enum Ties {
     Shared,
     /// Whoever reached the score first is ahead; ranks are positions.
     Earliest,
+}
+
+/// How a board combines a player's events (docs/contract.md#write-operators).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Operator {
+    /// The best score counts (the default): idempotent by nature.
+    #[default]
+    Best,
+    /// The latest event (last in the topic) counts.
+    Last,
+    /// Scores are increments; the player's score is their sum.
+    Sum,
+}
+
+impl Operator {
+    /// Whether events are applied exactly once by their record (`last`, `sum`)
+    /// rather than made harmless to repeat by keeping the best (`best`).
+    pub const fn exactly_once(self) -> bool {
+        !matches!(self, Self::Best)
+    }
 }
 
 /// A board's rules.
@@ -86,6 +110,17 @@ pub struct Rules {
     /// How long after its end a season still takes late events (`10s`, `5m`).
     #[serde(default = "late_grace", with = "duration_text")]
     pub late_grace: Duration,
+    /// How a player's events combine; fixed when the board is created.
+    #[serde(default)]
+    pub operator: Operator,
+    /// On `last` and `sum` boards, how far apart (by Kafka timestamp) two
+    /// records with the same `id` for one player may be and still apply once.
+    #[serde(default = "dedup_window", with = "duration_text")]
+    pub dedup_window: Duration,
+}
+
+const fn dedup_window() -> Duration {
+    Duration::from_secs(86_400)
 }
 
 const fn max_score() -> u64 {
@@ -127,6 +162,8 @@ impl Default for Rules {
             reset: None,
             keep_seasons: keep_seasons(),
             late_grace: late_grace(),
+            operator: Operator::Best,
+            dedup_window: dedup_window(),
         }
     }
 }
@@ -148,6 +185,9 @@ pub enum InvalidRules {
     /// `late_grace` longer than [`MAX_LATE_GRACE`].
     #[error("late_grace must be at most 1 day, got {0:?}")]
     LateGrace(Duration),
+    /// `dedup_window` longer than [`MAX_DEDUP_WINDOW`].
+    #[error("dedup_window must be at most 7 days, got {0:?}")]
+    DedupWindow(Duration),
 }
 
 impl Rules {
@@ -165,15 +205,25 @@ impl Rules {
         if self.late_grace > MAX_LATE_GRACE {
             return Err(InvalidRules::LateGrace(self.late_grace));
         }
+        if self.dedup_window > MAX_DEDUP_WINDOW {
+            return Err(InvalidRules::DedupWindow(self.dedup_window));
+        }
         Ok(())
     }
 
     /// The rules a season of a board with these rules is stored under: the
-    /// same order and ties, no bounds (the board's are checked before an
-    /// event reaches a season) and no schedule of its own.
+    /// same order, ties and operator (a `sum` season is the sum of that
+    /// season's events) and deduplication, no bounds (the board's are checked
+    /// before an event reaches a season) and no schedule of its own.
     #[must_use]
     pub fn for_season(&self) -> Self {
-        Self { order: self.order, ties: self.ties, ..Self::default() }
+        Self {
+            order: self.order,
+            ties: self.ties,
+            operator: self.operator,
+            dedup_window: self.dedup_window,
+            ..Self::default()
+        }
     }
 
     /// Whether these are the defaults (a record with default rules stays a bare layout name).
@@ -186,9 +236,9 @@ impl Rules {
         (self.min_score..=self.max_score).contains(&score)
     }
 
-    /// Whether `other` stores the board the same way (order and ties equal).
+    /// Whether `other` stores the board the same way (order, ties and operator equal).
     pub fn same_storage(&self, other: &Self) -> bool {
-        self.order == other.order && self.ties == other.ties
+        self.order == other.order && self.ties == other.ties && self.operator == other.operator
     }
 
     /// The ranking key Redis stores for `score`: greater is better.
@@ -233,9 +283,22 @@ impl fmt::Display for Ties {
     }
 }
 
+impl fmt::Display for Operator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Best => "best",
+            Self::Last => "last",
+            Self::Sum => "sum",
+        })
+    }
+}
+
 impl fmt::Display for Rules {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "order={} ties={} scores {}..={}", self.order, self.ties, self.min_score, self.max_score)?;
+        if self.operator.exactly_once() {
+            write!(f, " operator={} dedup_window={}", self.operator, humantime::format_duration(self.dedup_window))?;
+        }
         match &self.reset {
             Some(reset) => write!(
                 f,
@@ -276,6 +339,13 @@ mod tests {
         assert!(Rules { min_score: 4, max_score: 4, ..Rules::default() }.validate().is_ok());
         assert!(Rules { keep_seasons: 0, ..Rules::default() }.validate().is_err());
         assert!(Rules { late_grace: MAX_LATE_GRACE * 2, ..Rules::default() }.validate().is_err());
+        assert!(Rules { dedup_window: MAX_DEDUP_WINDOW * 2, ..Rules::default() }.validate().is_err());
+        let sum: Rules = serde_json::from_str(r#"{"operator":"sum","dedup_window":"7d"}"#).expect("json");
+        assert_eq!((sum.operator, sum.dedup_window), (Operator::Sum, MAX_DEDUP_WINDOW));
+        assert!(sum.validate().is_ok());
+        assert!(!sum.same_storage(&Rules::default()), "the operator is fixed once set");
+        assert_eq!(sum.for_season().operator, Operator::Sum, "a sum board's seasons are sums");
+        assert!(serde_json::from_str::<Rules>(r#"{"operator":"max"}"#).is_err());
     }
 
     #[test]

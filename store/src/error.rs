@@ -50,8 +50,8 @@ pub enum Error {
     /// An operation that needs an existing board found none.
     #[error("board {0} does not exist")]
     UnknownBoard(String),
-    /// The board's order and ties are fixed when it is created ([`leaderboard_semantics::rules`]).
-    #[error("board {board} is stored with {recorded}; order and ties cannot change once a board exists")]
+    /// The board's order, ties and operator are fixed when it is created ([`leaderboard_semantics::rules`]).
+    #[error("board {board} is stored with {recorded}; order, ties and operator cannot change once a board exists")]
     RulesFixed {
         /// The board.
         board: String,
@@ -76,6 +76,24 @@ pub enum Error {
         board: String,
         /// Its recorded schedule.
         recorded: String,
+    },
+    /// A chunk of a `last` or `sum` write found its shard behind the chunks
+    /// before it in the same call (one of them failed): nothing of it was
+    /// written; the call is retried.
+    #[error("shard {0} missed an earlier chunk of the same write; retrying")]
+    OutOfOrder(String),
+    /// `last` and `sum` boards need a layout where each player has one fixed
+    /// shard (`single`, `hash`), and cannot be migrated between layouts.
+    #[error(
+        "board {board} uses operator {operator}, which the {layout} layout does not support (single or hash only, not migrating)"
+    )]
+    OperatorLayout {
+        /// The board.
+        board: String,
+        /// Its operator.
+        operator: String,
+        /// The layout, or layouts, it would be written to.
+        layout: String,
     },
     /// Rules that cannot hold.
     #[error(transparent)]
@@ -110,7 +128,9 @@ impl Error {
     pub fn failure(&self) -> Failure {
         match self {
             Self::Redis(e) => redis_failure(e, &self.codes()),
-            Self::Contended(_) | Self::RulesChanged(_) => Failure::Transient,
+            Self::Contended(_) | Self::RulesChanged(_) | Self::OutOfOrder(_) => Failure::Transient,
+            // Nothing of the board can be written here: its events are set aside, naming why.
+            Self::OperatorLayout { .. } => Failure::Record,
             // Unreadable metadata or replies are not proof that one event is bad
             // (another version may have written them): block, never set aside.
             Self::Corrupt(_)

@@ -57,3 +57,4 @@ pub use connection::store::{RedisTarget, Store};
 pub use error::{Error, Failure, Result};
 pub use layout::router::{Closed, Router, RouterOptions};
 pub use layout::spec::LayoutSpec;
+pub use layout::tally::{Applied, Overflowed};

@@ -1,11 +1,11 @@
-//! `lb-admin rules <board> [--order asc|desc] [--ties shared|earliest] [--min-score N]
-//! [--max-score N] [--layout L] ..`: shows a board's rules, or changes the ones given (bounds at
-//! any time; order and ties only when creating the board, with `--layout`).
+//! `lb-admin rules <board> [--order asc|desc] [--ties shared|earliest] [--operator best|last|sum]
+//! [--min-score N] [--max-score N] [--layout L] ..`: shows a board's rules, or changes the ones
+//! given (bounds at any time; order, ties and operator only when creating the board, with `--layout`).
 
 use std::io::Write;
 
 use anyhow::{Context as _, bail};
-use leaderboard_semantics::{Order, Rules as BoardRules, Ties};
+use leaderboard_semantics::{Operator, Order, Rules as BoardRules, Ties};
 use leaderboard_store::layout::record;
 use leaderboard_store::{Router, RouterOptions};
 
@@ -56,6 +56,14 @@ pub struct RuleFlags {
     /// How long after its end a season takes late events (`10s`, `5m`; default `10s`).
     #[arg(long)]
     late_grace: Option<humantime::Duration>,
+    /// `best` (the best score counts), `last` (the latest event) or `sum` (scores add up);
+    /// only when creating the board, whose layout must then be `single` or `hash:N`.
+    #[arg(long, value_parser = ["best", "last", "sum"])]
+    operator: Option<String>,
+    /// On `last` and `sum` boards: how far apart two records with one `id` may be and still
+    /// apply once (`24h`; at most `7d`).
+    #[arg(long)]
+    dedup_window: Option<humantime::Duration>,
 }
 
 /// Prints the board's rules, after changing the ones given.
@@ -94,6 +102,8 @@ impl RuleFlags {
             || self.reset.is_some()
             || self.keep_seasons.is_some()
             || self.late_grace.is_some()
+            || self.operator.is_some()
+            || self.dedup_window.is_some()
     }
 
     /// `current` with the given rules replaced.
@@ -127,6 +137,13 @@ impl RuleFlags {
             reset,
             keep_seasons: self.keep_seasons.unwrap_or(current.keep_seasons),
             late_grace: self.late_grace.map_or(current.late_grace, Into::into),
+            operator: match self.operator.as_deref() {
+                Some("last") => Operator::Last,
+                Some("sum") => Operator::Sum,
+                Some(_) => Operator::Best,
+                None => current.operator,
+            },
+            dedup_window: self.dedup_window.map_or(current.dedup_window, Into::into),
         })
     }
 }

@@ -39,6 +39,7 @@ async fn skewed_board(layout: &str) -> (Router, BoardId) {
             score: i,
             time_ms: 0,
             meta: None,
+            source: None,
         })
         .collect();
     router.apply(&updates).await.expect("apply");

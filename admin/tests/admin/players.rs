@@ -11,7 +11,8 @@ async fn describes_bans_unbans_and_erases_a_player() {
     // A player of this test only: erasing and banning reach every board of the store.
     let player = PlayerId::new(testkit::unique("admin-player")).expect("player");
     let (p, b) = (player.as_str(), board.as_str());
-    let top = ScoreUpdate { board: board.clone(), player: player.clone(), score: 2000, time_ms: 0, meta: None };
+    let top =
+        ScoreUpdate { board: board.clone(), player: player.clone(), score: 2000, time_ms: 0, meta: None, source: None };
     router.apply(std::slice::from_ref(&top)).await.expect("write");
 
     let status = json(&["player", p]).await;

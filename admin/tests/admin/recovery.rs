@@ -116,6 +116,7 @@ impl Setup {
                 score: e.score,
                 time_ms,
                 meta: e.meta.clone(),
+                source: None,
             });
         }
         let (key, value): (Vec<_>, Vec<_>) = events.iter().map(|e| (e.key().to_vec(), e.to_json())).unzip();
@@ -156,6 +157,7 @@ impl Setup {
                     score: e.score,
                     time_ms: e.ts_ms.unwrap_or(0),
                     meta: None,
+                    source: None,
                 });
                 value
             } else {
@@ -387,6 +389,7 @@ async fn a_restore_into_another_layout_keeps_seasons_and_their_fences() {
             score: i,
             time_ms: 0,
             meta: None,
+            source: None,
         })
         .collect();
     router.apply(&rows).await.expect("season rows");
@@ -428,8 +431,9 @@ async fn a_restore_into_another_layout_keeps_seasons_and_their_fences() {
         score: 9,
         time_ms: 0,
         meta: None,
+        source: None,
     };
-    assert_eq!(single.apply(&[late]).await.expect("write").len(), 1, "the restored fence refuses writes");
+    assert_eq!(single.apply(&[late]).await.expect("write").closed.len(), 1, "the restored fence refuses writes");
     let again = recover::restore(&store, &s.redis_args(), &s.kafka, &file, &options).await;
     assert!(again.is_err_and(|e| e.to_string().contains("exists")), "never merges into a live board");
 }

@@ -180,6 +180,9 @@ async fn set_rules(s: &AppState, admin: &Admin, board: &BoardId, rules: Rules) -
         leaderboard_store::Error::ResetFixed { .. } => {
             ApiError::Conflict { code: "reset_fixed", message: e.to_string() }
         }
+        leaderboard_store::Error::OperatorLayout { .. } => {
+            ApiError::Conflict { code: "operator_layout", message: e.to_string() }
+        }
         other => failed(&other),
     })?;
     s.forget(board);

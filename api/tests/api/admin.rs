@@ -157,6 +157,7 @@ async fn rules_are_set_applied_fixed_and_audited() {
         score,
         time_ms,
         meta: None,
+        source: None,
     };
     writer
         .apply(&[lap("slow", 90_000, 1), lap("late", 61_000, 50), lap("first", 61_000, 20), lap("best", 59_500, 99)])

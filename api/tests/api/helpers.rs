@@ -103,6 +103,7 @@ pub async fn seed(router: &Router, board: &BoardId, players: usize) -> Oracle {
             score: ((i * 7919) % 300) as u64,
             time_ms: 0,
             meta: seeded_meta(i),
+            source: None,
         })
         .collect();
     router.apply(&updates).await.expect("seed");

@@ -68,6 +68,7 @@ async fn an_erased_player_leaves_every_answer_at_once_and_the_registry_remembers
         score,
         time_ms: 0,
         meta: None,
+        source: None,
     };
     writer.apply(&[best(&gone, 10_000), best(&season_player, 9_000)]).await.expect("write");
     let operator = testkit::unique("privacy");
@@ -130,7 +131,14 @@ async fn a_lookup_asked_after_an_erasure_returned_never_shares_one_read_before_i
     seed(&writer, &b, 5).await;
     let gone = PlayerId::new(testkit::unique("gone")).expect("player");
     writer
-        .apply(&[ScoreUpdate { board: b.clone(), player: gone.clone(), score: 10_000, time_ms: 0, meta: None }])
+        .apply(&[ScoreUpdate {
+            board: b.clone(),
+            player: gone.clone(),
+            score: 10_000,
+            time_ms: 0,
+            meta: None,
+            source: None,
+        }])
         .await
         .expect("write");
     // Requests time out late (see `api`): besides, a held lookup cut short would hand its flight
@@ -184,6 +192,7 @@ async fn a_ban_takes_a_player_off_its_boards_and_can_be_lifted() {
         score: 99_999,
         time_ms: 0,
         meta: None,
+        source: None,
     };
     writer.apply(&[best(&b), best(&elsewhere)]).await.expect("write");
     let api = api(&redis, Some(&testkit::unique("moderator"))).await;
@@ -272,7 +281,14 @@ async fn a_change_the_players_log_does_not_take_is_answered_503_and_in_effect() 
     seed(&writer, &b, 5).await;
     let gone = PlayerId::new(testkit::unique("gone")).expect("id");
     writer
-        .apply(&[ScoreUpdate { board: b.clone(), player: gone.clone(), score: 7, time_ms: 0, meta: None }])
+        .apply(&[ScoreUpdate {
+            board: b.clone(),
+            player: gone.clone(),
+            score: 7,
+            time_ms: 0,
+            meta: None,
+            source: None,
+        }])
         .await
         .expect("write");
     let (status, error) = call(&api, Method::DELETE, &format!("/v1/admin/players/{gone}"), None).await;
@@ -323,7 +339,14 @@ async fn an_erasure_cut_off_by_the_admin_timeout_still_finishes_everywhere() {
     seed(&writer, &b, 10).await;
     let gone = PlayerId::new(testkit::unique("gone")).expect("player");
     writer
-        .apply(&[ScoreUpdate { board: b.clone(), player: gone.clone(), score: 10_000, time_ms: 0, meta: None }])
+        .apply(&[ScoreUpdate {
+            board: b.clone(),
+            player: gone.clone(),
+            score: 10_000,
+            time_ms: 0,
+            meta: None,
+            source: None,
+        }])
         .await
         .expect("write");
     let operator = testkit::unique("privacy");

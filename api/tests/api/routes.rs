@@ -190,6 +190,7 @@ async fn cached_pages_are_tagged_and_revalidated() {
         score: u64::MAX >> 12,
         time_ms: 0,
         meta: None,
+        source: None,
     };
     writer.apply(&[newcomer]).await.expect("apply");
     let mut changed = None;

@@ -20,6 +20,7 @@ fn updates(stored: &leaderboard_contract::BoardId, players: usize, base: u64) ->
             score: base + ((i * 37) % 50) as u64,
             time_ms: 0,
             meta: seeded_meta(i),
+            source: None,
         })
         .collect()
 }
@@ -159,7 +160,7 @@ async fn a_closed_season_is_frozen_and_dated_by_its_end() {
     let p = "p007";
     // Closing freezes: later writes are refused, and answers are dated by the season's end.
     assert!(writer.close_season(&b, &previous.id, DAY0 + 2 * DAY + 3_600_000).await.expect("close"));
-    assert_eq!(writer.apply(&updates(&s1, 40, 900)).await.expect("apply").len(), 40, "refused after the close");
+    assert_eq!(writer.apply(&updates(&s1, 40, 900)).await.expect("apply").closed.len(), 40, "refused after the close");
     for path in
         [format!("/v1/boards/{b}/top?season=previous"), format!("/v1/boards/{b}/top?season=previous&offset=200")]
     {

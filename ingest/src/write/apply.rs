@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use leaderboard_contract::BoardId;
 use leaderboard_semantics::ScoreUpdate;
-use leaderboard_store::{Closed, Failure};
+use leaderboard_store::{Applied, Failure};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
@@ -38,8 +38,9 @@ enum ApplyError {
 pub(super) struct Outcome {
     /// Indices of the updates the store refuses for good.
     pub(super) refused: HashSet<usize>,
-    /// Updates a closed season's fence refused.
-    pub(super) closed: Vec<Closed>,
+    /// What the store said: updates a closed season's fence refused, `sum`
+    /// updates refused for overflowing, `last` and `sum` updates skipped.
+    pub(super) applied: Applied,
 }
 
 impl Writer {
@@ -60,9 +61,11 @@ impl Writer {
 
     /// Applies `updates`; returns the indices of the ones the store refuses
     /// for good, found by bisection (each half is applied again: best-score
-    /// writes make repeating the accepted ones harmless), and the ones a
-    /// closed season's fence refused; `None` when a board's order or ties are
-    /// not those of `rules`.
+    /// writes make repeating the accepted ones harmless, and `last` and `sum`
+    /// writes skip the records they took), and what the store said
+    /// ([`Outcome::applied`]); `None` when a board's order or ties are not
+    /// those of `rules`. Halves are applied in order, so each partition's
+    /// records reach a `last` or `sum` shard in offset order.
     pub(super) async fn apply_all(
         &mut self,
         updates: &[ScoreUpdate],
@@ -73,7 +76,7 @@ impl Writer {
         ranges.push(0..updates.len());
         while let Some(range) = ranges.pop() {
             match self.apply(&updates[range.clone()], rules).await {
-                Ok(closed) => outcome.closed.extend(closed),
+                Ok(applied) => outcome.applied.extend(applied),
                 Err(ApplyError::Abandoned) => return Err(Abandoned),
                 Err(ApplyError::RulesChanged) => return Ok(None),
                 Err(ApplyError::Refused(e)) if range.len() == 1 => {
@@ -82,8 +85,9 @@ impl Writer {
                 }
                 Err(ApplyError::Refused(_)) => {
                     let mid = range.start + range.len() / 2;
-                    ranges.push(range.start..mid);
+                    // A stack: the first half goes on last, so it is applied first.
                     ranges.push(mid..range.end);
+                    ranges.push(range.start..mid);
                 }
             }
         }
@@ -96,16 +100,16 @@ impl Writer {
     /// When the replicas do not acknowledge in time, the whole write is
     /// repeated before waiting again: had the primary failed over meanwhile,
     /// `WAIT` on the new one would confirm nothing about the lost writes.
-    async fn apply(&mut self, updates: &[ScoreUpdate], rules: &BoardRules) -> Result<Vec<Closed>, ApplyError> {
+    async fn apply(&mut self, updates: &[ScoreUpdate], rules: &BoardRules) -> Result<Applied, ApplyError> {
         loop {
             let started = Instant::now();
             let result = self.redis.router.apply_expecting(updates, rules).await;
             metrics::histogram!("ingest_redis_write_seconds").record(started.elapsed().as_secs_f64());
             let e = match result {
-                Ok(closed) => {
+                Ok(applied) => {
                     self.retry.succeeded(&self.shared.health, Step::Redis);
                     match self.replicated().await {
-                        Ok(()) => return Ok(closed),
+                        Ok(()) => return Ok(applied),
                         Err(unreplicated) => {
                             if self.unreplicated(&unreplicated).await.is_err() {
                                 return Err(ApplyError::Abandoned);

@@ -5,15 +5,16 @@
 use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use leaderboard_contract::BoardId;
+use leaderboard_contract::{BoardId, MAX_SCORE, Rejection, RejectionCode};
 use leaderboard_semantics::ScoreUpdate;
-use leaderboard_store::Failure;
+use leaderboard_store::{Failure, Overflowed};
 use tracing::{info, warn};
 
 use super::apply::refusal;
 use super::dead_letters::{LATE, REFUSED, unwritable_letters};
 use super::{Abandoned, Writer};
 use crate::batch::Batch;
+use crate::dead_letter::Reject;
 use crate::prepare::{
     Barred, BoardPlayer, BoardPlayers, BoardRules, Prepared, SeasonTarget, SeasonTime, Unwritable, coalesce, prepare,
 };
@@ -158,10 +159,13 @@ impl Writer {
         }
         let Some(outcome) = self.apply_all(updates, rules).await? else { return Ok(Written::RulesChanged) };
         let refused: BoardPlayers = outcome.refused.iter().map(|&i| BoardPlayer::from(&updates[i])).collect();
-        let closed: BoardPlayers = outcome.closed.iter().map(BoardPlayer::from).collect();
+        let closed: BoardPlayers = outcome.applied.closed.iter().map(BoardPlayer::from).collect();
         self.set_aside(batch, prepared, sources, &refused, REFUSED).await?;
         self.set_aside(batch, prepared, sources, &closed, LATE).await?;
-        for c in &outcome.closed {
+        self.overflowed(batch, &outcome.applied.overflowed).await?;
+        self.shared.counters.add(Counter::Replayed, outcome.applied.replayed);
+        self.shared.counters.add(Counter::Duplicates, outcome.applied.duplicates);
+        for c in &outcome.applied.closed {
             if !self.closed.contains(&c.board) {
                 info!(season = %c.board, "a season's fence refused a write: it is closed");
                 remember(&mut self.closed, c.board.clone());
@@ -172,12 +176,38 @@ impl Writer {
             let key = BoardPlayer::from(u);
             if !refused.contains(&key) && !closed.contains(&key) {
                 let r = rules.get(&u.board).copied().unwrap_or_default();
-                self.shared.cache.record(&u.board, &u.player, r.key(u.score), u.time_ms, r.order);
+                if !r.operator.exactly_once() {
+                    self.shared.cache.record(&u.board, &u.player, r.key(u.score), u.time_ms, r.order);
+                }
                 applied += 1;
             }
         }
-        self.shared.counters.add(Counter::Applied, applied);
+        let skipped = outcome.applied.replayed + outcome.applied.duplicates + outcome.applied.overflowed.len() as u64;
+        self.shared.counters.add(Counter::Applied, applied.saturating_sub(skipped));
         Ok(Written::Done)
+    }
+
+    /// Dead-letters the records of `sum` updates refused for overflowing
+    /// (`out_of_bounds`), then tells the store they are: until then a replay
+    /// of them reports them again, so a crash in between loses no dead letter.
+    async fn overflowed(&mut self, batch: &Batch, overflowed: &[Overflowed]) -> Result<(), Abandoned> {
+        if overflowed.is_empty() {
+            return Ok(());
+        }
+        let rejects: Vec<Reject> = overflowed
+            .iter()
+            .filter_map(|o| {
+                let record =
+                    batch.accepted.iter().find(|r| r.partition == o.source.partition && r.offset == o.source.offset)?;
+                let detail = format!("the sum of player {} on board {} would pass {MAX_SCORE}", o.player, o.board);
+                Some(Reject { record: record.clone(), rejection: Rejection::new(RejectionCode::OutOfBounds, detail) })
+            })
+            .collect();
+        self.dead_letter(&rejects).await?;
+        while let Err(e) = self.redis.router.settle(overflowed).await {
+            self.retry_after(&e).await?;
+        }
+        Ok(())
     }
 
     fn record_freshness(&mut self, event_times: &[u64]) {

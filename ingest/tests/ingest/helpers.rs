@@ -136,6 +136,7 @@ pub fn oracle_of(events: &[ScoreEvent]) -> Oracle {
             score: e.score,
             time_ms: 0,
             meta: e.meta.clone(),
+            source: None,
         });
     }
     o

@@ -144,6 +144,7 @@ async fn a_new_start_during_an_unfinished_erasure_is_kept() {
         score: 900,
         time_ms: 1,
         meta: None,
+        source: None,
     };
     reader.apply(std::slice::from_ref(&old)).await.expect("an old score");
 

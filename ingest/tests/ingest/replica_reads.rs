@@ -125,6 +125,7 @@ async fn reads_fall_back_to_the_primary_and_return_to_a_replica() {
             score: i * 10,
             time_ms: 0,
             meta: None,
+            source: None,
         })
         .collect();
     writer.apply(&updates).await.expect("apply");

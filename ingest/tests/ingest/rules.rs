@@ -30,6 +30,7 @@ fn oracle(board: &BoardId, rules: Rules, events: &[ScoreEvent]) -> Oracle {
             score: e.score,
             time_ms,
             meta: e.meta.clone(),
+            source: None,
         });
     }
     o

@@ -38,6 +38,7 @@ fn oracle(board: &BoardId, events: &[&ScoreEvent]) -> Oracle {
             score: e.score,
             time_ms,
             meta: e.meta.clone(),
+            source: None,
         });
     }
     o

@@ -54,6 +54,7 @@ async fn verifier_passes_a_faithful_api_and_names_each_difference() {
                 score: 1,
                 time_ms: 0,
                 meta: None,
+                source: None,
             },
             ScoreUpdate {
                 board: boards.of(1).clone(),
@@ -61,6 +62,7 @@ async fn verifier_passes_a_faithful_api_and_names_each_difference() {
                 score: top_score + 1,
                 time_ms: 0,
                 meta: None,
+                source: None,
             },
         ])
         .await
@@ -148,6 +150,7 @@ async fn verifier_follows_asc_and_earliest_boards() {
             score: scoring.score(key),
             time_ms,
             meta: None,
+            source: None,
         };
         router.apply(std::slice::from_ref(&lap)).await.expect("apply");
         best[i] = key;

@@ -76,6 +76,7 @@ async fn a_store_that_lost_its_registry_is_given_it_back() {
             score: 10 + i as u64,
             time_ms: 1,
             meta: None,
+            source: None,
         })
         .collect();
     router.apply(&scores).await.expect("apply");

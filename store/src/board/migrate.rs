@@ -73,6 +73,7 @@ impl Router {
     /// # Errors
     /// [`Error::UnknownBoard`] for a board without a record; [`Error::Busy`]
     /// when a migration to another layout or a rebalance is in progress;
+    /// [`Error::OperatorLayout`] for a `last` or `sum` board;
     /// [`Error::RebalanceConflict`] when the record changed under this call (an
     /// abort); [`Error::Redis`] when Redis fails (call again to resume).
     pub async fn migrate_layout(
@@ -85,6 +86,15 @@ impl Router {
             return Err(crate::Error::SeasonLayout(board.to_string()));
         }
         let target = RecordedLayout::of(to);
+        let rules = self.rules(board).await?;
+        if rules.operator.exactly_once() {
+            // A copy and the live writes would both count the same records (docs/ingest.md).
+            return Err(crate::Error::OperatorLayout {
+                board: board.to_string(),
+                operator: rules.operator.to_string(),
+                layout: format!("a migration to {target}"),
+            });
+        }
         let (mut record, mut raw) = self.start_layout_migration(board, to, options.grace).await?;
         let Some(mut migration) = record.migration.clone() else { return Ok(MigrationOutcome::Unchanged) };
         let sources = self.layout_keys(board, record.layout, false).await?;

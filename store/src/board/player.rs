@@ -45,6 +45,10 @@ impl Router {
                 if *range {
                     p.cmd("SREM").arg(keys::pending_moves(key)).arg(&member).ignore();
                 }
+                if record.rules.operator.exactly_once() {
+                    // Their idempotency keys are theirs too; a later record is a new start.
+                    p.cmd("HDEL").arg(keys::recent_ids(key)).arg(&member).ignore();
+                }
                 p
             })
             .collect();

@@ -70,6 +70,7 @@ fn decode_members(board: &BoardId, flat: &[Value]) -> Result<Vec<ScoreUpdate>> {
                 score: as_score(&pair[1])?,
                 time_ms: decoded.time_ms.unwrap_or(0),
                 meta: None,
+                source: None,
             })
         })
         .collect()

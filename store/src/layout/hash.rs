@@ -335,6 +335,7 @@ mod tests {
             score,
             time_ms: 0,
             meta: None,
+            source: None,
         };
         let players: Vec<ScoreUpdate> = (0..40).map(|i| update(&format!("p{i:02}"), i)).collect();
         apply(&store, &board, 3, &players.iter().collect::<Vec<_>>(), Ties::Shared).await.expect("apply");

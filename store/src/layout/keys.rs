@@ -13,6 +13,9 @@
 //! | `lb:{<board>:r<gen>.<i>}:moving` | players whose move into that `range` shard is not cleaned up yet |
 //! | `lb:{<tag>}:t` | beside each sorted set of a `ties: earliest` board: the time prefix of each player's member |
 //! | `lb:{<tag>}:m` | beside each sorted set holding a player with metadata: each such player's `meta` (field: the plain member) |
+//! | `lb:{<tag>}:o` | beside each sorted set of a `last` or `sum` board: per `<topic>:<partition>`, the offset after the last record the shard took ([`crate::layout::scripts`]) |
+//! | `lb:{<tag>}:i` | beside each sorted set of a `last` or `sum` board: each player's recent idempotency keys |
+//! | `lb:{<tag>}:x` | beside each sorted set of a `sum` board: records refused for overflowing whose dead letter is not confirmed yet |
 //! | `lb:{<tag>}:closed` | beside each sorted set of a closed season (`<board>@<id>`): the fence its writes check |
 //! | `lb:{<board>}:seasons` | a board's seasons and their state ([`crate::board::seasons`]) |
 //! | `lb:seasonal` | the names of the boards with a reset schedule |
@@ -69,6 +72,28 @@ pub fn entry_meta(shard_key: &str) -> String {
     }
 }
 
+/// The shard key with its `:z` replaced by `suffix`: a key beside it, in its slot.
+fn beside(shard_key: &str, suffix: &str) -> String {
+    format!("{}:{suffix}", shard_key.strip_suffix(":z").unwrap_or(shard_key))
+}
+
+/// The applied offsets of a shard of a `last` or `sum` board (same hash tag):
+/// per `<topic>:<partition>`, the offset after the last record it took.
+pub fn applied_offsets(shard_key: &str) -> String {
+    beside(shard_key, "o")
+}
+
+/// The recent idempotency keys of a shard of a `last` or `sum` board (same hash tag), per player.
+pub fn recent_ids(shard_key: &str) -> String {
+    beside(shard_key, "i")
+}
+
+/// The records of a shard of a `sum` board refused for overflowing whose dead
+/// letter is not confirmed yet (same hash tag).
+pub fn overflow_refusals(shard_key: &str) -> String {
+    beside(shard_key, "x")
+}
+
 /// The closed marker of a shard key of a season (same hash tag as the shard):
 /// once it exists, the shard's write scripts refuse every write ([`crate::board::seasons`]).
 pub fn closed_marker(shard_key: &str) -> String {
@@ -79,14 +104,18 @@ pub fn closed_marker(shard_key: &str) -> String {
 }
 
 /// `UNLINK` of a shard's sorted set and every key beside it (its pending
-/// moves, its player index, its entry metadata and its closed marker,
-/// whichever exist): the one way a shard is deleted.
+/// moves, its player index, its entry metadata, its closed marker, its
+/// applied offsets, idempotency keys and refusals, whichever exist): the one
+/// way a shard is deleted.
 pub(crate) fn unlink_shard(shard_key: &str) -> redis::Cmd {
     let mut cmd = redis::cmd("UNLINK");
     cmd.arg(pending_moves(shard_key))
         .arg(player_index(shard_key))
         .arg(entry_meta(shard_key))
         .arg(closed_marker(shard_key))
+        .arg(applied_offsets(shard_key))
+        .arg(recent_ids(shard_key))
+        .arg(overflow_refusals(shard_key))
         .arg(shard_key);
     cmd
 }

@@ -7,6 +7,7 @@
 //!   [`lookup`]: standings of a list of players.
 //! - [`single`], [`hash`], [`range`]: the layouts; [`shards`]: what the sharded
 //!   ones share; [`scripts`]: the Lua scripts and their replies.
+//! - [`tally`]: writes of `last` and `sum` boards, exactly once per record.
 
 pub mod hash;
 pub mod keys;
@@ -19,3 +20,4 @@ pub(crate) mod scripts;
 pub(crate) mod shards;
 pub mod single;
 pub mod spec;
+pub mod tally;

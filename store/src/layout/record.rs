@@ -267,6 +267,7 @@ pub(crate) async fn set_rules_reporting(
     for _ in 0..8 {
         match load(store, board).await? {
             None => {
+                crate::layout::tally::supports(board, rules.operator, layout)?;
                 let record = BoardRecord { rules, ..BoardRecord::plain(layout) };
                 let created: Option<String> =
                     store.query(redis::cmd("SET").arg(keys::layout(board)).arg(record.to_stored()).arg("NX")).await?;
@@ -279,7 +280,10 @@ pub(crate) async fn set_rules_reporting(
                 if !record.rules.same_storage(&rules) {
                     return Err(Error::RulesFixed {
                         board: board.to_string(),
-                        recorded: format!("order {} and ties {}", record.rules.order, record.rules.ties),
+                        recorded: format!(
+                            "order {}, ties {} and operator {}",
+                            record.rules.order, record.rules.ties, record.rules.operator
+                        ),
                     });
                 }
                 if let Some(recorded) = record.rules.reset.filter(|r| rules.reset != Some(*r)) {

@@ -13,6 +13,7 @@ use crate::connection::store::Store;
 use crate::layout::range::RangeBoards;
 use crate::layout::record::{BoardRecord, RecordedLayout, Records};
 use crate::layout::spec::LayoutSpec;
+use crate::layout::tally::{self, Applied, Overflowed};
 use crate::layout::{hash, single};
 
 /// An update a closed season's fence refused: nothing of it was written
@@ -173,7 +174,7 @@ impl Router {
     /// [`crate::Error::Redis`] when Redis fails; the batch may then be partly
     /// applied, and applying it again is safe. [`crate::Error::LayoutMismatch`]
     /// when a board is stored with another layout (nothing of it is written).
-    pub async fn apply(&self, updates: &[ScoreUpdate]) -> Result<Vec<Closed>> {
+    pub async fn apply(&self, updates: &[ScoreUpdate]) -> Result<Applied> {
         self.apply_expecting(updates, &HashMap::new()).await
     }
 
@@ -188,13 +189,63 @@ impl Router {
         &self,
         updates: &[ScoreUpdate],
         expected: &HashMap<BoardId, Rules>,
-    ) -> Result<Vec<Closed>> {
+    ) -> Result<Applied> {
         let mut by_board: HashMap<&BoardId, Vec<&ScoreUpdate>> = HashMap::new();
         for u in updates {
             by_board.entry(&u.board).or_default().push(u);
         }
         let writes = by_board.into_iter().map(|(board, batch)| self.apply_board(board, batch, expected.get(board)));
-        Ok(futures::future::try_join_all(writes).await?.into_iter().flatten().collect())
+        let mut applied = Applied::default();
+        for board in futures::future::try_join_all(writes).await? {
+            applied.extend(board);
+        }
+        Ok(applied)
+    }
+
+    /// Forgets `sum` refusals whose dead letters are sent ([`Applied::overflowed`]).
+    ///
+    /// # Errors
+    /// [`crate::Error::Redis`] when Redis fails; settling again is harmless.
+    pub async fn settle(&self, overflowed: &[Overflowed]) -> Result<()> {
+        tally::settle(&self.store, overflowed).await
+    }
+
+    /// Writes one `last` or `sum` board's updates (in record order per
+    /// partition), each record at most once, to the one layout it is stored with.
+    async fn apply_tally(&self, board: &BoardId, record: &BoardRecord, batch: &[&ScoreUpdate]) -> Result<Applied> {
+        let layouts = record.write_set();
+        let [layout] = layouts.as_slice() else {
+            return Err(crate::Error::OperatorLayout {
+                board: board.to_string(),
+                operator: record.rules.operator.to_string(),
+                layout: layouts.iter().map(ToString::to_string).collect::<Vec<_>>().join(" and "),
+            });
+        };
+        let written = match tally::apply(&self.store, board, *layout, batch, &record.rules).await {
+            Err(crate::Error::NoSeason(_)) => {
+                tally::Written { closed: (0..batch.len()).collect(), ..Default::default() }
+            }
+            Err(e) => {
+                self.records.forget(board); // the failure may come from a stale record
+                return Err(e);
+            }
+            Ok(written) => written,
+        };
+        let closed = written.closed.iter().map(|&i| Closed { board: board.clone(), player: batch[i].player.clone() });
+        let overflowed = written.overflowed.into_iter().filter_map(|(i, shard)| {
+            Some(Overflowed {
+                board: board.clone(),
+                player: batch[i].player.clone(),
+                source: batch[i].source.clone()?,
+                shard,
+            })
+        });
+        Ok(Applied {
+            closed: closed.collect(),
+            overflowed: overflowed.collect(),
+            replayed: written.replayed,
+            duplicates: written.duplicates,
+        })
     }
 
     /// Writes one board's batch to every layout its record lists, then reads
@@ -209,9 +260,11 @@ impl Router {
         board: &BoardId,
         batch: Vec<&ScoreUpdate>,
         expected: Option<&Rules>,
-    ) -> Result<Vec<Closed>> {
-        let closed = |updates: &[&ScoreUpdate], indexes: &[usize]| -> Vec<Closed> {
-            indexes.iter().map(|&i| Closed { board: board.clone(), player: updates[i].player.clone() }).collect()
+    ) -> Result<Applied> {
+        let closed = |updates: &[&ScoreUpdate], indexes: &[usize]| -> Applied {
+            let closed =
+                indexes.iter().map(|&i| Closed { board: board.clone(), player: updates[i].player.clone() }).collect();
+            Applied { closed, ..Applied::default() }
         };
         let mut record = match self.records.for_write(&self.store, board).await {
             Err(crate::Error::NoSeason(_)) => return Ok(closed(&batch, &(0..batch.len()).collect::<Vec<_>>())),
@@ -220,6 +273,9 @@ impl Router {
         let rules = record.rules;
         if expected.is_some_and(|e| !e.same_storage(&rules)) {
             return Err(crate::Error::RulesChanged(board.to_string()));
+        }
+        if rules.operator.exactly_once() {
+            return self.apply_tally(board, &record, &batch).await;
         }
         let best: Vec<&ScoreUpdate> = best_per_key(batch, |u| &u.player, |_| rules).into_values().collect();
         let converted: Vec<ScoreUpdate>;

@@ -44,6 +44,7 @@ async fn a_hash_page_reads_about_its_own_length() {
             score: rng.random_range(0..1_000_000),
             time_ms: 0,
             meta: None,
+            source: None,
         })
         .collect();
     for chunk in updates.chunks(5000) {
@@ -77,7 +78,7 @@ async fn a_skewed_hash_board_still_pages_exactly() {
             let player = PlayerId::new(format!("s{i}")).expect("id");
             // Shard 3's players score high, everyone else low; ties at 7 across shards.
             let score = if leaderboard_store::layout::hash::shard_of(&player, 16) == 3 { 1_000 + i } else { 7 };
-            ScoreUpdate { board: board.clone(), player, score, time_ms: 0, meta: None }
+            ScoreUpdate { board: board.clone(), player, score, time_ms: 0, meta: None, source: None }
         })
         .collect();
     router.apply(&updates).await.expect("apply");

@@ -127,6 +127,7 @@ async fn layouts_cost_one_member_per_player() {
                 score: (i as u64 * 7919) % 20_000,
                 time_ms: 0,
                 meta: None,
+                source: None,
             })
             .collect();
         for chunk in updates.chunks(1000) {
@@ -163,6 +164,7 @@ async fn an_interrupted_move_completes_on_retry() {
             score: 10,
             time_ms: 0,
             meta: None,
+            source: None,
         };
         router.apply(std::slice::from_ref(&low)).await.expect("apply");
         // Simulate step 1 of a move to 150 having run, and nothing after it.
@@ -204,6 +206,7 @@ async fn a_range_standing_is_one_snapshot() {
         score,
         time_ms: 0,
         meta: None,
+        source: None,
     };
     router.apply(&[update(0, 50)]).await.expect("apply");
     assert_eq!(router.standing(&board, &first).await.expect("standing").expect("present").total, 1);

@@ -47,6 +47,7 @@ pub fn fixed_players(board: &BoardId) -> Vec<ScoreUpdate> {
             score: i * 25,
             time_ms: 0,
             meta: None,
+            source: None,
         })
         .collect()
 }
@@ -103,6 +104,7 @@ impl Workload {
                     score: rng.random_range(scores.clone()),
                     time_ms: if times == 0 { 0 } else { rng.random_range(0..times) },
                     meta: rng.random_bool(0.6).then(|| event_meta(rng.random())),
+                    source: None,
                 })
                 .collect();
             batches.push(batch);

@@ -6,6 +6,7 @@ mod equivalence;
 mod helpers;
 mod lookup;
 mod migrate;
+mod operators;
 mod players;
 mod rebalance;
 mod records;

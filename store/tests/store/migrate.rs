@@ -163,6 +163,7 @@ async fn a_batch_that_read_the_record_before_the_migration_reaches_the_target() 
             score: 10,
             time_ms: 0,
             meta: None,
+            source: None,
         }];
         writer.apply(&first).await.expect("first batch"); // caches the record: no migration
         let admin = router(cluster, "single").await;
@@ -174,6 +175,7 @@ async fn a_batch_that_read_the_record_before_the_migration_reaches_the_target() 
             score: 20,
             time_ms: 0,
             meta: None,
+            source: None,
         }];
         writer.apply(&late).await.expect("batch straddling the start");
 
@@ -256,6 +258,7 @@ async fn empty_source_keys_copy_nothing_and_the_migration_goes_on() {
                 score: i,
                 time_ms: 0,
                 meta: None,
+                source: None,
             })
             .collect();
         router.apply(&low).await.expect("apply");

@@ -49,6 +49,7 @@ impl Seasoned {
                     score: 40 + i as u64,
                     time_ms: 5,
                     meta: Some(crate::helpers::event_meta(7)),
+                    source: None,
                 })
                 .collect(),
         );
@@ -245,6 +246,7 @@ async fn check_copy_race(from: &str, copy: Copy) {
             score: 10 + i as u64 * 9,
             time_ms: 1,
             meta: None,
+            source: None,
         })
         .collect();
     for u in &updates {
@@ -252,11 +254,19 @@ async fn check_copy_race(from: &str, copy: Copy) {
     }
     // Below the range board's first boundary: in the first chunk the copy reads, which the fail point holds.
     for (player, score) in [(&gone, 95), (&cheat, 94), (&reborn, 93)] {
-        updates.push(ScoreUpdate { board: board.clone(), player: player.clone(), score, time_ms: 1, meta: None });
+        updates.push(ScoreUpdate {
+            board: board.clone(),
+            player: player.clone(),
+            score,
+            time_ms: 1,
+            meta: None,
+            source: None,
+        });
     }
     source.apply(&updates).await.expect("apply");
     source.erase_player(&reborn).await.expect("erase before the copy");
-    let new_start = ScoreUpdate { board: board.clone(), player: reborn.clone(), score: 5, time_ms: 2, meta: None };
+    let new_start =
+        ScoreUpdate { board: board.clone(), player: reborn.clone(), score: 5, time_ms: 2, meta: None, source: None };
     source.apply(std::slice::from_ref(&new_start)).await.expect("a new start");
     oracle.apply(&new_start);
 

@@ -26,6 +26,7 @@ async fn proposed_boundaries_split_players_evenly() {
             score: i * i / 1000,
             time_ms: 0,
             meta: None,
+            source: None,
         })
         .collect();
     router.apply(&updates).await.expect("apply");
@@ -201,6 +202,7 @@ async fn replaced_generation_outlives_the_switch_by_the_grace() {
             score: i * 5,
             time_ms: 0,
             meta: None,
+            source: None,
         })
         .collect();
     router.apply(&updates).await.expect("apply");

@@ -17,7 +17,14 @@ async fn dbsize(router: &Router) -> u64 {
 }
 
 fn update(board: &BoardId, player: &str, score: u64) -> ScoreUpdate {
-    ScoreUpdate { board: board.clone(), player: PlayerId::new(player).expect("id"), score, time_ms: 0, meta: None }
+    ScoreUpdate {
+        board: board.clone(),
+        player: PlayerId::new(player).expect("id"),
+        score,
+        time_ms: 0,
+        meta: None,
+        source: None,
+    }
 }
 
 fn is_mismatch(result: Result<impl std::fmt::Debug, Error>, recorded: &str, configured: &str) -> bool {

@@ -29,7 +29,14 @@ async fn cluster_replicas_serve_reads() {
     let writer = Router::new(store(true).await, "hash:6".parse().expect("layout"), RouterOptions::default());
     let board = unique_board("replica-read");
     let updates: Vec<ScoreUpdate> = (0..200)
-        .map(|i| ScoreUpdate { board: board.clone(), player: player(i), score: (i as u64) * 7, time_ms: 0, meta: None })
+        .map(|i| ScoreUpdate {
+            board: board.clone(),
+            player: player(i),
+            score: (i as u64) * 7,
+            time_ms: 0,
+            meta: None,
+            source: None,
+        })
         .collect();
     writer.apply(&updates).await.expect("apply");
     let confirmed = writer.store().wait_for_replicas(1, Duration::from_secs(5)).await.expect("wait");
@@ -87,7 +94,14 @@ async fn a_range_standing_from_lagging_replicas_finds_a_player_moving_up() {
     let (board, lower, higher) = loop {
         let board = unique_board("moving");
         let others: Vec<ScoreUpdate> = [(1, 10), (2, 190)]
-            .map(|(i, score)| ScoreUpdate { board: board.clone(), player: player(i), score, time_ms: 0, meta: None })
+            .map(|(i, score)| ScoreUpdate {
+                board: board.clone(),
+                player: player(i),
+                score,
+                time_ms: 0,
+                meta: None,
+                source: None,
+            })
             .to_vec();
         writer.apply(&others).await.expect("others");
         let (low, high) = (shard_of(&cluster, &board, &player(1)).await, shard_of(&cluster, &board, &player(2)).await);
@@ -95,7 +109,14 @@ async fn a_range_standing_from_lagging_replicas_finds_a_player_moving_up() {
             break (board, low, high);
         }
     };
-    let at = |score: u64| ScoreUpdate { board: board.clone(), player: mover.clone(), score, time_ms: 0, meta: None };
+    let at = |score: u64| ScoreUpdate {
+        board: board.clone(),
+        player: mover.clone(),
+        score,
+        time_ms: 0,
+        meta: None,
+        source: None,
+    };
     writer.apply(&[at(50)]).await.expect("in the lower shard");
     assert_eq!(writer.store().wait_for_replicas(1, Duration::from_secs(5)).await.expect("wait"), 1);
 

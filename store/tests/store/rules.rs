@@ -97,6 +97,7 @@ async fn extreme_scores_and_times_stay_exact() {
             score,
             time_ms,
             meta: None,
+            source: None,
         };
         let updates = [
             update(0, MAX_SCORE, MAX_SCORE),
@@ -144,7 +145,8 @@ async fn writes_prepared_under_other_rules_are_refused_and_range_boards_start_wh
     let asc = Rules { order: Order::Asc, ..Rules::default() };
     router.set_rules(&board, asc).await.expect("create");
     assert_eq!(router.stats(&board).await.expect("stats").shards.len(), 3, "the metadata exists before any write");
-    let update = ScoreUpdate { board: board.clone(), player: player(1), score: 5, time_ms: 0, meta: None };
+    let update =
+        ScoreUpdate { board: board.clone(), player: player(1), score: 5, time_ms: 0, meta: None, source: None };
     let prepared_as_desc = std::collections::HashMap::from([(board.clone(), Rules::default())]);
     let err = router.apply_expecting(std::slice::from_ref(&update), &prepared_as_desc).await.expect_err("refused");
     assert!(matches!(err, Error::RulesChanged(_)), "{err}");
@@ -174,7 +176,7 @@ async fn order_and_ties_are_fixed_and_bounds_change() {
     assert_eq!(router.rules(&board).await.expect("rules"), bounded);
     // A board written first has the defaults, and keeps its order and ties.
     let written = unique_board("written");
-    let u = ScoreUpdate { board: written.clone(), player: player(1), score: 5, time_ms: 0, meta: None };
+    let u = ScoreUpdate { board: written.clone(), player: player(1), score: 5, time_ms: 0, meta: None, source: None };
     router.apply(std::slice::from_ref(&u)).await.expect("apply");
     assert_eq!(router.rules(&written).await.expect("rules"), Rules::default());
     let err = record::set_rules(store, &written, single, earliest).await.expect_err("fixed");

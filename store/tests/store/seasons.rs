@@ -23,7 +23,11 @@ async fn check_fence(cluster: bool, layout: &str, seed: u64) {
         assert_eq!(name, board.season(&s.id));
         let before = Workload::random_in(seed * 10 + i as u64, std::slice::from_ref(&name), PLAYERS, 800, 0..=90, 30);
         for batch in &before.batches {
-            assert_eq!(router.apply(batch).await.expect("apply"), Vec::<Closed>::new(), "an open season takes all");
+            assert_eq!(
+                router.apply(batch).await.expect("apply").closed,
+                Vec::<Closed>::new(),
+                "an open season takes all"
+            );
         }
         let oracle = before.oracle_with(&[(name.clone(), rules.for_season())]);
         let context = format!("{layout} cluster={cluster} {rules}");
@@ -33,7 +37,7 @@ async fn check_fence(cluster: bool, layout: &str, seed: u64) {
         assert!(!router.close_season(&board, &s.id, s.end_ms + 20_000).await.expect("close again"), "{context}");
         let after = Workload::random_in(seed * 10 + 5, std::slice::from_ref(&name), PLAYERS, 400, 0..=200, 30);
         for batch in after.batches.iter().chain(&before.batches) {
-            let refused: HashSet<Closed> = router.apply(batch).await.expect("apply").into_iter().collect();
+            let refused: HashSet<Closed> = router.apply(batch).await.expect("apply").closed.into_iter().collect();
             let wanted: HashSet<Closed> =
                 batch.iter().map(|u| Closed { board: u.board.clone(), player: u.player.clone() }).collect();
             assert_eq!(refused, wanted, "{context}: every write after the close is refused and reported");
@@ -82,10 +86,11 @@ async fn a_half_closed_season_refuses_exactly_the_fenced_shards() {
             score: i as u64,
             time_ms: 0,
             meta: None,
+            source: None,
         })
         .collect();
     let refused: HashSet<String> =
-        router.apply(&batch).await.expect("apply").into_iter().map(|c| c.player.to_string()).collect();
+        router.apply(&batch).await.expect("apply").closed.into_iter().map(|c| c.player.to_string()).collect();
     let in_fenced: HashSet<String> = batch
         .iter()
         .filter(|u| keys::hash_shard(&name, 4, leaderboard_store::layout::hash::shard_of(&u.player, 4)) == fenced)
@@ -96,7 +101,7 @@ async fn a_half_closed_season_refuses_exactly_the_fenced_shards() {
     assert_eq!(router.total(&name).await.expect("total"), (PLAYERS - in_fenced.len()) as u64);
     assert!(router.close_season(&board, &s.id, s.end_ms + 10_000).await.expect("close"), "the next closer finishes");
     let refused = router.apply(&batch).await.expect("apply");
-    assert_eq!(refused.len(), PLAYERS, "now every shard is fenced");
+    assert_eq!(refused.closed.len(), PLAYERS, "now every shard is fenced");
 }
 
 /// Two closers with clocks 5 s apart race over four days of seasons: each
@@ -110,8 +115,14 @@ async fn racing_closers_close_each_season_once_and_retention_keeps_the_newest() 
     for day in 0..5 {
         let s = season(&rules, day);
         let name = a.open_season(&board, &rules, &s).await.expect("open");
-        let u =
-            ScoreUpdate { board: name, player: crate::helpers::player(day as usize), score: 7, time_ms: 0, meta: None };
+        let u = ScoreUpdate {
+            board: name,
+            player: crate::helpers::player(day as usize),
+            score: 7,
+            time_ms: 0,
+            meta: None,
+            source: None,
+        };
         a.apply(&[u]).await.expect("apply");
     }
     // Day 3 ended 9 s before the faster clock (grace 10 s): it stays open.
@@ -130,9 +141,15 @@ async fn racing_closers_close_each_season_once_and_retention_keeps_the_newest() 
     assert_eq!(listed, expected, "day 0 removed: two closed seasons kept");
     let removed = board.season(&season(&rules, 0).id);
     assert!(record::recorded(a.store(), &removed).await.expect("record").is_none(), "storage removed");
-    let late =
-        ScoreUpdate { board: removed.clone(), player: crate::helpers::player(1), score: 99, time_ms: 0, meta: None };
-    assert_eq!(a.apply(&[late]).await.expect("apply").len(), 1, "a removed season takes no write");
+    let late = ScoreUpdate {
+        board: removed.clone(),
+        player: crate::helpers::player(1),
+        score: 99,
+        time_ms: 0,
+        meta: None,
+        source: None,
+    };
+    assert_eq!(a.apply(&[late]).await.expect("apply").closed.len(), 1, "a removed season takes no write");
     assert!(record::recorded(a.store(), &removed).await.expect("record").is_none(), "and is not recreated");
 }
 
@@ -144,7 +161,14 @@ async fn seasons_are_not_relaid_and_go_with_their_board() {
     let board = seasonal_board(&router, rules).await;
     let s = season(&rules, 0);
     let name = router.open_season(&board, &rules, &s).await.expect("open");
-    let u = ScoreUpdate { board: name.clone(), player: crate::helpers::player(1), score: 70, time_ms: 0, meta: None };
+    let u = ScoreUpdate {
+        board: name.clone(),
+        player: crate::helpers::player(1),
+        score: 70,
+        time_ms: 0,
+        meta: None,
+        source: None,
+    };
     router.apply(&[u]).await.expect("apply");
     let rebalance = router.rebalance(&name, vec![10, 20], RebalanceOptions::default()).await;
     assert!(matches!(rebalance, Err(Error::SeasonLayout(_))), "{rebalance:?}");

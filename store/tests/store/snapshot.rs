@@ -5,7 +5,7 @@ use leaderboard_semantics::ScoreUpdate;
 use crate::helpers::{player, router, unique_board};
 
 fn update(board: &leaderboard_contract::BoardId, i: usize, score: u64) -> ScoreUpdate {
-    ScoreUpdate { board: board.clone(), player: player(i), score, time_ms: 0, meta: None }
+    ScoreUpdate { board: board.clone(), player: player(i), score, time_ms: 0, meta: None, source: None }
 }
 
 /// Drains a scan: every player it passes, with the score it read.

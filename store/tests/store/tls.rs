@@ -62,6 +62,7 @@ async fn a_store_trusting_the_ca_works_over_tls_and_one_without_is_refused() {
             score: i,
             time_ms: 0,
             meta: None,
+            source: None,
         })
         .collect();
     router.apply(&updates).await.expect("write over TLS");

@@ -489,6 +489,7 @@ mod tests {
                 score,
                 time_ms: 0,
                 meta: None,
+                source: None,
             })
             .collect()
     }

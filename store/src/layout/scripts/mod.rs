@@ -18,9 +18,9 @@
 //! not exist (a board that never saw metadata) is written with one plain
 //! `ZADD GT`, as before metadata existed, and read without a single `HMGET`.
 //!
-//! [`write`] holds the write scripts and their calls, [`read`] the read
-//! scripts, their calls and the decoding of their replies; the Lua helpers
-//! both share are here.
+//! [`write`] holds the best-score write scripts and their calls, [`tally`]
+//! the `last` and `sum` write script, [`read`] the read scripts, their calls
+//! and the decoding of their replies; the Lua helpers they share are here.
 
 /// Lua helpers every script that compares or finds members starts with:
 /// `greater(a, b)` compares bytes; `find(idx, m0)` is the member of plain
@@ -72,8 +72,29 @@ end
     };
 }
 
+/// The season fence every write script starts with: when the last key is a
+/// closed marker (its name ends in `:closed`, [`crate::layout::keys::closed_marker`]),
+/// the script writes nothing and answers `-1` if the marker exists, and the
+/// rest of the script never sees that key. The marker shares the shard's hash
+/// tag, so the check and the write are one atomic step on one node.
+macro_rules! fence {
+    () => {
+        r"
+do
+  local last = KEYS[#KEYS]
+  if string.sub(last, -7) == ':closed' then
+    if redis.call('EXISTS', last) == 1 then return -1 end
+    KEYS[#KEYS] = nil
+  end
+end
+"
+    };
+}
+
 mod read;
+mod tally;
 mod write;
 
 pub(crate) use read::*;
+pub(crate) use tally::*;
 pub(crate) use write::*;

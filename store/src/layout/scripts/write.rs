@@ -8,25 +8,6 @@ use crate::Result;
 use crate::connection::reply::{as_array, as_u64};
 use crate::layout::{keys, member};
 
-/// The season fence every write script starts with: when the last key is a
-/// closed marker (its name ends in `:closed`, [`crate::layout::keys::closed_marker`]),
-/// the script writes nothing and answers `-1` if the marker exists, and the
-/// rest of the script never sees that key. The marker shares the shard's hash
-/// tag, so the check and the write are one atomic step on one node.
-macro_rules! fence {
-    () => {
-        r"
-do
-  local last = KEYS[#KEYS]
-  if string.sub(last, -7) == ':closed' then
-    if redis.call('EXISTS', last) == 1 then return -1 end
-    KEYS[#KEYS] = nil
-  end
-end
-"
-    };
-}
-
 /// The reply of a fenced write script whose season was closed.
 const CLOSED: i64 = -1;
 

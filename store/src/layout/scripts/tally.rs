@@ -1,0 +1,318 @@
+//! The write script of `last` and `sum` boards (docs/ingest.md#exactly-once-operators):
+//! each record's effect applied exactly once, atomically with the shard's
+//! applied offsets.
+//!
+//! Beside each shard of such a board (same hash tag, so the same node and
+//! slot) live:
+//! - `:o`, the applied offsets: per `<topic>:<partition>`, the offset after
+//!   the last record of that partition the shard has taken. A record below it
+//!   is skipped: the shard has applied it (or refused it) already.
+//! - `:i`, the idempotency keys: per player, their newest keys within the
+//!   board's `dedup_window` ([`leaderboard_semantics::tally::RecentIds`]),
+//!   22 bytes each (8 of key, 14 digits of Kafka timestamp).
+//! - `:x`, the refusals awaiting their dead letter: `<topic>:<partition>:<offset>`
+//!   of each record refused for overflowing. A replayed refused record is
+//!   reported again until the writer has dead-lettered it and removed it
+//!   ([`settle`]), so a crash between the two loses no dead letter.
+//!
+//! The script reads every key it needs, checks their types and every
+//! record's fate before writing anything, so it writes all or nothing: a
+//! refusal (`WRONGTYPE`) leaves no effect behind, and a retried or replayed
+//! chunk finds its records below the offsets and skips them.
+//!
+//! A record is taken when its offset is at or above what the shard (and the
+//! records before it in the same call) reached, so a partition redelivered
+//! within one batch (its records again, from an earlier offset) is skipped
+//! too. Chunks of one call follow each other: a chunk names, per partition, the
+//! offset its predecessors reached, and answers `-2` (nothing written) when
+//! the shard is behind it. Redis runs a pipeline's commands after an error,
+//! so without this a chunk after a failed one would move the offsets past
+//! records that were never applied.
+
+use leaderboard_contract::Meta;
+use leaderboard_semantics::tally::{IDS_PER_PLAYER, Source, start_key};
+use leaderboard_semantics::{Operator, Rules};
+use redis::{Cmd, Value};
+
+use crate::connection::reply::{as_array, as_u64};
+use crate::layout::{keys, member};
+use crate::{Error, Result};
+
+/// `TALLY z meta offsets ids refusals [index] [marker] op dir start window keep
+/// nreq (field need)* (field offset value id at m0 prefix meta)*`
+/// → `{replayed, duplicates, {refused ordinals}}`, `-1` behind a closed
+/// fence, `-2` when a predecessor chunk did not apply.
+///
+/// `value` is a ranking key on `last` boards and an increment of the score
+/// on `sum` boards (`dir` -1 on `asc` boards, whose key falls as the score
+/// grows; `start` is the key of a score of 0). `id` is 8 bytes or empty;
+/// `at` 14 digits; `prefix` the member's time prefix on `earliest` boards
+/// (empty elsewhere); `meta` empty when the event has none (the entry keeps
+/// the last it had).
+const TALLY: &str = concat!(
+    fence!(),
+    r"
+local z, mk, ok, ik, xk, idx = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local want = {[z] = 'zset', [mk] = 'hash', [ok] = 'hash', [ik] = 'hash', [xk] = 'set'}
+if idx then want[idx] = 'hash' end
+for k, t in pairs(want) do
+  local has = redis.call('TYPE', k)['ok']
+  if has ~= 'none' and has ~= t then
+    return redis.error_reply('WRONGTYPE Operation against a key holding the wrong kind of value')
+  end
+end
+local sum = ARGV[1] == 'sum'
+local dir, start = tonumber(ARGV[2]), tonumber(ARGV[3])
+local window, keepn = tonumber(ARGV[4]), tonumber(ARGV[5])
+local MAXS = 9007199254740991
+local applied, nexts, fields = {}, {}, {}
+local at = 7
+for r = 1, tonumber(ARGV[6]) do
+  local f, need = ARGV[at], tonumber(ARGV[at + 1])
+  local have = tonumber(redis.call('HGET', ok, f) or '0')
+  if have < need then return -2 end
+  applied[f] = have
+  at = at + 2
+end
+local pending = redis.call('SCARD', xk) > 0
+local live, members, seen = {}, {}, {}
+local replayed, dups, refused, withid = 0, 0, {}, false
+local n = 0
+for i = at, #ARGV, 8 do
+  n = n + 1
+  local f, off = ARGV[i], tonumber(ARGV[i + 1])
+  if applied[f] == nil then applied[f] = tonumber(redis.call('HGET', ok, f) or '0') end
+  if off < applied[f] then
+    replayed = replayed + 1
+    if pending and redis.call('SISMEMBER', xk, f .. ':' .. ARGV[i + 1]) == 1 then refused[#refused + 1] = n end
+  else
+    if nexts[f] == nil then fields[#fields + 1] = f end
+    applied[f] = off + 1
+    nexts[f] = off + 1
+    live[#live + 1] = {i, n}
+    local m0 = ARGV[i + 5]
+    if not seen[m0] then
+      seen[m0] = true
+      members[#members + 1] = m0
+    end
+    if ARGV[i + 3] ~= '' then withid = true end
+  end
+end
+if #live == 0 then return {replayed, dups, refused} end
+local cur, old, ids = {}, {}, {}
+if idx then
+  local pre = redis.call('HMGET', idx, unpack(members))
+  for j, m0 in ipairs(members) do
+    if pre[j] then
+      old[m0] = pre[j]
+      cur[m0] = tonumber(redis.call('ZSCORE', z, pre[j] .. m0))
+    end
+  end
+else
+  local s = redis.call('ZMSCORE', z, unpack(members))
+  for j, m0 in ipairs(members) do
+    if s[j] then cur[m0] = tonumber(s[j]) end
+  end
+end
+if withid then
+  local got = redis.call('HMGET', ik, unpack(members))
+  for j, m0 in ipairs(members) do ids[m0] = got[j] or '' end
+end
+local changed, pre, metas, idsdirty, over = {}, {}, {}, {}, {}
+for _, rec in ipairs(live) do
+  local i, ord = rec[1], rec[2]
+  local m0, id, ats = ARGV[i + 5], ARGV[i + 3], ARGV[i + 4]
+  local atn = tonumber(ats)
+  local dup = false
+  if id ~= '' then
+    local list = ids[m0]
+    for e = 1, #list, 22 do
+      if string.sub(list, e, e + 7) == id and math.abs(tonumber(string.sub(list, e + 8, e + 21)) - atn) <= window then
+        dup = true
+        break
+      end
+    end
+  end
+  if dup then
+    dups = dups + 1
+  else
+    local v = tonumber(ARGV[i + 2])
+    local k = v
+    if sum then k = (cur[m0] or start) + dir * v end
+    if k < 0 or k > MAXS then
+      refused[#refused + 1] = ord
+      over[#over + 1] = ARGV[i] .. ':' .. ARGV[i + 1]
+    else
+      if k ~= cur[m0] then
+        cur[m0] = k
+        changed[m0] = true
+        pre[m0] = ARGV[i + 6]
+      end
+      if ARGV[i + 7] ~= '' then metas[m0] = ARGV[i + 7] end
+      if id ~= '' then
+        local list, kept = ids[m0], {}
+        for e = 1, #list, 22 do
+          if tonumber(string.sub(list, e + 8, e + 21)) >= atn - window then
+            kept[#kept + 1] = string.sub(list, e, e + 21)
+          end
+        end
+        kept[#kept + 1] = id .. ats
+        while #kept > keepn do table.remove(kept, 1) end
+        ids[m0] = table.concat(kept)
+        idsdirty[m0] = true
+      end
+    end
+  end
+end
+local zadd, zrem, pres, mset, iset = {}, {}, {}, {}, {}
+for _, m0 in ipairs(members) do
+  if changed[m0] then
+    local s = string.format('%.0f', cur[m0])
+    if idx then
+      if old[m0] then zrem[#zrem + 1] = old[m0] .. m0 end
+      zadd[#zadd + 1] = s
+      zadd[#zadd + 1] = pre[m0] .. m0
+      pres[#pres + 1] = m0
+      pres[#pres + 1] = pre[m0]
+    else
+      zadd[#zadd + 1] = s
+      zadd[#zadd + 1] = m0
+    end
+  end
+  if metas[m0] then
+    mset[#mset + 1] = m0
+    mset[#mset + 1] = metas[m0]
+  end
+  if idsdirty[m0] then
+    iset[#iset + 1] = m0
+    iset[#iset + 1] = ids[m0]
+  end
+end
+if #zrem > 0 then redis.call('ZREM', z, unpack(zrem)) end
+if #zadd > 0 then redis.call('ZADD', z, unpack(zadd)) end
+if #pres > 0 then redis.call('HSET', idx, unpack(pres)) end
+if #mset > 0 then redis.call('HSET', mk, unpack(mset)) end
+if #iset > 0 then redis.call('HSET', ik, unpack(iset)) end
+if #over > 0 then redis.call('SADD', xk, unpack(over)) end
+local offs = {}
+for _, f in ipairs(fields) do
+  offs[#offs + 1] = f
+  offs[#offs + 1] = string.format('%.0f', nexts[f])
+end
+redis.call('HSET', ok, unpack(offs))
+return {replayed, dups, refused}
+"
+);
+
+/// One record's write as [`TALLY`] takes it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tallied<'a> {
+    /// The ranking key (`last`) or the score's increment (`sum`).
+    pub value: u64,
+    /// When the event happened (`earliest` boards: the time prefix of a changed score).
+    pub time_ms: u64,
+    /// The player.
+    pub player: &'a leaderboard_contract::PlayerId,
+    /// The event's metadata.
+    pub meta: Option<&'a Meta>,
+    /// The record.
+    pub source: &'a Source,
+}
+
+/// What one [`TALLY`] chunk did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct TallyReply {
+    /// A closed season's fence refused the whole chunk.
+    pub closed: bool,
+    /// Records skipped: applied before.
+    pub replayed: u64,
+    /// Records skipped: a re-sent id within the window.
+    pub duplicates: u64,
+    /// 0-based indexes in the chunk of the records refused for overflowing.
+    pub refused: Vec<usize>,
+}
+
+/// The `TALLY` call for one chunk of one shard (`key`) of a board with
+/// `rules`: `earlier` holds, per partition field, the offset the chunks
+/// before it in the same call reached (empty for the first).
+pub(crate) fn tally(
+    key: &str,
+    index: Option<&str>,
+    fence: Option<&str>,
+    rules: &Rules,
+    earlier: &[(String, i64)],
+    writes: &[Tallied<'_>],
+) -> Cmd {
+    let mut cmd = redis::cmd("EVAL");
+    let extra = usize::from(index.is_some()) + usize::from(fence.is_some());
+    cmd.arg(TALLY)
+        .arg(5 + extra)
+        .arg(key)
+        .arg(keys::entry_meta(key))
+        .arg(keys::applied_offsets(key))
+        .arg(keys::recent_ids(key))
+        .arg(keys::overflow_refusals(key));
+    if let Some(index) = index {
+        cmd.arg(index);
+    }
+    if let Some(fence) = fence {
+        cmd.arg(fence);
+    }
+    let asc = rules.order == leaderboard_semantics::Order::Asc;
+    cmd.arg(if rules.operator == Operator::Sum { "sum" } else { "last" })
+        .arg(if asc { "-1" } else { "1" })
+        .arg(start_key(rules.order))
+        .arg(u64::try_from(rules.dedup_window.as_millis()).unwrap_or(u64::MAX))
+        .arg(IDS_PER_PLAYER)
+        .arg(earlier.len());
+    for (field, need) in earlier {
+        cmd.arg(field).arg(*need);
+    }
+    let earliest = index.is_some();
+    for w in writes {
+        cmd.arg(w.source.field())
+            .arg(w.source.offset)
+            .arg(w.value)
+            .arg(w.source.id.as_ref().map_or(&[][..], |k| &k.0[..]))
+            .arg(format!("{:014}", w.source.at_ms.clamp(0, 99_999_999_999_999)))
+            .arg(member::encode(w.player));
+        if earliest {
+            cmd.arg(&member::time_prefix(w.time_ms)[..]);
+        } else {
+            cmd.arg("");
+        }
+        cmd.arg(w.meta.map_or(&b""[..], Meta::as_bytes));
+    }
+    cmd
+}
+
+/// Decodes a [`TALLY`] reply.
+///
+/// # Errors
+/// [`Error::OutOfOrder`] when a chunk before it in its call did not apply;
+/// [`Error::Corrupt`] for any other reply.
+pub(crate) fn parse_tally(v: Value, key: &str) -> Result<TallyReply> {
+    match v {
+        Value::Int(-1) => Ok(TallyReply { closed: true, ..TallyReply::default() }),
+        Value::Int(-2) => Err(Error::OutOfOrder(key.to_string())),
+        v => {
+            let mut parts = as_array(v)?.into_iter();
+            let (Some(replayed), Some(duplicates), Some(refused)) = (parts.next(), parts.next(), parts.next()) else {
+                return Err(Error::Corrupt(format!("{key}: a short tally reply")));
+            };
+            let refused =
+                as_array(refused)?.iter().map(|i| as_u64(i).map(|i| i as usize - 1)).collect::<Result<_>>()?;
+            Ok(TallyReply { closed: false, replayed: as_u64(&replayed)?, duplicates: as_u64(&duplicates)?, refused })
+        }
+    }
+}
+
+/// The `SREM` that settles refusals of one shard once their dead letters are sent.
+pub(crate) fn settle<'a>(key: &str, refused: impl Iterator<Item = &'a Source>) -> Cmd {
+    let mut cmd = redis::cmd("SREM");
+    cmd.arg(keys::overflow_refusals(key));
+    for s in refused {
+        cmd.arg(format!("{}:{}", s.field(), s.offset));
+    }
+    cmd
+}

@@ -1,0 +1,179 @@
+//! Writes of `last` and `sum` boards (docs/ingest.md#exactly-once-operators):
+//! each shard takes its records through the `TALLY` script, which applies
+//! each record once, atomically with the shard's applied offsets.
+//!
+//! Only layouts where a player's shard is fixed by their id (`single`,
+//! `hash`) take them: there a record's whole effect is one script on one
+//! shard, so "applied" and "offset recorded" are one atomic step on the node
+//! that holds the player, whatever happens to the other shards of the batch.
+//! On `range` a sum moves a player between shards, possibly on two nodes,
+//! which no single script can do; such boards are refused with
+//! [`Error::OperatorLayout`], as is a migration between layouts.
+
+use std::collections::HashMap;
+
+use leaderboard_contract::{BoardId, PlayerId};
+use leaderboard_semantics::model::ScoreUpdate;
+use leaderboard_semantics::tally::Source;
+use leaderboard_semantics::{Operator, Rules};
+
+use crate::connection::store::Store;
+use crate::layout::hash::shard_of;
+use crate::layout::keys;
+use crate::layout::record::RecordedLayout;
+use crate::layout::router::Closed;
+use crate::layout::scripts::{self, Tallied};
+use crate::{Error, Result};
+
+/// What a write of updates did besides applying them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Updates a closed season's fence refused: nothing of them was written
+    /// (ingest dead-letters their events as `season_closed`).
+    pub closed: Vec<Closed>,
+    /// `sum` updates refused because the score would pass 2^53 - 1: their
+    /// records are dead letters (`out_of_bounds`), then [`crate::Router::settle`]d.
+    pub overflowed: Vec<Overflowed>,
+    /// `last` and `sum` updates skipped because their record was applied before.
+    pub replayed: u64,
+    /// `last` and `sum` updates skipped as a re-sent `id` within the board's `dedup_window`.
+    pub duplicates: u64,
+}
+
+impl Applied {
+    /// Adds what another write did.
+    pub fn extend(&mut self, other: Self) {
+        self.closed.extend(other.closed);
+        self.overflowed.extend(other.overflowed);
+        self.replayed += other.replayed;
+        self.duplicates += other.duplicates;
+    }
+}
+
+/// A `sum` update refused for overflowing, remembered by its shard until settled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overflowed {
+    /// The board or season.
+    pub board: BoardId,
+    /// The player.
+    pub player: PlayerId,
+    /// The record.
+    pub source: Source,
+    /// The shard that refused it.
+    pub(crate) shard: String,
+}
+
+/// What writing one board's `last` or `sum` updates to one layout did, by index in the batch.
+#[derive(Debug, Default)]
+pub(crate) struct Written {
+    pub closed: Vec<usize>,
+    /// Index and the shard that refused it.
+    pub overflowed: Vec<(usize, String)>,
+    pub replayed: u64,
+    pub duplicates: u64,
+}
+
+/// Checks that `layout` can hold a board of `operator`.
+///
+/// # Errors
+/// [`Error::OperatorLayout`] for `range`.
+pub(crate) fn supports(board: &BoardId, operator: Operator, layout: RecordedLayout) -> Result<()> {
+    if operator.exactly_once() && layout == RecordedLayout::Range {
+        return Err(Error::OperatorLayout {
+            board: board.to_string(),
+            operator: operator.to_string(),
+            layout: layout.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Writes `updates` (in record order per partition) to `board`'s `layout`.
+///
+/// # Errors
+/// [`Error::OperatorLayout`] on `range`; [`Error::Redis`] when Redis fails
+/// (the updates may be partly applied: applying them again applies each at most once).
+pub(crate) async fn apply(
+    store: &Store,
+    board: &BoardId,
+    layout: RecordedLayout,
+    updates: &[&ScoreUpdate],
+    rules: &Rules,
+) -> Result<Written> {
+    supports(board, rules.operator, layout)?;
+    let mut writes = Vec::with_capacity(updates.len());
+    for u in updates {
+        let Some(source) = u.source.as_ref() else {
+            return Err(Error::Corrupt(format!("an update of {board} ({}) without its record", rules.operator)));
+        };
+        let value = if rules.operator == Operator::Sum { u.score } else { rules.key(u.score) };
+        writes.push(Tallied { value, time_ms: u.time_ms, player: &u.player, meta: u.meta.as_ref(), source });
+    }
+    let shard_key = |p: &PlayerId| match layout {
+        RecordedLayout::Hash { shards } => keys::hash_shard(board, shards, shard_of(p, shards)),
+        _ => keys::single(board),
+    };
+    let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, u) in updates.iter().enumerate() {
+        groups.entry(shard_key(&u.player)).or_default().push(i);
+    }
+    let groups: Vec<(String, Vec<usize>)> = groups.into_iter().collect();
+    let pipes: Vec<redis::Pipeline> =
+        groups.iter().map(|(key, group)| shard_pipeline(board, key, group, &writes, rules)).collect();
+    let replies = store.run_all(&pipes).await?;
+    let mut written = Written::default();
+    for ((key, group), replies) in groups.iter().zip(replies) {
+        for (chunk, reply) in group.chunks(scripts::ADD_CHUNK).zip(replies) {
+            let reply = scripts::parse_tally(reply, key)?;
+            if reply.closed {
+                written.closed.extend(chunk);
+                continue;
+            }
+            written.replayed += reply.replayed;
+            written.duplicates += reply.duplicates;
+            written.overflowed.extend(reply.refused.iter().map(|&j| (chunk[j], key.clone())));
+        }
+    }
+    Ok(written)
+}
+
+/// One shard's chunks, each naming what the ones before it reached.
+fn shard_pipeline(
+    board: &BoardId,
+    key: &str,
+    group: &[usize],
+    writes: &[Tallied<'_>],
+    rules: &Rules,
+) -> redis::Pipeline {
+    let index = keys::index_for(key, rules.ties);
+    let fence = keys::fence_for(board, key);
+    let mut pipe = redis::pipe();
+    let mut reached: Vec<(String, i64)> = Vec::new();
+    for chunk in group.chunks(scripts::ADD_CHUNK) {
+        let chunk: Vec<Tallied<'_>> = chunk.iter().map(|&i| writes[i]).collect();
+        pipe.add_command(scripts::tally(key, index.as_deref(), fence.as_deref(), rules, &reached, &chunk));
+        for w in &chunk {
+            let field = w.source.field();
+            match reached.iter_mut().find(|(f, _)| *f == field) {
+                Some((_, next)) => *next = (*next).max(w.source.offset + 1),
+                None => reached.push((field, w.source.offset + 1)),
+            }
+        }
+    }
+    pipe
+}
+
+/// Forgets refusals whose dead letters are sent: a replay no longer reports them.
+///
+/// # Errors
+/// [`Error::Redis`] when Redis fails (settling again is harmless).
+pub(crate) async fn settle(store: &Store, overflowed: &[Overflowed]) -> Result<()> {
+    let mut by_shard: HashMap<&str, Vec<&Source>> = HashMap::new();
+    for o in overflowed {
+        by_shard.entry(o.shard.as_str()).or_default().push(&o.source);
+    }
+    for (shard, sources) in by_shard {
+        let _: i64 = store.query(&scripts::settle(shard, sources.into_iter())).await?;
+    }
+    Ok(())
+}
