@@ -22,3 +22,18 @@ pub fn hold_here(name: &str) {
 /// Without the `failpoints` feature, nothing.
 #[cfg(not(feature = "failpoints"))]
 pub fn hold_here(_name: &str) {}
+
+/// Whether the fail point `name` is set to `return` now: a test makes the
+/// store act as if a reply was lost after Redis applied the command (a
+/// timeout at the worst moment), by construction.
+#[cfg(feature = "failpoints")]
+pub fn triggered(name: &str) -> bool {
+    fail::fail_point!(name, |_| true);
+    false
+}
+
+/// Without the `failpoints` feature, never.
+#[cfg(not(feature = "failpoints"))]
+pub const fn triggered(_name: &str) -> bool {
+    false
+}

@@ -8,6 +8,7 @@ mod faults;
 mod helpers;
 mod hostile;
 mod kafka;
+mod operators;
 mod pipeline;
 mod players;
 mod rebalance;

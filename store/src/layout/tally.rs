@@ -121,6 +121,11 @@ pub(crate) async fn apply(
     let pipes: Vec<redis::Pipeline> =
         groups.iter().map(|(key, group)| shard_pipeline(board, key, group, &writes, rules)).collect();
     let replies = store.run_all(&pipes).await?;
+    if crate::failpoint::triggered("store::tally_reply_lost") {
+        // Fault tests: Redis applied the write, and its reply never arrived.
+        let lost = std::io::Error::new(std::io::ErrorKind::TimedOut, "fail point: the reply was lost");
+        return Err(Error::Redis(redis::RedisError::from(lost)));
+    }
     let mut written = Written::default();
     for ((key, group), replies) in groups.iter().zip(replies) {
         for (chunk, reply) in group.chunks(scripts::ADD_CHUNK).zip(replies) {
