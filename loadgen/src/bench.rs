@@ -20,7 +20,8 @@ use crate::produce::{self, WriteCounters};
 /// Bad configuration or an unreachable broker.
 pub async fn fill(world: &World, count: u64) -> anyhow::Result<()> {
     let boards = world.board_set()?;
-    let population = Population::new(world.seed, world.players, world.zipf, world.improve_share)?;
+    let population =
+        Population::new(world.seed, world.players, world.zipf, world.improve_share)?.with_operator(world.operator()?);
     let counters = Arc::new(WriteCounters::default());
     let started = Instant::now();
     // An effectively unbounded rate: every event is due at once; the producer's
@@ -35,6 +36,7 @@ pub async fn fill(world: &World, count: u64) -> anyhow::Result<()> {
             signer: world.sign_key.clone(),
             clock: world.store.clock,
             meta: world.event_meta(),
+            repeats: produce::Repeats { run: crate::config::run_id(), ..produce::Repeats::default() },
         },
         population,
         pacer,

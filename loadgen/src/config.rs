@@ -83,6 +83,12 @@ pub struct World {
     /// metadata like its score.
     #[arg(long, global = true, env = "LB_LOADGEN_META", num_args = 0..=1, require_equals = true, default_missing_value = "mix")]
     pub meta: Option<crate::meta::MetaSize>,
+    /// How the boards combine a player's events (docs/contract.md#write-operators): `best`,
+    /// `last` (each game lands from half the player's score to 250 above it) or `sum` (each game
+    /// adds 1 to 250). `seed` creates the boards with it; every event of a `last` or `sum` run
+    /// carries an `id`. Such runs use `desc` boards without seasons.
+    #[arg(long, global = true, env = "LB_LOADGEN_OPERATOR", default_value = "best", value_parser = ["best", "last", "sum"])]
+    pub operator: String,
 }
 
 impl World {
@@ -117,8 +123,29 @@ impl World {
                 weekday: time::Weekday::Monday,
             }),
             late_grace: self.late_grace,
+            operator: match self.operator.as_str() {
+                "last" => leaderboard_semantics::Operator::Last,
+                "sum" => leaderboard_semantics::Operator::Sum,
+                _ => leaderboard_semantics::Operator::Best,
+            },
             ..leaderboard_semantics::Rules::default()
         }
+    }
+
+    /// The boards' operator, checked against the rest of the world.
+    ///
+    /// # Errors
+    /// `last` and `sum` with `--order asc` or `--reset`: the oracle of such runs keeps one
+    /// value per player on `desc` boards without seasons.
+    pub fn operator(&self) -> anyhow::Result<leaderboard_semantics::Operator> {
+        let rules = self.rules();
+        anyhow::ensure!(
+            !rules.operator.exactly_once()
+                || (rules.order == leaderboard_semantics::Order::Desc && rules.reset.is_none()),
+            "--operator {} runs use --order desc and no --reset",
+            rules.operator
+        );
+        Ok(rules.operator)
     }
 
     /// The metadata events carry, with `--meta`.
@@ -128,7 +155,8 @@ impl World {
 
     /// How keys become event scores under [`World::rules`].
     pub fn scoring(&self) -> crate::population::Scoring {
-        crate::population::Scoring { order: self.rules().order }
+        let rules = self.rules();
+        crate::population::Scoring { order: rules.order, operator: rules.operator }
     }
 
     /// The extra librdkafka settings.
@@ -251,6 +279,19 @@ pub struct RunArgs {
     /// environment variable to the command line, which other users of the machine can see).
     #[arg(long, env = "LB_LOADGEN_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<Secret>,
+    /// Share of events produced twice in a row (a producer's retry: the same record again);
+    /// `last` and `sum` runs only, where ingest skips the copy by its `id`.
+    #[arg(long, env = "LB_LOADGEN_DUPLICATE_SHARE", default_value_t = 0.0)]
+    pub duplicate_share: f64,
+    /// Share of events after which an earlier event is sent again with its `id` (a game
+    /// server's re-send after a timeout); `last` and `sum` runs only.
+    #[arg(long, env = "LB_LOADGEN_RESEND_SHARE", default_value_t = 0.0)]
+    pub resend_share: f64,
+}
+
+/// An id for this run's events: the start time in milliseconds since the epoch.
+pub fn run_id() -> u64 {
+    SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A secret from the command line or the environment: `Debug` never shows it.
@@ -277,6 +318,21 @@ impl std::fmt::Debug for Secret {
 }
 
 impl RunArgs {
+    /// The repeats asked for, with this run's id.
+    ///
+    /// # Errors
+    /// A share outside `0..=0.5`.
+    pub fn repeats(&self) -> anyhow::Result<crate::produce::Repeats> {
+        for (name, share) in [("--duplicate-share", self.duplicate_share), ("--resend-share", self.resend_share)] {
+            anyhow::ensure!((0.0..=0.5).contains(&share), "{name} must be within 0..=0.5, got {share}");
+        }
+        Ok(crate::produce::Repeats {
+            duplicate_share: self.duplicate_share,
+            resend_share: self.resend_share,
+            run: run_id(),
+        })
+    }
+
     /// The admin token when erasures or bans are asked for.
     ///
     /// # Errors

@@ -74,7 +74,7 @@ pub fn kafka_config(world: &World, defaults: &[(&str, &str)]) -> anyhow::Result<
 /// The producer: durable acknowledgements, batching tuned for a steady
 /// stream; `LB_KAFKA_OPTIONS` overrides any of it.
 pub(crate) fn producer(world: &World) -> anyhow::Result<FutureProducer> {
-    let defaults = [
+    let mut defaults = vec![
         ("acks", "all"),
         // Fewer, larger produce requests: measured to cut the broker's CPU per
         // event and the ack latency by an order of magnitude here.
@@ -83,6 +83,11 @@ pub(crate) fn producer(world: &World) -> anyhow::Result<FutureProducer> {
         ("compression.type", "lz4"),
         ("queue.buffering.max.messages", "500000"),
     ];
+    if world.operator()?.exactly_once() {
+        // `last` and the ids ingest remembers depend on each partition's order: an idempotent
+        // producer keeps it across retries.
+        defaults.push(("enable.idempotence", "true"));
+    }
     kafka_config(world, &defaults)?.create().context("creating the producer")
 }
 
@@ -233,9 +238,15 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
     let boards = world.board_set()?;
     anyhow::ensure!(args.rate > 0.0, "--rate must be positive");
     let rules = world.rules();
+    let repeats = args.repeats()?;
+    anyhow::ensure!(
+        world.operator()?.exactly_once() || repeats.duplicate_share + repeats.resend_share == 0.0,
+        "--duplicate-share and --resend-share need --operator last or sum (events with ids)"
+    );
     let start = pacer::start_instant(args.start_at, (Instant::now(), std::time::SystemTime::now()))?;
     let mut population =
-        Population::with_times(world.seed, world.players, world.zipf, world.improve_share, rules.earliest())?;
+        Population::with_times(world.seed, world.players, world.zipf, world.improve_share, rules.earliest())?
+            .with_operator(rules.operator);
     if let Some(reset) = rules.reset {
         population = population.with_seasons(reset);
     }
@@ -298,6 +309,7 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
             signer: world.sign_key.clone(),
             clock: world.store.clock,
             meta: world.event_meta(),
+            repeats,
         },
         population,
         Pacer::new(start, args.rate, Some(count)),
@@ -448,6 +460,8 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
             sent,
             acked,
             errors: counters.errors.load(Ordering::Relaxed),
+            duplicated: counters.duplicated.load(Ordering::Relaxed),
+            resent: counters.resent.load(Ordering::Relaxed),
             ack_latency: Latency::from_us(&ack_latency_us),
         },
         reads_top,
@@ -464,10 +478,14 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
             layout: stats["layout"].as_str().unwrap_or("unknown").to_string(),
             shards: stats["shards"].as_array().map_or(0, |s| s.len() as u64),
             rules: format!(
-                "order {}, ties {}{}",
+                "order {}, ties {}{}{}",
                 stats["rules"]["order"].as_str().unwrap_or("unknown"),
                 stats["rules"]["ties"].as_str().unwrap_or("unknown"),
-                stats["rules"]["reset"]["every"].as_str().map_or_else(String::new, |every| format!(", reset {every}"))
+                stats["rules"]["reset"]["every"].as_str().map_or_else(String::new, |every| format!(", reset {every}")),
+                stats["rules"]["operator"]
+                    .as_str()
+                    .filter(|o| *o != "best")
+                    .map_or_else(String::new, |o| format!(", operator {o}"))
             ),
             broker: args.broker_kind.clone(),
             players: world.players,

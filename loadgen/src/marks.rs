@@ -353,7 +353,7 @@ mod tests {
     use super::*;
     use crate::population::Game;
 
-    const DESC: Scoring = Scoring { order: Order::Desc };
+    const DESC: Scoring = Scoring { order: Order::Desc, operator: leaderboard_semantics::Operator::Best };
 
     #[test]
     fn a_plan_is_seeded_spread_over_the_load_and_picks_distinct_players() {

@@ -12,6 +12,14 @@
 //! The population *is* the oracle: `best[i]` is the player's best score, kept
 //! up to date as events are generated.
 //!
+//! Operators ([`Population::with_operator`], docs/contract.md#write-operators):
+//! on `sum` boards each game is an increment of 1 to 250 and `best[i]` the
+//! player's total; on `last` boards a game lands anywhere from half the
+//! player's score to 250 above it, and `best[i]` is the latest. Every such
+//! event is applied once, so the oracle counts each game once; it also counts
+//! each player's applied games, to tell which of their ids ingest still
+//! remembers ([`Population::remembers`]).
+//!
 //! Board rules: the population works in ranking keys (higher is better);
 //! [`Scoring`] turns a key into the score an event carries (on an `asc` board
 //! a lap time, lower is better). On `earliest` boards it also keeps when each
@@ -51,6 +59,8 @@ pub fn player_index(id: &str) -> Option<usize> {
 pub struct Scoring {
     /// The boards' order.
     pub order: leaderboard_semantics::Order,
+    /// The boards' operator: on `sum` boards the freshness probe's markers are increments of 1.
+    pub operator: leaderboard_semantics::Operator,
 }
 
 impl Scoring {
@@ -86,6 +96,10 @@ pub struct Population {
     seasons: Option<crate::seasons::SeasonOracle>,
     /// Watched players' events, in the order they were sent.
     logs: HashMap<usize, Vec<Played>>,
+    /// How games combine.
+    operator: leaderboard_semantics::Operator,
+    /// `last` and `sum` runs: each player's games applied so far.
+    applied: Option<Vec<u32>>,
 }
 
 /// One event of a watched player.
@@ -106,9 +120,9 @@ pub struct Played {
 pub struct Game {
     /// The player's index.
     pub player: usize,
-    /// The game's score.
+    /// The game's score (on `sum` boards, the increment).
     pub score: u64,
-    /// Whether it beat the player's best.
+    /// Whether it changed the player's score (beat their best, on `best` boards).
     pub improved: bool,
 }
 
@@ -139,7 +153,47 @@ impl Population {
         let best = (0..players).map(|i| Self::initial_score(seed, i)).collect();
         let reached = times.then(|| vec![0; players]);
         let rng = SmallRng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15);
-        Ok(Self { seed, best, reached, zipf, improve_share, rng, seasons: None, logs: HashMap::new() })
+        Ok(Self {
+            seed,
+            best,
+            reached,
+            zipf,
+            improve_share,
+            rng,
+            seasons: None,
+            logs: HashMap::new(),
+            operator: leaderboard_semantics::Operator::Best,
+            applied: None,
+        })
+    }
+
+    /// Games combine by `operator` ([`crate::population`]); `last` and `sum`
+    /// also count each player's games (4 bytes per player).
+    #[must_use]
+    pub fn with_operator(mut self, operator: leaderboard_semantics::Operator) -> Self {
+        self.operator = operator;
+        self.applied = operator.exactly_once().then(|| vec![0; self.best.len()]);
+        self
+    }
+
+    /// How games combine.
+    pub fn operator(&self) -> leaderboard_semantics::Operator {
+        self.operator
+    }
+
+    /// `last` and `sum` runs: the games of `player` applied so far.
+    pub fn applied(&self, player: usize) -> u32 {
+        self.applied.as_ref().map_or(0, |a| a[player])
+    }
+
+    /// Whether ingest still remembers the `id` of the game of `player` after
+    /// which [`Population::applied`] read `applied_at`: it keeps each
+    /// player's newest [`IDS_PER_PLAYER`](leaderboard_semantics::tally::IDS_PER_PLAYER)
+    /// (every game carries an id, and the run is far shorter than the window),
+    /// so re-sending that event is a duplicate ingest skips.
+    pub fn remembers(&self, player: usize, applied_at: u32) -> bool {
+        let newer = self.applied(player).saturating_sub(applied_at) as usize;
+        newer < leaderboard_semantics::tally::IDS_PER_PLAYER
     }
 
     /// Also keeps each player's best per season of `reset` ([`crate::seasons`]).
@@ -205,11 +259,21 @@ impl Population {
         let log = self.logs.get(&player).ok_or_else(|| anyhow::anyhow!("player {player}'s events were not kept"))?;
         let kept: Vec<(u64, u64)> =
             log.iter().filter(|e| e.delivered && e.kafka_ms >= at_ms).map(|e| (e.key, e.ts_ms)).collect();
-        // The best, reached by the earliest event that carries it.
-        let best = kept.iter().map(|&(key, _)| key).max().unwrap_or(0);
+        let (best, reached) = match self.operator {
+            leaderboard_semantics::Operator::Best => {
+                // The best, reached by the earliest event that carries it.
+                let best = kept.iter().map(|&(key, _)| key).max().unwrap_or(0);
+                (best, kept.iter().filter(|&&(key, _)| key == best).map(|&(_, ts)| ts).min().unwrap_or(0))
+            }
+            // A new start: the kept events applied in order, each change dated by its event.
+            operator => kept.iter().fold((0, 0), |(value, at), &(key, ts)| {
+                let next = leaderboard_semantics::tally::combine(operator, Some(value), key).unwrap_or(value);
+                if next == value { (value, at) } else { (next, ts) }
+            }),
+        };
         self.best[player] = best;
-        if let Some(reached) = &mut self.reached {
-            reached[player] = kept.iter().filter(|&&(key, _)| key == best).map(|&(_, ts)| ts).min().unwrap_or(0);
+        if let Some(reached_at) = &mut self.reached {
+            reached_at[player] = reached;
         }
         if let Some(seasons) = &mut self.seasons {
             seasons.replace(player, &kept)?;
@@ -277,17 +341,34 @@ impl Population {
     pub fn next_game(&mut self) -> Game {
         let player = (self.zipf.sample(&mut self.rng) as usize).saturating_sub(1).min(self.best.len() - 1);
         let best = self.best[player];
-        if self.rng.random_bool(self.improve_share) {
-            // An additive gain: a personal best improves by a few hundred points at
-            // most, however often the player plays (a multiplicative one would make
-            // the most active players' scores explode).
-            let gain = self.rng.random_range(1..=250);
-            let score = (best + gain).min(leaderboard_contract::MAX_SCORE);
-            self.best[player] = score;
-            Game { player, score, improved: true }
-        } else {
-            let score = if best == 0 { 0 } else { self.rng.random_range(best / 2..=best) };
-            Game { player, score, improved: false }
+        if let Some(applied) = &mut self.applied {
+            applied[player] += 1;
+        }
+        match self.operator {
+            leaderboard_semantics::Operator::Best => {
+                if self.rng.random_bool(self.improve_share) {
+                    // An additive gain: a personal best improves by a few hundred points at
+                    // most, however often the player plays (a multiplicative one would make
+                    // the most active players' scores explode).
+                    let gain = self.rng.random_range(1..=250);
+                    let score = (best + gain).min(leaderboard_contract::MAX_SCORE);
+                    self.best[player] = score;
+                    Game { player, score, improved: true }
+                } else {
+                    let score = if best == 0 { 0 } else { self.rng.random_range(best / 2..=best) };
+                    Game { player, score, improved: false }
+                }
+            }
+            leaderboard_semantics::Operator::Sum => {
+                let gain = self.rng.random_range(1..=250);
+                self.best[player] = (best + gain).min(leaderboard_contract::MAX_SCORE);
+                Game { player, score: gain, improved: true }
+            }
+            leaderboard_semantics::Operator::Last => {
+                let score = self.rng.random_range((best / 2).max(1)..=best + 250);
+                self.best[player] = score;
+                Game { player, score, improved: score != best }
+            }
         }
     }
 

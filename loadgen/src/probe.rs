@@ -81,6 +81,7 @@ pub async fn run(
     let mut last_scores = vec![0; boards.len()];
     let mut season_scores = vec![BTreeMap::new(); boards.len()];
     let mut ticker = tokio::time::interval(interval);
+    let run = crate::config::run_id();
     for marker in 0_usize.. {
         tokio::select! {
             () = stop.cancelled() => break,
@@ -90,7 +91,14 @@ pub async fn run(
         let board = &boards.ids()[position];
         last_scores[position] += 1;
         let key = last_scores[position];
-        let score = scoring.score(key);
+        // On `sum` boards a marker adds 1, so the probe's total is its marker: a retried marker
+        // carries the same `id`, which ingest applies once.
+        let (score, id) = if scoring.operator.exactly_once() {
+            let score = if scoring.operator == leaderboard_semantics::Operator::Sum { 1 } else { scoring.score(key) };
+            (score, Some(format!("{player}-{run:x}-{position}-{key}")))
+        } else {
+            (scoring.score(key), None)
+        };
         // The promise checked is the all-time board's: markers count there whatever their season.
         let url = format!("{api}/v1/boards/{board}/players/{player}?season=all");
         // With seasons, markers are stamped by the run's clock so they land in the run's seasons.
@@ -103,7 +111,7 @@ pub async fn run(
             player: player.clone(),
             score,
             ts_ms: stamp.as_ref().map(|(ts, _)| *ts),
-            id: None,
+            id,
             meta: None,
         };
         let payload = event.to_json();

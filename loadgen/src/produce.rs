@@ -6,6 +6,7 @@
 //! updated to the broker's when an acknowledgement says otherwise
 //! (`LogAppendTime` topics).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -15,6 +16,8 @@ use futures::stream::FuturesUnordered;
 use hdrhistogram::Histogram;
 use leaderboard_contract::ScoreEvent;
 use leaderboard_contract::signature::{KEY_ID_HEADER, ProducerKey, SIGNATURE_HEADER};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -31,8 +34,12 @@ const MAX_BURST: u64 = 2000;
 /// Live counters, read by the progress line.
 #[derive(Debug, Default)]
 pub struct WriteCounters {
-    /// Events handed to the producer.
+    /// Events handed to the producer (duplicates and re-sends included).
     pub sent: AtomicU64,
+    /// Events produced twice in a row (the second copy).
+    pub duplicated: AtomicU64,
+    /// Earlier events sent again with their `id`.
+    pub resent: AtomicU64,
     /// Events acknowledged by the broker.
     pub acked: AtomicU64,
     /// Events that failed.
@@ -75,6 +82,43 @@ pub struct Target {
     pub clock: leaderboard_semantics::Clock,
     /// The metadata every event carries, with `--meta`.
     pub meta: Option<crate::meta::EventMeta>,
+    /// Events sent again: a producer's retry, a game server's re-send.
+    pub repeats: Repeats,
+}
+
+/// Events sent again, on top of the paced ones. Every event of a `last` or
+/// `sum` run carries an `id` (`<run>-<n>`), so ingest applies each once.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Repeats {
+    /// Share of events produced twice in a row: the same record again, as a
+    /// producer that retries after a lost acknowledgement does.
+    pub duplicate_share: f64,
+    /// Share of events after which an earlier event is sent again (same `id`,
+    /// same value), as a game server does after a timeout. Only events whose
+    /// `id` ingest still remembers are chosen ([`Population::remembers`]), so
+    /// the oracle counts none of them.
+    pub resend_share: f64,
+    /// Tells this run's ids from another's (ms since the epoch at its start).
+    pub run: u64,
+}
+
+/// One record to send: an event, or a repeat of one.
+struct Outgoing {
+    key: Vec<u8>,
+    payload: String,
+    /// Where the population keeps it (player, slot), for a watched player's event.
+    watched: Option<(usize, usize)>,
+}
+
+/// Most recent events kept to re-send.
+const RESEND_POOL: usize = 4096;
+
+/// An event kept to re-send: its player, their applied games after it, and the record.
+struct Sent {
+    player: usize,
+    applied_at: u32,
+    key: Vec<u8>,
+    payload: String,
 }
 
 /// The signature headers of a record (`leaderboard_contract::signature`).
@@ -99,9 +143,13 @@ pub async fn run(
 ) -> anyhow::Result<WriteOutcome> {
     let mut latency = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
     let base = (Instant::now(), SystemTime::now());
-    let Target { topic, boards, scoring, signer, clock, meta } = target;
+    let Target { topic, boards, scoring, signer, clock, meta, repeats } = target;
+    let operator = population.operator();
+    let mut rng = SmallRng::seed_from_u64(population.seed() ^ 0x7265_7065_6174);
+    let mut pool: VecDeque<Sent> = VecDeque::new();
     let first_due = pacer.next_due();
     let mut inflight = FuturesUnordered::new();
+    let mut n_event = 0u64;
     while !pacer.finished() && !stop.is_cancelled() {
         let (first, n) = pacer.take_due(Instant::now(), MAX_BURST);
         for k in 0..n {
@@ -110,40 +158,68 @@ pub async fn run(
             let ts_ms = u64::try_from(clock.at(i64::try_from(wall_ms(due, base))?))?;
             let kafka_ms = i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis())?;
             let watched = population.record_game(game, ts_ms, kafka_ms)?.map(|slot| (game.player, slot));
+            // The entry shows the metadata of the event that set its score: on `last` and
+            // `sum` boards the latest, so each event carries that of the score it leads to.
+            let shown = if operator.exactly_once() { population.best()[game.player] } else { game.score };
+            n_event += 1;
             let event = ScoreEvent {
                 board: boards.of(game.player).clone(),
                 player: crate::population::player(game.player),
                 score: scoring.score(game.score),
                 ts_ms: Some(ts_ms),
-                id: None,
-                meta: meta.map(|m| m.of(game.player, game.score)),
+                id: operator.exactly_once().then(|| format!("{:x}-{n_event}", repeats.run)),
+                meta: meta.map(|m| m.of(game.player, shown)),
             };
             let payload = event.to_json();
-            let headers = signer.as_ref().map(|s| signature_headers(s, event.key(), payload.as_bytes()));
-            loop {
-                let mut record = FutureRecord::to(&topic).key(event.key()).payload(&payload).timestamp(kafka_ms);
-                if let Some(headers) = &headers {
-                    record = record.headers(headers.clone());
-                }
-                match producer.send_result(record) {
-                    Ok(delivery) => {
-                        inflight.push(async move { (delivery.await, due, watched) });
-                        break;
-                    }
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                        // The local queue is full: collect acknowledgements, then retry.
-                        if let Some(done) = inflight.next().await {
-                            record_ack(done, &mut latency, &counters, &mut population);
-                        }
-                    }
-                    Err((e, _)) => {
-                        tracing::warn!(error = %e, "produce failed");
-                        counters.errors.fetch_add(1, Ordering::Relaxed);
-                        break;
-                    }
+            let key = event.key().to_vec();
+            // The event, then its repeats: a copy right after it, an earlier event re-sent.
+            let mut copies: Vec<Outgoing> = Vec::with_capacity(1);
+            if repeats.resend_share > 0.0 && !pool.is_empty() && rng.random_bool(repeats.resend_share) {
+                let old = &pool[rng.random_range(0..pool.len())];
+                if population.remembers(old.player, old.applied_at) {
+                    copies.push(Outgoing { key: old.key.clone(), payload: old.payload.clone(), watched: None });
+                    counters.resent.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            counters.sent.fetch_add(1, Ordering::Relaxed);
+            copies.insert(0, Outgoing { key: key.clone(), payload: payload.clone(), watched });
+            if repeats.duplicate_share > 0.0 && rng.random_bool(repeats.duplicate_share) {
+                copies.insert(1, Outgoing { key: key.clone(), payload: payload.clone(), watched: None });
+                counters.duplicated.fetch_add(1, Ordering::Relaxed);
+            }
+            if operator.exactly_once() && repeats.resend_share > 0.0 {
+                let applied_at = population.applied(game.player);
+                pool.push_back(Sent { player: game.player, applied_at, key, payload });
+                if pool.len() > RESEND_POOL {
+                    pool.pop_front();
+                }
+            }
+            for Outgoing { key, payload, watched } in copies {
+                let headers = signer.as_ref().map(|s| signature_headers(s, &key, payload.as_bytes()));
+                loop {
+                    let mut record = FutureRecord::to(&topic).key(&key).payload(&payload).timestamp(kafka_ms);
+                    if let Some(headers) = &headers {
+                        record = record.headers(headers.clone());
+                    }
+                    match producer.send_result(record) {
+                        Ok(delivery) => {
+                            inflight.push(async move { (delivery.await, due, watched) });
+                            break;
+                        }
+                        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                            // The local queue is full: collect acknowledgements, then retry.
+                            if let Some(done) = inflight.next().await {
+                                record_ack(done, &mut latency, &counters, &mut population);
+                            }
+                        }
+                        Err((e, _)) => {
+                            tracing::warn!(error = %e, "produce failed");
+                            counters.errors.fetch_add(1, Ordering::Relaxed);
+                            break;
+                        }
+                    }
+                }
+                counters.sent.fetch_add(1, Ordering::Relaxed);
+            }
         }
         let next = pacer.next_due();
         loop {

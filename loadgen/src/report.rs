@@ -51,6 +51,10 @@ pub struct Writes {
     pub acked: u64,
     /// Events that failed.
     pub errors: u64,
+    /// Of the events sent, copies produced right after their original (`--duplicate-share`).
+    pub duplicated: u64,
+    /// Of the events sent, earlier events re-sent with their `id` (`--resend-share`).
+    pub resent: u64,
     /// Produce-ack latency from each event's due time (coordinated-omission corrected).
     pub ack_latency: Latency,
 }
@@ -225,6 +229,16 @@ impl Report {
             "{:<26}{:>12.0}   ({} of {} events acknowledged)",
             "writes acknowledged", w.acked_rate, w.acked, w.sent
         );
+        if w.duplicated + w.resent > 0 {
+            let _ = writeln!(
+                t,
+                "{:<26}{:>12}   ({} produced twice in a row, {} earlier events re-sent with their id)",
+                "writes repeated",
+                w.duplicated + w.resent,
+                w.duplicated,
+                w.resent
+            );
+        }
         for (name, r) in [("reads: top 100", &self.reads_top), ("reads: player rank", &self.reads_rank)] {
             let _ = writeln!(
                 t,
@@ -358,6 +372,8 @@ mod tests {
                 sent: 10,
                 acked: 10,
                 errors: 0,
+                duplicated: 0,
+                resent: 0,
                 ack_latency: Latency::from_us(&h),
             },
             environment: Environment { players: 1000, boards: 1, ..Environment::default() },

@@ -50,7 +50,8 @@ pub async fn seed(world: &World, batch: usize) -> anyhow::Result<()> {
                         }
                     })
                     .collect();
-                router.apply(&updates).await
+                // Each player's score as it is before the run, whatever the operator.
+                router.load(&updates).await
             }
         })
         .buffer_unordered(4)

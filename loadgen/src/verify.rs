@@ -542,14 +542,14 @@ mod tests {
 
     use super::*;
 
-    const DESC: Scoring = Scoring { order: Order::Desc };
+    const DESC: Scoring = Scoring { order: Order::Desc, operator: leaderboard_semantics::Operator::Best };
 
     #[test]
     fn earliest_ranks_are_places_and_asc_scores_are_lap_times() {
         // Keys 9, 7, 7, 7 reached at times 5, 3, 3, 1: ties go to the earliest, then the lower id.
         let best = [9, 7, 7, 7];
         let reached = [5, 3, 3, 1];
-        let asc = Scoring { order: Order::Asc };
+        let asc = Scoring { order: Order::Asc, operator: leaderboard_semantics::Operator::Best };
         let players =
             Players { best: &best, reached: Some(&reached), scoring: asc, meta: None, sparse: false, marked: &[] };
         let e = Expected::new((0..4).map(|i| (i, best[i], reached[i])), &[], Ties::Earliest, asc, None);

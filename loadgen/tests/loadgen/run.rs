@@ -161,6 +161,30 @@ async fn several_boards_each_verify_against_their_own_oracle() {
     assert_eq!(v.boards.iter().map(|b| b.sampled).sum::<u64>(), 500);
 }
 
+/// `sum` and `last` boards with repeated events (copies right after their
+/// original, earlier events re-sent with their id): each game counts once,
+/// every total and latest score verified, metadata included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sum_and_last_runs_with_repeated_events_verify() {
+    for (operator, layout) in [("sum", "hash:3"), ("last", "single")] {
+        let world = ["--duration", "3s", "--operator", operator, "--meta"];
+        let flags = || Flags {
+            run: ["--duplicate-share", "0.05", "--resend-share", "0.05"].map(String::from).to_vec(),
+            ..Flags::default()
+        };
+        let report = short_run_with(&testkit::redis_url(), layout, 2, &flags, &world).await;
+        let v = &report.verification;
+        assert_eq!(v.mismatches, 0, "{operator}: {:?}", v.examples);
+        assert!(report.passed(), "{operator}: {}", report.table());
+        let w = &report.writes;
+        assert!(w.duplicated > 200 && w.resent > 100, "{operator}: repeats were sent: {w:?}");
+        assert_eq!(w.sent, 9000 + w.duplicated + w.resent, "{operator}");
+        assert_eq!(w.acked, w.sent, "{operator}");
+        assert!(report.environment.rules.contains(&format!("operator {operator}")), "{}", report.environment.rules);
+        assert!(report.freshness.samples > 0 && report.freshness.timeouts == 0, "{operator}: {:?}", report.freshness);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_run_stops_promptly_and_reports_what_ran() {
     let (topic, group, board, brokers) =

@@ -190,16 +190,39 @@ impl Router {
         updates: &[ScoreUpdate],
         expected: &HashMap<BoardId, Rules>,
     ) -> Result<Applied> {
+        self.write_boards(updates, expected, true).await
+    }
+
+    /// Writes each board's updates, all boards at once: by their operator, or as best scores.
+    async fn write_boards(
+        &self,
+        updates: &[ScoreUpdate],
+        expected: &HashMap<BoardId, Rules>,
+        by_operator: bool,
+    ) -> Result<Applied> {
         let mut by_board: HashMap<&BoardId, Vec<&ScoreUpdate>> = HashMap::new();
         for u in updates {
             by_board.entry(&u.board).or_default().push(u);
         }
-        let writes = by_board.into_iter().map(|(board, batch)| self.apply_board(board, batch, expected.get(board)));
+        let writes =
+            by_board.into_iter().map(|(board, batch)| self.apply_board(board, batch, expected.get(board), by_operator));
         let mut applied = Applied::default();
         for board in futures::future::try_join_all(writes).await? {
             applied.extend(board);
         }
         Ok(applied)
+    }
+
+    /// Loads players with the scores given, on any board: into a board where
+    /// they are not yet (a seeded benchmark, a restore), this is the score
+    /// they get, whatever the board's operator. It is the best-score write
+    /// ([`Router::apply`] on a `best` board), so on a `last` or `sum` board it
+    /// must not meet live writes: they would be neither added to nor replaced.
+    ///
+    /// # Errors
+    /// As [`Router::apply`].
+    pub async fn load(&self, rows: &[ScoreUpdate]) -> Result<Applied> {
+        self.write_boards(rows, &HashMap::new(), false).await
     }
 
     /// Forgets `sum` refusals whose dead letters are sent ([`Applied::overflowed`]).
@@ -260,6 +283,7 @@ impl Router {
         board: &BoardId,
         batch: Vec<&ScoreUpdate>,
         expected: Option<&Rules>,
+        by_operator: bool,
     ) -> Result<Applied> {
         let closed = |updates: &[&ScoreUpdate], indexes: &[usize]| -> Applied {
             let closed =
@@ -274,7 +298,7 @@ impl Router {
         if expected.is_some_and(|e| !e.same_storage(&rules)) {
             return Err(crate::Error::RulesChanged(board.to_string()));
         }
-        if rules.operator.exactly_once() {
+        if by_operator && rules.operator.exactly_once() {
             return self.apply_tally(board, &record, &batch).await;
         }
         let best: Vec<&ScoreUpdate> = best_per_key(batch, |u| &u.player, |_| rules).into_values().collect();
