@@ -10,6 +10,8 @@
 #   single Redis of scripts/infra.sh, e.g. "$LB_REDIS_SENTINEL_URL" (ingest's own LB_INGEST_* settings,
 #   such as LB_INGEST_WAIT_REPLICAS, pass through from the environment). With LB_LOADGEN_RESET
 #   (day, week, month) the board gets that reset first, so every event is also written to its season.
+#   With LB_LOADGEN_OPERATOR (last, sum) the board is created with that operator first, and every
+#   event carries an id (docs/contract.md#write-operators).
 set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$SCRIPT_DIR/.."
@@ -49,6 +51,9 @@ trap stop_workers EXIT
 target/release/loadgen topics --partitions "$partitions" --dlq-partitions 1
 if [[ -n ${LB_LOADGEN_RESET:-} ]]; then
     target/release/lb-admin rules "$run" --reset "$LB_LOADGEN_RESET" --late-grace 1h --layout "$layout"
+fi
+if [[ ${LB_LOADGEN_OPERATOR:-best} != best ]]; then
+    target/release/lb-admin rules "$run" --operator "$LB_LOADGEN_OPERATOR" --layout "$layout"
 fi
 target/release/loadgen fill --count "$events"
 echo "ingest: $workers worker(s), layout $layout, $partitions partitions, $players players"

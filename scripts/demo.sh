@@ -25,6 +25,14 @@
 #   --meta               every event carries metadata (a name, a country, details of the run: about
 #                        64, 130 or 256 bytes, docs/contract.md#entry-metadata); the page shows names
 #                        and flags, and the verification compares every entry's metadata too
+#   --operator O         best | last | sum: how the boards combine a player's events
+#                        (docs/contract.md#write-operators). With last or sum every event carries an
+#                        id, 1% of events are produced twice in a row and 1% re-send an earlier event
+#                        with its id (--duplicate-share, --resend-share change that); ingest applies
+#                        each game once and loadgen's oracle checks every total. Needs --order desc,
+#                        no --reset, and a single or hash layout.
+#   --duplicate-share S  share of events produced twice in a row (with --operator last|sum; default 0.01)
+#   --resend-share S     share of events after which an earlier one is re-sent (default 0.01)
 #   --erase N            erase N players during the load (the api's admin route), spread over it
 #   --ban N              ban N players during the load (half from every board, half from their own;
 #                        closed seasons included; never lifted). With either, the api gets an admin
@@ -44,7 +52,8 @@ REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 cd "$REPO_ROOT"
 
 players=10000000 boards=1 rate=30000 duration='' read_rate=1000 layout=single order=desc ties=shared
-reset='' quick=0 existing=0 brokers='' redis='' api='' erase=0 ban=0 meta=0
+reset='' quick=0 existing=0 brokers='' redis='' api='' erase=0 ban=0 meta=0 operator=best
+duplicate_share=0.01 resend_share=0.01
 while (($#)); do
     case $1 in
         --quick) players=200000 quick=1 ;;
@@ -58,13 +67,16 @@ while (($#)); do
         --ties) ties=$2; shift ;;
         --reset) reset=$2; shift ;;
         --meta) meta=1 ;;
+        --operator) operator=$2; shift ;;
+        --duplicate-share) duplicate_share=$2; shift ;;
+        --resend-share) resend_share=$2; shift ;;
         --erase) erase=$2; shift ;;
         --ban) ban=$2; shift ;;
         --existing) existing=1 ;;
         --brokers) brokers=$2; shift ;;
         --redis) redis=$2; shift ;;
         --api) api=$2; shift ;;
-        -h | --help) sed -n '2,39p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,47p' "$0"; exit 0 ;;
         *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -75,6 +87,8 @@ done
 [[ $ties == shared || $ties == earliest ]] || { echo "--ties is shared or earliest, got '$ties'" >&2; exit 2; }
 [[ -z $reset || $reset == day || $reset == week || $reset == month ]] ||
     { echo "--reset is day, week or month, got '$reset'" >&2; exit 2; }
+[[ $operator == best || $operator == last || $operator == sum ]] ||
+    { echo "--operator is best, last or sum, got '$operator'" >&2; exit 2; }
 [[ $erase =~ ^[0-9]+$ && $ban =~ ^[0-9]+$ ]] ||
     { echo "--erase and --ban need a number of players, got '$erase' and '$ban'" >&2; exit 2; }
 marks=$((erase + ban))
@@ -171,6 +185,12 @@ if ((meta)); then
     export LB_LOADGEN_META=mix
     say "metadata on every event (a mix of about 64, 130 and 256 bytes)"
 fi
+export LB_LOADGEN_OPERATOR=$operator
+repeats=()
+if [[ $operator != best ]]; then
+    repeats=(--duplicate-share "$duplicate_share" --resend-share "$resend_share")
+    say "operator $operator: every event carries an id; $duplicate_share of events produced twice, $resend_share re-send an earlier one"
+fi
 
 if ((!existing)); then
     say "creating topics"
@@ -201,6 +221,6 @@ say "running the load: $rate events/s for $duration, $read_rate reads/s"
 started=$(date +%s)
 status=0
 "$bin/loadgen" run --api "$api" --rate "$rate" --duration "$duration" --read-rate "$read_rate" \
-    --erase "$erase" --ban "$ban" --report "$out/report.json" || status=$?
+    --erase "$erase" --ban "$ban" "${repeats[@]}" --report "$out/report.json" || status=$?
 say "report: $out/report.json (load and verification took $(($(date +%s) - started))s)"
 exit "$status"

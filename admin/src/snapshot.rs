@@ -8,6 +8,10 @@
 //! p-000123\t4821\t0                                               one line per player: id, score, time (ms)
 //! p-000124\t4800\t0\t{"name":"Ada"}                               and the entry's metadata, when it has any
 //! {"board":"global@2026-11-24","record":{..},"boundaries":[],"season":{"id":..,"start_ms":..,"end_ms":..,"closed_at_ms":..}}
+//! {"board":"xp","record":{..,"rules":{..,"operator":"sum"}},"boundaries":[]}   a `last` or `sum` board:
+//! {"shard":"lb:{xp:h4.0}:z","applied":{"scores:0":1234,..}}      each shard, read at one instant:
+//! p-000042\t5100\t0                                               its players,
+//! {"ids":[["p-000042","<hex>"],..]}                              and their idempotency keys
 //! ...
 //! {"players":[{"player":"p-000042","erased_at_ms":1765100000000},{"player":"p-7","ban":{..}},..]}
 //! {"end":{"boards":2,"players":1000000,"marked":2}}
@@ -27,7 +31,10 @@
 //! `offsets` are the ingest group's committed offsets, read **before** the
 //! boards were scanned: every event below them is in the file, and a replay
 //! from them restores whatever the scan may have missed
-//! ([`leaderboard_store::board::snapshot`]).
+//! ([`leaderboard_store::board::snapshot`]). A `last` or `sum` board's shards
+//! carry their own applied offsets, read with their players at one instant,
+//! so the replay skips what each shard held (version 2 of the format; version
+//! 1 files, which have no such lines, still read).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -111,11 +118,32 @@ pub struct Totals {
     /// Players the registry marks (erased or banned).
     #[serde(default)]
     pub marked: u64,
+    /// Shards of `last` and `sum` boards.
+    #[serde(default)]
+    pub shards: u64,
+    /// Players' idempotency keys of `last` and `sum` boards.
+    #[serde(default)]
+    pub ids: u64,
 }
 
 #[derive(Serialize, Deserialize)]
 struct End {
     end: Totals,
+}
+
+/// A `last` or `sum` board's shard, as read at one instant: its rows and ids follow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardLine {
+    /// The shard's key.
+    pub shard: String,
+    /// Per `<topic>:<partition>`, the offset after the last record the shard took.
+    pub applied: BTreeMap<String, i64>,
+}
+
+/// Players' idempotency keys, as a line holds them (hex).
+#[derive(Serialize, Deserialize)]
+struct Ids {
+    ids: Vec<(PlayerId, String)>,
 }
 
 /// A player the registry marks, as a `players` line holds it.
@@ -138,8 +166,8 @@ pub const MARKS_PER_LINE: usize = 1000;
 
 /// The current format's name and version.
 pub const FORMAT: &str = "lb-snapshot";
-/// The current format's version.
-pub const VERSION: u32 = 1;
+/// The current format's version (2: shards and ids of `last` and `sum` boards).
+pub const VERSION: u32 = 2;
 
 /// Writes a snapshot file. Blocking: run it on a blocking thread.
 pub struct Writer {
@@ -191,6 +219,29 @@ impl Writer {
         Ok(())
     }
 
+    /// Starts a shard of the current (`last` or `sum`) section.
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn shard(&mut self, shard: &ShardLine) -> anyhow::Result<()> {
+        writeln!(self.out, "{}", serde_json::to_string(shard)?)?;
+        self.totals.shards += 1;
+        Ok(())
+    }
+
+    /// Adds players' idempotency keys to the current shard.
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn ids(&mut self, ids: &[(PlayerId, Vec<u8>)]) -> anyhow::Result<()> {
+        for chunk in ids.chunks(MARKS_PER_LINE) {
+            let ids = chunk.iter().map(|(p, bytes)| (p.clone(), hex::encode(bytes))).collect();
+            writeln!(self.out, "{}", serde_json::to_string(&Ids { ids })?)?;
+        }
+        self.totals.ids += ids.len() as u64;
+        Ok(())
+    }
+
     /// Writes the player registry (after every section).
     ///
     /// # Errors
@@ -227,6 +278,10 @@ pub enum Item {
     Section(Box<Section>),
     /// Up to `chunk` players of the current section.
     Rows(Vec<ScoreUpdate>),
+    /// A shard of the current (`last` or `sum`) section starts.
+    Shard(ShardLine),
+    /// Idempotency keys of the current shard's players.
+    Ids(Vec<(PlayerId, Vec<u8>)>),
 }
 
 /// Reads a snapshot file. Blocking: run it on a blocking thread.
@@ -251,7 +306,7 @@ impl Reader {
         let first = lines.next().context("an empty file")??;
         let header: Header = serde_json::from_str(&first).context("not a snapshot file (its first line)")?;
         ensure!(header.format == FORMAT, "not a snapshot file (format {:?})", header.format);
-        ensure!(header.version == VERSION, "snapshot format version {} is not supported", header.version);
+        ensure!((1..=VERSION).contains(&header.version), "snapshot format version {} is not supported", header.version);
         Ok(Self { lines, header, board: None, pending: None, seen: Totals::default(), chunk: chunk.max(1) })
     }
 
@@ -284,6 +339,22 @@ impl Reader {
                     self.seen.marked += players.players.len() as u64;
                     continue;
                 }
+                if line.starts_with(SHARD_LINE) {
+                    let shard: ShardLine = serde_json::from_str(&line).context("a malformed shard line")?;
+                    ensure!(self.board.is_some(), "a shard line before any section header");
+                    self.seen.shards += 1;
+                    return Ok(Some(Item::Shard(shard)));
+                }
+                if line.starts_with(IDS_LINE) {
+                    let ids: Ids = serde_json::from_str(&line).context("a malformed ids line")?;
+                    let ids = ids
+                        .ids
+                        .into_iter()
+                        .map(|(p, text)| Ok((p, hex::decode(&text).context("an ids line's keys")?)))
+                        .collect::<anyhow::Result<Vec<_>>>()?;
+                    self.seen.ids += ids.len() as u64;
+                    return Ok(Some(Item::Ids(ids)));
+                }
                 let section: Section = serde_json::from_str(&line).context("a malformed section header")?;
                 self.board = Some(section.board_id()?);
                 self.seen.boards += 1;
@@ -301,6 +372,10 @@ impl Reader {
 
 /// How a `players` line starts.
 const PLAYERS_LINE: &str = "{\"players\":";
+/// How a shard line starts.
+const SHARD_LINE: &str = "{\"shard\":";
+/// How an ids line starts.
+const IDS_LINE: &str = "{\"ids\":";
 
 /// The player registry `path` holds (none in files written before snapshots carried it), read in
 /// one pass that skips every row. Blocking: run it on a blocking thread.
@@ -372,6 +447,13 @@ mod tests {
             w.section(&Section { board: board.to_string(), record, boundaries: vec![], season: None })
                 .expect("section");
             w.rows(&(0..*players).map(|i| row(&board, i)).collect::<Vec<_>>()).expect("rows");
+            if *name == "b" {
+                let shard = ShardLine { shard: "lb:{b:h2.0}:z".into(), applied: [("scores:0".to_string(), 12)].into() };
+                w.shard(&shard).expect("shard");
+                let ids =
+                    [(PlayerId::new("p-0").expect("id"), vec![0, 255, 7]), (PlayerId::new("p-1").expect("id"), vec![])];
+                w.ids(&ids).expect("ids");
+            }
         }
         w.players(&marked()).expect("players");
         w.finish().expect("finish")
@@ -394,7 +476,10 @@ mod tests {
     fn round_trips_boards_rows_and_offsets() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("s.lbsnap");
-        assert_eq!(write(&path, &[("a", 5), ("b", 0), ("c", 3)]), Totals { boards: 3, players: 8, marked: 2 });
+        assert_eq!(
+            write(&path, &[("a", 5), ("b", 0), ("c", 3)]),
+            Totals { boards: 3, players: 8, marked: 2, shards: 1, ids: 2 }
+        );
         assert!(Writer::create(&path, &header()).is_err(), "never overwrites a file");
         let mut r = Reader::open(&path, 2).expect("open");
         assert_eq!(r.header, header());
@@ -402,6 +487,8 @@ mod tests {
         while let Some(item) = r.next_item().expect("item") {
             seen.push(match item {
                 Item::Section(s) => format!("[{}]", s.board),
+                Item::Shard(s) => format!("<{} {:?}>", s.shard, s.applied),
+                Item::Ids(ids) => format!("{ids:?}"),
                 Item::Rows(rows) => rows
                     .iter()
                     .map(|u| {
@@ -420,6 +507,8 @@ mod tests {
                 r#"p-2=2@4,p-3=3@6+{"name":"p\t3"}"#,
                 "p-4=4@8",
                 "[b]",
+                r#"<lb:{b:h2.0}:z {"scores:0": 12}>"#,
+                r#"[(PlayerId("p-0"), [0, 255, 7]), (PlayerId("p-1"), [])]"#,
                 "[c]",
                 r#"p-0=0@0,p-1=1@2+{"name":"p\t1"}"#,
                 "p-2=2@4"

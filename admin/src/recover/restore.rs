@@ -93,42 +93,23 @@ pub async fn restore(
         Ok(())
     });
     let progress = bar(0, options.quiet, "restore".into(), "{msg} {pos} players loaded ({per_sec})");
-    let mut restored: HashMap<BoardId, Restored> = HashMap::new();
-    let mut current: Loading = None;
-    let wanted = |b: &BoardId| options.boards.is_empty() || options.boards.contains(b);
+    let mut loader = Loader {
+        store,
+        options,
+        lost,
+        taken_at_ms: header.created_at_ms,
+        restored: HashMap::new(),
+        current: None,
+        section_board: None,
+        shard: None,
+        report: &mut report,
+        progress: &progress,
+    };
     let loading = async {
         while let Some(item) = rx.recv().await {
-            match item {
-                Item::Section(section) => {
-                    finish_season(current.take()).await?;
-                    let stored = section.board_id()?;
-                    current = if stored.is_season() {
-                        open_season(&stored, &section, &restored).await?
-                    } else if wanted(&stored) {
-                        let router = create_board(store, &stored, &section, options, lost).await?;
-                        let rules = section.record.rules;
-                        restored.insert(stored.clone(), Restored { router: router.clone(), rules });
-                        Some((router, None))
-                    } else {
-                        None
-                    };
-                    if current.is_some() {
-                        report.loaded.boards += 1;
-                    }
-                }
-                Item::Rows(rows) => {
-                    if let Some((router, season)) = &current {
-                        let closed = season.as_ref().is_some_and(|(_, entry)| entry.closed_at_ms.is_some());
-                        let (rows, left_out) = admitted(store, rows, header.created_at_ms, closed).await?;
-                        report.left_out += left_out;
-                        router.apply(&rows).await?;
-                        report.loaded.players += rows.len() as u64;
-                        progress.inc(rows.len() as u64);
-                    }
-                }
-            }
+            loader.load(item).await?;
         }
-        finish_season(current.take()).await
+        finish_season(loader.current.take()).await
     }
     .await;
     drop(rx);
@@ -157,6 +138,93 @@ pub async fn restore(
     Ok(report)
 }
 
+/// What a restore has loaded so far, and where the next item goes.
+struct Loader<'a> {
+    store: &'a Store,
+    options: &'a RestoreOptions,
+    lost: bool,
+    taken_at_ms: i64,
+    restored: HashMap<BoardId, Restored>,
+    current: Loading,
+    /// The board (or season) of the section being loaded, when it is restored.
+    section_board: Option<BoardId>,
+    /// The `last` or `sum` shard being loaded.
+    shard: Option<String>,
+    report: &'a mut RestoreReport,
+    progress: &'a indicatif::ProgressBar,
+}
+
+impl Loader<'_> {
+    /// Loads one item of the file.
+    async fn load(&mut self, item: Item) -> anyhow::Result<()> {
+        match item {
+            Item::Section(section) => self.section(&section).await?,
+            Item::Rows(rows) => {
+                if let Some((router, season)) = &self.current {
+                    let closed = season.as_ref().is_some_and(|(_, entry)| entry.closed_at_ms.is_some());
+                    let (rows, left_out) = admitted(self.store, rows, self.taken_at_ms, closed).await?;
+                    self.report.left_out += left_out;
+                    // Each player's score as the file holds it, whatever the board's operator.
+                    router.load(&rows).await?;
+                    self.report.loaded.players += rows.len() as u64;
+                    self.progress.inc(rows.len() as u64);
+                }
+            }
+            Item::Shard(line) => {
+                if let (Some((router, _)), Some(stored)) = (&self.current, &self.section_board) {
+                    // Checked there: the shard must be one of the board's as restored.
+                    router.load_shard_state(stored, &line.shard, &line.applied, &[]).await?;
+                    self.shard = Some(line.shard);
+                }
+            }
+            Item::Ids(ids) => {
+                if let (Some((router, season)), Some(stored), Some(shard)) =
+                    (&self.current, &self.section_board, &self.shard)
+                {
+                    let closed = season.as_ref().is_some_and(|(_, entry)| entry.closed_at_ms.is_some());
+                    let ids = admitted_ids(self.store, stored, ids, self.taken_at_ms, closed).await?;
+                    router.load_shard_state(stored, shard, &std::collections::BTreeMap::new(), &ids).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A board or season starts: the previous season is finished, this one created (when wanted).
+    async fn section(&mut self, section: &Section) -> anyhow::Result<()> {
+        finish_season(self.current.take()).await?;
+        let stored = section.board_id()?;
+        self.shard = None;
+        let rules = section.record.rules;
+        if rules.operator.exactly_once()
+            && let Some(layout) = &self.options.layout
+            && leaderboard_store::layout::record::RecordedLayout::of(layout) != section.record.layout
+        {
+            bail!(
+                "board {stored} uses operator {} and is restored into its own layout ({}), not {layout}: its shards' \
+                 applied offsets are those of that layout",
+                rules.operator,
+                section.record.layout
+            );
+        }
+        let wanted = self.options.boards.is_empty() || self.options.boards.contains(&stored);
+        self.current = if stored.is_season() {
+            open_season(&stored, section, &self.restored).await?
+        } else if wanted {
+            let router = create_board(self.store, &stored, section, self.options, self.lost).await?;
+            self.restored.insert(stored.clone(), Restored { router: router.clone(), rules });
+            Some((router, None))
+        } else {
+            None
+        };
+        if self.current.is_some() {
+            self.report.loaded.boards += 1;
+        }
+        self.section_board = self.current.as_ref().map(|_| stored);
+        Ok(())
+    }
+}
+
 /// `rows` without the players the registry says must not come back, and how many were left
 /// out: players erased after the snapshot was taken at `taken_at_ms` (the rows predate the
 /// erasure; one erased before it has only rows of a new start), and players banned from the
@@ -183,6 +251,28 @@ async fn admitted(
         .collect();
     let left_out = (before - kept.len()) as u64;
     Ok((kept, left_out))
+}
+
+/// `ids` without those of the players [`admitted`] leaves out.
+async fn admitted_ids(
+    store: &Store,
+    board: &BoardId,
+    ids: Vec<(leaderboard_contract::PlayerId, Vec<u8>)>,
+    taken_at_ms: i64,
+    closed: bool,
+) -> anyhow::Result<Vec<(leaderboard_contract::PlayerId, Vec<u8>)>> {
+    let marks = registry::marks(store, ids.iter().map(|(p, _)| p)).await?;
+    if marks.is_empty() {
+        return Ok(ids);
+    }
+    Ok(ids
+        .into_iter()
+        .filter(|(p, _)| {
+            let erased = marks.erased.get(p).is_some_and(|&at| at >= taken_at_ms);
+            let banned = marks.ban_on(p, board).is_some_and(|ban| !closed || ban.closed_seasons);
+            !erased && !banned
+        })
+        .collect())
 }
 
 /// The section being loaded: its board's router, and for a season its board and entry.

@@ -17,8 +17,9 @@ use tokio::sync::mpsc;
 use super::replay::ingest_config;
 use super::{KafkaArgs, now_ms};
 use crate::progress::bar;
-use crate::snapshot::{Header, Item, SeasonLine, Section, Totals, Writer};
+use crate::snapshot::{Header, Item, SeasonLine, Section, ShardLine, Totals, Writer};
 use leaderboard_runtime::RedisArgs;
+use leaderboard_store::board::snapshot::Scanned;
 
 /// What `snapshot` did.
 #[derive(Debug, Serialize)]
@@ -79,6 +80,8 @@ pub async fn snapshot(
                 match sink {
                     Sink::Item(Item::Section(s)) => w.section(&s)?,
                     Sink::Item(Item::Rows(rows)) => w.rows(&rows)?,
+                    Sink::Item(Item::Shard(shard)) => w.shard(&shard)?,
+                    Sink::Item(Item::Ids(ids)) => w.ids(&ids)?,
                     Sink::Players(marked) => w.players(&marked)?,
                     Sink::Done => {
                         let totals = w.finish()?;
@@ -164,9 +167,16 @@ async fn write_board(
     let section = Section { board: board.to_string(), record: shape.record, boundaries: shape.boundaries, season };
     send(tx, Item::Section(Box::new(section))).await?;
     let mut scan = router.scan_players(board).await?;
-    while let Some(rows) = scan.next().await? {
-        progress.inc(rows.len() as u64);
-        send(tx, Item::Rows(rows)).await?;
+    while let Some(scanned) = scan.next().await? {
+        let item = match scanned {
+            Scanned::Rows(rows) => {
+                progress.inc(rows.len() as u64);
+                Item::Rows(rows)
+            }
+            Scanned::Shard { key, applied } => Item::Shard(ShardLine { shard: key, applied }),
+            Scanned::Ids(ids) => Item::Ids(ids),
+        };
+        send(tx, item).await?;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use admin::recover::{self, KafkaArgs, RebuildOptions, RestoreOptions};
 use leaderboard_contract::signature::ProducerKey;
 use leaderboard_contract::{BoardId, Meta, PlayerId, ScoreEvent};
 use leaderboard_runtime::RedisArgs;
-use leaderboard_semantics::{Oracle, Order, Rules, ScoreUpdate, Ties};
+use leaderboard_semantics::{Operator, Oracle, Order, Rules, ScoreUpdate, Ties};
 use leaderboard_store::{RedisTarget, Router, RouterOptions, Store, StoreOptions};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -281,14 +281,26 @@ fn time_trial() -> Rules {
     Rules { order: Order::Asc, ties: Ties::Earliest, ..Rules::default() }
 }
 
+/// A board whose events add up, and one where the latest counts: each record must count once.
+fn operators() -> [(BoardId, Rules); 2] {
+    [
+        (board("xp"), Rules { operator: Operator::Sum, ..Rules::default() }),
+        (board("latest"), Rules { operator: Operator::Last, ties: Ties::Earliest, ..Rules::default() }),
+    ]
+}
+
 #[tokio::test]
 async fn flushall_mid_stream_then_restore_of_a_snapshot_taken_under_load_plus_replay_equals_the_oracle() {
     let mut s = Setup::new(3).await;
     let (high, trial) = (board("dr-high"), board("dr-trial"));
     s.create(&high, Rules::default()).await;
     s.create(&trial, time_trial()).await;
+    // `sum` and `last` boards: their shards are read at one instant with their applied offsets.
+    let [(xp, xp_rules), (latest, latest_rules)] = operators();
+    s.create(&xp, xp_rules).await;
+    s.create(&latest, latest_rules).await;
     let worker = Worker::start(s.ingest_config()).await;
-    s.produce(&[&high, &trial], 3000).await;
+    s.produce(&[&high, &trial, &xp, &latest], 3000).await;
     s.wait_caught_up().await;
 
     // The snapshot is taken while the stream goes on: events land during the scan.
@@ -300,15 +312,15 @@ async fn flushall_mid_stream_then_restore_of_a_snapshot_taken_under_load_plus_re
         let (store, file) = (store.clone(), file.clone());
         tokio::spawn(async move { recover::snapshot(&store, &redis, &kafka, &[], &file, true).await })
     };
-    s.produce(&[&high, &trial], 3000).await;
+    s.produce(&[&high, &trial, &xp, &latest], 3000).await;
     let taken = tokio::time::timeout(WAIT, snapshot).await.expect("snapshot in time").expect("task").expect("snapshot");
-    assert_eq!(taken.totals.boards, 2);
+    assert_eq!((taken.totals.boards, taken.totals.shards), (4, 8), "2 boards of 4 shards with their offsets");
     s.wait_caught_up().await;
 
     // The store is wiped mid-stream: events before and after the wipe.
-    s.produce(&[&high, &trial], 1000).await;
+    s.produce(&[&high, &trial, &xp, &latest], 1000).await;
     s.flushall().await;
-    s.produce(&[&high, &trial], 1000).await;
+    s.produce(&[&high, &trial, &xp, &latest], 1000).await;
     worker.wait_store_lost().await;
     // As the review saw it: a snapshot of the wiped store was accepted (0 boards) and, restored, finished the
     // loss. It is refused, naming the cause, and leaves no file.
@@ -324,7 +336,7 @@ async fn flushall_mid_stream_then_restore_of_a_snapshot_taken_under_load_plus_re
     assert!(restored.epoch_installed, "{restored:?}");
     assert!(restored.replayed_records > 0, "{restored:?}");
     // The worker resumes on the new epoch and applies what came after the replay's end.
-    s.produce(&[&high, &trial], 500).await;
+    s.produce(&[&high, &trial, &xp, &latest], 500).await;
     s.wait_caught_up().await;
     s.assert_equals_oracle().await;
 
@@ -444,6 +456,9 @@ async fn rebuild_from_kafka_alone_equals_the_oracle_and_refuses_when_events_expi
     let (high, trial) = (board("rb-high"), board("rb-trial"));
     s.create(&high, Rules::default()).await;
     s.create(&trial, time_trial()).await;
+    let [(xp, xp_rules), (latest, latest_rules)] = operators();
+    s.create(&xp, xp_rules).await;
+    s.create(&latest, latest_rules).await;
     let store = s.store().await;
     // The boards' rules, kept as a snapshot before any event (a rebuild has no other source of them).
     let dir = tempfile::tempdir().expect("dir");
@@ -451,7 +466,7 @@ async fn rebuild_from_kafka_alone_equals_the_oracle_and_refuses_when_events_expi
     leaderboard_store::marker::epoch::create_new(&store).await.expect("epoch");
     recover::snapshot(&store, &s.redis_args(), &s.kafka, &[], &rules_file, true).await.expect("snapshot");
     let worker = Worker::start(s.ingest_config()).await;
-    s.produce(&[&high, &trial], 3000).await;
+    s.produce(&[&high, &trial, &xp, &latest], 3000).await;
     s.wait_caught_up().await;
     worker.stop().await;
 
@@ -459,7 +474,7 @@ async fn rebuild_from_kafka_alone_equals_the_oracle_and_refuses_when_events_expi
     s.flushall().await;
     let worker = Worker::start(s.ingest_config()).await;
     worker.wait_store_lost().await;
-    s.produce(&[&high, &trial], 500).await;
+    s.produce(&[&high, &trial, &xp, &latest], 500).await;
 
     let options = RebuildOptions {
         layout: LAYOUT.parse().expect("layout"),
@@ -563,13 +578,16 @@ async fn a_redis_restarted_from_an_older_state_is_a_loss_that_catch_up_repairs()
     let (high, trial) = (board("rb-high"), board("rb-trial"));
     s.create(&high, Rules::default()).await;
     s.create(&trial, time_trial()).await;
+    let [(xp, xp_rules), (latest, latest_rules)] = operators();
+    s.create(&xp, xp_rules).await;
+    s.create(&latest, latest_rules).await;
     let worker = Worker::start(s.ingest_config()).await;
     let api_server = start_api(&s.redis.url()).await;
     let api = api_server.addr;
-    s.produce(&[&high, &trial], 2000).await;
+    s.produce(&[&high, &trial, &xp, &latest], 2000).await;
     s.wait_caught_up().await;
     let older = s.redis.checkpoint();
-    s.produce(&[&high, &trial], 2000).await;
+    s.produce(&[&high, &trial, &xp, &latest], 2000).await;
     s.wait_caught_up().await;
     let top = format!("/v1/boards/{high}/top");
     wait_api(api, &top, 200, None).await;
@@ -591,7 +609,7 @@ async fn a_redis_restarted_from_an_older_state_is_a_loss_that_catch_up_repairs()
     assert_eq!(shown["loss"]["topic"], s.kafka.topic.as_str(), "{shown}");
 
     // Events keep coming while the store is lost; they wait in Kafka.
-    s.produce(&[&high, &trial], 500).await;
+    s.produce(&[&high, &trial, &xp, &latest], 500).await;
     let k = s.kafka.clone();
     let kafka = ["--brokers", &k.brokers, "--topic", &k.topic, "--group", &k.group];
     let caught = crate::admin_as(&url, &[&["catch-up", "--json", "--layout", LAYOUT][..], &kafka[..]].concat())
@@ -601,7 +619,7 @@ async fn a_redis_restarted_from_an_older_state_is_a_loss_that_catch_up_repairs()
     assert_eq!(report["epoch_installed"], true, "{report}");
     let replayed = report["replayed_records"].as_u64().expect("records");
     assert!((2000..4500).contains(&replayed), "replays what the store forgot, not the whole topic: {report}");
-    s.produce(&[&high, &trial], 500).await;
+    s.produce(&[&high, &trial, &xp, &latest], 500).await;
     s.wait_caught_up().await;
     s.assert_equals_oracle().await;
     wait_api(api, &top, 200, None).await;

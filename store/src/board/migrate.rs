@@ -86,7 +86,8 @@ impl Router {
             return Err(crate::Error::SeasonLayout(board.to_string()));
         }
         let target = RecordedLayout::of(to);
-        let rules = self.rules(board).await?;
+        // The record as stored: this router is configured with the target layout.
+        let rules = crate::layout::record::recorded(self.store(), board).await?.map(|r| r.rules).unwrap_or_default();
         if rules.operator.exactly_once() {
             // A copy and the live writes would both count the same records (docs/ingest.md).
             return Err(crate::Error::OperatorLayout {

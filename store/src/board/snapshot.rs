@@ -9,20 +9,33 @@
 //! starts, and a replay from them re-applies everything the scan may have
 //! missed (best-score writes make the overlap harmless).
 //!
-//! Writing back goes through the normal write path ([`Router::apply`]) of a
+//! Writing back goes through the best-score write path ([`Router::load`]) of a
 //! router configured with any layout, so a board can be restored into
 //! another layout than it was read from.
+//!
+//! `last` and `sum` boards cannot take that overlap: a replayed increment
+//! counts again. Their shards are read one at a time **at one instant**: a
+//! `MULTI` copies the shard's players, metadata and idempotency keys to keys
+//! of the same slot (living at most an hour) and reads its applied offsets
+//! ([`crate::layout::scripts`]) in the same transaction; the copy is then
+//! scanned at leisure and deleted. Restored into the same layout with those
+//! offsets ([`Router::load_shard_state`]), each shard skips, in the replay
+//! from the file's offsets, exactly the records its copy already held. The
+//! copy costs, for its lifetime, the memory of one shard.
 
-use leaderboard_contract::BoardId;
+use std::collections::BTreeMap;
+
+use leaderboard_contract::{BoardId, PlayerId};
 use leaderboard_semantics::ScoreUpdate;
 use leaderboard_semantics::rules::Rules;
 use leaderboard_semantics::season::Season;
 
 use crate::board::scan::{ScanPage, scan_page};
 use crate::board::seasons::SeasonEntry;
+use crate::connection::reply::{as_array, as_bytes, as_u64};
 use crate::layout::record::{self, BoardRecord, RecordedLayout};
 use crate::layout::router::Router;
-use crate::layout::{keys, range::meta};
+use crate::layout::{keys, member, range::meta};
 use crate::{Error, Result};
 
 /// Members per `ZSCAN` call.
@@ -62,7 +75,55 @@ impl Router {
         let record =
             record::recorded(self.store(), board).await?.ok_or_else(|| Error::UnknownBoard(board.to_string()))?;
         let keys = self.layout_keys(board, record.layout, false).await?;
-        Ok(PlayerScan { router: self, board: board.clone(), record, keys, key: 0, cursor: 0 })
+        let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        Ok(PlayerScan {
+            router: self,
+            board: board.clone(),
+            record,
+            keys,
+            key: 0,
+            cursor: 0,
+            frozen: None,
+            ids_cursor: None,
+            nonce: format!("{nonce:x}"),
+        })
+    }
+
+    /// Writes back a `last` or `sum` shard's applied offsets and its players'
+    /// idempotency keys, as a snapshot read them ([`Scanned`]), into a board
+    /// restored with the same layout (its players are loaded with [`Router::load`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidLayout`] when `shard` is not a shard of `board` as stored
+    /// now (another layout); [`Error::Redis`] when Redis fails.
+    pub async fn load_shard_state(
+        &self,
+        board: &BoardId,
+        shard: &str,
+        applied: &BTreeMap<String, i64>,
+        ids: &[(PlayerId, Vec<u8>)],
+    ) -> Result<()> {
+        let record =
+            record::recorded(self.store(), board).await?.ok_or_else(|| Error::UnknownBoard(board.to_string()))?;
+        if !self.layout_keys(board, record.layout, false).await?.iter().any(|k| k == shard) {
+            return Err(Error::InvalidLayout(format!(
+                "{shard} is not a shard of board {board} as stored ({}): a last or sum board is restored into its own layout",
+                record.layout
+            )));
+        }
+        if applied.is_empty() && ids.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        if !applied.is_empty() {
+            pipe.cmd("HSET").arg(keys::applied_offsets(shard)).arg(applied).ignore();
+        }
+        for chunk in ids.chunks(SCAN_CHUNK) {
+            let fields: Vec<(Vec<u8>, &[u8])> = chunk.iter().map(|(p, v)| (member::encode(p), v.as_slice())).collect();
+            pipe.cmd("HSET").arg(keys::recent_ids(shard)).arg(fields).ignore();
+        }
+        self.store().run(&pipe).await?;
+        Ok(())
     }
 
     /// Creates `board` for a restore, with this router's configured layout and
@@ -106,6 +167,23 @@ impl Router {
     }
 }
 
+/// What a scan of a board reads next ([`PlayerScan::next`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scanned {
+    /// `last` and `sum` boards: a shard starts, read at one instant; `applied`
+    /// are its applied offsets at that instant. Its rows and ids follow.
+    Shard {
+        /// The shard's key.
+        key: String,
+        /// Per `<topic>:<partition>`, the offset after the last record the shard took.
+        applied: BTreeMap<String, i64>,
+    },
+    /// Players (scores as clients see them, and the time of reaching them on `earliest` boards).
+    Rows(Vec<ScoreUpdate>),
+    /// `last` and `sum` boards: players' remembered idempotency keys, as the shard keeps them.
+    Ids(Vec<(PlayerId, Vec<u8>)>),
+}
+
 /// A scan of one board's players ([`Router::scan_players`]).
 #[derive(Debug)]
 pub struct PlayerScan<'a> {
@@ -115,31 +193,113 @@ pub struct PlayerScan<'a> {
     keys: Vec<String>,
     key: usize,
     cursor: u64,
+    /// `last` and `sum` boards: the copy of the current shard being read.
+    frozen: Option<String>,
+    /// `last` and `sum` boards: once the copy's rows are read, the `HSCAN` cursor of its ids.
+    ids_cursor: Option<u64>,
+    nonce: String,
 }
 
 impl PlayerScan<'_> {
-    /// The next chunk (possibly empty); `None` once every key was scanned.
+    /// The next item (a chunk may be empty); `None` once every key was scanned.
     ///
     /// # Errors
     /// [`Error::Contended`] at the end when the board changed layout during
     /// the scan (its old keys may be gone: scan again); [`Error::Redis`] when Redis fails.
-    pub async fn next(&mut self) -> Result<Option<Vec<ScoreUpdate>>> {
-        let Some(key) = self.keys.get(self.key) else {
+    pub async fn next(&mut self) -> Result<Option<Scanned>> {
+        let Some(key) = self.keys.get(self.key).cloned() else {
             let after = record::recorded(self.router.store(), &self.board).await?;
             if after.is_none_or(|a| a.layout != self.record.layout) {
                 return Err(Error::Contended(self.board.to_string()));
             }
             return Ok(None);
         };
+        if !self.record.rules.operator.exactly_once() {
+            let rows = self.page(&key).await?;
+            if self.cursor == 0 {
+                self.key += 1;
+            }
+            return Ok(Some(Scanned::Rows(rows)));
+        }
+        let Some(copy) = self.frozen.clone() else {
+            let (copy, applied) = self.freeze(&key).await?;
+            self.frozen = Some(copy);
+            return Ok(Some(Scanned::Shard { key, applied }));
+        };
+        if let Some(cursor) = self.ids_cursor {
+            let (next, ids) = self.ids_page(&copy, cursor).await?;
+            if next == 0 {
+                let _: i64 = self.router.store().query(&keys::unlink_shard(&copy)).await?;
+                self.frozen = None;
+                self.ids_cursor = None;
+                self.key += 1;
+            } else {
+                self.ids_cursor = Some(next);
+            }
+            return Ok(Some(Scanned::Ids(ids)));
+        }
+        let rows = self.page(&copy).await?;
+        if self.cursor == 0 {
+            self.ids_cursor = Some(0);
+        }
+        Ok(Some(Scanned::Rows(rows)))
+    }
+
+    /// One `ZSCAN` page of `key` from the scan's cursor, scores as clients see them.
+    async fn page(&mut self, key: &str) -> Result<Vec<ScoreUpdate>> {
         let ScanPage { cursor: next, updates: mut rows } =
             scan_page(self.router.store(), &self.board, key, self.cursor, SCAN_CHUNK).await?;
         for row in &mut rows {
             row.score = self.record.rules.score(row.score);
         }
-        if next == 0 {
-            self.key += 1;
-        }
         self.cursor = next;
-        Ok(Some(rows))
+        Ok(rows)
+    }
+
+    /// Copies the shard `key` (players, metadata, idempotency keys) beside it
+    /// and reads its applied offsets, in one transaction; returns the copy's key.
+    async fn freeze(&self, key: &str) -> Result<(String, BTreeMap<String, i64>)> {
+        let copy = format!("{}:snap{}:z", key.strip_suffix(":z").unwrap_or(key), self.nonce);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for (from, to) in [
+            (key.to_string(), copy.clone()),
+            (keys::entry_meta(key), keys::entry_meta(&copy)),
+            (keys::recent_ids(key), keys::recent_ids(&copy)),
+        ] {
+            // Gone by itself if this process dies before deleting it.
+            pipe.cmd("COPY").arg(&from).arg(&to).arg("REPLACE").ignore();
+            pipe.cmd("EXPIRE").arg(&to).arg(3600).ignore();
+        }
+        pipe.cmd("HGETALL").arg(keys::applied_offsets(key));
+        let replies = self.router.store().run(&pipe).await?;
+        let flat = replies.into_iter().next().map(as_array).transpose()?.unwrap_or_default();
+        let mut applied = BTreeMap::new();
+        for pair in flat.chunks_exact(2) {
+            let field = String::from_utf8(as_bytes(pair[0].clone())?)
+                .map_err(|_| Error::Corrupt(format!("{key}: an applied offset's name is not UTF-8")))?;
+            applied.insert(field, i64::try_from(as_u64(&pair[1])?).unwrap_or(i64::MAX));
+        }
+        Ok((copy, applied))
+    }
+
+    /// One `HSCAN` page of the copy's idempotency keys.
+    async fn ids_page(&self, copy: &str, cursor: u64) -> Result<(u64, Vec<(PlayerId, Vec<u8>)>)> {
+        let reply: Vec<redis::Value> = self
+            .router
+            .store()
+            .query(redis::cmd("HSCAN").arg(keys::recent_ids(copy)).arg(cursor).arg("COUNT").arg(SCAN_CHUNK))
+            .await?;
+        let mut it = reply.into_iter();
+        let next = it.next().map(|c| as_u64(&c)).transpose()?.unwrap_or(0);
+        let flat = it.next().map(as_array).transpose()?.unwrap_or_default();
+        let mut ids = Vec::with_capacity(flat.len() / 2);
+        for pair in flat.chunks_exact(2) {
+            let field = as_bytes(pair[0].clone())?;
+            let player =
+                member::decode_any(&field).ok_or_else(|| Error::Corrupt("foreign member in a shard's ids".into()))?;
+            ids.push((player.player, as_bytes(pair[1].clone())?));
+        }
+        Ok((next, ids))
     }
 }

@@ -1,8 +1,19 @@
 //! Reading boards out for a snapshot: what a scan sees, and what it can miss.
 
-use leaderboard_semantics::ScoreUpdate;
+use std::sync::Arc;
+
+use leaderboard_semantics::{IdKey, Operator, Rules, ScoreUpdate, Source};
+use leaderboard_store::board::snapshot::Scanned;
 
 use crate::helpers::{player, router, unique_board};
+
+/// The rows of a scanned item (none for a shard or ids item).
+fn rows(scanned: Scanned) -> Vec<ScoreUpdate> {
+    match scanned {
+        Scanned::Rows(rows) => rows,
+        Scanned::Shard { .. } | Scanned::Ids(_) => Vec::new(),
+    }
+}
 
 fn update(board: &leaderboard_contract::BoardId, i: usize, score: u64) -> ScoreUpdate {
     ScoreUpdate { board: board.clone(), player: player(i), score, time_ms: 0, meta: None, source: None }
@@ -10,8 +21,8 @@ fn update(board: &leaderboard_contract::BoardId, i: usize, score: u64) -> ScoreU
 
 /// Drains a scan: every player it passes, with the score it read.
 async fn rest(scan: &mut leaderboard_store::board::snapshot::PlayerScan<'_>, into: &mut Vec<(String, u64)>) {
-    while let Some(rows) = scan.next().await.expect("scan") {
-        into.extend(rows.iter().map(|r| (r.player.to_string(), r.score)));
+    while let Some(scanned) = scan.next().await.expect("scan") {
+        into.extend(rows(scanned).iter().map(|r| (r.player.to_string(), r.score)));
     }
 }
 
@@ -20,8 +31,10 @@ async fn rest_with_meta(
     scan: &mut leaderboard_store::board::snapshot::PlayerScan<'_>,
 ) -> Vec<(String, u64, Option<String>)> {
     let mut into = Vec::new();
-    while let Some(rows) = scan.next().await.expect("scan") {
-        into.extend(rows.iter().map(|r| (r.player.to_string(), r.score, r.meta.as_ref().map(ToString::to_string))));
+    while let Some(scanned) = scan.next().await.expect("scan") {
+        into.extend(
+            rows(scanned).iter().map(|r| (r.player.to_string(), r.score, r.meta.as_ref().map(ToString::to_string))),
+        );
     }
     into.sort();
     into
@@ -63,7 +76,7 @@ async fn a_player_written_during_a_scan_into_a_scanned_shard_is_missed() {
     let mut scan = router.scan_players(&board).await.expect("scan");
     let mut seen: Vec<(String, u64)> = Vec::new();
     // Shard 0 is scanned in one call (it holds far fewer than a chunk).
-    let first = scan.next().await.expect("shard 0").expect("a chunk");
+    let first = rows(scan.next().await.expect("shard 0").expect("a chunk"));
     seen.extend(first.iter().map(|r| (r.player.to_string(), r.score)));
     let late = (1000..2000)
         .find(|&i| leaderboard_store::layout::hash::shard_of(&player(i), 3) == 0)
@@ -72,4 +85,72 @@ async fn a_player_written_during_a_scan_into_a_scanned_shard_is_missed() {
     rest(&mut scan, &mut seen).await;
     assert_eq!(seen.len(), 30, "every player present for the whole scan, once: {seen:?}");
     assert!(seen.iter().all(|(p, _)| *p != player(late).to_string()), "the late player was missed");
+}
+
+/// A `sum` board's shard is read at one instant with its applied offsets: writes after the
+/// shard line are neither in its rows nor in its offsets (the replay brings them), so restoring
+/// the rows and offsets then replaying counts each record once. The ids come with it.
+#[tokio::test]
+async fn a_sum_boards_shard_is_read_at_one_instant_with_its_offsets() {
+    for spec in ["single", "hash:2"] {
+        let router = router(false, spec).await;
+        let board = unique_board("frozen");
+        router.set_rules(&board, Rules { operator: Operator::Sum, ..Rules::default() }).await.expect("rules");
+        let update = |i: usize, offset: i64| ScoreUpdate {
+            source: Some(Source {
+                topic: Arc::from("scores"),
+                partition: 0,
+                offset,
+                at_ms: 0,
+                id: Some(IdKey::of(&format!("e{offset}"))),
+            }),
+            ..update(&board, i, 10)
+        };
+        router
+            .apply(&(0..40).map(|i| update(i % 20, i64::try_from(i).expect("small"))).collect::<Vec<_>>())
+            .await
+            .expect("apply");
+        let mut scan = router.scan_players(&board).await.expect("scan");
+        let (mut totals, mut shards, mut ids) = (Vec::new(), Vec::new(), 0);
+        let mut written_after = false;
+        while let Some(scanned) = scan.next().await.expect("scan") {
+            match scanned {
+                Scanned::Shard { key, applied } => shards.push((key, applied)),
+                Scanned::Rows(rows) => totals.extend(rows.into_iter().map(|r| (r.player.to_string(), r.score))),
+                Scanned::Ids(list) => ids += list.len(),
+            }
+            if !written_after {
+                // Only the first shard has been read by now: these writes reach it after its
+                // instant, and the other shard before its own.
+                router
+                    .apply(&(40..60).map(|i| update(i % 20, i64::try_from(i).expect("small"))).collect::<Vec<_>>())
+                    .await
+                    .expect("apply");
+                written_after = true;
+            }
+        }
+        let first_shard = &shards[0].0;
+        let shards_of = |p: &str| match spec {
+            "single" => 0,
+            _ => leaderboard_store::layout::hash::shard_of(&leaderboard_contract::PlayerId::new(p).expect("id"), 2),
+        };
+        for (p, total) in &totals {
+            let own = &shards[shards_of(p)];
+            let want = if own.0 == *first_shard { 20 } else { 30 };
+            assert_eq!(*total, want, "{spec}: {p} as its shard was at its instant");
+            let upto = if own.0 == *first_shard { 40 } else { 60 };
+            let last = (0..upto).filter(|&i| shards[shards_of(player(i % 20).as_str())].0 == own.0).max();
+            let applied = own.1.get("scores:0").copied();
+            assert_eq!(
+                applied,
+                last.map(|i| i64::try_from(i).expect("small") + 1),
+                "{spec}: {p}'s shard's offsets of the same instant"
+            );
+        }
+        assert_eq!(totals.len(), 20, "{spec}");
+        assert_eq!(ids, 20, "{spec}: every player's ids");
+        let leftovers: Vec<String> =
+            router.store().query(redis::cmd("KEYS").arg(format!("lb:{{{board}*snap*"))).await.expect("keys");
+        assert!(leftovers.is_empty(), "{spec}: the copies are deleted: {leftovers:?}");
+    }
 }
