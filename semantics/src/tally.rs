@@ -107,14 +107,17 @@ impl RecentIds {
         self.ids.iter().any(|(k, t)| *k == id && (at_ms - t).abs() <= window_ms)
     }
 
-    /// Remembers `id` of a record stamped `at_ms` that was applied: keys
-    /// stamped more than `window_ms` before it are forgotten, then the oldest
-    /// beyond [`IDS_PER_PLAYER`].
+    /// Remembers `id` of a record stamped `at_ms` that was applied: from the
+    /// oldest on, the keys stamped more than `window_ms` before it are
+    /// forgotten (up to the first that is not: with timestamps that do not
+    /// grow, an older one behind it waits for its turn, or for the cap), then
+    /// the oldest beyond [`IDS_PER_PLAYER`] - 1, and `id` is kept last.
     pub fn remember(&mut self, id: IdKey, at_ms: i64, window_ms: i64) {
-        self.ids.retain(|(_, t)| *t >= at_ms - window_ms);
-        self.ids.push((id, at_ms));
-        let extra = self.ids.len().saturating_sub(IDS_PER_PLAYER);
+        let stale = self.ids.iter().take_while(|(_, t)| *t < at_ms - window_ms).count();
+        self.ids.drain(..stale);
+        let extra = (self.ids.len() + 1).saturating_sub(IDS_PER_PLAYER);
         self.ids.drain(..extra);
+        self.ids.push((id, at_ms));
     }
 
     /// Keys remembered.
@@ -152,6 +155,13 @@ mod tests {
         assert!(!ids.repeats(a, 1_101, 100) && !ids.repeats(b, 1_000, 100));
         ids.remember(b, 1_200, 100);
         assert_eq!(ids.len(), 1, "a key stamped more than the window before is forgotten");
+        let mut unordered = RecentIds::default();
+        for (key, at) in [(a, 1_000), (b, 900), (IdKey::of("c"), 1_050)] {
+            unordered.remember(key, at, 100);
+        }
+        assert_eq!(unordered.len(), 3, "stale keys go from the oldest on, up to the first that is not");
+        unordered.remember(IdKey::of("d"), 1_120, 100);
+        assert_eq!(unordered.len(), 2, "then b goes with a");
         for i in 0..20 {
             ids.remember(IdKey::of(&format!("x{i}")), 1_200 + i, 100);
         }

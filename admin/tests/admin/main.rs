@@ -223,6 +223,19 @@ async fn rules_create_show_change_and_refuse() {
         listed.lines().any(|l| l.starts_with(name) && l.contains("hash:3") && l.contains("ties=earliest")),
         "{listed}"
     );
+    let points = testkit::unique("cli-rules-sum");
+    let created = json(&["rules", &points, "--operator", "sum", "--dedup-window", "2h", "--layout", "hash:2"]).await;
+    assert_eq!(
+        (created["rules"]["operator"].as_str(), created["rules"]["dedup_window"].as_str()),
+        (Some("sum"), Some("2h"))
+    );
+    let shown = admin(&["rules", &points]).await.expect("show");
+    assert!(shown.contains("operator=sum dedup_window=2h"), "{shown}");
+    let fixed = admin(&["rules", &points, "--operator", "last"]).await.expect_err("fixed");
+    assert!(fixed.to_string().contains("cannot change"), "{fixed}");
+    let unranged = testkit::unique("cli-rules-sum-range");
+    let refused = admin(&["rules", &unranged, "--operator", "sum", "--layout", "range:500"]).await.expect_err("range");
+    assert!(refused.to_string().contains("single or hash"), "{refused}");
     let ranged = testkit::unique("cli-rules-range");
     admin(&["rules", &ranged, "--min-score", "1", "--layout", "range:500,900"]).await.expect("range board");
     let listed = admin(&["boards"]).await.expect("boards");

@@ -243,3 +243,56 @@ async fn api_list(api: &TestApi, token: &str) -> (StatusCode, serde_json::Value)
     let status = response.status();
     (status, response.json().await.expect("json"))
 }
+
+/// `operator` and `dedup_window` through the admin API: a `sum` board is created and read as
+/// sums, its operator is fixed, a window over 7 days is refused, and the `range` layout refuses
+/// an operator board (409 `operator_layout`).
+#[tokio::test]
+async fn operator_boards_are_created_fixed_and_refused_on_range() {
+    let redis = testkit::redis_url();
+    let ops = testkit::unique("operator-ops");
+    let tokens = |c: &mut api::Config| c.admin_tokens = vec![format!("{ops}:{}:admin", hash("ops"))];
+    let api = TestApi::start(&redis, "hash:3", tokens).await;
+    let b = board("points");
+    let (status, created) = put(&api, b.as_str(), Some("ops"), r#"{"operator":"sum","dedup_window":"2h"}"#).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    assert_eq!(
+        (created["rules"]["operator"].as_str(), created["rules"]["dedup_window"].as_str()),
+        (Some("sum"), Some("2h"))
+    );
+    let writer = router(&redis, "hash:3").await;
+    let points = |offset: i64, score: u64| leaderboard_semantics::ScoreUpdate {
+        board: b.clone(),
+        player: leaderboard_contract::PlayerId::new("ada").expect("player"),
+        score,
+        time_ms: 0,
+        meta: None,
+        source: Some(leaderboard_semantics::Source {
+            topic: std::sync::Arc::from("scores"),
+            partition: 0,
+            offset,
+            at_ms: 0,
+            id: None,
+        }),
+    };
+    writer.apply(&[points(0, 40), points(1, 2)]).await.expect("apply");
+    let (_, standing) = api.json(&format!("/v1/boards/{b}/players/ada")).await;
+    assert_eq!(standing["score"].as_u64(), Some(42), "events add up: {standing}");
+    for (body, status, code) in [
+        (r#"{"operator":"best"}"#, StatusCode::CONFLICT, "rules_fixed"),
+        (r#"{"operator":"sum","dedup_window":"8d"}"#, StatusCode::BAD_REQUEST, "invalid_rules"),
+        (r#"{"operator":"max"}"#, StatusCode::BAD_REQUEST, "invalid_body"),
+    ] {
+        let (got, answer) = put(&api, b.as_str(), Some("ops"), body).await;
+        assert_eq!((got, answer["error"]["code"].as_str()), (status, Some(code)), "{body}: {answer}");
+    }
+    api.stop().await;
+    let ranged = TestApi::start(&redis, "range:100,200", tokens).await;
+    let (status, refused) = put(&ranged, board("ranged").as_str(), Some("ops"), r#"{"operator":"last"}"#).await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("operator_layout")),
+        "{refused}"
+    );
+    ranged.stop().await;
+}

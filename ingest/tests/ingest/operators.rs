@@ -257,3 +257,49 @@ async fn an_overflowing_sum_is_a_dead_letter() {
     let standing = router.standing(&board, &player).await.expect("standing").expect("present");
     assert_eq!(standing.score, MAX_SCORE);
 }
+
+/// Seasons apply the operator per season: a `sum` board's season is the sum of that season's
+/// events, its all-time board the sum of them all, each record once (re-sent ids included).
+#[tokio::test]
+async fn a_sum_season_is_the_sum_of_that_seasons_events() {
+    use leaderboard_semantics::season::{Every, Reset};
+    use rand::Rng as _;
+    // A Redis of this test's own: workers close the seasons their clock says are over, on every
+    // board of their Redis (another test's clock would close these).
+    let redis = testkit::PrivateRedis::start();
+    let topics = Topics::create(3).await;
+    let router = router(&redis.url(), "hash:3").await;
+    let board = BoardId::new(unique("sum-daily")).expect("board");
+    let reset = Reset { every: Every::Day, utc_offset: time::UtcOffset::UTC, weekday: time::Weekday::Monday };
+    let rules = Rules {
+        operator: Operator::Sum,
+        reset: Some(reset),
+        late_grace: Duration::from_secs(3600),
+        ..Rules::default()
+    };
+    router.set_rules(&board, rules).await.expect("create the board");
+    // 2026-11-24 and 2026-11-25 (UTC); the worker's clock reads 10 minutes into the second.
+    let (d1, d2) = (1_795_478_400_000_u64, 1_795_564_800_000_u64);
+    let clock =
+        format!("offset:{}", i64::try_from(d2 + 600_000).expect("time") - leaderboard_semantics::clock::system_ms());
+    let day1 = crate::helpers::random_events_at(51, &board, 60, 900, |rng| rng.random_range(d1..d2));
+    let mut day2 = crate::helpers::random_events_at(52, &board, 60, 900, |rng| rng.random_range(d2..d2 + 300_000));
+    for e in &mut day2 {
+        e.id = e.id.take().map(|id| format!("d2-{id}"));
+    }
+    let events: Vec<ScoreEvent> = day1.iter().chain(&day2).cloned().collect();
+    produce_events(&ordered_producer(), &topics.scores, &events).await;
+    let worker = Worker::start(config_with(&topics, &redis.url(), "hash:3", &["--clock", &clock]));
+    let wait = Duration::from_secs(60);
+    wait_for_oracle(&router, &exactly_once(&board, rules, &events), &board, wait).await;
+    for (season, of_day) in [("2026-11-24", &day1), ("2026-11-25", &day2)] {
+        let name = board.season(season);
+        let mut renamed: Vec<ScoreEvent> = (*of_day).clone();
+        for e in &mut renamed {
+            e.board = name.clone();
+        }
+        wait_for_oracle(&router, &exactly_once(&name, rules.for_season(), &renamed), &name, wait).await;
+    }
+    wait_for_committed(&topics, wait).await;
+    assert_eq!(worker.stop().await.dead_lettered, 0);
+}

@@ -39,16 +39,26 @@ use crate::layout::{keys, member};
 use crate::{Error, Result};
 
 /// `TALLY z meta offsets ids refusals [index] [marker] op dir start window keep
-/// nreq (field need)* (field offset value id at m0 prefix meta)*`
+/// flag nf (field need)* (fi offset value id at m0 [prefix] [meta])*`
 /// → `{replayed, duplicates, {refused ordinals}}`, `-1` behind a closed
 /// fence, `-2` when a predecessor chunk did not apply.
 ///
-/// `value` is a ranking key on `last` boards and an increment of the score
-/// on `sum` boards (`dir` -1 on `asc` boards, whose key falls as the score
-/// grows; `start` is the key of a score of 0). `id` is 8 bytes or empty;
-/// `at` 14 digits; `prefix` the member's time prefix on `earliest` boards
-/// (empty elsewhere); `meta` empty when the event has none (the entry keeps
-/// the last it had).
+/// The chunk names each partition field it touches once, with the offset
+/// the chunks before it reached (`need`, 0 for none); a record names its
+/// field by its 1-based index `fi`. `value` is a ranking key on `last` boards
+/// and an increment of the score on `sum` boards (`dir` -1 on `asc` boards,
+/// whose key falls as the score grows; `start` is the key of a score of 0).
+/// `id` is 8 bytes or empty; `at` 14 digits; `prefix` the member's time
+/// prefix, on `earliest` boards only; `meta` only when `flag` is `m` (some
+/// record of the chunk carries one), empty for a record without (the entry
+/// keeps the last it had). Leaving out what a chunk does not need spares
+/// Redis a Lua string per record for each.
+///
+/// A player's remembered ids are one string of 22-byte entries, oldest
+/// first: a repeat is found with a plain `string.find` (C speed), and an
+/// applied id drops from the front the entries stamped more than the window
+/// before it, then the oldest beyond `keep - 1`, and is appended
+/// ([`leaderboard_semantics::tally::RecentIds`] does the same).
 const TALLY: &str = concat!(
     fence!(),
     r"
@@ -65,31 +75,42 @@ local sum = ARGV[1] == 'sum'
 local dir, start = tonumber(ARGV[2]), tonumber(ARGV[3])
 local window, keepn = tonumber(ARGV[4]), tonumber(ARGV[5])
 local MAXS = 9007199254740991
-local applied, nexts, fields = {}, {}, {}
-local at = 7
-for r = 1, tonumber(ARGV[6]) do
-  local f, need = ARGV[at], tonumber(ARGV[at + 1])
-  local have = tonumber(redis.call('HGET', ok, f) or '0')
-  if have < need then return -2 end
-  applied[f] = have
-  at = at + 2
+local withmeta = ARGV[6] == 'm'
+local nf = tonumber(ARGV[7])
+local names = {}
+for r = 1, nf do names[r] = ARGV[6 + 2 * r] end
+local have = redis.call('HMGET', ok, unpack(names))
+local applied, moved = {}, {}
+for r = 1, nf do
+  local h = tonumber(have[r] or '0')
+  if h < tonumber(ARGV[7 + 2 * r]) then return -2 end
+  applied[r] = h
+end
+local first = 8 + 2 * nf
+local step = 6
+local pat, mat = 0, 0
+if idx then
+  pat = step
+  step = step + 1
+end
+if withmeta then
+  mat = step
+  step = step + 1
 end
 local pending = redis.call('SCARD', xk) > 0
 local live, members, seen = {}, {}, {}
 local replayed, dups, refused, withid = 0, 0, {}, false
-local n = 0
-for i = at, #ARGV, 8 do
-  n = n + 1
-  local f, off = ARGV[i], tonumber(ARGV[i + 1])
-  if applied[f] == nil then applied[f] = tonumber(redis.call('HGET', ok, f) or '0') end
-  if off < applied[f] then
+for i = first, #ARGV, step do
+  local fi, off = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+  if off < applied[fi] then
     replayed = replayed + 1
-    if pending and redis.call('SISMEMBER', xk, f .. ':' .. ARGV[i + 1]) == 1 then refused[#refused + 1] = n end
+    if pending and redis.call('SISMEMBER', xk, names[fi] .. ':' .. ARGV[i + 1]) == 1 then
+      refused[#refused + 1] = (i - first) / step + 1
+    end
   else
-    if nexts[f] == nil then fields[#fields + 1] = f end
-    applied[f] = off + 1
-    nexts[f] = off + 1
-    live[#live + 1] = {i, n}
+    applied[fi] = off + 1
+    moved[fi] = true
+    live[#live + 1] = i
     local m0 = ARGV[i + 5]
     if not seen[m0] then
       seen[m0] = true
@@ -118,48 +139,47 @@ if withid then
   local got = redis.call('HMGET', ik, unpack(members))
   for j, m0 in ipairs(members) do ids[m0] = got[j] or '' end
 end
-local changed, pre, metas, idsdirty, over = {}, {}, {}, {}, {}
-for _, rec in ipairs(live) do
-  local i, ord = rec[1], rec[2]
-  local m0, id, ats = ARGV[i + 5], ARGV[i + 3], ARGV[i + 4]
-  local atn = tonumber(ats)
-  local dup = false
+local changed, pre, metas, dirty, over = {}, {}, {}, {}, {}
+for _, i in ipairs(live) do
+  local m0, id = ARGV[i + 5], ARGV[i + 3]
+  local dup, atn = false, nil
   if id ~= '' then
+    atn = tonumber(ARGV[i + 4])
     local list = ids[m0]
-    for e = 1, #list, 22 do
-      if string.sub(list, e, e + 7) == id and math.abs(tonumber(string.sub(list, e + 8, e + 21)) - atn) <= window then
+    local p = string.find(list, id, 1, true)
+    while p do
+      if (p - 1) % 22 == 0 and math.abs(tonumber(string.sub(list, p + 8, p + 21)) - atn) <= window then
         dup = true
         break
       end
+      p = string.find(list, id, p + 1, true)
     end
   end
   if dup then
     dups = dups + 1
   else
-    local v = tonumber(ARGV[i + 2])
-    local k = v
-    if sum then k = (cur[m0] or start) + dir * v end
+    local k = tonumber(ARGV[i + 2])
+    if sum then k = (cur[m0] or start) + dir * k end
     if k < 0 or k > MAXS then
-      refused[#refused + 1] = ord
-      over[#over + 1] = ARGV[i] .. ':' .. ARGV[i + 1]
+      refused[#refused + 1] = (i - first) / step + 1
+      over[#over + 1] = names[tonumber(ARGV[i])] .. ':' .. ARGV[i + 1]
     else
       if k ~= cur[m0] then
         cur[m0] = k
         changed[m0] = true
-        pre[m0] = ARGV[i + 6]
+        if idx then pre[m0] = ARGV[i + pat] end
       end
-      if ARGV[i + 7] ~= '' then metas[m0] = ARGV[i + 7] end
+      if withmeta and ARGV[i + mat] ~= '' then metas[m0] = ARGV[i + mat] end
       if id ~= '' then
-        local list, kept = ids[m0], {}
-        for e = 1, #list, 22 do
-          if tonumber(string.sub(list, e + 8, e + 21)) >= atn - window then
-            kept[#kept + 1] = string.sub(list, e, e + 21)
-          end
+        local list = ids[m0]
+        local from = 1
+        while from <= #list and tonumber(string.sub(list, from + 8, from + 21)) < atn - window do
+          from = from + 22
         end
-        kept[#kept + 1] = id .. ats
-        while #kept > keepn do table.remove(kept, 1) end
-        ids[m0] = table.concat(kept)
-        idsdirty[m0] = true
+        local count = (#list - from + 1) / 22
+        if count >= keepn then from = from + (count - keepn + 1) * 22 end
+        ids[m0] = string.sub(list, from) .. id .. ARGV[i + 4]
+        dirty[m0] = true
       end
     end
   end
@@ -183,7 +203,7 @@ for _, m0 in ipairs(members) do
     mset[#mset + 1] = m0
     mset[#mset + 1] = metas[m0]
   end
-  if idsdirty[m0] then
+  if dirty[m0] then
     iset[#iset + 1] = m0
     iset[#iset + 1] = ids[m0]
   end
@@ -195,11 +215,13 @@ if #mset > 0 then redis.call('HSET', mk, unpack(mset)) end
 if #iset > 0 then redis.call('HSET', ik, unpack(iset)) end
 if #over > 0 then redis.call('SADD', xk, unpack(over)) end
 local offs = {}
-for _, f in ipairs(fields) do
-  offs[#offs + 1] = f
-  offs[#offs + 1] = string.format('%.0f', nexts[f])
+for r = 1, nf do
+  if moved[r] then
+    offs[#offs + 1] = names[r]
+    offs[#offs + 1] = string.format('%.0f', applied[r])
+  end
 end
-redis.call('HSET', ok, unpack(offs))
+if #offs > 0 then redis.call('HSET', ok, unpack(offs)) end
 return {replayed, dups, refused}
 "
 );
@@ -258,30 +280,43 @@ pub(crate) fn tally(
     if let Some(fence) = fence {
         cmd.arg(fence);
     }
+    // Each partition the chunk touches, once: its field and the offset the chunks before reached.
+    let mut fields: Vec<(&Source, String, i64)> = Vec::new();
+    let mut field_of = Vec::with_capacity(writes.len());
+    for w in writes {
+        let at = fields.iter().position(|(s, ..)| s.partition == w.source.partition && s.topic == w.source.topic);
+        field_of.push(at.unwrap_or_else(|| {
+            let field = w.source.field();
+            let need = earlier.iter().find(|(f, _)| *f == field).map_or(0, |(_, n)| *n);
+            fields.push((w.source, field, need));
+            fields.len() - 1
+        }));
+    }
     let asc = rules.order == leaderboard_semantics::Order::Asc;
     cmd.arg(if rules.operator == Operator::Sum { "sum" } else { "last" })
         .arg(if asc { "-1" } else { "1" })
         .arg(start_key(rules.order))
         .arg(u64::try_from(rules.dedup_window.as_millis()).unwrap_or(u64::MAX))
-        .arg(IDS_PER_PLAYER)
-        .arg(earlier.len());
-    for (field, need) in earlier {
+        .arg(IDS_PER_PLAYER);
+    let with_meta = writes.iter().any(|w| w.meta.is_some());
+    cmd.arg(if with_meta { "m" } else { "-" }).arg(fields.len());
+    for (_, field, need) in &fields {
         cmd.arg(field).arg(*need);
     }
     let earliest = index.is_some();
-    for w in writes {
-        cmd.arg(w.source.field())
+    for (w, at) in writes.iter().zip(field_of) {
+        cmd.arg(at + 1)
             .arg(w.source.offset)
             .arg(w.value)
             .arg(w.source.id.as_ref().map_or(&[][..], |k| &k.0[..]))
-            .arg(format!("{:014}", w.source.at_ms.clamp(0, 99_999_999_999_999)))
+            .arg(&format!("{:014}", w.source.at_ms.clamp(0, 99_999_999_999_999))[..])
             .arg(member::encode(w.player));
         if earliest {
             cmd.arg(&member::time_prefix(w.time_ms)[..]);
-        } else {
-            cmd.arg("");
         }
-        cmd.arg(w.meta.map_or(&b""[..], Meta::as_bytes));
+        if with_meta {
+            cmd.arg(w.meta.map_or(&b""[..], Meta::as_bytes));
+        }
     }
     cmd
 }
