@@ -7,6 +7,8 @@
 //! | `ingest_events_skipped_total` | counter | events the best-score cache proved useless |
 //! | `ingest_events_coalesced_total` | counter | events merged into another event of the same player in a batch |
 //! | `ingest_events_erased_total` | counter | events of erased players stamped before the erasure: dropped, never dead-lettered (`docs/players.md`) |
+//! | `ingest_events_replayed_total` | counter | `last` and `sum` events skipped because their record was applied before: redeliveries and retried writes (`docs/ingest.md#exactly-once-operators`) |
+//! | `ingest_events_duplicate_ids_total` | counter | `last` and `sum` events skipped as a re-sent `id` within the board's `dedup_window` |
 //! | `ingest_events_dead_lettered_total{reason}` | counter | records sent to the dead-letter topic, by code |
 //! | `ingest_dead_letters_total` | counter | records sent to the dead-letter topic |
 //! | `ingest_dead_letters_headers_only_total` | counter | dead letters the broker took only without key and value |

@@ -110,6 +110,9 @@ struct Outgoing {
     watched: Option<(usize, usize)>,
 }
 
+/// Draws from the pool for an event to re-send.
+const RESEND_DRAWS: usize = 8;
+
 /// Most recent events kept to re-send.
 const RESEND_POOL: usize = 4096;
 
@@ -175,8 +178,11 @@ pub async fn run(
             // The event, then its repeats: a copy right after it, an earlier event re-sent.
             let mut copies: Vec<Outgoing> = Vec::with_capacity(1);
             if repeats.resend_share > 0.0 && !pool.is_empty() && rng.random_bool(repeats.resend_share) {
-                let old = &pool[rng.random_range(0..pool.len())];
-                if population.remembers(old.player, old.applied_at) {
+                // A few draws: a hot player's older events may be past the ids ingest keeps.
+                let remembered = (0..RESEND_DRAWS)
+                    .map(|_| &pool[rng.random_range(0..pool.len())])
+                    .find(|old| population.remembers(old.player, old.applied_at));
+                if let Some(old) = remembered {
                     copies.push(Outgoing { key: old.key.clone(), payload: old.payload.clone(), watched: None });
                     counters.resent.fetch_add(1, Ordering::Relaxed);
                 }

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::rules::{Operator, Order};
 
 /// Most idempotency keys remembered per player and board: the newest ones
-/// within the board's `dedup_window`. 16 bytes each in Redis (docs/ingest.md).
+/// within the board's `dedup_window`. 22 bytes each in Redis (docs/ingest.md).
 pub const IDS_PER_PLAYER: usize = 8;
 
 /// An event's idempotency key as stored: the first 8 bytes of the SHA-256 of
