@@ -209,7 +209,7 @@ impl Loader<'_> {
         }
         let wanted = self.options.boards.is_empty() || self.options.boards.contains(&stored);
         self.current = if stored.is_season() {
-            open_season(&stored, section, &self.restored).await?
+            open_season(&stored, section, &self.restored, self.lost).await?
         } else if wanted {
             let router = create_board(self.store, &stored, section, self.options, self.lost).await?;
             self.restored.insert(stored.clone(), Restored { router: router.clone(), rules });
@@ -283,10 +283,15 @@ async fn open_season(
     stored: &BoardId,
     section: &Section,
     restored: &HashMap<BoardId, Restored>,
+    lost: bool,
 ) -> anyhow::Result<Loading> {
     let Some((parent, _)) = stored.season_parts() else { return Ok(None) };
     let parent = BoardId::new(parent).map_err(|e| anyhow::anyhow!("{e}"))?;
     let (Some(r), Some(line)) = (restored.get(&parent), &section.season) else { return Ok(None) };
+    if lost {
+        // What a worker wrote into the wiped store before it noticed (see `create_board`).
+        r.router.delete_board(stored).await?;
+    }
     let entry = SeasonEntry {
         id: line.id.clone(),
         start_ms: line.start_ms,
@@ -300,7 +305,10 @@ async fn open_season(
 
 /// Creates the board `stored` of `section` with its rules, in its layout or `options.layout`.
 /// In a lost store, what the board holds was written after the loss, before it was noticed:
-/// not the truth, so it is deleted first.
+/// not the truth, so it is deleted first, in the layout its record names and in the one it is
+/// restored into. The wipe may have taken the record and left keys a worker wrote afterwards
+/// with the record it had cached: harmless to a best score (the restored rows and the replay
+/// keep the better), not to a `sum` (a stray total the replay adds to, and stray applied offsets).
 async fn create_board(
     store: &Store,
     stored: &BoardId,
@@ -312,6 +320,9 @@ async fn create_board(
         stray.delete_board(stored).await?;
     }
     let router = Router::new(store.clone(), layout_of(section, options.layout.as_ref()), RouterOptions::default());
+    if lost {
+        router.delete_board(stored).await?;
+    }
     router.create_for_restore(stored, section.record.rules).await?;
     Ok(router)
 }

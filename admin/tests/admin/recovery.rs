@@ -322,6 +322,23 @@ async fn flushall_mid_stream_then_restore_of_a_snapshot_taken_under_load_plus_re
     s.flushall().await;
     s.produce(&[&high, &trial, &xp, &latest], 1000).await;
     worker.wait_store_lost().await;
+    // What a worker leaves when it writes a batch into the wiped store before it notices, with the
+    // board's record cached from before the wipe (which took the record): a shard with a total and
+    // applied offsets, no record. By construction, as the suite once saw it happen: restore kept
+    // it, and the replay added to such totals. Restore must not keep any of it.
+    let stray_shard = leaderboard_store::layout::keys::hash_shard(&xp, 4, 0);
+    let ghost = leaderboard_store::layout::member::encode(&PlayerId::new("ghost").expect("id"));
+    let mut stray = redis::pipe();
+    stray.cmd("ZADD").arg(&stray_shard).arg(77).arg(&ghost).ignore();
+    stray
+        .cmd("HSET")
+        .arg(leaderboard_store::layout::keys::applied_offsets(&stray_shard))
+        .arg(format!("{}:0", s.kafka.topic))
+        .arg(1_000_000)
+        .ignore();
+    // The record is gone (the wipe took it; the worker noticed before its cached copy expired).
+    stray.cmd("UNLINK").arg(leaderboard_store::layout::keys::layout(&xp)).ignore();
+    let _: () = s.store().await.run(&stray).await.map(|_| ()).expect("stray keys");
     // As the review saw it: a snapshot of the wiped store was accepted (0 boards) and, restored, finished the
     // loss. It is refused, naming the cause, and leaves no file.
     let wiped = dir.path().join("wiped.lbsnap");
