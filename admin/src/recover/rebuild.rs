@@ -107,7 +107,11 @@ async fn create_boards_of(store: &Store, file: &Path) -> anyhow::Result<u64> {
     .context("reader")??;
     for section in &sections {
         let router = Router::new(store.clone(), layout_of(section, None), RouterOptions::default());
-        router.create_for_restore(&section.board_id()?, section.record.rules).await?;
+        let board = section.board_id()?;
+        // The store is lost: whatever its keys hold was written after the loss, record or not
+        // (`restore::create_board` says why a `sum` board cannot keep it).
+        router.delete_board(&board).await?;
+        router.create_for_restore(&board, section.record.rules).await?;
     }
     Ok(sections.len() as u64)
 }

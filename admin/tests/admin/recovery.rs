@@ -230,6 +230,20 @@ impl Setup {
         }
     }
 
+    /// What a worker leaves when it writes a batch into the wiped store before it notices, with
+    /// the board's record cached from before the wipe, which took the record: a shard of `board`
+    /// (a `sum` board of [`LAYOUT`]) with a total and applied offsets, and no record.
+    async fn plant_stray_shard(&self, board: &BoardId) {
+        let shard = leaderboard_store::layout::keys::hash_shard(board, 4, 0);
+        let ghost = leaderboard_store::layout::member::encode(&PlayerId::new("ghost").expect("id"));
+        let mut stray = redis::pipe();
+        stray.cmd("ZADD").arg(&shard).arg(77).arg(&ghost).ignore();
+        let offsets = leaderboard_store::layout::keys::applied_offsets(&shard);
+        stray.cmd("HSET").arg(offsets).arg(format!("{}:0", self.kafka.topic)).arg(1_000_000).ignore();
+        stray.cmd("UNLINK").arg(leaderboard_store::layout::keys::layout(board)).ignore();
+        let _: () = self.store().await.run(&stray).await.map(|_| ()).expect("stray keys");
+    }
+
     async fn flushall(&self) {
         let store = self.store().await;
         let _: () = store.query(&redis::cmd("FLUSHALL")).await.expect("FLUSHALL");
@@ -322,23 +336,9 @@ async fn flushall_mid_stream_then_restore_of_a_snapshot_taken_under_load_plus_re
     s.flushall().await;
     s.produce(&[&high, &trial, &xp, &latest], 1000).await;
     worker.wait_store_lost().await;
-    // What a worker leaves when it writes a batch into the wiped store before it notices, with the
-    // board's record cached from before the wipe (which took the record): a shard with a total and
-    // applied offsets, no record. By construction, as the suite once saw it happen: restore kept
-    // it, and the replay added to such totals. Restore must not keep any of it.
-    let stray_shard = leaderboard_store::layout::keys::hash_shard(&xp, 4, 0);
-    let ghost = leaderboard_store::layout::member::encode(&PlayerId::new("ghost").expect("id"));
-    let mut stray = redis::pipe();
-    stray.cmd("ZADD").arg(&stray_shard).arg(77).arg(&ghost).ignore();
-    stray
-        .cmd("HSET")
-        .arg(leaderboard_store::layout::keys::applied_offsets(&stray_shard))
-        .arg(format!("{}:0", s.kafka.topic))
-        .arg(1_000_000)
-        .ignore();
-    // The record is gone (the wipe took it; the worker noticed before its cached copy expired).
-    stray.cmd("UNLINK").arg(leaderboard_store::layout::keys::layout(&xp)).ignore();
-    let _: () = s.store().await.run(&stray).await.map(|_| ()).expect("stray keys");
+    // By construction, as the suite once saw it happen: restore kept such keys, and the replay
+    // added to their totals. Restore must not keep any of it.
+    s.plant_stray_shard(&xp).await;
     // As the review saw it: a snapshot of the wiped store was accepted (0 boards) and, restored, finished the
     // loss. It is refused, naming the cause, and leaves no file.
     let wiped = dir.path().join("wiped.lbsnap");
@@ -492,6 +492,7 @@ async fn rebuild_from_kafka_alone_equals_the_oracle_and_refuses_when_events_expi
     let worker = Worker::start(s.ingest_config()).await;
     worker.wait_store_lost().await;
     s.produce(&[&high, &trial, &xp, &latest], 500).await;
+    s.plant_stray_shard(&xp).await;
 
     let options = RebuildOptions {
         layout: LAYOUT.parse().expect("layout"),

@@ -154,6 +154,9 @@ async fn cooperative_rebalances_mid_stream_count_each_record_once() {
     let cooperative = ["--kafka-option", "partition.assignment.strategy=cooperative-sticky"];
     let first = Worker::start(config_with(&topics, &redis_url(), "hash:2", &cooperative));
     produce_events(&producer, &topics.scores, early).await;
+    // The first worker owns every partition before the second joins (had both joined together,
+    // the first assignment would split them, and nothing would move).
+    wait_for_oracle(&router, &exactly_once(&board, rules, early), &board, Duration::from_secs(60)).await;
     // The second worker is a process of its own, so its metrics are its own.
     let (second, addr) = spawn_ingest(&topics, "hash:2", &cooperative, &[]);
     let consumed =
