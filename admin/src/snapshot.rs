@@ -164,6 +164,9 @@ struct Players {
 /// Most players one `players` line holds.
 pub const MARKS_PER_LINE: usize = 1000;
 
+/// Most players one `ids` line holds.
+pub const IDS_PER_LINE: usize = 1000;
+
 /// The current format's name and version.
 pub const FORMAT: &str = "lb-snapshot";
 /// The current format's version (2: shards and ids of `last` and `sum` boards).
@@ -234,7 +237,7 @@ impl Writer {
     /// # Errors
     /// When the file cannot be written.
     pub fn ids(&mut self, ids: &[(PlayerId, Vec<u8>)]) -> anyhow::Result<()> {
-        for chunk in ids.chunks(MARKS_PER_LINE) {
+        for chunk in ids.chunks(IDS_PER_LINE) {
             let ids = chunk.iter().map(|(p, bytes)| (p.clone(), hex::encode(bytes))).collect();
             writeln!(self.out, "{}", serde_json::to_string(&Ids { ids })?)?;
         }

@@ -104,6 +104,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// `board`, of `operator`, cannot be written to `layout` (a layout, or what is asked of it).
+    pub(crate) fn operator_layout(
+        board: &leaderboard_contract::BoardId,
+        operator: leaderboard_semantics::Operator,
+        layout: impl std::fmt::Display,
+    ) -> Self {
+        Self::OperatorLayout { board: board.to_string(), operator: operator.to_string(), layout: layout.to_string() }
+    }
+
     /// Whether the error is about reaching Redis (worth retrying) rather than about data or configuration.
     pub fn is_unavailable(&self) -> bool {
         matches!(self.failure(), Failure::Transient | Failure::Reconnect)

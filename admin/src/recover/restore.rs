@@ -7,8 +7,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context as _, bail};
-use leaderboard_contract::BoardId;
-use leaderboard_semantics::{Rules, ScoreUpdate};
+use leaderboard_contract::{BoardId, PlayerId};
+use leaderboard_semantics::Rules;
 use leaderboard_store::board::seasons::SeasonEntry;
 use leaderboard_store::board::snapshot::SCAN_CHUNK;
 use leaderboard_store::marker::epoch::{self, Origin, State};
@@ -160,9 +160,10 @@ impl Loader<'_> {
         match item {
             Item::Section(section) => self.section(&section).await?,
             Item::Rows(rows) => {
-                if let Some((router, season)) = &self.current {
+                if let (Some((router, season)), Some(stored)) = (&self.current, &self.section_board) {
                     let closed = season.as_ref().is_some_and(|(_, entry)| entry.closed_at_ms.is_some());
-                    let (rows, left_out) = admitted(self.store, rows, self.taken_at_ms, closed).await?;
+                    let (rows, left_out) =
+                        admitted(self.store, stored, rows, |r| &r.player, self.taken_at_ms, closed).await?;
                     self.report.left_out += left_out;
                     // Each player's score as the file holds it, whatever the board's operator.
                     router.load(&rows).await?;
@@ -182,7 +183,7 @@ impl Loader<'_> {
                     (&self.current, &self.section_board, &self.shard)
                 {
                     let closed = season.as_ref().is_some_and(|(_, entry)| entry.closed_at_ms.is_some());
-                    let ids = admitted_ids(self.store, stored, ids, self.taken_at_ms, closed).await?;
+                    let (ids, _) = admitted(self.store, stored, ids, |(p, _)| p, self.taken_at_ms, closed).await?;
                     router.load_shard_state(stored, shard, &std::collections::BTreeMap::new(), &ids).await?;
                 }
             }
@@ -225,54 +226,36 @@ impl Loader<'_> {
     }
 }
 
-/// `rows` without the players the registry says must not come back, and how many were left
-/// out: players erased after the snapshot was taken at `taken_at_ms` (the rows predate the
-/// erasure; one erased before it has only rows of a new start), and players banned from the
-/// board (from a `closed` season only when the ban reached closed seasons).
-async fn admitted(
+/// `items` of `board` (rows, ids) without those of the players the registry says must not
+/// come back, and how many were left out: players erased after the snapshot was taken at
+/// `taken_at_ms` (the items predate the erasure; one erased before it has only items of a new
+/// start), and players banned from the board (from a `closed` season only when the ban reached
+/// closed seasons).
+async fn admitted<T>(
     store: &Store,
-    rows: Vec<ScoreUpdate>,
+    board: &BoardId,
+    items: Vec<T>,
+    player: impl Fn(&T) -> &PlayerId,
     taken_at_ms: i64,
     closed: bool,
-) -> anyhow::Result<(Vec<ScoreUpdate>, u64)> {
-    let marks = registry::marks(store, rows.iter().map(|r| &r.player)).await?;
+) -> anyhow::Result<(Vec<T>, u64)> {
+    let marks = registry::marks(store, items.iter().map(&player)).await?;
     if marks.is_empty() {
-        return Ok((rows, 0));
+        return Ok((items, 0));
     }
-    let before = rows.len();
-    let kept: Vec<ScoreUpdate> = rows
+    let before = items.len();
+    let kept: Vec<T> = items
         .into_iter()
-        .filter(|r| {
+        .filter(|item| {
+            let p = player(item);
             // An erasure at the snapshot's very start may have missed its scan: it is left out too.
-            let erased = marks.erased.get(&r.player).is_some_and(|&at| at >= taken_at_ms);
-            let banned = marks.ban_on(&r.player, &r.board).is_some_and(|ban| !closed || ban.closed_seasons);
+            let erased = marks.erased.get(p).is_some_and(|&at| at >= taken_at_ms);
+            let banned = marks.ban_on(p, board).is_some_and(|ban| !closed || ban.closed_seasons);
             !erased && !banned
         })
         .collect();
     let left_out = (before - kept.len()) as u64;
     Ok((kept, left_out))
-}
-
-/// `ids` without those of the players [`admitted`] leaves out.
-async fn admitted_ids(
-    store: &Store,
-    board: &BoardId,
-    ids: Vec<(leaderboard_contract::PlayerId, Vec<u8>)>,
-    taken_at_ms: i64,
-    closed: bool,
-) -> anyhow::Result<Vec<(leaderboard_contract::PlayerId, Vec<u8>)>> {
-    let marks = registry::marks(store, ids.iter().map(|(p, _)| p)).await?;
-    if marks.is_empty() {
-        return Ok(ids);
-    }
-    Ok(ids
-        .into_iter()
-        .filter(|(p, _)| {
-            let erased = marks.erased.get(p).is_some_and(|&at| at >= taken_at_ms);
-            let banned = marks.ban_on(p, board).is_some_and(|ban| !closed || ban.closed_seasons);
-            !erased && !banned
-        })
-        .collect())
 }
 
 /// The section being loaded: its board's router, and for a season its board and entry.

@@ -90,11 +90,7 @@ impl Router {
         let rules = crate::layout::record::recorded(self.store(), board).await?.map(|r| r.rules).unwrap_or_default();
         if rules.operator.exactly_once() {
             // A copy and the live writes would both count the same records (docs/ingest.md).
-            return Err(crate::Error::OperatorLayout {
-                board: board.to_string(),
-                operator: rules.operator.to_string(),
-                layout: format!("a migration to {target}"),
-            });
+            return Err(crate::Error::operator_layout(board, rules.operator, format!("a migration to {target}")));
         }
         let (mut record, mut raw) = self.start_layout_migration(board, to, options.grace).await?;
         let Some(mut migration) = record.migration.clone() else { return Ok(MigrationOutcome::Unchanged) };

@@ -238,11 +238,8 @@ impl Router {
     async fn apply_tally(&self, board: &BoardId, record: &BoardRecord, batch: &[&ScoreUpdate]) -> Result<Applied> {
         let layouts = record.write_set();
         let [layout] = layouts.as_slice() else {
-            return Err(crate::Error::OperatorLayout {
-                board: board.to_string(),
-                operator: record.rules.operator.to_string(),
-                layout: layouts.iter().map(ToString::to_string).collect::<Vec<_>>().join(" and "),
-            });
+            let layouts = layouts.iter().map(ToString::to_string).collect::<Vec<_>>().join(" and ");
+            return Err(crate::Error::operator_layout(board, record.rules.operator, layouts));
         };
         let written = match tally::apply(&self.store, board, *layout, batch, &record.rules).await {
             Err(crate::Error::NoSeason(_)) => {

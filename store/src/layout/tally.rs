@@ -22,7 +22,7 @@ use crate::layout::hash::shard_of;
 use crate::layout::keys;
 use crate::layout::record::RecordedLayout;
 use crate::layout::router::Closed;
-use crate::layout::scripts::{self, Tallied};
+use crate::layout::scripts::{self, Reached, Tallied};
 use crate::{Error, Result};
 
 /// What a write of updates did besides applying them.
@@ -79,11 +79,7 @@ pub(crate) struct Written {
 /// [`Error::OperatorLayout`] for `range`.
 pub(crate) fn supports(board: &BoardId, operator: Operator, layout: RecordedLayout) -> Result<()> {
     if operator.exactly_once() && layout == RecordedLayout::Range {
-        return Err(Error::OperatorLayout {
-            board: board.to_string(),
-            operator: operator.to_string(),
-            layout: layout.to_string(),
-        });
+        return Err(Error::operator_layout(board, operator, layout));
     }
     Ok(())
 }
@@ -109,15 +105,21 @@ pub(crate) async fn apply(
         let value = if rules.operator == Operator::Sum { u.score } else { rules.key(u.score) };
         writes.push(Tallied { value, time_ms: u.time_ms, player: &u.player, meta: u.meta.as_ref(), source });
     }
-    let shard_key = |p: &PlayerId| match layout {
-        RecordedLayout::Hash { shards } => keys::hash_shard(board, shards, shard_of(p, shards)),
+    // Grouped by shard index: the key is named once per shard, not once per update.
+    let shards = match layout {
+        RecordedLayout::Hash { shards } => shards,
+        _ => 1,
+    };
+    let key_of = |i: usize| match layout {
+        RecordedLayout::Hash { shards } => keys::hash_shard(board, shards, i),
         _ => keys::single(board),
     };
-    let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut by_shard: Vec<Vec<usize>> = vec![Vec::new(); shards];
     for (i, u) in updates.iter().enumerate() {
-        groups.entry(shard_key(&u.player)).or_default().push(i);
+        by_shard[shard_of(&u.player, shards)].push(i);
     }
-    let groups: Vec<(String, Vec<usize>)> = groups.into_iter().collect();
+    let groups: Vec<(String, Vec<usize>)> =
+        by_shard.into_iter().enumerate().filter(|(_, g)| !g.is_empty()).map(|(i, g)| (key_of(i), g)).collect();
     let pipes: Vec<redis::Pipeline> =
         groups.iter().map(|(key, group)| shard_pipeline(board, key, group, &writes, rules)).collect();
     let replies = store.run_all(&pipes).await?;
@@ -153,15 +155,14 @@ fn shard_pipeline(
     let index = keys::index_for(key, rules.ties);
     let fence = keys::fence_for(board, key);
     let mut pipe = redis::pipe();
-    let mut reached: Vec<(String, i64)> = Vec::new();
+    let mut reached: Vec<Reached> = Vec::new();
     for chunk in group.chunks(scripts::ADD_CHUNK) {
         let chunk: Vec<Tallied<'_>> = chunk.iter().map(|&i| writes[i]).collect();
         pipe.add_command(scripts::tally(key, index.as_deref(), fence.as_deref(), rules, &reached, &chunk));
         for w in &chunk {
-            let field = w.source.field();
-            match reached.iter_mut().find(|(f, _)| *f == field) {
-                Some((_, next)) => *next = (*next).max(w.source.offset + 1),
-                None => reached.push((field, w.source.offset + 1)),
+            match reached.iter_mut().find(|r| r.is(w.source)) {
+                Some(r) => r.next = r.next.max(w.source.offset + 1),
+                None => reached.push(Reached::after(w.source)),
             }
         }
     }

@@ -226,6 +226,27 @@ return {replayed, dups, refused}
 "
 );
 
+/// How far the chunks of one call before this one took a partition.
+#[derive(Debug, Clone)]
+pub(crate) struct Reached {
+    topic: std::sync::Arc<str>,
+    partition: i32,
+    /// The offset after the last record of the partition those chunks held.
+    pub next: i64,
+}
+
+impl Reached {
+    /// Just after the record `source`.
+    pub(crate) fn after(source: &Source) -> Self {
+        Self { topic: source.topic.clone(), partition: source.partition, next: source.offset + 1 }
+    }
+
+    /// Whether `source` is of this partition.
+    pub(crate) fn is(&self, source: &Source) -> bool {
+        self.partition == source.partition && self.topic == source.topic
+    }
+}
+
 /// One record's write as [`TALLY`] takes it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Tallied<'a> {
@@ -262,7 +283,7 @@ pub(crate) fn tally(
     index: Option<&str>,
     fence: Option<&str>,
     rules: &Rules,
-    earlier: &[(String, i64)],
+    earlier: &[Reached],
     writes: &[Tallied<'_>],
 ) -> Cmd {
     let mut cmd = redis::cmd("EVAL");
@@ -286,9 +307,8 @@ pub(crate) fn tally(
     for w in writes {
         let at = fields.iter().position(|(s, ..)| s.partition == w.source.partition && s.topic == w.source.topic);
         field_of.push(at.unwrap_or_else(|| {
-            let field = w.source.field();
-            let need = earlier.iter().find(|(f, _)| *f == field).map_or(0, |(_, n)| *n);
-            fields.push((w.source, field, need));
+            let need = earlier.iter().find(|r| r.is(w.source)).map_or(0, |r| r.next);
+            fields.push((w.source, w.source.field(), need));
             fields.len() - 1
         }));
     }
