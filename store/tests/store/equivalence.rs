@@ -1,7 +1,11 @@
 //! Every layout answers exactly like the oracle, on Redis and Redis Cluster.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use futures::future::join_all;
-use leaderboard_semantics::Oracle;
+use leaderboard_contract::PlayerId;
+use leaderboard_semantics::{Oracle, ScoreUpdate};
 use leaderboard_store::{LayoutSpec, Router};
 
 use crate::helpers::{Workload, assert_matches_oracle, player, router, unique_board};
@@ -218,4 +222,46 @@ async fn a_range_standing_is_one_snapshot() {
     assert_eq!(standing.total, 201, "the total counts everyone the rank counts");
     assert_eq!(standing.rank, 101, "100 players above, in the higher shard");
     assert!((standing.percentile - 100.0 * 100.0 / 201.0).abs() < 1e-9, "{}", standing.percentile);
+}
+
+/// A page made up for a player in two shards reads on in the same shard; when
+/// players of that shard rose meanwhile, the rows read on must not come from
+/// a later ordering than the rows above them (seen once as a page out of
+/// order during a migration on the Cluster). Caused by construction: the fail
+/// point holds the page between its first round trip and its top-up while
+/// two players of the lower shard rise past one already on the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(feature = "failpoints"),
+    ignore = "needs the fail points: run with --features leaderboard-store/failpoints"
+)]
+async fn a_page_topped_up_in_a_shard_is_one_ordering_of_it() {
+    let board = unique_board("topup");
+    let router = Arc::new(router(false, "range:100").await);
+    let update = |who: &str, score: u64| ScoreUpdate {
+        board: board.clone(),
+        player: PlayerId::new(who).expect("id"),
+        score,
+        time_ms: 0,
+        meta: None,
+        source: None,
+    };
+    let seed = [update("a", 200), update("p", 150), update("b", 60), update("c", 55), update("d", 40)];
+    router.apply(&seed).await.expect("seed");
+    // `p` moving up to 150 is still in the lower shard too, at the top of it.
+    let lower = leaderboard_store::layout::keys::range_shard(&board, 0, 0);
+    let member = leaderboard_store::layout::member::encode(&PlayerId::new("p").expect("id"));
+    let _: i64 = router.store().query(redis::cmd("ZADD").arg(&lower).arg(90).arg(&member)).await.expect("zadd");
+
+    let held = testkit::FailHold::new("store::range_page_before_top_up");
+    let reader = {
+        let (router, board) = (router.clone(), board.clone());
+        tokio::spawn(async move { router.top(&board, 0, 4).await })
+    };
+    assert!(held.reached(Duration::from_secs(10)).await, "the page never needed a top-up");
+    router.apply(&[update("d", 65), update("c", 62)]).await.expect("rise");
+    held.release();
+    let page = reader.await.expect("reader").expect("top");
+    let rows: Vec<(&str, u64)> = page.entries.iter().map(|e| (e.player.as_str(), e.score)).collect();
+    assert_eq!(rows, [("a", 200), ("p", 150), ("d", 65), ("c", 62)], "the lower shard as it stood at the top-up");
 }

@@ -82,15 +82,29 @@ struct ShardSlice {
     limit: u64,
 }
 
+/// The last slice a round trip read.
+#[derive(Debug, Clone, Copy)]
+struct LastRead {
+    slice: ShardSlice,
+    /// Rows it returned, before those already seen were skipped.
+    got: u64,
+    /// Where its rows begin in the page.
+    first_row: usize,
+}
+
 /// Rows at global positions `offset..offset + limit`, given the shard sizes
 /// `cards` read just before.
 ///
 /// Players moving up while the page is read (in two shards for the length of
 /// a batch, or arrived after the sizes were read) would leave it short: the
 /// lower copy of a player is skipped, and positions shift. A short page reads
-/// on below its last row, in its shard and then in lower ones, until it has
-/// `min(limit, total - offset)` rows or the board ends (at most
-/// [`MAX_TOP_UPS`] more round trips), so every page has its full length.
+/// on until it has `min(limit, total - offset)` rows or the board ends (at
+/// most [`MAX_TOP_UPS`] more round trips), so every page has its full length:
+/// in the next lower shard when its last shard ended (every score there is
+/// below those read), else its last shard again, from the same first row with
+/// more rows, replacing what it gave before. Reading on from the row after
+/// would mix two moments of one shard: players that rose in between would
+/// come after rows they had passed, out of order.
 pub(super) async fn page(
     store: &Store,
     keys: &[String],
@@ -116,10 +130,11 @@ pub(super) async fn page(
     let mut last = read_slices(store, keys, &slices, &mut out, &mut seen, ties).await?;
     for _ in 0..MAX_TOP_UPS {
         let short = wanted.saturating_sub(out.len()) as u64;
-        let Some((slice, got)) = last else { break };
+        let Some(LastRead { slice, got, first_row }) = last else { break };
         if short == 0 {
             break;
         }
+        crate::failpoint::hold_here("store::range_page_before_top_up");
         let next = if got < slice.limit {
             // The shard ended: go on at the top of the next lower one.
             match slice.index.checked_sub(1) {
@@ -132,7 +147,9 @@ pub(super) async fn page(
                 None => break,
             }
         } else {
-            ShardSlice { local_offset: slice.local_offset + slice.limit, limit: short, ..slice }
+            out.truncate(first_row);
+            seen = out.iter().map(|e| e.player.clone()).collect();
+            ShardSlice { limit: slice.limit + short, ..slice }
         };
         last = read_slices(store, keys, &[next], &mut out, &mut seen, ties).await?;
     }
@@ -240,7 +257,7 @@ pub(super) async fn around_in(store: &Store, at: &Around<'_>, player: &PlayerId)
 
 /// Reads `slices` in one round trip, appending rows not `seen` yet (a player
 /// moving up is briefly in two shards; the higher copy is listed first).
-/// Returns the last slice and how many rows it had.
+/// Returns the last slice, how many rows it had and where they begin in `out`.
 async fn read_slices(
     store: &Store,
     keys: &[String],
@@ -248,7 +265,7 @@ async fn read_slices(
     out: &mut Vec<Entry>,
     seen: &mut std::collections::HashSet<PlayerId>,
     ties: Ties,
-) -> Result<Option<(ShardSlice, u64)>> {
+) -> Result<Option<LastRead>> {
     let pipes = single_cmd_pipes(slices.iter().map(|s| scripts::page(&keys[s.index], s.local_offset, s.limit)));
     let mut last = None;
     for (slice, reply) in slices.iter().zip(store.run_all(&pipes).await?) {
@@ -256,8 +273,9 @@ async fn read_slices(
         let got = rows.rows.len() as u64;
         let first = slice.shard_start + slice.local_offset;
         let ranked = assign_ranks(rows.rows, first, slice.shard_start + rows.above_first, ties);
+        let first_row = out.len();
         out.extend(ranked.into_iter().filter(|e| seen.insert(e.player.clone())));
-        last = Some((*slice, got));
+        last = Some(LastRead { slice: *slice, got, first_row });
     }
     Ok(last)
 }
