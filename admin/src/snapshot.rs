@@ -82,6 +82,12 @@ pub struct SeasonLine {
     /// When an erasure or a ban last amended it after it closed, if one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amended_at_ms: Option<i64>,
+    /// Its result's revision (0 in snapshots older than season results).
+    #[serde(default)]
+    pub revision: u32,
+    /// The highest revision of its result produced when the snapshot was taken.
+    #[serde(default)]
+    pub produced: u32,
 }
 
 /// The header of one board or season.

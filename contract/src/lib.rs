@@ -30,5 +30,7 @@ pub const SCORES_TOPIC: &str = "scores";
 pub const DEAD_LETTER_TOPIC: &str = "scores.dlq";
 /// Default compacted Kafka topic keeping the player registry (erasures and bans) outside Redis.
 pub const PLAYERS_TOPIC: &str = "scores.players";
+/// Topic a closed season's result goes to (docs/contract.md#season-results).
+pub const SEASON_RESULTS_TOPIC: &str = "scores.seasons";
 /// Name of the dead-letter record header that carries the rejection reason.
 pub const ERROR_HEADER: &str = "error";

@@ -105,6 +105,12 @@ pub struct Config {
     /// How often the worker checks every board with a reset for seasons to close.
     #[arg(long, env = "LB_SEASON_CHECK", default_value = "1s", value_parser = humantime::parse_duration)]
     pub season_check: Duration,
+    /// Topic a closed season's result is produced to (docs/contract.md#season-results).
+    #[arg(long, env = "LB_SEASON_RESULTS_TOPIC", default_value = leaderboard_contract::SEASON_RESULTS_TOPIC)]
+    pub season_results_topic: String,
+    /// Rows of a season's result (1..=1000).
+    #[arg(long, env = "LB_SEASON_RESULTS_TOP", default_value_t = leaderboard_semantics::season_result::DEFAULT_RESULT_TOP)]
+    pub season_results_top: usize,
     /// How often the worker publishes what it has applied (the watermark behind the api's `as_of`).
     #[arg(long, env = "LB_WATERMARK_INTERVAL", default_value = "100ms", value_parser = humantime::parse_duration)]
     pub watermark_interval: Duration,
@@ -259,6 +265,17 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "--kafka-queue-bytes, --kafka-fetch-bytes and --dlq-queue-bytes must be at least 1 MiB".into(),
             ));
+        }
+        let top = self.season_results_top;
+        if !(1..=leaderboard_semantics::season_result::MAX_RESULT_TOP).contains(&top) {
+            return Err(ConfigError::Invalid("--season-results-top must be 1..=1000".into()));
+        }
+        // Results go through the dead-letter producer: its largest message must hold one.
+        if leaderboard_semantics::season_result::max_bytes(top) > self.dlq_max_bytes + 64 * 1024 {
+            return Err(ConfigError::Invalid(format!(
+                "--dlq-max-bytes + 64 KiB must hold a season result of --season-results-top {top} rows ({} bytes)",
+                leaderboard_semantics::season_result::max_bytes(top)
+            )));
         }
         if self.dlq_prefix_bytes * 2 + 64 * 1024 > self.dlq_max_bytes {
             return Err(ConfigError::Invalid(

@@ -212,6 +212,8 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     let router = Router::new(store, layout, router_options);
     let consumer = Arc::new(poll::create_consumer(&config, shared.clone()).context("creating the kafka consumer")?);
     let producer = dead_letter_producer(&config)?;
+    // Closed seasons' results go through the same producer (one client, one connection set).
+    let results_producer = producer.clone();
     // On the writer's connection: the probe connection must never write (it counts replicas).
     let replicas =
         replicas::ReplicaAck::new(config.wait_replicas, config.min_replicas, config.wait_timeout, probe_store.clone());
@@ -260,7 +262,19 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     let writer = tokio::spawn(writer.run(batch_rx));
     let background = match epoch {
         Epoch::Guarded(guard) => {
-            Background::start(&config, &consumer, &shared, watermark_store, writer_layout, guard, &finished)
+            let closer = seasons::Closer {
+                router: Router::new(watermark_store.clone(), writer_layout, config.store.router_options()),
+                topic: config.topic.clone(),
+                clock: config.store.clock,
+                interval: config.season_check,
+                guard,
+                results: seasons::Results {
+                    producer: results_producer,
+                    topic: config.season_results_topic.clone(),
+                    top: config.season_results_top,
+                },
+            };
+            Background::start(&config, &consumer, &shared, watermark_store, closer, &finished)
         }
         Epoch::Replay => Background::idle(),
     };
@@ -323,25 +337,18 @@ impl Background {
         consumer: &Arc<poll::IngestConsumer>,
         shared: &Arc<Shared>,
         store: Store,
-        layout: leaderboard_store::LayoutSpec,
-        guard: Arc<loss::Guard>,
+        closer: seasons::Closer,
         finished: &CancellationToken,
     ) -> Self {
+        let guard = closer.guard.clone();
         let published = finished.child_token();
         let publisher = watermark::Publisher {
             consumer: consumer.clone(),
             shared: shared.clone(),
-            store: store.clone(),
+            store,
             topic: config.topic.clone(),
             interval: config.watermark_interval,
             lateness: config.watermark_lateness,
-        };
-        let closer = seasons::Closer {
-            router: Router::new(store, layout, config.store.router_options()),
-            topic: config.topic.clone(),
-            clock: config.store.clock,
-            interval: config.season_check,
-            guard: guard.clone(),
         };
         Self {
             publisher: tokio::spawn(publisher.run(published.clone())),

@@ -5,7 +5,9 @@
 //! [`leaderboard_store::marker::watermark`]), so a season never closes while ingest is
 //! behind and events produced in time are still on their way
 //! (docs/contract.md#seasons; the fence in Redis makes closing exactly-once whichever worker
-//! gets there first), then deletes those beyond `keep_seasons`.
+//! gets there first), produces the result of every closed season whose result
+//! is due to the results topic (at least once: [`leaderboard_store::board::results`]),
+//! then deletes those beyond `keep_seasons`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,16 +15,17 @@ use std::time::Duration;
 use leaderboard_contract::BoardId;
 use leaderboard_semantics::Clock;
 use leaderboard_store::Router;
-use leaderboard_store::board::seasons::seasonal_boards;
+use leaderboard_store::board::seasons::{SeasonEntry, seasonal_boards};
+use leaderboard_store::failpoint::hold_here;
 use leaderboard_store::layout::record;
 use leaderboard_store::marker::watermark;
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::loss::Guard;
 
 /// The closing task of one worker.
-#[derive(Debug)]
 pub struct Closer {
     /// Its own router (a connection the writer does not wait on).
     pub router: Router,
@@ -35,6 +38,37 @@ pub struct Closer {
     /// The store's epoch: nothing is closed while the store is lost, since a
     /// recovery may still be writing the seasons' events ([`crate::loss`]).
     pub guard: Arc<Guard>,
+    /// Where closed seasons' results go.
+    pub results: Results,
+}
+
+/// Where and how closed seasons' results are produced.
+pub struct Results {
+    /// The producer (the dead letters': `acks=all`, idempotent, failing within 30 s).
+    pub producer: FutureProducer,
+    /// The results topic.
+    pub topic: String,
+    /// Rows per result.
+    pub top: usize,
+}
+
+/// Why a pass failed.
+#[derive(Debug, thiserror::Error)]
+enum PassError {
+    #[error("redis: {0}")]
+    Store(#[from] leaderboard_store::Error),
+    #[error("producing a season result: {0}")]
+    Produce(#[from] rdkafka::error::KafkaError),
+}
+
+impl PassError {
+    /// The kind of failure, for logs (no internals).
+    fn failure(&self) -> &'static str {
+        match self {
+            Self::Store(e) => e.failure().as_str(),
+            Self::Produce(_) => "results_topic",
+        }
+    }
 }
 
 impl Closer {
@@ -58,7 +92,7 @@ impl Closer {
                     metrics::counter!("ingest_season_close_errors_total").increment(1);
                     if !failing {
                         // One line per change, not one per second while Redis is away.
-                        warn!(failure = e.failure().as_str(), "seasons: a closing pass failed; retrying");
+                        warn!(failure = e.failure(), "seasons: a closing pass failed; retrying");
                         failing = true;
                     }
                 }
@@ -68,7 +102,7 @@ impl Closer {
 
     /// One pass over every seasonal board; a board that fails does not stop
     /// the others (the pass reports the last failure).
-    async fn pass(&self) -> Result<(), leaderboard_store::Error> {
+    async fn pass(&self) -> Result<(), PassError> {
         if self.guard.is_lost() {
             return Ok(());
         }
@@ -87,17 +121,39 @@ impl Closer {
 
     /// Closes what is due on one board, by the rules in its record (whatever
     /// layout this worker is configured with: seasons keep their own).
-    async fn close(&self, board: &BoardId, applied_before_ms: i64) -> Result<(), leaderboard_store::Error> {
+    async fn close(&self, board: &BoardId, applied_before_ms: i64) -> Result<(), PassError> {
         let Some(record) = record::recorded(self.router.store(), board).await? else { return Ok(()) };
         if record.rules.reset.is_none() {
             return Ok(());
         }
-        let report = self.router.close_due(board, &record.rules, self.clock.now_ms(), applied_before_ms).await?;
-        metrics::counter!("ingest_seasons_closed_total").increment(report.closed.len() as u64);
-        metrics::counter!("ingest_seasons_removed_total").increment(report.removed.len() as u64);
-        for id in &report.removed {
+        let closed = self.router.close_due(board, &record.rules, self.clock.now_ms(), applied_before_ms).await?;
+        metrics::counter!("ingest_seasons_closed_total").increment(closed.len() as u64);
+        for entry in self.router.results_due(board).await? {
+            self.produce(board, &entry).await?;
+        }
+        // Retention after the results: a season beyond `keep_seasons` goes once its result is out.
+        let removed = self.router.remove_beyond_kept(board, &record.rules).await?;
+        metrics::counter!("ingest_seasons_removed_total").increment(removed.len() as u64);
+        for id in &removed {
             info!(%board, season = id, "season removed (beyond keep_seasons)");
         }
+        Ok(())
+    }
+
+    /// Produces the due revision of a closed season's result, waits for the
+    /// broker's acknowledgement, then records it produced. Dying anywhere in
+    /// between leaves it due: the next pass (this worker's or another's)
+    /// produces it again, with the same `id` and `revision`.
+    async fn produce(&self, board: &BoardId, entry: &SeasonEntry) -> Result<(), PassError> {
+        let result = self.router.season_result(board, entry, self.results.top).await?;
+        let payload = serde_json::to_vec(&result).expect("a result serialises");
+        hold_here("ingest::before_season_result");
+        let record = FutureRecord::to(&self.results.topic).key(board.as_str()).payload(&payload);
+        self.results.producer.send(record, Duration::from_secs(5)).await.map_err(|(e, _)| e)?;
+        hold_here("ingest::after_season_result");
+        self.router.result_produced(board, &entry.id, entry.revision).await?;
+        metrics::counter!("ingest_season_results_produced_total").increment(1);
+        info!(%board, season = %entry.id, revision = entry.revision, "season result produced");
         Ok(())
     }
 }

@@ -15,6 +15,7 @@
 //! # Layout
 //! - [`rules`]: board rules (order, ties, bounds) and the ranking key Redis holds.
 //! - [`season`]: which season an event time belongs to, season ids and boundaries.
+//! - [`season_result`]: the record a closed season leaves for reward services.
 //! - [`clock`]: the system, offset or simulated clock seasons are decided by.
 //! - [`model`]: the values read and written (updates, entries, pages,
 //!   standings, lookups), board order, ranks and percentiles.
@@ -26,6 +27,7 @@ pub mod model;
 pub mod oracle;
 pub mod rules;
 pub mod season;
+pub mod season_result;
 pub mod tally;
 
 pub use clock::Clock;

@@ -7,7 +7,7 @@ use std::collections::hash_map::Entry as Slot;
 use std::hash::Hash;
 
 use leaderboard_contract::{BoardId, Meta, PlayerId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::rules::{Rules, Ties};
 use crate::tally::Source;
@@ -34,7 +34,7 @@ pub struct ScoreUpdate {
 }
 
 /// One row of a list: ranks follow the contract (1 + players strictly above).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     /// 1 + the number of players with a strictly greater score.
     pub rank: u64,
@@ -43,7 +43,7 @@ pub struct Entry {
     /// The player's best score.
     pub score: u64,
     /// The metadata of the event that set the score, when it carried any.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<Meta>,
 }
 

@@ -281,6 +281,9 @@ async fn open_season(
         end_ms: line.end_ms,
         closed_at_ms: line.closed_at_ms,
         amended_at_ms: line.amended_at_ms,
+        revision: line.revision,
+        produced: line.produced,
+        amending: Vec::new(),
     };
     r.router.restore_season(&parent, &r.rules, &entry).await?;
     Ok(Some((r.router.clone(), Some((parent, entry)))))

@@ -105,6 +105,8 @@ pub async fn snapshot(
                     end_ms: entry.end_ms,
                     closed_at_ms: entry.closed_at_ms,
                     amended_at_ms: entry.amended_at_ms,
+                    revision: entry.revision,
+                    produced: entry.produced,
                 };
                 write_board(&router, &board.season(&entry.id), Some(season), &tx, &progress).await?;
             }

@@ -42,13 +42,7 @@ pub async fn seasons(
     let current = reset.season_at(now).map_err(invalid)?;
     let Dated { value: mut entries, as_of } = s.backend.read(|r| async move { r.seasons(b).await }).await?;
     if !entries.iter().any(|e| e.id == current.id) {
-        entries.push(leaderboard_store::board::seasons::SeasonEntry {
-            id: current.id.clone(),
-            start_ms: current.start_ms,
-            end_ms: current.end_ms,
-            closed_at_ms: None,
-            amended_at_ms: None,
-        });
+        entries.push(leaderboard_store::board::seasons::SeasonEntry::of(&current));
     }
     entries.sort_by_key(|e| std::cmp::Reverse(e.start_ms));
     let truncated = entries.len() > MAX_LISTED_SEASONS;

@@ -41,13 +41,17 @@ pub struct Topics {
     pub scores: String,
     pub dlq: String,
     pub group: String,
+    /// Closed seasons' results.
+    pub results: String,
 }
 
 impl Topics {
     pub async fn create(partitions: i32) -> Self {
-        let t = Self { scores: unique("scores"), dlq: unique("dlq"), group: unique("group") };
+        let t =
+            Self { scores: unique("scores"), dlq: unique("dlq"), group: unique("group"), results: unique("results") };
         create_topic(&t.scores, partitions).await;
         create_topic(&t.dlq, 1).await;
+        create_topic(&t.results, 1).await;
         t
     }
 }
@@ -161,6 +165,8 @@ pub fn worker_args(topics: &Topics, redis: &str, layout: &str) -> Vec<String> {
         &topics.scores,
         "--dlq-topic",
         &topics.dlq,
+        "--season-results-topic",
+        &topics.results,
         "--group",
         &topics.group,
         "--redis",

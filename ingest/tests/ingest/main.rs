@@ -13,6 +13,7 @@ mod pipeline;
 mod players;
 mod rebalance;
 mod replica_reads;
+mod results;
 mod rules;
 mod seasons;
 mod signed;

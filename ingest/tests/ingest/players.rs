@@ -115,7 +115,7 @@ async fn an_erasure_during_a_batch_of_the_same_player_wins() {
     worker.stop().await;
     drop(hold);
     // The records are committed: a new group replaying them from the start drops them too.
-    let replay = Topics { scores: topics.scores.clone(), dlq: topics.dlq.clone(), group: unique("again") };
+    let replay = Topics { group: unique("again"), ..topics.clone() };
     let again = Worker::start(config(&replay, &redis_url(), "single"));
     wait_for_committed(&replay, Duration::from_secs(60)).await;
     assert_eq!(reader.standing(&board, &gone).await.expect("standing"), None, "a replay never brings them back");

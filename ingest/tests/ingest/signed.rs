@@ -82,7 +82,7 @@ async fn only_events_signed_by_a_configured_key_are_applied() {
 
 #[test]
 fn signing_required_without_keys_is_a_configuration_error() {
-    let topics = Topics { scores: "s".into(), dlq: "s.dlq".into(), group: "g".into() };
+    let topics = Topics { scores: "s".into(), dlq: "s.dlq".into(), group: "g".into(), results: "s.seasons".into() };
     let config = config_with(&topics, &redis_url(), "single", &["--require-signatures"]);
     let error = config.validate().expect_err("no keys");
     assert!(error.to_string().contains("no producer key"), "{error}");

@@ -150,7 +150,8 @@ fn tls_config(broker: &TlsBroker, pki: &Pki) -> ClientConfig {
 async fn a_worker_consumes_and_dead_letters_through_a_tls_only_broker() {
     let pki = Pki::new();
     let broker = TlsBroker::start(&pki);
-    let topics = Topics { scores: unique("scores"), dlq: unique("dlq"), group: unique("group") };
+    let topics =
+        Topics { scores: unique("scores"), dlq: unique("dlq"), group: unique("group"), results: unique("results") };
     create_topics(&tls_config(&broker, &pki), &topics).await;
     let producer: FutureProducer = tls_config(&broker, &pki).set("acks", "all").create().expect("producer");
     let board = BoardId::new(unique("tls")).expect("board");
@@ -201,7 +202,8 @@ async fn a_worker_authenticates_with_scram_over_tls() {
     };
     let mut admin_config = tls_config(&broker, &pki);
     sasl(&mut admin_config, &password);
-    let topics = Topics { scores: unique("scores"), dlq: unique("dlq"), group: unique("group") };
+    let topics =
+        Topics { scores: unique("scores"), dlq: unique("dlq"), group: unique("group"), results: unique("results") };
     create_topics(&admin_config, &topics).await;
     let mut producer_config = tls_config(&broker, &pki);
     sasl(&mut producer_config, &password);

@@ -4,6 +4,7 @@
 //! - [`rebalance`]: a range board's adaptive boundaries and online rebalance.
 //! - [`migrate`]: moving a live board between layouts.
 //! - [`seasons`]: a board's seasons: opening, closing, retention.
+//! - [`results`]: what a closed season leaves for reward services.
 //! - [`snapshot`]: reading a board out and writing it back.
 //! - [`player`]: taking one player out of a board's storage.
 //! - [`scan`]: reading a board's members in pages, which all of these share.
@@ -14,6 +15,7 @@ mod copy;
 pub mod migrate;
 pub mod player;
 pub mod rebalance;
+pub mod results;
 mod scan;
 pub mod seasons;
 pub mod snapshot;

@@ -20,9 +20,12 @@
 //! each write ran before (it is in the frozen season) or after (refused).
 //! Clock skew between closers only moves when the fence goes up.
 //!
+//! Closing also records that revision 1 of the season's result is due (an
+//! amendment, the next revision): [`crate::board::results`] produces it.
+//!
 //! Then the closed seasons beyond the board's `keep_seasons` are deleted,
 //! oldest first (storage first, entry last, so a closer that dies midway
-//! leaves an entry the next closer deletes again).
+//! leaves an entry the next closer deletes again), once their result is produced.
 
 use std::collections::HashMap;
 
@@ -54,16 +57,36 @@ pub struct SeasonEntry {
     /// When the closed season was last amended (a player erased or banned out of it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amended_at_ms: Option<i64>,
+    /// The result revision the season's state calls for: 1 once closed, one
+    /// more per amendment (0: open, or closed before results were produced).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub revision: u32,
+    /// The highest revision of its result the results topic acknowledged.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub produced: u32,
+    /// Players an amendment is taking out of the closed season right now:
+    /// its next revision is due once they are out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amending: Vec<String>,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref, reason = "serde's skip_serializing_if passes a reference")]
+const fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl SeasonEntry {
-    fn of(season: &Season) -> Self {
+    /// The entry of a season just opened.
+    pub fn of(season: &Season) -> Self {
         Self {
             id: season.id.clone(),
             start_ms: season.start_ms,
             end_ms: season.end_ms,
             closed_at_ms: None,
             amended_at_ms: None,
+            revision: 0,
+            produced: 0,
+            amending: Vec::new(),
         }
     }
 
@@ -77,38 +100,77 @@ impl SeasonEntry {
     pub fn closed(&self) -> bool {
         self.closed_at_ms.is_some()
     }
+
+    /// Whether a revision of its result is to be produced now (none while
+    /// an amendment is taking players out).
+    pub fn result_due(&self) -> bool {
+        self.closed() && self.revision > self.produced && self.amending.is_empty()
+    }
 }
 
-/// What one [`Router::close_due`] pass did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct CloseReport {
-    /// Seasons this pass closed (another closer may have set some fences too;
-    /// each season is reported by exactly one closer).
-    pub closed: Vec<String>,
-    /// Seasons deleted by retention.
-    pub removed: Vec<String>,
-}
-
-/// `CLOSE registry id now` → 1 when this call recorded the close, 0 when the
-/// season was already closed (or has no entry).
+/// `CLOSE registry id now` → 1 when this call recorded the close (and that
+/// revision 1 of its result is due), 0 when the season was already closed (or
+/// has no entry).
 const CLOSE: &str = r"
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return 0 end
 local entry = cjson.decode(raw)
 if entry['closed_at_ms'] then return 0 end
 entry['closed_at_ms'] = tonumber(ARGV[2])
+entry['revision'] = 1
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(entry))
 return 1
 ";
 
-/// `AMEND registry id at` → 1 when the closed season's entry now says it was
-/// amended at `at`, 0 for an open season (or no entry).
+/// `AMEND registry id at [player]` → 1 when the closed season's entry now says
+/// it was amended at `at` and that `player` (if given) is being taken out of
+/// it, 0 for an open season (or no entry).
 const AMEND: &str = r"
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return 0 end
 local entry = cjson.decode(raw)
 if not entry['closed_at_ms'] then return 0 end
 entry['amended_at_ms'] = tonumber(ARGV[2])
+local amending = entry['amending'] or {}
+for _, p in ipairs(amending) do
+  if p == ARGV[3] then amending = nil break end
+end
+if amending and ARGV[3] then
+  table.insert(amending, ARGV[3])
+  entry['amending'] = amending
+end
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(entry))
+return 1
+";
+
+/// `AMENDED registry id player` → 1 when `player` was being taken out of the
+/// closed season and is now out: the next revision of its result is due.
+/// An entry's list is dropped when empty (cjson writes an empty table as `{}`).
+const AMENDED: &str = r"
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local entry = cjson.decode(raw)
+local amending = entry['amending'] or {}
+for i, p in ipairs(amending) do
+  if p == ARGV[2] then
+    table.remove(amending, i)
+    if #amending == 0 then entry['amending'] = nil end
+    entry['revision'] = (entry['revision'] or 1) + 1
+    redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(entry))
+    return 1
+  end
+end
+return 0
+";
+
+/// `REVISED registry id revision produced` → raises a restored closed season's
+/// result revision and what was produced of it to the snapshot's (never lowers them).
+const REVISED: &str = r"
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local entry = cjson.decode(raw)
+entry['revision'] = math.max(entry['revision'] or 0, tonumber(ARGV[2]))
+entry['produced'] = math.max(entry['produced'] or 0, tonumber(ARGV[3]))
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(entry))
 return 1
 ";
@@ -203,10 +265,10 @@ impl Router {
 
     /// Closes every open season of `board` whose end plus `late_grace` has
     /// passed at `now_ms` and by `applied_before_ms` (a time before which every
-    /// record is applied: the watermark), recording it closed at `now_ms`;
-    /// then deletes the closed seasons beyond
-    /// `keep_seasons` (see the module docs). Safe to run from any number of
-    /// processes at once, and again after a failure.
+    /// record is applied: the watermark), recording it closed at `now_ms`.
+    /// Returns the seasons this call closed (another closer may have set some
+    /// fences too; each season is reported by exactly one closer). Safe to run
+    /// from any number of processes at once, and again after a failure.
     ///
     /// # Errors
     /// [`Error::Redis`] when Redis fails (what was done stays done; run it again).
@@ -216,24 +278,34 @@ impl Router {
         rules: &Rules,
         now_ms: i64,
         applied_before_ms: i64,
-    ) -> Result<CloseReport> {
-        let mut report = CloseReport::default();
-        let entries = self.seasons(board).await?;
-        for entry in entries.iter().filter(|e| !e.closed()) {
+    ) -> Result<Vec<String>> {
+        let mut closed = Vec::new();
+        for entry in self.seasons(board).await?.iter().filter(|e| !e.closed()) {
             let season = Season { id: entry.id.clone(), start_ms: entry.start_ms, end_ms: entry.end_ms };
             let due = past_grace(rules, &season, now_ms) && past_grace(rules, &season, applied_before_ms);
             if due && self.close_season(board, &entry.id, now_ms).await? {
-                report.closed.push(entry.id.clone());
+                closed.push(entry.id.clone());
             }
         }
+        Ok(closed)
+    }
+
+    /// Deletes the closed seasons of `board` beyond `keep_seasons`, oldest
+    /// first, except those whose result is still due (it is never lost);
+    /// returns their ids. Safe to run from any number of processes at once.
+    ///
+    /// # Errors
+    /// [`Error::Redis`] when Redis fails (what was done stays done; run it again).
+    pub async fn remove_beyond_kept(&self, board: &BoardId, rules: &Rules) -> Result<Vec<String>> {
         let entries = self.seasons(board).await?;
         let closed: Vec<&SeasonEntry> = entries.iter().filter(|e| e.closed()).collect();
-        for old in closed.iter().skip(rules.keep_seasons as usize) {
+        let mut removed = Vec::new();
+        for old in closed.iter().skip(rules.keep_seasons as usize).filter(|e| !e.result_due()) {
             self.delete_storage(&board.season(&old.id)).await?;
             let _: i64 = self.store().query(redis::cmd("HDEL").arg(keys::seasons(board)).arg(&old.id)).await?;
-            report.removed.push(old.id.clone());
+            removed.push(old.id.clone());
         }
-        Ok(report)
+        Ok(removed)
     }
 
     /// Sets the fence of every shard of season `id` of `board`, then records
@@ -258,16 +330,46 @@ impl Router {
         Ok(won == 1)
     }
 
-    /// Records that the closed season `id` of `board` was amended at `at_ms`
-    /// (a player erased or banned out of it); `false` for an open season.
+    /// Records that the closed season `id` of `board` is amended at `at_ms`:
+    /// `player` is being erased or banned out of it (no result is produced
+    /// until [`Router::amended_season`] says they are out; `None`: a restored
+    /// season that was amended); `false` for an open season.
     ///
     /// # Errors
     /// [`Error::Redis`] when Redis fails.
-    pub async fn amend_season(&self, board: &BoardId, id: &str, at_ms: i64) -> Result<bool> {
+    pub async fn amend_season(&self, board: &BoardId, id: &str, at_ms: i64, player: Option<&str>) -> Result<bool> {
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(AMEND).arg(1).arg(keys::seasons(board)).arg(id).arg(at_ms);
+        if let Some(player) = player {
+            cmd.arg(player);
+        }
         let amended: i64 = self.store().query(&cmd).await?;
         Ok(amended == 1)
+    }
+
+    /// Records that `player` is out of the closed season `id` of `board`
+    /// (after [`Router::amend_season`]): the next revision of its result is
+    /// due. `false` when they were not being taken out.
+    ///
+    /// # Errors
+    /// [`Error::Redis`] when Redis fails.
+    pub async fn amended_season(&self, board: &BoardId, id: &str, player: &str) -> Result<bool> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(AMENDED).arg(1).arg(keys::seasons(board)).arg(id).arg(player);
+        let settled: i64 = self.store().query(&cmd).await?;
+        Ok(settled == 1)
+    }
+
+    /// Gives a restored closed season its result revision and what was
+    /// produced of it, from the snapshot (never lowering them).
+    ///
+    /// # Errors
+    /// [`Error::Redis`] when Redis fails.
+    pub async fn revise_restored_season(&self, board: &BoardId, entry: &SeasonEntry) -> Result<()> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(REVISED).arg(1).arg(keys::seasons(board)).arg(&entry.id).arg(entry.revision).arg(entry.produced);
+        let _: i64 = self.store().query(&cmd).await?;
+        Ok(())
     }
 
     /// Deletes every season of `board` and its registry (part of deleting the board).

@@ -161,7 +161,11 @@ impl Router {
             self.close_season(board, &entry.id, closed_at).await?;
         }
         if let Some(amended_at) = entry.amended_at_ms {
-            self.amend_season(board, &entry.id, amended_at).await?;
+            // The snapshot holds the amended season: no player is still being taken out.
+            self.amend_season(board, &entry.id, amended_at, None).await?;
+        }
+        if entry.closed_at_ms.is_some() {
+            self.revise_restored_season(board, entry).await?;
         }
         Ok(())
     }

@@ -98,12 +98,21 @@ impl Router {
                     continue;
                 }
                 // A closed season is marked amended before the player leaves it, so a run cut
-                // short between the two steps is finished by the next (it finds them still there).
-                if seasons == Seasons::Open || self.standing(&stored, player).await?.is_none() {
+                // short between the two steps is finished by the next (it finds them still there);
+                // its result's next revision is due once they are out (a run cut short after
+                // that step finds them out, and still being taken out).
+                if seasons == Seasons::Open {
                     continue;
                 }
-                self.amend_season(&board, &season.id, now_ms().cast_signed()).await?;
+                if self.standing(&stored, player).await?.is_none() {
+                    if season.amending.iter().any(|p| p == player.as_str()) {
+                        self.amended_season(&board, &season.id, player.as_str()).await?;
+                    }
+                    continue;
+                }
+                self.amend_season(&board, &season.id, now_ms().cast_signed(), Some(player.as_str())).await?;
                 self.remove_player(&stored, player).await?;
+                self.amended_season(&board, &season.id, player.as_str()).await?;
                 removed.amended.push(stored.clone());
                 removed.boards.push(stored);
             }

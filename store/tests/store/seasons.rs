@@ -106,7 +106,8 @@ async fn a_half_closed_season_refuses_exactly_the_fenced_shards() {
 
 /// Two closers with clocks 5 s apart race over four days of seasons: each
 /// season is closed by exactly one of them, only seasons past their grace
-/// by the faster clock close, and retention keeps the newest `keep_seasons`.
+/// by the faster clock close, and retention keeps the newest `keep_seasons`
+/// once the results of older ones are produced (not before).
 #[tokio::test]
 async fn racing_closers_close_each_season_once_and_retention_keeps_the_newest() {
     let (a, b) = (router(false, "hash:2").await, router(false, "hash:2").await);
@@ -130,15 +131,35 @@ async fn racing_closers_close_each_season_once_and_retention_keeps_the_newest() 
     let (ra, rb) =
         tokio::join!(a.close_due(&board, &rules, now, now), b.close_due(&board, &rules, now - 5_000, now - 5_000));
     let (ra, rb) = (ra.expect("closer a"), rb.expect("closer b"));
-    let mut closed: Vec<String> = ra.closed.iter().chain(&rb.closed).cloned().collect();
+    let mut closed: Vec<String> = ra.iter().chain(&rb).cloned().collect();
     closed.sort();
     let ids: Vec<String> = (0..3).map(|d| season(&rules, d).id).collect();
     assert_eq!(closed, ids, "days 0 to 2 closed, each by exactly one closer");
-    let listed: Vec<(String, bool)> =
-        a.seasons(&board).await.expect("seasons").into_iter().map(|e| (e.id.clone(), e.closed())).collect();
-    let expected: Vec<(String, bool)> =
-        [(4, false), (3, false), (2, true), (1, true)].iter().map(|&(d, c)| (season(&rules, d).id, c)).collect();
-    assert_eq!(listed, expected, "day 0 removed: two closed seasons kept");
+    let listed = |entries: Vec<leaderboard_store::board::seasons::SeasonEntry>| -> Vec<(String, bool)> {
+        entries.into_iter().map(|e| (e.id.clone(), e.closed())).collect()
+    };
+    let expected = |days: &[(i64, bool)]| -> Vec<(String, bool)> {
+        days.iter().map(|&(d, c)| (season(&rules, d).id, c)).collect()
+    };
+    // Retention waits for the results: none is produced yet, so day 0 stays.
+    assert_eq!(a.remove_beyond_kept(&board, &rules).await.expect("retention"), Vec::<String>::new());
+    let due = a.results_due(&board).await.expect("due");
+    assert_eq!(
+        due.iter().map(|e| (e.id.clone(), e.revision)).collect::<Vec<_>>(),
+        ids.iter().map(|id| (id.clone(), 1)).collect::<Vec<_>>(),
+        "every closed season's result is due, oldest first"
+    );
+    for entry in &due {
+        assert!(a.result_produced(&board, &entry.id, 1).await.expect("produced"));
+        assert!(!b.result_produced(&board, &entry.id, 1).await.expect("again"), "recorded once");
+    }
+    assert_eq!(a.remove_beyond_kept(&board, &rules).await.expect("retention"), [ids[0].clone()]);
+    assert!(b.remove_beyond_kept(&board, &rules).await.expect("retention").is_empty());
+    assert_eq!(
+        listed(a.seasons(&board).await.expect("seasons")),
+        expected(&[(4, false), (3, false), (2, true), (1, true)]),
+        "day 0 removed: two closed seasons kept"
+    );
     let removed = board.season(&season(&rules, 0).id);
     assert!(record::recorded(a.store(), &removed).await.expect("record").is_none(), "storage removed");
     let late = ScoreUpdate {

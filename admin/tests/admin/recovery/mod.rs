@@ -144,7 +144,7 @@ async fn a_restore_into_another_layout_keeps_seasons_and_their_fences() {
         .expect("rows");
     router.close_season(&seasonal, &season.id, 86_400_000 * 4 + 20_000).await.expect("close");
     // A ban reached the closed season after it closed: it says so, and so does its restore.
-    assert!(router.amend_season(&seasonal, &season.id, 86_400_000 * 5).await.expect("amend"));
+    assert!(router.amend_season(&seasonal, &season.id, 86_400_000 * 5, None).await.expect("amend"));
     let dir = tempfile::tempdir().expect("dir");
     let file = dir.path().join("season.lbsnap");
     let store = s.store().await;
