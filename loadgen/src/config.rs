@@ -31,6 +31,9 @@ pub struct World {
     /// Dead-letter topic (created by `topics`).
     #[arg(long, global = true, env = "LB_DLQ_TOPIC", default_value = leaderboard_contract::DEAD_LETTER_TOPIC)]
     pub dlq_topic: String,
+    /// Topic of closed seasons' results (created by `topics`; ingest produces to it).
+    #[arg(long, global = true, env = "LB_SEASON_RESULTS_TOPIC", default_value = leaderboard_contract::SEASON_RESULTS_TOPIC)]
+    pub season_results_topic: String,
     /// Consumer group of the ingest workers (for lag).
     #[arg(long, global = true, env = "LB_INGEST_GROUP", default_value = "leaderboard-ingest")]
     pub group: String,

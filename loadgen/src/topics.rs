@@ -9,7 +9,8 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use crate::config::World;
 
-/// Creates the score topic and the dead-letter topic; existing topics are kept.
+/// Creates the score topic, the dead-letter topic and the season results
+/// topic (one partition: a few records a day, in order); existing topics are kept.
 ///
 /// # Errors
 /// When the broker is unreachable or refuses.
@@ -18,6 +19,7 @@ pub async fn create(world: &World, partitions: i32, dlq_partitions: i32) -> anyh
     let topics = [
         NewTopic::new(&world.topic, partitions, TopicReplication::Fixed(1)),
         NewTopic::new(&world.dlq_topic, dlq_partitions, TopicReplication::Fixed(1)),
+        NewTopic::new(&world.season_results_topic, 1, TopicReplication::Fixed(1)),
     ];
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     for result in admin.create_topics(&topics, &options).await.context("creating topics")? {

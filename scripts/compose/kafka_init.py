@@ -32,7 +32,8 @@ TOPIC_CONFIGS = {
     "compression.type": re.compile(r"^(uncompressed|zstd|lz4|snappy|gzip|producer)$"),
 }
 # The app variables naming topics, and the config each topic needs.
-APP_TOPICS = {"LB_TOPIC": {}, "LB_DLQ_TOPIC": {}, "LB_PLAYERS_TOPIC": {"cleanup.policy": "compact"}}
+APP_TOPICS = {"LB_TOPIC": {}, "LB_DLQ_TOPIC": {}, "LB_PLAYERS_TOPIC": {"cleanup.policy": "compact"},
+              "LB_SEASON_RESULTS_TOPIC": {}}
 
 
 def parse(argv):

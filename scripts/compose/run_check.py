@@ -75,7 +75,8 @@ def run_environment(tag):
            for role in ("API", "INGEST", "ADMIN", "REPLICA", "SENTINEL", "CLUSTER")}
     env.update(
         LB_TOPIC=f"compose-run-{tag}", LB_DLQ_TOPIC=f"compose-run-{tag}.dlq",
-        LB_PLAYERS_TOPIC=f"compose-run-{tag}.players", LB_INGEST_GROUP=f"compose-run-{tag}",
+        LB_PLAYERS_TOPIC=f"compose-run-{tag}.players", LB_SEASON_RESULTS_TOPIC=f"compose-run-{tag}.seasons",
+        LB_INGEST_GROUP=f"compose-run-{tag}",
         LB_LOADGEN_BOARD=f"compose-run-{tag}", LB_LOADGEN_RATE="200", LB_LOADGEN_DURATION="3s",
         LB_LOADGEN_PLAYERS="1000",
     )
