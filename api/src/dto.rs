@@ -304,17 +304,26 @@ pub struct RulesDto {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetDto {
-    /// `day`, `week` or `month`.
-    #[schema(pattern = "^(day|week|month)$")]
+    /// `hour`, `day`, `week`, `month` or `span`.
+    #[schema(pattern = "^(hour|day|week|month|span)$")]
     pub every: String,
-    /// The fixed offset the reset happens at, `+HH:MM` or `-HH:MM` within ±14:00 (default `+00:00`).
+    /// `day`, `week` and `month`: the fixed offset the reset happens at, `+HH:MM` or `-HH:MM`
+    /// within ±14:00 (default `+00:00`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(pattern = "^[+-][0-9]{2}:[0-9]{2}$")]
     pub utc_offset: Option<String>,
-    /// The day weekly seasons start: `mon` (default) ... `sun`.
+    /// `week`: the day seasons start, `mon` (default) ... `sun`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(pattern = "^(mon|tue|wed|thu|fri|sat|sun)$")]
     pub weekday: Option<String>,
+    /// `span`: the first season's start, RFC 3339, in whole minutes (no season before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 64)]
+    pub start: Option<String>,
+    /// `span`: each season's length, in whole minutes, `1m` to `366d` (`3d`, `90m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 64)]
+    pub length: Option<String>,
 }
 
 impl ResetDto {
@@ -332,7 +341,13 @@ impl From<leaderboard_semantics::season::Reset> for ResetDto {
     fn from(r: leaderboard_semantics::season::Reset) -> Self {
         let v = serde_json::to_value(r).unwrap_or_default();
         let text = |field: &str| v.get(field).and_then(|x| x.as_str()).map(str::to_string);
-        Self { every: text("every").unwrap_or_default(), utc_offset: text("utc_offset"), weekday: text("weekday") }
+        Self {
+            every: text("every").unwrap_or_default(),
+            utc_offset: text("utc_offset"),
+            weekday: text("weekday"),
+            start: text("start"),
+            length: text("length"),
+        }
     }
 }
 

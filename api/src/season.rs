@@ -22,7 +22,7 @@ use crate::backend::Backend;
 use crate::error::ApiError;
 
 /// What `season` may be (a valid id still has to name a season of the board).
-pub const SEASON_PATTERN: &str = "^(current|previous|all|[0-9]{4}-[0-9]{2}(-[0-9]{2})?)$";
+pub const SEASON_PATTERN: &str = "^(current|previous|all|[0-9]{4}-[0-9]{2}(-[0-9]{2}(T[0-9]{2}(:[0-9]{2})?)?)?)$";
 
 /// `?season=` of the read routes.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -63,13 +63,23 @@ fn no_such_season(message: impl Into<String>) -> ApiError {
 
 /// Whether `season` matches [`SEASON_PATTERN`] (what the OpenAPI document promises to accept).
 pub fn well_formed(season: &str) -> bool {
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    let date = |parts: &[&str]| {
-        matches!(parts, [y, m] | [y, m, _] if y.len() == 4 && m.len() == 2)
-            && parts.iter().all(|p| digits(p))
-            && parts.get(2).is_none_or(|d| d.len() == 2)
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    let date = |parts: &[&str]| match parts {
+        [y, m] => digits(y, 4) && digits(m, 2),
+        [y, m, d] => digits(y, 4) && digits(m, 2) && digits(d, 2),
+        _ => false,
     };
-    matches!(season, "current" | "previous" | "all") || date(&season.split('-').collect::<Vec<_>>())
+    let clock = |text: &str| match text.split_once(':') {
+        Some((h, m)) => digits(h, 2) && digits(m, 2),
+        None => digits(text, 2),
+    };
+    if matches!(season, "current" | "previous" | "all") {
+        return true;
+    }
+    match season.split_once('T') {
+        Some((day, time)) => date(&day.split('-').collect::<Vec<_>>()) && day.len() == 10 && clock(time),
+        None => date(&season.split('-').collect::<Vec<_>>()),
+    }
 }
 
 /// Resolves `?season=` for `board`: reads the board's rules (kept by the
@@ -88,7 +98,7 @@ pub async fn resolve(
     let asked = params.season.as_deref();
     if let Some(text) = asked.filter(|t| !well_formed(t)) {
         return Err(invalid(format!(
-            "season must be current, previous, all or a season id (YYYY-MM-DD, YYYY-MM), got {text:?}"
+            "season must be current, previous, all or a season id (YYYY-MM-DD, YYYY-MM, YYYY-MM-DDTHH, YYYY-MM-DDTHH:MM), got {text:?}"
         )));
     }
     let b = &board;
@@ -103,7 +113,14 @@ pub async fn resolve(
         };
     };
     let now = clock.now_ms();
-    let current = || reset.season_at(now).map_err(|e| no_such_season(e.to_string()));
+    // Before a span's first season, the current season is that first one (empty until it starts).
+    let current = || {
+        match reset.season_at(now) {
+            Err(leaderboard_semantics::season::SeasonError::NotStarted(start_ms)) => reset.season_at(start_ms),
+            found => found,
+        }
+        .map_err(|e| no_such_season(e.to_string()))
+    };
     let season = match asked {
         Some("all") => return Ok(Target { stored: board.clone(), board, season: None }),
         None | Some("current") => current()?,
@@ -231,10 +248,23 @@ pub fn names(stored: &BoardId) -> (String, Option<String>) {
 mod tests {
     use super::*;
 
+    /// The pattern by a regex engine, as clients would check it.
     #[test]
     fn well_formed_is_the_documented_pattern() {
-        for ok in ["current", "previous", "all", "2026-11", "2026-11-23", "0000-00-00", "9999-99"] {
-            assert!(well_formed(ok), "{ok}");
+        let pattern = regex::Regex::new(SEASON_PATTERN).expect("pattern");
+        let ok = [
+            "current",
+            "previous",
+            "all",
+            "2026-11",
+            "2026-11-23",
+            "0000-00-00",
+            "9999-99",
+            "2026-11-23T00",
+            "2026-11-23T18:30",
+        ];
+        for ok in ok {
+            assert!(well_formed(ok) && pattern.is_match(ok), "{ok}");
         }
         for bad in [
             "",
@@ -244,12 +274,17 @@ mod tests {
             "2026-11-2",
             "2026-11-234",
             "26-11-23",
-            "2026-11-23T00",
+            "2026-11T00",
+            "2026-11-23T0",
+            "2026-11-23T00:0",
+            "2026-11-23T00:00:00",
+            "2026-11-23T",
+            "2026-11-23t00",
             "2026_11",
             "-11-23",
             "2026--1",
         ] {
-            assert!(!well_formed(bad), "{bad}");
+            assert!(!well_formed(bad) && !pattern.is_match(bad), "{bad}");
         }
     }
 }

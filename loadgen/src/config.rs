@@ -70,9 +70,10 @@ pub struct World {
     #[arg(long, global = true, env = "LB_LOADGEN_SIGN_KEY", hide_env_values = true,
           value_parser = leaderboard_contract::signature::ProducerKey::parse)]
     pub sign_key: Option<leaderboard_contract::signature::ProducerKey>,
-    /// Seasons: the boards reset every `day`, `week` (Mondays) or `month`, at 00:00 UTC. `seed`
-    /// creates the boards with it; events are stamped by `--clock` and verified per season.
-    #[arg(long, global = true, env = "LB_LOADGEN_RESET", value_parser = ["day", "week", "month"])]
+    /// Seasons: the boards reset every `hour` (on the hour), `day`, `week` (Mondays) or `month`, at
+    /// 00:00 UTC. `seed` creates the boards with it; events are stamped by `--clock` and verified
+    /// per season.
+    #[arg(long, global = true, env = "LB_LOADGEN_RESET", value_parser = ["hour", "day", "week", "month"])]
     pub reset: Option<String>,
     /// How long after its end a season takes late events (with `--reset`), by `--clock`.
     #[arg(long, global = true, env = "LB_LOADGEN_LATE_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
@@ -118,12 +119,14 @@ impl World {
             },
             reset: self.reset.as_deref().map(|every| leaderboard_semantics::season::Reset {
                 every: match every {
+                    "hour" => leaderboard_semantics::season::Every::Hour,
                     "week" => leaderboard_semantics::season::Every::Week,
                     "month" => leaderboard_semantics::season::Every::Month,
                     _ => leaderboard_semantics::season::Every::Day,
                 },
                 utc_offset: time::UtcOffset::UTC,
                 weekday: time::Weekday::Monday,
+                span: None,
             }),
             late_grace: self.late_grace,
             operator: match self.operator.as_str() {

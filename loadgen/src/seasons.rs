@@ -106,7 +106,8 @@ mod tests {
 
     #[test]
     fn games_count_for_the_season_of_their_stamp_whatever_the_all_time_best() {
-        let reset = Reset { every: Every::Day, utc_offset: time::UtcOffset::UTC, weekday: time::Weekday::Monday };
+        let reset =
+            Reset { every: Every::Day, utc_offset: time::UtcOffset::UTC, weekday: time::Weekday::Monday, span: None };
         let mut o = SeasonOracle::new(reset, 3, true);
         o.record(0, 900, DAY0 + 5).expect("record");
         o.record(0, 700, DAY0 + 86_399_999).expect("record"); // lower, same season: not a best
@@ -131,7 +132,8 @@ mod tests {
 
     #[test]
     fn an_erased_player_keeps_only_the_games_replayed_and_a_removed_one_none() {
-        let reset = Reset { every: Every::Day, utc_offset: time::UtcOffset::UTC, weekday: time::Weekday::Monday };
+        let reset =
+            Reset { every: Every::Day, utc_offset: time::UtcOffset::UTC, weekday: time::Weekday::Monday, span: None };
         let mut o = SeasonOracle::new(reset, 2, true);
         o.record(0, 900, DAY0 + 5).expect("record");
         o.record(0, 800, DAY0 + 86_400_005).expect("record");

@@ -36,8 +36,9 @@ pub const MAX_DEDUP_WINDOW: Duration = Duration::from_secs(7 * 86_400);
 
 /// Most closed seasons a board keeps.
 pub const MAX_KEEP_SEASONS: u32 = 1000;
-/// Longest `late_grace`: one day, the shortest season, so at most the current
-/// season and the one before it take events.
+/// Longest `late_grace`: one day, the shortest calendar season; no longer than
+/// a schedule's shortest season either, so at most the current season and the
+/// one before it take events.
 pub const MAX_LATE_GRACE: Duration = Duration::from_secs(86_400);
 
 /// What "better" means on a board.
@@ -185,6 +186,14 @@ pub enum InvalidRules {
     /// `late_grace` longer than [`MAX_LATE_GRACE`].
     #[error("late_grace must be at most 1 day, got {0:?}")]
     LateGrace(Duration),
+    /// `late_grace` longer than the schedule's shortest season (then more than two seasons would take events).
+    #[error("late_grace must be at most the shortest season ({season:?}), got {grace:?}")]
+    LateGraceForSchedule {
+        /// The grace asked for.
+        grace: Duration,
+        /// The schedule's shortest season.
+        season: Duration,
+    },
     /// `dedup_window` longer than [`MAX_DEDUP_WINDOW`].
     #[error("dedup_window must be at most 7 days, got {0:?}")]
     DedupWindow(Duration),
@@ -204,6 +213,11 @@ impl Rules {
         }
         if self.late_grace > MAX_LATE_GRACE {
             return Err(InvalidRules::LateGrace(self.late_grace));
+        }
+        if let Some(reset) = &self.reset
+            && self.late_grace > reset.shortest()
+        {
+            return Err(InvalidRules::LateGraceForSchedule { grace: self.late_grace, season: reset.shortest() });
         }
         if self.dedup_window > MAX_DEDUP_WINDOW {
             return Err(InvalidRules::DedupWindow(self.dedup_window));

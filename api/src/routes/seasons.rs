@@ -39,10 +39,20 @@ pub async fn seasons(
     let invalid =
         |e: leaderboard_semantics::season::SeasonError| ApiError::bad_request("invalid_season", e.to_string());
     let now = s.clock.now_ms();
-    let current = reset.season_at(now).map_err(invalid)?;
+    // Before a span's first season there is no current one: the next reset is its start.
+    let (current, next_reset_ms) = match reset.season_at(now) {
+        Ok(current) => {
+            let end = current.end_ms;
+            (Some(current), end)
+        }
+        Err(leaderboard_semantics::season::SeasonError::NotStarted(start_ms)) => (None, start_ms),
+        Err(e) => return Err(invalid(e)),
+    };
     let Dated { value: mut entries, as_of } = s.backend.read(|r| async move { r.seasons(b).await }).await?;
-    if !entries.iter().any(|e| e.id == current.id) {
-        entries.push(leaderboard_store::board::seasons::SeasonEntry::of(&current));
+    if let Some(current) = &current
+        && !entries.iter().any(|e| e.id == current.id)
+    {
+        entries.push(leaderboard_store::board::seasons::SeasonEntry::of(current));
     }
     entries.sort_by_key(|e| std::cmp::Reverse(e.start_ms));
     let truncated = entries.len() > MAX_LISTED_SEASONS;
@@ -72,7 +82,7 @@ pub async fn seasons(
         board: board.to_string(),
         as_of: rfc3339(as_of),
         reset: ResetDto::from(reset),
-        next_reset: rfc3339(time_of(current.end_ms)),
+        next_reset: rfc3339(time_of(next_reset_ms)),
         now: rfc3339(time_of(now)),
         seasons,
         truncated,

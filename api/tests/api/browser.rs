@@ -90,6 +90,7 @@ async fn page_picks_seasons_and_counts_down_to_the_reset() {
         every: leaderboard_semantics::season::Every::Day,
         utc_offset: time::UtcOffset::UTC,
         weekday: time::Weekday::Monday,
+        span: None,
     };
     let rules = leaderboard_semantics::Rules { reset: Some(reset), ..leaderboard_semantics::Rules::default() };
     leaderboard_store::layout::record::set_rules(
@@ -120,5 +121,48 @@ async fn page_picks_seasons_and_counts_down_to_the_reset() {
     assert!(dom.contains("30 players · "), "the chosen season's rows and total: {dom}");
     assert!(dom.contains("This season is closed: its standings are final"), "frozen: {dom}");
     assert!(dom.contains("daily at 00:00 +00:00"), "the schedule: {dom}");
+    api.stop().await;
+}
+
+/// The countdown follows the new schedules: an hourly board counts down to
+/// the next hour; a span board before its first season counts down to its
+/// start, with no current season to pick.
+#[tokio::test]
+async fn page_counts_down_to_the_next_hour_and_to_a_spans_first_season() {
+    let private = testkit::PrivateRedis::start();
+    let redis = private.url();
+    let writer = router(&redis, "single").await;
+    // The api's clock reads 2026-11-25T10:15:00Z.
+    let now = 1_795_392_000_000 + 2 * 86_400_000 + 10 * 3_600_000 + 15 * 60_000;
+    let schedules = [
+        ("page-hourly", r#"{"every":"hour"}"#),
+        ("page-span", r#"{"every":"span","start":"2026-11-25T12:15:00Z","length":"3d"}"#),
+    ];
+    let mut boards = Vec::new();
+    for (name, reset) in schedules {
+        let b = board(name);
+        let rules = leaderboard_semantics::Rules {
+            reset: Some(serde_json::from_str(reset).expect("reset")),
+            ..leaderboard_semantics::Rules::default()
+        };
+        let layout = leaderboard_store::layout::record::RecordedLayout::Single;
+        leaderboard_store::layout::record::set_rules(writer.store(), &b, layout, rules).await.expect("rules");
+        seed(&writer, &b, 5).await;
+        boards.push(b);
+    }
+    let offset = now - leaderboard_semantics::clock::system_ms();
+    let api =
+        TestApi::start(&redis, "single", |c| c.store.clock = leaderboard_semantics::Clock::Offset { ms: offset }).await;
+    let url = format!("{}/?board={}", api.base, boards[0]);
+    let dom = tokio::task::spawn_blocking(move || rendered_dom(&url)).await.expect("browser task");
+    assert!(dom.contains("next reset in 00:44:") || dom.contains("next reset in 00:45:00"), "countdown: {dom}");
+    assert!(dom.contains("current (2026-11-25T10)"), "picker: {dom}");
+    assert!(dom.contains("hourly, on the hour (UTC)"), "the schedule: {dom}");
+    // All-time (the stats of a season nobody has played yet are a 404): the schedule, the countdown.
+    let url = format!("{}/?board={}&season=all", api.base, boards[1]);
+    let dom = tokio::task::spawn_blocking(move || rendered_dom(&url)).await.expect("browser task");
+    assert!(dom.contains("first season in 01:59:") || dom.contains("first season in 02:00:00"), "countdown: {dom}");
+    assert!(dom.contains("current (none yet)"), "picker: {dom}");
+    assert!(dom.contains("every 3days from 2026-11-25T12:15:00Z"), "the schedule: {dom}");
     api.stop().await;
 }

@@ -182,7 +182,8 @@ async fn a_closed_season_is_frozen_and_dated_by_its_end() {
     assert_eq!(listed["seasons"][1]["state"], "closed");
 
     for (path, status, code) in [
-        (format!("/v1/boards/{b}/top?season=2026-11-24T00"), StatusCode::BAD_REQUEST, "invalid_season"),
+        (format!("/v1/boards/{b}/top?season=2026-11-24T0"), StatusCode::BAD_REQUEST, "invalid_season"),
+        (format!("/v1/boards/{b}/top?season=2026-11-24T00"), StatusCode::NOT_FOUND, "season_not_found"),
         (format!("/v1/boards/{b}/top?season=2026-11"), StatusCode::NOT_FOUND, "season_not_found"),
         (format!("/v1/boards/{b}/top?season=2026-02-30"), StatusCode::NOT_FOUND, "season_not_found"),
         (format!("/v1/boards/{b}/top?season=2026-11-20"), StatusCode::NOT_FOUND, "board_not_found"),
@@ -228,4 +229,87 @@ async fn a_closed_seasons_total_is_read_once() {
     let want = [("2026-11-25".to_string(), "open".to_string(), 25), ("2026-11-24".into(), "closed".into(), 40)];
     assert_eq!(answers, [want.clone(), want], "the same answer twice");
     assert_eq!(reads, [4, 2], "two seasons of two shards, then the open one's only");
+}
+
+/// `hour` and `span` schedules through the admin API and the read routes: a
+/// span before its start reads its first season (empty), has no previous one,
+/// and counts down to its start; after it, ids name each season's start minute; an hourly board's
+/// seasons are UTC hours; a `late_grace` longer than the shortest season is
+/// refused.
+#[tokio::test]
+async fn hourly_and_span_schedules_name_their_seasons_and_a_span_starts_at_its_start() {
+    let private = testkit::PrivateRedis::start();
+    let redis = private.url();
+    let ops = testkit::unique("season-ops");
+    // The api's clock reads 2026-11-25T10:15:00Z.
+    let offset = DAY0 + 2 * DAY + 10 * 3_600_000 + 15 * 60_000 - system_ms();
+    let api = TestApi::start(&redis, "single", |c| {
+        c.admin_tokens = vec![format!("{ops}:{}:admin", hash("ops"))];
+        c.store.clock = leaderboard_semantics::Clock::Offset { ms: offset };
+    })
+    .await;
+    let writer = router(&redis, "single").await;
+
+    let hourly = board("hourly");
+    let (status, created) =
+        put(&api, hourly.as_str(), Some("ops"), r#"{"reset":{"every":"hour"},"late_grace":"5m"}"#).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    assert_eq!(created["rules"]["reset"], serde_json::json!({"every": "hour"}));
+    let rules = writer.rules(&hourly).await.expect("rules");
+    let current = rules.reset.expect("reset").season_at(DAY0 + 2 * DAY + 10 * 3_600_000 + 1).expect("hour");
+    let stored = writer.open_season(&hourly, &rules, &current).await.expect("open");
+    writer.apply(&updates(&stored, 5, 0)).await.expect("apply");
+    let (_, body) = api.json(&format!("/v1/boards/{hourly}/top")).await;
+    assert_eq!((body["season"].as_str(), body["total"].as_u64()), (Some("2026-11-25T10"), Some(5)), "{body}");
+    let (_, listed) = api.json(&format!("/v1/boards/{hourly}/seasons")).await;
+    assert_eq!(listed["next_reset"], "2026-11-25T11:00:00Z", "{listed}");
+    let (status, body) = api.json(&format!("/v1/boards/{hourly}/top?season=2026-11-25T09")).await;
+    assert_eq!(status, StatusCode::OK, "a past hour (never written) is empty: {body}");
+    let (status, body) = api.json(&format!("/v1/boards/{hourly}/top?season=2026-11-25T09:00")).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("season_not_found")), "{body}");
+
+    let span = board("span");
+    let rules = r#"{"reset":{"every":"span","start":"2026-11-25T12:15:00Z","length":"3d"},"late_grace":"1h"}"#;
+    let (status, created) = put(&api, span.as_str(), Some("ops"), rules).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    assert_eq!(created["rules"]["reset"]["length"], "3days");
+    let (status, body) = api.json(&format!("/v1/boards/{span}/top")).await;
+    let first = (Some("2026-11-25T12:15"), Some(0));
+    assert_eq!((body["season"].as_str(), body["total"].as_u64()), first, "current: the first season, empty: {body}");
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = api.json(&format!("/v1/boards/{span}/top?season=previous")).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("season_not_found")), "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("2026-11-25T12:15:00Z")), "{body}");
+    let (status, listed) = api.json(&format!("/v1/boards/{span}/seasons")).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(
+        (listed["next_reset"].as_str(), listed["seasons"].as_array().map(Vec::len)),
+        (Some("2026-11-25T12:15:00Z"), Some(0))
+    );
+    let (status, body) = api.json(&format!("/v1/boards/{span}/top?season=2026-11-28T12:15")).await;
+    assert_eq!(
+        (status, body["season"].as_str()),
+        (StatusCode::OK, Some("2026-11-28T12:15")),
+        "the second season: {body}"
+    );
+    let (status, _) = api.json(&format!("/v1/boards/{span}/top?season=2026-11-28T12:16")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "not a season's start");
+
+    for (rules, why) in [
+        (r#"{"reset":{"every":"hour"},"late_grace":"2h"}"#, "late_grace beyond an hour"),
+        (
+            r#"{"reset":{"every":"span","start":"2026-11-25T12:15:00Z","length":"30m"},"late_grace":"1h"}"#,
+            "beyond the span",
+        ),
+        (r#"{"reset":{"every":"span","start":"2026-11-25T12:15:30Z","length":"3d"}}"#, "not a whole minute"),
+        (r#"{"reset":{"every":"hour","utc_offset":"+09:00"}}"#, "hours are UTC"),
+    ] {
+        let (status, body) = put(&api, board("bad-schedule").as_str(), Some("ops"), rules).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_rules")),
+            "{why}: {body}"
+        );
+    }
+    api.stop().await;
 }

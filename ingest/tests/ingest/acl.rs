@@ -22,7 +22,8 @@ async fn the_ingest_user_writes_boards_and_seasons_and_nothing_else() {
     let (plain, daily) =
         (BoardId::new(unique("acl-in")).expect("board"), BoardId::new(unique("acl-day")).expect("board"));
     let admin = router(&redis_url(), "hash:2").await;
-    let reset = Reset { every: Every::Day, utc_offset: time::UtcOffset::UTC, weekday: time::Weekday::Monday };
+    let reset =
+        Reset { every: Every::Day, utc_offset: time::UtcOffset::UTC, weekday: time::Weekday::Monday, span: None };
     let rules = Rules { reset: Some(reset), late_grace: Duration::from_secs(3600), ..Rules::default() };
     record::set_rules(admin.store(), &daily, RecordedLayout::Hash { shards: 2 }, rules).await.expect("rules");
     let mut events = random_events(1, &plain, 100, 1000);

@@ -273,7 +273,8 @@ async fn a_sum_season_is_the_sum_of_that_seasons_events() {
     let topics = Topics::create(3).await;
     let router = router(&redis.url(), "hash:3").await;
     let board = BoardId::new(unique("sum-daily")).expect("board");
-    let reset = Reset { every: Every::Day, utc_offset: time::UtcOffset::UTC, weekday: time::Weekday::Monday };
+    let reset =
+        Reset { every: Every::Day, utc_offset: time::UtcOffset::UTC, weekday: time::Weekday::Monday, span: None };
     let rules = Rules {
         operator: Operator::Sum,
         reset: Some(reset),

@@ -45,7 +45,8 @@ struct Closed {
 async fn day_one_on_the_topic(redis: &testkit::PrivateRedis) -> Closed {
     let topics = Topics::create(2).await;
     let board = BoardId::new(unique("results")).expect("board");
-    let reset = Reset { every: Every::Day, utc_offset: time::UtcOffset::UTC, weekday: time::Weekday::Monday };
+    let reset =
+        Reset { every: Every::Day, utc_offset: time::UtcOffset::UTC, weekday: time::Weekday::Monday, span: None };
     let rules = Rules { reset: Some(reset), late_grace: Duration::from_secs(3600), ..Rules::default() };
     let reader = router(&redis.url(), "hash:3").await;
     record::set_rules(reader.store(), &board, RecordedLayout::of(reader.spec()), rules).await.expect("rules");

@@ -72,7 +72,8 @@ async fn events_land_in_their_season_and_a_closed_season_stays_frozen() {
     for layout in ["single", "hash:3", "range:500"] {
         let topics = Topics::create(3).await;
         let board = BoardId::new(unique("daily")).expect("board");
-        let reset = Reset { every: Every::Day, utc_offset: time::UtcOffset::UTC, weekday: time::Weekday::Monday };
+        let reset =
+            Reset { every: Every::Day, utc_offset: time::UtcOffset::UTC, weekday: time::Weekday::Monday, span: None };
         let rules = Rules { reset: Some(reset), late_grace: Duration::from_secs(3600), ..Rules::default() };
         let reader = router(&redis_url(), layout).await;
         record::set_rules(reader.store(), &board, RecordedLayout::of(reader.spec()), rules).await.expect("rules");
@@ -156,7 +157,8 @@ async fn events_produced_in_time_are_never_refused_because_ingest_was_behind_at_
     let redis = testkit::PrivateRedis::start();
     let topics = Topics::create(2).await;
     let board = BoardId::new(unique("behind")).expect("board");
-    let reset = Reset { every: Every::Day, utc_offset: time::UtcOffset::UTC, weekday: time::Weekday::Monday };
+    let reset =
+        Reset { every: Every::Day, utc_offset: time::UtcOffset::UTC, weekday: time::Weekday::Monday, span: None };
     let rules = Rules { reset: Some(reset), late_grace: Duration::from_secs(3600), ..Rules::default() };
     let reader = router(&redis.url(), "single").await;
     record::set_rules(reader.store(), &board, RecordedLayout::Single, rules).await.expect("rules");

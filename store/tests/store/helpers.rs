@@ -204,7 +204,8 @@ pub const DAY: i64 = 86_400_000;
 pub static DAY0: LazyLock<i64> = LazyLock::new(|| (leaderboard_semantics::clock::system_ms() / DAY + 7) * DAY);
 
 pub fn daily(order: Order, ties: Ties, keep_seasons: u32) -> Rules {
-    let reset = Reset { every: Every::Day, utc_offset: time::UtcOffset::UTC, weekday: time::Weekday::Monday };
+    let reset =
+        Reset { every: Every::Day, utc_offset: time::UtcOffset::UTC, weekday: time::Weekday::Monday, span: None };
     Rules { order, ties, reset: Some(reset), keep_seasons, late_grace: Duration::from_secs(10), ..Rules::default() }
 }
 
