@@ -1,5 +1,5 @@
 //! `lb-admin rules <board> [--order asc|desc] [--ties shared|earliest] [--operator best|last|sum]
-//! [--min-score N] [--max-score N] [--layout L] ..`: shows a board's rules, or changes the ones
+//! [--min-score N] [--max-score N] [--reset hour|day|week|month|span ..] [--layout L] ..`: shows a board's rules, or changes the ones
 //! given (bounds at any time; order, ties and operator only when creating the board, with `--layout`).
 
 use std::io::Write;
@@ -41,8 +41,9 @@ pub struct RuleFlags {
     /// Highest accepted score.
     #[arg(long)]
     max_score: Option<u64>,
-    /// Seasons: reset every `day`, `week` or `month` (fixed once set).
-    #[arg(long, value_parser = ["day", "week", "month"])]
+    /// Seasons: reset every `hour` (UTC), `day`, `week` or `month`, or every `--length` from
+    /// `--start` (`span`); fixed once set.
+    #[arg(long, value_parser = ["hour", "day", "week", "month", "span"])]
     reset: Option<String>,
     /// The offset the reset happens at 00:00 of (`+09:00`; default `+00:00`); with `--reset`.
     #[arg(long, requires = "reset", allow_hyphen_values = true)]
@@ -50,6 +51,12 @@ pub struct RuleFlags {
     /// The day weekly seasons start (`mon` ... `sun`; default `mon`); with `--reset week`.
     #[arg(long, requires = "reset")]
     weekday: Option<String>,
+    /// The first season's start (RFC 3339, whole minutes: `2026-12-04T18:00:00Z`); with `--reset span`.
+    #[arg(long, requires = "reset")]
+    start: Option<String>,
+    /// Each season's length (`3d`, `90m`; whole minutes, at most `366d`); with `--reset span`.
+    #[arg(long, requires = "reset")]
+    length: Option<String>,
     /// Closed seasons kept (default 12).
     #[arg(long)]
     keep_seasons: Option<u32>,
@@ -116,6 +123,12 @@ impl RuleFlags {
                 }
                 if let Some(weekday) = &self.weekday {
                     json["weekday"] = weekday.clone().into();
+                }
+                if let Some(start) = &self.start {
+                    json["start"] = start.clone().into();
+                }
+                if let Some(length) = &self.length {
+                    json["length"] = length.clone().into();
                 }
                 Some(serde_json::from_value(json).context("--reset")?)
             }

@@ -264,6 +264,29 @@ async fn rules_create_show_change_and_refuse() {
     assert!(shown.contains("reset weekly on tue at 00:00 -05:00 keep_seasons=3 late_grace=1m"), "{shown}");
     let changed = admin(&["rules", &seasonal, "--reset", "day"]).await.expect_err("fixed");
     assert!(changed.to_string().contains("cannot change once set"), "{changed}");
+    let tournament = testkit::unique("cli-rules-span");
+    let span = [
+        "rules",
+        &tournament,
+        "--reset",
+        "span",
+        "--start",
+        "2027-01-30T18:00:00Z",
+        "--length",
+        "3d",
+        "--layout",
+        "single",
+    ];
+    let set = json(&span).await;
+    assert_eq!(
+        set["rules"]["reset"],
+        serde_json::json!({"every": "span", "start": "2027-01-30T18:00:00Z", "length": "3days"})
+    );
+    let hourly = testkit::unique("cli-rules-hour");
+    let refused = admin(&["rules", &hourly, "--reset", "hour", "--late-grace", "2h", "--layout", "single"]).await;
+    assert!(refused.expect_err("grace beyond an hour").to_string().contains("shortest season"));
+    let set = json(&["rules", &hourly, "--reset", "hour", "--layout", "single"]).await;
+    assert_eq!(set["rules"]["reset"], serde_json::json!({"every": "hour"}));
     let grace = json(&["rules", &seasonal, "--late-grace", "30s"]).await;
     assert_eq!(
         (grace["rules"]["late_grace"].as_str(), grace["rules"]["reset"]["every"].as_str()),

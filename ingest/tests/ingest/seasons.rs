@@ -190,3 +190,74 @@ async fn events_produced_in_time_are_never_refused_because_ingest_was_behind_at_
     let report = worker.stop().await;
     assert_eq!(report.dead_lettered, 0, "nothing produced in time is refused");
 }
+
+/// Hourly and span seasons through Kafka: each event lands in the season its
+/// time names, across a month's end: an hour's last millisecond in that hour
+/// and the next hour's first in the next; a span (one day from the 29th at
+/// 18:00) whose second season crosses into December; events before the
+/// span's start count for all-time only, without a dead letter.
+#[tokio::test]
+async fn hourly_and_span_seasons_take_the_events_of_their_times_across_a_month_end() {
+    let redis = testkit::PrivateRedis::start();
+    let topics = Topics::create(2).await;
+    let reader = router(&redis.url(), "hash:2").await;
+    let (hour_end, span_start) = (DAY0 + 8 * DAY, DAY0 + 6 * DAY + 18 * HOUR); // 12-01T00:00, 11-29T18:00
+    let now = hour_end + 30 * 60_000; // the worker's clock: 2026-12-01T00:30
+    let schedules = [
+        ("hourly", r#"{"every":"hour"}"#, "1h"),
+        ("span", r#"{"every":"span","start":"2026-11-29T18:00:00Z","length":"1d"}"#, "1d"),
+    ];
+    let mut boards = Vec::new();
+    for (name, reset, grace) in schedules {
+        let board = BoardId::new(unique(name)).expect("board");
+        let rules: Rules =
+            serde_json::from_str(&format!(r#"{{"reset":{reset},"late_grace":"{grace}"}}"#)).expect("rules");
+        rules.validate().expect("valid rules");
+        record::set_rules(reader.store(), &board, RecordedLayout::of(reader.spec()), rules).await.expect("rules");
+        boards.push(board);
+    }
+    let (hourly, span) = (&boards[0], &boards[1]);
+    let mut stream: Vec<ScoreEvent> = [
+        events_in(11, hourly, hour_end - HOUR, hour_end),
+        events_in(12, hourly, hour_end, now),
+        events_in(13, span, span_start - 6 * HOUR, span_start),
+        events_in(14, span, span_start, span_start + DAY),
+        events_in(15, span, span_start + DAY, now),
+    ]
+    .concat();
+    for (board, ts, player) in [
+        (hourly, hour_end - 1, "edge-late"),
+        (hourly, hour_end, "edge-early"),
+        (span, span_start + DAY - 1, "edge-late"),
+        (span, span_start + DAY, "edge-early"),
+    ] {
+        let mut e = stream[0].clone();
+        (e.board, e.player, e.ts_ms) =
+            (board.clone(), leaderboard_contract::PlayerId::new(player).expect("id"), Some(ts));
+        stream.push(e);
+    }
+    produce_events(&producer(), &topics.scores, &stream).await;
+    let worker = Worker::start(config_with(&topics, &redis.url(), "hash:2", &["--clock", &clock_at(now)]));
+
+    let of = |board: &BoardId, from: u64, to: u64| -> Vec<&ScoreEvent> {
+        stream.iter().filter(|e| &e.board == board && (from..to).contains(&e.ts_ms.expect("time"))).collect()
+    };
+    let wait = Duration::from_secs(60);
+    for (board, id, from, to) in [
+        (hourly, "2026-11-30T23", hour_end - HOUR, hour_end),
+        (hourly, "2026-12-01T00", hour_end, hour_end + HOUR),
+        (span, "2026-11-29T18:00", span_start, span_start + DAY),
+        (span, "2026-11-30T18:00", span_start + DAY, span_start + 2 * DAY),
+    ] {
+        let season = board.season(id);
+        wait_for_oracle(&reader, &oracle(&season, &of(board, from, to)), &season, wait).await;
+    }
+    for board in [hourly, span] {
+        wait_for_oracle(&reader, &oracle(board, &of(board, 0, u64::MAX)), board, wait).await;
+    }
+    let listed: Vec<String> = seasons_of(&reader, span).await.into_iter().map(|(id, _)| id).collect();
+    assert_eq!(listed, ["2026-11-30T18:00", "2026-11-29T18:00"], "no season before the span's start");
+    wait_for_committed(&topics, wait).await;
+    let report = worker.stop().await;
+    assert_eq!(report.dead_lettered, 0, "events before the span's start count for all-time, not as dead letters");
+}
