@@ -15,6 +15,8 @@
 # Stops everything it started; prints one line, "producers-check: ok: ..." or "... FAILED: ...".
 # Needs scripts/infra.sh up (LB_STATE_DIR/env). Logs: LB_STATE_DIR/logs/producers-check*.log.
 #
+# The page's `rewards` block then runs the reward consumer against season results ingest produces.
+#
 # Usage: scripts/producers-check.sh
 set -Eeuo pipefail
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -50,12 +52,16 @@ command -v npm >/dev/null 2>&1 || apt_install npm
 command -v curl >/dev/null 2>&1 || apt_install curl
 # shellcheck source=/dev/null
 source "$STATE_DIR/env"
-[[ -x target/debug/ingest && -x target/debug/api ]] || cargo build --locked -q --bin ingest --bin api
+[[ -x target/debug/ingest && -x target/debug/api && -x target/debug/lb-admin && -x target/debug/loadgen ]] ||
+    cargo build --locked -q --bin ingest --bin api --bin lb-admin --bin loadgen
 
 # 2. The run's environment: ingest, the api and the page's blocks read these.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 run=producers-check-$(date +%s)-$$
 export LB_TOPIC=$run LB_DLQ_TOPIC=$run.dlq LB_INGEST_GROUP=$run
+# The reward consumer's block: results, the players log (its ban), its group and database.
+export LB_SEASON_RESULTS_TOPIC=$run.seasons LB_PLAYERS_TOPIC=$run.players LB_REWARDS_GROUP=$run.rewards
+export LB_REWARDS_DB=target/producers/$run.rewards.db
 export LB_REDIS_URL=${LB_REDIS_URL%/}/12
 api_port=$(free_port) metrics_port=$(free_port)
 export LB_API_ADDR=127.0.0.1:$api_port LB_INGEST_METRICS_ADDR=127.0.0.1:$metrics_port
@@ -97,7 +103,7 @@ done
 curl -sf -o /dev/null "http://$LB_API_ADDR/readyz" || fail "the api did not become ready"
 curl -sf -o /dev/null "http://$LB_INGEST_METRICS_ADDR/healthz" || fail "ingest did not come up"
 
-for name in python node; do
+for name in python node rewards; do
     {
         echo "==== docs/producers.md block '$name'"
         check block "$name"
@@ -123,4 +129,11 @@ if ! verdict=$(target/producers/venv/bin/python scripts/producers/check.py verif
     tail -20 "$services_log"
     fail "${verdict#FAILED: }"
 fi
-echo "producers-check: ok: $verdict ($(($(date +%s) - started)) s)"
+rewards_log=$LOG_DIR/producers-check-rewards.log
+check block rewards >/dev/null || fail "no rewards block in docs/producers.md"
+grep -E ' revision ' "$log" >"$rewards_log" || true
+if ! rewarded=$(python3 scripts/producers/check.py rewards "$LB_REWARDS_DB" "$rewards_log" 2>&1); then
+    fail "${rewarded#FAILED: }"
+fi
+rm -f "$LB_REWARDS_DB"
+echo "producers-check: ok: $verdict; $rewarded ($(($(date +%s) - started)) s)"

@@ -243,12 +243,38 @@ def verify(forged):
           + (f", {more} by Python and Node" if more else ""))
 
 
+def rewards(db_path, log_path):
+    """The reward consumer's block: its four lines in order, and the grants of revision 2."""
+    import sqlite3
+
+    lines = [line for line in Path(log_path).read_text().splitlines() if " revision " in line]
+    ids = {line.split(" ")[0] for line in lines}
+    if len(ids) != 1:
+        raise Failed(f"rewards: expected one season's result, got {sorted(ids)}")
+    (result_id,) = ids
+    want = [f"{result_id} revision 1: applied", f"{result_id} revision 2: applied",
+            f"{result_id} revision 1: skipped (a repeat)", f"{result_id} revision 2: skipped (a repeat)"]
+    if lines != want:
+        raise Failed(f"rewards: printed {lines}, expected {want}")
+    db = sqlite3.connect(db_path)
+    grants = db.execute("SELECT player, rank, reward FROM grants WHERE result_id = ? ORDER BY rank",
+                        (result_id,)).fetchall()
+    applied = db.execute("SELECT revision FROM applied WHERE result_id = ?", (result_id,)).fetchone()
+    if grants != [("p-ben", 1, "gold"), ("p-cat", 2, "silver"), ("p-dan", 3, "bronze")] or applied != (2,):
+        raise Failed(f"rewards: {result_id} granted {grants} at revision {applied}")
+    print(f"reward consumer: {result_id} granted once per revision, the ban's amendment took p-ann's gold back, "
+          "a replay granted nothing")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("block").add_argument("name")
     sub.add_parser("vector-env")
     sub.add_parser("verify").add_argument("--forged", nargs="+", required=True, metavar="BOARD/PLAYER")
+    rewarded = sub.add_parser("rewards")
+    rewarded.add_argument("db")
+    rewarded.add_argument("log")
     args = parser.parse_args()
     try:
         if args.command == "block":
@@ -256,6 +282,8 @@ def main():
         elif args.command == "vector-env":
             v = vectors(PAGE)[0]
             print(f"export LB_PRODUCER_KEY_ID={shlex.quote(v['key_id'])} LB_PRODUCER_KEY={v['secret'].hex()}")
+        elif args.command == "rewards":
+            rewards(args.db, args.log)
         else:
             verify(args.forged)
     except Failed as e:

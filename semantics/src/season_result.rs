@@ -19,7 +19,7 @@ pub const DEFAULT_RESULT_TOP: usize = 100;
 pub const MAX_RESULT_TOP: usize = 1000;
 
 /// The largest a row can be in JSON: 20-digit rank and score, a 64-byte
-/// player id (of `[A-Za-z0-9_.-]`: never escaped), and the largest `meta`.
+/// player id (of `[A-Za-z0-9_.:@-]`: never escaped), and the largest `meta`.
 const MAX_ROW_BYTES: usize =
     r#"{"rank":,"player":"","score":,"meta":},"#.len() + 20 + 64 + 20 + leaderboard_contract::MAX_META_BYTES;
 

@@ -10,8 +10,9 @@ Configuration, from the environment:
   LB_PRODUCER_KEY_ID   this game server's key id (the lb-key-id header)
   LB_PRODUCER_KEY      its secret, hex (ingest holds it as --producer-keys id:hex)
 
-Usage: producer.py [--board BOARD] [--meta JSON] PLAYER=SCORE [PLAYER=SCORE ...]
+Usage: producer.py [--board BOARD] [--meta JSON] [--ts MS] PLAYER=SCORE [PLAYER=SCORE ...]
   --meta: a JSON object of at most 512 bytes shown beside each score (a name, a country)
+  --ts: when the games ended, in ms since the epoch (default: now); it decides their season
 Exits 0 once the broker has acknowledged every event, 1 otherwise.
 """
 
@@ -86,10 +87,10 @@ class ScoreProducer:
             "error_cb": self._on_error,
         })
 
-    def publish(self, player, score, board=None, meta=None):
-        """Queues one event; its delivery report comes through poll() or flush()."""
-        value = encode_event(player, score, board, ts_ms=time.time_ns() // 1_000_000,
-                             event_id=str(uuid.uuid4()), meta=meta)
+    def publish(self, player, score, board=None, meta=None, ts_ms=None):
+        """Queues one event (ended at `ts_ms`, default now); its delivery report comes through poll() or flush()."""
+        ts_ms = time.time_ns() // 1_000_000 if ts_ms is None else ts_ms
+        value = encode_event(player, score, board, ts_ms=ts_ms, event_id=str(uuid.uuid4()), meta=meta)
         key = player.encode()  # the record key is the player id
         headers = [("lb-key-id", self.key_id), ("lb-signature", sign(self.secret, key, value))]
         while True:
@@ -152,6 +153,7 @@ def main():
     parser = argparse.ArgumentParser(description="Publish signed score events.")
     parser.add_argument("--board", type=parse_board, help='the board (default: "global")')
     parser.add_argument("--meta", type=parse_meta, help="a JSON object shown beside each score, at most 512 bytes")
+    parser.add_argument("--ts", type=int, help="when the games ended, ms since the epoch (default: now)")
     parser.add_argument("events", nargs="+", type=parse_pair, metavar="PLAYER=SCORE")
     args = parser.parse_args()
     try:
@@ -169,7 +171,7 @@ def main():
     interrupted = False
     try:
         for player, score in args.events:
-            producer.publish(player, score, args.board, args.meta)
+            producer.publish(player, score, args.board, args.meta, args.ts)
     except KeyboardInterrupt:
         print("interrupted: sending what was queued", file=sys.stderr)
         interrupted = True
