@@ -18,10 +18,12 @@
 #   --layout L           single | hash:<n> | range:<b1>,<b2>,... (default single)
 #   --order O            desc | asc: the boards' order (asc: lower is better, events carry lap times)
 #   --ties T             shared | earliest: the boards' tie rule (earliest: first to reach a score is ahead)
-#   --reset E            day | week | month: the boards have seasons. Every process runs a simulated
-#                        clock (one day per 20 s) starting 5 s before a reset, so a 30 s run (the
-#                        default with --reset) crosses two day boundaries; late grace 12 h simulated
-#                        (10 s). Loadgen verifies every season and the all-time board.
+#   --reset E            hour | day | week | month: the boards have seasons. Every process runs a
+#                        simulated clock (one day per 20 s; with hour, one hour per 20 s) starting 5 s
+#                        before a reset, so a 30 s run (the default with --reset; 40 s with hour)
+#                        crosses two boundaries; late grace 12 h simulated (30 min with hour: 10 s).
+#                        Loadgen verifies every season and the all-time board, and each closed
+#                        season's result record (on a results topic of the run's own) against its oracle.
 #   --meta               every event carries metadata (a name, a country, details of the run: about
 #                        64, 130 or 256 bytes, docs/contract.md#entry-metadata); the page shows names
 #                        and flags, and the verification compares every entry's metadata too
@@ -85,8 +87,8 @@ done
 [[ $boards =~ ^[1-9][0-9]*$ ]] || { echo "--boards needs a positive number, got '$boards'" >&2; exit 2; }
 [[ $order == desc || $order == asc ]] || { echo "--order is desc or asc, got '$order'" >&2; exit 2; }
 [[ $ties == shared || $ties == earliest ]] || { echo "--ties is shared or earliest, got '$ties'" >&2; exit 2; }
-[[ -z $reset || $reset == day || $reset == week || $reset == month ]] ||
-    { echo "--reset is day, week or month, got '$reset'" >&2; exit 2; }
+[[ -z $reset || $reset == hour || $reset == day || $reset == week || $reset == month ]] ||
+    { echo "--reset is hour, day, week or month, got '$reset'" >&2; exit 2; }
 [[ $operator == best || $operator == last || $operator == sum ]] ||
     { echo "--operator is best, last or sum, got '$operator'" >&2; exit 2; }
 [[ $erase =~ ^[0-9]+$ && $ban =~ ^[0-9]+$ ]] ||
@@ -100,6 +102,8 @@ if [[ -z $duration ]]; then
     duration=60s
     ((${quick:-0})) && duration=15s
     [[ -n $reset ]] && duration=30s # two day boundaries at 5 s and 25 s
+    # Two hour boundaries at 5 s and 25 s, and time for the second hour to close (10 s of grace).
+    [[ $reset == hour ]] && duration=40s
 fi
 
 say() { printf '\n[demo] %s\n' "$*" >&2; }
@@ -172,13 +176,22 @@ export LB_LOADGEN_ORDER=$order LB_LOADGEN_TIES=$ties
 export LB_LOADGEN_PLAYERS=$players
 if [[ -n $reset ]]; then
     # One simulated clock for every process: 4,320 times real time (a day per 20 s), reading
-    # 5 s (real) before the first UTC midnight at least a day ahead when the run starts.
-    speed=4320
+    # 5 s (real) before the first UTC midnight at least a day ahead when the run starts; for
+    # hourly seasons 180 times (an hour per 20 s), 5 s before an hour at least an hour ahead.
     now_ms=$(($(date +%s%3N)))
-    midnight_ms=$(((now_ms / 86400000 + 2) * 86400000))
-    export LB_CLOCK=sim:$now_ms:$((midnight_ms - 5000 * speed)):$speed
-    export LB_LOADGEN_RESET=$reset LB_LOADGEN_LATE_GRACE=12h
-    say "seasons: reset every $reset, simulated clock $LB_CLOCK (a day per 20 s)"
+    if [[ $reset == hour ]]; then
+        speed=180 grace=30m
+        boundary_ms=$(((now_ms / 3600000 + 2) * 3600000))
+    else
+        speed=4320 grace=12h
+        boundary_ms=$(((now_ms / 86400000 + 2) * 86400000))
+    fi
+    export LB_CLOCK=sim:$now_ms:$((boundary_ms - 5000 * speed)):$speed
+    export LB_LOADGEN_RESET=$reset LB_LOADGEN_LATE_GRACE=$grace
+    # The run's own results topic: ids of earlier runs' seasons would be the same.
+    LB_SEASON_RESULTS_TOPIC=scores.seasons.demo-$(date +%s)-$$
+    export LB_SEASON_RESULTS_TOPIC
+    say "seasons: reset every $reset, simulated clock $LB_CLOCK (${speed} times real time), results on $LB_SEASON_RESULTS_TOPIC"
 fi
 [[ -n $redis ]] && export LB_REDIS_URL=$redis
 if ((meta)); then

@@ -31,6 +31,7 @@ pub mod probe;
 pub mod produce;
 pub mod read;
 pub mod report;
+pub mod results;
 pub mod seasons;
 pub mod seed;
 pub mod topics;
@@ -170,6 +171,8 @@ async fn verify_seasons(
         .context("the seasons route")?;
     let entry = |id: &str| listed["seasons"].as_array().and_then(|l| l.iter().find(|s| s["id"] == id).cloned());
     let mut checks = Vec::new();
+    let mut closed: Vec<(usize, Vec<verify::Expected>)> = Vec::new();
+    let mut wanted = Vec::new();
     for (id, bests) in oracle.seasons() {
         let players = verify::Players {
             best: &bests.best,
@@ -190,10 +193,39 @@ async fn verify_seasons(
             verify::verify(client, &args.api, boards, &expected, &players, args.verify_sample, world.seed, &scope)
                 .await?;
         let state = listed.as_ref().and_then(|e| e["state"].as_str().map(str::to_string)).unwrap_or_default();
-        checks.push(report::SeasonCheck { season: id.to_string(), state, verification });
+        if state == "closed" {
+            let amended_at = listed.as_ref().and_then(|e| e["amended_at"].as_str().map(str::to_string));
+            wanted.extend(boards.ids().iter().map(|b| results::Wanted {
+                id: leaderboard_semantics::season_result::SeasonResult::id_of(b.as_str(), id),
+                amended_at: amended_at.clone(),
+            }));
+            closed.push((checks.len(), expected));
+        }
+        checks.push(report::SeasonCheck { season: id.to_string(), state, verification, result: None });
+    }
+    // Every closed season's result, as a reward service reads it: on the results topic, equal to the oracle.
+    let produced = results::read(world, wanted, RESULTS_WAIT).await?;
+    for (at, expected) in closed {
+        let check = &mut checks[at];
+        let mut result = report::ResultCheck::default();
+        for (k, board) in boards.ids().iter().enumerate() {
+            let found =
+                produced.get(&leaderboard_semantics::season_result::SeasonResult::id_of(board.as_str(), &check.season));
+            result.records += u64::from(found.is_some());
+            result.revision = result.revision.max(found.map_or(0, |r| r.revision));
+            result.rows += found.map_or(0, |r| r.top.len() as u64);
+            for what in results::compare(found, &expected[k]) {
+                result.mismatches += 1;
+                check.verification.mismatch(k, &what);
+            }
+        }
+        check.result = Some(result);
     }
     Ok(checks)
 }
+
+/// How long a run waits for the closed seasons' results to be on the results topic.
+const RESULTS_WAIT: Duration = Duration::from_secs(60);
 
 /// The report's part on erasures and bans: the calls, and the answers about
 /// their players (the checks after each call and the read load's) judged.

@@ -331,6 +331,13 @@ impl Report {
                 v.total.1,
                 v.mismatches
             );
+            if let Some(r) = &season.result {
+                let _ = writeln!(
+                    t,
+                    "  result records: {} (revision {}), {} rows compared with the oracle: {} mismatches",
+                    r.records, r.revision, r.rows, r.mismatches
+                );
+            }
             for ex in &v.examples {
                 let _ = writeln!(t, "  mismatch: {ex}");
             }
@@ -352,6 +359,23 @@ pub struct SeasonCheck {
     pub state: String,
     /// The comparison.
     pub verification: Verification,
+    /// A closed season's result records, compared with the oracle (their
+    /// differences are among the verification's mismatches).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<ResultCheck>,
+}
+
+/// A closed season's results on the results topic (docs/contract.md#season-results).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ResultCheck {
+    /// Boards whose result record was read.
+    pub records: u64,
+    /// The highest revision read.
+    pub revision: u32,
+    /// Top rows compared.
+    pub rows: u64,
+    /// Differences from the oracle (a missing record is one).
+    pub mismatches: u64,
 }
 
 #[cfg(test)]

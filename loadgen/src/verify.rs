@@ -256,7 +256,8 @@ pub struct Verification {
 }
 
 impl Verification {
-    fn mismatch(&mut self, board: usize, what: &str) {
+    /// Counts a difference on `board` (the first few are kept as examples).
+    pub(crate) fn mismatch(&mut self, board: usize, what: &str) {
         self.mismatches += 1;
         self.boards[board].mismatches += 1;
         if self.examples.len() < 10 {

@@ -269,6 +269,9 @@ async fn a_run_across_two_resets_verifies_every_season() {
     let seasons: Vec<(&str, &str)> = report.seasons.iter().map(|s| (s.season.as_str(), s.state.as_str())).collect();
     assert_eq!(seasons.len(), 3, "{seasons:?}");
     assert_eq!(seasons[0], ("2026-11-22", "closed"), "the first season closed during the run");
+    let result = report.seasons[0].result.as_ref().expect("the closed season's result was checked");
+    assert_eq!((result.records, result.revision, result.mismatches), (1, 1, 0), "its result, as the oracle says");
+    assert!(report.seasons[1..].iter().all(|s| s.result.is_none()), "open seasons have no result");
     assert_eq!((seasons[1].0, seasons[2].0), ("2026-11-23", "2026-11-24"));
     for s in &report.seasons {
         assert_eq!(s.verification.mismatches, 0, "{}: {:?}", s.season, s.verification.examples);
