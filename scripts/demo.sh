@@ -186,13 +186,21 @@ if [[ -n $reset ]]; then
         speed=4320 grace=12h
         boundary_ms=$(((now_ms / 86400000 + 2) * 86400000))
     fi
-    export LB_CLOCK=sim:$now_ms:$((boundary_ms - 5000 * speed)):$speed
     export LB_LOADGEN_RESET=$reset LB_LOADGEN_LATE_GRACE=$grace
     # The run's own results topic: ids of earlier runs' seasons would be the same.
     LB_SEASON_RESULTS_TOPIC=scores.seasons.demo-$(date +%s)-$$
     export LB_SEASON_RESULTS_TOPIC
-    say "seasons: reset every $reset, simulated clock $LB_CLOCK (${speed} times real time), results on $LB_SEASON_RESULTS_TOPIC"
+    say "seasons: reset every $reset, a simulated clock ${speed} times real time, results on $LB_SEASON_RESULTS_TOPIC"
 fi
+# The simulated clock starts when the services do (after seeding, which takes minutes at 10 M):
+# 5 s before a boundary then, so the load crosses the boundaries the options above promise.
+start_clock() {
+    [[ -n $reset ]] || return 0
+    local now_ms
+    now_ms=$(date +%s%3N)
+    export LB_CLOCK=sim:$now_ms:$((boundary_ms - 5000 * speed)):$speed
+    say "simulated clock $LB_CLOCK"
+}
 [[ -n $redis ]] && export LB_REDIS_URL=$redis
 if ((meta)); then
     export LB_LOADGEN_META=mix
@@ -214,6 +222,7 @@ if [[ -n $redis ]]; then
     "$bin/loadgen" seed
 fi
 
+start_clock
 if ((!existing)); then
     say "starting ingest and the api (logs in $out)"
     LB_INGEST_METRICS_ADDR=127.0.0.1:$metrics_port "$bin/ingest" >"$out/ingest.log" 2>&1 &

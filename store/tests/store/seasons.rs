@@ -203,3 +203,83 @@ async fn seasons_are_not_relaid_and_go_with_their_board() {
     assert!(record::recorded(router.store(), &name).await.expect("record").is_none());
     assert_eq!(router.total(&name).await.expect("total"), 0);
 }
+
+/// An amendment raises a closed season's result revision once, after the
+/// player is out, and never lets a result be due meanwhile; a ban cut short
+/// before or after the removal (by construction: its steps run by hand) is
+/// finished by the next run with one revision, not two.
+#[tokio::test]
+async fn an_amendment_raises_the_result_revision_once_the_player_is_out() {
+    let router = router(false, "hash:2").await;
+    let rules = daily(Order::Desc, Ties::Shared, 12);
+    let board = seasonal_board(&router, rules).await;
+    let s = season(&rules, 0);
+    let name = router.open_season(&board, &rules, &s).await.expect("open");
+    let players: Vec<_> = (1..=3).map(crate::helpers::player).collect();
+    let updates: Vec<ScoreUpdate> = players
+        .iter()
+        .enumerate()
+        .map(|(i, p)| ScoreUpdate {
+            board: name.clone(),
+            player: p.clone(),
+            score: 10 * (i as u64 + 1),
+            time_ms: 0,
+            meta: None,
+            source: None,
+        })
+        .collect();
+    router.apply(&updates).await.expect("apply");
+    assert!(router.close_season(&board, &s.id, s.end_ms + 20_000).await.expect("close"));
+    let closed = newest(&router, &board).await;
+    assert_eq!((closed.revision, closed.produced, closed.result_due()), (1, 0, true));
+    assert!(router.result_produced(&board, &s.id, 1).await.expect("produced"));
+
+    // Cut short after marking, before the removal: nothing due, the player still there.
+    assert!(router.amend_season(&board, &s.id, 1, Some(players[2].as_str())).await.expect("amend"));
+    let marked = newest(&router, &board).await;
+    assert_eq!(
+        (marked.revision, marked.amending.clone(), marked.result_due()),
+        (1, vec![players[2].to_string()], false)
+    );
+    ban_from_closed(&router, &board, &players[2]).await;
+    let done = newest(&router, &board).await;
+    assert_eq!(
+        (done.revision, done.amending.is_empty(), done.result_due()),
+        (2, true, true),
+        "one revision for the ban"
+    );
+    assert!(router.standing(&name, &players[2]).await.expect("standing").is_none());
+    let result = router.season_result(&board, &done, 100).await.expect("result");
+    assert_eq!((result.revision, result.total, result.top.len()), (2, 2, 2));
+    assert!(result.amended_at.is_some() && result.top.iter().all(|e| e.player != players[2]));
+
+    // Cut short after the removal, before the revision: the next run finds them out, still marked.
+    assert!(router.amend_season(&board, &s.id, 2, Some(players[1].as_str())).await.expect("amend"));
+    assert!(router.remove_player(&name, &players[1]).await.expect("remove"));
+    assert!(!newest(&router, &board).await.result_due(), "no result while the amendment is unfinished");
+    ban_from_closed(&router, &board, &players[1]).await;
+    let done = newest(&router, &board).await;
+    assert_eq!((done.revision, done.amending.is_empty(), done.result_due()), (3, true, true));
+    ban_from_closed(&router, &board, &players[1]).await;
+    assert_eq!(newest(&router, &board).await.revision, 3, "a ban of a player already out amends nothing");
+}
+
+/// The board's newest season's entry.
+async fn newest(
+    router: &leaderboard_store::Router,
+    board: &leaderboard_contract::BoardId,
+) -> leaderboard_store::board::seasons::SeasonEntry {
+    router.seasons(board).await.expect("seasons").remove(0)
+}
+
+/// Bans `who` from `board` and its closed seasons.
+async fn ban_from_closed(
+    router: &leaderboard_store::Router,
+    board: &leaderboard_contract::BoardId,
+    who: &leaderboard_contract::PlayerId,
+) {
+    use leaderboard_store::marker::registry::{Ban, BanScope};
+    let ban =
+        Ban { boards: BanScope::Boards(vec![board.clone()]), closed_seasons: true, reason: "cheat".into(), at_ms: 0 };
+    router.ban_player(who, &ban).await.expect("ban");
+}
