@@ -133,6 +133,74 @@ mod tests {
         assert!(json.contains(r#""top":[{"rank":1,"player":"ann","score":42}]"#), "{json}");
     }
 
+    /// The committed schema consumers validate against (`contract/schema/season-result.schema.json`).
+    fn schema() -> jsonschema::Validator {
+        let text = include_str!("../../contract/schema/season-result.schema.json");
+        let document: serde_json::Value = serde_json::from_str(text).expect("the schema is JSON");
+        jsonschema::draft202012::meta::validate(&document).expect("a valid draft 2020-12 schema");
+        jsonschema::draft202012::new(&document).expect("the schema compiles")
+    }
+
+    proptest::proptest! {
+        /// Every result the producer makes validates against the published schema, whatever
+        /// the schedule's ids, the rows and their metadata.
+        #[test]
+        fn every_result_validates_against_the_published_schema(
+            season in proptest::prop_oneof![
+                proptest::strategy::Just("2026-11-24"), proptest::strategy::Just("2026-11"),
+                proptest::strategy::Just("2026-11-24T07"), proptest::strategy::Just("2026-11-24T07:30"),
+            ],
+            revision in 1u32..,
+            start_ms in 0i64..253_402_300_000_000,
+            closed_after in 0i64..100_000_000,
+            rows in proptest::collection::vec((0u64..=9_007_199_254_740_991, proptest::option::of("[a-z]{1,8}")), 0..20),
+            amended in proptest::bool::ANY,
+        ) {
+            let parts = ResultParts {
+                board: "b.oard-1_x",
+                season,
+                revision,
+                start_ms,
+                end_ms: start_ms + 3_600_000,
+                closed_at_ms: start_ms + 3_600_000 + closed_after,
+                amended_at_ms: amended.then_some(start_ms + 3_600_000 + 2 * closed_after),
+            };
+            let top = rows
+                .iter()
+                .enumerate()
+                .map(|(i, (score, name))| Entry {
+                    rank: i as u64 + 1,
+                    player: PlayerId::new(format!("p:{i}@x")).expect("id"),
+                    score: *score,
+                    meta: name.as_ref().map(|n| leaderboard_contract::Meta::parse(&format!(r#"{{"name":"{n}"}}"#)).expect("meta")),
+                })
+                .collect();
+            let value = serde_json::to_value(SeasonResult::new(&parts, rows.len() as u64, top)).expect("json");
+            let errors: Vec<String> = schema().iter_errors(&value).map(|e| e.to_string()).collect();
+            proptest::prop_assert!(errors.is_empty(), "{errors:?} in {value}");
+        }
+    }
+
+    #[test]
+    fn the_schema_refuses_what_no_result_is() {
+        let schema = schema();
+        let example: serde_json::Value =
+            serde_json::from_str(include_str!("../../contract/schema/season-result.schema.json")).expect("json");
+        let good = example["examples"][0].clone();
+        assert!(schema.is_valid(&good));
+        for (field, bad) in [
+            ("revision", serde_json::json!(0)),
+            ("end", serde_json::json!("2026-11-25 00:00:00")),
+            ("season", serde_json::json!("last")),
+            ("id", serde_json::json!("arena")),
+            ("top", serde_json::json!([{"rank": 0, "player": "p", "score": 1}])),
+        ] {
+            let mut doc = good.clone();
+            doc[field] = bad;
+            assert!(!schema.is_valid(&doc), "{field}");
+        }
+    }
+
     #[test]
     fn the_largest_rows_fit_the_stated_bound() {
         let meta = format!(r#"{{"n":"{}"}}"#, "x".repeat(leaderboard_contract::MAX_META_BYTES - 8));

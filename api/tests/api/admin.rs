@@ -196,7 +196,8 @@ async fn rules_are_set_applied_fixed_and_audited() {
         (r#"{"max_score":9007199254740992}"#, "invalid_rules"),
         (r#"{"order":"sideways"}"#, "invalid_body"),
         (r#"{"colour":"red"}"#, "invalid_body"),
-        (r#"{"reset":{"every":"hour"}}"#, "invalid_rules"),
+        (r#"{"reset":{"every":"fortnight"}}"#, "invalid_rules"),
+        (r#"{"reset":{"every":"hour","weekday":"mon"}}"#, "invalid_rules"),
         (r#"{"reset":{"every":"day","utc_offset":"+15:00"}}"#, "invalid_rules"),
         (r#"{"reset":{"every":"week","weekday":"someday"}}"#, "invalid_rules"),
         (r#"{"reset":{"every":"day","at":"noon"}}"#, "invalid_body"),
@@ -225,7 +226,7 @@ async fn rules_are_set_applied_fixed_and_audited() {
         .rev()
         .collect();
     let results: Vec<&str> = mine.iter().map(|(_, r)| r.as_str()).collect();
-    assert_eq!(results.len(), 3 + 14, "created, narrowed, fixed, 14 bad bodies: {mine:?}");
+    assert_eq!(results.len(), 3 + 15, "created, narrowed, fixed, 15 bad bodies: {mine:?}");
     assert!(results[0].starts_with("ok: order=asc ties=earliest"), "{mine:?}");
     assert_eq!(results[2], "409");
     assert!(results[3..].iter().all(|r| *r == "400"), "{mine:?}");

@@ -232,8 +232,8 @@ async fn a_closed_seasons_total_is_read_once() {
 }
 
 /// `hour` and `span` schedules through the admin API and the read routes: a
-/// span before its start reads its first season (empty), has no previous one,
-/// and counts down to its start; after it, ids name each season's start minute; an hourly board's
+/// span before its start reads its first season (nobody played it: 404), has
+/// no previous one, and counts down to its start; after it, ids name each season's start minute; an hourly board's
 /// seasons are UTC hours; a `late_grace` longer than the shortest season is
 /// refused.
 #[tokio::test]
@@ -264,7 +264,8 @@ async fn hourly_and_span_schedules_name_their_seasons_and_a_span_starts_at_its_s
     let (_, listed) = api.json(&format!("/v1/boards/{hourly}/seasons")).await;
     assert_eq!(listed["next_reset"], "2026-11-25T11:00:00Z", "{listed}");
     let (status, body) = api.json(&format!("/v1/boards/{hourly}/top?season=2026-11-25T09")).await;
-    assert_eq!(status, StatusCode::OK, "a past hour (never written) is empty: {body}");
+    let nobody = (StatusCode::NOT_FOUND, Some("board_not_found"));
+    assert_eq!((status, body["error"]["code"].as_str()), nobody, "a past hour nobody played: {body}");
     let (status, body) = api.json(&format!("/v1/boards/{hourly}/top?season=2026-11-25T09:00")).await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("season_not_found")), "{body}");
 
@@ -273,10 +274,10 @@ async fn hourly_and_span_schedules_name_their_seasons_and_a_span_starts_at_its_s
     let (status, created) = put(&api, span.as_str(), Some("ops"), rules).await;
     assert_eq!(status, StatusCode::OK, "{created}");
     assert_eq!(created["rules"]["reset"]["length"], "3days");
+    // Current: the first season, which nobody played yet (a board without players is a 404).
     let (status, body) = api.json(&format!("/v1/boards/{span}/top")).await;
-    let first = (Some("2026-11-25T12:15"), Some(0));
-    assert_eq!((body["season"].as_str(), body["total"].as_u64()), first, "current: the first season, empty: {body}");
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!((status, body["error"]["code"].as_str()), nobody, "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("season 2026-11-25T12:15 ")), "{body}");
     let (status, body) = api.json(&format!("/v1/boards/{span}/top?season=previous")).await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("season_not_found")), "{body}");
     assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("2026-11-25T12:15:00Z")), "{body}");
@@ -287,13 +288,10 @@ async fn hourly_and_span_schedules_name_their_seasons_and_a_span_starts_at_its_s
         (Some("2026-11-25T12:15:00Z"), Some(0))
     );
     let (status, body) = api.json(&format!("/v1/boards/{span}/top?season=2026-11-28T12:15")).await;
-    assert_eq!(
-        (status, body["season"].as_str()),
-        (StatusCode::OK, Some("2026-11-28T12:15")),
-        "the second season: {body}"
-    );
-    let (status, _) = api.json(&format!("/v1/boards/{span}/top?season=2026-11-28T12:16")).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "not a season's start");
+    assert_eq!((status, body["error"]["code"].as_str()), nobody, "the second season, by its id: {body}");
+    let (status, body) = api.json(&format!("/v1/boards/{span}/top?season=2026-11-28T12:16")).await;
+    let no_such = (StatusCode::NOT_FOUND, Some("season_not_found"));
+    assert_eq!((status, body["error"]["code"].as_str()), no_such, "not a season's start: {body}");
 
     for (rules, why) in [
         (r#"{"reset":{"every":"hour"},"late_grace":"2h"}"#, "late_grace beyond an hour"),
