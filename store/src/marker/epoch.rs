@@ -176,6 +176,7 @@ impl Known {
 /// [`Error::Redis`] when a node fails; [`Error::Corrupt`] for a copy that is not an epoch.
 pub async fn read(store: &Store) -> Result<State> {
     let keys = crate::connection::node::per_primary(store, KEY).await?;
+    crate::failpoint::hold_here("store::epoch_read_between_slots_and_copies");
     Ok(judge_copies(&read_copies(store, &keys).await?))
 }
 

@@ -111,3 +111,35 @@ async fn deleting_a_board_leaves_no_key_and_frees_its_name() {
         assert!(record::boards(router.store()).await.expect("boards").is_empty());
     }
 }
+
+/// A Cluster primary dies while the store's epoch is read (by construction: the fail point holds
+/// the read after it listed the primaries, before it reads their copies): the read is an error
+/// or the intact epoch, never a copy gone (which ingest takes for a wiped store and stops on).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(feature = "failpoints"),
+    ignore = "needs the fail points: run with --features leaderboard-store/failpoints"
+)]
+async fn a_primary_killed_while_the_epoch_is_read_is_not_a_lost_store() {
+    use leaderboard_store::marker::epoch::{self, State};
+    use leaderboard_store::{RedisTarget, Store, StoreOptions};
+    let mut cluster = testkit::PrivateCluster::start();
+    let target = RedisTarget::parse(&format!("cluster:{}", cluster.url())).expect("cluster urls");
+    let store = Store::connect(&target, StoreOptions::default()).await.expect("cluster");
+    let State::Intact(made) = epoch::create_new(&store).await.expect("epoch") else { panic!("no epoch made") };
+    let held = testkit::FailHold::new("store::epoch_read_between_slots_and_copies");
+    let reader = {
+        let store = store.clone();
+        tokio::spawn(async move { epoch::read(&store).await })
+    };
+    assert!(held.reached(std::time::Duration::from_secs(10)).await, "the read never got there");
+    let victim = cluster.primaries()[0];
+    cluster.kill_node(victim);
+    held.release();
+    let read = reader.await.expect("reader");
+    match &read {
+        Err(_) => {}
+        Ok(State::Intact(e)) => assert_eq!(e, &made),
+        Ok(other) => panic!("a dead primary read as {other:?}: a false loss"),
+    }
+}
