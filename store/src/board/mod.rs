@@ -11,6 +11,21 @@
 //! - [`copy`]: one chunk of a rebalance's or migration's copy, guarded
 //!   against erasures and bans made while it runs.
 
+/// A script over one season's registry entry (`KEYS[1]` the registry, `ARGV[1]` the season id):
+/// the entry as `entry`, decoded, and 0 when there is none; then `$body`.
+macro_rules! season_entry_script {
+    ($body:literal) => {
+        concat!(
+            r"
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local entry = cjson.decode(raw)
+",
+            $body
+        )
+    };
+}
+
 mod copy;
 pub mod migrate;
 pub mod player;

@@ -26,16 +26,15 @@ use crate::{Error, Result};
 
 /// `PRODUCED registry id revision` → 1 when the entry now records `revision`
 /// as produced, 0 when it recorded as much or more already (or is gone).
-const PRODUCED: &str = r"
-local raw = redis.call('HGET', KEYS[1], ARGV[1])
-if not raw then return 0 end
-local entry = cjson.decode(raw)
+const PRODUCED: &str = season_entry_script!(
+    r"
 local revision = tonumber(ARGV[2])
 if (entry['produced'] or 0) >= revision then return 0 end
 entry['produced'] = revision
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(entry))
 return 1
-";
+"
+);
 
 impl Router {
     /// The closed seasons of `board` whose result is due, oldest first.

@@ -111,24 +111,21 @@ impl SeasonEntry {
 /// `CLOSE registry id now` → 1 when this call recorded the close (and that
 /// revision 1 of its result is due), 0 when the season was already closed (or
 /// has no entry).
-const CLOSE: &str = r"
-local raw = redis.call('HGET', KEYS[1], ARGV[1])
-if not raw then return 0 end
-local entry = cjson.decode(raw)
+const CLOSE: &str = season_entry_script!(
+    r"
 if entry['closed_at_ms'] then return 0 end
 entry['closed_at_ms'] = tonumber(ARGV[2])
 entry['revision'] = 1
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(entry))
 return 1
-";
+"
+);
 
 /// `AMEND registry id at [player]` → 1 when the closed season's entry now says
 /// it was amended at `at` and that `player` (if given) is being taken out of
 /// it, 0 for an open season (or no entry).
-const AMEND: &str = r"
-local raw = redis.call('HGET', KEYS[1], ARGV[1])
-if not raw then return 0 end
-local entry = cjson.decode(raw)
+const AMEND: &str = season_entry_script!(
+    r"
 if not entry['closed_at_ms'] then return 0 end
 entry['amended_at_ms'] = tonumber(ARGV[2])
 local amending = entry['amending'] or {}
@@ -141,15 +138,14 @@ if amending and ARGV[3] then
 end
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(entry))
 return 1
-";
+"
+);
 
 /// `AMENDED registry id player` → 1 when `player` was being taken out of the
 /// closed season and is now out: the next revision of its result is due.
 /// An entry's list is dropped when empty (cjson writes an empty table as `{}`).
-const AMENDED: &str = r"
-local raw = redis.call('HGET', KEYS[1], ARGV[1])
-if not raw then return 0 end
-local entry = cjson.decode(raw)
+const AMENDED: &str = season_entry_script!(
+    r"
 local amending = entry['amending'] or {}
 for i, p in ipairs(amending) do
   if p == ARGV[2] then
@@ -161,19 +157,19 @@ for i, p in ipairs(amending) do
   end
 end
 return 0
-";
+"
+);
 
 /// `REVISED registry id revision produced` → raises a restored closed season's
 /// result revision and what was produced of it to the snapshot's (never lowers them).
-const REVISED: &str = r"
-local raw = redis.call('HGET', KEYS[1], ARGV[1])
-if not raw then return 0 end
-local entry = cjson.decode(raw)
+const REVISED: &str = season_entry_script!(
+    r"
 entry['revision'] = math.max(entry['revision'] or 0, tonumber(ARGV[2]))
 entry['produced'] = math.max(entry['produced'] or 0, tonumber(ARGV[3]))
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(entry))
 return 1
-";
+"
+);
 
 /// The season of `rules` that `time_ms` falls in, for a board with a reset;
 /// `None` for a board without one (or a time seasons are not computed for,
