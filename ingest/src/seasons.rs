@@ -15,6 +15,7 @@ use std::time::Duration;
 use leaderboard_contract::BoardId;
 use leaderboard_semantics::Clock;
 use leaderboard_store::Router;
+use leaderboard_store::board::results;
 use leaderboard_store::board::seasons::{SeasonEntry, seasonal_boards};
 use leaderboard_store::failpoint::hold_here;
 use leaderboard_store::layout::record;
@@ -126,13 +127,15 @@ impl Closer {
         if record.rules.reset.is_none() {
             return Ok(());
         }
-        let closed = self.router.close_due(board, &record.rules, self.clock.now_ms(), applied_before_ms).await?;
-        metrics::counter!("ingest_seasons_closed_total").increment(closed.len() as u64);
-        for entry in self.router.results_due(board).await? {
-            self.produce(board, &entry).await?;
+        // One read of the registry per pass: closing, results and retention go on from it.
+        let mut closing = self.router.close_due(board, &record.rules, self.clock.now_ms(), applied_before_ms).await?;
+        metrics::counter!("ingest_seasons_closed_total").increment(closing.closed.len() as u64);
+        for entry in results::due(&mut closing.entries) {
+            self.produce(board, entry).await?;
+            entry.produced = entry.revision;
         }
         // Retention after the results: a season beyond `keep_seasons` goes once its result is out.
-        let removed = self.router.remove_beyond_kept(board, &record.rules).await?;
+        let removed = self.router.remove_beyond_kept(board, &record.rules, &closing.entries).await?;
         metrics::counter!("ingest_seasons_removed_total").increment(removed.len() as u64);
         for id in &removed {
             info!(%board, season = id, "season removed (beyond keep_seasons)");

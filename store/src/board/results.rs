@@ -36,18 +36,12 @@ return 1
 "
 );
 
-impl Router {
-    /// The closed seasons of `board` whose result is due, oldest first.
-    ///
-    /// # Errors
-    /// [`Error::Redis`] when Redis fails; [`Error::Corrupt`] for an unreadable entry.
-    pub async fn results_due(&self, board: &BoardId) -> Result<Vec<SeasonEntry>> {
-        let mut due: Vec<SeasonEntry> =
-            self.seasons(board).await?.into_iter().filter(SeasonEntry::result_due).collect();
-        due.reverse();
-        Ok(due)
-    }
+/// The seasons among `entries` (a registry, newest first) whose result is due, oldest first.
+pub fn due(entries: &mut [SeasonEntry]) -> impl Iterator<Item = &mut SeasonEntry> {
+    entries.iter_mut().rev().filter(|e| e.result_due())
+}
 
+impl Router {
     /// The result of the closed season `entry` of `board` at its current
     /// revision: its total and first `top` rows, read from the frozen season.
     ///

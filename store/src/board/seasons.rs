@@ -171,6 +171,15 @@ return 1
 "
 );
 
+/// What [`Router::close_due`] did, and the registry it worked from.
+#[derive(Debug, Clone, Default)]
+pub struct Closing {
+    /// The seasons this call closed.
+    pub closed: Vec<String>,
+    /// The board's seasons, newest first, as read, with this call's closes applied.
+    pub entries: Vec<SeasonEntry>,
+}
+
 /// The season of `rules` that `time_ms` falls in, for a board with a reset;
 /// `None` for a board without one (or a time seasons are not computed for,
 /// which `ts` validation already excludes).
@@ -263,8 +272,10 @@ impl Router {
     /// passed at `now_ms` and by `applied_before_ms` (a time before which every
     /// record is applied: the watermark), recording it closed at `now_ms`.
     /// Returns the seasons this call closed (another closer may have set some
-    /// fences too; each season is reported by exactly one closer). Safe to run
-    /// from any number of processes at once, and again after a failure.
+    /// fences too; each season is reported by exactly one closer) and the
+    /// registry as read, with this call's closes applied, for the rest of a
+    /// closing pass (results, retention) to go on from without reading it again.
+    /// Safe to run from any number of processes at once, and again after a failure.
     ///
     /// # Errors
     /// [`Error::Redis`] when Redis fails (what was done stays done; run it again).
@@ -274,30 +285,44 @@ impl Router {
         rules: &Rules,
         now_ms: i64,
         applied_before_ms: i64,
-    ) -> Result<Vec<String>> {
-        let mut closed = Vec::new();
-        for entry in self.seasons(board).await?.iter().filter(|e| !e.closed()) {
+    ) -> Result<Closing> {
+        let mut closing = Closing { closed: Vec::new(), entries: self.seasons(board).await? };
+        for entry in closing.entries.iter_mut().filter(|e| !e.closed()) {
             let season = Season { id: entry.id.clone(), start_ms: entry.start_ms, end_ms: entry.end_ms };
             let due = past_grace(rules, &season, now_ms) && past_grace(rules, &season, applied_before_ms);
             if due && self.close_season(board, &entry.id, now_ms).await? {
-                closed.push(entry.id.clone());
+                // What the `CLOSE` script wrote.
+                (entry.closed_at_ms, entry.revision) = (Some(now_ms), 1);
+                closing.closed.push(entry.id.clone());
             }
         }
-        Ok(closed)
+        Ok(closing)
     }
 
-    /// Deletes the closed seasons of `board` beyond `keep_seasons`, oldest
-    /// first, except those whose result is still due (it is never lost);
-    /// returns their ids. Safe to run from any number of processes at once.
+    /// Deletes the closed seasons of `board` beyond `keep_seasons` among
+    /// `entries` (its registry, newest first), oldest first, except those
+    /// whose result is still due (it is never lost, each candidate's entry is
+    /// read again before it goes); returns their ids. Safe to run from any
+    /// number of processes at once, and on entries read earlier: a season seen
+    /// open or its result due is only kept longer.
     ///
     /// # Errors
     /// [`Error::Redis`] when Redis fails (what was done stays done; run it again).
-    pub async fn remove_beyond_kept(&self, board: &BoardId, rules: &Rules) -> Result<Vec<String>> {
-        let entries = self.seasons(board).await?;
+    pub async fn remove_beyond_kept(
+        &self,
+        board: &BoardId,
+        rules: &Rules,
+        entries: &[SeasonEntry],
+    ) -> Result<Vec<String>> {
         let closed: Vec<&SeasonEntry> = entries.iter().filter(|e| e.closed()).collect();
         let mut removed = Vec::new();
         for old in closed.iter().skip(rules.keep_seasons as usize).filter(|e| !e.result_due()) {
-            self.delete_storage(&board.season(&old.id)).await?;
+            // `entries` may be a pass old: an amendment since may have made a revision due.
+            let stored = board.season(&old.id);
+            if self.stored_season(&stored).await?.is_none_or(|now| now.result_due()) {
+                continue;
+            }
+            self.delete_storage(&stored).await?;
             let _: i64 = self.store().query(redis::cmd("HDEL").arg(keys::seasons(board)).arg(&old.id)).await?;
             removed.push(old.id.clone());
         }

@@ -131,7 +131,7 @@ async fn racing_closers_close_each_season_once_and_retention_keeps_the_newest() 
     let (ra, rb) =
         tokio::join!(a.close_due(&board, &rules, now, now), b.close_due(&board, &rules, now - 5_000, now - 5_000));
     let (ra, rb) = (ra.expect("closer a"), rb.expect("closer b"));
-    let mut closed: Vec<String> = ra.iter().chain(&rb).cloned().collect();
+    let mut closed: Vec<String> = ra.closed.iter().chain(&rb.closed).cloned().collect();
     closed.sort();
     let ids: Vec<String> = (0..3).map(|d| season(&rules, d).id).collect();
     assert_eq!(closed, ids, "days 0 to 2 closed, each by exactly one closer");
@@ -142,8 +142,10 @@ async fn racing_closers_close_each_season_once_and_retention_keeps_the_newest() 
         days.iter().map(|&(d, c)| (season(&rules, d).id, c)).collect()
     };
     // Retention waits for the results: none is produced yet, so day 0 stays.
-    assert_eq!(a.remove_beyond_kept(&board, &rules).await.expect("retention"), Vec::<String>::new());
-    let due = a.results_due(&board).await.expect("due");
+    let fresh = || async { a.seasons(&board).await.expect("seasons") };
+    assert_eq!(a.remove_beyond_kept(&board, &rules, &fresh().await).await.expect("retention"), Vec::<String>::new());
+    let mut entries = fresh().await;
+    let due: Vec<_> = leaderboard_store::board::results::due(&mut entries).map(|e| e.clone()).collect();
     assert_eq!(
         due.iter().map(|e| (e.id.clone(), e.revision)).collect::<Vec<_>>(),
         ids.iter().map(|id| (id.clone(), 1)).collect::<Vec<_>>(),
@@ -153,8 +155,8 @@ async fn racing_closers_close_each_season_once_and_retention_keeps_the_newest() 
         assert!(a.result_produced(&board, &entry.id, 1).await.expect("produced"));
         assert!(!b.result_produced(&board, &entry.id, 1).await.expect("again"), "recorded once");
     }
-    assert_eq!(a.remove_beyond_kept(&board, &rules).await.expect("retention"), [ids[0].clone()]);
-    assert!(b.remove_beyond_kept(&board, &rules).await.expect("retention").is_empty());
+    assert_eq!(a.remove_beyond_kept(&board, &rules, &fresh().await).await.expect("retention"), [ids[0].clone()]);
+    assert!(b.remove_beyond_kept(&board, &rules, &fresh().await).await.expect("retention").is_empty());
     assert_eq!(
         listed(a.seasons(&board).await.expect("seasons")),
         expected(&[(4, false), (3, false), (2, true), (1, true)]),
