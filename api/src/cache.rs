@@ -10,10 +10,18 @@
 //! bytes and a tag of their content, so the common request costs no
 //! serialisation and a client holding the same page gets `304 Not Modified`.
 //! Refreshes of many boards run at most [`REFRESH_CONCURRENCY`] at a time, so
-//! boards expiring together do not stampede Redis.
+//! boards expiring together do not stampede Redis; concurrent first reads of a
+//! cold board share one read ([`crate::coalesce`]): after a [`TopCache::clear`],
+//! thousands of requests or live streams of one board cost Redis one page.
+//!
+//! Each refresh round (and each clear) is announced ([`TopCache::rounds`]): live
+//! streams of the top ([`crate::watch`]) wake then, instead of polling. A
+//! snapshot renders the stream event of each list length once, whoever asks
+//! ([`TopSnapshot::event`]).
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwapOption;
@@ -26,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backend::Backend;
 use crate::clock::rfc3339;
+use crate::coalesce::Coalescer;
 use crate::dto::{EntryDto, TopResponse};
 use crate::error::ApiError;
 
@@ -50,6 +59,24 @@ pub struct TopSnapshot {
     pub tag: u64,
     /// When it was read from Redis (readiness counts a recent cache: [`crate::health`]).
     pub read_at: Instant,
+    /// The live-stream events rendered from it, by list length (at most the cached rows).
+    events: Mutex<HashMap<u64, Arc<TopEvent>>>,
+}
+
+/// The `top` event of a live stream: a list of the first rows, rendered once per snapshot and length.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TopEvent {
+    /// A hash of the rows alone (not `as_of` or `total`): equal lists, equal tags.
+    pub rows_tag: u64,
+    /// The event's id: `as_of` in milliseconds since the epoch.
+    pub id: String,
+    /// The body of `/top` for those rows.
+    pub json: String,
+}
+
+/// FNV-1a: stable across processes and versions, unlike the std hasher's seeds.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 impl TopSnapshot {
@@ -63,10 +90,30 @@ impl TopSnapshot {
             entries: entries.iter().map(EntryDto::from).collect(),
         };
         let page = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
-        // FNV-1a: stable across processes and versions, unlike the std hasher's seeds.
-        let tag =
-            page.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-        Self { as_of, total, entries, page, tag, read_at: Instant::now() }
+        let tag = fnv1a(&page);
+        Self { as_of, total, entries, page, tag, read_at: Instant::now(), events: Mutex::default() }
+    }
+
+    /// The live-stream event of the first `limit` rows of `board` (as the client named it,
+    /// `season` the season's id), rendered on first use.
+    pub fn event(&self, board: &str, season: Option<&str>, limit: u64) -> Arc<TopEvent> {
+        let mut events = self.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        events
+            .entry(limit)
+            .or_insert_with(|| {
+                let entries: Vec<EntryDto> = self.entries.iter().take(limit as usize).map(EntryDto::from).collect();
+                let rows_tag = fnv1a(&serde_json::to_vec(&entries).unwrap_or_default());
+                let body = TopResponse {
+                    board: board.to_string(),
+                    season: season.map(str::to_string),
+                    as_of: rfc3339(self.as_of),
+                    total: self.total,
+                    entries,
+                };
+                let id = self.as_of.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis().to_string();
+                Arc::new(TopEvent { rows_tag, id, json: serde_json::to_string(&body).unwrap_or_default() })
+            })
+            .clone()
     }
 
     /// The entity tag of the rows at `offset..offset + limit` of this snapshot.
@@ -101,12 +148,35 @@ pub struct TopCache {
     boards: DashMap<BoardId, Arc<Slot>>,
     /// Raised by [`TopCache::clear`]: a page read before a clear is served once, never cached.
     generation: AtomicU64,
+    /// First reads of cold boards in flight, by generation and board.
+    cold: Coalescer<(u64, BoardId), Result<Arc<TopSnapshot>, ApiError>>,
+    /// Counts refresh rounds and clears: what live streams wait for.
+    rounds: tokio::sync::watch::Sender<u64>,
 }
 
 impl TopCache {
     /// A cache of `rows` rows per board, refreshed every `refresh`, dropping boards idle for `idle`.
     pub fn new(rows: u64, refresh: Duration, idle: Duration) -> Self {
-        Self { rows, idle, refresh, epoch: Instant::now(), boards: DashMap::new(), generation: AtomicU64::new(0) }
+        Self {
+            rows,
+            idle,
+            refresh,
+            epoch: Instant::now(),
+            boards: DashMap::new(),
+            generation: AtomicU64::new(0),
+            cold: Coalescer::default(),
+            rounds: tokio::sync::watch::Sender::new(0),
+        }
+    }
+
+    /// Changes after every refresh round and every clear: a snapshot may have changed.
+    pub fn rounds(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.rounds.subscribe()
+    }
+
+    /// Announces that snapshots may have changed.
+    fn announce(&self) {
+        self.rounds.send_modify(|round| *round = round.wrapping_add(1));
     }
 
     /// How long a client or CDN may reuse a cached page: the refresh interval.
@@ -126,6 +196,7 @@ impl TopCache {
     pub fn clear(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.boards.clear();
+        self.announce();
     }
 
     /// How many times every cached page was dropped ([`TopCache::clear`]). An answer read in
@@ -163,7 +234,10 @@ impl TopCache {
             }
         }
         let generation = self.generation.load(Ordering::SeqCst);
-        let snapshot = Arc::new(self.read(backend, board).await?);
+        let snapshot = self
+            .cold
+            .run((generation, board.clone()), || async { self.read(backend, board).await.map(Arc::new) })
+            .await?;
         // Unknown boards are not cached, so made-up names cannot fill the cache.
         if snapshot.total > 0 && self.boards.len() < MAX_CACHED_BOARDS {
             let slot = self.boards.entry(board.clone()).or_default().clone();
@@ -209,6 +283,7 @@ impl TopCache {
             });
         refreshes.await;
         metrics::gauge!("api_top_cache_boards").set(self.boards.len() as f64);
+        self.announce();
     }
 
     /// Refreshes every `interval` until `shutdown`.

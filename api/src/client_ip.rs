@@ -14,11 +14,13 @@
 //! states of clients that have been quiet long enough to be back at a full
 //! burst, so a stream of new addresses cannot grow it without bound.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
+
+use crate::conn::Peer;
 use axum::http::Request;
 use governor::clock::QuantaInstant;
 use governor::middleware::NoOpMiddleware;
@@ -53,6 +55,19 @@ impl ClientIp {
         self.trusted.iter().any(|net| net.contains(&ip))
     }
 
+    /// The client address of `req`: its peer's ([`Peer`]), or a trusted proxy's `X-Forwarded-For`;
+    /// `None` when the server put no peer on it.
+    pub fn of<T>(&self, req: &Request<T>) -> Option<IpAddr> {
+        let ConnectInfo(Peer(peer)) = req.extensions().get::<ConnectInfo<Peer>>()?;
+        Some(self.of_parts(peer.ip(), req.headers()))
+    }
+
+    /// The client address of a request from `peer` with these headers.
+    pub fn of_parts(&self, peer: IpAddr, headers: &axum::http::HeaderMap) -> IpAddr {
+        let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+        self.client(peer, forwarded)
+    }
+
     /// The client address of a request from `peer` carrying these `X-Forwarded-For` values.
     pub fn client<'a>(&self, peer: IpAddr, forwarded: impl Iterator<Item = &'a str>) -> IpAddr {
         if !self.is_trusted(peer) {
@@ -75,13 +90,28 @@ impl KeyExtractor for ClientIp {
     type Key = IpAddr;
 
     fn extract<T>(&self, req: &Request<T>) -> Result<Self::Key, GovernorError> {
-        let peer = req
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip())
-            .ok_or(GovernorError::UnableToExtractKey)?;
-        let forwarded = req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
-        Ok(self.client(peer, forwarded))
+        self.of(req).ok_or(GovernorError::UnableToExtractKey)
+    }
+}
+
+/// The client a request comes from, as [`ClientIp`] tells ([`crate::state::AppState::clients`]).
+/// Requests without a peer (only a router called in-process, without a server) share the
+/// unspecified address.
+#[derive(Debug, Clone, Copy)]
+pub struct Client(pub IpAddr);
+
+impl axum::extract::FromRequestParts<crate::state::AppState> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &crate::state::AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<Peer>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(Peer(addr))| addr.ip());
+        Ok(Self(state.clients.of_parts(peer, &parts.headers)))
     }
 }
 

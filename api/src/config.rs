@@ -108,6 +108,13 @@ pub struct Config {
     /// fewer than half of the calls of the last 5 s succeed).
     #[arg(long, env = "LB_BREAKER_FAILURES", default_value_t = 200)]
     pub breaker_failures: u32,
+    /// How long a write to a client may make no progress before the connection is dropped
+    /// (a client that stopped reading: `api::conn`).
+    #[arg(long, env = "LB_WRITE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub write_timeout: Duration,
+    /// Live streams.
+    #[command(flatten)]
+    pub watch: crate::watch::WatchOptions,
     /// How long the breaker stays open before letting a probe through (1 s to 30 s; grows, with jitter, up to 30 s).
     #[arg(long, env = "LB_BREAKER_OPEN", default_value = "1s", value_parser = humantime::parse_duration)]
     pub breaker_open: Duration,
@@ -146,6 +153,7 @@ impl Config {
             || self.breaker_open.is_zero()
             || self.watermark_refresh.is_zero()
             || self.loss_check.is_zero()
+            || self.write_timeout.is_zero()
         {
             return Err(ConfigError::Invalid("durations must be positive".into()));
         }
@@ -155,6 +163,7 @@ impl Config {
         if self.metrics_addr == Some(self.addr) && self.addr.port() != 0 {
             return Err(ConfigError::Invalid("--metrics-addr must differ from --addr".into()));
         }
+        self.watch.validate().map_err(ConfigError::Invalid)?;
         if self.max_concurrency == 0 || self.breaker_failures == 0 {
             return Err(ConfigError::Invalid("--max-concurrency and --breaker-failures must be positive".into()));
         }
@@ -187,5 +196,8 @@ mod tests {
         assert!(bad(&["--addr", "127.0.0.1:9000", "--metrics-addr", "127.0.0.1:9000"]));
         assert!(bad(&["--breaker-open", "200ms"]));
         assert!(bad(&["--addr", "not-an-addr"]));
+        assert!(bad(&["--write-timeout", "0s"]));
+        assert!(bad(&["--watch-max-streams", "0"]));
+        assert!(bad(&["--watch-heartbeat", "10ms"]));
     }
 }

@@ -75,6 +75,28 @@ pub struct PlayerResponse {
     pub meta: Option<Meta>,
 }
 
+impl PlayerResponse {
+    /// The body for `player`'s `standing` on `target`, dated `as_of`.
+    pub fn new(
+        target: &crate::season::Target,
+        player: &leaderboard_contract::PlayerId,
+        st: leaderboard_semantics::Standing,
+        as_of: std::time::SystemTime,
+    ) -> Self {
+        Self {
+            board: target.board.to_string(),
+            season: target.season_id(),
+            player: player.to_string(),
+            score: st.score,
+            rank: st.rank,
+            total: st.total,
+            percentile: st.percentile,
+            as_of: crate::clock::rfc3339(as_of),
+            meta: st.meta,
+        }
+    }
+}
+
 /// `GET /v1/boards/{board}/players/{player}/around`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AroundResponse {

@@ -74,6 +74,14 @@ pub enum ApiError {
     /// The service is at its concurrency limit (503).
     #[error("the service is overloaded")]
     Overloaded,
+    /// As many live streams as this process serves are open (503 `too_many_streams`,
+    /// `--watch-max-streams`).
+    #[error("this server has as many live streams open as it serves: retry later or elsewhere")]
+    TooManyStreams,
+    /// The client has as many live streams open as one client may (429 `too_many_streams`,
+    /// `--watch-per-client`).
+    #[error("this client has as many live streams open as one client may")]
+    ClientStreams,
     /// The request took longer than the request timeout (503).
     #[error("the request timed out")]
     Timeout,
@@ -190,6 +198,12 @@ impl ApiError {
             ),
             Self::Overloaded => {
                 (StatusCode::SERVICE_UNAVAILABLE, "overloaded", self.to_string(), Some(Duration::from_secs(1)))
+            }
+            Self::TooManyStreams => {
+                (StatusCode::SERVICE_UNAVAILABLE, "too_many_streams", self.to_string(), Some(Duration::from_secs(5)))
+            }
+            Self::ClientStreams => {
+                (StatusCode::TOO_MANY_REQUESTS, "too_many_streams", self.to_string(), Some(Duration::from_secs(5)))
             }
             Self::Timeout | Self::AdminTimeout => {
                 (StatusCode::SERVICE_UNAVAILABLE, "timeout", self.to_string(), Some(Duration::from_secs(1)))

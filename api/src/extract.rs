@@ -52,6 +52,19 @@ fn query_error(e: &QueryRejection) -> ApiError {
 #[derive(Debug)]
 pub struct BoardPath(pub BoardId);
 
+/// `/players/{player}` or `/players/{player}:watch`, validated: the router cannot tell them
+/// apart (a path segment is a parameter or a literal, not both), so the suffix is read here.
+/// A player whose id ends in `:watch` is therefore read through `players:lookup`.
+#[derive(Debug)]
+pub struct PlayerRoute {
+    /// The board.
+    pub board: BoardId,
+    /// The player.
+    pub player: PlayerId,
+    /// The path asks for the live stream.
+    pub watch: bool,
+}
+
 /// A player alone from the path, validated (the admin routes about players).
 #[derive(Debug)]
 pub struct PlayerIdPath(pub PlayerId);
@@ -100,6 +113,20 @@ impl<S: Send + Sync> FromRequestParts<S> for PlayerPath {
     }
 }
 
+impl<S: Send + Sync> FromRequestParts<S> for PlayerRoute {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path((b, p)) =
+            Path::<(String, String)>::from_request_parts(parts, state).await.map_err(|e| path_error(&e))?;
+        let (p, watch) = match p.strip_suffix(":watch") {
+            Some(watched) => (watched.to_string(), true),
+            None => (p, false),
+        };
+        Ok(Self { board: board(b)?, player: player(p)?, watch })
+    }
+}
+
 /// `?limit=&offset=` of a top page.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -131,6 +158,28 @@ impl PageParams {
             ));
         }
         Ok((offset, limit))
+    }
+}
+
+/// `?limit=` of a live stream of the top.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WatchParams {
+    /// Rows of each event, 1..=the api's cached rows (`--top-cache-rows`, default 100); default 10.
+    pub limit: Option<u64>,
+}
+
+impl WatchParams {
+    /// Validated limit: the stream is served from the cache, so at most its `rows`.
+    ///
+    /// # Errors
+    /// 400 when out of bounds.
+    pub fn checked(&self, rows: u64) -> Result<u64, ApiError> {
+        let limit = self.limit.unwrap_or(10.min(rows));
+        if !(1..=rows).contains(&limit) {
+            return Err(ApiError::bad_request("invalid_limit", format!("limit must be 1..={rows}")));
+        }
+        Ok(limit)
     }
 }
 
@@ -168,5 +217,9 @@ mod tests {
         assert!(PageParams { limit: Some(5), offset: Some(10_001) }.checked().is_err());
         assert_eq!(AroundParams { radius: None }.checked().expect("default"), 5);
         assert!(AroundParams { radius: Some(51) }.checked().is_err());
+        assert_eq!(WatchParams { limit: None }.checked(100).expect("default"), 10);
+        assert_eq!(WatchParams { limit: None }.checked(5).expect("default under few rows"), 5);
+        assert!(WatchParams { limit: Some(0) }.checked(100).is_err());
+        assert!(WatchParams { limit: Some(101) }.checked(100).is_err());
     }
 }

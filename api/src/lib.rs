@@ -31,6 +31,8 @@
 //!   [`loss`]: noticing a store that lost its data; [`players`]: erasures and bans made
 //!   elsewhere reaching the caches.
 //! - [`admin`]: admin tokens, scopes and the audit log (the routes are in `routes::admin`).
+//! - [`watch`]: live updates (Server-Sent Events of the top and of standings), bounded;
+//!   [`conn`]: accepted connections, whose stuck writes drop slow clients.
 //! - [`dto`], [`openapi`]: request and response bodies and their OpenAPI document; [`telemetry`]:
 //!   metrics and logs; [`client_ip`]: telling clients apart for the rate limit; [`clock`]: RFC 3339
 //!   dates; [`tls`]: optional TLS on the listener.
@@ -46,6 +48,7 @@ pub mod client_ip;
 pub mod clock;
 pub mod coalesce;
 pub mod config;
+pub mod conn;
 pub mod dto;
 pub mod error;
 pub mod extract;
@@ -61,8 +64,8 @@ pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tls;
+pub mod watch;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -138,6 +141,10 @@ pub async fn state(
         admin,
         clock: config.store.clock,
         seasons: Arc::default(),
+        streams: Arc::new(watch::Streams::new(config.watch.clone())),
+        clients: client_ip::ClientIp::new(
+            client_ip::parse_proxies(&config.trusted_proxies).map_err(anyhow::Error::msg)?,
+        ),
     })
 }
 
@@ -200,8 +207,7 @@ pub fn app(state: AppState, config: &Config) -> anyhow::Result<(axum::Router, Op
     let mut served = reads.merge(admin);
     let mut limiter = None;
     if config.rate_limit_per_second > 0 {
-        let clients =
-            client_ip::ClientIp::new(client_ip::parse_proxies(&config.trusted_proxies).map_err(anyhow::Error::msg)?);
+        let clients = state.clients.clone();
         let governor = GovernorConfigBuilder::default()
             .period(Duration::from_secs(1) / u32::try_from(config.rate_limit_per_second).unwrap_or(u32::MAX))
             .burst_size(config.rate_limit_burst.max(1))
@@ -303,36 +309,27 @@ pub async fn run(
         tokio::spawn(state.cache.clone().run_refresher(state.backend.clone(), config.top_refresh, shutdown.clone()));
     let players = tokio::spawn(players::watch(state.clone(), config.watermark_refresh, shutdown.clone()));
     let breaker = tokio::spawn(watch_breaker(state.backend.clone(), shutdown.clone()));
+    let standings =
+        tokio::spawn(watch::standing::Hub::run(state.clone(), config.watch.watch_standing_every, shutdown.clone()));
+    // Live streams end when shutdown begins: a graceful shutdown waits for every response to end.
+    let streams_end = {
+        let (streams, shutdown) = (state.streams.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            streams.end_all();
+        })
+    };
     tracing::info!(addr = %listener.local_addr()?, layout = %state.backend.router().spec(), "api listening");
     let admin = state.admin.clone();
     let (app, limiter) = app(state, &config)?;
     let pruner = limiter.map(|l| tokio::spawn(client_ip::prune(l, shutdown.clone())));
-    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let service = app.into_make_service_with_connect_info::<conn::Peer>();
     let served = match config.tls_files() {
-        None => axum::serve(listener, service)
+        None => axum::serve(conn::Listener::new(listener, config.write_timeout), service)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .await
             .context("serving http"),
-        Some(files) => {
-            let tls = axum_server::tls_rustls::RustlsConfig::from_config(tls::server_config(&files)?);
-            let handle = axum_server::Handle::new();
-            let stop = {
-                let (handle, shutdown) = (handle.clone(), shutdown.clone());
-                // Requests in flight finish; connections still open after the request timeout are closed.
-                let grace = config.request_timeout;
-                tokio::spawn(async move {
-                    shutdown.cancelled().await;
-                    handle.graceful_shutdown(Some(grace));
-                })
-            };
-            let served = axum_server::from_tcp_rustls(listener.into_std().context("the listener")?, tls)
-                .handle(handle)
-                .serve(service)
-                .await
-                .context("serving https");
-            stop.abort();
-            served
-        }
+        Some(files) => serve_https(listener, service, &files, &config, &shutdown).await,
     };
     shutdown.cancel();
     if let Some(admin) = admin {
@@ -347,10 +344,42 @@ pub async fn run(
     loss_watch.await.context("epoch watcher")?;
     redis_watch.await.context("redis watcher")?;
     breaker.await.context("breaker watcher")?;
+    standings.await.context("watched standings reader")?;
+    streams_end.await.context("live streams")?;
     metrics_stop.cancel();
     if let Some(server) = metrics_server {
         server.await.context("metrics server")?.context("serving metrics")?;
     }
+    served
+}
+
+/// Serves `service` over TLS until `shutdown`: requests in flight finish; connections still
+/// open after the request timeout are closed.
+async fn serve_https(
+    listener: TcpListener,
+    service: axum::extract::connect_info::IntoMakeServiceWithConnectInfo<axum::Router, conn::Peer>,
+    files: &tls::TlsFiles,
+    config: &Config,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let tls = axum_server::tls_rustls::RustlsConfig::from_config(tls::server_config(files)?);
+    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
+        .acceptor(conn::SlowClients { write_timeout: config.write_timeout });
+    let handle = axum_server::Handle::new();
+    let stop = {
+        let (handle, shutdown, grace) = (handle.clone(), shutdown.clone(), config.request_timeout);
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            handle.graceful_shutdown(Some(grace));
+        })
+    };
+    let served = axum_server::from_tcp(listener.into_std().context("the listener")?)
+        .acceptor(acceptor)
+        .handle(handle)
+        .serve(service)
+        .await
+        .context("serving https");
+    stop.abort();
     served
 }
 

@@ -9,7 +9,7 @@ use crate::dto::{
     PlayerResponse, ReadyResponse, RedisReadyResponse, ShardDto, TopResponse,
 };
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{admin, boards, lookup, ops, players, seasons};
+use crate::routes::{admin, boards, lookup, ops, players, seasons, watch};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -17,6 +17,7 @@ use crate::routes::{admin, boards, lookup, ops, players, seasons};
     info(title = "Leaderboard API", description = "Top-N, ranks, percentiles and neighbourhoods of sharded leaderboards. \
         Every answer carries `as_of`, the time of the data it was computed from."),
     paths(boards::top, boards::player, boards::around, lookup::lookup, boards::board, seasons::seasons,
+          watch::top, watch::player,
           admin::list_boards, admin::delete_board, admin::put_rules,
           players::status, players::erase, players::ban, players::unban,
           ops::healthz, ops::readyz, ops::readyz_redis, ops::metrics, ops::openapi, ops::index),
@@ -26,7 +27,8 @@ use crate::routes::{admin, boards, lookup, ops, players, seasons};
                        crate::dto::BanRequest, crate::dto::BanBoards, crate::dto::AllBoardsWord, crate::dto::BanDto,
                        crate::dto::PlayerRemoved, crate::dto::PlayerStatus, crate::dto::PlayerOnBoard,
                        ReadyResponse, RedisReadyResponse, crate::health::Serving, crate::health::NotReady, ErrorBody, ErrorDetail)),
-    tags((name = "boards", description = "Leaderboard reads"), (name = "ops", description = "Operations"),
+    tags((name = "boards", description = "Leaderboard reads"),
+         (name = "live", description = "Live updates: Server-Sent Events"), (name = "ops", description = "Operations"),
          (name = "admin", description = "Boards and players administration: bearer token with the admin scope")),
     modifiers(&BearerAuth, &Constraints)
 )]
@@ -143,6 +145,6 @@ mod tests {
                 }
             }
         }
-        assert_eq!(checked, 6 * 5 + 7 * 3, "six read and seven admin operations");
+        assert_eq!(checked, 8 * 5 + 7 * 3, "eight read (two of them streams) and seven admin operations");
     }
 }

@@ -25,7 +25,7 @@ use crate::error::ApiError;
 pub const SEASON_PATTERN: &str = "^(current|previous|all|[0-9]{4}-[0-9]{2}(-[0-9]{2}(T[0-9]{2}(:[0-9]{2})?)?)?)$";
 
 /// `?season=` of the read routes.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SeasonParams {
     /// `current` (the default on boards with a reset), `previous`, `all` (all-time; the default,

@@ -40,6 +40,10 @@ pub struct AppState {
     pub clock: leaderboard_semantics::Clock,
     /// Which seasons are closed (dates their answers by their end).
     pub seasons: Arc<SeasonStates>,
+    /// Live streams: their limits, the players watched, shutdown.
+    pub streams: Arc<crate::watch::Streams>,
+    /// Tells clients apart (the rate limit, the streams per client).
+    pub clients: crate::client_ip::ClientIp,
 }
 
 impl AppState {

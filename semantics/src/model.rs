@@ -220,10 +220,20 @@ pub struct Listed {
     pub score: u64,
     /// Their rank on the board.
     pub rank: u64,
+    /// Players on the board with their score, themselves included (1 on `earliest` boards, whose
+    /// ranks are positions): with the total, their percentile ([`Listed::standing`]).
+    pub tied: u64,
     /// Their place inside the list, with the board's tie rule.
     pub list_rank: u64,
     /// The metadata of the event that set their score, when it carried any.
     pub meta: Option<Meta>,
+}
+
+impl Listed {
+    /// Their standing on a board of `total` players (the player route's answer).
+    pub fn standing(&self, total: u64, ties: Ties) -> Standing {
+        Standing::ranked(self.score, self.rank.saturating_sub(1), self.tied, total, ties).with_meta(self.meta.clone())
+    }
 }
 
 /// The answer of a lookup.

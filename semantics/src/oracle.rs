@@ -244,7 +244,20 @@ impl OracleBoard {
     /// A player's standing.
     pub fn standing(&self, player: &PlayerId) -> Option<Standing> {
         let score = self.score(player)?;
-        let (ahead, equal) = match self.rules.ties {
+        let (ahead, equal) = self.ahead_and_tied(player, score)?;
+        Some(Standing {
+            score,
+            rank: ahead + 1,
+            total: self.total(),
+            percentile: percentile(self.total(), ahead, equal),
+            meta: self.meta(player).cloned(),
+        })
+    }
+
+    /// The players ahead of `player` (of score `score`) and those sharing their place (themselves
+    /// included; 1 on `earliest` boards).
+    fn ahead_and_tied(&self, player: &PlayerId, score: u64) -> Option<(u64, u64)> {
+        Some(match self.rules.ties {
             Ties::Earliest => (self.position(player)? as u64, 1),
             Ties::Shared => {
                 let not_behind =
@@ -252,13 +265,6 @@ impl OracleBoard {
                 let above = self.strictly_above(score);
                 (above, not_behind as u64 - above)
             }
-        };
-        Some(Standing {
-            score,
-            rank: ahead + 1,
-            total: self.total(),
-            percentile: percentile(self.total(), ahead, equal),
-            meta: self.meta(player).cloned(),
         })
     }
 
@@ -288,7 +294,15 @@ impl OracleBoard {
                             as u64
                     }
                 };
-                Some(crate::Listed { player: (*p).clone(), score: st.score, rank: st.rank, list_rank, meta: st.meta })
+                let (_, tied) = self.ahead_and_tied(p, st.score)?;
+                Some(crate::Listed {
+                    player: (*p).clone(),
+                    score: st.score,
+                    rank: st.rank,
+                    tied,
+                    list_rank,
+                    meta: st.meta,
+                })
             })
             .collect();
         let missing = asked.iter().filter(|p| self.score(p).is_none()).map(|p| (*p).clone()).collect();

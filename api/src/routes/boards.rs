@@ -117,7 +117,7 @@ fn cached_page(s: &AppState, target: &Target, cached: &Cached, rows: Rows, reque
 }
 
 /// 404 for a player without a row: `board_not_found` when the board (or season) is empty.
-async fn missing(s: &AppState, board: &BoardId, player: &PlayerId) -> ApiError {
+pub(crate) async fn missing(s: &AppState, board: &BoardId, player: &PlayerId) -> ApiError {
     match s.backend.call(|r| async move { r.total(board).await }).await {
         Ok(0) => read::board_not_found(board),
         Ok(_) => ApiError::NotFound {
@@ -143,17 +143,7 @@ pub async fn player(
 ) -> Result<Json<PlayerResponse>, ApiError> {
     let Answer { target, value: standing, as_of } = read::standing(&s, board, &season, &player).await?;
     let Some(st) = standing else { return Err(missing(&s, &target.stored, &player).await) };
-    Ok(Json(PlayerResponse {
-        board: target.board.to_string(),
-        season: target.season_id(),
-        player: player.to_string(),
-        score: st.score,
-        rank: st.rank,
-        total: st.total,
-        percentile: st.percentile,
-        as_of: rfc3339(as_of),
-        meta: st.meta,
-    }))
+    Ok(Json(PlayerResponse::new(&target, &player, st, as_of)))
 }
 
 /// The rows just above and below a player.

@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`boards`]: top, player, around and board statistics; [`lookup`]: a list of players in one call.
 //! - [`seasons`]: a board's seasons; [`read`]: resolve the season, read, date the answer.
+//! - [`watch`]: live updates, the top and a player's standing as Server-Sent Events.
 //! - [`admin`]: the bearer-token routes under `/v1/admin/boards` and what every admin route shares;
 //!   [`players`]: those under `/v1/admin/players` (erasure, bans).
 //! - [`ops`]: health, readiness, metrics, the document, the page.
@@ -19,6 +20,7 @@ pub mod ops;
 pub mod players;
 pub mod read;
 pub mod seasons;
+pub mod watch;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -32,7 +34,8 @@ use crate::state::AppState;
 pub fn reads(state: AppState) -> Router {
     Router::new()
         .route("/v1/boards/{board}/top", get(boards::top))
-        .route("/v1/boards/{board}/players/{player}", get(boards::player))
+        .route("/v1/boards/{board}/top:watch", get(watch::top))
+        .route("/v1/boards/{board}/players/{player}", get(watch::player_or_watch))
         .route("/v1/boards/{board}/players/{player}/around", get(boards::around))
         .route(
             "/v1/boards/{board}/players:lookup",

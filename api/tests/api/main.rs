@@ -15,3 +15,4 @@ mod routes;
 mod seasons;
 mod secrets;
 mod tls;
+mod watch;

@@ -3,7 +3,7 @@
 //! | layout | round trips | Redis work |
 //! |---|---|---|
 //! | `single` | 1 script | per player: one score, one count |
-//! | `hash:S` | 2, one command per shard each: the players' scores and counts in their own shards, then counts above those scores in every other shard | per player: one score and `S` counts |
+//! | `hash:S` | 2, one command per shard each: the players' scores and counts in their own shards, then counts above those scores (and, with `ties: shared`, equal to them) in every other shard | per player: one score and `S` counts (`2S` shared) |
 //! | `range` | 1 script per shard, all in parallel, with the sizes that rank needs | per player: `S` score probes, one count |
 //!
 //! Ranks follow the board's rule (equal scores share a rank); so do list
@@ -72,7 +72,7 @@ fn assemble(total: u64, players: &[&PlayerId], found: Vec<Option<Found>>, ties: 
             Some(prev) if ties == Ties::Shared && prev.score == f.score => prev.list_rank,
             _ => i as u64 + 1,
         };
-        entries.push(Listed { player, score: f.score, rank: f.rank, list_rank, meta: f.meta });
+        entries.push(Listed { player, score: f.score, rank: f.rank, tied: f.tied, list_rank, meta: f.meta });
     }
     Lookup { total, entries, missing }
 }
@@ -136,17 +136,37 @@ async fn sharded(store: &Store, board: &BoardId, shards: usize, players: &[&Play
         });
         let mut pipe = redis::pipe();
         pipe.add_command(scripts::before(key, anchors));
+        if ties == Ties::Shared {
+            let scores = players_here.iter().filter_map(|&i| own_found[i].as_ref().map(|(_, f)| f.score));
+            pipe.add_command(scripts::tied(key, scores));
+        }
         pipes.push(pipe);
         asked.push((shard, players_here));
     }
     let mut ahead: Vec<u64> = vec![0; players.len()];
+    let mut tied: Vec<u64> = vec![0; players.len()];
     for ((_, players_here), reply) in asked.iter().zip(store.run_all(&pipes).await?) {
-        let counts = as_array(reply.into_iter().next().unwrap_or(Value::Nil))?;
+        let mut replies = reply.into_iter();
+        let counts = as_array(replies.next().unwrap_or(Value::Nil))?;
         for (&i, count) in players_here.iter().zip(&counts) {
             ahead[i] += as_u64(count)?;
         }
+        if let Some(equal) = replies.next() {
+            for (&i, count) in players_here.iter().zip(&as_array(equal)?) {
+                tied[i] += as_u64(count)?;
+            }
+        }
     }
-    let found = own_found.into_iter().zip(ahead).map(|(f, a)| f.map(|(_, f)| Found::new(&f, a))).collect();
+    let found = own_found
+        .into_iter()
+        .zip(ahead.into_iter().zip(tied))
+        .map(|(f, (a, t))| {
+            f.map(|(_, f)| {
+                let found = Found::new(&f, a);
+                Found { tied: found.tied + t, ..found }
+            })
+        })
+        .collect();
     Ok(Answer { total, found })
 }
 
@@ -162,10 +182,10 @@ mod tests {
     fn list_ranks_share_places_on_ties_and_missing_keep_their_order() {
         let (ann, bob, cid, dee, eve) = (p("ann"), p("bob"), p("cid"), p("dee"), p("eve"));
         let found = vec![
-            Some(Found { score: 5, rank: 9, time_ms: 0, meta: None }),
+            Some(Found { score: 5, rank: 9, tied: 2, time_ms: 0, meta: None }),
             None,
-            Some(Found { score: 9, rank: 1, time_ms: 0, meta: None }),
-            Some(Found { score: 5, rank: 9, time_ms: 0, meta: None }),
+            Some(Found { score: 9, rank: 1, tied: 1, time_ms: 0, meta: None }),
+            Some(Found { score: 5, rank: 9, tied: 2, time_ms: 0, meta: None }),
             None,
         ];
         let lookup = assemble(40, &[&cid, &eve, &ann, &bob, &dee], found.clone(), Ties::Shared);

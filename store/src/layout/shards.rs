@@ -41,6 +41,8 @@ pub(crate) struct Found {
     pub score: u64,
     /// Their rank on the board.
     pub rank: u64,
+    /// Players with their score, themselves included (1 on `earliest` boards).
+    pub tied: u64,
     /// When they reached it (`earliest` boards; 0 elsewhere).
     pub time_ms: u64,
     /// Their entry's metadata.
@@ -51,7 +53,13 @@ impl Found {
     /// A player found in a shard with `above_shard` players in the shards ranked above it.
     pub(crate) fn new(found: &scripts::LookedUp, above_shard: u64) -> Self {
         let time_ms = member::decode_any(&found.member).and_then(|d| d.time_ms).unwrap_or(0);
-        Self { score: found.score, rank: 1 + above_shard + found.before, time_ms, meta: found.meta.clone() }
+        Self {
+            score: found.score,
+            rank: 1 + above_shard + found.before,
+            tied: found.tied,
+            time_ms,
+            meta: found.meta.clone(),
+        }
     }
 }
 

@@ -73,10 +73,12 @@ return {card, s, pos, above, equal, m, redis.call('HGET', KEYS[2], ARGV[1])}
 "
 );
 
-/// `LOOKUP key meta [index] m0 ...` → `[card, s1, before1, member1, meta1, ...]`:
+/// `LOOKUP key meta [index] m0 ...` → `[card, s1, before1, tied1, member1, meta1, ...]`:
 /// for each player their score (false when absent), the members of the key
 /// ahead of them (strictly better score; on boards with an index, every
-/// member sorting before theirs), their member and their metadata (false when none).
+/// member sorting before theirs), the members of the key with their score
+/// (themselves included; 1 on boards with an index, whose ranks are
+/// positions), their member and their metadata (false when none).
 const LOOKUP: &str = concat!(
     prelude!(),
     r"
@@ -88,13 +90,16 @@ for i = 1, #ARGV do
     out[#out + 1] = s
     if KEYS[3] then
       out[#out + 1] = redis.call('ZREVRANK', KEYS[1], m)
+      out[#out + 1] = 1
     else
       out[#out + 1] = redis.call('ZCOUNT', KEYS[1], '(' .. s, '+inf')
+      out[#out + 1] = redis.call('ZCOUNT', KEYS[1], s, s)
     end
     out[#out + 1] = m
     out[#out + 1] = redis.call('HGET', KEYS[2], ARGV[i])
   else
     out[#out + 1] = false
+    out[#out + 1] = 0
     out[#out + 1] = 0
     out[#out + 1] = false
     out[#out + 1] = false
@@ -116,6 +121,14 @@ for i = 1, #ARGV, 2 do out[#out + 1] = before(KEYS[1], ARGV[i], ARGV[i + 1]) end
 return out
 "
 );
+
+/// `TIED key s1 s2 ...` → `[c1, c2, ...]`: members of the key with each score
+/// (a `hash` lookup's players' ties in the shards that do not hold them).
+const TIED: &str = r"
+local out = {}
+for i = 1, #ARGV do out[i] = redis.call('ZCOUNT', KEYS[1], ARGV[i], ARGV[i]) end
+return out
+";
 
 /// `SEEK key meta [index] member radius [score]` → `[position, above_first, metas, m1, s1, ...]`,
 /// or `[-1]` when no score is given and the member is absent.
@@ -223,6 +236,15 @@ pub(crate) fn lookup<'a>(key: &str, index: Option<&str>, players: impl Iterator<
     cmd
 }
 
+/// The `TIED` call: members of one shard with each of `scores`.
+pub(crate) fn tied(key: &str, scores: impl Iterator<Item = u64>) -> Cmd {
+    let mut cmd = eval_ro(TIED, key);
+    for s in scores {
+        cmd.arg(s);
+    }
+    cmd
+}
+
 /// The `BEFORE` call: members of one shard ahead of each anchor `(score,
 /// member)`; an empty member counts strictly better scores only.
 pub(crate) fn before<'a>(key: &str, anchors: impl Iterator<Item = (u64, &'a [u8])>) -> Cmd {
@@ -245,6 +267,8 @@ pub(crate) struct LookedUp {
     pub score: u64,
     /// Members of the shard ahead of them.
     pub before: u64,
+    /// Members of the shard with their score, themselves included (1 on `earliest` boards).
+    pub tied: u64,
     /// Their member (with its time prefix on `earliest` boards).
     pub member: Vec<u8>,
     /// Their entry's metadata.
@@ -267,14 +291,15 @@ pub(crate) fn parse_lookup(v: Value) -> Result<Looked> {
     let found = items
         .get(1..)
         .unwrap_or_default()
-        .chunks_exact(4)
-        .map(|quad| match &quad[0] {
+        .chunks_exact(5)
+        .map(|row| match &row[0] {
             Value::Nil => Ok(None),
             score => Ok(Some(LookedUp {
                 score: as_score(score)?,
-                before: as_u64(&quad[1])?,
-                member: as_bytes(quad[2].clone())?,
-                meta: decode_meta(&quad[3])?,
+                before: as_u64(&row[1])?,
+                tied: as_u64(&row[2])?,
+                member: as_bytes(row[3].clone())?,
+                meta: decode_meta(&row[4])?,
             })),
         })
         .collect::<Result<Vec<_>>>()?;
