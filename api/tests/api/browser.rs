@@ -1,29 +1,63 @@
-//! The web page in a real headless Chromium.
+//! The web page in a real headless Chromium, driven over the DevTools protocol
+//! (scripts/browser/dom.py): each look at the page waits for a condition to hold in it.
 
-use std::process::Command;
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+use leaderboard_semantics::ScoreUpdate;
 
 use crate::helpers::{TestApi, board, router, seed};
 
-fn chromium() -> String {
-    std::env::var("LB_CHROMIUM").unwrap_or_else(|_| "chromium".into())
+/// A page open in Chromium; [`Page::look`] returns its DOM once the next condition holds.
+struct Page {
+    child: Child,
+    input: ChildStdin,
+    output: BufReader<ChildStdout>,
+    looked: bool,
 }
 
-/// Loads the page with a player lookup in the URL and returns the DOM after
-/// scripts ran (Chromium's virtual time lets the page's fetches finish).
-fn rendered_dom(url: &str) -> String {
-    let profile = std::env::temp_dir().join(testkit::unique("chromium-profile"));
-    let output = Command::new(chromium())
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        .args(["--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(["--virtual-time-budget=8000", "--dump-dom", url])
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run {} ({e}); scripts/infra.sh install installs Debian's chromium", chromium())
-        });
-    let _ = std::fs::remove_dir_all(&profile);
-    assert!(output.status.success(), "chromium failed: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).into_owned()
+impl Page {
+    fn open(url: &str, conditions: &[&str]) -> Self {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/browser/dom.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg(url)
+            .args(conditions)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs scripts/browser/dom.py (Chromium: scripts/infra.sh install)");
+        let input = child.stdin.take().expect("stdin");
+        let output = BufReader::new(child.stdout.take().expect("stdout"));
+        Self { child, input, output, looked: false }
+    }
+
+    /// The DOM once the next condition holds (blocking: call from `spawn_blocking`).
+    fn look(&mut self) -> String {
+        if self.looked {
+            self.input.write_all(b"\n").and_then(|()| self.input.flush()).expect("go on");
+        }
+        self.looked = true;
+        let mut line = String::new();
+        self.output.read_line(&mut line).expect("read the DOM");
+        if line.is_empty() {
+            let status = self.child.wait().expect("wait");
+            panic!("the condition never held in the page ({status}; its DOM is on stderr)");
+        }
+        serde_json::from_str(&line).expect("the DOM as a JSON string")
+    }
+}
+
+impl Drop for Page {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The DOM of `url` once `condition` holds.
+async fn rendered_dom(url: String, condition: &'static str) -> String {
+    tokio::task::spawn_blocking(move || Page::open(&url, &[condition]).look()).await.expect("browser task")
 }
 
 #[tokio::test]
@@ -43,7 +77,19 @@ async fn page_shows_rows_and_a_lookup() {
     let player = leaderboard_contract::PlayerId::new("p0042").expect("id");
     let want = oracle.board(&b).expect("seeded").standing(&player).expect("seeded");
     let url = format!("{}/?board={b}&player={player}", api.base);
-    let dom = tokio::task::spawn_blocking(move || rendered_dom(&url)).await.expect("browser task");
+    let ready = "document.querySelectorAll('#top-rows tr').length === 100 && document.getElementById('lookup-rank') \
+        && document.getElementById('freshness-line').getAttribute('points').includes(',') \
+        && document.getElementById('board-stats').textContent.includes('equal scores')";
+    // Then live: p0042 takes the lead, and both streams show it without a reload.
+    let moved = "document.getElementById('lookup-rank')?.textContent === '1' \
+        && document.querySelector('#top-rows tr')?.textContent.includes('p0042')";
+    let mut page = Page::open(&url, &[ready, moved]);
+    let (mut page, dom) = tokio::task::spawn_blocking(move || {
+        let dom = page.look();
+        (page, dom)
+    })
+    .await
+    .expect("browser task");
     let rows = dom.matches("<tr").count();
     assert!(rows > 100, "top rows rendered ({rows} <tr>): {dom}");
     let rank = format!(r#"<dd id="lookup-rank">{}</dd>"#, want.rank);
@@ -72,6 +118,11 @@ async fn page_shows_rows_and_a_lookup() {
     assert!(points.contains(','), "the freshness chart has points: {points:?}");
     assert!(dom.contains("<dd>equal scores share a rank</dd>"), "the board's rules are shown: {dom}");
     assert!(dom.contains("<dd>higher score (descending)</dd>"), "the board's order is shown");
+    let lead =
+        ScoreUpdate { board: b.clone(), player: player.clone(), score: 10_000, time_ms: 0, meta: None, source: None };
+    router(&redis, "range:100,200").await.apply(&[lead]).await.expect("apply");
+    let dom = tokio::task::spawn_blocking(move || page.look()).await.expect("browser task");
+    assert!(dom.contains("watching: rank and score update as they change"), "{dom}");
     api.stop().await;
 }
 
@@ -113,7 +164,12 @@ async fn page_picks_seasons_and_counts_down_to_the_reset() {
     let api =
         TestApi::start(&redis, "single", |c| c.store.clock = leaderboard_semantics::Clock::Offset { ms: offset }).await;
     let url = format!("{}/?board={b}&season={}", api.base, closed.id);
-    let dom = tokio::task::spawn_blocking(move || rendered_dom(&url)).await.expect("browser task");
+    let ready = "document.getElementById('countdown').textContent.includes('next reset') \
+        && document.getElementById('season-picker').options.length > 2 \
+        && document.getElementById('freshness').textContent.includes('30 players') \
+        && document.getElementById('watermark').textContent.includes('closed') \
+        && document.getElementById('board-stats').textContent.includes('daily')";
+    let dom = rendered_dom(url, ready).await;
     assert!(dom.contains(r#"<option value="2026-11-24">2026-11-24 · closed · 30 players</option>"#), "picker: {dom}");
     assert!(dom.contains(r#"<option value="2026-11-25">2026-11-25 · open · 12 players</option>"#), "picker: {dom}");
     assert!(dom.contains(r#"<option value="all">all-time</option>"#), "picker: {dom}");
@@ -154,13 +210,19 @@ async fn page_counts_down_to_the_next_hour_and_to_a_spans_first_season() {
     let api =
         TestApi::start(&redis, "single", |c| c.store.clock = leaderboard_semantics::Clock::Offset { ms: offset }).await;
     let url = format!("{}/?board={}", api.base, boards[0]);
-    let dom = tokio::task::spawn_blocking(move || rendered_dom(&url)).await.expect("browser task");
+    let ready = "document.getElementById('countdown').textContent.includes('next reset') \
+        && document.getElementById('season-picker').textContent.includes('current (') \
+        && document.getElementById('board-stats').textContent.includes('hourly')";
+    let dom = rendered_dom(url, ready).await;
     assert!(dom.contains("next reset in 00:44:") || dom.contains("next reset in 00:45:00"), "countdown: {dom}");
     assert!(dom.contains("current (2026-11-25T10)"), "picker: {dom}");
     assert!(dom.contains("hourly, on the hour (UTC)"), "the schedule: {dom}");
     // All-time (the stats of a season nobody has played yet are a 404): the schedule, the countdown.
     let url = format!("{}/?board={}&season=all", api.base, boards[1]);
-    let dom = tokio::task::spawn_blocking(move || rendered_dom(&url)).await.expect("browser task");
+    let ready = "document.getElementById('countdown').textContent.includes('first season') \
+        && document.getElementById('season-picker').textContent.includes('current (') \
+        && document.getElementById('board-stats').textContent.includes('every')";
+    let dom = rendered_dom(url, ready).await;
     assert!(dom.contains("first season in 01:59:") || dom.contains("first season in 02:00:00"), "countdown: {dom}");
     assert!(dom.contains("current (none yet)"), "picker: {dom}");
     assert!(dom.contains("every 3days from 2026-11-25T12:15:00Z"), "the schedule: {dom}");
