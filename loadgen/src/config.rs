@@ -207,6 +207,9 @@ pub enum Command {
         #[arg(long, default_value_t = 3_000_000)]
         count: u64,
     },
+    /// Clients following the top of a board by live stream or by polling: the delay from a
+    /// score's produce to each client (scripts/bench-watch.sh).
+    Watch(Box<crate::watch::WatchArgs>),
     /// Waits until the ingest group committed everything; prints the drain rate.
     Drain {
         /// Records expected in the topic.

@@ -17,6 +17,8 @@
 //! - [`meta`]: the metadata events carry with `--meta`.
 //! - [`lag`]: consumer lag; [`verify`]: the end check; [`report`]: the report.
 //! - [`seed`], [`topics`]: preparation; [`bench`]: ingest throughput (fill a topic, time the drain).
+//! - [`watch`]: many clients following a board's top by live stream or by polling, and the
+//!   delay from a score's produce to each of them.
 
 pub mod admin;
 pub mod bench;
@@ -36,6 +38,7 @@ pub mod seasons;
 pub mod seed;
 pub mod topics;
 pub mod verify;
+pub mod watch;
 
 use std::collections::HashSet;
 use std::sync::Arc;

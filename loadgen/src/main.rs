@@ -15,6 +15,12 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Seed { batch } => loadgen::seed::seed(&cli.world, *batch).await,
         Command::Fill { count } => loadgen::bench::fill(&cli.world, *count).await,
+        Command::Watch(args) => {
+            let report = loadgen::watch::run(&cli.world, args).await?;
+            print!("{}", report.table());
+            eprintln!("report written to {}", args.report.display());
+            Ok(())
+        }
         Command::Drain { expect, timeout } => loadgen::bench::drain(&cli.world, *expect, *timeout).await,
         Command::Run(args) => {
             let shutdown = CancellationToken::new();

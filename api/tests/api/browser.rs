@@ -1,4 +1,4 @@
-//! The web page in a real headless Chromium, driven over the DevTools protocol
+//! The web page in a real headless Chromium, driven over the `DevTools` protocol
 //! (scripts/browser/dom.py): each look at the page waits for a condition to hold in it.
 
 use std::io::{BufRead as _, BufReader, Write as _};

@@ -9,6 +9,7 @@
 mod marks;
 mod run;
 mod verifier;
+mod watch;
 
 use api::testing::TestServer;
 use clap::Parser as _;
