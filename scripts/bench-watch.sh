@@ -33,13 +33,12 @@ export LB_LAYOUT=single LB_LOADGEN_PLAYERS=$players
 target/release/loadgen topics --partitions 6 --dlq-partitions 1
 target/release/loadgen seed
 start_ingest
+# The write load's own reads and freshness probe go to an api of their own.
 port=$(free_port)
-api=http://127.0.0.1:$port
-start_api "$port" LB_WATCH_MAX_STREAMS=$((clients + 100)) LB_WATCH_PER_CLIENT=$((clients + 100))
-api_pid=${bench_pids[1]}
+start_api "$port"
 seconds=$(python3 -c "import sys; print(int(float(sys.argv[1].rstrip('s'))))" "$duration")
 # The write load covers both phases (each: clients opening, the markers, settling).
-bench_background target/release/loadgen run --api "$api" --rate "$rate" --read-rate 100 \
+bench_background target/release/loadgen run --api "http://127.0.0.1:$port" --rate "$rate" --read-rate 100 \
     --duration "$((2 * seconds + 180))s" --report "$out/load.json" >"$out/load.log" 2>&1
 load_pid=${bench_pids[-1]}
 sleep 10 # the load reaches its rate before the first window opens
@@ -50,6 +49,10 @@ hz=$(getconf CLK_TCK)
 declare -A cpu peak
 for mode in stream poll; do
     echo "== $mode: $clients clients, markers for $duration, $rate events/s written"
+    port=$(free_port)
+    api=http://127.0.0.1:$port
+    start_api "$port" LB_WATCH_MAX_STREAMS=$((clients + 100)) LB_WATCH_PER_CLIENT=$((clients + 100))
+    api_pid=${bench_pids[-1]}
     echo "api resident before: $(($(rss_kb "$api_pid") / 1024)) MiB"
     before=$(cpu_ticks "$api_pid")
     started=$(date +%s.%N)
@@ -68,6 +71,8 @@ for mode in stream poll; do
     peak[$mode]=$((max / 1024))
     grep -v "^report written" "$out/watch-$mode.log"
     echo "api: ${cpu[$mode]} cpu seconds over $(printf %.0f "$elapsed") s, peak resident ${peak[$mode]} MiB"
+    kill -TERM "$api_pid"
+    wait "$api_pid" 2>/dev/null || true
 done
 kill -TERM "$load_pid" 2>/dev/null || true
 wait "$load_pid" 2>/dev/null || true

@@ -95,7 +95,7 @@ fn constrained(name: &str) -> Option<utoipa::openapi::schema::Schema> {
         "season" => ObjectBuilder::new()
             .schema_type(Type::String)
             .pattern(Some(crate::season::SEASON_PATTERN))
-            .max_length(Some(10)),
+            .max_length(Some(crate::season::SEASON_MAX_BYTES)),
         _ => return None,
     };
     Some(schema.build().into())

@@ -24,6 +24,10 @@ use crate::error::ApiError;
 /// What `season` may be (a valid id still has to name a season of the board).
 pub const SEASON_PATTERN: &str = "^(current|previous|all|[0-9]{4}-[0-9]{2}(-[0-9]{2}(T[0-9]{2}(:[0-9]{2})?)?)?)$";
 
+/// The longest `?season=` [`SEASON_PATTERN`] accepts (a span's `YYYY-MM-DDTHH:MM`), as the
+/// document states it.
+pub const SEASON_MAX_BYTES: usize = 16;
+
 /// `?season=` of the read routes.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -265,6 +269,7 @@ mod tests {
         ];
         for ok in ok {
             assert!(well_formed(ok) && pattern.is_match(ok), "{ok}");
+            assert!(ok.len() <= SEASON_MAX_BYTES, "{ok} is longer than the documented maximum");
         }
         for bad in [
             "",

@@ -6,7 +6,8 @@ Usage: dom.py URL CONDITION [CONDITION ...]
 Each CONDITION is a JavaScript expression evaluated in the page until it is true (at most
 20 s each, else exit 1). When one holds, the DOM is printed as one JSON string on a line of
 its own; before waiting for the next condition a line is read from stdin, so the caller can
-change something between two looks at the page (api/tests/api/browser.rs).
+change something between two looks at the page (api/tests/api/browser.rs). With LB_SCREENSHOT
+set to a path, a PNG of the page (1280x900) is written there once the last condition holds.
 
 Chromium is driven over the DevTools protocol on a pipe (--remote-debugging-pipe: fd 3 in,
 fd 4 out, messages ended by NUL), with the standard library alone. Unlike --dump-dom with a
@@ -14,6 +15,7 @@ virtual time budget, this works with pages that hold a stream open (EventSource)
 request would keep virtual time from ever running out.
 """
 
+import base64
 import json
 import os
 import shutil
@@ -102,6 +104,12 @@ def main():
             dom = browser.call("Runtime.evaluate",
                                {"expression": "document.documentElement.outerHTML", "returnByValue": True}, session)
             print(json.dumps(dom["result"]["value"]), flush=True)
+        if os.environ.get("LB_SCREENSHOT"):
+            browser.call("Emulation.setDeviceMetricsOverride",
+                         {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False}, session)
+            shot = browser.call("Page.captureScreenshot", {"format": "png"}, session)
+            with open(os.environ["LB_SCREENSHOT"], "wb") as f:
+                f.write(base64.b64decode(shot["data"]))
         return 0
     finally:
         browser.close()
