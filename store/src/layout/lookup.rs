@@ -3,7 +3,7 @@
 //! | layout | round trips | Redis work |
 //! |---|---|---|
 //! | `single` | 1 script | per player: one score, one count |
-//! | `hash:S` | 2, one command per shard each: the players' scores and counts in their own shards, then counts above those scores (and, with `ties: shared`, equal to them) in every other shard | per player: one score and `S` counts (`2S` shared) |
+//! | `hash:S` | 2: the players' scores in their own shards, then one script per shard with its size and the counts ahead of (and, with `ties: shared`, equal to) each score, so rank, ties and total come from one moment of each shard | per player: one score and `S` counts (`2S` shared) |
 //! | `range` | 1 script per shard, all in parallel, with the sizes that rank needs | per player: `S` score probes, one count |
 //!
 //! Ranks follow the board's rule (equal scores share a rank); so do list
@@ -19,11 +19,11 @@ use leaderboard_semantics::{Listed, Lookup};
 use redis::Value;
 
 use crate::Result;
-use crate::connection::reply::{as_array, as_u64};
+
 use crate::connection::store::Store;
 use crate::layout::record::RecordedLayout;
 use crate::layout::router::Router;
-use crate::layout::shards::{Answer, Found};
+use crate::layout::shards::{Answer, Found, single_cmd_pipes};
 use crate::layout::{hash, keys, scripts};
 
 impl Router {
@@ -91,81 +91,46 @@ async fn sharded(store: &Store, board: &BoardId, shards: usize, players: &[&Play
     for (i, p) in players.iter().enumerate() {
         mine[hash::shard_of(p, shards)].push(i);
     }
-    // Step 1: each shard's size, and its own players' scores and counts above them there.
-    let pipes: Vec<redis::Pipeline> = keys
-        .iter()
-        .zip(&mine)
-        .map(|(key, own)| {
-            let mut pipe = redis::pipe();
-            if own.is_empty() {
-                pipe.cmd("ZCARD").arg(key);
-            } else {
-                let index = keys::index_for(key, ties);
-                pipe.add_command(scripts::lookup(key, index.as_deref(), own.iter().map(|&i| players[i])));
-            }
-            pipe
-        })
-        .collect();
-    let mut total = 0;
-    let mut own_found: Vec<Option<(usize, scripts::LookedUp)>> = vec![None; players.len()];
-    for ((shard, own), reply) in mine.iter().enumerate().zip(store.run_all(&pipes).await?) {
-        let reply = reply.into_iter().next().unwrap_or(Value::Nil);
-        if own.is_empty() {
-            total += as_u64(&reply)?;
-            continue;
-        }
-        let looked = scripts::parse_lookup(reply)?;
-        total += looked.card;
+    // Step 1: the players' scores (and members, metadata) in their own shards.
+    let asked: Vec<(&String, &Vec<usize>)> = keys.iter().zip(&mine).filter(|(_, own)| !own.is_empty()).collect();
+    let pipes = single_cmd_pipes(asked.iter().map(|(key, own)| {
+        let index = keys::index_for(key, ties);
+        scripts::lookup(key, index.as_deref(), own.iter().map(|&i| players[i]))
+    }));
+    let mut found: Vec<Option<scripts::LookedUp>> = vec![None; players.len()];
+    for ((_, own), reply) in asked.iter().zip(store.run_all(&pipes).await?) {
+        let looked = scripts::parse_lookup(reply.into_iter().next().unwrap_or(Value::Nil))?;
         for (&i, f) in own.iter().zip(looked.found) {
-            own_found[i] = f.map(|f| (shard, f));
+            found[i] = f;
         }
     }
-    // Step 2: in every other shard, the members ahead of each found player.
-    let mut asked: Vec<(usize, Vec<usize>)> = Vec::new();
-    let mut pipes = Vec::new();
-    for (shard, key) in keys.iter().enumerate() {
-        let players_here: Vec<usize> =
-            (0..players.len()).filter(|&i| own_found[i].as_ref().is_some_and(|(own, _)| *own != shard)).collect();
-        if players_here.is_empty() {
-            continue;
-        }
-        let anchors = players_here.iter().filter_map(|&i| {
-            let (_, f) = own_found[i].as_ref()?;
+    crate::failpoint::hold_here("store::hash_lookup_between_round_trips");
+    // Step 2: every shard's size and, around each found player's score, the members ahead and
+    // tied, in one script per shard: rank, ties and total come from the same moment of each shard
+    // (as a single player's standing does), never a size from before a count.
+    let located: Vec<usize> = (0..players.len()).filter(|&i| found[i].is_some()).collect();
+    let pipes = single_cmd_pipes(keys.iter().map(|key| {
+        let anchors = located.iter().filter_map(|&i| {
+            let f = found[i].as_ref()?;
             // Shared ties count better scores only: an empty member.
             Some((f.score, if ties == Ties::Earliest { f.member.as_slice() } else { &[][..] }))
         });
-        let mut pipe = redis::pipe();
-        pipe.add_command(scripts::before(key, anchors));
-        if ties == Ties::Shared {
-            let scores = players_here.iter().filter_map(|&i| own_found[i].as_ref().map(|(_, f)| f.score));
-            pipe.add_command(scripts::tied(key, scores));
-        }
-        pipes.push(pipe);
-        asked.push((shard, players_here));
-    }
-    let mut ahead: Vec<u64> = vec![0; players.len()];
-    let mut tied: Vec<u64> = vec![0; players.len()];
-    for ((_, players_here), reply) in asked.iter().zip(store.run_all(&pipes).await?) {
-        let mut replies = reply.into_iter();
-        let counts = as_array(replies.next().unwrap_or(Value::Nil))?;
-        for (&i, count) in players_here.iter().zip(&counts) {
-            ahead[i] += as_u64(count)?;
-        }
-        if let Some(equal) = replies.next() {
-            for (&i, count) in players_here.iter().zip(&as_array(equal)?) {
-                tied[i] += as_u64(count)?;
-            }
+        scripts::ranks(key, anchors)
+    }));
+    let mut total = 0;
+    let mut counts: Vec<(u64, u64)> = vec![(0, 0); players.len()];
+    for reply in store.run_all(&pipes).await? {
+        let (card, per_anchor) = scripts::parse_ranks(reply.into_iter().next().unwrap_or(Value::Nil))?;
+        total += card;
+        for (&i, (ahead, tied)) in located.iter().zip(per_anchor) {
+            counts[i].0 += ahead;
+            counts[i].1 += tied;
         }
     }
-    let found = own_found
+    let found = found
         .into_iter()
-        .zip(ahead.into_iter().zip(tied))
-        .map(|(f, (a, t))| {
-            f.map(|(_, f)| {
-                let found = Found::new(&f, a);
-                Found { tied: found.tied + t, ..found }
-            })
-        })
+        .zip(counts)
+        .map(|(f, (ahead, tied))| f.map(|f| Found::ranked(&f, ahead, if ties == Ties::Earliest { 1 } else { tied })))
         .collect();
     Ok(Answer { total, found })
 }

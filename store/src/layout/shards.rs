@@ -50,16 +50,16 @@ pub(crate) struct Found {
 }
 
 impl Found {
+    /// A player found in a shard, with `ahead` players ahead of them and `tied` sharing their
+    /// score (themselves included; 1 on `earliest` boards), counted over every shard.
+    pub(crate) fn ranked(found: &scripts::LookedUp, ahead: u64, tied: u64) -> Self {
+        let time_ms = member::decode_any(&found.member).and_then(|d| d.time_ms).unwrap_or(0);
+        Self { score: found.score, rank: 1 + ahead, tied, time_ms, meta: found.meta.clone() }
+    }
+
     /// A player found in a shard with `above_shard` players in the shards ranked above it.
     pub(crate) fn new(found: &scripts::LookedUp, above_shard: u64) -> Self {
-        let time_ms = member::decode_any(&found.member).and_then(|d| d.time_ms).unwrap_or(0);
-        Self {
-            score: found.score,
-            rank: 1 + above_shard + found.before,
-            tied: found.tied,
-            time_ms,
-            meta: found.meta.clone(),
-        }
+        Self::ranked(found, above_shard + found.before, found.tied)
     }
 }
 

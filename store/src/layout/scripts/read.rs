@@ -122,13 +122,20 @@ return out
 "
 );
 
-/// `TIED key s1 s2 ...` → `[c1, c2, ...]`: members of the key with each score
-/// (a `hash` lookup's players' ties in the shards that do not hold them).
-const TIED: &str = r"
-local out = {}
-for i = 1, #ARGV do out[i] = redis.call('ZCOUNT', KEYS[1], ARGV[i], ARGV[i]) end
+/// `RANKS key s1 m1 s2 m2 ...` → `[card, before1, tied1, before2, tied2, ...]`: the key's
+/// size and, for each anchor, the members ahead of it (as [`BEFORE`]) and, when `m` is empty
+/// (`ties: shared`), the members with score `s` (0 otherwise), all at one moment of the shard.
+const RANKS: &str = concat!(
+    prelude!(),
+    r"
+local out = {redis.call('ZCARD', KEYS[1])}
+for i = 1, #ARGV, 2 do
+  out[#out + 1] = before(KEYS[1], ARGV[i], ARGV[i + 1])
+  out[#out + 1] = ARGV[i + 1] == '' and redis.call('ZCOUNT', KEYS[1], ARGV[i], ARGV[i]) or 0
+end
 return out
-";
+"
+);
 
 /// `SEEK key meta [index] member radius [score]` → `[position, above_first, metas, m1, s1, ...]`,
 /// or `[-1]` when no score is given and the member is absent.
@@ -236,13 +243,27 @@ pub(crate) fn lookup<'a>(key: &str, index: Option<&str>, players: impl Iterator<
     cmd
 }
 
-/// The `TIED` call: members of one shard with each of `scores`.
-pub(crate) fn tied(key: &str, scores: impl Iterator<Item = u64>) -> Cmd {
-    let mut cmd = eval_ro(TIED, key);
-    for s in scores {
-        cmd.arg(s);
+/// The `RANKS` call for one shard and the anchors `(score, member)` (an empty member on
+/// `shared` boards).
+pub(crate) fn ranks<'a>(key: &str, anchors: impl Iterator<Item = (u64, &'a [u8])>) -> Cmd {
+    let mut cmd = eval_ro(RANKS, key);
+    for (score, m) in anchors {
+        cmd.arg(score).arg(m);
     }
     cmd
+}
+
+/// A `RANKS` reply: the shard's size, and per anchor the members ahead and tied.
+pub(crate) fn parse_ranks(v: Value) -> Result<(u64, Vec<(u64, u64)>)> {
+    let items = as_array(v)?;
+    let card = items.first().map(as_u64).transpose()?.unwrap_or(0);
+    let counts = items
+        .get(1..)
+        .unwrap_or_default()
+        .chunks_exact(2)
+        .map(|pair| Ok((as_u64(&pair[0])?, as_u64(&pair[1])?)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((card, counts))
 }
 
 /// The `BEFORE` call: members of one shard ahead of each anchor `(score,
