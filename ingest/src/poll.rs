@@ -331,6 +331,15 @@ impl Intake<'_> {
             let Ok(permit) = self.budget.clone().try_acquire_many_owned(self.charge(front)) else { return Ok(()) };
             let Some((generation, record)) = pending.pop_front() else { return Ok(()) };
             let timestamp_ms = record.timestamp_ms.unwrap_or(0);
+            if timestamp_ms > 0 {
+                // From the producer's stamp to this hand-over: the producer's linger, the broker's
+                // append and the fetch (one stage of freshness, docs/observability.md).
+                let now_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+                let delay_ms = now_ms.saturating_sub(timestamp_ms).max(0);
+                metrics::histogram!("ingest_fetch_delay_seconds").record(delay_ms as f64 / 1000.0);
+            }
             if self.shared.partitions.admit(record.partition, generation, record.offset, timestamp_ms) {
                 slot.send(Received { generation, record, permit });
             }

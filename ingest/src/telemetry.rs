@@ -26,6 +26,7 @@
 //! | `ingest_replica_wait_seconds` | histogram | how long a batch waited for the replicas' acknowledgement (`WAIT`) |
 //! | `ingest_unfinished_erasure_waits_total{outcome}` | counter | batches that waited for an erasure to finish (`finished`, `gave_up` after 30 s) |
 //! | `ingest_freshness_seconds` | histogram | event `ts` to applied |
+//! | `ingest_fetch_delay_seconds` | histogram | a record's Kafka timestamp (its producer's stamp) to its hand-over by the poll thread: the producer's linger, the broker's append and the fetch, the first stage of freshness |
 //! | `ingest_paused` | gauge | 1 while consumption is paused for backpressure |
 //! | `ingest_watermark_delay_seconds` | gauge | now minus the oldest claim this worker published (its part of `as_of`) |
 //! | `ingest_watermark_failures_total` | counter | watermark rounds not published (broker or Redis did not answer) |
@@ -62,6 +63,7 @@ pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
         ("ingest_replica_wait_seconds", &[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
         ("ingest_batch_events", &[1.0, 10.0, 100.0, 500.0, 1000.0, 2000.0, 5000.0, 10_000.0, 50_000.0]),
         ("ingest_freshness_seconds", &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0]),
+        ("ingest_fetch_delay_seconds", &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0]),
     ])
 }
 

@@ -476,6 +476,7 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
         read_outcome.map_or_else(Default::default, |r| (reads_of(&r.top, r.elapsed), reads_of(&r.rank, r.elapsed)));
     let freshness = probe_outcome.map_or_else(Freshness::default, |p| {
         let l = Latency::from_us(&p.freshness_us);
+        let acked = Latency::from_us(&p.acked_us);
         Freshness {
             samples: l.count,
             timeouts: p.timeouts,
@@ -484,6 +485,8 @@ pub async fn run(world: &World, args: &RunArgs, shutdown: CancellationToken) -> 
             p50_ms: l.p50_ms,
             p99_ms: l.p99_ms,
             max_ms: l.max_ms,
+            acked_p50_ms: acked.p50_ms,
+            acked_p99_ms: acked.p99_ms,
         }
     });
     Ok(Report {

@@ -40,6 +40,8 @@ pub struct ProbeOutcome {
     pub season_scores: Vec<BTreeMap<String, u64>>,
     /// Produce-to-visible latency, in microseconds.
     pub freshness_us: Histogram<u64>,
+    /// Of which produce-to-acknowledged (the producer's linger and the broker's append), in microseconds.
+    pub acked_us: Histogram<u64>,
     /// Markers that never became visible within the timeout.
     pub timeouts: u64,
     /// Answers dated after a marker's timestamp that did not show it (must be 0).
@@ -76,6 +78,7 @@ pub async fn run(
     stop: CancellationToken,
 ) -> anyhow::Result<ProbeOutcome> {
     let mut freshness = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
+    let mut acked = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
     let mut timeouts = 0;
     let (mut as_of_violations, mut violation_examples) = (0, Vec::new());
     let mut last_scores = vec![0; boards.len()];
@@ -129,6 +132,7 @@ pub async fn run(
             timeouts += 1;
             continue;
         }
+        let _ = acked.record(sent_at.elapsed().as_micros().max(1) as u64);
         if let Some((_, Some(season))) = stamp {
             season_scores[position].insert(season, key);
         }
@@ -165,6 +169,7 @@ pub async fn run(
         last_scores,
         season_scores,
         freshness_us: freshness,
+        acked_us: acked,
         timeouts,
         as_of_violations,
         violation_examples,

@@ -89,6 +89,12 @@ pub struct Freshness {
     pub p99_ms: f64,
     /// Maximum, ms.
     pub max_ms: f64,
+    /// Of the above, produce to the broker's acknowledgement (the producer's linger and the
+    /// broker's append): median, ms. The rest is ingest's fetch, batch and write, and the
+    /// probe's 20 ms polls.
+    pub acked_p50_ms: f64,
+    /// 99th percentile of the same, ms.
+    pub acked_p99_ms: f64,
 }
 
 /// Erasures and bans made during the load ([`crate::marks`]), and how the
@@ -259,6 +265,11 @@ impl Report {
             f.p99_ms,
             format!("max {:.0}", f.max_ms),
             f.timeouts
+        );
+        let _ = writeln!(
+            t,
+            "  of which produce→ack (producer linger, broker append): p50 {:.1} ms, p99 {:.1} ms",
+            f.acked_p50_ms, f.acked_p99_ms
         );
         let _ = writeln!(t, "as_of promise: {} violations over {} markers", f.as_of_violations, f.samples);
         for ex in &f.violation_examples {
