@@ -58,8 +58,7 @@ impl ClientIp {
     /// The client address of `req`: its peer's ([`Peer`]), or a trusted proxy's `X-Forwarded-For`;
     /// `None` when the server put no peer on it.
     pub fn of<T>(&self, req: &Request<T>) -> Option<IpAddr> {
-        let ConnectInfo(Peer(peer)) = req.extensions().get::<ConnectInfo<Peer>>()?;
-        Some(self.of_parts(peer.ip(), req.headers()))
+        Some(self.of_parts(peer_ip(req.extensions())?, req.headers()))
     }
 
     /// The client address of a request from `peer` with these headers.
@@ -94,6 +93,11 @@ impl KeyExtractor for ClientIp {
     }
 }
 
+/// The address of the connection a request came on ([`Peer`], put there by the server).
+fn peer_ip(extensions: &axum::http::Extensions) -> Option<IpAddr> {
+    extensions.get::<ConnectInfo<Peer>>().map(|ConnectInfo(Peer(addr))| addr.ip())
+}
+
 /// The client a request comes from, as [`ClientIp`] tells ([`crate::state::AppState::clients`]).
 /// Requests without a peer (only a router called in-process, without a server) share the
 /// unspecified address.
@@ -107,10 +111,7 @@ impl axum::extract::FromRequestParts<crate::state::AppState> for Client {
         parts: &mut axum::http::request::Parts,
         state: &crate::state::AppState,
     ) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<Peer>>()
-            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(Peer(addr))| addr.ip());
+        let peer = peer_ip(&parts.extensions).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         Ok(Self(state.clients.of_parts(peer, &parts.headers)))
     }
 }

@@ -322,6 +322,13 @@ impl Intake<'_> {
     /// Admits pending records while the budget and the channel have room;
     /// drops those whose partition was revoked since. Errs when the channel is closed.
     fn forward(&self, pending: &mut VecDeque<(u64, OwnedRecord)>, tx: &mpsc::Sender<Received>) -> Result<(), ()> {
+        // From each record's producer stamp to this hand-over: the producer's linger, the broker's
+        // append and the fetch (the first stage of freshness). One clock read and one handle per
+        // call, not per record: the records of one call are handed over within microseconds.
+        let fetch_delay = metrics::histogram!("ingest_fetch_delay_seconds");
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         while let Some((_, front)) = pending.front() {
             let slot = match tx.try_reserve() {
                 Ok(slot) => slot,
@@ -332,13 +339,7 @@ impl Intake<'_> {
             let Some((generation, record)) = pending.pop_front() else { return Ok(()) };
             let timestamp_ms = record.timestamp_ms.unwrap_or(0);
             if timestamp_ms > 0 {
-                // From the producer's stamp to this hand-over: the producer's linger, the broker's
-                // append and the fetch (one stage of freshness, docs/observability.md).
-                let now_ms = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-                let delay_ms = now_ms.saturating_sub(timestamp_ms).max(0);
-                metrics::histogram!("ingest_fetch_delay_seconds").record(delay_ms as f64 / 1000.0);
+                fetch_delay.record(now_ms.saturating_sub(timestamp_ms).max(0) as f64 / 1000.0);
             }
             if self.shared.partitions.admit(record.partition, generation, record.offset, timestamp_ms) {
                 slot.send(Received { generation, record, permit });

@@ -181,11 +181,6 @@ pub struct Ticket {
 }
 
 impl Ticket {
-    /// What the stream watches.
-    pub fn kind(&self) -> Kind {
-        self.kind
-    }
-
     /// Counts an event sent on this stream.
     pub fn sent(&self) {
         metrics::counter!("api_watch_events_sent_total", "kind" => self.kind.as_str()).increment(1);

@@ -113,16 +113,6 @@ impl Hub {
         places.iter().map(|(place, players)| (place.clone(), players.keys().cloned().collect())).collect()
     }
 
-    /// Players watched now.
-    pub fn len(&self) -> usize {
-        self.places.lock().unwrap_or_else(std::sync::PoisonError::into_inner).values().map(HashMap::len).sum()
-    }
-
-    /// Whether nobody is watched.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Hands each player's new standing to their streams (those whose place changed wake).
     fn publish(&self, place: &Place, events: Vec<(PlayerId, StandingEvent)>) {
         let places = self.places.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
