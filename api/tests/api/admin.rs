@@ -246,10 +246,10 @@ async fn api_list(api: &TestApi, token: &str) -> (StatusCode, serde_json::Value)
 }
 
 /// `operator` and `dedup_window` through the admin API: a `sum` board is created and read as
-/// sums, its operator is fixed, a window over 7 days is refused, and the `range` layout refuses
-/// an operator board (409 `operator_layout`).
+/// sums, its operator is fixed, a window over 7 days is refused; a `last` board on `range`
+/// shows the latest score, lower than the one before.
 #[tokio::test]
-async fn operator_boards_are_created_fixed_and_refused_on_range() {
+async fn operator_boards_are_created_fixed_and_ranged() {
     let redis = testkit::redis_url();
     let ops = testkit::unique("operator-ops");
     let tokens = |c: &mut api::Config| c.admin_tokens = vec![format!("{ops}:{}:admin", hash("ops"))];
@@ -289,11 +289,14 @@ async fn operator_boards_are_created_fixed_and_refused_on_range() {
     }
     api.stop().await;
     let ranged = TestApi::start(&redis, "range:100,200", tokens).await;
-    let (status, refused) = put(&ranged, board("ranged").as_str(), Some("ops"), r#"{"operator":"last"}"#).await;
-    assert_eq!(
-        (status, refused["error"]["code"].as_str()),
-        (StatusCode::CONFLICT, Some("operator_layout")),
-        "{refused}"
-    );
+    let b = board("ranged");
+    let (status, created) = put(&ranged, b.as_str(), Some("ops"), r#"{"operator":"last"}"#).await;
+    assert_eq!((status, created["rules"]["operator"].as_str()), (StatusCode::OK, Some("last")), "{created}");
+    let writer = router(&redis, "range:100,200").await;
+    let last =
+        |offset: i64, score: u64| leaderboard_semantics::ScoreUpdate { board: b.clone(), ..points(offset, score) };
+    writer.apply(&[last(0, 150), last(1, 50)]).await.expect("apply");
+    let (_, standing) = ranged.json(&format!("/v1/boards/{b}/players/ada")).await;
+    assert_eq!(standing["score"].as_u64(), Some(50), "the latest score, moved down a shard: {standing}");
     ranged.stop().await;
 }

@@ -44,6 +44,7 @@ use crate::board::rebalance::now_ms;
 use crate::layout::range::meta::{Generation, RangeMeta};
 use crate::layout::record::{self, BoardRecord, LayoutMigration, RECORD_TTL, RecordedLayout, RetiredLayout};
 use crate::layout::router::Router;
+use crate::layout::shards::single_cmd_pipes;
 use crate::layout::spec::LayoutSpec;
 use crate::layout::{keys, range};
 use crate::{Error, RebalanceOptions, Result};
@@ -176,7 +177,7 @@ impl Router {
 
     /// Deletes every key of one layout of `board`. For `range`: the metadata
     /// first (so a late writer notices and removes what it wrote), then every
-    /// generation it lists.
+    /// generation it lists, then the homes of a `last` or `sum` board.
     pub(crate) async fn delete_layout(&self, board: &BoardId, layout: RecordedLayout) -> Result<()> {
         let store = self.store();
         match layout {
@@ -188,6 +189,9 @@ impl Router {
                         range::delete_generation(store, board, generation).await?;
                     }
                 }
+                // A `last` or `sum` board's homes (nothing on other boards).
+                let homes = keys::tally_homes(board);
+                store.run_all(&single_cmd_pipes(homes.iter().map(|home| keys::unlink_shard(home)))).await?;
                 self.range_boards().forget(board);
             }
             other => {

@@ -1,6 +1,7 @@
 //! Taking one player out of one board's storage: every layout its record
 //! lists (retired ones and a migration's target included) and, for `range`,
-//! every generation, with the player's id in a shard's pending moves.
+//! every generation, with the player's id in a shard's pending moves (and
+//! their home, on boards of `last` or `sum`).
 //!
 //! Removal writes around the closed-season fence on purpose: erasing a
 //! player, or a ban that reaches closed seasons, amends those seasons
@@ -46,8 +47,12 @@ impl Router {
                     p.cmd("SREM").arg(keys::pending_moves(key)).arg(&member).ignore();
                 }
                 if record.rules.operator.exactly_once() {
-                    // Their idempotency keys are theirs too; a later record is a new start.
+                    // Their idempotency keys and versions are theirs too; a later record is a new start.
                     p.cmd("HDEL").arg(keys::recent_ids(key)).arg(&member).ignore();
+                    if record.layout == RecordedLayout::Range {
+                        p.cmd("HDEL").arg(keys::versions(key)).arg(&member).ignore();
+                        p.cmd("HDEL").arg(keys::unplaced(key)).arg(&member).ignore();
+                    }
                 }
                 p
             })
@@ -74,6 +79,10 @@ impl Router {
                     found.push(PlayerKey { key, range: false });
                 }
                 RecordedLayout::Range => {
+                    if record.rules.operator.exactly_once() {
+                        let key = keys::tally_home(board, hash::shard_of(player, keys::HOMES));
+                        found.push(PlayerKey { key, range: false });
+                    }
                     let Some(loaded) = meta::load(self.store(), &keys::range_meta(board)).await? else { continue };
                     let m = loaded.meta;
                     let generations = std::iter::once(&m.active)

@@ -32,13 +32,14 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use leaderboard_contract::BoardId;
+use leaderboard_contract::{BoardId, PlayerId};
 use leaderboard_semantics::ScoreUpdate;
 use redis::Value;
 
 use crate::connection::reply::{as_score, as_u64};
 use crate::layout::range::meta::{self, Generation, Migration, RangeMeta, Retired};
 use crate::layout::router::Router;
+use crate::layout::scripts::place::Placement;
 use crate::layout::spec::{LayoutSpec, validate_boundaries};
 use crate::layout::{keys, range, shards};
 use crate::{Error, Result};
@@ -207,18 +208,34 @@ impl Router {
         let (mut meta, mut raw) = self.start_migration(board, &boundaries).await?;
         let Some(mut migration) = meta.migration.clone() else { return Ok(RebalanceOutcome::Unchanged) };
         let source = meta.active.clone();
-        let ties = self.rules(board).await?.ties;
+        let rules = self.rules(board).await?;
+        let ties = rules.ties;
+        // A `last` or `sum` board is copied from its homes, with each player's version, so the copy
+        // and the writers' placements commute (docs/layouts.md#range-boards-of-last-and-sum).
+        let tally = rules.operator.exactly_once();
+        let sources = if tally { keys::HOMES } else { source.shard_count() };
         let mut copied = 0u64;
         let mut chunks = 0usize;
-        while migration.shard < source.shard_count() {
+        while migration.shard < sources {
             if options.max_chunks.is_some_and(|max| chunks >= max) {
                 return Ok(RebalanceOutcome::Paused { copied });
             }
-            let key = keys::range_shard(board, source.generation, migration.shard);
+            let key = if tally {
+                keys::tally_home(board, migration.shard)
+            } else {
+                keys::range_shard(board, source.generation, migration.shard)
+            };
             let chunk = self.read_chunk(board, &key, migration.cursor, options.chunk).await?;
-            let refs: Vec<&ScoreUpdate> = chunk.updates.iter().collect();
-            if !range::write_generation(store, board, &migration.target, &refs, ties).await?.is_empty() {
-                return Err(crate::Error::SeasonLayout(board.to_string()));
+            if tally {
+                let players: Vec<&PlayerId> = chunk.updates.iter().map(|u| &u.player).collect();
+                let placements = range::place::states(store, &key, &players, ties).await?;
+                let placements: Vec<&Placement> = placements.iter().collect();
+                range::place::place_generation(store, board, &migration.target, &placements, ties).await?;
+            } else {
+                let refs: Vec<&ScoreUpdate> = chunk.updates.iter().collect();
+                if !range::write_generation(store, board, &migration.target, &refs, ties).await?.is_empty() {
+                    return Err(crate::Error::SeasonLayout(board.to_string()));
+                }
             }
             self.recheck_chunk(board, &chunk).await?;
             copied += chunk.updates.len() as u64;

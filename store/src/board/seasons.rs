@@ -338,8 +338,17 @@ impl Router {
     pub async fn close_season(&self, board: &BoardId, id: &str, now_ms: i64) -> Result<bool> {
         let name = board.season(id);
         if let Some(record) = crate::layout::record::recorded(self.store(), &name).await? {
-            for key in self.layout_keys(&name, record.layout, true).await? {
+            let homes = record.layout == RecordedLayout::Range && record.rules.operator.exactly_once();
+            let mut fenced = self.layout_keys(&name, record.layout, true).await?;
+            if homes {
+                fenced.extend(keys::tally_homes(&name));
+            }
+            for key in fenced {
                 let _: () = self.store().query(redis::cmd("SET").arg(keys::closed_marker(&key)).arg(now_ms)).await?;
+            }
+            if homes {
+                // The homes take nothing more: what a writer that stopped mid-batch left unplaced goes in now.
+                self.range_boards().place_unplaced(self.store(), &name, record.rules.ties).await?;
             }
         }
         let mut cmd = redis::cmd("EVAL");

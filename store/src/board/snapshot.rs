@@ -74,7 +74,7 @@ impl Router {
     pub async fn scan_players(&self, board: &BoardId) -> Result<PlayerScan<'_>> {
         let record =
             record::recorded(self.store(), board).await?.ok_or_else(|| Error::UnknownBoard(board.to_string()))?;
-        let keys = self.layout_keys(board, record.layout, false).await?;
+        let keys = self.snapshot_keys(board, &record).await?;
         let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         Ok(PlayerScan {
             router: self,
@@ -87,6 +87,16 @@ impl Router {
             ids_cursor: None,
             nonce: format!("{nonce:x}"),
         })
+    }
+
+    /// The sorted sets a snapshot reads `board` from: its shards, or the homes
+    /// of a `range` board of `last` or `sum`, whose shards only index them
+    /// (and whose homes stay where they are while a rebalance runs).
+    async fn snapshot_keys(&self, board: &BoardId, record: &BoardRecord) -> Result<Vec<String>> {
+        if record.layout == RecordedLayout::Range && record.rules.operator.exactly_once() {
+            return Ok(keys::tally_homes(board));
+        }
+        self.layout_keys(board, record.layout, false).await
     }
 
     /// Writes back a `last` or `sum` shard's applied offsets and its players'
@@ -105,7 +115,7 @@ impl Router {
     ) -> Result<()> {
         let record =
             record::recorded(self.store(), board).await?.ok_or_else(|| Error::UnknownBoard(board.to_string()))?;
-        if !self.layout_keys(board, record.layout, false).await?.iter().any(|k| k == shard) {
+        if !self.snapshot_keys(board, &record).await?.iter().any(|k| k == shard) {
             return Err(Error::InvalidLayout(format!(
                 "{shard} is not a shard of board {board} as stored ({}): a last or sum board is restored into its own layout",
                 record.layout

@@ -11,6 +11,9 @@
 //! | `lb:{<board>:h<n>.<i>}:z` | shard `i` of the `hash:<n>` layout |
 //! | `lb:{<board>:r<gen>.<i>}:z` | shard `i` of generation `gen` of the `range` layout |
 //! | `lb:{<board>:r<gen>.<i>}:moving` | players whose move into that `range` shard is not cleaned up yet |
+//! | `lb:{<board>:k16.<i>}:z` | home `i` of a `range` board of `last` or `sum`: every player's value, by a hash of their id ([`crate::layout::range`]) |
+//! | `lb:{<tag>}:v` | beside each home and each shard of a `range` board of `last` or `sum`: each player's version there |
+//! | `lb:{<tag>}:u` | beside each home of a `range` board of `last` or `sum`: players whose newest version is not placed in the shards yet |
 //! | `lb:{<tag>}:t` | beside each sorted set of a `ties: earliest` board: the time prefix of each player's member |
 //! | `lb:{<tag>}:m` | beside each sorted set holding a player with metadata: each such player's `meta` (field: the plain member) |
 //! | `lb:{<tag>}:o` | beside each sorted set of a `last` or `sum` board: per `<topic>:<partition>`, the offset after the last record the shard took ([`crate::layout::scripts`]) |
@@ -43,6 +46,36 @@ pub fn hash_shard(board: &BoardId, shards: usize, index: usize) -> String {
 /// Shard `index` of generation `gen` of the `range` layout.
 pub fn range_shard(board: &BoardId, generation: u64, index: usize) -> String {
     format!("lb:{{{board}:r{generation}.{index}}}:z")
+}
+
+/// How many homes a `range` board of `last` or `sum` keeps its players' values in
+/// ([`tally_home`]); part of the key names, so a later count could never read another's.
+pub const HOMES: usize = 16;
+
+/// Home `index` (of [`HOMES`]) of a `range` board of `last` or `sum`: the
+/// players whose id hashes there ([`crate::layout::hash::shard_of`]), with
+/// their values, applied offsets and idempotency keys beside it, as a `hash`
+/// board's shard holds them.
+pub fn tally_home(board: &BoardId, index: usize) -> String {
+    format!("lb:{{{board}:k{HOMES}.{index}}}:z")
+}
+
+/// Every home of a `range` board of `last` or `sum`.
+pub fn tally_homes(board: &BoardId) -> Vec<String> {
+    (0..HOMES).map(|i| tally_home(board, i)).collect()
+}
+
+/// The versions beside a home or a shard of a `range` board of `last` or
+/// `sum` (same hash tag): per player, how many changes of their value the home
+/// made; in a shard, the version of the copy it holds.
+pub fn versions(shard_key: &str) -> String {
+    beside(shard_key, "v")
+}
+
+/// The players of a home whose newest version is not placed in every shard
+/// yet, with that version (same hash tag as the home).
+pub fn unplaced(shard_key: &str) -> String {
+    beside(shard_key, "u")
 }
 
 /// The pending-moves set of a `range` shard key (same hash tag as the shard).
@@ -105,7 +138,8 @@ pub fn closed_marker(shard_key: &str) -> String {
 
 /// `UNLINK` of a shard's sorted set and every key beside it (its pending
 /// moves, its player index, its entry metadata, its closed marker, its
-/// applied offsets, idempotency keys and refusals, whichever exist): the one
+/// applied offsets, idempotency keys, refusals, versions and unplaced players,
+/// whichever exist): the one
 /// way a shard is deleted.
 pub(crate) fn unlink_shard(shard_key: &str) -> redis::Cmd {
     let mut cmd = redis::cmd("UNLINK");
@@ -116,6 +150,8 @@ pub(crate) fn unlink_shard(shard_key: &str) -> redis::Cmd {
         .arg(applied_offsets(shard_key))
         .arg(recent_ids(shard_key))
         .arg(overflow_refusals(shard_key))
+        .arg(versions(shard_key))
+        .arg(unplaced(shard_key))
         .arg(shard_key);
     cmd
 }
@@ -163,5 +199,8 @@ mod tests {
         assert_eq!(pending_moves(&range_shard(&b, 2, 0)), "lb:{global:r2.0}:moving");
         assert_eq!(player_index(&hash_shard(&b, 4, 1)), "lb:{global:h4.1}:t");
         assert_eq!(entry_meta(&single(&b)), "lb:{global}:m");
+        assert_eq!(tally_home(&b, 3), "lb:{global:k16.3}:z");
+        assert_eq!(versions(&tally_home(&b, 3)), "lb:{global:k16.3}:v");
+        assert_eq!(unplaced(&tally_home(&b, 3)), "lb:{global:k16.3}:u");
     }
 }

@@ -267,7 +267,6 @@ pub(crate) async fn set_rules_reporting(
     for _ in 0..8 {
         match load(store, board).await? {
             None => {
-                crate::layout::tally::supports(board, rules.operator, layout)?;
                 let record = BoardRecord { rules, ..BoardRecord::plain(layout) };
                 let created: Option<String> =
                     store.query(redis::cmd("SET").arg(keys::layout(board)).arg(record.to_stored()).arg("NX")).await?;

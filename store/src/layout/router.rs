@@ -251,6 +251,15 @@ impl Router {
             }
             Ok(written) => written,
         };
+        if *layout == RecordedLayout::Range {
+            if crate::failpoint::triggered("store::tally_before_placing") {
+                // Fault tests: the homes took the batch, and the writer stopped before placing it.
+                let lost = std::io::Error::new(std::io::ErrorKind::TimedOut, "fail point: stopped before placing");
+                return Err(crate::Error::Redis(redis::RedisError::from(lost)));
+            }
+            crate::failpoint::hold_here("store::tally_placing");
+            self.range.place(&self.store, board, &written.homes, record.rules.ties).await?;
+        }
         let closed = written.closed.iter().map(|&i| Closed { board: board.clone(), player: batch[i].player.clone() });
         let overflowed = written.overflowed.into_iter().filter_map(|(i, shard)| {
             Some(Overflowed {
@@ -306,6 +315,11 @@ impl Router {
             converted = best.iter().map(|u| ScoreUpdate { score: rules.key(u.score), ..(*u).clone() }).collect();
             converted.iter().collect()
         };
+        if rules.operator.exactly_once() && record.layout == RecordedLayout::Range {
+            // A restore's load: into the homes, then placed (such boards are never migrated).
+            let refused = self.range.load_tally(&self.store, board, &batch, rules.ties).await?;
+            return Ok(closed(&batch, &refused));
+        }
         let mut written: Vec<RecordedLayout> = Vec::new();
         // Seasons have one layout (never migrated), so their fence refuses an update everywhere or nowhere.
         let mut refused: Vec<usize> = Vec::new();

@@ -2,15 +2,17 @@
 //! each shard takes its records through the `TALLY` script, which applies
 //! each record once, atomically with the shard's applied offsets.
 //!
-//! Only layouts where a player's shard is fixed by their id (`single`,
-//! `hash`) take them: there a record's whole effect is one script on one
-//! shard, so "applied" and "offset recorded" are one atomic step on the node
-//! that holds the player, whatever happens to the other shards of the batch.
-//! On `range` a sum moves a player between shards, possibly on two nodes,
-//! which no single script can do; such boards are refused with
-//! [`Error::OperatorLayout`], as is a migration between layouts.
+//! The script runs where a player's place is fixed by their id: the board's
+//! one sorted set (`single`), their `hash` shard, or, on `range`, their home
+//! ([`keys::tally_home`]), so "applied" and "offset recorded" are one atomic
+//! step on the node that holds the player, whatever happens to the other
+//! shards of the batch. On `range` the homes version each change and the
+//! writer then places the new values in the score-range shards
+//! ([`crate::layout::range`]). A migration between layouts is refused
+//! ([`Error::OperatorLayout`]): a copy and the live writes would count the
+//! same records twice.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use leaderboard_contract::{BoardId, PlayerId};
 use leaderboard_semantics::model::ScoreUpdate;
@@ -22,6 +24,7 @@ use crate::layout::hash::shard_of;
 use crate::layout::keys;
 use crate::layout::record::RecordedLayout;
 use crate::layout::router::Closed;
+use crate::layout::scripts::place::{self, Placement};
 use crate::layout::scripts::{self, Reached, Tallied};
 use crate::{Error, Result};
 
@@ -71,24 +74,24 @@ pub(crate) struct Written {
     pub overflowed: Vec<(usize, String)>,
     pub replayed: u64,
     pub duplicates: u64,
+    /// `range`: the state of every player of the batch in their home, to place in the shards.
+    pub homes: Vec<HomeState>,
 }
 
-/// Checks that `layout` can hold a board of `operator`.
-///
-/// # Errors
-/// [`Error::OperatorLayout`] for `range`.
-pub(crate) fn supports(board: &BoardId, operator: Operator, layout: RecordedLayout) -> Result<()> {
-    if operator.exactly_once() && layout == RecordedLayout::Range {
-        return Err(Error::operator_layout(board, operator, layout));
-    }
-    Ok(())
+/// The players of one `range` home as it held them right after a write.
+#[derive(Debug)]
+pub(crate) struct HomeState {
+    /// The home's key.
+    pub home: String,
+    /// Every player of the batch in this home that has a value.
+    pub placements: Vec<Placement>,
 }
 
 /// Writes `updates` (in record order per partition) to `board`'s `layout`.
 ///
 /// # Errors
-/// [`Error::OperatorLayout`] on `range`; [`Error::Redis`] when Redis fails
-/// (the updates may be partly applied: applying them again applies each at most once).
+/// [`Error::Redis`] when Redis fails (the updates may be partly applied:
+/// applying them again applies each at most once).
 pub(crate) async fn apply(
     store: &Store,
     board: &BoardId,
@@ -96,7 +99,6 @@ pub(crate) async fn apply(
     updates: &[&ScoreUpdate],
     rules: &Rules,
 ) -> Result<Written> {
-    supports(board, rules.operator, layout)?;
     let mut writes = Vec::with_capacity(updates.len());
     for u in updates {
         let Some(source) = u.source.as_ref() else {
@@ -108,20 +110,41 @@ pub(crate) async fn apply(
     // Grouped by shard index: the key is named once per shard, not once per update.
     let shards = match layout {
         RecordedLayout::Hash { shards } => shards,
-        _ => 1,
+        RecordedLayout::Range => keys::HOMES,
+        RecordedLayout::Single => 1,
     };
     let key_of = |i: usize| match layout {
         RecordedLayout::Hash { shards } => keys::hash_shard(board, shards, i),
-        _ => keys::single(board),
+        RecordedLayout::Range => keys::tally_home(board, i),
+        RecordedLayout::Single => keys::single(board),
     };
+    let versioned = layout == RecordedLayout::Range;
     let mut by_shard: Vec<Vec<usize>> = vec![Vec::new(); shards];
     for (i, u) in updates.iter().enumerate() {
         by_shard[shard_of(&u.player, shards)].push(i);
     }
     let groups: Vec<(String, Vec<usize>)> =
         by_shard.into_iter().enumerate().filter(|(_, g)| !g.is_empty()).map(|(i, g)| (key_of(i), g)).collect();
-    let pipes: Vec<redis::Pipeline> =
-        groups.iter().map(|(key, group)| shard_pipeline(board, key, group, &writes, rules)).collect();
+    let players: Vec<Vec<&PlayerId>> = groups
+        .iter()
+        .map(|(_, group)| {
+            let mut seen = HashSet::new();
+            group.iter().map(|&i| &updates[i].player).filter(|p| seen.insert(*p)).collect()
+        })
+        .collect();
+    let pipes: Vec<redis::Pipeline> = groups
+        .iter()
+        .zip(&players)
+        .map(|((key, group), players)| {
+            let mut pipe = shard_pipeline(board, key, group, &writes, rules, versioned);
+            if versioned {
+                // Right after the writes, on the same node: at least as new as what they did.
+                let index = keys::index_for(key, rules.ties);
+                pipe.add_command(place::state(key, index.as_deref(), players.iter().copied()));
+            }
+            pipe
+        })
+        .collect();
     let replies = store.run_all(&pipes).await?;
     if crate::failpoint::triggered("store::tally_reply_lost") {
         // Fault tests: Redis applied the write, and its reply never arrived.
@@ -129,7 +152,11 @@ pub(crate) async fn apply(
         return Err(Error::Redis(redis::RedisError::from(lost)));
     }
     let mut written = Written::default();
-    for ((key, group), replies) in groups.iter().zip(replies) {
+    for (((key, group), players), mut replies) in groups.iter().zip(&players).zip(replies) {
+        if versioned {
+            let state = replies.pop().ok_or_else(|| Error::Corrupt(format!("{key}: no state reply")))?;
+            written.homes.push(HomeState { home: key.clone(), placements: place::parse_state(state, players)? });
+        }
         for (chunk, reply) in group.chunks(scripts::ADD_CHUNK).zip(replies) {
             let reply = scripts::parse_tally(reply, key)?;
             if reply.closed {
@@ -151,6 +178,7 @@ fn shard_pipeline(
     group: &[usize],
     writes: &[Tallied<'_>],
     rules: &Rules,
+    versioned: bool,
 ) -> redis::Pipeline {
     let index = keys::index_for(key, rules.ties);
     let fence = keys::fence_for(board, key);
@@ -158,7 +186,7 @@ fn shard_pipeline(
     let mut reached: Vec<Reached> = Vec::new();
     for chunk in group.chunks(scripts::ADD_CHUNK) {
         let chunk: Vec<Tallied<'_>> = chunk.iter().map(|&i| writes[i]).collect();
-        pipe.add_command(scripts::tally(key, index.as_deref(), fence.as_deref(), rules, &reached, &chunk));
+        pipe.add_command(scripts::tally(key, index.as_deref(), fence.as_deref(), rules, &reached, &chunk, versioned));
         for w in &chunk {
             match reached.iter_mut().find(|r| r.is(w.source)) {
                 Some(r) => r.next = r.next.max(w.source.offset + 1),

@@ -231,13 +231,10 @@ async fn an_overflowing_sum_is_refused_and_reported_until_settled() {
     }
 }
 
-/// `last` and `sum` need a player's shard fixed by their id: `range` refuses them.
+/// A migration between layouts would count the same records twice (the copy
+/// and the live writes): it refuses `last` and `sum` boards; their operator is fixed.
 #[tokio::test]
-async fn range_and_layout_migrations_refuse_operator_boards() {
-    let range = router(false, "range:100,200").await;
-    let board = unique_board("tally");
-    let refused = range.set_rules(&board, rules(Operator::Sum, Order::Desc, Ties::Shared)).await;
-    assert!(matches!(refused, Err(Error::OperatorLayout { .. })), "{refused:?}");
+async fn layout_migrations_refuse_operator_boards() {
     let single = router(false, "single").await;
     let board = create(&single, rules(Operator::Last, Order::Desc, Ties::Shared)).await;
     let options = leaderboard_store::board::rebalance::RebalanceOptions::default();
@@ -245,4 +242,162 @@ async fn range_and_layout_migrations_refuse_operator_boards() {
     assert!(matches!(migration, Err(Error::OperatorLayout { .. })), "{migration:?}");
     let fixed = single.set_rules(&board, rules(Operator::Sum, Order::Desc, Ties::Shared)).await;
     assert!(matches!(fixed, Err(Error::RulesFixed { .. })), "the operator is fixed once set: {fixed:?}");
+}
+
+/// Boundaries that players cross both ways: sums grow through the low ones
+/// (desc) and the high ones (asc keys fall from 2^53 - 1), `last` scores
+/// (0-60) move up and down across 30 (desc) and 2^53 - 31 (asc).
+const RANGE: &str = "range:30,100,300,600,9007199254740391,9007199254740691,9007199254740961";
+
+#[tokio::test]
+async fn range_applies_every_record_once() {
+    check(false, RANGE, 30..34).await;
+}
+
+#[tokio::test]
+async fn cluster_range_applies_every_record_once() {
+    check(true, RANGE, 40..42).await;
+}
+
+/// The homes of a `range` board took a batch and the writer stopped before
+/// placing it (fail point `store::tally_before_placing`): the shards still
+/// show the values before it. The batch's redelivery is skipped by the homes
+/// record by record, and places their state: the board equals the oracle.
+#[tokio::test]
+async fn a_range_batch_stopped_before_placing_is_placed_by_its_redelivery() {
+    let router = router(false, RANGE).await;
+    let rules = rules(Operator::Sum, Order::Desc, Ties::Earliest);
+    let board = create(&router, rules).await;
+    let partitions = records(5, &board, 600, 50);
+    let batch: Vec<ScoreUpdate> = partitions.iter().flatten().cloned().collect();
+    let (first, rest) = batch.split_at(300);
+    router.apply(first).await.expect("the first half applies");
+    fail::cfg("store::tally_before_placing", "1*return").expect("fail point");
+    let stopped = router.apply(rest).await;
+    fail::remove("store::tally_before_placing");
+    assert!(stopped.is_err(), "the writer stopped before placing: {stopped:?}");
+    let mut before = Oracle::new();
+    before.set_rules(&board, rules);
+    for u in first {
+        before.apply(u);
+    }
+    assert_matches_oracle(&router, &before, &board, PLAYERS, "homes written, nothing placed").await;
+    let redelivered = router.apply(rest).await.expect("redelivery");
+    assert_eq!(redelivered.replayed, rest.len() as u64, "the homes had taken every record");
+    assert_matches_oracle(&router, &oracle_of(&board, rules, &partitions), &board, PLAYERS, "placed").await;
+}
+
+/// A rebalance of a `sum` board copies from the homes while writers place
+/// into both generations: paused between chunks with writes in between, then
+/// resumed, on Redis and the Cluster, the board equals the oracle.
+#[tokio::test]
+async fn a_range_sum_board_rebalances_under_writes() {
+    use leaderboard_store::board::rebalance::{RebalanceOptions, RebalanceOutcome};
+    for cluster in [false, true] {
+        let router = router(cluster, "range:300").await;
+        let rules = rules(Operator::Sum, Order::Desc, Ties::Shared);
+        let board = create(&router, rules).await;
+        let partitions = records(11, &board, 900, 60);
+        let batches = deliveries(11, &partitions);
+        let (early, late) = batches.split_at(batches.len() / 2);
+        for batch in early {
+            router.apply(batch).await.expect("apply");
+        }
+        let target = vec![100, 400, 700];
+        let mut options = RebalanceOptions { chunk: 5, max_chunks: Some(2), ..RebalanceOptions::default() };
+        options.grace = Duration::from_millis(10);
+        let mut paused = 0;
+        for batch in late {
+            let step = router.rebalance(&board, target.clone(), options).await.expect("rebalance step");
+            paused += usize::from(matches!(step, RebalanceOutcome::Paused { .. }));
+            router.apply(batch).await.expect("apply while rebalancing");
+        }
+        assert!(paused >= 3, "writes came between copy steps ({paused} pauses)");
+        options.max_chunks = None;
+        let done = router.rebalance(&board, target.clone(), options).await.expect("rebalance");
+        assert!(!matches!(done, RebalanceOutcome::Paused { .. }), "{done:?}");
+        let context = format!("rebalanced under writes, cluster={cluster}");
+        assert_matches_oracle(&router, &oracle_of(&board, rules, &partitions), &board, PLAYERS, &context).await;
+        let stats = router.stats(&board).await.expect("stats");
+        assert_eq!((stats.layout.as_str(), stats.generation), ("range:100,400,700", Some(1)));
+    }
+}
+
+/// Removing a player from a `range` board of `last` takes them out of their
+/// home and every shard: their next record starts again from nothing.
+#[tokio::test]
+async fn a_player_removed_from_a_range_board_starts_again() {
+    let router = router(false, RANGE).await;
+    let rules = rules(Operator::Last, Order::Desc, Ties::Shared);
+    let board = create(&router, rules).await;
+    let partitions = records(13, &board, 300, 60);
+    let batch: Vec<ScoreUpdate> = partitions.iter().flatten().cloned().collect();
+    router.apply(&batch).await.expect("apply");
+    let mut oracle = oracle_of(&board, rules, &partitions);
+    let gone = batch[0].player.clone();
+    assert!(router.remove_player(&board, &gone).await.expect("remove"), "they were there");
+    oracle.board_mut(&board).expect("board").remove(&gone);
+    assert_matches_oracle(&router, &oracle, &board, PLAYERS, "removed").await;
+    let again = ScoreUpdate {
+        score: 7,
+        source: Some(Source { offset: 1_000_000, id: None, ..batch[0].source.clone().expect("source") }),
+        ..batch[0].clone()
+    };
+    router.apply(std::slice::from_ref(&again)).await.expect("apply");
+    oracle.apply(&again);
+    assert_matches_oracle(&router, &oracle, &board, PLAYERS, "back with one record").await;
+    assert_eq!(router.standing(&board, &gone).await.expect("standing").expect("present").score, 7);
+}
+
+/// Two writers of one partition (a rebalance hands it over while the old
+/// owner still writes): the old one read its homes' state and is held before
+/// placing it (fail point `store::tally_placing`); the new one applies the
+/// same records and later ones and places them. The old placement, older,
+/// then changes nothing: the board equals the oracle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_placement_after_a_newer_one_changes_nothing() {
+    let router = Arc::new(router(false, RANGE).await);
+    let rules = rules(Operator::Last, Order::Desc, Ties::Earliest);
+    let board = create(&router, rules).await;
+    let partitions = records(17, &board, 400, 60);
+    let batch: Vec<ScoreUpdate> = partitions.iter().flatten().cloned().collect();
+    let first: Vec<ScoreUpdate> = partitions.iter().flat_map(|p| &p[..p.len() / 2]).cloned().collect();
+    let held = testkit::FailHold::new("store::tally_placing");
+    let old_owner = {
+        let router = router.clone();
+        tokio::spawn(async move { router.apply(&first).await })
+    };
+    assert!(held.reached(Duration::from_secs(10)).await, "the old owner never reached its placement");
+    let new_owner = router.apply(&batch).await.expect("the new owner applies");
+    assert!(new_owner.replayed > 0, "the new owner found the old one's records applied");
+    held.release();
+    old_owner.await.expect("join").expect("the old owner places late");
+    assert_matches_oracle(&router, &oracle_of(&board, rules, &partitions), &board, PLAYERS, "late old placement").await;
+}
+
+/// A `range` season of `sum` whose writer stopped between its homes and its
+/// placement (fail point `store::tally_before_placing`) is closed: closing
+/// places what the homes took, so the closed season holds every record, and
+/// the redelivery after the close is refused as late.
+#[tokio::test]
+async fn closing_a_range_season_places_what_a_stopped_writer_left() {
+    use crate::helpers::{daily, season, seasonal_board};
+    let router = router(false, RANGE).await;
+    let rules = Rules { operator: Operator::Sum, ..daily(Order::Desc, Ties::Shared, 12) };
+    let board = seasonal_board(&router, rules).await;
+    let s = season(&rules, 0);
+    let name = router.open_season(&board, &rules, &s).await.expect("open");
+    let partitions = records(19, &name, 300, 50);
+    let batch: Vec<ScoreUpdate> = partitions.iter().flatten().cloned().collect();
+    fail::cfg("store::tally_before_placing", "1*return").expect("fail point");
+    let stopped = router.apply(&batch).await;
+    fail::remove("store::tally_before_placing");
+    assert!(stopped.is_err(), "the writer stopped before placing: {stopped:?}");
+    assert_eq!(router.top(&name, 0, 10).await.expect("top").total, 0, "nothing placed yet");
+    assert!(router.close_season(&board, &s.id, s.end_ms + 10_000).await.expect("close"));
+    let oracle = oracle_of(&name, rules.for_season(), &partitions);
+    assert_matches_oracle(&router, &oracle, &name, PLAYERS, "closed").await;
+    let late = router.apply(&batch).await.expect("redelivery");
+    assert_eq!(late.closed.len(), batch.len(), "the closed season refuses the redelivery");
+    assert_matches_oracle(&router, &oracle, &name, PLAYERS, "still closed").await;
 }

@@ -84,6 +84,44 @@ async fn flushall_mid_stream_then_restore_of_a_snapshot_taken_under_load_plus_re
     worker.stop().await;
 }
 
+/// `sum` and `last` boards on `range`: a snapshot taken under load reads their homes at one
+/// instant each with their applied offsets; after a FLUSHALL mid-stream, restore loads the homes
+/// and places them in the shards, and the replay adds exactly what the snapshot lacked.
+#[tokio::test]
+async fn range_operator_boards_survive_flushall_through_snapshot_restore_and_replay() {
+    let mut s = Setup::with_layout(3, "range:50000,400000").await;
+    let [(xp, xp_rules), (latest, latest_rules)] = operators();
+    s.create(&xp, xp_rules).await;
+    s.create(&latest, latest_rules).await;
+    let worker = Worker::start(s.ingest_config()).await;
+    s.produce(&[&xp, &latest], 2000).await;
+    s.wait_caught_up().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("ranged.lbsnap");
+    let store = s.store().await;
+    let snapshot = {
+        let (store, file, redis, kafka) = (store.clone(), file.clone(), s.redis_args(), s.kafka.clone());
+        tokio::spawn(async move { recover::snapshot(&store, &redis, &kafka, &[], &file, true).await })
+    };
+    s.produce(&[&xp, &latest], 2000).await;
+    let taken = tokio::time::timeout(WAIT, snapshot).await.expect("snapshot in time").expect("task").expect("snapshot");
+    assert_eq!((taken.totals.boards, taken.totals.shards), (2, 32), "2 boards of 16 homes with their offsets");
+    s.wait_caught_up().await;
+    s.produce(&[&xp, &latest], 500).await;
+    s.flushall().await;
+    s.produce(&[&xp, &latest], 500).await;
+    worker.wait_store_lost().await;
+    let options = RestoreOptions { boards: Vec::new(), layout: None, replay: true, unchecked: false, quiet: true };
+    let redis = s.redis_args();
+    let restoring = recover::restore(&store, &redis, &s.kafka, &file, &options);
+    let restored = tokio::time::timeout(WAIT, restoring).await.expect("restore in time").expect("restore");
+    assert!(restored.epoch_installed && restored.replayed_records > 0, "{restored:?}");
+    s.produce(&[&xp, &latest], 300).await;
+    s.wait_caught_up().await;
+    s.assert_equals_oracle().await;
+    worker.stop().await;
+}
+
 /// A snapshot file written before snapshots refused a lost store carries no epoch: it may be what
 /// was left of a wiped store (zero boards), and restoring it would finish the loss. Refused,
 /// naming why, unless the operator says `--unchecked`.

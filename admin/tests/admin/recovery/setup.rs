@@ -29,10 +29,16 @@ pub(super) struct Setup {
     pub(super) producer: FutureProducer,
     pub(super) oracle: Oracle,
     pub(super) rng: StdRng,
+    /// The layout of the workers and routers ([`LAYOUT`] unless said).
+    pub(super) layout: &'static str,
 }
 
 impl Setup {
     pub(super) async fn new(partitions: i32) -> Self {
+        Self::with_layout(partitions, LAYOUT).await
+    }
+
+    pub(super) async fn with_layout(partitions: i32, layout: &'static str) -> Self {
         // Logs of the in-process workers and replays when RUST_LOG is set (the suite sets it).
         if std::env::var_os("RUST_LOG").is_some() {
             let _ =
@@ -68,6 +74,7 @@ impl Setup {
             producer,
             oracle: Oracle::new(),
             rng: StdRng::seed_from_u64(7),
+            layout,
         }
     }
 
@@ -82,7 +89,7 @@ impl Setup {
     }
 
     pub(super) async fn router(&self) -> Router {
-        Router::new(self.store().await, LAYOUT.parse().expect("layout"), RouterOptions::default())
+        Router::new(self.store().await, self.layout.parse().expect("layout"), RouterOptions::default())
     }
 
     /// Creates `board` with `rules`, in Redis and in the oracle.
@@ -185,7 +192,7 @@ impl Setup {
             "--redis",
             &self.redis.url(),
             "--layout",
-            LAYOUT,
+            self.layout,
             "--linger",
             "5ms",
             "--batch-size",

@@ -81,6 +81,7 @@ use crate::layout::{keys, scripts};
 use crate::{Error, Result};
 
 pub mod meta;
+pub(crate) mod place;
 mod read;
 mod write;
 
@@ -213,12 +214,35 @@ impl RangeBoards {
                 None => return Ok(Vec::new()),
             }
         };
-        let mut known = Self::cached_meta(&state)?;
+        let players: Vec<&PlayerId> = updates.iter().map(|u| &u.player).collect();
+        let write =
+            |generation: Generation| async move { write_generation(store, board, &generation, updates, ties).await };
+        self.each_generation(store, board, &state, &players, ties, write).await
+    }
+
+    /// Runs `write` on every generation the metadata lists, then re-reads it:
+    /// a generation a rebalance added meanwhile is written too, and the
+    /// `players` are taken back from one it retired meanwhile. Returns the
+    /// indexes `write` reported refused by a closed season's fence.
+    async fn each_generation<F, Fut>(
+        &self,
+        store: &Store,
+        board: &BoardId,
+        state: &BoardState,
+        players: &[&PlayerId],
+        ties: Ties,
+        write: F,
+    ) -> Result<Vec<usize>>
+    where
+        F: Fn(Generation) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<usize>>>,
+    {
+        let mut known = Self::cached_meta(state)?;
         let mut written: Vec<u64> = Vec::new();
         // Seasons are never rebalanced (one generation), so the fence refuses an update everywhere or nowhere.
         let mut refused: Vec<usize> = Vec::new();
         for generation in known.meta.write_generations() {
-            refused.extend(write_generation(store, board, generation, updates, ties).await?);
+            refused.extend(write(generation.clone()).await?);
             written.push(generation.generation);
         }
         for _ in 0..MAX_META_RETRIES {
@@ -238,14 +262,14 @@ impl RangeBoards {
             }
             for generation in fresh.meta.write_generations() {
                 if !written.contains(&generation.generation) {
-                    refused.extend(write_generation(store, board, generation, updates, ties).await?);
+                    refused.extend(write(generation.clone()).await?);
                     written.push(generation.generation);
                 }
             }
             // Generations retired while this batch ran: take back what we wrote there.
             for generation in known.meta.write_generations() {
                 if !fresh.meta.write_generations().any(|g| g.generation == generation.generation) {
-                    remove_from_generation(store, board, generation, updates, ties).await?;
+                    remove_from_generation(store, board, generation, players, ties).await?;
                 }
             }
             known = fresh;

@@ -173,12 +173,12 @@ pub(crate) async fn delete_generation(store: &Store, board: &BoardId, generation
     Ok(())
 }
 
-/// Removes the batch's players from every shard of a retired generation.
+/// Removes a batch's players from every shard of a retired generation.
 pub(super) async fn remove_from_generation(
     store: &Store,
     board: &BoardId,
     generation: &Generation,
-    updates: &[&ScoreUpdate],
+    players: &[&PlayerId],
     ties: Ties,
 ) -> Result<()> {
     let pipes: Vec<redis::Pipeline> = shard_keys(board, generation)
@@ -186,8 +186,8 @@ pub(super) async fn remove_from_generation(
         .map(|k| {
             let mut p = redis::pipe();
             let index = keys::index_for(k, ties);
-            for chunk in updates.chunks(scripts::ADD_CHUNK) {
-                push_remove(&mut p, k, index.as_deref(), chunk.iter().map(|u| &u.player));
+            for chunk in players.chunks(scripts::ADD_CHUNK) {
+                push_remove(&mut p, k, index.as_deref(), chunk.iter().copied());
             }
             p
         })

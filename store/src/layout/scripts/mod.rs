@@ -19,7 +19,8 @@
 //! `ZADD GT`, as before metadata existed, and read without a single `HMGET`.
 //!
 //! [`write`] holds the best-score write scripts and their calls, [`tally`]
-//! the `last` and `sum` write script, [`read`] the read scripts, their calls
+//! the `last` and `sum` write script, [`place`] the scripts that place a
+//! `range` board's `last` and `sum` values in its shards, [`read`] the read scripts, their calls
 //! and the decoding of their replies; the Lua helpers they share are here.
 
 /// Lua helpers every script that compares or finds members starts with:
@@ -91,6 +92,7 @@ end
     };
 }
 
+pub(crate) mod place;
 mod read;
 mod tally;
 mod write;

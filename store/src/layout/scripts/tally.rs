@@ -38,8 +38,8 @@ use crate::connection::reply::{as_array, as_u64};
 use crate::layout::{keys, member};
 use crate::{Error, Result};
 
-/// `TALLY z meta offsets ids refusals [index] [marker] op dir start window keep
-/// flag nf (field need)* (fi offset value id at m0 [prefix] [meta])*`
+/// `TALLY z meta offsets ids refusals [versions unplaced] [index] [marker] op
+/// dir start window keep flags nf (field need)* (fi offset value id at m0 [prefix] [meta])*`
 /// → `{replayed, duplicates, {refused ordinals}}`, `-1` behind a closed
 /// fence, `-2` when a predecessor chunk did not apply.
 ///
@@ -51,7 +51,10 @@ use crate::{Error, Result};
 /// `id` is 8 bytes or empty; `at` 14 digits; `prefix` the member's time
 /// prefix, on `earliest` boards only; `meta` only when `flag` is `m` (some
 /// record of the chunk carries one), empty for a record without (the entry
-/// keeps the last it had). Leaving out what a chunk does not need spares
+/// keeps the last it had). `flags` holds `v` on the homes of a `range` board
+/// ([`crate::layout::range`]): each player whose value or metadata changes
+/// gets the next version, in `versions` and in `unplaced` (the placement in
+/// the shards is still to come). Leaving out what a chunk does not need spares
 /// Redis a Lua string per record for each.
 ///
 /// A player's remembered ids are one string of 22-byte entries, oldest
@@ -62,9 +65,19 @@ use crate::{Error, Result};
 const TALLY: &str = concat!(
     fence!(),
     r"
-local z, mk, ok, ik, xk, idx = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local z, mk, ok, ik, xk = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local vk, uk, idx
+if string.find(ARGV[6], 'v', 1, true) then
+  vk, uk, idx = KEYS[6], KEYS[7], KEYS[8]
+else
+  idx = KEYS[6]
+end
 local want = {[z] = 'zset', [mk] = 'hash', [ok] = 'hash', [ik] = 'hash', [xk] = 'set'}
 if idx then want[idx] = 'hash' end
+if vk then
+  want[vk] = 'hash'
+  want[uk] = 'hash'
+end
 for k, t in pairs(want) do
   local has = redis.call('TYPE', k)['ok']
   if has ~= 'none' and has ~= t then
@@ -75,7 +88,7 @@ local sum = ARGV[1] == 'sum'
 local dir, start = tonumber(ARGV[2]), tonumber(ARGV[3])
 local window, keepn = tonumber(ARGV[4]), tonumber(ARGV[5])
 local MAXS = 9007199254740991
-local withmeta = ARGV[6] == 'm'
+local withmeta = string.find(ARGV[6], 'm', 1, true) ~= nil
 local nf = tonumber(ARGV[7])
 local names = {}
 for r = 1, nf do names[r] = ARGV[6 + 2 * r] end
@@ -184,6 +197,20 @@ for _, i in ipairs(live) do
     end
   end
 end
+local vset = {}
+if vk then
+  local bump = {}
+  for _, m0 in ipairs(members) do
+    if changed[m0] or metas[m0] then bump[#bump + 1] = m0 end
+  end
+  if #bump > 0 then
+    local vs = redis.call('HMGET', vk, unpack(bump))
+    for j, m0 in ipairs(bump) do
+      vset[#vset + 1] = m0
+      vset[#vset + 1] = string.format('%.0f', tonumber(vs[j] or '0') + 1)
+    end
+  end
+end
 local zadd, zrem, pres, mset, iset = {}, {}, {}, {}, {}
 for _, m0 in ipairs(members) do
   if changed[m0] then
@@ -214,6 +241,10 @@ if #pres > 0 then redis.call('HSET', idx, unpack(pres)) end
 if #mset > 0 then redis.call('HSET', mk, unpack(mset)) end
 if #iset > 0 then redis.call('HSET', ik, unpack(iset)) end
 if #over > 0 then redis.call('SADD', xk, unpack(over)) end
+if #vset > 0 then
+  redis.call('HSET', vk, unpack(vset))
+  redis.call('HSET', uk, unpack(vset))
+end
 local offs = {}
 for r = 1, nf do
   if moved[r] then
@@ -277,7 +308,8 @@ pub(crate) struct TallyReply {
 
 /// The `TALLY` call for one chunk of one shard (`key`) of a board with
 /// `rules`: `earlier` holds, per partition field, the offset the chunks
-/// before it in the same call reached (empty for the first).
+/// before it in the same call reached (empty for the first). `versioned`: the
+/// shard is a `range` board's home, whose changes are versioned for placement.
 pub(crate) fn tally(
     key: &str,
     index: Option<&str>,
@@ -285,9 +317,10 @@ pub(crate) fn tally(
     rules: &Rules,
     earlier: &[Reached],
     writes: &[Tallied<'_>],
+    versioned: bool,
 ) -> Cmd {
     let mut cmd = redis::cmd("EVAL");
-    let extra = usize::from(index.is_some()) + usize::from(fence.is_some());
+    let extra = usize::from(index.is_some()) + usize::from(fence.is_some()) + 2 * usize::from(versioned);
     cmd.arg(TALLY)
         .arg(5 + extra)
         .arg(key)
@@ -295,6 +328,9 @@ pub(crate) fn tally(
         .arg(keys::applied_offsets(key))
         .arg(keys::recent_ids(key))
         .arg(keys::overflow_refusals(key));
+    if versioned {
+        cmd.arg(keys::versions(key)).arg(keys::unplaced(key));
+    }
     if let Some(index) = index {
         cmd.arg(index);
     }
@@ -319,7 +355,13 @@ pub(crate) fn tally(
         .arg(u64::try_from(rules.dedup_window.as_millis()).unwrap_or(u64::MAX))
         .arg(IDS_PER_PLAYER);
     let with_meta = writes.iter().any(|w| w.meta.is_some());
-    cmd.arg(if with_meta { "m" } else { "-" }).arg(fields.len());
+    let flags = match (with_meta, versioned) {
+        (true, true) => "mv",
+        (true, false) => "m",
+        (false, true) => "v",
+        (false, false) => "-",
+    };
+    cmd.arg(flags).arg(fields.len());
     for (_, field, need) in &fields {
         cmd.arg(field).arg(*need);
     }
