@@ -32,7 +32,7 @@
 #                        id, 1% of events are produced twice in a row and 1% re-send an earlier event
 #                        with its id (--duplicate-share, --resend-share change that); ingest applies
 #                        each game once and loadgen's oracle checks every total. Needs --order desc,
-#                        no --reset, and a single or hash layout.
+#                        and no --reset (any layout).
 #   --duplicate-share S  share of events produced twice in a row (with --operator last|sum; default 0.01)
 #   --resend-share S     share of events after which an earlier one is re-sent (default 0.01)
 #   --erase N            erase N players during the load (the api's admin route), spread over it

@@ -82,11 +82,9 @@ pub enum Error {
     /// written; the call is retried.
     #[error("shard {0} missed an earlier chunk of the same write; retrying")]
     OutOfOrder(String),
-    /// `last` and `sum` boards need a layout where each player has one fixed
-    /// shard (`single`, `hash`), and cannot be migrated between layouts.
-    #[error(
-        "board {board} uses operator {operator}, which the {layout} layout does not support (single or hash only, not migrating)"
-    )]
+    /// `last` and `sum` boards keep the layout they were created with: a
+    /// migration's copy and the live writes would count the same records twice.
+    #[error("board {board} uses operator {operator}, which cannot be written to {layout}: it keeps its layout")]
     OperatorLayout {
         /// The board.
         board: String,

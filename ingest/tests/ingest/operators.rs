@@ -32,6 +32,9 @@ fn ordered_producer() -> FutureProducer {
 }
 
 /// A new board with `operator`, created before any event arrives.
+/// A `range` layout whose boundaries `last` scores (0-999) and sums (to about 20,000) cross.
+const RANGED: &str = "range:500,5000,12000";
+
 async fn board_with(router: &Router, prefix: &str, operator: Operator) -> (BoardId, Rules) {
     let board = BoardId::new(unique(prefix)).expect("board");
     let rules = Rules { operator, ..Rules::default() };
@@ -98,7 +101,7 @@ async fn wait_for_progress(router: &Router, board: &BoardId) {
 #[tokio::test]
 #[cfg_attr(not(feature = "failpoints"), ignore = "needs the fail points: run with --features ingest/failpoints")]
 async fn kill_9_between_the_redis_write_and_the_offset_commit_counts_each_record_once() {
-    for (operator, layout) in [(Operator::Sum, "hash:3"), (Operator::Last, "single")] {
+    for (operator, layout) in [(Operator::Sum, "hash:3"), (Operator::Last, "single"), (Operator::Sum, RANGED)] {
         let topics = Topics::create(3).await;
         let router = router(&redis_url(), layout).await;
         let (board, rules) = board_with(&router, "between", operator).await;
@@ -141,24 +144,25 @@ async fn a_write_whose_reply_was_lost_is_retried_and_counts_once() {
 }
 
 /// A worker joins and leaves (cooperative rebalances) while events stream
-/// in: partitions move mid-stream, and each record still counts once.
+/// into a `range` `sum` board: partitions move mid-stream (two writers of one
+/// partition place its players for a while), and each record still counts once.
 #[tokio::test]
 async fn cooperative_rebalances_mid_stream_count_each_record_once() {
     let topics = Topics::create(4).await;
-    let router = router(&redis_url(), "hash:2").await;
+    let router = router(&redis_url(), RANGED).await;
     let (board, rules) = board_with(&router, "coop", Operator::Sum).await;
     let events = random_events(41, &board, 1500, 24_000);
     let (early, rest) = events.split_at(6000);
     let (middle, late) = rest.split_at(12_000);
     let producer = ordered_producer();
     let cooperative = ["--kafka-option", "partition.assignment.strategy=cooperative-sticky"];
-    let first = Worker::start(config_with(&topics, &redis_url(), "hash:2", &cooperative));
+    let first = Worker::start(config_with(&topics, &redis_url(), RANGED, &cooperative));
     produce_events(&producer, &topics.scores, early).await;
     // The first worker owns every partition before the second joins (had both joined together,
     // the first assignment would split them, and nothing would move).
     wait_for_oracle(&router, &exactly_once(&board, rules, early), &board, Duration::from_secs(60)).await;
     // The second worker is a process of its own, so its metrics are its own.
-    let (second, addr) = spawn_ingest(&topics, "hash:2", &cooperative, &[]);
+    let (second, addr) = spawn_ingest(&topics, RANGED, &cooperative, &[]);
     let consumed =
         || async { counter(&crate::helpers::http_get(addr, "/metrics").await.1, "ingest_events_consumed_total") };
     // Keep the stream going until the join has moved partitions to the second worker.
@@ -214,16 +218,27 @@ async fn a_sentinel_failover_under_load_counts_each_record_once() {
 /// `kill -9` of a Cluster primary holding a shard of a `sum` board under load.
 #[tokio::test]
 async fn a_cluster_failover_under_load_counts_each_record_once() {
+    cluster_failover("hash:6", |board| leaderboard_store::layout::keys::hash_shard(board, 6, 0)).await;
+}
+
+/// `kill -9` of the Cluster primary holding a home of a `range` `sum` board
+/// under load: its values, versions and offsets fail over together, and the
+/// writer's retry places what the promoted replica holds.
+#[tokio::test]
+async fn a_cluster_failover_under_load_counts_each_record_once_on_range() {
+    cluster_failover(RANGED, |board| leaderboard_store::layout::keys::tally_home(board, 0)).await;
+}
+
+async fn cluster_failover(layout: &str, victim_key: impl Fn(&BoardId) -> String) {
     let mut cluster = testkit::PrivateCluster::start();
     let topics = Topics::create(3).await;
-    let router = router(&cluster.url(), "hash:6").await;
+    let router = router(&cluster.url(), layout).await;
     let (board, rules) = board_with(&router, "sum-cluster", Operator::Sum).await;
     let events = random_events(123, &board, 3000, 40_000);
     let (first, second) = events.split_at(16_000);
-    let worker = Worker::start(config(&topics, &cluster.url(), "hash:6"));
+    let worker = Worker::start(config(&topics, &cluster.url(), layout));
     let streaming = first_then_streaming(&topics, &router, &board, first, second).await;
-    let victim =
-        cluster.owner_of(&leaderboard_store::layout::keys::hash_shard(&board, 6, 0)).expect("a shard in the cluster");
+    let victim = cluster.owner_of(&victim_key(&board)).expect("a shard in the cluster");
     cluster.kill_node(victim);
     cluster.wait_until_ok_without(victim);
     streaming.await.expect("producer task");
