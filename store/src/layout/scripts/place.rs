@@ -31,14 +31,12 @@ local vs = redis.call('HMGET', vk, unpack(ARGV))
 local ms = redis.call('HMGET', mk, unpack(ARGV))
 local pres = {}
 if idx then pres = redis.call('HMGET', idx, unpack(ARGV)) end
+local scores = {}
+if not idx then scores = redis.call('ZMSCORE', z, unpack(ARGV)) end
 local out = {}
 for j, m0 in ipairs(ARGV) do
-  local s = nil
-  if idx then
-    if pres[j] then s = redis.call('ZSCORE', z, pres[j] .. m0) end
-  else
-    s = redis.call('ZSCORE', z, m0)
-  end
+  local s = scores[j]
+  if idx and pres[j] then s = redis.call('ZSCORE', z, pres[j] .. m0) end
   if s then
     out[j] = {s, vs[j] or '0', pres[j] or '', ms[j] or ''}
   else
@@ -49,43 +47,73 @@ return out
 ";
 
 /// The placement step 1 script. `PLACE z pending meta versions [index]
-/// (m0 key version prefix meta)*` → 1-based indexes of the arrivals.
+/// (m0 key version prefix meta)*` → 1-based indexes of the arrivals. The
+/// players of one call are distinct (one home's, each once): every read is
+/// one variadic command for all of them, and so is every write.
 const PLACE: &str = r"
 local z, pend, mk, vk, idx = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local pending = redis.call('SCARD', pend) > 0
-local arrived, moving, n = {}, {}, 0
+local m, n = {}, 0
 for i = 1, #ARGV, 5 do
   n = n + 1
-  local m0, v = ARGV[i], tonumber(ARGV[i + 2])
-  local member = m0
-  if idx then
-    local pre = redis.call('HGET', idx, m0)
-    member = pre and (pre .. m0)
+  m[n] = ARGV[i]
+end
+local have = redis.call('HMGET', vk, unpack(m))
+local pres, present = {}, {}
+if idx then
+  pres = redis.call('HMGET', idx, unpack(m))
+  local asked, at = {}, {}
+  for j = 1, n do
+    if pres[j] then
+      asked[#asked + 1] = pres[j] .. m[j]
+      at[#asked] = j
+    end
   end
-  local present = member and redis.call('ZSCORE', z, member)
-  local have = redis.call('HGET', vk, m0)
-  if (not present) or (not have) or tonumber(have) < v then
+  if #asked > 0 then
+    local s = redis.call('ZMSCORE', z, unpack(asked))
+    for k = 1, #asked do present[at[k]] = s[k] end
+  end
+else
+  present = redis.call('ZMSCORE', z, unpack(m))
+end
+local pending = {}
+if redis.call('SCARD', pend) > 0 then pending = redis.call('SMISMEMBER', pend, unpack(m)) end
+local zadd, zrem, iset, vset, mset, mdel = {}, {}, {}, {}, {}, {}
+local arrived, moving = {}, {}
+for j = 1, n do
+  local i = (j - 1) * 5 + 1
+  local m0, v, h = m[j], tonumber(ARGV[i + 2]), have[j]
+  if (not present[j]) or (not h) or tonumber(h) < v then
+    zadd[#zadd + 1] = ARGV[i + 1]
     if idx then
-      if present then redis.call('ZREM', z, member) end
-      redis.call('ZADD', z, ARGV[i + 1], ARGV[i + 3] .. m0)
-      redis.call('HSET', idx, m0, ARGV[i + 3])
+      if present[j] then zrem[#zrem + 1] = pres[j] .. m0 end
+      zadd[#zadd + 1] = ARGV[i + 3] .. m0
+      iset[#iset + 1] = m0
+      iset[#iset + 1] = ARGV[i + 3]
     else
-      redis.call('ZADD', z, ARGV[i + 1], m0)
+      zadd[#zadd + 1] = m0
     end
-    redis.call('HSET', vk, m0, ARGV[i + 2])
+    vset[#vset + 1] = m0
+    vset[#vset + 1] = ARGV[i + 2]
     if ARGV[i + 4] ~= '' then
-      redis.call('HSET', mk, m0, ARGV[i + 4])
+      mset[#mset + 1] = m0
+      mset[#mset + 1] = ARGV[i + 4]
     else
-      redis.call('HDEL', mk, m0)
+      mdel[#mdel + 1] = m0
     end
-    if (not present) or (pending and redis.call('SISMEMBER', pend, m0) == 1) then
-      arrived[#arrived + 1] = n
+    if (not present[j]) or pending[j] == 1 then
+      arrived[#arrived + 1] = j
       moving[#moving + 1] = m0
     end
-  elseif tonumber(have) == v and pending and redis.call('SISMEMBER', pend, m0) == 1 then
-    arrived[#arrived + 1] = n
+  elseif tonumber(h) == v and pending[j] == 1 then
+    arrived[#arrived + 1] = j
   end
 end
+if #zrem > 0 then redis.call('ZREM', z, unpack(zrem)) end
+if #zadd > 0 then redis.call('ZADD', z, unpack(zadd)) end
+if #iset > 0 then redis.call('HSET', idx, unpack(iset)) end
+if #vset > 0 then redis.call('HSET', vk, unpack(vset)) end
+if #mset > 0 then redis.call('HSET', mk, unpack(mset)) end
+if #mdel > 0 then redis.call('HDEL', mk, unpack(mdel)) end
 if #moving > 0 then redis.call('SADD', pend, unpack(moving)) end
 return arrived
 ";
@@ -118,10 +146,13 @@ const CLEAN: &str = concat!(
     drop_copy!(),
     r"
 local z, pend, mk, vk, idx = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local m = {}
+for i = 1, #ARGV, 2 do m[#m + 1] = ARGV[i] end
+local versions = redis.call('HMGET', vk, unpack(m))
 local newer, n = {}, 0
 for i = 1, #ARGV, 2 do
   n = n + 1
-  local have = redis.call('HGET', vk, ARGV[i])
+  local have = versions[n]
   if have then
     local h, v = tonumber(have), tonumber(ARGV[i + 1])
     if h < v then
