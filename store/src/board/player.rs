@@ -49,7 +49,7 @@ impl Router {
                 if record.rules.operator.exactly_once() {
                     // Their idempotency keys and versions are theirs too; a later record is a new start.
                     p.cmd("HDEL").arg(keys::recent_ids(key)).arg(&member).ignore();
-                    if record.layout == RecordedLayout::Range {
+                    if record.keeps_homes() {
                         p.cmd("HDEL").arg(keys::versions(key)).arg(&member).ignore();
                         p.cmd("HDEL").arg(keys::unplaced(key)).arg(&member).ignore();
                     }

@@ -5,7 +5,7 @@ use leaderboard_contract::BoardId;
 use leaderboard_semantics::ScoreUpdate;
 use redis::Value;
 
-use crate::connection::reply::{as_array, as_bytes, as_score, as_u64};
+use crate::connection::reply::{as_array, as_bytes, as_scan, as_score, as_u64};
 use crate::connection::store::Store;
 use crate::layout::{keys, member, scripts};
 use crate::{Error, Result};
@@ -31,7 +31,7 @@ pub(crate) async fn scan_page(
     count: usize,
 ) -> Result<ScanPage> {
     let reply: Vec<Value> = store.query(redis::cmd("ZSCAN").arg(key).arg(cursor).arg("COUNT").arg(count)).await?;
-    let (cursor, members) = parse_scan(reply)?;
+    let (cursor, members) = as_scan(reply)?;
     let mut updates = decode_members(board, &members)?;
     if !updates.is_empty() {
         let meta_key = keys::entry_meta(key);
@@ -47,14 +47,6 @@ pub(crate) async fn scan_page(
         }
     }
     Ok(ScanPage { cursor, updates })
-}
-
-/// A `ZSCAN` reply: the next cursor and the flat `member, score` pairs.
-fn parse_scan(reply: Vec<Value>) -> Result<(u64, Vec<Value>)> {
-    let mut it = reply.into_iter();
-    let cursor = it.next().map(|c| as_u64(&c)).transpose()?.unwrap_or(0);
-    let members = it.next().map(as_array).transpose()?.unwrap_or_default();
-    Ok((cursor, members))
 }
 
 /// The updates a page of `member, score` pairs of `board` holds (without metadata).

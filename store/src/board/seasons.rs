@@ -338,7 +338,7 @@ impl Router {
     pub async fn close_season(&self, board: &BoardId, id: &str, now_ms: i64) -> Result<bool> {
         let name = board.season(id);
         if let Some(record) = crate::layout::record::recorded(self.store(), &name).await? {
-            let homes = record.layout == RecordedLayout::Range && record.rules.operator.exactly_once();
+            let homes = record.keeps_homes();
             let mut fenced = self.layout_keys(&name, record.layout, true).await?;
             if homes {
                 fenced.extend(keys::tally_homes(&name));

@@ -32,7 +32,7 @@ use leaderboard_semantics::season::Season;
 
 use crate::board::scan::{ScanPage, scan_page};
 use crate::board::seasons::SeasonEntry;
-use crate::connection::reply::{as_array, as_bytes, as_u64};
+use crate::connection::reply::{as_array, as_bytes, as_scan, as_u64};
 use crate::layout::record::{self, BoardRecord, RecordedLayout};
 use crate::layout::router::Router;
 use crate::layout::{keys, member, range::meta};
@@ -93,7 +93,7 @@ impl Router {
     /// of a `range` board of `last` or `sum`, whose shards only index them
     /// (and whose homes stay where they are while a rebalance runs).
     async fn snapshot_keys(&self, board: &BoardId, record: &BoardRecord) -> Result<Vec<String>> {
-        if record.layout == RecordedLayout::Range && record.rules.operator.exactly_once() {
+        if record.keeps_homes() {
             return Ok(keys::tally_homes(board));
         }
         self.layout_keys(board, record.layout, false).await
@@ -304,9 +304,7 @@ impl PlayerScan<'_> {
             .store()
             .query(redis::cmd("HSCAN").arg(keys::recent_ids(copy)).arg(cursor).arg("COUNT").arg(SCAN_CHUNK))
             .await?;
-        let mut it = reply.into_iter();
-        let next = it.next().map(|c| as_u64(&c)).transpose()?.unwrap_or(0);
-        let flat = it.next().map(as_array).transpose()?.unwrap_or_default();
+        let (next, flat) = as_scan(reply)?;
         let mut ids = Vec::with_capacity(flat.len() / 2);
         for pair in flat.chunks_exact(2) {
             let field = as_bytes(pair[0].clone())?;

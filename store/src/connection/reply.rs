@@ -12,6 +12,18 @@ pub(crate) fn as_u64(v: &Value) -> Result<u64> {
     }
 }
 
+/// A `ZSCAN` or `HSCAN` reply: the next cursor (0: the key is done) and the
+/// flat `member, score` (`field, value`) pairs.
+///
+/// # Errors
+/// [`Error::Corrupt`] for a reply of another shape.
+pub(crate) fn as_scan(reply: Vec<Value>) -> Result<(u64, Vec<Value>)> {
+    let mut it = reply.into_iter();
+    let cursor = it.next().map(|c| as_u64(&c)).transpose()?.unwrap_or(0);
+    let pairs = it.next().map(as_array).transpose()?.unwrap_or_default();
+    Ok((cursor, pairs))
+}
+
 /// Reads a Redis score reply (a decimal string, or a double on RESP3).
 pub(crate) fn as_score(v: &Value) -> Result<u64> {
     let f = match v {

@@ -170,6 +170,12 @@ pub struct BoardRecord {
 }
 
 impl BoardRecord {
+    /// Whether the board keeps its players' values in homes
+    /// ([`crate::layout::keys::tally_home`]): a `range` board of `last` or `sum`.
+    pub fn keeps_homes(&self) -> bool {
+        self.layout == RecordedLayout::Range && self.rules.operator.exactly_once()
+    }
+
     /// A record with nothing but a layout.
     pub fn plain(layout: RecordedLayout) -> Self {
         Self { layout, migration: None, previous: None, retired: Vec::new(), rules: Rules::default() }

@@ -315,7 +315,7 @@ impl Router {
             converted = best.iter().map(|u| ScoreUpdate { score: rules.key(u.score), ..(*u).clone() }).collect();
             converted.iter().collect()
         };
-        if rules.operator.exactly_once() && record.layout == RecordedLayout::Range {
+        if record.keeps_homes() {
             // A restore's load: into the homes, then placed (such boards are never migrated).
             let refused = self.range.load_tally(&self.store, board, &batch, rules.ties).await?;
             return Ok(closed(&batch, &refused));

@@ -125,13 +125,18 @@ pub(crate) async fn apply(
     }
     let groups: Vec<(String, Vec<usize>)> =
         by_shard.into_iter().enumerate().filter(|(_, g)| !g.is_empty()).map(|(i, g)| (key_of(i), g)).collect();
-    let players: Vec<Vec<&PlayerId>> = groups
-        .iter()
-        .map(|(_, group)| {
-            let mut seen = HashSet::new();
-            group.iter().map(|&i| &updates[i].player).filter(|p| seen.insert(*p)).collect()
-        })
-        .collect();
+    // `range` only: each home's distinct players, whose state is read after the writes.
+    let players: Vec<Vec<&PlayerId>> = if versioned {
+        groups
+            .iter()
+            .map(|(_, group)| {
+                let mut seen = HashSet::new();
+                group.iter().map(|&i| &updates[i].player).filter(|p| seen.insert(*p)).collect()
+            })
+            .collect()
+    } else {
+        vec![Vec::new(); groups.len()]
+    };
     let pipes: Vec<redis::Pipeline> = groups
         .iter()
         .zip(&players)

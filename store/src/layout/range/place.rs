@@ -21,7 +21,7 @@ use leaderboard_semantics::model::ScoreUpdate;
 use leaderboard_semantics::rules::Ties;
 
 use super::{RangeBoards, shard_keys};
-use crate::connection::reply::{as_array, as_bytes};
+use crate::connection::reply::{as_bytes, as_scan};
 use crate::connection::store::Store;
 use crate::layout::hash::shard_of;
 use crate::layout::range::meta::Generation;
@@ -157,16 +157,9 @@ impl RangeBoards {
             loop {
                 let mut scan = redis::cmd("HSCAN");
                 scan.arg(keys::unplaced(&home)).arg(cursor).arg("COUNT").arg(UNPLACED_PAGE);
-                let reply: redis::Value = store.query(&scan).await?;
-                let mut parts = as_array(reply)?.into_iter();
-                let (Some(next), Some(fields)) = (parts.next(), parts.next()) else {
-                    return Err(Error::Corrupt(format!("{home}: a short HSCAN reply")));
-                };
-                cursor = String::from_utf8(as_bytes(next)?)
-                    .ok()
-                    .and_then(|c| c.parse().ok())
-                    .ok_or_else(|| Error::Corrupt(format!("{home}: an HSCAN cursor")))?;
-                let players: Vec<PlayerId> = as_array(fields)?
+                let (next, fields) = as_scan(store.query(&scan).await?)?;
+                cursor = next;
+                let players: Vec<PlayerId> = fields
                     .into_iter()
                     .step_by(2)
                     .map(|m| as_bytes(m).map(|m| member::decode_any(&m).map(|d| d.player)))
