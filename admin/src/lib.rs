@@ -14,11 +14,12 @@
 //! | `audit [--count N] [--refused]` | the newest entries of the audit log, newest first; `--refused`: of the requests refused for their credentials |
 //! | `snapshot --out FILE [--board B]..` | writes boards (all by default) with their seasons to a file, with the Kafka offsets it is complete up to |
 //! | `restore --file FILE [--board B].. [--layout L] [--no-replay] [--unchecked]` | loads a snapshot into boards that do not exist (any layout), then replays the topic from its offsets until caught up; refuses a file without the store's epoch unless `--unchecked`, and says when the snapshot predates a recovery |
+//! | `reset <board> [--clock C]` | ends a `manual` board's season now and opens the next |
 //! | `rebuild [--layout L] [--rules-from FILE] [--discard-existing]` | replays every retained event into a store that lost its data; refuses when events have expired |
 //! | `catch-up [--layout L]` | replays, into a store that went back in time, the topic from the store's own applied offsets; installs a new epoch |
 //! | `epoch [--adopt]` | the store's epoch (how ingest and the api notice a wiped store) and why it was marked lost; `--adopt` accepts the store as it is |
 //!
-//! Commands that change something (`rebalance`, `migrate`, `resume`, `abort`, `rules` with a change, `delete`,
+//! Commands that change something (`rebalance`, `migrate`, `resume`, `abort`, `rules` with a change, `reset`, `delete`,
 //! `restore`, `rebuild`, `catch-up`, `epoch --adopt`) are
 //! written to the audit log (`lb:audit`, shared with the api's admin routes) as `cli:$USER`.
 //!

@@ -4,7 +4,7 @@
 //! (`leaderboard_players_log`, docs/players.md).
 
 use anyhow::Context as _;
-use leaderboard_contract::PlayerId;
+use leaderboard_contract::{BoardId, PlayerId};
 use leaderboard_players_log::PlayersLog;
 use leaderboard_runtime::{KafkaOptionsArgs, PlayersLogArgs};
 use leaderboard_store::Store;
@@ -41,6 +41,31 @@ impl KeepArgs {
         log.publisher()?.publish(store, player).await.with_context(|| {
             format!(
                 "the change is in effect, but the players log ({}) did not keep it: run the command again",
+                log.topic()
+            )
+        })
+    }
+}
+
+impl KeepArgs {
+    /// Writes the `manual` board `board`'s resets, as `store` holds them now, to the players log
+    /// (when one is given; a tombstone once the board has none).
+    ///
+    /// # Errors
+    /// The log not taking them: the change is in effect, and the next reset writes them whole.
+    pub(crate) async fn keep_resets(&self, store: &Store, board: &BoardId) -> anyhow::Result<()> {
+        let Some(brokers) = &self.brokers else {
+            eprintln!(
+                "warning: no --brokers (LB_KAFKA_BROKERS): the resets are kept in Redis only, and a store that loses \
+                 its data forgets those its snapshots predate"
+            );
+            return Ok(());
+        };
+        let log = players_log(brokers, &self.kafka, &self.log);
+        log.publisher()?.publish_resets(store, board).await.with_context(|| {
+            format!(
+                "the change is in effect, but the players log ({}) did not keep the board's resets: run `lb-admin reset \
+                 {board} --ending <the season it ended>` to write them",
                 log.topic()
             )
         })

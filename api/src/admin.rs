@@ -215,6 +215,30 @@ impl Admin {
         Ok(())
     }
 
+    /// Writes the `manual` board `board`'s resets to the players log, if this
+    /// api keeps one (a tombstone once the board has none: it was deleted).
+    ///
+    /// # Errors
+    /// [`crate::error::ApiError::NotKept`] when the log did not take them (the cause is logged).
+    #[cfg(feature = "players-log")]
+    pub async fn keep_resets(&self, board: &leaderboard_contract::BoardId) -> Result<(), crate::error::ApiError> {
+        let Some(publisher) = &self.players_log else { return Ok(()) };
+        publisher.publish_resets(&self.store, board).await.map_err(|e| {
+            tracing::error!(error = %e, "the players log did not keep a board's resets");
+            crate::error::ApiError::NotKept
+        })
+    }
+
+    /// Without the `players-log` feature there is no log to write.
+    ///
+    /// # Errors
+    /// Never.
+    #[cfg(not(feature = "players-log"))]
+    #[allow(clippy::unused_async)]
+    pub async fn keep_resets(&self, _board: &leaderboard_contract::BoardId) -> Result<(), crate::error::ApiError> {
+        Ok(())
+    }
+
     /// The name of the token presented, if it is one of ours (constant time over all of them).
     fn identify(&self, headers: &HeaderMap) -> Option<&Token> {
         let presented = headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")?.trim();

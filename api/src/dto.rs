@@ -326,8 +326,8 @@ pub struct RulesDto {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetDto {
-    /// `hour`, `day`, `week`, `month` or `span`.
-    #[schema(pattern = "^(hour|day|week|month|span)$")]
+    /// `hour`, `day`, `week`, `month`, `span` or `manual` (a season lasts until an admin resets it).
+    #[schema(pattern = "^(hour|day|week|month|span|manual)$")]
     pub every: String,
     /// `day`, `week` and `month`: the fixed offset the reset happens at, `+HH:MM` or `-HH:MM`
     /// within ±14:00 (default `+00:00`).
@@ -474,12 +474,14 @@ impl RulesRequest {
 /// One season of a board.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SeasonDto {
-    /// `YYYY-MM-DD` (day and week seasons) or `YYYY-MM` (month seasons).
+    /// `YYYY-MM-DD` (day and week seasons), `YYYY-MM` (month), `YYYY-MM-DDTHH` (hour),
+    /// `YYYY-MM-DDTHH:MM` (span), `m1`, `m2`, ... (manual).
     pub id: String,
     /// RFC 3339 time of its first millisecond.
     pub start: String,
-    /// RFC 3339 time it ends (the next reset).
-    pub end: String,
+    /// RFC 3339 time it ends (the next reset); absent for a `manual` season no reset has ended yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
     /// `open`, or `closed` (frozen: its answers never change, their `as_of` is `end`).
     #[schema(pattern = "^(open|closed)$")]
     pub state: String,
@@ -500,14 +502,39 @@ pub struct SeasonsResponse {
     pub as_of: String,
     /// The board's reset schedule.
     pub reset: ResetDto,
-    /// RFC 3339 time of the next reset (when the current season ends).
-    pub next_reset: String,
+    /// RFC 3339 time of the next reset (when the current season ends); `null` on a `manual`
+    /// board, whose current season lasts until an admin resets it.
+    pub next_reset: Option<String>,
     /// RFC 3339 time now by the api's season clock (a countdown is `next_reset - now`).
     pub now: String,
     /// Seasons, newest first: the current one, then those kept (at most 100).
     pub seasons: Vec<SeasonDto>,
     /// Whether more seasons are kept than listed.
     pub truncated: bool,
+}
+
+/// A season's interval, as a reset answers it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SeasonSpan {
+    /// `m1`, `m2`, ...
+    pub id: String,
+    /// RFC 3339 time of its first millisecond.
+    pub start: String,
+    /// RFC 3339 time it ended; absent for the season the reset opened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+}
+
+/// `POST /v1/admin/boards/{board}/seasons:reset`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SeasonReset {
+    /// The board.
+    pub board: String,
+    /// The season the reset ended (absent when the board had none and this opened its first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended: Option<SeasonSpan>,
+    /// The season it opened, current from its start on.
+    pub current: SeasonSpan,
 }
 
 /// One board as the admin listing shows it.

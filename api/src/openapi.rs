@@ -9,7 +9,7 @@ use crate::dto::{
     PlayerResponse, ReadyResponse, RedisReadyResponse, ShardDto, TopResponse,
 };
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{admin, boards, lookup, ops, players, seasons, watch};
+use crate::routes::{admin, boards, lookup, ops, players, resets, seasons, watch};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -18,12 +18,12 @@ use crate::routes::{admin, boards, lookup, ops, players, seasons, watch};
         Every answer carries `as_of`, the time of the data it was computed from."),
     paths(boards::top, boards::player, boards::around, lookup::lookup, boards::board, seasons::seasons,
           watch::top, watch::player,
-          admin::list_boards, admin::delete_board, admin::put_rules,
+          admin::list_boards, admin::delete_board, admin::put_rules, resets::reset,
           players::status, players::erase, players::ban, players::unban,
           ops::healthz, ops::readyz, ops::readyz_redis, ops::metrics, ops::openapi, ops::index),
     components(schemas(TopResponse, PlayerResponse, AroundResponse, BoardResponse, EntryDto, ShardDto,
                        LookupRequest, LookupResponse, LookupEntryDto, AdminBoards, AdminBoard, crate::dto::RulesDto, crate::dto::RulesRequest, crate::dto::OrderDto, crate::dto::TiesDto, crate::dto::OperatorDto,
-                       crate::dto::ResetDto, crate::dto::SeasonDto, crate::dto::SeasonsResponse,
+                       crate::dto::ResetDto, crate::dto::SeasonDto, crate::dto::SeasonsResponse, crate::dto::SeasonReset, crate::dto::SeasonSpan,
                        crate::dto::BanRequest, crate::dto::BanBoards, crate::dto::AllBoardsWord, crate::dto::BanDto,
                        crate::dto::PlayerRemoved, crate::dto::PlayerStatus, crate::dto::PlayerOnBoard,
                        ReadyResponse, RedisReadyResponse, crate::health::Serving, crate::health::NotReady, ErrorBody, ErrorDetail)),
@@ -145,6 +145,6 @@ mod tests {
                 }
             }
         }
-        assert_eq!(checked, 8 * 5 + 7 * 3, "eight read (two of them streams) and seven admin operations");
+        assert_eq!(checked, 8 * 5 + 8 * 3, "eight read (two of them streams) and eight admin operations");
     }
 }

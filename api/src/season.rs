@@ -22,10 +22,11 @@ use crate::backend::Backend;
 use crate::error::ApiError;
 
 /// What `season` may be (a valid id still has to name a season of the board).
-pub const SEASON_PATTERN: &str = "^(current|previous|all|[0-9]{4}-[0-9]{2}(-[0-9]{2}(T[0-9]{2}(:[0-9]{2})?)?)?)$";
+pub const SEASON_PATTERN: &str =
+    "^(current|previous|all|[0-9]{4}-[0-9]{2}(-[0-9]{2}(T[0-9]{2}(:[0-9]{2})?)?)?|m[1-9][0-9]{0,13})$";
 
-/// The longest `?season=` [`SEASON_PATTERN`] accepts (a span's `YYYY-MM-DDTHH:MM`), as the
-/// document states it.
+/// The longest `?season=` [`SEASON_PATTERN`] accepts (a span's `YYYY-MM-DDTHH:MM`, a manual
+/// `m` and 14 digits), as the document states it.
 pub const SEASON_MAX_BYTES: usize = 16;
 
 /// `?season=` of the read routes.
@@ -33,7 +34,8 @@ pub const SEASON_MAX_BYTES: usize = 16;
 #[into_params(parameter_in = Query)]
 pub struct SeasonParams {
     /// `current` (the default on boards with a reset), `previous`, `all` (all-time; the default,
-    /// and the only value, on boards without a reset), or a season id (`YYYY-MM-DD`, `YYYY-MM`).
+    /// and the only value, on boards without a reset), or a season id (`YYYY-MM-DD`, `YYYY-MM`,
+    /// `YYYY-MM-DDTHH`, `YYYY-MM-DDTHH:MM`, `m1`, `m2`, ...).
     pub season: Option<String>,
 }
 
@@ -80,6 +82,9 @@ pub fn well_formed(season: &str) -> bool {
     if matches!(season, "current" | "previous" | "all") {
         return true;
     }
+    if let Some(number) = season.strip_prefix('m') {
+        return (1..=14).contains(&number.len()) && !number.starts_with('0') && digits(number, number.len());
+    }
     match season.split_once('T') {
         Some((day, time)) => date(&day.split('-').collect::<Vec<_>>()) && day.len() == 10 && clock(time),
         None => date(&season.split('-').collect::<Vec<_>>()),
@@ -102,7 +107,7 @@ pub async fn resolve(
     let asked = params.season.as_deref();
     if let Some(text) = asked.filter(|t| !well_formed(t)) {
         return Err(invalid(format!(
-            "season must be current, previous, all or a season id (YYYY-MM-DD, YYYY-MM, YYYY-MM-DDTHH, YYYY-MM-DDTHH:MM), got {text:?}"
+            "season must be current, previous, all or a season id (YYYY-MM-DD, YYYY-MM, YYYY-MM-DDTHH, YYYY-MM-DDTHH:MM, m1, m2, ...), got {text:?}"
         )));
     }
     let b = &board;
@@ -117,6 +122,9 @@ pub async fn resolve(
         };
     };
     let now = clock.now_ms();
+    if reset.is_manual() {
+        return manual(backend, board, asked, now).await;
+    }
     // Before a span's first season, the current season is that first one (empty until it starts).
     let current = || {
         match reset.season_at(now) {
@@ -132,6 +140,39 @@ pub async fn resolve(
         Some(id) => reset.parse_id(id).map_err(|e| no_such_season(e.to_string()))?,
     };
     Ok(Target { stored: board.season(&season.id), board, season: Some(season) })
+}
+
+/// Resolves `?season=` on a `manual` board from its recorded resets (one
+/// more round trip): the current season holds `now` (before the first, it is
+/// the first, empty until it starts).
+async fn manual(backend: &Backend, board: BoardId, asked: Option<&str>, now: i64) -> Result<Target, ApiError> {
+    let b = &board;
+    let season = match asked {
+        Some("all") => None,
+        None | Some("current" | "previous") => {
+            let view = backend.call(|r| async move { r.view_manual(b, now, now, false).await }).await?;
+            let (current, previous) = if let (Some(current), previous) = view.at_and_before(now) {
+                (current.clone(), previous.cloned())
+            } else {
+                let first = view.seasons.first().cloned();
+                (first.ok_or_else(|| no_such_season(format!("board {board} has no season yet")))?, None)
+            };
+            if asked == Some("previous") {
+                let message = format!("season {} of board {board} is its first", current.id);
+                Some(previous.ok_or_else(|| no_such_season(message))?)
+            } else {
+                Some(current)
+            }
+        }
+        Some(id) => {
+            let found = backend.call(|r| async move { r.manual_season(b, id).await }).await?;
+            Some(found.ok_or_else(|| no_such_season(format!("{id:?} is not a season of board {board} (kept)")))?)
+        }
+    };
+    Ok(match season {
+        Some(season) => Target { stored: board.season(&season.id), board, season: Some(season) },
+        None => Target { stored: board.clone(), board, season: None },
+    })
 }
 
 /// Most seasons whose state the api remembers (then it starts over).
@@ -266,6 +307,9 @@ mod tests {
             "9999-99",
             "2026-11-23T00",
             "2026-11-23T18:30",
+            "m1",
+            "m10",
+            "m99999999999999",
         ];
         for ok in ok {
             assert!(well_formed(ok) && pattern.is_match(ok), "{ok}");
@@ -288,6 +332,12 @@ mod tests {
             "2026_11",
             "-11-23",
             "2026--1",
+            "m",
+            "m0",
+            "m01",
+            "M1",
+            "m1a",
+            "m999999999999999",
         ] {
             assert!(!well_formed(bad) && !pattern.is_match(bad), "{bad}");
         }

@@ -16,7 +16,11 @@
 //!    no copy: the event becomes a `season_closed` dead letter and counts for
 //!    all-time only. A season that has not started a minute from now is
 //!    refused the same way (`invalid_ts`), so no producer's clock can make
-//!    ingest open seasons without bound;
+//!    ingest open seasons without bound. On a `manual` board the season is
+//!    the one its resets say holds the event's time, or the time it reached
+//!    Kafka if that is earlier (a season ended by a reset holds nothing
+//!    dated after it reached the broker), as read for this batch
+//!    ([`ManualViews`], [`leaderboard_store::board::manual`]);
 //! 3. an event that cannot improve the player's acknowledged best (by the
 //!    board's order and, on `earliest` boards, time) is skipped ([`crate::cache`]);
 //! 4. the rest are coalesced to one update per (board or season, player): the
@@ -32,6 +36,7 @@ use leaderboard_semantics::model::{Scored, best_per_key};
 use leaderboard_semantics::season::Season;
 use leaderboard_semantics::{Clock, IdKey, Rules, ScoreUpdate, Source};
 use leaderboard_store::Closed;
+use leaderboard_store::board::manual::{ManualView, Placed};
 use leaderboard_store::board::seasons::{past_grace, season_of};
 use leaderboard_store::marker::registry::Marks;
 
@@ -60,14 +65,114 @@ pub struct Barred<'a> {
 /// How far ahead of this worker's clock a season may start and still take events.
 pub const FUTURE_TOLERANCE_MS: i64 = 60_000;
 
+/// The seasons of the batch's `manual` boards, as read for it ([`manual_spans`]).
+pub type ManualViews = HashMap<BoardId, ManualView>;
+
 /// The season clock a batch is prepared by: the worker's clock, read once
-/// (`now_ms`), and how a record's Kafka timestamp reads on it.
+/// (`now_ms`), how a record's Kafka timestamp reads on it, and the
+/// `manual` boards' seasons read for the batch.
 #[derive(Debug, Clone, Copy)]
 pub struct SeasonTime<'a> {
     /// The worker's season clock (`--clock`).
     pub clock: &'a Clock,
     /// That clock now.
     pub now_ms: i64,
+    /// The seasons of the batch's `manual` boards that hold its event times.
+    pub manual: &'a ManualViews,
+}
+
+impl SeasonTime<'_> {
+    /// When `e`'s record reached Kafka on the season clock (now, without a
+    /// timestamp), and the time its season's start is judged against: now, or
+    /// in a recovery's replay that same arrival time.
+    fn of(&self, batch: &Batch, e: &Event, replay: bool) -> (i64, i64) {
+        let reached_ms = batch.accepted[e.record].timestamp_ms.map_or(self.now_ms, |t| self.clock.at(t));
+        (reached_ms, if replay { reached_ms } else { self.now_ms })
+    }
+}
+
+/// The time that places `e` among a `manual` board's seasons: its own, or
+/// when it reached Kafka (`reached_ms`) if that is earlier.
+fn manual_time(e: &Event, reached_ms: i64) -> i64 {
+    i64::try_from(e.time_ms).unwrap_or(i64::MAX).min(reached_ms)
+}
+
+/// The earliest and latest time (inclusive) by which a batch places events on one `manual` board.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeSpan {
+    /// The earliest.
+    pub from_ms: i64,
+    /// The latest.
+    pub to_ms: i64,
+}
+
+/// For each `manual` board of `batch` (by `rules`), the span of the times its
+/// events are placed by (none further ahead than [`FUTURE_TOLERANCE_MS`]:
+/// those are refused), which the writer reads the board's seasons for.
+pub fn manual_spans(
+    batch: &Batch,
+    rules: &BoardRules,
+    time: SeasonTime<'_>,
+    replay: Option<&Replay>,
+) -> HashMap<BoardId, TimeSpan> {
+    let mut spans: HashMap<BoardId, TimeSpan> = HashMap::new();
+    for e in &batch.events {
+        if !rules.get(&e.board).and_then(|r| r.reset).is_some_and(|reset| reset.is_manual()) {
+            continue;
+        }
+        let (reached_ms, now_ms) = time.of(batch, e, replay.is_some());
+        let t = manual_time(e, reached_ms);
+        if t > now_ms.saturating_add(FUTURE_TOLERANCE_MS) {
+            continue;
+        }
+        spans
+            .entry(e.board.clone())
+            .and_modify(|s| (s.from_ms, s.to_ms) = (s.from_ms.min(t), s.to_ms.max(t)))
+            .or_insert(TimeSpan { from_ms: t, to_ms: t });
+    }
+    spans
+}
+
+/// Where an event goes besides its board.
+enum Seasonal {
+    /// Nowhere else: its board has no seasons, or its time is before the first.
+    None,
+    /// To this season (still to be checked against its grace and fence).
+    In(Season),
+    /// Refused for its season.
+    Refused(RejectionCode, String),
+}
+
+/// The season of `e` under `r` (see the module docs, step 2).
+fn seasonal(r: &Rules, e: &Event, reached_ms: i64, now_ms: i64, manual: &ManualViews) -> Seasonal {
+    let Some(reset) = r.reset else { return Seasonal::None };
+    if !reset.is_manual() {
+        return season_of(r, e.time_ms).map_or(Seasonal::None, |season| {
+            if season.start_ms > now_ms.saturating_add(FUTURE_TOLERANCE_MS) {
+                let detail =
+                    format!("season {} of board {} has not started; the event counts for all-time", season.id, e.board);
+                Seasonal::Refused(RejectionCode::InvalidTs, detail)
+            } else {
+                Seasonal::In(season)
+            }
+        });
+    }
+    let t = manual_time(e, reached_ms);
+    if t > now_ms.saturating_add(FUTURE_TOLERANCE_MS) {
+        let detail = format!(
+            "time {t} ms is more than a minute ahead of this worker's clock; the event counts for all-time on board {}",
+            e.board
+        );
+        return Seasonal::Refused(RejectionCode::InvalidTs, detail);
+    }
+    match manual.get(&e.board).map(|view| view.place(t)) {
+        None | Some(Placed::Before) => Seasonal::None,
+        Some(Placed::Gone) => {
+            let detail = format!("the season of board {} that held time {t} ms is closed and gone", e.board);
+            Seasonal::Refused(RejectionCode::SeasonClosed, detail)
+        }
+        Some(Placed::In(season)) => Seasonal::In(season),
+    }
 }
 
 /// A season a batch writes to.
@@ -141,8 +246,7 @@ pub fn prepare<S: BuildHasher>(
             prepared.refuse(batch, e, RejectionCode::Banned, detail);
             continue;
         }
-        let reached_ms = batch.accepted[e.record].timestamp_ms.map_or(time.now_ms, |t| time.clock.at(t));
-        let now_ms = if replay.is_some() { reached_ms } else { time.now_ms };
+        let (reached_ms, now_ms) = time.of(batch, e, replay.is_some());
         let r = rules.get(&e.board).copied().unwrap_or_default();
         if !r.accepts(e.score) {
             let detail = format!("score {} is outside {}..={} on board {}", e.score, r.min_score, r.max_score, e.board);
@@ -150,15 +254,18 @@ pub fn prepare<S: BuildHasher>(
             continue;
         }
         valid.push(i);
-        let Some(season) = season_of(&r, e.time_ms) else { continue };
+        let season = match seasonal(&r, e, reached_ms, now_ms, time.manual) {
+            Seasonal::None => continue,
+            Seasonal::Refused(code, detail) => {
+                prepared.refuse(batch, e, code, detail);
+                continue;
+            }
+            Seasonal::In(season) => season,
+        };
         let name = e.board.season(&season.id);
         if past_grace(&r, &season, reached_ms) || closed.contains(&name) {
             let detail = format!("season {} of board {} is closed; the event counts for all-time", season.id, e.board);
             prepared.refuse(batch, e, RejectionCode::SeasonClosed, detail);
-        } else if season.start_ms > now_ms.saturating_add(FUTURE_TOLERANCE_MS) {
-            let detail =
-                format!("season {} of board {} has not started; the event counts for all-time", season.id, e.board);
-            prepared.refuse(batch, e, RejectionCode::InvalidTs, detail);
         } else {
             if !rules.contains_key(&name) {
                 rules.insert(name.clone(), r.for_season());
@@ -356,7 +463,7 @@ mod tests {
         ]);
         let mut rules = rules;
         let unwritable: Unwritable = [("stuck".to_string(), "stored with another layout".to_string())].into();
-        let time = SeasonTime { clock: &Clock::System, now_ms: 0 };
+        let time = SeasonTime { clock: &Clock::System, now_ms: 0, manual: &ManualViews::new() };
         let barred = Barred { boards: &unwritable, players: &Marks::default() };
         let prepared = prepare(&b, &mut rules, barred, &shared, time, &HashSet::new(), None);
         let mut updates: Vec<(String, String, u64, u64)> =
@@ -387,7 +494,7 @@ mod tests {
             event("up", "a", 6, 0, 3),
         ]);
         let unwritable: Unwritable = [("stuck".to_string(), "stored with another layout".to_string())].into();
-        let time = SeasonTime { clock: &Clock::System, now_ms: 0 };
+        let time = SeasonTime { clock: &Clock::System, now_ms: 0, manual: &ManualViews::new() };
         let barred = Barred { boards: &unwritable, players: &marks };
         let prepared = prepare(&b, &mut BoardRules::new(), barred, &shared, time, &HashSet::new(), None);
         assert_eq!(prepared.erased, 2);

@@ -21,6 +21,12 @@
 //!
 //! - [`PlayersLog::ensure_topic`]: the topic, created compacted when missing.
 //!
+//! A `manual` board's resets are kept there too, under `resets/<board>` (no
+//! player id nor board name holds a `/`): its newest season starts after each
+//! reset ([`publish::Publisher::publish_resets`]), a tombstone once the board
+//! is deleted, so a restore or a rebuild knows where its seasons end
+//! ([`leaderboard_store::board::manual`]).
+//!
 //! The topic holds ids, times and ban reasons, never a score or `meta`. Its
 //! flags (`--players-topic`, `--players-log-timeout`) are
 //! `leaderboard_runtime::PlayersLogArgs`, shared by the api and `lb-admin`.
@@ -32,6 +38,9 @@ mod topic;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
+
+/// The key prefix of a `manual` board's resets in the log.
+pub const RESETS_PREFIX: &str = "resets/";
 
 /// How long a write to the log may take, by default, before the change is reported as not kept.
 pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);

@@ -1,15 +1,28 @@
-//! Writing a player's marks to the log after a change.
+//! Writing a player's marks, or a `manual` board's resets, to the log after a change.
 
-use leaderboard_contract::PlayerId;
+use leaderboard_contract::{BoardId, PlayerId};
 use leaderboard_store::Store;
-use leaderboard_store::marker::registry::{self, PlayerMarks};
+use leaderboard_store::board::manual::{self, SeasonStart};
+use leaderboard_store::marker::registry;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::util::Timeout;
+use serde::{Deserialize, Serialize};
 
 use crate::{Error, PlayersLog, Result};
 
 /// Writes before giving up when other erasers keep changing the same player.
 const ATTEMPTS: usize = 5;
+
+/// The newest season starts of a `manual` board the log keeps: every season a
+/// board can keep (1,000 closed) and the ones not closed yet, with room to spare.
+pub const LOGGED_STARTS: usize = 1_100;
+
+/// The value of a `manual` board's record (`resets/<board>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptResets {
+    /// The board's newest season starts, oldest first.
+    pub starts: Vec<SeasonStart>,
+}
 
 /// The log's producer (one per process: it keeps connections to the brokers).
 #[derive(Clone)]
@@ -56,7 +69,8 @@ impl Publisher {
         self.topic_ready.get_or_try_init(|| self.topic()).await?;
         let mut marks = registry::status(store, player).await?.marks();
         for _ in 0..ATTEMPTS {
-            self.write(player, &marks).await?;
+            let payload = (!marks.is_empty()).then(|| self.encode(&marks)).transpose()?;
+            self.write(player.as_str(), payload.as_deref()).await?;
             let now = registry::status(store, player).await?.marks();
             if now == marks {
                 return Ok(());
@@ -64,6 +78,39 @@ impl Publisher {
             marks = now;
         }
         Err(Error::Changing)
+    }
+
+    /// Writes the `manual` board `board`'s newest season starts as `store`
+    /// holds them now under `resets/<board>` (a tombstone when it has none: a
+    /// deleted board), checking they did not change meanwhile, as
+    /// [`Publisher::publish`] does for a player.
+    ///
+    /// # Errors
+    /// As [`Publisher::publish`].
+    pub async fn publish_resets(&self, store: &Store, board: &BoardId) -> Result<()> {
+        self.topic_ready.get_or_try_init(|| self.topic()).await?;
+        let key = format!("{}{board}", crate::RESETS_PREFIX);
+        let mut starts = manual::starts(store, board, LOGGED_STARTS).await?;
+        for _ in 0..ATTEMPTS {
+            let payload =
+                (!starts.is_empty()).then(|| self.encode(&KeptResets { starts: starts.clone() })).transpose()?;
+            self.write(&key, payload.as_deref()).await?;
+            let now = manual::starts(store, board, LOGGED_STARTS).await?;
+            if now == starts {
+                return Ok(());
+            }
+            starts = now;
+        }
+        Err(Error::Changing)
+    }
+
+    fn encode(&self, value: &impl Serialize) -> Result<Vec<u8>> {
+        serde_json::to_vec(value).map_err(|e| Error::Corrupt {
+            topic: self.log.topic.clone(),
+            partition: -1,
+            offset: -1,
+            reason: format!("a value that cannot be written: {e}"),
+        })
     }
 
     /// Makes sure the topic exists: asked on the producer's own connection
@@ -82,20 +129,10 @@ impl Publisher {
         if known { Ok(()) } else { self.log.ensure_topic().await }
     }
 
-    /// One record: the marks, or a tombstone when nothing is marked.
-    async fn write(&self, player: &PlayerId, marks: &PlayerMarks) -> Result<()> {
-        let payload = if marks.is_empty() {
-            None
-        } else {
-            Some(serde_json::to_vec(marks).map_err(|e| Error::Corrupt {
-                topic: self.log.topic.clone(),
-                partition: -1,
-                offset: -1,
-                reason: format!("marks that cannot be written: {e}"),
-            })?)
-        };
-        let mut record: FutureRecord<'_, str, Vec<u8>> = FutureRecord::to(&self.log.topic).key(player.as_str());
-        if let Some(payload) = &payload {
+    /// One record under `key`: `payload`, or a tombstone.
+    async fn write(&self, key: &str, payload: Option<&[u8]>) -> Result<()> {
+        let mut record: FutureRecord<'_, str, [u8]> = FutureRecord::to(&self.log.topic).key(key);
+        if let Some(payload) = payload {
             record = record.payload(payload);
         }
         self.producer

@@ -3,13 +3,16 @@
 //!
 //! A schedule resets every `day`, `week` (on `weekday`) or `month`, at 00:00
 //! at a fixed UTC offset; every `hour` on the hour (UTC); or every `length`
-//! from a `start` (`span`: tournaments, events; no season before the start).
+//! from a `start` (`span`: tournaments, events; no season before the start);
+//! or when an admin says so (`manual`: no arithmetic decides those seasons,
+//! the board's registry of resets does, see [`manual_id`]).
 //! A season is the half-open interval `[start, end)`
 //! between two resets, in milliseconds since the Unix epoch; an event at
 //! exactly `end` belongs to the next season. Ids name the season's start:
 //! the day at the board's offset, `YYYY-MM-DD`, for `day` and `week`,
 //! `YYYY-MM` for `month`, `YYYY-MM-DDTHH` (UTC) for `hour`, and
-//! `YYYY-MM-DDTHH:MM` (UTC) for `span`, so ids sort like their seasons.
+//! `YYYY-MM-DDTHH:MM` (UTC) for `span`, so ids sort like their seasons;
+//! `m1`, `m2`, ... for `manual` (sort those by their number, not as text).
 //! Offsets are fixed (`+09:00`, `-05:30`):
 //! no daylight saving, so every day season is exactly 24 h long and every
 //! boundary is unambiguous.
@@ -36,6 +39,30 @@ pub enum Every {
     Month,
     /// Every `length` from `start` ([`Span`]).
     Span,
+    /// When an admin resets the board (`POST .../seasons:reset`): the seasons
+    /// are the intervals between the resets its registry records.
+    Manual,
+}
+
+/// The end a `manual` season has while it is open (no reset has ended it):
+/// 5000-01-01T00:00:00Z. Under 10^14, so Redis's Lua JSON (14 significant
+/// digits) writes it back exactly, as it does every time before it.
+pub const OPEN_END_MS: i64 = 95_617_584_000_000;
+
+/// The id of the `index`th season of a `manual` schedule (`m1` is the first).
+pub fn manual_id(index: u64) -> String {
+    format!("m{index}")
+}
+
+/// The number of a `manual` season id (`m7` → 7); `None` for anything else
+/// (`m0`, `m07`, `7`, ...), so each season has exactly one id.
+pub fn manual_index(id: &str) -> Option<u64> {
+    let digits = id.strip_prefix('m')?;
+    if digits.is_empty() || digits.len() > 20 || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    digits.parse().ok().filter(|&k| k >= 1)
 }
 
 /// The seasons of a `span` schedule: `[start + k * length, start + (k + 1) * length)`
@@ -84,7 +111,8 @@ pub enum SeasonError {
     /// A season id that does not name a season of the schedule.
     #[error(
         "{0:?} is not a season of this board (ids are YYYY-MM-DD of a season's first day, YYYY-MM for monthly \
-         boards, YYYY-MM-DDTHH for hourly ones and YYYY-MM-DDTHH:MM of a span season's start)"
+         boards, YYYY-MM-DDTHH for hourly ones, YYYY-MM-DDTHH:MM of a span season's start, m1, m2, ... on \
+         manual ones)"
     )]
     Id(String),
     /// A schedule whose settings do not go together.
@@ -96,6 +124,9 @@ pub enum SeasonError {
     /// A time outside the range seasons are computed for (years 1..=9999).
     #[error("time {0} ms is outside the years 1 to 9999")]
     OutOfRange(i64),
+    /// A `manual` schedule: its seasons are recorded resets, not arithmetic.
+    #[error("a manual schedule's seasons are the resets recorded for its board")]
+    Manual,
 }
 
 /// One season: its id and its half-open interval `[start_ms, end_ms)`.
@@ -123,6 +154,7 @@ impl Reset {
                 return fixed(start, span.length_ms, IdFormat::Minute);
             }
             (Every::Span, None) => return Err(SeasonError::Schedule("a span schedule needs start and length".into())),
+            (Every::Manual, _) => return Err(SeasonError::Manual),
             (Every::Day | Every::Week | Every::Month, _) => {}
         }
         let local = local_date(t_ms, self.utc_offset)?;
@@ -133,18 +165,27 @@ impl Reset {
                 local - Duration::days(i64::from(back))
             }
             Every::Month => local.replace_day(1).map_err(|_| SeasonError::OutOfRange(t_ms))?,
-            Every::Hour | Every::Span => unreachable!("handled above"),
+            Every::Hour | Every::Span | Every::Manual => unreachable!("handled above"),
         };
         self.starting(first).ok_or(SeasonError::OutOfRange(t_ms))
     }
 
-    /// The shortest season of the schedule (`late_grace` may not be longer).
+    /// The shortest season of the schedule (`late_grace` may not be longer);
+    /// a `manual` schedule's seasons are as long as an admin makes them, so
+    /// it bounds `late_grace` at a day, as every schedule's maximum does.
     pub fn shortest(&self) -> std::time::Duration {
         match (self.every, self.span) {
             (Every::Hour, _) => std::time::Duration::from_secs(3600),
             (Every::Span, Some(span)) => std::time::Duration::from_millis(span.length_ms.unsigned_abs()),
-            _ => std::time::Duration::from_secs(86_400),
+            (Every::Day | Every::Week | Every::Month | Every::Span | Every::Manual, _) => {
+                std::time::Duration::from_secs(86_400)
+            }
         }
+    }
+
+    /// Whether the board's seasons are its recorded resets (`manual`).
+    pub fn is_manual(&self) -> bool {
+        self.every == Every::Manual
     }
 
     /// The season after `season`.
@@ -167,9 +208,13 @@ impl Reset {
     ///
     /// # Errors
     /// [`SeasonError::Id`] when the id is malformed or names no season of
-    /// this schedule (a weekly board's id must be a start weekday).
+    /// this schedule (a weekly board's id must be a start weekday);
+    /// [`SeasonError::Manual`] for a `manual` schedule (its registry knows).
     pub fn parse_id(&self, id: &str) -> Result<Season, SeasonError> {
         let bad = || SeasonError::Id(id.to_string());
+        if self.every == Every::Manual {
+            return Err(SeasonError::Manual);
+        }
         let date = match (self.every, id.len()) {
             (Every::Month, 7) => parse_date(&format!("{id}-01")).ok_or_else(bad)?,
             (Every::Day | Every::Week, 10) => parse_date(id).ok_or_else(bad)?,
@@ -196,7 +241,7 @@ impl Reset {
     /// The season whose first local day is `first`.
     fn starting(self, first: Date) -> Option<Season> {
         let after = match self.every {
-            Every::Hour | Every::Span => return None,
+            Every::Hour | Every::Span | Every::Manual => return None,
             Every::Day => first.next_day()?,
             Every::Week => first.checked_add(Duration::days(7))?,
             Every::Month => {
@@ -209,7 +254,7 @@ impl Reset {
         };
         let id = match self.every {
             Every::Month => format!("{:04}-{:02}", first.year(), u8::from(first.month())),
-            Every::Day | Every::Week | Every::Hour | Every::Span => {
+            Every::Day | Every::Week | Every::Hour | Every::Span | Every::Manual => {
                 format!("{:04}-{:02}-{:02}", first.year(), u8::from(first.month()), first.day())
             }
         };
@@ -300,6 +345,7 @@ impl fmt::Display for Reset {
                 crate::season_result::rfc3339_ms(span.start_ms)
             ),
             (Every::Span, None) => f.write_str("span (incomplete)"),
+            (Every::Manual, _) => f.write_str("manual (an admin resets it)"),
         }
     }
 }
@@ -558,6 +604,27 @@ mod tests {
             reset(r#"{"every":"span","start":"2026-12-04T18:00:00Z","length":"90m"}"#).to_string(),
             "every 1h 30m from 2026-12-04T18:00:00Z"
         );
+    }
+
+    #[test]
+    fn manual_schedules_have_numbered_ids_and_no_arithmetic() {
+        let manual = reset(r#"{"every":"manual"}"#);
+        assert!(manual.is_manual());
+        assert_eq!(serde_json::to_string(&manual).expect("json"), r#"{"every":"manual"}"#);
+        assert_eq!(manual.season_at(0), Err(SeasonError::Manual));
+        assert_eq!(manual.parse_id("m1"), Err(SeasonError::Manual));
+        for bad in [r#"{"every":"manual","utc_offset":"+01:00"}"#, r#"{"every":"manual","weekday":"mon"}"#] {
+            assert!(serde_json::from_str::<Reset>(bad).is_err(), "{bad}");
+        }
+        assert_eq!((manual_id(1), manual_id(12)), ("m1".to_string(), "m12".to_string()));
+        for k in [1, 9, 10, 12_345, u64::MAX] {
+            assert_eq!(manual_index(&manual_id(k)), Some(k));
+        }
+        for bad in ["", "m", "m0", "m01", "1", "M1", "m1a", "m-1", "m18446744073709551616", "2026-01"] {
+            assert_eq!(manual_index(bad), None, "{bad}");
+        }
+        const { assert!(OPEN_END_MS < 100_000_000_000_000, "14 digits: cjson writes it back as an integer") };
+        assert_eq!(crate::season_result::rfc3339_ms(OPEN_END_MS), "5000-01-01T00:00:00Z");
     }
 
     #[test]

@@ -93,6 +93,25 @@ pub enum Error {
         /// The layout, or layouts, it would be written to.
         layout: String,
     },
+    /// A reset of a `manual` board while [`crate::board::manual::MAX_UNCLOSED`]
+    /// of its seasons are not closed yet.
+    #[error("board {board} has {open} seasons not closed yet; reset it again once the closer has closed some")]
+    TooManyUnclosed {
+        /// The board.
+        board: String,
+        /// Its seasons not closed yet (the open one included).
+        open: usize,
+    },
+    /// A reset asked to end a `manual` season that is not the open one and was not ended by a reset.
+    #[error("board {board}: season {asked} is not open and no reset ended it (the open season is {open})")]
+    NotCurrent {
+        /// The board.
+        board: String,
+        /// The season the reset was to end.
+        asked: String,
+        /// The open season.
+        open: String,
+    },
     /// Rules that cannot hold.
     #[error(transparent)]
     InvalidRules(#[from] leaderboard_semantics::rules::InvalidRules),
@@ -150,6 +169,8 @@ impl Error {
             | Self::Busy { .. }
             | Self::RulesFixed { .. }
             | Self::ResetFixed { .. }
+            | Self::TooManyUnclosed { .. }
+            | Self::NotCurrent { .. }
             | Self::SeasonLayout(_)
             | Self::NoSeason(_)
             | Self::InvalidRules(_)

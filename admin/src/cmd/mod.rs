@@ -23,6 +23,7 @@ pub mod player;
 pub mod propose;
 pub mod rebalance;
 pub mod rebuild;
+pub mod reset;
 pub mod restore;
 pub mod resume;
 pub mod rules;
@@ -57,6 +58,8 @@ pub enum Command {
     Resume(resume::Resume),
     /// Shows a board's rules, or changes the ones given (creating the board with `--layout`).
     Rules(rules::Rules),
+    /// Ends a `manual` board's season now and opens the next.
+    Reset(reset::Reset),
     /// Removes a board: every key of every layout it uses, and its record.
     Delete(delete::Delete),
     /// The newest entries of the audit log (admin actions from the api and this tool).
@@ -135,6 +138,7 @@ impl Command {
             Self::Watch(args) => watch::run(args, ctx, out).await,
             Self::Resume(args) => resume::run(args, ctx, out).await,
             Self::Rules(args) => rules::run(args, ctx, out).await,
+            Self::Reset(args) => reset::run(args, ctx, out).await,
             Self::Delete(args) => delete::run(args, ctx, out).await,
             Self::Audit(args) => audit::run(args, ctx, out).await,
             Self::Snapshot(args) => snapshot::run(args, ctx, out).await,
@@ -162,6 +166,7 @@ impl Command {
             Self::Resume(args) => Some(Audited::new("resume", &args.board)),
             Self::Abort(args) => Some(Audited::new("abort", &args.board)),
             Self::Delete(args) => Some(Audited::new("delete_board", &args.board)),
+            Self::Reset(args) => Some(Audited::new("reset_season", &args.board)),
             Self::Rules(args) => args.set.any().then(|| Audited::new("set_rules", &args.board)),
             Self::Restore(args) => {
                 Some(Audited::new("restore", if args.boards.is_empty() { "*".into() } else { args.boards.join(",") }))

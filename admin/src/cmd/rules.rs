@@ -1,5 +1,5 @@
 //! `lb-admin rules <board> [--order asc|desc] [--ties shared|earliest] [--operator best|last|sum]
-//! [--min-score N] [--max-score N] [--reset hour|day|week|month|span ..] [--layout L] ..`: shows a board's rules, or changes the ones
+//! [--min-score N] [--max-score N] [--reset hour|day|week|month|span|manual ..] [--layout L] ..`: shows a board's rules, or changes the ones
 //! given (bounds at any time; order, ties and operator only when creating the board, with `--layout`).
 
 use std::io::Write;
@@ -24,6 +24,12 @@ pub struct Rules {
     /// The layout of a board this creates (`single`, `hash:N`, `range:a,b,..`).
     #[arg(long)]
     layout: Option<String>,
+    /// The clock a `manual` board's first season starts by.
+    #[command(flatten)]
+    clock: super::reset::ClockArg,
+    /// Where the players log is (it keeps a `manual` board's resets for recovery).
+    #[command(flatten)]
+    keep: crate::players_log::KeepArgs,
 }
 
 /// The rule flags of `lb-admin rules`: each given one replaces the board's.
@@ -41,9 +47,9 @@ pub struct RuleFlags {
     /// Highest accepted score.
     #[arg(long)]
     max_score: Option<u64>,
-    /// Seasons: reset every `hour` (UTC), `day`, `week` or `month`, or every `--length` from
-    /// `--start` (`span`); fixed once set.
-    #[arg(long, value_parser = ["hour", "day", "week", "month", "span"])]
+    /// Seasons: reset every `hour` (UTC), `day`, `week` or `month`, every `--length` from
+    /// `--start` (`span`), or by hand (`manual`: `lb-admin reset`); fixed once set.
+    #[arg(long, value_parser = ["hour", "day", "week", "month", "span", "manual"])]
     reset: Option<String>,
     /// The offset the reset happens at 00:00 of (`+09:00`; default `+00:00`); with `--reset`.
     #[arg(long, requires = "reset", allow_hyphen_values = true)]
@@ -75,7 +81,7 @@ pub struct RuleFlags {
 
 /// Prints the board's rules, after changing the ones given.
 pub(crate) async fn run(args: Rules, ctx: &Context<'_>, out: &mut Output<impl Write>) -> anyhow::Result<()> {
-    let Rules { board, set, layout } = args;
+    let Rules { board, set, layout, clock, keep } = args;
     let board = board_id(&board)?;
     let record = record::recorded(ctx.store, &board).await?;
     let current = record.as_ref().map(|r| r.rules).unwrap_or_default();
@@ -85,7 +91,14 @@ pub(crate) async fn run(args: Rules, ctx: &Context<'_>, out: &mut Output<impl Wr
             (None, Some(spec)) => Router::new(ctx.store.clone(), spec.parse()?, RouterOptions::default()),
             (None, None) => bail!("board {board} does not exist: give --layout to create it"),
         };
-        router.set_rules(&board, set.applied_to(current)?).await?.rules
+        let rules = router.set_rules(&board, set.applied_to(current)?).await?.rules;
+        if rules.reset.is_some_and(|r| r.is_manual())
+            && router.start_manual(&board, clock.clock.now_ms()).await?.is_some()
+        {
+            // The first season starts now (a board that has seasons keeps them).
+            keep.keep_resets(ctx.store, &board).await?;
+        }
+        rules
     } else if record.is_some() {
         current
     } else {

@@ -55,6 +55,8 @@ pub async fn catch_up(
     // and the players they name taken out of what the rolled-back store holds of them.
     let mut report =
         RestoreReport { players: super::players::give_back(store, kafka, &[]).await?, ..RestoreReport::default() };
+    // And the resets of `manual` boards made since.
+    super::players::give_back_resets(store, &mut report.players).await?;
     replay_into(config, ingest::config::Replay::default(), ingest::recovery::Start::At(from), quiet, &mut report)
         .await?;
     install_epoch(store, redis, Origin::CatchUp).await?;

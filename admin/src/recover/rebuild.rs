@@ -74,6 +74,7 @@ pub async fn rebuild(
     if let Some(file) = &options.rules_from {
         report.loaded.boards = create_boards_of(store, file).await?;
     }
+    super::players::give_back_resets(store, &mut report.players).await?;
     replay_into(
         config,
         ingest::config::Replay::default(),

@@ -116,6 +116,7 @@ pub async fn restore(
     reading.await.context("reader")??;
     loading?;
     progress.finish_and_clear();
+    super::players::give_back_resets(store, &mut report.players).await?;
     report.load_seconds = started.elapsed().as_secs_f64();
     if options.replay {
         let layout = options.layout.as_ref().map_or_else(|| "single".to_string(), ToString::to_string);

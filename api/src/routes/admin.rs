@@ -79,10 +79,13 @@ pub async fn delete_board(
     let change = {
         let (s, admin, who, board) = (s.clone(), admin.clone(), who.clone(), board.clone());
         async move {
-            let result = delete(&admin, &board).await;
-            if result.is_ok() {
-                s.forget(&board);
-            }
+            let result = match delete(&admin, &board).await {
+                // A `manual` board's resets leave the players log too (a tombstone).
+                Ok(true) => admin.keep_resets(&board).await,
+                Ok(false) => Ok(()),
+                Err(e) => Err(e),
+            };
+            s.forget(&board);
             admin.audit(&who, "delete_board", board.as_str(), &outcome(&result)).await;
             result
         }
@@ -139,7 +142,8 @@ fn parse_rules(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Resu
 /// Order and ties are fixed once a board exists (they decide how it is
 /// stored): changing them answers 409 `rules_fixed`. A reset schedule may be
 /// added to a board without one (its seasons start with the current one), and
-/// is then fixed (409 `reset_fixed`). Bounds, `keep_seasons` and `late_grace`
+/// is then fixed (409 `reset_fixed`); a `manual` board's first season starts
+/// when its schedule is set. Bounds, `keep_seasons` and `late_grace`
 /// may change at any time; ingest applies them within a second.
 #[utoipa::path(put, path = "/v1/admin/boards/{board}", tag = "admin", security(("bearer" = [])),
     params(("board" = String, Path, description = "Board name")),
@@ -185,6 +189,12 @@ async fn set_rules(s: &AppState, admin: &Admin, board: &BoardId, rules: Rules) -
         }
         other => failed(&other),
     })?;
+    if record.rules.reset.is_some_and(|r| r.is_manual())
+        && writer.start_manual(board, s.clock.now_ms()).await.map_err(|e| failed(&e))?.is_some()
+    {
+        // The first season starts now (a board that has seasons keeps them).
+        admin.keep_resets(board).await?;
+    }
     s.forget(board);
     let described = describe(admin, board).await?;
     described.map(|line| AdminBoard { rules: record.rules.into(), ..line }).ok_or_else(|| ApiError::Conflict {
@@ -210,11 +220,13 @@ async fn describe(admin: &Admin, board: &BoardId) -> Result<Option<AdminBoard>, 
     }))
 }
 
-async fn delete(admin: &Admin, board: &BoardId) -> Result<(), ApiError> {
-    let Some((router, _)) =
+/// Deletes `board`; whether it was a `manual` board (whose resets the players log keeps).
+async fn delete(admin: &Admin, board: &BoardId) -> Result<bool, ApiError> {
+    let Some((router, record)) =
         Router::for_board(admin.store(), board, RouterOptions::default()).await.map_err(|e| failed(&e))?
     else {
         return Err(ApiError::NotFound { code: "board_not_found", message: format!("board {board} does not exist") });
     };
-    router.delete_board(board).await.map_err(|e| failed(&e))
+    router.delete_board(board).await.map_err(|e| failed(&e))?;
+    Ok(record.rules.reset.is_some_and(|r| r.is_manual()))
 }

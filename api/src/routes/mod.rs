@@ -6,7 +6,8 @@
 //! - [`seasons`]: a board's seasons; [`read`]: resolve the season, read, date the answer.
 //! - [`watch`]: live updates, the top and a player's standing as Server-Sent Events.
 //! - [`admin`]: the bearer-token routes under `/v1/admin/boards` and what every admin route shares;
-//!   [`players`]: those under `/v1/admin/players` (erasure, bans).
+//!   [`resets`]: a `manual` board's season reset; [`players`]: those under `/v1/admin/players`
+//!   (erasure, bans).
 //! - [`ops`]: health, readiness, metrics, the document, the page.
 //!
 //! Three routers, because they sit behind different middleware ([`crate::app`]): [`reads`]
@@ -19,6 +20,7 @@ pub mod lookup;
 pub mod ops;
 pub mod players;
 pub mod read;
+pub mod resets;
 pub mod seasons;
 pub mod watch;
 
@@ -58,6 +60,7 @@ pub fn administration(state: AppState) -> Router {
             "/v1/admin/boards/{board}",
             delete(admin::delete_board).put(admin::put_rules).layer(DefaultBodyLimit::max(admin::MAX_RULES_BODY_BYTES)),
         )
+        .route("/v1/admin/boards/{board}/seasons:reset", post(resets::reset))
         .route("/v1/admin/players/{player}", get(players::status).delete(players::erase))
         .route(
             "/v1/admin/players/{player}/ban",

@@ -311,3 +311,121 @@ async fn hourly_and_span_schedules_name_their_seasons_and_a_span_starts_at_its_s
     }
     api.stop().await;
 }
+
+/// `POST .../seasons:reset` on this api as `ops`: status and body.
+async fn reset(api: &TestApi, board: &str) -> (StatusCode, serde_json::Value) {
+    let response = api
+        .client
+        .post(format!("{}/v1/admin/boards/{board}/seasons:reset", api.base))
+        .bearer_auth("ops")
+        .send()
+        .await
+        .expect("reset");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// A `manual` board: its first season starts when the schedule is set, each
+/// reset (three in quick succession) ends the current season and opens the
+/// next, reads follow `current`, `previous` and `m<k>`, the seasons route has
+/// no next reset, and what is not a manual board, or has too many seasons not
+/// closed yet, is refused.
+#[tokio::test]
+async fn manual_seasons_follow_the_admins_resets() {
+    let private = testkit::PrivateRedis::start();
+    let redis = private.url();
+    let ops = testkit::unique("season-ops");
+    let api = TestApi::start(&redis, "hash:2", |c| c.admin_tokens = vec![format!("{ops}:{}:admin", hash("ops"))]).await;
+    let writer = router(&redis, "hash:2").await;
+    let b = board("manual");
+    let (status, created) =
+        put(&api, b.as_str(), Some("ops"), r#"{"reset":{"every":"manual"},"late_grace":"1h"}"#).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    assert_eq!(created["rules"]["reset"], serde_json::json!({"every": "manual"}));
+    let rules = writer.rules(&b).await.expect("rules");
+    let (_, listed) = api.json(&format!("/v1/boards/{b}/seasons")).await;
+    assert_eq!(
+        (listed["next_reset"].clone(), listed["seasons"][0]["id"].as_str()),
+        (serde_json::Value::Null, Some("m1"))
+    );
+    assert!(listed["seasons"][0].get("end").is_none(), "an open manual season has no end: {listed}");
+
+    let mut ends = Vec::new();
+    for k in 2..=4 {
+        let (status, answer) = reset(&api, b.as_str()).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(
+            (answer["ended"]["id"].clone(), answer["current"]["id"].clone()),
+            (format!("m{}", k - 1).into(), format!("m{k}").into())
+        );
+        assert_eq!(answer["ended"]["end"], answer["current"]["start"], "contiguous: {answer}");
+        ends.push(answer["ended"]["end"].as_str().expect("end").to_string());
+    }
+    // Players in m2 (ended) and m4 (current).
+    for (id, players) in [("m2", 7), ("m4", 3)] {
+        let season = writer.manual_season(&b, id).await.expect("lookup").expect("kept");
+        let stored = writer.open_season(&b, &rules, &season).await.expect("open");
+        writer.apply(&updates(&stored, players, 0)).await.expect("apply");
+    }
+    for (asked, want) in [("", ("m4", 3)), ("?season=current", ("m4", 3)), ("?season=m2", ("m2", 7))] {
+        let (status, body) = api.json(&format!("/v1/boards/{b}/top{asked}")).await;
+        assert_eq!(status, StatusCode::OK, "{asked}: {body}");
+        assert_eq!((body["season"].as_str(), body["total"].as_u64()), (Some(want.0), Some(want.1)), "{asked}");
+    }
+    let (status, body) = api.json(&format!("/v1/boards/{b}/top?season=previous")).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("board_not_found")),
+        "m3: nobody played: {body}"
+    );
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("m3")), "{body}");
+    for unknown in ["m9", "2026-11-25"] {
+        let (status, body) = api.json(&format!("/v1/boards/{b}/top?season={unknown}")).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("season_not_found")),
+            "{body}"
+        );
+    }
+    let (_, listed) = api.json(&format!("/v1/boards/{b}/seasons")).await;
+    let seasons: Vec<(String, Option<String>, String)> = listed["seasons"]
+        .as_array()
+        .expect("seasons")
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().expect("id").into(),
+                s["end"].as_str().map(Into::into),
+                s["state"].as_str().expect("state").into(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, Option<String>, String)> =
+        [("m4", None), ("m3", Some(&ends[2])), ("m2", Some(&ends[1])), ("m1", Some(&ends[0]))]
+            .into_iter()
+            .map(|(id, end)| (id.to_string(), end.cloned(), "open".to_string()))
+            .collect();
+    assert_eq!(seasons, want, "newest first; ended seasons stay open until their grace passes");
+
+    let daily = board("daily");
+    put(&api, daily.as_str(), Some("ops"), r#"{"reset":{"every":"day"}}"#).await;
+    for (target, code) in [(daily.as_str(), StatusCode::CONFLICT), ("nobody-here", StatusCode::NOT_FOUND)] {
+        let (status, body) = reset(&api, target).await;
+        assert_eq!(status, code, "{target}: {body}");
+    }
+    let (_, body) = reset(&api, daily.as_str()).await;
+    assert_eq!(body["error"]["code"], "not_manual");
+    let unauthorised =
+        api.client.post(format!("{}/v1/admin/boards/{b}/seasons:reset", api.base)).send().await.expect("reset");
+    assert_eq!(unauthorised.status(), StatusCode::UNAUTHORIZED);
+    // Four seasons are not closed; twelve more resets reach the bound of sixteen.
+    for _ in 0..12 {
+        assert_eq!(reset(&api, b.as_str()).await.0, StatusCode::OK);
+    }
+    let (status, body) = reset(&api, b.as_str()).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("too_many_open_seasons")),
+        "{body}"
+    );
+}

@@ -16,7 +16,8 @@ use super::{Abandoned, Writer};
 use crate::batch::Batch;
 use crate::dead_letter::Reject;
 use crate::prepare::{
-    Barred, BoardPlayer, BoardPlayers, BoardRules, Prepared, SeasonTarget, SeasonTime, Unwritable, coalesce, prepare,
+    Barred, BoardPlayer, BoardPlayers, BoardRules, ManualViews, Prepared, SeasonTarget, SeasonTime, Unwritable,
+    coalesce, manual_spans, prepare,
 };
 use crate::shared::Counter;
 
@@ -42,7 +43,13 @@ impl Writer {
         let marks = self.player_marks(batch).await?;
         let (rules, prepared) = loop {
             let (mut rules, unwritable) = self.board_rules(batch).await?;
-            let time = SeasonTime { clock: &self.clock, now_ms: self.clock.now_ms() };
+            let now_ms = self.clock.now_ms();
+            let manual = self.manual_views(batch, &rules, now_ms).await?;
+            if !manual.is_empty() {
+                // Fault tests hold the writer here: it has read its seasons, and writes nothing yet.
+                leaderboard_store::failpoint::hold_here("ingest::manual_viewed");
+            }
+            let time = SeasonTime { clock: &self.clock, now_ms, manual: &manual };
             let barred = Barred { boards: &unwritable, players: &marks };
             let prepared = prepare(batch, &mut rules, barred, &self.shared, time, &self.closed, self.replay.as_ref());
             self.open_seasons(&prepared.seasons, &rules).await?;
@@ -96,6 +103,26 @@ impl Writer {
             self.dead_letter(&unwritable_letters(batch, prepared, &stuck, &unwritable)).await?;
             sources = rest;
         }
+    }
+
+    /// The seasons of `batch`'s `manual` boards that hold its event times,
+    /// read after the batch was fetched and before any of it is written:
+    /// each read also tells the board that a writer is placing events up to
+    /// the latest of those times, so no later reset ends a season before them
+    /// ([`leaderboard_store::board::manual`]). Retries Redis failures by class.
+    async fn manual_views(&mut self, batch: &Batch, rules: &BoardRules, now_ms: i64) -> Result<ManualViews, Abandoned> {
+        let probe = SeasonTime { clock: &self.clock, now_ms, manual: &ManualViews::new() };
+        let mut views = ManualViews::new();
+        for (board, span) in manual_spans(batch, rules, probe, self.replay.as_ref()) {
+            let view = loop {
+                match self.redis.router.view_manual(&board, span.from_ms, span.to_ms, true).await {
+                    Ok(view) => break view,
+                    Err(e) => self.retry_after(&e).await?,
+                }
+            };
+            views.insert(board, view);
+        }
+        Ok(views)
     }
 
     /// Opens the seasons a batch writes to that this writer has not opened

@@ -8,6 +8,7 @@ mod faults;
 mod helpers;
 mod hostile;
 mod kafka;
+mod manual;
 mod operators;
 mod pipeline;
 mod players;

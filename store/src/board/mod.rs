@@ -4,6 +4,7 @@
 //! - [`rebalance`]: a range board's adaptive boundaries and online rebalance.
 //! - [`migrate`]: moving a live board between layouts.
 //! - [`seasons`]: a board's seasons: opening, closing, retention.
+//! - [`manual`]: the resets that make a `manual` board's seasons.
 //! - [`results`]: what a closed season leaves for reward services.
 //! - [`snapshot`]: reading a board out and writing it back.
 //! - [`player`]: taking one player out of a board's storage.
@@ -27,6 +28,7 @@ local entry = cjson.decode(raw)
 }
 
 mod copy;
+pub mod manual;
 pub mod migrate;
 pub mod player;
 pub mod rebalance;

@@ -31,7 +31,7 @@ use std::collections::HashMap;
 
 use leaderboard_contract::BoardId;
 use leaderboard_semantics::rules::Rules;
-use leaderboard_semantics::season::Season;
+use leaderboard_semantics::season::{Season, manual_index};
 use serde::{Deserialize, Serialize};
 
 use crate::layout::keys;
@@ -231,6 +231,13 @@ impl Router {
         let entry = serde_json::to_string(&SeasonEntry::of(season)).map_err(|e| Error::Corrupt(e.to_string()))?;
         let _: i64 =
             self.store().query(redis::cmd("HSETNX").arg(keys::seasons(board)).arg(&season.id).arg(entry)).await?;
+        if manual_index(&season.id).is_some() {
+            // A `manual` season's start is its board's record of resets (a restore brings it back
+            // from the snapshot's entry; a writer found it there).
+            let start =
+                redis::cmd("ZADD").arg(keys::resets(board)).arg("NX").arg(season.start_ms).arg(&season.id).clone();
+            let _: i64 = self.store().query(&start).await?;
+        }
         if crate::layout::record::recorded(self.store(), &name).await?.is_some() {
             return Ok(name);
         }
@@ -410,7 +417,9 @@ impl Router {
         for entry in self.seasons(board).await? {
             self.delete_storage(&board.season(&entry.id)).await?;
         }
-        let _: i64 = self.store().query(redis::cmd("UNLINK").arg(keys::seasons(board))).await?;
+        let registry =
+            redis::cmd("UNLINK").arg(keys::seasons(board)).arg(keys::resets(board)).arg(keys::viewed(board)).clone();
+        let _: i64 = self.store().query(&registry).await?;
         let _: i64 = self.store().query(redis::cmd("SREM").arg(keys::SEASONAL_BOARDS).arg(board.as_str())).await?;
         Ok(())
     }

@@ -21,6 +21,8 @@
 //! | `lb:{<tag>}:x` | beside each sorted set of a `sum` board: records refused for overflowing whose dead letter is not confirmed yet |
 //! | `lb:{<tag>}:closed` | beside each sorted set of a closed season (`<board>@<id>`): the fence its writes check |
 //! | `lb:{<board>}:seasons` | a board's seasons and their state ([`crate::board::seasons`]) |
+//! | `lb:{<board>}:resets` | a `manual` board's season starts: member the season id, score its start ([`crate::board::manual`]) |
+//! | `lb:{<board>}:viewed` | a `manual` board's latest event time a writer assigned to a season (a reset ends a season after it) |
 //! | `lb:seasonal` | the names of the boards with a reset schedule |
 //! | `lb:{<board>}:range` | the `range` layout's metadata (boundaries, generation, rebalance progress) |
 //! | `lb:{<board>}:layout` | the layout the board is stored with ([`crate::layout::record`]) |
@@ -164,6 +166,16 @@ pub(crate) fn fence_for(board: &BoardId, shard_key: &str) -> Option<String> {
 /// The seasons of a board: a hash of season id → [`crate::board::seasons::SeasonEntry`].
 pub fn seasons(board: &BoardId) -> String {
     format!("lb:{{{board}}}:seasons")
+}
+
+/// A `manual` board's season starts: member the season id (`m<k>`), score its start.
+pub fn resets(board: &BoardId) -> String {
+    format!("lb:{{{board}}}:resets")
+}
+
+/// A `manual` board's latest event time a writer assigned to a season by its resets.
+pub fn viewed(board: &BoardId) -> String {
+    format!("lb:{{{board}}}:viewed")
 }
 
 /// The set of the boards that have a reset schedule (what closers look at).

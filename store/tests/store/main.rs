@@ -5,6 +5,7 @@ mod bounds;
 mod equivalence;
 mod helpers;
 mod lookup;
+mod manual;
 mod migrate;
 mod operators;
 mod players;

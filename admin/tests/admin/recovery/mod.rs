@@ -1,6 +1,7 @@
 //! Disaster recovery against the real pipeline: a broker topic, live ingest
 //! workers and a Redis of the test's own that the test wipes (`FLUSHALL`).
 
+mod manual;
 mod setup;
 
 use std::time::Duration;

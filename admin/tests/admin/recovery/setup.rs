@@ -101,12 +101,22 @@ impl Setup {
     /// Produces `count` random events over `boards` (300 players each), two in three with
     /// metadata naming the event, and records them in the oracle.
     pub(super) async fn produce(&mut self, boards: &[&BoardId], count: usize) {
+        self.produce_stamped(boards, count, 1_000..1_001_000).await;
+    }
+
+    /// [`Setup::produce`], each event stamped in `stamps`; returns the events.
+    pub(super) async fn produce_stamped(
+        &mut self,
+        boards: &[&BoardId],
+        count: usize,
+        stamps: std::ops::Range<u64>,
+    ) -> Vec<ScoreEvent> {
         let events: Vec<ScoreEvent> = (0..count)
             .map(|i| ScoreEvent {
                 board: boards[i % boards.len()].clone(),
                 player: PlayerId::new(format!("p{}", self.rng.random_range(0..300))).expect("id"),
                 score: self.rng.random_range(0..100_000),
-                ts_ms: Some(1_000 + self.rng.random_range(0..1_000_000)),
+                ts_ms: Some(self.rng.random_range(stamps.clone())),
                 id: None,
                 meta: (i % 3 != 0).then(|| {
                     let text = format!(r#"{{"name":"n{i}","country":"JP","seq":{}}}"#, self.rng.random::<u32>());
@@ -137,6 +147,7 @@ impl Setup {
                 sent.map_err(|(e, _)| e).expect("produced");
             }
         }
+        events
     }
 
     /// Produces `count` random events on `board`, signed with `signer`, plus `forged` more whose
