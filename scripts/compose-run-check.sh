@@ -22,9 +22,12 @@ for bin in api ingest loadgen lb-admin; do
         exit 1
     }
 done
+# shellcheck source=lib/prometheus.sh
+source "$REPO_ROOT/scripts/lib/prometheus.sh"
+ensure_prometheus
 for tool in redis-server redis-cli prometheus wget; do
     command -v "$tool" >/dev/null 2>&1 || {
-        echo "compose-run-check: FAILED: $tool is missing (scripts/infra.sh install; Debian's prometheus for Prometheus)"
+        echo "compose-run-check: FAILED: $tool is missing (scripts/infra.sh install)"
         exit 1
     }
 done

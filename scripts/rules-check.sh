@@ -7,15 +7,9 @@
 set -Eeuo pipefail
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO_ROOT/deploy/prometheus"
-if ! command -v promtool >/dev/null 2>&1; then
-    as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
-    echo "installing promtool (Debian package prometheus)" >&2
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >/dev/null ||
-        { as_root apt-get update >/dev/null &&
-            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >/dev/null; }
-    # The package starts a server we do not want running.
-    as_root systemctl disable --now prometheus >/dev/null 2>&1 || as_root pkill -x prometheus || true
-fi
+# shellcheck source=lib/prometheus.sh
+source "$REPO_ROOT/scripts/lib/prometheus.sh"
+ensure_prometheus
 # The config names the rules by their path in the container; check them from here instead.
 sed 's#/etc/prometheus/alerts.yml#alerts.yml#' prometheus.yml >"$REPO_ROOT/target/prometheus-check.yml"
 cp alerts.yml "$REPO_ROOT/target/alerts.yml"

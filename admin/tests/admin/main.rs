@@ -200,6 +200,39 @@ async fn boards_skips_a_board_deleted_meanwhile() {
 
 /// `rules`: creates a board with its rules, shows them, narrows the bounds,
 /// refuses to change order or ties, and audits the changes.
+/// `lb-admin rules --reset manual` starts a board's first season, `lb-admin reset` ends it and
+/// opens the next (a retry with `--ending` answers the same reset), and the players log keeps
+/// the board's season starts.
+#[tokio::test]
+async fn a_manual_board_is_reset_by_hand_and_its_resets_kept() {
+    let board = testkit::unique("cli-manual");
+    let (topic, brokers) = (testkit::unique("players"), testkit::brokers());
+    let log = ["--brokers", brokers.as_str(), "--players-topic", topic.as_str()];
+    let created =
+        json(&[&["rules", &board, "--reset", "manual", "--late-grace", "1h", "--layout", "single"], &log[..]].concat())
+            .await;
+    assert_eq!(created["rules"]["reset"], serde_json::json!({"every": "manual"}));
+    let first = json(&[&["reset", &board], &log[..]].concat()).await;
+    assert_eq!((first["ended"]["id"].as_str(), first["current"]["id"].as_str()), (Some("m1"), Some("m2")), "{first}");
+    let retried = json(&[&["reset", &board, "--ending", "m1"], &log[..]].concat()).await;
+    assert_eq!(retried, first, "a retry answers the reset that ended m1, and resets nothing");
+    let text = admin(&[&["reset", &board], &log[..]].concat()).await.expect("reset");
+    assert!(text.contains("season m2 ended at") && text.contains("season m3 is current from"), "{text}");
+    let unknown = admin(&["reset", &board, "--ending", "m9"]).await.expect_err("not open");
+    assert!(unknown.to_string().contains("the open season is m3"), "{unknown}");
+    let plain = testkit::unique("cli-manual-none");
+    admin(&["rules", &plain, "--min-score", "1", "--layout", "single"]).await.expect("a board without seasons");
+    let refused = admin(&["reset", &plain]).await.expect_err("not manual");
+    assert!(refused.to_string().contains("only a manual board"), "{refused}");
+    let kept = leaderboard_players_log::PlayersLog::new(brokers.clone(), Vec::new(), topic.clone())
+        .read_contents()
+        .await
+        .expect("read")
+        .expect("the topic exists");
+    let starts: Vec<&str> = kept.resets.iter().flat_map(|(_, s)| s.iter().map(|s| s.id.as_str())).collect();
+    assert_eq!(starts, ["m1", "m2", "m3"], "{kept:?}");
+}
+
 #[tokio::test]
 async fn rules_create_show_change_and_refuse() {
     let board = testkit::unique("cli-rules");

@@ -184,7 +184,7 @@ async fn page_picks_seasons_and_counts_down_to_the_reset() {
 /// the next hour; a span board before its first season counts down to its
 /// start, with no current season to pick.
 #[tokio::test]
-async fn page_counts_down_to_the_next_hour_and_to_a_spans_first_season() {
+async fn page_counts_down_to_the_next_hour_and_to_a_spans_first_season_and_not_on_a_manual_board() {
     let private = testkit::PrivateRedis::start();
     let redis = private.url();
     let writer = router(&redis, "single").await;
@@ -226,5 +226,22 @@ async fn page_counts_down_to_the_next_hour_and_to_a_spans_first_season() {
     assert!(dom.contains("first season in 01:59:") || dom.contains("first season in 02:00:00"), "countdown: {dom}");
     assert!(dom.contains("current (none yet)"), "picker: {dom}");
     assert!(dom.contains("every 3days from 2026-11-25T12:15:00Z"), "the schedule: {dom}");
+    // A manual board: nothing to count down to; its first season started an hour ago.
+    let manual = board("page-manual");
+    let rules = leaderboard_semantics::Rules {
+        reset: Some(serde_json::from_str(r#"{"every":"manual"}"#).expect("reset")),
+        ..leaderboard_semantics::Rules::default()
+    };
+    let layout = leaderboard_store::layout::record::RecordedLayout::Single;
+    leaderboard_store::layout::record::set_rules(writer.store(), &manual, layout, rules).await.expect("rules");
+    writer.start_manual(&manual, now - 3_600_000).await.expect("first season");
+    seed(&writer, &manual, 5).await;
+    let url = format!("{}/?board={manual}&season=all", api.base);
+    let ready = "document.getElementById('countdown').textContent.includes('admin') \
+        && document.getElementById('season-picker').textContent.includes('current (') \
+        && document.getElementById('board-stats').textContent.includes('admin')";
+    let dom = rendered_dom(url, ready).await;
+    assert!(dom.contains("the season lasts until an admin resets it"), "countdown: {dom}");
+    assert!(dom.contains("current (m1)"), "picker: {dom}");
     api.stop().await;
 }

@@ -284,6 +284,7 @@ async fn the_document_states_the_constraints_the_api_enforces() {
                         assert!(schema["minimum"].is_u64() && schema["maximum"].is_u64(), "{context}: {schema}");
                     }
                     "season" => assert_eq!(schema["pattern"], api::season::SEASON_PATTERN, "{context}"),
+                    "ending" => assert_eq!(schema["pattern"], "^m[1-9][0-9]{0,13}$", "{context}"),
                     other => panic!("{context}: parameter {other} has no stated constraint"),
                 }
                 checked += 1;

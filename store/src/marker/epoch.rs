@@ -177,7 +177,18 @@ impl Known {
 pub async fn read(store: &Store) -> Result<State> {
     let keys = crate::connection::node::per_primary(store, KEY).await?;
     crate::failpoint::hold_here("store::epoch_read_between_slots_and_copies");
-    Ok(judge_copies(&read_copies(store, &keys).await?))
+    let copies = read_copies(store, &keys).await?;
+    let state = judge_copies(&copies);
+    if !matches!(state, State::Intact(_)) {
+        // Which node's copy is missing or other: what an operator checks first.
+        let held: Vec<String> = keys
+            .iter()
+            .zip(&copies)
+            .map(|(key, copy)| format!("{key}={}", copy.as_ref().map_or("missing", |e| e.id.as_str())))
+            .collect();
+        tracing::warn!(copies = ?held, "the store's epoch copies are not all the same epoch");
+    }
+    Ok(state)
 }
 
 /// The copy under each of `keys` (`None` where it is missing).
