@@ -98,6 +98,37 @@ impl PrivateCluster {
         self.primaries().into_iter().find(|p| redis_cli(*p, &["EXISTS", key]).trim() == "1")
     }
 
+    /// Waits until the replica of the primary on `primary` is streaming from it and has
+    /// acknowledged everything the primary held when this was called: a failover from then on
+    /// promotes a replica that lacks only what was written after (what `WAIT` covers). On a
+    /// loaded machine a replica can stop streaming for seconds; a primary killed then takes
+    /// with it writes no replica has, which is another fault than the one a failover test means.
+    pub fn wait_replica_caught_up(&self, primary: u16) {
+        let field = |info: &str, name: &str| -> Option<i64> {
+            info.lines().find_map(|l| l.trim().strip_prefix(name)?.strip_prefix(':')?.parse().ok())
+        };
+        let target = field(&replication_info(primary), "master_repl_offset").expect("a primary's offset");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let info = replication_info(primary);
+            let replica = info.lines().find(|l| l.starts_with("slave0:")).unwrap_or_default();
+            let acked = replica
+                .split(',')
+                .find_map(|kv| kv.strip_prefix("offset="))
+                .and_then(|o| o.trim().parse::<i64>().ok())
+                .unwrap_or(-1);
+            if replica.contains("state=online") && acked >= target {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the replica of {primary} never caught up: {}",
+                info.replace("\r\n", " ")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Waits until the running nodes report `cluster_state:ok` again after `dead` failed (its
     /// replica promoted: three primaries, none of them `dead`).
     pub fn wait_until_ok_without(&self, dead: u16) {

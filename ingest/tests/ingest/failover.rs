@@ -145,6 +145,9 @@ async fn killing_a_cluster_primary_under_load_loses_nothing() {
     // The primary holding one of the board's shards.
     let victim =
         cluster.owner_of(&leaderboard_store::layout::keys::hash_shard(&board, 6, 0)).expect("a shard in the cluster");
+    // The fault is the primary's death with its replica streaming (one that had stopped would
+    // take acknowledged writes with it, and ingest would rightly judge the store lost).
+    cluster.wait_replica_caught_up(victim);
     cluster.kill_node(victim);
     let killed = Instant::now();
     cluster.wait_until_ok_without(victim);

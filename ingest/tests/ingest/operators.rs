@@ -239,6 +239,8 @@ async fn cluster_failover(layout: &str, victim_key: impl Fn(&BoardId) -> String)
     let worker = Worker::start(config(&topics, &cluster.url(), layout));
     let streaming = first_then_streaming(&topics, &router, &board, first, second).await;
     let victim = cluster.owner_of(&victim_key(&board)).expect("a shard in the cluster");
+    // The primary's death with its replica streaming (see `failover::killing_a_cluster_primary_under_load_loses_nothing`).
+    cluster.wait_replica_caught_up(victim);
     cluster.kill_node(victim);
     cluster.wait_until_ok_without(victim);
     streaming.await.expect("producer task");
