@@ -81,14 +81,12 @@ pub struct SeasonTime<'a> {
     pub manual: &'a ManualViews,
 }
 
-impl SeasonTime<'_> {
-    /// When `e`'s record reached Kafka on the season clock (now, without a
-    /// timestamp), and the time its season's start is judged against: now, or
-    /// in a recovery's replay that same arrival time.
-    fn of(&self, batch: &Batch, e: &Event, replay: bool) -> (i64, i64) {
-        let reached_ms = batch.accepted[e.record].timestamp_ms.map_or(self.now_ms, |t| self.clock.at(t));
-        (reached_ms, if replay { reached_ms } else { self.now_ms })
-    }
+/// When `e`'s record reached Kafka on `clock` (`now_ms`, without a
+/// timestamp), and the time its season's start is judged against: `now_ms`,
+/// or in a recovery's replay that same arrival time.
+fn arrival(batch: &Batch, e: &Event, clock: &Clock, now_ms: i64, replay: bool) -> (i64, i64) {
+    let reached_ms = batch.accepted[e.record].timestamp_ms.map_or(now_ms, |t| clock.at(t));
+    (reached_ms, if replay { reached_ms } else { now_ms })
 }
 
 /// The time that places `e` among a `manual` board's seasons: its own, or
@@ -112,7 +110,8 @@ pub struct TimeSpan {
 pub fn manual_spans(
     batch: &Batch,
     rules: &BoardRules,
-    time: SeasonTime<'_>,
+    clock: &Clock,
+    now_ms: i64,
     replay: Option<&Replay>,
 ) -> HashMap<BoardId, TimeSpan> {
     let mut spans: HashMap<BoardId, TimeSpan> = HashMap::new();
@@ -120,9 +119,9 @@ pub fn manual_spans(
         if !rules.get(&e.board).and_then(|r| r.reset).is_some_and(|reset| reset.is_manual()) {
             continue;
         }
-        let (reached_ms, now_ms) = time.of(batch, e, replay.is_some());
+        let (reached_ms, judged_ms) = arrival(batch, e, clock, now_ms, replay.is_some());
         let t = manual_time(e, reached_ms);
-        if t > now_ms.saturating_add(FUTURE_TOLERANCE_MS) {
+        if t > judged_ms.saturating_add(FUTURE_TOLERANCE_MS) {
             continue;
         }
         spans
@@ -246,7 +245,7 @@ pub fn prepare<S: BuildHasher>(
             prepared.refuse(batch, e, RejectionCode::Banned, detail);
             continue;
         }
-        let (reached_ms, now_ms) = time.of(batch, e, replay.is_some());
+        let (reached_ms, now_ms) = arrival(batch, e, time.clock, time.now_ms, replay.is_some());
         let r = rules.get(&e.board).copied().unwrap_or_default();
         if !r.accepts(e.score) {
             let detail = format!("score {} is outside {}..={} on board {}", e.score, r.min_score, r.max_score, e.board);

@@ -3,7 +3,7 @@
 use leaderboard_contract::{BoardId, PlayerId};
 use leaderboard_store::Store;
 use leaderboard_store::board::manual::{self, SeasonStart};
-use leaderboard_store::marker::registry;
+use leaderboard_store::marker::registry::{self, PlayerMarks};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::util::Timeout;
 use serde::{Deserialize, Serialize};
@@ -66,18 +66,11 @@ impl Publisher {
     /// the log's timeout; [`Error::Store`] when Redis fails; [`Error::Changing`]
     /// when the marks changed at every one of a few attempts.
     pub async fn publish(&self, store: &Store, player: &PlayerId) -> Result<()> {
-        self.topic_ready.get_or_try_init(|| self.topic()).await?;
-        let mut marks = registry::status(store, player).await?.marks();
-        for _ in 0..ATTEMPTS {
-            let payload = (!marks.is_empty()).then(|| self.encode(&marks)).transpose()?;
-            self.write(player.as_str(), payload.as_deref()).await?;
-            let now = registry::status(store, player).await?.marks();
-            if now == marks {
-                return Ok(());
-            }
-            marks = now;
-        }
-        Err(Error::Changing)
+        let read = || async { Ok(registry::status(store, player).await?.marks()) };
+        self.keep_settled(player.as_str(), read, |marks: &PlayerMarks| {
+            (!marks.is_empty()).then(|| self.encode(marks)).transpose()
+        })
+        .await
     }
 
     /// Writes the `manual` board `board`'s newest season starts as `store`
@@ -88,18 +81,36 @@ impl Publisher {
     /// # Errors
     /// As [`Publisher::publish`].
     pub async fn publish_resets(&self, store: &Store, board: &BoardId) -> Result<()> {
-        self.topic_ready.get_or_try_init(|| self.topic()).await?;
         let key = format!("{}{board}", crate::RESETS_PREFIX);
-        let mut starts = manual::starts(store, board, LOGGED_STARTS).await?;
+        let read = || async { Ok(KeptResets { starts: manual::starts(store, board, LOGGED_STARTS).await? }) };
+        self.keep_settled(&key, read, |kept: &KeptResets| {
+            (!kept.starts.is_empty()).then(|| self.encode(kept)).transpose()
+        })
+        .await
+    }
+
+    /// Writes under `key` the value `read` gives (`payload` encodes it; `None`:
+    /// a tombstone), then reads it again and writes again while it changed.
+    async fn keep_settled<T, F, Fut>(
+        &self,
+        key: &str,
+        read: F,
+        payload: impl Fn(&T) -> Result<Option<Vec<u8>>>,
+    ) -> Result<()>
+    where
+        T: PartialEq,
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        self.topic_ready.get_or_try_init(|| self.topic()).await?;
+        let mut held = read().await?;
         for _ in 0..ATTEMPTS {
-            let payload =
-                (!starts.is_empty()).then(|| self.encode(&KeptResets { starts: starts.clone() })).transpose()?;
-            self.write(&key, payload.as_deref()).await?;
-            let now = manual::starts(store, board, LOGGED_STARTS).await?;
-            if now == starts {
+            self.write(key, payload(&held)?.as_deref()).await?;
+            let now = read().await?;
+            if now == held {
                 return Ok(());
             }
-            starts = now;
+            held = now;
         }
         Err(Error::Changing)
     }

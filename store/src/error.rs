@@ -102,6 +102,14 @@ pub enum Error {
         /// Its seasons not closed yet (the open one included).
         open: usize,
     },
+    /// A reset of a board whose seasons are not `manual`.
+    #[error("board {board} has {schedule}; only a manual board is reset by hand")]
+    NotManual {
+        /// The board.
+        board: String,
+        /// Its schedule, in words.
+        schedule: String,
+    },
     /// A reset asked to end a `manual` season that is not the open one and was not ended by a reset.
     #[error("board {board}: season {asked} is not open and no reset ended it (the open season is {open})")]
     NotCurrent {
@@ -171,6 +179,7 @@ impl Error {
             | Self::ResetFixed { .. }
             | Self::TooManyUnclosed { .. }
             | Self::NotCurrent { .. }
+            | Self::NotManual { .. }
             | Self::SeasonLayout(_)
             | Self::NoSeason(_)
             | Self::InvalidRules(_)

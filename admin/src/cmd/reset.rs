@@ -11,7 +11,7 @@ use leaderboard_store::board::manual::ResetOutcome;
 use serde::Serialize;
 
 use super::Context;
-use crate::board::{board_id, router_and_record};
+use crate::board::{board_id, router_for};
 use crate::output::Output;
 
 /// The arguments of `reset`.
@@ -72,11 +72,7 @@ struct Report {
 /// Resets the board.
 pub(crate) async fn run(args: Reset, ctx: &Context<'_>, out: &mut Output<impl Write>) -> anyhow::Result<()> {
     let board = board_id(&args.board)?;
-    let (router, record) = router_and_record(ctx.store, &board).await?;
-    if !record.rules.reset.is_some_and(|r| r.is_manual()) {
-        let schedule = record.rules.reset.map_or_else(|| "no reset schedule".to_string(), |r| r.to_string());
-        bail!("board {board} has {schedule}; only a manual board is reset by hand");
-    }
+    let router = router_for(ctx.store, &board).await?;
     if let Some(ending) = args.ending.as_deref().filter(|e| leaderboard_semantics::season::manual_index(e).is_none()) {
         bail!("--ending takes a manual season id (m1, m2, ...), got {ending:?}");
     }

@@ -92,24 +92,18 @@ async fn reset_now(
     board: &BoardId,
     ending: Option<&str>,
 ) -> Result<SeasonReset, ApiError> {
-    let Some((router, record)) =
-        Router::for_board(store, board, RouterOptions::default()).await.map_err(|e| failed(&e))?
-    else {
-        return Err(ApiError::NotFound { code: "board_not_found", message: format!("board {board} does not exist") });
-    };
-    if !record.rules.reset.is_some_and(|r| r.is_manual()) {
-        let schedule = record.rules.reset.map_or_else(|| "no reset schedule".to_string(), |r| r.to_string());
-        return Err(ApiError::Conflict {
-            code: "not_manual",
-            message: format!("board {board} has {schedule}; only a manual board is reset by hand"),
-        });
-    }
+    // The store refuses a board without a record or a manual schedule (404, 409 below).
+    let router = Router::new(store.clone(), s.backend.router().spec().clone(), RouterOptions::default());
     let outcome = router.reset_season(board, s.clock.now_ms(), ending).await.map_err(|e| match e {
         leaderboard_store::Error::TooManyUnclosed { .. } => {
             ApiError::Conflict { code: "too_many_open_seasons", message: e.to_string() }
         }
         leaderboard_store::Error::NotCurrent { .. } => {
             ApiError::Conflict { code: "season_not_open", message: e.to_string() }
+        }
+        leaderboard_store::Error::NotManual { .. } => ApiError::Conflict { code: "not_manual", message: e.to_string() },
+        leaderboard_store::Error::UnknownBoard(_) => {
+            ApiError::NotFound { code: "board_not_found", message: format!("board {board} does not exist") }
         }
         other => failed(&other),
     })?;

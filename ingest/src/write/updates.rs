@@ -111,9 +111,8 @@ impl Writer {
     /// the latest of those times, so no later reset ends a season before them
     /// ([`leaderboard_store::board::manual`]). Retries Redis failures by class.
     async fn manual_views(&mut self, batch: &Batch, rules: &BoardRules, now_ms: i64) -> Result<ManualViews, Abandoned> {
-        let probe = SeasonTime { clock: &self.clock, now_ms, manual: &ManualViews::new() };
         let mut views = ManualViews::new();
-        for (board, span) in manual_spans(batch, rules, probe, self.replay.as_ref()) {
+        for (board, span) in manual_spans(batch, rules, &self.clock, now_ms, self.replay.as_ref()) {
             let view = loop {
                 match self.redis.router.view_manual(&board, span.from_ms, span.to_ms, true).await {
                     Ok(view) => break view,

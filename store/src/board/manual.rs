@@ -230,11 +230,6 @@ impl ManualView {
         }
     }
 
-    /// The newest season in the view.
-    pub fn newest(&self) -> Option<&Season> {
-        self.seasons.last()
-    }
-
     /// The view from the `VIEW` script's reply.
     fn parse(board: &BoardId, reply: Vec<String>) -> Result<Self> {
         let corrupt = || Error::Corrupt(format!("the resets of board {board}"));
@@ -249,7 +244,6 @@ impl ManualView {
             #[allow(clippy::cast_possible_truncation, reason = "starts are whole milliseconds under 10^14")]
             starts.push((id, start as i64));
         }
-        starts.dedup();
         let ends = starts.iter().skip(1).map(|(_, start)| *start).chain(std::iter::once(OPEN_END_MS));
         let seasons =
             starts.iter().zip(ends).map(|((id, start), end)| Season { id: id.clone(), start_ms: *start, end_ms: end });
@@ -299,10 +293,18 @@ impl Router {
     /// already ended it answers that reset's outcome again, and resets nothing.
     ///
     /// # Errors
-    /// [`Error::TooManyUnclosed`] when [`MAX_UNCLOSED`] seasons are not closed
-    /// yet; [`Error::NotCurrent`] when `ending` is neither the open season
+    /// [`Error::UnknownBoard`] without a record; [`Error::NotManual`] for a
+    /// board with another schedule or none; [`Error::TooManyUnclosed`] when
+    /// [`MAX_UNCLOSED`] seasons are not closed yet; [`Error::NotCurrent`] when `ending` is neither the open season
     /// nor one a reset ended; [`Error::Redis`] when Redis fails.
     pub async fn reset_season(&self, board: &BoardId, now_ms: i64, ending: Option<&str>) -> Result<ResetOutcome> {
+        let record = crate::layout::record::recorded(self.store(), board)
+            .await?
+            .ok_or_else(|| Error::UnknownBoard(board.to_string()))?;
+        if !record.rules.reset.is_some_and(|r| r.is_manual()) {
+            let schedule = record.rules.reset.map_or_else(|| "no reset schedule".to_string(), |r| r.to_string());
+            return Err(Error::NotManual { board: board.to_string(), schedule });
+        }
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(RESET).arg(3).arg(keys::seasons(board)).arg(keys::resets(board)).arg(keys::viewed(board));
         cmd.arg(now_ms).arg(OPEN_END_MS).arg(MAX_UNCLOSED).arg(MAX_RESETS_KEPT).arg(ending.unwrap_or_default());
